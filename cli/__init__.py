@@ -1,0 +1,1 @@
+"""cli: the `shopchain` command (click)."""

@@ -1,0 +1,1 @@
+"""contracts_vm package."""

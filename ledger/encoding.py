@@ -1,0 +1,140 @@
+"""Canonical encoding: the only bytes shopchain ever hashes or signs.
+
+How it works: values are a restricted msgpack. ``encode`` walks the value once,
+rejecting anything outside the allowed types (int in [-2**63, 2**64), bytes, str,
+bool, None, list/tuple, dict with str keys) and putting map keys in sorted order,
+then lets msgpack emit the smallest form of every item (msgpack always does). ``decode``
+unpacks with hard size limits and then re-encodes: the input is accepted only if the
+re-encoding is byte-identical. That single comparison rejects every non-canonical
+form at once (non-minimal integers or lengths, unsorted or duplicate keys, floats,
+ext types, non-str keys) without a second hand-written parser to keep in sync.
+
+So for every accepted ``b``: ``encode(decode(b)) == b``, and for every encodable
+``x`` built from lists: ``decode(encode(x)) == x``. Tuples encode as arrays and decode
+as lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ledger.errors import DecodeError, EncodeError
+
+#: Largest encoded value accepted anywhere (a block with its transactions fits).
+MAX_ENCODED_BYTES = 16 * 1024 * 1024
+#: Deepest nesting of arrays/maps. Contract values and messages stay far below this.
+MAX_DEPTH = 32
+#: Longest bytes or str item.
+MAX_ITEM_BYTES = 8 * 1024 * 1024
+#: Most elements in one array or entries in one map.
+MAX_CONTAINER_LEN = 100_000
+#: Integer range: msgpack's native range, so every integer has one minimal form.
+MIN_INT = -(2**63)
+MAX_INT = 2**64 - 1
+
+_packer_options = {"use_bin_type": True, "strict_types": True, "autoreset": True}
+
+
+def _normalize(obj: Any, depth: int) -> Any:
+    """Check types and limits; return the value with maps in sorted-key order."""
+    if depth > MAX_DEPTH:
+        raise EncodeError(f"value nested deeper than {MAX_DEPTH} levels")
+    t = type(obj)
+    if t is bool or obj is None:
+        return obj
+    if t is int:
+        if obj < MIN_INT or obj > MAX_INT:
+            raise EncodeError(f"integer {obj} outside the range [{MIN_INT}, {MAX_INT}]")
+        return obj
+    if t is bytes:
+        if len(obj) > MAX_ITEM_BYTES:
+            raise EncodeError(f"bytes item of {len(obj)} bytes exceeds {MAX_ITEM_BYTES}")
+        return obj
+    if t is str:
+        if len(obj) > MAX_ITEM_BYTES:
+            raise EncodeError(f"str item of {len(obj)} chars exceeds {MAX_ITEM_BYTES}")
+        return obj
+    if t is list or t is tuple:
+        if len(obj) > MAX_CONTAINER_LEN:
+            raise EncodeError(f"array of {len(obj)} items exceeds {MAX_CONTAINER_LEN}")
+        return [_normalize(item, depth + 1) for item in obj]
+    if t is dict:
+        if len(obj) > MAX_CONTAINER_LEN:
+            raise EncodeError(f"map of {len(obj)} entries exceeds {MAX_CONTAINER_LEN}")
+        for key in obj:
+            if type(key) is not str:
+                raise EncodeError(f"map keys must be str, found {type(key).__name__} {key!r}")
+        return {key: _normalize(obj[key], depth + 1) for key in sorted(obj)}
+    if isinstance(obj, (bytearray, memoryview)):
+        return _normalize(bytes(obj), depth)
+    if t is float:
+        raise EncodeError(f"floats are not allowed (found {obj!r}); use integers in minor units")
+    raise EncodeError(f"type {t.__name__} cannot be encoded (expected int, bytes, str, bool, None, list or dict)")
+
+
+def encode(obj: Any) -> bytes:
+    """Return the canonical bytes of ``obj``; raise EncodeError if it has none."""
+    data = msgpack.packb(_normalize(obj, 0), **_packer_options)
+    if len(data) > MAX_ENCODED_BYTES:
+        raise EncodeError(f"encoded value of {len(data)} bytes exceeds {MAX_ENCODED_BYTES}")
+    return data
+
+
+def decode(data: bytes, max_size: int = MAX_ENCODED_BYTES) -> Any:
+    """Return the value whose canonical encoding is exactly ``data``.
+
+    Raises DecodeError (and nothing else) for any input that is not canonical.
+    """
+    if type(data) is not bytes:
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        else:
+            raise DecodeError(f"expected bytes to decode, found {type(data).__name__}")
+    if len(data) > max_size:
+        raise DecodeError(f"input of {len(data)} bytes exceeds the limit of {max_size}")
+    if not data:
+        raise DecodeError("expected an encoded value, found empty input")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=MAX_ITEM_BYTES,
+            max_bin_len=MAX_ITEM_BYTES,
+            max_array_len=MAX_CONTAINER_LEN,
+            max_map_len=MAX_CONTAINER_LEN,
+            max_ext_len=0,
+        )
+    except msgpack.ExtraData as exc:
+        raise DecodeError(f"trailing bytes after the value ({len(exc.extra)} extra)") from None
+    except msgpack.StackError:
+        raise DecodeError(f"value nested deeper than {MAX_DEPTH} levels") from None
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"str item is not valid UTF-8 ({exc.reason})") from None
+    except ValueError as exc:
+        raise DecodeError(f"not a complete msgpack value: {exc}") from None
+    except Exception as exc:  # msgpack raises assorted types for garbage (FormatError, TypeError)
+        raise DecodeError(f"not valid msgpack: {type(exc).__name__}: {exc}") from None
+    try:
+        again = encode(value)
+    except EncodeError as exc:
+        raise DecodeError(f"value is not canonical: {exc}") from None
+    except RecursionError:
+        raise DecodeError(f"value nested deeper than {MAX_DEPTH} levels") from None
+    if again != data:
+        raise DecodeError(_explain_mismatch(data, again))
+    return value
+
+
+def _explain_mismatch(data: bytes, canonical: bytes) -> str:
+    """Name the first differing byte so a client author can find the bug."""
+    limit = min(len(data), len(canonical))
+    index = next((i for i in range(limit) if data[i] != canonical[i]), limit)
+    return (
+        f"non-canonical encoding at byte {index}: expected 0x{canonical[index:index + 1].hex() or 'end'}, "
+        f"found 0x{data[index:index + 1].hex() or 'end'} (non-minimal int or length, unsorted or "
+        f"duplicate map keys, or an ext/float type)"
+    )
