@@ -1,0 +1,72 @@
+"""Every persistent key shopchain writes, built in one place.
+
+How it works: the first byte names a namespace, so that one LevelDB holds blocks,
+state and indexes without collisions and each namespace iterates on its own. Heights
+are 8-byte big-endian so that LevelDB's bytewise order is height order.
+"""
+
+from __future__ import annotations
+
+import struct
+
+META = b"M"            # M<name>                 -> small metadata values (head, genesis hash, schema version)
+BLOCK = b"B"           # B<height:8>             -> encoded block
+BLOCK_HASH = b"H"      # H<block hash:32>        -> height:8
+CERT = b"C"            # C<height:8>             -> encoded commit certificate
+RECEIPTS = b"R"        # R<height:8>             -> encoded list of receipts
+TX_INDEX = b"T"        # T<tx id:32>             -> height:8 || index:4
+STATE_NODE_PREFIX = b"N"   # N<node hash:32>     -> encoded state tree node
+STATE_VALUE_PREFIX = b"V"  # V<state key>        -> latest committed value (flat table for fast reads)
+STATE_ROOT = b"S"      # S<height:8>             -> state root after that height
+CONSENSUS = b"P"       # P<name>                 -> what this validator signed (persisted before sending)
+
+HEAD_KEY = META + b"head"
+GENESIS_HASH_KEY = META + b"genesis_hash"
+SCHEMA_VERSION_KEY = META + b"schema_version"
+SCHEMA_VERSION = 1
+
+_HEIGHT = struct.Struct(">Q")
+
+
+def encode_height(height: int) -> bytes:
+    return _HEIGHT.pack(height)
+
+
+def decode_height(data: bytes) -> int:
+    return _HEIGHT.unpack(data)[0]
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK + _HEIGHT.pack(height)
+
+
+def block_hash_key(block_hash: bytes) -> bytes:
+    return BLOCK_HASH + block_hash
+
+
+def cert_key(height: int) -> bytes:
+    return CERT + _HEIGHT.pack(height)
+
+
+def receipts_key(height: int) -> bytes:
+    return RECEIPTS + _HEIGHT.pack(height)
+
+
+def tx_index_key(tx_id: bytes) -> bytes:
+    return TX_INDEX + tx_id
+
+
+def state_root_key(height: int) -> bytes:
+    return STATE_ROOT + _HEIGHT.pack(height)
+
+
+def state_node_key(node_hash: bytes) -> bytes:
+    return STATE_NODE_PREFIX + node_hash
+
+
+def state_value_key(state_key: bytes) -> bytes:
+    return STATE_VALUE_PREFIX + state_key
+
+
+def consensus_key(name: bytes) -> bytes:
+    return CONSENSUS + name
