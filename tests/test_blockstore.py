@@ -1,0 +1,117 @@
+"""Block store: atomic commits, lookups, integrity checks, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.errors import CorruptionError, StorageError
+from ledger.storage import schema
+from ledger.storage.blockstore import BlockStore
+from ledger.storage.kv import MemoryKV
+from ledger.storage.leveldb import LevelDBKV
+from tests.helpers import certify, make_block, make_tx, VALIDATOR_KEYS
+
+GENESIS_HASH = b"\x07" * 32
+
+
+@pytest.fixture(params=["memory", "leveldb"])
+def kv(request, tmp_path):
+    store = MemoryKV() if request.param == "memory" else LevelDBKV(str(tmp_path / "db"))
+    yield store
+    store.close()
+
+
+def build_chain(store: BlockStore, count: int, txs_per_block: int = 2):
+    store.init_genesis(GENESIS_HASH, [(b"Vgenesis", b"1")], b"\x00" * 32)
+    prev = prev_cert = None
+    blocks = []
+    for height in range(1, count + 1):
+        txs = [make_tx(VALIDATOR_KEYS[3], height * 100 + i) for i in range(txs_per_block)]
+        block, receipts = make_block(height, prev, prev_cert, txs)
+        cert = certify(block)
+        store.commit_block(block, cert, receipts, [(b"Vk%d" % height, b"v")])
+        blocks.append(block)
+        prev, prev_cert = block, cert
+    return blocks
+
+
+def test_commit_and_lookups(kv):
+    store = BlockStore(kv)
+    blocks = build_chain(store, 5)
+    assert store.height == 5
+    store.check_integrity()
+    for block in blocks:
+        assert store.get_block(block.height).block_hash == block.block_hash
+        assert store.get_block_by_hash(block.block_hash).height == block.height
+        assert store.get_certificate(block.height).block_hash == block.block_hash
+        for index, tx in enumerate(block.txs):
+            found, height, position = store.get_tx(tx.tx_id)
+            assert (found.tx_id, height, position) == (tx.tx_id, block.height, index)
+            receipt, _, _ = store.get_receipt(tx.tx_id)
+            assert receipt.tx_id == tx.tx_id
+    assert kv.get(b"Vk3") == b"v"
+    assert store.get_tx(b"\x00" * 32) is None
+    assert [b.height for b in store.iter_blocks(2, 10)] == [2, 3, 4, 5]
+    # A fresh BlockStore over the same KV sees the same head.
+    assert BlockStore(kv).height == 5
+
+
+def test_refuses_out_of_order_and_mismatched_commits(kv):
+    store = BlockStore(kv)
+    blocks = build_chain(store, 2)
+    block3, receipts = make_block(4, blocks[-1], certify(blocks[-1]), [])
+    with pytest.raises(StorageError, match="out of order"):
+        store.commit_block(block3, certify(block3), receipts, [])
+    block3, receipts = make_block(3, blocks[-1], certify(blocks[-1]), [make_tx(VALIDATOR_KEYS[0], 1)])
+    with pytest.raises(StorageError, match="certificate is for"):
+        store.commit_block(block3, certify(blocks[0]), receipts, [])
+    with pytest.raises(StorageError, match="receipts"):
+        store.commit_block(block3, certify(block3), [], [])
+    with pytest.raises(StorageError, match="genesis"):
+        store.init_genesis(b"\x08" * 32, [], b"\x00" * 32)
+    assert store.height == 2
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda kv: kv.write([(schema.block_key(5), None)]), "block 5 is missing"),
+    (lambda kv: kv.write([(schema.cert_key(4), None)]), "certificate of block 4 is missing"),
+    (lambda kv: kv.write([(schema.cert_key(4), kv.get(schema.cert_key(3)))]), "certificate stored at height 4 is for another block"),
+    (lambda kv: kv.write([(schema.receipts_key(5), None)]), "receipts of block 5"),
+    (lambda kv: kv.write([(schema.state_root_key(3), b"\x09" * 32)]), "state root recorded for height 3"),
+    (lambda kv: kv.write([(schema.block_key(3), kv.get(schema.block_key(2)))]), "says it is height 2"),
+    (lambda kv: kv.write([(schema.block_key(4), b"\xc1garbage")]), "does not decode"),
+    (lambda kv: kv.write([(schema.block_key(6), kv.get(schema.block_key(5)))]), "above the head"),
+    (lambda kv: kv.write([(schema.GENESIS_HASH_KEY, None)]), "genesis hash is missing"),
+])
+def test_integrity_check_names_the_problem(kv, damage, message):
+    store = BlockStore(kv)
+    build_chain(store, 5)
+    damage(kv)
+    with pytest.raises(CorruptionError) as info:
+        BlockStore(kv).check_integrity()
+    assert message in str(info.value)
+    assert "shopchain node verify" in str(info.value)
+
+
+def test_broken_hash_chain_detected(kv):
+    store = BlockStore(kv)
+    blocks = build_chain(store, 3)
+    # Replace block 3 by a certified block that does not link to block 2.
+    stray, receipts = make_block(3, blocks[0], certify(blocks[0]), [])
+    kv.write(BlockStore.block_batch(stray, certify(stray), receipts))
+    with pytest.raises(CorruptionError, match="does not link"):
+        BlockStore(kv).check_integrity()
+
+
+def test_leveldb_open_errors(tmp_path):
+    path = str(tmp_path / "db")
+    first = LevelDBKV(path)
+    with pytest.raises(StorageError, match="another shopchain process"):
+        LevelDBKV(path)
+    first.close()
+    with pytest.raises(StorageError, match="closed"):
+        first.get(b"x")
+    with pytest.raises(StorageError):
+        LevelDBKV(str(tmp_path / "absent"), create=False)
+    with pytest.raises(StorageError, match="batch key"):
+        MemoryKV().write([(b"", b"x")])
