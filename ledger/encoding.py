@@ -82,6 +82,24 @@ def encode(obj: Any) -> bytes:
     return data
 
 
+def encode_array_of_encoded(items: list[bytes]) -> bytes:
+    """Canonical encoding of an array whose items are already canonically encoded.
+
+    An array's encoding is its length header followed by its items' encodings, so a
+    block can reuse the bytes its transactions arrived in instead of re-encoding them.
+    """
+    n = len(items)
+    if n > MAX_CONTAINER_LEN:
+        raise EncodeError(f"array of {n} items exceeds {MAX_CONTAINER_LEN}")
+    if n < 16:
+        header = bytes([0x90 | n])
+    elif n < 0x10000:
+        header = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + n.to_bytes(4, "big")
+    return header + b"".join(items)
+
+
 def decode(data: bytes, max_size: int = MAX_ENCODED_BYTES) -> Any:
     """Return the value whose canonical encoding is exactly ``data``.
 

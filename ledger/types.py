@@ -151,7 +151,10 @@ class TxBody:
     def sign(self, key: SigningKey) -> "SignedTx":
         if key.public_key != self.sender:
             raise ValidationError("signing key does not match the transaction sender")
-        return SignedTx(self, key.sign(DOMAIN_TX, self.chain_id, self.encode()))
+        body_raw = self.encode()
+        signature = key.sign(DOMAIN_TX, self.chain_id, body_raw)
+        raw = encoding.encode([TAG_SIGNED_TX, self.to_list(), signature])
+        return SignedTx(self, signature, raw, body_raw)
 
 
 @dataclass(frozen=True)
@@ -428,7 +431,14 @@ class Block:
         return cls(BlockHeader.from_list(f[1]), tuple(txs), last)
 
     def encode(self) -> bytes:
-        return encoding.encode(self.to_list())
+        # Reuse each transaction's canonical bytes: the array encoding is a header plus
+        # the items' encodings, so this equals encoding.encode(self.to_list()).
+        return encoding.encode_array_of_encoded([
+            encoding.encode(TAG_BLOCK),
+            self.header.encode(),
+            encoding.encode_array_of_encoded([tx.encode() for tx in self.txs]),
+            encoding.encode(None if self.last_commit is None else self.last_commit.to_list()),
+        ])
 
     @classmethod
     def decode(cls, data: bytes) -> "Block":

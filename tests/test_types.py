@@ -141,3 +141,17 @@ def test_merkle_known_shapes():
     a, b = b"a", b"b"
     assert merkle_root([a, b]) != merkle_root([merkle_root([a]) + merkle_root([b])])
     assert not verify_inclusion(merkle_root([a]), 0, 1, a, ["x"])  # type: ignore[list-item]
+
+
+@given(st.integers(0, 40))
+def test_block_encoding_by_concatenation_equals_plain_encoding(count):
+    txs = [make_tx(ALICE, i) for i in range(count)]
+    block, _ = make_block(1, None, None, txs)
+    assert block.encode() == encoding.encode(block.to_list())
+    assert Block.decode(block.encode()).encode() == block.encode()
+
+
+def test_array_of_encoded_headers():
+    for n in (0, 15, 16, 65535, 65536):
+        items = [encoding.encode(i % 3) for i in range(n)]
+        assert encoding.encode_array_of_encoded(items) == encoding.encode([i % 3 for i in range(n)])
