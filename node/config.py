@@ -1,0 +1,173 @@
+"""Node configuration: one documented TOML file per node home.
+
+How it works: ``DEFAULTS`` is the single table of every key, its default, its type
+and the sentence that documents it. ``render_config`` writes a config.toml from it
+(each key preceded by its documentation, like CometBFT's config.toml), and
+``load_config`` reads a file back with ``tomllib``, rejecting unknown keys, wrong
+types and out-of-range values with a message that names the key
+(``[consensus] tick_ms: expected an integer in 5..10000, found "fast"``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import ChainError
+
+
+class ConfigError(ChainError, ValueError):
+    """The node's config.toml is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Key:
+    section: str
+    name: str
+    default: Any
+    doc: str
+    low: int | None = None
+    high: int | None = None
+
+
+DEFAULTS: list[Key] = [
+    Key("node", "moniker", "node", "A human name for this node, shown in logs and status."),
+    Key("node", "key_file", "node_key.json", "The validator's ed25519 key file, relative to the home directory."),
+    Key("node", "genesis_file", "genesis.json", "The genesis file, relative to the home directory."),
+    Key("node", "data_dir", "data", "Directory of the LevelDB store, relative to the home directory."),
+    Key("p2p", "listen", "127.0.0.1:26600", "host:port the validator transport listens on (bind a real address for multi-host)."),
+    Key("p2p", "tls", False, "Require mutual TLS between validators with certificates from the consortium CA."),
+    Key("p2p", "ca_cert", "", "Consortium CA certificate (PEM), when tls = true."),
+    Key("p2p", "cert", "", "This node's certificate (PEM) signed by the consortium CA, when tls = true."),
+    Key("p2p", "cert_key", "", "This node's TLS private key (PEM), when tls = true."),
+    Key("rpc", "listen", "127.0.0.1:8545", "host:port of JSON-RPC (/rpc, /ws), metrics (/metrics), health (/healthz) and the explorer (/)."),
+    Key("rpc", "cors_origins", [], "Origins allowed to call the RPC from a browser; empty means CORS is off."),
+    Key("rpc", "max_body_bytes", 1_048_576, "Largest HTTP request body accepted.", 1024, 64 * 1024 * 1024),
+    Key("rpc", "max_batch", 100, "Most requests in one JSON-RPC batch.", 1, 10_000),
+    Key("rpc", "max_ws_connections", 256, "Most concurrent websocket connections.", 1, 100_000),
+    Key("rpc", "max_subscriptions", 32, "Most subscriptions per websocket connection.", 1, 10_000),
+    Key("consensus", "tick_ms", 50, "Length of one consensus tick in milliseconds.", 5, 10_000),
+    Key("consensus", "view_timeout_ticks", 40, "Ticks without progress before a view change (doubles on each failed view).", 4, 100_000),
+    Key("consensus", "max_block_txs", 2000, "Most transactions in one block.", 1, 10_000),
+    Key("consensus", "max_block_bytes", 4 * 1024 * 1024, "Largest encoded block.", 4096, 8 * 1024 * 1024),
+    Key("consensus", "max_block_gas", 200_000_000, "Most gas all transactions of a block may use together.", 1000, 10**12),
+    Key("consensus", "batch_wait_ms", 20, "How long the primary waits to fill a block under load.", 0, 10_000),
+    Key("consensus", "empty_block_interval_ms", 0, "Propose an empty block after this long idle (0 = never; blocks only when there is work).", 0, 3_600_000),
+    Key("mempool", "max_txs", 50_000, "Most pending transactions.", 1, 10_000_000),
+    Key("mempool", "max_per_sender", 1_000, "Most pending transactions of one sender.", 1, 1_000_000),
+    Key("mempool", "nonce_window", 1_000, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
+    Key("storage", "sync", True, "fsync every block commit (turn off only for throwaway test networks)."),
+    Key("log", "level", "info", "Log level: debug, info, warning or error."),
+    Key("log", "format", "json", "Log format: json (structured, one object per line) or text."),
+]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    home: str
+    values: dict[tuple[str, str], Any]
+
+    def get(self, section: str, name: str) -> Any:
+        return self.values[(section, name)]
+
+    def path(self, section: str, name: str) -> str:
+        """A path value resolved against the home directory."""
+        value = self.get(section, name)
+        return value if os.path.isabs(value) else os.path.join(self.home, value)
+
+    def address(self, section: str) -> tuple[str, int]:
+        host, port = self.get(section, "listen").rsplit(":", 1)
+        return host.strip("[]"), int(port)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot render {value!r} as TOML")
+
+
+def render_config(overrides: dict[tuple[str, str], Any] | None = None) -> str:
+    """A complete, documented config.toml."""
+    overrides = overrides or {}
+    lines = ["# shopchain node configuration. Every key is documented; all are optional.", ""]
+    section = None
+    for key in DEFAULTS:
+        if key.section != section:
+            section = key.section
+            lines += ["", f"[{section}]"]
+        lines.append(f"# {key.doc}")
+        if key.low is not None:
+            lines.append(f"# Range: {key.low}..{key.high}.")
+        lines.append(f"{key.name} = {_toml_value(overrides.get((key.section, key.name), key.default))}")
+    return "\n".join(lines) + "\n"
+
+
+def _check(key: Key, value: Any) -> Any:
+    where = f"[{key.section}] {key.name}"
+    want = type(key.default)
+    if want is bool:
+        if type(value) is not bool:
+            raise ConfigError(f"{where}: expected true or false, found {value!r}")
+    elif want is int:
+        if type(value) is not int or (key.low is not None and not key.low <= value <= key.high):
+            raise ConfigError(f"{where}: expected an integer in {key.low}..{key.high}, found {value!r}")
+    elif want is str:
+        if type(value) is not str:
+            raise ConfigError(f"{where}: expected a string, found {value!r}")
+    elif want is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, found {value!r}")
+    if key.name == "listen":
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{where}: expected host:port with a port in 1..65535, found {value!r}")
+    if (key.section, key.name) == ("log", "level") and value not in LOG_LEVELS:
+        raise ConfigError(f"{where}: expected one of {list(LOG_LEVELS)}, found {value!r}")
+    if (key.section, key.name) == ("log", "format") and value not in LOG_FORMATS:
+        raise ConfigError(f"{where}: expected one of {list(LOG_FORMATS)}, found {value!r}")
+    return value
+
+
+def parse_config(home: str, doc: dict) -> NodeConfig:
+    known = {(k.section, k.name): k for k in DEFAULTS}
+    sections = {k.section for k in DEFAULTS}
+    values = {(k.section, k.name): k.default for k in DEFAULTS}
+    for section, table in doc.items():
+        if section not in sections:
+            raise ConfigError(f"unknown section [{section}]; expected one of {sorted(sections)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        for name, value in table.items():
+            key = known.get((section, name))
+            if key is None:
+                names = sorted(k.name for k in DEFAULTS if k.section == section)
+                raise ConfigError(f"[{section}] {name}: unknown key; expected one of {names}")
+            values[(section, name)] = _check(key, value)
+    if values[("p2p", "tls")]:
+        for name in ("ca_cert", "cert", "cert_key"):
+            if not values[("p2p", name)]:
+                raise ConfigError(f"[p2p] {name}: required when tls = true, found an empty value")
+    return NodeConfig(home, values)
+
+
+def load_config(home: str) -> NodeConfig:
+    path = os.path.join(home, "config.toml")
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"no config.toml in {home}; create one with `shopchain node init --home {home}`") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(home, doc)
