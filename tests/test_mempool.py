@@ -1,0 +1,100 @@
+"""Mempool admission: one test per refusal reason, ordering, and updates after blocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.crypto import SigningKey
+from ledger.encoding import encode
+from ledger.types import SignedTx, TxBody
+from node.mempool import (
+    BAD_SIGNATURE,
+    DUPLICATE,
+    GAS_TOO_HIGH,
+    MALFORMED,
+    NONCE_TOO_HIGH,
+    NONCE_TOO_LOW,
+    POOL_FULL,
+    SENDER_FULL,
+    TOO_LARGE,
+    UNREGISTERED,
+    WRONG_CHAIN,
+    Mempool,
+    MempoolError,
+    MempoolLimits,
+)
+
+CHAIN = "mp-chain"
+ALICE, BOB, MALLORY = (SigningKey.from_label(n) for n in ("alice", "bob", "mallory"))
+
+
+def tx(key: SigningKey, nonce: int, chain: str = CHAIN, gas: int = 1000, args: list | None = None) -> SignedTx:
+    return TxBody(chain, key.public_key, nonce, "ledger", "transfer", args or [b"x", 1], gas).sign(key)
+
+
+class World:
+    def __init__(self) -> None:
+        self.nonces: dict[bytes, int] = {}
+        self.registered = {ALICE.public_key, BOB.public_key}
+
+    def pool(self, **limits) -> Mempool:
+        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), lambda s: s in self.registered, MempoolLimits(**limits))
+
+
+def refused(pool: Mempool, raw: bytes) -> str:
+    with pytest.raises(MempoolError) as info:
+        pool.admit(raw)
+    return info.value.reason
+
+
+def test_every_refusal_reason_has_a_clear_message():
+    world = World()
+    pool = world.pool(max_per_sender=3, max_txs=5, nonce_window=10, max_tx_bytes=2000, max_tx_gas=5000)
+    assert refused(pool, b"\xc1junk") == MALFORMED
+    assert refused(pool, b"\x00" * 3000) == TOO_LARGE
+    assert refused(pool, tx(ALICE, 0, chain="other").encode()) == WRONG_CHAIN
+    assert refused(pool, tx(ALICE, 0, gas=6000).encode()) == GAS_TOO_HIGH
+    assert refused(pool, tx(MALLORY, 0).encode()) == UNREGISTERED
+    world.nonces[ALICE.public_key] = 2
+    assert refused(pool, tx(ALICE, 1).encode()) == NONCE_TOO_LOW
+    assert refused(pool, tx(ALICE, 12).encode()) == NONCE_TOO_HIGH
+    good = tx(ALICE, 2)
+    pool.admit(good.encode())
+    assert refused(pool, good.encode()) == DUPLICATE
+    assert refused(pool, tx(ALICE, 2, args=[b"y", 2]).encode()) == DUPLICATE  # same nonce, other body
+    forged = SignedTx(tx(ALICE, 3).body, tx(ALICE, 4).signature)
+    assert refused(pool, forged.encode()) == BAD_SIGNATURE
+    pool.admit(tx(ALICE, 3).encode())
+    pool.admit(tx(ALICE, 4).encode())
+    assert refused(pool, tx(ALICE, 5).encode()) == SENDER_FULL
+    pool.admit(tx(BOB, 0).encode())
+    pool.admit(tx(BOB, 1).encode())
+    assert refused(pool, tx(BOB, 2).encode()) == POOL_FULL
+    assert len(pool) == 5
+    assert all(count == 1 for reason, count in pool.refusals.items() if reason != DUPLICATE)
+    assert pool.refusals[DUPLICATE] == 2
+
+
+def test_reap_orders_by_nonce_and_skips_gaps():
+    world = World()
+    pool = world.pool()
+    for nonce in (2, 0, 1, 5):  # 5 waits for 3 and 4
+        pool.admit(tx(ALICE, nonce).encode())
+    pool.admit(tx(BOB, 0).encode())
+    batch = pool.reap(100, 10**6, 10**9)
+    assert [(t.body.sender, t.body.nonce) for t in batch] == [
+        (ALICE.public_key, 0), (ALICE.public_key, 1), (ALICE.public_key, 2), (BOB.public_key, 0)]
+    assert len(pool.reap(2, 10**6, 10**9)) == 2
+    assert len(pool.reap(100, 10**6, 2500)) == 2  # gas limit 1000 each
+
+
+def test_update_removes_committed_and_stale():
+    world = World()
+    pool = world.pool()
+    txs = [tx(ALICE, n) for n in range(4)]
+    for t in txs:
+        pool.admit(t.encode())
+    world.nonces[ALICE.public_key] = 3  # the chain executed nonces 0..2 (0 and 1 from this pool)
+    removed = pool.update(txs[:2])
+    assert removed == 3 and len(pool) == 1 and txs[3].tx_id in pool
+    assert [t.body.nonce for t in pool.reap(10, 10**6, 10**9)] == [3]
