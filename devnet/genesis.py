@@ -1,0 +1,117 @@
+"""Devnet genesis: a demo consortium with every role, its keys and node homes.
+
+How it works: ``create_devnet`` makes a directory with a genesis naming six demo
+organisations (a platform, two merchants, a carrier, a service centre, an arbiter),
+N validators spread over them, and one demo account per role (plus three buyers with
+balances). Every key is written to ``keys/<name>.json`` (0600) so that a developer
+can sign with it at once; node homes are made under ``nodes/node<i>`` with ports
+counted up from the base ports. Demo keys are for local networks only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+from ledger.crypto import SigningKey
+from ledger.genesis import Genesis, GenesisAccount, Organisation, ValidatorInfo, save_genesis
+from node.home import init_home, write_key_file
+
+DEFAULT_VALIDATORS = 4
+MAX_DEVNET_VALIDATORS = 32
+DEFAULT_P2P_PORT = 26600
+DEFAULT_RPC_PORT = 8545
+DEVNET_CHAIN_ID = "shopchain-devnet"
+BUYER_BALANCE = 1_000_000_00       # 1,000,000.00 in minor units
+MERCHANT_BALANCE = 50_000_00       # funds the merchant bond
+
+ORGANISATIONS = [
+    ("platform", "Demo Marketplace Platform"),
+    ("acme", "Acme Outdoor Gear (merchant)"),
+    ("globex", "Globex Electronics (merchant)"),
+    ("swiftship", "SwiftShip Logistics (carrier)"),
+    ("fixit", "FixIt Service Centre"),
+    ("fairplay", "FairPlay Arbitration"),
+]
+
+# (account name, organisation, roles, balance)
+DEMO_ACCOUNTS = [
+    ("platform-admin", "platform", ["PLATFORM"], 0),
+    ("treasury", "platform", ["TREASURY"], 0),
+    ("issuer", "platform", ["ISSUER"], 0),
+    ("auditor", "platform", ["AUDITOR"], 0),
+    ("merchant-acme", "acme", ["MERCHANT"], MERCHANT_BALANCE),
+    ("merchant-globex", "globex", ["MERCHANT"], MERCHANT_BALANCE),
+    ("carrier", "swiftship", ["CARRIER"], 0),
+    ("service-center", "fixit", ["SERVICE_CENTER"], 0),
+    ("arbiter", "fairplay", ["ARBITER"], 0),
+    ("buyer-1", "platform", ["BUYER"], BUYER_BALANCE),
+    ("buyer-2", "platform", ["BUYER"], BUYER_BALANCE),
+    ("buyer-3", "platform", ["BUYER"], BUYER_BALANCE),
+]
+
+CONTRACT_SETTINGS = {
+    # Devnet nodes make at least one block a second (empty_block_interval_ms = 1000),
+    # so day-based terms convert at 86,400 blocks a day.
+    "blocks_per_day": 86_400,
+    "platform_fee_bps": 250,
+    "holdback_bps": 1000,
+    "merchant_bond": 10_000_00,
+}
+
+
+@dataclass(frozen=True)
+class DevnetLayout:
+    root: str
+    genesis: Genesis
+    node_homes: list[str]
+    rpc_urls: list[str]
+    keys_dir: str
+
+
+def _key(label_seed: str | None, name: str) -> SigningKey:
+    return SigningKey.from_label(f"{label_seed}/{name}") if label_seed is not None else SigningKey.generate()
+
+
+def create_devnet(root: str, validators: int = DEFAULT_VALIDATORS, p2p_port: int = DEFAULT_P2P_PORT,
+                  rpc_port: int = DEFAULT_RPC_PORT, host: str = "127.0.0.1", seed: str | None = None,
+                  config_overrides: dict[tuple[str, str], object] | None = None) -> DevnetLayout:
+    """Write a complete devnet under ``root``. ``seed`` makes every key deterministic (tests)."""
+    if not 1 <= validators <= MAX_DEVNET_VALIDATORS:
+        raise ValueError(f"validators must be 1..{MAX_DEVNET_VALIDATORS}, found {validators}")
+    os.makedirs(root, exist_ok=True)
+    if os.path.exists(os.path.join(root, "genesis.json")):
+        raise FileExistsError(f"{root} already holds a devnet; use `shopchain devnet up` to start it or remove it first")
+    keys_dir = os.path.join(root, "keys")
+    os.makedirs(keys_dir, exist_ok=True)
+    account_keys = {name: _key(seed, name) for name, *_ in DEMO_ACCOUNTS}
+    for name, key in account_keys.items():
+        write_key_file(os.path.join(keys_dir, f"{name}.json"), key)
+    admins = {"platform": "platform-admin", "acme": "merchant-acme", "globex": "merchant-globex",
+              "swiftship": "carrier", "fixit": "service-center", "fairplay": "arbiter"}
+    orgs = tuple(Organisation(oid, name, (account_keys[admins[oid]].public_key,)) for oid, name in ORGANISATIONS)
+    node_keys = [_key(seed, f"node{i}") for i in range(validators)]
+    infos = tuple(
+        ValidatorInfo(f"node{i}", ORGANISATIONS[i % len(ORGANISATIONS)][0], node_keys[i].public_key,
+                      f"{host}:{p2p_port + i}", f"{host}:{rpc_port + i}")
+        for i in range(validators)
+    )
+    accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance, None)
+                     for name, org, roles, balance in DEMO_ACCOUNTS)
+    genesis_time = 0 if seed is not None else int(time.time() * 1000)
+    genesis = Genesis(DEVNET_CHAIN_ID, genesis_time, orgs, infos, accounts, dict(CONTRACT_SETTINGS))
+    save_genesis(genesis, os.path.join(root, "genesis.json"))
+    homes = []
+    for i, info in enumerate(infos):
+        home = os.path.join(root, "nodes", info.name)
+        overrides = {("node", "moniker"): info.name, ("consensus", "empty_block_interval_ms"): 1000, ("p2p", "listen"): info.p2p_address,
+                     ("rpc", "listen"): info.rpc_address, **(config_overrides or {})}
+        init_home(home, genesis, node_keys[i], overrides)
+        homes.append(home)
+    with open(os.path.join(keys_dir, "README.txt"), "w") as fh:
+        fh.write("Demo account keys of this devnet (ed25519 seeds, for local testing only).\n")
+        json.dump({name: "0x" + k.public_key.hex() for name, k in account_keys.items()}, fh, indent=2)
+        fh.write("\n")
+    return DevnetLayout(root, genesis, homes, [f"http://{v.rpc_address}" for v in infos], keys_dir)
