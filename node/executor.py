@@ -1,0 +1,95 @@
+"""Block execution: transactions in order, on an overlay of the committed state.
+
+How it works: ``execute_block`` opens an overlay on the last committed state and runs
+each transaction: the sender must be registered and its nonce must be the next one
+(else the transaction is included with a failed receipt and changes nothing); the
+nonce is then consumed and the call runs in the VM, which reverts its own changes
+when it fails. The receipts, the state diff (not yet written) and the roots come back
+together; the caller stores them in the block's single atomic batch if the block
+commits, and simply drops them if it does not. Only the block's height, timestamp
+and transactions feed execution, so every validator computes the same roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from contracts_vm.api import CallContext, execute_call, execute_view
+from ledger import encoding
+from ledger.errors import DecodeError
+from ledger.state import StateDiff, StateOverlay, StateStore
+from ledger.types import STATUS_FAILED, STATUS_OK, Event, Receipt, SignedTx, compute_receipts_root
+
+#: State key prefix of each account's next nonce (outside every contract's namespace).
+NONCE_PREFIX = b"sys/nonce/"
+#: Gas a view called over RPC may use.
+VIEW_GAS_LIMIT = 5_000_000
+
+Registered = Callable[[object, bytes], bool]
+
+
+def nonce_key(sender: bytes) -> bytes:
+    return NONCE_PREFIX + sender
+
+
+def read_nonce(state: StateStore | StateOverlay, sender: bytes) -> int:
+    """The sender's next nonce in this state (0 for a new account)."""
+    raw = state.get(nonce_key(sender))
+    if raw is None:
+        return 0
+    try:
+        value = encoding.decode(raw)
+    except DecodeError:
+        return 0
+    return value if type(value) is int else 0
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    receipts: list[Receipt]
+    diff: StateDiff
+    receipts_root: bytes
+    gas_used: int
+
+    @property
+    def state_root(self) -> bytes:
+        return self.diff.root
+
+
+def _failed(tx: SignedTx, error: str) -> Receipt:
+    return Receipt(tx.tx_id, STATUS_FAILED, 0, None, error, [])
+
+
+def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int, is_registered: Registered) -> Receipt:
+    body = tx.body
+    if not is_registered(overlay, body.sender):
+        return _failed(tx, f"UnregisteredSender: {body.sender.hex()} is not a registered, active account")
+    expected = read_nonce(overlay, body.sender)
+    if body.nonce != expected:
+        return _failed(tx, f"BadNonce: expected nonce {expected}, found {body.nonce}")
+    overlay.put(nonce_key(body.sender), encoding.encode(expected + 1))
+    ctx = CallContext(sender=body.sender, height=height, timestamp_ms=timestamp_ms, chain_id=body.chain_id,
+                      tx_id=tx.tx_id, origin=body.sender)
+    result = execute_call(overlay, body.contract, body.method, body.args, ctx, body.gas_limit)
+    if not result.ok:
+        return Receipt(tx.tx_id, STATUS_FAILED, result.gas_used, None, f"{result.error}: {result.error_message}", [])
+    events = [Event(contract, name, data) for contract, name, data in result.events]
+    return Receipt(tx.tx_id, STATUS_OK, result.gas_used, result.return_value, None, events)
+
+
+def execute_block(state: StateStore, height: int, timestamp_ms: int, txs: Sequence[SignedTx],
+                  is_registered: Registered) -> BlockOutcome:
+    """Run a block's transactions on an overlay of ``state``; nothing is written."""
+    overlay = state.overlay()
+    receipts = [execute_tx(overlay, tx, height, timestamp_ms, is_registered) for tx in txs]
+    diff = overlay.commit()
+    return BlockOutcome(receipts, diff, compute_receipts_root(receipts), sum(r.gas_used for r in receipts))
+
+
+def call_view(state: StateStore, contract: str, method: str, args: list, height: int, chain_id: str,
+              sender: bytes = b"\x00" * 32):
+    """A read-only call against the committed state (RPC ``chain_call``)."""
+    overlay = state.overlay()
+    ctx = CallContext(sender=sender, height=height, chain_id=chain_id, origin=sender)
+    return execute_view(overlay, contract, method, args, ctx, VIEW_GAS_LIMIT)
