@@ -23,6 +23,7 @@ limits; everything the specification says about requests lives in this module.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import re
@@ -170,7 +171,7 @@ class Method:
             )
         if self.name.startswith("rpc.") and self.name not in BUILTIN_NAMES:
             raise RpcConfigError(f"method names starting with 'rpc.' are reserved by JSON-RPC 2.0, found {self.name!r}")
-        if not asyncio.iscoroutinefunction(self.handler):
+        if not inspect.iscoroutinefunction(self.handler):
             raise RpcConfigError(f"handler of {self.name} must be an async function, found {self.handler!r}")
         seen: set[str] = set()
         optional_seen = False

@@ -132,10 +132,12 @@ class _LimitedWebSocket(web.WebSocketResponse):
 class WsConnection:
     """One websocket client: its outbound queue, writer task and subscriptions."""
 
-    def __init__(self, ws: web.WebSocketResponse, queue_len: int, request: web.Request) -> None:
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, queue_len: int, close_timeout_seconds: float) -> None:
         self.ws = ws
         self.remote = request.remote
         self._transport = request.transport
+        self._close_timeout_seconds = close_timeout_seconds
+        self._watchdog: asyncio.TimerHandle | None = None
         self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_len)
         self.subscriptions: dict[str, tuple[str, Any]] = {}  # id -> (topic, filter)
         self.close_request: tuple[int, str] | None = None
@@ -156,15 +158,32 @@ class WsConnection:
             await self.queue.put(text)
 
     def request_close(self, code: int, reason: str) -> None:
-        """Drop what is queued and have the writer close with ``code`` and ``reason``."""
+        """Drop what is queued and have the writer close with ``code`` and ``reason``.
+
+        If the writer is stuck sending to a client that stopped reading, the closing
+        handshake can never start; a watchdog drops the transport after the close
+        timeout instead.
+        """
         if self.close_request is not None:
             return
         self.close_request = (code, reason)
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(_CLOSE)
+        self._watchdog = asyncio.get_running_loop().call_later(self._close_timeout_seconds, self.abort)
 
-    async def run_writer(self, close_timeout_seconds: float) -> None:
+    def abort(self) -> None:
+        """Drop the TCP connection at once, unsent data included (close() would wait
+        to flush a buffer that a stalled client never drains)."""
+        if self._transport is not None and not self._transport.is_closing():
+            log.warning("dropping websocket client %s: closing handshake did not finish in time", self.remote)
+            self._transport.abort()
+
+    def finish(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+
+    async def run_writer(self) -> None:
         try:
             while True:
                 item = await self.queue.get()
@@ -177,10 +196,9 @@ class WsConnection:
             code, reason = self.close_request
             message = reason.encode()[:MAX_CLOSE_REASON_BYTES]
             try:
-                await asyncio.wait_for(self.ws.close(code=code, message=message), close_timeout_seconds)
+                await asyncio.wait_for(self.ws.close(code=code, message=message), self._close_timeout_seconds)
             except (TimeoutError, ConnectionError):
-                if self._transport is not None:
-                    self._transport.close()  # the client stopped reading: drop it
+                self.abort()
 
 
 class SubscriptionHub:
@@ -491,9 +509,9 @@ class RpcServer:
             timeout=self.limits.ws_close_timeout_seconds,
         )
         await ws.prepare(request)
-        conn = WsConnection(ws, self.limits.ws_outbound_queue_len, request)
+        conn = WsConnection(ws, request, self.limits.ws_outbound_queue_len, self.limits.ws_close_timeout_seconds)
         self._connections.add(conn)
-        writer = asyncio.create_task(conn.run_writer(self.limits.ws_close_timeout_seconds))
+        writer = asyncio.create_task(conn.run_writer())
         ctx = CallContext("ws", request.remote, _ConnectionSubscriptions(self.hub, conn))
         slots = asyncio.Semaphore(self.limits.ws_inflight_per_connection)
         inflight: set[asyncio.Task[None]] = set()
@@ -514,16 +532,18 @@ class RpcServer:
                 reason = "slow_consumer"
             elif conn.close_request is not None:
                 reason = "server_shutdown"
-            self.hub.drop(conn)
-            self._connections.discard(conn)
             for task in list(inflight):
                 task.cancel()
+            self.hub.drop(conn)
+            self._connections.discard(conn)
+            self._m_disconnects.labels(reason).inc()
             conn.request_close(WSCloseCode.GOING_AWAY, "connection ending")
             try:
                 await asyncio.wait_for(writer, self.limits.ws_close_timeout_seconds)
-            except (TimeoutError, asyncio.CancelledError):
-                writer.cancel()
-            self._m_disconnects.labels(reason).inc()
+            except TimeoutError:
+                conn.abort()
+            finally:
+                conn.finish()
         return ws
 
     async def _ws_call(self, data: str | bytes, ctx: CallContext, conn: WsConnection, slots: asyncio.Semaphore) -> None:

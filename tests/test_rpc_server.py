@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any, Awaitable, Callable
 
 import aiohttp
@@ -19,12 +20,11 @@ from node.jsonrpc import (
     WEBSOCKET_REQUIRED,
     CallContext,
     Method,
-    Param,
     RpcConfigError,
 )
 from node.metrics import Registry
 from node.rpc_server import RpcLimits, RpcServer, Topic, subscription_methods
-from node.rpc_types import INTEGER, Object
+from node.rpc_types import Object
 from tests.test_jsonrpc import SPEC_EXAMPLES, demo_routes, strip_data
 from tests.test_metrics import check_histograms, parse_exposition, sample
 
@@ -326,6 +326,35 @@ def test_slow_consumer_is_disconnected_not_waited_for() -> None:
         assert sample(families, "shopchain_rpc_limit_rejections_total", limit="ws_outbound_queue_len") == 1
 
     serve(scenario, RpcLimits(ws_outbound_queue_len=4))
+
+
+def test_client_that_stops_reading_is_dropped_after_the_close_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    big = "x" * (256 * 1024)
+
+    async def scenario(server: RpcServer, client: TestClient) -> None:
+        async with client.ws_connect("/ws") as ws:
+            await ws_call(ws, req("chain_subscribe", ["newHeads"]))
+            (conn,) = server._connections
+            # Small fixed socket buffers (no autotuning), so what the kernel can hold
+            # is bounded. From here on the client reads nothing: the buffers fill, the
+            # writer blocks mid-send for good, and the queue (2) fills behind it.
+            ws.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+            conn._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+            for _ in range(100):
+                if await server.publish("newHeads", big) == 0:
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                pytest.fail("the outbound queue never filled")
+            # The closing handshake cannot even start: the watchdog drops the transport.
+            await eventually(lambda: not server._connections)
+        assert any("closing handshake did not finish" in r.getMessage() for r in caplog.records)
+        families = parse_exposition(await (await client.get("/metrics")).text())
+        assert sample(families, "shopchain_rpc_ws_disconnects_total", reason="slow_consumer") == 1
+        async with client.ws_connect("/ws") as ws:  # and the server keeps serving
+            assert (await ws_call(ws, req("get_data")))["result"] == ["hello", 5]
+
+    serve(scenario, RpcLimits(ws_outbound_queue_len=2, ws_close_timeout_seconds=0.1))
 
 
 def test_websocket_origin_is_checked() -> None:
