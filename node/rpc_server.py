@@ -13,7 +13,9 @@ it and enforce the limits that only a transport can see.
   one writer task draining a bounded outbound queue. Responses wait for room in the
   queue (back-pressure on that client only); subscription notifications never wait:
   if a connection's queue is full, the publisher drops that connection with close
-  code 1008 and a reason, so one slow consumer cannot stall block commits.
+  code 1008 and a reason, so one slow consumer cannot stall block commits. A client
+  that stopped reading altogether cannot even take the close frame: a watchdog drops
+  its transport after ``ws_close_timeout_seconds``.
 - ``SubscriptionHub`` maps subscription ids to (connection, topic, filter).
   ``publish(topic, payload, match)`` serialises the payload once and offers a
   ``chain_subscription`` notification to every subscriber whose filter ``match`` accepts.
