@@ -52,7 +52,8 @@ RESERVED_MIN, RESERVED_MAX = -32768, -32000
 SERVER_ERROR_MIN, SERVER_ERROR_MAX = -32099, -32000
 
 # --- named server-range codes (the node adds its own, e.g. mempool refusals) ----------
-#: A deliberate ChainError from the layers below (its message is meant for users).
+#: A deliberate ChainError from the layers below (its message is meant for users);
+#: data.type names its class, data.reason carries its ``reason`` code if it has one.
 CHAIN_ERROR = -32000
 #: The call did not finish within RpcLimits.call_timeout_seconds.
 REQUEST_TIMEOUT = -32001
@@ -406,7 +407,11 @@ class Dispatcher:
         except RpcError as exc:
             outcome, response = error_name(exc.code), self._error_text(req, exc)
         except ChainError as exc:
-            err = RpcError(CHAIN_ERROR, str(exc), {"type": type(exc).__name__})
+            data = {"type": type(exc).__name__}
+            reason = getattr(exc, "reason", None)
+            if isinstance(reason, str):  # e.g. MempoolError's stable refusal code
+                data["reason"] = reason
+            err = RpcError(CHAIN_ERROR, str(exc), data)
             outcome, response = error_name(CHAIN_ERROR), self._error_text(req, err)
         except Exception:  # noqa: BLE001 - the wire must never see a traceback
             incident = secrets.token_hex(6)

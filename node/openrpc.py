@@ -37,7 +37,7 @@ COMMON_ERRORS: dict[str, tuple[int, str]] = {
     "MethodNotFound": (METHOD_NOT_FOUND, "Method not found."),
     "InvalidParams": (INVALID_PARAMS, "Invalid params: the message names the param, what was expected and what was found."),
     "InternalError": (INTERNAL_ERROR, "Internal error: data.incident identifies the server log entry."),
-    "ChainError": (CHAIN_ERROR, "A rule of the chain refused the call; data.type names the error class."),
+    "ChainError": (CHAIN_ERROR, "A rule of the chain refused the call; data.type names the error class, data.reason its code if any."),
     "RequestTimeout": (REQUEST_TIMEOUT, "The call did not finish within the server's per-call timeout."),
     "WebsocketRequired": (WEBSOCKET_REQUIRED, "Subscription methods are only available over the websocket endpoint /ws."),
     "LimitExceeded": (LIMIT_EXCEEDED, "A request, batch, connection or subscription limit was exceeded; data names it."),

@@ -60,12 +60,12 @@ from node.rpc_types import ANY, ParamType, ParamTypeError, Str
 log = logging.getLogger(__name__)
 
 # --- transport limits (defaults of RpcLimits) ------------------------------------------
-#: Largest HTTP request body (a batch of raw transactions in hex fits).
-MAX_BODY_BYTES = 5 * 1024 * 1024
+#: Largest HTTP request body (config key rpc.max_body_bytes has the same default).
+MAX_BODY_BYTES = 1024 * 1024
 #: Most websocket connections open at once.
 MAX_WS_CONNECTIONS = 256
-#: Most live subscriptions one websocket connection may hold.
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 64
+#: Most live subscriptions one websocket connection may hold (rpc.max_subscriptions).
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 32
 #: Largest websocket message a client may send (one request or batch).
 MAX_WS_FRAME_BYTES = 1024 * 1024
 #: Messages waiting to be written to one websocket client; a subscriber that falls

@@ -19,8 +19,9 @@ from typing import Any, Sequence
 
 from ledger.errors import ChainError
 
-#: Longest bytes value accepted as a hex param (a raw transaction fits with room).
-MAX_HEX_BYTES = 2 * 1024 * 1024
+#: Longest bytes value accepted as a hex param (a raw transaction, at most 64 KiB,
+#: fits with room; the request body limit bounds it anyway).
+MAX_HEX_BYTES = 512 * 1024
 #: Longest string param.
 MAX_STR_LEN = 64 * 1024
 #: Most items in an array param.

@@ -254,6 +254,16 @@ async def chain_refusal(ctx: CallContext) -> None:
     raise ValidationError("signature does not verify: expected signer 0xab, found 0xcd")
 
 
+class RefusalError(ChainError):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def refuse_with_reason(ctx: CallContext) -> None:
+    raise RefusalError("nonce_too_low", "nonce 3 is below the next nonce 5")
+
+
 async def hang(ctx: CallContext) -> None:
     await asyncio.Event().wait()
 
@@ -279,6 +289,7 @@ def failure_routes() -> list[Method]:
         Method("test_boom", boom),
         Method("test_refuse", refuse),
         Method("test_chain", chain_refusal),
+        Method("test_reason", refuse_with_reason),
         Method("test_hang", hang),
         Method("test_ownTimeout", own_timeout),
         Method("test_bytes", give_bytes),
@@ -309,6 +320,9 @@ def test_application_and_chain_errors() -> None:
     assert r["error"]["code"] == CHAIN_ERROR
     assert r["error"]["message"] == "signature does not verify: expected signer 0xab, found 0xcd"
     assert r["error"]["data"] == {"type": "ValidationError"}
+    r = call(d, req("test_reason"))
+    assert r["error"] == {"code": CHAIN_ERROR, "message": "nonce 3 is below the next nonce 5",
+                          "data": {"type": "RefusalError", "reason": "nonce_too_low"}}
 
 
 def test_rpc_error_is_a_chain_error_and_refuses_reserved_codes() -> None:
