@@ -126,7 +126,9 @@ _INT_BIAS = 2**63
 
 
 def _escape(data: bytes) -> bytes:
-    return data.replace(b"\x00", b"\x00\xff") + b"\x00"
+    """0x00 becomes 00 FF and the part ends with 00 01: order-preserving, and no part's
+    encoding is a prefix of another's (so a key prefix selects exact leading parts)."""
+    return data.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
 
 
 def encode_key_part(part: Any, expected: str) -> bytes:
@@ -178,7 +180,7 @@ def decode_key(data: bytes, key_types: list) -> Any:
                     out.append(0)
                     i += 2
                     continue
-                i += 1
+                i += 2
                 break
             out.append(c)
             i += 1
