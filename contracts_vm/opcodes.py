@@ -271,6 +271,10 @@ def op_for_iter(m, s, a):
     base, target = a
     seq = s[base]
     i = s[base + 1]
+    if type(seq) is not list or type(i) is not int:
+        raise _mismatch("for", seq, i)
+    if i < 0:
+        raise VMError(E.INDEX_OUT_OF_RANGE, f"loop index {i} is negative")
     if i >= len(seq):
         return target
     s[base + 2] = seq[i]
