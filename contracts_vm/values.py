@@ -293,11 +293,16 @@ def parse_type(text: str, records: dict) -> Checker:
         return lambda v: type(v) is dict and all(key_check(k) and value_check(x) for k, x in v.items())
     if text in records:
         fields = records[text]
-        checks = {}
-        for name, ftype in fields:
-            checks[name] = (lambda n=name, t=ftype: parse_type(t, records))
-        return lambda v: (type(v) is dict and len(v) == len(checks)
-                          and all(k in v and checks[k]()(v[k]) for k in checks))
+        checks: dict = {}
+
+        def check_record(v: Any) -> bool:
+            # field checkers are built on first use, so records may refer to themselves
+            if not checks:
+                for name, ftype in fields:
+                    checks[name] = parse_type(ftype, records)
+            return (type(v) is dict and len(v) == len(checks)
+                    and all(k in v and checks[k](v[k]) for k in checks))
+        return check_record
     raise ValueError(f"unknown type {text!r}")
 
 
