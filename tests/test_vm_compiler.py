@@ -311,7 +311,7 @@ ERRORS = [
     ("walrus", "@public\ndef f() -> None:\n    if (x := 1):\n        pass\n", 3, ":= operator"),
     ("star args", "@public\ndef f(*a) -> None:\n    pass\n", 2, "no defaults, *args"),
     ("source nested too deeply", "@public\ndef f() -> int:\n    return " + "+".join(["1"] * 5000) + "\n", 1, "nested too deeply"),
-    ("function too large", "@public\ndef f() -> int:\n    x = 0\n" + "    x += 1\n" * 6000 + "    return x\n", 1,
+    ("function too large", "@public\ndef f() -> int:\n    x = 0\n" + "    x += 1\n" * 9000 + "    return x\n", 1,
      "split the function"),
     ("unpack to subscript", "@public\ndef f() -> None:\n    x = [0]\n    x[0], y = [1, 2]\n", 4, "plain names"),
 ]
