@@ -181,6 +181,32 @@ def remove() -> bool:
     assert run(src, "remove", state=state).return_value is False
 
 
+def test_fields_and_items_of_stored_values_are_written_back():
+    src = """
+class O(Record):
+    state: int
+    n: int
+orders: Map[bytes, O]
+cfg: O
+lists: Map[int, list[int]]
+
+@public
+def main() -> any:
+    self.orders[b"a"] = O(state=1, n=0)
+    self.orders[b"a"].state = 5
+    self.orders[b"a"].n += 3
+    self.cfg = O(state=0, n=0)
+    self.cfg.n = 9
+    self.cfg.n += 1
+    self.lists[1] = [1, 2, 3]
+    self.lists[1][0] = 10
+    self.lists[1][1] += 5
+    del self.lists[1][2]
+    return [self.orders[b"a"], self.cfg, self.lists[1]]
+"""
+    assert run(src).return_value == [{"state": 5, "n": 3}, {"state": 0, "n": 10}, [10, 7]]
+
+
 def test_storage_missing_key_is_an_error():
     src = STORAGE + "\n@public\ndef main() -> int:\n    return self.bal[b'nobody']\n"
     assert run(src).error == "KeyNotFound"
@@ -313,6 +339,10 @@ ERRORS = [
     ("source nested too deeply", "@public\ndef f() -> int:\n    return " + "+".join(["1"] * 5000) + "\n", 1, "nested too deeply"),
     ("function too large", "@public\ndef f() -> int:\n    x = 0\n" + "    x += 1\n" * 9000 + "    return x\n", 1,
      "split the function"),
+    ("append to a stored value", "m: Map[int, list[int]]\n@public\ndef f() -> None:\n    self.m[1].append(2)\n", 4,
+     "would change a copy"),
+    ("assign too deep in storage", "class R(Record):\n    xs: list[int]\nm: Map[int, R]\n@public\ndef f() -> None:\n"
+     "    self.m[1].xs[0] = 2\n", 6, "nested this deep"),
     ("unpack to subscript", "@public\ndef f() -> None:\n    x = [0]\n    x[0], y = [1, 2]\n", 4, "plain names"),
 ]
 
