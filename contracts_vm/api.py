@@ -22,7 +22,7 @@ from contracts_vm.errors import VMError, VerifyError
 from contracts_vm.machine import CODE_PREFIX, META_PREFIX, Machine, check_contract_name, load_contract
 from contracts_vm.program import load_program
 from contracts_vm.values import to_bytes, walk_cost
-from ledger.encoding import decode, encode
+from ledger.encoding import encode
 
 #: Gas charged for entering the VM at all (lookup of code and metadata, argument checks).
 INTRINSIC_GAS = 200
@@ -140,7 +140,3 @@ def get_contract_info(state, name: str) -> dict | None:
 
 def get_code(state, name: str) -> bytes | None:
     return state.get(CODE_PREFIX + name.encode("utf-8"))
-
-
-def read_meta(raw: bytes) -> dict:
-    return decode(raw)
