@@ -66,7 +66,7 @@ def _run(state, contract: str, method: str, args: Any, ctx: CallContext, gas_lim
         t = type(value)
         if t is list or t is dict:
             m.charge(walk_cost(value, m.gas))
-            to_bytes(value, "return value")
+            to_bytes(value, "the return value")
     except VMError as exc:
         state.revert(cp)
         return CallResult("failed", gas_limit - max(m.gas, 0), error=exc.name, error_message=exc.message, steps=m.steps)
