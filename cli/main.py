@@ -24,7 +24,16 @@ def main() -> None:
     """shopchain: a permissioned blockchain node for e-commerce consortia."""
 
 
+def _register() -> None:
+    """Attach every command group (imported here so `shopchain --help` lists them all)."""
+    from cli.contract import contract
+    from cli.devnet import devnet
+
+    main.add_command(contract)
+    main.add_command(devnet)
+
+
+_register()
+
 if __name__ == "__main__":
     main()
-
-from cli.contract import contract; main.add_command(contract)  # noqa: E402,E702
