@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from contracts_vm.api import CallContext, execute_call, execute_view
+from contracts_vm.api import CallContext, CallResult, execute_call, execute_view
+from contracts_vm.deploy import apply_deploy, decode_deploy
 from ledger import encoding
-from ledger.errors import DecodeError
+from ledger.errors import ChainError, DecodeError
 from ledger.state import StateDiff, StateOverlay, StateStore
 from ledger.types import STATUS_FAILED, STATUS_OK, Event, Receipt, SignedTx, compute_receipts_root
 
 #: State key prefix of each account's next nonce (outside every contract's namespace).
 NONCE_PREFIX = b"sys/nonce/"
+#: Transactions to this pseudo-contract are governed code deploys and upgrades.
+SYSTEM_CONTRACT = "system"
 #: Gas a view called over RPC may use.
 VIEW_GAS_LIMIT = 5_000_000
 
@@ -71,11 +74,26 @@ def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: i
     overlay.put(nonce_key(body.sender), encoding.encode(expected + 1))
     ctx = CallContext(sender=body.sender, height=height, timestamp_ms=timestamp_ms, chain_id=body.chain_id,
                       tx_id=tx.tx_id, origin=body.sender)
-    result = execute_call(overlay, body.contract, body.method, body.args, ctx, body.gas_limit)
+    if body.contract == SYSTEM_CONTRACT:
+        result = _system_call(overlay, body.method, body.args, ctx, body.gas_limit)
+    else:
+        result = execute_call(overlay, body.contract, body.method, body.args, ctx, body.gas_limit)
     if not result.ok:
         return Receipt(tx.tx_id, STATUS_FAILED, result.gas_used, None, f"{result.error}: {result.error_message}", [])
     events = [Event(contract, name, data) for contract, name, data in result.events]
     return Receipt(tx.tx_id, STATUS_OK, result.gas_used, result.return_value, None, events)
+
+
+def _system_call(overlay: StateOverlay, method: str, args: list, ctx: CallContext, gas_limit: int) -> CallResult:
+    """``system.deploy(payload)``: install or upgrade code, allowed to the platform admin only."""
+    if method != "deploy" or len(args) != 1 or type(args[0]) is not bytes:
+        return CallResult("failed", 0, error="BadArguments",
+                          error_message=f"system supports deploy(payload: bytes), found {method}({len(args)} args)")
+    try:
+        deploy = decode_deploy(args[0])
+    except ChainError as exc:
+        return CallResult("failed", 0, error="BadArguments", error_message=str(exc))
+    return apply_deploy(overlay, deploy, ctx, gas_limit)
 
 
 def execute_block(state: StateStore, height: int, timestamp_ms: int, txs: Sequence[SignedTx],
