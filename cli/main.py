@@ -26,3 +26,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+from cli.contract import contract; main.add_command(contract)  # noqa: E402,E702

@@ -21,7 +21,7 @@ from contracts_vm.bytecode import code_hash as compute_code_hash
 from contracts_vm.errors import VMError, VerifyError
 from contracts_vm.machine import CODE_PREFIX, META_PREFIX, Machine, check_contract_name, load_contract
 from contracts_vm.program import load_program
-from contracts_vm.values import to_bytes
+from contracts_vm.values import to_bytes, walk_cost
 from ledger.encoding import decode, encode
 
 #: Gas charged for entering the VM at all (lookup of code and metadata, argument checks).
@@ -63,7 +63,10 @@ def _run(state, contract: str, method: str, args: Any, ctx: CallContext, gas_lim
     try:
         m.charge(INTRINSIC_GAS)
         value = m.enter(contract, method, args, False)
-        to_bytes(value, "return value")
+        t = type(value)
+        if t is list or t is dict:
+            m.charge(walk_cost(value, m.gas))
+            to_bytes(value, "return value")
     except VMError as exc:
         state.revert(cp)
         return CallResult("failed", gas_limit - max(m.gas, 0), error=exc.name, error_message=exc.message, steps=m.steps)

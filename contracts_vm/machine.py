@@ -46,8 +46,21 @@ _meta_cache: dict[bytes, tuple] = {}
 META_CACHE_SIZE = 1024
 
 
+_prefix_cache: dict[str, tuple[bytes, bytes]] = {}
+
+
 def storage_prefix(name: str) -> bytes:
     return STORAGE_PREFIX + name.encode("utf-8") + b"/"
+
+
+def _identity(name: str) -> tuple[bytes, bytes]:
+    """(storage prefix, contract address) of a contract, memoised (pure functions of the name)."""
+    found = _prefix_cache.get(name)
+    if found is None:
+        if len(_prefix_cache) >= META_CACHE_SIZE:
+            _prefix_cache.clear()
+        found = _prefix_cache[name] = (storage_prefix(name), contract_address(name))
+    return found
 
 
 def check_contract_name(name: Any) -> None:
@@ -165,8 +178,7 @@ class Machine:
             self.sender = self.self_address
             self.caller_contract = self.contract
         self.contract = name
-        self.self_address = contract_address(name)
-        self.prefix = storage_prefix(name)
+        self.prefix, self.self_address = _identity(name)
         self.capabilities = capabilities
         if method.kind == "view":
             self.read_only = True
@@ -221,7 +233,11 @@ class Machine:
         if self.read_only:
             raise VMError(E.READ_ONLY_VIOLATION, f"write to {slot.name} in a read-only call")
         full = self._key(slot, key)
-        self.charge(walk_cost(value, self.gas))
+        t = type(value)
+        if t is bytes or t is str:
+            self.charge(len(value) // BYTES_PER_GAS)
+        elif t is not int and t is not bool and value is not None:
+            self.charge(walk_cost(value, self.gas))
         data = to_bytes(value, f"value for {slot.name}")
         if len(data) > MAX_STORAGE_VALUE_BYTES:
             raise VMError(E.STORAGE_VALUE_TOO_LARGE, f"{slot.name} value of {len(data)} bytes exceeds {MAX_STORAGE_VALUE_BYTES}")
@@ -255,8 +271,23 @@ class Machine:
             raise VMError(E.READ_ONLY_VIOLATION, f"event {name} emitted in a read-only call")
         if len(self.events) >= MAX_EVENTS:
             raise VMError(E.TOO_MANY_EVENTS, f"more than {MAX_EVENTS} events in one transaction")
-        self.charge(walk_cost(data, self.gas))
-        size = len(to_bytes(data, f"event {name}"))
+        size = 0
+        for v in data.values():
+            t = type(v)
+            if t is bytes or t is str:
+                size += len(v) + 5
+            elif t is int or t is bool or v is None:
+                size += 9
+            else:
+                size = -1
+                break
+        if size < 0:
+            # containers: charge for the walk, then measure exactly (also proves encodability)
+            self.charge(walk_cost(data, self.gas))
+            size = len(to_bytes(data, f"event {name}"))
+            data = copy_value(data)
+        else:
+            self.charge(size // BYTES_PER_GAS)
         if size > MAX_EVENT_BYTES:
-            raise VMError(E.VALUE_TOO_LARGE, f"event {name} of {size} bytes exceeds {MAX_EVENT_BYTES}")
-        self.events.append((self.contract, name, copy_value(data)))
+            raise VMError(E.VALUE_TOO_LARGE, f"event {name} of about {size} bytes exceeds {MAX_EVENT_BYTES}")
+        self.events.append((self.contract, name, data))

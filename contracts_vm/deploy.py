@@ -1,0 +1,116 @@
+"""Deploy and upgrade transactions: governed installation of contract code.
+
+How it works: a deploy payload is the canonical encoding of
+``[DEPLOY_TAG, action, name, code, code_hash, abi, capabilities, init_args]`` with
+action "deploy" (the name must be free) or "upgrade" (the name must exist; storage
+is kept). The payload repeats the code hash and ABI so that a reviewer (and the
+signature) commits to them; ``apply_deploy`` recomputes both from the code and
+refuses any mismatch. Only the platform admin recorded in state (``set_platform_admin``,
+done at genesis) may deploy or upgrade; the node's executor calls ``apply_deploy``
+with the transaction's verified sender, inside the transaction's checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from contracts_vm import errors as E
+from contracts_vm.api import CallContext, CallResult, install_contract
+from contracts_vm.bytecode import code_hash as compute_code_hash
+from contracts_vm.bytecode import decode_container
+from contracts_vm.errors import VMError
+from contracts_vm.machine import META_PREFIX, check_contract_name
+from ledger.encoding import decode, encode
+from ledger.errors import DecodeError, ValidationError
+
+DEPLOY_TAG = "shopchain/deploy/v1"
+ACTIONS = ("deploy", "upgrade")
+#: State key holding the platform admin's 32-byte public key.
+ADMIN_KEY = b"vm/admin"
+#: Gas charged for installing code, per byte of code (on top of any init call).
+GAS_PER_CODE_BYTE = 10
+
+
+@dataclass(frozen=True)
+class DeployTx:
+    action: str
+    name: str
+    code: bytes
+    code_hash: bytes
+    abi: dict
+    capabilities: list
+    init_args: list | None = None
+
+
+def make_deploy(action: str, name: str, code: bytes, capabilities: list | tuple = (),
+                init_args: list | None = None) -> DeployTx:
+    """A deploy/upgrade transaction body with the code hash and ABI taken from ``code``."""
+    return DeployTx(action, name, code, compute_code_hash(code), decode_container(code).abi,
+                    sorted(set(capabilities)), init_args)
+
+
+def encode_deploy(tx: DeployTx) -> bytes:
+    return encode([DEPLOY_TAG, tx.action, tx.name, tx.code, tx.code_hash, tx.abi, list(tx.capabilities),
+                   tx.init_args])
+
+
+def decode_deploy(data: bytes) -> DeployTx:
+    """Parse a deploy payload; ValidationError naming the bad field."""
+    try:
+        body = decode(data)
+    except DecodeError as exc:
+        raise ValidationError(f"deploy payload is not canonical: {exc}") from None
+    if type(body) is not list or len(body) != 8 or body[0] != DEPLOY_TAG:
+        raise ValidationError(f"deploy payload must be an 8-item array tagged {DEPLOY_TAG!r}")
+    _, action, name, code, h, abi, caps, init_args = body
+    if action not in ACTIONS:
+        raise ValidationError(f"deploy action must be one of {ACTIONS}, found {action!r}")
+    if type(name) is not str or type(code) is not bytes or type(h) is not bytes or type(abi) is not dict:
+        raise ValidationError("deploy name must be str, code and code_hash bytes, abi a map")
+    if type(caps) is not list or not all(type(c) is str for c in caps):
+        raise ValidationError("deploy capabilities must be a list of str")
+    if init_args is not None and type(init_args) is not list:
+        raise ValidationError("deploy init_args must be a list or nil")
+    return DeployTx(action, name, code, h, abi, caps, init_args)
+
+
+def set_platform_admin(state, public_key: bytes) -> None:
+    """Record who governs code (genesis)."""
+    if type(public_key) is not bytes or len(public_key) != 32:
+        raise ValidationError(f"platform admin key must be 32 bytes, found {public_key!r:.80}")
+    state.put(ADMIN_KEY, public_key)
+
+
+def apply_deploy(state, tx: DeployTx, ctx: CallContext, gas_limit: int) -> CallResult:
+    """Install or upgrade as the transaction ``ctx.sender``; never raises, reverts on failure."""
+    cp = state.checkpoint()
+    gas = GAS_PER_CODE_BYTE * len(tx.code) if type(tx.code) is bytes else 0
+    try:
+        if gas > gas_limit:
+            raise VMError(E.OUT_OF_GAS, f"installing {len(tx.code)} bytes needs {gas} gas, limit {gas_limit}")
+        admin = state.get(ADMIN_KEY)
+        if admin is None or ctx.sender != admin:
+            raise VMError(E.PERMISSION_DENIED, "only the platform admin may deploy or upgrade contracts")
+        check_contract_name(tx.name)
+        exists = state.has(META_PREFIX + tx.name.encode("utf-8"))
+        if tx.action == "deploy" and exists:
+            raise VMError(E.BAD_ARGUMENTS, f"contract {tx.name!r} already exists; use an upgrade")
+        if tx.action == "upgrade" and not exists:
+            raise VMError(E.UNKNOWN_CONTRACT, f"contract {tx.name!r} does not exist; use a deploy")
+        if compute_code_hash(tx.code) != tx.code_hash:
+            raise VMError(E.INVALID_CODE, "code_hash does not match the sha256 of the code")
+        container = decode_container(tx.code)
+        if encode(container.abi) != encode(tx.abi):
+            raise VMError(E.INVALID_CODE, "the ABI in the transaction differs from the ABI in the code")
+        install_contract(state, tx.name, tx.code, tx.capabilities, tx.init_args, ctx, gas_limit - gas)
+    except VMError as exc:
+        state.revert(cp)
+        return CallResult("failed", min(gas, gas_limit), error=exc.name, error_message=exc.message)
+    return CallResult("ok", gas, return_value=tx.code_hash)
+
+
+def describe(tx: DeployTx) -> dict[str, Any]:
+    """JSON-friendly summary (for the CLI and RPC)."""
+    return {"action": tx.action, "name": tx.name, "code_hash": "0x" + tx.code_hash.hex(),
+            "code_bytes": len(tx.code), "capabilities": list(tx.capabilities), "abi": tx.abi}
