@@ -215,3 +215,12 @@ def get_account(account: bytes) -> any:
 @view
 def is_org_admin(account: bytes, org_id: str) -> bool:
     return self.admin_of.get(account, "") == org_id
+
+
+@view
+def is_registered(account: bytes) -> bool:
+    """Admission rule: an active account, or an organisation admin (who may hold no role)."""
+    acct = self.accounts.get(account)
+    if acct != None:
+        return acct.active
+    return account in self.admin_of
