@@ -37,7 +37,7 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("identity", "identity.sc.py", []),
     ("ledger", "ledger.sc.py", []),
     ("orders", "orders.sc.py", ["escrow", "voucher", "orders_hook"]),
-    # TODO-ADD ("cases", "cases.sc.py", ["cases"]),
+    ("cases", "cases.sc.py", ["cases"]),
     # TODO-ADD ("warranty", "warranty.sc.py", []),
     # TODO-ADD ("reviews", "reviews.sc.py", []),
     # TODO-ADD ("loyalty", "loyalty.sc.py", []),

@@ -629,7 +629,7 @@ def case_refund(order_id: int, amount: int) -> None:
     o = _load(order_id)
     require(o.state in ["PLACED", "ACCEPTED", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED"],
             "order is " + o.state + ", refunds go through the dispute")
-    if o.refunded + amount == o.amount and (o.state == "PLACED" or o.state == "ACCEPTED"):
+    if o.refunded + amount == o.amount and o.state != "COMPLETED":
         _cancel(o, "refunded")
         return
     _refund(o, amount, "refund")
