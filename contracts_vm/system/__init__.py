@@ -38,7 +38,7 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("ledger", "ledger.sc.py", []),
     ("orders", "orders.sc.py", ["escrow", "voucher", "orders_hook"]),
     ("cases", "cases.sc.py", ["cases"]),
-    # TODO-ADD ("warranty", "warranty.sc.py", []),
+    ("warranty", "warranty.sc.py", []),
     # TODO-ADD ("reviews", "reviews.sc.py", []),
     # TODO-ADD ("loyalty", "loyalty.sc.py", []),
     # TODO-ADD ("tickets", "tickets.sc.py", ["tickets"]),
