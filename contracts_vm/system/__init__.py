@@ -39,7 +39,7 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("orders", "orders.sc.py", ["escrow", "voucher", "orders_hook"]),
     ("cases", "cases.sc.py", ["cases"]),
     ("warranty", "warranty.sc.py", []),
-    # TODO-ADD ("reviews", "reviews.sc.py", []),
+    ("reviews", "reviews.sc.py", []),
     # TODO-ADD ("loyalty", "loyalty.sc.py", []),
     # TODO-ADD ("tickets", "tickets.sc.py", ["tickets"]),
     # TODO-ADD ("provenance", "provenance.sc.py", ["carrier_feed"]),
@@ -140,6 +140,15 @@ def install_system_contracts(state, genesis: "Genesis") -> None:
     for name in ("identity", "ledger", "orders", "cases", "warranty", "reviews", "tickets"):
         if name in {c[0] for c in SYSTEM_CONTRACTS}:
             _genesis_call(state, name, "seal", [])
+
+
+def review_message(chain_id: str, order_id: int, line: int, scores: list[int], content_hash: bytes,
+                   incentivised: bool, version: int) -> bytes:
+    """The bytes a review key signs; the reviews contract rebuilds exactly these."""
+    m = b"shopchain/review/v1|" + chain_id.encode() + b"|" + str(order_id).encode() + b"|" + str(line).encode()
+    for s in scores:
+        m += b"|" + str(s).encode()
+    return m + b"|" + content_hash + b"|" + (b"1" if incentivised else b"0") + b"|" + str(version).encode()
 
 
 def is_registered(state, account: bytes) -> bool:
