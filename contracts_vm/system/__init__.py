@@ -40,7 +40,7 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("cases", "cases.sc.py", ["cases"]),
     ("warranty", "warranty.sc.py", []),
     ("reviews", "reviews.sc.py", []),
-    # TODO-ADD ("loyalty", "loyalty.sc.py", []),
+    ("loyalty", "loyalty.sc.py", []),
     # TODO-ADD ("tickets", "tickets.sc.py", ["tickets"]),
     # TODO-ADD ("provenance", "provenance.sc.py", ["carrier_feed"]),
 ]
