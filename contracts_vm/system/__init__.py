@@ -41,8 +41,8 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("warranty", "warranty.sc.py", []),
     ("reviews", "reviews.sc.py", []),
     ("loyalty", "loyalty.sc.py", []),
-    # TODO-ADD ("tickets", "tickets.sc.py", ["tickets"]),
-    # TODO-ADD ("provenance", "provenance.sc.py", ["carrier_feed"]),
+    ("tickets", "tickets.sc.py", ["tickets"]),
+    ("provenance", "provenance.sc.py", ["carrier_feed"]),
 ]
 
 #: Settings used when genesis.contract_settings does not name them (per contract).

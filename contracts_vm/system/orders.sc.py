@@ -488,7 +488,7 @@ def carrier_event(order_id: int, actor: bytes, kind: str, data_hash: bytes) -> N
     if kind == "shipping":
         _ship(o, actor, data_hash, False)
     else:
-        require(kind == "receiving", "carrier events are shipping or receiving, found " + kind)
+        require(kind == "delivering", "carrier events are shipping or delivering, found " + kind)
         _deliver(o, actor, data_hash)
 
 
