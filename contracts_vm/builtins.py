@@ -16,7 +16,7 @@ from typing import Any
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
 from contracts_vm.limits import INT_MAX, INT_MIN, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES
-from contracts_vm.values import BYTES_PER_GAS, check_int, strict_eq, type_name
+from contracts_vm.values import BYTES_PER_GAS, check_int, strict_eq, type_name, walk_cost
 from ledger.crypto import sha256, verify_ed25519
 
 _KEY_TYPES = (str, int, bytes)
@@ -42,7 +42,9 @@ def contains(m, container: Any, item: Any) -> bool:
     if t is dict:
         return type(item) in _KEY_TYPES and item in container
     if t is list:
-        m.charge(len(container))
+        # each comparison visits at most the nodes of ``item``: charge that per element
+        per = walk_cost(item, m.gas) if type(item) in (list, dict) else 1
+        m.charge(len(container) * per)
         for x in container:
             if strict_eq(x, item):
                 return True
@@ -125,9 +127,10 @@ def slice_of(m, obj: Any, start: Any, stop: Any) -> Any:
     for bound in (start, stop):
         if bound is not None and type(bound) is not int:
             raise _mismatch("slice bound", bound)
-    out = obj[start:stop]
-    m.charge(len(out) if t is list else len(out) // BYTES_PER_GAS)
-    return out
+    lo, hi, _ = slice(start, stop).indices(len(obj))
+    size = max(0, hi - lo)
+    m.charge(size if t is list else size // BYTES_PER_GAS)
+    return obj[start:stop]
 
 
 # ---- pure builtins ---------------------------------------------------------------
@@ -195,6 +198,7 @@ def b_hex(m, a):
 def b_startswith(m, a, p):
     if type(a) not in (bytes, str) or type(p) is not type(a):
         raise _mismatch("startswith", a, p)
+    m.charge(len(p) // BYTES_PER_GAS)
     return a.startswith(p)
 
 
@@ -205,7 +209,7 @@ def b_sorted(m, a):
         t = type(a[0])
         if t not in (int, bytes, str) or any(type(x) is not t for x in a):
             raise VMError(E.TYPE_MISMATCH, "sorted() needs a list of ints, bytes or strs of one kind")
-    m.charge(len(a) * 2)
+    m.charge(len(a) * max(1, len(a).bit_length()) + sum(len(x) for x in a if type(x) is not int) // BYTES_PER_GAS)
     return sorted(a)
 
 

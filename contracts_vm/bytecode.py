@@ -154,7 +154,7 @@ def assemble(text: str, abi: dict | None = None) -> bytes:
     """
     functions: list[_AsmFunction] = []
     for raw in text.splitlines():
-        line = raw.split(";", 1)[0].strip()
+        line = _strip_comment(raw).strip()
         if not line:
             continue
         if line.startswith("func "):
@@ -189,6 +189,25 @@ def assemble(text: str, abi: dict | None = None) -> bytes:
         return encode_container(consts, out_functions, abi)
     except EncodeError as exc:
         raise AsmError(str(exc)) from None
+
+
+def _strip_comment(line: str) -> str:
+    """Drop a ``;`` comment, ignoring semicolons inside quoted literals."""
+    quote = None
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c == ";":
+            return line[:i]
+        i += 1
+    return line
 
 
 def _assemble_body(f: _AsmFunction, pool, fn_index: dict) -> bytes:

@@ -80,8 +80,12 @@ def compile_source(source: str, filename: str = "<contract>") -> CompiledContrac
     except SyntaxError as exc:
         raise CompileError(filename, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}") from None
     mod = _Module(filename)
+    for node in tree.body:          # records first, so any declaration may name them
+        if isinstance(node, ast.ClassDef):
+            _declare(mod, node)
     for node in tree.body:
-        _declare(mod, node)
+        if not isinstance(node, ast.ClassDef):
+            _declare(mod, node)
     if not any(f.kind for f in mod.functions.values()):
         raise CompileError(filename, 1, 1, "a contract needs at least one @public or @view function")
     codes = [_FunctionCompiler(mod, f).compile() for f in mod.functions.values()]
@@ -185,6 +189,8 @@ def _type_text(mod: _Module, node: ast.expr) -> str:
     if isinstance(node, ast.Name):
         if node.id in _SCALAR_TYPES or node.id in mod.records:
             return node.id
+        if node.id in ("list", "dict"):
+            return "list[any]" if node.id == "list" else "dict[str,any]"
         raise mod.error(node, f"unknown type {node.id!r}")
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
         if node.value.id == "list":

@@ -46,20 +46,22 @@ _meta_cache: dict[bytes, tuple] = {}
 META_CACHE_SIZE = 1024
 
 
-_prefix_cache: dict[str, tuple[bytes, bytes]] = {}
+_prefix_cache: dict[str, tuple[bytes, bytes, bytes]] = {}
 
 
 def storage_prefix(name: str) -> bytes:
     return STORAGE_PREFIX + name.encode("utf-8") + b"/"
 
 
-def _identity(name: str) -> tuple[bytes, bytes]:
-    """(storage prefix, contract address) of a contract, memoised (pure functions of the name)."""
+def _identity(name: str) -> tuple[bytes, bytes, bytes]:
+    """(storage prefix, contract address, metadata key) of a valid contract name, memoised
+    (pure functions of the name; the cache is not consensus state)."""
     found = _prefix_cache.get(name)
     if found is None:
         if len(_prefix_cache) >= META_CACHE_SIZE:
             _prefix_cache.clear()
-        found = _prefix_cache[name] = (storage_prefix(name), contract_address(name))
+        found = _prefix_cache[name] = (storage_prefix(name), contract_address(name),
+                                       META_PREFIX + name.encode("utf-8"))
     return found
 
 
@@ -70,8 +72,11 @@ def check_contract_name(name: Any) -> None:
 
 def load_contract(state, name: str) -> tuple[Program, tuple]:
     """The installed program of ``name`` and its capabilities; UnknownContract if none."""
-    check_contract_name(name)
-    raw = state.get(META_PREFIX + name.encode("utf-8"))
+    ident = _prefix_cache.get(name) if type(name) is str else None
+    if ident is None:
+        check_contract_name(name)
+        ident = _identity(name)
+    raw = state.get(ident[2])
     if raw is None:
         raise VMError(E.UNKNOWN_CONTRACT, f"no contract named {name!r} is installed")
     meta = _meta_cache.get(raw)
@@ -178,7 +183,7 @@ class Machine:
             self.sender = self.self_address
             self.caller_contract = self.contract
         self.contract = name
-        self.prefix, self.self_address = _identity(name)
+        self.prefix, self.self_address, _ = _identity(name)
         self.capabilities = capabilities
         if method.kind == "view":
             self.read_only = True

@@ -169,9 +169,16 @@ def op_neg(m, s, a):
 
 # ---- comparison and logic ------------------------------------------------------
 
+#: Bytes compared per unit of gas by ==, <, ... on bytes and str (a memcmp is cheap).
+BYTES_PER_COMPARE_GAS = 64
+
+
 def _eq(m, x, y):
-    if type(x) is list or type(x) is dict:
+    tx = type(x)
+    if tx is list or tx is dict:
         m.charge(walk_cost(x, m.gas) + walk_cost(y, m.gas))
+    elif (tx is bytes or tx is str) and len(x) >= BYTES_PER_COMPARE_GAS:
+        m.charge(len(x) // BYTES_PER_COMPARE_GAS)
     return strict_eq(x, y)
 
 
@@ -185,32 +192,34 @@ def op_ne(m, s, a):
     s[-1] = not _eq(m, s[-1], y)
 
 
-def _ordered(name, s):
+def _ordered(m, name, s):
     y = s.pop()
     x = s[-1]
     tx = type(x)
     if tx is not type(y) or tx not in (int, bytes, str):
         raise _mismatch(name, x, y)
+    if tx is not int and len(x) >= BYTES_PER_COMPARE_GAS:
+        m.charge(len(x) // BYTES_PER_COMPARE_GAS)
     return x, y
 
 
 def op_lt(m, s, a):
-    x, y = _ordered("<", s)
+    x, y = _ordered(m, "<", s)
     s[-1] = x < y
 
 
 def op_le(m, s, a):
-    x, y = _ordered("<=", s)
+    x, y = _ordered(m, "<=", s)
     s[-1] = x <= y
 
 
 def op_gt(m, s, a):
-    x, y = _ordered(">", s)
+    x, y = _ordered(m, ">", s)
     s[-1] = x > y
 
 
 def op_ge(m, s, a):
-    x, y = _ordered(">=", s)
+    x, y = _ordered(m, ">=", s)
     s[-1] = x >= y
 
 
@@ -271,6 +280,10 @@ def op_for_iter(m, s, a):
     base, target = a
     seq = s[base]
     i = s[base + 1]
+    if type(seq) is not list or type(i) is not int:
+        raise _mismatch("for", seq, i)
+    if i < 0:
+        raise VMError(E.INDEX_OUT_OF_RANGE, f"loop index {i} is negative")
     if i >= len(seq):
         return target
     s[base + 2] = seq[i]

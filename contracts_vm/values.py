@@ -90,8 +90,88 @@ def strict_eq(a: Any, b: Any) -> bool:
     return a == b
 
 
+_U = {1: b"\xcc", 2: b"\xcd", 4: b"\xce", 8: b"\xcf"}
+_S = {1: b"\xd0", 2: b"\xd1", 4: b"\xd2", 8: b"\xd3"}
+
+
+def _encode_scalar(value: Any) -> bytes | None:
+    """Canonical bytes of an int/bytes/str/bool/None without the general encoder, or None.
+
+    Produces exactly what ledger.encoding.encode produces (tests check this); it exists
+    because storage reads and writes of scalars are the VM's hottest host path.
+    """
+    t = type(value)
+    if t is int:
+        if 0 <= value < 128:
+            return bytes((value,))
+        if -32 <= value < 0:
+            return bytes((value & 0xFF,))
+        if value > 0:
+            for n in (1, 2, 4, 8):
+                if value < 1 << (8 * n):
+                    return _U[n] + value.to_bytes(n, "big")
+            return None
+        for n in (1, 2, 4, 8):
+            if value >= -(1 << (8 * n - 1)):
+                return _S[n] + value.to_bytes(n, "big", signed=True)
+        return None
+    if t is bytes:
+        n = len(value)
+        if n < 256:
+            return b"\xc4" + bytes((n,)) + value
+        if n < 65536:
+            return b"\xc5" + n.to_bytes(2, "big") + value
+        return None
+    if t is str:
+        data = value.encode("utf-8")
+        n = len(data)
+        if n < 32:
+            return bytes((0xA0 | n,)) + data
+        if n < 256:
+            return b"\xd9" + bytes((n,)) + data
+        if n < 65536:
+            return b"\xda" + n.to_bytes(2, "big") + data
+        return None
+    if value is None:
+        return b"\xc0"
+    if t is bool:
+        return b"\xc3" if value else b"\xc2"
+    return None
+
+
+def _decode_scalar(data: bytes) -> tuple[bool, Any]:
+    """(True, value) when ``data`` is the canonical form of a scalar; (False, None) otherwise."""
+    if not data:
+        return False, None
+    b0 = data[0]
+    if b0 < 0x80 or b0 >= 0xE0:
+        value = b0 if b0 < 0x80 else b0 - 256
+    elif 0xCC <= b0 <= 0xCF:
+        value = int.from_bytes(data[1:], "big")
+    elif 0xD0 <= b0 <= 0xD3:
+        value = int.from_bytes(data[1:], "big", signed=True)
+    elif b0 == 0xC4 or b0 == 0xC5:
+        value = data[2 if b0 == 0xC4 else 3:]
+    elif 0xA0 <= b0 <= 0xBF or 0xD9 <= b0 <= 0xDA:
+        try:
+            value = data[1 if b0 < 0xC0 else (2 if b0 == 0xD9 else 3):].decode("utf-8")
+        except UnicodeDecodeError:
+            return False, None
+    elif b0 == 0xC0:
+        value = None
+    elif b0 == 0xC2 or b0 == 0xC3:
+        value = b0 == 0xC3
+    else:
+        return False, None
+    # accept only the one canonical form (right length, minimal width)
+    return (_encode_scalar(value) == data), value
+
+
 def to_bytes(value: Any, what: str) -> bytes:
     """Canonical bytes of a VM value, or NotEncodable naming what was being stored."""
+    fast = _encode_scalar(value)
+    if fast is not None:
+        return fast
     try:
         return encode(value)
     except EncodeError as exc:
@@ -101,6 +181,9 @@ def to_bytes(value: Any, what: str) -> bytes:
 
 
 def from_bytes(data: bytes) -> Any:
+    ok, value = _decode_scalar(data)
+    if ok:
+        return value
     try:
         return decode(data)
     except DecodeError as exc:
@@ -126,7 +209,9 @@ _INT_BIAS = 2**63
 
 
 def _escape(data: bytes) -> bytes:
-    return data.replace(b"\x00", b"\x00\xff") + b"\x00"
+    """0x00 becomes 00 FF and the part ends with 00 01: order-preserving, and no part's
+    encoding is a prefix of another's (so a key prefix selects exact leading parts)."""
+    return data.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
 
 
 def encode_key_part(part: Any, expected: str) -> bytes:
@@ -178,7 +263,7 @@ def decode_key(data: bytes, key_types: list) -> Any:
                     out.append(0)
                     i += 2
                     continue
-                i += 1
+                i += 2
                 break
             out.append(c)
             i += 1
@@ -208,11 +293,16 @@ def parse_type(text: str, records: dict) -> Checker:
         return lambda v: type(v) is dict and all(key_check(k) and value_check(x) for k, x in v.items())
     if text in records:
         fields = records[text]
-        checks = {}
-        for name, ftype in fields:
-            checks[name] = (lambda n=name, t=ftype: parse_type(t, records))
-        return lambda v: (type(v) is dict and len(v) == len(checks)
-                          and all(k in v and checks[k]()(v[k]) for k in checks))
+        checks: dict = {}
+
+        def check_record(v: Any) -> bool:
+            # field checkers are built on first use, so records may refer to themselves
+            if not checks:
+                for name, ftype in fields:
+                    checks[name] = parse_type(ftype, records)
+            return (type(v) is dict and len(v) == len(checks)
+                    and all(k in v and checks[k](v[k]) for k in checks))
+        return check_record
     raise ValueError(f"unknown type {text!r}")
 
 
