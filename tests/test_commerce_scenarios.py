@@ -422,7 +422,7 @@ def test_points_clawed_back_in_proportion_to_refunds():
     c.advance(c.days(15))
     c.ok("buyer2", "orders", "poke", oid)
     assert c.ok("merchant1", "loyalty", "award", "pts", oid) == 1_000
-    # a ruling cannot follow CLOSED, so refund through a dispute is impossible; use a pre-close refund instead
+    # refunds end with CLOSED, so points minted at close are clawed back for the refunded share there and then
     oid2 = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid2)
     cid = c.ok("buyer1", "cases", "open", oid2, "REFUND_ONLY", 2_500, h("scratch"))
@@ -430,4 +430,8 @@ def test_points_clawed_back_in_proportion_to_refunds():
     c.advance(c.days(15))
     c.ok("buyer2", "orders", "poke", oid2)
     assert c.ok("merchant1", "loyalty", "award", "pts", oid2) == 750
+    p = c.view("loyalty", "get_program", "pts")
+    assert (p["minted"], p["clawed"]) == (2_000, 250)
+    assert c.view("loyalty", "balance_of", "pts", c.keys["buyer1"]) == 1_750
+    assert ("loyalty", "PointsClawedBack") in [(e[0], e[1]) for e in c.events]
     assert c.err("buyer2", "loyalty", "clawback", "pts", oid2).message == "no refund since the award"

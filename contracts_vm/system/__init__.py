@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from contracts_vm.api import CallContext, execute_call, execute_view, install_contract
 from contracts_vm.errors import VMError
+from contracts_vm.machine import storage_prefix
+from contracts_vm.values import encode_key, from_bytes
 from ledger.errors import GenesisError
 
 if TYPE_CHECKING:  # ledger.genesis may land separately; only its shape is used here
@@ -151,8 +153,28 @@ def review_message(chain_id: str, order_id: int, line: int, scores: list[int], c
     return m + b"|" + content_hash + b"|" + (b"1" if incentivised else b"0") + b"|" + str(version).encode()
 
 
+def _identity_key(slot: str, account: bytes) -> bytes:
+    return storage_prefix("identity") + slot.encode("utf-8") + b"/" + encode_key(account, ["bytes"])
+
+
 def is_registered(state, account: bytes) -> bool:
-    """True when ``account`` may submit transactions: an active account or an organisation admin."""
+    """True when ``account`` may submit transactions: an active account or an organisation admin.
+
+    A direct read of the identity contract's storage (two key lookups, no VM entry),
+    because the mempool asks this for every incoming transaction. It must agree with
+    the contract's own ``is_registered`` view; tests/test_commerce_identity.py checks it.
+    """
+    if type(account) is not bytes or len(account) != 32:
+        return False
+    raw = state.get(_identity_key("accounts", account))
+    if raw is not None:
+        record = from_bytes(raw)
+        return isinstance(record, dict) and record.get("active") is True
+    return state.get(_identity_key("admin_of", account)) is not None
+
+
+def is_registered_view(state, account: bytes) -> bool:
+    """The same answer through the VM (slower; the reference for the direct read)."""
     result = execute_view(state, "identity", "is_registered", [account], CallContext(sender=account),
                           REGISTERED_VIEW_GAS)
     return bool(result.ok and result.return_value is True)

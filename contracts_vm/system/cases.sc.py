@@ -80,8 +80,13 @@ def _in(c, n) -> int:
     return ctx.height + n * c.blocks_per_day
 
 
+def _active_sender() -> None:
+    require(call("identity", "is_active", ctx.sender), "sender is not an active registered account")
+
+
 @public
 def open(order_id: int, kind: str, amount: int, reason_hash: bytes) -> int:
+    _active_sender()
     o = call("orders", "get_order", order_id)
     require(o != None, "no order " + str(order_id))
     require(ctx.sender == o["buyer"], "only the order's buyer opens a case")
@@ -149,6 +154,7 @@ def _escalate(c, by) -> None:
 
 @public
 def reply(case_id: int, agree: bool, counter: int) -> None:
+    _active_sender()
     c = _load(case_id)
     require(ctx.sender == c.merchant, "only the order's merchant replies")
     require(c.state == "REQUESTED", "case is " + c.state + ", expected REQUESTED")
@@ -165,6 +171,7 @@ def reply(case_id: int, agree: bool, counter: int) -> None:
 
 @public
 def accept_counter(case_id: int) -> None:
+    _active_sender()
     c = _load(case_id)
     require(ctx.sender == c.buyer, "only the buyer accepts a counter-offer")
     require(c.state == "COUNTERED", "case is " + c.state + ", expected COUNTERED")
@@ -174,6 +181,7 @@ def accept_counter(case_id: int) -> None:
 
 @public
 def escalate(case_id: int) -> None:
+    _active_sender()
     c = _load(case_id)
     require(ctx.sender == c.buyer or ctx.sender == c.merchant, "only the buyer or the merchant escalates")
     require(c.state in ["REQUESTED", "COUNTERED", "RETURN_SHIPPED", "RETURN_RECEIVED"],
@@ -183,6 +191,7 @@ def escalate(case_id: int) -> None:
 
 @public
 def withdraw(case_id: int) -> None:
+    _active_sender()
     c = _load(case_id)
     require(ctx.sender == c.buyer, "only the buyer withdraws a case")
     require(c.state in ["REQUESTED", "COUNTERED", "AGREED"], "case is " + c.state + ", which cannot be withdrawn")
@@ -192,6 +201,7 @@ def withdraw(case_id: int) -> None:
 
 @public
 def return_shipped(case_id: int, tracking: bytes) -> None:
+    _active_sender()
     c = _load(case_id)
     require(ctx.sender == c.buyer, "only the buyer ships a return")
     require(c.state == "AGREED" and c.kind == "RETURN_REFUND", "case is " + c.state + ", expected an AGREED return")
@@ -203,6 +213,7 @@ def return_shipped(case_id: int, tracking: bytes) -> None:
 
 @public
 def return_received(case_id: int) -> None:
+    _active_sender()
     c = _load(case_id)
     require(ctx.sender == c.merchant, "only the merchant confirms a returned parcel")
     require(c.state == "RETURN_SHIPPED", "case is " + c.state + ", expected RETURN_SHIPPED")
@@ -213,6 +224,7 @@ def return_received(case_id: int) -> None:
 
 @public
 def refund_return(case_id: int, restock_fee: int) -> None:
+    _active_sender()
     c = _load(case_id)
     require(ctx.sender == c.merchant, "only the merchant refunds a return")
     require(c.state == "RETURN_RECEIVED", "case is " + c.state + ", expected RETURN_RECEIVED")

@@ -2,7 +2,7 @@
 
 Points belong to (program, account) and are not transferable. A program's ISSUER
 awards points for one of its own orders once that order is CLOSED (so returns do not
-churn points): points = (paid - refunded) x rate. Each award is a lot with an expiry
+churn points): paid x rate are minted and the share refunded is clawed back at once. Each award is a lot with an expiry
 height; redemption consumes the oldest lots first; ``expire`` sweeps lapsed lots;
 ``clawback`` takes back points in proportion to refunds recorded after the award.
 Supply identity (checked by the tests): minted = redeemed + expired + clawed back +
@@ -91,17 +91,20 @@ def award(program_id: str, order_id: int) -> int:
     require(o["state"] == "CLOSED", "points are awarded when the order is CLOSED, it is " + o["state"])
     require(o["merchant"] == p.issuer, "the order is not from this program's merchant")
     require(not ((program_id, order_id) in self.awards), "order already awarded")
-    net = o["amount"] - o["refunded"]
-    points = net * p.rate_bps // BPS
+    full = o["amount"] * p.rate_bps // BPS
+    points = full * (o["amount"] - o["refunded"]) // o["amount"]
     self.awards[(program_id, order_id)] = Award(points=points, refunded=o["refunded"], amount=o["amount"])
+    p.minted += full
+    p.clawed += full - points
+    self.programs[program_id] = p
     if points > 0:
         who = o["buyer"]
         n = self.next_lot.get((program_id, who), 0)
         self.next_lot[(program_id, who)] = n + 1
         self.lots[(program_id, who, n)] = Lot(remaining=points, expires=ctx.height + p.expiry_days * p.blocks_per_day,
                                              order=order_id)
-        p.minted += points
-        self.programs[program_id] = p
+    if full > points:
+        emit(PointsClawedBack, program=program_id, order=order_id, points=full - points)
     emit(PointsAwarded, program=program_id, order=order_id, points=points)
     return points
 

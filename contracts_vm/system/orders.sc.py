@@ -232,6 +232,7 @@ def withdraw_bond(amount: int) -> None:
 @public
 def settle_debt(order_id: int) -> None:
     """The merchant pays what a refund could not draw from escrow or bond to the order's buyer."""
+    _registered(ctx.sender)
     o = _load(order_id)
     owed = self.order_debt.get(order_id, 0)
     require(owed > 0, "order " + str(order_id) + " has no debt")
@@ -395,6 +396,7 @@ def _close(o) -> None:
 @public
 def accept(order_id: int, carrier: bytes) -> None:
     o = _load(order_id)
+    _registered(ctx.sender)
     require(ctx.sender == o.merchant, "only the order's merchant accepts")
     require(o.state == "PLACED", "order is " + o.state + ", expected PLACED")
     require(ctx.height <= o.accept_by, "accept-by deadline passed at height " + str(o.accept_by))
@@ -409,6 +411,7 @@ def accept(order_id: int, carrier: bytes) -> None:
 @public
 def reject(order_id: int) -> None:
     o = _load(order_id)
+    _registered(ctx.sender)
     require(ctx.sender == o.merchant, "only the order's merchant rejects")
     require(o.state == "PLACED", "order is " + o.state + ", expected PLACED")
     o.state = "REJECTED"
@@ -472,11 +475,13 @@ def _deliver(o, actor, pod_hash) -> None:
 
 @public
 def ship(order_id: int, tracking: bytes, partial: bool) -> None:
+    _registered(ctx.sender)
     _ship(_load(order_id), ctx.sender, tracking, partial)
 
 
 @public
 def deliver(order_id: int, pod_hash: bytes) -> None:
+    _registered(ctx.sender)
     _deliver(_load(order_id), ctx.sender, pod_hash)
 
 
@@ -495,6 +500,7 @@ def carrier_event(order_id: int, actor: bytes, kind: str, data_hash: bytes) -> N
 @public
 def confirm(order_id: int) -> None:
     o = _load(order_id)
+    _registered(ctx.sender)
     require(ctx.sender == o.buyer, "only the buyer confirms receipt")
     require(o.state == "DELIVERED" or o.state == "SHIPPED", "order is " + o.state + ", expected DELIVERED or SHIPPED")
     if o.delivered_at == 0:
@@ -505,6 +511,7 @@ def confirm(order_id: int) -> None:
 @public
 def extend(order_id: int) -> None:
     o = _load(order_id)
+    _registered(ctx.sender)
     require(ctx.sender == o.buyer, "only the buyer extends the auto-confirm countdown")
     require(o.state == "DELIVERED", "order is " + o.state + ", expected DELIVERED")
     require(not o.extended, "the countdown was already extended once")
@@ -560,6 +567,7 @@ def _open_dispute(o, by, evidence) -> None:
 @public
 def dispute(order_id: int, evidence: bytes) -> None:
     o = _load(order_id)
+    _registered(ctx.sender)
     require(ctx.sender == o.buyer or ctx.sender == o.merchant, "only the buyer or the merchant opens a dispute")
     _open_dispute(o, ctx.sender, evidence)
 
@@ -567,6 +575,7 @@ def dispute(order_id: int, evidence: bytes) -> None:
 @public
 def add_evidence(order_id: int, evidence: bytes) -> None:
     o = _load(order_id)
+    _registered(ctx.sender)
     require(o.state == "DISPUTED", "order is " + o.state + ", expected DISPUTED")
     require(ctx.sender == o.buyer or ctx.sender == o.merchant or ctx.sender == o.arbiter,
             "only the parties and the arbiter add evidence")

@@ -72,6 +72,10 @@ def _is_platform(who) -> bool:
     return call("identity", "has_role", who, "PLATFORM")
 
 
+def _active_sender() -> None:
+    require(call("identity", "is_active", ctx.sender), "sender is not an active registered account")
+
+
 def _may_handle(t, who) -> bool:
     if who == t.handler or (t.assignee != b"" and who == t.assignee):
         return True
@@ -81,6 +85,7 @@ def _may_handle(t, who) -> bool:
 @public
 def open(order_id: int, unit: bytes, message_hash: bytes) -> int:
     """Open about an order (unit empty) or about a unit (order 0)."""
+    _active_sender()
     require(len(message_hash) == 32, "message hash is 32 bytes")
     handler = b""
     if order_id != 0:
@@ -108,6 +113,7 @@ def open(order_id: int, unit: bytes, message_hash: bytes) -> int:
 
 @public
 def assign(ticket_id: int, assignee: bytes) -> None:
+    _active_sender()
     t = _load(ticket_id)
     require(_may_handle(t, ctx.sender), "only the ticket's handler assigns it")
     require(t.state == "OPEN" or t.state == "ASSIGNED", "ticket is " + t.state + ", expected OPEN or ASSIGNED")
@@ -122,6 +128,7 @@ def assign(ticket_id: int, assignee: bytes) -> None:
 
 @public
 def post_message(ticket_id: int, message_hash: bytes) -> None:
+    _active_sender()
     t = _load(ticket_id)
     require(len(message_hash) == 32, "message hash is 32 bytes")
     require(t.state != "CLOSED", "ticket is closed")
@@ -137,6 +144,7 @@ def post_message(ticket_id: int, message_hash: bytes) -> None:
 
 @public
 def wait_customer(ticket_id: int) -> None:
+    _active_sender()
     t = _load(ticket_id)
     require(_may_handle(t, ctx.sender), "only the handler waits on the customer")
     require(t.state == "ASSIGNED", "ticket is " + t.state + ", expected ASSIGNED")
@@ -148,6 +156,7 @@ def wait_customer(ticket_id: int) -> None:
 
 @public
 def resolve(ticket_id: int, resolution_hash: bytes) -> None:
+    _active_sender()
     t = _load(ticket_id)
     require(_may_handle(t, ctx.sender), "only the handler (or PLATFORM after escalation) resolves")
     require(t.state in ["OPEN", "ASSIGNED", "WAITING_CUSTOMER"], "ticket is " + t.state + ", which cannot be resolved")
@@ -160,6 +169,7 @@ def resolve(ticket_id: int, resolution_hash: bytes) -> None:
 
 @public
 def reopen(ticket_id: int) -> None:
+    _active_sender()
     t = _load(ticket_id)
     require(ctx.sender == t.owner, "only the owner reopens")
     require(t.state == "RESOLVED" and ctx.height <= t.close_after, "only a RESOLVED ticket within its close period reopens")
@@ -201,6 +211,7 @@ def escalate(ticket_id: int) -> None:
 
 @public
 def link_case(ticket_id: int, case_id: int) -> None:
+    _active_sender()
     t = _load(ticket_id)
     require(ctx.sender == t.owner, "only the owner links a case")
     require(t.case == 0, "ticket already linked to case " + str(t.case))
@@ -214,6 +225,7 @@ def link_case(ticket_id: int, case_id: int) -> None:
 
 @public
 def link_claim(ticket_id: int, claim_id: int) -> None:
+    _active_sender()
     t = _load(ticket_id)
     require(ctx.sender == t.owner, "only the owner links a claim")
     require(t.claim == 0, "ticket already linked to claim " + str(t.claim))

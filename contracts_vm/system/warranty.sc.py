@@ -100,6 +100,10 @@ def _recalled(p) -> bool:
     return (p.brand, p.product) in self.recalls
 
 
+def _active_sender() -> None:
+    require(call("identity", "is_active", ctx.sender), "sender is not an active registered account")
+
+
 def _may_service(p, who) -> bool:
     if who == p.brand:
         return True
@@ -148,6 +152,7 @@ def activate(unit: bytes, order_id: int) -> None:
 
 @public
 def extend_warranty(unit: bytes, new_end: int) -> None:
+    _active_sender()
     p = _load(unit)
     require(ctx.sender == p.brand, "only the brand extends a warranty")
     require(p.activated and not p.void, "warranty is not active")
@@ -159,6 +164,7 @@ def extend_warranty(unit: bytes, new_end: int) -> None:
 
 @public
 def void_warranty(unit: bytes, reason_hash: bytes) -> None:
+    _active_sender()
     p = _load(unit)
     require(ctx.sender == p.brand, "only the brand voids a warranty")
     require(not p.void, "warranty already void")
@@ -169,6 +175,7 @@ def void_warranty(unit: bytes, reason_hash: bytes) -> None:
 
 @public
 def offer_transfer(unit: bytes, claim_hash: bytes, expiry: int) -> None:
+    _active_sender()
     p = _load(unit)
     require(p.activated and ctx.sender == p.owner, "only the owner offers a transfer")
     require(len(p.flags) == 0 and not _recalled(p), "a LOST, STOLEN or RECALLED unit cannot be transferred")
@@ -199,6 +206,7 @@ def claim_transfer(unit: bytes, code: bytes) -> None:
 
 @public
 def set_flag(unit: bytes, flag: str, on: bool) -> None:
+    _active_sender()
     p = _load(unit)
     require(flag == "LOST" or flag == "STOLEN", "owners set LOST or STOLEN; recalls come from the brand")
     require(ctx.sender == p.owner and p.activated, "only the owner flags a unit")
@@ -225,6 +233,7 @@ def issue_recall(product: bytes, reason_hash: bytes) -> None:
 
 @public
 def record_service(unit: bytes, kind: str, data_hash: bytes, under_warranty: bool, amends: int) -> int:
+    _active_sender()
     p = _load(unit)
     require(_may_service(p, ctx.sender), "only the brand or a service centre it authorised records service")
     require(kind in ["INSPECT", "REPAIR", "PART", "UNIT_SWAP", "REFURBISH", "AMEND"], "unknown service kind " + kind)
@@ -246,6 +255,7 @@ def record_service(unit: bytes, kind: str, data_hash: bytes, under_warranty: boo
 
 @public
 def contest(unit: bytes, seq: int, reason_hash: bytes) -> None:
+    _active_sender()
     p = _load(unit)
     require(ctx.sender == p.owner, "only the owner contests a service record")
     r = self.log.get((unit, seq))
@@ -266,6 +276,7 @@ def _claim(claim_id) -> Claim:
 
 @public
 def open_claim(unit: bytes, issue_hash: bytes) -> int:
+    _active_sender()
     p = _load(unit)
     require(p.activated and ctx.sender == p.owner, "only the owner opens a warranty claim")
     require(not p.void and ctx.height <= p.warranty_end, "the warranty ended at height " + str(p.warranty_end))
@@ -279,6 +290,7 @@ def open_claim(unit: bytes, issue_hash: bytes) -> int:
 
 @public
 def decide_claim(claim_id: int, accept: bool) -> None:
+    _active_sender()
     c = _claim(claim_id)
     p = _load(c.unit)
     if c.state == "ESCALATED":
@@ -307,6 +319,7 @@ def escalate_claim(claim_id: int) -> None:
 
 @public
 def fulfil_claim(claim_id: int, remedy: str, record_hash: bytes) -> None:
+    _active_sender()
     c = _claim(claim_id)
     p = _load(c.unit)
     require(c.state == "ACCEPTED", "claim is " + c.state + ", expected ACCEPTED")
@@ -320,6 +333,7 @@ def fulfil_claim(claim_id: int, remedy: str, record_hash: bytes) -> None:
 
 @public
 def close_claim(claim_id: int) -> None:
+    _active_sender()
     c = _claim(claim_id)
     require(ctx.sender == c.owner, "only the owner closes a claim")
     require(c.state == "FULFILLED" or c.state == "REJECTED", "claim is " + c.state + ", expected FULFILLED or REJECTED")
