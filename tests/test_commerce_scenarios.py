@@ -435,3 +435,33 @@ def test_points_clawed_back_in_proportion_to_refunds():
     assert c.view("loyalty", "balance_of", "pts", c.keys["buyer1"]) == 1_750
     assert ("loyalty", "PointsClawedBack") in [(e[0], e[1]) for e in c.events]
     assert c.err("buyer2", "loyalty", "clawback", "pts", oid2).message == "no refund since the award"
+
+
+def test_ruling_closes_a_case_left_open_on_the_order():
+    c = chain()
+    oid = c.to_delivered()
+    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    c.ok("merchant1", "orders", "dispute", oid, h("e"))
+    c.ok("arbiter", "orders", "rule", oid, 4_000, 6_000, 0)
+    assert c.view("cases", "get_case", cid)["state"] == "CLOSED"
+    c.advance(c.days(3))
+    assert c.err("buyer2", "cases", "poke", cid).name == "RequireFailed"
+    c.supply_check()
+
+
+def test_genesis_settings_are_applied_and_checked():
+    import pytest
+
+    from ledger.errors import GenesisError
+
+    c = Chain(settings={"orders": {"fee_bps": 500, "holdback_bps": 0}})
+    c.publish_terms()
+    oid = c.to_delivered()
+    c.ok("buyer1", "orders", "confirm", oid)
+    assert c.balance("platform") == 500 and c.escrow(oid) == 0
+    with pytest.raises(GenesisError, match="unknown key"):
+        Chain(settings={"orders": {"fee_pct": 5}})
+    with pytest.raises(GenesisError, match="unknown contract"):
+        Chain(settings={"shipping": {}})
+    with pytest.raises(GenesisError, match="fee \\+ holdback"):
+        Chain(settings={"orders": {"fee_bps": 6_000, "holdback_bps": 6_000}})

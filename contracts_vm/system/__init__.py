@@ -124,6 +124,10 @@ def install_system_contracts(state, genesis: "Genesis") -> None:
             install_contract(state, name, compiled_code(file_name), caps)
     except VMError as exc:
         raise GenesisError(f"genesis: installing system contracts failed: {exc}") from None
+    known = {c[0] for c in SYSTEM_CONTRACTS}
+    unknown = sorted(set(genesis.contract_settings or {}) - known)
+    if unknown:
+        raise GenesisError(f"genesis contracts.settings: unknown contract(s) {unknown}; expected some of {sorted(known)}")
     platform_org = _platform_org(genesis)
     for org in genesis.organisations:
         _genesis_call(state, "identity", "genesis_org", [org.id, list(org.admin_keys), org.id == platform_org])

@@ -261,8 +261,9 @@ def poke(case_id: int) -> str:
 @public
 @requires("orders_hook")
 def order_resolved(case_id: int) -> None:
+    """A ruling ends the order, so whatever case was open on it ends too."""
     c = _load(case_id)
-    if c.state == "ESCALATED":
+    if c.state != "REFUNDED" and c.state != "CLOSED":
         _save(c, "CLOSED")
         emit(CaseClosed, case=case_id, reason="ruling")
 
