@@ -465,3 +465,101 @@ def test_genesis_settings_are_applied_and_checked():
         Chain(settings={"shipping": {}})
     with pytest.raises(GenesisError, match="fee \\+ holdback"):
         Chain(settings={"orders": {"fee_bps": 6_000, "holdback_bps": 6_000}})
+
+
+def test_carrier_events_drive_a_return_to_the_merchant():
+    c = chain()
+    oid = c.to_delivered()
+    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    c.ok("merchant1", "cases", "reply", cid, True, 0)
+    item, loc = h("returned-unit"), h("parcel-shop-3")
+    c.ok("carrier2", "provenance", "post", "OBJECT", "OBSERVE", [item], "shipping", "in_transit", loc, oid, 10,
+         h("ret1"), 0, c.keys["merchant1"])
+    assert c.view("cases", "get_case", cid)["state"] == "RETURN_SHIPPED"
+    c.ok("carrier2", "provenance", "post", "OBJECT", "OBSERVE", [item], "delivering", "returned", loc, oid, 11,
+         h("ret2"), 0, c.keys["merchant1"])
+    assert c.view("cases", "get_case", cid)["state"] == "RETURN_RECEIVED"
+    assert c.view("provenance", "custodian_of", item) == c.keys["merchant1"]
+    c.ok("merchant1", "cases", "refund_return", cid, 500)
+    assert c.balance("buyer1") == OPENING_BALANCE - 500
+    c.supply_check()
+
+
+def test_partial_shipment_then_full_and_extension():
+    c = chain()
+    oid = c.place()
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "ship", oid, h("box1"), True)
+    assert c.order(oid)["state"] == "PARTIALLY_SHIPPED"
+    assert c.err("carrier1", "orders", "deliver", oid, h("pod")).message.startswith("order is PARTIALLY_SHIPPED")
+    deliver_by = c.order(oid)["deliver_by"]
+    c.advance(3)
+    c.ok("carrier1", "orders", "ship", oid, h("box2"), False)
+    assert c.order(oid)["deliver_by"] == deliver_by              # deadlines only move forward, set once
+    c.ok("carrier1", "orders", "deliver", oid, h("pod"))
+    confirm_by = c.order(oid)["confirm_by"]
+    c.ok("buyer1", "orders", "extend", oid)
+    assert c.order(oid)["confirm_by"] == confirm_by + c.days(3)
+    assert c.err("buyer1", "orders", "extend", oid).message == "the countdown was already extended once"
+    c.advance(c.days(7) + 1)
+    assert c.err("buyer2", "orders", "poke", oid).name == "RequireFailed"  # extended
+    c.advance(c.days(3))
+    assert c.ok("buyer2", "orders", "poke", oid) == "COMPLETED"
+    assert c.order(oid)["state"] == "COMPLETED"
+
+
+def test_referral_budget_and_voucher_limits():
+    c = chain()
+    c.ok("platform", "orders", "approve_referrer", c.keys["referrer1"], 1_000, 1_500, 10_000)
+    vid = h("bearer-voucher")
+    c.ok("merchant1", "loyalty", "create_voucher", vid, b"", "FIXED", 100, 0, 0, 10_000, 2, 5)
+    for buyer in ("buyer1", "buyer2", "buyer3"):
+        out = c.place(buyer, voucher=vid if buyer != "buyer3" else b"", referrer=c.keys["referrer1"])
+        oid = out
+        c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+        c.ok("carrier1", "orders", "ship", oid, h("t"), False)
+        c.ok("carrier1", "orders", "deliver", oid, h("p"))
+        c.ok(buyer, "orders", "confirm", oid)
+    assert c.place("buyer3", voucher=vid).message == "voucher fully redeemed"
+    c.advance(c.days(15))
+    for oid in (1, 2, 3):
+        c.ok("buyer2", "orders", "poke", oid)
+    # 10% of 9_900, 9_900 and 10_000 would be 2_980; the campaign budget stops it at 1_500
+    assert c.balance("referrer1") == OPENING_BALANCE + 1_500
+    assert c.view("orders", "referrer_of", c.keys["referrer1"])["paid"] == 1_500
+    c.supply_check()
+
+
+def test_bond_cannot_be_withdrawn_while_in_debt():
+    c = chain()
+    oid = c.to_delivered()
+    c.ok("buyer1", "orders", "confirm", oid)
+    cid = c.ok("buyer1", "cases", "open", oid, "REFUND_ONLY", 5_000, h("scratched"))
+    c.ok("merchant1", "cases", "reply", cid, True, 0)
+    assert c.view("orders", "merchant_debt", c.keys["merchant1"]) == 4_000
+    c.ok("merchant1", "orders", "deposit_bond", 1_000)
+    assert c.err("merchant1", "orders", "withdraw_bond", 1_000).message == "merchant has unpaid debt"
+    assert c.err("merchant2", "orders", "settle_debt", oid).message == "only the order's merchant settles its debt"
+    c.ok("merchant1", "orders", "settle_debt", oid)
+    c.ok("merchant1", "orders", "withdraw_bond", 1_000)
+    c.supply_check()
+
+
+def test_warranty_ticket_links_claim_and_transfer_offer_expires():
+    c = chain()
+    unit = h("brand-1/serial-0042")
+    c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
+    oid = c.to_delivered()
+    c.ok("buyer1", "orders", "confirm", oid)
+    c.ok("buyer1", "warranty", "activate", unit, oid)
+    assert c.err("buyer1", "warranty", "activate", unit, oid).message == "passport already activated"
+    tid = c.ok("buyer1", "tickets", "open", 0, unit, h("it rattles"))
+    claim = c.ok("buyer1", "warranty", "open_claim", unit, h("rattle"))
+    c.ok("buyer1", "tickets", "link_claim", tid, claim)
+    assert c.view("tickets", "get_ticket", tid)["claim"] == claim
+    assert ("warranty", "ClaimLinked") in [(e[0], e[1]) for e in c.events]
+    c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"code-1"), c.height + 5)
+    c.advance(6)
+    assert c.err("buyer2", "warranty", "claim_transfer", unit, b"code-1").message.startswith("the offer expired")
+    c.ok("merchant1", "warranty", "extend_warranty", unit, c.view("warranty", "get_passport", unit)["warranty_end"] + 100)
+    assert c.err("merchant1", "warranty", "extend_warranty", unit, 5).message.startswith("warranty end only grows")

@@ -259,6 +259,24 @@ def poke(case_id: int) -> str:
 
 
 @public
+@requires("carrier_feed")
+def carrier_return(case_id: int, carrier: bytes, step: str, data_hash: bytes) -> None:
+    """Provenance forwards a carrier's event about a returned parcel travelling to the merchant."""
+    c = _load(case_id)
+    require(c.kind == "RETURN_REFUND", "case " + str(case_id) + " is not a return")
+    if step == "shipping":
+        require(c.state == "AGREED", "case is " + c.state + ", expected an AGREED return")
+        c.deadline = _in(c, self.return_transit_days)
+        _save(c, "RETURN_SHIPPED")
+        emit(ReturnShipped, case=case_id, tracking=data_hash)
+    else:
+        require(step == "delivering" and c.state == "RETURN_SHIPPED", "case is " + c.state + ", expected RETURN_SHIPPED")
+        c.deadline = _in(c, self.refund_days)
+        _save(c, "RETURN_RECEIVED")
+        emit(ReturnReceived, case=case_id)
+
+
+@public
 @requires("orders_hook")
 def order_resolved(case_id: int) -> None:
     """A ruling ends the order, so whatever case was open on it ends too."""

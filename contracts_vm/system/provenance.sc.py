@@ -8,7 +8,9 @@ optionally the id of the event it corrects (corrections are new events). Merchan
 (manufacturers) and carriers post. Custody: a "shipping" event names the next
 custodian; a "receiving" event is accepted only from that custodian. When the named
 carrier of an order posts "shipping" or "delivering" for it, this contract drives the
-order (capability "carrier_feed" on orders.carrier_event).
+order (capability "carrier_feed" on orders.carrier_event); a carrier's events towards
+the merchant of an order with an open return case drive the return instead
+(cases.carrier_return).
 """
 
 #: Most item hashes in one event.
@@ -74,13 +76,20 @@ def post(kind: str, action: str, what: list[bytes], biz_step: str, disposition: 
                              data_hash=data_hash, corrects=corrects, poster=who, destination=destination)
     emit(ProvenanceEvent, event=eid, biz_step=biz_step, order=order_id, data_hash=data_hash, corrects=corrects)
     if order_id != 0 and is_carrier and (biz_step == "shipping" or biz_step == "delivering"):
-        o = call("orders", "get_order", order_id)
-        require(o != None, "no order " + str(order_id))
-        if biz_step == "shipping" and o["state"] == "ACCEPTED":
-            call("orders", "carrier_event", order_id, who, "shipping", data_hash)
-        elif biz_step == "delivering" and o["state"] == "SHIPPED":
-            call("orders", "carrier_event", order_id, who, "delivering", data_hash)
+        _drive(order_id, who, biz_step, data_hash, destination)
     return eid
+
+
+def _drive(order_id, carrier, step, data_hash, destination) -> None:
+    """A carrier's event moves the order forward, or a return back to the merchant."""
+    o = call("orders", "get_order", order_id)
+    require(o != None, "no order " + str(order_id))
+    if destination == o["merchant"] and o["open_case"] != 0:
+        call("cases", "carrier_return", o["open_case"], carrier, step, data_hash)
+    elif step == "shipping" and o["state"] == "ACCEPTED":
+        call("orders", "carrier_event", order_id, carrier, "shipping", data_hash)
+    elif step == "delivering" and o["state"] == "SHIPPED":
+        call("orders", "carrier_event", order_id, carrier, "delivering", data_hash)
 
 
 @view
