@@ -49,7 +49,8 @@ def action(**strategies):
 
 #: The first entry is what Hypothesis tries first and shrinks towards.
 WEIGHTED = (["progress"] * 6 + ["progress_case"] * 3 + ["place"] * 3 + ["advance"] * 3 + ["order_call"] * 2
-            + ["open_case", "case_call", "rule_dispute", "review", "warranty_flow", "loyalty"])
+            + ["open_case", "case_call", "rule_dispute", "review", "warranty_flow", "warranty_flow", "transfer", "ticket",
+               "loyalty"])
 
 
 class CommerceMachine(RuleBasedStateMachine):
@@ -68,6 +69,7 @@ class CommerceMachine(RuleBasedStateMachine):
         self.review_keys: dict[int, SigningKey] = {}
         self.units: list[bytes] = []
         self.logs: dict[bytes, list] = {}
+        self.tickets: list[int] = []
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -261,6 +263,44 @@ class CommerceMachine(RuleBasedStateMachine):
         if not isinstance(out, Err):
             self.logs[unit].append(out)
 
+    @action(data=st.data(), who=parties, right_code=st.booleans(), expiry=st.sampled_from([1, 5, 50]))
+    def transfer(self, data, who, right_code, expiry):
+        if not self.units:
+            return
+        unit = data.draw(st.sampled_from(self.units))
+        p = self.c.view("warranty", "get_passport", unit)
+        if not p["activated"]:
+            return
+        owner = self.c.names[p["owner"]]
+        if p["claim_hash"] == b"":
+            self.c.call(owner, "warranty", "offer_transfer", unit, sha256(b"code" + unit), self.c.height + expiry)
+            return
+        out = self.c.call(who, "warranty", "claim_transfer", unit, b"code" + unit if right_code else b"guess")
+        if not isinstance(out, Err):
+            assert right_code and self.c.height <= p["offer_expiry"] and who != owner
+            assert self.c.view("warranty", "get_passport", unit)["owner"] == self.c.keys[who]
+
+    @action(data=st.data(), who=parties, step=st.sampled_from(["open", "assign", "resolve", "escalate", "close"]))
+    def ticket(self, data, who, step):
+        if not self.orders:
+            return
+        if step == "open" or not self.tickets:
+            oid = data.draw(st.sampled_from(self.orders))
+            out = self.c.call(self.c.names[self.c.order(oid)["buyer"]], "tickets", "open", oid, b"", h("q"))
+            if not isinstance(out, Err):
+                self.tickets.append(out)
+            return
+        tid = data.draw(st.sampled_from(self.tickets))
+        t = self.c.view("tickets", "get_ticket", tid)
+        args = [self.c.keys["service1"]] if step == "assign" else [h("res")] if step == "resolve" else []
+        out = self.c.call(who, "tickets", step, tid, *args)
+        if isinstance(out, Err):
+            return
+        if step == "escalate":
+            assert (not t["responded"] and self.c.height > t["first_response_by"]) or self.c.height > t["resolve_by"]
+        if step in ("assign", "resolve"):
+            assert self.c.keys[who] in (t["handler"], t["assignee"]) or (t["escalated"] and who == "platform")
+
     @action(data=st.data(), who=parties, points=st.integers(1, 200))
     def loyalty(self, data, who, points):
         if self.orders:
@@ -316,6 +356,11 @@ class CommerceMachine(RuleBasedStateMachine):
             if rid:
                 r = self.c.view("reviews", "get_review", rid)
                 assert sha256(r["review_key"]) == self.c.order(oid)["review_key_hash"]
+        owners = {}
+        for unit in self.units:
+            p = self.c.view("warranty", "get_passport", unit)
+            assert p["unit"] == unit, "one passport per unit"
+            owners[unit] = p["owner"]
         for unit, seqs in self.logs.items():
             log = self.c.view("warranty", "service_log", unit, 256)
             assert [r["seq"] for r in log] == seqs, "service log rewritten"
@@ -323,6 +368,6 @@ class CommerceMachine(RuleBasedStateMachine):
                 assert r["data_hash"] == h(f"{unit.hex()}-{r['seq'] - 1}")
 
 
-CommerceMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=60, deadline=None,
+CommerceMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=80, deadline=None,
                                              suppress_health_check=list(HealthCheck))
 TestCommerce = CommerceMachine.TestCase
