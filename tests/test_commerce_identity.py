@@ -49,3 +49,14 @@ def test_admin_of_one_org_cannot_touch_another():
     assert c.err("admin-platform", "identity", "register", h("y"), ["WIZARD"], b"").message == "unknown role WIZARD"
     assert c.err("admin-platform", "identity", "register", h("y"), ["BUYER"], b"\x01" * 31).message.startswith(
         "encryption key must be empty or 32 bytes")
+
+
+def test_genesis_install_is_deterministic():
+    from contracts_vm.api import get_contract_info
+    from contracts_vm.system import SYSTEM_CONTRACTS
+
+    a, b = Chain(), Chain()
+    assert a.state.snapshot() == b.state.snapshot()
+    for name, _file, caps in SYSTEM_CONTRACTS:
+        info = get_contract_info(a.state, name)
+        assert info is not None and info["capabilities"] == sorted(caps)
