@@ -98,7 +98,7 @@ def install_contract(state, name: str, source_or_code: str | bytes, capabilities
                      gas_limit: int = DEFAULT_INIT_GAS, filename: str = "<contract>") -> dict:
     """Verify (compiling source first) and install ``name``; run ``init(*init_args)`` if given.
 
-    Returns {"code_hash", "abi", "capabilities"}. Raises CompileError, VerifyError, or
+    Returns {"code_hash", "abi", "capabilities", "init_gas_used", "init_events"}. Raises CompileError, VerifyError, or
     VMError (the init call failed; nothing is installed then).
     """
     check_contract_name(name)
@@ -116,13 +116,17 @@ def install_contract(state, name: str, source_or_code: str | bytes, capabilities
     h = compute_code_hash(code)
     state.put(CODE_PREFIX + key, code)
     state.put(META_PREFIX + key, encode({"code_hash": h, "capabilities": caps, "vm_version": program.version}))
+    init_gas = 0
+    init_events: list = []
     if init_args is not None:
         result = execute_call(state, name, "init", list(init_args),
                               ctx or CallContext(sender=b"\x00" * 32), gas_limit)
         if not result.ok:
             state.revert(cp)
             raise VMError(result.error, f"init of {name!r} failed: {result.error_message}")
-    return {"code_hash": h, "abi": program.abi, "capabilities": caps}
+        init_gas, init_events = result.gas_used, result.events
+    return {"code_hash": h, "abi": program.abi, "capabilities": caps, "init_gas_used": init_gas,
+            "init_events": init_events}
 
 
 def get_contract_info(state, name: str) -> dict | None:

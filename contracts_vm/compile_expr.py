@@ -340,6 +340,9 @@ class ExprCompiler:
             raise self.error(node, f"storage maps have get, items and keys; not {attr!r}")
         if isinstance(f.value, ast.Name) and f.value.id == "ctx":
             raise self.error(node, "ctx has fields, not methods")
+        if attr in ("append", "pop") and self._reads_storage(f.value):
+            raise self.error(node, f"{attr}() on a stored value would change a copy: read it into a local, "
+                                   f"change it, and assign it back")
         if attr == "append":
             self._args(node, 1, "append")
             self.expr(f.value)

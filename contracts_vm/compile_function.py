@@ -155,13 +155,14 @@ class _FunctionCompiler(ExprCompiler):
                 self.key(target.slice)
                 self.expr(value)
                 self.emit("SPUT", slot.const)
-            else:
-                if isinstance(target.slice, ast.Slice):
-                    raise self.error(target, "assignment to a slice is not supported")
-                self.expr(target.value)
-                self.expr(target.slice)
-                self.expr(value)
-                self.emit("SET_ITEM")
+                return
+            if isinstance(target.slice, ast.Slice):
+                raise self.error(target, "assignment to a slice is not supported")
+            stored = self._load_for_update(target.value)
+            self.expr(target.slice)
+            self.expr(value)
+            self.emit("SET_ITEM")
+            self._write_back(stored)
         elif isinstance(target, ast.Attribute):
             slot = self._storage_of(target)
             if slot is not None:
@@ -169,11 +170,12 @@ class _FunctionCompiler(ExprCompiler):
                 self.emit("CONST", None)
                 self.expr(value)
                 self.emit("SPUT", slot.const)
-            else:
-                self._no_ctx(target)
-                self.expr(target.value)
-                self.expr(value)
-                self.emit("SET_FIELD", target.attr)
+                return
+            self._no_ctx(target)
+            stored = self._load_for_update(target.value)
+            self.expr(value)
+            self.emit("SET_FIELD", target.attr)
+            self._write_back(stored)
         else:
             raise self.error(target, f"cannot assign to {type(target).__name__}")
 
@@ -195,14 +197,20 @@ class _FunctionCompiler(ExprCompiler):
                 self.emit("DUP")
                 self.emit("CONST", slot.const[2])
                 self.emit("SGET_DEFAULT", slot.const)
-            else:
-                self.expr(t.value)
-                self.expr(t.slice)
-                self.emit("DUP2")
-                self.emit("GET_ITEM")
+                self.expr(node.value)
+                self.emit(op)
+                self.emit("SPUT", slot.const)
+                return
+            if isinstance(t.slice, ast.Slice):
+                raise self.error(t, "assignment to a slice is not supported")
+            stored = self._load_for_update(t.value)
+            self.expr(t.slice)
+            self.emit("DUP2")
+            self.emit("GET_ITEM")
             self.expr(node.value)
             self.emit(op)
-            self.emit("SPUT" if slot is not None else "SET_ITEM", slot.const if slot is not None else None)
+            self.emit("SET_ITEM")
+            self._write_back(stored)
         elif isinstance(t, ast.Attribute):
             slot = self._storage_of(t)
             if slot is not None:
@@ -213,14 +221,15 @@ class _FunctionCompiler(ExprCompiler):
                 self.expr(node.value)
                 self.emit(op)
                 self.emit("SPUT", slot.const)
-            else:
-                self._no_ctx(t)
-                self.expr(t.value)
-                self.emit("DUP")
-                self.emit("GET_FIELD", t.attr)
-                self.expr(node.value)
-                self.emit(op)
-                self.emit("SET_FIELD", t.attr)
+                return
+            self._no_ctx(t)
+            stored = self._load_for_update(t.value)
+            self.emit("DUP")
+            self.emit("GET_FIELD", t.attr)
+            self.expr(node.value)
+            self.emit(op)
+            self.emit("SET_FIELD", t.attr)
+            self._write_back(stored)
         else:
             raise self.error(t, f"cannot assign to {type(t).__name__}")
 
@@ -239,9 +248,10 @@ class _FunctionCompiler(ExprCompiler):
                 self.key(t.slice)
                 self.emit("SDEL", slot.const)
             else:
-                self.expr(t.value)
+                stored = self._load_for_update(t.value)
                 self.expr(t.slice)
                 self.emit("DEL_ITEM")
+                self._write_back(stored)
 
     def stmt_If(self, node: ast.If) -> None:
         else_label, end = Label(), Label()
@@ -352,6 +362,49 @@ class _FunctionCompiler(ExprCompiler):
             self.emit("BUILD_LIST", len(node.elts))
         else:
             self.expr(node)
+
+    def _stored(self, node: ast.expr):
+        """(slot, key node or None) when ``node`` reads one stored value: self.x or self.m[k]."""
+        if isinstance(node, ast.Attribute):
+            slot = self._storage_of(node)
+            if slot is not None and not slot.key_types:
+                return slot, None
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+            slot = self._storage_of(node.value)
+            if slot is not None and slot.key_types:
+                return slot, node.slice
+        return None
+
+    def _reads_storage(self, node: ast.expr) -> bool:
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            if self._storage_of(node) is not None:
+                return True
+            node = node.value
+        return False
+
+    def _load_for_update(self, container: ast.expr):
+        """Push the container an assignment modifies; for a stored value push [key, value, value]
+        so that ``_write_back`` can store the modified value under the same key."""
+        stored = self._stored(container)
+        if stored is None:
+            if self._reads_storage(container):
+                raise self.error(container, "cannot modify a value nested this deep in storage: "
+                                            "read it into a local, change it, and assign it back")
+            self.expr(container)
+            return None
+        slot, key_node = stored
+        if key_node is None:
+            self.emit("CONST", None)
+        else:
+            self.key(key_node)
+        self.emit("DUP")
+        self.emit("SGET", slot.const)
+        self.emit("DUP")
+        return slot
+
+    def _write_back(self, slot) -> None:
+        if slot is not None:
+            self.emit("SPUT", slot.const)
 
     def _no_ctx(self, node: ast.Attribute) -> None:
         if isinstance(node.value, ast.Name) and node.value.id == "ctx":

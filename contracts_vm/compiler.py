@@ -18,12 +18,13 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from contracts_vm.builtins import BUILTIN_INDEX, HOST_INDEX
+from contracts_vm.builtins import HOST_INDEX
 from contracts_vm.bytecode import code_hash
 from contracts_vm.emit import FunctionCode, Label, build_container
-from contracts_vm.errors import CompileError
-from contracts_vm.limits import INT_MAX, INT_MIN, MAX_LOCALS
-from contracts_vm.opcodes import CTX_FIELDS, MAX_CALL_ARGS
+from contracts_vm.errors import CompileError, VerifyError
+from contracts_vm.limits import INT_MAX, INT_MIN, MAX_CODE_BYTES, MAX_FUNCTIONS
+from contracts_vm.verifier import verify
+from ledger.errors import EncodeError
 from contracts_vm.values import default_of
 
 _BINOPS = {ast.Add: "ADD", ast.Sub: "SUB", ast.Mult: "MUL", ast.FloorDiv: "FLOORDIV", ast.Mod: "MOD", ast.Pow: "POW"}
@@ -79,6 +80,15 @@ def compile_source(source: str, filename: str = "<contract>") -> CompiledContrac
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
         raise CompileError(filename, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise CompileError(filename, 1, 1, "the source is nested too deeply to parse") from None
+    try:
+        return _compile_tree(tree, filename)
+    except RecursionError:
+        raise CompileError(filename, 1, 1, "an expression or block is nested too deeply") from None
+
+
+def _compile_tree(tree: ast.Module, filename: str) -> CompiledContract:
     mod = _Module(filename)
     for node in tree.body:          # records first, so any declaration may name them
         if isinstance(node, ast.ClassDef):
@@ -88,9 +98,20 @@ def compile_source(source: str, filename: str = "<contract>") -> CompiledContrac
             _declare(mod, node)
     if not any(f.kind for f in mod.functions.values()):
         raise CompileError(filename, 1, 1, "a contract needs at least one @public or @view function")
+    if len(mod.functions) > MAX_FUNCTIONS:
+        raise CompileError(filename, 1, 1, f"more than {MAX_FUNCTIONS} functions")
     codes = [_FunctionCompiler(mod, f).compile() for f in mod.functions.values()]
     abi = _abi(mod)
-    code = build_container(codes, abi)
+    try:
+        code = build_container(codes, abi)
+    except (OverflowError, EncodeError) as exc:
+        raise CompileError(filename, 1, 1, f"contract too large for the code format ({exc})") from None
+    if len(code) > MAX_CODE_BYTES:
+        raise CompileError(filename, 1, 1, f"compiled code of {len(code)} bytes exceeds {MAX_CODE_BYTES}")
+    try:
+        verify(code)      # the compiler's output must always pass the deploy-time verifier
+    except VerifyError as exc:
+        raise CompileError(filename, 1, 1, f"compiled code fails verification ({exc}); split the function") from None
     return CompiledContract(code, code_hash(code), abi)
 
 

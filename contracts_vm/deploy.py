@@ -103,11 +103,14 @@ def apply_deploy(state, tx: DeployTx, ctx: CallContext, gas_limit: int) -> CallR
         container = decode_container(tx.code)
         if encode(container.abi) != encode(tx.abi):
             raise VMError(E.INVALID_CODE, "the ABI in the transaction differs from the ABI in the code")
-        install_contract(state, tx.name, tx.code, tx.capabilities, tx.init_args, ctx, gas_limit - gas)
+        installed = install_contract(state, tx.name, tx.code, tx.capabilities, tx.init_args, ctx, gas_limit - gas)
     except VMError as exc:
         state.revert(cp)
         return CallResult("failed", min(gas, gas_limit), error=exc.name, error_message=exc.message)
-    return CallResult("ok", gas, return_value=tx.code_hash)
+    event = (tx.name, "ContractDeployed" if tx.action == "deploy" else "ContractUpgraded",
+             {"code_hash": tx.code_hash, "capabilities": list(tx.capabilities)})
+    return CallResult("ok", gas + installed["init_gas_used"], return_value=tx.code_hash,
+                      events=installed["init_events"] + [event])
 
 
 def describe(tx: DeployTx) -> dict[str, Any]:

@@ -181,6 +181,32 @@ def remove() -> bool:
     assert run(src, "remove", state=state).return_value is False
 
 
+def test_fields_and_items_of_stored_values_are_written_back():
+    src = """
+class O(Record):
+    state: int
+    n: int
+orders: Map[bytes, O]
+cfg: O
+lists: Map[int, list[int]]
+
+@public
+def main() -> any:
+    self.orders[b"a"] = O(state=1, n=0)
+    self.orders[b"a"].state = 5
+    self.orders[b"a"].n += 3
+    self.cfg = O(state=0, n=0)
+    self.cfg.n = 9
+    self.cfg.n += 1
+    self.lists[1] = [1, 2, 3]
+    self.lists[1][0] = 10
+    self.lists[1][1] += 5
+    del self.lists[1][2]
+    return [self.orders[b"a"], self.cfg, self.lists[1]]
+"""
+    assert run(src).return_value == [{"state": 5, "n": 3}, {"state": 0, "n": 10}, [10, 7]]
+
+
 def test_storage_missing_key_is_an_error():
     src = STORAGE + "\n@public\ndef main() -> int:\n    return self.bal[b'nobody']\n"
     assert run(src).error == "KeyNotFound"
@@ -310,6 +336,13 @@ ERRORS = [
     ("call arity", "@public\ndef f() -> None:\n    call('x')\n", 3, "call(contract, method"),
     ("walrus", "@public\ndef f() -> None:\n    if (x := 1):\n        pass\n", 3, ":= operator"),
     ("star args", "@public\ndef f(*a) -> None:\n    pass\n", 2, "no defaults, *args"),
+    ("source nested too deeply", "@public\ndef f() -> int:\n    return " + "+".join(["1"] * 5000) + "\n", 1, "nested too deeply"),
+    ("function too large", "@public\ndef f() -> int:\n    x = 0\n" + "    x += 1\n" * 9000 + "    return x\n", 1,
+     "split the function"),
+    ("append to a stored value", "m: Map[int, list[int]]\n@public\ndef f() -> None:\n    self.m[1].append(2)\n", 4,
+     "would change a copy"),
+    ("assign too deep in storage", "class R(Record):\n    xs: list[int]\nm: Map[int, R]\n@public\ndef f() -> None:\n"
+     "    self.m[1].xs[0] = 2\n", 6, "nested this deep"),
     ("unpack to subscript", "@public\ndef f() -> None:\n    x = [0]\n    x[0], y = [1, 2]\n", 4, "plain names"),
 ]
 
@@ -330,3 +363,63 @@ def test_compile_error_column_points_at_the_node():
     with pytest.raises(CompileError) as info:
         compile_source("@public\ndef f() -> int:\n    return 1 + y\n", "c.py")
     assert (info.value.line, info.value.col) == (3, 16)
+
+
+# ---- differential: compiled integer expressions agree with Python's semantics -----------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+_OPS = ["+", "-", "*", "//", "%"]
+
+
+@st.composite
+def int_expressions(draw, depth: int = 0):
+    if depth >= 4 or draw(st.integers(0, 3)) == 0:
+        leaf = draw(st.one_of(st.integers(-20, 20), st.sampled_from([INT_MAX, INT_MIN + 1, 2**32, -(2**31)]),
+                              st.sampled_from(["a", "b"])))
+        return str(leaf) if not isinstance(leaf, int) or leaf >= 0 else f"({leaf})"
+    op = draw(st.sampled_from(_OPS))
+    return f"({draw(int_expressions(depth + 1))} {op} {draw(int_expressions(depth + 1))})"
+
+
+def _python_value(expr: str, a: int, b: int):
+    """Evaluate with the VM's rules: every intermediate result must stay in range."""
+    tree = __import__("ast").parse(expr, mode="eval").body
+
+    def ev(node):
+        import ast as _ast
+        if isinstance(node, _ast.Constant):
+            return node.value
+        if isinstance(node, _ast.Name):
+            return {"a": a, "b": b}[node.id]
+        if isinstance(node, _ast.UnaryOp):
+            v = -ev(node.operand)
+        else:
+            x, y = ev(node.left), ev(node.right)
+            if isinstance(node.op, (_ast.FloorDiv, _ast.Mod)) and y == 0:
+                raise ZeroDivisionError
+            v = {_ast.Add: lambda: x + y, _ast.Sub: lambda: x - y, _ast.Mult: lambda: x * y,
+                 _ast.FloorDiv: lambda: x // y, _ast.Mod: lambda: x % y}[type(node.op)]()
+        if not INT_MIN <= v <= INT_MAX:
+            raise OverflowError
+        return v
+    try:
+        return "ok", ev(tree)
+    except ZeroDivisionError:
+        return "err", "DivisionByZero"
+    except OverflowError:
+        return "err", "IntegerOverflow"
+
+
+@settings(max_examples=150, deadline=None)
+@given(int_expressions(), st.integers(-1000, 1000), st.integers(-1000, 1000))
+def test_compiled_arithmetic_matches_python(expr, a, b):
+    src = f"@public\ndef main(a: int, b: int) -> int:\n    return {expr}\n"
+    result = run(src, args=[a, b])
+    kind, expected = _python_value(expr, a, b)
+    if kind == "ok":
+        assert result.ok and result.return_value == expected, (expr, result)
+    else:
+        assert result.error == expected, (expr, result)
