@@ -88,8 +88,8 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
      {"buyer1", "merchant1", "arbiter"}),
     ("orders.set_terms", lambda c: None, lambda c, o: ("orders", "set_terms", 1, 1, 1, 1, 1, 0, 0, c.keys["arbiter"]),
      {"merchant1", "merchant2"}),
-    ("orders.approve_referrer", lambda c: None,
-     lambda c, o: ("orders", "approve_referrer", c.keys["referrer1"], 100, 10, 10), {"platform"}),
+    ("loyalty.approve_referrer", lambda c: None,
+     lambda c, o: ("loyalty", "approve_referrer", c.keys["referrer1"], 100, 10, 10), {"platform"}),
     ("orders.deposit_bond", lambda c: None, lambda c, o: ("orders", "deposit_bond", 10), {"merchant1", "merchant2"}),
     ("ledger.mint", lambda c: None, lambda c, o: ("ledger", "mint", c.keys["buyer1"], 5), {"treasury"}),
     ("identity.register", lambda c: None, lambda c, o: ("identity", "register", h("new"), ["BUYER"], b""),
@@ -154,6 +154,9 @@ def test_only_permitted_parties_succeed(name, setup, build, allowed):
     ("orders", "carrier_event", [1, b"\x01" * 32, "shipping", b"\x02" * 32]),
     ("loyalty", "redeem_voucher", [b"\x01" * 32, b"", b"\x01" * 32, b"\x01" * 32, 5, 1]),
     ("cases", "order_resolved", [1]),
+    ("cases", "carrier_return", [1, b"\x01" * 32, "shipping", b"\x02" * 32]),
+    ("loyalty", "claim_commission", [b"\x01" * 32, b"\x02" * 32, 100, 100, 100]),
+    ("warranty", "link_ticket", [1, 1, b"\x01" * 32]),
 ])
 def test_capability_methods_refuse_transactions(contract, method, args):
     c = Chain()

@@ -63,7 +63,7 @@ class CommerceMachine(RuleBasedStateMachine):
         self.c.ok("merchant1", "loyalty", "create_program", PROGRAM, 500, 20, 10)
         self.c.ok("merchant1", "loyalty", "create_voucher", VOUCHER, b"", "FIXED", 500, 1_000, 0, 10_000,
                   VOUCHER_MAX, 1)
-        self.c.ok("platform", "orders", "approve_referrer", self.c.keys["referrer1"], 500, 2_000, 300)
+        self.c.ok("platform", "loyalty", "approve_referrer", self.c.keys["referrer1"], 500, 2_000, 300)
         self.orders: list[int] = []
         self.cases: list[int] = []
         self.review_keys: dict[int, SigningKey] = {}

@@ -52,7 +52,7 @@ def test_identity_admin_grants_revokes_and_key_rotation():
 
 def test_happy_path_to_closed_with_points_and_referral():
     c = chain()
-    c.ok("platform", "orders", "approve_referrer", c.keys["referrer1"], 300, 1_000, 250)
+    c.ok("platform", "loyalty", "approve_referrer", c.keys["referrer1"], 300, 1_000, 250)
     c.ok("merchant1", "loyalty", "create_program", "shop-points", 100, 30, 10)
     oid = c.to_delivered(referrer=c.keys["referrer1"])
     assert c.escrow(oid) == PRICE
@@ -510,7 +510,7 @@ def test_partial_shipment_then_full_and_extension():
 
 def test_referral_budget_and_voucher_limits():
     c = chain()
-    c.ok("platform", "orders", "approve_referrer", c.keys["referrer1"], 1_000, 1_500, 10_000)
+    c.ok("platform", "loyalty", "approve_referrer", c.keys["referrer1"], 1_000, 1_500, 10_000)
     vid = h("bearer-voucher")
     c.ok("merchant1", "loyalty", "create_voucher", vid, b"", "FIXED", 100, 0, 0, 10_000, 2, 5)
     for buyer in ("buyer1", "buyer2", "buyer3"):
@@ -526,7 +526,7 @@ def test_referral_budget_and_voucher_limits():
         c.ok("buyer2", "orders", "poke", oid)
     # 10% of 9_900, 9_900 and 10_000 would be 2_980; the campaign budget stops it at 1_500
     assert c.balance("referrer1") == OPENING_BALANCE + 1_500
-    assert c.view("orders", "referrer_of", c.keys["referrer1"])["paid"] == 1_500
+    assert c.view("loyalty", "referrer_of", c.keys["referrer1"])["paid"] == 1_500
     c.supply_check()
 
 

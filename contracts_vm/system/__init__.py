@@ -38,7 +38,7 @@ REGISTERED_VIEW_GAS = 100_000
 SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("identity", "identity.sc.py", []),
     ("ledger", "ledger.sc.py", []),
-    ("orders", "orders.sc.py", ["escrow", "voucher", "orders_hook"]),
+    ("orders", "orders.sc.py", ["escrow", "loyalty", "orders_hook"]),
     ("cases", "cases.sc.py", ["cases"]),
     ("warranty", "warranty.sc.py", []),
     ("reviews", "reviews.sc.py", []),

@@ -7,9 +7,12 @@ height; redemption consumes the oldest lots first; ``expire`` sweeps lapsed lots
 ``clawback`` takes back points in proportion to refunds recorded after the award.
 Supply identity (checked by the tests): minted = redeemed + expired + clawed back +
 what the lots still hold. Vouchers are redeemed atomically inside orders.place
-(capability "voucher"): a code hash (or bearer), fixed or bps value, minimum spend,
+(capability "loyalty"): a code hash (or bearer), fixed or bps value, minimum spend,
 validity window, maximum redemptions and a per-buyer limit; a full refund of the
-order restores a voucher that is still valid.
+order restores a voucher that is still valid. Referrals: PLATFORM approves a referrer
+with a commission rate, a budget and a cap per (referrer, buyer); orders fixes the
+rate at placement (referral_rate) and asks claim_commission at close how much of
+the price minus refunds to pay, so paid <= cap and budget always.
 """
 
 BPS = 10000
@@ -42,6 +45,14 @@ class Award(Record):
     amount: int
 
 
+class Referrer(Record):
+    commission_bps: int
+    budget: int
+    pair_cap: int
+    paid: int
+    active: bool
+
+
 class Voucher(Record):
     issuer: bytes
     code_hash: bytes
@@ -63,6 +74,8 @@ awards: Map[tuple[str, int], Award]
 vouchers: Map[bytes, Voucher]
 buyer_uses: Map[tuple[bytes, bytes], int]
 voucher_orders: Map[tuple[bytes, int], bool]
+referrers: Map[bytes, Referrer]
+pair_paid: Map[tuple[bytes, bytes], int]
 
 
 def _program(pid) -> Program:
@@ -198,7 +211,7 @@ def create_voucher(voucher_id: bytes, code_hash: bytes, kind: str, value: int, m
 
 
 @public
-@requires("voucher")
+@requires("loyalty")
 def redeem_voucher(voucher_id: bytes, code: bytes, buyer: bytes, merchant: bytes, price: int, order_id: int) -> int:
     v = self.vouchers.get(voucher_id)
     require(v != None, "unknown voucher")
@@ -223,7 +236,7 @@ def redeem_voucher(voucher_id: bytes, code: bytes, buyer: bytes, merchant: bytes
 
 
 @public
-@requires("voucher")
+@requires("loyalty")
 def restore_voucher(voucher_id: bytes, buyer: bytes, order_id: int) -> None:
     v = self.vouchers.get(voucher_id)
     if v == None or not self.voucher_orders.get((voucher_id, order_id), False):
@@ -235,6 +248,65 @@ def restore_voucher(voucher_id: bytes, buyer: bytes, order_id: int) -> None:
     self.vouchers[voucher_id] = v
     self.buyer_uses[(voucher_id, buyer)] = self.buyer_uses[(voucher_id, buyer)] - 1
     emit(VoucherRestored, voucher=voucher_id, order=order_id)
+
+
+# ---- referrals -----------------------------------------------------------------------
+
+@public
+def approve_referrer(referrer: bytes, commission_bps: int, budget: int, pair_cap: int) -> None:
+    """PLATFORM approves a referral campaign: rate, total budget, cap per (referrer, buyer)."""
+    require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM approves referrers")
+    require(call("identity", "is_active", referrer), "referrer is not an active account")
+    require(commission_bps >= 0 and commission_bps <= BPS, "commission must be 0..10000 bps")
+    require(budget >= 0 and pair_cap >= 0, "budget and pair cap must not be negative")
+    paid = 0
+    old = self.referrers.get(referrer)
+    if old != None:
+        paid = old.paid
+    self.referrers[referrer] = Referrer(commission_bps=commission_bps, budget=budget, pair_cap=pair_cap,
+                                        paid=paid, active=True)
+    emit(ReferrerApproved, referrer=referrer, commission_bps=commission_bps, budget=budget)
+
+
+@public
+def suspend_referrer(referrer: bytes) -> None:
+    require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM suspends referrers")
+    r = self.referrers.get(referrer)
+    require(r != None, "unknown referrer")
+    r.active = False
+    self.referrers[referrer] = r
+
+
+@view
+def referral_rate(referrer: bytes) -> int:
+    r = self.referrers.get(referrer)
+    require(r != None and r.active, "referrer is not approved")
+    return r.commission_bps
+
+
+@public
+@requires("loyalty")
+def claim_commission(referrer: bytes, buyer: bytes, net: int, bps: int, held: int) -> int:
+    """The commission an order pays at close: its fixed rate on the net price, within budget, pair cap and escrow."""
+    r = self.referrers.get(referrer)
+    if r == None:
+        return 0
+    pair = self.pair_paid.get((referrer, buyer), 0)
+    commission = net * bps // BPS
+    commission = min(commission, r.budget - r.paid)
+    commission = min(commission, r.pair_cap - pair)
+    commission = max(0, min(commission, held))
+    if commission > 0:
+        r.paid += commission
+        self.referrers[referrer] = r
+        self.pair_paid[(referrer, buyer)] = pair + commission
+        emit(CommissionPaid, referrer=referrer, amount=commission)
+    return commission
+
+
+@view
+def referrer_of(referrer: bytes) -> any:
+    return self.referrers.get(referrer)
 
 
 # ---- views -------------------------------------------------------------------------

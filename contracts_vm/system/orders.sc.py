@@ -8,7 +8,8 @@ transition writes the new state before any money moves. On COMPLETED the merchan
 paid the net amount minus the platform fee minus a holdback; the holdback stays in
 escrow until CLOSED to fund returns. Refunds beyond the escrow draw on the merchant's
 bond ("b<merchant hex>"); a shortfall becomes merchant debt, which blocks new orders
-until settled. Timeouts happen when anyone calls poke(). Only hashes and commitments
+until settled. A referral's commission rate is fixed at placement and paid at close,
+within the caps the loyalty contract keeps. Timeouts happen when anyone calls poke(). Only hashes and commitments
 of personal data are stored.
 """
 
@@ -82,14 +83,6 @@ class Order(Record):
     escalated: bool
 
 
-class Referrer(Record):
-    commission_bps: int
-    budget: int
-    pair_cap: int
-    paid: int
-    active: bool
-
-
 sealed: bool
 fee_bps: int
 holdback_bps: int
@@ -103,8 +96,6 @@ terms: Map[bytes, Terms]
 bonds: Map[bytes, int]
 debt: Map[bytes, int]
 order_debt: Map[int, int]
-referrers: Map[bytes, Referrer]
-pair_paid: Map[tuple[bytes, bytes], int]
 by_buyer: Map[tuple[bytes, int], bool]
 by_merchant: Map[tuple[bytes, int], bool]
 
@@ -161,7 +152,7 @@ def compute_terms_hash(t) -> bytes:
     return sha256(b + b"|" + t.arbiter)
 
 
-# ---- settings, terms, bonds, referrers -------------------------------------------
+# ---- settings, terms, bonds -------------------------------------------------------
 
 @public
 def configure(fee_bps: int, holdback_bps: int, blocks_per_day: int, arbiter_days: int, extend_days: int,
@@ -244,30 +235,6 @@ def settle_debt(order_id: int) -> None:
     emit(DebtSettled, order=order_id, merchant=o.merchant, amount=owed)
 
 
-@public
-def approve_referrer(referrer: bytes, commission_bps: int, budget: int, pair_cap: int) -> None:
-    require(_has_role(ctx.sender, "PLATFORM"), "only PLATFORM approves referrers")
-    require(call("identity", "is_active", referrer), "referrer is not an active account")
-    require(commission_bps >= 0 and commission_bps <= BPS, "commission must be 0..10000 bps")
-    require(budget >= 0 and pair_cap >= 0, "budget and pair cap must not be negative")
-    old = self.referrers.get(referrer)
-    paid = 0
-    if old != None:
-        paid = old.paid
-    self.referrers[referrer] = Referrer(commission_bps=commission_bps, budget=budget, pair_cap=pair_cap,
-                                        paid=paid, active=True)
-    emit(ReferrerApproved, referrer=referrer, commission_bps=commission_bps, budget=budget)
-
-
-@public
-def suspend_referrer(referrer: bytes) -> None:
-    require(_has_role(ctx.sender, "PLATFORM"), "only PLATFORM suspends referrers")
-    r = self.referrers.get(referrer)
-    require(r != None, "unknown referrer")
-    r.active = False
-    self.referrers[referrer] = r
-
-
 # ---- placement ---------------------------------------------------------------------
 
 @public
@@ -288,10 +255,8 @@ def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash
     require(compute_terms_hash(t) == terms_hash, "terms hash does not match the merchant's current terms")
     commission = 0
     if referrer != b"":
-        r = self.referrers.get(referrer)
-        require(r != None and r.active, "referrer is not approved")
         require(referrer != buyer and referrer != merchant, "a party to the order cannot refer it")
-        commission = r.commission_bps
+        commission = call("loyalty", "referral_rate", referrer)
     oid = self.next_id + 1
     self.next_id = oid
     discount = 0
@@ -377,15 +342,8 @@ def _close(o) -> None:
     held = _escrow(o.id)
     commission = 0
     if o.referrer != b"" and o.commission_bps > 0:
-        r = self.referrers[o.referrer]
-        commission = (o.amount - o.refunded) * o.commission_bps // BPS
-        commission = min(commission, r.budget - r.paid)
-        commission = min(commission, r.pair_cap - self.pair_paid.get((o.referrer, o.buyer), 0))
-        commission = max(0, min(commission, held))
-        if commission > 0:
-            r.paid += commission
-            self.referrers[o.referrer] = r
-            self.pair_paid[(o.referrer, o.buyer)] = self.pair_paid.get((o.referrer, o.buyer), 0) + commission
+        commission = call("loyalty", "claim_commission", o.referrer, o.buyer, o.amount - o.refunded,
+                          o.commission_bps, held)
     emit(OrderClosed, order=o.id, holdback=held, commission=commission)
     _pay(o.id, o.referrer, commission, "commission")
     _pay(o.id, o.merchant, held - commission, "holdback")
@@ -678,11 +636,6 @@ def merchant_debt(merchant: bytes) -> int:
 @view
 def bond_of(merchant: bytes) -> int:
     return self.bonds.get(merchant, 0)
-
-
-@view
-def referrer_of(referrer: bytes) -> any:
-    return self.referrers.get(referrer)
 
 
 @view
