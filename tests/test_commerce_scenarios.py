@@ -324,6 +324,9 @@ def test_review_posted_amended_hidden():
     assert c.view("reviews", "merchant_rating", c.keys["merchant1"]) == {"count": 1, "sums": scores}
     assert c.err("buyer3", "reviews", "publish", oid, 0, scores, h("great"), False, rk.public_key, sig).message \
         == "this order line already has a live review"
+    sig1 = rk.sign_raw(review_message("commerce-test", oid, 1, scores, h("great"), False, 1))
+    assert c.err("buyer3", "reviews", "publish", oid, 1, scores, h("great"), False, rk.public_key, sig1).message \
+        == f"order {oid} has no line 1"
     new = [2, 2, 3, 1, 2]
     rid2 = c.ok("buyer1", "reviews", "amend", oid, 0, new, h("broke"), False, _review(c, rk, oid, new, "broke", 2))
     assert c.view("reviews", "get_review", rid2)["prior"] == rid

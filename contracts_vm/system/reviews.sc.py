@@ -16,8 +16,9 @@ GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
 REVIEW_DOMAIN = b"shopchain/review/v1|"
 #: Score dimensions: overall, quality, description, delivery, service.
 SCORE_COUNT = 5
-#: Most lines one order may have reviews for.
-MAX_LINE = 255
+#: Orders carry one line today, so only line 0 exists; the field keeps the review format
+#: ready for multi-line orders. Accepting other lines would let one purchase post many reviews.
+ORDER_LINES = 1
 
 
 class Review(Record):
@@ -114,7 +115,7 @@ def publish(order_id: int, line: int, scores: list[int], content_hash: bytes, in
     if base == 0:
         base = o["placed_at"]
     require(ctx.height <= base + self.window_days * o["blocks_per_day"], "the review window has closed")
-    require(line >= 0 and line <= MAX_LINE, "line must be 0..255")
+    require(line >= 0 and line < ORDER_LINES, "order " + str(order_id) + " has no line " + str(line))
     require(not ((order_id, line) in self.live), "this order line already has a live review")
     require(sha256(review_key) == o["review_key_hash"], "review key does not match the order's commitment")
     _check_scores(scores)
