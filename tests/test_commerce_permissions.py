@@ -18,7 +18,7 @@ from ledger.crypto import sha256
 from tests.commerce_harness import DEFAULT_ACCOUNTS, Chain, h
 
 PRICE = 10_000
-EVERYONE = list(DEFAULT_ACCOUNTS) + ["admin-platform"]
+EVERYONE = list(DEFAULT_ACCOUNTS) + ["admin-platform", "admin-shops"]
 
 
 def _placed(c: Chain) -> int:
@@ -73,6 +73,55 @@ def _ticket(c: Chain) -> int:
     return c.ok("buyer1", "tickets", "open", _delivered(c), b"", h("q"))
 
 
+def _countered(c: Chain) -> int:
+    k = _case(c)
+    c.ok("merchant1", "cases", "reply", k, False, 5_000)
+    return k
+
+
+def _agreed_return(c: Chain) -> int:
+    k = _case(c)
+    c.ok("merchant1", "cases", "reply", k, True, 0)
+    return k
+
+
+def _return_step(c: Chain, steps: int) -> int:
+    k = _agreed_return(c)
+    c.ok("buyer1", "cases", "return_shipped", k, h("rt"))
+    if steps > 1:
+        c.ok("merchant1", "cases", "return_received", k)
+    return k
+
+
+def _in_debt(c: Chain) -> int:
+    oid = _delivered(c)
+    c.ok("buyer1", "orders", "confirm", oid)
+    k = c.ok("buyer1", "cases", "open", oid, "REFUND_ONLY", 5_000, h("r"))
+    c.ok("merchant1", "cases", "reply", k, True, 0)
+    return oid
+
+
+def _accepted_claim(c: Chain) -> int:
+    k = _claim(c)
+    c.ok("merchant1", "warranty", "decide_claim", k, True)
+    return k
+
+
+def _serviced(c: Chain) -> bytes:
+    unit = _unit(c)
+    c.ok("service1", "warranty", "record_service", unit, "INSPECT", h("i"), False, 0)
+    return unit
+
+
+def _closed_in_program(c: Chain) -> int:
+    c.ok("merchant1", "loyalty", "create_program", "p", 100, 10, 10)
+    oid = _delivered(c)
+    c.ok("buyer1", "orders", "confirm", oid)
+    c.advance(c.days(15))
+    c.ok("buyer1", "orders", "poke", oid)
+    return oid
+
+
 # (name, setup returning the subject, method call builder, parties allowed)
 ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
     ("orders.accept", _placed, lambda c, o: ("orders", "accept", o, c.keys["carrier1"]), {"merchant1"}),
@@ -93,7 +142,25 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
     ("orders.deposit_bond", lambda c: None, lambda c, o: ("orders", "deposit_bond", 10), {"merchant1", "merchant2"}),
     ("ledger.mint", lambda c: None, lambda c, o: ("ledger", "mint", c.keys["buyer1"], 5), {"treasury"}),
     ("identity.register", lambda c: None, lambda c, o: ("identity", "register", h("new"), ["BUYER"], b""),
-     {"admin-platform"}),
+     {"admin-platform", "admin-shops"}),
+    ("identity.grant_role(AUDITOR)", lambda c: None,
+     lambda c, o: ("identity", "grant_role", c.keys["buyer1"], "AUDITOR"), {"admin-platform"}),
+    ("ledger.burn", lambda c: c.ok("treasury", "ledger", "mint", c.keys["treasury"], 10),
+     lambda c, o: ("ledger", "burn", 5), {"treasury"}),
+    ("cases.accept_counter", lambda c: _countered(c), lambda c, k: ("cases", "accept_counter", k), {"buyer1"}),
+    ("cases.return_shipped", lambda c: _agreed_return(c), lambda c, k: ("cases", "return_shipped", k, h("rt")),
+     {"buyer1"}),
+    ("cases.return_received", lambda c: _return_step(c, 1), lambda c, k: ("cases", "return_received", k),
+     {"merchant1"}),
+    ("cases.refund_return", lambda c: _return_step(c, 2), lambda c, k: ("cases", "refund_return", k, 0),
+     {"merchant1"}),
+    ("orders.settle_debt", lambda c: _in_debt(c), lambda c, o: ("orders", "settle_debt", o), {"merchant1"}),
+    ("warranty.fulfil_claim", lambda c: _accepted_claim(c),
+     lambda c, k: ("warranty", "fulfil_claim", k, "REPAIR", h("r")), {"merchant1", "service1"}),
+    ("warranty.contest", lambda c: _serviced(c), lambda c, u: ("warranty", "contest", u, 1, h("no")), {"buyer1"}),
+    ("loyalty.award", lambda c: _closed_in_program(c), lambda c, o: ("loyalty", "award", "p", o), {"merchant1"}),
+    ("loyalty.create_voucher", lambda c: None,
+     lambda c, o: ("loyalty", "create_voucher", h("v"), b"", "FIXED", 5, 0, 0, 10, 1, 1), {"merchant1"}),
     ("cases.open", _delivered, lambda c, o: ("cases", "open", o, "RETURN_REFUND", PRICE, h("r")), {"buyer1"}),
     ("cases.reply", _case, lambda c, k: ("cases", "reply", k, True, 0), {"merchant1"}),
     ("cases.withdraw", _case, lambda c, k: ("cases", "withdraw", k), {"buyer1"}),
