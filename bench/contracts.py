@@ -2,7 +2,7 @@
 
 Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
 - gas and wall time of one call for each step of an order's life (place, accept,
-  ship, deliver, confirm), a review and a warranty service record, each averaged over
+  ship, deliver, confirm, close by poke), a review and a warranty service record, each averaged over
   many orders on one in-memory chain;
 - order placements per second through the VM on one core vs a plain-Python
   equivalent of the same placement logic (role checks, terms hash, debt check, order
@@ -72,6 +72,9 @@ def lifecycle() -> None:
         c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
         c.ok(buyer, "warranty", "activate", unit, oid)
         t.call("warranty_record", "service1", "warranty", "record_service", unit, "REPAIR", h(f"rep{i}"), True, 0)
+    c.advance(c.days(15))
+    for oid in range(1, LIFECYCLE_ORDERS + 1):
+        t.call("close", "carrier2", "orders", "poke", oid)
     for label, rows in t.samples.items():
         gas = sum(g for g, _ in rows) / len(rows)
         us = sum(d for _, d in rows) / len(rows) * 1e6
