@@ -22,7 +22,7 @@ from contracts_vm.errors import VMError, VerifyError
 from contracts_vm.machine import CODE_PREFIX, META_PREFIX, Machine, check_contract_name, load_contract
 from contracts_vm.program import load_program
 from contracts_vm.values import to_bytes, walk_cost
-from ledger.encoding import decode, encode
+from ledger.encoding import encode
 
 #: Gas charged for entering the VM at all (lookup of code and metadata, argument checks).
 INTRINSIC_GAS = 200
@@ -66,7 +66,7 @@ def _run(state, contract: str, method: str, args: Any, ctx: CallContext, gas_lim
         t = type(value)
         if t is list or t is dict:
             m.charge(walk_cost(value, m.gas))
-            to_bytes(value, "return value")
+            to_bytes(value, "the return value")
     except VMError as exc:
         state.revert(cp)
         return CallResult("failed", gas_limit - max(m.gas, 0), error=exc.name, error_message=exc.message, steps=m.steps)
@@ -140,7 +140,3 @@ def get_contract_info(state, name: str) -> dict | None:
 
 def get_code(state, name: str) -> bytes | None:
     return state.get(CODE_PREFIX + name.encode("utf-8"))
-
-
-def read_meta(raw: bytes) -> dict:
-    return decode(raw)

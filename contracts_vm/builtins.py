@@ -23,7 +23,8 @@ _KEY_TYPES = (str, int, bytes)
 _KEY_RANK = {int: 0, bytes: 1, str: 2}
 
 
-def _mismatch(op: str, *values: Any) -> VMError:
+def mismatch(op: str, *values: Any) -> VMError:
+    """The TypeMismatch error for ``op`` applied to these values (names their types)."""
     return VMError(E.TYPE_MISMATCH, f"{op} cannot take ({', '.join(type_name(v) for v in values)})")
 
 
@@ -52,7 +53,7 @@ def contains(m, container: Any, item: Any) -> bool:
     if (t is bytes or t is str) and type(item) is t:
         m.charge(len(container) // BYTES_PER_GAS)
         return item in container
-    raise _mismatch("in", item, container)
+    raise mismatch("in", item, container)
 
 
 def iteration_list(m, value: Any) -> list:
@@ -67,12 +68,12 @@ def iteration_list(m, value: Any) -> list:
     if t is bytes:
         m.charge(len(value))
         return list(value)
-    raise _mismatch("for", value)
+    raise mismatch("for", value)
 
 
 def _index(seq: Any, key: Any) -> int:
     if type(key) is not int:
-        raise _mismatch("index", seq, key)
+        raise mismatch("index", seq, key)
     if key < 0:
         key += len(seq)
     if key < 0 or key >= len(seq):
@@ -91,7 +92,7 @@ def get_item(m, obj: Any, key: Any) -> Any:
             raise VMError(E.KEY_NOT_FOUND, f"map has no key {key!r:.80}") from None
     if t is list or t is bytes or t is str:
         return obj[_index(obj, key)]
-    raise _mismatch("[]", obj, key)
+    raise mismatch("[]", obj, key)
 
 
 def set_item(m, obj: Any, key: Any, value: Any) -> None:
@@ -104,7 +105,7 @@ def set_item(m, obj: Any, key: Any, value: Any) -> None:
     elif t is list:
         obj[_index(obj, key)] = value
     else:
-        raise _mismatch("[] =", obj, key)
+        raise mismatch("[] =", obj, key)
 
 
 def del_item(obj: Any, key: Any) -> None:
@@ -117,16 +118,16 @@ def del_item(obj: Any, key: Any) -> None:
     elif t is list:
         del obj[_index(obj, key)]
     else:
-        raise _mismatch("del", obj, key)
+        raise mismatch("del", obj, key)
 
 
 def slice_of(m, obj: Any, start: Any, stop: Any) -> Any:
     t = type(obj)
     if t not in (bytes, str, list):
-        raise _mismatch("slice", obj)
+        raise mismatch("slice", obj)
     for bound in (start, stop):
         if bound is not None and type(bound) is not int:
-            raise _mismatch("slice bound", bound)
+            raise mismatch("slice bound", bound)
     lo, hi, _ = slice(start, stop).indices(len(obj))
     size = max(0, hi - lo)
     m.charge(size if t is list else size // BYTES_PER_GAS)
@@ -137,31 +138,31 @@ def slice_of(m, obj: Any, start: Any, stop: Any) -> Any:
 
 def b_min(m, a, b):
     if type(a) is not int or type(b) is not int:
-        raise _mismatch("min", a, b)
+        raise mismatch("min", a, b)
     return a if a <= b else b
 
 
 def b_max(m, a, b):
     if type(a) is not int or type(b) is not int:
-        raise _mismatch("max", a, b)
+        raise mismatch("max", a, b)
     return a if a >= b else b
 
 
 def b_abs(m, a):
     if type(a) is not int:
-        raise _mismatch("abs", a)
+        raise mismatch("abs", a)
     return check_int(abs(a))
 
 
 def b_str(m, a):
     if type(a) is not int:
-        raise _mismatch("str", a)
+        raise mismatch("str", a)
     return str(a)
 
 
 def b_int(m, a):
     if type(a) is not str or not (0 < len(a) <= 20):
-        raise _mismatch("int", a)
+        raise mismatch("int", a)
     body = a[1:] if a[0] == "-" else a
     if not body or not all("0" <= c <= "9" for c in body):
         raise VMError(E.TYPE_MISMATCH, f"int() expects decimal digits, found {a!r}")
@@ -170,7 +171,7 @@ def b_int(m, a):
 
 def b_encode(m, a):
     if type(a) is not str:
-        raise _mismatch("encode", a)
+        raise mismatch("encode", a)
     out = a.encode("utf-8")
     if len(out) > MAX_ITEM_BYTES:
         raise VMError(E.VALUE_TOO_LARGE, f"encoded str of {len(out)} bytes exceeds {MAX_ITEM_BYTES}")
@@ -180,7 +181,7 @@ def b_encode(m, a):
 
 def b_decode(m, a):
     if type(a) is not bytes:
-        raise _mismatch("decode", a)
+        raise mismatch("decode", a)
     m.charge(len(a) // BYTES_PER_GAS)
     try:
         return a.decode("utf-8")
@@ -190,21 +191,21 @@ def b_decode(m, a):
 
 def b_hex(m, a):
     if type(a) is not bytes or 2 * len(a) > MAX_ITEM_BYTES:
-        raise _mismatch("hex", a)
+        raise mismatch("hex", a)
     m.charge(len(a) // 8)
     return a.hex()
 
 
 def b_startswith(m, a, p):
     if type(a) not in (bytes, str) or type(p) is not type(a):
-        raise _mismatch("startswith", a, p)
+        raise mismatch("startswith", a, p)
     m.charge(len(p) // BYTES_PER_GAS)
     return a.startswith(p)
 
 
 def b_sorted(m, a):
     if type(a) is not list:
-        raise _mismatch("sorted", a)
+        raise mismatch("sorted", a)
     if a:
         t = type(a[0])
         if t not in (int, bytes, str) or any(type(x) is not t for x in a):
@@ -215,35 +216,35 @@ def b_sorted(m, a):
 
 def b_keys(m, d):
     if type(d) is not dict:
-        raise _mismatch("keys", d)
+        raise mismatch("keys", d)
     m.charge(len(d))
     return sorted_keys(d)
 
 
 def b_values(m, d):
     if type(d) is not dict:
-        raise _mismatch("values", d)
+        raise mismatch("values", d)
     m.charge(len(d))
     return [d[k] for k in sorted_keys(d)]
 
 
 def b_items(m, d):
     if type(d) is not dict:
-        raise _mismatch("items", d)
+        raise mismatch("items", d)
     m.charge(2 * len(d))
     return [[k, d[k]] for k in sorted_keys(d)]
 
 
 def b_get(m, d, key, default):
     if type(d) is not dict:
-        raise _mismatch("get", d, key)
+        raise mismatch("get", d, key)
     check_map_key(key)
     return d.get(key, default)
 
 
 def b_pop(m, lst):
     if type(lst) is not list:
-        raise _mismatch("pop", lst)
+        raise mismatch("pop", lst)
     if not lst:
         raise VMError(E.INDEX_OUT_OF_RANGE, "pop from an empty list")
     return lst.pop()
@@ -251,13 +252,13 @@ def b_pop(m, lst):
 
 def b_int_to_bytes(m, a):
     if type(a) is not int or a < 0:
-        raise _mismatch("int_to_bytes", a)
+        raise mismatch("int_to_bytes", a)
     return a.to_bytes(8, "big")
 
 
 def b_bytes_to_int(m, a):
     if type(a) is not bytes or len(a) > 8:
-        raise _mismatch("bytes_to_int", a)
+        raise mismatch("bytes_to_int", a)
     return check_int(int.from_bytes(a, "big"))
 
 
@@ -288,27 +289,27 @@ BUILTIN_INDEX = {row[0]: i for i, row in enumerate(BUILTINS)}
 
 def h_sha256(m, data):
     if type(data) is not bytes:
-        raise _mismatch("sha256", data)
+        raise mismatch("sha256", data)
     m.charge(len(data) // BYTES_PER_GAS)
     return sha256(data)
 
 
 def h_ed25519_verify(m, public_key, message, signature):
     if type(public_key) is not bytes or type(message) is not bytes or type(signature) is not bytes:
-        raise _mismatch("ed25519_verify", public_key, message, signature)
+        raise mismatch("ed25519_verify", public_key, message, signature)
     m.charge(len(message) // BYTES_PER_GAS)
     return verify_ed25519(public_key, message, signature)
 
 
 def h_contract_address(m, name):
     if type(name) is not str:
-        raise _mismatch("contract_address", name)
+        raise mismatch("contract_address", name)
     return contract_address(name)
 
 
 def h_caller_has(m, capability):
     if type(capability) is not str:
-        raise _mismatch("caller_has", capability)
+        raise mismatch("caller_has", capability)
     return m.caller_has(capability)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from contracts_vm.builtins import HOST_INDEX
 from contracts_vm.bytecode import code_hash
-from contracts_vm.emit import FunctionCode, Label, build_container
+from contracts_vm.emit import build_container
 from contracts_vm.errors import CompileError, VerifyError
 from contracts_vm.limits import INT_MAX, INT_MIN, MAX_CODE_BYTES, MAX_FUNCTIONS
 from contracts_vm.verifier import verify

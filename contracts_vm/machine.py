@@ -228,7 +228,9 @@ class Machine:
             if has_default:
                 return default
             raise VMError(E.KEY_NOT_FOUND, f"{slot.name}[{key!r:.80}] is not set")
-        self.charge(len(data) // BYTES_PER_GAS)
+        cost = len(data) // BYTES_PER_GAS
+        if cost:
+            self.charge(cost)
         return from_bytes(data)
 
     def storage_has(self, slot, key: Any) -> bool:
@@ -239,11 +241,9 @@ class Machine:
             raise VMError(E.READ_ONLY_VIOLATION, f"write to {slot.name} in a read-only call")
         full = self._key(slot, key)
         t = type(value)
-        if t is bytes or t is str:
-            self.charge(len(value) // BYTES_PER_GAS)
-        elif t is not int and t is not bool and value is not None:
-            self.charge(walk_cost(value, self.gas))
-        data = to_bytes(value, f"value for {slot.name}")
+        if t is not int and t is not bool and t is not bytes and t is not str and value is not None:
+            self.charge(walk_cost(value, self.gas))     # containers: pay for the walk before encoding
+        data = to_bytes(value, slot.name)
         if len(data) > MAX_STORAGE_VALUE_BYTES:
             raise VMError(E.STORAGE_VALUE_TOO_LARGE, f"{slot.name} value of {len(data)} bytes exceeds {MAX_STORAGE_VALUE_BYTES}")
         self.charge(len(data) * GAS_PER_WRITTEN_BYTE)
@@ -289,7 +289,7 @@ class Machine:
         if size < 0:
             # containers: charge for the walk, then measure exactly (also proves encodability)
             self.charge(walk_cost(data, self.gas))
-            size = len(to_bytes(data, f"event {name}"))
+            size = len(to_bytes(data, name))
             data = copy_value(data)
         else:
             self.charge(size // BYTES_PER_GAS)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from contracts_vm import builtins as B
+from contracts_vm.builtins import mismatch as _mismatch
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
 from contracts_vm.limits import INT_MAX, INT_MIN, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES, MAX_POW_EXPONENT
@@ -38,11 +39,6 @@ class Op:
     gas: int          # charged before the handler runs
     version: int      # first VM version with this opcode
     handler: Callable
-
-
-def _mismatch(op: str, *values: Any) -> VMError:
-    found = ", ".join(type_name(v) for v in values)
-    return VMError(E.TYPE_MISMATCH, f"{op} cannot take ({found})")
 
 
 # ---- stack and locals ----------------------------------------------------------

@@ -168,7 +168,8 @@ def _decode_scalar(data: bytes) -> tuple[bool, Any]:
 
 
 def to_bytes(value: Any, what: str) -> bytes:
-    """Canonical bytes of a VM value, or NotEncodable naming what was being stored."""
+    """Canonical bytes of a VM value, or NotEncodable naming ``what`` (the storage slot,
+    event or result) it was for; the name is only formatted when the encoding fails."""
     fast = _encode_scalar(value)
     if fast is not None:
         return fast

@@ -272,6 +272,34 @@ def corpus_digest(seed: int = 7, count: int = 60) -> str:
         r = execute_call(state, "token", method, args, CallContext(sender=who, height=rng.randint(1, 9)), 50_000)
         h.update(repr((r.status, r.error, r.return_value, r.gas_used, r.steps, r.events)).encode())
     h.update(repr(sorted(state.data.items())).encode())
+    # the marketplace: records, tuple-keyed prefix iteration, maps built and iterated in views
+    examples = ROOT / "contracts_vm" / "examples"
+    install_contract(state, "ledger", (examples / "escrow_ledger.sc.py").read_text(), init_args=[owner],
+                     ctx=CallContext(sender=owner))
+    install_contract(state, "market", (examples / "marketplace.sc.py").read_text(), capabilities=["escrow"],
+                     init_args=[owner, owner], ctx=CallContext(sender=owner))
+    merchant, carrier = accounts[0], accounts[1]
+    execute_call(state, "market", "register_merchant", [merchant], CallContext(sender=owner), 100_000)
+    terms = {"accept_blocks": 5, "ship_blocks": 5, "deliver_blocks": 5, "confirm_blocks": 5, "fee_bps": 333,
+             "arbiter": accounts[2]}
+    orders = []
+    for i in range(count // 3):
+        buyer = rng.choice(accounts[2:])
+        execute_call(state, "ledger", "mint", [buyer, 10**6], CallContext(sender=owner), 100_000)
+        r = execute_call(state, "market", "place", [merchant, carrier, [rng.randint(1, 999), 7], terms],
+                         CallContext(sender=buyer, height=i), 1_000_000)
+        h.update(repr((r.status, r.error, r.return_value, r.gas_used, r.events)).encode())
+        if r.ok:
+            orders.append(r.return_value)
+    for i, oid in enumerate(orders):
+        who, method, args = rng.choice([(merchant, "accept", [oid]), (carrier, "poke", [oid]),
+                                        (merchant, "reject", [oid]), (carrier, "ship", [oid, b"\x01" * 32])])
+        r = execute_call(state, "market", method, args, CallContext(sender=who, height=i + rng.randint(0, 9)), 1_000_000)
+        h.update(repr((r.status, r.error, r.return_value, r.gas_used, r.events)).encode())
+    for view in (["merchant_stats", [merchant]], ["stats", []], ["orders_of_merchant", [merchant, 50]]):
+        r = execute_call(state, "market", view[0], view[1], CallContext(sender=owner), 1_000_000)
+        h.update(repr((r.status, r.return_value, r.gas_used)).encode())
+    h.update(repr(sorted(state.data.items())).encode())
     # and random verified programs from a seeded generator, with maps of mixed keys
     for i in range(count):
         body = bytes([0x01, 0, rng.randrange(len(SCALARS)), 0x01, 0, rng.randrange(len(SCALARS)), 0x41, 0, 1,
