@@ -61,7 +61,7 @@ def lifecycle() -> None:
         buyer = ("buyer1", "buyer2", "buyer3")[i % 3]
         oid = t.call("place", buyer, "orders", "place", c.keys["merchant1"], h("product-1"), 1, PRICE, terms_hash,
                      h(f"pii{i}"), h(f"payload{i}"), sha256(rk.public_key), b"", b"", b"")
-        t.call("accept", "merchant1", "orders", "accept", oid, c.keys["carrier1"])
+        t.call("accept", "merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
         t.call("ship", "carrier1", "orders", "ship", oid, h(f"track{i}"), False)
         t.call("deliver", "carrier1", "orders", "deliver", oid, h(f"pod{i}"))
         t.call("confirm", buyer, "orders", "confirm", oid)

@@ -104,6 +104,10 @@ class Chain:
         self.events: list = []
         self.gas_log: list = []
 
+    def by_role(self, role: str) -> list[str]:
+        """Names of the genesis accounts holding ``role``."""
+        return [n for n, roles in self.accounts.items() if role in roles]
+
     def advance(self, blocks: int = 1) -> int:
         self.height += blocks
         return self.height
@@ -171,7 +175,7 @@ class Chain:
                      carrier: str = "carrier1", **kw: Any) -> int:
         oid = self.place(buyer, merchant, price, **kw)
         assert not isinstance(oid, Err), oid
-        self.ok(merchant, "orders", "accept", oid, self.keys[carrier])
+        self.ok(merchant, "orders", "accept", oid, self.keys[carrier], h("label"))
         self.ok(carrier, "orders", "ship", oid, h(f"track-{oid}"), False)
         self.ok(carrier, "orders", "deliver", oid, h(f"pod-{oid}"))
         return oid

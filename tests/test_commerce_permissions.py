@@ -28,7 +28,7 @@ def _placed(c: Chain) -> int:
 
 def _accepted(c: Chain) -> int:
     oid = _placed(c)
-    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     return oid
 
 
@@ -124,7 +124,7 @@ def _closed_in_program(c: Chain) -> int:
 
 # (name, setup returning the subject, method call builder, parties allowed)
 ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
-    ("orders.accept", _placed, lambda c, o: ("orders", "accept", o, c.keys["carrier1"]), {"merchant1"}),
+    ("orders.accept", _placed, lambda c, o: ("orders", "accept", o, c.keys["carrier1"], h("label")), {"merchant1"}),
     ("orders.reject", _placed, lambda c, o: ("orders", "reject", o), {"merchant1"}),
     ("orders.cancel(PLACED)", _placed, lambda c, o: ("orders", "cancel", o), {"buyer1"}),
     ("orders.ship", _accepted, lambda c, o: ("orders", "ship", o, h("t"), False), {"merchant1", "carrier1"}),

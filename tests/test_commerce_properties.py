@@ -107,7 +107,7 @@ class CommerceMachine(RuleBasedStateMachine):
         oid = data.draw(st.sampled_from(self.orders))
         before = self.c.order(oid)
         who = self._actor(data, before, actor)
-        args = {"accept": [self.c.keys[data.draw(st.sampled_from(["carrier1", "carrier2"]))]],
+        args = {"accept": [self.c.keys[data.draw(st.sampled_from(["carrier1", "carrier2"]))], h("label")],
                 "ship": [h("t"), data.draw(st.booleans())], "deliver": [h("pod")], "dispute": [h("ev")]}.get(method, [])
         out = self.c.call(who, "orders", method, oid, *args)
         if isinstance(out, Err):
@@ -129,7 +129,7 @@ class CommerceMachine(RuleBasedStateMachine):
         held = self.c.escrow(oid)
         remaining = o["amount"] - o["refunded"]
         steps = {
-            "PLACED": [(m, "orders", "accept", oid, k), (m, "orders", "reject", oid), (b, "orders", "cancel", oid),
+            "PLACED": [(m, "orders", "accept", oid, k, h("label")), (m, "orders", "reject", oid), (b, "orders", "cancel", oid),
                        (b, "cases", "open", oid, "REFUND_ONLY", max(1, remaining * split // 100), h("r"))],
             "ACCEPTED": [(m, "orders", "ship", oid, h("t"), split < 20), (k, "orders", "ship", oid, h("t"), False),
                          (b, "orders", "dispute", oid, h("e")), (b, "orders", "cancel", oid)],

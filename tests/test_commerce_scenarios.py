@@ -59,6 +59,7 @@ def test_happy_path_to_closed_with_points_and_referral():
     c.ok("buyer1", "orders", "confirm", oid)
     o = c.order(oid)
     assert o["state"] == "COMPLETED"
+    assert o["label_hash"] == h("label") and o["pii_root"] == h("pii-buyer1")   # commitments only, no clear data
     assert c.balance("platform") == 200 and c.escrow(oid) == 1_000          # 2% fee, 10% holdback
     assert c.balance("merchant1") == OPENING_BALANCE + 8_800
     assert c.err("buyer2", "orders", "poke", oid).name == "RequireFailed"  # return window still open
@@ -86,7 +87,7 @@ def test_happy_path_to_closed_with_points_and_referral():
 def test_merchant_misses_ship_by_and_anyone_cancels():
     c = chain()
     oid = c.place()
-    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     assert c.err("buyer2", "orders", "cancel", oid).message.startswith("before ship-by")
     c.advance(c.days(3) + 1)
     assert c.ok("buyer2", "orders", "poke", oid) == "CANCELLED"
@@ -98,7 +99,7 @@ def test_merchant_misses_ship_by_and_anyone_cancels():
 def test_mutual_cancel_and_accept_timeout():
     c = chain()
     oid = c.place()
-    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     c.ok("buyer1", "orders", "cancel", oid)
     assert c.order(oid)["state"] == "ACCEPTED"
     c.ok("merchant1", "orders", "cancel", oid)
@@ -106,7 +107,7 @@ def test_mutual_cancel_and_accept_timeout():
     oid2 = c.place()
     assert c.err("buyer2", "orders", "cancel", oid2).message.startswith("only the buyer may cancel")
     c.advance(c.days(2) + 1)
-    assert c.err("merchant1", "orders", "accept", oid2, c.keys["carrier1"]).message.startswith("accept-by")
+    assert c.err("merchant1", "orders", "accept", oid2, c.keys["carrier1"], h("label")).message.startswith("accept-by")
     c.ok("buyer2", "orders", "cancel", oid2)
     assert c.balance("buyer1") == OPENING_BALANCE
     c.supply_check()
@@ -114,7 +115,7 @@ def test_mutual_cancel_and_accept_timeout():
 
 def _shipped_late(c: Chain) -> int:
     oid = c.place()
-    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     c.ok("merchant1", "orders", "ship", oid, h("track"), False)
     assert c.err("buyer1", "cases", "open", oid, "NOT_RECEIVED", PRICE, h("r")).message.startswith("not-received cases")
     c.advance(c.days(5) + 1)
@@ -210,7 +211,7 @@ def test_refund_after_completion_draws_bond_then_records_debt():
 def test_dispute_split_ruling_exact_sums():
     c = chain()
     oid = c.place(price=10_001)
-    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     c.ok("buyer1", "orders", "dispute", oid, h("evidence-1"))
     assert c.err("merchant1", "orders", "dispute", oid, h("e")).name == "RequireFailed"   # one open dispute
     c.ok("merchant1", "orders", "add_evidence", oid, h("evidence-2"))
@@ -379,7 +380,7 @@ def test_provenance_custody_drives_carrier_transitions():
     item = h("unit-77")
     loc = h("warehouse-12")
     oid = c.place()
-    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     e1 = c.ok("merchant1", "provenance", "post", "OBJECT", "OBSERVE", [item], "shipping", "in_transit", loc, oid, 1,
               h("doc1"), 0, c.keys["carrier1"])
     assert c.order(oid)["state"] == "ACCEPTED"             # merchant's own event does not drive the order
@@ -491,7 +492,7 @@ def test_carrier_events_drive_a_return_to_the_merchant():
 def test_partial_shipment_then_full_and_extension():
     c = chain()
     oid = c.place()
-    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     c.ok("merchant1", "orders", "ship", oid, h("box1"), True)
     assert c.order(oid)["state"] == "PARTIALLY_SHIPPED"
     assert c.err("carrier1", "orders", "deliver", oid, h("pod")).message.startswith("order is PARTIALLY_SHIPPED")
@@ -519,7 +520,7 @@ def test_referral_budget_and_voucher_limits():
     for buyer in ("buyer1", "buyer2", "buyer3"):
         out = c.place(buyer, voucher=vid if buyer != "buyer3" else b"", referrer=c.keys["referrer1"])
         oid = out
-        c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"])
+        c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
         c.ok("carrier1", "orders", "ship", oid, h("t"), False)
         c.ok("carrier1", "orders", "deliver", oid, h("p"))
         c.ok(buyer, "orders", "confirm", oid)

@@ -60,6 +60,7 @@ class Order(Record):
     commission_bps: int
     voucher: bytes
     carrier: bytes
+    label_hash: bytes
     tracking: bytes
     pod_hash: bytes
     placed_at: int
@@ -270,7 +271,7 @@ def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash
                              terms=t, terms_hash=terms_hash, fee_bps=self.fee_bps, holdback_bps=self.holdback_bps,
                              blocks_per_day=self.blocks_per_day, pii_root=pii_root, payload_hash=payload_hash,
                              review_key_hash=review_key_hash, referrer=referrer, commission_bps=commission,
-                             voucher=voucher, carrier=b"", tracking=b"", pod_hash=b"", placed_at=h,
+                             voucher=voucher, carrier=b"", label_hash=b"", tracking=b"", pod_hash=b"", placed_at=h,
                              accept_by=h + t.accept_days * self.blocks_per_day, ship_by=0, deliver_by=0,
                              delivered_at=0, confirm_by=0, completed_at=0, close_after=0, extended=False,
                              buyer_cancel=False, merchant_cancel=False, refunded=0, fee_paid=0, open_case=0,
@@ -352,18 +353,21 @@ def _close(o) -> None:
 # ---- transitions -----------------------------------------------------------------
 
 @public
-def accept(order_id: int, carrier: bytes) -> None:
+def accept(order_id: int, carrier: bytes, label_hash: bytes) -> None:
+    """``label_hash``: hash of the minimal shipping label sealed to the carrier's X25519 key (off chain)."""
     o = _load(order_id)
     _registered(ctx.sender)
     require(ctx.sender == o.merchant, "only the order's merchant accepts")
     require(o.state == "PLACED", "order is " + o.state + ", expected PLACED")
     require(ctx.height <= o.accept_by, "accept-by deadline passed at height " + str(o.accept_by))
     require(_has_role(carrier, "CARRIER"), "the named carrier must hold the CARRIER role")
+    require(_is_hash(label_hash), "label hash is 32 bytes")
     o.state = "ACCEPTED"
     o.carrier = carrier
+    o.label_hash = label_hash
     o.ship_by = ctx.height + _days(o, o.terms.handling_days)
     self.orders[order_id] = o
-    emit(OrderAccepted, order=order_id, ship_by=o.ship_by)
+    emit(OrderAccepted, order=order_id, carrier=carrier, label_hash=label_hash, ship_by=o.ship_by)
 
 
 @public
