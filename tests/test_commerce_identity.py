@@ -60,3 +60,11 @@ def test_genesis_install_is_deterministic():
     for name, _file, caps in SYSTEM_CONTRACTS:
         info = get_contract_info(a.state, name)
         assert info is not None and info["capabilities"] == sorted(caps)
+
+
+def test_system_code_hashes_do_not_depend_on_the_checkout_path():
+    from contracts_vm.compiler import compile_source
+    from contracts_vm.system import SYSTEM_CONTRACTS, compiled_code, contract_source
+
+    for _name, file_name, _caps in SYSTEM_CONTRACTS:
+        assert compile_source(contract_source(file_name), "/elsewhere/" + file_name).code == compiled_code(file_name)
