@@ -567,3 +567,18 @@ def test_warranty_ticket_links_claim_and_transfer_offer_expires():
     assert c.err("buyer2", "warranty", "claim_transfer", unit, b"code-1").message.startswith("the offer expired")
     c.ok("merchant1", "warranty", "extend_warranty", unit, c.view("warranty", "get_passport", unit)["warranty_end"] + 100)
     assert c.err("merchant1", "warranty", "extend_warranty", unit, 5).message.startswith("warranty end only grows")
+
+
+def test_no_returns_outside_the_window_or_when_terms_allow_none():
+    c = Chain()
+    c.publish_terms(return_days=0)
+    oid = c.to_delivered()
+    assert c.err("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r")).message.startswith(
+        "the return window closed")
+    c.publish_terms(return_days=1)
+    oid2 = c.to_delivered()
+    c.advance(c.days(1) + 1)
+    assert c.err("buyer1", "cases", "open", oid2, "RETURN_REFUND", PRICE, h("r")).message.startswith(
+        "the return window closed")
+    # a partial refund request is still possible after shipment
+    assert isinstance(c.ok("buyer1", "cases", "open", oid2, "REFUND_ONLY", 1_000, h("dent")), int)

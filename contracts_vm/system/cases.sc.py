@@ -110,8 +110,11 @@ def open(order_id: int, kind: str, amount: int, reason_hash: bytes) -> int:
         require(amount == remaining, "a not-received case claims the whole remaining " + str(remaining))
     else:
         require(kind == "RETURN_REFUND", "case kinds are REFUND_ONLY, NOT_RECEIVED, RETURN_REFUND; found " + kind)
-        require(s == "DELIVERED" or (s == "COMPLETED" and h <= o["close_after"]),
-                "returns are opened after delivery and within the return window")
+        require(s == "DELIVERED" or s == "COMPLETED", "order is " + s + "; returns are opened after delivery")
+        window_end = o["close_after"]
+        if s == "DELIVERED":
+            window_end = o["delivered_at"] + o["terms"]["return_days"] * o["blocks_per_day"]
+        require(o["terms"]["return_days"] > 0 and h <= window_end, "the return window closed at height " + str(window_end))
         require(amount >= 1 and amount <= remaining, "return refund must be 1.." + str(remaining))
         no_reason = True
     cid = self.next_id + 1
