@@ -582,3 +582,14 @@ def test_no_returns_outside_the_window_or_when_terms_allow_none():
         "the return window closed")
     # a partial refund request is still possible after shipment
     assert isinstance(c.ok("buyer1", "cases", "open", oid2, "REFUND_ONLY", 1_000, h("dent")), int)
+
+
+def test_return_window_runs_from_delivery_not_from_a_late_confirmation():
+    c = chain()                                     # 14 return days, 7 auto-confirm days
+    oid = c.to_delivered()
+    delivered = c.order(oid)["delivered_at"]
+    c.advance(c.days(6))
+    c.ok("buyer1", "orders", "confirm", oid)
+    assert c.order(oid)["close_after"] == delivered + c.days(14)
+    c.advance(c.days(8) + 1)
+    assert c.ok("buyer2", "orders", "poke", oid) == "CLOSED"

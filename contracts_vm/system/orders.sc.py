@@ -322,7 +322,7 @@ def _cancel(o, reason) -> None:
 def _complete(o, auto) -> None:
     o.state = "COMPLETED"
     o.completed_at = ctx.height
-    o.close_after = ctx.height + _days(o, o.terms.return_days)
+    o.close_after = max(ctx.height, o.delivered_at + _days(o, o.terms.return_days))   # the return window runs from delivery
     net = o.amount - o.refunded
     fee = net * o.fee_bps // BPS
     holdback = net * o.holdback_bps // BPS
