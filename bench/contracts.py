@@ -1,0 +1,169 @@
+"""Benchmarks of the commerce system contracts: `python -m bench.contracts`.
+
+Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
+- gas and wall time of one call for each step of an order's life (place, accept,
+  ship, deliver, confirm, close by poke), a review and a warranty service record, each averaged over
+  many orders on one in-memory chain;
+- order placements per second through the VM on one core vs a plain-Python
+  equivalent of the same placement logic (role checks, terms hash, debt check, order
+  record encoded canonically into a dict store, escrow lock) measured in the same
+  run; ratio = VM / plain Python.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from contracts_vm.system import review_message
+from ledger.crypto import SigningKey, sha256
+from ledger.encoding import encode
+from tests.commerce_harness import Chain, h
+
+#: Orders pushed through the whole life cycle for the per-call figures.
+LIFECYCLE_ORDERS = 200
+#: Placements timed for the throughput figure (both VM and plain Python).
+PLACEMENTS = 1000
+PRICE = 1_000
+
+
+def _line(bench: str, metric: str, value: float, unit: str, baseline: float | None = None,
+          ratio: float | None = None) -> None:
+    print(json.dumps({"bench": bench, "metric": metric, "value": round(value, 3), "unit": unit,
+                      "baseline": None if baseline is None else round(baseline, 3),
+                      "ratio": None if ratio is None else round(ratio, 3)}), flush=True)
+
+
+class _Timed:
+    """Wraps Chain.call to collect gas and wall time per (contract, method)."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.samples: dict[str, list[tuple[int, float]]] = {}
+
+    def call(self, label: str, who: Any, contract: str, method: str, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        out = self.chain.ok(who, contract, method, *args)
+        dt = time.perf_counter() - t0
+        self.samples.setdefault(label, []).append((self.chain.gas_log[-1][2], dt))
+        return out
+
+
+def lifecycle() -> None:
+    c = Chain()
+    c.publish_terms()
+    c.ok("merchant1", "warranty", "authorize_service", c.keys["service1"], True)
+    t = _Timed(c)
+    terms_hash = c.view("orders", "terms_hash_of", c.keys["merchant1"])
+    for i in range(LIFECYCLE_ORDERS):
+        rk = SigningKey.from_label(f"bench-review-{i}")
+        buyer = ("buyer1", "buyer2", "buyer3")[i % 3]
+        oid = t.call("place", buyer, "orders", "place", c.keys["merchant1"], h("product-1"), 1, PRICE, terms_hash,
+                     h(f"pii{i}"), h(f"payload{i}"), sha256(rk.public_key), b"", b"", b"")
+        t.call("accept", "merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
+        t.call("ship", "carrier1", "orders", "ship", oid, h(f"track{i}"), False)
+        t.call("deliver", "carrier1", "orders", "deliver", oid, h(f"pod{i}"))
+        t.call("confirm", buyer, "orders", "confirm", oid)
+        scores = [5, 4, 5, 4, 5]
+        sig = rk.sign_raw(review_message("commerce-test", oid, 0, scores, h(f"text{i}"), False, 1))
+        t.call("review", "buyer3", "reviews", "publish", oid, 0, scores, h(f"text{i}"), False, rk.public_key, sig)
+        unit = h(f"unit{i}")
+        c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
+        c.ok(buyer, "warranty", "activate", unit, oid)
+        t.call("warranty_record", "service1", "warranty", "record_service", unit, "REPAIR", h(f"rep{i}"), True, 0)
+    c.advance(c.days(15))
+    for oid in range(1, LIFECYCLE_ORDERS + 1):
+        t.call("close", "carrier2", "orders", "poke", oid)
+    for label, rows in t.samples.items():
+        gas = sum(g for g, _ in rows) / len(rows)
+        us = sum(d for _, d in rows) / len(rows) * 1e6
+        _line("contracts", f"{label}_gas", gas, "gas")
+        _line("contracts", f"{label}_wall", us, "us/call")
+
+
+# ---- the plain-Python placement --------------------------------------------------------
+
+def _terms_hash(t: dict) -> bytes:
+    b = b"shopchain/terms/v1"
+    for k in ("accept_days", "handling_days", "transit_days", "auto_confirm_days", "return_days", "restock_bps",
+              "warranty_days"):
+        b += b"|" + str(t[k]).encode()
+    return sha256(b + b"|" + t["arbiter"])
+
+
+class PlainPlacement:
+    """The placement rules of orders.place, written directly in Python over dicts."""
+
+    def __init__(self, roles: dict[bytes, set], balances: dict[bytes, int], terms: dict[bytes, dict]) -> None:
+        self.roles, self.balances, self.terms = roles, balances, terms
+        self.store: dict[bytes, bytes] = {}
+        self.escrows: dict[str, int] = {}
+        self.debt: dict[bytes, int] = {}
+        self.next_id = 0
+        self.events: list = []
+
+    def place(self, buyer: bytes, merchant: bytes, product: bytes, quantity: int, price: int, terms_hash: bytes,
+              pii_root: bytes, payload_hash: bytes, review_key_hash: bytes, height: int) -> int:
+        if "BUYER" not in self.roles.get(buyer, ()):
+            raise ValueError("only a BUYER places orders")
+        if "MERCHANT" not in self.roles.get(merchant, ()):
+            raise ValueError("seller is not an active MERCHANT")
+        if buyer == merchant or self.debt.get(merchant, 0) != 0:
+            raise ValueError("bad parties")
+        if not (1 <= quantity <= 1_000_000 and 1 <= price <= 10**15):
+            raise ValueError("bad amounts")
+        for x in (product, terms_hash, pii_root, payload_hash, review_key_hash):
+            if len(x) != 32:
+                raise ValueError("hashes are 32 bytes")
+        t = self.terms[merchant]
+        if _terms_hash(t) != terms_hash:
+            raise ValueError("terms hash does not match")
+        self.next_id += 1
+        oid = self.next_id
+        order = {"id": oid, "buyer": buyer, "merchant": merchant, "product": product, "quantity": quantity,
+                 "price": price, "discount": 0, "amount": price, "state": "PLACED", "terms": t,
+                 "terms_hash": terms_hash, "pii_root": pii_root, "payload_hash": payload_hash,
+                 "review_key_hash": review_key_hash, "placed_at": height, "accept_by": height + 2 * 10,
+                 "refunded": 0, "open_case": 0}
+        self.store[b"o" + oid.to_bytes(8, "big")] = encode(order)
+        bal = self.balances.get(buyer, 0)
+        if bal < price:
+            raise ValueError("insufficient balance")
+        self.balances[buyer] = bal - price
+        key = "o" + str(oid)
+        self.escrows[key] = self.escrows.get(key, 0) + price
+        self.events.append(("OrderPlaced", oid, price))
+        return oid
+
+
+def throughput() -> None:
+    c = Chain()
+    c.publish_terms()
+    terms_hash = c.view("orders", "terms_hash_of", c.keys["merchant1"])
+    merchant = c.keys["merchant1"]
+    t0 = time.perf_counter()
+    for i in range(PLACEMENTS):
+        c.ok(("buyer1", "buyer2", "buyer3")[i % 3], "orders", "place", merchant, h("product-1"), 1, 10, terms_hash,
+             h(f"pii{i}"), h(f"payload{i}"), h(f"rk{i}"), b"", b"", b"")
+    vm_rate = PLACEMENTS / (time.perf_counter() - t0)
+
+    terms = c.view("orders", "get_terms", merchant)
+    roles = {c.keys[n]: set(r) for n, r in c.accounts.items()}
+    plain = PlainPlacement(roles, {c.keys[b]: 10**9 for b in ("buyer1", "buyer2", "buyer3")}, {merchant: terms})
+    buyers = [c.keys[b] for b in ("buyer1", "buyer2", "buyer3")]
+    t0 = time.perf_counter()
+    for i in range(PLACEMENTS):
+        plain.place(buyers[i % 3], merchant, h("product-1"), 1, 10, terms_hash, h(f"pii{i}"), h(f"payload{i}"),
+                    h(f"rk{i}"), 1)
+    py_rate = PLACEMENTS / (time.perf_counter() - t0)
+    _line("contracts", "placements_per_s", vm_rate, "orders/s", py_rate, vm_rate / py_rate)
+
+
+def main() -> None:
+    lifecycle()
+    throughput()
+
+
+if __name__ == "__main__":
+    main()

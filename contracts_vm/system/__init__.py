@@ -1,0 +1,185 @@
+"""The commerce suite: compile, install and initialise every system contract at genesis.
+
+How it works: each contract is a ``<name>.sc.py`` file next to this module, written in
+the contract language (docs/contract-language.md). ``SYSTEM_CONTRACTS`` lists them
+with the capabilities genesis grants (for example, only ``orders`` may lock and
+release escrow because only it holds "escrow"). ``install_system_contracts`` compiles
+each source (deterministic: the same files give the same code hashes on every node),
+installs them, then replays the genesis document into them through ordinary calls
+signed by the all-zero genesis sender: organisations and accounts into ``identity``,
+opening balances into ``ledger``, settings into ``orders``, ``cases``, ... and finally
+seals each one so the genesis-only methods are closed for good. docs/commerce.md is
+the guide to states, permissions and events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from contracts_vm.api import CallContext, execute_call, execute_view, install_contract
+from contracts_vm.errors import VMError
+from contracts_vm.machine import storage_prefix
+from contracts_vm.values import encode_key, from_bytes
+from ledger.errors import GenesisError
+
+if TYPE_CHECKING:  # ledger.genesis may land separately; only its shape is used here
+    from ledger.genesis import Genesis
+
+#: The sender of genesis calls: all zeros is not a usable ed25519 key, so no one can sign as it.
+GENESIS_SENDER = b"\x00" * 32
+#: Gas for one genesis initialisation call (a call per organisation and per account).
+GENESIS_CALL_GAS = 5_000_000
+#: Gas for the reference (VM) form of the registration check.
+REGISTERED_VIEW_GAS = 100_000
+
+#: (contract name, file name, capabilities granted at genesis), in install order.
+SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
+    ("identity", "identity.sc.py", []),
+    ("ledger", "ledger.sc.py", []),
+    ("orders", "orders.sc.py", ["escrow", "loyalty", "orders_hook"]),
+    ("cases", "cases.sc.py", ["cases"]),
+    ("warranty", "warranty.sc.py", []),
+    ("reviews", "reviews.sc.py", []),
+    ("loyalty", "loyalty.sc.py", []),
+    ("tickets", "tickets.sc.py", ["tickets"]),
+    ("provenance", "provenance.sc.py", ["carrier_feed"]),
+]
+
+#: Settings used when genesis.contract_settings does not name them (per contract).
+DEFAULT_SETTINGS: dict[str, dict[str, int]] = {
+    "orders": {"fee_bps": 200, "holdback_bps": 1000, "blocks_per_day": 14400, "arbiter_days": 7, "extend_days": 3},
+    "cases": {"reply_days": 2, "return_ship_days": 7, "return_transit_days": 14, "refund_days": 3},
+    "warranty": {"contest_days": 14, "claim_reply_days": 5, "blocks_per_day": 14400},
+    "reviews": {"review_window_days": 90, "blocks_per_day": 14400},
+    "tickets": {"first_response_days": 1, "resolution_days": 5, "close_days": 7, "blocks_per_day": 14400},
+}
+
+_HERE = Path(__file__).resolve().parent
+_compiled: dict[str, bytes] = {}
+
+
+def contract_source(file_name: str) -> str:
+    return (_HERE / file_name).read_text(encoding="utf-8")
+
+
+def compiled_code(file_name: str) -> bytes:
+    """Bytecode of a system contract, compiled once per process (keyed by the source's hash)."""
+    from contracts_vm.compiler import compile_source
+
+    source = contract_source(file_name)
+    key = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    code = _compiled.get(key)
+    if code is None:
+        # the file name only labels compile errors; the code never depends on where the tree lives
+        code = compile_source(source, "contracts_vm/system/" + file_name).code
+        _compiled[key] = code
+    return code
+
+
+def _genesis_call(state, contract: str, method: str, args: list) -> Any:
+    result = execute_call(state, contract, method, args, CallContext(sender=GENESIS_SENDER, height=0),
+                          GENESIS_CALL_GAS)
+    if not result.ok:
+        raise GenesisError(f"genesis: {contract}.{method} failed: {result.error}: {result.error_message}")
+    return result.return_value
+
+
+def _settings(genesis, name: str) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(DEFAULT_SETTINGS.get(name, {}))
+    given = (genesis.contract_settings or {}).get(name, {})
+    if not isinstance(given, dict):
+        raise GenesisError(f"genesis contracts.settings.{name}: expected an object, found {type(given).__name__}")
+    unknown = sorted(set(given) - set(merged) - {"fee_account", "platform_org"})
+    if unknown:
+        raise GenesisError(f"genesis contracts.settings.{name}: unknown key(s) {unknown}; expected {sorted(merged)}")
+    merged.update(given)
+    return merged
+
+
+def _platform_org(genesis) -> str:
+    given = (genesis.contract_settings or {}).get("identity", {}).get("platform_org")
+    if given is not None:
+        return given
+    for acct in genesis.accounts:
+        if "PLATFORM" in acct.roles:
+            return acct.organisation
+    return genesis.organisations[0].id
+
+
+def _fee_account(genesis, orders_settings: dict) -> bytes:
+    given = orders_settings.get("fee_account")
+    if given is not None:
+        return bytes.fromhex(given[2:]) if isinstance(given, str) else bytes(given)
+    for acct in genesis.accounts:
+        if "PLATFORM" in acct.roles:
+            return acct.public_key
+    raise GenesisError("genesis: no PLATFORM account to receive platform fees; set contracts.settings.orders.fee_account")
+
+
+def install_system_contracts(state, genesis: "Genesis") -> None:
+    """Install every system contract and load the genesis organisations, accounts, balances and settings."""
+    try:
+        for name, file_name, caps in SYSTEM_CONTRACTS:
+            install_contract(state, name, compiled_code(file_name), caps)
+    except VMError as exc:
+        raise GenesisError(f"genesis: installing system contracts failed: {exc}") from None
+    known = {c[0] for c in SYSTEM_CONTRACTS}
+    unknown = sorted(set(genesis.contract_settings or {}) - known)
+    if unknown:
+        raise GenesisError(f"genesis contracts.settings: unknown contract(s) {unknown}; expected some of {sorted(known)}")
+    platform_org = _platform_org(genesis)
+    for org in genesis.organisations:
+        _genesis_call(state, "identity", "genesis_org", [org.id, list(org.admin_keys), org.id == platform_org])
+    for acct in genesis.accounts:
+        _genesis_call(state, "identity", "genesis_account",
+                      [acct.public_key, acct.organisation, list(acct.roles), acct.encryption_key or b""])
+        if acct.balance:
+            _genesis_call(state, "ledger", "genesis_credit", [acct.public_key, acct.balance])
+    o = _settings(genesis, "orders")
+    _genesis_call(state, "orders", "configure", [o["fee_bps"], o["holdback_bps"], o["blocks_per_day"],
+                                                 o["arbiter_days"], o["extend_days"], _fee_account(genesis, o)])
+    for name in ("cases", "warranty", "reviews", "tickets"):
+        if name in {c[0] for c in SYSTEM_CONTRACTS}:
+            s = _settings(genesis, name)
+            _genesis_call(state, name, "configure", [s[k] for k in DEFAULT_SETTINGS[name]])
+    for name in ("identity", "ledger", "orders", "cases", "warranty", "reviews", "tickets"):
+        if name in {c[0] for c in SYSTEM_CONTRACTS}:
+            _genesis_call(state, name, "seal", [])
+
+
+def review_message(chain_id: str, order_id: int, line: int, scores: list[int], content_hash: bytes,
+                   incentivised: bool, version: int) -> bytes:
+    """The bytes a review key signs; the reviews contract rebuilds exactly these."""
+    m = b"shopchain/review/v1|" + chain_id.encode() + b"|" + str(order_id).encode() + b"|" + str(line).encode()
+    for s in scores:
+        m += b"|" + str(s).encode()
+    return m + b"|" + content_hash + b"|" + (b"1" if incentivised else b"0") + b"|" + str(version).encode()
+
+
+def _identity_key(slot: str, account: bytes) -> bytes:
+    return storage_prefix("identity") + slot.encode("utf-8") + b"/" + encode_key(account, ["bytes"])
+
+
+def is_registered(state, account: bytes) -> bool:
+    """True when ``account`` may submit transactions: an active account or an organisation admin.
+
+    A direct read of the identity contract's storage (two key lookups, no VM entry),
+    because the mempool asks this for every incoming transaction. It must agree with
+    the contract's own ``is_registered`` view; tests/test_commerce_identity.py checks it.
+    """
+    if type(account) is not bytes or len(account) != 32:
+        return False
+    raw = state.get(_identity_key("accounts", account))
+    if raw is not None:
+        record = from_bytes(raw)
+        return isinstance(record, dict) and record.get("active") is True
+    return state.get(_identity_key("admin_of", account)) is not None
+
+
+def is_registered_view(state, account: bytes) -> bool:
+    """The same answer through the VM (slower; the reference for the direct read)."""
+    result = execute_view(state, "identity", "is_registered", [account], CallContext(sender=account),
+                          REGISTERED_VIEW_GAS)
+    return bool(result.ok and result.return_value is True)

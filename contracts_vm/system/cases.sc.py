@@ -1,0 +1,309 @@
+"""After-sales cases: refund only, not received, return and refund, with silence rules.
+
+A case belongs to one order (one open case per order; the order contract records it,
+which also stops auto-completion and closing while it is open). States:
+REQUESTED -> AGREED | COUNTERED | ESCALATED; AGREED (return) -> RETURN_SHIPPED ->
+RETURN_RECEIVED -> REFUNDED | ESCALATED; CLOSED when withdrawn or abandoned. Money
+only moves through orders.case_refund, which enforces E3 (refunds never exceed what
+was paid) and draws on escrow, then bond, then records merchant debt. Silence: a
+merchant who does not reply in time is deemed to agree inside the no-reason window
+(a return within the window, or a refund before shipment), otherwise the case
+escalates to the order's dispute; a merchant who does not refund a received return in
+time refunds in full. Deadlines use the blocks-per-day value snapshotted in the order.
+"""
+
+GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+BPS = 10000
+#: Longest any case period may be configured to (days).
+MAX_CASE_DAYS = 90
+
+
+class Case(Record):
+    id: int
+    order: int
+    buyer: bytes
+    merchant: bytes
+    kind: str
+    amount: int
+    counter: int
+    restock_fee: int
+    state: str
+    no_reason: bool
+    deadline: int
+    blocks_per_day: int
+    restock_bps: int
+    reason_hash: bytes
+    ticket: int
+
+
+sealed: bool
+reply_days: int
+return_ship_days: int
+return_transit_days: int
+refund_days: int
+next_id: int
+cases: Map[int, Case]
+
+
+@public
+def configure(reply_days: int, return_ship_days: int, return_transit_days: int, refund_days: int) -> None:
+    if ctx.sender == GENESIS_SENDER:
+        require(not self.sealed, "genesis is sealed")
+    else:
+        require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM may change case settings")
+    for d in [reply_days, return_ship_days, return_transit_days, refund_days]:
+        require(d >= 1 and d <= MAX_CASE_DAYS, "case periods must be 1..90 days, found " + str(d))
+    self.reply_days = reply_days
+    self.return_ship_days = return_ship_days
+    self.return_transit_days = return_transit_days
+    self.refund_days = refund_days
+
+
+@public
+def seal() -> None:
+    require(ctx.sender == GENESIS_SENDER and not self.sealed, "only genesis may seal")
+    self.sealed = True
+
+
+def _load(case_id) -> Case:
+    c = self.cases.get(case_id)
+    require(c != None, "no case " + str(case_id))
+    return c
+
+
+def _save(c, state) -> None:
+    c.state = state
+    self.cases[c.id] = c
+
+
+def _in(c, n) -> int:
+    return ctx.height + n * c.blocks_per_day
+
+
+def _active_sender() -> None:
+    require(call("identity", "is_active", ctx.sender), "sender is not an active registered account")
+
+
+@public
+def open(order_id: int, kind: str, amount: int, reason_hash: bytes) -> int:
+    _active_sender()
+    o = call("orders", "get_order", order_id)
+    require(o != None, "no order " + str(order_id))
+    require(ctx.sender == o["buyer"], "only the order's buyer opens a case")
+    require(o["open_case"] == 0, "order " + str(order_id) + " already has an open case")
+    require(len(reason_hash) == 32, "reason hash is 32 bytes")
+    s = o["state"]
+    remaining = o["amount"] - o["refunded"]
+    h = ctx.height
+    no_reason = False
+    if kind == "REFUND_ONLY":
+        if s == "PLACED" or s == "ACCEPTED":
+            require(amount >= 1 and amount <= remaining, "refund must be 1.." + str(remaining))
+            no_reason = True
+        else:
+            require(s in ["PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED"],
+                    "order is " + s + "; no refund case is possible")
+            require(amount >= 1 and amount < remaining, "after shipment only a partial refund, 1.." + str(remaining - 1))
+    elif kind == "NOT_RECEIVED":
+        require(s == "SHIPPED" or s == "PARTIALLY_SHIPPED", "order is " + s + ", expected SHIPPED")
+        require(h > o["deliver_by"], "not-received cases open after the deliver-by height " + str(o["deliver_by"]))
+        require(amount == remaining, "a not-received case claims the whole remaining " + str(remaining))
+    else:
+        require(kind == "RETURN_REFUND", "case kinds are REFUND_ONLY, NOT_RECEIVED, RETURN_REFUND; found " + kind)
+        require(s == "DELIVERED" or s == "COMPLETED", "order is " + s + "; returns are opened after delivery")
+        window_end = o["close_after"]
+        if s == "DELIVERED":
+            window_end = o["delivered_at"] + o["terms"]["return_days"] * o["blocks_per_day"]
+        require(o["terms"]["return_days"] > 0 and h <= window_end, "the return window closed at height " + str(window_end))
+        require(amount >= 1 and amount <= remaining, "return refund must be 1.." + str(remaining))
+        no_reason = True
+    cid = self.next_id + 1
+    self.next_id = cid
+    bpd = o["blocks_per_day"]
+    self.cases[cid] = Case(id=cid, order=order_id, buyer=o["buyer"], merchant=o["merchant"], kind=kind,
+                           amount=amount, counter=0, restock_fee=0, state="REQUESTED", no_reason=no_reason,
+                           deadline=h + self.reply_days * bpd, blocks_per_day=bpd,
+                           restock_bps=o["terms"]["restock_bps"], reason_hash=reason_hash, ticket=0)
+    call("orders", "case_opened", order_id, cid, kind == "NOT_RECEIVED")
+    emit(CaseOpened, case=cid, order=order_id, kind=kind, amount=amount)
+    return cid
+
+
+def _finish(c, state) -> None:
+    _save(c, state)
+    call("orders", "case_closed", c.order, c.id)
+
+
+def _refund(c, amount) -> None:
+    _finish(c, "REFUNDED")
+    if amount > 0:
+        call("orders", "case_refund", c.order, amount)
+    emit(CaseRefunded, case=c.id, order=c.order, amount=amount, restock_fee=c.restock_fee)
+
+
+def _agree(c) -> None:
+    if c.kind == "RETURN_REFUND":
+        c.deadline = _in(c, self.return_ship_days)
+        _save(c, "AGREED")
+    else:
+        _refund(c, c.amount)
+
+
+def _escalate(c, by) -> None:
+    _save(c, "ESCALATED")
+    call("orders", "case_dispute", c.order, by, c.reason_hash)
+    emit(CaseEscalated, case=c.id, order=c.order)
+
+
+@public
+def reply(case_id: int, agree: bool, counter: int) -> None:
+    _active_sender()
+    c = _load(case_id)
+    require(ctx.sender == c.merchant, "only the order's merchant replies")
+    require(c.state == "REQUESTED", "case is " + c.state + ", expected REQUESTED")
+    require(ctx.height <= c.deadline, "the reply deadline passed at height " + str(c.deadline))
+    emit(CaseReplied, case=case_id, agree=agree, counter=counter)
+    if agree:
+        _agree(c)
+        return
+    require(counter >= 1 and counter < c.amount, "a counter-offer is 1.." + str(c.amount - 1))
+    c.counter = counter
+    c.deadline = _in(c, self.reply_days)
+    _save(c, "COUNTERED")
+
+
+@public
+def accept_counter(case_id: int) -> None:
+    _active_sender()
+    c = _load(case_id)
+    require(ctx.sender == c.buyer, "only the buyer accepts a counter-offer")
+    require(c.state == "COUNTERED", "case is " + c.state + ", expected COUNTERED")
+    c.amount = c.counter
+    _agree(c)
+
+
+@public
+def escalate(case_id: int) -> None:
+    _active_sender()
+    c = _load(case_id)
+    require(ctx.sender == c.buyer or ctx.sender == c.merchant, "only the buyer or the merchant escalates")
+    require(c.state in ["REQUESTED", "COUNTERED", "RETURN_SHIPPED", "RETURN_RECEIVED"],
+            "case is " + c.state + ", which cannot escalate")
+    _escalate(c, ctx.sender)
+
+
+@public
+def withdraw(case_id: int) -> None:
+    _active_sender()
+    c = _load(case_id)
+    require(ctx.sender == c.buyer, "only the buyer withdraws a case")
+    require(c.state in ["REQUESTED", "COUNTERED", "AGREED"], "case is " + c.state + ", which cannot be withdrawn")
+    _finish(c, "CLOSED")
+    emit(CaseClosed, case=case_id, reason="withdrawn")
+
+
+@public
+def return_shipped(case_id: int, tracking: bytes) -> None:
+    _active_sender()
+    c = _load(case_id)
+    require(ctx.sender == c.buyer, "only the buyer ships a return")
+    require(c.state == "AGREED" and c.kind == "RETURN_REFUND", "case is " + c.state + ", expected an AGREED return")
+    require(len(tracking) == 32, "tracking commitment is 32 bytes")
+    c.deadline = _in(c, self.return_transit_days)
+    _save(c, "RETURN_SHIPPED")
+    emit(ReturnShipped, case=case_id, tracking=tracking)
+
+
+@public
+def return_received(case_id: int) -> None:
+    _active_sender()
+    c = _load(case_id)
+    require(ctx.sender == c.merchant, "only the merchant confirms a returned parcel")
+    require(c.state == "RETURN_SHIPPED", "case is " + c.state + ", expected RETURN_SHIPPED")
+    c.deadline = _in(c, self.refund_days)
+    _save(c, "RETURN_RECEIVED")
+    emit(ReturnReceived, case=case_id)
+
+
+@public
+def refund_return(case_id: int, restock_fee: int) -> None:
+    _active_sender()
+    c = _load(case_id)
+    require(ctx.sender == c.merchant, "only the merchant refunds a return")
+    require(c.state == "RETURN_RECEIVED", "case is " + c.state + ", expected RETURN_RECEIVED")
+    limit = c.amount * c.restock_bps // BPS
+    require(restock_fee >= 0 and restock_fee <= limit, "restocking fee must be 0.." + str(limit) + " under the terms")
+    c.restock_fee = restock_fee
+    _refund(c, c.amount - restock_fee)
+
+
+@public
+def poke(case_id: int) -> str:
+    """Apply the silence rules once a deadline has passed; anyone registered may call it."""
+    c = _load(case_id)
+    require(call("identity", "is_active", ctx.sender), "sender is not an active registered account")
+    require(ctx.height > c.deadline, "case deadline is height " + str(c.deadline) + ", now " + str(ctx.height))
+    s = c.state
+    if s == "REQUESTED":
+        if c.no_reason:
+            _agree(c)
+        else:
+            _escalate(c, c.buyer)
+    elif s == "COUNTERED" or s == "AGREED":
+        _finish(c, "CLOSED")
+        emit(CaseClosed, case=case_id, reason="buyer_silent")
+    elif s == "RETURN_SHIPPED":
+        _escalate(c, c.buyer)
+    elif s == "RETURN_RECEIVED":
+        _refund(c, c.amount)
+    else:
+        revert("case " + str(case_id) + " is " + s + "; no deadline applies")
+    return self.cases[case_id].state
+
+
+@public
+@requires("carrier_feed")
+def carrier_return(case_id: int, carrier: bytes, step: str, data_hash: bytes) -> None:
+    """Provenance forwards a carrier's event about a returned parcel travelling to the merchant."""
+    c = _load(case_id)
+    require(c.kind == "RETURN_REFUND", "case " + str(case_id) + " is not a return")
+    if step == "shipping":
+        require(c.state == "AGREED", "case is " + c.state + ", expected an AGREED return")
+        c.deadline = _in(c, self.return_transit_days)
+        _save(c, "RETURN_SHIPPED")
+        emit(ReturnShipped, case=case_id, tracking=data_hash)
+    else:
+        require(step == "delivering" and c.state == "RETURN_SHIPPED", "case is " + c.state + ", expected RETURN_SHIPPED")
+        c.deadline = _in(c, self.refund_days)
+        _save(c, "RETURN_RECEIVED")
+        emit(ReturnReceived, case=case_id)
+
+
+@public
+@requires("orders_hook")
+def order_resolved(case_id: int) -> None:
+    """A ruling ends the order, so whatever case was open on it ends too."""
+    c = _load(case_id)
+    if c.state != "REFUNDED" and c.state != "CLOSED":
+        _save(c, "CLOSED")
+        emit(CaseClosed, case=case_id, reason="ruling")
+
+
+@public
+@requires("tickets")
+def link_ticket(case_id: int, ticket_id: int, owner: bytes) -> None:
+    c = _load(case_id)
+    require(owner == c.buyer, "the ticket's owner is not the case's buyer")
+    require(c.ticket == 0, "case already linked to ticket " + str(c.ticket))
+    c.ticket = ticket_id
+    self.cases[case_id] = c
+
+
+@view
+def get_case(case_id: int) -> any:
+    return self.cases.get(case_id)
+
+
+@view
+def case_count() -> int:
+    return self.next_id

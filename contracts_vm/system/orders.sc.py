@@ -1,0 +1,655 @@
+"""Orders with escrow: the transition table of the spec, deadlines in block heights.
+
+An order snapshots its merchant's terms (and their hash, which the buyer names so the
+terms cannot change under them) plus the platform's fee and holdback rates and the
+blocks-per-day value, so later setting changes never touch open orders. The buyer's
+payment is locked in the ledger escrow "o<id>" when the order is placed. Every
+transition writes the new state before any money moves. On COMPLETED the merchant is
+paid the net amount minus the platform fee minus a holdback; the holdback stays in
+escrow until CLOSED to fund returns. Refunds beyond the escrow draw on the merchant's
+bond ("b<merchant hex>"); a shortfall becomes merchant debt, which blocks new orders
+until settled. A referral's commission rate is fixed at placement and paid at close,
+within the caps the loyalty contract keeps. Timeouts happen when anyone calls poke(). Only hashes and commitments
+of personal data are stored.
+"""
+
+GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+#: Basis points in a whole.
+BPS = 10000
+#: Longest any day-based term may be (a year); keeps deadlines far from int overflow.
+MAX_TERM_DAYS = 366
+#: Largest order amount in minor units (10^15).
+MAX_PRICE = 1000000000000000
+#: Largest quantity of one order line.
+MAX_QUANTITY = 1000000
+#: Hashes and commitments are 32 bytes.
+HASH_BYTES = 32
+
+
+class Terms(Record):
+    accept_days: int
+    handling_days: int
+    transit_days: int
+    auto_confirm_days: int
+    return_days: int
+    restock_bps: int
+    warranty_days: int
+    arbiter: bytes
+
+
+class Order(Record):
+    id: int
+    buyer: bytes
+    merchant: bytes
+    product: bytes
+    quantity: int
+    price: int
+    discount: int
+    amount: int
+    state: str
+    prev_state: str
+    terms: Terms
+    terms_hash: bytes
+    fee_bps: int
+    holdback_bps: int
+    blocks_per_day: int
+    pii_root: bytes
+    payload_hash: bytes
+    review_key_hash: bytes
+    referrer: bytes
+    commission_bps: int
+    voucher: bytes
+    carrier: bytes
+    label_hash: bytes
+    tracking: bytes
+    pod_hash: bytes
+    placed_at: int
+    accept_by: int
+    ship_by: int
+    deliver_by: int
+    delivered_at: int
+    confirm_by: int
+    completed_at: int
+    close_after: int
+    extended: bool
+    buyer_cancel: bool
+    merchant_cancel: bool
+    refunded: int
+    fee_paid: int
+    open_case: int
+    not_received: bool
+    arbiter: bytes
+    dispute_by: bytes
+    dispute_deadline: int
+    escalated: bool
+
+
+sealed: bool
+fee_bps: int
+holdback_bps: int
+blocks_per_day: int
+arbiter_days: int
+extend_days: int
+fee_account: bytes
+next_id: int
+orders: Map[int, Order]
+terms: Map[bytes, Terms]
+bonds: Map[bytes, int]
+debt: Map[bytes, int]
+order_debt: Map[int, int]
+by_buyer: Map[tuple[bytes, int], bool]
+by_merchant: Map[tuple[bytes, int], bool]
+
+
+# ---- helpers ---------------------------------------------------------------------
+
+def _has_role(who, role) -> bool:
+    return call("identity", "has_role", who, role)
+
+
+def _registered(who) -> None:
+    require(call("identity", "is_active", who), "sender is not an active registered account")
+
+
+def _load(order_id) -> Order:
+    o = self.orders.get(order_id)
+    require(o != None, "no order " + str(order_id))
+    return o
+
+
+def _escrow_key(order_id) -> str:
+    return "o" + str(order_id)
+
+
+def _bond_key(merchant) -> str:
+    return "b" + merchant.hex()
+
+
+def _escrow(order_id) -> int:
+    return call("ledger", "escrow_of", ctx.contract, _escrow_key(order_id))
+
+
+def _pay(order_id, to, amount, cause) -> None:
+    if amount > 0:
+        call("ledger", "release", _escrow_key(order_id), to, amount, cause)
+
+
+def _days(o, n) -> int:
+    return n * o.blocks_per_day
+
+
+def _is_hash(h) -> bool:
+    return len(h) == HASH_BYTES
+
+
+
+
+
+def compute_terms_hash(t) -> bytes:
+    b = b"shopchain/terms/v1"
+    for n in [t.accept_days, t.handling_days, t.transit_days, t.auto_confirm_days, t.return_days,
+              t.restock_bps, t.warranty_days]:
+        b = b + b"|" + str(n).encode()
+    return sha256(b + b"|" + t.arbiter)
+
+
+# ---- settings, terms, bonds -------------------------------------------------------
+
+@public
+def configure(fee_bps: int, holdback_bps: int, blocks_per_day: int, arbiter_days: int, extend_days: int,
+              fee_account: bytes) -> None:
+    """Genesis sets these once; afterwards only PLATFORM changes them (open orders keep their snapshot)."""
+    if ctx.sender == GENESIS_SENDER:
+        require(not self.sealed, "genesis is sealed")
+    else:
+        require(_has_role(ctx.sender, "PLATFORM"), "only PLATFORM may change order settings")
+    require(fee_bps >= 0 and holdback_bps >= 0 and fee_bps + holdback_bps <= BPS, "fee + holdback must be 0..10000 bps")
+    require(blocks_per_day >= 1 and blocks_per_day <= 1000000, "blocks_per_day must be 1..1000000")
+    require(arbiter_days >= 1 and arbiter_days <= MAX_TERM_DAYS, "arbiter_days must be 1..366")
+    require(extend_days >= 0 and extend_days <= MAX_TERM_DAYS, "extend_days must be 0..366")
+    require(len(fee_account) == 32, "fee account must be a 32-byte key")
+    self.fee_bps = fee_bps
+    self.holdback_bps = holdback_bps
+    self.blocks_per_day = blocks_per_day
+    self.arbiter_days = arbiter_days
+    self.extend_days = extend_days
+    self.fee_account = fee_account
+
+
+@public
+def seal() -> None:
+    require(ctx.sender == GENESIS_SENDER and not self.sealed, "only genesis may seal")
+    self.sealed = True
+
+
+@public
+def set_terms(accept_days: int, handling_days: int, transit_days: int, auto_confirm_days: int, return_days: int,
+              restock_bps: int, warranty_days: int, arbiter: bytes) -> bytes:
+    require(_has_role(ctx.sender, "MERCHANT"), "only a MERCHANT publishes terms")
+    for d in [accept_days, handling_days, transit_days, auto_confirm_days, return_days, warranty_days]:
+        require(d >= 0 and d <= MAX_TERM_DAYS, "day terms must be 0..366, found " + str(d))
+    require(accept_days >= 1 and handling_days >= 1 and transit_days >= 1 and auto_confirm_days >= 1,
+            "accept, handling, transit and auto-confirm periods must be at least one day")
+    require(restock_bps >= 0 and restock_bps <= BPS, "restocking fee must be 0..10000 bps")
+    require(_has_role(arbiter, "ARBITER"), "the named arbiter must hold the ARBITER role")
+    require(arbiter != ctx.sender, "a merchant cannot arbitrate its own orders")
+    t = Terms(accept_days=accept_days, handling_days=handling_days, transit_days=transit_days,
+              auto_confirm_days=auto_confirm_days, return_days=return_days, restock_bps=restock_bps,
+              warranty_days=warranty_days, arbiter=arbiter)
+    self.terms[ctx.sender] = t
+    h = compute_terms_hash(t)
+    emit(TermsPublished, merchant=ctx.sender, terms_hash=h)
+    return h
+
+
+@public
+def deposit_bond(amount: int) -> None:
+    require(_has_role(ctx.sender, "MERCHANT"), "only a MERCHANT deposits a bond")
+    require(amount > 0, "bond deposit must be positive")
+    self.bonds[ctx.sender] = self.bonds.get(ctx.sender, 0) + amount
+    call("ledger", "lock", _bond_key(ctx.sender), ctx.sender, amount)
+    emit(BondDeposited, merchant=ctx.sender, amount=amount)
+
+
+@public
+def withdraw_bond(amount: int) -> None:
+    held = self.bonds.get(ctx.sender, 0)
+    require(amount > 0 and amount <= held, "bond holds " + str(held) + ", cannot withdraw " + str(amount))
+    require(self.debt.get(ctx.sender, 0) == 0, "merchant has unpaid debt")
+    self.bonds[ctx.sender] = held - amount
+    call("ledger", "release", _bond_key(ctx.sender), ctx.sender, amount, "bond")
+    emit(BondWithdrawn, merchant=ctx.sender, amount=amount)
+
+
+@public
+def settle_debt(order_id: int) -> None:
+    """The merchant pays what a refund could not draw from escrow or bond to the order's buyer."""
+    _registered(ctx.sender)
+    o = _load(order_id)
+    owed = self.order_debt.get(order_id, 0)
+    require(owed > 0, "order " + str(order_id) + " has no debt")
+    require(ctx.sender == o.merchant, "only the order's merchant settles its debt")
+    del self.order_debt[order_id]
+    self.debt[o.merchant] = self.debt[o.merchant] - owed
+    call("ledger", "lock", _escrow_key(order_id), o.merchant, owed)
+    _pay(order_id, o.buyer, owed, "debt")
+    emit(DebtSettled, order=order_id, merchant=o.merchant, amount=owed)
+
+
+# ---- placement ---------------------------------------------------------------------
+
+@public
+def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash: bytes, pii_root: bytes,
+          payload_hash: bytes, review_key_hash: bytes, referrer: bytes, voucher: bytes, voucher_code: bytes) -> int:
+    buyer = ctx.sender
+    require(_has_role(buyer, "BUYER"), "only a BUYER places orders")
+    require(_has_role(merchant, "MERCHANT"), "seller is not an active MERCHANT")
+    require(buyer != merchant, "a merchant cannot buy from itself")
+    require(self.debt.get(merchant, 0) == 0, "merchant has unpaid debt and may not take orders")
+    require(quantity >= 1 and quantity <= MAX_QUANTITY, "quantity must be 1..1000000")
+    require(price >= 1 and price <= MAX_PRICE, "price must be 1..10^15 minor units")
+    require(_is_hash(product) and _is_hash(terms_hash) and _is_hash(pii_root) and _is_hash(payload_hash)
+            and _is_hash(review_key_hash), "product, terms hash, PII root, payload hash and review-key hash are 32 bytes")
+    require(self.blocks_per_day > 0, "order settings are not configured")
+    t = self.terms.get(merchant)
+    require(t != None, "merchant has not published terms")
+    require(compute_terms_hash(t) == terms_hash, "terms hash does not match the merchant's current terms")
+    commission = 0
+    if referrer != b"":
+        require(referrer != buyer and referrer != merchant, "a party to the order cannot refer it")
+        commission = call("loyalty", "referral_rate", referrer)
+    oid = self.next_id + 1
+    self.next_id = oid
+    discount = 0
+    if voucher != b"":
+        discount = call("loyalty", "redeem_voucher", voucher, voucher_code, buyer, merchant, price, oid)
+    amount = price - discount
+    require(amount >= 1, "order total after vouchers must be positive")
+    h = ctx.height
+    self.orders[oid] = Order(id=oid, buyer=buyer, merchant=merchant, product=product, quantity=quantity,
+                             price=price, discount=discount, amount=amount, state="PLACED", prev_state="",
+                             terms=t, terms_hash=terms_hash, fee_bps=self.fee_bps, holdback_bps=self.holdback_bps,
+                             blocks_per_day=self.blocks_per_day, pii_root=pii_root, payload_hash=payload_hash,
+                             review_key_hash=review_key_hash, referrer=referrer, commission_bps=commission,
+                             voucher=voucher, carrier=b"", label_hash=b"", tracking=b"", pod_hash=b"", placed_at=h,
+                             accept_by=h + t.accept_days * self.blocks_per_day, ship_by=0, deliver_by=0,
+                             delivered_at=0, confirm_by=0, completed_at=0, close_after=0, extended=False,
+                             buyer_cancel=False, merchant_cancel=False, refunded=0, fee_paid=0, open_case=0,
+                             not_received=False, arbiter=t.arbiter, dispute_by=b"", dispute_deadline=0,
+                             escalated=False)
+    self.by_buyer[(buyer, oid)] = True
+    self.by_merchant[(merchant, oid)] = True
+    call("ledger", "lock", _escrow_key(oid), buyer, amount)
+    emit(OrderPlaced, order=oid, merchant=merchant, amount=amount, terms_hash=terms_hash)
+    return oid
+
+
+# ---- refunds (shared by cancellations, cases and rulings) -------------------------
+
+def _refund(o, amount, cause) -> None:
+    """Pay the buyer ``amount``: escrow first, then the merchant bond, then record debt. E3 holds."""
+    require(amount >= 0, "refund must not be negative")
+    require(o.refunded + amount <= o.amount, "refund of " + str(amount) + " would exceed the " + str(o.amount - o.refunded) + " still refundable")
+    o.refunded += amount
+    self.orders[o.id] = o
+    held = _escrow(o.id)
+    from_escrow = min(held, amount)
+    rest = amount - from_escrow
+    bond = self.bonds.get(o.merchant, 0)
+    from_bond = min(bond, rest)
+    short = rest - from_bond
+    if from_bond > 0:
+        self.bonds[o.merchant] = bond - from_bond
+    if short > 0:
+        self.debt[o.merchant] = self.debt.get(o.merchant, 0) + short
+        self.order_debt[o.id] = self.order_debt.get(o.id, 0) + short
+        emit(MerchantDebt, order=o.id, merchant=o.merchant, amount=short)
+    _pay(o.id, o.buyer, from_escrow, cause)
+    if from_bond > 0:
+        call("ledger", "release", _bond_key(o.merchant), o.buyer, from_bond, cause)
+    if o.refunded == o.amount and o.voucher != b"":
+        call("loyalty", "restore_voucher", o.voucher, o.buyer, o.id)
+    emit(Refunded, order=o.id, amount=amount, cumulative=o.refunded)
+
+
+def _cancel(o, reason) -> None:
+    o.state = "CANCELLED"
+    self.orders[o.id] = o
+    emit(OrderCancelled, order=o.id, reason=reason)
+    _refund(o, o.amount - o.refunded, "refund")
+
+
+def _complete(o, auto) -> None:
+    o.state = "COMPLETED"
+    o.completed_at = ctx.height
+    o.close_after = max(ctx.height, o.delivered_at + _days(o, o.terms.return_days))   # the return window runs from delivery
+    net = o.amount - o.refunded
+    fee = net * o.fee_bps // BPS
+    holdback = net * o.holdback_bps // BPS
+    held = _escrow(o.id)
+    fee = min(fee, held)
+    holdback = min(holdback, held - fee)
+    payout = held - fee - holdback
+    o.fee_paid = fee
+    self.orders[o.id] = o
+    emit(ReceiptConfirmed, order=o.id, auto=auto, payout=payout, fee=fee, holdback=holdback)
+    _pay(o.id, self.fee_account, fee, "fee")
+    _pay(o.id, o.merchant, payout, "payout")
+
+
+def _close(o) -> None:
+    o.state = "CLOSED"
+    self.orders[o.id] = o
+    held = _escrow(o.id)
+    commission = 0
+    if o.referrer != b"" and o.commission_bps > 0:
+        commission = call("loyalty", "claim_commission", o.referrer, o.buyer, o.amount - o.refunded,
+                          o.commission_bps, held)
+    emit(OrderClosed, order=o.id, holdback=held, commission=commission)
+    _pay(o.id, o.referrer, commission, "commission")
+    _pay(o.id, o.merchant, held - commission, "holdback")
+
+
+# ---- transitions -----------------------------------------------------------------
+
+@public
+def accept(order_id: int, carrier: bytes, label_hash: bytes) -> None:
+    """``label_hash``: hash of the minimal shipping label sealed to the carrier's X25519 key (off chain)."""
+    o = _load(order_id)
+    _registered(ctx.sender)
+    require(ctx.sender == o.merchant, "only the order's merchant accepts")
+    require(o.state == "PLACED", "order is " + o.state + ", expected PLACED")
+    require(ctx.height <= o.accept_by, "accept-by deadline passed at height " + str(o.accept_by))
+    require(_has_role(carrier, "CARRIER"), "the named carrier must hold the CARRIER role")
+    require(_is_hash(label_hash), "label hash is 32 bytes")
+    o.state = "ACCEPTED"
+    o.carrier = carrier
+    o.label_hash = label_hash
+    o.ship_by = ctx.height + _days(o, o.terms.handling_days)
+    self.orders[order_id] = o
+    emit(OrderAccepted, order=order_id, carrier=carrier, label_hash=label_hash, ship_by=o.ship_by)
+
+
+@public
+def reject(order_id: int) -> None:
+    o = _load(order_id)
+    _registered(ctx.sender)
+    require(ctx.sender == o.merchant, "only the order's merchant rejects")
+    require(o.state == "PLACED", "order is " + o.state + ", expected PLACED")
+    o.state = "REJECTED"
+    self.orders[order_id] = o
+    emit(OrderRejected, order=order_id)
+    _refund(o, o.amount - o.refunded, "refund")
+
+
+@public
+def cancel(order_id: int) -> None:
+    o = _load(order_id)
+    _registered(ctx.sender)
+    if o.state == "PLACED":
+        if ctx.sender == o.buyer:
+            _cancel(o, "buyer")
+            return
+        require(ctx.height > o.accept_by, "only the buyer may cancel before the accept-by deadline")
+        _cancel(o, "accept_timeout")
+        return
+    require(o.state == "ACCEPTED", "order is " + o.state + ", only PLACED or ACCEPTED orders are cancelled")
+    if ctx.height > o.ship_by:
+        _cancel(o, "ship_timeout")
+        return
+    require(ctx.sender == o.buyer or ctx.sender == o.merchant,
+            "before ship-by an accepted order is cancelled only by both parties")
+    if ctx.sender == o.buyer:
+        o.buyer_cancel = True
+    else:
+        o.merchant_cancel = True
+    if o.buyer_cancel and o.merchant_cancel:
+        _cancel(o, "mutual")
+    else:
+        self.orders[order_id] = o
+        emit(CancelRequested, order=order_id, by_buyer=ctx.sender == o.buyer)
+
+
+def _ship(o, actor, tracking, partial) -> None:
+    require(actor == o.merchant or actor == o.carrier, "only the merchant or the named carrier ships")
+    require(o.state == "ACCEPTED" or o.state == "PARTIALLY_SHIPPED",
+            "order is " + o.state + ", expected ACCEPTED or PARTIALLY_SHIPPED")
+    require(_is_hash(tracking), "tracking commitment is 32 bytes")
+    if o.state == "ACCEPTED":
+        o.deliver_by = ctx.height + _days(o, o.terms.transit_days)
+    o.state = "PARTIALLY_SHIPPED" if partial else "SHIPPED"
+    o.tracking = tracking
+    self.orders[o.id] = o
+    emit(Shipped, order=o.id, partial=partial, tracking=tracking, deliver_by=o.deliver_by)
+
+
+def _deliver(o, actor, pod_hash) -> None:
+    require(o.carrier != b"" and actor == o.carrier, "only the named carrier posts delivery")
+    require(o.state == "SHIPPED", "order is " + o.state + ", expected SHIPPED")
+    require(_is_hash(pod_hash), "proof-of-delivery hash is 32 bytes")
+    o.state = "DELIVERED"
+    o.pod_hash = pod_hash
+    o.delivered_at = ctx.height
+    o.confirm_by = ctx.height + _days(o, o.terms.auto_confirm_days)
+    self.orders[o.id] = o
+    emit(Delivered, order=o.id, pod_hash=pod_hash, confirm_by=o.confirm_by)
+
+
+@public
+def ship(order_id: int, tracking: bytes, partial: bool) -> None:
+    _registered(ctx.sender)
+    _ship(_load(order_id), ctx.sender, tracking, partial)
+
+
+@public
+def deliver(order_id: int, pod_hash: bytes) -> None:
+    _registered(ctx.sender)
+    _deliver(_load(order_id), ctx.sender, pod_hash)
+
+
+@public
+@requires("carrier_feed")
+def carrier_event(order_id: int, actor: bytes, kind: str, data_hash: bytes) -> None:
+    """Provenance forwards a carrier's shipping/delivery event; ``actor`` is its signer."""
+    o = _load(order_id)
+    if kind == "shipping":
+        _ship(o, actor, data_hash, False)
+    else:
+        require(kind == "delivering", "carrier events are shipping or delivering, found " + kind)
+        _deliver(o, actor, data_hash)
+
+
+@public
+def confirm(order_id: int) -> None:
+    o = _load(order_id)
+    _registered(ctx.sender)
+    require(ctx.sender == o.buyer, "only the buyer confirms receipt")
+    require(o.state == "DELIVERED" or o.state == "SHIPPED", "order is " + o.state + ", expected DELIVERED or SHIPPED")
+    if o.delivered_at == 0:
+        o.delivered_at = ctx.height
+    _complete(o, False)
+
+
+@public
+def extend(order_id: int) -> None:
+    o = _load(order_id)
+    _registered(ctx.sender)
+    require(ctx.sender == o.buyer, "only the buyer extends the auto-confirm countdown")
+    require(o.state == "DELIVERED", "order is " + o.state + ", expected DELIVERED")
+    require(not o.extended, "the countdown was already extended once")
+    require(ctx.height <= o.confirm_by, "the countdown already ran out")
+    o.extended = True
+    o.confirm_by = o.confirm_by + _days(o, self.extend_days)
+    self.orders[order_id] = o
+    emit(ConfirmExtended, order=order_id, confirm_by=o.confirm_by)
+
+
+@public
+def poke(order_id: int) -> str:
+    """Apply whichever deadline has passed; anyone registered may call it."""
+    o = _load(order_id)
+    _registered(ctx.sender)
+    h = ctx.height
+    s = o.state
+    if s == "PLACED" and h > o.accept_by:
+        _cancel(o, "accept_timeout")
+    elif s == "ACCEPTED" and h > o.ship_by:
+        _cancel(o, "ship_timeout")
+    elif s == "DELIVERED" and h > o.confirm_by and o.open_case == 0:
+        _complete(o, True)
+    elif (s == "SHIPPED" or s == "PARTIALLY_SHIPPED") and h > o.deliver_by + _days(o, o.terms.auto_confirm_days) and o.open_case == 0 and not o.not_received:
+        o.delivered_at = h
+        _complete(o, True)
+    elif s == "COMPLETED" and h > o.close_after and o.open_case == 0:
+        _close(o)
+    elif s == "DISPUTED" and h > o.dispute_deadline and not o.escalated:
+        o.escalated = True
+        o.dispute_deadline = h + _days(o, self.arbiter_days)
+        self.orders[order_id] = o
+        emit(DisputeEscalated, order=order_id, deadline=o.dispute_deadline)
+    else:
+        revert("no deadline of order " + str(order_id) + " (" + s + ") has passed at height " + str(h))
+    return self.orders[order_id].state
+
+
+# ---- disputes ------------------------------------------------------------------------
+
+def _open_dispute(o, by, evidence) -> None:
+    require(o.state in ["ACCEPTED", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED"],
+            "order is " + o.state + ", disputes are opened between ACCEPTED and COMPLETED")
+    require(_is_hash(evidence), "evidence hash is 32 bytes")
+    o.prev_state = o.state
+    o.state = "DISPUTED"
+    o.dispute_by = by
+    o.dispute_deadline = ctx.height + _days(o, self.arbiter_days)
+    self.orders[o.id] = o
+    emit(DisputeOpened, order=o.id, evidence=evidence, deadline=o.dispute_deadline)
+
+
+@public
+def dispute(order_id: int, evidence: bytes) -> None:
+    o = _load(order_id)
+    _registered(ctx.sender)
+    require(ctx.sender == o.buyer or ctx.sender == o.merchant, "only the buyer or the merchant opens a dispute")
+    _open_dispute(o, ctx.sender, evidence)
+
+
+@public
+def add_evidence(order_id: int, evidence: bytes) -> None:
+    o = _load(order_id)
+    _registered(ctx.sender)
+    require(o.state == "DISPUTED", "order is " + o.state + ", expected DISPUTED")
+    require(ctx.sender == o.buyer or ctx.sender == o.merchant or ctx.sender == o.arbiter,
+            "only the parties and the arbiter add evidence")
+    require(_is_hash(evidence), "evidence hash is 32 bytes")
+    emit(Evidence, order=order_id, evidence=evidence)
+
+
+@public
+def rule(order_id: int, to_buyer: int, to_merchant: int, fee: int) -> None:
+    o = _load(order_id)
+    require(o.state == "DISPUTED", "order is " + o.state + ", expected DISPUTED")
+    if o.escalated:
+        require(_has_role(ctx.sender, "PLATFORM"), "the dispute was escalated: only PLATFORM rules")
+    else:
+        require(ctx.sender == o.arbiter and _has_role(ctx.sender, "ARBITER"), "only the order's arbiter rules")
+        require(ctx.height <= o.dispute_deadline, "the arbiter's deadline passed; the dispute escalates to PLATFORM")
+    require(to_buyer >= 0 and to_merchant >= 0 and fee >= 0, "ruling amounts must not be negative")
+    held = _escrow(order_id)
+    require(to_buyer + to_merchant + fee == held,
+            "ruling must sum exactly to the escrow of " + str(held) + ", found " + str(to_buyer + to_merchant + fee))
+    require(o.refunded + to_buyer <= o.amount, "ruling would refund more than was paid")
+    o.state = "RESOLVED"
+    o.refunded += to_buyer
+    self.orders[order_id] = o
+    emit(Ruling, order=order_id, to_buyer=to_buyer, to_merchant=to_merchant, fee=fee, by=ctx.sender)
+    _pay(order_id, o.buyer, to_buyer, "ruling")
+    _pay(order_id, o.merchant, to_merchant, "ruling")
+    _pay(order_id, ctx.sender, fee, "arbiter_fee")
+    if o.refunded == o.amount and o.voucher != b"":
+        call("loyalty", "restore_voucher", o.voucher, o.buyer, o.id)
+    if o.open_case != 0:
+        call("cases", "order_resolved", o.open_case)
+
+
+# ---- hooks for the after-sales contract ----------------------------------------------
+
+@public
+@requires("cases")
+def case_opened(order_id: int, case_id: int, not_received: bool) -> None:
+    o = _load(order_id)
+    require(o.open_case == 0, "order " + str(order_id) + " already has an open case")
+    o.open_case = case_id
+    o.not_received = not_received
+    self.orders[order_id] = o
+
+
+@public
+@requires("cases")
+def case_closed(order_id: int, case_id: int) -> None:
+    o = _load(order_id)
+    require(o.open_case == case_id, "case " + str(case_id) + " is not the open case of the order")
+    o.open_case = 0
+    o.not_received = False
+    self.orders[order_id] = o
+
+
+@public
+@requires("cases")
+def case_refund(order_id: int, amount: int) -> None:
+    o = _load(order_id)
+    require(o.state in ["PLACED", "ACCEPTED", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED"],
+            "order is " + o.state + ", refunds go through the dispute")
+    if o.refunded + amount == o.amount and o.state != "COMPLETED":
+        _cancel(o, "refunded")
+        return
+    _refund(o, amount, "refund")
+
+
+@public
+@requires("cases")
+def case_dispute(order_id: int, by: bytes, evidence: bytes) -> None:
+    _open_dispute(_load(order_id), by, evidence)
+
+
+# ---- views -----------------------------------------------------------------------
+
+@view
+def get_order(order_id: int) -> any:
+    return self.orders.get(order_id)
+
+
+@view
+def get_terms(merchant: bytes) -> any:
+    return self.terms.get(merchant)
+
+
+@view
+def terms_hash_of(merchant: bytes) -> bytes:
+    t = self.terms.get(merchant)
+    if t == None:
+        return b""
+    return compute_terms_hash(t)
+
+
+@view
+def merchant_debt(merchant: bytes) -> int:
+    return self.debt.get(merchant, 0)
+
+
+@view
+def bond_of(merchant: bytes) -> int:
+    return self.bonds.get(merchant, 0)
+
+
+@view
+def order_count() -> int:
+    return self.next_id
+
+
+@view
+def orders_of_buyer(buyer: bytes, limit: int) -> list[int]:
+    out = []
+    for k in self.by_buyer.keys((buyer,), limit):
+        out.append(k[1])
+    return out

@@ -1,0 +1,392 @@
+"""Warranty passports and service history (after Arianee's product passports).
+
+A unit is the hash of (brand, serial), computed off chain so the serial never appears.
+Its brand's merchant registers it; anyone may activate it from a COMPLETED or CLOSED
+order of that merchant for that product (pull: this contract reads orders.get_order),
+which makes the buyer the owner and sets warranty end = delivery + warranty days of
+the order's terms. "Under warranty" is derived from the height, never stored. The
+owner offers a transfer with the hash of a one-time claim code and an expiry; the new
+owner claims with the code and sees the whole history, which no one can rewrite:
+service records are append-only, contests are stored beside them, corrections are new
+AMEND records naming the original. Claims: OPEN -> ACCEPTED | REJECTED -> ESCALATED
+-> FULFILLED -> CLOSED, escalating when the brand misses its reply deadline. LOST,
+STOLEN and RECALLED block transfer, not service.
+"""
+
+GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+#: Longest any warranty setting may be (days).
+MAX_DAYS = 3660
+#: Most units one order may activate is its quantity; most flags per unit is three.
+MAX_FLAGS = 3
+
+
+class Passport(Record):
+    unit: bytes
+    brand: bytes
+    product: bytes
+    owner: bytes
+    order: int
+    activated: bool
+    warranty_end: int
+    void: bool
+    flags: list[str]
+    log_count: int
+    claim_hash: bytes
+    offer_expiry: int
+    blocks_per_day: int
+
+
+class ServiceRecord(Record):
+    seq: int
+    kind: str
+    by: bytes
+    data_hash: bytes
+    under_warranty: bool
+    amends: int
+    height: int
+
+
+class Claim(Record):
+    id: int
+    unit: bytes
+    owner: bytes
+    state: str
+    issue_hash: bytes
+    reply_by: int
+    remedy: str
+
+
+sealed: bool
+contest_days: int
+claim_reply_days: int
+blocks_per_day: int
+passports: Map[bytes, Passport]
+log: Map[tuple[bytes, int], ServiceRecord]
+contests: Map[tuple[bytes, int], bytes]
+service_auth: Map[tuple[bytes, bytes], bool]
+order_units: Map[int, int]
+recalls: Map[tuple[bytes, bytes], bytes]
+claims: Map[int, Claim]
+next_claim: int
+
+
+@public
+def configure(contest_days: int, claim_reply_days: int, blocks_per_day: int) -> None:
+    if ctx.sender == GENESIS_SENDER:
+        require(not self.sealed, "genesis is sealed")
+    else:
+        require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM may change warranty settings")
+    require(contest_days >= 1 and contest_days <= MAX_DAYS and claim_reply_days >= 1 and claim_reply_days <= MAX_DAYS,
+            "warranty periods must be 1..3660 days")
+    require(blocks_per_day >= 1, "blocks_per_day must be positive")
+    self.contest_days = contest_days
+    self.claim_reply_days = claim_reply_days
+    self.blocks_per_day = blocks_per_day
+
+
+@public
+def seal() -> None:
+    require(ctx.sender == GENESIS_SENDER and not self.sealed, "only genesis may seal")
+    self.sealed = True
+
+
+def _load(unit) -> Passport:
+    p = self.passports.get(unit)
+    require(p != None, "no passport for this unit")
+    return p
+
+
+def _recalled(p) -> bool:
+    return (p.brand, p.product) in self.recalls
+
+
+def _active_sender() -> None:
+    require(call("identity", "is_active", ctx.sender), "sender is not an active registered account")
+
+
+def _may_service(p, who) -> bool:
+    if who == p.brand:
+        return True
+    return self.service_auth.get((p.brand, who), False) and call("identity", "has_role", who, "SERVICE_CENTER")
+
+
+@public
+def register_unit(unit: bytes, product: bytes) -> None:
+    require(call("identity", "has_role", ctx.sender, "MERCHANT"), "only a brand's MERCHANT registers units")
+    require(len(unit) == 32 and len(product) == 32, "unit and product ids are 32-byte hashes")
+    require(not (unit in self.passports), "unit already has a passport (one active passport per unit)")
+    self.passports[unit] = Passport(unit=unit, brand=ctx.sender, product=product, owner=b"", order=0,
+                                    activated=False, warranty_end=0, void=False, flags=[], log_count=0,
+                                    claim_hash=b"", offer_expiry=0, blocks_per_day=self.blocks_per_day)
+    emit(UnitRegistered, unit=unit, brand=ctx.sender, product=product)
+
+
+@public
+def authorize_service(center: bytes, allowed: bool) -> None:
+    require(call("identity", "has_role", ctx.sender, "MERCHANT"), "only a brand's MERCHANT authorises service centres")
+    require(call("identity", "has_role", center, "SERVICE_CENTER"), "the centre must hold SERVICE_CENTER")
+    self.service_auth[(ctx.sender, center)] = allowed
+
+
+@public
+def activate(unit: bytes, order_id: int) -> None:
+    """Anyone may activate: the order itself proves the purchase."""
+    p = _load(unit)
+    require(not p.activated, "passport already activated")
+    o = call("orders", "get_order", order_id)
+    require(o != None, "no order " + str(order_id))
+    require(o["state"] == "COMPLETED" or o["state"] == "CLOSED", "order is " + o["state"] + ", expected COMPLETED or CLOSED")
+    require(o["merchant"] == p.brand, "the order's merchant is not the unit's brand")
+    require(o["product"] == p.product, "the order is for another product")
+    used = self.order_units.get(order_id, 0)
+    require(used < o["quantity"], "every unit of order " + str(order_id) + " is already activated")
+    self.order_units[order_id] = used + 1
+    p.activated = True
+    p.owner = o["buyer"]
+    p.order = order_id
+    p.blocks_per_day = o["blocks_per_day"]
+    p.warranty_end = o["delivered_at"] + o["terms"]["warranty_days"] * o["blocks_per_day"]
+    self.passports[unit] = p
+    emit(WarrantyActivated, unit=unit, order=order_id, warranty_end=p.warranty_end)
+
+
+@public
+def extend_warranty(unit: bytes, new_end: int) -> None:
+    _active_sender()
+    p = _load(unit)
+    require(ctx.sender == p.brand, "only the brand extends a warranty")
+    require(p.activated and not p.void, "warranty is not active")
+    require(new_end > p.warranty_end, "warranty end only grows: " + str(p.warranty_end) + " -> " + str(new_end))
+    p.warranty_end = new_end
+    self.passports[unit] = p
+    emit(WarrantyExtended, unit=unit, warranty_end=new_end)
+
+
+@public
+def void_warranty(unit: bytes, reason_hash: bytes) -> None:
+    _active_sender()
+    p = _load(unit)
+    require(ctx.sender == p.brand, "only the brand voids a warranty")
+    require(not p.void, "warranty already void")
+    p.void = True
+    self.passports[unit] = p
+    emit(WarrantyVoided, unit=unit, reason_hash=reason_hash)
+
+
+@public
+def offer_transfer(unit: bytes, claim_hash: bytes, expiry: int) -> None:
+    _active_sender()
+    p = _load(unit)
+    require(p.activated and ctx.sender == p.owner, "only the owner offers a transfer")
+    require(len(p.flags) == 0 and not _recalled(p), "a LOST, STOLEN or RECALLED unit cannot be transferred")
+    require(len(claim_hash) == 32, "claim hash is 32 bytes")
+    require(expiry > ctx.height, "offer expiry must be after the current height")
+    p.claim_hash = claim_hash
+    p.offer_expiry = expiry
+    self.passports[unit] = p
+    emit(TransferOffered, unit=unit, expiry=expiry)
+
+
+@public
+def claim_transfer(unit: bytes, code: bytes) -> None:
+    p = _load(unit)
+    require(call("identity", "is_active", ctx.sender), "the new owner must be an active account")
+    require(p.claim_hash != b"", "no transfer is on offer")
+    require(ctx.height <= p.offer_expiry, "the offer expired at height " + str(p.offer_expiry))
+    require(sha256(code) == p.claim_hash, "claim code does not match")
+    require(len(p.flags) == 0 and not _recalled(p), "a LOST, STOLEN or RECALLED unit cannot be transferred")
+    require(ctx.sender != p.owner, "the owner cannot claim its own unit")
+    old = p.owner
+    p.owner = ctx.sender
+    p.claim_hash = b""
+    p.offer_expiry = 0
+    self.passports[unit] = p
+    emit(Transferred, unit=unit, sender=old, to=ctx.sender)
+
+
+@public
+def set_flag(unit: bytes, flag: str, on: bool) -> None:
+    _active_sender()
+    p = _load(unit)
+    require(flag == "LOST" or flag == "STOLEN", "owners set LOST or STOLEN; recalls come from the brand")
+    require(ctx.sender == p.owner and p.activated, "only the owner flags a unit")
+    if on:
+        require(not (flag in p.flags), "flag already set")
+        p.flags.append(flag)
+    else:
+        kept = []
+        for f in p.flags:
+            if f != flag:
+                kept.append(f)
+        p.flags = kept
+    self.passports[unit] = p
+    emit(FlagSet, unit=unit, flag=flag, on=on)
+
+
+@public
+def issue_recall(product: bytes, reason_hash: bytes) -> None:
+    require(call("identity", "has_role", ctx.sender, "MERCHANT"), "only a brand's MERCHANT issues recalls")
+    require(not ((ctx.sender, product) in self.recalls), "product already recalled")
+    self.recalls[(ctx.sender, product)] = reason_hash
+    emit(RecallIssued, brand=ctx.sender, product=product, reason_hash=reason_hash)
+
+
+@public
+def record_service(unit: bytes, kind: str, data_hash: bytes, under_warranty: bool, amends: int) -> int:
+    _active_sender()
+    p = _load(unit)
+    require(_may_service(p, ctx.sender), "only the brand or a service centre it authorised records service")
+    require(kind in ["INSPECT", "REPAIR", "PART", "UNIT_SWAP", "REFURBISH", "AMEND"], "unknown service kind " + kind)
+    require(len(data_hash) == 32, "data hash is 32 bytes")
+    if kind == "AMEND":
+        require(amends >= 1 and amends <= p.log_count, "an AMEND names an existing record 1.." + str(p.log_count))
+    else:
+        require(amends == 0, "only AMEND records name another record")
+    if under_warranty:
+        require(p.activated and not p.void and ctx.height <= p.warranty_end, "unit is not under warranty")
+    seq = p.log_count + 1
+    p.log_count = seq
+    self.passports[unit] = p
+    self.log[(unit, seq)] = ServiceRecord(seq=seq, kind=kind, by=ctx.sender, data_hash=data_hash,
+                                          under_warranty=under_warranty, amends=amends, height=ctx.height)
+    emit(ServiceRecorded, unit=unit, seq=seq, kind=kind, data_hash=data_hash, amends=amends)
+    return seq
+
+
+@public
+def contest(unit: bytes, seq: int, reason_hash: bytes) -> None:
+    _active_sender()
+    p = _load(unit)
+    require(ctx.sender == p.owner, "only the owner contests a service record")
+    r = self.log.get((unit, seq))
+    require(r != None, "no service record " + str(seq))
+    require(ctx.height <= r.height + self.contest_days * p.blocks_per_day, "the contest window has passed; silence acknowledged")
+    require(not ((unit, seq) in self.contests), "record already contested")
+    self.contests[(unit, seq)] = reason_hash
+    emit(ServiceContested, unit=unit, seq=seq, reason_hash=reason_hash)
+
+
+# ---- claims --------------------------------------------------------------------------
+
+def _claim(claim_id) -> Claim:
+    c = self.claims.get(claim_id)
+    require(c != None, "no claim " + str(claim_id))
+    return c
+
+
+@public
+def open_claim(unit: bytes, issue_hash: bytes) -> int:
+    _active_sender()
+    p = _load(unit)
+    require(p.activated and ctx.sender == p.owner, "only the owner opens a warranty claim")
+    require(not p.void and ctx.height <= p.warranty_end, "the warranty ended at height " + str(p.warranty_end))
+    cid = self.next_claim + 1
+    self.next_claim = cid
+    self.claims[cid] = Claim(id=cid, unit=unit, owner=ctx.sender, state="OPEN", issue_hash=issue_hash,
+                             reply_by=ctx.height + self.claim_reply_days * p.blocks_per_day, remedy="")
+    emit(ClaimOpened, claim=cid, unit=unit)
+    return cid
+
+
+@public
+def decide_claim(claim_id: int, accept: bool) -> None:
+    _active_sender()
+    c = _claim(claim_id)
+    p = _load(c.unit)
+    if c.state == "ESCALATED":
+        require(call("identity", "has_role", ctx.sender, "PLATFORM"), "an escalated claim is decided by PLATFORM")
+    else:
+        require(c.state == "OPEN", "claim is " + c.state + ", expected OPEN")
+        require(_may_service(p, ctx.sender), "only the brand or its service centre decides")
+        require(ctx.height <= c.reply_by, "the reply deadline passed; the claim escalates")
+    c.state = "ACCEPTED" if accept else "REJECTED"
+    self.claims[claim_id] = c
+    emit(ClaimDecided, claim=claim_id, accepted=accept)
+
+
+@public
+def escalate_claim(claim_id: int) -> None:
+    c = _claim(claim_id)
+    if c.state == "REJECTED":
+        require(ctx.sender == c.owner, "only the owner escalates a rejection")
+    else:
+        require(c.state == "OPEN" and ctx.height > c.reply_by, "only a rejected claim or a missed reply deadline escalates")
+        require(call("identity", "is_active", ctx.sender), "sender is not an active account")
+    c.state = "ESCALATED"
+    self.claims[claim_id] = c
+    emit(ClaimEscalated, claim=claim_id)
+
+
+@public
+def fulfil_claim(claim_id: int, remedy: str, record_hash: bytes) -> None:
+    _active_sender()
+    c = _claim(claim_id)
+    p = _load(c.unit)
+    require(c.state == "ACCEPTED", "claim is " + c.state + ", expected ACCEPTED")
+    require(_may_service(p, ctx.sender), "only the brand or its service centre fulfils")
+    require(remedy in ["REPAIR", "REPLACE", "REFUND"], "remedies are REPAIR, REPLACE, REFUND")
+    c.state = "FULFILLED"
+    c.remedy = remedy
+    self.claims[claim_id] = c
+    emit(ClaimFulfilled, claim=claim_id, remedy=remedy, record_hash=record_hash)
+
+
+@public
+def close_claim(claim_id: int) -> None:
+    _active_sender()
+    c = _claim(claim_id)
+    require(ctx.sender == c.owner, "only the owner closes a claim")
+    require(c.state == "FULFILLED" or c.state == "REJECTED", "claim is " + c.state + ", expected FULFILLED or REJECTED")
+    c.state = "CLOSED"
+    self.claims[claim_id] = c
+    emit(ClaimClosed, claim=claim_id)
+
+
+@public
+@requires("tickets")
+def link_ticket(claim_id: int, ticket_id: int, owner: bytes) -> None:
+    c = _claim(claim_id)
+    require(owner == c.owner, "the ticket's owner is not the claim's owner")
+    emit(ClaimLinked, claim=claim_id, ticket=ticket_id)
+
+
+# ---- views -------------------------------------------------------------------------
+
+@view
+def get_passport(unit: bytes) -> any:
+    return self.passports.get(unit)
+
+
+@view
+def under_warranty(unit: bytes) -> bool:
+    p = self.passports.get(unit)
+    if p == None:
+        return False
+    return p.activated and not p.void and ctx.height <= p.warranty_end
+
+
+@view
+def is_recalled(unit: bytes) -> bool:
+    p = self.passports.get(unit)
+    if p == None:
+        return False
+    return _recalled(p)
+
+
+@view
+def service_log(unit: bytes, limit: int) -> list[any]:
+    out = []
+    for kv in self.log.items((unit,), limit):
+        r = kv[1]
+        out.append(r)
+    return out
+
+
+@view
+def is_contested(unit: bytes, seq: int) -> bool:
+    return (unit, seq) in self.contests
+
+
+@view
+def get_claim(claim_id: int) -> any:
+    return self.claims.get(claim_id)

@@ -1,0 +1,373 @@
+"""A Hypothesis state machine over the whole suite, checking the spec's invariants.
+
+Several buyers, two merchants, two carriers, an arbiter and a service centre make
+random calls (any party may try anything) while the height jumps at random. After
+every step: conservation (E1), no negative escrow (E2), refunds never above what was
+paid (E3), empty escrow in terminal states (E4), the points supply identity, voucher
+limits, reviews only for eligible orders with the committed key, service logs never
+rewritten, one passport per unit, and that every call that succeeded was made by a
+party the spec permits.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from contracts_vm.system import review_message
+from ledger.crypto import SigningKey, sha256
+from tests.commerce_harness import Chain, Err, h
+
+BUYERS = ["buyer1", "buyer2", "buyer3"]
+MERCHANTS = ["merchant1", "merchant2"]
+PARTIES = BUYERS + MERCHANTS + ["carrier1", "carrier2", "arbiter", "service1", "platform"]
+TERMINAL = {"CANCELLED", "REJECTED", "RESOLVED", "CLOSED"}
+REVIEWABLE = {"COMPLETED", "RESOLVED", "CLOSED"}
+PROGRAM = "pts"
+VOUCHER = h("voucher-sm")
+VOUCHER_MAX = 3
+#: Who may succeed at each order method (in terms of the order's own parties), ANY = any registered account.
+ORDER_PERMS = {"accept": {"merchant"}, "reject": {"merchant"}, "ship": {"merchant", "carrier"},
+               "deliver": {"carrier"}, "confirm": {"buyer"}, "extend": {"buyer"}, "dispute": {"buyer", "merchant"}}
+
+parties = st.sampled_from(PARTIES)
+#: Who acts in an order or case call: one of its own parties most of the time, else anyone.
+actors = st.sampled_from(["buyer", "merchant", "carrier", "buyer", "merchant", "carrier", "anyone"])
+
+
+_ACTIONS: dict[str, dict] = {}
+
+
+def action(**strategies):
+    """Register a step; ``step`` below draws which one runs (weighted towards moving orders on)."""
+    def wrap(fn):
+        _ACTIONS[fn.__name__] = strategies
+        return fn
+    return wrap
+
+
+#: The first entry is what Hypothesis tries first and shrinks towards.
+WEIGHTED = (["progress"] * 6 + ["progress_case"] * 3 + ["place"] * 3 + ["advance"] * 3 + ["order_call"] * 2
+            + ["open_case", "case_call", "rule_dispute", "review", "warranty_flow", "warranty_flow", "transfer", "ticket",
+               "loyalty"])
+
+
+class CommerceMachine(RuleBasedStateMachine):
+    @initialize()
+    def setup(self) -> None:
+        self.c = Chain()
+        for m in MERCHANTS:
+            self.c.publish_terms(m)
+        self.c.ok("merchant1", "orders", "deposit_bond", 2_000)
+        self.c.ok("merchant1", "loyalty", "create_program", PROGRAM, 500, 20, 10)
+        self.c.ok("merchant1", "loyalty", "create_voucher", VOUCHER, b"", "FIXED", 500, 1_000, 0, 10_000,
+                  VOUCHER_MAX, 1)
+        self.c.ok("platform", "loyalty", "approve_referrer", self.c.keys["referrer1"], 500, 2_000, 300)
+        self.orders: list[int] = []
+        self.cases: list[int] = []
+        self.review_keys: dict[int, SigningKey] = {}
+        self.units: list[bytes] = []
+        self.logs: dict[bytes, list] = {}
+        self.tickets: list[int] = []
+
+    # ---- helpers ---------------------------------------------------------------------
+
+    def _actor(self, data, o: dict, actor: str) -> str:
+        if actor == "anyone" or not o[actor]:
+            return data.draw(parties)
+        return self.c.names[o[actor]]
+
+    def _role_of(self, o: dict, who: str) -> set[str]:
+        k = self.c.keys[who]
+        return {r for r, key in (("buyer", o["buyer"]), ("merchant", o["merchant"]), ("carrier", o["carrier"]))
+                if key == k}
+
+    # ---- rules -----------------------------------------------------------------------
+
+    @action(buyer=st.sampled_from(BUYERS + ["merchant1", "carrier1"]), merchant=st.sampled_from(MERCHANTS),
+          price=st.integers(1, 20_000), voucher=st.booleans(), referred=st.booleans())
+    def place(self, buyer, merchant, price, voucher, referred):
+        n = len(self.orders) + 1
+        rk = SigningKey.from_label(f"sm-review-{n}-{price}")
+        out = self.c.place(buyer, merchant, price, review_key_hash=sha256(rk.public_key),
+                           voucher=VOUCHER if voucher else b"", referrer=self.c.keys["referrer1"] if referred else b"")
+        if isinstance(out, Err):
+            return
+        assert buyer in BUYERS, "only BUYERs place orders"
+        self.orders.append(out)
+        self.review_keys[out] = rk
+
+    @action(data=st.data(), actor=actors,
+          method=st.sampled_from(["accept", "accept", "reject", "ship", "ship", "deliver", "deliver", "confirm",
+                                  "extend", "dispute", "cancel", "poke", "poke"]))
+    def order_call(self, data, actor, method):
+        if not self.orders:
+            return
+        oid = data.draw(st.sampled_from(self.orders))
+        before = self.c.order(oid)
+        who = self._actor(data, before, actor)
+        args = {"accept": [self.c.keys[data.draw(st.sampled_from(["carrier1", "carrier2"]))], h("label")],
+                "ship": [h("t"), data.draw(st.booleans())], "deliver": [h("pod")], "dispute": [h("ev")]}.get(method, [])
+        out = self.c.call(who, "orders", method, oid, *args)
+        if isinstance(out, Err):
+            assert out.name == "RequireFailed", out
+            return
+        if method in ORDER_PERMS:
+            assert self._role_of(before, who) & ORDER_PERMS[method], f"{who} succeeded at {method}"
+        if method == "cancel" and self.c.height <= before["accept_by"] and before["state"] == "PLACED":
+            assert self._role_of(before, who) == {"buyer"}
+
+    @action(data=st.data(), choice=st.integers(0, 7), split=st.integers(0, 100))
+    def progress(self, data, choice, split):
+        """Move an order along by one of the steps its parties would plausibly take next."""
+        if not self.orders:
+            return
+        oid = data.draw(st.sampled_from(self.orders))
+        o = self.c.order(oid)
+        b, m, k = o["buyer"], o["merchant"], o["carrier"] or self.c.keys["carrier1"]
+        held = self.c.escrow(oid)
+        remaining = o["amount"] - o["refunded"]
+        steps = {
+            "PLACED": [(m, "orders", "accept", oid, k, h("label")), (m, "orders", "reject", oid), (b, "orders", "cancel", oid),
+                       (b, "cases", "open", oid, "REFUND_ONLY", max(1, remaining * split // 100), h("r"))],
+            "ACCEPTED": [(m, "orders", "ship", oid, h("t"), split < 20), (k, "orders", "ship", oid, h("t"), False),
+                         (b, "orders", "dispute", oid, h("e")), (b, "orders", "cancel", oid)],
+            "PARTIALLY_SHIPPED": [(k, "orders", "ship", oid, h("t2"), False)],
+            "SHIPPED": [(k, "orders", "deliver", oid, h("pod")), (b, "cases", "open", oid, "NOT_RECEIVED", remaining, h("r")),
+                        (b, "orders", "confirm", oid), (m, "orders", "dispute", oid, h("e"))],
+            "DELIVERED": [(b, "orders", "confirm", oid), (b, "orders", "extend", oid),
+                          (b, "cases", "open", oid, "RETURN_REFUND", max(1, remaining * split // 100), h("r")),
+                          (b, "orders", "dispute", oid, h("e"))],
+            "COMPLETED": [(b, "orders", "poke", oid), (b, "cases", "open", oid, "RETURN_REFUND", max(1, remaining * split // 100), h("r")),
+                          (m, "orders", "dispute", oid, h("e")), (b, "orders", "poke", oid)],
+            "DISPUTED": [(self.c.keys["platform" if o["escalated"] else "arbiter"], "orders", "rule", oid,
+                          held * split // 100, held - held * split // 100, 0), (b, "orders", "poke", oid)],
+        }.get(o["state"])
+        if not steps:
+            return
+        who, contract, method, *args = steps[0 if choice < 4 else (choice - 4) % len(steps)]   # forward first
+        out = self.c.call(who, contract, method, *args)
+        if contract == "cases" and not isinstance(out, Err):
+            self.cases.append(out)
+
+    @action(data=st.data(), choice=st.integers(0, 5), fee_pct=st.integers(0, 10))
+    def progress_case(self, data, choice, fee_pct):
+        if not self.cases:
+            return
+        cid = data.draw(st.sampled_from(self.cases))
+        c = self.c.view("cases", "get_case", cid)
+        b, m = c["buyer"], c["merchant"]
+        steps = {
+            "REQUESTED": [(m, "reply", cid, True, 0), (m, "reply", cid, False, max(1, c["amount"] // 2)),
+                          (b, "poke", cid), (b, "escalate", cid)],
+            "COUNTERED": [(b, "accept_counter", cid), (b, "escalate", cid), (b, "poke", cid)],
+            "AGREED": [(b, "return_shipped", cid, h("rt")), (b, "poke", cid)],
+            "RETURN_SHIPPED": [(m, "return_received", cid), (b, "poke", cid)],
+            "RETURN_RECEIVED": [(m, "refund_return", cid, c["amount"] * c["restock_bps"] * fee_pct // 100_000),
+                                (b, "poke", cid)],
+        }.get(c["state"])
+        if steps:
+            who, method, *args = steps[0 if choice < 2 else (choice - 2) % len(steps)]
+            self.c.call(who, "cases", method, *args)
+
+    @action(data=st.data(), who=st.sampled_from(["arbiter", "arbiter", "platform", "buyer1", "merchant1"]), to_buyer=st.integers(0, 100), fee=st.integers(0, 10))
+    def rule_dispute(self, data, who, to_buyer, fee):
+        disputed = [o for o in self.orders if self.c.order(o)["state"] == "DISPUTED"]
+        if not disputed:
+            return
+        oid = data.draw(st.sampled_from(disputed))
+        held = self.c.escrow(oid)
+        b = held * to_buyer // 100
+        f = min(held - b, held * fee // 100)
+        o = self.c.order(oid)
+        out = self.c.call(who, "orders", "rule", oid, b, held - b - f, f)
+        if not isinstance(out, Err):
+            assert (o["escalated"] and who == "platform") or (not o["escalated"] and who == "arbiter")
+
+    @action(data=st.data(), kind=st.sampled_from(["REFUND_ONLY", "NOT_RECEIVED", "RETURN_REFUND"]),
+          pct=st.integers(1, 100), who=st.sampled_from(BUYERS))
+    def open_case(self, data, kind, pct, who):
+        if not self.orders:
+            return
+        oid = data.draw(st.sampled_from(self.orders))
+        o = self.c.order(oid)
+        amount = max(1, (o["amount"] - o["refunded"]) * pct // 100)
+        out = self.c.call(who, "cases", "open", oid, kind, amount, h("why"))
+        if not isinstance(out, Err):
+            assert self.c.keys[who] == o["buyer"]
+            self.cases.append(out)
+
+    @action(data=st.data(), actor=actors,
+          method=st.sampled_from(["reply_agree", "reply_counter", "accept_counter", "escalate", "withdraw",
+                                  "return_shipped", "return_received", "refund_return", "poke"]),
+          fee_pct=st.integers(0, 20))
+    def case_call(self, data, actor, method, fee_pct):
+        if not self.cases:
+            return
+        cid = data.draw(st.sampled_from(self.cases))
+        case = self.c.view("cases", "get_case", cid)
+        who = self._actor(data, {"buyer": case["buyer"], "merchant": case["merchant"], "carrier": b""}, actor)
+        calls = {"reply_agree": ("reply", True, 0), "reply_counter": ("reply", False, max(1, case["amount"] // 2)),
+                 "accept_counter": ("accept_counter",), "escalate": ("escalate",), "withdraw": ("withdraw",),
+                 "return_shipped": ("return_shipped", h("rt")), "return_received": ("return_received",),
+                 "refund_return": ("refund_return", case["amount"] * fee_pct // 100), "poke": ("poke",)}
+        name, *args = calls[method]
+        out = self.c.call(who, "cases", name, cid, *args)
+        if isinstance(out, Err):
+            return
+        k = self.c.keys[who]
+        if name in ("reply", "return_received", "refund_return"):
+            assert k == case["merchant"]
+        if name in ("accept_counter", "withdraw", "return_shipped"):
+            assert k == case["buyer"]
+        if name == "refund_return":
+            assert args[0] <= case["amount"] * case["restock_bps"] // 10_000
+
+    @action(blocks=st.sampled_from([3, 1, 10, 25, 80, 160]))
+    def advance(self, blocks):
+        self.c.advance(blocks)
+
+    @action(data=st.data(), right_key=st.booleans(), relayer=parties)
+    def review(self, data, right_key, relayer):
+        if not self.orders:
+            return
+        oid = data.draw(st.sampled_from(self.orders))
+        rk = self.review_keys[oid] if right_key else SigningKey.from_label("intruder")
+        scores = [data.draw(st.integers(1, 5)) for _ in range(5)]
+        sig = rk.sign_raw(review_message("commerce-test", oid, 0, scores, h("txt"), False, 1))
+        o = self.c.order(oid)
+        out = self.c.call(relayer, "reviews", "publish", oid, 0, scores, h("txt"), False, rk.public_key, sig)
+        if not isinstance(out, Err):
+            assert right_key and o["state"] in REVIEWABLE and self.c.keys[relayer] != o["merchant"]
+
+    @action(data=st.data(), who=st.sampled_from(MERCHANTS + BUYERS))
+    def warranty_flow(self, data, who):
+        if not self.orders:
+            return
+        oid = data.draw(st.sampled_from(self.orders))
+        unit = h(f"unit-{oid}")
+        if unit not in self.logs:
+            out = self.c.call(who, "warranty", "register_unit", unit, h("product-1"))
+            if not isinstance(out, Err):
+                self.logs[unit] = []
+                self.units.append(unit)
+            return
+        again = self.c.call("merchant2", "warranty", "register_unit", unit, h("product-1"))
+        assert isinstance(again, Err), "a unit got a second passport"
+        self.c.call(who, "warranty", "activate", unit, oid)
+        kind = data.draw(st.sampled_from(["INSPECT", "REPAIR", "AMEND"]))
+        amends = len(self.logs[unit]) if kind == "AMEND" else 0
+        out = self.c.call(data.draw(st.sampled_from(["merchant1", "service1", "buyer1"])), "warranty",
+                          "record_service", unit, kind, h(f"{unit.hex()}-{len(self.logs[unit])}"), False, amends)
+        if not isinstance(out, Err):
+            self.logs[unit].append(out)
+
+    @action(data=st.data(), who=parties, right_code=st.booleans(), expiry=st.sampled_from([1, 5, 50]))
+    def transfer(self, data, who, right_code, expiry):
+        if not self.units:
+            return
+        unit = data.draw(st.sampled_from(self.units))
+        p = self.c.view("warranty", "get_passport", unit)
+        if not p["activated"]:
+            return
+        owner = self.c.names[p["owner"]]
+        if p["claim_hash"] == b"":
+            self.c.call(owner, "warranty", "offer_transfer", unit, sha256(b"code" + unit), self.c.height + expiry)
+            return
+        out = self.c.call(who, "warranty", "claim_transfer", unit, b"code" + unit if right_code else b"guess")
+        if not isinstance(out, Err):
+            assert right_code and self.c.height <= p["offer_expiry"] and who != owner
+            assert self.c.view("warranty", "get_passport", unit)["owner"] == self.c.keys[who]
+
+    @action(data=st.data(), who=parties, step=st.sampled_from(["open", "assign", "resolve", "escalate", "close"]))
+    def ticket(self, data, who, step):
+        if not self.orders:
+            return
+        if step == "open" or not self.tickets:
+            oid = data.draw(st.sampled_from(self.orders))
+            out = self.c.call(self.c.names[self.c.order(oid)["buyer"]], "tickets", "open", oid, b"", h("q"))
+            if not isinstance(out, Err):
+                self.tickets.append(out)
+            return
+        tid = data.draw(st.sampled_from(self.tickets))
+        t = self.c.view("tickets", "get_ticket", tid)
+        args = [self.c.keys["service1"]] if step == "assign" else [h("res")] if step == "resolve" else []
+        out = self.c.call(who, "tickets", step, tid, *args)
+        if isinstance(out, Err):
+            return
+        if step == "escalate":
+            assert (not t["responded"] and self.c.height > t["first_response_by"]) or self.c.height > t["resolve_by"]
+        if step in ("assign", "resolve"):
+            assert self.c.keys[who] in (t["handler"], t["assignee"]) or (t["escalated"] and who == "platform")
+
+    @action(data=st.data(), who=parties, points=st.integers(1, 200))
+    def loyalty(self, data, who, points):
+        if self.orders:
+            self.c.call(who, "loyalty", "award", PROGRAM, data.draw(st.sampled_from(self.orders)))
+            self.c.call(who, "loyalty", "clawback", PROGRAM, data.draw(st.sampled_from(self.orders)))
+        self.c.call(who, "loyalty", "redeem", PROGRAM, points)
+        self.c.call(who, "loyalty", "expire", PROGRAM, self.c.keys[data.draw(st.sampled_from(BUYERS))])
+
+    @rule(data=st.data(), name=st.sampled_from(WEIGHTED))
+    def step(self, data, name):
+        kwargs = {k: data.draw(v) for k, v in _ACTIONS[name].items() if k != "data"}
+        if "data" in _ACTIONS[name]:
+            kwargs["data"] = data
+        getattr(self, name)(**kwargs)
+
+    # ---- invariants ------------------------------------------------------------------
+
+    @invariant()
+    def money(self):
+        if not hasattr(self, "c"):
+            return
+        self.c.supply_check()
+        for oid in self.orders:
+            o = self.c.order(oid)
+            esc = self.c.escrow(oid)
+            assert esc >= 0, "E2"
+            assert 0 <= o["refunded"] <= o["amount"], "E3"
+            if o["state"] in TERMINAL:
+                assert esc == 0, f"E4: order {oid} {o['state']} holds {esc}"
+            if o["state"] in ("PLACED", "ACCEPTED", "SHIPPED", "PARTIALLY_SHIPPED", "DELIVERED"):
+                assert esc + self.c.view("orders", "merchant_debt", o["merchant"]) >= 0
+        for m in MERCHANTS:
+            assert self.c.view("orders", "bond_of", self.c.keys[m]) >= 0
+
+    @invariant()
+    def points_and_vouchers(self):
+        if not hasattr(self, "c"):
+            return
+        p = self.c.view("loyalty", "get_program", PROGRAM)
+        held = sum(self.c.view("loyalty", "held_in_lots", PROGRAM, self.c.keys[b]) for b in BUYERS)
+        assert p["minted"] == p["redeemed"] + p["expired"] + p["clawed"] + held, "points supply identity"
+        v = self.c.view("loyalty", "get_voucher", VOUCHER)
+        assert 0 <= v["redemptions"] <= VOUCHER_MAX
+        for b in BUYERS:
+            assert 0 <= self.c.view("loyalty", "voucher_uses", VOUCHER, self.c.keys[b]) <= 1
+
+    @invariant()
+    def reviews_and_logs(self):
+        if not hasattr(self, "c"):
+            return
+        for oid in self.orders:
+            rid = self.c.view("reviews", "live_review", oid, 0)
+            if rid:
+                r = self.c.view("reviews", "get_review", rid)
+                assert sha256(r["review_key"]) == self.c.order(oid)["review_key_hash"]
+        owners = {}
+        for unit in self.units:
+            p = self.c.view("warranty", "get_passport", unit)
+            assert p["unit"] == unit, "one passport per unit"
+            owners[unit] = p["owner"]
+        for unit, seqs in self.logs.items():
+            log = self.c.view("warranty", "service_log", unit, 256)
+            assert [r["seq"] for r in log] == seqs, "service log rewritten"
+            for r in log:
+                assert r["data_hash"] == h(f"{unit.hex()}-{r['seq'] - 1}")
+
+
+CommerceMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=80, deadline=None,
+                                             suppress_health_check=list(HealthCheck))
+TestCommerce = CommerceMachine.TestCase
