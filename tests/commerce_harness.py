@@ -10,7 +10,7 @@ for the signer and the current height. ``call`` returns the method's result, or 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from contracts_vm.api import CallContext, execute_call, execute_view
@@ -18,31 +18,7 @@ from contracts_vm.memstate import MemoryState
 from contracts_vm.system import install_system_contracts
 from ledger.crypto import SigningKey, sha256
 
-try:
-    from ledger.genesis import Genesis, GenesisAccount, Organisation
-except ImportError:  # the genesis module lives on main; the commerce branch only needs its shape
-    @dataclass(frozen=True)
-    class Organisation:  # type: ignore[no-redef]
-        id: str
-        name: str
-        admin_keys: tuple
-
-    @dataclass(frozen=True)
-    class GenesisAccount:  # type: ignore[no-redef]
-        public_key: bytes
-        organisation: str
-        roles: tuple
-        balance: int
-        encryption_key: bytes | None
-
-    @dataclass(frozen=True)
-    class Genesis:  # type: ignore[no-redef]
-        chain_id: str
-        genesis_time_ms: int
-        organisations: tuple
-        validators: tuple
-        accounts: tuple
-        contract_settings: dict = field(default_factory=dict)
+from ledger.genesis import Genesis, GenesisAccount, Organisation
 
 #: Gas limit of every test call (well above any single commerce call).
 CALL_GAS = 10_000_000
