@@ -1,0 +1,180 @@
+"""The node's JSON-RPC route table: every method a client can call, in one list.
+
+How it works: ``make_routes(node)`` returns ``Method`` entries (name, params with
+types, handler, documentation) bound to a running ``Node``; the RPC server validates
+params against the types, runs the handler and builds ``rpc.discover`` from the same
+list, so the documentation cannot drift from what is served. Handlers only read the
+node's committed data or hand a transaction to the mempool; none blocks the event
+loop for long.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ledger import encoding
+from ledger.errors import ValidationError
+from ledger.merkle import merkle_proof
+from ledger.storage import schema
+from node.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, Method, Param, RpcError
+from node.rpc_server import Topic, subscription_methods
+from node.rpc_types import ANY, BOOLEAN, HASH32, HEX, OBJECT, Array, Int, Str
+from node.views import args_from_json, block_json, cert_json, header_json, hx, receipt_json, tx_json, value_to_json
+
+if TYPE_CHECKING:
+    from node.service import Node
+
+NOT_FOUND = -32004
+TOPIC_BLOCKS = "newBlocks"
+TOPIC_EVENTS = "events"
+
+HEIGHT = Param("height", ANY, 'a block height (integer) or "latest"', required=False, default="latest")
+FULL = Param("full", BOOLEAN, "include whole transactions instead of their ids", required=False, default=False)
+
+
+def _height(node: "Node", value: Any) -> int:
+    head = node.blocks.height
+    if value in (None, "latest"):
+        return head
+    if type(value) is not int or value < 0:
+        raise RpcError(INVALID_PARAMS, f'Invalid params: height: expected a non-negative integer or "latest", found {value!r:.40}')
+    if value > head:
+        raise RpcError(NOT_FOUND, f"block {value} is not committed yet; the head is {head}", {"head": head})
+    return value
+
+
+def _not_found(what: str) -> RpcError:
+    return RpcError(NOT_FOUND, f"{what} not found")
+
+
+def make_routes(node: "Node") -> list[Method]:
+    async def chain_status(ctx) -> dict:
+        return node.status()
+
+    async def chain_getBlock(ctx, height: Any = "latest", full: bool = False) -> dict:
+        h = _height(node, height)
+        if h == 0:
+            raise RpcError(NOT_FOUND, "height 0 is the genesis state, which has no block", {"genesis_hash": hx(node.genesis.genesis_hash)})
+        block = node.blocks.get_block(h)
+        if block is None:
+            raise _not_found(f"block {h}")
+        return block_json(block, full)
+
+    async def chain_getBlockByHash(ctx, hash: bytes, full: bool = False) -> dict:
+        block = node.blocks.get_block_by_hash(hash)
+        if block is None:
+            raise _not_found(f"block {hx(hash)}")
+        return block_json(block, full)
+
+    async def chain_getCertificate(ctx, height: Any = "latest") -> dict:
+        h = _height(node, height)
+        cert = node.blocks.get_certificate(h)
+        if cert is None:
+            raise _not_found(f"certificate of block {h}")
+        return cert_json(cert)
+
+    async def chain_getTransaction(ctx, tx_id: bytes) -> dict:
+        found = node.blocks.get_tx(tx_id)
+        if found is not None:
+            tx, height, index = found
+            return {**tx_json(tx), "status": "committed", "height": height, "index": index}
+        pending = node.mempool.get(tx_id)
+        if pending is not None:
+            return {**tx_json(pending), "status": "pending", "height": None, "index": None}
+        raise _not_found(f"transaction {hx(tx_id)}")
+
+    async def chain_getReceipt(ctx, tx_id: bytes) -> dict:
+        found = node.blocks.get_receipt(tx_id)
+        if found is None:
+            status = "pending" if tx_id in node.mempool else "unknown"
+            raise RpcError(NOT_FOUND, f"no receipt for {hx(tx_id)} yet (transaction is {status})", {"status": status})
+        receipt, height, index = found
+        block = node.blocks.get_block(height)
+        receipts = node.blocks.get_receipts(height) or []
+        proof = merkle_proof([r.encode() for r in receipts], index)
+        return {**receipt_json(receipt, height, index), "block_hash": hx(block.block_hash),
+                "proof": {"header": header_json(block.header), "header_raw": hx(block.header.encode()),
+                          "receipts_size": len(receipts), "path": [hx(p) for p in proof],
+                          "certificate": cert_json(node.blocks.get_certificate(height))}}
+
+    async def chain_sendRawTransaction(ctx, raw: bytes) -> str:
+        tx = await node.submit_transaction(raw)
+        return hx(tx.tx_id)
+
+    async def chain_call(ctx, contract: str, method: str, args: list, height: Any = "latest") -> Any:
+        h = _height(node, height)
+        abi = node.contract_abi(contract, h)
+        if abi is None:
+            raise RpcError(NOT_FOUND, f"no contract named {contract!r}")
+        try:
+            converted = args_from_json(abi, method, args)
+        except ValidationError as exc:
+            raise RpcError(INVALID_PARAMS, f"Invalid params: {exc}") from None
+        result = node.call_view(contract, method, converted, h)
+        if not result.ok:
+            raise RpcError(CHAIN_ERROR, f"{result.error}: {result.error_message}",
+                           {"type": "ContractError", "reason": result.error})
+        return {"height": h, "result": value_to_json(result.return_value), "gas_used": result.gas_used}
+
+    async def chain_getProof(ctx, key: bytes, height: Any = "latest") -> dict:
+        h = _height(node, height)
+        root = node.blocks.get_state_root(h)
+        value, proof = node.state_proof(key, root)
+        block = node.blocks.get_block(h) if h else None
+        return {"key": hx(key), "value": hx(value), "height": h, "state_root": hx(root),
+                "proof": hx(encoding.encode(proof)),
+                "header": None if block is None else header_json(block.header),
+                "header_raw": None if block is None else hx(block.header.encode()),
+                "certificate": cert_json(node.blocks.get_certificate(h)) if h else None}
+
+    async def account_get(ctx, address: bytes) -> dict:
+        return node.account_info(address)
+
+    async def net_peers(ctx) -> list:
+        return node.peers()
+
+    async def consensus_status(ctx) -> dict:
+        return node.consensus_status()
+
+    routes = [
+        Method("chain_status", chain_status, (), "chain id, head height and hash, state root, sync state",
+               summary="Where this node's chain is."),
+        Method("chain_getBlock", chain_getBlock, (HEIGHT, FULL), "the block with its header and tx ids (or txs)",
+               summary="A committed block by height."),
+        Method("chain_getBlockByHash", chain_getBlockByHash, (Param("hash", HASH32, "block hash (0x-hex)"), FULL),
+               "the block", summary="A committed block by hash."),
+        Method("chain_getCertificate", chain_getCertificate, (HEIGHT,), "the commit certificate: 2f+1 signed COMMITs",
+               summary="The proof that a block is final."),
+        Method("chain_getTransaction", chain_getTransaction, (Param("tx_id", HASH32, "transaction id"),),
+               "the transaction with its status (committed or pending)", summary="A transaction by id."),
+        Method("chain_getReceipt", chain_getReceipt, (Param("tx_id", HASH32, "transaction id"),),
+               "the receipt with a Merkle proof to its block header and the block's certificate",
+               summary="The outcome of a committed transaction, provable offline."),
+        Method("chain_sendRawTransaction", chain_sendRawTransaction,
+               (Param("raw", HEX, "the canonical encoding of a signed transaction (0x-hex)"),),
+               "the transaction id, once admitted to the mempool", summary="Submit a signed transaction."),
+        Method("chain_call", chain_call,
+               (Param("contract", Str(max_len=64), "contract name"), Param("method", Str(max_len=64), "view method"),
+                Param("args", Array(ANY), "arguments converted by the method's ABI types"), HEIGHT),
+               "the view's return value", summary="Run a read-only contract view."),
+        Method("chain_getProof", chain_getProof, (Param("key", HEX, "state key (0x-hex)"), HEIGHT),
+               "value and inclusion/non-inclusion proof against the certified state root",
+               summary="A state proof a light client can check."),
+        Method("account_get", account_get, (Param("address", HASH32, "account public key"),),
+               "nonce, registration, roles and balance", summary="An account's on-chain facts."),
+        Method("net_peers", net_peers, (), "connected validators", summary="This node's validator connections."),
+        Method("consensus_status", consensus_status, (), "view, height, primary, counters",
+               summary="The consensus core's state."),
+    ]
+    routes += subscription_methods([
+        Topic(TOPIC_BLOCKS, "each newly committed block (header, hash, tx ids)"),
+        Topic(TOPIC_EVENTS, "contract events of committed transactions", OBJECT,
+              'optional {"contract": name, "name": event name}: only matching events'),
+    ])
+    return routes
+
+
+def event_matches(filter: dict | None, contract: str, name: str) -> bool:
+    if not filter:
+        return True
+    return filter.get("contract", contract) == contract and filter.get("name", name) == name
