@@ -1,0 +1,134 @@
+"""One authenticated websocket to one validator: a bounded send queue and a writer task.
+
+How this works: after the handshake the transport wraps the websocket (server or
+client side, aiohttp gives both the same interface) in a ``Connection``. ``enqueue`` is
+synchronous and never waits: it appends to a deque bounded in messages and in bytes and
+wakes the writer task, or returns False when either bound would be crossed (the caller
+learns at once that the message was not accepted; nothing acknowledged is dropped
+silently). The writer task sends one frame at a time; aiohttp's write waits for the
+socket buffer to drain, which is the backpressure that lets the queue fill when a peer
+reads slowly. A single write that blocks longer than the stall timeout means the peer
+stopped reading, and the connection is closed so its queue stops pinning memory.
+
+Messages still queued when a connection closes are discarded and counted: they were
+accepted for *this* connection, which no longer exists; PBFT recovers lost messages
+through its own timers and block sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Callable
+
+from aiohttp import WSCloseCode
+
+from p2p.handshake import CLOSE_STALLED, short_key
+from p2p.limits import MAX_CLOSE_REASON_BYTES, TransportLimits
+
+logger = logging.getLogger("shopchain.p2p")
+
+
+def clip_reason(reason: str) -> bytes:
+    """A close reason that fits the websocket close frame, cut on a UTF-8 boundary."""
+    data = reason.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return data
+    return data[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
+
+
+class Connection:
+    """An established, authenticated websocket with its bounded outbound queue."""
+
+    def __init__(self, ws: Any, peer_key: bytes, outbound: bool, limits: TransportLimits,
+                 count: Callable[[str, int], None]) -> None:
+        self.ws = ws
+        self.peer_key = peer_key
+        self.outbound = outbound
+        self.limits = limits
+        self._count = count
+        self.queue: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self._wake = asyncio.Event()
+        self.closing = False
+        #: (code, reason, by_peer) once known: who ended the connection and why.
+        self.close_info: tuple[int, str, bool] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Connection({short_key(self.peer_key)}.., {'out' if self.outbound else 'in'})"
+
+    def enqueue(self, data: bytes) -> bool:
+        """Queue one frame; False if closing or if the queue is at either bound."""
+        if self.closing:
+            return False
+        if (len(self.queue) >= self.limits.max_send_queue_messages
+                or self.queued_bytes + len(data) > self.limits.max_send_queue_bytes):
+            return False
+        self.queue.append(data)
+        self.queued_bytes += len(data)
+        self._wake.set()
+        return True
+
+    def start_writer(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name=f"p2p-writer-{short_key(self.peer_key)}")
+
+    async def _write_loop(self) -> None:
+        while not self.closing:
+            if not self.queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            data = self.queue.popleft()
+            self.queued_bytes -= len(data)
+            try:
+                await asyncio.wait_for(self.ws.send_bytes(data), self.limits.send_stall_timeout_seconds)
+            except asyncio.TimeoutError:
+                self._count("stalled_disconnects", 1)
+                logger.warning("p2p peer=%s stopped reading: one frame blocked for more than %.1fs; closing",
+                               short_key(self.peer_key), self.limits.send_stall_timeout_seconds)
+                await self.close(CLOSE_STALLED, "send stalled: you stopped reading")
+                return
+            except (ConnectionError, RuntimeError, OSError) as exc:
+                # The socket died under us; closing wakes the reader, which reports it.
+                await self.close(WSCloseCode.ABNORMAL_CLOSURE, f"write failed: {exc}", send=False)
+                return
+            self._count("messages_sent", 1)
+            self._count("bytes_sent", len(data))
+
+    async def close(self, code: int, reason: str, send: bool = True) -> None:
+        """Close once with ``code``/``reason`` (sent to the peer unless the socket is dead)."""
+        if self.closing:
+            return
+        self.closing = True
+        self._wake.set()
+        if self.close_info is None:
+            self.close_info = (int(code), reason, False)
+        try:
+            if send:
+                await asyncio.wait_for(self.ws.close(code=int(code), message=clip_reason(reason)),
+                                       self.limits.close_timeout_seconds)
+            else:
+                await asyncio.wait_for(self.ws.close(code=int(code)), self.limits.close_timeout_seconds)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError, OSError):
+            pass
+
+    def note_peer_close(self, code: int | None, reason: str) -> None:
+        """Remember that the peer ended the connection (unless we already decided to)."""
+        if self.close_info is None:
+            self.close_info = (int(code) if code is not None else int(WSCloseCode.ABNORMAL_CLOSURE), reason, True)
+
+    async def finish(self) -> int:
+        """Stop the writer and return how many queued frames were discarded."""
+        self.closing = True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.cancel()
+            # return_exceptions: the writer already reported its own failure; a cancel of
+            # *this* task still propagates.
+            await asyncio.gather(self._writer, return_exceptions=True)
+        discarded = len(self.queue)
+        self.queue.clear()
+        self.queued_bytes = 0
+        return discarded
