@@ -54,6 +54,7 @@ class Connection:
         self.closing = False
         #: (code, reason, by_peer) once known: who ended the connection and why.
         self.close_info: tuple[int, str, bool] | None = None
+        self._close_started = False
         self._writer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -97,20 +98,22 @@ class Connection:
             self._count("messages_sent", 1)
             self._count("bytes_sent", len(data))
 
-    async def close(self, code: int, reason: str, send: bool = True) -> None:
-        """Close once with ``code``/``reason`` (sent to the peer unless the socket is dead)."""
-        if self.closing:
-            return
-        self.closing = True
-        self._wake.set()
+    def mark_closing(self, code: int, reason: str) -> None:
+        """Stop accepting frames and fix why we close (unless a reason is already known)."""
         if self.close_info is None:
             self.close_info = (int(code), reason, False)
+        self.closing = True
+        self._wake.set()
+
+    async def close(self, code: int, reason: str, send: bool = True) -> None:
+        """Close once with ``code``/``reason`` (sent to the peer unless the socket is dead)."""
+        self.mark_closing(code, reason)
+        if self._close_started:
+            return
+        self._close_started = True
+        message = clip_reason(reason) if send else b""
         try:
-            if send:
-                await asyncio.wait_for(self.ws.close(code=int(code), message=clip_reason(reason)),
-                                       self.limits.close_timeout_seconds)
-            else:
-                await asyncio.wait_for(self.ws.close(code=int(code)), self.limits.close_timeout_seconds)
+            await asyncio.wait_for(self.ws.close(code=int(code), message=message), self.limits.close_timeout_seconds)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError, OSError):
             pass
 

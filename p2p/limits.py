@@ -45,8 +45,11 @@ CLOSE_TIMEOUT_SECONDS = 2.0
 #: peer whose machine vanished is noticed without waiting for TCP timeouts.
 HEARTBEAT_SECONDS = 10.0
 #: Connections accepted but not yet authenticated, all peers together. Beyond this new
-#: sockets are refused before any signature work, bounding what strangers can cost us.
-MAX_PENDING_HANDSHAKES = 64
+#: upgrades get HTTP 503 before any signature work. aiohttp fixes a websocket's frame
+#: limit when it opens, so strangers can make us buffer at most this many maximum-size
+#: frames (16 x 9 MiB) for at most ``HANDSHAKE_TIMEOUT_SECONDS``; honest peers that hit
+#: the cap (a mass reconnect) simply retry after their backoff.
+MAX_PENDING_HANDSHAKES = 16
 #: Steady inbound messages per second allowed from one peer (consensus traffic is a
 #: few messages per block per validator; transaction gossip is the bulk).
 INBOUND_MESSAGES_PER_SECOND = 5_000.0

@@ -316,26 +316,30 @@ class Transport:
             return web.Response(status=503, text="too many connections in handshake; retry later")
         ws = web.WebSocketResponse(max_msg_size=self._max_msg_size, heartbeat=self.limits.heartbeat_seconds,
                                    timeout=self.limits.close_timeout_seconds, compress=False)
-        self._pending_handshakes += 1
+        self._pending_handshakes += 1  # released by _listener_steps, before any refusal is sent
         try:
             await ws.prepare(request)
-            result = await self._run_handshake(ws, self._listener_steps(ws), request.remote or "?")
-        finally:
+        except BaseException:
             self._pending_handshakes -= 1
+            raise
+        result = await self._run_handshake(ws, self._listener_steps(ws), request.remote or "?")
         if isinstance(result, HandshakeResult):
             await self._serve(Connection(ws, result.peer_key, False, self.limits, self._count))
         return ws
 
     async def _listener_steps(self, ws: web.WebSocketResponse) -> HandshakeResult:
-        handshake = ListenerHandshake(self.node_key, self.chain_id, self._peers)
-        await ws.send_bytes(handshake.on_hello(await _handshake_frame(ws)))
-        ready, result = handshake.on_auth(await _handshake_frame(ws))
-        peer = self._peers.get(result.peer_key)
-        if peer is not None and peer.banned_until > self._clock():
-            remaining = peer.banned_until - self._clock()
-            raise HandshakeError(CLOSE_BANNED, f"refused for {remaining:.0f}s more after exceeding the rate limit")
-        await ws.send_bytes(ready)
-        return result
+        try:
+            handshake = ListenerHandshake(self.node_key, self.chain_id, self._peers)
+            await ws.send_bytes(handshake.on_hello(await _handshake_frame(ws)))
+            ready, result = handshake.on_auth(await _handshake_frame(ws))
+            peer = self._peers.get(result.peer_key)
+            if peer is not None and peer.banned_until > self._clock():
+                remaining = peer.banned_until - self._clock()
+                raise HandshakeError(CLOSE_BANNED, f"refused for {remaining:.0f}s more after exceeding the rate limit")
+            await ws.send_bytes(ready)
+            return result
+        finally:
+            self._pending_handshakes -= 1
 
     async def _run_handshake(self, ws, steps: Awaitable[HandshakeResult], who: str) -> HandshakeResult | HandshakeError:
         """Run one side's handshake steps under the timeout; on failure close with the reason and return it."""
@@ -432,19 +436,23 @@ class Transport:
         try:
             await self._read_loop(conn, peer)
         finally:
-            await conn.close(CLOSE_GOING_AWAY, "connection ended")
-            discarded = await conn.finish()
-            self._counters["queued_discarded_on_close"] += discarded
-            self._counters["connections_closed"] += 1
+            # Unregister and report first (synchronously), so that anyone woken by the
+            # change sees the final status; then finish the close on the wire.
+            conn.mark_closing(CLOSE_GOING_AWAY, "connection ended")
             if peer.connection is conn:
                 peer.connection = None
             code, reason, by_peer = conn.close_info or (CLOSE_GOING_AWAY, "connection ended", False)
             peer.last_close_code = code
             peer.last_error = f"{'peer closed' if by_peer else 'closed'}: {reason} (code {code})"
+            self._counters["connections_closed"] += 1
             logger.info("p2p disconnected from %s..: %s", short_key(conn.peer_key), peer.last_error)
             self._notify()
+            await conn.close(code, reason, send=not by_peer)
+            self._counters["queued_discarded_on_close"] += await conn.finish()
 
     async def _read_loop(self, conn: Connection, peer: _Peer) -> None:
+        """Deliver frames until the connection ends; our own reasons to end it are only
+        marked here, and ``_serve`` unregisters the peer before sending the close frame."""
         ws = conn.ws
         while not conn.closing:
             msg = await ws.receive()
@@ -452,14 +460,14 @@ class Transport:
                 data: bytes = msg.data
                 if not peer.limiter.admit(len(data)):
                     self._ban(peer)
-                    await conn.close(CLOSE_RATE_LIMITED, "inbound rate limit exceeded")
+                    conn.mark_closing(CLOSE_RATE_LIMITED, "inbound rate limit exceeded")
                     return
                 self._counters["messages_received"] += 1
                 self._counters["bytes_received"] += len(data)
                 await self._deliver(conn.peer_key, data)
             elif msg.type is WSMsgType.TEXT:
                 self._counters["protocol_violations"] += 1
-                await conn.close(CLOSE_PROTOCOL, "text frames are not part of the protocol")
+                conn.mark_closing(CLOSE_PROTOCOL, "text frames are not part of the protocol")
                 return
             elif msg.type is WSMsgType.ERROR:
                 self._note_read_error(conn, msg.data)

@@ -20,6 +20,7 @@ from p2p import FrameTooLargeError, P2PError, Transport, TransportLimits
 from p2p.handshake import (
     CLOSE_BAD_SIGNATURE,
     CLOSE_BANNED,
+    CLOSE_FRAME_TOO_LARGE,
     CLOSE_HANDSHAKE_TIMEOUT,
     CLOSE_RATE_LIMITED,
     CLOSE_UNKNOWN_KEY,
@@ -264,6 +265,29 @@ def test_wrong_handshake_signature_wrong_chain_and_silence_are_refused():
     run(main())
 
 
+def test_unauthenticated_connections_beyond_the_pending_cap_get_503():
+    async def main():
+        nodes = sorted_nodes(["busy-0", "busy-1"], limits=fast_limits(max_pending_handshakes=1, handshake_timeout_seconds=0.3))
+        await mesh(nodes)
+        target = nodes[-1]
+        try:
+            async with aiohttp.ClientSession() as session:
+                silent = await raw_connect(session, target)  # occupies the only slot
+                with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                    await raw_connect(session, target)
+                assert info.value.status == 503
+                assert target.transport.stats()["busy_refusals"] == 1
+                code, _ = await expect_close(silent)
+                assert code == CLOSE_HANDSHAKE_TIMEOUT
+                # The slot is free again once the silent socket was dropped.
+                ws = await raw_connect(session, target)
+                await ws.send_bytes(DialerHandshake(SigningKey.from_label("nobody"), CHAIN, target.pk).hello())
+                assert (await expect_close(ws))[0] == CLOSE_UNKNOWN_KEY
+        finally:
+            await stop_all(nodes)
+    run(main())
+
+
 # ----- limits ----------------------------------------------------------------------------
 
 
@@ -278,6 +302,9 @@ def test_oversized_frame_closes_only_that_connection():
         try:
             assert sender.transport.send(target.pk, b"z" * 100_000)  # legal for the sender's own limit
             assert await target.transport.wait_disconnected(sender.pk, timeout=WAIT_SECONDS)
+            assert await sender.transport.wait_disconnected(target.pk, timeout=WAIT_SECONDS)
+            sender_view = {s.public_key: s for s in sender.transport.peer_status()}[target.pk]
+            assert sender_view.last_close_code == CLOSE_FRAME_TOO_LARGE, sender_view
             assert target.transport.stats()["frames_too_large"] == 1
             assert target.from_peer(sender.pk) == []
             assert bystander.transport.send(target.pk, b"still here")
@@ -412,6 +439,14 @@ def test_mutual_tls_mesh_works_and_a_client_without_a_consortium_cert_is_refused
                         await session.ws_connect(url, ssl=ctx)
             assert target.transport.stats()["connections_inbound"] == 2
             assert target.transport.stats()["handshakes_refused"] == 0  # refused before any websocket
+
+            # A consortium certificate is not enough: the key handshake still applies on top.
+            _, member_ctx = contexts("member-without-validator-key", ca, None)
+            async with aiohttp.ClientSession() as session:
+                ws = await session.ws_connect(url, ssl=member_ctx)
+                await ws.send_bytes(DialerHandshake(SigningKey.from_label("tls-outsider"), CHAIN, target.pk).hello())
+                assert (await expect_close(ws))[0] == CLOSE_UNKNOWN_KEY
+            assert target.transport.stats()["handshakes_refused"] == 1
         finally:
             await stop_all(nodes)
     run(main())
