@@ -148,6 +148,8 @@ class Transport:
         self._changed = asyncio.Event()
         # aiohttp refuses frames of max_msg_size bytes and more; ours is an inclusive limit.
         self._max_msg_size = self.limits.max_frame_bytes + 1
+        self._bound_port: int | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._apply_peers(peers)
 
     # ----- lifecycle -------------------------------------------------------------------
@@ -162,9 +164,18 @@ class Transport:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=self.limits.close_timeout_seconds)
         await self._runner.setup()
-        self._socket = _bind(self.listen_host, self._requested_port)
-        site = web.SockSite(self._runner, self._socket, ssl_context=self._ssl_server)
-        await site.start()
+        try:
+            self._socket = _bind(self.listen_host, self._requested_port)
+            site = web.SockSite(self._runner, self._socket, ssl_context=self._ssl_server)
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+            raise
+        self._bound_port = self._socket.getsockname()[1]
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
             total=None, connect=self.limits.connect_timeout_seconds))
         self._running = True
@@ -178,6 +189,9 @@ class Transport:
         if not self._running:
             return
         self._running = False
+        for peer in self._peers.values():
+            if peer.connection is not None:
+                peer.connection.mark_closing(CLOSE_GOING_AWAY, "node shutting down")
         tasks = [p.dial_task for p in self._peers.values() if p.dial_task is not None]
         for task in tasks:
             task.cancel()
@@ -196,32 +210,35 @@ class Transport:
 
     @property
     def listen_port(self) -> int:
-        """The bound port (the real one when 0 was requested)."""
-        if self._socket is not None:
-            return self._socket.getsockname()[1]
-        return self._requested_port
+        """The bound port (the real one when 0 was requested; kept after ``stop``)."""
+        return self._bound_port if self._bound_port is not None else self._requested_port
 
     def set_peers(self, peers: Mapping[bytes, str]) -> None:
         """Replace the validator set and addresses (e.g. after an on-chain change).
 
         Removed validators are disconnected (close code 4032); new ones are dialed.
         """
+        _check_peer_keys(peers)
         removed = [p for key, p in self._peers.items() if key not in peers]
         for peer in removed:
             del self._peers[peer.key]
+            if peer.connection is not None:  # fix the reason before cancelling the dial task closes it
+                peer.connection.mark_closing(CLOSE_REMOVED, "removed from the validator set")
             if peer.dial_task is not None:
                 peer.dial_task.cancel()
             if peer.connection is not None:
-                asyncio.get_running_loop().create_task(peer.connection.close(CLOSE_REMOVED, "removed from the validator set"))
+                task = asyncio.get_running_loop().create_task(
+                    peer.connection.close(CLOSE_REMOVED, "removed from the validator set"))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         self._apply_peers(peers)
         if self._running:
             for peer in self._peers.values():
                 self._ensure_dialing(peer)
 
     def _apply_peers(self, peers: Mapping[bytes, str]) -> None:
+        _check_peer_keys(peers)
         for key, address in peers.items():
-            if type(key) is not bytes or len(key) != PUBLIC_KEY_BYTES:
-                raise P2PError(f"peer keys must be {PUBLIC_KEY_BYTES}-byte ed25519 public keys, found {key!r}")
             if key == self.public_key:
                 continue  # the caller may pass the whole validator set; we never dial ourselves
             if key in self._peers:
@@ -286,7 +303,8 @@ class Transport:
     async def wait_connected(self, peers: Iterable[bytes] | None = None, timeout: float | None = None) -> bool:
         """Wait until every given peer (default: all) is connected; False on timeout."""
         wanted = set(peers) if peers is not None else None
-        return await self._wait_until(lambda: (wanted or set(self._peers)) <= set(self.connected_peers()), timeout)
+        return await self._wait_until(
+            lambda: (wanted if wanted is not None else set(self._peers)) <= set(self.connected_peers()), timeout)
 
     async def wait_disconnected(self, peer: bytes, timeout: float | None = None) -> bool:
         """Wait until ``peer`` has no live connection; False on timeout."""
@@ -311,6 +329,8 @@ class Transport:
     # ----- accepting -------------------------------------------------------------------
 
     async def _handle_inbound(self, request: web.Request) -> web.StreamResponse:
+        if not self._running:
+            return web.Response(status=503, text="node is shutting down")
         if self._pending_handshakes >= self.limits.max_pending_handshakes:
             self._counters["busy_refusals"] += 1
             return web.Response(status=503, text="too many connections in handshake; retry later")
@@ -352,7 +372,7 @@ class Transport:
                                    f"handshake not completed within {self.limits.handshake_timeout_seconds}s")
         except HandshakeError as exc:
             error = exc
-        except (ConnectionError, OSError, RuntimeError) as exc:
+        except (ConnectionError, OSError, RuntimeError, aiohttp.ClientError) as exc:
             error = HandshakeError(CLOSE_PROTOCOL, f"connection failed during handshake: {exc}", by_peer=True)
         if error.by_peer:
             self._counters["handshakes_refused_by_peer"] += 1
@@ -380,7 +400,12 @@ class Transport:
             if peer.banned_until > self._clock():
                 await asyncio.sleep(peer.backoff.next_delay())
                 continue
-            conn = await self._dial(peer)
+            try:
+                conn = await self._dial(peer)
+            except Exception:  # a bug must not end reconnection to this peer for good
+                logger.exception("p2p dial %s.. failed unexpectedly", short_key(peer.key))
+                self._counters["dial_failures"] += 1
+                conn = None
             if conn is not None:
                 peer.backoff.reset()
                 await self._serve(conn)
@@ -400,7 +425,9 @@ class Transport:
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
             self._counters["dial_failures"] += 1
             peer.last_error = f"cannot connect to {peer.address}: {type(exc).__name__}: {exc}"
-            logger.debug("p2p dial %s.. failed: %s", short_key(peer.key), peer.last_error)
+            # Say it once per outage at INFO; the retries that follow only at DEBUG.
+            log = logger.info if peer.backoff.failures == 0 else logger.debug
+            log("p2p dial %s.. failed: %s", short_key(peer.key), peer.last_error)
             return None
         handshake = DialerHandshake(self.node_key, self.chain_id, peer.key)
         result = await self._run_handshake(ws, self._dialer_steps(ws, handshake), peer.address)
@@ -422,7 +449,10 @@ class Transport:
     async def _serve(self, conn: Connection) -> None:
         """Register ``conn`` as the peer's connection, read until it closes, unregister."""
         peer = self._peers.get(conn.peer_key)
-        if peer is None or not self._running:
+        if not self._running:
+            await conn.close(CLOSE_GOING_AWAY, "node shutting down")
+            return
+        if peer is None:
             await conn.close(CLOSE_REMOVED, "not in the validator set any more")
             return
         old, peer.connection = peer.connection, conn
@@ -525,6 +555,14 @@ async def _handshake_frame(ws) -> bytes:
     if msg.type is WSMsgType.ERROR:
         raise HandshakeError(int(getattr(msg.data, "code", CLOSE_PROTOCOL)), f"read error: {msg.data}")
     raise HandshakeError(CLOSE_PROTOCOL, f"expected a binary handshake frame, found {msg.type.name}")
+
+
+def _check_peer_keys(peers: Mapping[bytes, str]) -> None:
+    for key, address in peers.items():
+        if type(key) is not bytes or len(key) != PUBLIC_KEY_BYTES:
+            raise P2PError(f"peer keys must be {PUBLIC_KEY_BYTES}-byte ed25519 public keys, found {key!r}")
+        if not isinstance(address, str) or ":" not in address:
+            raise P2PError(f"peer address must be 'host:port', found {address!r} for {short_key(key)}..")
 
 
 def _bind(host: str, port: int) -> socket.socket:

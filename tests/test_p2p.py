@@ -23,6 +23,7 @@ from p2p.handshake import (
     CLOSE_FRAME_TOO_LARGE,
     CLOSE_HANDSHAKE_TIMEOUT,
     CLOSE_RATE_LIMITED,
+    CLOSE_REMOVED,
     CLOSE_UNKNOWN_KEY,
     CLOSE_WRONG_CHAIN,
     TAG_AUTH,
@@ -185,6 +186,60 @@ def test_full_queue_refuses_further_sends_and_keeps_what_it_accepted():
             assert [a.transport.send(b.pk, b"y" * 1000) for _ in range(3)] == [True, True, False]
             assert a.transport.stats()["send_rejected_queue_full"] == 2
             await b.wait_messages(7)
+        finally:
+            await stop_all(nodes)
+    run(main())
+
+
+def test_a_failing_or_slow_async_handler_does_not_cost_the_connection():
+    async def main():
+        nodes = sorted_nodes(["handler-0", "handler-1"])
+        await mesh(nodes)
+        a, b = nodes
+        seen: list[bytes] = []
+
+        async def handler(sender: bytes, data: bytes) -> None:
+            await asyncio.sleep(0)  # a coroutine handler is awaited before the next frame is read
+            if data == b"boom":
+                raise ValueError("handler bug")
+            seen.append(data)
+            b.on_message(sender, data)
+
+        b.transport._on_message = handler
+        try:
+            for data in (b"one", b"boom", b"two"):
+                assert a.transport.send(b.pk, data)
+            await b.wait_messages(2)
+            assert seen == [b"one", b"two"]
+            assert b.transport.stats()["handler_errors"] == 1
+            assert b.transport.connected_peers() == [a.pk]
+        finally:
+            await stop_all(nodes)
+    run(main())
+
+
+def test_validator_set_changes_disconnect_removed_peers_and_dial_added_ones():
+    async def main():
+        nodes = sorted_nodes([f"change-{i}" for i in range(3)])
+        await mesh(nodes)
+        book = {n.pk: n.address for n in nodes}
+        low, middle, high = nodes
+        try:
+            middle.transport.set_peers({k: v for k, v in book.items() if k != high.pk})
+            assert await middle.transport.wait_disconnected(high.pk, timeout=WAIT_SECONDS)
+            assert await high.transport.wait_disconnected(middle.pk, timeout=WAIT_SECONDS)
+            assert middle.transport.connected_peers() == [low.pk]
+            assert middle.transport.send(high.pk, b"gone") is False
+            # high still lists middle; it learns why the link ended.
+            high_view = lambda: {s.public_key: s for s in high.transport.peer_status()}[middle.pk]  # noqa: E731
+            assert high_view().last_close_code == CLOSE_REMOVED
+
+            middle.transport.set_peers(book)
+            assert await middle.transport.wait_connected(timeout=WAIT_SECONDS)
+            assert await high.transport.wait_connected(timeout=WAIT_SECONDS)
+            with pytest.raises(P2PError, match="host:port"):
+                middle.transport.set_peers({high.pk: "no-port"})
+            assert middle.transport.connected_peers() == sorted([low.pk, high.pk])  # unchanged by the bad call
         finally:
             await stop_all(nodes)
     run(main())
