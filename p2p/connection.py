@@ -7,7 +7,9 @@ wakes the writer task, or returns False when either bound would be crossed (the 
 learns at once that the message was not accepted; nothing acknowledged is dropped
 silently). The writer task sends one frame at a time; aiohttp's write waits for the
 socket buffer to drain, which is the backpressure that lets the queue fill when a peer
-reads slowly. A single write that blocks longer than the stall timeout means the peer
+reads slowly. The writer also paces itself just under the peer's inbound rate limits
+(``OutboundPacer``), so honest load meets that same backpressure rather than a flood
+disconnect. A single write that blocks longer than the stall timeout means the peer
 stopped reading, and the connection is closed so its queue stops pinning memory.
 
 Messages still queued when a connection closes are discarded and counted: they were
@@ -25,7 +27,7 @@ from typing import Any, Callable
 from aiohttp import WSCloseCode
 
 from p2p.handshake import CLOSE_STALLED, short_key
-from p2p.limits import MAX_CLOSE_REASON_BYTES, TransportLimits
+from p2p.limits import MAX_CLOSE_REASON_BYTES, OutboundPacer, TransportLimits
 
 logger = logging.getLogger("shopchain.p2p")
 
@@ -42,8 +44,9 @@ class Connection:
     """An established, authenticated websocket with its bounded outbound queue."""
 
     def __init__(self, ws: Any, peer_key: bytes, outbound: bool, limits: TransportLimits,
-                 count: Callable[[str, int], None]) -> None:
+                 count: Callable[[str, int], None], pacer: OutboundPacer) -> None:
         self.ws = ws
+        self.pacer = pacer
         self.peer_key = peer_key
         self.outbound = outbound
         self.limits = limits
@@ -80,6 +83,11 @@ class Connection:
             if not self.queue:
                 self._wake.clear()
                 await self._wake.wait()
+                continue
+            wait = self.pacer.delay(len(self.queue[0]))
+            if wait > 0:
+                self._count("pacing_waits", 1)
+                await asyncio.sleep(wait)
                 continue
             data = self.queue.popleft()
             self.queued_bytes -= len(data)

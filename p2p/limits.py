@@ -50,15 +50,17 @@ HEARTBEAT_SECONDS = 10.0
 #: frames (16 x 9 MiB) for at most ``HANDSHAKE_TIMEOUT_SECONDS``; honest peers that hit
 #: the cap (a mass reconnect) simply retry after their backoff.
 MAX_PENDING_HANDSHAKES = 16
-#: Steady inbound messages per second allowed from one peer (consensus traffic is a
-#: few messages per block per validator; transaction gossip is the bulk).
-INBOUND_MESSAGES_PER_SECOND = 5_000.0
-#: Messages a peer may send in a burst above the steady rate.
-INBOUND_MESSAGE_BURST = 10_000.0
-#: Steady inbound bytes per second allowed from one peer.
-INBOUND_BYTES_PER_SECOND = 32.0 * MiB
-#: Bytes a peer may send in a burst; at least a few maximum-size frames.
-INBOUND_BYTE_BURST = 64.0 * MiB
+#: Steady inbound messages per second allowed from one peer. Consensus is a few messages
+#: per block per validator; transaction gossip is the bulk, and the runtime should batch
+#: it. One process handles roughly 20k small frames/s on loopback, so this caps what one
+#: peer can make us spend at about half of that.
+INBOUND_MESSAGES_PER_SECOND = 10_000.0
+#: Messages a peer may send in a burst above the steady rate (catch-up after a reconnect).
+INBOUND_MESSAGE_BURST = 20_000.0
+#: Steady inbound bytes per second allowed from one peer (several full blocks per second).
+INBOUND_BYTES_PER_SECOND = 64.0 * MiB
+#: Bytes a peer may send in a burst; many maximum-size frames (block sync).
+INBOUND_BYTE_BURST = 128.0 * MiB
 #: After a peer is disconnected for flooding, its new connections are refused for this long.
 FLOOD_BAN_SECONDS = 10.0
 #: First reconnection delay after a failed dial or a dropped connection.
@@ -67,8 +69,15 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 #: Growth factor of the reconnection delay per consecutive failure.
 BACKOFF_MULTIPLIER = 2.0
+#: Share of a peer's inbound limits that we allow ourselves when sending to it. Every
+#: validator runs the same limits, so pacing our writes just under them means honest
+#: load meets backpressure (``send`` returns False) instead of a flood disconnect.
+OUTBOUND_PACING_FRACTION = 0.9
 #: Longest close reason: the websocket close frame allows 123 bytes after the code.
 MAX_CLOSE_REASON_BYTES = 123
+
+#: Float slack in token comparisons, so waiting exactly the computed time always suffices.
+_TOKEN_EPSILON = 1e-9
 
 Clock = Callable[[], float]
 RandomSource = Callable[[], float]
@@ -148,10 +157,20 @@ class TokenBucket:
         if elapsed > 0:
             self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
         self._last = now
-        if self._tokens >= amount:
-            self._tokens -= amount
+        if self._tokens + _TOKEN_EPSILON >= amount:
+            self._tokens = max(0.0, self._tokens - amount)
             return True
         return False
+
+    def wait_seconds(self, amount: float) -> float:
+        """How long until ``amount`` tokens are available (0 if they are now); spends nothing."""
+        now = self._clock()
+        if now > self._last:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = max(self._last, now)
+        if self._tokens + _TOKEN_EPSILON >= amount:
+            return 0.0
+        return max(_TOKEN_EPSILON, (min(amount, self.burst) - self._tokens) / self.rate)
 
     def refund(self, amount: float) -> None:
         """Give back tokens taken for something that did not happen after all."""
@@ -179,6 +198,27 @@ class InboundLimiter:
             self.messages.refund(1)
             return False
         return True
+
+
+class OutboundPacer:
+    """Our own sending budget toward one peer, just under that peer's inbound limits."""
+
+    __slots__ = ("messages", "bytes")
+
+    def __init__(self, limits: TransportLimits, clock: Clock = time.monotonic) -> None:
+        f = OUTBOUND_PACING_FRACTION
+        self.messages = TokenBucket(limits.inbound_messages_per_second * f, max(1.0, limits.inbound_message_burst * f), clock)
+        self.bytes = TokenBucket(limits.inbound_bytes_per_second * f,
+                                 max(float(limits.max_frame_bytes), limits.inbound_byte_burst * f), clock)
+
+    def delay(self, frame_bytes: int) -> float:
+        """0 (and the frame is charged) if it may go now, else seconds to wait first."""
+        wait = max(self.messages.wait_seconds(1), self.bytes.wait_seconds(frame_bytes))
+        if wait > 0:
+            return wait
+        self.messages.take(1)
+        self.bytes.take(frame_bytes)
+        return 0.0
 
 
 class Backoff:

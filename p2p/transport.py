@@ -21,6 +21,8 @@ How this works:
   We do not drop older queued messages to make room: they were already accepted.
   Messages to this node's own key are refused with an error: the runtime delivers its
   own messages to itself without the network.
+* Outbound frames are paced just under the peer's inbound limits (all validators run
+  the same limits), so honest load shows up as a full queue, not as a flood.
 * Inbound frames pass a per-peer token bucket (messages and bytes per second); a peer
   over it is disconnected with close code 4029 and its connections are refused for
   ``flood_ban_seconds``. A frame over ``max_frame_bytes`` closes that connection (1009).
@@ -65,7 +67,7 @@ from p2p.handshake import (
     is_dialer,
     short_key,
 )
-from p2p.limits import Backoff, Clock, InboundLimiter, RandomSource, TransportLimits
+from p2p.limits import Backoff, Clock, InboundLimiter, OutboundPacer, RandomSource, TransportLimits
 
 logger = logging.getLogger("shopchain.p2p")
 
@@ -80,7 +82,7 @@ COUNTERS = (
     "handshakes_refused", "handshakes_refused_by_peer", "handshake_timeouts", "busy_refusals",
     "messages_received", "bytes_received", "messages_sent", "bytes_sent",
     "send_rejected_not_connected", "send_rejected_queue_full", "queued_discarded_on_close",
-    "rate_limit_disconnects", "frames_too_large", "protocol_violations", "stalled_disconnects", "handler_errors",
+    "rate_limit_disconnects", "pacing_waits", "frames_too_large", "protocol_violations", "stalled_disconnects", "handler_errors",
 )
 
 
@@ -104,16 +106,17 @@ class PeerStatus:
 
 
 class _Peer:
-    __slots__ = ("key", "address", "connection", "dial_task", "backoff", "limiter", "banned_until",
+    __slots__ = ("key", "address", "connection", "dial_task", "backoff", "limiter", "pacer", "banned_until",
                  "last_error", "last_close_code")
 
-    def __init__(self, key: bytes, address: str, backoff: Backoff, limiter: InboundLimiter) -> None:
+    def __init__(self, key: bytes, address: str, backoff: Backoff, limiter: InboundLimiter, pacer: OutboundPacer) -> None:
         self.key = key
         self.address = address
         self.connection: Connection | None = None
         self.dial_task: asyncio.Task[None] | None = None
         self.backoff = backoff
         self.limiter = limiter
+        self.pacer = pacer
         self.banned_until = float("-inf")
         self.last_error = ""
         self.last_close_code: int | None = None
@@ -244,8 +247,9 @@ class Transport:
             if key in self._peers:
                 self._peers[key].address = address
             else:
+                # Buckets live with the peer, not the connection, so reconnecting resets nothing.
                 self._peers[key] = _Peer(key, address, Backoff.from_limits(self.limits, self._rand),
-                                         InboundLimiter(self.limits, self._clock))
+                                         InboundLimiter(self.limits, self._clock), OutboundPacer(self.limits, self._clock))
 
     # ----- sending ---------------------------------------------------------------------
 
@@ -344,7 +348,9 @@ class Transport:
             raise
         result = await self._run_handshake(ws, self._listener_steps(ws), request.remote or "?")
         if isinstance(result, HandshakeResult):
-            await self._serve(Connection(ws, result.peer_key, False, self.limits, self._count))
+            peer = self._peers.get(result.peer_key)
+            pacer = peer.pacer if peer is not None else OutboundPacer(self.limits, self._clock)
+            await self._serve(Connection(ws, result.peer_key, False, self.limits, self._count, pacer))
         return ws
 
     async def _listener_steps(self, ws: web.WebSocketResponse) -> HandshakeResult:
@@ -437,7 +443,7 @@ class Transport:
             peer.last_close_code = result.code
             await ws.close()
             return None
-        return Connection(ws, peer.key, True, self.limits, self._count)
+        return Connection(ws, peer.key, True, self.limits, self._count, peer.pacer)
 
     async def _dialer_steps(self, ws: aiohttp.ClientWebSocketResponse, handshake: DialerHandshake) -> HandshakeResult:
         await ws.send_bytes(handshake.hello())

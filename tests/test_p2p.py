@@ -419,6 +419,26 @@ def test_flooding_peer_is_disconnected_banned_and_readmitted_later_others_unaffe
     run(main())
 
 
+def test_honest_senders_pace_themselves_under_the_peer_limit_instead_of_being_banned():
+    async def main():
+        # Same limits on both sides, as every validator runs; real clock.
+        limits = fast_limits(inbound_messages_per_second=200.0, inbound_message_burst=20.0)
+        nodes = sorted_nodes(["pace-0", "pace-1"], limits=limits)
+        await mesh(nodes)
+        a, b = nodes
+        try:
+            for i in range(60):  # 3x the burst: the writer has to wait
+                assert a.transport.send(b.pk, b"%d" % i)
+            await b.wait_messages(60)
+            assert b.from_peer(a.pk) == [b"%d" % i for i in range(60)]
+            assert a.transport.stats()["pacing_waits"] > 0
+            assert b.transport.stats()["rate_limit_disconnects"] == 0
+            assert b.transport.connected_peers() == [a.pk]
+        finally:
+            await stop_all(nodes)
+    run(main())
+
+
 # ----- reconnection ----------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from p2p.limits import (
     Backoff,
     InboundLimiter,
     LimitsError,
+    OutboundPacer,
     TokenBucket,
     TransportLimits,
 )
@@ -190,6 +191,21 @@ def test_inbound_limiter_charges_nothing_for_a_refused_frame():
     assert not limiter.admit(100)  # bytes exhausted...
     assert limiter.messages.tokens == 9  # ...and the message token was given back
     assert limiter.admit(50)
+
+
+def test_outbound_pacer_stays_under_the_inbound_limit_of_a_peer_with_the_same_limits():
+    clock = Clock()
+    limits = TransportLimits(inbound_messages_per_second=100.0, inbound_message_burst=10.0)
+    pacer, receiver = OutboundPacer(limits, clock), InboundLimiter(limits, clock)
+    sent = 0
+    while clock.now < 5.0:
+        wait = pacer.delay(100)
+        if wait:
+            clock.now += wait
+            continue
+        assert receiver.admit(100), f"honest frame {sent} refused at t={clock.now}"
+        sent += 1
+    assert 400 <= sent <= 0.9 * (10 + 100 * 5.0) + 1  # paced at 90% of the peer's rate
 
 
 def test_transport_limits_reject_inconsistent_values():
