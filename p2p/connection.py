@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from typing import Any, Callable
 
@@ -58,6 +59,10 @@ class Connection:
         #: (code, reason, by_peer) once known: who ended the connection and why.
         self.close_info: tuple[int, str, bool] | None = None
         self._close_started = False
+        # Kept so a close that cannot complete (the peer stopped reading, so even the
+        # close frame cannot be written) can still cut the socket; asyncio's graceful
+        # close would otherwise wait for the full send buffer forever.
+        self._socket = ws.get_extra_info("socket")
         self._writer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -97,7 +102,9 @@ class Connection:
                 self._count("stalled_disconnects", 1)
                 logger.warning("p2p peer=%s stopped reading: one frame blocked for more than %.1fs; closing",
                                short_key(self.peer_key), self.limits.send_stall_timeout_seconds)
-                await self.close(CLOSE_STALLED, "send stalled: you stopped reading")
+                # Not even a close frame can be written into a full buffer: cut the socket.
+                self.mark_closing(CLOSE_STALLED, "send stalled: you stopped reading")
+                self.abort()
                 return
             except (ConnectionError, RuntimeError, OSError) as exc:
                 # The socket died under us; closing wakes the reader, which reports it.
@@ -123,15 +130,38 @@ class Connection:
         try:
             await asyncio.wait_for(self.ws.close(code=int(code), message=message), self.limits.close_timeout_seconds)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError, OSError):
-            pass
+            self.abort()
+        except asyncio.CancelledError:
+            # aiohttp shares one drain future between writers; once a stalled write was
+            # cancelled, a later close sees that cancellation without anyone cancelling us.
+            self.abort()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+
+    def abort(self) -> None:
+        """Cut the TCP connection now; the reader then sees it end."""
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
 
     def note_peer_close(self, code: int | None, reason: str) -> None:
         """Remember that the peer ended the connection (unless we already decided to)."""
         if self.close_info is None:
             self.close_info = (int(code) if code is not None else int(WSCloseCode.ABNORMAL_CLOSURE), reason, True)
 
-    async def finish(self) -> int:
-        """Stop the writer and return how many queued frames were discarded."""
+    def discard_queue(self) -> int:
+        """Drop what is still queued (the connection is closing); return how many frames."""
+        self.mark_closing(WSCloseCode.GOING_AWAY, "connection ended")
+        discarded = len(self.queue)
+        self.queue.clear()
+        self.queued_bytes = 0
+        return discarded
+
+    async def finish(self) -> None:
+        """Stop the writer task."""
         self.closing = True
         self._wake.set()
         if self._writer is not None:
@@ -139,7 +169,3 @@ class Connection:
             # return_exceptions: the writer already reported its own failure; a cancel of
             # *this* task still propagates.
             await asyncio.gather(self._writer, return_exceptions=True)
-        discarded = len(self.queue)
-        self.queue.clear()
-        self.queued_bytes = 0
-        return discarded

@@ -29,7 +29,11 @@ How this works:
   Neither affects other peers.
 * Dial loops reconnect with capped exponential backoff and jitter (``limits.Backoff``).
 
-The clock (rate limits, bans) and the random source (jitter) are injectable for tests.
+Messages from one peer arrive in the order it sent them, at most once: nothing is
+retransmitted across a reconnect (PBFT's timers and block sync recover lost messages).
+
+The clock (inbound limits, bans, outbound pacing) and the random source (backoff
+jitter) are injectable for tests.
 """
 
 from __future__ import annotations
@@ -51,7 +55,6 @@ from ledger.crypto import PUBLIC_KEY_BYTES, SigningKey
 from p2p.connection import Connection, clip_reason
 from p2p.handshake import (
     CLOSE_BANNED,
-    CLOSE_BUSY,
     CLOSE_FRAME_TOO_LARGE,
     CLOSE_GOING_AWAY,
     CLOSE_HANDSHAKE_TIMEOUT,
@@ -82,7 +85,8 @@ COUNTERS = (
     "handshakes_refused", "handshakes_refused_by_peer", "handshake_timeouts", "busy_refusals",
     "messages_received", "bytes_received", "messages_sent", "bytes_sent",
     "send_rejected_not_connected", "send_rejected_queue_full", "queued_discarded_on_close",
-    "rate_limit_disconnects", "pacing_waits", "frames_too_large", "protocol_violations", "stalled_disconnects", "handler_errors",
+    "rate_limit_disconnects", "pacing_waits", "frames_too_large", "protocol_violations", "read_errors",
+    "stalled_disconnects", "handler_errors",
 )
 
 
@@ -475,16 +479,18 @@ class Transport:
             # Unregister and report first (synchronously), so that anyone woken by the
             # change sees the final status; then finish the close on the wire.
             conn.mark_closing(CLOSE_GOING_AWAY, "connection ended")
-            if peer.connection is conn:
-                peer.connection = None
             code, reason, by_peer = conn.close_info or (CLOSE_GOING_AWAY, "connection ended", False)
-            peer.last_close_code = code
-            peer.last_error = f"{'peer closed' if by_peer else 'closed'}: {reason} (code {code})"
+            ended = f"{'peer closed' if by_peer else 'closed'}: {reason} (code {code})"
+            if peer.connection is conn:  # else a newer connection replaced it and owns the status
+                peer.connection = None
+                peer.last_close_code = code
+                peer.last_error = ended
             self._counters["connections_closed"] += 1
-            logger.info("p2p disconnected from %s..: %s", short_key(conn.peer_key), peer.last_error)
+            self._counters["queued_discarded_on_close"] += conn.discard_queue()
+            logger.info("p2p disconnected from %s..: %s", short_key(conn.peer_key), ended)
             self._notify()
             await conn.close(code, reason, send=not by_peer)
-            self._counters["queued_discarded_on_close"] += await conn.finish()
+            await conn.finish()
 
     async def _read_loop(self, conn: Connection, peer: _Peer) -> None:
         """Deliver frames until the connection ends; our own reasons to end it are only
@@ -523,9 +529,9 @@ class Transport:
             conn.close_info = (CLOSE_FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes", False)
             logger.warning("p2p peer=%s sent a frame over %d bytes; closed", short_key(conn.peer_key),
                            self.limits.max_frame_bytes)
-        else:
-            self._counters["protocol_violations"] += 1
-            conn.close_info = (int(code or CLOSE_PROTOCOL), f"read error: {exc}", False)
+        else:  # a heartbeat timeout or a broken socket, rather than bad input
+            self._counters["read_errors"] += 1
+            conn.close_info = (int(code or CLOSE_PROTOCOL), f"read error: {type(exc).__name__}: {exc}", False)
             logger.warning("p2p peer=%s read error: %s", short_key(conn.peer_key), exc)
 
     def _ban(self, peer: _Peer) -> None:

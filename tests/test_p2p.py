@@ -22,8 +22,11 @@ from p2p.handshake import (
     CLOSE_BANNED,
     CLOSE_FRAME_TOO_LARGE,
     CLOSE_HANDSHAKE_TIMEOUT,
+    CLOSE_PROTOCOL,
     CLOSE_RATE_LIMITED,
     CLOSE_REMOVED,
+    CLOSE_REPLACED,
+    CLOSE_STALLED,
     CLOSE_UNKNOWN_KEY,
     CLOSE_WRONG_CHAIN,
     TAG_AUTH,
@@ -340,6 +343,51 @@ def test_unauthenticated_connections_beyond_the_pending_cap_get_503():
                 assert (await expect_close(ws))[0] == CLOSE_UNKNOWN_KEY
         finally:
             await stop_all(nodes)
+    run(main())
+
+
+async def authenticate(session: aiohttp.ClientSession, key: SigningKey, node: Node) -> aiohttp.ClientWebSocketResponse:
+    """A hand-driven dialer that completes the real handshake and then does what the test says."""
+    ws = await raw_connect(session, node)
+    dialer = DialerHandshake(key, CHAIN, node.pk)
+    await ws.send_bytes(dialer.hello())
+    await ws.send_bytes(dialer.on_challenge(await ws.receive_bytes()))
+    dialer.on_ready(await ws.receive_bytes())
+    return ws
+
+
+def test_misbehaving_authenticated_peers_are_closed_with_their_own_reason():
+    async def main():
+        node = Node("misbehave-high", limits=fast_limits(send_stall_timeout_seconds=0.3, max_frame_bytes=1 << 20,
+                                                          max_send_queue_bytes=64 << 20))
+        key = next(k for k in (SigningKey.from_label(f"misbehave-{i}") for i in range(100)) if k.public_key < node.pk)
+        await node.transport.start()
+        node.transport.set_peers({key.public_key: "127.0.0.1:9"})  # never dialed: the lower key dials
+        try:
+            async with aiohttp.ClientSession() as session:
+                first = await authenticate(session, key, node)
+                assert await node.transport.wait_connected(timeout=WAIT_SECONDS)
+                # The same validator connecting again replaces the old link.
+                second = await authenticate(session, key, node)
+                assert (await expect_close(first))[0] == CLOSE_REPLACED
+                await second.send_str("text is not a message")
+                code, reason = await expect_close(second)
+                assert code == CLOSE_PROTOCOL and "text frames" in reason
+                assert node.transport.stats()["protocol_violations"] == 1
+
+                # A peer that stops reading: once one write blocks past the stall timeout, it is dropped.
+                silent = await authenticate(session, key, node)  # and then never reads
+                assert await node.transport.wait_connected(timeout=WAIT_SECONDS)
+                for _ in range(48):
+                    assert node.transport.send(key.public_key, b"s" * (1 << 20))
+                assert await node.transport.wait_disconnected(key.public_key, timeout=WAIT_SECONDS)
+                stats = node.transport.stats()
+                assert stats["stalled_disconnects"] == 1
+                assert stats["queued_discarded_on_close"] > 0
+                assert node.transport.peer_status()[0].last_close_code == CLOSE_STALLED
+                await silent.close()
+        finally:
+            await node.transport.stop()
     run(main())
 
 
