@@ -33,6 +33,10 @@ from p2p.limits import MAX_CLOSE_REASON_BYTES, OutboundPacer, TransportLimits
 logger = logging.getLogger("shopchain.p2p")
 
 
+#: Close codes that only describe what happened locally and must never be sent (RFC 6455 7.4.1).
+_NEVER_SENT_CODES = frozenset({1005, 1006, 1015})
+
+
 def clip_reason(reason: str) -> bytes:
     """A close reason that fits the websocket close frame, cut on a UTF-8 boundary."""
     data = reason.encode("utf-8")
@@ -107,8 +111,10 @@ class Connection:
                 self.abort()
                 return
             except (ConnectionError, RuntimeError, OSError) as exc:
-                # The socket died under us; closing wakes the reader, which reports it.
-                await self.close(WSCloseCode.ABNORMAL_CLOSURE, f"write failed: {exc}", send=False)
+                # The socket died under us (1006 is never sent, only recorded); cutting it
+                # wakes the reader, which ends the connection.
+                self.mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"write failed: {exc}")
+                self.abort()
                 return
             self._count("messages_sent", 1)
             self._count("bytes_sent", len(data))
@@ -126,6 +132,9 @@ class Connection:
         if self._close_started:
             return
         self._close_started = True
+        if int(code) in _NEVER_SENT_CODES:
+            self.abort()
+            return
         message = clip_reason(reason) if send else b""
         try:
             await asyncio.wait_for(self.ws.close(code=int(code), message=message), self.limits.close_timeout_seconds)

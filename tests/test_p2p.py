@@ -27,6 +27,7 @@ from p2p.handshake import (
     CLOSE_REMOVED,
     CLOSE_REPLACED,
     CLOSE_STALLED,
+    CLOSE_UNEXPECTED_PEER,
     CLOSE_UNKNOWN_KEY,
     CLOSE_WRONG_CHAIN,
     TAG_AUTH,
@@ -388,6 +389,23 @@ def test_misbehaving_authenticated_peers_are_closed_with_their_own_reason():
                 await silent.close()
         finally:
             await node.transport.stop()
+    run(main())
+
+
+def test_dialer_refuses_a_listener_that_answers_with_another_key():
+    async def main():
+        nodes = sorted_nodes([f"addr-{i}" for i in range(3)])
+        for node in nodes:
+            await node.transport.start()
+        low, middle, high = nodes
+        high.transport.set_peers({low.pk: low.address})
+        low.transport.set_peers({middle.pk: high.address})  # a wrong address book entry
+        try:
+            await poll(lambda: low.transport.peer_status()[0].last_close_code == CLOSE_UNEXPECTED_PEER, "refusal")
+            assert "but key" in low.transport.peer_status()[0].last_error
+            assert low.transport.connected_peers() == [] and high.transport.connected_peers() == []
+        finally:
+            await stop_all(nodes)
     run(main())
 
 
