@@ -1,1 +1,11 @@
-"""p2p package."""
+"""Validator-to-validator transport: authenticated aiohttp websockets in a full mesh.
+
+The node runtime uses ``Transport`` (send/broadcast/on_message); ``p2p.tls`` makes the
+consortium CA and mutual-TLS contexts; ``TransportLimits`` holds every bound.
+"""
+
+from p2p.handshake import HandshakeError, P2PError
+from p2p.limits import TransportLimits
+from p2p.transport import FrameTooLargeError, PeerStatus, Transport
+
+__all__ = ["FrameTooLargeError", "HandshakeError", "P2PError", "PeerStatus", "Transport", "TransportLimits"]

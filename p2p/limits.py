@@ -1,0 +1,266 @@
+"""Every bound of the validator transport, plus the two small machines that enforce them.
+
+How this works: each limit is a module constant documented where it is defined, and
+``TransportLimits`` gathers them so a node (or a test) can tighten one without
+monkeypatching. ``TokenBucket`` is the inbound flood guard: a peer's bucket refills at
+a steady rate up to a burst capacity and every received message takes one token from
+the message bucket and ``len(frame)`` tokens from the byte bucket; an empty bucket
+means the peer sent faster than any honest validator would and gets disconnected.
+``Backoff`` spaces reconnection attempts exponentially with jitter so that a restarted
+cluster does not reconnect in lock-step. Both take their clock or random source as a
+parameter so tests drive them deterministically.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ledger.errors import ChainError
+from ledger.types import MAX_BLOCK_BYTES
+
+MiB = 1024 * 1024
+
+#: Largest websocket frame (one message) accepted or sent. A PRE-PREPARE or a sync
+#: response carries a whole block (at most ``MAX_BLOCK_BYTES``); one extra MiB leaves
+#: room for its certificate and the consensus envelope. A bigger inbound frame closes
+#: the connection with code 1009 (aiohttp's ``max_msg_size``).
+MAX_FRAME_BYTES = MAX_BLOCK_BYTES + 1 * MiB
+#: Messages waiting to be written to one peer. ``send`` returns False past this.
+MAX_SEND_QUEUE_MESSAGES = 4096
+#: Bytes waiting to be written to one peer (a few full blocks). ``send`` returns False past this.
+MAX_SEND_QUEUE_BYTES = 64 * MiB
+#: Longest a single frame write may block before the peer is judged stalled (it stopped
+#: reading) and the connection is dropped, so one slow peer cannot pin memory forever.
+SEND_STALL_TIMEOUT_SECONDS = 30.0
+#: Time a connection has, from TCP accept or dial, to finish the signed handshake.
+HANDSHAKE_TIMEOUT_SECONDS = 5.0
+#: Time to open the TCP (and TLS) connection and upgrade it to a websocket.
+CONNECT_TIMEOUT_SECONDS = 5.0
+#: Time to wait for the peer's close frame when we close; then the socket is dropped.
+CLOSE_TIMEOUT_SECONDS = 2.0
+#: Websocket ping interval; no pong within half of it closes the connection, so a
+#: peer whose machine vanished is noticed without waiting for TCP timeouts.
+HEARTBEAT_SECONDS = 10.0
+#: Connections accepted but not yet authenticated, all peers together. Beyond this new
+#: upgrades get HTTP 503 before any signature work. aiohttp fixes a websocket's frame
+#: limit when it opens, so strangers can make us buffer at most this many maximum-size
+#: frames (16 x 9 MiB) for at most ``HANDSHAKE_TIMEOUT_SECONDS``; honest peers that hit
+#: the cap (a mass reconnect) simply retry after their backoff.
+MAX_PENDING_HANDSHAKES = 16
+#: Steady inbound messages per second allowed from one peer. Consensus is a few messages
+#: per block per validator; transaction gossip is the bulk, and the runtime should batch
+#: it. One process handles roughly 20k small frames/s on loopback, so this caps what one
+#: peer can make us spend at about half of that.
+INBOUND_MESSAGES_PER_SECOND = 10_000.0
+#: Messages a peer may send in a burst above the steady rate (catch-up after a reconnect).
+INBOUND_MESSAGE_BURST = 20_000.0
+#: Steady inbound bytes per second allowed from one peer (several full blocks per second).
+INBOUND_BYTES_PER_SECOND = 64.0 * MiB
+#: Bytes a peer may send in a burst; many maximum-size frames (block sync).
+INBOUND_BYTE_BURST = 128.0 * MiB
+#: After a peer is disconnected for flooding, its new connections are refused for this long.
+FLOOD_BAN_SECONDS = 10.0
+#: First reconnection delay after a failed dial or a dropped connection.
+BACKOFF_BASE_SECONDS = 0.5
+#: Longest reconnection delay; the exponential growth stops here.
+BACKOFF_CAP_SECONDS = 30.0
+#: Growth factor of the reconnection delay per consecutive failure.
+BACKOFF_MULTIPLIER = 2.0
+#: Share of a peer's inbound limits that we allow ourselves when sending to it. Every
+#: validator runs the same limits, so pacing our writes just under them means honest
+#: load meets backpressure (``send`` returns False) instead of a flood disconnect.
+OUTBOUND_PACING_FRACTION = 0.9
+#: Longest close reason: the websocket close frame allows 123 bytes after the code.
+MAX_CLOSE_REASON_BYTES = 123
+
+#: Float slack in token comparisons, so waiting exactly the computed time always suffices.
+_TOKEN_EPSILON = 1e-9
+
+Clock = Callable[[], float]
+RandomSource = Callable[[], float]
+
+
+class LimitsError(ChainError, ValueError):
+    """A transport limit is inconsistent (e.g. a burst smaller than one frame)."""
+
+
+@dataclass(frozen=True)
+class TransportLimits:
+    """The bounds one transport enforces; defaults are the module constants."""
+
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    max_send_queue_messages: int = MAX_SEND_QUEUE_MESSAGES
+    max_send_queue_bytes: int = MAX_SEND_QUEUE_BYTES
+    send_stall_timeout_seconds: float = SEND_STALL_TIMEOUT_SECONDS
+    handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS
+    connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS
+    close_timeout_seconds: float = CLOSE_TIMEOUT_SECONDS
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    max_pending_handshakes: int = MAX_PENDING_HANDSHAKES
+    inbound_messages_per_second: float = INBOUND_MESSAGES_PER_SECOND
+    inbound_message_burst: float = INBOUND_MESSAGE_BURST
+    inbound_bytes_per_second: float = INBOUND_BYTES_PER_SECOND
+    inbound_byte_burst: float = INBOUND_BYTE_BURST
+    flood_ban_seconds: float = FLOOD_BAN_SECONDS
+    backoff_base_seconds: float = BACKOFF_BASE_SECONDS
+    backoff_cap_seconds: float = BACKOFF_CAP_SECONDS
+    backoff_multiplier: float = BACKOFF_MULTIPLIER
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not value > 0:
+                raise LimitsError(f"transport limit {name} must be positive, found {value!r}")
+        if self.inbound_byte_burst < self.max_frame_bytes:
+            raise LimitsError(
+                f"inbound_byte_burst must hold at least one frame ({self.max_frame_bytes} bytes), "
+                f"found {self.inbound_byte_burst}; otherwise a legal maximum-size frame would be a flood"
+            )
+        if self.inbound_message_burst < 1:
+            raise LimitsError(f"inbound_message_burst must be at least 1, found {self.inbound_message_burst}")
+        if self.max_send_queue_bytes < self.max_frame_bytes:
+            raise LimitsError(
+                f"max_send_queue_bytes must hold at least one frame ({self.max_frame_bytes} bytes), "
+                f"found {self.max_send_queue_bytes}"
+            )
+        if self.backoff_cap_seconds < self.backoff_base_seconds:
+            raise LimitsError(
+                f"backoff_cap_seconds ({self.backoff_cap_seconds}) must be >= backoff_base_seconds "
+                f"({self.backoff_base_seconds})"
+            )
+        if self.backoff_multiplier < 1:
+            raise LimitsError(f"backoff_multiplier must be >= 1, found {self.backoff_multiplier}")
+
+
+class TokenBucket:
+    """Allows ``rate`` units per second on average and ``burst`` units at once.
+
+    Starts full, so a freshly connected peer may send a burst straight away (catch-up
+    after a reconnect is legitimately bursty).
+    """
+
+    __slots__ = ("rate", "burst", "_clock", "_tokens", "_last")
+
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._last = clock()
+
+    def take(self, amount: float) -> bool:
+        """Spend ``amount`` tokens if available; False (and spend nothing) otherwise."""
+        now = self._clock()
+        elapsed = now - self._last
+        if elapsed > 0:
+            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._last = now
+        if self._tokens + _TOKEN_EPSILON >= amount:
+            self._tokens = max(0.0, self._tokens - amount)
+            return True
+        return False
+
+    def wait_seconds(self, amount: float) -> float:
+        """How long until ``amount`` tokens are available (0 if they are now); spends nothing."""
+        now = self._clock()
+        if now > self._last:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = max(self._last, now)
+        if self._tokens + _TOKEN_EPSILON >= amount:
+            return 0.0
+        return max(_TOKEN_EPSILON, (min(amount, self.burst) - self._tokens) / self.rate)
+
+    def refund(self, amount: float) -> None:
+        """Give back tokens taken for something that did not happen after all."""
+        self._tokens = min(self.burst, self._tokens + amount)
+
+    @property
+    def tokens(self) -> float:
+        return self._tokens
+
+
+class InboundLimiter:
+    """One peer's message and byte buckets; ``admit`` says whether a frame is within both."""
+
+    __slots__ = ("messages", "bytes")
+
+    def __init__(self, limits: TransportLimits, clock: Clock = time.monotonic) -> None:
+        self.messages = TokenBucket(limits.inbound_messages_per_second, limits.inbound_message_burst, clock)
+        self.bytes = TokenBucket(limits.inbound_bytes_per_second, limits.inbound_byte_burst, clock)
+
+    def admit(self, frame_bytes: int) -> bool:
+        # Both buckets are charged only when both allow it, so a refused frame costs nothing.
+        if not self.messages.take(1):
+            return False
+        if not self.bytes.take(frame_bytes):
+            self.messages.refund(1)
+            return False
+        return True
+
+
+class OutboundPacer:
+    """Our own sending budget toward one peer, just under that peer's inbound limits."""
+
+    __slots__ = ("messages", "bytes")
+
+    def __init__(self, limits: TransportLimits, clock: Clock = time.monotonic) -> None:
+        f = OUTBOUND_PACING_FRACTION
+        self.messages = TokenBucket(limits.inbound_messages_per_second * f, max(1.0, limits.inbound_message_burst * f), clock)
+        self.bytes = TokenBucket(limits.inbound_bytes_per_second * f,
+                                 max(float(limits.max_frame_bytes), limits.inbound_byte_burst * f), clock)
+
+    def delay(self, frame_bytes: int) -> float:
+        """0 (and the frame is charged) if it may go now, else seconds to wait first."""
+        wait = max(self.messages.wait_seconds(1), self.bytes.wait_seconds(frame_bytes))
+        if wait > 0:
+            return wait
+        self.messages.take(1)
+        self.bytes.take(frame_bytes)
+        return 0.0
+
+
+class Backoff:
+    """Exponential reconnection delays with "equal jitter", capped.
+
+    The n-th consecutive failure waits ``d/2 + rand()*d/2`` with
+    ``d = min(cap, base * multiplier**n)``: never less than half the nominal delay (so
+    a failing peer is not hammered) and spread over the other half (so peers that failed
+    together do not retry together).
+    """
+
+    __slots__ = ("base", "cap", "multiplier", "_rand", "failures")
+
+    def __init__(self, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS,
+                 multiplier: float = BACKOFF_MULTIPLIER, rand: RandomSource = random.random) -> None:
+        self.base = base
+        self.cap = cap
+        self.multiplier = multiplier
+        self._rand = rand
+        self.failures = 0
+
+    @classmethod
+    def from_limits(cls, limits: TransportLimits, rand: RandomSource = random.random) -> "Backoff":
+        return cls(limits.backoff_base_seconds, limits.backoff_cap_seconds, limits.backoff_multiplier, rand)
+
+    def nominal(self, failures: int) -> float:
+        # Compare exponents instead of computing huge powers after many failures.
+        if self.multiplier > 1 and failures > 0:
+            steps_to_cap = 0
+            delay = self.base
+            while delay < self.cap and steps_to_cap < failures:
+                delay *= self.multiplier
+                steps_to_cap += 1
+            return min(self.cap, delay)
+        return min(self.cap, self.base)
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt; each call counts one more failure."""
+        nominal = self.nominal(self.failures)
+        self.failures += 1
+        return nominal / 2 + self._rand() * nominal / 2
+
+    def reset(self) -> None:
+        """Forget past failures after a connection that authenticated successfully."""
+        self.failures = 0

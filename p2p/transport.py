@@ -1,0 +1,593 @@
+"""The validator-to-validator transport: a full mesh of authenticated aiohttp websockets.
+
+How this works:
+
+* Every node listens on its p2p address (one aiohttp server, route ``ROUTE``) and, for
+  every peer whose public key is *higher* than its own, runs a dial loop. So each pair
+  of validators has exactly one connection, opened by the lower key; the listener
+  refuses a dial in the wrong direction. If a dialer reconnects while the listener still
+  holds its old (half-dead) connection, the new authenticated one replaces the old.
+* Before any data, both sides run the signed-challenge handshake (``p2p.handshake``)
+  within ``handshake_timeout_seconds``; the dialer's key must be in the validator set
+  (the keys of ``peers``) and the listener's key must be the one dialed. Optional mutual
+  TLS (``p2p.tls``) runs underneath.
+* After the handshake each websocket binary frame is exactly one message: the bytes the
+  caller passed to ``send``, with no envelope (message kinds, including transaction
+  gossip, are the runtime's own encoding). ``on_message(peer_key, data)`` receives every
+  frame tagged with the *authenticated* key of the connection it came on, never a key
+  claimed inside the message.
+* ``send`` never blocks: it queues on the peer's bounded queue and returns True, or
+  returns False (and counts why) when the peer is not connected or its queue is full.
+  We do not drop older queued messages to make room: they were already accepted.
+  Messages to this node's own key are refused with an error: the runtime delivers its
+  own messages to itself without the network.
+* Outbound frames are paced just under the peer's inbound limits (all validators run
+  the same limits), so honest load shows up as a full queue, not as a flood.
+* Inbound frames pass a per-peer token bucket (messages and bytes per second); a peer
+  over it is disconnected with close code 4029 and its connections are refused for
+  ``flood_ban_seconds``. A frame over ``max_frame_bytes`` closes that connection (1009).
+  Neither affects other peers.
+* Dial loops reconnect with capped exponential backoff and jitter (``limits.Backoff``).
+
+Messages from one peer arrive in the order it sent them, at most once: nothing is
+retransmitted across a reconnect (PBFT's timers and block sync recover lost messages).
+
+The clock (inbound limits, bans, outbound pacing) and the random source (backoff
+jitter) are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable, Mapping
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from ledger.crypto import PUBLIC_KEY_BYTES, SigningKey
+from p2p.connection import Connection, clip_reason
+from p2p.handshake import (
+    CLOSE_BANNED,
+    CLOSE_FRAME_TOO_LARGE,
+    CLOSE_GOING_AWAY,
+    CLOSE_HANDSHAKE_TIMEOUT,
+    CLOSE_PROTOCOL,
+    CLOSE_RATE_LIMITED,
+    CLOSE_REMOVED,
+    CLOSE_REPLACED,
+    DialerHandshake,
+    HandshakeError,
+    HandshakeResult,
+    ListenerHandshake,
+    P2PError,
+    is_dialer,
+    short_key,
+)
+from p2p.limits import Backoff, Clock, InboundLimiter, OutboundPacer, RandomSource, TransportLimits
+
+logger = logging.getLogger("shopchain.p2p")
+
+#: The websocket path validators connect to.
+ROUTE = "/shopchain/p2p/v1"
+
+OnMessage = Callable[[bytes, bytes], "Awaitable[None] | None"]
+
+#: Every counter ``stats()`` reports, so metrics see zeros before the first event.
+COUNTERS = (
+    "dial_attempts", "dial_failures", "connections_inbound", "connections_outbound", "connections_closed",
+    "handshakes_refused", "handshakes_refused_by_peer", "handshake_timeouts", "busy_refusals",
+    "messages_received", "bytes_received", "messages_sent", "bytes_sent",
+    "send_rejected_not_connected", "send_rejected_queue_full", "queued_discarded_on_close",
+    "rate_limit_disconnects", "pacing_waits", "frames_too_large", "protocol_violations", "read_errors",
+    "stalled_disconnects", "handler_errors",
+)
+
+
+class FrameTooLargeError(P2PError, ValueError):
+    """The caller tried to send a message larger than one frame may be."""
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    """What ``net_peers`` and operators want to know about one validator link."""
+
+    public_key: bytes
+    address: str
+    connected: bool
+    we_dial: bool
+    queued_messages: int
+    queued_bytes: int
+    consecutive_failures: int
+    last_error: str
+    last_close_code: int | None
+
+
+class _Peer:
+    __slots__ = ("key", "address", "connection", "dial_task", "backoff", "limiter", "pacer", "banned_until",
+                 "last_error", "last_close_code")
+
+    def __init__(self, key: bytes, address: str, backoff: Backoff, limiter: InboundLimiter, pacer: OutboundPacer) -> None:
+        self.key = key
+        self.address = address
+        self.connection: Connection | None = None
+        self.dial_task: asyncio.Task[None] | None = None
+        self.backoff = backoff
+        self.limiter = limiter
+        self.pacer = pacer
+        self.banned_until = float("-inf")
+        self.last_error = ""
+        self.last_close_code: int | None = None
+
+
+class Transport:
+    """Authenticated full-mesh messaging between validators (see the module docstring)."""
+
+    def __init__(self, node_key: SigningKey, chain_id: str, listen_host: str, listen_port: int,
+                 peers: Mapping[bytes, str], on_message: OnMessage, *,
+                 ssl_server: ssl.SSLContext | None = None, ssl_client: ssl.SSLContext | None = None,
+                 limits: TransportLimits | None = None, clock: Clock = time.monotonic,
+                 rand: RandomSource = random.random) -> None:
+        self.node_key = node_key
+        self.public_key = node_key.public_key
+        self.chain_id = chain_id
+        self.listen_host = listen_host
+        self._requested_port = listen_port
+        self._on_message = on_message
+        self._ssl_server = ssl_server
+        self._ssl_client = ssl_client
+        self.limits = limits or TransportLimits()
+        self._clock = clock
+        self._rand = rand
+        self._peers: dict[bytes, _Peer] = {}
+        self._counters = dict.fromkeys(COUNTERS, 0)
+        self._pending_handshakes = 0
+        self._running = False
+        self._runner: web.AppRunner | None = None
+        self._socket: socket.socket | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._changed = asyncio.Event()
+        # aiohttp refuses frames of max_msg_size bytes and more; ours is an inclusive limit.
+        self._max_msg_size = self.limits.max_frame_bytes + 1
+        self._bound_port: int | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._apply_peers(peers)
+
+    # ----- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on the p2p address and start dialing the peers with higher keys."""
+        if self._running:
+            raise P2PError("transport already started")
+        self._changed = asyncio.Event()
+        app = web.Application(client_max_size=1024)
+        app.router.add_get(ROUTE, self._handle_inbound)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=self.limits.close_timeout_seconds)
+        await self._runner.setup()
+        try:
+            self._socket = _bind(self.listen_host, self._requested_port)
+            site = web.SockSite(self._runner, self._socket, ssl_context=self._ssl_server)
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+            raise
+        self._bound_port = self._socket.getsockname()[1]
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            total=None, connect=self.limits.connect_timeout_seconds))
+        self._running = True
+        for peer in self._peers.values():
+            self._ensure_dialing(peer)
+        logger.info("p2p listening on %s:%d as %s.. with %d peers", self.listen_host, self.listen_port,
+                    short_key(self.public_key), len(self._peers))
+
+    async def stop(self) -> None:
+        """Close every connection (1001 going away), stop dialing and listening."""
+        if not self._running:
+            return
+        self._running = False
+        for peer in self._peers.values():
+            if peer.connection is not None:
+                peer.connection.mark_closing(CLOSE_GOING_AWAY, "node shutting down")
+        tasks = [p.dial_task for p in self._peers.values() if p.dial_task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conns = [p.connection for p in self._peers.values() if p.connection is not None]
+        await asyncio.gather(*(c.close(CLOSE_GOING_AWAY, "node shutting down") for c in conns), return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        self._runner = self._session = self._socket = None
+        for peer in self._peers.values():
+            peer.dial_task = None
+            peer.connection = None
+        self._notify()
+
+    @property
+    def listen_port(self) -> int:
+        """The bound port (the real one when 0 was requested; kept after ``stop``)."""
+        return self._bound_port if self._bound_port is not None else self._requested_port
+
+    def set_peers(self, peers: Mapping[bytes, str]) -> None:
+        """Replace the validator set and addresses (e.g. after an on-chain change).
+
+        Removed validators are disconnected (close code 4032); new ones are dialed.
+        """
+        _check_peer_keys(peers)
+        removed = [p for key, p in self._peers.items() if key not in peers]
+        for peer in removed:
+            del self._peers[peer.key]
+            if peer.connection is not None:  # fix the reason before cancelling the dial task closes it
+                peer.connection.mark_closing(CLOSE_REMOVED, "removed from the validator set")
+            if peer.dial_task is not None:
+                peer.dial_task.cancel()
+            if peer.connection is not None:
+                task = asyncio.get_running_loop().create_task(
+                    peer.connection.close(CLOSE_REMOVED, "removed from the validator set"))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        self._apply_peers(peers)
+        if self._running:
+            for peer in self._peers.values():
+                self._ensure_dialing(peer)
+
+    def _apply_peers(self, peers: Mapping[bytes, str]) -> None:
+        _check_peer_keys(peers)
+        for key, address in peers.items():
+            if key == self.public_key:
+                continue  # the caller may pass the whole validator set; we never dial ourselves
+            if key in self._peers:
+                self._peers[key].address = address
+            else:
+                # Buckets live with the peer, not the connection, so reconnecting resets nothing.
+                self._peers[key] = _Peer(key, address, Backoff.from_limits(self.limits, self._rand),
+                                         InboundLimiter(self.limits, self._clock), OutboundPacer(self.limits, self._clock))
+
+    # ----- sending ---------------------------------------------------------------------
+
+    def send(self, peer: bytes, data: bytes) -> bool:
+        """Queue ``data`` as one frame to ``peer``; never blocks.
+
+        Returns False when the peer is unknown, not connected or its queue is full
+        (counted in ``stats()``). Raises on a message to ourselves or over the frame size.
+        """
+        if peer == self.public_key:
+            raise P2PError("a node does not send to itself over the network; deliver it locally")
+        if len(data) > self.limits.max_frame_bytes:
+            raise FrameTooLargeError(f"message of {len(data)} bytes exceeds the frame limit of {self.limits.max_frame_bytes}")
+        state = self._peers.get(peer)
+        conn = state.connection if state is not None else None
+        if conn is None or conn.closing:
+            self._counters["send_rejected_not_connected"] += 1
+            return False
+        if not conn.enqueue(bytes(data)):
+            self._counters["send_rejected_queue_full"] += 1
+            return False
+        return True
+
+    def broadcast(self, data: bytes) -> int:
+        """Send to every peer (never to ourselves); returns how many queues accepted it."""
+        if len(data) > self.limits.max_frame_bytes:
+            raise FrameTooLargeError(f"message of {len(data)} bytes exceeds the frame limit of {self.limits.max_frame_bytes}")
+        return sum(self.send(key, data) for key in list(self._peers))
+
+    # ----- observing -------------------------------------------------------------------
+
+    def connected_peers(self) -> list[bytes]:
+        return sorted(k for k, p in self._peers.items() if p.connection is not None and not p.connection.closing)
+
+    def stats(self) -> dict[str, int]:
+        """Counters since start plus current gauges, for the metrics endpoint."""
+        out = dict(self._counters)
+        out["peers_known"] = len(self._peers)
+        out["peers_connected"] = len(self.connected_peers())
+        out["queued_messages"] = sum(len(p.connection.queue) for p in self._peers.values() if p.connection)
+        out["queued_bytes"] = sum(p.connection.queued_bytes for p in self._peers.values() if p.connection)
+        out["pending_handshakes"] = self._pending_handshakes
+        return out
+
+    def peer_status(self) -> list[PeerStatus]:
+        return [
+            PeerStatus(p.key, p.address, p.connection is not None and not p.connection.closing,
+                       is_dialer(self.public_key, p.key),
+                       len(p.connection.queue) if p.connection else 0,
+                       p.connection.queued_bytes if p.connection else 0,
+                       p.backoff.failures, p.last_error, p.last_close_code)
+            for _, p in sorted(self._peers.items())
+        ]
+
+    async def wait_connected(self, peers: Iterable[bytes] | None = None, timeout: float | None = None) -> bool:
+        """Wait until every given peer (default: all) is connected; False on timeout."""
+        wanted = set(peers) if peers is not None else None
+        return await self._wait_until(
+            lambda: (wanted if wanted is not None else set(self._peers)) <= set(self.connected_peers()), timeout)
+
+    async def wait_disconnected(self, peer: bytes, timeout: float | None = None) -> bool:
+        """Wait until ``peer`` has no live connection; False on timeout."""
+        return await self._wait_until(lambda: peer not in self.connected_peers(), timeout)
+
+    async def _wait_until(self, condition: Callable[[], bool], timeout: float | None) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                while not condition():
+                    await self._changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _count(self, name: str, amount: int) -> None:
+        self._counters[name] += amount
+
+    # ----- accepting -------------------------------------------------------------------
+
+    async def _handle_inbound(self, request: web.Request) -> web.StreamResponse:
+        if not self._running:
+            return web.Response(status=503, text="node is shutting down")
+        if self._pending_handshakes >= self.limits.max_pending_handshakes:
+            self._counters["busy_refusals"] += 1
+            return web.Response(status=503, text="too many connections in handshake; retry later")
+        ws = web.WebSocketResponse(max_msg_size=self._max_msg_size, heartbeat=self.limits.heartbeat_seconds,
+                                   timeout=self.limits.close_timeout_seconds, compress=False)
+        self._pending_handshakes += 1  # released by _listener_steps, before any refusal is sent
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self._pending_handshakes -= 1
+            raise
+        result = await self._run_handshake(ws, self._listener_steps(ws), request.remote or "?")
+        if isinstance(result, HandshakeResult):
+            peer = self._peers.get(result.peer_key)
+            pacer = peer.pacer if peer is not None else OutboundPacer(self.limits, self._clock)
+            await self._serve(Connection(ws, result.peer_key, False, self.limits, self._count, pacer))
+        return ws
+
+    async def _listener_steps(self, ws: web.WebSocketResponse) -> HandshakeResult:
+        try:
+            handshake = ListenerHandshake(self.node_key, self.chain_id, self._peers)
+            await ws.send_bytes(handshake.on_hello(await _handshake_frame(ws)))
+            ready, result = handshake.on_auth(await _handshake_frame(ws))
+            peer = self._peers.get(result.peer_key)
+            if peer is not None and peer.banned_until > self._clock():
+                remaining = peer.banned_until - self._clock()
+                raise HandshakeError(CLOSE_BANNED, f"refused for {remaining:.0f}s more after exceeding the rate limit")
+            await ws.send_bytes(ready)
+            return result
+        finally:
+            self._pending_handshakes -= 1
+
+    async def _run_handshake(self, ws, steps: Awaitable[HandshakeResult], who: str) -> HandshakeResult | HandshakeError:
+        """Run one side's handshake steps under the timeout; on failure close with the reason and return it."""
+        try:
+            async with asyncio.timeout(self.limits.handshake_timeout_seconds):
+                return await steps
+        except TimeoutError:
+            self._counters["handshake_timeouts"] += 1
+            error = HandshakeError(CLOSE_HANDSHAKE_TIMEOUT,
+                                   f"handshake not completed within {self.limits.handshake_timeout_seconds}s")
+        except HandshakeError as exc:
+            error = exc
+        except (ConnectionError, OSError, RuntimeError, aiohttp.ClientError) as exc:
+            error = HandshakeError(CLOSE_PROTOCOL, f"connection failed during handshake: {exc}", by_peer=True)
+        if error.by_peer:
+            self._counters["handshakes_refused_by_peer"] += 1
+            logger.warning("p2p handshake with %s ended by the peer: %s", who, error)
+        else:
+            self._counters["handshakes_refused"] += 1
+            logger.warning("p2p handshake with %s refused: %s", who, error)
+            try:
+                await asyncio.wait_for(ws.close(code=error.code, message=clip_reason(error.reason)),
+                                       self.limits.close_timeout_seconds)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError, OSError):
+                pass
+        return error
+
+    # ----- dialing ---------------------------------------------------------------------
+
+    def _ensure_dialing(self, peer: _Peer) -> None:
+        if not is_dialer(self.public_key, peer.key):
+            return
+        if peer.dial_task is None or peer.dial_task.done():
+            peer.dial_task = asyncio.get_running_loop().create_task(self._dial_loop(peer), name=f"p2p-dial-{short_key(peer.key)}")
+
+    async def _dial_loop(self, peer: _Peer) -> None:
+        while self._running and self._peers.get(peer.key) is peer:
+            if peer.banned_until > self._clock():
+                await asyncio.sleep(peer.backoff.next_delay())
+                continue
+            try:
+                conn = await self._dial(peer)
+            except Exception:  # a bug must not end reconnection to this peer for good
+                logger.exception("p2p dial %s.. failed unexpectedly", short_key(peer.key))
+                self._counters["dial_failures"] += 1
+                conn = None
+            if conn is not None:
+                peer.backoff.reset()
+                await self._serve(conn)
+            if self._running:
+                await asyncio.sleep(peer.backoff.next_delay())
+
+    async def _dial(self, peer: _Peer) -> Connection | None:
+        self._counters["dial_attempts"] += 1
+        url = f"{'wss' if self._ssl_client is not None else 'ws'}://{peer.address}{ROUTE}"
+        options = {"ssl": self._ssl_client} if self._ssl_client is not None else {}
+        assert self._session is not None
+        try:
+            ws = await asyncio.wait_for(self._session.ws_connect(
+                url, max_msg_size=self._max_msg_size, heartbeat=self.limits.heartbeat_seconds,
+                compress=0, timeout=aiohttp.ClientWSTimeout(ws_close=self.limits.close_timeout_seconds), **options),
+                self.limits.connect_timeout_seconds)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
+            self._counters["dial_failures"] += 1
+            peer.last_error = f"cannot connect to {peer.address}: {type(exc).__name__}: {exc}"
+            # Say it once per outage at INFO; the retries that follow only at DEBUG.
+            log = logger.info if peer.backoff.failures == 0 else logger.debug
+            log("p2p dial %s.. failed: %s", short_key(peer.key), peer.last_error)
+            return None
+        handshake = DialerHandshake(self.node_key, self.chain_id, peer.key)
+        result = await self._run_handshake(ws, self._dialer_steps(ws, handshake), peer.address)
+        if isinstance(result, HandshakeError):
+            self._counters["dial_failures"] += 1
+            peer.last_error = str(result)
+            peer.last_close_code = result.code
+            await ws.close()
+            return None
+        return Connection(ws, peer.key, True, self.limits, self._count, peer.pacer)
+
+    async def _dialer_steps(self, ws: aiohttp.ClientWebSocketResponse, handshake: DialerHandshake) -> HandshakeResult:
+        await ws.send_bytes(handshake.hello())
+        await ws.send_bytes(handshake.on_challenge(await _handshake_frame(ws)))
+        return handshake.on_ready(await _handshake_frame(ws))
+
+    # ----- serving an authenticated connection -----------------------------------------
+
+    async def _serve(self, conn: Connection) -> None:
+        """Register ``conn`` as the peer's connection, read until it closes, unregister."""
+        peer = self._peers.get(conn.peer_key)
+        if not self._running:
+            await conn.close(CLOSE_GOING_AWAY, "node shutting down")
+            return
+        if peer is None:
+            await conn.close(CLOSE_REMOVED, "not in the validator set any more")
+            return
+        old, peer.connection = peer.connection, conn
+        if old is not None:
+            await old.close(CLOSE_REPLACED, "replaced by a newer connection from the same validator")
+        self._counters["connections_outbound" if conn.outbound else "connections_inbound"] += 1
+        peer.last_error = ""
+        logger.info("p2p connected to %s.. (%s)", short_key(conn.peer_key), "outbound" if conn.outbound else "inbound")
+        conn.start_writer()
+        self._notify()
+        try:
+            await self._read_loop(conn, peer)
+        finally:
+            # Unregister and report first (synchronously), so that anyone woken by the
+            # change sees the final status; then finish the close on the wire.
+            conn.mark_closing(CLOSE_GOING_AWAY, "connection ended")
+            code, reason, by_peer = conn.close_info or (CLOSE_GOING_AWAY, "connection ended", False)
+            ended = f"{'peer closed' if by_peer else 'closed'}: {reason} (code {code})"
+            if peer.connection is conn:  # else a newer connection replaced it and owns the status
+                peer.connection = None
+                peer.last_close_code = code
+                peer.last_error = ended
+            self._counters["connections_closed"] += 1
+            self._counters["queued_discarded_on_close"] += conn.discard_queue()
+            logger.info("p2p disconnected from %s..: %s", short_key(conn.peer_key), ended)
+            self._notify()
+            await conn.close(code, reason, send=not by_peer)
+            await conn.finish()
+
+    async def _read_loop(self, conn: Connection, peer: _Peer) -> None:
+        """Deliver frames until the connection ends; our own reasons to end it are only
+        marked here, and ``_serve`` unregisters the peer before sending the close frame."""
+        ws = conn.ws
+        while not conn.closing:
+            msg = await ws.receive()
+            if msg.type is WSMsgType.BINARY:
+                data: bytes = msg.data
+                if not peer.limiter.admit(len(data)):
+                    self._ban(peer)
+                    conn.mark_closing(CLOSE_RATE_LIMITED, "inbound rate limit exceeded")
+                    return
+                self._counters["messages_received"] += 1
+                self._counters["bytes_received"] += len(data)
+                await self._deliver(conn.peer_key, data)
+            elif msg.type is WSMsgType.TEXT:
+                self._counters["protocol_violations"] += 1
+                conn.mark_closing(CLOSE_PROTOCOL, "text frames are not part of the protocol")
+                return
+            elif msg.type is WSMsgType.ERROR:
+                self._note_read_error(conn, msg.data)
+                return
+            else:  # CLOSE, CLOSING, CLOSED
+                if msg.type is WSMsgType.CLOSE:
+                    conn.note_peer_close(msg.data, msg.extra or "")
+                else:
+                    conn.note_peer_close(ws.close_code, "connection lost")
+                return
+
+    def _note_read_error(self, conn: Connection, exc: object) -> None:
+        code = getattr(exc, "code", None)
+        if code == CLOSE_FRAME_TOO_LARGE:
+            # aiohttp already sent close 1009 to the peer.
+            self._counters["frames_too_large"] += 1
+            conn.close_info = (CLOSE_FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes", False)
+            logger.warning("p2p peer=%s sent a frame over %d bytes; closed", short_key(conn.peer_key),
+                           self.limits.max_frame_bytes)
+        else:  # a heartbeat timeout or a broken socket, rather than bad input
+            self._counters["read_errors"] += 1
+            conn.close_info = (int(code or CLOSE_PROTOCOL), f"read error: {type(exc).__name__}: {exc}", False)
+            logger.warning("p2p peer=%s read error: %s", short_key(conn.peer_key), exc)
+
+    def _ban(self, peer: _Peer) -> None:
+        self._counters["rate_limit_disconnects"] += 1
+        peer.banned_until = self._clock() + self.limits.flood_ban_seconds
+        logger.warning("p2p peer=%s exceeded the inbound rate limit (%.0f msg/s, %.0f B/s); disconnected and "
+                       "refused for %.0fs", short_key(peer.key), self.limits.inbound_messages_per_second,
+                       self.limits.inbound_bytes_per_second, self.limits.flood_ban_seconds)
+
+    async def _deliver(self, peer_key: bytes, data: bytes) -> None:
+        # Awaiting the handler means a slow runtime slows reading from this peer, which
+        # pushes back through TCP to its send queue instead of buffering here.
+        try:
+            result = self._on_message(peer_key, data)
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._counters["handler_errors"] += 1
+            logger.exception("p2p on_message handler failed for a message from %s..", short_key(peer_key))
+
+
+async def _handshake_frame(ws) -> bytes:
+    """The next handshake frame, or the peer's refusal as a HandshakeError."""
+    msg = await ws.receive()
+    if msg.type is WSMsgType.BINARY:
+        return msg.data
+    if msg.type is WSMsgType.CLOSE:
+        raise HandshakeError(int(msg.data), msg.extra or "closed without a reason", by_peer=True)
+    if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
+        raise HandshakeError(int(ws.close_code or CLOSE_PROTOCOL), "connection closed during the handshake", by_peer=True)
+    if msg.type is WSMsgType.ERROR:
+        raise HandshakeError(int(getattr(msg.data, "code", CLOSE_PROTOCOL)), f"read error: {msg.data}")
+    raise HandshakeError(CLOSE_PROTOCOL, f"expected a binary handshake frame, found {msg.type.name}")
+
+
+def _check_peer_keys(peers: Mapping[bytes, str]) -> None:
+    for key, address in peers.items():
+        if type(key) is not bytes or len(key) != PUBLIC_KEY_BYTES:
+            raise P2PError(f"peer keys must be {PUBLIC_KEY_BYTES}-byte ed25519 public keys, found {key!r}")
+        if not isinstance(address, str) or ":" not in address:
+            raise P2PError(f"peer address must be 'host:port', found {address!r} for {short_key(key)}..")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket we own, so the real port is known when 0 was requested."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, socktype, proto, _, address = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise P2PError(f"cannot listen on {host}:{port}: {exc}") from None
+    sock.setblocking(False)
+    return sock
