@@ -1,0 +1,257 @@
+"""The Python client for application developers.
+
+How it works: ``Client`` speaks JSON-RPC to one node over HTTP (standard library only,
+so a shop's backend needs nothing but shopchain installed). ``send`` builds a
+transaction body, signs it with the caller's key, tracks the sender's nonce locally
+(first read from ``account_get``) and submits the canonical bytes; ``wait`` waits for
+the receipt over a websocket subscription to new blocks, with a timeout, and falls
+back to polling if the websocket is unavailable. ``verify_receipt`` and
+``verify_state_proof`` check what a node returned with nothing but the validator set:
+the header's hash, the block's commit certificate, and the Merkle path from the
+receipt (or state entry) to the root in that header. A node cannot fake either
+without 2f+1 validator signatures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import encoding
+from ledger.crypto import SigningKey, sha256
+from ledger.errors import ChainError, ValidationError
+from ledger.merkle import verify_inclusion
+from ledger.state import verify_proof
+from ledger.types import BlockHeader, CommitCertificate, Receipt, TxBody, verify_certificate
+
+#: Default gas limit of a transaction sent by the client.
+DEFAULT_GAS = 2_000_000
+#: Default time to wait for a receipt.
+DEFAULT_WAIT_S = 30.0
+#: Timeout of one HTTP request.
+HTTP_TIMEOUT_S = 10.0
+#: Polling interval when no websocket is available.
+POLL_INTERVAL_S = 0.2
+
+
+class RpcFailure(ChainError):
+    """The node answered with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+
+    @property
+    def reason(self) -> str | None:
+        return self.data.get("reason") if isinstance(self.data, dict) else None
+
+
+class TxFailed(ChainError):
+    """A transaction was committed with a failed receipt."""
+
+    def __init__(self, receipt: dict) -> None:
+        super().__init__(f"transaction {receipt['tx_id']} failed: {receipt['error']}")
+        self.receipt = receipt
+
+
+def unhex(text: str | None) -> bytes | None:
+    return None if text is None else bytes.fromhex(text[2:])
+
+
+@dataclass
+class Client:
+    url: str                       # e.g. http://127.0.0.1:8545
+    chain_id: str | None = None
+    timeout: float = HTTP_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        self.url = self.url.rstrip("/")
+        self._ids = itertools.count(1)
+        self._nonces: dict[bytes, int] = {}
+
+    # --- raw JSON-RPC ---------------------------------------------------------------
+
+    def request(self, method: str, *params: Any) -> Any:
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}).encode()
+        req = urllib.request.Request(self.url + "/rpc", data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+                reply = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            reply = json.loads(exc.read() or b"{}")
+            if "error" not in reply:
+                raise RpcFailure(exc.code, f"HTTP {exc.code} from {self.url}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise RpcFailure(-1, f"cannot reach {self.url}: {exc}") from None
+        if "error" in reply:
+            err = reply["error"]
+            raise RpcFailure(err.get("code", 0), err.get("message", ""), err.get("data"))
+        return reply["result"]
+
+    # --- reads ----------------------------------------------------------------------
+
+    def status(self) -> dict:
+        status = self.request("chain_status")
+        self.chain_id = self.chain_id or status["chain_id"]
+        return status
+
+    def block(self, height: int | str = "latest", full: bool = False) -> dict:
+        return self.request("chain_getBlock", height, full)
+
+    def receipt(self, tx_id: str) -> dict:
+        return self.request("chain_getReceipt", tx_id)
+
+    def call(self, contract: str, method: str, *args: Any, height: int | str = "latest") -> Any:
+        """A read-only contract view; bytes arguments as bytes or 0x-hex."""
+        json_args = [_json_arg(a) for a in args]
+        return self.request("chain_call", contract, method, json_args, height)["result"]
+
+    def account(self, address: bytes) -> dict:
+        return self.request("account_get", "0x" + address.hex())
+
+    # --- writes ---------------------------------------------------------------------
+
+    def next_nonce(self, sender: bytes) -> int:
+        if sender not in self._nonces:
+            self._nonces[sender] = self.account(sender)["nonce"]
+        return self._nonces[sender]
+
+    def build(self, key: SigningKey, contract: str, method: str, args: list, gas: int = DEFAULT_GAS,
+              nonce: int | None = None) -> bytes:
+        """The signed raw transaction (canonical bytes), consuming a local nonce."""
+        if self.chain_id is None:
+            self.status()
+        n = self.next_nonce(key.public_key) if nonce is None else nonce
+        tx = TxBody(self.chain_id, key.public_key, n, contract, method, list(args), gas).sign(key)
+        if nonce is None:
+            self._nonces[key.public_key] = n + 1
+        return tx.encode()
+
+    def send_raw(self, raw: bytes) -> str:
+        return self.request("chain_sendRawTransaction", "0x" + raw.hex())
+
+    def send(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS) -> str:
+        """Sign and submit; returns the transaction id once the node admitted it."""
+        raw = self.build(key, contract, method, list(args), gas)
+        try:
+            return self.send_raw(raw)
+        except RpcFailure:
+            self._nonces.pop(key.public_key, None)  # re-read the nonce next time
+            raise
+
+    def wait(self, tx_id: str, timeout: float = DEFAULT_WAIT_S) -> dict:
+        """The committed receipt; raises TimeoutError if it does not commit in time."""
+        try:
+            return asyncio.run(self._wait_ws(tx_id, timeout))
+        except (OSError, ImportError, RpcFailure, ConnectionError):
+            return self._wait_poll(tx_id, timeout)
+
+    def transact(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS,
+                 timeout: float = DEFAULT_WAIT_S) -> dict:
+        """Send, wait, and raise TxFailed if the receipt failed. Returns the receipt."""
+        receipt = self.wait(self.send(key, contract, method, *args, gas=gas), timeout)
+        if receipt["status"] != "ok":
+            raise TxFailed(receipt)
+        return receipt
+
+    def _try_receipt(self, tx_id: str) -> dict | None:
+        try:
+            return self.receipt(tx_id)
+        except RpcFailure as exc:
+            if exc.code == -32004:
+                return None
+            raise
+
+    def _wait_poll(self, tx_id: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            receipt = self._try_receipt(tx_id)
+            if receipt is not None:
+                return receipt
+            time.sleep(POLL_INTERVAL_S)
+        raise TimeoutError(f"transaction {tx_id} was not committed within {timeout:.1f} s")
+
+    async def _wait_ws(self, tx_id: str, timeout: float) -> dict:
+        import aiohttp
+
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(self.url + "/ws", timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+                await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "chain_subscribe", "params": ["newBlocks"]})
+                # Subscribed first, then checked: a block committed in between is not missed.
+                receipt = self._try_receipt(tx_id)
+                while receipt is None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"transaction {tx_id} was not committed within {timeout:.1f} s")
+                    try:
+                        message = await ws.receive(timeout=left)
+                    except asyncio.TimeoutError:
+                        continue
+                    if message.type != aiohttp.WSMsgType.TEXT:
+                        raise ConnectionError(f"websocket closed: {message.type}")
+                    data = json.loads(message.data)
+                    if data.get("method") == "chain_subscription":
+                        block = data["params"]["result"]
+                        if tx_id in block.get("txs", []):
+                            receipt = self._try_receipt(tx_id)
+                    elif "error" in data:
+                        raise RpcFailure(data["error"]["code"], data["error"]["message"])
+                return receipt
+
+
+def _json_arg(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list):
+        return [_json_arg(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_arg(v) for k, v in value.items()}
+    return value
+
+
+def _check_header_and_cert(proof: dict, validators: list[bytes], chain_id: str) -> BlockHeader:
+    header_raw = unhex(proof["header_raw"])
+    header = BlockHeader.from_list(encoding.decode(header_raw))
+    if header.chain_id != chain_id:
+        raise ValidationError(f"header is for chain {header.chain_id!r}, expected {chain_id!r}")
+    cert_info = proof["certificate"]
+    if cert_info is None:
+        raise ValidationError("the proof carries no certificate")
+    cert = CommitCertificate.decode(unhex(cert_info["raw"]))
+    verify_certificate(cert, validators, chain_id, header.height, sha256(header_raw))
+    return header
+
+
+def verify_receipt(receipt: dict, validators: list[bytes], chain_id: str) -> Receipt:
+    """Check a ``chain_getReceipt`` answer offline; return the proven receipt or raise ValidationError."""
+    proof = receipt["proof"]
+    header = _check_header_and_cert(proof, validators, chain_id)
+    raw = unhex(receipt["raw"])
+    path = [unhex(p) for p in proof["path"]]
+    if not verify_inclusion(header.receipts_root, receipt["index"], proof["receipts_size"], raw, path):
+        raise ValidationError("the receipt is not in the certified block's receipts")
+    proven = Receipt.decode(raw)
+    if "0x" + proven.tx_id.hex() != receipt["tx_id"]:
+        raise ValidationError("the proven receipt is for another transaction")
+    return proven
+
+
+def verify_state_proof(answer: dict, validators: list[bytes], chain_id: str) -> bytes | None:
+    """Check a ``chain_getProof`` answer offline; return the proven value (None = absent)."""
+    header = _check_header_and_cert(answer, validators, chain_id)
+    root = unhex(answer["state_root"])
+    if root != header.state_root:
+        raise ValidationError("the proof's state root is not the certified header's")
+    value = unhex(answer["value"])
+    if not verify_proof(root, unhex(answer["key"]), value, encoding.decode(unhex(answer["proof"]))):
+        raise ValidationError("the state proof does not verify against the certified root")
+    return value
