@@ -113,6 +113,8 @@ class Simulation:
         self.network.faults = sc.faults
         self.nodes = [SimNode(self, i, key, byzantine=(i == sc.byzantine)) for i, key in enumerate(keys)]
         self.healed = False
+        self._active: list = []
+        self.network.link_filter = self.link_allowed
 
     # --- services for nodes -------------------------------------------------------
 
@@ -273,32 +275,35 @@ class Simulation:
             if not node.up:
                 self._restart(node)
 
+    def tick_once(self) -> None:
+        """Advance the cluster by one tick: events, due deliveries, then every replica's tick."""
+        self.now += 1
+        self.network.now = self.now
+        if self.now == self.scenario.heal_tick:
+            self._heal()
+        elif not self.healed:
+            self._apply_events()
+        for src, dst, message in self.network.due():
+            node = self.nodes[dst]
+            if node.up:
+                self.trace(self.now, src, dst, message_key(message))
+                node.replica.step(message, sender=self.nodes[src].key.public_key)
+                node.pump()
+        for node in self.nodes:
+            if node.up:
+                node.replica.tick()
+                node.pump()
+
     def run(self) -> Result:
         sc = self.scenario
-        self._active: list = []
-        self.network.link_filter = self.link_allowed
-        target = None
         deadline = sc.heal_tick + LIVENESS_TICKS
         honest = [n for n in self.nodes if self.is_honest(n)]
+        target = None
         liveness = None
         while True:
-            self.now += 1
-            self.network.now = self.now
+            self.tick_once()
             if self.now == sc.heal_tick:
-                self._heal()
                 target = max(n.committed_height for n in honest) + LIVENESS_BLOCKS
-            elif not self.healed:
-                self._apply_events()
-            for src, dst, message in self.network.due():
-                node = self.nodes[dst]
-                if node.up:
-                    self.trace(self.now, src, dst, message_key(message))
-                    node.replica.step(message, sender=self.nodes[src].key.public_key)
-                    node.pump()
-            for node in self.nodes:
-                if node.up:
-                    node.replica.tick()
-                    node.pump()
             if self.violations:
                 break
             if target is not None and all(n.committed_height >= target for n in honest):
