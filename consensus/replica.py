@@ -146,6 +146,7 @@ class Replica:
         self._replay_due = False
         self._reset_slot()
         self._restore(list(records))
+        self._after_input()
 
     # --- public interface -----------------------------------------------------------
 

@@ -112,6 +112,8 @@ class Simulation:
         self.network = Network(self.rng, lambda key: self.instances_by_key.get(key, []), len(keys))
         self.network.faults = sc.faults
         self.nodes = [SimNode(self, i, key, byzantine=(i == sc.byzantine)) for i, key in enumerate(keys)]
+        for node in self.nodes:
+            node.start()
         self.healed = False
         self._active: list = []
         self.network.link_filter = self.link_allowed

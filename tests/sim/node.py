@@ -44,7 +44,6 @@ class SimNode:
         self.records: list[Record] = []
         self.replica: Replica | None = None
         self.crash_after_persist = False
-        self.start()
 
     @property
     def up(self) -> bool:
