@@ -80,7 +80,8 @@ def message_key(message) -> tuple:
 
 class Simulation:
     def __init__(self, seed: int, validators: int = 4, twins: bool = False, mutant: str | None = None,
-                 scenario: Scenario | None = None) -> None:
+                 scenario: Scenario | None = None, replica_class: type[Replica] | None = None,
+                 share_signature_cache: bool = True) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.chain_id = CHAIN_ID
@@ -90,6 +91,9 @@ class Simulation:
         self.genesis_hash = sha256(b"shopchain/sim/genesis/" + CHAIN_ID.encode())
         self.mutant = mutant
         self.replica_class, self.forget_records = MUTANTS[mutant] if mutant else (Replica, False)
+        if replica_class is not None:
+            self.replica_class = replica_class
+        self.share_signature_cache = share_signature_cache
         self.scenario = scenario if scenario is not None else make_scenario(self.rng, validators, twins)
         self._sig_cache: dict[tuple, bool] = {}
         self.signature_checks = 0
@@ -123,6 +127,8 @@ class Simulation:
     def verifier(self, domain: bytes, chain_id: str, pk: bytes, payload: bytes, sig: bytes) -> bool:
         """Shared across replicas: each still checks every message, the cache saves the math."""
         self.signature_checks += 1
+        if not self.share_signature_cache:
+            return verify_signed(domain, chain_id, pk, payload, sig)
         key = (domain, chain_id, pk, payload, sig)
         ok = self._sig_cache.get(key)
         if ok is None:
