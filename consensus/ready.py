@@ -118,3 +118,15 @@ class Ready:
     def is_empty(self) -> bool:
         return not (self.persist or self.messages or self.committed or self.fetch or self.serve
                     or self.propose_request is not None)
+
+
+def compact_records(records: list[Record], committed_height: int) -> list[Record]:
+    """The records a restart still needs once ``committed_height`` is durable; the runtime may delete the rest.
+
+    Kept: everything about heights above the committed one (signatures, prepared
+    certificates, own PRE-PREPAREs), and what fixes the current view (its VIEW record,
+    its VIEW-CHANGE and NEW-VIEW signatures), because a replica never goes back a view.
+    """
+    top_view = max((r.view for r in records), default=0)
+    return [r for r in records if r.height > committed_height or (
+        r.view == top_view and (r.kind == RECORD_VIEW or r.phase in (PHASE_VIEW_CHANGE, PHASE_NEW_VIEW)))]

@@ -35,7 +35,7 @@ from consensus.messages import Blocks, BlockRequest, Message, NewView, PrePrepar
 from consensus.ready import (PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_PREPARED, RECORD_SIGNED,
                              RECORD_VIEW, BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
 from consensus.transitions import (DEFER, FETCH_RETRY_TICKS, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
-                                   MAX_BUFFERED_PER_PEER, MAX_REPLAY_ROUNDS, NORMAL, PAST_VIEWS_KEPT, TRANSITIONS,
+                                   MAX_BUFFERED_PER_PEER, MAX_CANDIDATE_BLOCKS, MAX_REPLAY_ROUNDS, NORMAL, PAST_VIEWS_KEPT, TRANSITIONS,
                                    VIEW_CHANGE, VIEW_TIMEOUT_TICKS, VIEW_WINDOW, kind_of)
 from consensus.viewchange import ViewChanges
 
@@ -169,6 +169,17 @@ class Replica(ViewChanges):
         self.voted: dict[tuple[int, int, bytes], bytes] = {}  # (phase, view, validator) -> digest
         self.prepared: PreparedCert | None = None
         self.prepared_block: Block | None = None
+
+    def _forget_old_views(self) -> None:
+        """Bound the slot across many view changes at one height: keep recent views only."""
+        floor = self.view - PAST_VIEWS_KEPT
+        self.votes = {k: v for k, v in self.votes.items() if k[1] >= floor}
+        self.voted = {k: d for k, d in self.voted.items() if k[1] >= floor}
+        self.pre_prepares = {v: pp for v, pp in self.pre_prepares.items() if v >= floor}
+        # Views never go back, so guards for older views are never consulted again.
+        self.signed = {k: d for k, d in self.signed.items() if k[0] >= self.view}
+        while len(self.blocks) > MAX_CANDIDATE_BLOCKS:
+            del self.blocks[next(iter(self.blocks))]
 
     def _send(self, message: Message, to: bytes | None = None) -> None:
         self._out.messages.append((to, message))

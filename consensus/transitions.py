@@ -32,6 +32,8 @@ VIEW_WINDOW = 32
 PAST_VIEWS_KEPT = 4
 #: Future messages buffered per peer; the oldest is dropped beyond this.
 MAX_BUFFERED_PER_PEER = 24
+#: Candidate blocks kept for the open height (one per view's PRE-PREPARE at most).
+MAX_CANDIDATE_BLOCKS = 8
 #: Replays of buffered messages per input (each replay can unlock the next).
 MAX_REPLAY_ROUNDS = 8
 

@@ -67,6 +67,7 @@ class ViewChanges:
         self.new_view_msg = self.nv_pre_prepare = self.pending_new_view = None
         self.request = None
         self.view_changes = {v: vcs for v, vcs in self.view_changes.items() if v >= new_view}
+        self._forget_old_views()
         self._count("view_changes")
         self._send_view_change()
         self._replay_due = True
@@ -136,7 +137,7 @@ class ViewChanges:
             return
         others = sorted((vc for r, vc in vcs.items() if r != self.me), key=lambda vc: (-vc.committed_height, vc.replica))
         chosen = [vcs[self.me]] + others[: self.quorum - 1]
-        plan = compute_new_view_plan(chosen)
+        plan = self.new_view_plan(chosen)
         if plan.base_height >= self.height:
             self._learn_certificate(plan.base_cert, max(chosen, key=lambda vc: vc.committed_height).replica)
             return
@@ -205,6 +206,7 @@ class ViewChanges:
         self.new_view_msg, self.nv_pre_prepare, self.pending_new_view = nv, nv.pre_prepare, None
         self.my_view_change = None
         self.view_changes = {v: vcs for v, vcs in self.view_changes.items() if v > nv.view}
+        self._forget_old_views()
         self._out.persist.append(Record(RECORD_VIEW, nv.view, plan.height, PHASE_NEW_VIEW, sha256(nv.signed_body())))
         self._count("new_views")
         if plan.base_cert is not None and plan.base_height >= self.height:

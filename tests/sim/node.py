@@ -22,7 +22,7 @@ from ledger.merkle import EMPTY_ROOT
 from ledger.types import ZERO_HASH, Block, BlockHeader, CommitCertificate
 
 from consensus.messages import BlockRequest, Blocks, NewView, PrePrepare
-from consensus.ready import ProposeRequest, Record
+from consensus.ready import ProposeRequest, Record, compact_records
 from consensus.replica import Replica
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class SimNode:
         return self.store[-1][0].block_hash if self.store else self.sim.genesis_hash
 
     def start(self, forget_records: bool = False) -> None:
+        self.records = compact_records(self.records, len(self.store))  # what a node would prune on disk
         cls = self.sim.replica_class
         self.replica = cls(chain_id=self.sim.chain_id, key=self.key, validators=self.sim.validators, block_validator=self,
                            committed_height=len(self.store), committed_hash=self.head_hash(),
