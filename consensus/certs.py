@@ -23,7 +23,7 @@ from typing import Callable
 
 from ledger.crypto import DOMAIN_CONSENSUS, DOMAIN_VOTE, verify_signed
 from ledger.errors import ValidationError
-from ledger.types import PHASE_COMMIT, PHASE_PREPARE, CommitCertificate, Vote, max_faulty, quorum_size
+from ledger.types import PHASE_COMMIT, PHASE_PREPARE, CommitCertificate, Vote, quorum_size
 
 from consensus.messages import NewView, PrePrepare, PreparedCert, ViewChange
 
@@ -89,7 +89,7 @@ def check_prepared(cert: PreparedCert, validators: list[bytes], chain_id: str, v
         seen.add(vote.validator)
         if not is_valid_vote(vote, chain_id, verify):
             raise ValidationError(f"prepared certificate: prepare from {vote.validator.hex()[:16]} has an invalid signature")
-    need = 2 * max_faulty(len(validators))
+    need = quorum_size(len(validators)) - 1  # 2f when n = 3f+1; with the pre-prepare, a quorum
     if len(seen) < need:
         raise ValidationError(f"prepared certificate has {len(seen)} prepares from backups, expected at least {need} (2f)")
 
