@@ -1,0 +1,183 @@
+"""Checks of signed consensus evidence, and the NEW-VIEW derivation.
+
+How it works: every signature goes through one injectable ``Verifier`` with the
+signature of ``ledger.crypto.verify_signed`` (the default), so a simulator can share a
+verification cache across replicas while each replica still checks everything it
+accepts. ``check_certificate`` applies exactly the rules of
+``ledger.types.verify_certificate`` through that verifier (a test holds them equal).
+
+``compute_new_view_plan`` is the paper's derivation of a NEW-VIEW from 2f+1
+VIEW-CHANGEs (Castro & Liskov 2002, §4.4), adapted to a chain of blocks: min-s is the
+highest committed height any VIEW-CHANGE proves with a certificate; the only height the
+new primary must fill is min-s + 1 (a block needs its parent's certificate, so nothing
+above it can be prepared by an honest replica). If some VIEW-CHANGE carries a prepared
+certificate for min-s + 1, the one from the highest view wins and its block is
+re-proposed; otherwise the primary proposes a fresh block. Backups run the same
+function on the same VIEW-CHANGEs and accept the NEW-VIEW only if it matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ledger.crypto import DOMAIN_CONSENSUS, DOMAIN_VOTE, verify_signed
+from ledger.errors import ValidationError
+from ledger.types import PHASE_COMMIT, PHASE_PREPARE, CommitCertificate, Vote, quorum_size
+
+from consensus.messages import NewView, PrePrepare, PreparedCert, ViewChange
+
+#: verify(domain, chain_id, public_key, payload, signature) -> bool
+Verifier = Callable[[bytes, str, bytes, bytes, bytes], bool]
+
+DEFAULT_VERIFIER: Verifier = verify_signed
+
+
+def primary_of(view: int, validators: list[bytes]) -> bytes:
+    """Primary of view v is validator v mod n (paper §4.1)."""
+    return validators[view % len(validators)]
+
+
+def is_valid_vote(vote: Vote, chain_id: str, verify: Verifier) -> bool:
+    return verify(DOMAIN_VOTE, chain_id, vote.validator, vote.signed_body(), vote.signature)
+
+
+def is_valid_signed(message: PrePrepare | ViewChange | NewView, signer: bytes, chain_id: str, verify: Verifier) -> bool:
+    return verify(DOMAIN_CONSENSUS, chain_id, signer, message.signed_body(), message.signature)
+
+
+def check_certificate(cert: CommitCertificate, validators: list[bytes], chain_id: str, verify: Verifier,
+                      height: int | None = None, block_hash: bytes | None = None, quorum: int | None = None) -> None:
+    """``ledger.types.verify_certificate`` with an injectable verifier; raises ValidationError."""
+    if height is not None and cert.height != height:
+        raise ValidationError(f"certificate is for height {cert.height}, expected {height}")
+    if block_hash is not None and cert.block_hash != block_hash:
+        raise ValidationError(f"certificate is for block {cert.block_hash.hex()[:16]}, expected {block_hash.hex()[:16]}")
+    members = set(validators)
+    seen: set[bytes] = set()
+    for vote in cert.votes:
+        if vote.phase != PHASE_COMMIT or vote.height != cert.height or vote.view != cert.view or vote.block_hash != cert.block_hash:
+            raise ValidationError("certificate holds a vote for a different phase, view, height or block")
+        if vote.validator not in members:
+            raise ValidationError(f"certificate vote from {vote.validator.hex()[:16]}, which is not in the validator set")
+        if vote.validator in seen:
+            raise ValidationError(f"certificate counts validator {vote.validator.hex()[:16]} twice")
+        seen.add(vote.validator)
+        if not is_valid_vote(vote, chain_id, verify):
+            raise ValidationError(f"certificate vote from {vote.validator.hex()[:16]} has an invalid signature")
+    need = quorum_size(len(validators)) if quorum is None else quorum
+    if len(seen) < need:
+        raise ValidationError(f"certificate has {len(seen)} distinct votes, a quorum of {need} of {len(validators)} is needed")
+
+
+def check_prepared(cert: PreparedCert, validators: list[bytes], chain_id: str, verify: Verifier) -> None:
+    """A PRE-PREPARE signed by the primary of its view + 2f PREPAREs from distinct backups (§4.2)."""
+    pp = cert.pre_prepare
+    primary = primary_of(pp.view, validators)
+    if pp.primary != primary:
+        raise ValidationError(f"prepared certificate for view {pp.view}: pre-prepare signed by {pp.primary.hex()[:16]}, "
+                              f"expected the primary {primary.hex()[:16]}")
+    if not is_valid_signed(pp, pp.primary, chain_id, verify):
+        raise ValidationError(f"prepared certificate for view {pp.view} height {pp.height}: invalid pre-prepare signature")
+    members = set(validators)
+    seen: set[bytes] = set()
+    for vote in cert.prepares:
+        if vote.phase != PHASE_PREPARE or vote.view != pp.view or vote.height != pp.height or vote.block_hash != pp.digest:
+            raise ValidationError("prepared certificate holds a prepare for a different view, height or digest")
+        if vote.validator not in members or vote.validator == primary or vote.validator in seen:
+            raise ValidationError(f"prepared certificate: prepare from {vote.validator.hex()[:16]} is not from a distinct backup")
+        seen.add(vote.validator)
+        if not is_valid_vote(vote, chain_id, verify):
+            raise ValidationError(f"prepared certificate: prepare from {vote.validator.hex()[:16]} has an invalid signature")
+    need = quorum_size(len(validators)) - 1  # 2f when n = 3f+1; with the pre-prepare, a quorum
+    if len(seen) < need:
+        raise ValidationError(f"prepared certificate has {len(seen)} prepares from backups, expected at least {need} (2f)")
+
+
+def check_view_change(vc: ViewChange, validators: list[bytes], chain_id: str, verify: Verifier) -> None:
+    """Everything a VIEW-CHANGE claims must be proven by the signatures it carries (§4.4)."""
+    if vc.replica not in validators:
+        raise ValidationError(f"view-change from {vc.replica.hex()[:16]}, which is not in the validator set")
+    if not is_valid_signed(vc, vc.replica, chain_id, verify):
+        raise ValidationError(f"view-change for view {vc.new_view} from {vc.replica.hex()[:16]}: invalid signature")
+    if vc.committed_height == 0:
+        if vc.committed_cert is not None:
+            raise ValidationError("view-change at committed height 0 carries a certificate")
+    else:
+        if vc.committed_cert is None:
+            raise ValidationError(f"view-change claims committed height {vc.committed_height} without a certificate")
+        check_certificate(vc.committed_cert, validators, chain_id, verify, height=vc.committed_height)
+    digests = set()
+    for pc in vc.prepared:
+        if pc.height <= vc.committed_height or pc.view >= vc.new_view:
+            raise ValidationError(f"view-change carries a prepared certificate for view {pc.view} height {pc.height}, "
+                                  f"expected a view below {vc.new_view} and a height above {vc.committed_height}")
+        check_prepared(pc, validators, chain_id, verify)
+        digests.add(pc.digest)
+    for block in vc.blocks:
+        if block.block_hash not in digests:
+            raise ValidationError("view-change carries a block that none of its prepared certificates names")
+
+
+@dataclass(frozen=True)
+class NewViewPlan:
+    """What a NEW-VIEW for these VIEW-CHANGEs must contain."""
+
+    base_height: int  # min-s: highest committed height proven by the VIEW-CHANGEs
+    base_cert: CommitCertificate | None  # its certificate (None at height 0)
+    selected: PreparedCert | None  # re-propose this block at base_height + 1, else a fresh one
+
+    @property
+    def height(self) -> int:
+        return self.base_height + 1
+
+
+def compute_new_view_plan(view_changes: list[ViewChange]) -> NewViewPlan:
+    """The paper's O computation (§4.4) for blocks; see the module docstring."""
+    best = max(view_changes, key=lambda vc: (vc.committed_height, vc.replica))
+    base = best.committed_height
+    selected: PreparedCert | None = None
+    for vc in view_changes:
+        for pc in vc.prepared:
+            if pc.height != base + 1:
+                continue
+            if selected is None or (pc.view, pc.digest) > (selected.view, selected.digest):
+                selected = pc
+    return NewViewPlan(base, best.committed_cert, selected)
+
+
+def check_new_view(nv: NewView, validators: list[bytes], chain_id: str, verify: Verifier,
+                   plan_of: Callable[[list[ViewChange]], NewViewPlan] = compute_new_view_plan) -> NewViewPlan:
+    """Verify a NEW-VIEW by recomputing it from its VIEW-CHANGEs (§4.4); return the plan."""
+    primary = primary_of(nv.view, validators)
+    if nv.primary != primary:
+        raise ValidationError(f"new-view for view {nv.view} from {nv.primary.hex()[:16]}, expected the primary {primary.hex()[:16]}")
+    if not is_valid_signed(nv, nv.primary, chain_id, verify):
+        raise ValidationError(f"new-view for view {nv.view}: invalid signature")
+    senders: set[bytes] = set()
+    for vc in nv.view_changes:
+        if vc.new_view != nv.view:
+            raise ValidationError(f"new-view for view {nv.view} holds a view-change for view {vc.new_view}")
+        if vc.replica in senders:
+            raise ValidationError(f"new-view counts the view-change of {vc.replica.hex()[:16]} twice")
+        senders.add(vc.replica)
+        check_view_change(vc, validators, chain_id, verify)
+    need = quorum_size(len(validators))
+    if len(senders) < need:
+        raise ValidationError(f"new-view carries {len(senders)} view-changes, expected at least {need} (2f+1)")
+    plan = plan_of(list(nv.view_changes))
+    pp = nv.pre_prepare
+    if pp.view != nv.view or pp.primary != primary or pp.height != plan.height:
+        raise ValidationError(f"new-view pre-prepare is for view {pp.view} height {pp.height}, "
+                              f"expected view {nv.view} height {plan.height}")
+    if not is_valid_signed(pp, primary, chain_id, verify):
+        raise ValidationError("new-view pre-prepare has an invalid signature")
+    if pp.block is None or pp.block.block_hash != pp.digest:
+        raise ValidationError("new-view pre-prepare does not carry the block its digest names")
+    if plan.selected is not None:
+        if pp.digest != plan.selected.digest:
+            raise ValidationError(f"new-view re-proposes {pp.digest.hex()[:16]}, the view-changes require the prepared "
+                                  f"block {plan.selected.digest.hex()[:16]}")
+    elif pp.block.header.view != nv.view or pp.block.header.proposer != primary:
+        raise ValidationError("new-view proposes a block that is neither the prepared one nor fresh for this view")
+    return plan

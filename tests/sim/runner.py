@@ -1,0 +1,64 @@
+"""Run seed ranges and summarise them; shared by the CLI and the pytest suite.
+
+How it works: each seed is an independent ``Simulation``; the summary's trace hash is
+the SHA-256 of the per-seed trace hashes in seed order, so two runs over the same
+seeds print the same hash. Every failing seed is reported with the exact command that
+replays it alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from tests.sim.cluster import Result, Simulation
+
+
+@dataclass
+class Summary:
+    seeds: int
+    validators: int
+    violations: int = 0
+    liveness_failures: int = 0
+    failures: list[str] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    trace_hash: str = ""
+
+    def last_line(self) -> str:
+        return (f"seeds={self.seeds} validators={self.validators} violations={self.violations} "
+                f"liveness_failures={self.liveness_failures} trace_hash={self.trace_hash}")
+
+
+def replay_command(seed: int, validators: int, twins: bool, mutant: str | None) -> str:
+    cmd = f"python -m tests.sim --validators {validators} --seeds 1 --start {seed}"
+    if twins:
+        cmd += " --twins"
+    if mutant:
+        cmd += f" --mutant {mutant}"
+    return cmd
+
+
+def run_seeds(validators: int, seeds: int, start: int = 0, twins: bool = False, mutant: str | None = None,
+              stop_on_violation: bool = False, keep_results: bool = False, progress=None) -> Summary:
+    summary = Summary(seeds, validators)
+    h = hashlib.sha256()
+    for seed in range(start, start + seeds):
+        result = Simulation(seed, validators, twins=twins, mutant=mutant).run()
+        h.update(bytes.fromhex(result.trace_hash))
+        if keep_results:
+            summary.results.append(result)
+        if result.violations or result.liveness_failure:
+            what = result.violations[0] if result.violations else result.liveness_failure
+            summary.failures.append(f"seed {seed}: {what}\n  scenario: {result.scenario}\n"
+                                    f"  replay: {replay_command(seed, validators, twins, mutant)}")
+            if result.violations:
+                summary.violations += 1
+            else:
+                summary.liveness_failures += 1
+            if progress:
+                progress(summary.failures[-1])
+            if stop_on_violation:
+                summary.seeds = seed - start + 1
+                break
+    summary.trace_hash = h.hexdigest()
+    return summary
