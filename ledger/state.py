@@ -283,10 +283,12 @@ class StateOverlay:
         self._version += 1
 
     def changes(self) -> dict[bytes, bytes | None]:
-        """Pending writes that differ from the base, in key order (None = delete)."""
-        self._check_fresh()
-        base_value = self._base_value
-        return {key: value for key, value in sorted(self._writes.items()) if base_value(key) != value}
+        """Pending writes that differ from the base, in key order (None = delete).
+
+        The trie walk of ``commit`` finds these without reading old values, so this
+        computes (and caches) the diff.
+        """
+        return dict(self.commit().changes)
 
     def iterate(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Like ``StateStore.iterate`` with the pending writes merged over the base."""
@@ -332,11 +334,11 @@ class StateOverlay:
         self._check_fresh()
         if self._diff is not None and self._diff_version == self._version:
             return self._diff
-        changes = self.changes()
-        base_value = self._base_value
-        items = [(key.hex(), key, value, base_value(key) is not None, None) for key, value in changes.items()]
+        items = [(key.hex(), key, value) for key, value in sorted(self._writes.items())]
         update = TrieUpdate(self._store._reader, self.base_root)
         root = update.apply(items)
+        unchanged = update.unchanged
+        changes = {key: value for _, key, value in items if key not in unchanged}
         ops: list[tuple[bytes, bytes | None]] = [
             (state_node_key(node_hash), node.encode() if type(node) is Leaf else node.encoded)
             for node_hash, node in update.new_nodes.items()

@@ -9,13 +9,13 @@ two kinds of node:
   the key and to the hash of the value only, so it does not depend on where in the
   trie the leaf sits and a proof never has to carry a value it is not about:
   ``sha256(0x00 || len(key):2 || key || sha256(value))``.
-* a branch ``[1, path, here, children, leaf_mask]``: ``path`` is the compressed run of
+* a branch ``[1, path, here, children, leaf_keys]``: ``path`` is the compressed run of
   nibbles (a str of hex digits) shared by every key below it, ``here`` is the hash of
   the leaf whose key ends exactly after ``path`` (keys can be prefixes of other keys)
   or ``b""``, ``children`` is 16 child hashes (``b""`` for none) indexed by the next
-  nibble, and bit i of ``leaf_mask`` says child i is a leaf (which lets an update
-  replace a leaf without reading it first). Its hash is
-  ``sha256(0x01 || encode(branch))``: the same canonical bytes that are stored.
+  nibble, and ``leaf_keys[i]`` is the key of child i if that child is a leaf, else
+  ``b""`` (so an update can replace or push down a leaf without reading it). Its hash
+  is ``sha256(0x01 || encode(branch))``: the same canonical bytes that are stored.
 
 The leading 0x00 / 0x01 byte separates the two domains, so no leaf can be passed off
 as a branch or the other way round. A trie with no keys has the fixed root
@@ -55,8 +55,6 @@ BRANCH_KIND = 1
 RADIX = 16
 HEX_DIGITS = "0123456789abcdef"
 NIBBLE_INDEX = {digit: index for index, digit in enumerate(HEX_DIGITS)}
-#: All 16 leaf bits set.
-FULL_LEAF_MASK = (1 << RADIX) - 1
 
 #: Root of the trie with no entries; the domain string has no node form, so no node hashes to it.
 EMPTY_ROOT = hashlib.sha256(b"\x02shopchain/state/empty/v1").digest()
@@ -87,7 +85,7 @@ def is_branch_shape(node: Any) -> bool:
     """Whether ``node`` has the exact shape of a branch (hash binding is checked apart)."""
     if type(node) is not list or len(node) != 5:
         return False
-    kind, path, here, children, leaf_mask = node
+    kind, path, here, children, leaf_keys = node
     if type(kind) is not int or kind != BRANCH_KIND:
         return False
     if type(path) is not str or len(path) > MAX_PATH_NIBBLES or path.strip(HEX_DIGITS):
@@ -96,7 +94,12 @@ def is_branch_shape(node: Any) -> bool:
         return False
     if type(children) is not list or len(children) != RADIX or not all(is_hash_slot(c) for c in children):
         return False
-    return type(leaf_mask) is int and 0 <= leaf_mask <= FULL_LEAF_MASK
+    if type(leaf_keys) is not list or len(leaf_keys) != RADIX:
+        return False
+    for child, leaf_key in zip(children, leaf_keys):
+        if type(leaf_key) is not bytes or len(leaf_key) > MAX_STATE_KEY_BYTES or (leaf_key and not child):
+            return False
+    return True
 
 
 def is_proof_leaf_shape(node: Any) -> bool:

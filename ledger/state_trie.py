@@ -10,11 +10,13 @@ walked down the trie together: at each branch they are split into runs by their 
 nibble and each run descends once, so a branch shared by many changed keys is read,
 re-encoded and hashed once per commit, not once per key. Untouched subtrees are kept
 by hash and never read. Work is O(changed keys x depth). Each new node is encoded
-once; the same bytes are hashed and written. A changed key that already existed and
-sits alone in a slot marked as a leaf must be that leaf, so it is replaced without
-reading the old leaf. After the changes, a branch left with one occupied slot is
-collapsed (a leaf moves up unchanged, because a leaf's hash does not depend on its
-position; a branch child absorbs the parent's path), which keeps the trie canonical.
+once; the same bytes are hashed and written. Branches list the key of each leaf
+child, so the walk never reads a leaf or an old value: a write that reaches a leaf
+slot compares keys and leaf hashes (which also tells a no-op write from a change),
+and an old leaf that must move down is carried by hash and key. After the changes, a
+branch left with one occupied slot is collapsed (a leaf moves up unchanged, because
+a leaf's hash does not depend on its position; a branch child absorbs the parent's
+path), which keeps the trie canonical.
 
 Recursion goes one or two frames per branch level; a key of ``MAX_STATE_KEY_BYTES``
 can make a chain of ``MAX_PATH_NIBBLES`` branches, so ``ensure_recursion_limit``
@@ -23,6 +25,7 @@ raises the interpreter's limit to cover that worst case.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 
@@ -52,6 +55,9 @@ NODE_CACHE_ENTRIES = 262_144
 RECURSION_FRAMES_NEEDED = 3 * MAX_PATH_NIBBLES + 1000
 
 _EMPTY_CHILDREN = (b"",) * RADIX
+# One reusable packer: msgpack.packb builds a new one per call, which costs as much as
+# packing a branch. pack() holds the GIL throughout, so sharing it across threads is safe.
+_pack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 
 
 class Leaf:
@@ -67,7 +73,7 @@ class Leaf:
 
     def encode(self) -> bytes:
         if self.encoded is None:
-            self.encoded = msgpack.packb([LEAF_KIND, self.key, self.value], use_bin_type=True)
+            self.encoded = _pack([LEAF_KIND, self.key, self.value])
         return self.encoded
 
     def proof_form(self) -> list:
@@ -77,25 +83,25 @@ class Leaf:
 class Branch:
     """A branch point; ``hash``/``encoded`` are None while it is being built in an update."""
 
-    __slots__ = ("path", "here", "children", "leaf_mask", "hash", "encoded")
+    __slots__ = ("path", "here", "children", "leaf_keys", "hash", "encoded")
 
-    def __init__(self, path: str, here: bytes, children: list[bytes], leaf_mask: int) -> None:
+    def __init__(self, path: str, here: bytes, children: list[bytes], leaf_keys: list[bytes]) -> None:
         self.path = path
         self.here = here
         self.children = children
-        self.leaf_mask = leaf_mask
+        self.leaf_keys = leaf_keys
         self.hash: bytes | None = None
         self.encoded: bytes | None = None
 
     def seal(self) -> "Branch":
         """Encode once and hash those bytes; the same bytes are what gets stored."""
         # msgpack emits minimal forms and there are no maps, so this equals ledger.encoding.encode.
-        self.encoded = msgpack.packb([BRANCH_KIND, self.path, self.here, self.children, self.leaf_mask], use_bin_type=True)
+        self.encoded = _pack([BRANCH_KIND, self.path, self.here, self.children, self.leaf_keys])
         self.hash = compute_branch_hash(self.encoded)
         return self
 
     def proof_form(self) -> list:
-        return [BRANCH_KIND, self.path, self.here, list(self.children), self.leaf_mask]
+        return [BRANCH_KIND, self.path, self.here, list(self.children), list(self.leaf_keys)]
 
 
 Node = Leaf | Branch
@@ -188,13 +194,7 @@ class NodeReader:
     def load_branch(self, node_hash: bytes) -> Branch:
         node = self.load(node_hash)
         if type(node) is not Branch:
-            raise CorruptionError(f"state node {node_hash.hex()} is marked as a branch but is a leaf")
-        return node
-
-    def load_leaf(self, node_hash: bytes) -> Leaf:
-        node = self.load(node_hash)
-        if type(node) is not Leaf:
-            raise CorruptionError(f"state node {node_hash.hex()} is marked as a leaf but is a branch")
+            raise CorruptionError(f"state node {node_hash.hex()} is listed as a branch but is a leaf")
         return node
 
 
@@ -204,81 +204,131 @@ def ensure_recursion_limit() -> None:
         sys.setrecursionlimit(RECURSION_FRAMES_NEEDED)
 
 
-# An item is (nibble path, key, new value or None, existed in the base trie, existing Leaf or None).
-Item = tuple[str, bytes, "bytes | None", bool, "Leaf | None"]
-# A result is the new subtree: None (empty) or (hash, is_leaf).
-Result = tuple[bytes, bool] | None
+# Raised once at import rather than in the middle of some caller's work.
+ensure_recursion_limit()
+
+
+# An item is (nibble path, key, new value or None); items are sorted and unique.
+Item = tuple[str, bytes, "bytes | None"]
+# An entry to build from is (nibble path, key, value, known leaf hash or None).
+Entry = tuple[str, bytes, "bytes | None", "bytes | None"]
+# A result is the new subtree: None (empty) or (hash, the key if it is a leaf else None).
+Result = tuple[bytes, "bytes | None"] | None
 
 
 class TrieUpdate:
-    """One batched update of the trie under ``base_root``; collects the new nodes."""
+    """One batched update of the trie under ``base_root``.
+
+    Collects the new nodes and the keys whose write changed nothing (same value, or
+    delete of an absent key), so the caller learns the net changes from the same walk
+    without reading the old values.
+    """
 
     def __init__(self, reader: NodeReader, base_root: bytes) -> None:
         self._reader = reader
         self.base_root = base_root
         self.new_nodes: dict[bytes, Node] = {}  # hash -> node, in creation order
+        self.unchanged: set[bytes] = set()
 
     def apply(self, items: list[Item]) -> bytes:
         """Apply ``items`` (sorted by key, unique) and return the new root."""
         if not items:
             return self.base_root
         ensure_recursion_limit()
-        if self.base_root == EMPTY_ROOT:
-            result = self._build(0, [item for item in items if item[2] is not None])
-        else:
-            root_node = self._reader.load(self.base_root)
-            result = self._update_node(root_node, 0, items)
+        # The walk allocates many short-lived acyclic objects; letting the cycle collector
+        # run over the node cache in the middle of it would cost more than the walk.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            if self.base_root == EMPTY_ROOT:
+                result = self._build(0, self._inserts(items))
+            else:
+                root_node = self._reader.load(self.base_root)
+                if type(root_node) is Leaf:
+                    result = self._merge_into_leaf(root_node.hash, root_node.key, 0, items)
+                else:
+                    result = self._update_branch(root_node, 0, items)  # type: ignore[arg-type]
+        finally:
+            if collecting:
+                gc.enable()
         return EMPTY_ROOT if result is None else result[0]
 
-    # -- node creation ------------------------------------------------------------------
+    # -- leaves -------------------------------------------------------------------------
 
-    def _new_leaf(self, item: Item) -> Leaf:
-        leaf = Leaf(item[1], item[2])  # type: ignore[arg-type]
+    def _leaf_hash(self, entry: Entry) -> bytes:
+        if entry[3] is not None:
+            return entry[3]
+        leaf = Leaf(entry[1], entry[2])  # type: ignore[arg-type]
         self.new_nodes[leaf.hash] = leaf
-        return leaf
+        return leaf.hash
+
+    def _inserts(self, items: list[Item]) -> list[Entry]:
+        """Items landing where no key is: puts become entries, deletes change nothing."""
+        entries: list[Entry] = []
+        for path, key, value in items:
+            if value is None:
+                self.unchanged.add(key)
+            else:
+                entries.append((path, key, value, None))
+        return entries
+
+    def _merge_into_leaf(self, leaf_hash: bytes, leaf_key: bytes, depth: int, items: list[Item]) -> Result:
+        """A slot held one leaf (known by hash and key, so it is never read): rebuild it with the items."""
+        entries: list[Entry] = []
+        keep_old = True
+        for path, key, value in items:
+            if key == leaf_key:
+                keep_old = False
+                if value is None:
+                    continue
+                leaf = Leaf(key, value)
+                if leaf.hash == leaf_hash:
+                    self.unchanged.add(key)
+                else:
+                    self.new_nodes[leaf.hash] = leaf
+                entries.append((path, key, value, leaf.hash))
+            elif value is None:
+                self.unchanged.add(key)
+            else:
+                entries.append((path, key, value, None))
+        if keep_old:
+            entries.append((leaf_key.hex(), leaf_key, None, leaf_hash))
+            entries.sort()  # paths are unique, so only they are compared
+        return self._build(depth, entries)
+
+    # -- branches -----------------------------------------------------------------------
 
     def _seal(self, branch: Branch) -> bytes:
         branch.seal()
         self.new_nodes[branch.hash] = branch  # type: ignore[index]
         return branch.hash  # type: ignore[return-value]
 
-    def _load(self, node_hash: bytes) -> Node:
-        node = self.new_nodes.get(node_hash)
-        return node if node is not None else self._reader.load(node_hash)
-
-    # -- the update ---------------------------------------------------------------------
-
-    def _update_node(self, node: Node, depth: int, items: list[Item]) -> Result:
-        if type(node) is Leaf:
-            return self._merge_into_leaf(node, depth, items)
-        return self._update_branch(node, depth, items)  # type: ignore[arg-type]
-
-    def _merge_into_leaf(self, leaf: Leaf, depth: int, items: list[Item]) -> Result:
-        """A slot held one leaf; rebuild it from that leaf plus the changed keys."""
-        entries = [item for item in items if item[2] is not None]
-        if all(item[1] != leaf.key for item in items):
-            entries.append((leaf.key.hex(), leaf.key, leaf.value, True, leaf))
-            entries.sort(key=_item_path)
-        return self._build(depth, entries)
-
     def _update_branch(self, node: Branch, depth: int, items: list[Item]) -> Result:
         path = node.path
         if path:
             split = len(path)
+            diverging_deletes = False
             for item in items:
                 if not item[0].startswith(path, depth):
-                    split = min(split, _common_prefix_length(item[0], path, depth))
+                    if item[2] is None:  # deleting a key that cannot be below here: a no-op
+                        self.unchanged.add(item[1])
+                        diverging_deletes = True
+                    else:
+                        split = min(split, _common_prefix_length(item[0], path, depth))
+            if diverging_deletes:
+                items = [item for item in items if item[1] not in self.unchanged]
+                if not items:
+                    return (node.hash, None) if node.hash is not None else (self._seal(node), None)
             if split < len(path):
                 return self._split_branch(node, depth, split, items)
         after_path = depth + len(path)
         here = node.here
         children = list(node.children)
-        leaf_mask = node.leaf_mask
+        leaf_keys = list(node.leaf_keys)
         index = 0
         count = len(items)
         if len(items[0][0]) == after_path:  # sorted, so a key ending here comes first
-            item = items[0]
-            here = self._new_leaf(item).hash if item[2] is not None else b""
+            here = self._update_here(here, items[0])
             index = 1
         while index < count:
             digit = items[index][0][after_path]
@@ -286,76 +336,86 @@ class TrieUpdate:
             while end < count and items[end][0][after_path] == digit:
                 end += 1
             slot = NIBBLE_INDEX[digit]
-            bit = 1 << slot
-            result = self._update_slot(children[slot], leaf_mask & bit, after_path + 1, items[index:end])
+            result = self._update_slot(children[slot], leaf_keys[slot], after_path + 1, items[index:end])
             if result is None:
                 children[slot] = b""
-                leaf_mask &= ~bit
+                leaf_keys[slot] = b""
             else:
-                child = result[0]
-                children[slot] = child
-                leaf_mask = leaf_mask | bit if result[1] else leaf_mask & ~bit
+                children[slot] = result[0]
+                leaf_keys[slot] = result[1] or b""
             index = end
-        return self._finish_branch(path, here, children, leaf_mask)
+        if node.hash is not None and here == node.here and children == node.children and leaf_keys == node.leaf_keys:
+            return (node.hash, None)  # every write below was a no-op: keep the stored node
+        return self._finish_branch(path, here, children, leaf_keys, items[0][0][:after_path])
 
-    def _update_slot(self, ref: bytes | Branch, is_leaf: int, depth: int, items: list[Item]) -> Result:
+    def _update_here(self, here: bytes, item: Item) -> bytes:
+        """The slot of the key that ends exactly at this branch."""
+        key, value = item[1], item[2]
+        if value is None:
+            if not here:
+                self.unchanged.add(key)
+            return b""
+        leaf = Leaf(key, value)
+        if leaf.hash == here:
+            self.unchanged.add(key)
+        else:
+            self.new_nodes[leaf.hash] = leaf
+        return leaf.hash
+
+    def _update_slot(self, ref: bytes | Branch, leaf_key: bytes, depth: int, items: list[Item]) -> Result:
         if type(ref) is Branch:  # the unsealed lower half of a split branch
             return self._update_branch(ref, depth, items)
         if not ref:
-            return self._build(depth, [item for item in items if item[2] is not None])
-        if is_leaf:
-            if len(items) == 1 and items[0][3]:
-                # The slot's only key exists and this key exists with this prefix: it is that leaf.
-                item = items[0]
-                return None if item[2] is None else (self._new_leaf(item).hash, True)
-            return self._merge_into_leaf(self._reader.load_leaf(ref), depth, items)  # type: ignore[arg-type]
+            return self._build(depth, self._inserts(items))
+        if leaf_key:
+            return self._merge_into_leaf(ref, leaf_key, depth, items)  # type: ignore[arg-type]
         return self._update_branch(self._reader.load_branch(ref), depth, items)  # type: ignore[arg-type]
 
     def _split_branch(self, node: Branch, depth: int, split: int, items: list[Item]) -> Result:
         """Some changed keys leave ``node.path`` at ``split``: put a new branch above it."""
         path = node.path
-        lower = Branch(path[split + 1:], node.here, node.children, node.leaf_mask)
+        lower = Branch(path[split + 1:], node.here, node.children, node.leaf_keys)
         children: list = list(_EMPTY_CHILDREN)
-        lower_slot = NIBBLE_INDEX[path[split]]
         at = depth + split
         lower_digit = path[split]
         if any(len(item[0]) > at and item[0][at] == lower_digit for item in items):
-            children[lower_slot] = lower  # sealed once the keys that descend into it are applied
+            children[NIBBLE_INDEX[lower_digit]] = lower  # sealed once the keys that descend into it are applied
         else:
-            children[lower_slot] = self._seal(lower)
-        upper = Branch(path[:split], b"", children, 0)
+            children[NIBBLE_INDEX[lower_digit]] = self._seal(lower)
+        upper = Branch(path[:split], b"", children, list(_EMPTY_CHILDREN))
         return self._update_branch(upper, depth, items)
 
-    def _finish_branch(self, path: str, here: bytes, children: list, leaf_mask: int) -> Result:
+    def _finish_branch(self, path: str, here: bytes, children: list, leaf_keys: list, prefix: str) -> Result:
+        """Seal the branch, or collapse it if fewer than two slots are left (``prefix``: nibbles above its slots)."""
         occupied = RADIX - children.count(b"")
         if here:
             occupied += 1
         if occupied >= 2:
-            return (self._seal(Branch(path, here, children, leaf_mask)), False)
+            return (self._seal(Branch(path, here, children, leaf_keys)), None)
         if occupied == 0:
             return None
         if here:
-            return (here, True)
+            return (here, bytes.fromhex(prefix))
         slot = next(i for i in range(RADIX) if children[i])
-        if leaf_mask >> slot & 1:
-            return (children[slot], True)
+        if leaf_keys[slot]:
+            return (children[slot], leaf_keys[slot])
         # One branch child left: it absorbs this branch's path and its slot digit.
-        child = self._load(children[slot])
+        child = self.new_nodes.pop(children[slot], None)  # superseded within this update: never write it
+        if child is None:
+            child = self._reader.load_branch(children[slot])
         if type(child) is not Branch:
-            raise CorruptionError(f"state node {children[slot].hex()} is marked as a branch but is a leaf")
-        self.new_nodes.pop(children[slot], None)  # superseded within this update: never write it
-        merged = Branch(path + HEX_DIGITS[slot] + child.path, child.here, child.children, child.leaf_mask)
-        return (self._seal(merged), False)
+            raise CorruptionError(f"state node {children[slot].hex()} is listed as a branch but is a leaf")
+        merged = Branch(path + HEX_DIGITS[slot] + child.path, child.here, child.children, child.leaf_keys)
+        return (self._seal(merged), None)
 
-    def _build(self, depth: int, entries: list[Item]) -> Result:
-        """A fresh subtree for ``entries`` (sorted, all with values) below ``depth`` nibbles."""
+    def _build(self, depth: int, entries: list[Entry]) -> Result:
+        """A fresh subtree for ``entries`` (sorted, all present) below ``depth`` nibbles."""
         count = len(entries)
         if count == 0:
             return None
         if count == 1:
             entry = entries[0]
-            leaf = entry[4] if entry[4] is not None else self._new_leaf(entry)
-            return (leaf.hash, True)
+            return (self._leaf_hash(entry), entry[1])
         first = entries[0][0]
         last = entries[-1][0]
         end = depth
@@ -363,12 +423,11 @@ class TrieUpdate:
         while end < limit and first[end] == last[end]:
             end += 1
         children = list(_EMPTY_CHILDREN)
-        leaf_mask = 0
+        leaf_keys = list(_EMPTY_CHILDREN)
         here = b""
         index = 0
         if len(first) == end:
-            entry = entries[0]
-            here = (entry[4] if entry[4] is not None else self._new_leaf(entry)).hash
+            here = self._leaf_hash(entries[0])
             index = 1
         while index < count:
             digit = entries[index][0][end]
@@ -378,14 +437,9 @@ class TrieUpdate:
             result = self._build(end + 1, entries[index:stop])
             slot = NIBBLE_INDEX[digit]
             children[slot] = result[0]  # type: ignore[index]
-            if result[1]:  # type: ignore[index]
-                leaf_mask |= 1 << slot
+            leaf_keys[slot] = result[1] or b""  # type: ignore[index]
             index = stop
-        return (self._seal(Branch(first[depth:end], here, children, leaf_mask)), False)
-
-
-def _item_path(item: Item) -> str:
-    return item[0]
+        return (self._seal(Branch(first[depth:end], here, children, leaf_keys)), None)
 
 
 def _common_prefix_length(nibbles: str, path: str, depth: int) -> int:
