@@ -34,9 +34,9 @@ from ledger.state_proof import (
     NIBBLE_INDEX,
     verify_proof,
 )
-from ledger.state_trie import Branch, Leaf, NodeCache, NodeReader, TrieUpdate
+from ledger.state_trie import Branch, Leaf, NodeCache, NodeReader, TrieUpdate, paused_cycle_collector
 from ledger.storage.kv import KVStore
-from ledger.storage.schema import STATE_VALUE_PREFIX, state_node_key, state_value_key
+from ledger.storage.schema import STATE_NODE_PREFIX, STATE_VALUE_PREFIX, state_node_key
 
 #: Most entries one ``iterate`` call returns; page with a longer prefix or a start key.
 MAX_ITERATE_ITEMS = 10_000
@@ -334,17 +334,18 @@ class StateOverlay:
         self._check_fresh()
         if self._diff is not None and self._diff_version == self._version:
             return self._diff
-        items = [(key.hex(), key, value) for key, value in sorted(self._writes.items())]
-        update = TrieUpdate(self._store._reader, self.base_root)
-        root = update.apply(items)
-        unchanged = update.unchanged
-        changes = {key: value for _, key, value in items if key not in unchanged}
-        ops: list[tuple[bytes, bytes | None]] = [
-            (state_node_key(node_hash), node.encode() if type(node) is Leaf else node.encoded)
-            for node_hash, node in update.new_nodes.items()
-        ]
-        ops.extend((state_value_key(key), value) for key, value in changes.items())
-        branches = tuple(node for node in update.new_nodes.values() if type(node) is Branch)
-        self._diff = StateDiff(self.base_root, root, ops, changes, branches)
+        with paused_cycle_collector():
+            items = [(key.hex(), key, value) for key, value in sorted(self._writes.items())]
+            update = TrieUpdate(self._store._reader, self.base_root)
+            root = update.apply(items)
+            unchanged = update.unchanged
+            changes = {key: value for _, key, value in items if key not in unchanged}
+            ops: list[tuple[bytes, bytes | None]] = [
+                (STATE_NODE_PREFIX + node_hash, node.encode() if type(node) is Leaf else node.encoded)
+                for node_hash, node in update.new_nodes.items()
+            ]
+            ops.extend((STATE_VALUE_PREFIX + key, value) for key, value in changes.items())
+            branches = tuple(node for node in update.new_nodes.values() if type(node) is Branch)
+            self._diff = StateDiff(self.base_root, root, ops, changes, branches)
         self._diff_version = self._version
         return self._diff

@@ -27,13 +27,17 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import hashlib
 
 import msgpack
 
 from ledger.errors import CorruptionError, StorageError
 from ledger.state_proof import (
     BRANCH_KIND,
+    BRANCH_TAG,
     EMPTY_ROOT,
     HASH_BYTES,
     HEX_DIGITS,
@@ -55,6 +59,7 @@ NODE_CACHE_ENTRIES = 262_144
 RECURSION_FRAMES_NEEDED = 3 * MAX_PATH_NIBBLES + 1000
 
 _EMPTY_CHILDREN = (b"",) * RADIX
+_sha256 = hashlib.sha256
 # One reusable packer: msgpack.packb builds a new one per call, which costs as much as
 # packing a branch. pack() holds the GIL throughout, so sharing it across threads is safe.
 _pack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
@@ -95,9 +100,13 @@ class Branch:
 
     def seal(self) -> "Branch":
         """Encode once and hash those bytes; the same bytes are what gets stored."""
+        # Tuples of bytes drop out of the cycle collector's view, which keeps collections
+        # cheap however many branches the cache holds.
+        self.children = tuple(self.children)  # type: ignore[assignment]
+        self.leaf_keys = tuple(self.leaf_keys)  # type: ignore[assignment]
         # msgpack emits minimal forms and there are no maps, so this equals ledger.encoding.encode.
-        self.encoded = _pack([BRANCH_KIND, self.path, self.here, self.children, self.leaf_keys])
-        self.hash = compute_branch_hash(self.encoded)
+        self.encoded = encoded = _pack([BRANCH_KIND, self.path, self.here, self.children, self.leaf_keys])
+        self.hash = _sha256(BRANCH_TAG + encoded).digest()  # compute_branch_hash, inlined: it runs per branch
         return self
 
     def proof_form(self) -> list:
@@ -122,7 +131,7 @@ def decode_node(node_hash: bytes, data: bytes) -> Node:
         raise CorruptionError(f"state node {node_hash.hex()} has neither the leaf nor the branch shape")
     if compute_branch_hash(data) != node_hash:
         raise CorruptionError(f"state branch stored under {node_hash.hex()} hashes to {compute_branch_hash(data).hex()}")
-    branch = Branch(fields[1], fields[2], fields[3], fields[4])
+    branch = Branch(fields[1], fields[2], tuple(fields[3]), tuple(fields[4]))  # type: ignore[arg-type]
     branch.hash = node_hash
     branch.encoded = data
     return branch
@@ -208,6 +217,23 @@ def ensure_recursion_limit() -> None:
 ensure_recursion_limit()
 
 
+@contextmanager
+def paused_cycle_collector() -> Iterator[None]:
+    """Keep the cycle collector out of a commit.
+
+    A commit allocates tens of thousands of short-lived, acyclic objects; each burst
+    of allocations would otherwise trigger collections that walk the whole heap
+    (node cache included) and cost more than the commit itself.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 # An item is (nibble path, key, new value or None); items are sorted and unique.
 Item = tuple[str, bytes, "bytes | None"]
 # An entry to build from is (nibble path, key, value, known leaf hash or None).
@@ -235,11 +261,7 @@ class TrieUpdate:
         if not items:
             return self.base_root
         ensure_recursion_limit()
-        # The walk allocates many short-lived acyclic objects; letting the cycle collector
-        # run over the node cache in the middle of it would cost more than the walk.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with paused_cycle_collector():
             if self.base_root == EMPTY_ROOT:
                 result = self._build(0, self._inserts(items))
             else:
@@ -248,9 +270,6 @@ class TrieUpdate:
                     result = self._merge_into_leaf(root_node.hash, root_node.key, 0, items)
                 else:
                     result = self._update_branch(root_node, 0, items)  # type: ignore[arg-type]
-        finally:
-            if collecting:
-                gc.enable()
         return EMPTY_ROOT if result is None else result[0]
 
     # -- leaves -------------------------------------------------------------------------
@@ -304,6 +323,8 @@ class TrieUpdate:
         return branch.hash  # type: ignore[return-value]
 
     def _update_branch(self, node: Branch, depth: int, items: list[Item]) -> Result:
+        if len(items) == 1:
+            return self._update_branch_one(node, depth, items[0])
         path = node.path
         if path:
             split = len(path)
@@ -327,6 +348,7 @@ class TrieUpdate:
         leaf_keys = list(node.leaf_keys)
         index = 0
         count = len(items)
+        unchanged_before = len(self.unchanged)
         if len(items[0][0]) == after_path:  # sorted, so a key ending here comes first
             here = self._update_here(here, items[0])
             index = 1
@@ -344,9 +366,53 @@ class TrieUpdate:
                 children[slot] = result[0]
                 leaf_keys[slot] = result[1] or b""
             index = end
-        if node.hash is not None and here == node.here and children == node.children and leaf_keys == node.leaf_keys:
+        if (
+            len(self.unchanged) != unchanged_before
+            and node.hash is not None
+            and here == node.here
+            and tuple(children) == node.children
+            and tuple(leaf_keys) == node.leaf_keys
+        ):
             return (node.hash, None)  # every write below was a no-op: keep the stored node
         return self._finish_branch(path, here, children, leaf_keys, items[0][0][:after_path])
+
+    def _update_branch_one(self, node: Branch, depth: int, item: Item) -> Result:
+        """``_update_branch`` for one item, the common case below the top levels, without grouping."""
+        nibbles = item[0]
+        path = node.path
+        if path and not nibbles.startswith(path, depth):
+            if item[2] is None:  # deleting a key that cannot be below here: a no-op
+                self.unchanged.add(item[1])
+                return (node.hash, None) if node.hash is not None else (self._seal(node), None)
+            return self._split_branch(node, depth, _common_prefix_length(nibbles, path, depth), [item])
+        after_path = depth + len(path)
+        if len(nibbles) == after_path:
+            here = self._update_here(node.here, item)
+            if here == node.here and node.hash is not None:
+                return (node.hash, None)
+            return self._finish_branch(path, here, list(node.children), list(node.leaf_keys), nibbles[:after_path])
+        slot = NIBBLE_INDEX[nibbles[after_path]]
+        ref = node.children[slot]
+        leaf_key = node.leaf_keys[slot]
+        if type(ref) is Branch:
+            result = self._update_branch_one(ref, after_path + 1, item)
+        elif not ref:
+            result = self._build(after_path + 1, self._inserts([item]))
+        elif leaf_key:
+            result = self._merge_into_leaf(ref, leaf_key, after_path + 1, [item])
+        else:
+            result = self._update_branch_one(self._reader.load_branch(ref), after_path + 1, item)
+        children = list(node.children)
+        leaf_keys = list(node.leaf_keys)
+        if result is None:
+            children[slot] = b""
+            leaf_keys[slot] = b""
+        else:
+            if result[0] == ref and node.hash is not None:
+                return (node.hash, None)  # the write below was a no-op: keep the stored node
+            children[slot] = result[0]
+            leaf_keys[slot] = result[1] or b""
+        return self._finish_branch(path, node.here, children, leaf_keys, nibbles[:after_path])
 
     def _update_here(self, here: bytes, item: Item) -> bytes:
         """The slot of the key that ends exactly at this branch."""
