@@ -26,11 +26,11 @@ raises the interpreter's limit to cover that worst case.
 from __future__ import annotations
 
 import gc
+import hashlib
 import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import hashlib
 
 import msgpack
 
@@ -153,26 +153,27 @@ class NodeCache:
 
     def __init__(self, limit: int = NODE_CACHE_ENTRIES) -> None:
         self.limit = limit
-        self._entries: dict[bytes, Branch] = {}
+        # OrderedDict, not dict: evicting from the front of a plain dict leaves dummy
+        # slots that every later "oldest entry" lookup must skip, which is quadratic.
+        self._entries: OrderedDict[bytes, Branch] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
     def get(self, node_hash: bytes) -> Branch | None:
-        entries = self._entries
-        node = entries.pop(node_hash, None)
+        node = self._entries.get(node_hash)
         if node is None:
             self.misses += 1
             return None
-        entries[node_hash] = node  # re-insert: dict order is recency order
+        self._entries.move_to_end(node_hash)
         self.hits += 1
         return node
 
     def put(self, node: Branch) -> None:
         entries = self._entries
-        entries[node.hash] = node
-        if len(entries) > self.limit:
-            for _ in range(len(entries) - self.limit):
-                del entries[next(iter(entries))]
+        entries[node.hash] = node  # type: ignore[index]
+        entries.move_to_end(node.hash)  # type: ignore[arg-type]
+        while len(entries) > self.limit:
+            entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
