@@ -99,6 +99,8 @@ class StateDiff:
     changes: dict[bytes, bytes | None]
     #: The new branches, decoded, so the store can cache them without re-reading.
     new_branches: tuple[Branch, ...] = field(default=(), compare=False, repr=False)
+    #: Hashes of the branches this diff supersedes, which the store drops from its cache.
+    replaced_branches: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
 
 
 class StateStore:
@@ -191,8 +193,12 @@ class StateStore:
                 f"state diff was computed on root {diff.base_root.hex()} but the store is at {self._root.hex()}: "
                 f"expected a diff of the latest committed state (was another block committed first?)"
             )
+        cache = self.cache
+        for node_hash in diff.replaced_branches:
+            cache.discard(node_hash)
         for branch in diff.new_branches:
-            self.cache.put(branch)
+            branch.encoded = None  # written already; the cache keeps only what reads need
+            cache.put(branch)
         self._root = diff.root
 
     def apply(self, diff: StateDiff, sync: bool = True) -> None:
@@ -346,6 +352,6 @@ class StateOverlay:
             ]
             ops.extend((STATE_VALUE_PREFIX + key, value) for key, value in changes.items())
             branches = tuple(node for node in update.new_nodes.values() if type(node) is Branch)
-            self._diff = StateDiff(self.base_root, root, ops, changes, branches)
+            self._diff = StateDiff(self.base_root, root, ops, changes, branches, tuple(update.replaced))
         self._diff_version = self._version
         return self._diff
