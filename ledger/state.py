@@ -151,7 +151,7 @@ class StateStore:
         """Follow ``key`` down from ``root``; return the node where the walk ends."""
         if root == EMPTY_ROOT:
             return None
-        if root != self._root and self.cache.get(root) is None and self.kv.get(state_node_key(root)) is None:
+        if root != self._root and root not in self.cache and self.kv.get(state_node_key(root)) is None:
             raise StorageError(f"state root {root.hex()} is not retained in this store: expected its root node, found nothing")
         path_of_key = key.hex()
         depth = 0
@@ -197,7 +197,6 @@ class StateStore:
         for node_hash in diff.replaced_branches:
             cache.discard(node_hash)
         for branch in diff.new_branches:
-            branch.encoded = None  # written already; the cache keeps only what reads need
             cache.put(branch)
         self._root = diff.root
 

@@ -99,8 +99,7 @@ class Branch:
 
     def seal(self) -> "Branch":
         """Encode once and hash those bytes; the same bytes are what gets stored."""
-        # Tuples of bytes drop out of the cycle collector's view, which keeps collections
-        # cheap however many branches the cache holds.
+        # Tuples: immutable once sealed, and what the cache keeps (see CacheEntry).
         self.children = tuple(self.children)  # type: ignore[assignment]
         self.leaf_keys = tuple(self.leaf_keys)  # type: ignore[assignment]
         # msgpack emits minimal forms and there are no maps, so this equals ledger.encoding.encode.
@@ -156,6 +155,13 @@ def _is_stored_leaf_shape(fields: object) -> bool:
     )
 
 
+# What the cache keeps of a branch: (path, here, children, leaf_keys). A plain tuple of
+# str, bytes and tuples of bytes is invisible to the cycle collector once it has been
+# seen, so a cache of hundreds of thousands of branches adds nothing to collections
+# (as objects they made every full collection walk the whole cache).
+CacheEntry = tuple[str, bytes, tuple, tuple]
+
+
 class NodeCache:
     """A bounded map of decoded branches, least recently used evicted first."""
 
@@ -163,28 +169,35 @@ class NodeCache:
         self.limit = limit
         # OrderedDict, not dict: evicting from the front of a plain dict leaves dummy
         # slots that every later "oldest entry" lookup must skip, which is quadratic.
-        self._entries: OrderedDict[bytes, Branch] = OrderedDict()
+        self._entries: OrderedDict[bytes, CacheEntry] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
     def get(self, node_hash: bytes) -> Branch | None:
-        node = self._entries.get(node_hash)
-        if node is None:
+        entry = self._entries.get(node_hash)
+        if entry is None:
             self.misses += 1
             return None
         self._entries.move_to_end(node_hash)
         self.hits += 1
-        return node
+        branch = Branch(*entry)
+        branch.hash = node_hash
+        return branch
 
-    def put(self, node: Branch) -> None:
+    def put(self, branch: Branch) -> None:
+        """Keep a sealed branch."""
         entries = self._entries
-        entries[node.hash] = node  # type: ignore[index]
-        entries.move_to_end(node.hash)  # type: ignore[arg-type]
+        node_hash = branch.hash
+        entries[node_hash] = (branch.path, branch.here, branch.children, branch.leaf_keys)  # type: ignore[index]
+        entries.move_to_end(node_hash)  # type: ignore[arg-type]
         while len(entries) > self.limit:
             entries.popitem(last=False)
 
     def discard(self, node_hash: bytes) -> None:
         self._entries.pop(node_hash, None)
+
+    def __contains__(self, node_hash: bytes) -> bool:
+        return node_hash in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)

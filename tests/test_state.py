@@ -548,6 +548,33 @@ def test_a_missing_node_is_a_storage_error_that_says_so(kv) -> None:
         fresh.get_at(store.root, b"\x00")
 
 
+def live_branch_hashes(store: StateStore) -> set[bytes]:
+    """Every branch reachable from the latest root."""
+    found: set[bytes] = set()
+    pending = [store.root] if store.root != EMPTY_ROOT else []
+    while pending:
+        node = decode_node(pending[-1], store.kv.get(state_node_key(pending.pop())))
+        if hasattr(node, "children"):
+            found.add(node.hash)
+            pending.extend(child for child, leaf_key in zip(node.children, node.leaf_keys) if child and not leaf_key)
+    return found
+
+
+def test_cache_holds_the_live_trie_not_superseded_versions() -> None:
+    rng = random.Random(3)
+    store = StateStore(MemoryKV())
+    keys = [rng.randbytes(3) for _ in range(400)]
+    for _ in range(6):
+        overlay = store.overlay()
+        for key in rng.sample(keys, 120):
+            overlay.put(key, rng.randbytes(2))
+        for key in rng.sample(keys, 30):
+            overlay.delete(key)
+        store.apply(overlay.commit())
+    cached = set(store.cache._entries)
+    assert cached == live_branch_hashes(store)
+
+
 def test_node_cache_is_bounded() -> None:
     cache = NodeCache(limit=8)
     store = StateStore(MemoryKV(), cache=cache)
