@@ -1,0 +1,356 @@
+"""The authenticated state: a versioned key-value map whose root commits to every entry.
+
+How it works: the state lives in the node's KVStore in two forms. The Merkle trie
+(``ledger.state_trie``, hashing and proofs in ``ledger.state_proof``) is stored node by
+node under ``schema.state_node_key(hash)``; nodes are content-addressed and never
+deleted, so any root ever committed can still be read (``get_at``) and proved
+(``prove``). Beside it a flat table ``schema.state_value_key(key) -> value`` holds the
+latest values, which makes the common read one LevelDB get and lets ``iterate`` walk a
+key prefix in key order.
+
+A block executes on a ``StateOverlay``: writes land in a dict with an undo journal
+(``checkpoint``/``revert`` for nested calls and failed transactions), reads fall
+through to the flat table. ``commit`` applies the net changes to the trie in one
+batched pass and returns a ``StateDiff``: the new root plus the KV operations (new
+nodes and flat-table puts/deletes). It writes nothing: the caller puts ``diff.ops``
+into the block's single atomic batch and then calls ``StateStore.mark_committed``. An
+overlay whose block does not commit is simply dropped.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from ledger.errors import StorageError, ValidationError
+from ledger.state_proof import (
+    EMPTY_ROOT,
+    HASH_BYTES,
+    MAX_PROOF_NODES,
+    MAX_STATE_KEY_BYTES,
+    MAX_STATE_VALUE_BYTES,
+    NIBBLE_INDEX,
+    verify_proof,
+)
+from ledger.state_trie import Branch, Leaf, NodeCache, NodeReader, TrieUpdate, paused_cycle_collector
+from ledger.storage.kv import KVStore
+from ledger.storage.schema import STATE_NODE_PREFIX, STATE_VALUE_PREFIX, state_node_key
+
+#: Most entries one ``iterate`` call returns; page with a longer prefix or a start key.
+MAX_ITERATE_ITEMS = 10_000
+#: Most journal entries (writes) one overlay records; a block's gas limit keeps real
+#: blocks far below it, so reaching it means a runaway loop, not a big block.
+MAX_OVERLAY_JOURNAL_ENTRIES = 1_000_000
+
+__all__ = [
+    "EMPTY_ROOT",
+    "MAX_ITERATE_ITEMS",
+    "MAX_OVERLAY_JOURNAL_ENTRIES",
+    "MAX_STATE_KEY_BYTES",
+    "MAX_STATE_VALUE_BYTES",
+    "StateDiff",
+    "StateOverlay",
+    "StateStore",
+    "verify_proof",
+]
+
+_VALUE_PREFIX_LENGTH = len(STATE_VALUE_PREFIX)
+
+
+def check_key(key: Any) -> None:
+    if type(key) is not bytes:
+        raise ValidationError(f"state key: expected bytes, found {type(key).__name__}")
+    if not 1 <= len(key) <= MAX_STATE_KEY_BYTES:
+        raise ValidationError(f"state key: expected 1..{MAX_STATE_KEY_BYTES} bytes, found {len(key)}")
+
+
+def check_value(key: bytes, value: Any) -> None:
+    if type(value) is not bytes:
+        raise ValidationError(f"state value for {key!r:.60}: expected bytes, found {type(value).__name__}")
+    if len(value) > MAX_STATE_VALUE_BYTES:
+        raise ValidationError(
+            f"state value for {key!r:.60}: expected at most {MAX_STATE_VALUE_BYTES} bytes, found {len(value)}"
+        )
+
+
+def check_prefix_and_limit(prefix: Any, limit: Any) -> None:
+    if type(prefix) is not bytes or len(prefix) > MAX_STATE_KEY_BYTES:
+        found = f"{len(prefix)} bytes" if type(prefix) is bytes else type(prefix).__name__
+        raise ValidationError(f"state prefix: expected bytes of at most {MAX_STATE_KEY_BYTES}, found {found}")
+    if type(limit) is not int or not 0 <= limit <= MAX_ITERATE_ITEMS:
+        raise ValidationError(f"iterate limit: expected an int in 0..{MAX_ITERATE_ITEMS}, found {limit!r}")
+
+
+def check_root(root: Any) -> None:
+    if type(root) is not bytes or len(root) != HASH_BYTES:
+        found = f"{len(root)} bytes" if type(root) is bytes else type(root).__name__
+        raise ValidationError(f"state root: expected {HASH_BYTES} bytes, found {found}")
+
+
+@dataclass(frozen=True)
+class StateDiff:
+    """What one overlay changed: write ``ops`` atomically, then ``mark_committed``."""
+
+    base_root: bytes
+    root: bytes
+    ops: list[tuple[bytes, bytes | None]]
+    changes: dict[bytes, bytes | None]
+    #: The new branches, decoded, so the store can cache them without re-reading.
+    new_branches: tuple[Branch, ...] = field(default=(), compare=False, repr=False)
+    #: Hashes of the branches this diff supersedes, which the store drops from its cache.
+    replaced_branches: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
+
+
+class StateStore:
+    """The committed state over a KVStore, at its latest root and every retained one."""
+
+    def __init__(self, kv: KVStore, root: bytes = EMPTY_ROOT, cache: NodeCache | None = None) -> None:
+        check_root(root)
+        self.kv = kv
+        self.cache = cache if cache is not None else NodeCache()
+        self._reader = NodeReader(kv.get, self.cache)
+        if root != EMPTY_ROOT and kv.get(state_node_key(root)) is None:
+            raise StorageError(
+                f"state root {root.hex()} is not in this store: expected its root node under "
+                f"{state_node_key(root).hex()}, found nothing (wrong home directory, or the state was not written)"
+            )
+        self._root = root
+
+    @property
+    def root(self) -> bytes:
+        """The latest committed root."""
+        return self._root
+
+    def get(self, key: bytes) -> bytes | None:
+        """Latest committed value, from the flat table."""
+        check_key(key)
+        return self.kv.get(STATE_VALUE_PREFIX + key)
+
+    def get_at(self, root: bytes, key: bytes) -> bytes | None:
+        """The value of ``key`` under any retained ``root``, by walking its trie."""
+        check_root(root)
+        check_key(key)
+        node = self._walk(root, key, None)
+        if type(node) is Leaf and node.key == key:
+            return node.value
+        return None
+
+    def prove(self, key: bytes, root: bytes | None = None) -> list:
+        """A proof of the key's value (or absence) under ``root`` (default: latest)."""
+        if root is None:
+            root = self._root
+        check_root(root)
+        check_key(key)
+        proof: list = []
+        self._walk(root, key, proof)
+        return proof
+
+    def _walk(self, root: bytes, key: bytes, proof: list | None) -> Leaf | Branch | None:
+        """Follow ``key`` down from ``root``; return the node where the walk ends."""
+        if root == EMPTY_ROOT:
+            return None
+        if root != self._root and root not in self.cache and self.kv.get(state_node_key(root)) is None:
+            raise StorageError(f"state root {root.hex()} is not retained in this store: expected its root node, found nothing")
+        path_of_key = key.hex()
+        depth = 0
+        node_hash = root
+        for _ in range(MAX_PROOF_NODES):
+            node = self._reader.load(node_hash)
+            if proof is not None:
+                proof.append(node.proof_form())
+            if type(node) is Leaf:
+                return node
+            path = node.path
+            if not path_of_key.startswith(path, depth):
+                return node
+            depth += len(path)
+            if depth == len(path_of_key):
+                node_hash = node.here
+            else:
+                node_hash = node.children[NIBBLE_INDEX[path_of_key[depth]]]
+                depth += 1
+            if not node_hash:
+                return node
+        raise StorageError(f"state trie under {root.hex()} is deeper than {MAX_PROOF_NODES} nodes: it is corrupted")
+
+    def iterate(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` latest entries whose key starts with ``prefix``, in key order."""
+        check_prefix_and_limit(prefix, limit)
+        if limit == 0:
+            return []
+        entries = self.kv.iterate(prefix=STATE_VALUE_PREFIX + prefix)
+        return [(stored_key[_VALUE_PREFIX_LENGTH:], value) for stored_key, value in islice(entries, limit)]
+
+    def overlay(self) -> "StateOverlay":
+        return StateOverlay(self)
+
+    def mark_committed(self, diff: StateDiff) -> None:
+        """Move to ``diff.root``; call once ``diff.ops`` are durably written."""
+        if diff.base_root != self._root:
+            raise StorageError(
+                f"state diff was computed on root {diff.base_root.hex()} but the store is at {self._root.hex()}: "
+                f"expected a diff of the latest committed state (was another block committed first?)"
+            )
+        cache = self.cache
+        for node_hash in diff.replaced_branches:
+            cache.discard(node_hash)
+        for branch in diff.new_branches:
+            cache.put(branch)
+        self._root = diff.root
+
+    def apply(self, diff: StateDiff, sync: bool = True) -> None:
+        """Write ``diff.ops`` on their own and move to ``diff.root`` (genesis, tests, tools)."""
+        if diff.base_root != self._root:
+            self.mark_committed(diff)  # raises with the explanation, before anything is written
+        self.kv.write(diff.ops, sync=sync)
+        self.mark_committed(diff)
+
+
+_ABSENT = object()  # journal marker: the key had no pending write
+
+
+class StateOverlay:
+    """Pending writes on top of the store's latest committed root."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self.base_root = store.root
+        self._writes: dict[bytes, bytes | None] = {}
+        self._journal: list[tuple[bytes, Any]] = []
+        self._base_values: dict[bytes, bytes | None] = {}  # flat-table reads, valid while base_root is latest
+        self._version = 0
+        self._diff: StateDiff | None = None
+        self._diff_version = -1
+
+    def _check_fresh(self) -> None:
+        if self._store.root != self.base_root:
+            raise StorageError(
+                f"overlay was made on root {self.base_root.hex()} but the store has moved to "
+                f"{self._store.root.hex()}: expected an overlay of the latest state; make a new one"
+            )
+
+    def _base_value(self, key: bytes) -> bytes | None:
+        try:
+            return self._base_values[key]
+        except KeyError:
+            value = self._store.kv.get(STATE_VALUE_PREFIX + key)
+            self._base_values[key] = value
+            return value
+
+    def get(self, key: bytes) -> bytes | None:
+        check_key(key)
+        self._check_fresh()
+        if key in self._writes:
+            return self._writes[key]
+        return self._base_value(key)
+
+    def has(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    def put(self, key: bytes, value: bytes) -> None:
+        check_key(key)
+        check_value(key, value)
+        self._record(key, value)
+
+    def delete(self, key: bytes) -> None:
+        check_key(key)
+        self._record(key, None)
+
+    def _record(self, key: bytes, value: bytes | None) -> None:
+        if len(self._journal) >= MAX_OVERLAY_JOURNAL_ENTRIES:
+            raise ValidationError(
+                f"overlay journal: expected at most {MAX_OVERLAY_JOURNAL_ENTRIES} writes, found one more"
+            )
+        self._journal.append((key, self._writes.get(key, _ABSENT)))
+        self._writes[key] = value
+        self._version += 1
+
+    def checkpoint(self) -> int:
+        """A mark to ``revert`` to: the number of writes recorded so far."""
+        return len(self._journal)
+
+    def revert(self, checkpoint: int) -> None:
+        """Undo every write made after ``checkpoint`` (later checkpoints become invalid)."""
+        if type(checkpoint) is not int or not 0 <= checkpoint <= len(self._journal):
+            raise ValidationError(
+                f"checkpoint: expected an int in 0..{len(self._journal)}, found {checkpoint!r}"
+            )
+        journal = self._journal
+        writes = self._writes
+        while len(journal) > checkpoint:
+            key, previous = journal.pop()
+            if previous is _ABSENT:
+                del writes[key]
+            else:
+                writes[key] = previous
+        self._version += 1
+
+    def changes(self) -> dict[bytes, bytes | None]:
+        """Pending writes that differ from the base, in key order (None = delete).
+
+        The trie walk of ``commit`` finds these without reading old values, so this
+        computes (and caches) the diff.
+        """
+        return dict(self.commit().changes)
+
+    def iterate(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Like ``StateStore.iterate`` with the pending writes merged over the base."""
+        check_prefix_and_limit(prefix, limit)
+        self._check_fresh()
+        result: list[tuple[bytes, bytes]] = []
+        if limit == 0:
+            return result
+        pending = sorted(key for key in self._writes if key.startswith(prefix))
+        base = self._store.kv.iterate(prefix=STATE_VALUE_PREFIX + prefix)
+        position = 0
+        for stored_key, value in base:
+            key = stored_key[_VALUE_PREFIX_LENGTH:]
+            # Emit pending keys that sort before this base key.
+            stop = bisect.bisect_left(pending, key, position)
+            for pending_key in pending[position:stop]:
+                if self._writes[pending_key] is not None:
+                    result.append((pending_key, self._writes[pending_key]))  # type: ignore[arg-type]
+                    if len(result) == limit:
+                        return result
+            position = stop
+            if position < len(pending) and pending[position] == key:
+                value = self._writes[key]  # type: ignore[assignment]
+                position += 1
+                if value is None:
+                    continue
+            result.append((key, value))
+            if len(result) == limit:
+                return result
+        for pending_key in pending[position:]:
+            if self._writes[pending_key] is not None:
+                result.append((pending_key, self._writes[pending_key]))  # type: ignore[arg-type]
+                if len(result) == limit:
+                    break
+        return result
+
+    def root(self) -> bytes:
+        """The root ``commit`` would produce (computed once per set of writes)."""
+        return self.commit().root
+
+    def commit(self) -> StateDiff:
+        """The diff of this overlay against its base; writes nothing."""
+        self._check_fresh()
+        if self._diff is not None and self._diff_version == self._version:
+            return self._diff
+        with paused_cycle_collector():
+            items = [(key.hex(), key, value) for key, value in sorted(self._writes.items())]
+            update = TrieUpdate(self._store._reader, self.base_root)
+            root = update.apply(items)
+            unchanged = update.unchanged
+            changes = {key: value for _, key, value in items if key not in unchanged}
+            ops: list[tuple[bytes, bytes | None]] = [
+                (STATE_NODE_PREFIX + node_hash, node.encode() if type(node) is Leaf else node.encoded)
+                for node_hash, node in update.new_nodes.items()
+            ]
+            ops.extend((STATE_VALUE_PREFIX + key, value) for key, value in changes.items())
+            branches = tuple(node for node in update.new_nodes.values() if type(node) is Branch)
+            self._diff = StateDiff(self.base_root, root, ops, changes, branches, tuple(update.replaced))
+        self._diff_version = self._version
+        return self._diff
