@@ -48,7 +48,11 @@ class Replica(ViewChanges):
 
     def __init__(self, *, chain_id: str, key: SigningKey, validators: list[bytes], block_validator: BlockValidator,
                  committed_height: int = 0, committed_hash: bytes, last_certificate: CommitCertificate | None = None,
-                 records: list[Record] = (), verifier: Verifier = DEFAULT_VERIFIER) -> None:
+                 records: list[Record] = (), verifier: Verifier = DEFAULT_VERIFIER,
+                 view_timeout_ticks: int = VIEW_TIMEOUT_TICKS) -> None:
+        if view_timeout_ticks < 1:
+            raise ProtocolError(f"view_timeout_ticks must be at least 1, found {view_timeout_ticks}")
+        self.view_timeout_ticks = view_timeout_ticks  # timer T of §4.4, in ticks
         if key.public_key not in validators:
             raise ProtocolError("this replica's key is not in the validator set")
         if committed_height > 0 and (last_certificate is None or last_certificate.height != committed_height):

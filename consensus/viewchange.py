@@ -22,8 +22,7 @@ from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block
 from consensus.certs import NewViewPlan, check_new_view, check_view_change, compute_new_view_plan
 from consensus.messages import NewView, PrePrepare, ViewChange
 from consensus.ready import PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_VIEW, ProposeRequest, Record
-from consensus.transitions import (MAX_BACKOFF_EXPONENT, NORMAL, RETRANSMIT_TICKS, VIEW_CHANGE,
-                                   VIEW_TIMEOUT_TICKS, VIEW_WINDOW)
+from consensus.transitions import MAX_BACKOFF_EXPONENT, NORMAL, RETRANSMIT_TICKS, VIEW_CHANGE, VIEW_WINDOW
 
 
 class ViewChanges:
@@ -40,7 +39,7 @@ class ViewChanges:
         elif self.known_height >= self.height:
             self._saw_height(self.known_height + 1, self.fetch_peer)
         self.idle_ticks += 1
-        if self.ticks_waiting >= VIEW_TIMEOUT_TICKS << min(self.backoff, MAX_BACKOFF_EXPONENT):
+        if self.ticks_waiting >= self.view_timeout_ticks << min(self.backoff, MAX_BACKOFF_EXPONENT):
             self._count("timeouts")
             self._start_view_change(self.view + 1)
         elif self.idle_ticks % RETRANSMIT_TICKS == 0:

@@ -52,13 +52,14 @@ DEMO_ACCOUNTS = [
     ("buyer-3", "platform", ["BUYER"], BUYER_BALANCE),
 ]
 
+# Devnet nodes make at least one block a second (empty_block_interval_ms = 1000),
+# so day-based terms convert at 86,400 blocks a day.
+BLOCKS_PER_DAY = 86_400
 CONTRACT_SETTINGS = {
-    # Devnet nodes make at least one block a second (empty_block_interval_ms = 1000),
-    # so day-based terms convert at 86,400 blocks a day.
-    "blocks_per_day": 86_400,
-    "platform_fee_bps": 250,
-    "holdback_bps": 1000,
-    "merchant_bond": 10_000_00,
+    "orders": {"fee_bps": 250, "holdback_bps": 1000, "blocks_per_day": BLOCKS_PER_DAY},
+    "warranty": {"blocks_per_day": BLOCKS_PER_DAY},
+    "reviews": {"blocks_per_day": BLOCKS_PER_DAY},
+    "tickets": {"blocks_per_day": BLOCKS_PER_DAY},
 }
 
 

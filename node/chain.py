@@ -1,0 +1,204 @@
+"""The node's chain: committed blocks and state, block building, validation and commit.
+
+How it works: ``Chain`` owns the block store and the authenticated state over one
+KVStore. ``build_block`` (primary) and ``validate_block`` (backups, called by the
+consensus core) both execute the block on an overlay of the committed state and keep
+the outcome in a small cache keyed by block hash, so a block is executed once per
+node however it arrives; ``commit`` then writes block, certificate, receipts, state
+diff and indexes in one synced batch and moves the state root. A block that arrives
+by catch-up (certificate already checked by the core) is executed at commit and its
+roots compared with the header: a mismatch means this node's state or code differs
+from the network's, and the node stops rather than diverge.
+
+Nothing here does network I/O or reads a clock: callers pass timestamps in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from contracts_vm.deploy import set_platform_admin
+from contracts_vm.system import install_system_contracts, is_registered
+from ledger.crypto import PUBLIC_KEY_BYTES
+from ledger.errors import ChainError, CorruptionError, ValidationError
+from ledger.genesis import Genesis
+from ledger.state import StateStore
+from ledger.storage.blockstore import BlockStore
+from ledger.storage.kv import KVStore
+from ledger.types import (
+    ZERO_HASH,
+    Block,
+    BlockHeader,
+    CommitCertificate,
+    SignedTx,
+    compute_tx_root,
+    validator_set_hash,
+)
+from node.executor import BlockOutcome, execute_block, read_nonce
+
+log = logging.getLogger("shopchain.chain")
+
+#: Executed-but-uncommitted block outcomes kept (one per candidate block of the open height).
+MAX_CACHED_OUTCOMES = 16
+#: How far ahead of this node's clock a proposed block's timestamp may be.
+MAX_FUTURE_DRIFT_MS = 30_000
+
+
+class DivergenceError(ChainError):
+    """A certified block executes to different roots here: this node must stop."""
+
+
+@dataclass(frozen=True)
+class BlockLimits:
+    max_txs: int = 2000
+    max_bytes: int = 4 * 1024 * 1024
+    max_gas: int = 200_000_000
+
+
+def platform_admin_key(genesis: Genesis) -> bytes:
+    """Who governs code deploys: the first admin of organisation "platform" (else the first organisation)."""
+    orgs = {o.id: o for o in genesis.organisations}
+    org = orgs.get("platform", genesis.organisations[0])
+    return org.admin_keys[0]
+
+
+class Chain:
+    def __init__(self, kv: KVStore, genesis: Genesis) -> None:
+        self.kv = kv
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.validators = genesis.validator_keys
+        self.vset_hash = validator_set_hash(self.validators)
+        self.blocks = BlockStore(kv)
+        self.blocks.check_integrity()
+        stored = self.blocks.genesis_hash()
+        if stored is None:
+            self.state = StateStore(kv)
+            self._init_genesis()
+        else:
+            if stored != genesis.genesis_hash:
+                raise CorruptionError(
+                    f"the store belongs to genesis {stored.hex()[:16]}, but genesis.json hashes to "
+                    f"{genesis.genesis_hash.hex()[:16]}", "use the genesis file this node was created with")
+            root = self.blocks.get_state_root(self.blocks.height)
+            self.state = StateStore(kv, root)
+        self._outcomes: OrderedDict[bytes, BlockOutcome] = OrderedDict()
+        self.verified_tx_ids: Callable[[bytes], bool] = lambda tx_id: False
+
+    def _init_genesis(self) -> None:
+        overlay = self.state.overlay()
+        install_system_contracts(overlay, self.genesis)
+        set_platform_admin(overlay, platform_admin_key(self.genesis))
+        diff = overlay.commit()
+        self.blocks.init_genesis(self.genesis.genesis_hash, diff.ops, diff.root)
+        self.state.mark_committed(diff)
+        log.info("genesis state written", extra={"state_root": diff.root.hex()})
+
+    # --- reads ----------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.blocks.height
+
+    def head(self) -> Block | None:
+        return self.blocks.get_block(self.height) if self.height else None
+
+    def head_hash(self) -> bytes:
+        """Hash of the head block, or the genesis hash before the first block."""
+        head = self.head()
+        return self.genesis.genesis_hash if head is None else head.block_hash
+
+    def head_certificate(self) -> CommitCertificate | None:
+        return self.blocks.get_certificate(self.height) if self.height else None
+
+    def is_registered(self, account: bytes) -> bool:
+        return is_registered(self.state, account)
+
+    def nonce(self, account: bytes) -> int:
+        return read_nonce(self.state, account)
+
+    # --- execution ------------------------------------------------------------------
+
+    def _remember(self, block_hash: bytes, outcome: BlockOutcome) -> None:
+        self._outcomes[block_hash] = outcome
+        while len(self._outcomes) > MAX_CACHED_OUTCOMES:
+            self._outcomes.popitem(last=False)
+
+    def _execute(self, header: BlockHeader, txs: Iterable[SignedTx]) -> BlockOutcome:
+        return execute_block(self.state, header.height, header.timestamp_ms, list(txs),
+                             lambda state, sender: is_registered(state, sender))
+
+    def build_block(self, view: int, height: int, prev_hash: bytes, last_commit: CommitCertificate | None,
+                    proposer: bytes, txs: list[SignedTx], now_ms: int) -> Block:
+        """Execute ``txs`` on the committed state and wrap them in a block for (view, height)."""
+        if height != self.height + 1:
+            raise ValidationError(f"asked to build block {height} but the head is {self.height}")
+        head = self.head()
+        timestamp = max(now_ms, (head.header.timestamp_ms + 1) if head else self.genesis.genesis_time_ms + 1)
+        draft = BlockHeader(self.chain_id, height, prev_hash, timestamp, proposer, view, compute_tx_root(txs),
+                            ZERO_HASH, ZERO_HASH, self.vset_hash,
+                            ZERO_HASH if last_commit is None else last_commit.cert_hash)
+        outcome = self._execute(draft, txs)
+        header = BlockHeader(draft.chain_id, height, prev_hash, timestamp, proposer, view, draft.tx_root,
+                             outcome.receipts_root, outcome.state_root, self.vset_hash, draft.last_commit_hash)
+        block = Block(header, tuple(txs), last_commit)
+        self._remember(block.block_hash, outcome)
+        return block
+
+    def check_block(self, block: Block, now_ms: int | None) -> str | None:
+        """Why ``block`` is not a valid next block, or None if it is (executes it)."""
+        h = block.header
+        if h.chain_id != self.chain_id:
+            return f"chain id {h.chain_id!r} is not {self.chain_id!r}"
+        if h.height != self.height + 1:
+            return f"height {h.height} does not follow the head {self.height}"
+        if h.prev_hash != self.head_hash():
+            return "prev_hash is not the head block's hash"
+        if h.validator_set_hash != self.vset_hash:
+            return "validator_set_hash does not match the validator set"
+        if len(h.proposer) != PUBLIC_KEY_BYTES or h.proposer not in self.validators:
+            return "the proposer is not a validator"
+        head = self.head()
+        floor = head.header.timestamp_ms if head else self.genesis.genesis_time_ms
+        if h.timestamp_ms <= floor:
+            return f"timestamp {h.timestamp_ms} is not after the previous block's {floor}"
+        if now_ms is not None and h.timestamp_ms > now_ms + MAX_FUTURE_DRIFT_MS:
+            return f"timestamp {h.timestamp_ms} is more than {MAX_FUTURE_DRIFT_MS} ms ahead of this node's clock"
+        try:
+            block.check_shape()
+        except ValidationError as exc:
+            return str(exc)
+        for tx in block.txs:
+            if tx.body.chain_id != self.chain_id:
+                return f"transaction {tx.tx_id.hex()[:16]} is for another chain"
+            if not self.verified_tx_ids(tx.tx_id) and not tx.verify_signature():
+                return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature"
+        outcome = self._outcomes.get(block.block_hash)
+        if outcome is None:
+            outcome = self._execute(h, block.txs)
+        if outcome.state_root != h.state_root:
+            return "state_root differs from this node's execution"
+        if outcome.receipts_root != h.receipts_root:
+            return "receipts_root differs from this node's execution"
+        self._remember(block.block_hash, outcome)
+        return None
+
+    # --- commit ---------------------------------------------------------------------
+
+    def commit(self, block: Block, cert: CommitCertificate, extra_ops: list | None = None) -> BlockOutcome:
+        """Persist a certified block (one synced batch) and move the state to it."""
+        outcome = self._outcomes.pop(block.block_hash, None)
+        if outcome is None or outcome.diff.base_root != self.state.root:
+            outcome = self._execute(block.header, block.txs)
+        if outcome.state_root != block.header.state_root or outcome.receipts_root != block.header.receipts_root:
+            raise DivergenceError(
+                f"certified block {block.height} ({block.block_hash.hex()[:16]}) executes to state root "
+                f"{outcome.state_root.hex()[:16]} here, its header says {block.header.state_root.hex()[:16]}: "
+                f"this node's code or state differs from the network's; stop it and run `shopchain node verify`")
+        self.blocks.commit_block(block, cert, outcome.receipts, outcome.diff.ops, extra_ops or ())
+        self.state.mark_committed(outcome.diff)
+        self._outcomes.clear()  # every cached outcome was computed on the old root
+        return outcome
