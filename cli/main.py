@@ -28,9 +28,11 @@ def _register() -> None:
     """Attach every command group (imported here so `shopchain --help` lists them all)."""
     from cli.contract import contract
     from cli.devnet import devnet
+    from cli.node import node
 
     main.add_command(contract)
     main.add_command(devnet)
+    main.add_command(node)
 
 
 _register()

@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from ledger.errors import ChainError
 from node.rpc_types import ParamType, ParamTypeError, describe_value, json_default
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("shopchain.rpc")
 
 JSONRPC_VERSION = "2.0"
 

@@ -149,14 +149,14 @@ class Mempool:
                 nonce += 1
         return batch
 
-    def update(self, committed: Iterable[SignedTx]) -> int:
-        """After a block: drop included transactions and any made stale. Returns how many left."""
-        removed = 0
+    def update(self, committed: Iterable[SignedTx]) -> list[bytes]:
+        """After a block: drop included transactions and any made stale. Returns the ids that left."""
+        removed: list[bytes] = []
         senders = set()
         for tx in committed:
             senders.add(tx.body.sender)
             if self._ids.pop(tx.tx_id, None) is not None:
-                removed += 1
+                removed.append(tx.tx_id)
                 pending = self._by_sender.get(tx.body.sender)
                 if pending is not None:
                     pending.pop(tx.body.nonce, None)
@@ -166,8 +166,9 @@ class Mempool:
                 continue
             floor = self.account_nonce(sender)
             for nonce in [n for n in pending if n < floor]:
-                self._ids.pop(pending.pop(nonce).tx_id, None)
-                removed += 1
+                stale = pending.pop(nonce).tx_id
+                self._ids.pop(stale, None)
+                removed.append(stale)
             if not pending:
                 del self._by_sender[sender]
         return removed

@@ -57,7 +57,7 @@ from node.metrics import Registry
 from node.openrpc import META_SCHEMA_URL, build_document
 from node.rpc_types import ANY, ParamType, ParamTypeError, Str
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("shopchain.rpc")
 
 # --- transport limits (defaults of RpcLimits) ------------------------------------------
 #: Largest HTTP request body (config key rpc.max_body_bytes has the same default).

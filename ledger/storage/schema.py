@@ -19,6 +19,7 @@ STATE_NODE_PREFIX = b"N"   # N<node hash:32>     -> encoded state tree node
 STATE_VALUE_PREFIX = b"V"  # V<state key>        -> latest committed value (flat table for fast reads)
 STATE_ROOT = b"S"      # S<height:8>             -> state root after that height
 CONSENSUS = b"P"       # P<name>                 -> what this validator signed (persisted before sending)
+MEMPOOL = b"Q"         # Q<tx id:32>             -> raw tx acknowledged to a client and not yet committed
 
 HEAD_KEY = META + b"head"
 GENESIS_HASH_KEY = META + b"genesis_hash"
@@ -66,6 +67,10 @@ def state_node_key(node_hash: bytes) -> bytes:
 
 def state_value_key(state_key: bytes) -> bytes:
     return STATE_VALUE_PREFIX + state_key
+
+
+def mempool_key(tx_id: bytes) -> bytes:
+    return MEMPOOL + tx_id
 
 
 def consensus_key(name: bytes) -> bytes:

@@ -1,0 +1,520 @@
+"""The node runtime: wires consensus, chain, mempool, p2p and RPC on one event loop.
+
+How it works: everything runs on one asyncio loop, so the consensus core, the chain
+and the mempool are only ever touched by one task at a time and need no locks. Inputs
+reach the consensus core from three places: peer messages (``_on_peer_message``), the
+tick timer (``_tick_loop``, every ``tick_ms``), and block proposals built here when the
+core asks for one. After every input ``_drive`` runs the core's Ready/Advance cycle in
+the order DESIGN §4 fixes: persist what was signed (one synced write) BEFORE any of it
+is sent, then send, then apply committed blocks (one atomic synced batch each, which
+also deletes consensus records the commit made obsolete), then serve or request
+blocks for catch-up, then ``advance``.
+
+The primary answers a proposal request by waiting up to ``batch_wait_ms`` for a fuller
+batch once transactions are pending, and with an empty block only after
+``empty_block_interval_ms`` of idleness (heights drive the contracts' deadlines, and
+the backups' view timer must not fire on an idle but healthy primary).
+
+Peer messages carry a one-byte envelope: consensus messages, or a batch of gossiped
+raw transactions (flushed every ``GOSSIP_FLUSH_MS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+
+from consensus import BlockRequest, Blocks, Record, Replica, compact_records, decode_message, encode_message
+from contracts_vm.api import get_contract_info
+from ledger import encoding
+from ledger.errors import ChainError, CorruptionError, DecodeError
+from ledger.genesis import ROLES
+from ledger.storage import schema
+from ledger.storage.leveldb import LevelDBKV
+from ledger.types import Block, CommitCertificate, SignedTx
+from node.chain import BlockLimits, Chain, DivergenceError
+from node.config import NodeConfig
+from node.executor import call_view
+from node.home import load_home
+from node.logs import setup_logging
+from node.mempool import Mempool, MempoolError, MempoolLimits
+from node.metrics import Registry
+from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
+from node.rpc_server import RpcLimits, RpcServer
+from node.views import block_json, value_to_json
+from p2p.transport import Transport
+
+log = logging.getLogger("shopchain.node")
+
+ENVELOPE_CONSENSUS = 1
+ENVELOPE_TXS = 2
+#: Most raw transactions in one gossip message.
+MAX_GOSSIP_BATCH = 512
+#: How long admitted transactions wait to be gossiped together.
+GOSSIP_FLUSH_MS = 5
+#: Most blocks sent in one catch-up answer (also capped by bytes below).
+MAX_SERVE_BLOCKS = 32
+#: Most bytes of blocks in one catch-up answer (below the p2p frame limit).
+MAX_SERVE_BYTES = 4 * 1024 * 1024
+#: Ready cycles one input may cause before the node reports a bug in the core.
+MAX_READY_ROUNDS = 10_000
+RECORD_PREFIX = schema.consensus_key(b"rec/")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Node:
+    """One validator: open with ``Node(home)``, run with ``await node.run()``."""
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+        self.config, self.key, self.genesis = load_home(home)
+        cfg = self.config
+        self.me = self.key.public_key
+        self.node_id = f"{cfg.get('node', 'moniker')}/{self.me.hex()[:8]}"
+        self.kv = LevelDBKV(cfg.path("node", "data_dir"))
+        try:
+            self.chain = Chain(self.kv, self.genesis)
+        except BaseException:
+            self.kv.close()
+            raise
+        self.sync_writes = cfg.get("storage", "sync")
+        self.limits = BlockLimits(cfg.get("consensus", "max_block_txs"), cfg.get("consensus", "max_block_bytes"),
+                                  cfg.get("consensus", "max_block_gas"))
+        self.mempool = Mempool(self.genesis.chain_id, self.chain.nonce, self.chain.is_registered, MempoolLimits(
+            max_txs=cfg.get("mempool", "max_txs"), max_per_sender=cfg.get("mempool", "max_per_sender"),
+            nonce_window=cfg.get("mempool", "nonce_window")))
+        self.chain.verified_tx_ids = self.mempool.__contains__
+        self._records: list[tuple[bytes, Record]] = []
+        self._record_seq = 0
+        for key, raw in self.kv.iterate(prefix=RECORD_PREFIX):
+            self._records.append((key, Record.decode(raw)))
+            self._record_seq = max(self._record_seq, int.from_bytes(key[len(RECORD_PREFIX):], "big") + 1)
+        self.replica = Replica(
+            chain_id=self.genesis.chain_id, key=self.key, validators=self.genesis.validator_keys,
+            block_validator=self, committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
+            last_certificate=self.chain.head_certificate(), records=[r for _, r in self._records],
+            view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"))
+        self.names = {v.public_key: v.name for v in self.genesis.validators}
+        self.transport: Transport | None = None
+        self.metrics = Registry()
+        self._setup_metrics()
+        self.rpc = RpcServer(make_routes(self), RpcLimits(
+            max_body_bytes=cfg.get("rpc", "max_body_bytes"), max_batch_len=cfg.get("rpc", "max_batch"),
+            max_ws_connections=cfg.get("rpc", "max_ws_connections"),
+            max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions")),
+            self.metrics, self.health, cfg.get("rpc", "cors_origins"))
+        self._pending_proposal = None
+        self._first_pending_at: float | None = None
+        self._last_commit_at = time.monotonic()
+        self._gossip: list[bytes] = []
+        self._gossip_scheduled = False
+        self._propose_timer: asyncio.TimerHandle | None = None
+        self._stop = asyncio.Event()
+        self._reload_journal()
+        self.halted: str | None = None
+        self._driving = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- metrics --------------------------------------------------------------------
+
+    def _setup_metrics(self) -> None:
+        m = self.metrics
+        m.gauge("shopchain_height", "Height of the last committed block.").set_function(lambda: self.chain.height)
+        m.gauge("shopchain_view", "Current PBFT view.").set_function(lambda: self.replica.view)
+        m.gauge("shopchain_view_changes", "View changes this node started or joined since it started.").set_function(
+            lambda: self.replica.counters.get("view_changes", 0))
+        m.gauge("shopchain_mempool_size", "Pending transactions.").set_function(lambda: len(self.mempool))
+        m.gauge("shopchain_peers", "Connected validators.").set_function(
+            lambda: len(self.transport.connected_peers()) if self.transport else 0)
+        m.gauge("shopchain_syncing", "1 while this node is catching up on blocks.").set_function(
+            lambda: 1 if self.syncing else 0)
+        self.m_refusals = m.counter("shopchain_mempool_refusals_total", "Transactions refused at admission, by reason.",
+                                    ("reason",))
+        self.m_txs = m.counter("shopchain_txs_committed_total", "Transactions committed.")
+        self.m_blocks = m.counter("shopchain_blocks_committed_total", "Blocks committed.")
+        self.m_interval = m.histogram("shopchain_block_interval_seconds", "Time between consecutive commits.", (),
+                                      (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+        self.m_dropped = m.counter("shopchain_p2p_dropped_messages_total", "Peer messages dropped, by reason.", ("reason",))
+
+    # --- status views (RPC) -----------------------------------------------------------
+
+    @property
+    def blocks(self):
+        return self.chain.blocks
+
+    @property
+    def syncing(self) -> bool:
+        return self.replica.known_height > self.chain.height + 1
+
+    def status(self) -> dict:
+        head = self.chain.head()
+        return {"chain_id": self.genesis.chain_id, "node": self.node_id, "validator": "0x" + self.me.hex(),
+                "height": self.chain.height, "latest_block_hash": "0x" + self.chain.head_hash().hex(),
+                "latest_block_time_ms": head.header.timestamp_ms if head else self.genesis.genesis_time_ms,
+                "state_root": "0x" + self.chain.state.root.hex(), "genesis_hash": "0x" + self.genesis.genesis_hash.hex(),
+                "syncing": self.syncing, "mempool_size": len(self.mempool)}
+
+    def consensus_status(self) -> dict:
+        r = self.replica
+        return {"view": r.view, "mode": r.mode, "height": r.height, "committed_height": r.committed_height,
+                "primary": "0x" + r.primary.hex(), "primary_name": self.names.get(r.primary),
+                "is_primary": r.primary == self.me, "validators": len(r.validators), "quorum": r.quorum,
+                "known_height": r.known_height, "counters": dict(r.counters)}
+
+    def peers(self) -> list[dict]:
+        connected = set(self.transport.connected_peers()) if self.transport else set()
+        return [{"name": v.name, "public_key": "0x" + v.public_key.hex(), "address": v.p2p_address,
+                 "connected": v.public_key in connected} for v in self.genesis.validators if v.public_key != self.me]
+
+    def health(self) -> dict:
+        connected = len(self.transport.connected_peers()) if self.transport else 0
+        needed = self.replica.quorum - 1
+        healthy = self.halted is None and connected >= needed
+        return {"healthy": healthy, "height": self.chain.height, "peers": connected, "peers_needed": needed,
+                "syncing": self.syncing, "halted": self.halted}
+
+    def contract_abi(self, contract: str, height: int) -> dict | None:
+        info = get_contract_info(self.chain.state.overlay(), contract)
+        return None if info is None else info["abi"]
+
+    def call_view(self, contract: str, method: str, args: list, height: int):
+        if height != self.chain.height:
+            raise ChainError(f"views run on the latest state (height {self.chain.height}); "
+                             f"for older heights use chain_getProof, which reads any retained state root")
+        return call_view(self.chain.state, contract, method, args, height, self.genesis.chain_id)
+
+    def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]:
+        return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)
+
+    def account_info(self, address: bytes) -> dict:
+        info: dict[str, Any] = {"address": "0x" + address.hex(), "nonce": self.chain.nonce(address),
+                                "registered": self.chain.is_registered(address)}
+        roles = []
+        for role in ROLES:
+            result = call_view(self.chain.state, "identity", "has_role", [address, role], self.chain.height,
+                               self.genesis.chain_id)
+            if result.ok and result.return_value is True:
+                roles.append(role)
+        info["roles"] = roles
+        balance = call_view(self.chain.state, "ledger", "balance_of", [address], self.chain.height, self.genesis.chain_id)
+        info["balance"] = value_to_json(balance.return_value) if balance.ok else None
+        pending = [tx for tx in self.mempool.pending_txs() if tx.body.sender == address]
+        info["pending_txs"] = len(pending)
+        return info
+
+    # --- transactions -----------------------------------------------------------------
+
+    async def submit_transaction(self, raw: bytes) -> SignedTx:
+        """Admit a client's transaction (MempoolError says why not) and gossip it."""
+        if self.halted:
+            raise ChainError(f"this node has halted: {self.halted}")
+        try:
+            tx = self.mempool.admit(raw)
+        except MempoolError as exc:
+            self.m_refusals.labels(exc.reason).inc()
+            raise
+        # Journal it before acknowledging: a kill -9 keeps OS-buffered writes, and a restart
+        # re-admits and re-gossips what was acknowledged but not yet committed.
+        self.kv.write([(schema.mempool_key(tx.tx_id), tx.encode())], sync=False)
+        self._gossip.append(tx.encode())
+        if not self._gossip_scheduled:
+            self._gossip_scheduled = True
+            asyncio.get_running_loop().call_later(GOSSIP_FLUSH_MS / 1000, self._flush_gossip)
+        self._maybe_propose()
+        return tx
+
+    def _reload_journal(self) -> None:
+        """Re-admit acknowledged transactions a previous run had not committed."""
+        dead = []
+        for key, raw in self.kv.iterate(prefix=schema.MEMPOOL):
+            try:
+                self.mempool.admit(raw)
+                self._gossip.append(raw)
+            except MempoolError:
+                dead.append((key, None))  # committed meanwhile, or no longer valid
+        if dead:
+            self.kv.write(dead, sync=False)
+        if self._gossip:
+            log.info("re-admitted journaled transactions", extra={"count": len(self._gossip)})
+
+    def _flush_gossip(self) -> None:
+        self._gossip_scheduled = False
+        while self._gossip and self.transport is not None:
+            batch, self._gossip = self._gossip[:MAX_GOSSIP_BATCH], self._gossip[MAX_GOSSIP_BATCH:]
+            self.transport.broadcast(bytes([ENVELOPE_TXS]) + encoding.encode(batch))
+
+    def _on_gossip(self, data: bytes) -> None:
+        try:
+            batch = encoding.decode(data)
+        except DecodeError:
+            self.m_dropped.labels("bad_gossip").inc()
+            return
+        if not isinstance(batch, list) or len(batch) > MAX_GOSSIP_BATCH:
+            self.m_dropped.labels("bad_gossip").inc()
+            return
+        for raw in batch:
+            if type(raw) is not bytes:
+                continue
+            try:
+                self.mempool.admit(raw)
+            except MempoolError as exc:
+                if exc.reason != "duplicate":
+                    self.m_refusals.labels(exc.reason).inc()
+        self._maybe_propose()
+
+    # --- consensus driving --------------------------------------------------------------
+
+    def validate_block(self, block: Block) -> bool:
+        """BlockValidator for the consensus core: re-execute and compare every root."""
+        reason = self.chain.check_block(block, now_ms())
+        if reason is not None:
+            log.warning("rejected proposed block", extra={"height": block.height, "reason": reason,
+                                                          "proposer": block.header.proposer.hex()[:8]})
+        return reason is None
+
+    async def _on_peer_message(self, peer: bytes, data: bytes) -> None:
+        if not data or self.halted:
+            return
+        kind, body = data[0], data[1:]
+        if kind == ENVELOPE_TXS:
+            self._on_gossip(body)
+            return
+        if kind != ENVELOPE_CONSENSUS:
+            self.m_dropped.labels("unknown_envelope").inc()
+            return
+        try:
+            message = decode_message(body)
+        except (DecodeError, ChainError):
+            self.m_dropped.labels("undecodable").inc()
+            return
+        self.replica.step(message, sender=peer)
+        self._drive()
+
+    def _send(self, to: bytes | None, message: Any) -> None:
+        if self.transport is None:
+            return
+        data = bytes([ENVELOPE_CONSENSUS]) + encode_message(message)
+        if to is None:
+            self.transport.broadcast(data)
+        elif to != self.me:
+            self.transport.send(to, data)
+
+    def _persist(self, records: list[Record]) -> None:
+        batch = []
+        for record in records:
+            key = RECORD_PREFIX + self._record_seq.to_bytes(8, "big")
+            self._record_seq += 1
+            self._records.append((key, record))
+            batch.append((key, record.encode()))
+        self.kv.write(batch, sync=True)  # before anything signed leaves the process
+
+    def _record_deletions(self, height: int) -> list[tuple[bytes, None]]:
+        keep = {id(r) for r in compact_records([r for _, r in self._records], height)}
+        gone = [(k, None) for k, r in self._records if id(r) not in keep]
+        self._records = [(k, r) for k, r in self._records if id(r) in keep]
+        return gone
+
+    def _apply(self, block: Block, cert: CommitCertificate) -> None:
+        started = time.monotonic()
+        committed_ids = [(schema.mempool_key(tx.tx_id), None) for tx in block.txs]
+        outcome = self.chain.commit(block, cert, self._record_deletions(block.height) + committed_ids)
+        stale = [(schema.mempool_key(t), None) for t in self.mempool.update(block.txs)]
+        if stale:
+            self.kv.write(stale, sync=False)
+        interval = started - self._last_commit_at
+        self._last_commit_at = started
+        self._first_pending_at = None
+        self.m_blocks.inc()
+        self.m_txs.inc(len(block.txs))
+        self.m_interval.observe(interval)
+        log.debug("committed", extra={"height": block.height, "txs": len(block.txs), "view": block.header.view})
+        if self._loop is not None:
+            self._loop.create_task(self._publish(block, outcome.receipts))
+
+    async def _publish(self, block: Block, receipts: list) -> None:
+        await self.rpc.publish(TOPIC_BLOCKS, block_json(block))
+        for tx, receipt in zip(block.txs, receipts):
+            for event in receipt.events:
+                payload = {"height": block.height, "tx_id": "0x" + tx.tx_id.hex(), "contract": event.contract,
+                           "name": event.name, "data": value_to_json(event.data)}
+                await self.rpc.publish(TOPIC_EVENTS, payload,
+                                       lambda f, c=event.contract, n=event.name: event_matches(f, c, n))
+
+    def _serve(self, peer: bytes | None, from_height: int, count: int) -> None:
+        if peer is None or self.transport is None:
+            return
+        items, size = [], 0
+        for height in range(from_height, min(self.chain.height, from_height + min(count, MAX_SERVE_BLOCKS) - 1) + 1):
+            block, cert = self.chain.blocks.get_block(height), self.chain.blocks.get_certificate(height)
+            if block is None or cert is None:
+                break
+            size += len(block.encode())
+            if items and size > MAX_SERVE_BYTES:
+                break
+            items.append((block, cert))
+        if items:
+            self._send(peer, Blocks(tuple(items)))
+
+    def _fetch(self, peer: bytes | None, from_height: int) -> None:
+        if self.transport is None:
+            return
+        if peer is None:
+            connected = self.transport.connected_peers()
+            if not connected:
+                return
+            peer = connected[from_height % len(connected)]
+        self._send(peer, BlockRequest(from_height))
+
+    def _drive(self) -> None:
+        """Run the core's Ready/Advance cycle until it has nothing more to say."""
+        if self._driving or self.halted:
+            return  # re-entered from inside a cycle: the outer loop picks the work up
+        self._driving = True
+        try:
+            rounds = 0
+            while self.replica.has_ready():
+                rounds += 1
+                if rounds > MAX_READY_ROUNDS:
+                    raise RuntimeError("the consensus core keeps producing work; this is a bug")
+                rd = self.replica.ready()
+                if rd.persist:
+                    self._persist(rd.persist)
+                for to, message in rd.messages:
+                    self._send(to, message)
+                for block, cert in rd.committed:
+                    self._apply(block, cert)
+                for peer, from_height in rd.fetch:
+                    self._fetch(peer, from_height)
+                for peer, from_height, count in rd.serve:
+                    self._serve(peer, from_height, count)
+                request = rd.propose_request
+                self.replica.advance()
+                if request is not None:
+                    self._pending_proposal = request
+        except (DivergenceError, CorruptionError) as exc:
+            self._halt(str(exc))
+        finally:
+            self._driving = False
+        self._maybe_propose()
+
+    def _halt(self, reason: str) -> None:
+        self.halted = reason
+        log.critical("node halted", extra={"reason": reason})
+        self._stop.set()
+
+    # --- proposing ----------------------------------------------------------------------
+
+    def _maybe_propose(self) -> None:
+        request = self._pending_proposal
+        if request is None or self._driving or self.halted:
+            return
+        if request.height != self.chain.height + 1 or request.view != self.replica.view:
+            self._pending_proposal = None
+            return
+        cfg = self.config
+        now = time.monotonic()
+        wait_s = None
+        if len(self.mempool):
+            if self._first_pending_at is None:
+                self._first_pending_at = now
+            waited = now - self._first_pending_at
+            batch_wait = cfg.get("consensus", "batch_wait_ms") / 1000
+            if len(self.mempool) < self.limits.max_txs and waited < batch_wait:
+                wait_s = batch_wait - waited
+        else:
+            interval = cfg.get("consensus", "empty_block_interval_ms") / 1000
+            idle = now - self._last_commit_at
+            if interval == 0 or idle < interval:
+                wait_s = None if interval == 0 else interval - idle
+                if wait_s is None:
+                    return
+        if wait_s is not None:
+            if self._loop is not None and self._propose_timer is None:
+                self._propose_timer = self._loop.call_later(wait_s, self._propose_timer_fired)
+            return
+        self._build_and_propose(request)
+
+    def _propose_timer_fired(self) -> None:
+        self._propose_timer = None
+        self._maybe_propose()
+
+    def _build_and_propose(self, request) -> None:
+        self._pending_proposal = None
+        txs = self.mempool.reap(self.limits.max_txs, self.limits.max_bytes, self.limits.max_gas)
+        block = self.chain.build_block(request.view, request.height, request.prev_hash, request.last_commit,
+                                       self.me, txs, now_ms())
+        self.replica.propose(block)
+        self._drive()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        period = self.config.get("consensus", "tick_ms") / 1000
+        while not self._stop.is_set():
+            await asyncio.sleep(period)
+            if self.halted:
+                return
+            self.replica.tick()
+            self._drive()
+
+    def _make_transport(self) -> Transport:
+        cfg = self.config
+        ssl_server = ssl_client = None
+        if cfg.get("p2p", "tls"):
+            from p2p.tls import client_ssl_context, server_ssl_context
+
+            paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
+            ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
+        host, port = cfg.address("p2p")
+        peers = {v.public_key: v.p2p_address for v in self.genesis.validators if v.public_key != self.me}
+        return Transport(self.key, self.genesis.chain_id, host, port, peers, self._on_peer_message,
+                         ssl_server=ssl_server, ssl_client=ssl_client)
+
+    async def run(self, install_signals: bool = True) -> int:
+        """Serve until SIGTERM/SIGINT (or a halt); returns the process exit code."""
+        self._loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self._stop.set)
+        runner = web.AppRunner(self.rpc.make_app(), access_log=None)
+        await runner.setup()
+        host, port = self.config.address("rpc")
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        self.transport = self._make_transport()
+        try:
+            await site.start()
+            await self.transport.start()
+            log.info("node started", extra={"height": self.chain.height, "rpc": f"{host}:{port}",
+                                            "p2p": self.config.get("p2p", "listen"), "validators": len(self.replica.validators)})
+            ticker = asyncio.create_task(self._tick_loop())
+            if self._gossip:
+                self._flush_gossip()
+            self._drive()
+            await self._stop.wait()
+            ticker.cancel()
+        finally:
+            log.info("node stopping", extra={"height": self.chain.height})
+            if self._propose_timer is not None:
+                self._propose_timer.cancel()
+            await self.transport.stop()
+            await runner.cleanup()
+            self.kv.close()
+        return 2 if self.halted else 0
+
+
+def run_node(home: str) -> int:
+    """Entry point of ``shopchain node start``."""
+    config, key, _ = load_home(home)
+    setup_logging(f"{config.get('node', 'moniker')}/{key.public_key.hex()[:8]}", config.get("log", "level"),
+                  config.get("log", "format"))
+    node = Node(home)
+    return asyncio.run(node.run())
