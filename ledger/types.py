@@ -138,7 +138,7 @@ class TxBody:
             contract=_str(f[4], "transaction contract"),
             method=_str(f[5], "transaction method"),
             args=f[6],
-            gas_limit=_int(f[7], "transaction gas_limit", 1, MAX_TX_GAS),
+            gas_limit=_int(f[7], "transaction gas_limit", 1),  # the MAX_TX_GAS policy is checked at admission
         )
 
     def encode(self) -> bytes:

@@ -29,6 +29,7 @@ from ledger.state import StateStore
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import KVStore
 from ledger.types import (
+    MAX_TX_GAS,
     ZERO_HASH,
     Block,
     BlockHeader,
@@ -174,6 +175,8 @@ class Chain:
         for tx in block.txs:
             if tx.body.chain_id != self.chain_id:
                 return f"transaction {tx.tx_id.hex()[:16]} is for another chain"
+            if tx.body.gas_limit > MAX_TX_GAS:
+                return f"transaction {tx.tx_id.hex()[:16]} asks for {tx.body.gas_limit} gas, the maximum is {MAX_TX_GAS}"
             if not self.verified_tx_ids(tx.tx_id) and not tx.verify_signature():
                 return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature"
         outcome = self._outcomes.get(block.block_hash)

@@ -54,7 +54,7 @@ DEFAULTS: list[Key] = [
     Key("consensus", "max_block_bytes", 4 * 1024 * 1024, "Largest encoded block.", 4096, 8 * 1024 * 1024),
     Key("consensus", "max_block_gas", 200_000_000, "Most gas all transactions of a block may use together.", 1000, 10**12),
     Key("consensus", "batch_wait_ms", 20, "How long the primary waits to fill a block under load.", 0, 10_000),
-    Key("consensus", "empty_block_interval_ms", 0, "Propose an empty block after this long idle (0 = never; blocks only when there is work).", 0, 3_600_000),
+    Key("consensus", "empty_block_interval_ms", 1000, "Idle primaries propose an empty block after this long, so height-based deadlines move and the view timer stays quiet; at most half the view timeout (tick_ms x view_timeout_ticks).", 1, 3_600_000),
     Key("mempool", "max_txs", 50_000, "Most pending transactions.", 1, 10_000_000),
     Key("mempool", "max_per_sender", 1_000, "Most pending transactions of one sender.", 1, 1_000_000),
     Key("mempool", "nonce_window", 1_000, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
@@ -154,6 +154,11 @@ def parse_config(home: str, doc: dict) -> NodeConfig:
                 names = sorted(k.name for k in DEFAULTS if k.section == section)
                 raise ConfigError(f"[{section}] {name}: unknown key; expected one of {names}")
             values[(section, name)] = _check(key, value)
+    view_timeout_ms = values[("consensus", "tick_ms")] * values[("consensus", "view_timeout_ticks")]
+    if values[("consensus", "empty_block_interval_ms")] * 2 > view_timeout_ms:
+        raise ConfigError(f"[consensus] empty_block_interval_ms: expected at most half the view timeout "
+                          f"({view_timeout_ms} ms = tick_ms x view_timeout_ticks), found "
+                          f"{values[('consensus', 'empty_block_interval_ms')]}; an idle primary would be voted out")
     if values[("p2p", "tls")]:
         for name in ("ca_cert", "cert", "cert_key"):
             if not values[("p2p", name)]:

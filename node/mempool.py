@@ -69,6 +69,7 @@ class Mempool:
         self.verify = verify
         self._by_sender: OrderedDict[bytes, dict[int, SignedTx]] = OrderedDict()
         self._ids: dict[bytes, SignedTx] = {}
+        self._seen_at: dict[bytes, float] = {}  # tx id -> when it was last admitted or re-gossiped
         self.refusals: dict[str, int] = {reason: 0 for reason in REASONS}
 
     def __len__(self) -> int:
@@ -115,19 +116,38 @@ class Mempool:
             raise self._refuse(BAD_SIGNATURE, "the signature does not verify for this sender, chain and body")
         return tx
 
-    def admit(self, raw: bytes) -> SignedTx:
+    def admit(self, raw: bytes, now: float = 0.0) -> SignedTx:
         """Check and add a client's raw transaction; return it or raise MempoolError."""
         tx = self.check(raw)
-        self.add_checked(tx)
+        self.add_checked(tx, now)
         return tx
 
-    def add_checked(self, tx: SignedTx) -> bool:
-        """Add a transaction that already passed ``check`` (or came in a block proposal)."""
+    def add_checked(self, tx: SignedTx, now: float = 0.0) -> bool:
+        """Add a transaction that already passed ``check``."""
         if tx.tx_id in self._ids:
             return False
         self._by_sender.setdefault(tx.body.sender, {})[tx.body.nonce] = tx
         self._ids[tx.tx_id] = tx
+        self._seen_at[tx.tx_id] = now
         return True
+
+    def due_for_regossip(self, now: float, age: float, limit: int) -> list[SignedTx]:
+        """Transactions pending for ``age`` or longer (oldest first), marked as re-sent now.
+
+        Gossip is fire-and-forget, so a transaction whose broadcast missed a peer (not yet
+        connected, queue full) would wait forever in a backup's pool; re-sending what is
+        old closes that gap at the cost of duplicates the receivers drop cheaply.
+        """
+        due = []
+        for tx_id, seen in self._seen_at.items():
+            if len(due) >= limit:
+                break
+            if seen <= now - age:
+                due.append(self._ids[tx_id])
+        for tx in due:
+            del self._seen_at[tx.tx_id]
+            self._seen_at[tx.tx_id] = now  # move to the back: oldest stay first
+        return due
 
     def get(self, tx_id: bytes) -> SignedTx | None:
         return self._ids.get(tx_id)
@@ -156,6 +176,7 @@ class Mempool:
         for tx in committed:
             senders.add(tx.body.sender)
             if self._ids.pop(tx.tx_id, None) is not None:
+                self._seen_at.pop(tx.tx_id, None)
                 removed.append(tx.tx_id)
                 pending = self._by_sender.get(tx.body.sender)
                 if pending is not None:
@@ -168,6 +189,7 @@ class Mempool:
             for nonce in [n for n in pending if n < floor]:
                 stale = pending.pop(nonce).tx_id
                 self._ids.pop(stale, None)
+                self._seen_at.pop(stale, None)
                 removed.append(stale)
             if not pending:
                 del self._by_sender[sender]

@@ -58,6 +58,10 @@ ENVELOPE_TXS = 2
 MAX_GOSSIP_BATCH = 512
 #: How long admitted transactions wait to be gossiped together.
 GOSSIP_FLUSH_MS = 5
+#: Pending transactions older than this are broadcast again (gossip is fire-and-forget).
+REGOSSIP_AGE_S = 1.0
+#: Most transactions re-broadcast per tick.
+MAX_REGOSSIP_PER_TICK = 256
 #: Most blocks sent in one catch-up answer (also capped by bytes below).
 MAX_SERVE_BLOCKS = 32
 #: Most bytes of blocks in one catch-up answer (below the p2p frame limit).
@@ -218,7 +222,7 @@ class Node:
         if self.halted:
             raise ChainError(f"this node has halted: {self.halted}")
         try:
-            tx = self.mempool.admit(raw)
+            tx = self.mempool.admit(raw, time.monotonic())
         except MempoolError as exc:
             self.m_refusals.labels(exc.reason).inc()
             raise
@@ -237,7 +241,7 @@ class Node:
         dead = []
         for key, raw in self.kv.iterate(prefix=schema.MEMPOOL):
             try:
-                self.mempool.admit(raw)
+                self.mempool.admit(raw, time.monotonic())
                 self._gossip.append(raw)
             except MempoolError:
                 dead.append((key, None))  # committed meanwhile, or no longer valid
@@ -252,6 +256,12 @@ class Node:
             batch, self._gossip = self._gossip[:MAX_GOSSIP_BATCH], self._gossip[MAX_GOSSIP_BATCH:]
             self.transport.broadcast(bytes([ENVELOPE_TXS]) + encoding.encode(batch))
 
+    def _regossip(self) -> None:
+        due = self.mempool.due_for_regossip(time.monotonic(), REGOSSIP_AGE_S, MAX_REGOSSIP_PER_TICK)
+        if due:
+            self._gossip.extend(tx.encode() for tx in due)
+            self._flush_gossip()
+
     def _on_gossip(self, data: bytes) -> None:
         try:
             batch = encoding.decode(data)
@@ -265,7 +275,7 @@ class Node:
             if type(raw) is not bytes:
                 continue
             try:
-                self.mempool.admit(raw)
+                self.mempool.admit(raw, time.monotonic())
             except MempoolError as exc:
                 if exc.reason != "duplicate":
                     self.m_refusals.labels(exc.reason).inc()
@@ -465,6 +475,7 @@ class Node:
                 return
             self.replica.tick()
             self._drive()
+            self._regossip()
 
     def _make_transport(self) -> Transport:
         cfg = self.config

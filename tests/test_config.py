@@ -31,6 +31,7 @@ def test_rendered_config_documents_every_key_and_loads(tmp_path):
     ({"log": {"level": "loud"}}, "[log] level: expected one of"),
     ({"rpc": {"cors_origins": "*"}}, "[rpc] cors_origins: expected a list of strings"),
     ({"p2p": {"tls": True}}, "[p2p] ca_cert: required when tls = true"),
+    ({"consensus": {"empty_block_interval_ms": 1500}}, "[consensus] empty_block_interval_ms: expected at most half"),
 ])
 def test_bad_values_name_the_key(doc, message):
     with pytest.raises(ConfigError) as info:

@@ -98,3 +98,18 @@ def test_update_removes_committed_and_stale():
     removed = pool.update(txs[:2])
     assert set(removed) == {t.tx_id for t in txs[:3]} and len(pool) == 1 and txs[3].tx_id in pool
     assert [t.body.nonce for t in pool.reap(10, 10**6, 10**9)] == [3]
+
+
+def test_old_transactions_come_due_for_regossip_once_per_age():
+    world = World()
+    pool = world.pool()
+    first, second = tx(ALICE, 0), tx(BOB, 0)
+    pool.admit(first.encode(), now=10.0)
+    pool.admit(second.encode(), now=10.5)
+    assert pool.due_for_regossip(now=10.9, age=1.0, limit=10) == []
+    assert pool.due_for_regossip(now=11.2, age=1.0, limit=10) == [first]
+    assert pool.due_for_regossip(now=11.6, age=1.0, limit=10) == [second]
+    assert pool.due_for_regossip(now=13.0, age=1.0, limit=1) == [first]
+    world.nonces[ALICE.public_key] = 1
+    pool.update([first])
+    assert pool.due_for_regossip(now=20.0, age=1.0, limit=10) == [second]
