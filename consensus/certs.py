@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ledger.crypto import DOMAIN_CONSENSUS, DOMAIN_VOTE, verify_signed
-from ledger.errors import ValidationError
+from ledger.errors import ChainError, ValidationError
 from ledger.types import PHASE_COMMIT, PHASE_PREPARE, CommitCertificate, Vote, quorum_size
 
 from consensus.messages import NewView, PrePrepare, PreparedCert, ViewChange
@@ -43,7 +43,11 @@ def is_valid_vote(vote: Vote, chain_id: str, verify: Verifier) -> bool:
 
 
 def is_valid_signed(message: PrePrepare | ViewChange | NewView, signer: bytes, chain_id: str, verify: Verifier) -> bool:
-    return verify(DOMAIN_CONSENSUS, chain_id, signer, message.signed_body(), message.signature)
+    try:
+        body = message.signed_body()
+    except (AttributeError, TypeError, ChainError):
+        return False  # a malformed message (missing part, unencodable field) has no valid signature
+    return verify(DOMAIN_CONSENSUS, chain_id, signer, body, message.signature)
 
 
 def check_certificate(cert: CommitCertificate, validators: list[bytes], chain_id: str, verify: Verifier,

@@ -47,6 +47,7 @@ from node.mempool import Mempool, MempoolError, MempoolLimits
 from node.metrics import Registry
 from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
 from node.rpc_server import RpcLimits, RpcServer
+from node.sync import BlockSync
 from node.views import block_json, value_to_json
 from p2p.transport import Transport
 
@@ -107,6 +108,8 @@ class Node:
             block_validator=self, committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
             last_certificate=self.chain.head_certificate(), records=[r for _, r in self._records],
             view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"))
+        self.sync = BlockSync(lambda peer, start, count: self._send(peer, BlockRequest(start, count)),
+                              self._deliver_synced)
         self.names = {v.public_key: v.name for v in self.genesis.validators}
         self.transport: Transport | None = None
         self.metrics = Registry()
@@ -306,8 +309,23 @@ class Node:
         except (DecodeError, ChainError):
             self.m_dropped.labels("undecodable").inc()
             return
+        if isinstance(message, Blocks):
+            self.sync.on_blocks(list(message.items), self.chain.height)
+            self.sync.drain(lambda: self.chain.height)
+            self._pump_sync()
+            return
         self.replica.step(message, sender=peer)
         self._drive()
+
+    def _deliver_synced(self, block: Block, cert: CommitCertificate) -> bool:
+        accepted = self.replica.deliver_committed(block, cert)
+        self._drive()
+        return accepted
+
+    def _pump_sync(self) -> None:
+        if self.transport is not None:
+            self.sync.pump(self.chain.height, self.replica.known_height, self.transport.connected_peers(),
+                           time.monotonic())
 
     def _send(self, to: bytes | None, message: Any) -> None:
         if self.transport is None:
@@ -475,6 +493,7 @@ class Node:
                 return
             self.replica.tick()
             self._drive()
+            self._pump_sync()
             self._regossip()
 
     def _make_transport(self) -> Transport:
