@@ -7,14 +7,13 @@ node logs' tails instead of hanging.
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 
 from devnet import launcher
+from devnet.launcher import free_base_port
 from devnet.genesis import create_devnet
 from ledger.crypto import SigningKey
 from ledger.genesis import Genesis
@@ -24,27 +23,6 @@ from node.home import read_key_file
 
 #: Longest any single wait in these tests may take.
 WAIT_LIMIT_S = 90.0
-
-
-def free_base_port(count: int) -> int:
-    """A base port with ``count`` consecutive free ports above it (loopback)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free port range found")
 
 
 @dataclass
