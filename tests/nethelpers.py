@@ -64,9 +64,9 @@ class Devnet:
         node = self.manifest["nodes"][index]
         node["pid"] = launcher.start_node(self.root, node)
 
-    def stop(self) -> None:
-        for node in self.manifest["nodes"]:
-            launcher.stop_node(node, timeout=10)
+    def stop(self) -> list[bool]:
+        """Stop every node with SIGTERM; True for each that exited cleanly in time."""
+        return [launcher.stop_node(node, timeout=10) for node in self.manifest["nodes"]]
 
     def log_tail(self, index: int, lines: int = 30) -> str:
         path = os.path.join(self.root, "logs", self.manifest["nodes"][index]["name"] + ".log")

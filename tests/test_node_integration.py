@@ -31,7 +31,8 @@ VIEW_CHANGE_BOUND_S = 1.0 + 2.0 + 2.0
 def net(tmp_path_factory):
     network = Devnet.start(str(tmp_path_factory.mktemp("net") / "devnet"))
     yield network
-    network.stop()
+    # SIGTERM must stop every node cleanly (store flushed and closed), not by the SIGKILL fallback.
+    assert network.stop() == [True] * 4
 
 
 def h(text: str) -> bytes:
@@ -83,6 +84,28 @@ def test_commerce_happy_path_through_the_client(net):
     nonce_key = "0x" + (b"sys/nonce/" + buyer.public_key).hex()
     answer = client.request("chain_getProof", nonce_key)
     assert verify_state_proof(answer, net.genesis.validator_keys, net.genesis.chain_id) is not None
+
+
+def test_contract_event_subscription_with_a_filter(net):
+    buyer, merchant = net.keys["buyer-3"], net.keys["merchant-acme"]
+
+    async def watch() -> dict:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(net.urls[3].replace("http", "ws") + "/ws") as ws:
+                await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "chain_subscribe",
+                                    "params": ["events", {"contract": "ledger", "name": "Transfer"}]})
+                assert "result" in await ws.receive_json(timeout=5)
+                client = net.client(1)
+                tx_id = await asyncio.to_thread(client.send, buyer, "ledger", "transfer", merchant.public_key, 77)
+                while True:
+                    note = await ws.receive_json(timeout=30)
+                    event = note["params"]["result"]
+                    assert event["contract"] == "ledger" and event["name"] == "Transfer"
+                    if event["tx_id"] == tx_id:
+                        return event
+
+    event = asyncio.run(watch())
+    assert event["data"]["amount"] == 77 and event["data"]["to"] == "0x" + net.keys["merchant-acme"].public_key.hex()
 
 
 def _refusal(client, raw: bytes) -> str:
