@@ -26,7 +26,6 @@ import time
 
 from ledger.state import StateStore
 from ledger.storage.leveldb import LevelDBKV
-from ledger.storage.schema import state_value_key
 
 #: Keys per commit while building the state (bounds the memory of one overlay).
 BUILD_CHUNK_KEYS = 50_000
