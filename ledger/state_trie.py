@@ -453,8 +453,8 @@ class TrieUpdate:
                 return (node_hash, None)  # the write below was a no-op: keep the stored node
             children[slot] = result[0]
             leaf_keys[slot] = result[1] or b""
-            if ref and node_hash is not None:
-                # A stored (so canonical) branch whose slots stay occupied: nothing can collapse.
+            if node_hash is not None:
+                # A stored (so canonical) branch that loses no slot: nothing can collapse.
                 self.replaced.append(node_hash)
                 return (self._seal(Branch(path, node.here, children, leaf_keys)), None)
         return self._replacing(node, self._finish_branch(path, node.here, children, leaf_keys, nibbles[:after_path]))

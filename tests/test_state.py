@@ -574,6 +574,13 @@ def test_cache_holds_the_live_trie_not_superseded_versions() -> None:
         store.apply(overlay.commit())
     cached = set(store.cache._entries)
     assert cached == live_branch_hashes(store)
+    # A collapse that merges a branch child into its parent replaces that child too.
+    small = build_state([(b"\x10\x00", b"a"), (b"\x10\x01", b"b"), (b"\x20", b"c")])
+    overlay = small.overlay()
+    overlay.delete(b"\x20")
+    small.apply(overlay.commit())
+    assert set(small.cache._entries) == live_branch_hashes(small)
+    assert len(small.cache) == 1
 
 
 def test_node_cache_is_bounded() -> None:
