@@ -12,7 +12,7 @@ would; ``_compute_only`` is its part before any I/O (puts, trie update, building
 batch); ``_cold_cache`` reopens the state with an empty node cache first (LevelDB's
 own cache and the OS page cache stay warm).
 
-Run: ``python -m bench.state_bench [--keys N] [--write-set N] [--path DIR]``.
+Run: ``python -m bench.state_bench [--keys N] [--write-set N] [--path DIR] [--settle-seconds S]``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ from ledger.storage.leveldb import LevelDBKV
 #: Keys per commit while building the state (bounds the memory of one overlay).
 BUILD_CHUNK_KEYS = 50_000
 #: Timed repetitions per figure; the median is reported.
-REPETITIONS = 5
+REPETITIONS = 7
+#: Untimed commits of the same size before timing, so caches and LevelDB's memtable
+#: are in their steady state.
+WARMUP_COMMITS = 3
+#: Pause after the bulk build: loading a million keys in half a minute leaves LevelDB
+#: a compaction backlog that would otherwise compete for the CPU and the disk with
+#: whatever is measured next (raw and authenticated alike). Seconds; 0 to skip.
+SETTLE_SECONDS = 20.0
 #: State keys look like contract storage: a short namespace and a 16-byte id.
 KEY_PREFIX = b"bal/"
 KEY_ID_BYTES = 16
@@ -104,6 +111,10 @@ def _measure(
     authenticated: list[float] = []
     computed: list[float] = []
     raw: list[float] = []
+    for _ in range(WARMUP_COMMITS):
+        writes, inserts = _write_set(rng, keys, write_set)
+        time_authenticated(state, writes)
+        keys.extend(inserts)
     for _ in range(REPETITIONS):
         writes, inserts = _write_set(rng, keys, write_set)
         raw.append(time_raw(kv, writes))
@@ -114,7 +125,9 @@ def _measure(
     return statistics.median(authenticated), statistics.median(computed), statistics.median(raw)
 
 
-def run_state_commit(total_keys: int = 1_000_000, write_set: int = 4000, path: str | None = None) -> list[dict]:
+def run_state_commit(
+    total_keys: int = 1_000_000, write_set: int = 4000, path: str | None = None, settle_seconds: float = SETTLE_SECONDS
+) -> list[dict]:
     """Build a state of ``total_keys`` and time committing ``write_set`` keys into it."""
     own_directory = path is None
     directory = tempfile.mkdtemp(prefix="shopchain-state-bench-") if own_directory else path
@@ -124,6 +137,9 @@ def run_state_commit(total_keys: int = 1_000_000, write_set: int = 4000, path: s
         build_started = time.perf_counter()
         state, keys = build_state(kv, total_keys, rng)
         print(f"build took {time.perf_counter() - build_started:.1f} s", file=sys.stderr, flush=True)
+        if settle_seconds > 0:
+            print(f"letting LevelDB compact for {settle_seconds:.0f} s", file=sys.stderr, flush=True)
+            time.sleep(settle_seconds)
         metric = f"state_commit_{write_set}_of_{_size_label(total_keys)}"
         warm_value, warm_compute, warm_baseline = _measure(state, kv, keys, write_set, rng)
         # Cold: the same store reopened with an empty node cache, as right after a restart.
@@ -156,8 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keys", type=int, default=1_000_000, help="keys in the state before the timed commits")
     parser.add_argument("--write-set", type=int, default=4000, help="keys changed per timed commit")
     parser.add_argument("--path", default=None, help="LevelDB directory to use (default: a temporary one)")
+    parser.add_argument("--settle-seconds", type=float, default=SETTLE_SECONDS, help="pause after the build")
     args = parser.parse_args(argv)
-    for line in run_state_commit(args.keys, args.write_set, args.path):
+    for line in run_state_commit(args.keys, args.write_set, args.path, args.settle_seconds):
         print(json.dumps(line), flush=True)
 
 

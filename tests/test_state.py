@@ -598,7 +598,7 @@ def test_node_cache_is_bounded() -> None:
 def test_commit_benchmark_runs_and_reports_the_agreed_fields(tmp_path) -> None:
     from bench.state_bench import run_state_commit
 
-    lines = run_state_commit(total_keys=3000, write_set=200, path=str(tmp_path / "bench"))
+    lines = run_state_commit(total_keys=3000, write_set=200, path=str(tmp_path / "bench"), settle_seconds=0)
     assert [line["metric"] for line in lines] == [
         "state_commit_200_of_3k",
         "state_commit_200_of_3k_compute_only",
