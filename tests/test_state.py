@@ -601,7 +601,7 @@ def test_commit_benchmark_runs_and_reports_the_agreed_fields(tmp_path) -> None:
     lines = run_state_commit(total_keys=3000, write_set=200, path=str(tmp_path / "bench"), settle_seconds=0)
     assert [line["metric"] for line in lines] == [
         "state_commit_200_of_3k",
-        "state_commit_200_of_3k_compute_only",
+        "state_commit_200_of_3k_compute_cpu",
         "state_commit_200_of_3k_cold_cache",
     ]
     for line in lines:
