@@ -397,14 +397,17 @@ def test_largest_key_and_value_round_trip(kv) -> None:
 
 
 def test_deepest_trie_commits_proves_and_collapses() -> None:
-    # Each key diverges from the next at a new nibble: a chain of ~2 branches per byte.
-    keys = [b"\x00" * length + b"\x01" for length in range(0, 600)] + [b"\x00" * length + b"\x10" for length in range(0, 600, 7)]
+    # "00"*n + "01" and "00"*n + "10" leave the all-zero path at every nibble, so the
+    # trie is a chain of one branch per nibble: the deepest a legal trie can be.
+    longest = MAX_STATE_KEY_BYTES - 1
+    keys = [b"\x00" * n + tail for n in range(longest + 1) for tail in (b"\x01", b"\x10")]
     store = build_state([(key, key[-4:]) for key in keys])
-    deepest = keys[599]
+    deepest = keys[-2]
     proof = store.prove(deepest)
-    assert len(proof) > 600 and len(proof) <= MAX_PROOF_NODES
+    assert MAX_PROOF_NODES - 4 <= len(proof) <= MAX_PROOF_NODES
     assert verify_proof(store.root, deepest, deepest[-4:], proof)
     assert verify_proof(store.root, deepest, deepest[-4:], encode(proof))
+    assert store.get_at(store.root, deepest) == deepest[-4:]
     overlay = store.overlay()
     for key in keys:
         overlay.delete(key)
