@@ -19,7 +19,7 @@ block's single atomic batch and then calls ``StateStore.mark_committed``, which 
 the root and swaps the replaced branches for the new ones in the node cache. An
 overlay whose block does not commit is simply dropped.
 
-Every read and write of an overlay requires its base root to still be the store's
+Reading from or committing an overlay requires its base root to still be the store's
 latest root; an overlay made before another commit raises StorageError.
 """
 
