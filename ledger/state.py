@@ -10,11 +10,17 @@ key prefix in key order.
 
 A block executes on a ``StateOverlay``: writes land in a dict with an undo journal
 (``checkpoint``/``revert`` for nested calls and failed transactions), reads fall
-through to the flat table. ``commit`` applies the net changes to the trie in one
-batched pass and returns a ``StateDiff``: the new root plus the KV operations (new
-nodes and flat-table puts/deletes). It writes nothing: the caller puts ``diff.ops``
-into the block's single atomic batch and then calls ``StateStore.mark_committed``. An
+through to the flat table. ``commit`` applies the pending writes to the trie in one
+batched pass, which also finds which of them change nothing (a put of the current
+value, a delete of an absent key) without reading old values, and returns a
+``StateDiff``: the new root, the net changes and the KV operations (new nodes and
+flat-table puts/deletes). It writes nothing: the caller puts ``diff.ops`` into the
+block's single atomic batch and then calls ``StateStore.mark_committed``, which moves
+the root and swaps the replaced branches for the new ones in the node cache. An
 overlay whose block does not commit is simply dropped.
+
+Reading from or committing an overlay requires its base root to still be the store's
+latest root; an overlay made before another commit raises StorageError.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ the longest possible path, so one set of entries has exactly one root.
 A proof is the list of nodes from the root to where the key's walk ends: branches as
 stored, and a final leaf as ``[0, key, sha256(value)]``. It is made of lists, bytes,
 str and ints, so ``encode(proof)`` carries it over JSON-RPC as hex. ``verify_proof``
-needs nothing but this module, ``ledger.crypto`` and ``ledger.encoding``.
+needs nothing but this module, ``hashlib`` and ``ledger.encoding`` (it takes two
+limit constants from ``ledger.storage``, which imports no backend).
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import sys
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 
 import msgpack
 
@@ -54,6 +54,8 @@ from ledger.storage.schema import state_node_key
 #: has about 330,000 live branches, so all of it stays cached (~0.35 GB) and a commit
 #: reads nothing from disk; on a bigger state the least recently used fall out first.
 NODE_CACHE_ENTRIES = 400_000
+#: When the cache overflows, this fraction (1/N) of it is evicted at once.
+CACHE_EVICTION_FRACTION = 8
 #: Python frames the update may need: two per branch level on the deepest path, plus slack.
 RECURSION_FRAMES_NEEDED = 3 * MAX_PATH_NIBBLES + 1000
 
@@ -163,13 +165,16 @@ CacheEntry = tuple[str, bytes, tuple, tuple]
 
 
 class NodeCache:
-    """A bounded map of decoded branches, least recently used evicted first."""
+    """A bounded map of decoded branches; the oldest entries are evicted first.
+
+    Oldest means least recently written: a commit drops every branch it replaces and
+    inserts the new versions, so the branches a workload keeps touching stay young and
+    the order approximates LRU for the trie without reordering on every hit.
+    """
 
     def __init__(self, limit: int = NODE_CACHE_ENTRIES) -> None:
         self.limit = limit
-        # OrderedDict, not dict: evicting from the front of a plain dict leaves dummy
-        # slots that every later "oldest entry" lookup must skip, which is quadratic.
-        self._entries: OrderedDict[bytes, CacheEntry] = OrderedDict()
+        self._entries: dict[bytes, CacheEntry] = {}
         self.hits = 0
         self.misses = 0
 
@@ -178,7 +183,6 @@ class NodeCache:
         if entry is None:
             self.misses += 1
             return None
-        self._entries.move_to_end(node_hash)
         self.hits += 1
         branch = Branch(*entry)
         branch.hash = node_hash
@@ -187,11 +191,17 @@ class NodeCache:
     def put(self, branch: Branch) -> None:
         """Keep a sealed branch."""
         entries = self._entries
-        node_hash = branch.hash
-        entries[node_hash] = (branch.path, branch.here, branch.children, branch.leaf_keys)  # type: ignore[index]
-        entries.move_to_end(node_hash)  # type: ignore[arg-type]
-        while len(entries) > self.limit:
-            entries.popitem(last=False)
+        entries[branch.hash] = (branch.path, branch.here, branch.children, branch.leaf_keys)  # type: ignore[index]
+        if len(entries) > self.limit:
+            self._evict()
+
+    def _evict(self) -> None:
+        # In bulk: deleting one entry at a time from the front of a dict leaves dummy
+        # slots that each later front lookup must skip, which turns quadratic.
+        entries = self._entries
+        excess = len(entries) - self.limit + self.limit // CACHE_EVICTION_FRACTION
+        for node_hash in list(islice(entries, excess)):
+            del entries[node_hash]
 
     def discard(self, node_hash: bytes) -> None:
         self._entries.pop(node_hash, None)
@@ -438,10 +448,15 @@ class TrieUpdate:
             children[slot] = b""
             leaf_keys[slot] = b""
         else:
-            if result[0] == ref and node.hash is not None:
-                return (node.hash, None)  # the write below was a no-op: keep the stored node
+            node_hash = node.hash
+            if result[0] == ref and node_hash is not None:
+                return (node_hash, None)  # the write below was a no-op: keep the stored node
             children[slot] = result[0]
             leaf_keys[slot] = result[1] or b""
+            if node_hash is not None:
+                # A stored (so canonical) branch that loses no slot: nothing can collapse.
+                self.replaced.append(node_hash)
+                return (self._seal(Branch(path, node.here, children, leaf_keys)), None)
         return self._replacing(node, self._finish_branch(path, node.here, children, leaf_keys, nibbles[:after_path]))
 
     def _replacing(self, node: Branch, result: Result) -> Result:
