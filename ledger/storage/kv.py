@@ -20,7 +20,7 @@ from ledger.errors import StorageError
 Batch = list[tuple[bytes, bytes | None]]
 
 #: Longest key accepted by any backend.
-MAX_KEY_BYTES = 1024
+MAX_KEY_BYTES = 1025  # a 1,024-byte state key plus its one-byte namespace prefix
 #: Largest single value accepted by any backend.
 MAX_VALUE_BYTES = 64 * 1024 * 1024
 

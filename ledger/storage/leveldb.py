@@ -19,6 +19,9 @@ from ledger.storage.kv import check_batch, prefix_end
 
 #: LevelDB block cache per open store.
 LEVELDB_CACHE_BYTES = 64 * 1024 * 1024
+#: Bloom filter bits per key: a read of an absent key (and of a state node not in the
+#: cache) then costs one table lookup instead of one per level.
+LEVELDB_BLOOM_BITS = 10
 #: Memtable size before LevelDB flushes to a table file.
 LEVELDB_WRITE_BUFFER_BYTES = 16 * 1024 * 1024
 
@@ -37,6 +40,7 @@ class LevelDBKV:
                 paranoid_checks=True,
                 lru_cache_size=LEVELDB_CACHE_BYTES,
                 write_buffer_size=LEVELDB_WRITE_BUFFER_BYTES,
+                bloom_filter_bits=LEVELDB_BLOOM_BITS,
             )
         except plyvel.IOError as exc:
             raise StorageError(
