@@ -152,6 +152,10 @@ class Mempool:
     def get(self, tx_id: bytes) -> SignedTx | None:
         return self._ids.get(tx_id)
 
+    def has_executable(self) -> bool:
+        """True if some sender's next nonce is pending (a block would not be empty)."""
+        return any(self.account_nonce(sender) in pending for sender, pending in self._by_sender.items())
+
     def reap(self, max_txs: int, max_bytes: int, max_gas: int) -> list[SignedTx]:
         """The next block's transactions: per sender, consecutive nonces from the next one."""
         batch: list[SignedTx] = []

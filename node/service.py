@@ -130,6 +130,7 @@ class Node:
         self.halted: str | None = None
         self._driving = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     # --- metrics --------------------------------------------------------------------
 
@@ -366,7 +367,9 @@ class Node:
         self.m_interval.observe(interval)
         log.debug("committed", extra={"height": block.height, "txs": len(block.txs), "view": block.header.view})
         if self._loop is not None:
-            self._loop.create_task(self._publish(block, outcome.receipts))
+            task = self._loop.create_task(self._publish(block, outcome.receipts))
+            self._tasks.add(task)  # keep a reference until done (the loop holds only a weak one)
+            task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, block: Block, receipts: list) -> None:
         await self.rpc.publish(TOPIC_BLOCKS, block_json(block))
@@ -451,7 +454,7 @@ class Node:
         cfg = self.config
         now = time.monotonic()
         wait_s = None
-        if len(self.mempool):
+        if self.mempool.has_executable():  # a nonce gap alone must not cause a stream of empty blocks
             if self._first_pending_at is None:
                 self._first_pending_at = now
             waited = now - self._first_pending_at
