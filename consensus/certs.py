@@ -23,7 +23,7 @@ from typing import Callable
 
 from ledger.crypto import DOMAIN_CONSENSUS, DOMAIN_VOTE, verify_signed
 from ledger.errors import ChainError, ValidationError
-from ledger.types import PHASE_COMMIT, PHASE_PREPARE, CommitCertificate, Vote, quorum_size
+from ledger.types import PHASE_COMMIT, PHASE_PREPARE, CommitCertificate, Vote, quorum_size, verify_certificate
 
 from consensus.messages import NewView, PrePrepare, PreparedCert, ViewChange
 
@@ -52,26 +52,8 @@ def is_valid_signed(message: PrePrepare | ViewChange | NewView, signer: bytes, c
 
 def check_certificate(cert: CommitCertificate, validators: list[bytes], chain_id: str, verify: Verifier,
                       height: int | None = None, block_hash: bytes | None = None, quorum: int | None = None) -> None:
-    """``ledger.types.verify_certificate`` with an injectable verifier; raises ValidationError."""
-    if height is not None and cert.height != height:
-        raise ValidationError(f"certificate is for height {cert.height}, expected {height}")
-    if block_hash is not None and cert.block_hash != block_hash:
-        raise ValidationError(f"certificate is for block {cert.block_hash.hex()[:16]}, expected {block_hash.hex()[:16]}")
-    members = set(validators)
-    seen: set[bytes] = set()
-    for vote in cert.votes:
-        if vote.phase != PHASE_COMMIT or vote.height != cert.height or vote.view != cert.view or vote.block_hash != cert.block_hash:
-            raise ValidationError("certificate holds a vote for a different phase, view, height or block")
-        if vote.validator not in members:
-            raise ValidationError(f"certificate vote from {vote.validator.hex()[:16]}, which is not in the validator set")
-        if vote.validator in seen:
-            raise ValidationError(f"certificate counts validator {vote.validator.hex()[:16]} twice")
-        seen.add(vote.validator)
-        if not is_valid_vote(vote, chain_id, verify):
-            raise ValidationError(f"certificate vote from {vote.validator.hex()[:16]} has an invalid signature")
-    need = quorum_size(len(validators)) if quorum is None else quorum
-    if len(seen) < need:
-        raise ValidationError(f"certificate has {len(seen)} distinct votes, a quorum of {need} of {len(validators)} is needed")
+    """``ledger.types.verify_certificate`` with the replica's injectable verifier; raises ValidationError."""
+    verify_certificate(cert, validators, chain_id, height, block_hash, verify, quorum)
 
 
 def check_prepared(cert: PreparedCert, validators: list[bytes], chain_id: str, verify: Verifier) -> None:

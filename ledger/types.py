@@ -14,6 +14,7 @@ certificate and the set, so it is a proof that anyone can check offline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -338,12 +339,15 @@ class CommitCertificate:
 
 
 def verify_certificate(cert: CommitCertificate, validators: list[bytes], chain_id: str,
-                       height: int | None = None, block_hash: bytes | None = None) -> None:
+                       height: int | None = None, block_hash: bytes | None = None,
+                       verify: Callable[[bytes, str, bytes, bytes, bytes], bool] = verify_signed,
+                       quorum: int | None = None) -> None:
     """Raise ValidationError unless ``cert`` is a valid commit certificate for this set.
 
     Checks: expected height/hash if given, every vote a COMMIT for the certificate's
     (view, height, hash), distinct validators all in the set, valid signatures, and at
-    least a quorum of them.
+    least a quorum of them. ``verify`` is injectable so the consensus simulator can
+    share one verification cache across replicas.
     """
     if height is not None and cert.height != height:
         raise ValidationError(f"certificate is for height {cert.height}, expected {height}")
@@ -359,9 +363,9 @@ def verify_certificate(cert: CommitCertificate, validators: list[bytes], chain_i
         if vote.validator in seen:
             raise ValidationError(f"certificate counts validator {vote.validator.hex()[:16]} twice")
         seen.add(vote.validator)
-        if not vote.verify(chain_id):
+        if not verify(DOMAIN_VOTE, chain_id, vote.validator, vote.signed_body(), vote.signature):
             raise ValidationError(f"certificate vote from {vote.validator.hex()[:16]} has an invalid signature")
-    need = quorum_size(len(validators))
+    need = quorum_size(len(validators)) if quorum is None else quorum
     if len(seen) < need:
         raise ValidationError(f"certificate has {len(seen)} distinct votes, a quorum of {need} of {len(validators)} is needed")
 
