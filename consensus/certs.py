@@ -23,7 +23,7 @@ from typing import Callable
 
 from ledger.crypto import DOMAIN_CONSENSUS, DOMAIN_VOTE, verify_signed
 from ledger.errors import ChainError, ValidationError
-from ledger.types import PHASE_COMMIT, PHASE_PREPARE, CommitCertificate, Vote, quorum_size, verify_certificate
+from ledger.types import PHASE_PREPARE, CommitCertificate, Vote, quorum_size, verify_certificate
 
 from consensus.messages import NewView, PrePrepare, PreparedCert, ViewChange
 
