@@ -119,6 +119,12 @@ class PrePrepare(_Codec):
         return [TAG_PRE_PREPARE, self.view, self.height, self.digest, self.primary, self.signature,
                 None if self.block is None else self.block.to_list()]
 
+    def encode(self) -> bytes:
+        # Splice in the block's bytes (which reuse each transaction's) instead of re-encoding it.
+        block = None if self.block is None else encoding.Encoded(self.block.encode())
+        return encoding.encode_array([TAG_PRE_PREPARE, self.view, self.height, self.digest, self.primary,
+                                      self.signature, block])
+
     @classmethod
     def from_list(cls, v: Any) -> "PrePrepare":
         f = _fields(v, TAG_PRE_PREPARE, 7, "pre-prepare")
@@ -284,6 +290,11 @@ class Blocks(_Codec):
     def to_list(self) -> list:
         return [TAG_BLOCKS, [[b.to_list(), c.to_list()] for b, c in self.items]]
 
+    def encode(self) -> bytes:
+        pairs = [encoding.Encoded(encoding.encode_array([encoding.Encoded(b.encode()), c.to_list()]))
+                 for b, c in self.items]
+        return encoding.encode_array([TAG_BLOCKS, encoding.Encoded(encoding.encode_array(pairs))])
+
     @classmethod
     def from_list(cls, v: Any) -> "Blocks":
         f = _fields(v, TAG_BLOCKS, 2, "blocks")
@@ -308,7 +319,9 @@ _DECODERS = {
 
 
 def encode_message(message: Message) -> bytes:
-    return encoding.encode(message.to_list())
+    if isinstance(message, Vote):
+        return encoding.encode(message.to_list())
+    return message.encode()
 
 
 def decode_message(data: bytes) -> Message:

@@ -100,6 +100,15 @@ def encode_array_of_encoded(items: list[bytes]) -> bytes:
     return header + b"".join(items)
 
 
+class Encoded(bytes):
+    """Bytes that already are a canonical encoding, for ``encode_array`` to splice in as is."""
+
+
+def encode_array(items: list) -> bytes:
+    """Canonical encoding of an array, reusing the bytes of items wrapped in ``Encoded``."""
+    return encode_array_of_encoded([item if isinstance(item, Encoded) else encode(item) for item in items])
+
+
 def decode(data: bytes, max_size: int = MAX_ENCODED_BYTES) -> Any:
     """Return the value whose canonical encoding is exactly ``data``.
 

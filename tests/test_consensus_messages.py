@@ -182,3 +182,22 @@ def test_new_view_without_prepared_blocks_takes_a_fresh_block_above_the_highest_
         check_new_view(too_few, VALS, CHAIN, verify_signed)
     ok = NewView.create(KEYS[1], CHAIN, 1, vcs, PrePrepare.create(KEYS[1], CHAIN, 1, block(3, view=1)))
     check_new_view(ok, VALS, CHAIN, verify_signed)
+
+
+def test_spliced_encodings_equal_plain_encodings():
+    """PRE-PREPARE and Blocks reuse the block's bytes; the result must be the canonical encoding."""
+    from ledger import encoding as enc
+    from ledger.crypto import SigningKey
+    from ledger.types import TxBody
+    from tests.helpers import CHAIN_ID, certify, make_block
+
+    key = SigningKey.from_label("splice")
+    txs = [TxBody(CHAIN_ID, key.public_key, n, "ledger", "transfer", [b"x" * 32, n], 1000).sign(key) for n in range(20)]
+    block, _ = make_block(1, None, None, txs)
+    pp = PrePrepare.create(key, CHAIN_ID, 0, block)
+    assert encode_message(pp) == enc.encode(pp.to_list())
+    assert decode_message(encode_message(pp)).block.block_hash == block.block_hash
+    blocks = Blocks(((block, certify(block)),))
+    assert encode_message(blocks) == enc.encode(blocks.to_list())
+    assert encode_message(PrePrepare(0, 1, block.block_hash, key.public_key, b"\x00" * 64)) == enc.encode(
+        PrePrepare(0, 1, block.block_hash, key.public_key, b"\x00" * 64).to_list())
