@@ -201,3 +201,18 @@ def test_spliced_encodings_equal_plain_encodings():
     assert encode_message(blocks) == enc.encode(blocks.to_list())
     assert encode_message(PrePrepare(0, 1, block.block_hash, key.public_key, b"\x00" * 64)) == enc.encode(
         PrePrepare(0, 1, block.block_hash, key.public_key, b"\x00" * 64).to_list())
+
+
+def test_record_encoding_is_canonical_with_a_block():
+    from ledger import encoding as enc
+    from ledger.crypto import SigningKey
+    from ledger.types import TxBody
+    from tests.helpers import CHAIN_ID, make_block
+
+    key = SigningKey.from_label("record")
+    txs = [TxBody(CHAIN_ID, key.public_key, n, "ledger", "transfer", [b"y" * 32, n], 1000).sign(key) for n in range(5)]
+    block, _ = make_block(1, None, None, txs)
+    pp = PrePrepare.create(key, CHAIN_ID, 0, block)
+    record = Record(1, 0, 1, 0, block.block_hash, pp.without_block(), block)
+    assert record.encode() == enc.encode(record.to_list())
+    assert Record.decode(record.encode()).block.block_hash == block.block_hash
