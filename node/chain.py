@@ -67,8 +67,9 @@ def platform_admin_key(genesis: Genesis) -> bytes:
 
 
 class Chain:
-    def __init__(self, kv: KVStore, genesis: Genesis) -> None:
+    def __init__(self, kv: KVStore, genesis: Genesis, sync: bool = True) -> None:
         self.kv = kv
+        self.sync = sync  # fsync each commit; off only for throwaway networks ([storage] sync)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.validators = genesis.validator_keys
@@ -201,7 +202,7 @@ class Chain:
                 f"certified block {block.height} ({block.block_hash.hex()[:16]}) executes to state root "
                 f"{outcome.state_root.hex()[:16]} here, its header says {block.header.state_root.hex()[:16]}: "
                 f"this node's code or state differs from the network's; stop it and run `shopchain node verify`")
-        self.blocks.commit_block(block, cert, outcome.receipts, outcome.diff.ops, extra_ops or ())
+        self.blocks.commit_block(block, cert, outcome.receipts, outcome.diff.ops, extra_ops or (), sync=self.sync)
         self.state.mark_committed(outcome.diff)
         self._outcomes.clear()  # every cached outcome was computed on the old root
         return outcome

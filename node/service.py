@@ -86,12 +86,12 @@ class Node:
         self.me = self.key.public_key
         self.node_id = f"{cfg.get('node', 'moniker')}/{self.me.hex()[:8]}"
         self.kv = LevelDBKV(cfg.path("node", "data_dir"))
+        self.sync_writes = cfg.get("storage", "sync")
         try:
-            self.chain = Chain(self.kv, self.genesis)
+            self.chain = Chain(self.kv, self.genesis, self.sync_writes)
         except BaseException:
             self.kv.close()
             raise
-        self.sync_writes = cfg.get("storage", "sync")
         self.limits = BlockLimits(cfg.get("consensus", "max_block_txs"), cfg.get("consensus", "max_block_bytes"),
                                   cfg.get("consensus", "max_block_gas"))
         self.mempool = Mempool(self.genesis.chain_id, self.chain.nonce, self.chain.is_registered, MempoolLimits(
@@ -344,7 +344,7 @@ class Node:
             self._record_seq += 1
             self._records.append((key, record))
             batch.append((key, record.encode()))
-        self.kv.write(batch, sync=True)  # before anything signed leaves the process
+        self.kv.write(batch, sync=self.sync_writes)  # before anything signed leaves the process
 
     def _record_deletions(self, height: int) -> list[tuple[bytes, None]]:
         keep = {id(r) for r in compact_records([r for _, r in self._records], height)}

@@ -86,8 +86,9 @@ class BlockStore:
         receipts: list[Receipt],
         state_ops: StateOps,
         extra_ops: StateOps = (),
+        sync: bool = True,
     ) -> None:
-        """Persist a committed block and everything derived from it in one synced batch."""
+        """Persist a committed block and everything derived from it in one (synced) batch."""
         height = block.height
         if height != self.height + 1:
             raise StorageError(f"commit of block {height} out of order: the store's head is {self.height}")
@@ -100,7 +101,7 @@ class BlockStore:
         batch = self.block_batch(block, cert, receipts)
         batch.extend(state_ops)
         batch.extend(extra_ops)
-        self.kv.write(batch, sync=True)
+        self.kv.write(batch, sync=sync)
         self._head = height
         self._head_cache = block
 
