@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from cli.orders_cmds import get_order, review_key_for
-from cli.output import CliError, format_amount, parse_commitment
+from cli.output import CliError, parse_commitment
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.crypto import sha256
 
@@ -550,4 +550,3 @@ def all_groups() -> list[Any]:
     return [warranty, review, ticket, provenance]
 
 
-__all__ = ["all_groups", "format_amount"]

@@ -299,3 +299,31 @@ def short(hex_text: str | None, n: int = 10) -> str:
     if not hex_text:
         return "-"
     return hex_text if len(hex_text) <= n + 4 else hex_text[: n + 2] + "…"
+
+
+class LiveCounter:
+    """A one-line live status on stderr ("exporting entries: 12,345") for work of unknown size."""
+
+    #: Seconds between redraws.
+    REDRAW_S = 0.2
+
+    def __init__(self, label: str, enabled: bool = True) -> None:
+        import time
+
+        self.label, self.enabled, self.count = label, enabled, 0
+        self._clock = time.monotonic
+        self._last = 0.0
+
+    def update(self, n: int) -> None:
+        self.count += n
+        now = self._clock()
+        if self.enabled and now - self._last >= self.REDRAW_S:
+            self._last = now
+            click.echo(f"\r{self.label}: {self.count:,}", nl=False, err=True)
+
+    def __enter__(self) -> "LiveCounter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            click.echo(f"\r{self.label}: {self.count:,}", err=True)
