@@ -72,11 +72,11 @@ class CliError(click.ClickException):
         super().__init__(message)
         self.exit_code = code
         self.hint = hint
+        ctx = click.get_current_context(silent=True)  # shown after the context is gone: decide now
+        self.as_json = bool(ctx and ctx.find_root().meta.get("shopchain.json"))
 
     def show(self, file: Any = None) -> None:
-        ctx = click.get_current_context(silent=True)
-        as_json = bool(ctx and ctx.find_root().meta.get("shopchain.json"))
-        if as_json:
+        if self.as_json:
             click.echo(json.dumps({"error": self.message, "hint": self.hint, "exit_code": self.exit_code}), err=True)
             return
         click.echo(f"error: {self.message}", err=True)
@@ -145,6 +145,10 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except CliError as exc:
+            ctx = click.get_current_context(silent=True)
+            exc.as_json = exc.as_json or bool(ctx and ctx.find_root().meta.get("shopchain.json"))
+            raise
         except click.ClickException:
             raise
         except (ChainError, TimeoutError, OSError) as exc:
