@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from cli.output import EXIT_NODE, CliError, format_amount, node_unreachable_hint, short
+from cli.output import EXIT_NODE, EXIT_TX_FAILED, CliError, format_amount, node_unreachable_hint, short
 from cli.signer import Query, Tx, query_command, tx_command
 
 _HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
@@ -101,7 +101,7 @@ def tx_receipt(tx_id: str, proof: bool, q: Query) -> None:
         receipt = {k: v for k, v in receipt.items() if k not in ("proof", "raw")}
     q.emit(receipt, _receipt_text)
     if receipt["status"] != "ok":
-        raise click.exceptions.Exit(4)
+        raise click.exceptions.Exit(EXIT_TX_FAILED)
 
 
 @tx.command("wait")
@@ -113,7 +113,7 @@ def tx_wait(tx_id: str, timeout: float, q: Query) -> None:
     receipt = {k: v for k, v in q.client.wait(tx_id, timeout).items() if k not in ("proof", "raw")}
     q.emit(receipt, _receipt_text)
     if receipt["status"] != "ok":
-        raise click.exceptions.Exit(4)
+        raise click.exceptions.Exit(EXIT_TX_FAILED)
 
 
 # --- call -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from cli.output import EXIT_USER, EXIT_VERIFY, CliError, LiveCounter, emit, handle_errors, json_option
+from cli.output import EXIT_VERIFY, CliError, LiveCounter, emit, handle_errors, json_option
 from cli.signer import Query, query_command
 from ledger.crypto import SigningKey
 from ledger.errors import ChainError
@@ -144,15 +144,14 @@ def export_cmd(home: str, output: str, force: bool, as_json: bool) -> None:
 @handle_errors
 def import_cmd(snapshot: str, home: str, as_json: bool) -> None:
     """Load SNAPSHOT into HOME (refuses another genesis; verifies before use)."""
-    from node.snapshot import SnapshotError, import_snapshot, read_header
+    from node.snapshot import SnapshotInvalid, import_snapshot, read_header
 
     header, _ = read_header(snapshot)
     try:
         with _progress_bar("importing entries", header.entries, as_json) as bar:
             header = import_snapshot(home, snapshot, (lambda n: bar.update(n)) if bar is not None else None)
-    except SnapshotError as exc:
-        code = EXIT_VERIFY if "checksum" in str(exc) or "genesis" in str(exc) or "verify" in str(exc) else EXIT_USER
-        raise CliError(str(exc), code) from None
+    except SnapshotInvalid as exc:
+        raise CliError(str(exc), EXIT_VERIFY, "export a fresh snapshot from a healthy node of this network") from None
     emit(as_json, {**header.to_json(), "home": os.path.abspath(home)},
          lambda r: f"imported height {r['height']} of {r['chain_id']} into {r['home']}\n"
                    f"  start it with `shopchain node start --home {home}`; it fetches newer blocks from its peers")

@@ -124,14 +124,18 @@ def translate(exc: BaseException) -> CliError:
     if isinstance(exc, WrongPassword):
         return CliError(str(exc), EXIT_USER)
     if isinstance(exc, KeystoreError):
-        return CliError(str(exc), EXIT_USER)
+        return CliError(str(exc), EXIT_USER, "`shopchain keys list` shows the keystore's keys; "
+                                             "for a plain key file use --key-file PATH")
     if isinstance(exc, TimeoutError):
         return CliError(str(exc), EXIT_TIMEOUT,
                         "the transaction may still commit: check it with `shopchain tx receipt TX_ID`")
     if isinstance(exc, ChainError):
         return CliError(str(exc), EXIT_USER)
-    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
-        return CliError(str(exc), EXIT_USER, "check the path")
+    if isinstance(exc, ConnectionError):
+        return CliError(f"connection to the node failed: {exc}", EXIT_NODE, node_unreachable_hint("--node"))
+    if isinstance(exc, OSError):
+        return CliError(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", EXIT_USER,
+                        "check the path and its permissions")
     raise exc
 
 

@@ -35,7 +35,7 @@ from cli.output import (
 )
 from ledger.crypto import SigningKey
 from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, TxFailed
-from node.keystore import DEFAULT_KEYSTORE_DIR, Keystore, KeystoreError
+from node.keystore import DEFAULT_KEYSTORE_DIR, NAME_PATTERN, Keystore, KeystoreError
 
 #: Event fields that hold money (shown in currency units in human output).
 AMOUNT_FIELDS = frozenset({"amount", "payout", "fee", "holdback", "to_buyer", "to_merchant", "cumulative", "discount",
@@ -167,6 +167,11 @@ class Tx(Query):
                 self._signer = read_plain_key_file(self.key_file)
             elif self.key_name:
                 store = Keystore(self.keystore)
+                if os.path.isfile(self.key_name) and (not NAME_PATTERN.match(self.key_name)
+                                                      or not store.exists(self.key_name)):
+                    raise CliError(f"--key takes a keystore key name; {self.key_name!r} is a file",
+                                   hint=f"use --key-file {self.key_name}, or import it: "
+                                        f"shopchain keys import NAME {self.key_name}")
                 store.public_key(self.key_name)  # a clear "no such key" before asking for a password
                 self._signer = store.load(self.key_name, read_password(self.password_file))
             else:
@@ -177,7 +182,12 @@ class Tx(Query):
     def send(self, contract: str, method: str, *args: Any, describe: Callable[[dict], str] | None = None) -> dict:
         """Sign, submit and (unless --no-wait) wait; print the outcome; return the receipt."""
         key = self.signer
-        tx_id = self.client.send(key, contract, method, *args, gas=self.gas)
+        client = self.client
+        # The next nonce counts this sender's transactions still pending in the node's
+        # mempool, so a script of `--no-wait` commands does not reuse a nonce.
+        info = client.account(key.public_key)
+        nonce = info["nonce"] + info.get("pending_txs", 0)
+        tx_id = client.send_raw(client.build(key, contract, method, list(args), self.gas, nonce=nonce))
         if not self.wait:
             result = {"tx_id": tx_id, "status": "pending", "contract": contract, "method": method}
             self.emit(result, f"submitted {contract}.{method}: tx {tx_id} (not waiting; "

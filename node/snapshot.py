@@ -71,6 +71,10 @@ class SnapshotError(ChainError):
     """A snapshot cannot be written, read or used; the message says why and what to do."""
 
 
+class SnapshotInvalid(SnapshotError):
+    """The snapshot is damaged, of another chain, or does not verify: it must not be used."""
+
+
 @dataclass(frozen=True)
 class SnapshotHeader:
     chain_id: str
@@ -198,7 +202,7 @@ def check_body(path: str, header: SnapshotHeader, offset: int, progress: Progres
             if progress is not None:
                 progress(len(chunk))
     if digest.hexdigest() != header.body_sha256:
-        raise SnapshotError(f"{path}: checksum mismatch (header says {header.body_sha256[:16]}, the body hashes to "
+        raise SnapshotInvalid(f"{path}: checksum mismatch (header says {header.body_sha256[:16]}, the body hashes to "
                             f"{digest.hexdigest()[:16]}); the file is damaged or truncated: export it again")
 
 
@@ -214,7 +218,7 @@ def _iter_body(path: str, offset: int) -> Iterator[tuple[bytes, bytes]]:
             while len(buffer) - pos >= _RECORD.size:
                 klen, vlen = _RECORD.unpack_from(buffer, pos)
                 if not 0 < klen <= MAX_RECORD_KEY_BYTES or vlen > MAX_RECORD_VALUE_BYTES:
-                    raise SnapshotError(f"{path}: a record has impossible sizes ({klen}, {vlen}); the file is damaged")
+                    raise SnapshotInvalid(f"{path}: a record has impossible sizes ({klen}, {vlen}); the file is damaged")
                 end = pos + _RECORD.size + klen + vlen
                 if end > len(buffer):
                     break
@@ -224,7 +228,7 @@ def _iter_body(path: str, offset: int) -> Iterator[tuple[bytes, bytes]]:
             buffer = buffer[pos:]
             if not chunk:
                 if buffer:
-                    raise SnapshotError(f"{path}: the body ends inside a record; the file is truncated")
+                    raise SnapshotInvalid(f"{path}: the body ends inside a record; the file is truncated")
                 return
 
 
@@ -233,24 +237,24 @@ def verify_imported(kv: LevelDBKV, genesis: Genesis, header: SnapshotHeader) -> 
     blocks = BlockStore(kv)
     try:
         if blocks.genesis_hash() != genesis.genesis_hash:
-            raise SnapshotError("the imported store names another genesis")
+            raise SnapshotInvalid("the imported store names another genesis")
         if blocks.height != header.height:
-            raise SnapshotError(f"the imported store's head is {blocks.height}, the header says {header.height}")
+            raise SnapshotInvalid(f"the imported store's head is {blocks.height}, the header says {header.height}")
         blocks.check_integrity()
         root = blocks.get_state_root(blocks.height)
         if "0x" + root.hex() != header.state_root:
-            raise SnapshotError("the imported head state root differs from the header's")
+            raise SnapshotInvalid("the imported head state root differs from the header's")
         StateStore(kv, root)  # raises unless the root node is present
         if blocks.height:
             head = blocks.get_block(blocks.height)
             if "0x" + head.block_hash.hex() != header.head_hash:
-                raise SnapshotError("the imported head block differs from the header's")
+                raise SnapshotInvalid("the imported head block differs from the header's")
             verify_certificate(blocks.get_certificate(blocks.height), genesis.validator_keys, genesis.chain_id,
                                blocks.height, head.block_hash)
     except SnapshotError:
         raise
     except ChainError as exc:
-        raise SnapshotError(f"the imported store does not verify: {exc}") from None
+        raise SnapshotInvalid(f"the imported store does not verify: {exc}") from None
 
 
 def import_snapshot(home: str, path: str, progress: Progress | None = None) -> SnapshotHeader:
@@ -258,7 +262,7 @@ def import_snapshot(home: str, path: str, progress: Progress | None = None) -> S
     header, offset = read_header(path)
     config, _key, genesis = load_home(home)
     if header.genesis_hash != "0x" + genesis.genesis_hash.hex() or header.chain_id != genesis.chain_id:
-        raise SnapshotError(f"{path} is a snapshot of chain {header.chain_id} genesis {header.genesis_hash[:18]}, "
+        raise SnapshotInvalid(f"{path} is a snapshot of chain {header.chain_id} genesis {header.genesis_hash[:18]}, "
                             f"but {home} runs {genesis.chain_id} genesis 0x{genesis.genesis_hash.hex()[:16]}; "
                             f"use a snapshot of this network")
     data_dir = config.path("node", "data_dir")
@@ -275,7 +279,7 @@ def import_snapshot(home: str, path: str, progress: Progress | None = None) -> S
         count = 0
         for key, value in _iter_body(path, offset):
             if key.startswith(EXCLUDED_PREFIXES):
-                raise SnapshotError(f"{path} carries a consensus or mempool record; refusing it")
+                raise SnapshotInvalid(f"{path} carries a consensus or mempool record; refusing it")
             batch.append((key, value))
             count += 1
             if len(batch) >= IMPORT_BATCH_ENTRIES:
@@ -286,7 +290,7 @@ def import_snapshot(home: str, path: str, progress: Progress | None = None) -> S
         if batch:
             kv.write(batch, sync=False)
         if count != header.entries:
-            raise SnapshotError(f"{path} holds {count} entries, its header says {header.entries}")
+            raise SnapshotInvalid(f"{path} holds {count} entries, its header says {header.entries}")
         kv.write([], sync=True)
         verify_imported(kv, genesis, header)
     except BaseException:
