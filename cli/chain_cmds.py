@@ -202,7 +202,10 @@ async def _watch(url: str, count: int, on_block) -> int:  # type: ignore[no-unty
               help="Stop after this many new blocks (default: until Ctrl-C).")
 @query_command
 def block_watch(count: int, q: Query) -> None:
-    """Print each new block as it commits (websocket subscription), until Ctrl-C."""
+    """Print each new block as it commits (websocket subscription), until Ctrl-C.
+
+    With --json, one JSON object per line per block.
+    """
 
     def on_block(b: dict) -> None:
         if q.as_json:
@@ -213,6 +216,8 @@ def block_watch(count: int, q: Query) -> None:
 
     try:
         asyncio.run(_watch(q.node_url, count, on_block))
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a watch ends
     except OSError as exc:
         raise CliError(f"cannot open a websocket to {q.node_url}: {exc}", EXIT_NODE,
                        node_unreachable_hint(q.node_url)) from None

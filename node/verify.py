@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ledger.errors import ChainError, ValidationError
+from ledger.genesis import Genesis
 from ledger.storage import schema
 from ledger.storage.blockstore import BlockStore
-from ledger.storage.kv import MemoryKV
+from ledger.storage.kv import KVStore, MemoryKV
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import verify_certificate
 from node.chain import Chain
@@ -93,7 +94,8 @@ def check_block_at(stored: BlockStore, replay: Chain, height: int, validators: l
     return len(block.txs)
 
 
-def verify_store(kv, genesis, progress: Progress | None = None, up_to: int | None = None) -> VerifyReport:  # type: ignore[no-untyped-def]
+def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None,
+                 up_to: int | None = None) -> VerifyReport:
     """Verify any KVStore holding a chain of ``genesis`` (used by verify_home and tests)."""
     started = time.monotonic()
     stored = BlockStore(kv)

@@ -180,3 +180,19 @@ def test_docs_mention_every_command_with_an_example():
         if not re.search(rf"^#+ `{re.escape(path)}`", text, re.M) or not re.search(rf"^\$ {re.escape(path)}\b", text, re.M):
             missing.append(path)
     assert not missing, f"docs/cli.md lacks a heading and a `$ ...` example for: {missing}"
+
+
+def test_raw_tx_arguments_are_json_with_hex_bytes():
+    from cli.chain_cmds import parse_json_arg, to_tx_value
+
+    values = [to_tx_value(parse_json_arg(a)) for a in ["0xabcd", "1250", "ISSUER", "true", '["0x01", {"k": "0x02"}]']]
+    assert values == [b"\xab\xcd", 1250, "ISSUER", True, [b"\x01", {"k": b"\x02"}]]
+    with pytest.raises(CliError, match="float"):
+        to_tx_value(parse_json_arg("1.5"))
+
+
+def test_key_given_as_a_file_path_points_to_key_file(run, tmp_path):
+    key = tmp_path / "plain.json"
+    write_key_file(str(key), SigningKey.generate())
+    result = run("order", "confirm", "1", "--key", str(key), "--node", DEAD_NODE)
+    assert result.exit_code == EXIT_USER and "--key-file" in result.stderr
