@@ -132,7 +132,7 @@ def export_cmd(home: str, output: str, force: bool, as_json: bool) -> None:
     size = os.path.getsize(output)
     emit(as_json, {**header.to_json(), "path": os.path.abspath(output), "bytes": size},
          lambda r: f"snapshot of {r['chain_id']} at height {r['height']} written to {r['path']}\n"
-                   f"  {r['entries']} entries, {size:,} bytes, sha256 {r['body_sha256'][:16]}…\n"
+                   f"  {r['entries']:,} entries, {size:,} bytes, sha256 {r['body_sha256'][:16]}…\n"
                    f"  load it into a new home with: shopchain node import --home NEW_HOME {output}")
 
 

@@ -319,13 +319,15 @@ class LiveCounter:
         import time
 
         self.label, self.enabled, self.count = label, enabled, 0
+        stream = click.get_text_stream("stderr")
+        self.redraw = enabled and stream.isatty()  # a log file gets only the final line
         self._clock = time.monotonic
         self._last = 0.0
 
     def update(self, n: int) -> None:
         self.count += n
         now = self._clock()
-        if self.enabled and now - self._last >= self.REDRAW_S:
+        if self.redraw and now - self._last >= self.REDRAW_S:
             self._last = now
             click.echo(f"\r{self.label}: {self.count:,}", nl=False, err=True)
 
@@ -334,4 +336,5 @@ class LiveCounter:
 
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
-            click.echo(f"\r{self.label}: {self.count:,}", err=True)
+            prefix = "\r" if self.redraw else ""
+            click.echo(f"{prefix}{self.label}: {self.count:,}", err=True)

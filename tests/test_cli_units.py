@@ -196,3 +196,20 @@ def test_key_given_as_a_file_path_points_to_key_file(run, tmp_path):
     write_key_file(str(key), SigningKey.generate())
     result = run("order", "confirm", "1", "--key", str(key), "--node", DEAD_NODE)
     assert result.exit_code == EXIT_USER and "--key-file" in result.stderr
+
+
+def test_exceptions_map_to_the_documented_exit_codes():
+    from cli.output import EXIT_TIMEOUT, EXIT_TX_FAILED, translate
+    from node.client import RpcFailure, TxFailed
+    from node.keystore import WrongPassword
+
+    assert translate(RpcFailure(-1, "cannot reach http://h:1: refused")).exit_code == EXIT_NODE
+    refused = translate(RpcFailure(-32000, "sender is not registered", {"reason": "unregistered_sender"}))
+    assert refused.exit_code == EXIT_TX_FAILED and "registered" in refused.hint
+    failed = translate(TxFailed({"tx_id": "0x01", "height": 9, "error": "RequireFailed: no"}))
+    assert failed.exit_code == EXIT_TX_FAILED and "block 9" in failed.message
+    assert translate(TimeoutError("not committed")).exit_code == EXIT_TIMEOUT
+    assert translate(RpcFailure(-32004, "block 99 is not committed yet")).exit_code == EXIT_USER
+    assert translate(RpcFailure(-32603, "Internal error")).exit_code == EXIT_NODE
+    assert translate(WrongPassword("bad")).exit_code == EXIT_USER
+    assert translate(ConnectionResetError("reset")).exit_code == EXIT_NODE
