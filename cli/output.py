@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import click
 
 from ledger.crypto import sha256
-from ledger.errors import ChainError
+from ledger.errors import ChainError, CorruptionError
 
 # --- exit codes (docs/cli.md lists them) ------------------------------------------
 EXIT_OK = 0
@@ -129,6 +129,8 @@ def translate(exc: BaseException) -> CliError:
     if isinstance(exc, TimeoutError):
         return CliError(str(exc), EXIT_TIMEOUT,
                         "the transaction may still commit: check it with `shopchain tx receipt TX_ID`")
+    if isinstance(exc, CorruptionError):
+        return CliError(exc.problem, EXIT_VERIFY, f"the store is damaged; recover with: {exc.recovery}")
     if isinstance(exc, ChainError):
         return CliError(str(exc), EXIT_USER)
     if isinstance(exc, ConnectionError):

@@ -109,7 +109,7 @@ def open_key(doc: dict, password: str, where: str) -> SigningKey:
                              f"argon2id, xsalsa20poly1305)")
         opslimit, memlimit = doc["kdf"]["opslimit"], doc["kdf"]["memlimit"]
         if type(opslimit) is not int or type(memlimit) is not int or not 1 <= opslimit <= MAX_KDF_OPSLIMIT \
-                or not 8192 <= memlimit <= MAX_KDF_MEMLIMIT:
+                or not argon2id.MEMLIMIT_MIN <= memlimit <= MAX_KDF_MEMLIMIT:
             raise ValueError(f"KDF parameters out of range (opslimit {opslimit}, memlimit {memlimit})")
         salt, nonce = _unhex(doc, "kdf", "salt"), _unhex(doc, "cipher", "nonce")
         ciphertext, public = _unhex(doc, "cipher", "ciphertext"), _unhex(doc, "public_key")

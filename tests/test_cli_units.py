@@ -213,3 +213,20 @@ def test_exceptions_map_to_the_documented_exit_codes():
     assert translate(RpcFailure(-32603, "Internal error")).exit_code == EXIT_NODE
     assert translate(WrongPassword("bad")).exit_code == EXIT_USER
     assert translate(ConnectionResetError("reset")).exit_code == EXIT_NODE
+
+
+def test_shell_completion_through_clicks_environment_variable():
+    env = {"_SHOPCHAIN_COMPLETE": "bash_complete", "COMP_WORDS": "shopchain order p", "COMP_CWORD": "2"}
+    result = CliRunner().invoke(main, [], env=env, prog_name="shopchain")
+    assert set(result.output.split()) == {"plain,place", "plain,poke"}
+    env = {"_SHOPCHAIN_COMPLETE": "bash_complete", "COMP_WORDS": "shopchain case open 1 --kind ", "COMP_CWORD": "5"}
+    kinds = CliRunner().invoke(main, [], env=env, prog_name="shopchain").output.split()
+    assert kinds == ["plain,not-received", "plain,refund-only", "plain,return"]
+
+
+def test_a_damaged_store_is_a_verification_failure():
+    from cli.output import EXIT_VERIFY, translate
+    from ledger.errors import CorruptionError
+
+    error = translate(CorruptionError("block 7 is missing"))
+    assert error.exit_code == EXIT_VERIFY and "node verify" in error.hint
