@@ -165,21 +165,13 @@ def verify_cmd(home: str, as_json: bool) -> None:
     """Re-check the whole chain offline: links, tx roots, certificates, state roots by re-execution."""
     from node.verify import verify_home
 
-    bars: list = []
+    with contextlib.ExitStack() as stack:
+        def per_block(total: int):  # type: ignore[no-untyped-def]
+            if as_json:
+                return None
+            return stack.enter_context(_progress_bar("verifying blocks", total, as_json)).update
 
-    def factory(total: int):  # type: ignore[no-untyped-def]
-        if as_json:
-            return None
-        bar = click.progressbar(length=total, label="verifying blocks", file=sys.stderr, show_pos=True)
-        bar.__enter__()
-        bars.append(bar)
-        return bar.update
-
-    try:
-        report = verify_home(home, factory)
-    finally:
-        for bar in bars:
-            bar.__exit__(None, None, None)
+        report = verify_home(home, per_block)
     emit(as_json, report.to_json(),
          lambda r: (f"chain {r['chain_id']} verified: {r['checked_blocks']} blocks, {r['transactions']} transactions "
                     f"in {r['seconds']:.1f} s; all checks passed") if r["ok"] else

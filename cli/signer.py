@@ -96,9 +96,12 @@ def resolve_account(text: str, keystore: str, what: str = "account") -> bytes:
     if os.path.isfile(text):
         try:
             with open(text) as fh:
-                return bytes.fromhex(json.load(fh)["public_key"][2:])
+                public = bytes.fromhex(json.load(fh)["public_key"][2:])
         except (OSError, ValueError, KeyError, TypeError):
-            raise CliError(f"{what} {text!r}: the file has no public_key field") from None
+            public = b""
+        if len(public) != 32:
+            raise CliError(f"{what} {text!r}: the file has no 32-byte 0x-hex public_key field")
+        return public
     raise CliError(f"{what} {text!r} is not 0x-hex, a key in {store.directory}, or a key file",
                    hint="give the account's 0x public key, a name from `shopchain keys list`, or a key file path")
 

@@ -92,6 +92,11 @@ def test_node_block_account_tx_and_call_verbs(cli, net):
     assert cli.json("tx", "get", sent["tx_id"])["status"] == "committed"
     assert cli.json("tx", "receipt", sent["tx_id"])["height"] == sent["height"]
     assert cli.json("tx", "wait", sent["tx_id"])["status"] == "ok"
+    # Back-to-back --no-wait sends from one key take consecutive nonces (pending ones are counted).
+    queued = [cli.json("tx", "send", "ledger", "transfer", merchant, "1", "--no-wait", "--key", "buyer-2")["tx_id"]
+              for _ in range(3)]
+    assert len(set(queued)) == 3
+    assert all(cli.json("tx", "wait", tx_id)["status"] == "ok" for tx_id in queued)
     balance = cli.json("call", "ledger", "balance_of", merchant)
     assert isinstance(balance, int) and balance >= 250
     human = cli("account", "show", merchant).stdout
