@@ -158,6 +158,20 @@ def test_case_refund_before_shipping(cli, story):
     assert order["state"] == "CANCELLED" and order["refunded"] == 500
 
 
+def test_dispute_ruled_by_the_arbiter_in_currency_units(cli):
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "5.00",
+                      "--key", "buyer-1")
+    order_id = str(placed["return_value"])
+    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "parcel 3", "--key", "merchant-acme")
+    cli("order", "dispute", order_id, "--evidence", "item never left the warehouse", "--key", "buyer-1")
+    uneven = cli("order", "rule", order_id, "--to-buyer", "3.00", "--to-merchant", "1.00", "--key", "arbiter",
+                 expect=EXIT_TX_FAILED)
+    assert "sum exactly to the escrow of 500" in uneven.stderr
+    cli("order", "rule", order_id, "--to-buyer", "3.00", "--to-merchant", "1.50", "--fee", "0.50", "--key", "arbiter")
+    ruled = cli.json("order", "show", order_id)
+    assert ruled["state"] == "RESOLVED" and ruled["refunded"] == 300
+
+
 def test_warranty_story_register_activate_service_transfer_claim(cli, story):
     order_id = str(story["order"])
     cli("warranty", "register", UNIT, "--product", PRODUCT, "--key", "merchant-acme")
