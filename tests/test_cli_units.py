@@ -230,3 +230,11 @@ def test_a_damaged_store_is_a_verification_failure():
 
     error = translate(CorruptionError("block 7 is missing"))
     assert error.exit_code == EXIT_VERIFY and "node verify" in error.hint
+
+
+def test_docs_list_every_exit_code():
+    from cli.output import EXIT_CODES
+
+    with open(DOCS) as fh:
+        text = fh.read()
+    assert all(re.search(rf"^\| {code} \| ", text, re.M) for code in EXIT_CODES), EXIT_CODES
