@@ -26,13 +26,17 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every command group (imported here so `shopchain --help` lists them all)."""
+    from cli import aftersales_cmds, loyalty_cmds, orders_cmds
+    from cli.chain_cmds import account, block, call, tx
+    from cli.completion import completion
     from cli.contract import contract
     from cli.devnet import devnet
+    from cli.keys import keys
     from cli.node import node
 
-    main.add_command(contract)
-    main.add_command(devnet)
-    main.add_command(node)
+    for command in (contract, devnet, node, keys, tx, call, block, account, completion,
+                    *orders_cmds.all_groups(), *aftersales_cmds.all_groups(), *loyalty_cmds.all_groups()):
+        main.add_command(command)
 
 
 _register()

@@ -1,13 +1,21 @@
-"""`shopchain node ...`: create a node home and run a validator."""
+"""`shopchain node ...`: create a node home, run a validator, inspect it, back it up, verify it.
+
+init/start make and run a home; status/peers ask a running node over JSON-RPC;
+export/import/verify work offline on a stopped node's home (LevelDB allows one
+process per store) with progress bars on stderr.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 
 import click
 
+from cli.output import EXIT_VERIFY, CliError, LiveCounter, emit, handle_errors, json_option
+from cli.signer import Query, query_command
 from ledger.crypto import SigningKey
 from ledger.errors import ChainError
 
@@ -70,3 +78,106 @@ def start(home: str) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     sys.exit(code)
+
+
+# --- inspecting a running node over RPC ---------------------------------------------------
+
+@node.command()
+@query_command
+def status(q: Query) -> None:
+    """Height, head block, sync state and consensus view of the node at --node."""
+    chain = q.client.status()
+    consensus = q.client.request("consensus_status")
+    result = {**chain, "consensus": consensus}
+    q.emit(result, lambda r: f"node {r['node']} on {r['chain_id']}\n"
+                             f"  height {r['height']}  head {r['latest_block_hash']}\n"
+                             f"  state root {r['state_root']}\n"
+                             f"  syncing {'yes' if r['syncing'] else 'no'}  mempool {r['mempool_size']}\n"
+                             f"  view {consensus['view']} ({consensus['mode']})  primary "
+                             f"{consensus['primary_name'] or consensus['primary']}"
+                             f"{' (this node)' if consensus['is_primary'] else ''}  "
+                             f"quorum {consensus['quorum']}/{consensus['validators']}")
+
+
+@node.command()
+@query_command
+def peers(q: Query) -> None:
+    """The validators the node at --node is (or is not) connected to."""
+    rows = q.client.request("net_peers")
+    q.emit(rows, lambda rs: "\n".join(f"{'connected' if p['connected'] else 'DOWN':<10} {p['name']:<12} "
+                                      f"{p['address']:<22} {p['public_key']}" for p in rs) or "no peers")
+
+
+# --- offline work on a stopped node's home --------------------------------------------------
+
+def _progress_bar(label: str, total: int, as_json: bool):  # type: ignore[no-untyped-def]
+    """A click progress bar on stderr (none with --json)."""
+    if as_json:
+        return contextlib.nullcontext(None)
+    return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+
+
+@node.command("export")
+@click.option("--home", required=True, type=click.Path(exists=True, file_okay=False), help="The (stopped) node home.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Snapshot file to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@json_option
+@handle_errors
+def export_cmd(home: str, output: str, force: bool, as_json: bool) -> None:
+    """Write a stopped node's whole store to one snapshot file (header: chain, genesis, height, checksum)."""
+    from node.snapshot import export_snapshot
+
+    with LiveCounter("exporting entries", enabled=not as_json) as counter:
+        header = export_snapshot(home, output, counter.update, force)
+    size = os.path.getsize(output)
+    emit(as_json, {**header.to_json(), "path": os.path.abspath(output), "bytes": size},
+         lambda r: f"snapshot of {r['chain_id']} at height {r['height']} written to {r['path']}\n"
+                   f"  {r['entries']:,} entries, {size:,} bytes, sha256 {r['body_sha256'][:16]}…\n"
+                   f"  load it into a new home with: shopchain node import --home NEW_HOME {output}")
+
+
+@node.command("import")
+@click.argument("snapshot", type=click.Path(exists=True, dir_okay=False))
+@click.option("--home", required=True, type=click.Path(exists=True, file_okay=False),
+              help="An initialised home (shopchain node init) with an empty data directory.")
+@json_option
+@handle_errors
+def import_cmd(snapshot: str, home: str, as_json: bool) -> None:
+    """Load SNAPSHOT into HOME (refuses another genesis; verifies before use)."""
+    from node.snapshot import SnapshotInvalid, import_snapshot, read_header
+
+    header, _ = read_header(snapshot)
+    try:
+        with _progress_bar("importing entries", header.entries, as_json) as bar:
+            header = import_snapshot(home, snapshot, (lambda n: bar.update(n)) if bar is not None else None)
+    except SnapshotInvalid as exc:
+        raise CliError(str(exc), EXIT_VERIFY, "export a fresh snapshot from a healthy node of this network") from None
+    emit(as_json, {**header.to_json(), "home": os.path.abspath(home)},
+         lambda r: f"imported height {r['height']} of {r['chain_id']} into {r['home']}\n"
+                   f"  start it with `shopchain node start --home {home}`; it fetches newer blocks from its peers")
+
+
+@node.command("verify")
+@click.option("--home", required=True, type=click.Path(exists=True, file_okay=False), help="The (stopped) node home.")
+@json_option
+@handle_errors
+def verify_cmd(home: str, as_json: bool) -> None:
+    """Re-check the whole chain offline: links, tx roots, certificates, state roots by re-execution."""
+    from node.verify import verify_home
+
+    with contextlib.ExitStack() as stack:
+        def per_block(total: int):  # type: ignore[no-untyped-def]
+            if as_json:
+                return None
+            return stack.enter_context(_progress_bar("verifying blocks", total, as_json)).update
+
+        report = verify_home(home, per_block)
+    emit(as_json, report.to_json(),
+         lambda r: (f"chain {r['chain_id']} verified: {r['checked_blocks']} blocks, {r['transactions']} transactions "
+                    f"in {r['seconds']:.1f} s; all checks passed") if r["ok"] else
+                   (f"verification FAILED at height {r['bad_height']}: {r['problem']}\n"
+                    f"  blocks 1..{max(0, r['bad_height'] - 1)} are good"))
+    if not report.ok:
+        raise CliError(f"the chain in {home} is bad from height {report.bad_height}: {report.problem}", EXIT_VERIFY,
+                       "restore this home from a snapshot of a healthy node (`shopchain node export` there, "
+                       "then `shopchain node import`), or resync it from an empty data directory")

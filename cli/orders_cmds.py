@@ -1,0 +1,345 @@
+"""`shopchain order ...` and `shopchain case ...`: orders with escrow and after-sales cases.
+
+How it works: one verb per transition of the orders and cases contracts
+(docs/commerce.md), with arguments in the users' words: amounts in currency units
+("12.50", exact, see cli.output), accounts by key name or 0x key, hashes as text,
+@FILE or 0x-hex. ``order place`` fetches the merchant's current terms hash itself,
+salts the order's payload commitment, and derives the order's review key from the
+buyer's key and that commitment (``review_key_for``), so ``review post`` can later
+sign a verified review with nothing stored on the side.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from cli.output import CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
+from cli.signer import Query, Tx, query_command, tx_command
+from ledger.crypto import SigningKey, sha256
+
+#: Domain tag of review keys derived from a buyer's key.
+REVIEW_KEY_DOMAIN = b"shopchain/review-key/v1|"
+#: Domain tag of the salted commitment to an order's off-chain details.
+PAYLOAD_DOMAIN = b"shopchain/order-payload/v1|"
+#: Most orders `order list` shows.
+MAX_LIST = 200
+CASE_KINDS = {"refund-only": "REFUND_ONLY", "not-received": "NOT_RECEIVED", "return": "RETURN_REFUND"}
+
+order_id_argument = click.argument("order_id", type=click.IntRange(1), metavar="ORDER")
+case_id_argument = click.argument("case_id", type=click.IntRange(1), metavar="CASE")
+
+
+def review_key_for(buyer: SigningKey, payload_hash: bytes) -> SigningKey:
+    """The per-order review key: derived from the buyer's seed and the order's payload hash."""
+    return SigningKey(sha256(REVIEW_KEY_DOMAIN + buyer.seed + payload_hash))
+
+
+def get_order(q: Query, order_id: int) -> dict:
+    found = q.view("orders", "get_order", order_id)
+    if found is None:
+        count = q.view("orders", "order_count")
+        raise CliError(f"no order {order_id} on this chain (orders go from 1 to {count})",
+                       hint="check the order id; `shopchain order list --buyer NAME` lists a buyer's orders")
+    return found
+
+
+def _deadline(height: int, head: int, blocks_per_day: int) -> str:
+    if not height:
+        return "-"
+    days = (height - head) / blocks_per_day
+    when = f"in {days:.1f} days" if days >= 0 else f"passed {-days:.1f} days ago"
+    return f"height {height} ({when})"
+
+
+def order_text(o: dict, head: int, q: Query) -> str:
+    bpd = o["blocks_per_day"]
+    t = o["terms"]
+    lines = [f"order {o['id']}: {o['state']}" + (f" (was {o['prev_state']})" if o["prev_state"] else ""),
+             f"  buyer     {q.label(o['buyer'])}", f"  merchant  {q.label(o['merchant'])}",
+             f"  product   {o['product']}  qty {o['quantity']}",
+             f"  price {format_amount(o['price'])}  discount {format_amount(o['discount'])}  "
+             f"paid {format_amount(o['amount'])}  refunded {format_amount(o['refunded'])}  "
+             f"fee {format_percent(o['fee_bps'])}",
+             f"  carrier   {q.label(o['carrier']) if o['carrier'] != '0x' else '-'}"]
+    for name in ("accept_by", "ship_by", "deliver_by", "confirm_by", "close_after", "dispute_deadline"):
+        if o[name]:
+            lines.append(f"  {name.replace('_', ' '):<17} {_deadline(o[name], head, bpd)}")
+    lines.append(f"  terms: accept {t['accept_days']}d, handling {t['handling_days']}d, transit {t['transit_days']}d, "
+                 f"auto-confirm {t['auto_confirm_days']}d, returns {t['return_days']}d, "
+                 f"restocking {format_percent(t['restock_bps'])}, warranty {t['warranty_days']}d")
+    if o["open_case"]:
+        lines.append(f"  open case {o['open_case']}")
+    return "\n".join(lines)
+
+
+def _text_bytes(text: str | None) -> bytes:
+    return b"" if text is None else text.encode("utf-8")
+
+
+# --- order ------------------------------------------------------------------------------
+
+@click.group()
+def order() -> None:
+    """Orders with escrow: place, accept, ship, deliver, confirm, cancel, dispute."""
+
+
+@order.command("terms")
+@click.option("--arbiter", required=True, help="Account with the ARBITER role that rules disputes.")
+@click.option("--accept-days", default=2, show_default=True, type=click.IntRange(1, 366))
+@click.option("--handling-days", default=3, show_default=True, type=click.IntRange(1, 366))
+@click.option("--transit-days", default=7, show_default=True, type=click.IntRange(1, 366))
+@click.option("--auto-confirm-days", default=7, show_default=True, type=click.IntRange(1, 366))
+@click.option("--return-days", default=14, show_default=True, type=click.IntRange(0, 366))
+@click.option("--restocking", default="0%", show_default=True, help="Largest restocking fee on returns, e.g. 10%.")
+@click.option("--warranty-days", default=365, show_default=True, type=click.IntRange(0, 366))
+@tx_command
+def order_terms(arbiter: str, accept_days: int, handling_days: int, transit_days: int, auto_confirm_days: int,
+                return_days: int, restocking: str, warranty_days: int, tx: Tx) -> None:
+    """Publish this merchant's terms (buyers' orders quote their hash)."""
+    restock_bps = parse_percent(restocking, "--restocking")
+    tx.send("orders", "set_terms", accept_days, handling_days, transit_days, auto_confirm_days, return_days,
+            restock_bps, warranty_days, tx.account(arbiter, "--arbiter"),
+            describe=lambda r: f"terms published, hash {r['return_value']}")
+
+
+@order.command("place")
+@click.option("--merchant", required=True, help="The seller (key name, key file or 0x key).")
+@click.option("--product", required=True, help="Product id: 0x hash, or text such as a SKU (hashed).")
+@click.option("--qty", "quantity", default=1, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--price", required=True, help="Total price in currency units, e.g. 12.50.")
+@click.option("--details", default=None, help="Order details (text or @FILE), committed by hash only.")
+@click.option("--shipping-info", default=None, help="Shipping data (text or @FILE), committed by hash only.")
+@click.option("--referrer", default=None, help="Account that referred this order (approved referrer).")
+@click.option("--voucher", default=None, help="Voucher id (0x hash or the text it was created with).")
+@click.option("--voucher-code", default=None, help="The voucher's code, if it has one.")
+@tx_command
+def order_place(merchant: str, product: str, quantity: int, price: str, details: str | None,
+                shipping_info: str | None, referrer: str | None, voucher: str | None, voucher_code: str | None,
+                tx: Tx) -> None:
+    """Place an order: the price is locked in escrow until delivery is confirmed."""
+    price_minor = parse_amount(price, "--price")
+    merchant_key = tx.account(merchant, "--merchant")
+    product_id = parse_commitment(product, "--product")
+    referrer_key = tx.account(referrer, "--referrer") if referrer else b""
+    voucher_id = parse_commitment(voucher, "--voucher") if voucher else b""
+    terms_hash = tx.view("orders", "terms_hash_of", merchant_key)
+    if not terms_hash or terms_hash == "0x":
+        raise CliError(f"merchant {merchant} has not published terms, so it cannot take orders",
+                       hint="the merchant publishes them with `shopchain order terms --arbiter NAME --key MERCHANT`")
+    salt = os.urandom(32)
+    details_hash = parse_commitment(details, "--details") if details else b""
+    payload_hash = sha256(PAYLOAD_DOMAIN + salt + details_hash)
+    pii_root = parse_commitment(shipping_info, "--shipping-info") if shipping_info else sha256(b"shopchain/no-pii|" + salt)
+    review_key = review_key_for(tx.signer, payload_hash)
+    tx.send("orders", "place", merchant_key, product_id, quantity, price_minor, bytes.fromhex(terms_hash[2:]),
+            pii_root, payload_hash, sha256(review_key.public_key), referrer_key, voucher_id,
+            _text_bytes(voucher_code),
+            describe=lambda r: f"order {r['return_value']} placed: {format_amount(price_minor)} locked in escrow")
+
+
+def _simple(name: str, method: str, doc: str, done: str) -> None:
+    """A verb that takes just the order id."""
+
+    @order.command(name, help=doc)
+    @order_id_argument
+    @tx_command
+    def command(order_id: int, tx: Tx) -> None:
+        tx.send("orders", method, order_id, describe=lambda r: f"order {order_id} {done}")
+
+
+_simple("reject", "reject", "Merchant: reject a PLACED order (full refund to the buyer).", "rejected and refunded")
+_simple("cancel", "cancel", "Cancel: the buyer before acceptance; both parties (each calls it) before shipping.",
+        "cancel recorded")
+_simple("confirm", "confirm", "Buyer: confirm receipt, which pays the merchant (minus fee and holdback).",
+        "confirmed: merchant paid")
+_simple("extend", "extend", "Buyer: extend the auto-confirm countdown once.", "countdown extended")
+_simple("poke", "poke", "Anyone: apply whichever deadline of the order has passed.", "deadline applied")
+_simple("settle-debt", "settle_debt", "Merchant: pay the debt a refund left on this order.", "debt settled")
+
+
+@order.command("accept")
+@order_id_argument
+@click.option("--carrier", required=True, help="The carrier account that will ship it.")
+@click.option("--label", required=True, help="The shipping label sealed to the carrier (text, @FILE or 0x hash).")
+@tx_command
+def order_accept(order_id: int, carrier: str, label: str, tx: Tx) -> None:
+    """Merchant: accept a PLACED order and name the carrier."""
+    tx.send("orders", "accept", order_id, tx.account(carrier, "--carrier"), parse_commitment(label, "--label"),
+            describe=lambda r: f"order {order_id} accepted")
+
+
+@order.command("ship")
+@order_id_argument
+@click.option("--tracking", required=True, help="Tracking number (text, hashed) or 0x commitment.")
+@click.option("--partial", is_flag=True, help="Only part of the order left.")
+@tx_command
+def order_ship(order_id: int, tracking: str, partial: bool, tx: Tx) -> None:
+    """Merchant or named carrier: mark the order shipped."""
+    tx.send("orders", "ship", order_id, parse_commitment(tracking, "--tracking"), partial,
+            describe=lambda r: f"order {order_id} {'partially ' if partial else ''}shipped")
+
+
+@order.command("deliver")
+@order_id_argument
+@click.option("--proof", required=True, help="Proof of delivery (text, @FILE photo/signature, or 0x hash).")
+@tx_command
+def order_deliver(order_id: int, proof: str, tx: Tx) -> None:
+    """Named carrier: record delivery (starts the auto-confirm countdown)."""
+    tx.send("orders", "deliver", order_id, parse_commitment(proof, "--proof"),
+            describe=lambda r: f"order {order_id} delivered")
+
+
+@order.command("dispute")
+@order_id_argument
+@click.option("--evidence", required=True, help="Evidence (text, @FILE or 0x hash).")
+@tx_command
+def order_dispute(order_id: int, evidence: str, tx: Tx) -> None:
+    """Buyer or merchant: open a dispute for the order's arbiter."""
+    tx.send("orders", "dispute", order_id, parse_commitment(evidence, "--evidence"),
+            describe=lambda r: f"order {order_id} disputed")
+
+
+@order.command("evidence")
+@order_id_argument
+@click.option("--evidence", required=True, help="Evidence (text, @FILE or 0x hash).")
+@tx_command
+def order_evidence(order_id: int, evidence: str, tx: Tx) -> None:
+    """Parties or arbiter: add evidence to a dispute."""
+    tx.send("orders", "add_evidence", order_id, parse_commitment(evidence, "--evidence"),
+            describe=lambda r: f"evidence added to order {order_id}")
+
+
+@order.command("rule")
+@order_id_argument
+@click.option("--to-buyer", required=True, help="Amount refunded to the buyer, e.g. 10.00.")
+@click.option("--to-merchant", required=True, help="Amount paid to the merchant.")
+@click.option("--fee", default="0", show_default=True, help="Arbiter's fee.")
+@tx_command
+def order_rule(order_id: int, to_buyer: str, to_merchant: str, fee: str, tx: Tx) -> None:
+    """Arbiter (or PLATFORM after escalation): split the escrow; the parts must sum to it."""
+    parts = [parse_amount(to_buyer, "--to-buyer", allow_zero=True),
+             parse_amount(to_merchant, "--to-merchant", allow_zero=True), parse_amount(fee, "--fee", allow_zero=True)]
+    tx.send("orders", "rule", order_id, *parts, describe=lambda r: f"order {order_id} resolved")
+
+
+@order.command("bond")
+@click.argument("action", type=click.Choice(["deposit", "withdraw"]))
+@click.argument("amount")
+@tx_command
+def order_bond(action: str, amount: str, tx: Tx) -> None:
+    """Merchant: deposit or withdraw AMOUNT of bond (backs refunds beyond escrow)."""
+    minor = parse_amount(amount, "AMOUNT")
+    tx.send("orders", f"{action}_bond", minor, describe=lambda r: f"bond {action}: {format_amount(minor)}")
+
+
+@order.command("show")
+@order_id_argument
+@query_command
+def order_show(order_id: int, q: Query) -> None:
+    """Show an order: state, amounts, parties, deadlines and terms."""
+    found = get_order(q, order_id)
+    head = q.client.status()["height"] if not q.as_json else 0
+    q.emit(found, lambda o: order_text(o, head, q))
+
+
+@order.command("list")
+@click.option("--buyer", required=True, help="Whose orders (key name, key file or 0x key).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, MAX_LIST))
+@query_command
+def order_list(buyer: str, limit: int, q: Query) -> None:
+    """List a buyer's orders with their state and amount."""
+    ids = q.view("orders", "orders_of_buyer", q.account(buyer, "--buyer"), limit)
+    rows = [get_order(q, oid) for oid in ids]
+    summary = [{"id": o["id"], "state": o["state"], "amount": o["amount"], "merchant": o["merchant"]} for o in rows]
+    q.emit(summary, lambda rs: "\n".join(f"{r['id']:>6}  {r['state']:<18} {format_amount(r['amount']):>14}  "
+                                         f"{q.label(r['merchant'])}" for r in rs) or "no orders")
+
+
+# --- case ------------------------------------------------------------------------------
+
+@click.group()
+def case() -> None:
+    """After-sales cases: refund only, not received, return and refund."""
+
+
+@case.command("open")
+@order_id_argument
+@click.option("--kind", required=True, type=click.Choice(sorted(CASE_KINDS)), help="What the buyer asks for.")
+@click.option("--amount", required=True, help="Refund asked, in currency units.")
+@click.option("--reason", required=True, help="Reason (text, @FILE or 0x hash).")
+@tx_command
+def case_open(order_id: int, kind: str, amount: str, reason: str, tx: Tx) -> None:
+    """Buyer: open a case on ORDER."""
+    minor = parse_amount(amount, "--amount")
+    tx.send("cases", "open", order_id, CASE_KINDS[kind], minor, parse_commitment(reason, "--reason"),
+            describe=lambda r: f"case {r['return_value']} opened on order {order_id}")
+
+
+@case.command("reply")
+@case_id_argument
+@click.option("--agree", is_flag=True, help="Agree to the buyer's request.")
+@click.option("--counter", default=None, help="Counter-offer amount instead, in currency units.")
+@tx_command
+def case_reply(case_id: int, agree: bool, counter: str | None, tx: Tx) -> None:
+    """Merchant: agree, or make a counter-offer."""
+    if agree == (counter is not None):
+        raise CliError("give exactly one of --agree or --counter AMOUNT")
+    tx.send("cases", "reply", case_id, agree, 0 if agree else parse_amount(counter, "--counter"),
+            describe=lambda r: f"case {case_id} {'agreed' if agree else 'countered'}")
+
+
+def _case_simple(name: str, method: str, doc: str) -> None:
+    @case.command(name, help=doc)
+    @case_id_argument
+    @tx_command
+    def command(case_id: int, tx: Tx) -> None:
+        tx.send("cases", method, case_id, describe=lambda r: f"case {case_id}: {name} done")
+
+
+_case_simple("accept-counter", "accept_counter", "Buyer: accept the merchant's counter-offer.")
+_case_simple("escalate", "escalate", "Buyer or merchant: escalate the case to the order's dispute.")
+_case_simple("withdraw", "withdraw", "Buyer: withdraw the case.")
+_case_simple("return-received", "return_received", "Merchant: confirm the returned parcel arrived.")
+_case_simple("poke", "poke", "Anyone: apply whichever deadline of the case has passed.")
+
+
+@case.command("return-shipped")
+@case_id_argument
+@click.option("--tracking", required=True, help="Return tracking number (text, hashed) or 0x commitment.")
+@tx_command
+def case_return_shipped(case_id: int, tracking: str, tx: Tx) -> None:
+    """Buyer: the return is on its way."""
+    tx.send("cases", "return_shipped", case_id, parse_commitment(tracking, "--tracking"),
+            describe=lambda r: f"case {case_id}: return shipped")
+
+
+@case.command("refund")
+@case_id_argument
+@click.option("--restocking-fee", default="0", show_default=True, help="Fee kept, in currency units (within terms).")
+@tx_command
+def case_refund(case_id: int, restocking_fee: str, tx: Tx) -> None:
+    """Merchant: refund a received return, minus a restocking fee."""
+    tx.send("cases", "refund_return", case_id, parse_amount(restocking_fee, "--restocking-fee", allow_zero=True),
+            describe=lambda r: f"case {case_id} refunded")
+
+
+@case.command("show")
+@case_id_argument
+@query_command
+def case_show(case_id: int, q: Query) -> None:
+    """Show a case."""
+    found = q.view("cases", "get_case", case_id)
+    if found is None:
+        raise CliError(f"no case {case_id}", hint="check the id (`shopchain order show ORDER` names its open case)")
+    q.emit(found, lambda c: f"case {c['id']} on order {c['order']}: {c['kind']} {c['state']}\n"
+                            f"  amount {format_amount(c['amount'])}  counter {format_amount(c['counter'])}  "
+                            f"restocking fee {format_amount(c['restock_fee'])}\n"
+                            f"  buyer {q.label(c['buyer'])}  merchant {q.label(c['merchant'])}  "
+                            f"deadline height {c['deadline']}")
+
+
+def all_groups() -> list[Any]:
+    return [order, case]

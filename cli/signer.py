@@ -1,0 +1,266 @@
+"""Who signs and which node: the options every chain command shares.
+
+How it works: ``query_command`` gives a command ``--node``, ``--keystore`` and
+``--json`` and hands it a ``Query`` (a client plus account-name resolution);
+``tx_command`` adds the signer (``--key NAME`` from the encrypted keystore, or
+``--key-file PATH`` for a plain key file such as a devnet demo key), the password
+source, ``--gas``, ``--timeout`` and ``--no-wait`` and hands it a ``Tx`` whose
+``send`` signs, submits, waits for the receipt and prints the outcome. Passwords come
+from ``--password-file``, then SHOPCHAIN_PASSWORD, then a hidden prompt; they are
+never echoed or logged.
+
+Accounts are named the way a user knows them: 0x-hex public key, a keystore key
+name, or the path of a key file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from cli.output import (
+    DEFAULT_NODE_URL,
+    CliError,
+    emit,
+    format_amount,
+    handle_errors,
+    json_option,
+    short,
+)
+from ledger.crypto import SigningKey
+from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, TxFailed
+from node.keystore import DEFAULT_KEYSTORE_DIR, NAME_PATTERN, Keystore, KeystoreError
+
+#: Event fields that hold money (shown in currency units in human output).
+AMOUNT_FIELDS = frozenset({"amount", "payout", "fee", "holdback", "to_buyer", "to_merchant", "cumulative", "discount",
+                           "commission", "budget", "owed", "price"})
+#: Longest password file read.
+MAX_PASSWORD_FILE_BYTES = 4096
+
+node_option = click.option("--node", "node_url", envvar="SHOPCHAIN_NODE", default=DEFAULT_NODE_URL, show_default=True,
+                           help="JSON-RPC endpoint of any node (env SHOPCHAIN_NODE).")
+keystore_option = click.option("--keystore", envvar="SHOPCHAIN_KEYSTORE", default=DEFAULT_KEYSTORE_DIR,
+                               show_default="~/.shopchain/keys", type=click.Path(file_okay=False),
+                               help="Directory of encrypted keys (env SHOPCHAIN_KEYSTORE).")
+password_file_option = click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None,
+                                    help="Read the keystore password from this file's first line "
+                                         "(else env SHOPCHAIN_PASSWORD, else a hidden prompt).")
+
+
+def read_password(password_file: str | None, confirm: bool = False, purpose: str = "Keystore password") -> str:
+    """The password from the file, the environment, or a hidden prompt (in that order)."""
+    if password_file:
+        if os.path.getsize(password_file) > MAX_PASSWORD_FILE_BYTES:
+            raise CliError(f"{password_file} is larger than {MAX_PASSWORD_FILE_BYTES} bytes; "
+                           f"a password file holds one line")
+        with open(password_file, encoding="utf-8") as fh:
+            return fh.readline().rstrip("\r\n")
+    env = os.environ.get("SHOPCHAIN_PASSWORD")
+    if env is not None:
+        return env
+    try:
+        return click.prompt(purpose, hide_input=True, confirmation_prompt=confirm, err=True)
+    except click.Abort:
+        raise CliError("no password given", hint="type it at the prompt, or use --password-file FILE "
+                                                 "or the SHOPCHAIN_PASSWORD environment variable") from None
+
+
+def read_plain_key_file(path: str) -> SigningKey:
+    from node.home import read_key_file
+
+    return read_key_file(path)
+
+
+def resolve_account(text: str, keystore: str, what: str = "account") -> bytes:
+    """A public key from 0x-hex, a keystore key name, or a key file path."""
+    if text.startswith("0x"):
+        try:
+            raw = bytes.fromhex(text[2:])
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise CliError(f"{what} {text!r}: expected a 32-byte public key in 0x-hex")
+        return raw
+    store = Keystore(keystore)
+    try:
+        if store.exists(text):
+            return store.public_key(text)
+    except KeystoreError:
+        pass  # not a valid key name: maybe a path
+    if os.path.isfile(text):
+        try:
+            with open(text) as fh:
+                public = bytes.fromhex(json.load(fh)["public_key"][2:])
+        except (OSError, ValueError, KeyError, TypeError):
+            public = b""
+        if len(public) != 32:
+            raise CliError(f"{what} {text!r}: the file has no 32-byte 0x-hex public_key field")
+        return public
+    raise CliError(f"{what} {text!r} is not 0x-hex, a key in {store.directory}, or a key file",
+                   hint="give the account's 0x public key, a name from `shopchain keys list`, or a key file path")
+
+
+@dataclass
+class Query:
+    """What a read-only command needs: the node and how to name accounts."""
+
+    node_url: str
+    keystore: str
+    as_json: bool
+    _client: Client | None = field(default=None, repr=False)
+    _names: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.node_url)
+        return self._client
+
+    def account(self, text: str, what: str = "account") -> bytes:
+        return resolve_account(text, self.keystore, what)
+
+    def label(self, hex_key: str | None) -> str:
+        """A 0x key with its keystore name when there is one: 'buyer (0x1234abcd…)'."""
+        if not hex_key or hex_key == "0x":
+            return "-"
+        if self._names is None:
+            self._names = {"0x" + k.public_key.hex(): k.name for k in Keystore(self.keystore).list()}
+        name = self._names.get(hex_key)
+        return f"{name} ({short(hex_key)})" if name else hex_key
+
+    def view(self, contract: str, method: str, *args: Any) -> Any:
+        return self.client.call(contract, method, *args)
+
+    def emit(self, data: Any, human: Callable[[Any], str] | str | None = None) -> None:
+        emit(self.as_json, data, human)
+
+
+@dataclass
+class Tx(Query):
+    """A command that signs: the signer plus how to send and wait."""
+
+    key_name: str | None = None
+    key_file: str | None = None
+    password_file: str | None = None
+    gas: int = DEFAULT_GAS
+    timeout: float = DEFAULT_WAIT_S
+    wait: bool = True
+    _signer: SigningKey | None = field(default=None, repr=False)
+
+    def signer_public_key(self) -> bytes | None:
+        """The signer's public key without asking for a password (None if no signer was chosen)."""
+        if self.key_file:
+            return resolve_account(self.key_file, self.keystore, "--key-file")
+        if self.key_name:
+            return Keystore(self.keystore).public_key(self.key_name)
+        return None
+
+    @property
+    def signer(self) -> SigningKey:
+        if self._signer is None:
+            if self.key_name and self.key_file:
+                raise CliError("give either --key or --key-file, not both")
+            if self.key_file:
+                self._signer = read_plain_key_file(self.key_file)
+            elif self.key_name:
+                store = Keystore(self.keystore)
+                if os.path.isfile(self.key_name) and (not NAME_PATTERN.match(self.key_name)
+                                                      or not store.exists(self.key_name)):
+                    raise CliError(f"--key takes a keystore key name; {self.key_name!r} is a file",
+                                   hint=f"use --key-file {self.key_name}, or import it: "
+                                        f"shopchain keys import NAME {self.key_name}")
+                store.public_key(self.key_name)  # a clear "no such key" before asking for a password
+                self._signer = store.load(self.key_name, read_password(self.password_file))
+            else:
+                raise CliError("no signer chosen", hint="add --key NAME (a key in the keystore, see "
+                                                       "`shopchain keys list`) or --key-file PATH (a plain key file)")
+        return self._signer
+
+    def send(self, contract: str, method: str, *args: Any, describe: Callable[[dict], str] | None = None) -> dict:
+        """Sign, submit and (unless --no-wait) wait; print the outcome; return the receipt."""
+        key = self.signer
+        client = self.client
+        # The next nonce counts this sender's transactions still pending in the node's
+        # mempool, so a script of `--no-wait` commands does not reuse a nonce.
+        info = client.account(key.public_key)
+        nonce = info["nonce"] + info.get("pending_txs", 0)
+        tx_id = client.send_raw(client.build(key, contract, method, list(args), self.gas, nonce=nonce))
+        if not self.wait:
+            result = {"tx_id": tx_id, "status": "pending", "contract": contract, "method": method}
+            self.emit(result, f"submitted {contract}.{method}: tx {tx_id} (not waiting; "
+                              f"check with `shopchain tx receipt {tx_id}`)")
+            return result
+        receipt = self.client.wait(tx_id, self.timeout)
+        if receipt["status"] != "ok":
+            raise TxFailed(receipt)
+        receipt = {k: v for k, v in receipt.items() if k not in ("proof", "raw")}
+        headline = describe(receipt) if describe else f"{contract}.{method} committed"
+        self.emit(receipt, lambda r: f"{headline}\n{receipt_summary(r)}")
+        return receipt
+
+
+def receipt_summary(receipt: dict) -> str:
+    lines = [f"  tx {receipt['tx_id']} in block {receipt['height']}, gas {receipt['gas_used']}"]
+    for event in receipt.get("events", []):
+        lines.append(f"  event {event['contract']}.{event['name']} {format_event_data(event['data'])}")
+    return "\n".join(lines)
+
+
+def format_event_data(data: Any) -> str:
+    if not isinstance(data, dict):
+        return str(data)
+    parts = []
+    for key, value in data.items():
+        if key in AMOUNT_FIELDS and isinstance(value, (int, str)) and str(value).lstrip("-").isdigit():
+            parts.append(f"{key}={format_amount(value)}")
+        elif isinstance(value, str) and value.startswith("0x"):
+            parts.append(f"{key}={short(value)}")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def query_command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --node, --keystore, --json; call ``fn(..., q=Query)`` with errors translated."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, node_url: str, keystore: str, as_json: bool, **kwargs: Any) -> Any:
+        return handle_errors(fn)(*args, q=Query(node_url, keystore, as_json), **kwargs)
+
+    for option in (json_option, keystore_option, node_option):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the signer and sending options; call ``fn(..., tx=Tx)`` with errors translated."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, node_url: str, keystore: str, as_json: bool, key_name: str | None,
+                key_file: str | None, password_file: str | None, gas: int, timeout: float, no_wait: bool,
+                **kwargs: Any) -> Any:
+        tx = Tx(node_url, keystore, as_json, key_name=key_name, key_file=key_file, password_file=password_file,
+                gas=gas, timeout=timeout, wait=not no_wait)
+        return handle_errors(fn)(*args, tx=tx, **kwargs)
+
+    options = [
+        json_option, keystore_option, node_option, password_file_option,
+        click.option("--key", "key_name", envvar="SHOPCHAIN_KEY", default=None,
+                     help="Sign with this keystore key (env SHOPCHAIN_KEY)."),
+        click.option("--key-file", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Sign with a plain key file (e.g. a devnet demo key)."),
+        click.option("--gas", default=DEFAULT_GAS, show_default=True, type=click.IntRange(1),
+                     help="Gas limit of the transaction."),
+        click.option("--timeout", default=DEFAULT_WAIT_S, show_default=True, type=click.FloatRange(0.1),
+                     help="Seconds to wait for the receipt."),
+        click.option("--no-wait", is_flag=True, help="Return once the node admitted the transaction."),
+    ]
+    for option in options:
+        wrapper = option(wrapper)
+    return wrapper

@@ -1,0 +1,251 @@
+"""The `shopchain` command against a real 4-validator devnet, verb by verb, like a user.
+
+One network serves the whole module (starting processes is the expensive part). The
+tests run in file order: the order story leaves a completed order that the warranty,
+review, ticket and provenance stories use; the snapshot test comes last because it
+stops and restarts one validator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from cli.output import EXIT_NODE, EXIT_TX_FAILED, EXIT_USER
+from devnet import launcher
+from tests.nethelpers import Devnet
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "integration-pass"
+PRODUCT = "acme:tent-2p"
+UNIT = "acme:SN-0001"
+
+
+class Cli:
+    """Run shopchain in-process against one node, with a keystore of the devnet's demo keys."""
+
+    def __init__(self, net: Devnet, keystore: str) -> None:
+        self.net = net
+        self.keystore = keystore
+        self.runner = CliRunner()
+        self.env = {"SHOPCHAIN_KEYSTORE": keystore, "SHOPCHAIN_PASSWORD": PASSWORD, "SHOPCHAIN_NODE": net.urls[0],
+                    "SHOPCHAIN_BLOCKS_PER_DAY": "86400"}
+
+    def __call__(self, *args: str, expect: int = 0):
+        result = self.runner.invoke(main, list(args), env=self.env, catch_exceptions=False)
+        assert result.exit_code == expect, f"shopchain {' '.join(args)} -> {result.exit_code}\n{result.output}"
+        return result
+
+    def json(self, *args: str) -> object:
+        return json.loads(self(*args, "--json").stdout)
+
+    def key_file(self, name: str) -> str:
+        return os.path.join(self.net.root, "keys", f"{name}.json")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    network = Devnet.start(str(tmp_path_factory.mktemp("clinet") / "devnet"))
+    yield network
+    network.stop()
+
+
+@pytest.fixture(scope="module")
+def cli(net, tmp_path_factory):
+    runner = Cli(net, str(tmp_path_factory.mktemp("keystore") / "keys"))
+    for name in ("buyer-1", "buyer-2", "merchant-acme", "merchant-globex", "carrier", "arbiter", "issuer"):
+        runner("keys", "import", name, runner.key_file(name))
+    return runner
+
+
+@pytest.fixture(scope="module")
+def story(cli):
+    """Shared facts between the stories of this module."""
+    return {}
+
+
+def test_node_block_account_tx_and_call_verbs(cli, net):
+    status = cli.json("node", "status")
+    assert status["chain_id"] == net.genesis.chain_id and status["consensus"]["validators"] == 4
+    assert "height" in cli("node", "status").stdout
+    peers = cli.json("node", "peers")
+    assert len(peers) == 3
+    net.wait_for("all peers connected", lambda: all(p["connected"] for p in cli.json("node", "peers")))
+    latest = cli.json("block", "latest")
+    assert latest["height"] >= 1
+    assert cli.json("block", "get", "1")["height"] == 1
+    assert cli.json("block", "get", latest["hash"])["hash"] == latest["hash"]
+    watched = cli("block", "watch", "--count", "2", "--json").stdout.strip().splitlines()
+    heights = [json.loads(line)["height"] for line in watched]
+    assert len(heights) == 2 and heights[1] == heights[0] + 1
+    account = cli.json("account", "show", "buyer-1")
+    assert account["registered"] and account["roles"] == ["BUYER"]
+    merchant = cli.json("keys", "show", "merchant-acme")["public_key"]
+    sent = cli.json("tx", "send", "ledger", "transfer", merchant, "250", "--key-file", cli.key_file("buyer-1"))
+    assert sent["status"] == "ok"
+    assert cli.json("tx", "get", sent["tx_id"])["status"] == "committed"
+    assert cli.json("tx", "receipt", sent["tx_id"])["height"] == sent["height"]
+    assert cli.json("tx", "wait", sent["tx_id"])["status"] == "ok"
+    # Back-to-back --no-wait sends from one key take consecutive nonces (pending ones are counted).
+    queued = [cli.json("tx", "send", "ledger", "transfer", merchant, "1", "--no-wait", "--key", "buyer-2")["tx_id"]
+              for _ in range(3)]
+    assert len(set(queued)) == 3
+    assert all(cli.json("tx", "wait", tx_id)["status"] == "ok" for tx_id in queued)
+    balance = cli.json("call", "ledger", "balance_of", merchant)
+    assert isinstance(balance, int) and balance >= 250
+    human = cli("account", "show", merchant).stdout
+    assert "MERCHANT" in human and "balance" in human
+
+
+def test_order_story_place_accept_ship_deliver_confirm_show(cli, story):
+    cli("order", "terms", "--arbiter", "arbiter", "--warranty-days", "365", "--return-days", "14", "--key",
+        "merchant-acme")
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "12.50",
+                      "--details", "1x tent, green", "--key", "buyer-1")
+    order_id = placed["return_value"]
+    story["order"] = order_id
+    shown = cli.json("order", "show", str(order_id))
+    assert shown["state"] == "PLACED" and shown["amount"] == 1250
+    cli("order", "accept", str(order_id), "--carrier", "carrier", "--label", "label for parcel 1", "--key",
+        "merchant-acme")
+    cli("order", "ship", str(order_id), "--tracking", "TRACK-123", "--key", "merchant-acme")
+    cli("order", "deliver", str(order_id), "--proof", "signed by J. Doe", "--key", "carrier")
+    confirmed = cli("order", "confirm", str(order_id), "--key", "buyer-1").stdout
+    assert f"order {order_id} confirmed" in confirmed and "ReceiptConfirmed" in confirmed
+    final = cli.json("order", "show", str(order_id))
+    assert final["state"] == "COMPLETED" and final["refunded"] == 0
+    human = cli("order", "show", str(order_id)).stdout
+    assert "COMPLETED" in human and "12.50" in human and "buyer-1" in human
+    listed = cli.json("order", "list", "--buyer", "buyer-1")
+    assert any(row["id"] == order_id and row["state"] == "COMPLETED" for row in listed)
+
+
+def test_order_errors_wrong_key_unknown_order_bad_amount_unreachable_node(cli, story):
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "5",
+                      "--key", "buyer-2")
+    other = str(placed["return_value"])
+    story["second_order"] = placed["return_value"]
+    wrong = cli("order", "accept", other, "--carrier", "carrier", "--label", "x", "--key", "merchant-globex",
+                expect=EXIT_TX_FAILED)
+    assert "only the order's merchant accepts" in wrong.stderr and "next:" in wrong.stderr
+    unknown = cli("order", "show", "99999", expect=EXIT_USER)
+    assert "no order 99999" in unknown.stderr
+    bad = cli("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "12.345",
+              "--key", "buyer-1", expect=EXIT_USER)
+    assert "more than 2 decimals" in bad.stderr
+    dead = cli("order", "show", other, "--node", "http://127.0.0.1:9", expect=EXIT_NODE)
+    assert "cannot reach" in dead.stderr
+    cli("keys", "new", "stranger")
+    refused = cli("order", "confirm", other, "--key", "stranger", expect=EXIT_TX_FAILED)
+    assert "not a registered account" in refused.stderr
+
+
+def test_case_refund_before_shipping(cli, story):
+    order_id = str(story["second_order"])
+    opened = cli.json("case", "open", order_id, "--kind", "refund-only", "--amount", "5.00", "--reason", "changed mind",
+                      "--key", "buyer-2")
+    case_id = str(opened["return_value"])
+    assert cli.json("case", "show", case_id)["state"] == "REQUESTED"
+    cli("case", "reply", case_id, "--agree", "--key", "merchant-acme")
+    assert cli.json("case", "show", case_id)["state"] == "REFUNDED"
+    order = cli.json("order", "show", order_id)
+    assert order["state"] == "CANCELLED" and order["refunded"] == 500
+
+
+def test_dispute_ruled_by_the_arbiter_in_currency_units(cli):
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "5.00",
+                      "--key", "buyer-1")
+    order_id = str(placed["return_value"])
+    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "parcel 3", "--key", "merchant-acme")
+    cli("order", "dispute", order_id, "--evidence", "item never left the warehouse", "--key", "buyer-1")
+    uneven = cli("order", "rule", order_id, "--to-buyer", "3.00", "--to-merchant", "1.00", "--key", "arbiter",
+                 expect=EXIT_TX_FAILED)
+    assert "sum exactly to the escrow of 500" in uneven.stderr
+    cli("order", "rule", order_id, "--to-buyer", "3.00", "--to-merchant", "1.50", "--fee", "0.50", "--key", "arbiter")
+    ruled = cli.json("order", "show", order_id)
+    assert ruled["state"] == "RESOLVED" and ruled["refunded"] == 300
+
+
+def test_warranty_story_register_activate_service_transfer_claim(cli, story):
+    order_id = str(story["order"])
+    cli("warranty", "register", UNIT, "--product", PRODUCT, "--key", "merchant-acme")
+    cli("warranty", "activate", UNIT, "--order", order_id, "--key", "buyer-1")
+    passport = cli.json("warranty", "show", UNIT)
+    buyer1 = cli.json("keys", "show", "buyer-1")["public_key"]
+    assert passport["owner"] == buyer1 and passport["under_warranty"] is True
+    cli("warranty", "service", UNIT, "--kind", "inspect", "--report", "all good", "--key", "merchant-acme")
+    history = cli.json("warranty", "history", UNIT)
+    assert [r["kind"] for r in history] == ["INSPECT"]
+    cli("warranty", "transfer", UNIT, "--code", "gift-4242", "--key", "buyer-1")
+    wrong_code = cli("warranty", "receive", UNIT, "--code", "guess", "--key", "buyer-2", expect=EXIT_TX_FAILED)
+    assert "claim code does not match" in wrong_code.stderr
+    cli("warranty", "receive", UNIT, "--code", "gift-4242", "--key", "buyer-2")
+    assert cli.json("warranty", "show", UNIT)["owner"] == cli.json("keys", "show", "buyer-2")["public_key"]
+    claim = cli.json("warranty", "claim", UNIT, "--issue", "zip broken", "--key", "buyer-2")["return_value"]
+    cli("warranty", "decide", str(claim), "--accept", "--key", "merchant-acme")
+    cli("warranty", "fulfil", str(claim), "--remedy", "repair", "--report", "new zip", "--key", "merchant-acme")
+    assert cli.json("warranty", "claim-show", str(claim))["state"] == "FULFILLED"
+    assert "under warranty yes" in cli("warranty", "show", UNIT).stdout
+
+
+def test_review_post_amend_list(cli, story):
+    order_id = str(story["order"])
+    not_buyer = cli("review", "post", order_id, "--scores", "5,5,5,5,5", "--text", "fake", "--key", "buyer-2",
+                    expect=EXIT_USER)
+    assert "not the buyer" in not_buyer.stderr
+    cli("review", "post", order_id, "--scores", "4,4,5,3,4", "--text", "Solid tent", "--key", "buyer-1")
+    cli("review", "amend", order_id, "--scores", "5,4,5,4,5", "--text", "Solid tent, great support", "--key",
+        "buyer-1")
+    listed = cli.json("review", "list", "--merchant", "merchant-acme")
+    assert [r["version"] for r in listed["reviews"]] == [2]
+    assert listed["merchant_rating"]["count"] == 1
+    assert "overall 5.00" in cli("review", "list", "--merchant", "merchant-acme").stdout
+
+
+def test_ticket_provenance_points_and_voucher(cli, story):
+    order_id = str(story["order"])
+    ticket = cli.json("ticket", "open", "--order", order_id, "--message", "where is the manual?", "--key",
+                      "buyer-1")["return_value"]
+    cli("ticket", "resolve", str(ticket), "--resolution", "sent the PDF", "--key", "merchant-acme")
+    assert cli.json("ticket", "show", str(ticket))["state"] == "RESOLVED"
+    event = cli.json("provenance", "post", "--step", "packing", "--item", "acme:SN-0002", "--location", "acme-wh-1",
+                     "--document", "packing list 7", "--action", "ADD", "--key", "merchant-acme")["return_value"]
+    assert cli.json("provenance", "show", str(event))["biz_step"] == "packing"
+    assert [e["id"] for e in cli.json("provenance", "history", "acme:SN-0002")["events"]] == [event]
+    cli("points", "create-program", "acme-rewards", "--rate", "1%", "--expiry-days", "365", "--key", "issuer")
+    assert cli.json("points", "program", "acme-rewards")["rate_bps"] == 100
+    assert cli.json("points", "balance", "acme-rewards", "buyer-1")["points"] == 0
+    # The merchant (its organisation's admin) grants itself ISSUER with a raw transaction, then issues a voucher.
+    acme = cli.json("keys", "show", "merchant-acme")["public_key"]
+    cli("tx", "send", "identity", "grant_role", acme, "ISSUER", "--key", "merchant-acme")
+    cli("voucher", "create", "SPRING", "--code", "SPRING10", "--discount", "2.00", "--valid-days", "30",
+        "--max-uses", "10", "--key", "merchant-acme")
+    assert cli.json("voucher", "show", "SPRING")["value"] == 200
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "10.00",
+                      "--voucher", "SPRING", "--voucher-code", "SPRING10", "--key", "buyer-1")
+    assert cli.json("order", "show", str(placed["return_value"]))["amount"] == 800
+
+
+def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, tmp_path):
+    node = net.manifest["nodes"][3]
+    home = node["home"]
+    launcher.stop_node(node, timeout=10)
+    verified = cli.json("node", "verify", "--home", home)
+    assert verified["ok"] and verified["checked_blocks"] >= 1
+    snap = str(tmp_path / "node3.snap")
+    exported = cli.json("node", "export", "--home", home, "-o", snap)
+    data = os.path.join(home, "data")
+    shutil.move(data, str(tmp_path / "old-data"))
+    os.makedirs(data)
+    imported = cli.json("node", "import", snap, "--home", home)
+    assert imported["height"] == exported["height"]
+    net.restart(3)
+    target = net.height(0) + 3
+    net.wait_height([3], target)
+    assert net.client(3).block(target)["hash"] == net.client(0).block(target)["hash"]

@@ -1,0 +1,240 @@
+"""The CLI driven like a user would, without a network: keys, units, errors, completion, docs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from cli.output import (
+    EXIT_NODE,
+    EXIT_USER,
+    CliError,
+    format_amount,
+    parse_amount,
+    parse_commitment,
+    parse_percent,
+)
+from ledger.crypto import SigningKey, sha256
+from node.home import write_key_file
+
+PASSWORD = "s3cret-pass"
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "cli.md")
+#: A port nothing listens on (the discard port; connections are refused on loopback).
+DEAD_NODE = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPCHAIN_KEYSTORE", str(tmp_path / "keys"))
+    monkeypatch.setenv("SHOPCHAIN_PASSWORD", PASSWORD)
+    monkeypatch.delenv("SHOPCHAIN_NODE", raising=False)
+    monkeypatch.delenv("SHOPCHAIN_KEY", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.mark.parametrize("text, minor", [("12.50", 1250), ("12.5", 1250), ("0.01", 1), ("1_000", 100_000),
+                                         ("7", 700), (" 3.10 ", 310)])
+def test_amounts_convert_exactly(text, minor):
+    assert parse_amount(text) == minor
+    assert parse_amount(format_amount(minor).replace(",", "")) == minor
+
+
+@pytest.mark.parametrize("text, message", [("12.345", "more than 2 decimals"), ("abc", "not a number"),
+                                           ("-1", "positive"), ("0", "positive"), ("NaN", "finite"),
+                                           ("100000000000000", "exceeds")])
+def test_bad_amounts_say_why(text, message):
+    with pytest.raises(CliError, match=message):
+        parse_amount(text)
+
+
+def test_percent_and_commitments():
+    assert parse_percent("2.5%") == 250 and parse_percent("100") == 10_000
+    with pytest.raises(CliError):
+        parse_percent("0.001%")
+    assert parse_commitment("hello") == sha256(b"hello")
+    assert parse_commitment("0x" + "ab" * 32) == b"\xab" * 32
+    with pytest.raises(CliError, match="expected 32"):
+        parse_commitment("0xabcd")
+    assert format_amount(123456) == "1,234.56" and format_amount(-5) == "-0.05"
+
+
+def test_keys_lifecycle_never_prints_the_secret_unless_asked(run, tmp_path):
+    created = run("keys", "new", "alice", "--json")
+    assert created.exit_code == 0, created.output
+    public = json.loads(created.stdout)["public_key"]
+    listed = run("keys", "list")
+    assert "alice" in listed.stdout and public in listed.stdout
+    shown = run("keys", "show", "alice")
+    assert public in shown.stdout and "seed" not in shown.stdout
+    exported = run("keys", "export", "alice", "--reveal", "--json")
+    seed = json.loads(exported.stdout)["seed"]
+    assert SigningKey(bytes.fromhex(seed[2:])).public_key.hex() == public[2:]
+    assert seed not in run("keys", "list", "--json").stdout + shown.stdout
+    plain = tmp_path / "alice-plain.json"
+    assert run("keys", "export", "alice", "-o", str(plain)).exit_code == 0
+    assert oct(os.stat(plain).st_mode & 0o777) == "0o600"
+    # Import a plain key file (the devnet format) and a hex seed.
+    devnet_key = SigningKey.generate()
+    write_key_file(str(tmp_path / "buyer-1.json"), devnet_key)
+    assert run("keys", "import", "buyer", str(tmp_path / "buyer-1.json")).exit_code == 0
+    assert run("keys", "show", "buyer", "--json").stdout.count(devnet_key.public_key.hex()) == 1
+    other = SigningKey.generate()
+    assert run("keys", "import", "hexed", "0x" + other.seed.hex()).exit_code == 0
+    duplicate = run("keys", "import", "again", str(plain))
+    assert duplicate.exit_code == EXIT_USER and "already stored as 'alice'" in duplicate.stderr
+    deleted = run("keys", "delete", "hexed", "--yes")
+    assert deleted.exit_code == 0 and "hexed" not in run("keys", "list").stdout
+
+
+def test_wrong_password_is_a_user_error_with_a_hint(run, monkeypatch):
+    assert run("keys", "new", "bob").exit_code == 0
+    monkeypatch.setenv("SHOPCHAIN_PASSWORD", "not-the-password")
+    result = run("keys", "export", "bob", "--reveal")
+    assert result.exit_code == EXIT_USER
+    assert "does not open" in result.stderr and "seed" not in result.stdout
+
+
+def test_password_file_and_prompt(run, tmp_path, monkeypatch):
+    monkeypatch.delenv("SHOPCHAIN_PASSWORD")
+    pw = tmp_path / "pw.txt"
+    pw.write_text("from-a-file-123\n")
+    assert run("keys", "new", "carol", "--password-file", str(pw)).exit_code == 0
+    prompted = run("keys", "export", "carol", "--reveal", input="from-a-file-123\n")
+    assert prompted.exit_code == 0 and "seed: 0x" in prompted.stdout
+    assert run("keys", "export", "carol", "--reveal", input="wrong-one-here\n").exit_code == EXIT_USER
+
+
+def test_bad_amount_is_refused_before_any_network_use(run, tmp_path):
+    key = tmp_path / "k.json"
+    write_key_file(str(key), SigningKey.generate())
+    result = run("order", "place", "--merchant", "0x" + "11" * 32, "--product", "sku-1", "--price", "12.345",
+                 "--key-file", str(key), "--node", DEAD_NODE)
+    assert result.exit_code == EXIT_USER
+    assert "more than 2 decimals" in result.stderr
+
+
+def test_unreachable_node_gives_exit_code_and_next_step(run):
+    result = run("account", "show", "0x" + "22" * 32, "--node", DEAD_NODE)
+    assert result.exit_code == EXIT_NODE
+    assert "cannot reach" in result.stderr and "next:" in result.stderr and "devnet up" in result.stderr
+    as_json = run("block", "latest", "--node", DEAD_NODE, "--json")
+    assert as_json.exit_code == EXIT_NODE
+    error = json.loads(as_json.stderr.strip().splitlines()[-1])
+    assert error["exit_code"] == EXIT_NODE and error["hint"]
+
+
+def test_missing_signer_and_unknown_account_names(run):
+    no_signer = run("order", "confirm", "1", "--node", DEAD_NODE)
+    assert no_signer.exit_code == EXIT_USER and "--key NAME" in no_signer.stderr
+    unknown = run("order", "list", "--buyer", "nobody-here", "--node", DEAD_NODE)
+    assert unknown.exit_code == EXIT_USER and "keys list" in unknown.stderr
+
+
+def test_usage_errors_keep_clicks_code():
+    result = CliRunner().invoke(main, ["order", "place", "--price"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("shell, marker", [("bash", "_SHOPCHAIN_COMPLETE=bash_complete"),
+                                           ("zsh", "_SHOPCHAIN_COMPLETE=zsh_complete"),
+                                           ("fish", "_SHOPCHAIN_COMPLETE=fish_complete")])
+def test_completion_scripts(shell, marker):
+    result = CliRunner().invoke(main, ["completion", shell])
+    assert result.exit_code == 0 and marker in result.output
+
+
+def every_command_path(group=main, prefix=("shopchain",)):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        path = prefix + (name,)
+        if isinstance(command, click.Group):
+            yield from every_command_path(command, path)
+        else:
+            yield " ".join(path)
+
+
+def test_every_command_has_help():
+    for path in every_command_path():
+        result = CliRunner().invoke(main, path.split()[1:] + ["--help"])
+        assert result.exit_code == 0, path
+        assert "Usage:" in result.output
+
+
+def test_docs_mention_every_command_with_an_example():
+    with open(DOCS) as fh:
+        text = fh.read()
+    missing = []
+    for path in every_command_path():
+        # Each verb has a heading and at least one example line starting with the full command.
+        if not re.search(rf"^#+ `{re.escape(path)}`", text, re.M) or not re.search(rf"^\$ {re.escape(path)}\b", text, re.M):
+            missing.append(path)
+    assert not missing, f"docs/cli.md lacks a heading and a `$ ...` example for: {missing}"
+
+
+def test_raw_tx_arguments_are_json_with_hex_bytes():
+    from cli.chain_cmds import parse_json_arg, to_tx_value
+
+    values = [to_tx_value(parse_json_arg(a)) for a in ["0xabcd", "1250", "ISSUER", "true", '["0x01", {"k": "0x02"}]']]
+    assert values == [b"\xab\xcd", 1250, "ISSUER", True, [b"\x01", {"k": b"\x02"}]]
+    with pytest.raises(CliError, match="float"):
+        to_tx_value(parse_json_arg("1.5"))
+
+
+def test_key_given_as_a_file_path_points_to_key_file(run, tmp_path):
+    key = tmp_path / "plain.json"
+    write_key_file(str(key), SigningKey.generate())
+    result = run("order", "confirm", "1", "--key", str(key), "--node", DEAD_NODE)
+    assert result.exit_code == EXIT_USER and "--key-file" in result.stderr
+
+
+def test_exceptions_map_to_the_documented_exit_codes():
+    from cli.output import EXIT_TIMEOUT, EXIT_TX_FAILED, translate
+    from node.client import RpcFailure, TxFailed
+    from node.keystore import WrongPassword
+
+    assert translate(RpcFailure(-1, "cannot reach http://h:1: refused")).exit_code == EXIT_NODE
+    refused = translate(RpcFailure(-32000, "sender is not registered", {"reason": "unregistered_sender"}))
+    assert refused.exit_code == EXIT_TX_FAILED and "registered" in refused.hint
+    failed = translate(TxFailed({"tx_id": "0x01", "height": 9, "error": "RequireFailed: no"}))
+    assert failed.exit_code == EXIT_TX_FAILED and "block 9" in failed.message
+    assert translate(TimeoutError("not committed")).exit_code == EXIT_TIMEOUT
+    assert translate(RpcFailure(-32004, "block 99 is not committed yet")).exit_code == EXIT_USER
+    assert translate(RpcFailure(-32603, "Internal error")).exit_code == EXIT_NODE
+    assert translate(WrongPassword("bad")).exit_code == EXIT_USER
+    assert translate(ConnectionResetError("reset")).exit_code == EXIT_NODE
+
+
+def test_shell_completion_through_clicks_environment_variable():
+    env = {"_SHOPCHAIN_COMPLETE": "bash_complete", "COMP_WORDS": "shopchain order p", "COMP_CWORD": "2"}
+    result = CliRunner().invoke(main, [], env=env, prog_name="shopchain")
+    assert set(result.output.split()) == {"plain,place", "plain,poke"}
+    env = {"_SHOPCHAIN_COMPLETE": "bash_complete", "COMP_WORDS": "shopchain case open 1 --kind ", "COMP_CWORD": "5"}
+    kinds = CliRunner().invoke(main, [], env=env, prog_name="shopchain").output.split()
+    assert kinds == ["plain,not-received", "plain,refund-only", "plain,return"]
+
+
+def test_a_damaged_store_is_a_verification_failure():
+    from cli.output import EXIT_VERIFY, translate
+    from ledger.errors import CorruptionError
+
+    error = translate(CorruptionError("block 7 is missing"))
+    assert error.exit_code == EXIT_VERIFY and "node verify" in error.hint
+
+
+def test_docs_list_every_exit_code():
+    from cli.output import EXIT_CODES
+
+    with open(DOCS) as fh:
+        text = fh.read()
+    assert all(re.search(rf"^\| {code} \| ", text, re.M) for code in EXIT_CODES), EXIT_CODES
