@@ -28,6 +28,15 @@ NOT_FOUND = -32004
 TOPIC_BLOCKS = "newBlocks"
 TOPIC_EVENTS = "events"
 
+#: Most blocks one chain_getEvents call scans; a longer range is answered in pages
+#: (the answer's ``next_from`` says where the next call starts).
+MAX_EVENT_SCAN_BLOCKS = 2_000
+#: Most events one chain_getEvents call returns; it stops at the end of the block that
+#: reaches this many, so one answer holds at most this plus one block's events.
+MAX_EVENTS_PER_CALL = 500
+#: Most event names one chain_getEvents filter may list.
+MAX_EVENT_FILTER_NAMES = 64
+
 HEIGHT = Param("height", ANY, 'a block height (integer) or "latest"', required=False, default="latest")
 FULL = Param("full", BOOLEAN, "include whole transactions instead of their ids", required=False, default=False)
 
@@ -130,6 +139,44 @@ def make_routes(node: "Node") -> list[Method]:
     async def account_get(ctx, address: bytes) -> dict:
         return node.account_info(address)
 
+    async def chain_getEvents(ctx, contract: str = "", filters: dict | None = None, from_height: Any = 1,
+                              to_height: Any = "latest") -> dict:
+        names, where = _event_filters(filters)
+        head = node.blocks.height
+        start = _height(node, from_height) if from_height != "latest" else head
+        end = _height(node, to_height)
+        start = max(start, 1)
+        if end < start:
+            return {"events": [], "from_height": start, "to_height": end, "next_from": None}
+        stop = min(end, start + MAX_EVENT_SCAN_BLOCKS - 1)
+        events: list[dict] = []
+        scanned = start - 1
+        for height in range(start, stop + 1):
+            if len(events) >= MAX_EVENTS_PER_CALL:
+                break
+            for index, receipt in enumerate(node.blocks.get_receipts(height) or []):
+                for event in receipt.events:
+                    if contract and event.contract != contract or names and event.name not in names:
+                        continue
+                    data = value_to_json(event.data)
+                    if where and not all(isinstance(data, dict) and data.get(k) == v for k, v in where.items()):
+                        continue
+                    events.append({"height": height, "tx_id": hx(receipt.tx_id), "index": index,
+                                   "contract": event.contract, "name": event.name, "data": data})
+            scanned = height
+        return {"events": events, "from_height": start, "to_height": scanned,
+                "next_from": scanned + 1 if scanned < end else None}
+
+    async def chain_getGenesis(ctx) -> dict:
+        g = node.genesis
+        return {"chain_id": g.chain_id, "genesis_hash": hx(g.genesis_hash), "genesis_time_ms": g.genesis_time_ms,
+                "organisations": [{"id": o.id, "name": o.name, "admin_keys": [hx(k) for k in o.admin_keys]}
+                                  for o in g.organisations],
+                "validators": [{"name": v.name, "organisation": v.organisation, "public_key": hx(v.public_key),
+                                "p2p_address": v.p2p_address, "rpc_address": v.rpc_address} for v in g.validators],
+                "accounts": [{"public_key": hx(a.public_key), "organisation": a.organisation, "roles": list(a.roles)}
+                             for a in g.accounts]}
+
     async def net_peers(ctx) -> list:
         return node.peers()
 
@@ -166,12 +213,50 @@ def make_routes(node: "Node") -> list[Method]:
         Method("consensus_status", consensus_status, (), "view, height, primary, counters",
                summary="The consensus core's state."),
     ]
+    routes += [
+        Method("chain_getEvents", chain_getEvents,
+               (Param("contract", Str(max_len=64), 'only events of this contract ("" = every contract)',
+                      required=False, default=""),
+                Param("filters", OBJECT, '{"name": event name or list of names, "data": {field: JSON value}}: '
+                      "only events whose name is listed and whose data fields equal these values", required=False),
+                Param("from_height", ANY, "first height to scan (default 1)", required=False, default=1),
+                Param("to_height", ANY, 'last height to scan (default "latest")', required=False, default="latest")),
+               f"{{events: [{{height, tx_id, index, contract, name, data}}], from_height, to_height, next_from}}: "
+               f"at most {MAX_EVENT_SCAN_BLOCKS} blocks and about {MAX_EVENTS_PER_CALL} events per call; "
+               "next_from (null when done) is where the next page starts",
+               summary="Contract events of committed blocks in a bounded height range."),
+        Method("chain_getGenesis", chain_getGenesis, (),
+               "chain id, genesis hash and time, organisations, validators (names, keys, addresses), genesis accounts",
+               summary="The consortium this chain was started with."),
+    ]
     routes += subscription_methods([
         Topic(TOPIC_BLOCKS, "each newly committed block (header, hash, tx ids)"),
         Topic(TOPIC_EVENTS, "contract events of committed transactions", OBJECT,
               'optional {"contract": name, "name": event name}: only matching events'),
     ])
     return routes
+
+
+def _event_filters(filters: Any) -> tuple[set[str], dict]:
+    """Validate chain_getEvents' filter object; returns (names, data equalities)."""
+    if filters is None:
+        return set(), {}
+    unknown = sorted(set(filters) - {"name", "data"})
+    if unknown:
+        raise RpcError(INVALID_PARAMS, f'Invalid params: filters: expected keys "name" and "data", found {unknown}')
+    names = filters.get("name")
+    if names is None:
+        names = []
+    elif isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or len(names) > MAX_EVENT_FILTER_NAMES or not all(isinstance(n, str) for n in names):
+        raise RpcError(INVALID_PARAMS, f"Invalid params: filters.name: expected an event name or a list of at most "
+                                       f"{MAX_EVENT_FILTER_NAMES} names, found {names!r:.60}")
+    where = filters.get("data") or {}
+    if not isinstance(where, dict):
+        raise RpcError(INVALID_PARAMS, f"Invalid params: filters.data: expected an object, found {where!r:.60}")
+    where = {k: v.lower() if isinstance(v, str) and v[:2] in ("0x", "0X") else v for k, v in where.items()}
+    return set(names), where
 
 
 def event_matches(filter: dict | None, contract: str, name: str) -> bool:

@@ -493,7 +493,7 @@ class RpcServer:
 
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if origin is not None and not self._origin_allowed(origin):
+        if origin is not None and not self._origin_allowed(origin, request.host):
             self._m_rejected.labels("ws_origin").inc()
             return web.Response(status=403, text=f"origin {origin!r} is not in the node's allowed origins")
         if len(self._connections) >= self.limits.max_ws_connections:
@@ -571,8 +571,12 @@ class RpcServer:
 
     # --- CORS ---------------------------------------------------------------------------
 
-    def _origin_allowed(self, origin: str) -> bool:
-        return "*" in self.cors_origins or origin in self.cors_origins
+    def _origin_allowed(self, origin: str, host: str | None = None) -> bool:
+        """Configured origins, plus the node's own pages (the explorer): an Origin whose
+        host:port is the Host the request was sent to is same-origin, not cross-site."""
+        if "*" in self.cors_origins or origin in self.cors_origins:
+            return True
+        return host is not None and origin.split("://", 1)[-1] == host
 
     @web.middleware
     async def _cors_middleware(self, request: web.Request, handler: Callable[..., Awaitable[web.StreamResponse]]) -> web.StreamResponse:

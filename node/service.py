@@ -41,6 +41,7 @@ from ledger.types import Block, CommitCertificate, SignedTx
 from node.chain import BlockLimits, Chain, DivergenceError
 from node.config import NodeConfig
 from node.executor import call_view
+from node.explorer import add_explorer_routes
 from node.home import load_home
 from node.logs import setup_logging
 from node.mempool import Mempool, MempoolError, MempoolLimits
@@ -518,7 +519,9 @@ class Node:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self._stop.set)
-        runner = web.AppRunner(self.rpc.make_app(), access_log=None)
+        app = self.rpc.make_app()
+        add_explorer_routes(app)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port = self.config.address("rpc")
         site = web.TCPSite(runner, host, port, reuse_address=True)

@@ -1,0 +1,225 @@
+"""End to end: a real devnet, an order and a warranty story, the explorer in headless Chromium.
+
+The browser is Debian's ``chromium`` with ``chromium-driver``, driven by Selenium; nothing
+is downloaded. The test skips, saying why, when either binary or the selenium package is
+missing (``.ci/run`` installs them where apt is available). It checks what a person would
+see on each page, that the latest-blocks list updates live over the websocket, and that
+the browser logged no error; it saves the screenshots the docs link to under
+``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from contracts_vm.system import review_message
+from ledger.crypto import SigningKey, sha256
+from tests.nethelpers import Devnet
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "screenshots")
+#: Longest wait for something to appear on a page (the machine is shared and slow at times).
+PAGE_WAIT_S = 45.0
+WINDOW = (1280, 1000)
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                  "--disable-default-apps", "--disable-extensions")
+
+
+def _browser_missing() -> str | None:
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.access(path, os.X_OK):
+            return f"{path} not found: install the Debian package {package} (apt-get install -y chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "the selenium package is missing: pip install -e '.[test]'"
+    return None
+
+
+def h(text: str) -> bytes:
+    return sha256(text.encode())
+
+
+def run_stories(net: Devnet) -> dict:
+    """An order from terms to a verified review, and a unit's warranty life, via node.client."""
+    client = net.client(0)
+    merchant, buyer, carrier = net.keys["merchant-acme"], net.keys["buyer-1"], net.keys["carrier"]
+    centre, arbiter, next_owner = net.keys["service-center"], net.keys["arbiter"], net.keys["buyer-3"]
+    product = h("acme/tent-ultralight-2p")
+    review_key = SigningKey.from_label("explorer-test/review-key")
+    client.transact(merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter.public_key)
+    terms = bytes.fromhex(client.call("orders", "terms_hash_of", merchant.public_key)[2:])
+    placed = client.transact(buyer, "orders", "place", merchant.public_key, product, 1, 24_900, terms, h("pii-root"),
+                             h("payload"), sha256(review_key.public_key), b"", b"", b"")
+    order_id = placed["return_value"]
+    client.transact(merchant, "orders", "accept", order_id, carrier.public_key, h("label"))
+    client.transact(carrier, "orders", "ship", order_id, h("tracking"), False)
+    client.transact(carrier, "orders", "deliver", order_id, h("proof-of-delivery"))
+    client.transact(buyer, "orders", "confirm", order_id)
+    scores = [5, 4, 5, 4, 5]
+    signature = review_key.sign_raw(review_message(net.genesis.chain_id, order_id, 0, scores, h("great tent"), False, 1))
+    client.transact(buyer, "reviews", "publish", order_id, 0, scores, h("great tent"), False, review_key.public_key, signature)
+
+    unit = h("acme|serial-000123")
+    client.transact(merchant, "warranty", "register_unit", unit, product)
+    client.transact(buyer, "warranty", "activate", unit, order_id)
+    client.transact(merchant, "warranty", "authorize_service", centre.public_key, True)
+    client.transact(centre, "warranty", "record_service", unit, "INSPECT", h("inspection report"), True, 0)
+    claim = client.transact(buyer, "warranty", "open_claim", unit, h("zip broken"))["return_value"]
+    client.transact(centre, "warranty", "decide_claim", claim, True)
+    client.transact(centre, "warranty", "fulfil_claim", claim, "REPAIR", h("zip replaced"))
+    code = b"one-time-claim-code"
+    expiry = client.status()["height"] + 10_000
+    client.transact(buyer, "warranty", "offer_transfer", unit, sha256(code), expiry)
+    client.transact(next_owner, "warranty", "claim_transfer", unit, code)
+    client.transact(next_owner, "warranty", "set_flag", unit, "LOST", True)
+    return {"order_id": order_id, "place_tx": placed["tx_id"], "place_height": placed["height"],
+            "unit": "0x" + unit.hex(), "claim": claim, "merchant": "0x" + merchant.public_key.hex(),
+            "buyer": "0x" + buyer.public_key.hex(), "next_owner": "0x" + next_owner.public_key.hex()}
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a browser or driver
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(PAGE_WAIT_S)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory, browser):
+    network = Devnet.start(str(tmp_path_factory.mktemp("explorer") / "devnet"))
+    yield network
+    network.stop()
+
+
+def wait_text(driver, css: str, *needles: str) -> str:
+    """The text of ``css`` once it contains every needle (fails with what it found)."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + PAGE_WAIT_S
+    text = ""
+    while time.monotonic() < deadline:
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        text = " ".join(e.text for e in found)
+        if found and all(n in text for n in needles):
+            return text
+        errors = driver.find_elements(By.ID, "page-error")
+        if errors:
+            raise AssertionError(f"the page shows an error instead of {css}: {errors[0].text}")
+        time.sleep(0.2)
+    raise AssertionError(f"{css} never showed {needles}; it showed {text[:500]!r}")
+
+
+def open_page(driver, base: str, route: str) -> None:
+    before = driver.execute_script("return document.body.dataset.ready || ''")
+    driver.get(f"{base}/{route}")
+    # A hash change on the same document does not reload: wait for this route's own render.
+    wait_for(driver, lambda: driver.execute_script("return document.body.dataset.ready || ''") not in ("", before),
+             f"the page {route} to render")
+
+
+def wait_for(driver, condition, what: str = "condition") -> None:
+    deadline = time.monotonic() + PAGE_WAIT_S
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def shot(driver, name: str) -> None:
+    os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WINDOW[0], min(max(WINDOW[1], height + 40), 2400))
+    driver.save_screenshot(os.path.join(SCREENSHOT_DIR, name))
+    driver.set_window_size(*WINDOW)
+
+
+def console_errors(driver) -> list[str]:
+    return [f"{e['level']}: {e['message']}" for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_explorer_shows_the_stories_and_updates_live(net, browser):
+    story = run_stories(net)
+    driver, base = browser, net.urls[1]
+
+    driver.get(base + "/")
+    wait_text(driver, "#live-state", "live")
+    wait_text(driver, "#latest-txs-body", "warranty.set_flag", "warranty.claim_transfer")
+    wait_text(driver, "#chain-id", "shopchain-devnet")
+    first_top = int(driver.execute_script(
+        "return document.querySelector('#latest-blocks-body tr').dataset.height"))
+    wait_for(driver, lambda: int(driver.execute_script(
+        "return document.querySelector('#latest-blocks-body tr').dataset.height")) > first_top + 1,
+        "the latest-blocks list to grow over the websocket without a reload")
+    assert int(driver.find_element("id", "head-height").text) > first_top
+    shot(driver, "home.png")
+
+    open_page(driver, base, f"#/block/{story['place_height']}")
+    cert = wait_text(driver, "#certificate", "Signed by")
+    names = {v.name for v in net.genesis.validators}
+    signers = [n.strip() for n in driver.find_element("id", "signer-names").text.split(",")]
+    assert len(signers) >= 3 and set(signers) <= names, cert
+    wait_text(driver, "main", "orders.place")
+    shot(driver, "block.png")
+
+    open_page(driver, base, f"#/tx/{story['place_tx']}")
+    wait_text(driver, "#receipt", "committed and succeeded", f"order {story['order_id']}")
+    wait_text(driver, "#events", "orders.OrderPlaced")
+    shot(driver, "transaction.png")
+
+    open_page(driver, base, f"#/order/{story['order_id']}")
+    wait_text(driver, "#order-state", "COMPLETED")
+    timeline = wait_text(driver, "#order-timeline", "OrderPlaced", "OrderAccepted", "Shipped", "Delivered",
+                         "ReceiptConfirmed", "ReviewPublished", "WarrantyActivated")
+    assert timeline.index("OrderPlaced") < timeline.index("Delivered") < timeline.index("ReceiptConfirmed")
+    steps = driver.find_elements("css selector", "#order-steps li.done")
+    assert [s.text for s in steps] == ["PLACED", "ACCEPTED", "SHIPPED", "DELIVERED"]
+    shot(driver, "order-tracker.png")
+
+    open_page(driver, base, f"#/warranty/{story['unit']}")
+    owners = wait_text(driver, "#owners", "bought (order", "transfer claimed")
+    assert story["buyer"][:10] in owners and story["next_owner"][:10] in owners
+    wait_text(driver, "#service-history", "#1 INSPECT", "under warranty")
+    wait_text(driver, "#claims", "FULFILLED", "REPAIR")
+    wait_text(driver, "#passport-flags", "LOST")
+    wait_text(driver, "main", "under warranty")
+    shot(driver, "warranty-passport.png")
+
+    open_page(driver, base, "#/merchants")
+    row = wait_text(driver, f"#merchant-ratings tr[data-merchant='{story['merchant']}']", "Acme", "5.00")
+    assert " 1 " in f" {row} ", row
+    shot(driver, "merchant-ratings.png")
+
+    open_page(driver, base, f"#/account/{story['merchant']}")
+    wait_text(driver, "main", "MERCHANT", "Merchant rating", "verified reviews")
+
+    open_page(driver, base, "#/validators")
+    wait_text(driver, "main", "node0", "node3", "connected")
+
+    errors = console_errors(driver)
+    assert not errors, errors
