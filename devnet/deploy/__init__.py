@@ -1,0 +1,1 @@
+"""Files and helpers for running a shopchain network across machines (see README.md here)."""
