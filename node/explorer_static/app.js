@@ -33,6 +33,12 @@ const ORDER_EVENT_STATE = {
   ReceiptConfirmed: "COMPLETED", OrderClosed: "CLOSED", OrderRejected: "REJECTED", OrderCancelled: "CANCELLED",
   DisputeOpened: "DISPUTED", Ruling: "RESOLVED",
 };
+/** The deadline that matters in each state: [label, field of the order record]. */
+const ORDER_DEADLINES = {
+  PLACED: ["merchant must accept by", "accept_by"], ACCEPTED: ["must ship by", "ship_by"],
+  PARTIALLY_SHIPPED: ["must be delivered by", "deliver_by"], SHIPPED: ["must be delivered by", "deliver_by"],
+  DELIVERED: ["buyer confirms by (then automatic)", "confirm_by"], COMPLETED: ["return window closes after", "close_after"],
+};
 const SCORE_NAMES = ["overall", "quality", "description", "delivery", "service"];
 const KEY_FIELDS = new Set(["sender", "to", "buyer", "merchant", "owner", "brand", "account", "carrier", "from",
   "by", "referrer", "center", "validator", "proposer", "issuer", "handler"]);
@@ -225,6 +231,11 @@ async function loadGenesis() {
   document.getElementById("chain-id").textContent = `chain ${g.chain_id}`;
 }
 
+function orgName(id) {
+  const org = state.genesis && state.genesis.organisations.find((o) => o.id === id);
+  return org ? org.name : id;
+}
+
 function validatorName(key) {
   const v = state.genesis && state.genesis.validators.find((x) => x.public_key === key);
   return v ? v.name : short(key);
@@ -353,7 +364,7 @@ async function pageBlock(token, id) {
         : el("p", { class: "muted" }, "No certificate stored for this block."),
       cert ? table(["validator", "organisation", "key"], signers.map((s) => {
         const v = state.genesis && state.genesis.validators.find((x) => x.public_key === s);
-        return el("tr", {}, el("td", {}, v ? v.name : "unknown"), el("td", {}, v ? v.organisation : "-"), el("td", { class: "mono" }, s));
+        return el("tr", {}, el("td", {}, v ? v.name : "unknown"), el("td", {}, v ? orgName(v.organisation) : "-"), el("td", { class: "mono" }, s));
       })) : null),
     el("section", { class: "card" }, el("h2", {}, "Transactions"),
       block.txs.length ? table(["transaction", "call", "sender", "nonce"], block.txs.map((tx) => el("tr", {},
@@ -444,9 +455,9 @@ async function pageOrder(token, id) {
   const path = ORDER_PATH.includes(order.state) ? ORDER_PATH : ORDER_PATH.filter((s) => reached.has(s)).concat([order.state]);
   const steps = el("ol", { class: "steps", id: "order-steps" }, path.map((s) => el("li", {
     class: s === order.state ? "current" : reached.has(s) ? "done" : "" }, s)));
-  const deadlines = [["accept by", order.accept_by], ["ship by", order.ship_by], ["deliver by", order.deliver_by],
-    ["confirm by", order.confirm_by], ["closes after", order.close_after]].filter(([, h]) => h)
-    .map(([name, h]) => [name, `block ${h}` + (h > state.head ? ` (in ${h - state.head} blocks)` : " (passed)")]);
+  const due = ORDER_DEADLINES[order.state];
+  const deadlines = due && order[due[1]] ? [[due[0], `block ${order[due[1]]}` +
+    (order[due[1]] > state.head ? ` (in ${order[due[1]] - state.head} blocks)` : " (passed: anyone may poke the order)")]] : [];
   setMain(
     el("h1", {}, `Order ${order.id} `, badge(order.state, ["CLOSED", "COMPLETED"].includes(order.state) ? "ok" : ["CANCELLED", "REJECTED", "DISPUTED"].includes(order.state) ? "bad" : "")),
     form, steps,
@@ -462,8 +473,9 @@ async function pageOrder(token, id) {
         ["refunded", String(order.refunded)],
         ["placed at block", link(`#/block/${order.placed_at}`, String(order.placed_at))],
       ])),
-      el("section", { class: "card" }, el("h2", {}, "Deadlines"),
-        deadlines.length ? kvTable(deadlines) : el("p", { class: "muted" }, "No open deadline."),
+      el("section", { class: "card" }, el("h2", {}, "Next deadline"),
+        deadlines.length ? kvTable(deadlines) : el("p", { class: "muted" }, "No open deadline in this state."),
+        el("p", { class: "muted" }, `Deadlines are block heights; the chain is at block ${state.head}.`),
         el("p", { class: "muted" }, "Personal data (address, name) never touches the chain: the order holds only its hash (pii_root)."))),
     el("section", { class: "card", id: "order-timeline" }, el("h2", {}, "Timeline"), timeline(scan.events, (e) => el("span", {},
       el("span", { class: "muted" }, e.contract + " \u00b7 "), eventData(e.data))), scanNote(scan)));
@@ -575,7 +587,7 @@ async function pageValidators(token) {
     el("h1", {}, "Validators"),
     el("p", {}, `View ${consensus.view}, primary ${consensus.primary_name || short(consensus.primary)}; a block needs ${consensus.quorum} of ${consensus.validators} signatures.`),
     el("section", { class: "card" }, table(["name", "organisation", "p2p address", "key", "link from this node"],
-      state.genesis.validators.map((v) => el("tr", {}, el("td", {}, v.name), el("td", {}, v.organisation),
+      state.genesis.validators.map((v) => el("tr", {}, el("td", {}, v.name), el("td", {}, orgName(v.organisation)),
         el("td", { class: "mono" }, v.p2p_address), el("td", { class: "mono", title: v.public_key }, short(v.public_key)),
         el("td", {}, connected.has(v.public_key) ? (connected.get(v.public_key) ? badge("connected", "ok") : badge("down", "bad")) : "this node"))))));
 }
