@@ -34,6 +34,9 @@ MAX_EVENT_SCAN_BLOCKS = 2_000
 #: Most events one chain_getEvents call returns; it stops at the end of the block that
 #: reaches this many, so one answer holds at most this plus one block's events.
 MAX_EVENTS_PER_CALL = 500
+#: Most receipts one chain_getEvents call reads (whole blocks, like the event cap): the
+#: scan runs on the node's event loop, so a range of full blocks is answered in pages too.
+MAX_RECEIPTS_PER_EVENT_SCAN = 20_000
 #: Most event names one chain_getEvents filter may list.
 MAX_EVENT_FILTER_NAMES = 64
 
@@ -151,10 +154,13 @@ def make_routes(node: "Node") -> list[Method]:
         stop = min(end, start + MAX_EVENT_SCAN_BLOCKS - 1)
         events: list[dict] = []
         scanned = start - 1
+        receipts_read = 0
         for height in range(start, stop + 1):
-            if len(events) >= MAX_EVENTS_PER_CALL:
+            if len(events) >= MAX_EVENTS_PER_CALL or receipts_read >= MAX_RECEIPTS_PER_EVENT_SCAN:
                 break
-            for index, receipt in enumerate(node.blocks.get_receipts(height) or []):
+            receipts = node.blocks.get_receipts(height) or []
+            receipts_read += len(receipts)
+            for index, receipt in enumerate(receipts):
                 for event in receipt.events:
                     if contract and event.contract != contract or names and event.name not in names:
                         continue
@@ -222,7 +228,8 @@ def make_routes(node: "Node") -> list[Method]:
                 Param("from_height", ANY, "first height to scan (default 1)", required=False, default=1),
                 Param("to_height", ANY, 'last height to scan (default "latest")', required=False, default="latest")),
                f"{{events: [{{height, tx_id, index, contract, name, data}}], from_height, to_height, next_from}}: "
-               f"at most {MAX_EVENT_SCAN_BLOCKS} blocks and about {MAX_EVENTS_PER_CALL} events per call; "
+               f"at most {MAX_EVENT_SCAN_BLOCKS} blocks, about {MAX_RECEIPTS_PER_EVENT_SCAN} receipts and about "
+               f"{MAX_EVENTS_PER_CALL} events per call (whole blocks); "
                "next_from (null when done) is where the next page starts",
                summary="Contract events of committed blocks in a bounded height range."),
         Method("chain_getGenesis", chain_getGenesis, (),

@@ -91,6 +91,10 @@ def test_events_are_paged_by_blocks_and_by_count(server, monkeypatch):
     result, _ = call(server, "chain_getEvents", "", None)
     # It stops at the end of the block that reached the cap: whole blocks, never half of one.
     assert [e["height"] for e in result["events"]] == [2, 3, 3] and result["next_from"] == 4
+    monkeypatch.setattr(rpc_methods, "MAX_EVENTS_PER_CALL", 500)
+    monkeypatch.setattr(rpc_methods, "MAX_RECEIPTS_PER_EVENT_SCAN", 3)
+    result, _ = call(server, "chain_getEvents", "", None, 3, "latest")
+    assert [e["height"] for e in result["events"]] == [3, 3, 5, 5] and result["next_from"] == 6
 
 
 def test_events_refuse_bad_ranges_and_filters(server):
