@@ -181,6 +181,10 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
         "return document.querySelector('#latest-blocks-body tr').dataset.height")) > first_top + 1,
         "the latest-blocks list to grow over the websocket without a reload")
     assert int(driver.find_element("id", "head-height").text) > first_top
+    # A transaction committed while the page is open shows up in the latest transactions, live.
+    live_tx = net.client(2).transact(net.keys["buyer-2"], "ledger", "transfer", net.keys["merchant-globex"].public_key, 7)
+    wait_text(driver, "#latest-txs-body", "ledger.transfer")
+    assert live_tx["tx_id"][:10] in driver.find_element("id", "latest-txs-body").text
     shot(driver, "home.png")
 
     open_page(driver, base, f"#/block/{story['place_height']}")

@@ -44,7 +44,7 @@ const KEY_FIELDS = new Set(["sender", "to", "buyer", "merchant", "owner", "brand
   "by", "referrer", "center", "validator", "proposer", "issuer", "handler"]);
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
-const state = { genesis: null, names: new Map(), head: 0, ws: null, live: false, route: "", renderToken: 0 };
+const state = { genesis: null, names: new Map(), head: 0, ws: null, live: false, route: "", renderToken: 0, recent: [] };
 
 // --- JSON-RPC ---------------------------------------------------------------------------
 
@@ -272,6 +272,10 @@ function connectLive() {
 
 async function onNewBlock(block) {
   setHead(block.height);
+  // Remember the newest blocks: ones that arrive while the front page is still loading
+  // are replayed onto it once it is drawn.
+  if (!state.recent.some((b) => b.height === block.height)) state.recent.push(block);
+  while (state.recent.length > LATEST_BLOCKS) state.recent.shift();
   const body = document.getElementById("latest-blocks-body");
   if (!body) return;
   if (body.querySelector(`tr[data-height="${block.height}"]`)) return;
@@ -324,6 +328,7 @@ async function pageHome(token) {
     for (const r of full) if (r.result) for (const tx of r.result.txs.slice().reverse()) if (txs.length < LATEST_TXS) txs.push([tx, r.result.height]);
   }
   if (token !== state.renderToken) return;
+  const top = blocks.length ? blocks[0].height : 0;
   const txRows = txs.length ? txs.map(([tx, h]) => txRow(tx, h, false))
     : [el("tr", { class: "empty" }, el("td", { colspan: 4, class: "muted" }, `No transactions in the last ${TX_LOOKBACK_BLOCKS} blocks.`))];
   setMain(
@@ -334,6 +339,7 @@ async function pageHome(token) {
         table(["transaction", "call", "sender", "block"], txRows, { id: "latest-txs" }, "latest-txs-body"))),
     el("p", { class: "muted" }, `Node ${status.node} \u00b7 state root `, el("span", { class: "mono" }, short(status.state_root)),
       ` \u00b7 ${status.syncing ? "catching up" : "in sync"} \u00b7 mempool ${status.mempool_size}`));
+  for (const block of state.recent.filter((b) => b.height > top).sort((a, b) => a.height - b.height)) await onNewBlock(block);
 }
 
 async function pageBlock(token, id) {
