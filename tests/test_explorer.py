@@ -168,3 +168,10 @@ def test_a_broken_installation_says_what_is_missing(tmp_path):
     (tmp_path / "index.html").write_text("<html></html>")
     (tmp_path / "notes.txt").write_text("not served")
     assert sorted(load_assets(str(tmp_path))) == ["app.js", "index.html"]
+
+
+def test_the_assets_are_package_data_so_a_non_editable_install_ships_them():
+    from importlib import resources
+
+    shipped = {p.name for p in resources.files("node.explorer_static").iterdir()}
+    assert {"index.html", "app.js", "style.css"} <= shipped

@@ -1,0 +1,1 @@
+"""Static files of the block explorer (a package only so that installs ship them)."""
