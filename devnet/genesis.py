@@ -26,6 +26,8 @@ DEFAULT_RPC_PORT = 8545
 DEVNET_CHAIN_ID = "shopchain-devnet"
 BUYER_BALANCE = 1_000_000_00       # 1,000,000.00 in minor units
 MERCHANT_BALANCE = 50_000_00       # funds the merchant bond
+#: Most extra funded buyer accounts a devnet may be created with (load tests).
+MAX_EXTRA_BUYERS = 4096
 
 ORGANISATIONS = [
     ("platform", "Demo Marketplace Platform"),
@@ -78,16 +80,24 @@ def _key(label_seed: str | None, name: str) -> SigningKey:
 
 def create_devnet(root: str, validators: int = DEFAULT_VALIDATORS, p2p_port: int = DEFAULT_P2P_PORT,
                   rpc_port: int = DEFAULT_RPC_PORT, host: str = "127.0.0.1", seed: str | None = None,
-                  config_overrides: dict[tuple[str, str], object] | None = None) -> DevnetLayout:
-    """Write a complete devnet under ``root``. ``seed`` makes every key deterministic (tests)."""
+                  config_overrides: dict[tuple[str, str], object] | None = None,
+                  extra_buyers: int = 0) -> DevnetLayout:
+    """Write a complete devnet under ``root``. ``seed`` makes every key deterministic (tests).
+
+    ``extra_buyers`` adds funded BUYER accounts ``client-<i>`` (load tests need many
+    senders: one sender's nonces order its transactions).
+    """
     if not 1 <= validators <= MAX_DEVNET_VALIDATORS:
         raise ValueError(f"validators must be 1..{MAX_DEVNET_VALIDATORS}, found {validators}")
+    if not 0 <= extra_buyers <= MAX_EXTRA_BUYERS:
+        raise ValueError(f"extra_buyers must be 0..{MAX_EXTRA_BUYERS}, found {extra_buyers}")
+    demo_accounts = DEMO_ACCOUNTS + [(f"client-{i}", "platform", ["BUYER"], BUYER_BALANCE) for i in range(extra_buyers)]
     os.makedirs(root, exist_ok=True)
     if os.path.exists(os.path.join(root, "genesis.json")):
         raise FileExistsError(f"{root} already holds a devnet; use `shopchain devnet up` to start it or remove it first")
     keys_dir = os.path.join(root, "keys")
     os.makedirs(keys_dir, exist_ok=True)
-    account_keys = {name: _key(seed, name) for name, *_ in DEMO_ACCOUNTS}
+    account_keys = {name: _key(seed, name) for name, *_ in demo_accounts}
     for name, key in account_keys.items():
         write_key_file(os.path.join(keys_dir, f"{name}.json"), key)
     admins = {"platform": "platform-admin", "acme": "merchant-acme", "globex": "merchant-globex",
@@ -100,7 +110,7 @@ def create_devnet(root: str, validators: int = DEFAULT_VALIDATORS, p2p_port: int
         for i in range(validators)
     )
     accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance, None)
-                     for name, org, roles, balance in DEMO_ACCOUNTS)
+                     for name, org, roles, balance in demo_accounts)
     genesis_time = 0 if seed is not None else int(time.time() * 1000)
     genesis = Genesis(DEVNET_CHAIN_ID, genesis_time, orgs, infos, accounts, dict(CONTRACT_SETTINGS))
     save_genesis(genesis, os.path.join(root, "genesis.json"))

@@ -42,6 +42,7 @@ DEFAULTS: list[Key] = [
     Key("p2p", "ca_cert", "", "Consortium CA certificate (PEM), when tls = true."),
     Key("p2p", "cert", "", "This node's certificate (PEM) signed by the consortium CA, when tls = true."),
     Key("p2p", "cert_key", "", "This node's TLS private key (PEM), when tls = true."),
+    Key("p2p", "peer_addresses", [], "Dial addresses overriding genesis, as \"0x<validator public key hex>@host:port\" (e.g. to reach a peer through a proxy or a NAT address)."),
     Key("rpc", "listen", "127.0.0.1:8545", "host:port of JSON-RPC (/rpc, /ws), metrics (/metrics), health (/healthz) and the explorer (/)."),
     Key("rpc", "cors_origins", [], "Origins allowed to call the RPC from a browser; empty means CORS is off."),
     Key("rpc", "max_body_bytes", 1_048_576, "Largest HTTP request body accepted.", 1024, 64 * 1024 * 1024),
@@ -64,6 +65,8 @@ DEFAULTS: list[Key] = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Hex digits of a validator public key in ``[p2p] peer_addresses``.
+PEER_KEY_HEX_DIGITS = 64
 LOG_FORMATS = ("json", "text")
 
 
@@ -129,14 +132,38 @@ def _check(key: Key, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings, found {value!r}")
     if key.name == "listen":
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"{where}: expected host:port with a port in 1..65535, found {value!r}")
+        _check_host_port(where, value)
+    if (key.section, key.name) == ("p2p", "peer_addresses"):
+        parse_peer_addresses(value)
     if (key.section, key.name) == ("log", "level") and value not in LOG_LEVELS:
         raise ConfigError(f"{where}: expected one of {list(LOG_LEVELS)}, found {value!r}")
     if (key.section, key.name) == ("log", "format") and value not in LOG_FORMATS:
         raise ConfigError(f"{where}: expected one of {list(LOG_FORMATS)}, found {value!r}")
     return value
+
+
+def _check_host_port(where: str, value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: expected host:port with a port in 1..65535, found {value!r}")
+
+
+def parse_peer_addresses(entries: list[str]) -> dict[bytes, str]:
+    """``[p2p] peer_addresses`` as {validator public key: "host:port"}; ConfigError names a bad entry."""
+    where = "[p2p] peer_addresses"
+    result: dict[bytes, str] = {}
+    for entry in entries:
+        key_hex, sep, address = entry.partition("@")
+        digits = key_hex[2:] if key_hex.startswith("0x") else ""
+        if not sep or len(digits) != PEER_KEY_HEX_DIGITS or not all(c in "0123456789abcdefABCDEF" for c in digits):
+            raise ConfigError(f"{where}: expected \"0x<{PEER_KEY_HEX_DIGITS} hex digits of a validator public key>"
+                              f"@host:port\", found {entry!r}")
+        _check_host_port(f"{where} entry {entry!r}", address)
+        public_key = bytes.fromhex(digits)
+        if public_key in result:
+            raise ConfigError(f"{where}: validator {key_hex} is listed twice; keep one address per validator")
+        result[public_key] = address
+    return result
 
 
 def parse_config(home: str, doc: dict) -> NodeConfig:

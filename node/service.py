@@ -33,13 +33,13 @@ from aiohttp import web
 from consensus import BlockRequest, Blocks, Record, Replica, compact_records, decode_message, encode_message
 from contracts_vm.api import get_contract_info
 from ledger import encoding
-from ledger.errors import ChainError, CorruptionError, DecodeError
+from ledger.errors import ChainError, CorruptionError, DecodeError, StorageError
 from ledger.genesis import ROLES
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block, CommitCertificate, SignedTx
 from node.chain import BlockLimits, Chain, DivergenceError
-from node.config import NodeConfig
+from node.config import ConfigError, NodeConfig, parse_peer_addresses
 from node.executor import call_view
 from node.explorer import add_explorer_routes
 from node.home import load_home
@@ -86,6 +86,7 @@ class Node:
         cfg = self.config
         self.me = self.key.public_key
         self.node_id = f"{cfg.get('node', 'moniker')}/{self.me.hex()[:8]}"
+        self.peer_addresses = self._peer_addresses()
         self.kv = LevelDBKV(cfg.path("node", "data_dir"))
         self.sync_writes = cfg.get("storage", "sync")
         try:
@@ -127,8 +128,8 @@ class Node:
         self._gossip_scheduled = False
         self._propose_timer: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()
-        self._reload_journal()
         self.halted: str | None = None
+        self._reload_journal()
         self._driving = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -233,7 +234,11 @@ class Node:
             raise
         # Journal it before acknowledging: a kill -9 keeps OS-buffered writes, and a restart
         # re-admits and re-gossips what was acknowledged but not yet committed.
-        self.kv.write([(schema.mempool_key(tx.tx_id), tx.encode())], sync=False)
+        try:
+            self.kv.write([(schema.mempool_key(tx.tx_id), tx.encode())], sync=False)
+        except StorageError as exc:  # not acknowledged: the client gets this error, not the id
+            self._halt_on_storage(exc)
+            raise ChainError(f"this node has halted: {self.halted}") from None
         self._gossip.append(tx.encode())
         if not self._gossip_scheduled:
             self._gossip_scheduled = True
@@ -251,7 +256,7 @@ class Node:
             except MempoolError:
                 dead.append((key, None))  # committed meanwhile, or no longer valid
         if dead:
-            self.kv.write(dead, sync=False)
+            self._write_or_halt(dead)
         if self._gossip:
             log.info("re-admitted journaled transactions", extra={"count": len(self._gossip)})
 
@@ -359,7 +364,7 @@ class Node:
         outcome = self.chain.commit(block, cert, self._record_deletions(block.height) + committed_ids)
         stale = [(schema.mempool_key(t), None) for t in self.mempool.update(block.txs)]
         if stale:
-            self.kv.write(stale, sync=False)
+            self._write_or_halt(stale)
         interval = started - self._last_commit_at
         self._last_commit_at = started
         self._first_pending_at = None
@@ -434,14 +439,30 @@ class Node:
                     self._pending_proposal = request
         except (DivergenceError, CorruptionError) as exc:
             self._halt(str(exc))
+        except StorageError as exc:  # disk full, read-only, I/O error: nothing of this cycle was sent
+            self._halt_on_storage(exc)
         finally:
             self._driving = False
         self._maybe_propose()
 
     def _halt(self, reason: str) -> None:
+        if self.halted is not None:
+            return
         self.halted = reason
         log.critical("node halted", extra={"reason": reason})
         self._stop.set()
+
+    def _halt_on_storage(self, exc: StorageError) -> None:
+        """A write failed: stop before acknowledging, signing or sending anything that depends on it."""
+        self._halt(f"{exc}. The node stopped without acknowledging anything it could not store; "
+                   f"free disk space or make {self.config.path('node', 'data_dir')} writable, then start it again "
+                   f"(shopchain node start --home {self.home})")
+
+    def _write_or_halt(self, batch: list[tuple[bytes, bytes | None]]) -> None:
+        try:
+            self.kv.write(batch, sync=False)
+        except StorageError as exc:
+            self._halt_on_storage(exc)
 
     # --- proposing ----------------------------------------------------------------------
 
@@ -500,6 +521,17 @@ class Node:
             self._pump_sync()
             self._regossip()
 
+    def _peer_addresses(self) -> dict[bytes, str]:
+        """Where to dial each other validator: genesis, overridden by ``[p2p] peer_addresses``."""
+        peers = {v.public_key: v.p2p_address for v in self.genesis.validators if v.public_key != self.me}
+        for public_key, address in parse_peer_addresses(self.config.get("p2p", "peer_addresses")).items():
+            if public_key not in peers:
+                known = "this node's own key" if public_key == self.me else "not a genesis validator"
+                raise ConfigError(f"[p2p] peer_addresses: 0x{public_key.hex()} is {known}; "
+                                  f"list only other validators' public keys (see genesis.json)")
+            peers[public_key] = address
+        return peers
+
     def _make_transport(self) -> Transport:
         cfg = self.config
         ssl_server = ssl_client = None
@@ -509,8 +541,7 @@ class Node:
             paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
             ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
         host, port = cfg.address("p2p")
-        peers = {v.public_key: v.p2p_address for v in self.genesis.validators if v.public_key != self.me}
-        return Transport(self.key, self.genesis.chain_id, host, port, peers, self._on_peer_message,
+        return Transport(self.key, self.genesis.chain_id, host, port, self.peer_addresses, self._on_peer_message,
                          ssl_server=ssl_server, ssl_client=ssl_client)
 
     async def run(self, install_signals: bool = True) -> int:
