@@ -82,23 +82,27 @@ class FaultNet:
         self.pairs: dict[tuple[int, int], _Pair] = {k: _Pair() for k in ports}
         self.bytes_forwarded = 0
         self.bytes_dropped = 0
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
-        self._thread = threading.Thread(target=self._loop.run_forever, name="faultnet", daemon=True)
+        self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> "FaultNet":
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="faultnet", daemon=True)
         self._thread.start()
         self._call(self._start_servers())
         return self
 
     def stop(self) -> None:
-        if not self._thread.is_alive():
+        if self._thread is None or not self._thread.is_alive():
             return
         self._call(self._stop_servers())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(CONTROL_TIMEOUT_S)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def _call(self, coro) -> object:  # type: ignore[no-untyped-def]
         future: Future = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -129,7 +133,8 @@ class FaultNet:
     def cut(self, a: int, b: int) -> None:
         """Reset every connection between ``a`` and ``b`` and refuse new ones until healed."""
         self.cut_pairs.add(frozenset((a, b)))
-        self._loop.call_soon_threadsafe(self._abort_pair, a, b)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._abort_pair, a, b)
 
     def partition(self, groups: list[list[int]], how: str = "cut") -> None:
         """No traffic between different groups (``how`` = "cut" or BLACKHOLE)."""

@@ -1,0 +1,177 @@
+"""The fault harness and the soak: proxy faults on real sockets, checkers that can fail, a short soak.
+
+The short soak runs every fault kind once (about a minute and a half on a quiet
+machine); ``--runslow`` adds a 10-minute one, and ``python -m tests.soak --minutes M``
+runs any length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from ledger.crypto import SigningKey
+from node.config import ConfigError, parse_config
+from tests.fault.checks import StoreView, check_agreement, check_exactly_once, find_equivocations, percentile
+from tests.fault.proxy import BLACKHOLE, DELAY, STALL, FaultNet
+from tests.nethelpers import free_base_port
+from tests.soak import FAULT_KINDS, run_soak
+
+KEY = SigningKey.from_label("peer").public_key.hex()
+
+
+# --- [p2p] peer_addresses -----------------------------------------------------------------
+
+def test_peer_addresses_accepts_key_at_host_port():
+    config = parse_config("/h", {"p2p": {"peer_addresses": [f"0x{KEY}@127.0.0.1:4000"]}})
+    assert config.get("p2p", "peer_addresses") == [f"0x{KEY}@127.0.0.1:4000"]
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ("127.0.0.1:4000", "expected \"0x<64 hex digits"),
+    (f"{KEY}@127.0.0.1:4000", "expected \"0x<64 hex digits"),
+    (f"0x{KEY[:-2]}@127.0.0.1:4000", "expected \"0x<64 hex digits"),
+    (f"0x{KEY}@127.0.0.1", "expected host:port"),
+    (f"0x{KEY}@127.0.0.1:70000", "expected host:port"),
+])
+def test_peer_addresses_rejects_malformed_entries(entry, expected):
+    with pytest.raises(ConfigError) as info:
+        parse_config("/h", {"p2p": {"peer_addresses": [entry]}})
+    assert "[p2p] peer_addresses" in str(info.value) and expected in str(info.value)
+
+
+def test_peer_addresses_rejects_a_validator_listed_twice():
+    with pytest.raises(ConfigError, match="listed twice"):
+        parse_config("/h", {"p2p": {"peer_addresses": [f"0x{KEY}@a:1", f"0x{KEY}@b:2"]}})
+
+
+# --- the proxy on real sockets ------------------------------------------------------------
+
+async def _echo_server(port: int) -> asyncio.base_events.Server:
+    async def echo(reader, writer):
+        while data := await reader.read(1024):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+    return await asyncio.start_server(echo, "127.0.0.1", port)
+
+
+def _roundtrip(port: int, payload: bytes, timeout: float) -> bytes | None:
+    async def go() -> bytes | None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(payload)
+            await writer.drain()
+            got = b""
+            while len(got) < len(payload):
+                chunk = await asyncio.wait_for(reader.read(1024), timeout)
+                if not chunk:
+                    return got or None
+                got += chunk
+            return got
+        except (asyncio.TimeoutError, ConnectionError):
+            return None
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def echo_pair():
+    """Node 1 is an echo server; node 0 reaches it through the proxy of link (0, 1)."""
+    base = free_base_port(3)
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(_echo_server(base))
+    import threading
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    net = FaultNet([("127.0.0.1", base + 2), ("127.0.0.1", base)], {(0, 1): base + 1, (1, 0): base + 2}, seed=1).start()
+    yield net, base + 1
+    net.stop()
+    asyncio.run_coroutine_threadsafe(_close(server), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+async def _close(server: asyncio.base_events.Server) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+def test_proxy_passes_delays_blackholes_stalls_and_cuts(echo_pair):
+    net, port = echo_pair
+    assert _roundtrip(port, b"hello", 5) == b"hello"
+    net.set_flow(0, 1, DELAY, 300)
+    started = time.monotonic()
+    assert _roundtrip(port, b"slow", 5) == b"slow"
+    assert time.monotonic() - started >= 0.3
+    net.heal()
+    net.set_flow(1, 0, BLACKHOLE)  # asymmetric: requests arrive, answers vanish
+    assert _roundtrip(port, b"lost", 0.5) is None
+    assert net.bytes_dropped >= 4
+    net.heal()
+    net.set_flow(0, 1, STALL)
+    assert _roundtrip(port, b"held", 0.5) is None
+    net.heal()
+    net.cut(0, 1)
+    assert _roundtrip(port, b"cut", 1) is None
+    net.heal()
+    assert _roundtrip(port, b"again", 5) == b"again"
+
+
+def test_partition_groups_cut_only_pairs_across_groups():
+    net = FaultNet([("127.0.0.1", 1)] * 4, {}, seed=0)
+    net.partition([[0, 1], [2, 3]])
+    assert net.cut_pairs == {frozenset(p) for p in [(0, 2), (0, 3), (1, 2), (1, 3)]}
+    net.heal()
+    net.isolate(2, BLACKHOLE)
+    assert {k for k, f in net.flows.items() if f.mode == BLACKHOLE} == {(2, 0), (2, 1), (2, 3), (0, 2), (1, 2), (3, 2)}
+
+
+# --- the checkers fail when they should ------------------------------------------------------
+
+def _view(name: str, hashes: list[bytes], tx_ids: list[bytes] = ()) -> StoreView:
+    v = StoreView(name, len(hashes))
+    v.hashes = {i + 1: h for i, h in enumerate(hashes)}
+    v.state_roots = {i + 1: b"r" for i in range(len(hashes))}
+    v.tx_ids = list(tx_ids)
+    return v
+
+
+def test_checkers_report_forks_equivocation_and_lost_or_doubled_transactions():
+    a, b = _view("a", [b"1", b"2"]), _view("b", [b"1", b"X", b"3"])
+    assert check_agreement([a, b]) == ["a and b differ at height 2"]
+    a.signatures[(b"v" * 32, 0, 2, 2)].add(b"d1")
+    b.signatures[(b"v" * 32, 0, 2, 2)].add(b"d2")
+    b.signatures[(b"w" * 32, 0, 2, 2)].add(b"d2")
+    assert len(find_equivocations([a, b])) == 1
+    c = _view("c", [b"1"], [b"\x01" * 32, b"\x01" * 32])
+    problems = check_exactly_once(c, ["0x" + "01" * 32, "0x" + "02" * 32])
+    assert any("never committed" in p for p in problems) and any("more than once" in p for p in problems)
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([], 99) is None
+
+
+# --- the soak ----------------------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_short_soak_runs_every_fault_kind_and_keeps_every_invariant(tmp_path):
+    report = run_soak(str(tmp_path / "devnet"), minutes=0.0, seed=int(os.environ.get("SOAK_SEED", "11")))
+    assert report["problems"] == []
+    assert all(report["faults"][k] >= 1 for k in FAULT_KINDS)
+    assert report["kills"] >= 2 and report["acknowledged_txs"] > 100
+    assert report["view_change_recovery_s"]["count"] >= 4
+    assert len(set(report["heights"])) == 1 and report["signatures_checked"] > 0
+
+
+@pytest.mark.slow
+def test_ten_minute_soak(tmp_path):
+    report = run_soak(str(tmp_path / "devnet"), minutes=10.0, seed=int(os.environ.get("SOAK_SEED", "12")))
+    assert report["problems"] == [], report["problems"][:5]
