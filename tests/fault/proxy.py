@@ -122,6 +122,10 @@ class FaultNet:
                 writer.transport.abort()
         for server in self._servers:
             await server.wait_closed()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- control (any thread) ----------------------------------------------------------
 
