@@ -59,6 +59,8 @@ class LevelDBKV:
             raise StorageError(f"store at {self.path} is closed: {exc}") from None
         except plyvel.CorruptionError as exc:
             raise CorruptionError(f"LevelDB read of {key!r:.60} failed: {exc}") from None
+        except plyvel.IOError as exc:  # e.g. a truncated table file: the data is gone, not just unreadable now
+            raise CorruptionError(f"LevelDB read of {key!r:.60} failed: {exc}") from None
 
     def iterate(
         self, prefix: bytes = b"", start: bytes | None = None, stop: bytes | None = None, reverse: bool = False
@@ -74,7 +76,7 @@ class LevelDBKV:
             kwargs["stop"] = high
         try:
             yield from self._db.iterator(**kwargs)
-        except plyvel.CorruptionError as exc:
+        except (plyvel.CorruptionError, plyvel.IOError) as exc:
             raise CorruptionError(f"LevelDB iteration failed: {exc}") from None
 
     def write(self, batch: Iterable[tuple[bytes, bytes | None]], sync: bool = True) -> None:
