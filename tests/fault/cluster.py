@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 
 from devnet import launcher
-from devnet.genesis import create_devnet
+from devnet.genesis import DevnetLayout, create_devnet
 from node.home import read_key_file
 from tests.fault.proxy import FaultNet
 from tests.nethelpers import WAIT_LIMIT_S, Devnet, free_base_port
@@ -37,8 +38,13 @@ def _set_peer_addresses(home: str, entries: list[str]) -> None:
 
 
 def start_proxied(root: str, validators: int = 4, seed: int = 0, overrides: dict | None = None,
-                  extra_buyers: int = 0) -> tuple[Devnet, FaultNet]:
-    """A running devnet plus the FaultNet between its validators (stop both when done)."""
+                  extra_buyers: int = 0, prepare: Callable[[DevnetLayout], None] | None = None
+                  ) -> tuple[Devnet, FaultNet]:
+    """A running devnet plus the FaultNet between its validators (stop both when done).
+
+    ``prepare`` runs after the files are written and before any node starts (e.g. to
+    mount a small filesystem on a node's data directory).
+    """
     pairs = [(a, b) for a in range(validators) for b in range(validators) if a != b]
     base = free_base_port(2 * validators + len(pairs))
     layout = create_devnet(root, validators, p2p_port=base, rpc_port=base + validators, seed="fault",
@@ -52,6 +58,8 @@ def start_proxied(root: str, validators: int = 4, seed: int = 0, overrides: dict
         entries = [f"0x{layout.genesis.validators[b].public_key.hex()}@127.0.0.1:{ports[(a, b)]}"
                    for b in range(validators) if b != a]
         _set_peer_addresses(home, entries)
+    if prepare is not None:
+        prepare(layout)
     faults = FaultNet(targets, ports, seed).start()
     try:
         manifest = launcher.up(root, validators, timeout=WAIT_LIMIT_S)
