@@ -1,0 +1,319 @@
+"""End-to-end throughput and latency of a real devnet on this machine.
+
+How this works: a fresh devnet (4 or 7 validator processes, default config, synced
+commits) is created in a temporary directory with ``--clients`` extra funded buyer
+accounts. Each account is pinned to one node (so its nonces arrive in order) and its
+transactions are signed before a step starts. A step offers ``rate`` transactions a
+second for ``--seconds``: every ``TICK_S`` the due transactions go out as JSON-RPC
+batches of ``chain_sendRawTransaction`` over aiohttp, ``CONNECTIONS_PER_NODE``
+concurrent requests per node (open loop: the generator never waits for commits). A
+websocket ``newBlocks`` subscription on node 0 timestamps commits, so latency is
+submit-to-committed as a client of node 0 would see it. CPU per transaction comes
+from ``/proc/<pid>/stat`` of every node. Rates rise until commits fall well behind.
+
+The physical ceiling of the same run: strict ed25519 verifications per second on one
+core x cores / validators (every validator verifies every transaction once, and all
+of them share this machine). Every line is ``{bench, metric, value, unit, baseline,
+ratio}``; a PNG chart shows throughput and latency against offered load.
+
+    python -m bench.tps [--validators 4|7] [--seconds N] [--kind transfer|order]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+
+import aiohttp
+
+from bench.chart import BLUE, GREEN, RED, Canvas, line_chart, save_png
+from bench.common import emit, per_second, progress, result
+from devnet import launcher
+from devnet.genesis import create_devnet
+from ledger.crypto import SigningKey, sha256, verify_ed25519
+from ledger.types import TxBody
+from node.client import Client
+from node.home import read_key_file
+
+BENCH = "tps"
+#: Offered rates (tx/s) tried in order, until commits fall behind.
+DEFAULT_RATES = (50, 100, 200, 400, 700, 1000, 1500, 2000)
+#: A step whose committed rate is below this share of the offered rate ends the ramp.
+SATURATION_SHARE = 0.6
+#: How often the generator sends what is due.
+TICK_S = 0.05
+#: JSON-RPC batch size (the node's default [rpc] max_batch is 100).
+BATCH = 100
+#: Concurrent HTTP requests per node.
+CONNECTIONS_PER_NODE = 4
+#: Longest wait after a step for its transactions to commit.
+DRAIN_LIMIT_S = 30.0
+#: Gas limit of each benchmark transaction.
+TX_GAS = {"transfer": 200_000, "order": 5_000_000}
+ORDER_PRICE = 1_000
+
+
+def _free_base_port(count: int) -> int:
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 60_000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free port range found")
+
+
+class Bench:
+    def __init__(self, root: str, validators: int, clients: int, kind: str) -> None:
+        self.kind = kind
+        base = _free_base_port(2 * validators)
+        layout = create_devnet(root, validators, p2p_port=base, rpc_port=base + validators, seed="bench",
+                               config_overrides={("log", "level"): "warning"}, extra_buyers=clients)
+        self.genesis = layout.genesis
+        self.manifest = launcher.up(root, validators, timeout=launcher.UP_TIMEOUT_S)
+        self.urls = [n["rpc"] for n in self.manifest["nodes"]]
+        self.accounts = [read_key_file(os.path.join(layout.keys_dir, f"client-{i}.json")) for i in range(clients)]
+        self.nonces = [0] * clients
+        self.merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))
+        self.order_args: list | None = None
+        self.submitted: dict[str, float] = {}
+        self.committed: dict[str, float] = {}
+        self.blocks: list[tuple[float, int, int]] = []  # (time, height, tx count)
+        self.refused: dict[str, int] = {}
+
+    def stop(self) -> None:
+        launcher.down(self.manifest_root, lambda _: None)
+
+    @property
+    def manifest_root(self) -> str:
+        return os.path.dirname(os.path.dirname(self.manifest["nodes"][0]["home"]))
+
+    # --- transactions --------------------------------------------------------------------
+
+    def prepare_orders(self) -> None:
+        client = Client(self.urls[0], self.genesis.chain_id)
+        arbiter = SigningKey.from_label("bench-arbiter").public_key
+        client.transact(self.merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter)
+        terms = client.call("orders", "terms_hash_of", self.merchant.public_key)
+        self.order_args = [self.merchant.public_key, sha256(b"sku"), 1, ORDER_PRICE, bytes.fromhex(terms[2:]),
+                           sha256(b"pii"), sha256(b"payload"), sha256(b"review-key"), b"", b"", b""]
+
+    def sign(self, count: int) -> list[tuple[int, str, bytes]]:
+        """``count`` transactions round-robin over the accounts: (node, tx id, raw)."""
+        out = []
+        chain_id = self.genesis.chain_id
+        for i in range(count):
+            a = i % len(self.accounts)
+            key = self.accounts[a]
+            if self.kind == "transfer":
+                body = TxBody(chain_id, key.public_key, self.nonces[a], "ledger", "transfer",
+                              [self.merchant.public_key, 1], TX_GAS["transfer"])
+            else:
+                body = TxBody(chain_id, key.public_key, self.nonces[a], "orders", "place", list(self.order_args or []),
+                              TX_GAS["order"])
+            self.nonces[a] += 1
+            out.append((a % len(self.urls), "0x" + body.tx_id.hex(), body.sign(key).encode()))
+        return out
+
+    # --- one step ----------------------------------------------------------------------------
+
+    async def _post(self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, url: str,
+                    batch: list[tuple[int, str, bytes]]) -> None:
+        payload = [{"jsonrpc": "2.0", "id": i, "method": "chain_sendRawTransaction", "params": ["0x" + raw.hex()]}
+                   for i, (_, _, raw) in enumerate(batch)]
+        async with sem:
+            sent = time.monotonic()
+            for _, tx_id, _ in batch:
+                self.submitted[tx_id] = sent
+            try:
+                async with session.post(url + "/rpc", json=payload) as response:
+                    replies = await response.json(content_type=None)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                self.refused[type(exc).__name__] = self.refused.get(type(exc).__name__, 0) + len(batch)
+                return
+        for reply in replies if isinstance(replies, list) else [replies]:
+            if "error" in reply:
+                data = reply["error"].get("data")
+                reason = data.get("reason") if isinstance(data, dict) else str(reply["error"].get("code"))
+                self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    async def _watch(self, ready: asyncio.Event) -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(self.urls[0] + "/ws", max_msg_size=0) as ws:
+                await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "chain_subscribe", "params": ["newBlocks"]})
+                ready.set()
+                async for message in ws:
+                    if message.type != aiohttp.WSMsgType.TEXT:
+                        return
+                    data = json.loads(message.data)
+                    if data.get("method") != "chain_subscription":
+                        continue
+                    now = time.monotonic()
+                    block = data["params"]["result"]
+                    self.blocks.append((now, block["height"], block["tx_count"]))
+                    for tx_id in block["txs"]:
+                        self.committed.setdefault(tx_id, now)
+
+    async def _offer(self, txs: list[tuple[int, str, bytes]], rate: float, seconds: float) -> float:
+        """Send ``txs`` at ``rate``; returns how far behind schedule the generator fell (s)."""
+        timeout = aiohttp.ClientTimeout(total=30)
+        connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_NODE * len(self.urls))
+        sems = [asyncio.Semaphore(CONNECTIONS_PER_NODE) for _ in self.urls]
+        tasks = []
+        lag = 0.0
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            start = time.monotonic()
+            sent = 0
+            step = 0
+            while sent < len(txs):
+                step += 1
+                due = min(len(txs), int(rate * step * TICK_S))
+                by_node: dict[int, list] = {}
+                for tx in txs[sent:due]:
+                    by_node.setdefault(tx[0], []).append(tx)
+                sent = due
+                for node, items in by_node.items():
+                    for i in range(0, len(items), BATCH):
+                        tasks.append(asyncio.create_task(self._post(session, sems[node], self.urls[node],
+                                                                    items[i:i + BATCH])))
+                wake = start + step * TICK_S
+                lag = max(lag, time.monotonic() - wake)
+                await asyncio.sleep(max(0.0, wake - time.monotonic()))
+            await asyncio.gather(*tasks)
+        return lag
+
+    def cpu_seconds(self) -> list[float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        out = []
+        for node in self.manifest["nodes"]:
+            with open(f"/proc/{node['pid']}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            out.append((int(fields[11]) + int(fields[12])) / ticks)
+        return out
+
+    async def step(self, rate: float, seconds: float) -> dict:
+        txs = self.sign(int(rate * seconds))
+        ids = [t for _, t, _ in txs]
+        cpu_before, t0 = self.cpu_seconds(), time.monotonic()
+        blocks_before = len(self.blocks)
+        lag = await self._offer(txs, rate, seconds)
+        offered_s = time.monotonic() - t0
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        while time.monotonic() < deadline and sum(1 for t in ids if t in self.committed) < len(ids) - sum(self.refused.values()):
+            await asyncio.sleep(0.05)
+        window_end = t0 + offered_s
+        in_window = sum(1 for t in ids if t in self.committed and self.committed[t] <= window_end)
+        done = [t for t in ids if t in self.committed]
+        elapsed = max(self.committed[t] for t in done) - t0 if done else offered_s
+        cpu_after = self.cpu_seconds()
+        latencies = sorted((self.committed[t] - self.submitted[t]) * 1000 for t in done if t in self.submitted)
+        times = [b[0] for b in self.blocks[blocks_before:]]
+        intervals = [(b - a) * 1000 for a, b in zip(times, times[1:])]
+        cpu_per_tx = [(b - a) / max(1, len(done)) * 1e6 for a, b in zip(cpu_before, cpu_after)]
+
+        def pct(q: float) -> float:
+            return latencies[min(len(latencies) - 1, int(q / 100 * len(latencies)))] if latencies else float("nan")
+
+        return {"rate": rate, "offered": len(ids), "committed": len(done), "committed_in_window": in_window,
+                "tps": len(done) / elapsed if elapsed > 0 else 0.0, "generator_lag_s": lag,
+                "p50": pct(50), "p95": pct(95), "p99": pct(99),
+                "block_interval_ms": statistics.mean(intervals) if intervals else float("nan"),
+                "blocks": len(times), "cpu_us_per_tx": cpu_per_tx, "refused": dict(self.refused)}
+
+
+def ed25519_ceiling(validators: int) -> tuple[float, float]:
+    """(strict ed25519 verifications per second on one core, that x cores / validators)."""
+    key = SigningKey.from_label("ceiling")
+    message = b"x" * 200  # about a transfer's signed payload
+    signature, public = key.sign_raw(message), key.public_key
+    assert verify_ed25519(public, message, signature)
+    per_core = per_second(lambda: verify_ed25519(public, message, signature), min_seconds=1.0)
+    return per_core, per_core * (os.cpu_count() or 1) / validators
+
+
+def draw(steps: list[dict], path: str) -> None:
+    canvas = Canvas(1000, 420)
+    xs = [float(s["rate"]) for s in steps]
+    line_chart(canvas, (70, 30, 480, 370), xs, [([s["tps"] for s in steps], BLUE)], diagonal=True)
+    line_chart(canvas, (570, 30, 980, 370), xs, [([s["p50"] for s in steps], GREEN), ([s["p99"] for s in steps], RED)])
+    save_png(canvas, path)
+
+
+async def run(bench: Bench, rates: list[float], seconds: float) -> list[dict]:
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(bench._watch(ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    steps = []
+    try:
+        for rate in rates:
+            progress(f"offering {rate} tx/s for {seconds} s ...")
+            step = await bench.step(rate, seconds)
+            steps.append(step)
+            progress(f"  committed {step['tps']:.0f} tx/s, p50 {step['p50']:.0f} ms, p99 {step['p99']:.0f} ms, "
+                     f"blocks {step['blocks']}, cpu/tx {[round(c) for c in step['cpu_us_per_tx']]} us, "
+                     f"lag {step['generator_lag_s']:.2f} s, refused {step['refused']}")
+            if step["tps"] < SATURATION_SHARE * rate:
+                break
+    finally:
+        watcher.cancel()
+    return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.tps", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--validators", type=int, choices=(4, 7), default=4)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each offered-rate step")
+    parser.add_argument("--kind", choices=("transfer", "order"), default="transfer")
+    parser.add_argument("--clients", type=int, default=200, help="funded sender accounts")
+    parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES), help="offered rates, tx/s")
+    parser.add_argument("--chart", default=None, help="PNG path (default bench-tps-<kind>-<validators>.png)")
+    args = parser.parse_args(argv)
+    per_core, ceiling = ed25519_ceiling(args.validators)
+    emit(result(BENCH, "ed25519_verify_per_core", per_core, "verifications/s", None))
+    emit(result(BENCH, "ceiling_tps", ceiling, "tx/s", None))
+    root = tempfile.mkdtemp(prefix="shopchain-bench-")
+    progress(f"starting a {args.validators}-validator devnet in {root}")
+    bench = Bench(os.path.join(root, "devnet"), args.validators, args.clients, args.kind)
+    try:
+        if args.kind == "order":
+            bench.prepare_orders()
+        steps = asyncio.run(run(bench, [float(r) for r in args.rates.split(",")], args.seconds))
+    finally:
+        bench.stop()
+    tag = f"{args.kind}/{args.validators}v"
+    for s in steps:
+        r = int(s["rate"])
+        emit(result(BENCH, f"{tag}/committed_tps@{r}", s["tps"], "tx/s", s["rate"]))
+        for q in ("p50", "p95", "p99"):
+            emit(result(BENCH, f"{tag}/latency_{q}_ms@{r}", s[q], "ms", None))
+        emit(result(BENCH, f"{tag}/block_interval_ms@{r}", s["block_interval_ms"], "ms", None))
+        emit(result(BENCH, f"{tag}/cpu_per_tx_per_node_us@{r}", statistics.mean(s["cpu_us_per_tx"]), "us", None))
+    best = max(steps, key=lambda s: s["tps"])
+    emit(result(BENCH, f"{tag}/sustained_tps", best["tps"], "tx/s", ceiling))
+    emit(result(BENCH, f"{tag}/latency_p99_ms_at_best", best["p99"], "ms", None))
+    chart = args.chart or f"bench-tps-{args.kind}-{args.validators}.png"
+    draw(steps, chart)
+    progress(f"chart: {chart} (left: committed tx/s [blue] vs offered, dashed = offered; "
+             f"right: latency p50 [green] and p99 [red] in ms vs offered)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
