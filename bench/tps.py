@@ -59,6 +59,8 @@ DRAIN_LIMIT_S = 30.0
 #: Gas limit of each benchmark transaction.
 TX_GAS = {"transfer": 200_000, "order": 5_000_000}
 ORDER_PRICE = 1_000
+#: Receipts checked per step (committed is not enough: the transaction must have succeeded).
+RECEIPT_SAMPLE = 20
 
 
 def _free_base_port(count: int) -> int:
@@ -91,6 +93,7 @@ class Bench:
         self.urls = [n["rpc"] for n in self.manifest["nodes"]]
         self.accounts = [read_key_file(os.path.join(layout.keys_dir, f"client-{i}.json")) for i in range(clients)]
         self.nonces = [0] * clients
+        self.keys_dir = layout.keys_dir
         self.merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))
         self.order_args: list | None = None
         self.submitted: dict[str, float] = {}
@@ -109,7 +112,7 @@ class Bench:
 
     def prepare_orders(self) -> None:
         client = Client(self.urls[0], self.genesis.chain_id)
-        arbiter = SigningKey.from_label("bench-arbiter").public_key
+        arbiter = read_key_file(os.path.join(self.keys_dir, "arbiter.json")).public_key
         client.transact(self.merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter)
         terms = client.call("orders", "terms_hash_of", self.merchant.public_key)
         self.order_args = [self.merchant.public_key, sha256(b"sku"), 1, ORDER_PRICE, bytes.fromhex(terms[2:]),
@@ -228,6 +231,12 @@ class Bench:
         intervals = [(b - a) * 1000 for a, b in zip(times, times[1:])]
         cpu_per_tx = [(b - a) / max(1, len(done)) * 1e6 for a, b in zip(cpu_before, cpu_after)]
 
+        sample = random.Random(len(done)).sample(done, min(RECEIPT_SAMPLE, len(done)))
+        client = Client(self.urls[0], self.genesis.chain_id)
+        failed = [r for r in (client.receipt(t) for t in sample) if r["status"] != "ok"]
+        if failed:
+            progress(f"  {len(failed)} of {len(sample)} sampled receipts failed, e.g. {failed[0]['error']}")
+
         def pct(q: float) -> float:
             return latencies[min(len(latencies) - 1, int(q / 100 * len(latencies)))] if latencies else float("nan")
 
@@ -235,7 +244,8 @@ class Bench:
                 "tps": len(done) / elapsed if elapsed > 0 else 0.0, "generator_lag_s": lag,
                 "p50": pct(50), "p95": pct(95), "p99": pct(99),
                 "block_interval_ms": statistics.mean(intervals) if intervals else float("nan"),
-                "blocks": len(times), "cpu_us_per_tx": cpu_per_tx, "refused": dict(self.refused)}
+                "blocks": len(times), "cpu_us_per_tx": cpu_per_tx, "refused": dict(self.refused),
+                "failed_share": len(failed) / len(sample) if sample else 0.0}
 
 
 def ed25519_ceiling(validators: int) -> tuple[float, float]:
@@ -305,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             emit(result(BENCH, f"{tag}/latency_{q}_ms@{r}", s[q], "ms", None))
         emit(result(BENCH, f"{tag}/block_interval_ms@{r}", s["block_interval_ms"], "ms", None))
         emit(result(BENCH, f"{tag}/cpu_per_tx_per_node_us@{r}", statistics.mean(s["cpu_us_per_tx"]), "us", None))
+        emit(result(BENCH, f"{tag}/failed_receipt_share@{r}", s["failed_share"], "share", None))
     best = max(steps, key=lambda s: s["tps"])
     emit(result(BENCH, f"{tag}/sustained_tps", best["tps"], "tx/s", ceiling))
     emit(result(BENCH, f"{tag}/latency_p99_ms_at_best", best["p99"], "ms", None))
