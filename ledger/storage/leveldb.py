@@ -90,6 +90,8 @@ class LevelDBKV:
                         wb.put(key, value)
         except plyvel.IOError as exc:
             raise StorageError(f"write to {self.path} failed (disk full or read-only?): {exc}") from None
+        except plyvel.CorruptionError as exc:  # e.g. a compaction met a damaged table; every later write fails too
+            raise CorruptionError(f"LevelDB write to {self.path} failed: {exc}") from None
         except RuntimeError as exc:
             raise StorageError(f"store at {self.path} is closed: {exc}") from None
 
