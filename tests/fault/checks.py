@@ -14,6 +14,7 @@ safety violation by that validator.
 from __future__ import annotations
 
 import collections
+import os
 from dataclasses import dataclass, field
 
 from consensus import PreparedCert, Record
@@ -22,6 +23,7 @@ from ledger.genesis import Genesis
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import PHASE_COMMIT, CommitCertificate, verify_certificate
+from node.home import load_home
 from node.service import RECORD_PREFIX
 
 Slot = tuple[bytes, int, int, int]  # (validator, view, height, phase)
@@ -83,10 +85,6 @@ def read_store(name: str, data_dir: str, genesis: Genesis) -> StoreView:
 
 def _owner(data_dir: str, genesis: Genesis) -> bytes:
     """The validator key of the home that holds ``data_dir`` (data_dir is <home>/data)."""
-    import os
-
-    from node.home import load_home
-
     _, key, _ = load_home(os.path.dirname(os.path.abspath(data_dir)))
     return key.public_key
 

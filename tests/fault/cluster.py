@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from collections.abc import Callable
 
 from devnet import launcher
@@ -122,8 +121,3 @@ class Crasher:
     def restart_all(self) -> None:
         for index in sorted(self.down):
             self.restart(index)
-
-    def wait_down_exited(self, index: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while launcher._alive(self.net.manifest["nodes"][index]["pid"]) and time.monotonic() < deadline:
-            time.sleep(0.05)
