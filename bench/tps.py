@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import random
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +63,10 @@ TX_GAS = {"transfer": 200_000, "order": 5_000_000}
 ORDER_PRICE = 1_000
 #: Receipts checked per step (committed is not enough: the transaction must have succeeded).
 RECEIPT_SAMPLE = 20
+#: Functions listed per profile summary.
+PROFILE_TOP = 12
+#: Inclusive frames on more than this share of samples are left out of the summary.
+PROFILE_FRAME_SHARE = 0.9
 
 
 def _free_base_port(count: int) -> int:
@@ -211,13 +217,22 @@ class Bench:
             out.append((int(fields[11]) + int(fields[12])) / ticks)
         return out
 
-    async def step(self, rate: float, seconds: float) -> dict:
+    async def step(self, rate: float, seconds: float, profile_dir: str | None = None) -> dict:
         txs = self.sign(int(rate * seconds))
         ids = [t for _, t, _ in txs]
         cpu_before, t0 = self.cpu_seconds(), time.monotonic()
         blocks_before = len(self.blocks)
+        spy = None
+        if profile_dir is not None:
+            out = os.path.join(profile_dir, f"node0-{int(rate)}.txt")
+            spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "--nonblocking", "-d", str(max(1, int(seconds))),
+                                    "-p", str(self.manifest["nodes"][0]["pid"]), "-o", out],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         lag = await self._offer(txs, rate, seconds)
         offered_s = time.monotonic() - t0
+        if spy is not None:
+            await asyncio.get_running_loop().run_in_executor(None, spy.wait)
+            progress(summarise_profile(out))
         deadline = time.monotonic() + DRAIN_LIMIT_S
         while time.monotonic() < deadline and sum(1 for t in ids if t in self.committed) < len(ids) - sum(self.refused.values()):
             await asyncio.sleep(0.05)
@@ -248,6 +263,36 @@ class Bench:
                 "failed_share": len(failed) / len(sample) if sample else 0.0}
 
 
+def summarise_profile(path: str, top: int = PROFILE_TOP) -> str:
+    """The functions a py-spy raw profile spent most samples in: self (leaf) and inclusive."""
+    if not os.path.exists(path):
+        return f"  no profile at {path} (is py-spy installed? pip install py-spy)"
+    leaf: collections.Counter = collections.Counter()
+    inclusive: collections.Counter = collections.Counter()
+    total = 0
+    with open(path) as fh:
+        for line in fh:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            frames = [f.split(" (")[0] for f in stack.split(";")]
+            total += n
+            leaf[frames[-1]] += n
+            for name in set(frames):
+                inclusive[name] += n
+    if not total:
+        return f"  empty profile at {path}"
+
+    # Frames on (nearly) every stack are the event loop and the entry point: not informative.
+    inclusive = collections.Counter({k: v for k, v in inclusive.items() if v < PROFILE_FRAME_SHARE * total})
+
+    def fmt(counter: collections.Counter) -> str:
+        return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in counter.most_common(top))
+
+    return f"  profile of node0 ({total} samples, {path}):\n    self: {fmt(leaf)}\n    inclusive: {fmt(inclusive)}"
+
+
 def ed25519_ceiling(validators: int) -> tuple[float, float]:
     """(strict ed25519 verifications per second on one core, that x cores / validators)."""
     key = SigningKey.from_label("ceiling")
@@ -266,7 +311,7 @@ def draw(steps: list[dict], path: str) -> None:
     save_png(canvas, path)
 
 
-async def run(bench: Bench, rates: list[float], seconds: float) -> list[dict]:
+async def run(bench: Bench, rates: list[float], seconds: float, profile_dir: str | None) -> list[dict]:
     ready = asyncio.Event()
     watcher = asyncio.create_task(bench._watch(ready))
     await asyncio.wait_for(ready.wait(), 30)
@@ -274,7 +319,7 @@ async def run(bench: Bench, rates: list[float], seconds: float) -> list[dict]:
     try:
         for rate in rates:
             progress(f"offering {rate} tx/s for {seconds} s ...")
-            step = await bench.step(rate, seconds)
+            step = await bench.step(rate, seconds, profile_dir)
             steps.append(step)
             progress(f"  committed {step['tps']:.0f} tx/s, p50 {step['p50']:.0f} ms, p99 {step['p99']:.0f} ms, "
                      f"blocks {step['blocks']}, cpu/tx {[round(c) for c in step['cpu_us_per_tx']]} us, "
@@ -293,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=("transfer", "order"), default="transfer")
     parser.add_argument("--clients", type=int, default=200, help="funded sender accounts")
     parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES), help="offered rates, tx/s")
+    parser.add_argument("--profile", action="store_true", help="sample node0 with py-spy during every step")
     parser.add_argument("--chart", default=None, help="PNG path (default bench-tps-<kind>-<validators>.png)")
     args = parser.parse_args(argv)
     per_core, ceiling = ed25519_ceiling(args.validators)
@@ -304,7 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.kind == "order":
             bench.prepare_orders()
-        steps = asyncio.run(run(bench, [float(r) for r in args.rates.split(",")], args.seconds))
+        profile_dir = os.path.join(root, "profiles") if args.profile else None
+        if profile_dir:
+            os.makedirs(profile_dir)
+        steps = asyncio.run(run(bench, [float(r) for r in args.rates.split(",")], args.seconds, profile_dir))
     finally:
         bench.stop()
     tag = f"{args.kind}/{args.validators}v"
