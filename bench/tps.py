@@ -27,7 +27,6 @@ import collections
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import aiohttp
 from bench.chart import BLUE, GREEN, RED, Canvas, line_chart, save_png
 from bench.common import emit, per_second, progress, result
 from devnet import launcher
+from devnet.launcher import free_base_port
 from devnet.genesis import create_devnet
 from ledger.crypto import SigningKey, sha256, verify_ed25519
 from ledger.types import TxBody
@@ -69,29 +69,10 @@ PROFILE_TOP = 12
 PROFILE_FRAME_SHARE = 0.9
 
 
-def _free_base_port(count: int) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free port range found")
-
-
 class Bench:
     def __init__(self, root: str, validators: int, clients: int, kind: str) -> None:
         self.kind = kind
-        base = _free_base_port(2 * validators)
+        base = free_base_port(2 * validators)
         layout = create_devnet(root, validators, p2p_port=base, rpc_port=base + validators, seed="bench",
                                config_overrides={("log", "level"): "warning"}, extra_buyers=clients)
         self.genesis = layout.genesis
