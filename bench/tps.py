@@ -63,6 +63,8 @@ TX_GAS = {"transfer": 200_000, "order": 5_000_000}
 ORDER_PRICE = 1_000
 #: Receipts checked per step (committed is not enough: the transaction must have succeeded).
 RECEIPT_SAMPLE = 20
+#: Timing runs of the ed25519 ceiling (the best counts).
+CEILING_RUNS = 3
 #: Functions listed per profile summary.
 PROFILE_TOP = 12
 #: Inclusive frames on more than this share of samples are left out of the summary.
@@ -280,7 +282,9 @@ def ed25519_ceiling(validators: int) -> tuple[float, float]:
     message = b"x" * 200  # about a transfer's signed payload
     signature, public = key.sign_raw(message), key.public_key
     assert verify_ed25519(public, message, signature)
-    per_core = per_second(lambda: verify_ed25519(public, message, signature), min_seconds=1.0)
+    # Best of a few runs: the machine may be shared, and the ceiling is what one core can do.
+    per_core = max(per_second(lambda: verify_ed25519(public, message, signature), min_seconds=1.0)
+                   for _ in range(CEILING_RUNS))
     return per_core, per_core * (os.cpu_count() or 1) / validators
 
 
