@@ -31,6 +31,7 @@ from ledger import encoding
 from ledger.crypto import DOMAIN_CONSENSUS, HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey
 from ledger.errors import DecodeError
 from ledger.types import PHASE_PREPARE, TAG_VOTE, Block, CommitCertificate, Vote
+from ledger.types import check_bytes as _bytes, check_fields as _fields, check_int as _int
 
 #: Largest encoded consensus message accepted from the network (the encoding's cap).
 MAX_MESSAGE_BYTES = encoding.MAX_ENCODED_BYTES
@@ -47,29 +48,6 @@ TAG_VIEW_CHANGE = "pbft-vc/1"
 TAG_NEW_VIEW = "pbft-nv/1"
 TAG_BLOCK_REQUEST = "pbft-breq/1"
 TAG_BLOCKS = "pbft-blocks/1"
-
-
-def _fields(value: Any, tag: str, count: int, what: str) -> list:
-    if not isinstance(value, list):
-        raise DecodeError(f"{what}: expected an array, found {type(value).__name__}")
-    if len(value) != count:
-        raise DecodeError(f"{what}: expected {count} fields, found {len(value)}")
-    if value[0] != tag:
-        raise DecodeError(f"{what}: expected tag {tag!r}, found {value[0]!r}")
-    return value
-
-
-def _bytes(value: Any, size: int, what: str) -> bytes:
-    if type(value) is not bytes or len(value) != size:
-        found = f"{len(value)} bytes" if type(value) is bytes else type(value).__name__
-        raise DecodeError(f"{what}: expected {size} bytes, found {found}")
-    return value
-
-
-def _int(value: Any, what: str, low: int = 0, high: int = 2**64 - 1) -> int:
-    if type(value) is not int or not low <= value <= high:
-        raise DecodeError(f"{what}: expected an integer in {low}..{high}, found {value!r}")
-    return value
 
 
 def _array(value: Any, limit: int, what: str) -> list:

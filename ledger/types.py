@@ -94,6 +94,10 @@ def _int(value: Any, what: str, low: int = 0, high: int = 2**64 - 1) -> int:
     return value
 
 
+# Public names for other packages' decoders (consensus messages use the same field checks).
+check_fields, check_bytes, check_int = _fields, _bytes, _int
+
+
 def _str(value: Any, what: str, max_chars: int = MAX_NAME_CHARS) -> str:
     if type(value) is not str:
         raise DecodeError(f"{what}: expected a string, found {type(value).__name__}")
