@@ -74,8 +74,57 @@ class DevnetLayout:
     keys_dir: str
 
 
+#: Who administers each demo organisation.
+ADMINS = {"platform": "platform-admin", "acme": "merchant-acme", "globex": "merchant-globex",
+          "swiftship": "carrier", "fixit": "service-center", "fairplay": "arbiter"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where validator i is reached (in genesis) and what its node binds to."""
+
+    p2p_address: str
+    rpc_address: str
+    rpc_listen: str
+
+
 def _key(label_seed: str | None, name: str) -> SigningKey:
     return SigningKey.from_label(f"{label_seed}/{name}") if label_seed is not None else SigningKey.generate()
+
+
+def write_consortium(root: str, chain_id: str, endpoints: list[Endpoint], seed: str | None,
+                     accounts: list[tuple[str, str, list[str], int]], keys_note: str,
+                     config_overrides: dict[tuple[str, str], object] | None = None) -> DevnetLayout:
+    """Keys, genesis and one node home per endpoint for the demo consortium (local or multi-host)."""
+    os.makedirs(root, exist_ok=True)
+    if os.path.exists(os.path.join(root, "genesis.json")):
+        raise FileExistsError(f"{root} already holds a network; start it, or remove it first")
+    keys_dir = os.path.join(root, "keys")
+    os.makedirs(keys_dir, exist_ok=True)
+    account_keys = {name: _key(seed, name) for name, *_ in accounts}
+    for name, key in account_keys.items():
+        write_key_file(os.path.join(keys_dir, f"{name}.json"), key)
+    orgs = tuple(Organisation(oid, name, (account_keys[ADMINS[oid]].public_key,)) for oid, name in ORGANISATIONS)
+    node_keys = [_key(seed, f"node{i}") for i in range(len(endpoints))]
+    infos = tuple(ValidatorInfo(f"node{i}", ORGANISATIONS[i % len(ORGANISATIONS)][0], node_keys[i].public_key,
+                                e.p2p_address, e.rpc_address) for i, e in enumerate(endpoints))
+    genesis_accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance, None)
+                             for name, org, roles, balance in accounts)
+    genesis_time = 0 if seed is not None else int(time.time() * 1000)
+    genesis = Genesis(chain_id, genesis_time, orgs, infos, genesis_accounts, dict(CONTRACT_SETTINGS))
+    save_genesis(genesis, os.path.join(root, "genesis.json"))
+    homes = []
+    for i, (info, endpoint) in enumerate(zip(infos, endpoints)):
+        home = os.path.join(root, "nodes", info.name)
+        overrides = {("node", "moniker"): info.name, ("p2p", "listen"): info.p2p_address,
+                     ("rpc", "listen"): endpoint.rpc_listen, **(config_overrides or {})}
+        init_home(home, genesis, node_keys[i], overrides)
+        homes.append(home)
+    with open(os.path.join(keys_dir, "README.txt"), "w") as fh:
+        fh.write(keys_note + "\n")
+        json.dump({name: "0x" + k.public_key.hex() for name, k in account_keys.items()}, fh, indent=2)
+        fh.write("\n")
+    return DevnetLayout(root, genesis, homes, [f"http://{v.rpc_address}" for v in infos], keys_dir)
 
 
 def create_devnet(root: str, validators: int = DEFAULT_VALIDATORS, p2p_port: int = DEFAULT_P2P_PORT,
@@ -91,38 +140,9 @@ def create_devnet(root: str, validators: int = DEFAULT_VALIDATORS, p2p_port: int
         raise ValueError(f"validators must be 1..{MAX_DEVNET_VALIDATORS}, found {validators}")
     if not 0 <= extra_buyers <= MAX_EXTRA_BUYERS:
         raise ValueError(f"extra_buyers must be 0..{MAX_EXTRA_BUYERS}, found {extra_buyers}")
-    demo_accounts = DEMO_ACCOUNTS + [(f"client-{i}", "platform", ["BUYER"], BUYER_BALANCE) for i in range(extra_buyers)]
-    os.makedirs(root, exist_ok=True)
-    if os.path.exists(os.path.join(root, "genesis.json")):
-        raise FileExistsError(f"{root} already holds a devnet; use `shopchain devnet up` to start it or remove it first")
-    keys_dir = os.path.join(root, "keys")
-    os.makedirs(keys_dir, exist_ok=True)
-    account_keys = {name: _key(seed, name) for name, *_ in demo_accounts}
-    for name, key in account_keys.items():
-        write_key_file(os.path.join(keys_dir, f"{name}.json"), key)
-    admins = {"platform": "platform-admin", "acme": "merchant-acme", "globex": "merchant-globex",
-              "swiftship": "carrier", "fixit": "service-center", "fairplay": "arbiter"}
-    orgs = tuple(Organisation(oid, name, (account_keys[admins[oid]].public_key,)) for oid, name in ORGANISATIONS)
-    node_keys = [_key(seed, f"node{i}") for i in range(validators)]
-    infos = tuple(
-        ValidatorInfo(f"node{i}", ORGANISATIONS[i % len(ORGANISATIONS)][0], node_keys[i].public_key,
-                      f"{host}:{p2p_port + i}", f"{host}:{rpc_port + i}")
-        for i in range(validators)
-    )
-    accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance, None)
-                     for name, org, roles, balance in demo_accounts)
-    genesis_time = 0 if seed is not None else int(time.time() * 1000)
-    genesis = Genesis(DEVNET_CHAIN_ID, genesis_time, orgs, infos, accounts, dict(CONTRACT_SETTINGS))
-    save_genesis(genesis, os.path.join(root, "genesis.json"))
-    homes = []
-    for i, info in enumerate(infos):
-        home = os.path.join(root, "nodes", info.name)
-        overrides = {("node", "moniker"): info.name, ("consensus", "empty_block_interval_ms"): 1000, ("p2p", "listen"): info.p2p_address,
-                     ("rpc", "listen"): info.rpc_address, **(config_overrides or {})}
-        init_home(home, genesis, node_keys[i], overrides)
-        homes.append(home)
-    with open(os.path.join(keys_dir, "README.txt"), "w") as fh:
-        fh.write("Demo account keys of this devnet (ed25519 seeds, for local testing only).\n")
-        json.dump({name: "0x" + k.public_key.hex() for name, k in account_keys.items()}, fh, indent=2)
-        fh.write("\n")
-    return DevnetLayout(root, genesis, homes, [f"http://{v.rpc_address}" for v in infos], keys_dir)
+    accounts = DEMO_ACCOUNTS + [(f"client-{i}", "platform", ["BUYER"], BUYER_BALANCE) for i in range(extra_buyers)]
+    endpoints = [Endpoint(f"{host}:{p2p_port + i}", f"{host}:{rpc_port + i}", f"{host}:{rpc_port + i}")
+                 for i in range(validators)]
+    return write_consortium(root, DEVNET_CHAIN_ID, endpoints, seed, accounts,
+                            "Demo account keys of this devnet (ed25519 seeds, for local testing only).",
+                            config_overrides)

@@ -20,32 +20,15 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
-import os
 import sys
-import time
-from dataclasses import dataclass
 
-from devnet.genesis import CONTRACT_SETTINGS, DEFAULT_P2P_PORT, DEFAULT_RPC_PORT, DEMO_ACCOUNTS, DEVNET_CHAIN_ID, ORGANISATIONS
-from ledger.crypto import SigningKey
-from ledger.genesis import Genesis, GenesisAccount, Organisation, ValidatorInfo, save_genesis
-from node.home import init_home, write_key_file
+from devnet.genesis import (DEFAULT_P2P_PORT, DEFAULT_RPC_PORT, DEMO_ACCOUNTS, DEVNET_CHAIN_ID, DevnetLayout, Endpoint,
+                            write_consortium)
 
 #: Fewest validators of a network that tolerates one fault (n = 3f + 1).
 MIN_VALIDATORS = 4
 #: Most validators this helper lays out (the devnet's limit too).
 MAX_VALIDATORS = 32
-ADMINS = {"platform": "platform-admin", "acme": "merchant-acme", "globex": "merchant-globex",
-          "swiftship": "carrier", "fixit": "service-center", "fairplay": "arbiter"}
-
-
-@dataclass(frozen=True)
-class NetworkLayout:
-    root: str
-    genesis: Genesis
-    node_homes: list[str]
-    rpc_urls: list[str]
-    keys_dir: str
 
 
 def _check_hosts(hosts: list[str]) -> None:
@@ -60,41 +43,13 @@ def _check_hosts(hosts: list[str]) -> None:
 
 def create_network(root: str, hosts: list[str], p2p_port: int = DEFAULT_P2P_PORT, rpc_port: int = DEFAULT_RPC_PORT,
                    rpc_bind: str | None = None, seed: str | None = None,
-                   config_overrides: dict[tuple[str, str], object] | None = None) -> NetworkLayout:
+                   config_overrides: dict[tuple[str, str], object] | None = None) -> DevnetLayout:
     """Write genesis, keys and one node home per host under ``root``."""
     _check_hosts(hosts)
-    if os.path.exists(os.path.join(root, "genesis.json")):
-        raise FileExistsError(f"{root} already holds a network; remove it or choose another --out")
-    keys_dir = os.path.join(root, "keys")
-    os.makedirs(keys_dir, exist_ok=True)
-
-    def key(name: str) -> SigningKey:
-        return SigningKey.from_label(f"{seed}/{name}") if seed is not None else SigningKey.generate()
-
-    account_keys = {name: key(name) for name, *_ in DEMO_ACCOUNTS}
-    for name, k in account_keys.items():
-        write_key_file(os.path.join(keys_dir, f"{name}.json"), k)
-    orgs = tuple(Organisation(oid, name, (account_keys[ADMINS[oid]].public_key,)) for oid, name in ORGANISATIONS)
-    node_keys = [key(f"node{i}") for i in range(len(hosts))]
-    validators = tuple(ValidatorInfo(f"node{i}", ORGANISATIONS[i % len(ORGANISATIONS)][0], node_keys[i].public_key,
-                                     f"{host}:{p2p_port}", f"{host}:{rpc_port}") for i, host in enumerate(hosts))
-    accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance, None)
-                     for name, org, roles, balance in DEMO_ACCOUNTS)
-    genesis = Genesis(DEVNET_CHAIN_ID.replace("devnet", "net"), 0 if seed is not None else int(time.time() * 1000),
-                      orgs, validators, accounts, dict(CONTRACT_SETTINGS))
-    save_genesis(genesis, os.path.join(root, "genesis.json"))
-    homes = []
-    for i, info in enumerate(validators):
-        home = os.path.join(root, "nodes", info.name)
-        overrides = {("node", "moniker"): info.name, ("p2p", "listen"): info.p2p_address,
-                     ("rpc", "listen"): f"{rpc_bind or hosts[i]}:{rpc_port}", **(config_overrides or {})}
-        init_home(home, genesis, node_keys[i], overrides)
-        homes.append(home)
-    with open(os.path.join(keys_dir, "README.txt"), "w") as fh:
-        fh.write("Account keys of this network (ed25519 seeds). Hand each to its owner; keep none you need not.\n")
-        json.dump({name: "0x" + k.public_key.hex() for name, k in account_keys.items()}, fh, indent=2)
-        fh.write("\n")
-    return NetworkLayout(root, genesis, homes, [f"http://{v.rpc_address}" for v in validators], keys_dir)
+    endpoints = [Endpoint(f"{host}:{p2p_port}", f"{host}:{rpc_port}", f"{rpc_bind or host}:{rpc_port}") for host in hosts]
+    return write_consortium(root, DEVNET_CHAIN_ID.replace("devnet", "net"), endpoints, seed, DEMO_ACCOUNTS,
+                            "Account keys of this network (ed25519 seeds). Hand each to its owner; keep none you need not.",
+                            config_overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
