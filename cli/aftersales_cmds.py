@@ -17,7 +17,7 @@ import click
 
 from cli.orders_cmds import get_order, review_key_for
 from cli.output import CliError, parse_commitment
-from cli.signer import Query, Tx, query_command, tx_command
+from cli.signer import Query, Tx, id_transition, query_command, tx_command
 from ledger.crypto import sha256
 
 #: Review score dimensions: overall, quality, description, delivery, service.
@@ -196,16 +196,12 @@ def warranty_fulfil(claim_id: int, remedy: str, report: str, tx: Tx) -> None:
             describe=lambda r: f"claim {claim_id} fulfilled")
 
 
-def _claim_simple(name: str, method: str, doc: str) -> None:
-    @warranty.command(name, help=doc)
-    @claim_argument
-    @tx_command
-    def command(claim_id: int, tx: Tx) -> None:
-        tx.send("warranty", method, claim_id, describe=lambda r: f"claim {claim_id}: {name} done")
-
-
-_claim_simple("escalate", "escalate_claim", "Owner after a rejection, anyone after the reply deadline: escalate CLAIM.")
-_claim_simple("close-claim", "close_claim", "Owner: close a fulfilled or rejected CLAIM.")
+# Verbs that take just the claim id: (name, method, help).
+for _name, _method, _doc in [
+    ("escalate", "escalate_claim", "Owner after a rejection, anyone after the reply deadline: escalate CLAIM."),
+    ("close-claim", "close_claim", "Owner: close a fulfilled or rejected CLAIM."),
+]:
+    id_transition(warranty, _name, "warranty", _method, claim_argument, "claim", _doc)
 
 
 @warranty.command("claim-show")
@@ -445,18 +441,14 @@ def ticket_resolve(ticket_id: int, resolution: str, tx: Tx) -> None:
             describe=lambda r: f"ticket {ticket_id} resolved")
 
 
-def _ticket_simple(name: str, method: str, doc: str) -> None:
-    @ticket.command(name, help=doc)
-    @ticket_argument
-    @tx_command
-    def command(ticket_id: int, tx: Tx) -> None:
-        tx.send("tickets", method, ticket_id, describe=lambda r: f"ticket {ticket_id}: {name} done")
-
-
-_ticket_simple("wait-customer", "wait_customer", "Handler: waiting for the customer's answer.")
-_ticket_simple("reopen", "reopen", "Owner: reopen a resolved TICKET.")
-_ticket_simple("close", "close", "Owner (or anyone after the close period): close TICKET.")
-_ticket_simple("escalate", "escalate", "Anyone after a missed deadline: escalate TICKET to the platform.")
+# Verbs that take just the ticket id: (name, method, help).
+for _name, _method, _doc in [
+    ("wait-customer", "wait_customer", "Handler: waiting for the customer's answer."),
+    ("reopen", "reopen", "Owner: reopen a resolved TICKET."),
+    ("close", "close", "Owner (or anyone after the close period): close TICKET."),
+    ("escalate", "escalate", "Anyone after a missed deadline: escalate TICKET to the platform."),
+]:
+    id_transition(ticket, _name, "tickets", _method, ticket_argument, "ticket", _doc)
 
 
 @ticket.command("link")

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from cli.output import CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
-from cli.signer import Query, Tx, query_command, tx_command
+from cli.signer import Query, Tx, id_transition, query_command, tx_command
 from ledger.crypto import SigningKey, sha256
 
 #: Domain tag of review keys derived from a buyer's key.
@@ -140,24 +140,16 @@ def order_place(merchant: str, product: str, quantity: int, price: str, details:
             describe=lambda r: f"order {r['return_value']} placed: {format_amount(price_minor)} locked in escrow")
 
 
-def _simple(name: str, method: str, doc: str, done: str) -> None:
-    """A verb that takes just the order id."""
-
-    @order.command(name, help=doc)
-    @order_id_argument
-    @tx_command
-    def command(order_id: int, tx: Tx) -> None:
-        tx.send("orders", method, order_id, describe=lambda r: f"order {order_id} {done}")
-
-
-_simple("reject", "reject", "Merchant: reject a PLACED order (full refund to the buyer).", "rejected and refunded")
-_simple("cancel", "cancel", "Cancel: the buyer before acceptance; both parties (each calls it) before shipping.",
-        "cancel recorded")
-_simple("confirm", "confirm", "Buyer: confirm receipt, which pays the merchant (minus fee and holdback).",
-        "confirmed: merchant paid")
-_simple("extend", "extend", "Buyer: extend the auto-confirm countdown once.", "countdown extended")
-_simple("poke", "poke", "Anyone: apply whichever deadline of the order has passed.", "deadline applied")
-_simple("settle-debt", "settle_debt", "Merchant: pay the debt a refund left on this order.", "debt settled")
+# Verbs that take just the order id: (name, method, help, what the success line says).
+for _name, _method, _doc, _done in [
+    ("reject", "reject", "Merchant: reject a PLACED order (full refund to the buyer).", "rejected and refunded"),
+    ("cancel", "cancel", "Cancel: the buyer before acceptance; both parties (each calls it) before shipping.", "cancel recorded"),
+    ("confirm", "confirm", "Buyer: confirm receipt, which pays the merchant (minus fee and holdback).", "confirmed: merchant paid"),
+    ("extend", "extend", "Buyer: extend the auto-confirm countdown once.", "countdown extended"),
+    ("poke", "poke", "Anyone: apply whichever deadline of the order has passed.", "deadline applied"),
+    ("settle-debt", "settle_debt", "Merchant: pay the debt a refund left on this order.", "debt settled"),
+]:
+    id_transition(order, _name, "orders", _method, order_id_argument, "order", _doc, _done)
 
 
 @order.command("accept")
@@ -291,19 +283,15 @@ def case_reply(case_id: int, agree: bool, counter: str | None, tx: Tx) -> None:
             describe=lambda r: f"case {case_id} {'agreed' if agree else 'countered'}")
 
 
-def _case_simple(name: str, method: str, doc: str) -> None:
-    @case.command(name, help=doc)
-    @case_id_argument
-    @tx_command
-    def command(case_id: int, tx: Tx) -> None:
-        tx.send("cases", method, case_id, describe=lambda r: f"case {case_id}: {name} done")
-
-
-_case_simple("accept-counter", "accept_counter", "Buyer: accept the merchant's counter-offer.")
-_case_simple("escalate", "escalate", "Buyer or merchant: escalate the case to the order's dispute.")
-_case_simple("withdraw", "withdraw", "Buyer: withdraw the case.")
-_case_simple("return-received", "return_received", "Merchant: confirm the returned parcel arrived.")
-_case_simple("poke", "poke", "Anyone: apply whichever deadline of the case has passed.")
+# Verbs that take just the case id: (name, method, help).
+for _name, _method, _doc in [
+    ("accept-counter", "accept_counter", "Buyer: accept the merchant's counter-offer."),
+    ("escalate", "escalate", "Buyer or merchant: escalate the case to the order's dispute."),
+    ("withdraw", "withdraw", "Buyer: withdraw the case."),
+    ("return-received", "return_received", "Merchant: confirm the returned parcel arrived."),
+    ("poke", "poke", "Anyone: apply whichever deadline of the case has passed."),
+]:
+    id_transition(case, _name, "cases", _method, case_id_argument, "case", _doc)
 
 
 @case.command("return-shipped")

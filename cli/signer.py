@@ -264,3 +264,20 @@ def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in options:
         wrapper = option(wrapper)
     return wrapper
+
+
+def id_transition(group: click.Group, name: str, contract: str, method: str, argument: Callable[..., Any],
+                  noun: str, doc: str, done: str | None = None) -> None:
+    """Register ``group name ID``: a transaction calling ``contract.method(ID)`` and nothing else.
+
+    ``done`` words the success line ("order 7 confirmed: merchant paid"); by default
+    it is "<noun> <id>: <name> done".
+    """
+
+    @group.command(name, help=doc)
+    @argument
+    @tx_command
+    def command(tx: Tx, **ids: int) -> None:
+        (item_id,) = ids.values()
+        outcome = f" {done}" if done else f": {name} done"
+        tx.send(contract, method, item_id, describe=lambda r: f"{noun} {item_id}{outcome}")
