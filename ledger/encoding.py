@@ -165,3 +165,13 @@ def _explain_mismatch(data: bytes, canonical: bytes) -> str:
         f"found 0x{data[index:index + 1].hex() or 'end'} (non-minimal int or length, unsorted or "
         f"duplicate map keys, or an ext/float type)"
     )
+
+
+def reencode_decoded(value: Any) -> bytes:
+    """Canonical bytes of a part of a value that ``decode`` returned.
+
+    ``decode`` accepted the whole input only because it is canonical, so every part of
+    it already has canonical types, limits and map order; msgpack alone reproduces its
+    bytes without the checking walk of ``encode``. Never use this on other values.
+    """
+    return msgpack.packb(value, **_packer_options)

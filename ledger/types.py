@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ledger import encoding
@@ -162,6 +163,12 @@ class TxBody:
         return SignedTx(self, signature, raw, body_raw)
 
 
+#: A canonical signed transaction is ``[TAG_SIGNED_TX, body, signature]``: this prefix,
+#: the body's own canonical bytes, then the 64-byte signature as bin8.
+_SIGNED_TX_PREFIX = b"\x93" + encoding.encode(TAG_SIGNED_TX)
+_SIGNATURE_SUFFIX_BYTES = 2 + SIGNATURE_BYTES
+
+
 @dataclass(frozen=True)
 class SignedTx:
     body: TxBody
@@ -184,11 +191,21 @@ class SignedTx:
 
     @classmethod
     def decode(cls, data: bytes) -> "SignedTx":
-        tx = cls.from_list(_decode_list(data, MAX_TX_BYTES, "signed transaction"))
-        body_raw = tx.body.encode()
-        return cls(tx.body, tx.signature, data, body_raw)
+        return cls.from_canonical(_decode_list(data, MAX_TX_BYTES, "signed transaction"), data)
 
-    @property
+    @classmethod
+    def from_canonical(cls, value: Any, raw: bytes) -> "SignedTx":
+        """The transaction whose canonical encoding ``raw`` decodes to ``value``.
+
+        The body's bytes (what was signed, and what the id hashes) are a slice of ``raw``:
+        every part of a canonical encoding is canonical, so there is no need to encode
+        the body again.
+        """
+        tx = cls.from_list(value)
+        body_raw = raw[len(_SIGNED_TX_PREFIX):len(raw) - _SIGNATURE_SUFFIX_BYTES]
+        return cls(tx.body, tx.signature, raw, body_raw)
+
+    @cached_property
     def tx_id(self) -> bytes:
         return sha256(self._body_raw if self._body_raw is not None else self.body.encode())
 
@@ -427,14 +444,13 @@ class Block:
 
     @classmethod
     def from_list(cls, v: Any) -> "Block":
+        """``v`` must come from ``encoding.decode`` (transactions re-use its canonical parts)."""
         f = _fields(v, TAG_BLOCK, 4, "block")
         if not isinstance(f[2], list) or len(f[2]) > MAX_BLOCK_TXS:
             raise DecodeError(f"block txs: expected an array of at most {MAX_BLOCK_TXS}")
         txs = []
         for item in f[2]:
-            tx = SignedTx.from_list(item)
-            raw = encoding.encode(item)
-            txs.append(SignedTx(tx.body, tx.signature, raw, tx.body.encode()))
+            txs.append(SignedTx.from_canonical(item, encoding.reencode_decoded(item)))
         last = None if f[3] is None else CommitCertificate.from_list(f[3])
         return cls(BlockHeader.from_list(f[1]), tuple(txs), last)
 

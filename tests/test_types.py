@@ -67,6 +67,22 @@ def test_tx_round_trip_property(nonce, method, args):
     assert SignedTx.decode(tx.encode()).tx_id == tx.tx_id
 
 
+@given(st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.binary(max_size=300)
+                    | st.text(max_size=40),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12))
+def test_decoded_tx_reuses_its_body_bytes(arg):
+    # Decoding slices what was signed out of the raw bytes instead of encoding the body
+    # again; the slice must be exactly the body's canonical encoding for any arguments.
+    tx = TxBody(CHAIN_ID, ALICE.public_key, 3, "orders", "place", [arg], 1000).sign(ALICE)
+    again = SignedTx.decode(tx.encode())
+    assert again._body_raw == tx.body.encode()
+    assert again.tx_id == tx.tx_id and again.verify_signature()
+    block, _ = make_block(1, None, None, [tx, make_tx(ALICE, 4)])
+    for decoded, original in zip(Block.decode(block.encode()).txs, block.txs):
+        assert decoded.encode() == original.encode() and decoded._body_raw == original.body.encode()
+
+
 def test_block_round_trip_and_shape_checks():
     b1, r1 = make_block(1, None, None, [make_tx(ALICE, 0), make_tx(ALICE, 1)])
     c1 = certify(b1)
