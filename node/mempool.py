@@ -11,6 +11,12 @@ nonces starting at its next expected nonce, within count, byte and gas limits.
 After every committed block ``update`` drops what was included and everything whose
 nonce the chain has moved past.
 
+Gossip is fire-and-forget, so pending transactions are offered to peers again, first
+after ``regossip_after_s`` and then at doubling intervals (a heap orders them by when
+they are due): a transaction that missed a peer gets there, but an overloaded network
+is not flooded with copies of its whole backlog every second. Copies that do arrive
+are recognised by their raw bytes (pending, or committed recently) before any decoding.
+
 Nothing acknowledged is dropped silently: a transaction leaves the pool only by being
 committed, by being made stale by a committed transaction with the same nonce, or by
 the node stopping (and then it was never in a block, so the client's wait reports it).
@@ -18,6 +24,7 @@ the node stopping (and then it was never in a block, so the client's wait report
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,6 +63,9 @@ class MempoolLimits:
     nonce_window: int = 1_000       # how far past the next nonce a transaction may be
     max_tx_bytes: int = MAX_TX_BYTES
     max_tx_gas: int = MAX_TX_GAS
+    recent_committed: int = 20_000  # raw bytes of recently committed txs kept to drop late copies
+    regossip_after_s: float = 1.0   # first re-broadcast of a pending transaction
+    regossip_max_interval_s: float = 32.0  # re-broadcast intervals double up to this
 
 
 class Mempool:
@@ -69,7 +79,10 @@ class Mempool:
         self.verify = verify
         self._by_sender: OrderedDict[bytes, dict[int, SignedTx]] = OrderedDict()
         self._ids: dict[bytes, SignedTx] = {}
-        self._seen_at: dict[bytes, float] = {}  # tx id -> when it was last admitted or re-gossiped
+        self._raws: set[bytes] = set()  # raw bytes of the pending transactions
+        self._recent: OrderedDict[bytes, None] = OrderedDict()  # raw bytes of recently committed ones
+        self._regossip: dict[bytes, tuple[float, float]] = {}  # tx id -> (next due, interval)
+        self._due_heap: list[tuple[float, bytes]] = []  # (due, tx id); stale entries skipped lazily
         self.refusals: dict[str, int] = {reason: 0 for reason in REASONS}
 
     def __len__(self) -> int:
@@ -87,6 +100,10 @@ class Mempool:
         limits = self.limits
         if len(raw) > limits.max_tx_bytes:
             raise self._refuse(TOO_LARGE, f"transaction is {len(raw)} bytes, the limit is {limits.max_tx_bytes}")
+        if raw in self._raws:  # gossip copies: no need to decode to know
+            raise self._refuse(DUPLICATE, "this transaction is already pending")
+        if raw in self._recent:
+            raise self._refuse(DUPLICATE, "this transaction was committed in a recent block")
         try:
             tx = SignedTx.decode(raw)
         except DecodeError as exc:
@@ -128,25 +145,32 @@ class Mempool:
             return False
         self._by_sender.setdefault(tx.body.sender, {})[tx.body.nonce] = tx
         self._ids[tx.tx_id] = tx
-        self._seen_at[tx.tx_id] = now
+        self._raws.add(tx.encode())
+        first = self.limits.regossip_after_s
+        self._regossip[tx.tx_id] = (now + first, first)
+        heapq.heappush(self._due_heap, (now + first, tx.tx_id))
         return True
 
-    def due_for_regossip(self, now: float, age: float, limit: int) -> list[SignedTx]:
-        """Transactions pending for ``age`` or longer (oldest first), marked as re-sent now.
+    def due_for_regossip(self, now: float, limit: int) -> list[SignedTx]:
+        """Pending transactions due to be broadcast again (earliest first), rescheduled.
 
-        Gossip is fire-and-forget, so a transaction whose broadcast missed a peer (not yet
-        connected, queue full) would wait forever in a backup's pool; re-sending what is
-        old closes that gap at the cost of duplicates the receivers drop cheaply.
+        Each one comes due ``regossip_after_s`` after admission, then at doubling
+        intervals up to ``regossip_max_interval_s``.
         """
-        due = []
-        for tx_id, seen in self._seen_at.items():
-            if len(due) >= limit:
-                break
-            if seen <= now - age:
-                due.append(self._ids[tx_id])
-        for tx in due:
-            del self._seen_at[tx.tx_id]
-            self._seen_at[tx.tx_id] = now  # move to the back: oldest stay first
+        due: list[SignedTx] = []
+        heap, schedule = self._due_heap, self._regossip
+        while heap and heap[0][0] <= now and len(due) < limit:
+            at, tx_id = heapq.heappop(heap)
+            entry = schedule.get(tx_id)
+            if entry is None or entry[0] != at:
+                continue  # left the pool, or an older schedule of a transaction seen again
+            interval = min(2 * entry[1], self.limits.regossip_max_interval_s)
+            schedule[tx_id] = (now + interval, interval)
+            heapq.heappush(heap, (now + interval, tx_id))
+            due.append(self._ids[tx_id])
+        if len(heap) > 4 * len(schedule) + 1024:  # drop stale entries now and then
+            self._due_heap = [(at, t) for at, t in heap if schedule.get(t, (None,))[0] == at]
+            heapq.heapify(self._due_heap)
         return due
 
     def get(self, tx_id: bytes) -> SignedTx | None:
@@ -177,10 +201,14 @@ class Mempool:
         """After a block: drop included transactions and any made stale. Returns the ids that left."""
         removed: list[bytes] = []
         senders = set()
+        recent, keep = self._recent, self.limits.recent_committed
         for tx in committed:
             senders.add(tx.body.sender)
-            if self._ids.pop(tx.tx_id, None) is not None:
-                self._seen_at.pop(tx.tx_id, None)
+            raw = tx.encode()
+            recent[raw] = None
+            if len(recent) > keep:
+                recent.popitem(last=False)
+            if self._forget(tx.tx_id) is not None:
                 removed.append(tx.tx_id)
                 pending = self._by_sender.get(tx.body.sender)
                 if pending is not None:
@@ -192,12 +220,18 @@ class Mempool:
             floor = self.account_nonce(sender)
             for nonce in [n for n in pending if n < floor]:
                 stale = pending.pop(nonce).tx_id
-                self._ids.pop(stale, None)
-                self._seen_at.pop(stale, None)
+                self._forget(stale)
                 removed.append(stale)
             if not pending:
                 del self._by_sender[sender]
         return removed
+
+    def _forget(self, tx_id: bytes) -> SignedTx | None:
+        tx = self._ids.pop(tx_id, None)
+        if tx is not None:
+            self._raws.discard(tx.encode())
+            self._regossip.pop(tx_id, None)
+        return tx
 
     def pending_txs(self) -> list[SignedTx]:
         return list(self._ids.values())

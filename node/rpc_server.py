@@ -214,6 +214,9 @@ class SubscriptionHub:
     def count(self) -> int:
         return sum(len(subs) for subs in self._by_topic.values())
 
+    def has_subscribers(self, topic: str) -> bool:
+        return bool(self._by_topic.get(topic))
+
     def subscribe(self, conn: WsConnection, topic: str, filter: Any) -> str:
         if len(conn.subscriptions) >= self.max_per_connection:
             raise _limit_error(
@@ -427,6 +430,10 @@ class RpcServer:
         app.router.add_get("/healthz", self._handle_health)
         app.on_shutdown.append(self._on_shutdown)
         return app
+
+    def has_subscribers(self, topic: str) -> bool:
+        """Whether publishing to ``topic`` could reach anyone (so payloads need building)."""
+        return self.hub.has_subscribers(topic)
 
     async def publish(self, topic: str, payload: Any, match: Callable[[Any], bool] | None = None) -> int:
         """Notify every subscriber of ``topic`` whose filter ``match`` accepts (all when

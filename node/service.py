@@ -60,8 +60,6 @@ ENVELOPE_TXS = 2
 MAX_GOSSIP_BATCH = 512
 #: How long admitted transactions wait to be gossiped together.
 GOSSIP_FLUSH_MS = 5
-#: Pending transactions older than this are broadcast again (gossip is fire-and-forget).
-REGOSSIP_AGE_S = 1.0
 #: Most transactions re-broadcast per tick.
 MAX_REGOSSIP_PER_TICK = 256
 #: Most blocks sent in one catch-up answer (also capped by bytes below).
@@ -267,7 +265,7 @@ class Node:
             self.transport.broadcast(bytes([ENVELOPE_TXS]) + encoding.encode(batch))
 
     def _regossip(self) -> None:
-        due = self.mempool.due_for_regossip(time.monotonic(), REGOSSIP_AGE_S, MAX_REGOSSIP_PER_TICK)
+        due = self.mempool.due_for_regossip(time.monotonic(), MAX_REGOSSIP_PER_TICK)
         if due:
             self._gossip.extend(tx.encode() for tx in due)
             self._flush_gossip()
@@ -372,13 +370,16 @@ class Node:
         self.m_txs.inc(len(block.txs))
         self.m_interval.observe(interval)
         log.debug("committed", extra={"height": block.height, "txs": len(block.txs), "view": block.header.view})
-        if self._loop is not None:
+        if self._loop is not None and (self.rpc.has_subscribers(TOPIC_BLOCKS) or self.rpc.has_subscribers(TOPIC_EVENTS)):
             task = self._loop.create_task(self._publish(block, outcome.receipts))
             self._tasks.add(task)  # keep a reference until done (the loop holds only a weak one)
             task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, block: Block, receipts: list) -> None:
-        await self.rpc.publish(TOPIC_BLOCKS, block_json(block))
+        if self.rpc.has_subscribers(TOPIC_BLOCKS):
+            await self.rpc.publish(TOPIC_BLOCKS, block_json(block))
+        if not self.rpc.has_subscribers(TOPIC_EVENTS):
+            return  # building every event's JSON costs ~10 us per order placement
         for tx, receipt in zip(block.txs, receipts):
             for event in receipt.events:
                 payload = {"height": block.height, "tx_id": "0x" + tx.tx_id.hex(), "contract": event.contract,
@@ -584,4 +585,18 @@ def run_node(home: str) -> int:
     setup_logging(f"{config.get('node', 'moniker')}/{key.public_key.hex()[:8]}", config.get("log", "level"),
                   config.get("log", "format"))
     node = Node(home)
-    return asyncio.run(node.run())
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(node.run())
+
+
+def event_loop_factory():
+    """uvloop where it is installed (a dependency on Linux and macOS), else asyncio's own loop.
+
+    Measured with bench.tps (4 validators, order placements at 400/s): CPU per
+    transaction per node 790 -> 690 us, most of it in socket reads and writes.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

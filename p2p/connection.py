@@ -150,11 +150,20 @@ class Connection:
 
     def abort(self) -> None:
         """Cut the TCP connection now; the reader then sees it end."""
-        if self._socket is not None:
+        if self._socket is None:
+            return
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
+        except TypeError:
+            # uvloop hands out socket look-alikes that refuse shutdown(); shutting down a
+            # duplicate descriptor of the same socket has the same effect on the connection.
             try:
-                self._socket.shutdown(socket.SHUT_RDWR)
+                with socket.fromfd(self._socket.fileno(), self._socket.family, self._socket.type) as dup:
+                    dup.shutdown(socket.SHUT_RDWR)
             except OSError:
-                pass  # already gone
+                pass
 
     def note_peer_close(self, code: int | None, reason: str) -> None:
         """Remember that the peer ended the connection (unless we already decided to)."""

@@ -103,16 +103,43 @@ def test_update_removes_committed_and_stale():
     assert [t.body.nonce for t in pool.reap(10, 10**6, 10**9)] == [3]
 
 
-def test_old_transactions_come_due_for_regossip_once_per_age():
+def test_pending_transactions_come_due_for_regossip_at_doubling_intervals():
     world = World()
-    pool = world.pool()
+    pool = world.pool(regossip_after_s=1.0, regossip_max_interval_s=4.0)
     first, second = tx(ALICE, 0), tx(BOB, 0)
     pool.admit(first.encode(), now=10.0)
     pool.admit(second.encode(), now=10.5)
-    assert pool.due_for_regossip(now=10.9, age=1.0, limit=10) == []
-    assert pool.due_for_regossip(now=11.2, age=1.0, limit=10) == [first]
-    assert pool.due_for_regossip(now=11.6, age=1.0, limit=10) == [second]
-    assert pool.due_for_regossip(now=13.0, age=1.0, limit=1) == [first]
+    assert pool.due_for_regossip(now=10.9, limit=10) == []
+    assert pool.due_for_regossip(now=11.2, limit=10) == [first]   # 1 s after admission
+    assert pool.due_for_regossip(now=11.6, limit=10) == [second]
+    assert pool.due_for_regossip(now=13.0, limit=10) == []        # first waits 2 s now
+    assert pool.due_for_regossip(now=13.3, limit=1) == [first]    # limit respected: second waits
+    assert pool.due_for_regossip(now=13.7, limit=10) == [second]
+    assert pool.due_for_regossip(now=17.2, limit=10) == []        # then 4 s (the cap)
+    assert pool.due_for_regossip(now=17.4, limit=10) == [first]
+    assert pool.due_for_regossip(now=17.8, limit=10) == [second]
+    assert pool.due_for_regossip(now=21.5, limit=10) == [first]   # stays at the cap
     world.nonces[ALICE.public_key] = 1
     pool.update([first])
-    assert pool.due_for_regossip(now=20.0, age=1.0, limit=10) == [second]
+    assert pool.due_for_regossip(now=40.0, limit=10) == [second]  # committed ones never come back
+
+
+def test_copies_are_refused_before_decoding_pending_or_recently_committed():
+    world = World()
+    pool = world.pool(recent_committed=2)
+    txs = [tx(ALICE, n) for n in range(4)]
+    pool.admit(txs[0].encode())
+    with pytest.raises(MempoolError, match="already pending") as exc:
+        pool.admit(bytes(txs[0].encode()))  # an equal copy, as gossip delivers it
+    assert exc.value.reason == "duplicate"
+    for t in txs[1:]:
+        pool.admit(t.encode())
+    world.nonces[ALICE.public_key] = 4
+    pool.update(txs)
+    with pytest.raises(MempoolError, match="committed in a recent block"):
+        pool.admit(txs[3].encode())
+    # Only the last `recent_committed` are remembered; older copies fail on their nonce.
+    with pytest.raises(MempoolError) as exc:
+        pool.admit(txs[0].encode())
+    assert exc.value.reason == "nonce_too_low"
+    assert len(pool) == 0

@@ -36,6 +36,7 @@ from p2p.handshake import (
 )
 from p2p.tls import client_ssl_context, create_ca, issue_node_certificate, server_ssl_context
 from p2p.transport import ROUTE
+from node.service import event_loop_factory
 
 CHAIN = "p2p-test"
 #: Hard bound on any one test; a hang fails the test instead of the suite.
@@ -51,11 +52,23 @@ def fast_limits(**overrides: float) -> TransportLimits:
     return TransportLimits(**{**FAST, **overrides})
 
 
+#: The loop ``run`` uses: every test runs on asyncio's own loop and on the one nodes use.
+_LOOP_FACTORY = [None]
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "node-loop"])
+def event_loop_kind(request):
+    _LOOP_FACTORY[0] = None if request.param == "asyncio" else event_loop_factory()
+    yield request.param
+    _LOOP_FACTORY[0] = None
+
+
 def run(coro) -> object:
     async def bounded():
         async with asyncio.timeout(TEST_TIMEOUT_SECONDS):
             return await coro
-    return asyncio.run(bounded())
+    with asyncio.Runner(loop_factory=_LOOP_FACTORY[0]) as runner:
+        return runner.run(bounded())
 
 
 class FakeClock:
