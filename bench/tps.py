@@ -9,7 +9,9 @@ batches of ``chain_sendRawTransaction`` over aiohttp, ``CONNECTIONS_PER_NODE``
 concurrent requests per node (open loop: the generator never waits for commits). A
 websocket ``newBlocks`` subscription on node 0 timestamps commits, so latency is
 submit-to-committed as a client of node 0 would see it. CPU per transaction comes
-from ``/proc/<pid>/stat`` of every node. Rates rise until commits fall well behind.
+from ``/proc/<pid>/stat`` of every node; the generator's own CPU per transaction, how
+busy the whole machine was and the share used by other processes (so figures from a
+shared machine say so) come with it. Rates rise until commits fall well behind.
 
 The physical ceiling of the same run: strict ed25519 verifications per second on one
 core x cores / validators (every validator verifies every transaction once, and all
@@ -203,6 +205,7 @@ class Bench:
     async def step(self, rate: float, seconds: float, profile_dir: str | None = None) -> dict:
         txs = self.sign(int(rate * seconds))
         ids = [t for _, t, _ in txs]
+        machine_before, generator_before = machine_cpu_seconds(), time.process_time()
         cpu_before, t0 = self.cpu_seconds(), time.monotonic()
         blocks_before = len(self.blocks)
         spy = None
@@ -224,6 +227,11 @@ class Bench:
         done = [t for t in ids if t in self.committed]
         elapsed = max(self.committed[t] for t in done) - t0 if done else offered_s
         cpu_after = self.cpu_seconds()
+        machine_after, generator_after = machine_cpu_seconds(), time.process_time()
+        busy = machine_after[0] - machine_before[0]
+        wall = machine_after[1] - machine_before[1]
+        nodes_cpu = sum(b - a for a, b in zip(cpu_before, cpu_after))
+        generator_cpu = generator_after - generator_before
         latencies = sorted((self.committed[t] - self.submitted[t]) * 1000 for t in done if t in self.submitted)
         times = [b[0] for b in self.blocks[blocks_before:]]
         intervals = [(b - a) * 1000 for a, b in zip(times, times[1:])]
@@ -243,6 +251,9 @@ class Bench:
                 "p50": pct(50), "p95": pct(95), "p99": pct(99),
                 "block_interval_ms": statistics.mean(intervals) if intervals else float("nan"),
                 "blocks": len(times), "cpu_us_per_tx": cpu_per_tx, "refused": dict(self.refused),
+                "generator_us_per_tx": generator_cpu / max(1, len(done)) * 1e6,
+                "machine_busy_share": busy / wall if wall > 0 else float("nan"),
+                "other_cpu_share": max(0.0, busy - nodes_cpu - generator_cpu) / wall if wall > 0 else float("nan"),
                 "failed_share": len(failed) / len(sample) if sample else 0.0}
 
 
@@ -274,6 +285,20 @@ def summarise_profile(path: str, top: int = PROFILE_TOP) -> str:
         return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in counter.most_common(top))
 
     return f"  profile of node0 ({total} samples, {path}):\n    self: {fmt(leaf)}\n    inclusive: {fmt(inclusive)}"
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds all cores spent busy, seconds all cores existed) from /proc/stat.
+
+    The step reports how busy the machine was and how much of that was neither the
+    nodes nor the generator: figures from a shared machine say so themselves.
+    """
+    with open("/proc/stat") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return (total - idle) / ticks, total / ticks
 
 
 def ed25519_ceiling(validators: int) -> tuple[float, float]:
@@ -308,6 +333,8 @@ async def run(bench: Bench, rates: list[float], seconds: float, profile_dir: str
             steps.append(step)
             progress(f"  committed {step['tps']:.0f} tx/s, p50 {step['p50']:.0f} ms, p99 {step['p99']:.0f} ms, "
                      f"blocks {step['blocks']}, cpu/tx {[round(c) for c in step['cpu_us_per_tx']]} us, "
+                     f"generator {step['generator_us_per_tx']:.0f} us/tx, machine busy "
+                     f"{100 * step['machine_busy_share']:.0f}% (other processes {100 * step['other_cpu_share']:.0f}%), "
                      f"lag {step['generator_lag_s']:.2f} s, refused {step['refused']}")
             if step["tps"] < SATURATION_SHARE * rate:
                 break
@@ -345,11 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     for s in steps:
         r = int(s["rate"])
         emit(result(BENCH, f"{tag}/committed_tps@{r}", s["tps"], "tx/s", s["rate"]))
+        emit(result(BENCH, f"{tag}/committed_share@{r}", s["committed"] / max(1, s["offered"]), "share", 1.0))
         for q in ("p50", "p95", "p99"):
             emit(result(BENCH, f"{tag}/latency_{q}_ms@{r}", s[q], "ms", None))
         emit(result(BENCH, f"{tag}/block_interval_ms@{r}", s["block_interval_ms"], "ms", None))
         emit(result(BENCH, f"{tag}/cpu_per_tx_per_node_us@{r}", statistics.mean(s["cpu_us_per_tx"]), "us", None))
         emit(result(BENCH, f"{tag}/failed_receipt_share@{r}", s["failed_share"], "share", None))
+        emit(result(BENCH, f"{tag}/generator_cpu_per_tx_us@{r}", s["generator_us_per_tx"], "us", None))
+        emit(result(BENCH, f"{tag}/machine_busy_share@{r}", s["machine_busy_share"], "share", None))
+        emit(result(BENCH, f"{tag}/other_processes_cpu_share@{r}", s["other_cpu_share"], "share", None))
     best = max(steps, key=lambda s: s["tps"])
     emit(result(BENCH, f"{tag}/sustained_tps", best["tps"], "tx/s", ceiling))
     emit(result(BENCH, f"{tag}/latency_p99_ms_at_best", best["p99"], "ms", None))
