@@ -19,7 +19,7 @@ How a runtime drives it (see consensus/ready.py for the order and why)::
         if rd.propose_request: replica.propose(build_block(rd.propose_request))
 """
 
-from consensus.certs import Verifier, check_certificate, compute_new_view_plan, primary_of
+from consensus.certs import CachingVerifier, Verifier, check_certificate, compute_new_view_plan, primary_of
 from consensus.messages import (Blocks, BlockRequest, Message, NewView, PrePrepare, PreparedCert, ViewChange,
                                 decode_message, encode_message)
 from consensus.ready import BlockValidator, ProposeRequest, ProtocolError, Ready, Record, compact_records
@@ -28,6 +28,6 @@ from consensus.transitions import TRANSITIONS, VIEW_TIMEOUT_TICKS
 
 __all__ = [
     "BlockRequest", "BlockValidator", "Blocks", "Message", "NewView", "PrePrepare", "PreparedCert", "ProposeRequest",
-    "ProtocolError", "Ready", "Record", "Replica", "TRANSITIONS", "VIEW_TIMEOUT_TICKS", "Verifier", "ViewChange",
+    "CachingVerifier", "ProtocolError", "Ready", "Record", "Replica", "TRANSITIONS", "VIEW_TIMEOUT_TICKS", "Verifier", "ViewChange",
     "check_certificate", "compact_records", "compute_new_view_plan", "decode_message", "encode_message", "primary_of",
 ]

@@ -18,6 +18,7 @@ function on the same VIEW-CHANGEs and accept the NEW-VIEW only if it matches.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,6 +32,39 @@ from consensus.messages import NewView, PrePrepare, PreparedCert, ViewChange
 Verifier = Callable[[bytes, str, bytes, bytes, bytes], bool]
 
 DEFAULT_VERIFIER: Verifier = verify_signed
+
+#: Valid signatures a CachingVerifier remembers (about two heights' votes of 256 validators).
+MAX_CACHED_SIGNATURES = 4096
+
+
+class CachingVerifier:
+    """A Verifier that remembers signatures it found valid, most recent first.
+
+    A replica sees the same vote twice: once on its own, and again inside the commit
+    certificate the next PRE-PREPARE carries (and once more when that block commits).
+    Only the math is saved: the same (domain, chain, key, payload, signature) is
+    valid forever, so remembering it cannot change any result. Invalid ones are not
+    remembered, so junk cannot evict anything useful for long.
+    """
+
+    def __init__(self, verify: Verifier = verify_signed, capacity: int = MAX_CACHED_SIGNATURES) -> None:
+        self._verify = verify
+        self._capacity = capacity
+        self._valid: OrderedDict[tuple, None] = OrderedDict()
+        self.hits = 0
+
+    def __call__(self, domain: bytes, chain_id: str, public_key: bytes, payload: bytes, signature: bytes) -> bool:
+        key = (domain, chain_id, public_key, payload, signature)
+        if key in self._valid:
+            self._valid.move_to_end(key)
+            self.hits += 1
+            return True
+        if not self._verify(domain, chain_id, public_key, payload, signature):
+            return False
+        self._valid[key] = None
+        if len(self._valid) > self._capacity:
+            self._valid.popitem(last=False)
+        return True
 
 
 def primary_of(view: int, validators: list[bytes]) -> bytes:

@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from consensus import BlockRequest, Blocks, Record, Replica, compact_records, decode_message, encode_message
+from consensus import BlockRequest, Blocks, CachingVerifier, Record, Replica, compact_records, decode_message, encode_message
 from contracts_vm.api import get_contract_info
 from ledger import encoding
 from ledger.errors import ChainError, CorruptionError, DecodeError, StorageError
@@ -107,7 +107,7 @@ class Node:
             chain_id=self.genesis.chain_id, key=self.key, validators=self.genesis.validator_keys,
             block_validator=self, committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
             last_certificate=self.chain.head_certificate(), records=[r for _, r in self._records],
-            view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"))
+            view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"), verifier=CachingVerifier())
         self.sync = BlockSync(lambda peer, start, count: self._send(peer, BlockRequest(start, count)),
                               self._deliver_synced)
         self.names = {v.public_key: v.name for v in self.genesis.validators}
