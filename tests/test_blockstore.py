@@ -115,3 +115,22 @@ def test_leveldb_open_errors(tmp_path):
         LevelDBKV(str(tmp_path / "absent"), create=False)
     with pytest.raises(StorageError, match="batch key"):
         MemoryKV().write([(b"", b"x")])
+
+
+def test_store_written_with_snappy_reads_back_uncompressed(tmp_path):
+    """Stores created before compression was turned off hold snappy tables; they must stay readable."""
+    import plyvel
+
+    path = str(tmp_path / "db")
+    old = plyvel.DB(path, create_if_missing=True, compression="snappy")
+    rows = {f"key-{i:05d}".encode(): (b"order record %d " % i) * 20 for i in range(3000)}
+    with old.write_batch() as wb:
+        for key, value in rows.items():
+            wb.put(key, value)
+    old.compact_range()  # into table files, snappy-compressed
+    old.close()
+    kv = LevelDBKV(path)
+    assert all(kv.get(key) == value for key, value in rows.items())
+    kv.write([(b"key-new", b"x" * 4000)])
+    assert dict(kv.iterate(prefix=b"key-")) == {**rows, b"key-new": b"x" * 4000}
+    kv.close()
