@@ -194,31 +194,39 @@ class Bench:
         return lag
 
     def cpu_seconds(self) -> list[float]:
+        return [user + system for user, system in self.cpu_split()]
+
+    def cpu_split(self) -> list[tuple[float, float]]:
+        """(user, system) CPU seconds of every node: system time is syscalls and the kernel's TCP and disk work."""
         ticks = os.sysconf("SC_CLK_TCK")
         out = []
         for node in self.manifest["nodes"]:
             with open(f"/proc/{node['pid']}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
-            out.append((int(fields[11]) + int(fields[12])) / ticks)
+            out.append((int(fields[11]) / ticks, int(fields[12]) / ticks))
         return out
 
     async def step(self, rate: float, seconds: float, profile_dir: str | None = None) -> dict:
         txs = self.sign(int(rate * seconds))
         ids = [t for _, t, _ in txs]
         machine_before, generator_before = machine_cpu_seconds(), time.process_time()
-        cpu_before, t0 = self.cpu_seconds(), time.monotonic()
+        split_before = self.cpu_split()
+        cpu_before, t0 = [u + k for u, k in split_before], time.monotonic()
         blocks_before = len(self.blocks)
-        spy = None
+        spies = []
         if profile_dir is not None:
-            out = os.path.join(profile_dir, f"node0-{int(rate)}.txt")
-            spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "--nonblocking", "-d", str(max(1, int(seconds))),
-                                    "-p", str(self.manifest["nodes"][0]["pid"]), "-o", out],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # node0 is the first primary; node1 shows what a backup spends.
+            for i in (0, 1):
+                out = os.path.join(profile_dir, f"node{i}-{int(rate)}.txt")
+                spies.append((i, out, subprocess.Popen(
+                    ["py-spy", "record", "--format", "raw", "--nonblocking", "-d", str(max(1, int(seconds))),
+                     "-p", str(self.manifest["nodes"][i]["pid"]), "-o", out],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
         lag = await self._offer(txs, rate, seconds)
         offered_s = time.monotonic() - t0
-        if spy is not None:
+        for i, out, spy in spies:
             await asyncio.get_running_loop().run_in_executor(None, spy.wait)
-            progress(summarise_profile(out))
+            progress(summarise_profile(out, f"node{i}"))
         deadline = time.monotonic() + DRAIN_LIMIT_S
         while time.monotonic() < deadline and sum(1 for t in ids if t in self.committed) < len(ids) - sum(self.refused.values()):
             await asyncio.sleep(0.05)
@@ -226,7 +234,9 @@ class Bench:
         in_window = sum(1 for t in ids if t in self.committed and self.committed[t] <= window_end)
         done = [t for t in ids if t in self.committed]
         elapsed = max(self.committed[t] for t in done) - t0 if done else offered_s
-        cpu_after = self.cpu_seconds()
+        split_after = self.cpu_split()
+        cpu_after = [u + k for u, k in split_after]
+        system_cpu = sum(b[1] - a[1] for a, b in zip(split_before, split_after))
         machine_after, generator_after = machine_cpu_seconds(), time.process_time()
         busy = machine_after[0] - machine_before[0]
         wall = machine_after[1] - machine_before[1]
@@ -252,12 +262,13 @@ class Bench:
                 "block_interval_ms": statistics.mean(intervals) if intervals else float("nan"),
                 "blocks": len(times), "cpu_us_per_tx": cpu_per_tx, "refused": dict(self.refused),
                 "generator_us_per_tx": generator_cpu / max(1, len(done)) * 1e6,
+                "node_system_share": system_cpu / nodes_cpu if nodes_cpu > 0 else float("nan"),
                 "machine_busy_share": busy / wall if wall > 0 else float("nan"),
                 "other_cpu_share": max(0.0, busy - nodes_cpu - generator_cpu) / wall if wall > 0 else float("nan"),
                 "failed_share": len(failed) / len(sample) if sample else 0.0}
 
 
-def summarise_profile(path: str, top: int = PROFILE_TOP) -> str:
+def summarise_profile(path: str, label: str = "node0", top: int = PROFILE_TOP) -> str:
     """The functions a py-spy raw profile spent most samples in: self (leaf) and inclusive."""
     if not os.path.exists(path):
         return f"  no profile at {path} (is py-spy installed? pip install py-spy)"
@@ -284,7 +295,7 @@ def summarise_profile(path: str, top: int = PROFILE_TOP) -> str:
     def fmt(counter: collections.Counter) -> str:
         return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in counter.most_common(top))
 
-    return f"  profile of node0 ({total} samples, {path}):\n    self: {fmt(leaf)}\n    inclusive: {fmt(inclusive)}"
+    return f"  profile of {label} ({total} samples, {path}):\n    self: {fmt(leaf)}\n    inclusive: {fmt(inclusive)}"
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -332,7 +343,8 @@ async def run(bench: Bench, rates: list[float], seconds: float, profile_dir: str
             step = await bench.step(rate, seconds, profile_dir)
             steps.append(step)
             progress(f"  committed {step['tps']:.0f} tx/s, p50 {step['p50']:.0f} ms, p99 {step['p99']:.0f} ms, "
-                     f"blocks {step['blocks']}, cpu/tx {[round(c) for c in step['cpu_us_per_tx']]} us, "
+                     f"blocks {step['blocks']}, cpu/tx {[round(c) for c in step['cpu_us_per_tx']]} us "
+                     f"({100 * step['node_system_share']:.0f}% in the kernel), "
                      f"generator {step['generator_us_per_tx']:.0f} us/tx, machine busy "
                      f"{100 * step['machine_busy_share']:.0f}% (other processes {100 * step['other_cpu_share']:.0f}%), "
                      f"lag {step['generator_lag_s']:.2f} s, refused {step['refused']}")
@@ -350,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=("transfer", "order"), default="transfer")
     parser.add_argument("--clients", type=int, default=200, help="funded sender accounts")
     parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES), help="offered rates, tx/s")
-    parser.add_argument("--profile", action="store_true", help="sample node0 with py-spy during every step")
+    parser.add_argument("--profile", action="store_true", help="sample node0 (first primary) and node1 (a backup) with py-spy during every step")
     parser.add_argument("--chart", default=None, help="PNG path (default bench-tps-<kind>-<validators>.png)")
     args = parser.parse_args(argv)
     per_core, ceiling = ed25519_ceiling(args.validators)
@@ -381,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(result(BENCH, f"{tag}/generator_cpu_per_tx_us@{r}", s["generator_us_per_tx"], "us", None))
         emit(result(BENCH, f"{tag}/machine_busy_share@{r}", s["machine_busy_share"], "share", None))
         emit(result(BENCH, f"{tag}/other_processes_cpu_share@{r}", s["other_cpu_share"], "share", None))
+        emit(result(BENCH, f"{tag}/node_kernel_cpu_share@{r}", s["node_system_share"], "share", None))
     best = max(steps, key=lambda s: s["tps"])
     emit(result(BENCH, f"{tag}/sustained_tps", best["tps"], "tx/s", ceiling))
     emit(result(BENCH, f"{tag}/latency_p99_ms_at_best", best["p99"], "ms", None))
