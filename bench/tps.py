@@ -3,7 +3,8 @@
 How this works: a fresh devnet (4 or 7 validator processes, default config, synced
 commits) is created in a temporary directory with ``--clients`` extra funded buyer
 accounts. Each account is pinned to one node (so its nonces arrive in order) and its
-transactions are signed before a step starts. A step offers ``rate`` transactions a
+transactions are signed before a step starts, with a gas limit of ``GAS_HEADROOM``
+times what one trial transaction of the kind used (as a client estimating gas would). A step offers ``rate`` transactions a
 second for ``--seconds``: every ``TICK_S`` the due transactions go out as JSON-RPC
 batches of ``chain_sendRawTransaction`` over aiohttp, ``CONNECTIONS_PER_NODE``
 concurrent requests per node (open loop: the generator never waits for commits). A
@@ -61,7 +62,11 @@ CONNECTIONS_PER_NODE = 4
 #: Longest wait after a step for its transactions to commit.
 DRAIN_LIMIT_S = 30.0
 #: Gas limit of each benchmark transaction.
-TX_GAS = {"transfer": 200_000, "order": 5_000_000}
+#: Gas limit of each benchmark transaction: this multiple of what a trial one used, as a
+#: client that estimates gas would set it. Blocks are capped by the sum of their
+#: transactions' gas limits ([consensus] max_block_gas), so a client asking 5,000,000
+#: gas for a ~4,000-gas placement caps every block at 40 placements.
+GAS_HEADROOM = 4
 ORDER_PRICE = 1_000
 #: Receipts checked per step (committed is not enough: the transaction must have succeeded).
 RECEIPT_SAMPLE = 20
@@ -87,6 +92,7 @@ class Bench:
         self.keys_dir = layout.keys_dir
         self.merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))
         self.order_args: list | None = None
+        self.gas_limit = 0
         self.submitted: dict[str, float] = {}
         self.committed: dict[str, float] = {}
         self.blocks: list[tuple[float, int, int]] = []  # (time, height, tx count)
@@ -101,13 +107,25 @@ class Bench:
 
     # --- transactions --------------------------------------------------------------------
 
-    def prepare_orders(self) -> None:
+    def prepare(self) -> None:
+        """Publish the merchant's terms (orders) and size the gas limit from one trial transaction."""
         client = Client(self.urls[0], self.genesis.chain_id)
-        arbiter = read_key_file(os.path.join(self.keys_dir, "arbiter.json")).public_key
-        client.transact(self.merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter)
-        terms = client.call("orders", "terms_hash_of", self.merchant.public_key)
-        self.order_args = [self.merchant.public_key, sha256(b"sku"), 1, ORDER_PRICE, bytes.fromhex(terms[2:]),
-                           sha256(b"pii"), sha256(b"payload"), sha256(b"review-key"), b"", b"", b""]
+        if self.kind == "order":
+            arbiter = read_key_file(os.path.join(self.keys_dir, "arbiter.json")).public_key
+            client.transact(self.merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter)
+            terms = client.call("orders", "terms_hash_of", self.merchant.public_key)
+            self.order_args = [self.merchant.public_key, sha256(b"sku"), 1, ORDER_PRICE, bytes.fromhex(terms[2:]),
+                               sha256(b"pii"), sha256(b"payload"), sha256(b"review-key"), b"", b"", b""]
+        contract, method, args = self._call()
+        receipt = client.transact(self.accounts[0], contract, method, *args)
+        self.nonces[0] += 1
+        self.gas_limit = GAS_HEADROOM * receipt["gas_used"]
+        progress(f"a trial {self.kind} used {receipt['gas_used']} gas; every transaction asks for {self.gas_limit}")
+
+    def _call(self) -> tuple[str, str, list]:
+        if self.kind == "transfer":
+            return "ledger", "transfer", [self.merchant.public_key, 1]
+        return "orders", "place", list(self.order_args or [])
 
     def sign(self, count: int) -> list[tuple[int, str, bytes]]:
         """``count`` transactions round-robin over the accounts: (node, tx id, raw)."""
@@ -116,12 +134,8 @@ class Bench:
         for i in range(count):
             a = i % len(self.accounts)
             key = self.accounts[a]
-            if self.kind == "transfer":
-                body = TxBody(chain_id, key.public_key, self.nonces[a], "ledger", "transfer",
-                              [self.merchant.public_key, 1], TX_GAS["transfer"])
-            else:
-                body = TxBody(chain_id, key.public_key, self.nonces[a], "orders", "place", list(self.order_args or []),
-                              TX_GAS["order"])
+            contract, method, args = self._call()
+            body = TxBody(chain_id, key.public_key, self.nonces[a], contract, method, args, self.gas_limit)
             self.nonces[a] += 1
             out.append((a % len(self.urls), "0x" + body.tx_id.hex(), body.sign(key).encode()))
         return out
@@ -372,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"starting a {args.validators}-validator devnet in {root}")
     bench = Bench(os.path.join(root, "devnet"), args.validators, args.clients, args.kind)
     try:
-        if args.kind == "order":
-            bench.prepare_orders()
+        bench.prepare()
         profile_dir = os.path.join(root, "profiles") if args.profile else None
         if profile_dir:
             os.makedirs(profile_dir)
