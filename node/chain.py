@@ -4,7 +4,8 @@ How it works: ``Chain`` owns the block store and the authenticated state over on
 KVStore. ``build_block`` (primary) and ``validate_block`` (backups, called by the
 consensus core) both execute the block on an overlay of the committed state and keep
 the outcome in a small cache keyed by block hash, so a block is executed once per
-node however it arrives; ``commit`` then writes block, certificate, receipts, state
+node however it arrives; ``speculate`` executes a previewed block's inputs before its
+PRE-PREPARE arrives (``node.preview``) and ``check_block`` then takes that outcome; ``commit`` then writes block, certificate, receipts, state
 diff and indexes in one synced batch and moves the state root. A block that arrives
 by catch-up (certificate already checked by the core) is executed at commit and its
 roots compared with the header: a mismatch means this node's state or code differs
@@ -44,6 +45,8 @@ log = logging.getLogger("shopchain.chain")
 
 #: Executed-but-uncommitted block outcomes kept (one per candidate block of the open height).
 MAX_CACHED_OUTCOMES = 16
+#: Outcomes of previewed blocks kept until their PRE-PREPARE (or the next commit).
+MAX_SPECULATIVE_OUTCOMES = 4
 #: How far ahead of this node's clock a proposed block's timestamp may be.
 MAX_FUTURE_DRIFT_MS = 30_000
 
@@ -88,6 +91,9 @@ class Chain:
             root = self.blocks.get_state_root(self.blocks.height)
             self.state = StateStore(kv, root)
         self._outcomes: OrderedDict[bytes, BlockOutcome] = OrderedDict()
+        # (height, timestamp_ms, tx_root) -> outcome: everything execution depends on.
+        self._speculative: OrderedDict[tuple[int, int, bytes], BlockOutcome] = OrderedDict()
+        self.speculation_hits = 0
         self.verified_tx_ids: Callable[[bytes], bool] = lambda tx_id: False
 
     def _init_genesis(self) -> None:
@@ -130,16 +136,32 @@ class Chain:
             self._outcomes.popitem(last=False)
 
     def _execute(self, header: BlockHeader, txs: Iterable[SignedTx]) -> BlockOutcome:
-        return execute_block(self.state, header.height, header.timestamp_ms, list(txs),
-                             lambda state, sender: is_registered(state, sender))
+        return self._run(header.height, header.timestamp_ms, list(txs))
+
+    def _run(self, height: int, timestamp_ms: int, txs: list[SignedTx]) -> BlockOutcome:
+        return execute_block(self.state, height, timestamp_ms, txs, lambda state, sender: is_registered(state, sender))
+
+    def next_timestamp(self, now_ms: int) -> int:
+        """The timestamp a block built now gets: the clock, but always after the head's."""
+        head = self.head()
+        return max(now_ms, (head.header.timestamp_ms + 1) if head else self.genesis.genesis_time_ms + 1)
+
+    def speculate(self, height: int, timestamp_ms: int, txs: list[SignedTx]) -> bool:
+        """Execute a previewed block's inputs now; False if they are not for the next height or already done."""
+        key = (height, timestamp_ms, compute_tx_root(txs))
+        if height != self.height + 1 or key in self._speculative:
+            return False
+        self._speculative[key] = self._run(height, timestamp_ms, txs)
+        while len(self._speculative) > MAX_SPECULATIVE_OUTCOMES:
+            self._speculative.popitem(last=False)
+        return True
 
     def build_block(self, view: int, height: int, prev_hash: bytes, last_commit: CommitCertificate | None,
                     proposer: bytes, txs: list[SignedTx], now_ms: int) -> Block:
         """Execute ``txs`` on the committed state and wrap them in a block for (view, height)."""
         if height != self.height + 1:
             raise ValidationError(f"asked to build block {height} but the head is {self.height}")
-        head = self.head()
-        timestamp = max(now_ms, (head.header.timestamp_ms + 1) if head else self.genesis.genesis_time_ms + 1)
+        timestamp = self.next_timestamp(now_ms)
         draft = BlockHeader(self.chain_id, height, prev_hash, timestamp, proposer, view, compute_tx_root(txs),
                             ZERO_HASH, ZERO_HASH, self.vset_hash,
                             ZERO_HASH if last_commit is None else last_commit.cert_hash)
@@ -182,7 +204,12 @@ class Chain:
                 return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature"
         outcome = self._outcomes.get(block.block_hash)
         if outcome is None:
-            outcome = self._execute(h, block.txs)
+            # check_shape proved tx_root commits to these transactions in this order.
+            outcome = self._speculative.pop((h.height, h.timestamp_ms, h.tx_root), None)
+            if outcome is not None and outcome.diff.base_root == self.state.root:
+                self.speculation_hits += 1
+            else:
+                outcome = self._execute(h, block.txs)
         if outcome.state_root != h.state_root:
             return "state_root differs from this node's execution"
         if outcome.receipts_root != h.receipts_root:
@@ -205,4 +232,5 @@ class Chain:
         self.blocks.commit_block(block, cert, outcome.receipts, outcome.diff.ops, extra_ops or (), sync=self.sync)
         self.state.mark_committed(outcome.diff)
         self._outcomes.clear()  # every cached outcome was computed on the old root
+        self._speculative.clear()
         return outcome

@@ -54,6 +54,7 @@ DEFAULTS: list[Key] = [
     Key("consensus", "max_block_txs", 2000, "Most transactions in one block.", 1, 10_000),
     Key("consensus", "max_block_bytes", 4 * 1024 * 1024, "Largest encoded block.", 4096, 8 * 1024 * 1024),
     Key("consensus", "max_block_gas", 200_000_000, "Most gas all transactions of a block may use together.", 1000, 10**12),
+    Key("consensus", "preview_proposals", True, "The primary announces a block's transactions before executing it, so backups execute it at the same time instead of after its PRE-PREPARE (validation is unchanged; off costs latency and throughput)."),
     Key("consensus", "batch_wait_ms", 20, "How long a primary whose pool was empty waits for more transactions before proposing; a backlog left after a commit is proposed at once.", 0, 10_000),
     Key("consensus", "empty_block_interval_ms", 1000, "Idle primaries propose an empty block after this long, so height-based deadlines move and the view timer stays quiet; at most half the view timeout (tick_ms x view_timeout_ticks).", 1, 3_600_000),
     Key("mempool", "max_txs", 50_000, "Most pending transactions.", 1, 10_000_000),

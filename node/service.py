@@ -15,8 +15,10 @@ batch once transactions are pending, and with an empty block only after
 ``empty_block_interval_ms`` of idleness (heights drive the contracts' deadlines, and
 the backups' view timer must not fire on an idle but healthy primary).
 
-Peer messages carry a one-byte envelope: consensus messages, or a batch of gossiped
-raw transactions (flushed every ``GOSSIP_FLUSH_MS``).
+Peer messages carry a one-byte envelope: consensus messages, a batch of gossiped raw
+transactions (flushed every ``GOSSIP_FLUSH_MS``), or a proposal preview
+(``node.preview``: the primary announces a block's inputs before executing it, so
+backups execute it at the same time instead of after).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from node.explorer import add_explorer_routes
 from node.home import load_home
 from node.logs import setup_logging
 from node.mempool import Mempool, MempoolError, MempoolLimits
+from node.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
 from node.metrics import Registry
 from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
 from node.rpc_server import RpcLimits, RpcServer
@@ -56,6 +59,7 @@ log = logging.getLogger("shopchain.node")
 
 ENVELOPE_CONSENSUS = 1
 ENVELOPE_TXS = 2
+ENVELOPE_PREVIEW = 3
 #: Most raw transactions in one gossip message.
 MAX_GOSSIP_BATCH = 512
 #: How long admitted transactions wait to be gossiped together.
@@ -120,6 +124,8 @@ class Node:
             max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions")),
             self.metrics, self.health, cfg.get("rpc", "cors_origins"))
         self._pending_proposal = None
+        self.previews = cfg.get("consensus", "preview_proposals")
+        self._previews_seen: tuple[int, int] = (0, 0)  # (height, previews taken for it)
         self._first_pending_at: float | None = None
         self._last_commit_at = time.monotonic()
         self._gossip: list[bytes] = []
@@ -152,6 +158,10 @@ class Node:
         self.m_interval = m.histogram("shopchain_block_interval_seconds", "Time between consecutive commits.", (),
                                       (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
         self.m_dropped = m.counter("shopchain_p2p_dropped_messages_total", "Peer messages dropped, by reason.", ("reason",))
+        self.m_previews = m.counter("shopchain_previews_total", "Proposal previews received, by what became of them.",
+                                    ("result",))
+        m.gauge("shopchain_preview_hits", "Proposed blocks whose execution a preview had already done.").set_function(
+            lambda: self.chain.speculation_hits)
 
     # --- status views (RPC) -----------------------------------------------------------
 
@@ -305,6 +315,9 @@ class Node:
         kind, body = data[0], data[1:]
         if kind == ENVELOPE_TXS:
             self._on_gossip(body)
+            return
+        if kind == ENVELOPE_PREVIEW:
+            self._on_preview(peer, body)
             return
         if kind != ENVELOPE_CONSENSUS:
             self.m_dropped.labels("unknown_envelope").inc()
@@ -508,10 +521,45 @@ class Node:
     def _build_and_propose(self, request) -> None:
         self._pending_proposal = None
         txs = self.mempool.reap(self.limits.max_txs, self.limits.max_bytes, self.limits.max_gas)
+        timestamp = self.chain.next_timestamp(now_ms())
+        if txs and self.previews and self.transport is not None and self._loop is not None:
+            preview = Preview(request.view, request.height, request.prev_hash, timestamp, tuple(t.tx_id for t in txs))
+            self.transport.broadcast(bytes([ENVELOPE_PREVIEW]) + preview.encode())
+            self._loop.call_later(PREVIEW_LEAD_S, self._propose, request, txs, timestamp)
+        else:
+            self._propose(request, txs, timestamp)
+
+    def _propose(self, request, txs: list[SignedTx], timestamp: int) -> None:
+        if self.halted or request.height != self.chain.height + 1 or request.view != self.replica.view:
+            return  # the view moved on while the preview went out; the core asks again if it must
         block = self.chain.build_block(request.view, request.height, request.prev_hash, request.last_commit,
-                                       self.me, txs, now_ms())
+                                       self.me, txs, timestamp)
         self.replica.propose(block)
         self._drive()
+
+    def _on_preview(self, peer: bytes, data: bytes) -> None:
+        """Execute the primary's next block now if this node can (see node.preview); never trusted."""
+        if not self.previews:
+            return
+        try:
+            preview = Preview.decode(data)
+        except DecodeError:
+            self.m_dropped.labels("bad_preview").inc()
+            return
+        height = self.chain.height + 1
+        taken = self._previews_seen[1] if self._previews_seen[0] == height else 0
+        if (peer != self.replica.primary or preview.view != self.replica.view or preview.height != height
+                or preview.prev_hash != self.chain.head_hash() or taken >= MAX_PREVIEWS_PER_HEIGHT
+                or len(preview.tx_ids) > self.limits.max_txs):
+            self.m_previews.labels("ignored").inc()
+            return
+        self._previews_seen = (height, taken + 1)
+        txs = [self.mempool.get(tx_id) for tx_id in preview.tx_ids]
+        if any(tx is None for tx in txs):
+            self.m_previews.labels("missing_txs").inc()  # gossip has not brought them all yet
+            return
+        if self.chain.speculate(height, preview.timestamp_ms, txs):  # type: ignore[arg-type]
+            self.m_previews.labels("executed").inc()
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -89,3 +89,28 @@ def test_restart_resumes_from_the_store(devnet):
     chain.commit(block, certify(block, node_keys, genesis.chain_id))
     again = Chain(kv, genesis)
     assert again.height == 1 and again.state.root == chain.state.root and again.head_hash() == block.block_hash
+
+
+def test_a_previewed_block_is_executed_once_before_its_pre_prepare(devnet, monkeypatch):
+    import node.chain as chain_module
+
+    genesis, node_keys, accounts = devnet
+    primary, backup, other = Chain(MemoryKV(), genesis), Chain(MemoryKV(), genesis), Chain(MemoryKV(), genesis)
+    buyer, merchant = accounts["buyer-1"], accounts["merchant-acme"]
+    txs = [transfer(primary, buyer, merchant.public_key, 10 + i, i) for i in range(4)]
+    timestamp = primary.next_timestamp(20_000)
+    assert backup.speculate(1, timestamp, txs) and not backup.speculate(1, timestamp, txs)
+    assert not backup.speculate(2, timestamp, txs)  # not the next height: nothing to gain
+    assert other.speculate(1, timestamp + 5, txs) and other.speculate(1, timestamp, txs[:3])  # inputs the block lacks
+
+    runs = []
+    real = chain_module.execute_block
+    monkeypatch.setattr(chain_module, "execute_block", lambda *a, **k: runs.append(a[1]) or real(*a, **k))
+    block = primary.build_block(0, 1, primary.head_hash(), None, node_keys[0].public_key, txs, timestamp)
+    assert len(runs) == 1  # the primary's own build
+    assert backup.check_block(block, timestamp) is None and len(runs) == 1 and backup.speculation_hits == 1
+    # Outcomes of other inputs are never taken for this block: it is executed and still valid.
+    assert other.check_block(block, timestamp) is None and len(runs) == 2 and other.speculation_hits == 0
+    cert = certify(block, node_keys, genesis.chain_id)
+    assert backup.commit(block, cert).state_root == primary.commit(block, cert).state_root == other.commit(block, cert).state_root
+    assert len(runs) == 2 and not backup._speculative and not other._speculative
