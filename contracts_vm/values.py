@@ -17,7 +17,7 @@ from typing import Any, Callable
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
 from contracts_vm.limits import INT_MAX, INT_MIN, MAX_STORAGE_KEY_BYTES
-from ledger.encoding import MAX_DEPTH, decode, encode
+from ledger.encoding import MAX_DEPTH, decode, decode_known_canonical, encode
 from ledger.errors import DecodeError, EncodeError
 
 #: Gas per container node visited by equality, encoding and copying.
@@ -43,8 +43,66 @@ def walk_cost(value: Any, budget: int) -> int:
     """Gas to visit every node and byte of ``value``; stops early once above ``budget``.
 
     Raises NotEncodable for values nested deeper than the encoding allows (which also
-    catches a list that contains itself).
+    catches a list that contains itself). The answer (also the partial total returned
+    once above the budget, which an OutOfGas message shows) is that of the node-by-node
+    walk in ``_walk_exact``; ``_walk_fast`` only finds it sooner when the whole value
+    fits in the budget and nests legally, and hands over to the exact walk otherwise.
     """
+    t = type(value)
+    if t is bytes or t is str:
+        return GAS_PER_NODE + len(value) // BYTES_PER_GAS
+    if t is not list and t is not dict:
+        return GAS_PER_NODE
+    total = _walk_fast(value, 0, budget)
+    if total >= 0:
+        return total
+    return _walk_exact(value, budget)
+
+
+def _walk_fast(value: Any, depth: int, budget: int) -> int:
+    """walk_cost of a list or dict, or -1 when it exceeds ``budget`` or nests past
+    MAX_DEPTH (the caller then runs the exact walk, which decides what to report).
+    The sum is order-independent, so visiting recursively gives the exact walk's total;
+    the budget checks bound the work like the exact walk's do."""
+    if depth >= MAX_DEPTH:
+        return -1
+    total = GAS_PER_NODE
+    if type(value) is dict:
+        for k, v in value.items():
+            tk = type(k)
+            total += GAS_PER_NODE + (len(k) // BYTES_PER_GAS if tk is str or tk is bytes else 0)
+            tv = type(v)
+            if tv is bytes or tv is str:
+                total += GAS_PER_NODE + len(v) // BYTES_PER_GAS
+            elif tv is list or tv is dict:
+                sub = _walk_fast(v, depth + 1, budget - total)
+                if sub < 0:
+                    return -1
+                total += sub
+            else:
+                total += GAS_PER_NODE
+            if total > budget:
+                return -1
+    else:
+        for v in value:
+            tv = type(v)
+            if tv is bytes or tv is str:
+                total += GAS_PER_NODE + len(v) // BYTES_PER_GAS
+            elif tv is list or tv is dict:
+                sub = _walk_fast(v, depth + 1, budget - total)
+                if sub < 0:
+                    return -1
+                total += sub
+            else:
+                total += GAS_PER_NODE
+            if total > budget:
+                return -1
+    return total if total <= budget else -1
+
+
+def _walk_exact(value: Any, budget: int) -> int:
+    """The reference walk: one node at a time, depth-first, returning as soon as the
+    running total exceeds ``budget``."""
     total = 0
     todo = [(value, 0)]
     while todo:
@@ -167,6 +225,21 @@ def _decode_scalar(data: bytes) -> tuple[bool, Any]:
     return (_encode_scalar(value) == data), value
 
 
+#: Encodings of stored containers known to be canonical, because ``decode`` accepted
+#: them or ``encode`` produced them (keyed by the bytes; a cache, not consensus state).
+#: Reading the same account, terms or order record again then skips the re-encoding
+#: check of ``decode``, which costs several times the unpacking itself.
+_canonical: dict[bytes, None] = {}
+#: Most encodings remembered in ``_canonical`` (cleared when full).
+CANONICAL_CACHE_SIZE = 4096
+
+
+def _remember_canonical(data: bytes) -> None:
+    if len(_canonical) >= CANONICAL_CACHE_SIZE:
+        _canonical.clear()
+    _canonical[data] = None
+
+
 def to_bytes(value: Any, what: str) -> bytes:
     """Canonical bytes of a VM value, or NotEncodable naming ``what`` (the storage slot,
     event or result) it was for; the name is only formatted when the encoding fails."""
@@ -174,21 +247,27 @@ def to_bytes(value: Any, what: str) -> bytes:
     if fast is not None:
         return fast
     try:
-        return encode(value)
+        data = encode(value)
     except EncodeError as exc:
         raise VMError(E.NOT_ENCODABLE, f"{what} cannot be encoded: {exc}") from None
     except RecursionError:
         raise VMError(E.NOT_ENCODABLE, f"{what} is nested too deeply") from None
+    _remember_canonical(data)
+    return data
 
 
 def from_bytes(data: bytes) -> Any:
     ok, value = _decode_scalar(data)
     if ok:
         return value
+    if data in _canonical:
+        return decode_known_canonical(data)
     try:
-        return decode(data)
+        value = decode(data)
     except DecodeError as exc:
         raise VMError(E.INVALID_CODE, f"stored value is not canonical: {exc}") from None
+    _remember_canonical(data)
+    return value
 
 
 def copy_value(value: Any) -> Any:
