@@ -17,21 +17,27 @@ from typing import Any, Callable
 
 from contracts_vm.builtins import BUILTINS, HOSTS
 from contracts_vm.bytecode import code_hash
+from contracts_vm.fuse import fuse
 from contracts_vm.limits import PROGRAM_CACHE_SIZE
-from contracts_vm.opcodes import CTX_FIELDS
+from contracts_vm.opcodes import APPLY_BY_ARITY, CTX_FIELDS
 from contracts_vm.values import parse_type
 from contracts_vm.verifier import verify
 
 
 class Function:
-    __slots__ = ("index", "name", "nparams", "nlocals", "code")
+    """One function: ``plain`` has an entry per instruction; ``code`` is what the loop runs
+    (fused, see fuse.py) and ``plain_index`` maps its entries back into ``plain``."""
+
+    __slots__ = ("index", "name", "nparams", "nlocals", "code", "plain", "plain_index")
 
     def __init__(self, index: int, name: str, nparams: int, nlocals: int) -> None:
         self.index = index
         self.name = name
         self.nparams = nparams
         self.nlocals = nlocals
-        self.code: list = []
+        self.plain: list = []
+        self.code: list = self.plain
+        self.plain_index: list = []
 
 
 class Slot:
@@ -86,7 +92,9 @@ def cached_program(h: bytes) -> Program | None:
     return _cache.get(h)
 
 
-def build_program(code: bytes, h: bytes) -> Program:
+def build_program(code: bytes, h: bytes, fused: bool = True) -> Program:
+    """Verify and decode ``code``; ``fused=False`` keeps one entry per instruction (tests
+    compare both forms)."""
     verified = verify(code)
     c = verified.container
     functions = [Function(i, f[0], f[1], f[2]) for i, f in enumerate(c.functions)]
@@ -95,7 +103,14 @@ def build_program(code: bytes, h: bytes) -> Program:
         index_of = {pc: i for i, (pc, _, _) in enumerate(instrs)}
         for pc, op, imm in instrs:
             arg, extra = _resolve(op, imm, c.consts, functions, index_of, slots)
-            fn.code.append((op.handler, arg, op.gas + extra))
+            handler = op.handler
+            if op.imm == "builtin" or op.imm == "host":
+                handler = APPLY_BY_ARITY.get(arg[1], handler)
+            fn.plain.append((handler, arg, op.gas + extra))
+    if fused:
+        for fn in functions:
+            f = fuse(fn.name, fn.plain)
+            fn.code, fn.plain_index = f.code, f.plain_index
     records = c.abi["records"]
     methods = {}
     for m in c.abi["methods"]:
