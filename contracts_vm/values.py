@@ -240,6 +240,10 @@ def _remember_canonical(data: bytes) -> None:
     _canonical[data] = None
 
 
+#: Public name of the scalar encoder, for the storage hot path in machine.py.
+encode_scalar = _encode_scalar
+
+
 def to_bytes(value: Any, what: str) -> bytes:
     """Canonical bytes of a VM value, or NotEncodable naming ``what`` (the storage slot,
     event or result) it was for; the name is only formatted when the encoding fails."""
@@ -274,9 +278,9 @@ def copy_value(value: Any) -> Any:
     """An independent copy (containers are copied, scalars shared)."""
     t = type(value)
     if t is list:
-        return [copy_value(v) for v in value]
+        return [v if (tv := type(v)) is not list and tv is not dict else copy_value(v) for v in value]
     if t is dict:
-        return {k: copy_value(v) for k, v in value.items()}
+        return {k: v if (tv := type(v)) is not list and tv is not dict else copy_value(v) for k, v in value.items()}
     return value
 
 
@@ -296,11 +300,11 @@ def _escape(data: bytes) -> bytes:
 
 def encode_key_part(part: Any, expected: str) -> bytes:
     t = type(part)
-    if expected == "int" and t is int:
+    if t is bytes and expected == "bytes":
+        return _TAG_BYTES + part.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+    if t is int and expected == "int":
         return _TAG_INT + (part + _INT_BIAS).to_bytes(8, "big")
-    if expected == "bytes" and t is bytes:
-        return _TAG_BYTES + _escape(part)
-    if expected == "str" and t is str:
+    if t is str and expected == "str":
         return _TAG_STR + _escape(part.encode("utf-8"))
     raise VMError(E.TYPE_MISMATCH, f"storage key part must be {expected}, found {type_name(part)}")
 
@@ -312,7 +316,9 @@ def encode_key(key: Any, key_types: list) -> bytes:
     else:
         if type(key) is not list or len(key) != len(key_types):
             raise VMError(E.TYPE_MISMATCH, f"storage key must be a tuple of {len(key_types)} parts, found {type_name(key)}")
-        out = b"".join([encode_key_part(p, t) for p, t in zip(key, key_types)])
+        out = b""
+        for p, t in zip(key, key_types):
+            out += encode_key_part(p, t)
     if len(out) > MAX_STORAGE_KEY_BYTES:
         raise VMError(E.VALUE_TOO_LARGE, f"storage key of {len(out)} bytes exceeds {MAX_STORAGE_KEY_BYTES}")
     return out
