@@ -1,59 +1,63 @@
-"""Superinstructions: one dispatch for a run of instructions, with the same gas and errors.
+"""Superinstructions: each basic block of a function runs as one generated Python function.
 
 How it works: ``fuse`` takes a function's decoded code (``(handler, arg, gas)`` per
-instruction, as program.py builds it) and groups it into straight-line runs that no
-jump lands inside. A group is a *prefix* of simple instructions (LOAD, CONST, STORE,
-POP, DUP, DUP2, SWAP, CTX: they cannot fail, since the verifier proved stack heights
-and slots, and they charge no gas of their own) followed by at most one other
-instruction X, and, when X is a comparison, by the JUMP_IF_FALSE/TRUE that tests it.
-The group becomes one entry ``(closure, None, gas)`` whose gas is the sum over the
-prefix and X, so the interpreter loop charges it at once before anything runs.
+instruction, as program.py builds it) and cuts it into *groups*: a run of simple
+instructions (LOAD, CONST, STORE, POP, DUP, DUP2, SWAP, CTX: they cannot fail, since
+the verifier proved stack heights and slots, and they charge no gas of their own)
+followed by one other instruction X, or a run of simple instructions alone. A group's
+gas is the sum over its instructions, charged before any of it runs. Groups that no
+jump lands between form a *block*, which ends at a jump, loop, return or before a
+jump target. ``fuse`` writes each block as the source of one Python function with the
+groups one after another (jump targets renumbered to block indices) and compiles it,
+so the interpreter loop dispatches once per block instead of once per instruction.
 
-Why gas and errors stay exactly those of the unfused code:
-- Up to and including X nothing observable differs: the prefix cannot fail, X's own
-  charges (``m.charge`` inside a handler) see the same remaining gas, and an error
-  in X aborts the whole call, so the prefix's stack pushes were never visible.
-- If the loop's up-front charge leaves the gas below zero, the original would have
-  run out at some instruction of the group. The loop then refunds the charge and
-  continues this frame on the unfused code at the group's first instruction
-  (``Fused.plain_index``), which runs out at the same instruction with the same
-  message.
-- The conditional jump after a comparison is charged inside the closure after the
-  comparison, with the OutOfGas message of its own instruction index.
+Inside a block, values pushed by simple instructions live in Python locals until
+something needs the real stack (the "pending" values below): ``a + 1`` after two
+pushes is computed on the locals, with an int fast path; anything else (other types,
+overflow, errors) pushes the operands as the unfused code would and calls the
+original handler, which decides. A comparison's result feeds a following conditional
+jump directly. Field reads of records and ``require`` with a constant message have
+fast paths too; every other instruction calls its usual handler.
+
+Why gas, results and errors stay exactly those of the unfused code:
+- Before X runs, every instruction before it in the group has been charged, as in
+  the unfused code, and none of them can fail or charge; X's own charges
+  (``m.charge`` in a handler) see the same remaining gas. An error in X aborts the
+  call, so the state of the Python stack at that point is never observed.
+- The loop charges a block's first group; the block charges each later group when it
+  reaches it. If a charge does not fit, the block refunds it, writes its pending
+  values to the stack and returns ``-(i + 2)`` where i is the index of the group's
+  first instruction; the loop then continues the frame on the unfused code at i
+  (``Fused.plain_index`` does the same for the first group), and that code runs out
+  at the same instruction with the same message as it always did.
 The only difference is the step count (one step per dispatch), which is not part of
 any result, receipt or state.
 
-Closures are specialised for the common shapes (a binary operator on two pushed
-operands, a field read of a local, a ``require`` with a constant message, a
-comparison feeding a branch); every other group runs its prefix with ``_run_prefix``
-and calls X's handler. Fast paths cover ints and short scalars and hand anything
-else to the original handler with the operands pushed as the unfused code would.
+The generated source contains only integers, our own identifiers and names bound in
+the namespace passed to ``exec`` (constants, handlers, arguments): no text from a
+contract ever becomes source.
 """
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable
 
 from contracts_vm import errors as E
 from contracts_vm import opcodes as O
+from contracts_vm.builtins import mismatch
 from contracts_vm.errors import VMError
 from contracts_vm.limits import INT_MAX, INT_MIN
 
-#: Prefix instruction kinds (the first element of a prefix item).
-_LOAD, _CONST, _STORE, _POP, _DUP, _CTX, _DUP2, _SWAP = range(8)
-#: Runs inside a compiled prefix: several CONSTs (one extend) or several LOADs (an itemgetter).
-_CONSTS, _LOADS = 8, 9
-_SIMPLE = {O.op_load: _LOAD, O.op_const: _CONST, O.op_store: _STORE, O.op_pop: _POP, O.op_dup: _DUP,
-           O.op_ctx: _CTX, O.op_dup2: _DUP2, O.op_swap: _SWAP}
+_SIMPLE = {O.op_load, O.op_const, O.op_store, O.op_pop, O.op_dup, O.op_ctx, O.op_dup2, O.op_swap}
 #: Handlers whose immediate is a jump target ("loop" ones: the second item).
 _JUMPS = {O.op_jump, O.op_jump_if_false, O.op_jump_if_true}
 _LOOPS = {O.op_for_iter, O.op_for_range}
-_BRANCH_ON = {O.op_jump_if_false: False, O.op_jump_if_true: True}
-#: Comparisons with an int fast path: handler -> Python operator.
-_ORDERED = {O.op_lt: operator.lt, O.op_le: operator.le, O.op_gt: operator.gt, O.op_ge: operator.ge}
-_EQUALITY = {O.op_eq: operator.eq, O.op_ne: operator.ne}
-_ARITH = {O.op_add: operator.add, O.op_sub: operator.sub}
+#: Instructions after which a block ends (they may leave the straight line).
+_CONTROL = _JUMPS | _LOOPS | {O.op_ret}
+#: Binary operators compiled inline for ints: handler -> (Python operator, produces bool).
+_INLINE_BINARY = {O.op_add: ("+", False), O.op_sub: ("-", False), O.op_lt: ("<", True), O.op_le: ("<=", True),
+                  O.op_gt: (">", True), O.op_ge: (">=", True)}
+_EQUALITY = {O.op_eq: "==", O.op_ne: "!="}
 #: Shortest bytes/str that ``==`` charges gas for (see opcodes.BYTES_PER_COMPARE_GAS).
 _CHARGED_COMPARE_LEN = O.BYTES_PER_COMPARE_GAS
 _NONE_TYPE = type(None)
@@ -80,309 +84,228 @@ def _targets(code: list) -> set:
     return out
 
 
-def fuse(name: str, code: list) -> Fused:
-    """Group ``code`` (unfused entries, jump arguments as indices into it) into fused entries."""
-    targets = _targets(code)
+def _groups(code: list, targets: set) -> list[tuple[int, int]]:
+    """[(start, end)]: simple instructions then at most one other, never across a target."""
+    out = []
     n = len(code)
-    groups = []                     # (start, end exclusive, index of X or -1, has_branch)
     i = 0
     while i < n:
         start = i
         while i < n and code[i][0] in _SIMPLE and (i == start or i not in targets):
             i += 1
-        x = -1
-        branch = False
-        if i < n and (i == start or i not in targets):
-            x = i
+        if i < n and (i == start or i not in targets) and code[i][0] not in _SIMPLE:
             i += 1
-            handler = code[x][0]
-            if ((handler in _ORDERED or handler in _EQUALITY) and i < n and i not in targets
-                    and code[i][0] in _BRANCH_ON):
-                branch = True
-                i += 1
-        groups.append((start, i, x, branch))
-    compact = {start: k for k, (start, _, _, _) in enumerate(groups)}
-    out = []
-    for start, end, x, branch in groups:
-        out.append(_build(name, code, start, end, x, branch, compact))
-    return Fused(out, [g[0] for g in groups])
+        out.append((start, i))
+    return out
 
 
-def _remap(handler: Callable, arg: Any, compact: dict) -> Any:
-    if handler in _JUMPS:
-        return compact[arg]
-    if handler in _LOOPS:
-        return (arg[0], compact[arg[1]])
-    return arg
-
-
-def _build(name: str, code: list, start: int, end: int, x: int, branch: bool, compact: dict) -> tuple:
-    if end - start == 1:
-        handler, arg, gas = code[start]
-        return (handler, _remap(handler, arg, compact), gas)
-    prefix = [(_SIMPLE[h], a) for h, a, _ in code[start:(x if x >= 0 else end)]]
-    gas = sum(g for _, _, g in code[start:(x + 1 if x >= 0 else end)])
-    if x < 0:
-        return (_prefix_only(tuple(prefix)), None, gas)
-    handler, arg, _ = code[x]
-    arg = _remap(handler, arg, compact)
-    if branch:
-        jump, target, jump_gas = code[x + 1]
-        exhausted = f"ran out in {name} at instruction {x + 1}"
-        return (_compare_branch(prefix, handler, _BRANCH_ON[jump], compact[target], jump_gas, exhausted), None, gas)
-    if handler in _ARITH or handler in _ORDERED or handler in _EQUALITY:
-        return (_binary(prefix, handler), None, gas)
-    if handler is O.op_get_field and prefix and prefix[-1][0] == _LOAD:
-        return (_load_field(tuple(prefix[:-1]), prefix[-1][1], arg), None, gas)
-    if handler is O.op_require and prefix and prefix[-1][0] == _CONST:
-        return (_require(tuple(prefix[:-1]), prefix[-1][1]), None, gas)
-    return (_then(tuple(prefix), handler, arg), None, gas)
-
-
-# ---- the prefix ---------------------------------------------------------------------
-
-def _compile_prefix(prefix: tuple) -> tuple:
-    """Merge runs of CONSTs and of LOADs so ``_run_prefix`` pushes each run with one call."""
-    out: list = []
-    for kind, a in prefix:
-        if out and kind == _CONST and out[-1][0] in (_CONST, _CONSTS):
-            last = out.pop()
-            out.append((_CONSTS, (last[1],) + (a,) if last[0] == _CONST else last[1] + (a,)))
-        elif out and kind == _LOAD and out[-1][0] in (_LOAD, _LOADS):
-            last = out.pop()
-            slots = (last[1], a) if last[0] == _LOAD else last[1] + (a,)
-            out.append((_LOADS, slots))
+def _blocks(code: list, targets: set) -> list[list[tuple[int, int]]]:
+    blocks: list = []
+    for start, end in _groups(code, targets):
+        if blocks and start not in targets and code[blocks[-1][-1][1] - 1][0] not in _CONTROL:
+            blocks[-1].append((start, end))
         else:
-            out.append((kind, a))
-    return tuple((_LOADS, operator.itemgetter(*a)) if k == _LOADS else (k, a) for k, a in out)
+            blocks.append([(start, end)])
+    return blocks
 
 
-def _run_prefix(m, s: list, prefix: tuple) -> None:
-    for kind, a in prefix:
-        if kind == _LOAD:
-            s.append(s[a])
-        elif kind == _CONST:
-            s.append(a)
-        elif kind == _LOADS:
-            s.extend(a(s))
-        elif kind == _CONSTS:
-            s.extend(a)
-        elif kind == _STORE:
-            s[a] = s.pop()
-        elif kind == _POP:
-            s.pop()
-        elif kind == _DUP:
-            s.append(s[-1])
-        elif kind == _CTX:
-            s.append(getattr(m, a))
-        elif kind == _DUP2:
-            s.extend(s[-2:])
+def fuse(name: str, code: list) -> Fused:
+    """Compile ``code`` (unfused entries, jump arguments as indices into it) into blocks."""
+    targets = _targets(code)
+    blocks = _blocks(code, targets)
+    compact = {b[0][0]: k for k, b in enumerate(blocks)}
+    ns: dict = {"VMError": VMError, "E": E, "mismatch": mismatch, "MISSING": _MISSING, "INT_MIN": INT_MIN,
+                "INT_MAX": INT_MAX, "NONE": _NONE_TYPE, "get_field": O.op_get_field, "require": O.op_require}
+    sources = []
+    entries = []
+    for k, groups in enumerate(blocks):
+        writer = _BlockWriter(code, compact, ns, f"b{k}_")
+        sources.append(writer.write(f"block{k}", groups))
+        entries.append(sum(g for _, _, g in code[groups[0][0]:groups[0][1]]))
+    exec(compile("\n".join(sources), f"<fused {name}>", "exec"), ns)  # noqa: S102 - see module docstring
+    out = [(ns[f"block{k}"], None, gas) for k, gas in enumerate(entries)]
+    return Fused(out, [b[0][0] for b in blocks])
+
+
+class _BlockWriter:
+    """Writes the source of one block; ``pending`` holds expressions not yet on the stack."""
+
+    def __init__(self, code: list, compact: dict, ns: dict, tag: str) -> None:
+        self.code = code
+        self.compact = compact
+        self.ns = ns
+        self.tag = tag
+        self.lines: list[str] = []
+        self.pending: list[str] = []
+        self.temps = 0
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def bind(self, value: Any) -> str:
+        """A namespace name for ``value`` (constants, handlers, immediates)."""
+        name = f"{self.tag}{len(self.ns)}"
+        self.ns[name] = value
+        return name
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"t{self.temps}"
+
+    def emit(self, line: str, indent: int = 1) -> None:
+        self.lines.append("    " * indent + line)
+
+    def flush_code(self, indent: int = 1) -> None:
+        """Write the pending values to the stack (without forgetting them: for exits)."""
+        if len(self.pending) == 1:
+            self.emit(f"s.append({self.pending[0]})", indent)
+        elif self.pending:
+            self.emit(f"s.extend(({', '.join(self.pending)},))", indent)
+
+    def flush(self) -> None:
+        self.flush_code()
+        self.pending = []
+
+    def take(self) -> str:
+        """The top operand as an expression (popping the real stack if nothing is pending)."""
+        if self.pending:
+            return self.pending.pop()
+        t = self.temp()
+        self.emit(f"{t} = s.pop()")
+        return t
+
+    # -- a block --------------------------------------------------------------------------
+
+    def write(self, fname: str, groups: list) -> str:
+        self.emit(f"def {fname}(m, s, _):", 0)
+        for n, (start, end) in enumerate(groups):
+            if n:
+                gas = sum(g for _, _, g in self.code[start:end])
+                self.emit(f"m.gas -= {gas}")
+                self.emit("if m.gas < 0:")
+                self.emit(f"m.gas += {gas}", 2)
+                self.flush_code(2)
+                self.emit(f"return {-(start + 2)}", 2)
+            for i in range(start, end):
+                self.instruction(i)
+        last = self.code[groups[-1][1] - 1][0]
+        if last not in _CONTROL:
+            self.flush()
+        return "\n".join(self.lines) + "\n"
+
+    def instruction(self, i: int) -> None:
+        handler, arg, _ = self.code[i]
+        if handler is O.op_load:
+            t = self.temp()
+            self.emit(f"{t} = s[{int(arg)}]")
+            self.pending.append(t)
+        elif handler is O.op_const:
+            self.pending.append(self.bind(arg))
+        elif handler is O.op_store:
+            self.emit(f"s[{int(arg)}] = {self.take()}")
+        elif handler is O.op_pop:
+            if self.pending:
+                self.pending.pop()
+            else:
+                self.emit("del s[-1]")
+        elif handler is O.op_dup:
+            if self.pending:
+                self.pending.append(self.pending[-1])
+            else:                               # the original stays on the stack
+                t = self.temp()
+                self.emit(f"{t} = s[-1]")
+                self.pending.append(t)
+        elif handler is O.op_ctx:
+            t = self.temp()
+            self.emit(f"{t} = getattr(m, {self.bind(arg)})")
+            self.pending.append(t)
+        elif handler is O.op_dup2 or handler is O.op_swap:
+            self.flush()
+            self.emit(f"{self.bind(handler)}(m, s, None)")
+        elif handler in _INLINE_BINARY or handler in _EQUALITY:
+            self.binary(handler)
+        elif handler is O.op_jump_if_false or handler is O.op_jump_if_true:
+            self.branch(handler, arg)
+        elif handler is O.op_jump:
+            self.flush()
+            self.emit(f"return {self.compact[arg]}")
+        elif handler is O.op_ret:
+            self.flush()
+            self.emit("return -1")
+        elif handler is O.op_get_field:
+            self.get_field(arg)
+        elif handler is O.op_require and self.pending:
+            self.require()
         else:
-            s[-1], s[-2] = s[-2], s[-1]
+            self.call(handler, arg)
 
+    def call(self, handler: Callable, arg: Any) -> None:
+        self.flush()
+        if handler in _JUMPS:
+            arg = self.compact[arg]
+        elif handler in _LOOPS:
+            arg = (arg[0], self.compact[arg[1]])
+        call = f"{self.bind(handler)}(m, s, {self.bind(arg)})"
+        self.emit(f"return {call}" if handler in _CONTROL else call)
 
-def _prefix_only(prefix: tuple) -> Callable:
-    prefix = _compile_prefix(prefix)
+    def fallback(self, x: str, y: str, handler: Callable, result: str) -> None:
+        """The general case of a binary operator: the original handler on the operands.
 
-    def run(m, s, _):
-        _run_prefix(m, s, prefix)
-    return run
+        Here and in the other fast paths the pending values stay in locals: these handlers
+        look only at their own operands on top of the stack."""
+        self.emit("else:")
+        self.emit(f"s.extend(({x}, {y}))", 2)
+        self.emit(f"{self.bind(handler)}(m, s, None)", 2)
+        self.emit(f"{result} = s.pop()", 2)
 
+    def binary(self, handler: Callable) -> None:
+        y = self.take()
+        x = self.take()
+        r = self.temp()
+        if handler in _INLINE_BINARY:
+            op, boolean = _INLINE_BINARY[handler]
+            self.emit(f"if type({x}) is int and type({y}) is int:")
+            if boolean:
+                self.emit(f"{r} = {x} {op} {y}", 2)
+            else:
+                self.emit(f"{r} = {x} {op} {y}", 2)
+                self.emit(f"if {r} > INT_MAX or {r} < INT_MIN:", 2)
+                self.emit(f"s.extend(({x}, {y}))", 3)
+                self.emit(f"{self.bind(handler)}(m, s, None)", 3)
+                self.emit(f"{r} = s.pop()", 3)
+        else:
+            op = _EQUALITY[handler]
+            tx = self.temp()
+            self.emit(f"{tx} = type({x})")
+            self.emit(f"if {tx} is int or {tx} is bool or {tx} is NONE or "
+                      f"(({tx} is bytes or {tx} is str) and len({x}) < {_CHARGED_COMPARE_LEN}):")
+            self.emit(f"{r} = ({x} {op} {y}) if {tx} is type({y}) else {op == '!='}", 2)
+        self.fallback(x, y, handler, r)
+        self.pending.append(r)
 
-def _then(prefix: tuple, handler: Callable, arg: Any) -> Callable:
-    if len(prefix) == 1 and prefix[0][0] == _LOAD:
-        slot = prefix[0][1]
+    def branch(self, handler: Callable, target: int) -> None:
+        c = self.take()
+        self.flush()
+        jump_on = handler is O.op_jump_if_true
+        self.emit(f"if {c} is {jump_on}:")
+        self.emit(f"return {self.compact[target]}", 2)
+        self.emit(f"if {c} is not {not jump_on}:")
+        self.emit(f"raise mismatch('condition', {c})", 2)
+        self.emit("return None")
 
-        def load_then(m, s, _):
-            s.append(s[slot])
-            return handler(m, s, arg)
-        return load_then
-    if len(prefix) == 1 and prefix[0][0] == _CONST:
-        value = prefix[0][1]
+    def get_field(self, field: str) -> None:
+        obj = self.take()
+        f = self.bind(field)
+        r = self.temp()
+        self.emit(f"{r} = {obj}.get({f}, MISSING) if type({obj}) is dict else MISSING")
+        self.emit(f"if {r} is MISSING:")
+        self.emit(f"s.append({obj})", 2)
+        self.emit(f"get_field(m, s, {f})", 2)
+        self.emit(f"{r} = s.pop()", 2)
+        self.pending.append(r)
 
-        def const_then(m, s, _):
-            s.append(value)
-            return handler(m, s, arg)
-        return const_then
-
-    prefix = _compile_prefix(prefix)
-
-    def prefix_then(m, s, _):
-        _run_prefix(m, s, prefix)
-        return handler(m, s, arg)
-    return prefix_then
-
-
-# ---- operands ------------------------------------------------------------------------
-
-def _operands(prefix: list) -> tuple[tuple, Any, Any]:
-    """Split off the pushes that feed a binary operator: (rest of prefix, x source, y source).
-
-    A source is ("L", slot), ("C", value) or None for "already on the stack".
-    """
-    prefix = list(prefix)
-    sources: list = []
-    while prefix and len(sources) < 2 and prefix[-1][0] in (_LOAD, _CONST):
-        kind, a = prefix.pop()
-        sources.insert(0, ("L" if kind == _LOAD else "C", a))
-    while len(sources) < 2:
-        sources.insert(0, None)
-    return tuple(prefix), sources[0], sources[1]
-
-
-def _fetcher(src: Any) -> Callable:
-    """How to read an operand, in the order the unfused code would push it."""
-    if src is None:
-        return None
-    kind, a = src
-    if kind == "L":
-        return lambda s: s[a]
-    return lambda s: a
-
-
-def _binary(prefix: list, handler: Callable) -> Callable:
-    rest, xs, ys = _operands(prefix)
-    fast = _fast_binary(handler)
-    if xs is None and ys is not None and ys[0] == "L" and not rest:
-        slot = ys[1]
-
-        def top_load(m, s, _):
-            x = s[-1]
-            y = s[slot]
-            r = fast(x, y)
-            if r is not _MISSING:
-                s[-1] = r
-                return None
-            s.append(y)
-            return handler(m, s, None)
-        return top_load
-    if xs is None and ys is not None and ys[0] == "C" and not rest:
-        value = ys[1]
-
-        def top_const(m, s, _):
-            r = fast(s[-1], value)
-            if r is not _MISSING:
-                s[-1] = r
-                return None
-            s.append(value)
-            return handler(m, s, None)
-        return top_const
-    if xs is not None and xs[0] == "L" and ys is not None and ys[0] == "L" and not rest:
-        a, b = xs[1], ys[1]
-
-        def load_load(m, s, _):
-            x = s[a]
-            y = s[b]
-            r = fast(x, y)
-            if r is not _MISSING:
-                s.append(r)
-                return None
-            s.append(x)
-            s.append(y)
-            return handler(m, s, None)
-        return load_load
-    if xs is not None and xs[0] == "L" and ys is not None and ys[0] == "C" and not rest:
-        a, value = xs[1], ys[1]
-
-        def load_const(m, s, _):
-            x = s[a]
-            r = fast(x, value)
-            if r is not _MISSING:
-                s.append(r)
-                return None
-            s.append(x)
-            s.append(value)
-            return handler(m, s, None)
-        return load_const
-    return _then(tuple(prefix), handler, None)
-
-
-def _fast_binary(handler: Callable) -> Callable:
-    """``f(x, y)``: the operator's result where it is the plain int/scalar case with no gas
-    of its own and no error, else _MISSING (then the original handler decides)."""
-    if handler in _ARITH:
-        op = _ARITH[handler]
-
-        def arith(x, y):
-            if type(x) is int and type(y) is int:
-                r = op(x, y)
-                if INT_MIN <= r <= INT_MAX:
-                    return r
-            return _MISSING
-        return arith
-    if handler in _ORDERED:
-        op = _ORDERED[handler]
-
-        def ordered(x, y):
-            if type(x) is int and type(y) is int:
-                return op(x, y)
-            return _MISSING
-        return ordered
-    equal = handler is O.op_eq
-
-    def equality(x, y):
-        tx = type(x)
-        if tx is int or tx is bool or tx is _NONE_TYPE or ((tx is bytes or tx is str) and len(x) < _CHARGED_COMPARE_LEN):
-            return (x == y) is equal if tx is type(y) else not equal
-        return _MISSING
-    return equality
-
-
-def _compare_branch(prefix: list, handler: Callable, jump_on: bool, target: int, jump_gas: int,
-                    exhausted: str) -> Callable:
-    """A comparison and the conditional jump that consumes it (charged after the comparison)."""
-    rest, xs, ys = _operands(prefix)
-    rest = _compile_prefix(rest)
-    fast = _fast_binary(handler)
-    get_x = _fetcher(xs)
-    get_y = _fetcher(ys)
-
-    def compare_branch(m, s, _):
-        if rest:
-            _run_prefix(m, s, rest)
-        y = s.pop() if get_y is None else get_y(s)
-        x = s.pop() if get_x is None else get_x(s)
-        r = fast(x, y)
-        if r is _MISSING:
-            s.append(x)
-            s.append(y)
-            handler(m, s, None)
-            r = s.pop()
-        m.gas -= jump_gas
-        if m.gas < 0:
-            raise VMError(E.OUT_OF_GAS, exhausted)
-        if r is jump_on:
-            return target
-        return None
-    return compare_branch
-
-
-def _load_field(prefix: tuple, slot: int, field: str) -> Callable:
-    prefix = _compile_prefix(prefix)
-
-    def load_field(m, s, _):
-        if prefix:
-            _run_prefix(m, s, prefix)
-        obj = s[slot]
-        if type(obj) is dict:
-            value = obj.get(field, _MISSING)
-            if value is not _MISSING:
-                s.append(value)
-                return None
-        s.append(obj)
-        return O.op_get_field(m, s, field)
-    return load_field
-
-
-def _require(prefix: tuple, message: Any) -> Callable:
-    prefix = _compile_prefix(prefix)
-
-    def require(m, s, _):
-        if prefix:
-            _run_prefix(m, s, prefix)
-        if s[-1] is True:
-            s.pop()
-            return None
-        s.append(message)
-        return O.op_require(m, s, None)
-    return require
+    def require(self) -> None:
+        message = self.take()
+        cond = self.take()
+        self.emit(f"if {cond} is not True:")
+        self.emit(f"s.extend(({cond}, {message}))", 2)
+        self.emit("require(m, s, None)", 2)

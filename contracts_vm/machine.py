@@ -137,6 +137,8 @@ class Machine:
         if fn.nlocals > fn.nparams:
             s.extend([None] * (fn.nlocals - fn.nparams))
         code = fn.code
+        if code is None:
+            code = fn.fuse()
         plain = fn.plain
         pc = 0
         steps = 0
@@ -158,7 +160,12 @@ class Machine:
                 r = handler(self, s, arg)
                 if r is not None:
                     if r < 0:
-                        return s[-1]
+                        if r == -1:
+                            return s[-1]
+                        # a fused block could not pay for its next group: unfused from there
+                        pc = -r - 2
+                        code = plain
+                        continue
                     pc = r
         finally:
             self.frames -= 1

@@ -26,7 +26,10 @@ from contracts_vm.verifier import verify
 
 class Function:
     """One function: ``plain`` has an entry per instruction; ``code`` is what the loop runs
-    (fused, see fuse.py) and ``plain_index`` maps its entries back into ``plain``."""
+    (fused, see fuse.py) and ``plain_index`` maps its entries back into ``plain``.
+
+    ``code`` is None until the function first runs: fusing compiles Python source, and
+    most functions of a contract never run in a given process."""
 
     __slots__ = ("index", "name", "nparams", "nlocals", "code", "plain", "plain_index")
 
@@ -36,8 +39,15 @@ class Function:
         self.nparams = nparams
         self.nlocals = nlocals
         self.plain: list = []
-        self.code: list = self.plain
+        self.code: list | None = self.plain
         self.plain_index: list = []
+
+    def fuse(self) -> list:
+        """Fuse the code (once) and return it."""
+        f = fuse(self.name, self.plain)
+        self.plain_index = f.plain_index
+        self.code = f.code
+        return f.code
 
 
 class Slot:
@@ -109,8 +119,7 @@ def build_program(code: bytes, h: bytes, fused: bool = True) -> Program:
             fn.plain.append((handler, arg, op.gas + extra))
     if fused:
         for fn in functions:
-            f = fuse(fn.name, fn.plain)
-            fn.code, fn.plain_index = f.code, f.plain_index
+            fn.code = None
     records = c.abi["records"]
     methods = {}
     for m in c.abi["methods"]:
