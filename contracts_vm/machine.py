@@ -26,7 +26,7 @@ from contracts_vm.limits import (MAX_CALL_DEPTH, MAX_CONTRACT_NAME, MAX_EVENTS, 
                                  MAX_STORAGE_VALUE_BYTES)
 from contracts_vm.program import Program, cached_program, load_program
 from contracts_vm.values import (BYTES_PER_GAS, copy_value, decode_key, encode_key, encode_key_prefix, encode_scalar,
-                                 from_bytes, to_bytes, type_name, walk_cost)
+                                 from_bytes, remember_canonical, to_bytes, type_name, walk_cost)
 from ledger.encoding import decode
 
 #: State key prefixes: code, per-contract metadata, per-contract storage.
@@ -267,6 +267,8 @@ class Machine:
             data = encode_scalar(value)
             if data is None:
                 data = to_bytes(value, slot.name)
+            else:
+                remember_canonical(data, value)     # the next transaction's read of it is a lookup
         else:
             self.charge(walk_cost(value, self.gas))     # containers: pay for the walk before encoding
             data = to_bytes(value, slot.name)

@@ -62,41 +62,32 @@ def walk_cost(value: Any, budget: int) -> int:
 def _walk_fast(value: Any, depth: int, budget: int) -> int:
     """walk_cost of a list or dict, or -1 when it exceeds ``budget`` or nests past
     MAX_DEPTH (the caller then runs the exact walk, which decides what to report).
-    The sum is order-independent, so visiting recursively gives the exact walk's total;
-    the budget checks bound the work like the exact walk's do."""
+    The sum is order-independent, so visiting recursively gives the exact walk's total.
+    The budget is checked per container, not per item: a container's own items are
+    bounded by the container limits, and nested ones are checked as they return."""
     if depth >= MAX_DEPTH:
         return -1
     total = GAS_PER_NODE
     if type(value) is dict:
-        for k, v in value.items():
-            tk = type(k)
-            total += GAS_PER_NODE + (len(k) // BYTES_PER_GAS if tk is str or tk is bytes else 0)
-            tv = type(v)
-            if tv is bytes or tv is str:
-                total += GAS_PER_NODE + len(v) // BYTES_PER_GAS
-            elif tv is list or tv is dict:
-                sub = _walk_fast(v, depth + 1, budget - total)
-                if sub < 0:
-                    return -1
-                total += sub
+        for k in value:
+            if type(k) is str or type(k) is bytes:
+                total += GAS_PER_NODE + len(k) // BYTES_PER_GAS
             else:
                 total += GAS_PER_NODE
-            if total > budget:
-                return -1
+        items = value.values()
     else:
-        for v in value:
-            tv = type(v)
-            if tv is bytes or tv is str:
-                total += GAS_PER_NODE + len(v) // BYTES_PER_GAS
-            elif tv is list or tv is dict:
-                sub = _walk_fast(v, depth + 1, budget - total)
-                if sub < 0:
-                    return -1
-                total += sub
-            else:
-                total += GAS_PER_NODE
-            if total > budget:
+        items = value
+    for v in items:
+        tv = type(v)
+        if tv is bytes or tv is str:
+            total += GAS_PER_NODE + len(v) // BYTES_PER_GAS
+        elif tv is list or tv is dict:
+            sub = _walk_fast(v, depth + 1, budget - total)
+            if sub < 0:
                 return -1
+            total += sub
+        else:
+            total += GAS_PER_NODE
     return total if total <= budget else -1
 
 
@@ -225,19 +216,25 @@ def _decode_scalar(data: bytes) -> tuple[bool, Any]:
     return (_encode_scalar(value) == data), value
 
 
-#: Encodings of stored containers known to be canonical, because ``decode`` accepted
-#: them or ``encode`` produced them (keyed by the bytes; a cache, not consensus state).
-#: Reading the same account, terms or order record again then skips the re-encoding
-#: check of ``decode``, which costs several times the unpacking itself.
-_canonical: dict[bytes, None] = {}
+#: Stored encodings already known to be canonical, because ``decode`` accepted them or
+#: an encoder produced them (keyed by the bytes; a cache, not consensus state). For a
+#: scalar the entry is its value (immutable, so it is returned as is); for a container
+#: it is ``_CONTAINER`` and a read just unpacks, skipping the re-encoding check of
+#: ``decode`` that costs several times the unpacking itself. The same account, terms
+#: or balance read again by the next transaction then costs a dict lookup.
+_canonical: dict[bytes, Any] = {}
+_CONTAINER = object()
+_UNSEEN = object()
 #: Most encodings remembered in ``_canonical`` (cleared when full).
 CANONICAL_CACHE_SIZE = 4096
 
 
-def _remember_canonical(data: bytes) -> None:
+def remember_canonical(data: bytes, value: Any) -> None:
+    """Record that ``data`` is the canonical encoding of the scalar ``value`` (or, with
+    ``_CONTAINER``, of some container)."""
     if len(_canonical) >= CANONICAL_CACHE_SIZE:
         _canonical.clear()
-    _canonical[data] = None
+    _canonical[data] = value
 
 
 #: Public name of the scalar encoder, for the storage hot path in machine.py.
@@ -256,21 +253,24 @@ def to_bytes(value: Any, what: str) -> bytes:
         raise VMError(E.NOT_ENCODABLE, f"{what} cannot be encoded: {exc}") from None
     except RecursionError:
         raise VMError(E.NOT_ENCODABLE, f"{what} is nested too deeply") from None
-    _remember_canonical(data)
+    if type(value) is list or type(value) is dict:
+        remember_canonical(data, _CONTAINER)
     return data
 
 
 def from_bytes(data: bytes) -> Any:
+    known = _canonical.get(data, _UNSEEN)
+    if known is not _UNSEEN:
+        return decode_known_canonical(data) if known is _CONTAINER else known
     ok, value = _decode_scalar(data)
     if ok:
+        remember_canonical(data, value)
         return value
-    if data in _canonical:
-        return decode_known_canonical(data)
     try:
         value = decode(data)
     except DecodeError as exc:
         raise VMError(E.INVALID_CODE, f"stored value is not canonical: {exc}") from None
-    _remember_canonical(data)
+    remember_canonical(data, _CONTAINER)
     return value
 
 
