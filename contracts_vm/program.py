@@ -43,8 +43,19 @@ class Function:
         self.plain_index: list = []
 
     def fuse(self) -> list:
-        """Fuse the code (once) and return it."""
-        f = fuse(self.name, self.plain)
+        """Fuse the code (once) and return it.
+
+        Fusing is only a faster way to run the same instructions, so a function that is
+        too long to be worth compiling, or that the fuser fails on for any reason, runs
+        its unfused code, with the same results."""
+        if len(self.plain) > FUSE_MAX_INSTRUCTIONS:
+            self.code = self.plain
+            return self.plain
+        try:
+            f = fuse(self.name, self.plain)
+        except Exception:  # noqa: BLE001 - see docstring: the unfused code is the reference
+            self.code = self.plain
+            return self.plain
         self.plain_index = f.plain_index
         self.code = f.code
         return f.code
@@ -84,6 +95,10 @@ class Program:
 
 
 _cache: dict[bytes, Program] = {}
+#: Longest function (in instructions) that is fused: compiling costs about 50 us per
+#: instruction once per process, so a pathological 20,000-instruction function runs
+#: unfused instead (the largest system contract function has about 300).
+FUSE_MAX_INSTRUCTIONS = 2048
 
 
 def load_program(code: bytes, known_hash: bytes | None = None) -> Program:

@@ -250,3 +250,18 @@ def test_non_canonical_bytes_are_still_rejected_after_the_canonical_form_was_see
         decode(swapped)
     with pytest.raises(VMError):
         from_bytes(swapped)
+
+
+def test_functions_too_long_to_fuse_or_that_fail_to_fuse_run_unfused(monkeypatch):
+    lines = ["func main 0 1", "CONST 0", "STORE 0"] + ["LOAD 0", "CONST 1", "ADD", "STORE 0"] * 600 + ["LOAD 0", "RET"]
+    code = assemble("\n".join(lines))
+    fused = _run(code, True, GAS)
+    assert fused == _run(code, False, GAS) and fused[0] == "ok"
+    monkeypatch.setattr(P, "FUSE_MAX_INSTRUCTIONS", 100)
+    assert _run(code, True, GAS) == fused
+
+    def broken(name, code):
+        raise RuntimeError("fuser bug")
+    monkeypatch.setattr(P, "fuse", broken)
+    monkeypatch.setattr(P, "FUSE_MAX_INSTRUCTIONS", 10**6)
+    assert _run(code, True, GAS) == fused
