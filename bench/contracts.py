@@ -7,15 +7,22 @@ Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
 - order placements per second through the VM on one core vs a plain-Python
   equivalent of the same placement logic (role checks, terms hash, debt check, order
   record encoded canonically into a dict store, escrow lock) measured in the same
-  run; ratio = VM / plain Python.
+  run; ratio = VM / plain Python;
+- a placement's dispatches and CPU time with fused code (fuse.py) vs the same
+  program's unfused code, interleaved in one process (baseline = unfused).
+The per-call figures skip a few warm-up orders: the first call of each function fuses
+it, once per process.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from typing import Any
 
+from contracts_vm.api import CallContext, execute_call
+from contracts_vm.program import _cache as program_cache
 from contracts_vm.system import review_message
 from ledger.crypto import SigningKey, sha256
 from ledger.encoding import encode
@@ -23,9 +30,14 @@ from tests.commerce_harness import Chain, h
 
 #: Orders pushed through the whole life cycle for the per-call figures.
 LIFECYCLE_ORDERS = 200
+#: Orders pushed through first and not timed (one-off work such as fusing each function).
+WARMUP_ORDERS = 5
 #: Placements timed for the throughput figure (both VM and plain Python).
 PLACEMENTS = 1000
 PRICE = 1_000
+#: Rounds and placements per round of the fused/unfused comparison.
+FUSION_ROUNDS = 5
+FUSION_BATCH = 200
 
 
 def _line(bench: str, metric: str, value: float, unit: str, baseline: float | None = None,
@@ -56,7 +68,9 @@ def lifecycle() -> None:
     c.ok("merchant1", "warranty", "authorize_service", c.keys["service1"], True)
     t = _Timed(c)
     terms_hash = c.view("orders", "terms_hash_of", c.keys["merchant1"])
-    for i in range(LIFECYCLE_ORDERS):
+    for i in range(-WARMUP_ORDERS, LIFECYCLE_ORDERS):
+        if i == 0:
+            t.samples.clear()       # the first calls fuse each function (once per process): not a per-call cost
         rk = SigningKey.from_label(f"bench-review-{i}")
         buyer = ("buyer1", "buyer2", "buyer3")[i % 3]
         oid = t.call("place", buyer, "orders", "place", c.keys["merchant1"], h("product-1"), 1, PRICE, terms_hash,
@@ -73,7 +87,7 @@ def lifecycle() -> None:
         c.ok(buyer, "warranty", "activate", unit, oid)
         t.call("warranty_record", "service1", "warranty", "record_service", unit, "REPAIR", h(f"rep{i}"), True, 0)
     c.advance(c.days(15))
-    for oid in range(1, LIFECYCLE_ORDERS + 1):
+    for oid in range(WARMUP_ORDERS + 1, WARMUP_ORDERS + LIFECYCLE_ORDERS + 1):
         t.call("close", "carrier2", "orders", "poke", oid)
     for label, rows in t.samples.items():
         gas = sum(g for g, _ in rows) / len(rows)
@@ -160,9 +174,58 @@ def throughput() -> None:
     _line("contracts", "placements_per_s", vm_rate, "orders/s", py_rate, vm_rate / py_rate)
 
 
+@contextmanager
+def _unfused():
+    """Every loaded program runs its unfused code (one dispatch per instruction)."""
+    saved = [(fn, fn.code) for prog in program_cache.values() for fn in prog.functions]
+    for fn, _ in saved:
+        fn.code = fn.plain
+    try:
+        yield
+    finally:
+        for fn, code in saved:
+            fn.code = code
+
+
+def fusion() -> None:
+    """A placement's steps, and its CPU time fused vs unfused, interleaved in one process."""
+    c = Chain()
+    c.publish_terms()
+    terms_hash = c.view("orders", "terms_hash_of", c.keys["merchant1"])
+    merchant = c.keys["merchant1"]
+    count = [0]
+
+    def place(n: int) -> float:
+        t0 = time.process_time()
+        for _ in range(n):
+            i = count[0]
+            count[0] += 1
+            ctx = CallContext(sender=c.keys[("buyer1", "buyer2", "buyer3")[i % 3]], height=c.height,
+                              chain_id="commerce-test")
+            r = execute_call(c.state, "orders", "place", [merchant, h("product-1"), 1, 10, terms_hash, h(f"pii{i}"),
+                                                          h(f"payload{i}"), h(f"rk{i}"), b"", b"", b""], ctx, 10**7)
+            assert r.ok, r
+        place.steps = r.steps
+        return (time.process_time() - t0) / n * 1e6
+
+    place(50)
+    fused_steps = place.steps
+    fused, unfused = [], []
+    for _ in range(FUSION_ROUNDS):
+        fused.append(place(FUSION_BATCH))
+        with _unfused():
+            unfused.append(place(FUSION_BATCH))
+    with _unfused():
+        place(1)
+        unfused_steps = place.steps
+    _line("contracts", "place_dispatches", fused_steps, "steps", unfused_steps, fused_steps / unfused_steps)
+    _line("contracts", "place_cpu_fused", min(fused), "us/call", min(unfused), min(fused) / min(unfused))
+
+
 def main() -> None:
     lifecycle()
     throughput()
+    fusion()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 How it works: one Machine executes one transaction's call (and every nested call it
 makes). ``run`` is the whole interpreter: fetch ``(handler, arg, gas)``, subtract the
 gas, stop with OutOfGas if it went below zero, call the handler, follow the jump or
-return it asks for. Every instruction costs at least one gas, so a call never takes
+return it asks for. It runs a function's fused code (fuse.py); when a fused entry's
+gas does not fit, it continues the frame on the unfused code, which then stops at
+the very instruction the unfused run would have. Every instruction costs at least one gas, so a call never takes
 more steps than its gas. The frame is one Python list: locals first (parameters,
 then None), operands above them; the verifier proved heights, so the loop does not
 check them. The host interface (storage scoped under the current contract's prefix,
@@ -23,8 +25,8 @@ from contracts_vm.errors import VMError
 from contracts_vm.limits import (MAX_CALL_DEPTH, MAX_CONTRACT_NAME, MAX_EVENTS, MAX_FRAME_DEPTH, MAX_ITER_LIMIT,
                                  MAX_STORAGE_VALUE_BYTES)
 from contracts_vm.program import Program, cached_program, load_program
-from contracts_vm.values import (BYTES_PER_GAS, copy_value, decode_key, encode_key, encode_key_prefix, from_bytes,
-                                 to_bytes, type_name, walk_cost)
+from contracts_vm.values import (BYTES_PER_GAS, copy_value, decode_key, encode_key, encode_key_prefix, encode_scalar,
+                                 from_bytes, remember_canonical, to_bytes, type_name, walk_cost)
 from ledger.encoding import decode
 
 #: State key prefixes: code, per-contract metadata, per-contract storage.
@@ -135,6 +137,9 @@ class Machine:
         if fn.nlocals > fn.nparams:
             s.extend([None] * (fn.nlocals - fn.nparams))
         code = fn.code
+        if code is None:
+            code = fn.fuse()
+        plain = fn.plain
         pc = 0
         steps = 0
         try:
@@ -143,12 +148,24 @@ class Machine:
                 steps += 1
                 self.gas -= cost
                 if self.gas < 0:
-                    raise VMError(E.OUT_OF_GAS, f"ran out in {fn.name} at instruction {pc}")
+                    if code is plain:
+                        raise VMError(E.OUT_OF_GAS, f"ran out in {fn.name} at instruction {pc}")
+                    # a fused entry: the unfused code runs out at the same instruction
+                    self.gas += cost
+                    steps -= 1
+                    pc = fn.plain_index[pc]
+                    code = plain
+                    continue
                 pc += 1
                 r = handler(self, s, arg)
                 if r is not None:
                     if r < 0:
-                        return s[-1]
+                        if r == -1:
+                            return s[-1]
+                        # a fused block could not pay for its next group: unfused from there
+                        pc = -r - 2
+                        code = plain
+                        continue
                     pc = r
         finally:
             self.frames -= 1
@@ -173,10 +190,11 @@ class Machine:
         if type(args) is not list or len(args) != len(method.arg_checks):
             raise VMError(E.BAD_ARGUMENTS, f"{name}.{method_name} takes {len(method.arg_checks)} arguments, "
                                            f"found {len(args) if type(args) is list else type_name(args)}")
-        for i, (check, arg) in enumerate(zip(method.arg_checks, args)):
+        for check, arg in zip(method.arg_checks, args):
             if not check(arg):
+                i = next(i for i, (c, a) in enumerate(zip(method.arg_checks, args)) if not c(a))
                 raise VMError(E.BAD_ARGUMENTS, f"{name}.{method_name} argument {i} must be {method.arg_types[i]}, "
-                                               f"found {type_name(arg)}")
+                                               f"found {type_name(args[i])}")
         saved = (self.sender, self.caller_contract, self.contract, self.self_address, self.prefix,
                  self.capabilities, self.read_only)
         if caller_is_contract:
@@ -221,7 +239,8 @@ class Machine:
         return self.prefix + slot.prefix + encode_key(key, slot.key_types)
 
     def storage_get(self, slot, key: Any, has_default: bool, default: Any) -> Any:
-        data = self.state.get(self._key(slot, key))
+        data = self.state.get(self.prefix + slot.prefix + encode_key(key, slot.key_types) if slot.key_types
+                              else self.prefix + slot.prefix)
         if data is None:
             if not slot.key_types:
                 return copy_value(slot.default)
@@ -230,7 +249,9 @@ class Machine:
             raise VMError(E.KEY_NOT_FOUND, f"{slot.name}[{key!r:.80}] is not set")
         cost = len(data) // BYTES_PER_GAS
         if cost:
-            self.charge(cost)
+            self.gas -= cost
+            if self.gas < 0:
+                raise VMError(E.OUT_OF_GAS, f"needed {cost} more gas than was left")
         return from_bytes(data)
 
     def storage_has(self, slot, key: Any) -> bool:
@@ -239,14 +260,25 @@ class Machine:
     def storage_put(self, slot, key: Any, value: Any) -> None:
         if self.read_only:
             raise VMError(E.READ_ONLY_VIOLATION, f"write to {slot.name} in a read-only call")
-        full = self._key(slot, key)
+        full = (self.prefix + slot.prefix + encode_key(key, slot.key_types) if slot.key_types
+                else self.prefix + slot.prefix)
         t = type(value)
-        if t is not int and t is not bool and t is not bytes and t is not str and value is not None:
+        if t is int or t is bool or t is bytes or t is str or value is None:
+            data = encode_scalar(value)
+            if data is None:
+                data = to_bytes(value, slot.name)
+            else:
+                remember_canonical(data, value)     # the next transaction's read of it is a lookup
+        else:
             self.charge(walk_cost(value, self.gas))     # containers: pay for the walk before encoding
-        data = to_bytes(value, slot.name)
-        if len(data) > MAX_STORAGE_VALUE_BYTES:
-            raise VMError(E.STORAGE_VALUE_TOO_LARGE, f"{slot.name} value of {len(data)} bytes exceeds {MAX_STORAGE_VALUE_BYTES}")
-        self.charge(len(data) * GAS_PER_WRITTEN_BYTE)
+            data = to_bytes(value, slot.name)
+        n = len(data)
+        if n > MAX_STORAGE_VALUE_BYTES:
+            raise VMError(E.STORAGE_VALUE_TOO_LARGE, f"{slot.name} value of {n} bytes exceeds {MAX_STORAGE_VALUE_BYTES}")
+        cost = n * GAS_PER_WRITTEN_BYTE
+        self.gas -= cost
+        if self.gas < 0:
+            raise VMError(E.OUT_OF_GAS, f"needed {cost} more gas than was left")
         self.state.put(full, data)
 
     def storage_delete(self, slot, key: Any) -> None:

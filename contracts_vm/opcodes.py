@@ -482,6 +482,26 @@ def op_host(m, s, a):
     s.append(fn(m, *args))
 
 
+# BUILTIN and HOST with the arity known when the program is decoded (program.py picks
+# these; the argument is the same (callable, arity) pair, the effect the same as above).
+
+def op_apply0(m, s, a):
+    s.append(a[0](m))
+
+
+def op_apply1(m, s, a):
+    s[-1] = a[0](m, s[-1])
+
+
+def op_apply2(m, s, a):
+    y = s.pop()
+    s[-1] = a[0](m, s[-1], y)
+
+
+#: Arity-specialised handlers for BUILTIN/HOST (arities not listed use the general ones).
+APPLY_BY_ARITY = {0: op_apply0, 1: op_apply1, 2: op_apply2}
+
+
 _TABLE = [
     # code, name, imm, pops, pushes, gas, version, handler
     (0x01, "CONST", "const", 0, 1, 1, 1, op_const),

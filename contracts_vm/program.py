@@ -17,21 +17,48 @@ from typing import Any, Callable
 
 from contracts_vm.builtins import BUILTINS, HOSTS
 from contracts_vm.bytecode import code_hash
+from contracts_vm.fuse import fuse
 from contracts_vm.limits import PROGRAM_CACHE_SIZE
-from contracts_vm.opcodes import CTX_FIELDS
+from contracts_vm.opcodes import APPLY_BY_ARITY, CTX_FIELDS
 from contracts_vm.values import parse_type
 from contracts_vm.verifier import verify
 
 
 class Function:
-    __slots__ = ("index", "name", "nparams", "nlocals", "code")
+    """One function: ``plain`` has an entry per instruction; ``code`` is what the loop runs
+    (fused, see fuse.py) and ``plain_index`` maps its entries back into ``plain``.
+
+    ``code`` is None until the function first runs: fusing compiles Python source, and
+    most functions of a contract never run in a given process."""
+
+    __slots__ = ("index", "name", "nparams", "nlocals", "code", "plain", "plain_index")
 
     def __init__(self, index: int, name: str, nparams: int, nlocals: int) -> None:
         self.index = index
         self.name = name
         self.nparams = nparams
         self.nlocals = nlocals
-        self.code: list = []
+        self.plain: list = []
+        self.code: list | None = self.plain
+        self.plain_index: list = []
+
+    def fuse(self) -> list:
+        """Fuse the code (once) and return it.
+
+        Fusing is only a faster way to run the same instructions, so a function that is
+        too long to be worth compiling, or that the fuser fails on for any reason, runs
+        its unfused code, with the same results."""
+        if len(self.plain) > FUSE_MAX_INSTRUCTIONS:
+            self.code = self.plain
+            return self.plain
+        try:
+            f = fuse(self.name, self.plain)
+        except Exception:  # noqa: BLE001 - see docstring: the unfused code is the reference
+            self.code = self.plain
+            return self.plain
+        self.plain_index = f.plain_index
+        self.code = f.code
+        return f.code
 
 
 class Slot:
@@ -68,6 +95,10 @@ class Program:
 
 
 _cache: dict[bytes, Program] = {}
+#: Longest function (in instructions) that is fused: compiling costs about 50 us per
+#: instruction once per process, so a pathological 20,000-instruction function runs
+#: unfused instead (the largest system contract function has about 300).
+FUSE_MAX_INSTRUCTIONS = 2048
 
 
 def load_program(code: bytes, known_hash: bytes | None = None) -> Program:
@@ -86,7 +117,9 @@ def cached_program(h: bytes) -> Program | None:
     return _cache.get(h)
 
 
-def build_program(code: bytes, h: bytes) -> Program:
+def build_program(code: bytes, h: bytes, fused: bool = True) -> Program:
+    """Verify and decode ``code``; ``fused=False`` keeps one entry per instruction (tests
+    compare both forms)."""
     verified = verify(code)
     c = verified.container
     functions = [Function(i, f[0], f[1], f[2]) for i, f in enumerate(c.functions)]
@@ -95,7 +128,13 @@ def build_program(code: bytes, h: bytes) -> Program:
         index_of = {pc: i for i, (pc, _, _) in enumerate(instrs)}
         for pc, op, imm in instrs:
             arg, extra = _resolve(op, imm, c.consts, functions, index_of, slots)
-            fn.code.append((op.handler, arg, op.gas + extra))
+            handler = op.handler
+            if op.imm == "builtin" or op.imm == "host":
+                handler = APPLY_BY_ARITY.get(arg[1], handler)
+            fn.plain.append((handler, arg, op.gas + extra))
+    if fused:
+        for fn in functions:
+            fn.code = None
     records = c.abi["records"]
     methods = {}
     for m in c.abi["methods"]:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
 from contracts_vm.limits import INT_MAX, INT_MIN, MAX_STORAGE_KEY_BYTES
-from ledger.encoding import MAX_DEPTH, decode, encode
+from ledger.encoding import MAX_DEPTH, decode, decode_known_canonical, encode
 from ledger.errors import DecodeError, EncodeError
 
 #: Gas per container node visited by equality, encoding and copying.
@@ -43,8 +43,57 @@ def walk_cost(value: Any, budget: int) -> int:
     """Gas to visit every node and byte of ``value``; stops early once above ``budget``.
 
     Raises NotEncodable for values nested deeper than the encoding allows (which also
-    catches a list that contains itself).
+    catches a list that contains itself). The answer (also the partial total returned
+    once above the budget, which an OutOfGas message shows) is that of the node-by-node
+    walk in ``_walk_exact``; ``_walk_fast`` only finds it sooner when the whole value
+    fits in the budget and nests legally, and hands over to the exact walk otherwise.
     """
+    t = type(value)
+    if t is bytes or t is str:
+        return GAS_PER_NODE + len(value) // BYTES_PER_GAS
+    if t is not list and t is not dict:
+        return GAS_PER_NODE
+    total = _walk_fast(value, 0, budget)
+    if total >= 0:
+        return total
+    return _walk_exact(value, budget)
+
+
+def _walk_fast(value: Any, depth: int, budget: int) -> int:
+    """walk_cost of a list or dict, or -1 when it exceeds ``budget`` or nests past
+    MAX_DEPTH (the caller then runs the exact walk, which decides what to report).
+    The sum is order-independent, so visiting recursively gives the exact walk's total.
+    The budget is checked per container, not per item: a container's own items are
+    bounded by the container limits, and nested ones are checked as they return."""
+    if depth >= MAX_DEPTH:
+        return -1
+    total = GAS_PER_NODE
+    if type(value) is dict:
+        for k in value:
+            if type(k) is str or type(k) is bytes:
+                total += GAS_PER_NODE + len(k) // BYTES_PER_GAS
+            else:
+                total += GAS_PER_NODE
+        items = value.values()
+    else:
+        items = value
+    for v in items:
+        tv = type(v)
+        if tv is bytes or tv is str:
+            total += GAS_PER_NODE + len(v) // BYTES_PER_GAS
+        elif tv is list or tv is dict:
+            sub = _walk_fast(v, depth + 1, budget - total)
+            if sub < 0:
+                return -1
+            total += sub
+        else:
+            total += GAS_PER_NODE
+    return total if total <= budget else -1
+
+
+def _walk_exact(value: Any, budget: int) -> int:
+    """The reference walk: one node at a time, depth-first, returning as soon as the
+    running total exceeds ``budget``."""
     total = 0
     todo = [(value, 0)]
     while todo:
@@ -167,6 +216,31 @@ def _decode_scalar(data: bytes) -> tuple[bool, Any]:
     return (_encode_scalar(value) == data), value
 
 
+#: Stored encodings already known to be canonical, because ``decode`` accepted them or
+#: an encoder produced them (keyed by the bytes; a cache, not consensus state). For a
+#: scalar the entry is its value (immutable, so it is returned as is); for a container
+#: it is ``_CONTAINER`` and a read just unpacks, skipping the re-encoding check of
+#: ``decode`` that costs several times the unpacking itself. The same account, terms
+#: or balance read again by the next transaction then costs a dict lookup.
+_canonical: dict[bytes, Any] = {}
+_CONTAINER = object()
+_UNSEEN = object()
+#: Most encodings remembered in ``_canonical`` (cleared when full).
+CANONICAL_CACHE_SIZE = 4096
+
+
+def remember_canonical(data: bytes, value: Any) -> None:
+    """Record that ``data`` is the canonical encoding of the scalar ``value`` (or, with
+    ``_CONTAINER``, of some container)."""
+    if len(_canonical) >= CANONICAL_CACHE_SIZE:
+        _canonical.clear()
+    _canonical[data] = value
+
+
+#: Public name of the scalar encoder, for the storage hot path in machine.py.
+encode_scalar = _encode_scalar
+
+
 def to_bytes(value: Any, what: str) -> bytes:
     """Canonical bytes of a VM value, or NotEncodable naming ``what`` (the storage slot,
     event or result) it was for; the name is only formatted when the encoding fails."""
@@ -174,30 +248,39 @@ def to_bytes(value: Any, what: str) -> bytes:
     if fast is not None:
         return fast
     try:
-        return encode(value)
+        data = encode(value)
     except EncodeError as exc:
         raise VMError(E.NOT_ENCODABLE, f"{what} cannot be encoded: {exc}") from None
     except RecursionError:
         raise VMError(E.NOT_ENCODABLE, f"{what} is nested too deeply") from None
+    if type(value) is list or type(value) is dict:
+        remember_canonical(data, _CONTAINER)
+    return data
 
 
 def from_bytes(data: bytes) -> Any:
+    known = _canonical.get(data, _UNSEEN)
+    if known is not _UNSEEN:
+        return decode_known_canonical(data) if known is _CONTAINER else known
     ok, value = _decode_scalar(data)
     if ok:
+        remember_canonical(data, value)
         return value
     try:
-        return decode(data)
+        value = decode(data)
     except DecodeError as exc:
         raise VMError(E.INVALID_CODE, f"stored value is not canonical: {exc}") from None
+    remember_canonical(data, _CONTAINER)
+    return value
 
 
 def copy_value(value: Any) -> Any:
     """An independent copy (containers are copied, scalars shared)."""
     t = type(value)
     if t is list:
-        return [copy_value(v) for v in value]
+        return [v if (tv := type(v)) is not list and tv is not dict else copy_value(v) for v in value]
     if t is dict:
-        return {k: copy_value(v) for k, v in value.items()}
+        return {k: v if (tv := type(v)) is not list and tv is not dict else copy_value(v) for k, v in value.items()}
     return value
 
 
@@ -217,11 +300,11 @@ def _escape(data: bytes) -> bytes:
 
 def encode_key_part(part: Any, expected: str) -> bytes:
     t = type(part)
-    if expected == "int" and t is int:
+    if t is bytes and expected == "bytes":
+        return _TAG_BYTES + part.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+    if t is int and expected == "int":
         return _TAG_INT + (part + _INT_BIAS).to_bytes(8, "big")
-    if expected == "bytes" and t is bytes:
-        return _TAG_BYTES + _escape(part)
-    if expected == "str" and t is str:
+    if t is str and expected == "str":
         return _TAG_STR + _escape(part.encode("utf-8"))
     raise VMError(E.TYPE_MISMATCH, f"storage key part must be {expected}, found {type_name(part)}")
 
@@ -233,7 +316,9 @@ def encode_key(key: Any, key_types: list) -> bytes:
     else:
         if type(key) is not list or len(key) != len(key_types):
             raise VMError(E.TYPE_MISMATCH, f"storage key must be a tuple of {len(key_types)} parts, found {type_name(key)}")
-        out = b"".join([encode_key_part(p, t) for p, t in zip(key, key_types)])
+        out = b""
+        for p, t in zip(key, key_types):
+            out += encode_key_part(p, t)
     if len(out) > MAX_STORAGE_KEY_BYTES:
         raise VMError(E.VALUE_TOO_LARGE, f"storage key of {len(out)} bytes exceeds {MAX_STORAGE_KEY_BYTES}")
     return out

@@ -38,7 +38,12 @@ _packer_options = {"use_bin_type": True, "strict_types": True, "autoreset": True
 
 
 def _normalize(obj: Any, depth: int) -> Any:
-    """Check types and limits; return the value with maps in sorted-key order."""
+    """Check types and limits; return the value with maps in sorted-key order.
+
+    Containers check their scalar items inline (the common case: records of ints and
+    hashes) and recurse only for nested containers or items that fail the inline
+    check; the recursion then raises exactly the error the item-by-item walk would.
+    """
     if depth > MAX_DEPTH:
         raise EncodeError(f"value nested deeper than {MAX_DEPTH} levels")
     t = type(obj)
@@ -59,14 +64,50 @@ def _normalize(obj: Any, depth: int) -> Any:
     if t is list or t is tuple:
         if len(obj) > MAX_CONTAINER_LEN:
             raise EncodeError(f"array of {len(obj)} items exceeds {MAX_CONTAINER_LEN}")
-        return [_normalize(item, depth + 1) for item in obj]
+        if depth >= MAX_DEPTH:
+            return [_normalize(item, depth + 1) for item in obj]
+        out = []
+        append = out.append
+        for item in obj:
+            ti = type(item)
+            if ti is int:
+                if MIN_INT <= item <= MAX_INT:
+                    append(item)
+                    continue
+            elif ti is bytes or ti is str:
+                if len(item) <= MAX_ITEM_BYTES:
+                    append(item)
+                    continue
+            elif ti is bool or item is None:
+                append(item)
+                continue
+            append(_normalize(item, depth + 1))
+        return out
     if t is dict:
         if len(obj) > MAX_CONTAINER_LEN:
             raise EncodeError(f"map of {len(obj)} entries exceeds {MAX_CONTAINER_LEN}")
         for key in obj:
             if type(key) is not str:
                 raise EncodeError(f"map keys must be str, found {type(key).__name__} {key!r}")
-        return {key: _normalize(obj[key], depth + 1) for key in sorted(obj)}
+        if depth >= MAX_DEPTH:
+            return {key: _normalize(obj[key], depth + 1) for key in sorted(obj)}
+        result = {}
+        for key in sorted(obj):
+            item = obj[key]
+            ti = type(item)
+            if ti is int:
+                if MIN_INT <= item <= MAX_INT:
+                    result[key] = item
+                    continue
+            elif ti is bytes or ti is str:
+                if len(item) <= MAX_ITEM_BYTES:
+                    result[key] = item
+                    continue
+            elif ti is bool or item is None:
+                result[key] = item
+                continue
+            result[key] = _normalize(item, depth + 1)
+        return result
     if isinstance(obj, (bytearray, memoryview)):
         return _normalize(bytes(obj), depth)
     if t is float:
@@ -154,6 +195,17 @@ def decode(data: bytes, max_size: int = MAX_ENCODED_BYTES) -> Any:
     if again != data:
         raise DecodeError(_explain_mismatch(data, again))
     return value
+
+
+def decode_known_canonical(data: bytes) -> Any:
+    """The value of ``data`` that the caller already knows ``decode`` accepts.
+
+    For callers that remember which bytes passed ``decode`` (or came out of
+    ``encode``): unpacking with the same options yields the same value, and skipping
+    the re-encoding comparison is what makes a repeated read cheap. Never use this on
+    bytes that have not been checked.
+    """
+    return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
 
 
 def _explain_mismatch(data: bytes, canonical: bytes) -> str:

@@ -245,20 +245,37 @@ class StateOverlay:
             self._base_values[key] = value
             return value
 
+    # get and put run for every storage access of every contract call, so they test the
+    # common case inline and call the checking functions only to raise their errors.
+
     def get(self, key: bytes) -> bytes | None:
-        check_key(key)
-        self._check_fresh()
-        if key in self._writes:
-            return self._writes[key]
-        return self._base_value(key)
+        if type(key) is not bytes or not 0 < len(key) <= MAX_STATE_KEY_BYTES:
+            check_key(key)
+        if self._store._root != self.base_root:
+            self._check_fresh()
+        value = self._writes.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        try:
+            return self._base_values[key]
+        except KeyError:
+            return self._base_value(key)
 
     def has(self, key: bytes) -> bool:
         return self.get(key) is not None
 
     def put(self, key: bytes, value: bytes) -> None:
-        check_key(key)
-        check_value(key, value)
-        self._record(key, value)
+        if type(key) is not bytes or not 0 < len(key) <= MAX_STATE_KEY_BYTES:
+            check_key(key)
+        if type(value) is not bytes or len(value) > MAX_STATE_VALUE_BYTES:
+            check_value(key, value)
+        journal = self._journal
+        if len(journal) >= MAX_OVERLAY_JOURNAL_ENTRIES:
+            self._record(key, value)  # raises the limit error
+        writes = self._writes
+        journal.append((key, writes.get(key, _ABSENT)))
+        writes[key] = value
+        self._version += 1
 
     def delete(self, key: bytes) -> None:
         check_key(key)

@@ -134,8 +134,11 @@ def _pops(op, imm) -> int:
 
 
 @st.composite
-def valid_programs(draw) -> bytes:
-    """Instruction streams whose immediates and stack heights are valid by construction."""
+def valid_programs(draw, capture_stack: bool = False) -> bytes:
+    """Instruction streams whose immediates and stack heights are valid by construction.
+
+    With ``capture_stack`` the function returns a list of its whole frame (locals, then
+    the operand stack) instead of 0, so a run that leaves any slot different shows."""
     count = draw(st.integers(1, 40))
     instrs = []      # [op, imm]
     heights = []     # height before each instruction, assuming fall-through
@@ -207,7 +210,11 @@ def valid_programs(draw) -> bytes:
             j = index_map[imm[1]]
             imm = (imm[0], offsets[j] if j < len(offsets) else end_offset)
         body += _encode(op, imm)
-    body += bytes([0x01, 0, 0, 0x34])     # CONST 0; RET (the end is reachable at any height)
+    if capture_stack:
+        # LOAD every local, then BUILD_LIST of operands + locals; RET (the end must be reached at height h)
+        body += b"".join(bytes([0x02, 0, i]) for i in range(VALID_LOCALS)) + bytes([0x40, 0, h + VALID_LOCALS, 0x34])
+    else:
+        body += bytes([0x01, 0, 0, 0x34])     # CONST 0; RET (the end is reachable at any height)
     return encode_container(CONSTS, [["main", 0, VALID_LOCALS, body], ["f", 1, 2, bytes([0x02, 0, 0, 0x34])]], ABI)
 
 

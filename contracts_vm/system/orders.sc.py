@@ -99,6 +99,9 @@ debt: Map[bytes, int]
 order_debt: Map[int, int]
 by_buyer: Map[tuple[bytes, int], bool]
 by_merchant: Map[tuple[bytes, int], bool]
+#: compute_terms_hash of each merchant's current terms, written with them by set_terms so
+#: that place compares hashes instead of rehashing the terms on every order.
+terms_hashes: Map[bytes, bytes]
 
 
 # ---- helpers ---------------------------------------------------------------------
@@ -198,6 +201,7 @@ def set_terms(accept_days: int, handling_days: int, transit_days: int, auto_conf
               warranty_days=warranty_days, arbiter=arbiter)
     self.terms[ctx.sender] = t
     h = compute_terms_hash(t)
+    self.terms_hashes[ctx.sender] = h
     emit(TermsPublished, merchant=ctx.sender, terms_hash=h)
     return h
 
@@ -253,7 +257,10 @@ def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash
     require(self.blocks_per_day > 0, "order settings are not configured")
     t = self.terms.get(merchant)
     require(t != None, "merchant has not published terms")
-    require(compute_terms_hash(t) == terms_hash, "terms hash does not match the merchant's current terms")
+    current = self.terms_hashes.get(merchant, b"")
+    if current == b"":
+        current = compute_terms_hash(t)    # terms stored before terms_hashes existed
+    require(current == terms_hash, "terms hash does not match the merchant's current terms")
     commission = 0
     if referrer != b"":
         require(referrer != buyer and referrer != merchant, "a party to the order cannot refer it")
