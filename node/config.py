@@ -51,7 +51,7 @@ DEFAULTS: list[Key] = [
     Key("rpc", "max_subscriptions", 32, "Most subscriptions per websocket connection.", 1, 10_000),
     Key("consensus", "tick_ms", 50, "Length of one consensus tick in milliseconds.", 5, 10_000),
     Key("consensus", "view_timeout_ticks", 40, "Ticks without progress before a view change (doubles on each failed view).", 4, 100_000),
-    Key("consensus", "max_block_txs", 2000, "Most transactions in one block.", 1, 10_000),
+    Key("consensus", "max_block_txs", 2000, "Most transactions in one block. Under overload the primary proposes fewer: as many as its recent blocks say it executes in 1/16 of the view timeout (node/pacing.py), so big blocks never trigger view changes.", 1, 10_000),
     Key("consensus", "max_block_bytes", 4 * 1024 * 1024, "Largest encoded block.", 4096, 8 * 1024 * 1024),
     Key("consensus", "max_block_gas", 200_000_000, "Most gas all transactions of a block may use together.", 1000, 10**12),
     Key("consensus", "preview_proposals", True, "The primary announces a block's transactions before executing it, so backups execute it at the same time instead of after its PRE-PREPARE (validation is unchanged; off costs latency and throughput)."),

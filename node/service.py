@@ -47,6 +47,7 @@ from node.explorer import add_explorer_routes
 from node.home import load_home
 from node.logs import setup_logging
 from node.mempool import Mempool, MempoolError, MempoolLimits
+from node.pacing import BlockSizer
 from node.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
 from node.metrics import Registry
 from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
@@ -124,6 +125,8 @@ class Node:
             max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions")),
             self.metrics, self.health, cfg.get("rpc", "cors_origins"))
         self._pending_proposal = None
+        self.sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
+                                self.limits.max_txs)
         self.previews = cfg.get("consensus", "preview_proposals")
         self._previews_seen: tuple[int, int] = (0, 0)  # (height, previews taken for it)
         self._first_pending_at: float | None = None
@@ -499,7 +502,7 @@ class Node:
                 self._first_pending_at = now
             waited = now - self._first_pending_at
             batch_wait = cfg.get("consensus", "batch_wait_ms") / 1000
-            if len(self.mempool) < self.limits.max_txs and waited < batch_wait:
+            if len(self.mempool) < self.sizer.limit() and waited < batch_wait:
                 wait_s = batch_wait - waited
         else:
             interval = cfg.get("consensus", "empty_block_interval_ms") / 1000
@@ -520,7 +523,7 @@ class Node:
 
     def _build_and_propose(self, request) -> None:
         self._pending_proposal = None
-        txs = self.mempool.reap(self.limits.max_txs, self.limits.max_bytes, self.limits.max_gas)
+        txs = self.mempool.reap(self.sizer.limit(), self.limits.max_bytes, self.limits.max_gas)
         timestamp = self.chain.next_timestamp(now_ms())
         if txs and self.previews and self.transport is not None and self._loop is not None:
             preview = Preview(request.view, request.height, request.prev_hash, timestamp, tuple(t.tx_id for t in txs))
@@ -532,8 +535,10 @@ class Node:
     def _propose(self, request, txs: list[SignedTx], timestamp: int) -> None:
         if self.halted or request.height != self.chain.height + 1 or request.view != self.replica.view:
             return  # the view moved on while the preview went out; the core asks again if it must
+        started = time.perf_counter()
         block = self.chain.build_block(request.view, request.height, request.prev_hash, request.last_commit,
                                        self.me, txs, timestamp)
+        self.sizer.observe(len(txs), time.perf_counter() - started)
         self.replica.propose(block)
         self._drive()
 
