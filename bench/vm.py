@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from contracts_vm.api import CallContext, execute_call, install_contract
 from contracts_vm.compiler import compile_source
 from contracts_vm.memstate import MemoryState
-from contracts_vm.program import _cache as program_cache
+from contracts_vm.program import unfused
 from ledger.encoding import decode, encode
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "contracts_vm" / "examples"
@@ -95,7 +94,7 @@ def bench_steps() -> None:
         return go
 
     for method, n in (("mix", 2000), ("spin", 20000)):
-        with _unfused():
+        with unfused():
             instructions[method] = execute_call(state, "mix", method, [n], ctx, 10**9).steps
     t_mix = _best(run("mix", 2000))
     t_spin = _best(run("spin", 20000))
@@ -106,22 +105,10 @@ def bench_steps() -> None:
     _line("vm.steps", "mix_fused_vs_unfused", t_mix * 1e3, "ms", t_mix_unfused * 1e3, t_mix / t_mix_unfused)
 
 
-@contextmanager
-def _unfused():
-    """Every loaded program runs its unfused code (one dispatch per instruction)."""
-    saved = [(fn, fn.code) for prog in program_cache.values() for fn in prog.functions]
-    for fn, _ in saved:
-        fn.code = fn.plain
-    try:
-        yield
-    finally:
-        for fn, code in saved:
-            fn.code = code
-
 
 def _in_unfused(fn):
     def go():
-        with _unfused():
+        with unfused():
             fn()
     return go
 

@@ -12,6 +12,8 @@ checkers built here too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -115,6 +117,20 @@ def load_program(code: bytes, known_hash: bytes | None = None) -> Program:
 
 def cached_program(h: bytes) -> Program | None:
     return _cache.get(h)
+
+
+@contextmanager
+def unfused() -> Iterator[None]:
+    """Inside the block every cached program runs its unfused code (one dispatch per
+    instruction): benchmarks and tests compare the two forms in one process."""
+    saved = [(fn, fn.code) for prog in _cache.values() for fn in prog.functions]
+    for fn, _ in saved:
+        fn.code = fn.plain
+    try:
+        yield
+    finally:
+        for fn, code in saved:
+            fn.code = code
 
 
 def build_program(code: bytes, h: bytes, fused: bool = True) -> Program:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -94,18 +93,6 @@ def test_fused_stack_shuffles_leave_the_same_frame(code, gas):
     assert _run(code, True, gas) == _run(code, False, gas)
 
 
-@contextmanager
-def _unfused():
-    """Every cached program runs its unfused code inside the block."""
-    saved = [(fn, fn.code) for prog in P._cache.values() for fn in prog.functions]
-    for fn, _ in saved:
-        fn.code = fn.plain
-    try:
-        yield
-    finally:
-        for fn, code in saved:
-            fn.code = code
-
 
 def test_a_placement_runs_out_of_gas_at_the_same_instruction_fused_and_unfused():
     c = Chain()
@@ -125,7 +112,7 @@ def test_a_placement_runs_out_of_gas_at_the_same_instruction_fused_and_unfused()
     needed = attempt(10_000_000)[3]
     for gas in list(range(0, needed + 2, 7)) + [needed - 1, needed]:
         fused = attempt(gas)
-        with _unfused():
+        with P.unfused():
             plain = attempt(gas)
         assert fused == plain, gas
 
