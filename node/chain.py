@@ -5,8 +5,9 @@ KVStore. ``build_block`` (primary) and ``validate_block`` (backups, called by th
 consensus core) both execute the block on an overlay of the committed state and keep
 the outcome in a small cache keyed by block hash, so a block is executed once per
 node however it arrives; ``speculate`` executes a previewed block's inputs before its
-PRE-PREPARE arrives (``node.preview``) and ``check_block`` then takes that outcome; ``commit`` then writes block, certificate, receipts, state
-diff and indexes in one synced batch and moves the state root. A block that arrives
+PRE-PREPARE arrives (``node.preview``) and ``check_block`` then takes that outcome;
+``commit`` then writes block, certificate, receipts, state diff and indexes in one
+synced batch and moves the state root. A block that arrives
 by catch-up (certificate already checked by the core) is executed at commit and its
 roots compared with the header: a mismatch means this node's state or code differs
 from the network's, and the node stops rather than diverge.
@@ -90,6 +91,7 @@ class Chain:
                     f"{genesis.genesis_hash.hex()[:16]}", "use the genesis file this node was created with")
             root = self.blocks.get_state_root(self.blocks.height)
             self.state = StateStore(kv, root)
+        self._head: Block | None = None
         self._outcomes: OrderedDict[bytes, BlockOutcome] = OrderedDict()
         # (height, timestamp_ms, tx_root) -> outcome: everything execution depends on.
         self._speculative: OrderedDict[tuple[int, int, bytes], BlockOutcome] = OrderedDict()
@@ -112,7 +114,12 @@ class Chain:
         return self.blocks.height
 
     def head(self) -> Block | None:
-        return self.blocks.get_block(self.height) if self.height else None
+        # Kept decoded: validating, building and previewing each read the head, and
+        # decoding a block of hundreds of transactions costs milliseconds.
+        height = self.height
+        if self._head is None or self._head.height != height:
+            self._head = self.blocks.get_block(height) if height else None
+        return self._head
 
     def head_hash(self) -> bytes:
         """Hash of the head block, or the genesis hash before the first block."""
@@ -231,6 +238,7 @@ class Chain:
                 f"this node's code or state differs from the network's; stop it and run `shopchain node verify`")
         self.blocks.commit_block(block, cert, outcome.receipts, outcome.diff.ops, extra_ops or (), sync=self.sync)
         self.state.mark_committed(outcome.diff)
+        self._head = block
         self._outcomes.clear()  # every cached outcome was computed on the old root
         self._speculative.clear()
         return outcome
