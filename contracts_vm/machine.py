@@ -5,8 +5,8 @@ makes). ``run`` is the whole interpreter: fetch ``(handler, arg, gas)``, subtrac
 gas, stop with OutOfGas if it went below zero, call the handler, follow the jump or
 return it asks for. It runs a function's fused code (fuse.py); when a fused entry's
 gas does not fit, it continues the frame on the unfused code, which then stops at
-the very instruction the unfused run would have. Every instruction costs at least one gas, so a call never takes
-more steps than its gas. The frame is one Python list: locals first (parameters,
+the very instruction the unfused run would have. Every instruction costs at least one
+gas, so a call never takes more steps than its gas. The frame is one Python list: locals first (parameters,
 then None), operands above them; the verifier proved heights, so the loop does not
 check them. The host interface (storage scoped under the current contract's prefix,
 events, context, contract calls with capability checks) lives in the same object
