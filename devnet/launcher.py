@@ -74,11 +74,39 @@ def _alive(pid: int | None) -> bool:
         return True
 
 
+#: Lowest port a devnet takes (below it: well-known and registered services).
+PORT_FLOOR = 20_000
+#: The kernel's range for outgoing connections' local ports when it cannot be read.
+DEFAULT_EPHEMERAL_RANGE = (32_768, 60_999)
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """Ports the kernel hands to outgoing connections (Linux: ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            low, high = (int(v) for v in fh.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_RANGE
+
+
 def free_base_port(count: int) -> int:
-    """A base port with ``count`` consecutive free ports above it (loopback)."""
+    """A base port with ``count`` consecutive free ports above it (loopback).
+
+    The ports lie outside the ephemeral range: while a node is down (a restart, a
+    kill -9 in the soak), any outgoing connection on the machine could otherwise be
+    given its port, and the node could not listen again ("Address already in use").
+    """
+    low, high = ephemeral_port_range()
+    choices = [(PORT_FLOOR, low - count)] if low - count > PORT_FLOOR else []
+    if high + 1 < 65_535 - count:
+        choices.append((high + 1, 65_535 - count))
+    if not choices:
+        raise RuntimeError(f"no {count} ports outside the ephemeral range {low}-{high}")
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count)
+        start, stop = rng.choice(choices)
+        base = rng.randrange(start, stop)
         sockets = []
         try:
             for port in range(base, base + count):

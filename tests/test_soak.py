@@ -23,6 +23,23 @@ from tests.soak import FAULT_KINDS, run_soak
 KEY = SigningKey.from_label("peer").public_key.hex()
 
 
+# --- ports ----------------------------------------------------------------------------------
+
+def test_devnet_ports_stay_out_of_the_ephemeral_range(monkeypatch):
+    """A killed node must be able to listen again: no outgoing connection may take its port."""
+    from devnet import launcher
+
+    low, high = launcher.ephemeral_port_range()
+    for _ in range(50):
+        base = free_base_port(12)
+        assert base >= launcher.PORT_FLOOR and (base + 12 <= low or base > high), (base, low, high)
+    monkeypatch.setattr(launcher, "ephemeral_port_range", lambda: (launcher.PORT_FLOOR, 65_000))
+    assert free_base_port(12) > 65_000
+    monkeypatch.setattr(launcher, "ephemeral_port_range", lambda: (1024, 65_535))
+    with pytest.raises(RuntimeError, match="outside the ephemeral range"):
+        free_base_port(12)
+
+
 # --- [p2p] peer_addresses -----------------------------------------------------------------
 
 def test_peer_addresses_accepts_key_at_host_port():
