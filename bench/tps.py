@@ -4,10 +4,11 @@ How this works: a fresh devnet (4 or 7 validator processes, default config, sync
 commits) is created in a temporary directory with ``--clients`` extra funded buyer
 accounts. Each account is pinned to one node (so its nonces arrive in order) and its
 transactions are signed before a step starts, with a gas limit of ``GAS_HEADROOM``
-times what one trial transaction of the kind used (as a client estimating gas would). A step offers ``rate`` transactions a
-second for ``--seconds``: every ``TICK_S`` the due transactions go out as JSON-RPC
-batches of ``chain_sendRawTransaction`` over aiohttp, ``CONNECTIONS_PER_NODE``
-concurrent requests per node (open loop: the generator never waits for commits). A
+times what one trial transaction of the kind used (as a client estimating gas
+would). A step offers ``rate`` transactions a second for ``--seconds``: every
+``TICK_S`` the due transactions go out as JSON-RPC batches of
+``chain_sendRawTransaction`` over aiohttp, ``CONNECTIONS_PER_NODE`` concurrent
+requests per node (open loop: the generator never waits for commits). A
 websocket ``newBlocks`` subscription on node 0 timestamps commits, so latency is
 submit-to-committed as a client of node 0 would see it. CPU per transaction comes
 from ``/proc/<pid>/stat`` of every node; the generator's own CPU per transaction, how
@@ -61,7 +62,6 @@ BATCH = 100
 CONNECTIONS_PER_NODE = 4
 #: Longest wait after a step for its transactions to commit.
 DRAIN_LIMIT_S = 30.0
-#: Gas limit of each benchmark transaction.
 #: Gas limit of each benchmark transaction: this multiple of what a trial one used, as a
 #: client that estimates gas would set it. Blocks are capped by the sum of their
 #: transactions' gas limits ([consensus] max_block_gas), so a client asking 5,000,000
@@ -207,11 +207,8 @@ class Bench:
             await asyncio.gather(*tasks)
         return lag
 
-    def cpu_seconds(self) -> list[float]:
-        return [user + system for user, system in self.cpu_split()]
-
     def cpu_split(self) -> list[tuple[float, float]]:
-        """(user, system) CPU seconds of every node: system time is syscalls and the kernel's TCP and disk work."""
+        """(user, system) CPU seconds of every node (system: syscalls, the kernel's TCP and disk work)."""
         ticks = os.sysconf("SC_CLK_TCK")
         out = []
         for node in self.manifest["nodes"]:
