@@ -107,8 +107,9 @@ class Bench:
 
     # --- transactions --------------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """Publish the merchant's terms (orders) and size the gas limit from one trial transaction."""
+    def prepare(self, gas: int | None = None) -> None:
+        """Publish the merchant's terms (orders) and size the gas limit from one trial transaction
+        (or use ``gas``: e.g. a flat limit, to see what over-asking does to block sizes)."""
         client = Client(self.urls[0], self.genesis.chain_id)
         if self.kind == "order":
             arbiter = read_key_file(os.path.join(self.keys_dir, "arbiter.json")).public_key
@@ -119,7 +120,7 @@ class Bench:
         contract, method, args = self._call()
         receipt = client.transact(self.accounts[0], contract, method, *args)
         self.nonces[0] += 1
-        self.gas_limit = GAS_HEADROOM * receipt["gas_used"]
+        self.gas_limit = gas or GAS_HEADROOM * receipt["gas_used"]
         progress(f"a trial {self.kind} used {receipt['gas_used']} gas; every transaction asks for {self.gas_limit}")
 
     def _call(self) -> tuple[str, str, list]:
@@ -309,6 +310,16 @@ def summarise_profile(path: str, label: str = "node0", top: int = PROFILE_TOP) -
     return f"  profile of {label} ({total} samples, {path}):\n    self: {fmt(leaf)}\n    inclusive: {fmt(inclusive)}"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
+    return value
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(CPU seconds all cores spent busy, seconds all cores existed) from /proc/stat.
 
@@ -374,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=200, help="funded sender accounts")
     parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES), help="offered rates, tx/s")
     parser.add_argument("--profile", action="store_true", help="sample node0 (first primary) and node1 (a backup) with py-spy during every step")
+    parser.add_argument("--gas", type=_positive_int, default=None,
+                        help=f"gas limit of every transaction (default: {GAS_HEADROOM}x what a trial one used)")
     parser.add_argument("--chart", default=None, help="PNG path (default bench-tps-<kind>-<validators>.png)")
     args = parser.parse_args(argv)
     per_core, ceiling = ed25519_ceiling(args.validators)
@@ -383,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"starting a {args.validators}-validator devnet in {root}")
     bench = Bench(os.path.join(root, "devnet"), args.validators, args.clients, args.kind)
     try:
-        bench.prepare()
+        bench.prepare(args.gas)
         profile_dir = os.path.join(root, "profiles") if args.profile else None
         if profile_dir:
             os.makedirs(profile_dir)
