@@ -1,8 +1,8 @@
-"""The fault harness and the soak: proxy faults on real sockets, checkers that can fail, a short soak.
+"""The fault harness and the soak: proxy faults on real sockets, checkers that can fail, a 3-minute soak.
 
-The short soak runs every fault kind once (about a minute and a half on a quiet
-machine); ``--runslow`` adds a 10-minute one, and ``python -m tests.soak --minutes M``
-runs any length.
+The default run includes a 3-minute soak (every fault kind at least once, then random
+faults until the 3 minutes are up); ``--runslow`` adds a 10-minute one, and
+``python -m tests.soak --minutes M`` runs any length.
 """
 
 from __future__ import annotations
@@ -179,13 +179,15 @@ def test_checkers_report_forks_equivocation_and_lost_or_doubled_transactions():
 # --- the soak ----------------------------------------------------------------------------------
 
 @pytest.mark.integration
-def test_short_soak_runs_every_fault_kind_and_keeps_every_invariant(tmp_path):
-    report = run_soak(str(tmp_path / "devnet"), minutes=0.0, seed=int(os.environ.get("SOAK_SEED", "11")))
+def test_three_minute_soak_runs_every_fault_kind_and_keeps_every_invariant(tmp_path):
+    report = run_soak(str(tmp_path / "devnet"), minutes=3.0, seed=int(os.environ.get("SOAK_SEED", "11")))
     assert report["problems"] == []
     assert all(report["faults"][k] >= 1 for k in FAULT_KINDS)
     assert report["kills"] >= 2 and report["acknowledged_txs"] > 100
     assert report["view_change_recovery_s"]["count"] >= 4
-    assert len(set(report["heights"])) == 1 and report["signatures_checked"] > 0
+    # Nodes are stopped one after another, and the three still running form a quorum that
+    # may commit one more (empty) block meanwhile; check_agreement compared every block.
+    assert max(report["heights"]) - min(report["heights"]) <= 1 and report["signatures_checked"] > 0
 
 
 @pytest.mark.slow
