@@ -264,10 +264,8 @@ class _BlockWriter:
         if handler in _INLINE_BINARY:
             op, boolean = _INLINE_BINARY[handler]
             self.emit(f"if type({x}) is int and type({y}) is int:")
-            if boolean:
-                self.emit(f"{r} = {x} {op} {y}", 2)
-            else:
-                self.emit(f"{r} = {x} {op} {y}", 2)
+            self.emit(f"{r} = {x} {op} {y}", 2)
+            if not boolean:  # + and - may overflow: the handler raises exactly as unfused code does
                 self.emit(f"if {r} > INT_MAX or {r} < INT_MIN:", 2)
                 self.emit(f"s.extend(({x}, {y}))", 3)
                 self.emit(f"{self.bind(handler)}(m, s, None)", 3)
