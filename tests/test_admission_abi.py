@@ -119,12 +119,11 @@ def test_a_sender_who_cannot_pay_the_fee_is_refused_with_balance_and_fee(node):
     assert reason == "insufficient_fee" and "the sender's balance is 700" in message
     assert "for its pending transactions" in message
     assert refusals_metric(node, "insufficient_fee") == 2
-
-
-def test_a_well_formed_call_is_still_admitted(node):
-    buyer, merchant = node.test_keys["buyer-1"], node.test_keys["merchant-acme"]
+    # Well-formed calls from a sender who can pay are still admitted.
+    buyer = node.test_keys["buyer-1"]
     result, error = send(node, buyer, "ledger", "transfer", [merchant.public_key, 5])
     assert error is None and result.startswith("0x")
     admin = node.test_keys["platform-admin"]
     result, error = send(node, admin, "system", "deploy", [b"not a payload, but the shape is right"], gas=1_000_000)
     assert error is None  # deploy payloads are checked in execution, where governance is decided
+
