@@ -71,6 +71,27 @@ BAD_SIGNATURE = "bad_signature"
 REASONS = (MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, GAS_TOO_LOW, ARGS_TOO_LARGE, DUPLICATE, UNREGISTERED,
            NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
            BAD_ARGUMENTS, INSUFFICIENT_FEE, BAD_SIGNATURE)
+#: What each refusal means (the JSON-RPC reference lists these, docs/rpc.md).
+REASON_DOCS = {
+    MALFORMED: "the bytes are not a canonical signed transaction",
+    TOO_LARGE: f"the encoded transaction exceeds the size limit ({MAX_TX_BYTES // 1024} KiB)",
+    WRONG_CHAIN: "the transaction names another chain id",
+    GAS_TOO_HIGH: f"the gas limit exceeds the per-transaction maximum ({MAX_TX_GAS:,})",
+    GAS_TOO_LOW: f"the gas limit is below {MIN_TX_GAS}, the cost of entering the VM",
+    ARGS_TOO_LARGE: f"the encoded arguments exceed {MAX_TX_ARGS_BYTES // 1024} KiB (code deploys excepted)",
+    DUPLICATE: "the transaction, or another with its sender and nonce, is pending or recently committed",
+    UNREGISTERED: "the sender is not a registered, active account",
+    NONCE_TOO_LOW: "the nonce is already used",
+    NONCE_TOO_HIGH: "the nonce is beyond the nonce window past the sender's next nonce",
+    SENDER_FULL: "the sender has the most pending transactions allowed",
+    POOL_FULL: "the mempool is full; retry after the next block",
+    UNKNOWN_CONTRACT: "no contract of that name is installed",
+    UNKNOWN_METHOD: "the contract has no public method of that name (the message lists its methods)",
+    NOT_CALLABLE: "the method may only be called by a contract holding a capability",
+    BAD_ARGUMENTS: "the argument count or a type does not match the method's ABI (the message shows both)",
+    INSUFFICIENT_FEE: "the sender's balance does not cover the most this and its pending transactions may cost",
+    BAD_SIGNATURE: "the signature does not verify for the sender, chain and body",
+}
 #: The refusal reason for each VM error name ``call_shape`` may answer.
 SHAPE_REASONS = {vm_errors.UNKNOWN_CONTRACT: UNKNOWN_CONTRACT, vm_errors.UNKNOWN_METHOD: UNKNOWN_METHOD,
                  vm_errors.PERMISSION_DENIED: NOT_CALLABLE, vm_errors.BAD_ARGUMENTS: BAD_ARGUMENTS}
