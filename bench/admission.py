@@ -6,13 +6,17 @@ fee schedule and balances where this version of the code has them). It times
 ``Mempool.check`` (every admission check, nothing added) on a signed ledger transfer
 and an order placement: once with the real signature check, and once with the
 signature check replaced, so the cost of everything else (where the ABI and fee
-checks live) shows on its own. Baseline: the signature verification alone.
+checks live) shows on its own. Baseline: the signature verification alone. Then, in
+the same process and interleaved (the machine may be shared, so figures are the
+fastest of several rounds), the signature-free check with and without the ABI and
+fee hooks: the difference is what they cost per transaction.
 """
 
 from __future__ import annotations
 
 import inspect
 import tempfile
+import timeit
 
 from bench.common import emit, per_second, progress, result
 from devnet.genesis import create_devnet
@@ -25,6 +29,9 @@ from node.mempool import Mempool
 
 #: Gas limit of the benchmarked transactions (what a client typically asks for).
 BENCH_GAS = 500_000
+#: Interleaved rounds of the hooks-on / hooks-off comparison, and checks per round.
+ROUNDS = 7
+CHECKS_PER_ROUND = 5_000
 
 
 def wired_pool(chain: Chain, verify) -> Mempool:
@@ -34,6 +41,21 @@ def wired_pool(chain: Chain, verify) -> Mempool:
     if "call_shape" in params:
         kwargs = {"call_shape": chain.call_shape, "fees": chain.fee_schedule, "balance_of": chain.balance}
     return Mempool(chain.chain_id, chain.nonce, chain.is_registered, verify=verify, **kwargs)
+
+
+def bare_pool(chain: Chain) -> Mempool:
+    """A mempool with only the checks that need no contract state (no ABI, no fees)."""
+    return Mempool(chain.chain_id, chain.nonce, chain.is_registered, verify=lambda tx: True)
+
+
+def hook_cost_us(chain: Chain, raw: bytes) -> tuple[float, float]:
+    """(us per signature-free check without hooks, with hooks): fastest of ROUNDS interleaved rounds."""
+    bare, hooked = bare_pool(chain), wired_pool(chain, lambda tx: True)
+    best = [float("inf"), float("inf")]
+    for _ in range(ROUNDS):
+        for i, pool in enumerate((bare, hooked)):
+            best[i] = min(best[i], timeit.timeit(lambda: pool.check(raw), number=CHECKS_PER_ROUND))
+    return best[0] * 1e6 / CHECKS_PER_ROUND, best[1] * 1e6 / CHECKS_PER_ROUND
 
 
 def main() -> None:
@@ -59,6 +81,9 @@ def main() -> None:
         progress(f"{kind}: {1e6 / with_sig:.1f} us per admission, {1e6 / without_sig:.1f} us without the signature")
         emit(result("admission", f"{kind}_check_us", 1e6 / with_sig, "us/tx", 1e6 / sig_only))
         emit(result("admission", f"{kind}_check_without_signature_us", 1e6 / without_sig, "us/tx", None))
+        bare_us, hooked_us = hook_cost_us(chain, raw)
+        progress(f"{kind}: {bare_us:.2f} us without the ABI and fee hooks, {hooked_us:.2f} us with them")
+        emit(result("admission", f"{kind}_check_with_hooks_us", hooked_us, "us/tx", bare_us))
 
 
 if __name__ == "__main__":
