@@ -10,7 +10,9 @@ unused part is refunded and the fee due is paid to the collector; the receipt re
 the fee. A chain without a fee schedule skips all of this and its roots are as
 before. Transactions refused before the nonce is consumed (unregistered sender, bad
 nonce) pay nothing: the sender may never have signed them for this position (a
-replayed copy), and admission keeps them out of honest blocks. The receipts, the state diff (not yet written) and the roots come back
+replayed copy), and admission keeps them out of honest blocks. The ``system``
+pseudo-contract carries the governed operations: ``deploy`` (code) and ``set_fees``
+(the fee schedule, effective from the next block), both for the platform admin only. The receipts, the state diff (not yet written) and the roots come back
 together; the caller stores them in the block's single atomic batch if the block
 commits, and simply drops them if it does not. Only the block's height, timestamp
 and transactions feed execution, so every validator computes the same roots.
@@ -22,12 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from contracts_vm.api import CallContext, CallResult, execute_call, execute_view
-from contracts_vm.deploy import apply_deploy, decode_deploy
+from contracts_vm.deploy import ADMIN_KEY, apply_deploy, decode_deploy
+from contracts_vm.system import is_registered as account_is_registered
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.state import StateDiff, StateOverlay, StateStore
 from ledger.types import STATUS_FAILED, STATUS_OK, Event, Receipt, SignedTx, compute_receipts_root
-from node.fees import FREE, FeeSchedule, credit, debit, read_balance, read_fee_schedule
+from node.fees import (FEES_KEY, FREE, FeeSchedule, check_prices, credit, debit, read_balance, read_fee_schedule,
+                       write_fee_schedule)
 
 #: State key prefix of each account's next nonce (outside every contract's namespace).
 NONCE_PREFIX = b"sys/nonce/"
@@ -35,6 +39,13 @@ NONCE_PREFIX = b"sys/nonce/"
 SYSTEM_CONTRACT = "system"
 #: Gas a view called over RPC may use.
 VIEW_GAS_LIMIT = 5_000_000
+#: Gas charged for a fee schedule change (a few state reads and one write).
+SET_FEES_GAS = 5_000
+#: The system pseudo-contract's methods and their argument (name, type) lists.
+SYSTEM_METHODS: dict[str, tuple[tuple[str, type], ...]] = {
+    "deploy": (("payload", bytes),),
+    "set_fees": (("gas_price", int), ("byte_price", int), ("collector", bytes)),
+}
 
 Registered = Callable[[object, bytes], bool]
 
@@ -119,24 +130,56 @@ def _call(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int) -
 
 def system_call_shape(method: str, args: list) -> tuple[str, str] | None:
     """Why a call of the ``system`` pseudo-contract cannot run (VM error name, message), or None."""
-    if method != "deploy":
-        return "UnknownMethod", f"contract 'system' has no public method {method!r}; its methods: deploy"
-    if len(args) != 1 or type(args[0]) is not bytes:
-        found = f"{len(args)} arguments" if len(args) != 1 else f"an argument of type {type(args[0]).__name__}"
-        return "BadArguments", f"system.deploy expects 1 argument (payload: bytes), found {found}"
+    signature = SYSTEM_METHODS.get(method)
+    if signature is None:
+        return "UnknownMethod", f"contract 'system' has no public method {method!r}; its methods: {', '.join(SYSTEM_METHODS)}"
+    names = [name for name, _ in signature]
+    shown = f"({', '.join(f'{n}: {t.__name__}' for n, t in signature)})"
+    if len(args) != len(signature):
+        return "BadArguments", (f"system.{method} expects {len(signature)} argument{'s' if len(signature) != 1 else ''} "
+                                f"{shown}, found {len(args)} arguments")
+    for i, ((_, kind), arg) in enumerate(zip(signature, args)):
+        if type(arg) is not kind:
+            return "BadArguments", f"system.{method} argument {i} ({names[i]}) must be {kind.__name__} {shown}, found {type(arg).__name__}"
     return None
 
 
 def _system_call(overlay: StateOverlay, method: str, args: list, ctx: CallContext, gas_limit: int) -> CallResult:
-    """``system.deploy(payload)``: install or upgrade code, allowed to the platform admin only."""
+    """``system.deploy(payload)`` installs or upgrades code; ``system.set_fees`` changes the
+    fee schedule from the next block on. Both are allowed to the platform admin only."""
     shape = system_call_shape(method, args)
     if shape is not None:
         return CallResult("failed", 0, error="BadArguments", error_message=shape[1])
+    if method == "set_fees":
+        return _set_fees(overlay, args, ctx, gas_limit)
     try:
         deploy = decode_deploy(args[0])
     except ChainError as exc:
         return CallResult("failed", 0, error="BadArguments", error_message=str(exc))
     return apply_deploy(overlay, deploy, ctx, gas_limit)
+
+
+def _set_fees(overlay: StateOverlay, args: list, ctx: CallContext, gas_limit: int) -> CallResult:
+    """Replace the fee schedule (governed): the block this runs in keeps the old one."""
+    gas_price, byte_price, collector = args
+    if gas_limit < SET_FEES_GAS:
+        return CallResult("failed", gas_limit, error="OutOfGas",
+                          error_message=f"set_fees needs {SET_FEES_GAS} gas, limit {gas_limit}")
+    if ctx.sender != overlay.get(ADMIN_KEY):
+        return CallResult("failed", SET_FEES_GAS, error="PermissionDenied",
+                          error_message="only the platform admin may change the fee schedule")
+    problem = check_prices(gas_price, byte_price)
+    if problem is None and not account_is_registered(overlay, collector):
+        problem = f"the collector {collector.hex()[:16]}... is not a registered, active account"
+    if problem is not None:
+        return CallResult("failed", SET_FEES_GAS, error="BadArguments", error_message=problem)
+    schedule = FeeSchedule(gas_price, byte_price, collector)
+    if schedule.free:
+        overlay.delete(FEES_KEY)
+    else:
+        write_fee_schedule(overlay, schedule)
+    event = (SYSTEM_CONTRACT, "FeesChanged", {"gas_price": gas_price, "byte_price": byte_price, "collector": collector})
+    return CallResult("ok", SET_FEES_GAS, events=[event])
 
 
 def execute_block(state: StateStore, height: int, timestamp_ms: int, txs: Sequence[SignedTx],

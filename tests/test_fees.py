@@ -32,7 +32,7 @@ SHORT = 900
 def devnet(tmp_path_factory):
     layout = create_devnet(str(tmp_path_factory.mktemp("fees") / "d"), validators=4, seed="fees-test")
     node_keys = [read_key_file(f"{home}/node_key.json") for home in layout.node_homes]
-    names = ("buyer-1", "buyer-2", "merchant-acme", "treasury")
+    names = ("buyer-1", "buyer-2", "buyer-3", "merchant-acme", "treasury", "platform-admin")
     keys = {name: read_key_file(f"{layout.keys_dir}/{name}.json") for name in names}
     short = SigningKey.from_label("fees-test/short")
     keys["short"] = short
@@ -136,3 +136,24 @@ def test_the_genesis_fee_section_is_checked_and_defaults_to_the_treasury(devnet)
         parse_genesis({**doc, "fees": {"gas_price": -1, "byte_price": 0}})
     with pytest.raises(GenesisError, match="fees.collector: .* is not one of the genesis accounts"):
         parse_genesis({**doc, "fees": {"gas_price": 1, "byte_price": 0, "collector": "0x" + "ab" * 32}})
+
+
+def test_the_platform_admin_changes_the_schedule_from_the_next_block(devnet):
+    genesis, node_keys, keys = devnet
+    chain = Chain(MemoryKV(), genesis)
+    admin, buyer, merchant = keys["platform-admin"], keys["buyer-3"], keys["merchant-acme"].public_key
+    treasury = keys["treasury"].public_key
+    refused, = commit(chain, node_keys, [signed(chain, buyer, "set_fees", [0, 0, treasury], 0, "system")])
+    assert refused.status == 1 and "only the platform admin may change the fee schedule" in refused.error
+    assert refused.fee == expected_fee(refused.gas_used, signed(chain, buyer, "set_fees", [0, 0, treasury], 0, "system"))
+    bad, = commit(chain, node_keys, [signed(chain, admin, "set_fees", [1, 1, b"\x05" * 32], 0, "system")])
+    assert bad.status == 1 and "is not a registered, active account" in bad.error
+    change = signed(chain, admin, "set_fees", [0, 0, treasury], 1, "system")
+    same_block = signed(chain, buyer, "transfer", [merchant, 1], 1)
+    changed, still_charged = commit(chain, node_keys, [change, same_block])
+    assert changed.status == 0 and [e.name for e in changed.events] == ["FeesChanged"]
+    assert still_charged.fee == expected_fee(still_charged.gas_used, same_block)  # this block keeps the old schedule
+    assert chain.fee_schedule().free and chain.state.get(FEES_KEY) is None
+    start = balance(chain, buyer.public_key)
+    free, = commit(chain, node_keys, [signed(chain, buyer, "transfer", [merchant, 1], 2)])
+    assert free.fee == 0 and balance(chain, buyer.public_key) == start - 1
