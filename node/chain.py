@@ -12,6 +12,9 @@ by catch-up (certificate already checked by the core) is executed at commit and 
 roots compared with the header: a mismatch means this node's state or code differs
 from the network's, and the node stops rather than diverge.
 
+The mempool's admission reads (nonce, registration, the call's shape against the
+installed ABI, the fee schedule, balances) are answered on the committed state.
+
 Nothing here does network I/O or reads a clock: callers pass timestamps in.
 """
 
