@@ -15,13 +15,17 @@ import json
 
 import pytest
 
+from contracts_vm.compiler import compile_source
+from contracts_vm.deploy import encode_deploy, make_deploy
 from devnet.genesis import DEMO_ACCOUNTS, DEVNET_CHAIN_ID, Endpoint, write_consortium
 from ledger.crypto import SigningKey, sha256
-from ledger.types import TxBody
+from ledger.storage.kv import MemoryKV
+from ledger.types import PHASE_COMMIT, CommitCertificate, TxBody, Vote
+from node.chain import Chain
 from node.fees import GAS_PRICE_UNIT
 from node.home import read_key_file
 from node.jsonrpc import CallContext
-from node.mempool import MAX_TX_ARGS_BYTES, MIN_TX_GAS
+from node.mempool import MAX_TX_ARGS_BYTES, MIN_TX_GAS, Mempool, MempoolError
 from node.service import Node
 
 #: An account the genesis registers with no money at all.
@@ -29,6 +33,16 @@ PAUPER = "pauper"
 #: An account that can afford one transaction at GAS but not two.
 ONE_TX = "one-tx"
 GAS = 200_000
+#: A contract whose ``bump`` takes one argument in v1 and two in v2.
+COUNTER_V1 = """
+count: int
+
+@public
+def bump(by: int) -> int:
+    self.count += by
+    return self.count
+"""
+COUNTER_V2 = COUNTER_V1.replace("def bump(by: int)", "def bump(by: int, note: str)")
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +141,40 @@ def test_a_sender_who_cannot_pay_the_fee_is_refused_with_balance_and_fee(node):
     result, error = send(node, admin, "system", "deploy", [b"not a payload, but the shape is right"], gas=1_000_000)
     assert error is None  # deploy payloads are checked in execution, where governance is decided
 
+
+
+def test_a_call_admitted_before_an_upgrade_changed_its_abi_fails_in_execution_the_same_everywhere(node):
+    """Admission answers on the committed ABI; execution re-checks on the ABI of its moment."""
+    genesis = node.genesis
+    keys = node.test_keys
+    admin, buyer = keys["platform-admin"], keys["buyer-1"]
+    node_key = node.key
+    primary, backup = Chain(MemoryKV(), genesis), Chain(MemoryKV(), genesis)
+    pool = Mempool(genesis.chain_id, primary.nonce, primary.is_registered, call_shape=primary.call_shape,
+                   fees=primary.fee_schedule, balance_of=primary.balance)
+
+    def deploy(action: str, source: str, nonce: int):
+        payload = encode_deploy(make_deploy(action, "counter", compile_source(source).code))
+        return TxBody(genesis.chain_id, admin.public_key, nonce, "system", "deploy", [payload], 5_000_000).sign(admin)
+
+    def commit_on_both(txs: list):
+        block = primary.build_block(0, primary.height + 1, primary.head_hash(), primary.head_certificate(),
+                                    node_key.public_key, txs, now_ms=1_000 + primary.height)
+        assert backup.check_block(block, now_ms=1_000 + primary.height) is None  # same roots on the backup
+        cert = CommitCertificate.from_votes([Vote.create(node_key, genesis.chain_id, PHASE_COMMIT, 0, block.height,
+                                                         block.block_hash)])
+        receipts = primary.commit(block, cert).receipts
+        backup.commit(block, cert)
+        return receipts
+
+    assert [r.status for r in commit_on_both([deploy("deploy", COUNTER_V1, 0)])] == [0]
+    call = TxBody(genesis.chain_id, buyer.public_key, 0, "counter", "bump", [5], GAS).sign(buyer)
+    pool.admit(call.encode())  # fits v1
+    upgrade, stale = commit_on_both([deploy("upgrade", COUNTER_V2, 1), call])
+    assert upgrade.status == 0
+    assert stale.status == 1 and stale.error == "BadArguments: counter.bump takes 2 arguments, found 1"
+    assert stale.fee > 0  # the failure is not free
+    with pytest.raises(MempoolError) as exc:  # and the pool now answers on v2
+        pool.admit(TxBody(genesis.chain_id, buyer.public_key, 1, "counter", "bump", [5], GAS).sign(buyer).encode())
+    assert exc.value.reason == "bad_arguments"
+    assert str(exc.value) == "counter.bump expects 2 arguments (by: int, note: str), found 1"
