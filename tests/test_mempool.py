@@ -17,6 +17,7 @@ from node.mempool import (
     GAS_TOO_LOW,
     INSUFFICIENT_FEE,
     MALFORMED,
+    MAX_TX_ARGS_BYTES,
     NONCE_TOO_HIGH,
     NONCE_TOO_LOW,
     POOL_FULL,
@@ -182,3 +183,10 @@ def test_copies_are_refused_before_decoding_pending_or_recently_committed():
         pool.admit(txs[0].encode())
     assert exc.value.reason == "nonce_too_low"
     assert len(pool) == 0
+
+
+def test_the_config_default_for_argument_size_is_the_named_limit():
+    from node.config import DEFAULTS
+
+    default = next(k.default for k in DEFAULTS if (k.section, k.name) == ("mempool", "max_args_bytes"))
+    assert default == MAX_TX_ARGS_BYTES == MempoolLimits().max_args_bytes
