@@ -28,10 +28,10 @@ DEFAULT_RPC_PORT = 8545
 DEVNET_CHAIN_ID = "shopchain-devnet"
 BUYER_BALANCE = 1_000_000_00       # 1,000,000.00 in minor units
 MERCHANT_BALANCE = 50_000_00       # funds the merchant bond
-#: Opening balance of every demo account that has no other: 10,000.00 pays about a thousand
-#: transactions at the largest gas limit (10 M gas = 100.00 reserved, far less charged).
+#: Opening balance of every demo account that has no other: 10,000.00 covers 100 pending
+#: transactions at the largest gas limit (10 M gas reserves 100.00) and about 5,000 transfers.
 FEE_FUNDING = 10_000_00
-#: Devnet prices: 1 minor unit per 1,000 gas and per byte (a transfer costs about 3.00).
+#: Devnet prices: 1 minor unit per 1,000 gas and per byte (a transfer costs 1.90: 1,188 gas, 188 bytes).
 DEVNET_GAS_PRICE = 1
 DEVNET_BYTE_PRICE = 1
 #: Who receives devnet fees.
