@@ -9,6 +9,10 @@ records the same receipt. Gas used is charged in both outcomes. ``execute_view``
 runs the same way with writes and events forbidden and always reverts.
 ``install_contract`` verifies code (or compiles source first) and writes code and
 metadata into state; it is what genesis and the governed deploy transaction use.
+``check_call_shape`` is the mempool's cheap pre-check of a transaction's call against
+the installed ABI (contract, method, argument count and types), using the programs
+already cached per code hash; execution repeats the same checks, so an ABI that
+changed in between still fails deterministically there.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ from contracts_vm import errors as E
 from contracts_vm.bytecode import code_hash as compute_code_hash
 from contracts_vm.errors import VMError, VerifyError
 from contracts_vm.machine import CODE_PREFIX, META_PREFIX, Machine, check_contract_name, load_contract
-from contracts_vm.program import load_program
-from contracts_vm.values import to_bytes, walk_cost
+from contracts_vm.program import Method, load_program
+from contracts_vm.values import to_bytes, type_name, walk_cost
 from ledger.encoding import encode
 
 #: Gas charged for entering the VM at all (lookup of code and metadata, argument checks).
 INTRINSIC_GAS = 200
+#: Signature texts kept for error messages, keyed by (code hash, method); not consensus state.
+SIGNATURE_CACHE_SIZE = 4096
+#: Longest signature text shown in an error message (a method may have many arguments).
+MAX_SIGNATURE_CHARS = 400
 #: Gas limit used by install_contract for a contract's ``init`` when none is given.
 DEFAULT_INIT_GAS = 10_000_000
 
@@ -140,3 +148,55 @@ def get_contract_info(state, name: str) -> dict | None:
 
 def get_code(state, name: str) -> bytes | None:
     return state.get(CODE_PREFIX + name.encode("utf-8"))
+
+
+_signatures: dict[tuple[bytes, str], str] = {}
+
+
+def method_signature(code_hash: bytes, method: Method, abi: dict) -> str:
+    """``(order_id: bytes, qty: int)``: a method's argument list as the ABI names it (memoised)."""
+    key = (code_hash, method.name)
+    text = _signatures.get(key)
+    if text is None:
+        names = next((m["args"] for m in abi.get("methods", ()) if m["name"] == method.name), ())
+        text = "(" + ", ".join(f"{n}: {t}" for n, t in names) + ")"
+        if len(text) > MAX_SIGNATURE_CHARS:
+            text = text[:MAX_SIGNATURE_CHARS - 4] + "...)"
+        if len(_signatures) >= SIGNATURE_CACHE_SIZE:
+            _signatures.clear()
+        _signatures[key] = text
+    return text
+
+
+def check_call_shape(state, contract: str, method: str, args: Any) -> tuple[str, str] | None:
+    """Why a transaction calling ``contract.method(*args)`` cannot run, or None if its shape fits.
+
+    Returns (error name from contracts_vm.errors, message with the expected and found
+    shape). It checks what ``Machine.enter`` checks for a transaction (not a contract)
+    caller, in the same order, against the same program, which is cached per code hash,
+    so the mempool pays a metadata read and a few dict lookups per transaction. Whether
+    the call then succeeds (requires, balances, permissions) is execution's business.
+    """
+    try:
+        program, _ = load_contract(state, contract)
+    except VMError as exc:
+        return exc.name, exc.message
+    m = program.methods.get(method)
+    if m is None:
+        public = ", ".join(sorted(program.methods)) or "none"
+        if len(public) > MAX_SIGNATURE_CHARS:
+            public = public[:MAX_SIGNATURE_CHARS] + "..."
+        return E.UNKNOWN_METHOD, f"contract {contract!r} has no public method {method!r}; its methods: {public}"
+    if m.requires is not None:
+        return E.PERMISSION_DENIED, (f"{contract}.{method} may only be called by a contract holding capability "
+                                     f"{m.requires!r}, not by a transaction")
+    if type(args) is not list or len(args) != len(m.arg_checks):
+        found = len(args) if type(args) is list else type_name(args)
+        count = len(m.arg_checks)
+        return E.BAD_ARGUMENTS, (f"{contract}.{method} expects {count} argument{'s' if count != 1 else ''} "
+                                 f"{method_signature(program.code_hash, m, program.abi)}, found {found}")
+    for i, (check, arg) in enumerate(zip(m.arg_checks, args)):
+        if not check(arg):
+            return E.BAD_ARGUMENTS, (f"{contract}.{method} argument {i} must be {m.arg_types[i]} "
+                                     f"{method_signature(program.code_hash, m, program.abi)}, found {type_name(arg)}")
+    return None

@@ -3,8 +3,10 @@
 How it works: ``create_devnet`` makes a directory with a genesis naming six demo
 organisations (a platform, two merchants, a carrier, a service centre, an arbiter),
 N validators spread over them, and one demo account per role (plus three buyers with
-balances). Every key is written to ``keys/<name>.json`` (0600) so that a developer
-can sign with it at once; node homes are made under ``nodes/node<i>`` with ports
+balances). It sets a small fee schedule (``DEVNET_GAS_PRICE``, ``DEVNET_BYTE_PRICE``:
+fees are part of what a developer should see) paid to the treasury, and gives every
+demo account at least ``FEE_FUNDING`` so that each role can transact. Every key is
+written to ``keys/<name>.json`` (0600) so that a developer can sign with it at once; node homes are made under ``nodes/node<i>`` with ports
 counted up from the base ports. Demo keys are for local networks only.
 """
 
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from ledger.crypto import SigningKey
-from ledger.genesis import Genesis, GenesisAccount, Organisation, ValidatorInfo, save_genesis
+from ledger.genesis import Genesis, GenesisAccount, GenesisFees, Organisation, ValidatorInfo, save_genesis
 from node.home import init_home, write_key_file
 
 DEFAULT_VALIDATORS = 4
@@ -26,6 +28,14 @@ DEFAULT_RPC_PORT = 8545
 DEVNET_CHAIN_ID = "shopchain-devnet"
 BUYER_BALANCE = 1_000_000_00       # 1,000,000.00 in minor units
 MERCHANT_BALANCE = 50_000_00       # funds the merchant bond
+#: Opening balance of every demo account that has no other: 10,000.00 covers 100 pending
+#: transactions at the largest gas limit (10 M gas reserves 100.00) and about 5,000 transfers.
+FEE_FUNDING = 10_000_00
+#: Devnet prices: 1 minor unit per 1,000 gas and per byte (a transfer costs 1.90: 1,188 gas, 188 bytes).
+DEVNET_GAS_PRICE = 1
+DEVNET_BYTE_PRICE = 1
+#: Who receives devnet fees.
+FEE_COLLECTOR = "treasury"
 #: Most extra funded buyer accounts a devnet may be created with (load tests).
 MAX_EXTRA_BUYERS = 4096
 
@@ -40,15 +50,15 @@ ORGANISATIONS = [
 
 # (account name, organisation, roles, balance)
 DEMO_ACCOUNTS = [
-    ("platform-admin", "platform", ["PLATFORM"], 0),
-    ("treasury", "platform", ["TREASURY"], 0),
-    ("issuer", "platform", ["ISSUER"], 0),
-    ("auditor", "platform", ["AUDITOR"], 0),
+    ("platform-admin", "platform", ["PLATFORM"], FEE_FUNDING),
+    ("treasury", "platform", ["TREASURY"], FEE_FUNDING),
+    ("issuer", "platform", ["ISSUER"], FEE_FUNDING),
+    ("auditor", "platform", ["AUDITOR"], FEE_FUNDING),
     ("merchant-acme", "acme", ["MERCHANT"], MERCHANT_BALANCE),
     ("merchant-globex", "globex", ["MERCHANT"], MERCHANT_BALANCE),
-    ("carrier", "swiftship", ["CARRIER"], 0),
-    ("service-center", "fixit", ["SERVICE_CENTER"], 0),
-    ("arbiter", "fairplay", ["ARBITER"], 0),
+    ("carrier", "swiftship", ["CARRIER"], FEE_FUNDING),
+    ("service-center", "fixit", ["SERVICE_CENTER"], FEE_FUNDING),
+    ("arbiter", "fairplay", ["ARBITER"], FEE_FUNDING),
     ("buyer-1", "platform", ["BUYER"], BUYER_BALANCE),
     ("buyer-2", "platform", ["BUYER"], BUYER_BALANCE),
     ("buyer-3", "platform", ["BUYER"], BUYER_BALANCE),
@@ -111,7 +121,8 @@ def write_consortium(root: str, chain_id: str, endpoints: list[Endpoint], seed: 
     genesis_accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance, None)
                              for name, org, roles, balance in accounts)
     genesis_time = 0 if seed is not None else int(time.time() * 1000)
-    genesis = Genesis(chain_id, genesis_time, orgs, infos, genesis_accounts, dict(CONTRACT_SETTINGS))
+    fees = GenesisFees(DEVNET_GAS_PRICE, DEVNET_BYTE_PRICE, account_keys[FEE_COLLECTOR].public_key)
+    genesis = Genesis(chain_id, genesis_time, orgs, infos, genesis_accounts, dict(CONTRACT_SETTINGS), fees)
     save_genesis(genesis, os.path.join(root, "genesis.json"))
     homes = []
     for i, (info, endpoint) in enumerate(zip(infos, endpoints)):

@@ -24,8 +24,20 @@ Format (every key required unless marked optional)::
          "balance": "1000000",                 # minor units, decimal string or int
          "encryption_key": "0x<32-byte X25519 key>"}   # optional
       ],
-      "contracts": {"settings": {...}}          # optional: system-contract settings
-    }
+      "contracts": {"settings": {...}},         # optional: system-contract settings
+      "fees": {                                 # optional: no section = no fees at all
+        "gas_price": 1,                         # minor units per 1,000 gas (rounded up)
+        "byte_price": 1,                        # minor units per byte of the signed transaction
+        "collector": "0x..."}                   # optional: a genesis account; default the
+    }                                           #   first TREASURY account
+
+Fees (``node.fees``): every transaction with a valid sender and nonce pays, failed
+ones included, ``ceil(gas_used x gas_price / 1000) + bytes x byte_price`` from the
+sender's ledger balance to the collector; admission refuses a sender whose balance
+does not cover ``ceil(gas_limit x gas_price / 1000) + bytes x byte_price`` for this
+and its pending transactions. The section enters the genesis hash only when present,
+so older genesis files keep their hash and state root. Later changes are governed
+transactions (``system.set_fees``, node/executor.py), not edits of this file.
 
 Names and ids of organisations are business identities, not personal data.
 """
@@ -51,6 +63,9 @@ MAX_GENESIS_ACCOUNTS = 100_000
 MAX_ORGANISATIONS = 1_000
 #: Largest balance (fits the canonical integer range).
 MAX_BALANCE = 2**63 - 1
+#: Highest fee prices a genesis may set (minor units per 1,000 gas, and per byte).
+MAX_GAS_PRICE = 10**9
+MAX_BYTE_PRICE = 10**9
 
 _CHAIN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ORG_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -83,6 +98,15 @@ class GenesisAccount:
 
 
 @dataclass(frozen=True)
+class GenesisFees:
+    """The fee schedule: prices in minor units and the account fees are paid to."""
+
+    gas_price: int
+    byte_price: int
+    collector: bytes
+
+
+@dataclass(frozen=True)
 class Genesis:
     chain_id: str
     genesis_time_ms: int
@@ -90,6 +114,7 @@ class Genesis:
     validators: tuple[ValidatorInfo, ...]
     accounts: tuple[GenesisAccount, ...]
     contract_settings: dict = field(default_factory=dict)
+    fees: GenesisFees | None = None
 
     @property
     def validator_keys(self) -> list[bytes]:
@@ -97,6 +122,7 @@ class Genesis:
         return [v.public_key for v in self.validators]
 
     def to_canonical(self) -> list:
+        fees = [] if self.fees is None else [[self.fees.gas_price, self.fees.byte_price, self.fees.collector]]
         return [
             "genesis/1",
             self.chain_id,
@@ -105,6 +131,7 @@ class Genesis:
             [[v.name, v.organisation, v.public_key, v.p2p_address, v.rpc_address] for v in self.validators],
             [[a.public_key, a.organisation, list(a.roles), a.balance, a.encryption_key] for a in self.accounts],
             self.contract_settings,
+            *fees,  # only when set: genesis files without fees keep their hash
         ]
 
     @property
@@ -127,6 +154,9 @@ class Genesis:
                 for a in self.accounts
             ],
             "contracts": {"settings": self.contract_settings},
+            **({} if self.fees is None else {"fees": {"gas_price": self.fees.gas_price,
+                                                      "byte_price": self.fees.byte_price,
+                                                      "collector": "0x" + self.fees.collector.hex()}}),
         }
 
 
@@ -181,7 +211,7 @@ def parse_genesis(doc: Any) -> Genesis:
     """Validate a parsed JSON document and build the Genesis value."""
     if not isinstance(doc, dict):
         raise _fail("(top level)", "a JSON object", type(doc).__name__)
-    known = {"chain_id", "genesis_time_ms", "organisations", "validators", "accounts", "contracts"}
+    known = {"chain_id", "genesis_time_ms", "organisations", "validators", "accounts", "contracts", "fees"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise GenesisError(f"genesis: unknown key(s) {unknown}; expected only {sorted(known)}")
@@ -264,7 +294,31 @@ def parse_genesis(doc: Any) -> Genesis:
         encoding.encode(settings)
     except EncodeError as exc:
         raise GenesisError(f"genesis contracts.settings: {exc}") from None
-    return Genesis(chain_id, time_ms, tuple(orgs), tuple(validators), tuple(accounts), settings)
+    fees = None if "fees" not in doc else _parse_fees(doc["fees"], accounts)
+    return Genesis(chain_id, time_ms, tuple(orgs), tuple(validators), tuple(accounts), settings, fees)
+
+
+def _parse_fees(value: Any, accounts: list[GenesisAccount]) -> GenesisFees:
+    """The ``fees`` section; the collector must be a genesis account (someone holds its key)."""
+    if not isinstance(value, dict) or set(value) - {"gas_price", "byte_price", "collector"}:
+        raise _fail("fees", 'an object with keys "gas_price", "byte_price" and optionally "collector"', value)
+    prices = []
+    for key, limit in (("gas_price", MAX_GAS_PRICE), ("byte_price", MAX_BYTE_PRICE)):
+        price = _require(value, key, "fees")
+        if type(price) is not int or not 0 <= price <= limit:
+            raise _fail(f"fees.{key}", f"an integer price in minor units, 0..{limit}", price)
+        prices.append(price)
+    keys = {a.public_key for a in accounts}
+    if "collector" in value:
+        collector = _hex_key(value["collector"], "fees.collector")
+        if collector not in keys:
+            raise GenesisError(f"genesis fees.collector: {collector.hex()[:16]}... is not one of the genesis accounts")
+    else:
+        treasury = [a.public_key for a in accounts if "TREASURY" in a.roles]
+        if not treasury:
+            raise GenesisError("genesis fees: no TREASURY account to collect fees; set fees.collector")
+        collector = treasury[0]
+    return GenesisFees(prices[0], prices[1], collector)
 
 
 def load_genesis(path: str) -> Genesis:

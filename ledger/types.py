@@ -55,6 +55,9 @@ TAG_BLOCK = "blk/1"
 TAG_VOTE = "vote/1"
 TAG_CERT = "cert/1"
 TAG_RECEIPT = "rcpt/1"
+#: A receipt that charged a fee: rcpt/1's fields plus the fee (chains without fees never
+#: produce one, so their receipts and receipts roots are unchanged).
+TAG_RECEIPT_FEE = "rcpt/2"
 TAG_EVENT = "evt/1"
 
 PHASE_PREPARE = 1
@@ -235,7 +238,12 @@ class Event:
 
 @dataclass(frozen=True)
 class Receipt:
-    """The outcome of one transaction: included even when it failed."""
+    """The outcome of one transaction: included even when it failed.
+
+    ``fee`` is what the sender paid in minor units (node.fees); it is hashed with the
+    rest, so a receipt proves the fee. A zero fee encodes as ``rcpt/1`` (seven
+    fields), any other as ``rcpt/2`` with the fee as an eighth field.
+    """
 
     tx_id: bytes
     status: int
@@ -243,20 +251,29 @@ class Receipt:
     return_value: Any
     error: str | None
     events: list[Event]
+    fee: int = 0
 
     def to_list(self) -> list:
-        return [TAG_RECEIPT, self.tx_id, self.status, self.gas_used, self.return_value, self.error,
-                [e.to_list() for e in self.events]]
+        out = [TAG_RECEIPT_FEE if self.fee else TAG_RECEIPT, self.tx_id, self.status, self.gas_used,
+               self.return_value, self.error, [e.to_list() for e in self.events]]
+        if self.fee:
+            out.append(self.fee)
+        return out
 
     @classmethod
     def from_list(cls, v: Any) -> "Receipt":
-        f = _fields(v, TAG_RECEIPT, 7, "receipt")
+        fee = 0
+        if isinstance(v, list) and v and v[0] == TAG_RECEIPT_FEE:
+            f = _fields(v, TAG_RECEIPT_FEE, 8, "receipt")
+            fee = _int(f[7], "receipt fee", 1)
+        else:
+            f = _fields(v, TAG_RECEIPT, 7, "receipt")
         if f[5] is not None and type(f[5]) is not str:
             raise DecodeError(f"receipt error: expected a string or nil, found {type(f[5]).__name__}")
         if not isinstance(f[6], list) or len(f[6]) > MAX_RECEIPT_EVENTS:
             raise DecodeError(f"receipt events: expected an array of at most {MAX_RECEIPT_EVENTS}")
         return cls(_bytes(f[1], HASH_BYTES, "receipt tx_id"), _int(f[2], "receipt status", 0, 1),
-                   _int(f[3], "receipt gas_used"), f[4], f[5], [Event.from_list(e) for e in f[6]])
+                   _int(f[3], "receipt gas_used"), f[4], f[5], [Event.from_list(e) for e in f[6]], fee)
 
     def encode(self) -> bytes:
         return encoding.encode(self.to_list())

@@ -12,6 +12,9 @@ by catch-up (certificate already checked by the core) is executed at commit and 
 roots compared with the header: a mismatch means this node's state or code differs
 from the network's, and the node stops rather than diverge.
 
+The mempool's admission reads (nonce, registration, the call's shape against the
+installed ABI, the fee schedule, balances) are answered on the committed state.
+
 Nothing here does network I/O or reads a clock: callers pass timestamps in.
 """
 
@@ -22,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from contracts_vm.api import check_call_shape
 from contracts_vm.deploy import set_platform_admin
 from contracts_vm.system import install_system_contracts, is_registered
 from ledger.crypto import PUBLIC_KEY_BYTES
@@ -37,10 +41,12 @@ from ledger.types import (
     BlockHeader,
     CommitCertificate,
     SignedTx,
+    TxBody,
     compute_tx_root,
     validator_set_hash,
 )
-from node.executor import BlockOutcome, execute_block, read_nonce
+from node.executor import SYSTEM_CONTRACT, BlockOutcome, execute_block, read_nonce, system_call_shape
+from node.fees import FeeSchedule, genesis_schedule, read_balance, read_fee_schedule, write_fee_schedule
 
 log = logging.getLogger("shopchain.chain")
 
@@ -97,11 +103,13 @@ class Chain:
         self._speculative: OrderedDict[tuple[int, int, bytes], BlockOutcome] = OrderedDict()
         self.speculation_hits = 0
         self.verified_tx_ids: Callable[[bytes], bool] = lambda tx_id: False
+        self._fees: tuple[bytes, FeeSchedule] | None = None  # (state root, schedule read there)
 
     def _init_genesis(self) -> None:
         overlay = self.state.overlay()
         install_system_contracts(overlay, self.genesis)
         set_platform_admin(overlay, platform_admin_key(self.genesis))
+        write_fee_schedule(overlay, genesis_schedule(self.genesis))
         diff = overlay.commit()
         self.blocks.init_genesis(self.genesis.genesis_hash, diff.ops, diff.root)
         self.state.mark_committed(diff)
@@ -134,6 +142,24 @@ class Chain:
 
     def nonce(self, account: bytes) -> int:
         return read_nonce(self.state, account)
+
+    # Admission reads (node.mempool): the latest committed state, cheap enough per transaction.
+
+    def call_shape(self, body: TxBody) -> tuple[str, str] | None:
+        """Why ``body``'s call does not fit the installed ABI (VM error name, message), or None."""
+        if body.contract == SYSTEM_CONTRACT:
+            return system_call_shape(body.method, body.args)
+        return check_call_shape(self.state, body.contract, body.method, body.args)
+
+    def fee_schedule(self) -> FeeSchedule:
+        """The fee schedule in the committed state (read again only when the root moves)."""
+        root = self.state.root
+        if self._fees is None or self._fees[0] != root:
+            self._fees = (root, read_fee_schedule(self.state))
+        return self._fees[1]
+
+    def balance(self, account: bytes) -> int:
+        return read_balance(self.state, account)
 
     # --- execution ------------------------------------------------------------------
 

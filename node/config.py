@@ -60,6 +60,7 @@ DEFAULTS: list[Key] = [
     Key("mempool", "max_txs", 50_000, "Most pending transactions.", 1, 10_000_000),
     Key("mempool", "max_per_sender", 1_000, "Most pending transactions of one sender.", 1, 1_000_000),
     Key("mempool", "nonce_window", 1_000, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
+    Key("mempool", "max_args_bytes", 16 * 1024, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
     Key("storage", "sync", True, "fsync every block commit and every signed consensus record before it is sent. Turning it off loses the no-equivocation guarantee across power loss: only for throwaway test networks."),
     Key("log", "level", "info", "Log level: debug, info, warning or error."),
     Key("log", "format", "json", "Log format: json (structured, one object per line) or text."),

@@ -4,7 +4,15 @@ How it works: ``execute_block`` opens an overlay on the last committed state and
 each transaction: the sender must be registered and its nonce must be the next one
 (else the transaction is included with a failed receipt and changes nothing); the
 nonce is then consumed and the call runs in the VM, which reverts its own changes
-when it fails. The receipts, the state diff (not yet written) and the roots come back
+when it fails. Fees (``node.fees``) wrap the call: the most it can cost is debited
+before it runs, outside the call's checkpoint, and after it, failed or not, the
+unused part is refunded and the fee due is paid to the collector; the receipt records
+the fee. A chain without a fee schedule skips all of this and its roots are as
+before. Transactions refused before the nonce is consumed (unregistered sender, bad
+nonce) pay nothing: the sender may never have signed them for this position (a
+replayed copy), and admission keeps them out of honest blocks. The ``system``
+pseudo-contract carries the governed operations: ``deploy`` (code) and ``set_fees``
+(the fee schedule, effective from the next block), both for the platform admin only. The receipts, the state diff (not yet written) and the roots come back
 together; the caller stores them in the block's single atomic batch if the block
 commits, and simply drops them if it does not. Only the block's height, timestamp
 and transactions feed execution, so every validator computes the same roots.
@@ -16,11 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from contracts_vm.api import CallContext, CallResult, execute_call, execute_view
-from contracts_vm.deploy import apply_deploy, decode_deploy
+from contracts_vm.deploy import ADMIN_KEY, apply_deploy, decode_deploy
+from contracts_vm.system import is_registered as account_is_registered
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.state import StateDiff, StateOverlay, StateStore
 from ledger.types import STATUS_FAILED, STATUS_OK, Event, Receipt, SignedTx, compute_receipts_root
+from node.fees import (FEES_KEY, FREE, FeeSchedule, check_prices, credit, debit, read_balance, read_fee_schedule,
+                       write_fee_schedule)
 
 #: State key prefix of each account's next nonce (outside every contract's namespace).
 NONCE_PREFIX = b"sys/nonce/"
@@ -28,6 +39,13 @@ NONCE_PREFIX = b"sys/nonce/"
 SYSTEM_CONTRACT = "system"
 #: Gas a view called over RPC may use.
 VIEW_GAS_LIMIT = 5_000_000
+#: Gas charged for a fee schedule change (a few state reads and one write).
+SET_FEES_GAS = 5_000
+#: The system pseudo-contract's methods and their argument (name, type) lists.
+SYSTEM_METHODS: dict[str, tuple[tuple[str, type], ...]] = {
+    "deploy": (("payload", bytes),),
+    "set_fees": (("gas_price", int), ("byte_price", int), ("collector", bytes)),
+}
 
 Registered = Callable[[object, bytes], bool]
 
@@ -64,7 +82,9 @@ def _failed(tx: SignedTx, error: str) -> Receipt:
     return Receipt(tx.tx_id, STATUS_FAILED, 0, None, error, [])
 
 
-def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int, is_registered: Registered) -> Receipt:
+def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int, is_registered: Registered,
+               fees: FeeSchedule = FREE) -> Receipt:
+    """Run one transaction on ``overlay`` and charge its fee; never raises for a bad transaction."""
     body = tx.body
     if not is_registered(overlay, body.sender):
         return _failed(tx, f"UnregisteredSender: {body.sender.hex()} is not a registered, active account")
@@ -72,6 +92,30 @@ def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: i
     if body.nonce != expected:
         return _failed(tx, f"BadNonce: expected nonce {expected}, found {body.nonce}")
     overlay.put(nonce_key(body.sender), encoding.encode(expected + 1))
+    if fees.free:
+        return _call(overlay, tx, height, timestamp_ms)
+    size = len(tx.encode())
+    held = fees.max_fee(body.gas_limit, size)
+    balance = read_balance(overlay, body.sender)
+    if balance < held:
+        paid = min(balance, fees.byte_fee(size))
+        debit(overlay, body.sender, paid)
+        credit(overlay, fees.collector, paid)
+        return Receipt(tx.tx_id, STATUS_FAILED, 0, None,
+                       f"InsufficientFee: the sender's balance is {balance}, the fee may be up to {held} "
+                       f"(gas limit {body.gas_limit}, {size} bytes); charged {paid} for the bytes", [], paid)
+    debit(overlay, body.sender, held)
+    receipt = _call(overlay, tx, height, timestamp_ms)
+    fee = fees.fee(receipt.gas_used, size)
+    credit(overlay, body.sender, held - fee)
+    credit(overlay, fees.collector, fee)
+    return Receipt(receipt.tx_id, receipt.status, receipt.gas_used, receipt.return_value, receipt.error,
+                   receipt.events, fee)
+
+
+def _call(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int) -> Receipt:
+    """The call itself; the VM reverts its own changes when it fails (the fee stays charged)."""
+    body = tx.body
     ctx = CallContext(sender=body.sender, height=height, timestamp_ms=timestamp_ms, chain_id=body.chain_id,
                       tx_id=tx.tx_id, origin=body.sender)
     if body.contract == SYSTEM_CONTRACT:
@@ -84,11 +128,30 @@ def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: i
     return Receipt(tx.tx_id, STATUS_OK, result.gas_used, result.return_value, None, events)
 
 
+def system_call_shape(method: str, args: list) -> tuple[str, str] | None:
+    """Why a call of the ``system`` pseudo-contract cannot run (VM error name, message), or None."""
+    signature = SYSTEM_METHODS.get(method)
+    if signature is None:
+        return "UnknownMethod", f"contract 'system' has no public method {method!r}; its methods: {', '.join(SYSTEM_METHODS)}"
+    names = [name for name, _ in signature]
+    shown = f"({', '.join(f'{n}: {t.__name__}' for n, t in signature)})"
+    if len(args) != len(signature):
+        return "BadArguments", (f"system.{method} expects {len(signature)} argument{'s' if len(signature) != 1 else ''} "
+                                f"{shown}, found {len(args)} arguments")
+    for i, ((_, kind), arg) in enumerate(zip(signature, args)):
+        if type(arg) is not kind:
+            return "BadArguments", f"system.{method} argument {i} ({names[i]}) must be {kind.__name__} {shown}, found {type(arg).__name__}"
+    return None
+
+
 def _system_call(overlay: StateOverlay, method: str, args: list, ctx: CallContext, gas_limit: int) -> CallResult:
-    """``system.deploy(payload)``: install or upgrade code, allowed to the platform admin only."""
-    if method != "deploy" or len(args) != 1 or type(args[0]) is not bytes:
-        return CallResult("failed", 0, error="BadArguments",
-                          error_message=f"system supports deploy(payload: bytes), found {method}({len(args)} args)")
+    """``system.deploy(payload)`` installs or upgrades code; ``system.set_fees`` changes the
+    fee schedule from the next block on. Both are allowed to the platform admin only."""
+    shape = system_call_shape(method, args)
+    if shape is not None:
+        return CallResult("failed", 0, error="BadArguments", error_message=shape[1])
+    if method == "set_fees":
+        return _set_fees(overlay, args, ctx, gas_limit)
     try:
         deploy = decode_deploy(args[0])
     except ChainError as exc:
@@ -96,11 +159,38 @@ def _system_call(overlay: StateOverlay, method: str, args: list, ctx: CallContex
     return apply_deploy(overlay, deploy, ctx, gas_limit)
 
 
+def _set_fees(overlay: StateOverlay, args: list, ctx: CallContext, gas_limit: int) -> CallResult:
+    """Replace the fee schedule (governed): the block this runs in keeps the old one."""
+    gas_price, byte_price, collector = args
+    if gas_limit < SET_FEES_GAS:
+        return CallResult("failed", gas_limit, error="OutOfGas",
+                          error_message=f"set_fees needs {SET_FEES_GAS} gas, limit {gas_limit}")
+    if ctx.sender != overlay.get(ADMIN_KEY):
+        return CallResult("failed", SET_FEES_GAS, error="PermissionDenied",
+                          error_message="only the platform admin may change the fee schedule")
+    problem = check_prices(gas_price, byte_price)
+    if problem is None and not account_is_registered(overlay, collector):
+        problem = f"the collector {collector.hex()[:16]}... is not a registered, active account"
+    if problem is not None:
+        return CallResult("failed", SET_FEES_GAS, error="BadArguments", error_message=problem)
+    schedule = FeeSchedule(gas_price, byte_price, collector)
+    if schedule.free:
+        overlay.delete(FEES_KEY)
+    else:
+        write_fee_schedule(overlay, schedule)
+    event = (SYSTEM_CONTRACT, "FeesChanged", {"gas_price": gas_price, "byte_price": byte_price, "collector": collector})
+    return CallResult("ok", SET_FEES_GAS, events=[event])
+
+
 def execute_block(state: StateStore, height: int, timestamp_ms: int, txs: Sequence[SignedTx],
                   is_registered: Registered) -> BlockOutcome:
-    """Run a block's transactions on an overlay of ``state``; nothing is written."""
+    """Run a block's transactions on an overlay of ``state``; nothing is written.
+
+    The fee schedule is read once, from the state the block starts on.
+    """
     overlay = state.overlay()
-    receipts = [execute_tx(overlay, tx, height, timestamp_ms, is_registered) for tx in txs]
+    fees = read_fee_schedule(overlay)
+    receipts = [execute_tx(overlay, tx, height, timestamp_ms, is_registered, fees) for tx in txs]
     diff = overlay.commit()
     return BlockOutcome(receipts, diff, compute_receipts_root(receipts), sum(r.gas_used for r in receipts))
 

@@ -2,8 +2,12 @@
 
 How it works: ``admit`` runs every check a transaction must pass before a node
 acknowledges it (DESIGN §2), cheapest first so that junk costs little: size,
-canonical decode, chain id, gas cap, duplicate id, sender registered, nonce window,
-per-sender and global caps, and last the signature. Each refusal is a
+canonical decode, chain id, gas bounds, argument size, duplicate id, sender
+registered, nonce window, per-sender and global caps, the call's shape against the
+installed ABI (``call_shape``: contract, method, argument count and types, from the
+latest committed state), whether the sender can pay the most this and its other
+pending transactions may cost in fees (``fees`` and ``balance_of``), and last the
+signature. Each refusal is a
 ``MempoolError`` with a stable reason code that JSON-RPC turns into a specific
 error. Admitted transactions wait per sender, keyed by nonce; ``reap`` hands the
 primary, sender by sender in order of first arrival, each sender's run of consecutive
@@ -29,14 +33,34 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from contracts_vm import errors as vm_errors
+from contracts_vm.api import INTRINSIC_GAS
+from ledger import encoding
 from ledger.errors import ChainError, DecodeError
-from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx
+from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx, TxBody
+from node.fees import FREE, FeeSchedule
+
+#: Largest encoded argument list of a transaction: far below MAX_TX_BYTES and the block
+#: limit, so one call cannot fill a block with payload (governed code deploys, whose
+#: argument is the code, are bounded by MAX_TX_BYTES only).
+MAX_TX_ARGS_BYTES = 16 * 1024
+#: Smallest gas limit: entering the VM at all costs this much, so less always fails.
+MIN_TX_GAS = INTRINSIC_GAS
+#: The pseudo-contract of governed deploys (node.executor.SYSTEM_CONTRACT) is exempt from MAX_TX_ARGS_BYTES.
+DEPLOY_CONTRACT = "system"
 
 # Refusal reasons: stable codes shown to clients and counted in metrics.
 MALFORMED = "malformed"
 TOO_LARGE = "too_large"
 WRONG_CHAIN = "wrong_chain"
 GAS_TOO_HIGH = "gas_too_high"
+GAS_TOO_LOW = "gas_too_low"
+ARGS_TOO_LARGE = "args_too_large"
+UNKNOWN_CONTRACT = "unknown_contract"
+UNKNOWN_METHOD = "unknown_method"
+NOT_CALLABLE = "method_not_callable"
+BAD_ARGUMENTS = "bad_arguments"
+INSUFFICIENT_FEE = "insufficient_fee"
 DUPLICATE = "duplicate"
 UNREGISTERED = "unregistered_sender"
 NONCE_TOO_LOW = "nonce_too_low"
@@ -44,8 +68,36 @@ NONCE_TOO_HIGH = "nonce_too_high"
 SENDER_FULL = "sender_full"
 POOL_FULL = "mempool_full"
 BAD_SIGNATURE = "bad_signature"
-REASONS = (MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, DUPLICATE, UNREGISTERED, NONCE_TOO_LOW,
-           NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, BAD_SIGNATURE)
+REASONS = (MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, GAS_TOO_LOW, ARGS_TOO_LARGE, DUPLICATE, UNREGISTERED,
+           NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
+           BAD_ARGUMENTS, INSUFFICIENT_FEE, BAD_SIGNATURE)
+#: What each refusal means (the JSON-RPC reference lists these, docs/rpc.md).
+REASON_DOCS = {
+    MALFORMED: "the bytes are not a canonical signed transaction",
+    TOO_LARGE: f"the encoded transaction exceeds the size limit ({MAX_TX_BYTES // 1024} KiB)",
+    WRONG_CHAIN: "the transaction names another chain id",
+    GAS_TOO_HIGH: f"the gas limit exceeds the per-transaction maximum ({MAX_TX_GAS:,})",
+    GAS_TOO_LOW: f"the gas limit is below {MIN_TX_GAS}, the cost of entering the VM",
+    ARGS_TOO_LARGE: f"the encoded arguments exceed {MAX_TX_ARGS_BYTES // 1024} KiB (code deploys excepted)",
+    DUPLICATE: "the transaction, or another with its sender and nonce, is pending or recently committed",
+    UNREGISTERED: "the sender is not a registered, active account",
+    NONCE_TOO_LOW: "the nonce is already used",
+    NONCE_TOO_HIGH: "the nonce is beyond the nonce window past the sender's next nonce",
+    SENDER_FULL: "the sender has the most pending transactions allowed",
+    POOL_FULL: "the mempool is full; retry after the next block",
+    UNKNOWN_CONTRACT: "no contract of that name is installed",
+    UNKNOWN_METHOD: "the contract has no public method of that name (the message lists its methods)",
+    NOT_CALLABLE: "the method may only be called by a contract holding a capability",
+    BAD_ARGUMENTS: "the argument count or a type does not match the method's ABI (the message shows both)",
+    INSUFFICIENT_FEE: "the sender's balance does not cover the most this and its pending transactions may cost",
+    BAD_SIGNATURE: "the signature does not verify for the sender, chain and body",
+}
+#: The refusal reason for each VM error name ``call_shape`` may answer.
+SHAPE_REASONS = {vm_errors.UNKNOWN_CONTRACT: UNKNOWN_CONTRACT, vm_errors.UNKNOWN_METHOD: UNKNOWN_METHOD,
+                 vm_errors.PERMISSION_DENIED: NOT_CALLABLE, vm_errors.BAD_ARGUMENTS: BAD_ARGUMENTS}
+
+#: ``call_shape(body)``: None when the call fits the installed ABI, else (VM error name, message).
+CallShape = Callable[[TxBody], "tuple[str, str] | None"]
 
 
 class MempoolError(ChainError):
@@ -63,20 +115,35 @@ class MempoolLimits:
     nonce_window: int = 1_000       # how far past the next nonce a transaction may be
     max_tx_bytes: int = MAX_TX_BYTES
     max_tx_gas: int = MAX_TX_GAS
+    min_tx_gas: int = MIN_TX_GAS
+    max_args_bytes: int = MAX_TX_ARGS_BYTES
     recent_committed: int = 20_000  # raw bytes of recently committed txs kept to drop late copies
     regossip_after_s: float = 1.0   # first re-broadcast of a pending transaction
     regossip_max_interval_s: float = 32.0  # re-broadcast intervals double up to this
 
 
 class Mempool:
+    """Pending transactions; every state question is a callback on the latest committed state.
+
+    ``call_shape``, ``fees`` and ``balance_of`` are optional so that a pool can be
+    tested without a chain; the node passes the Chain's (``node.service``).
+    """
+
     def __init__(self, chain_id: str, account_nonce: Callable[[bytes], int], is_registered: Callable[[bytes], bool],
                  limits: MempoolLimits = MempoolLimits(),
-                 verify: Callable[[SignedTx], bool] = SignedTx.verify_signature) -> None:
+                 verify: Callable[[SignedTx], bool] = SignedTx.verify_signature,
+                 call_shape: CallShape | None = None, fees: Callable[[], FeeSchedule] = lambda: FREE,
+                 balance_of: Callable[[bytes], int] | None = None) -> None:
         self.chain_id = chain_id
         self.account_nonce = account_nonce
         self.is_registered = is_registered
         self.limits = limits
         self.verify = verify
+        self.call_shape = call_shape
+        self.fees = fees
+        self.balance_of = balance_of
+        self._held: dict[bytes, int] = {}  # sender -> the most its pending transactions may cost in fees
+        self._fee_of: dict[bytes, int] = {}  # tx id -> the most it may cost (what it adds to _held)
         self._by_sender: OrderedDict[bytes, dict[int, SignedTx]] = OrderedDict()
         self._ids: dict[bytes, SignedTx] = {}
         self._raws: set[bytes] = set()  # raw bytes of the pending transactions
@@ -113,6 +180,14 @@ class Mempool:
             raise self._refuse(WRONG_CHAIN, f"transaction is for chain {body.chain_id!r}, this node runs {self.chain_id!r}")
         if body.gas_limit > limits.max_tx_gas:
             raise self._refuse(GAS_TOO_HIGH, f"gas limit {body.gas_limit} exceeds the maximum {limits.max_tx_gas}")
+        if body.gas_limit < limits.min_tx_gas:
+            raise self._refuse(GAS_TOO_LOW, f"gas limit {body.gas_limit} is below the minimum {limits.min_tx_gas} "
+                                            f"(the cost of entering the VM)")
+        if len(raw) > limits.max_args_bytes and body.contract != DEPLOY_CONTRACT:  # else the args cannot be larger
+            args_bytes = len(encoding.encode(body.args))
+            if args_bytes > limits.max_args_bytes:
+                raise self._refuse(ARGS_TOO_LARGE, f"the arguments encode to {args_bytes} bytes, the limit is "
+                                                   f"{limits.max_args_bytes}")
         if tx.tx_id in self._ids:
             raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending")
         if not self.is_registered(body.sender):
@@ -129,6 +204,20 @@ class Mempool:
             raise self._refuse(SENDER_FULL, f"the sender has {len(pending)} pending transactions, the limit is {limits.max_per_sender}")
         if len(self._ids) >= limits.max_txs:
             raise self._refuse(POOL_FULL, f"the mempool holds {len(self._ids)} transactions, its limit; retry after the next block")
+        if self.call_shape is not None:
+            shape = self.call_shape(body)
+            if shape is not None:
+                raise self._refuse(SHAPE_REASONS.get(shape[0], BAD_ARGUMENTS), shape[1])
+        fees = self.fees()
+        if not fees.free and self.balance_of is not None:
+            fee = fees.max_fee(body.gas_limit, len(raw))
+            held = self._held.get(body.sender, 0)
+            balance = self.balance_of(body.sender)
+            if balance < held + fee:
+                pending_note = f" plus {held} for its pending transactions" if held else ""
+                raise self._refuse(INSUFFICIENT_FEE, (
+                    f"the sender's balance is {balance}, the fee may be up to {fee}{pending_note} (gas limit "
+                    f"{body.gas_limit} x {fees.gas_price} per 1000 gas + {len(raw)} bytes x {fees.byte_price})"))
         if not self.verify(tx):
             raise self._refuse(BAD_SIGNATURE, "the signature does not verify for this sender, chain and body")
         return tx
@@ -146,6 +235,10 @@ class Mempool:
         self._by_sender.setdefault(tx.body.sender, {})[tx.body.nonce] = tx
         self._ids[tx.tx_id] = tx
         self._raws.add(tx.encode())
+        fees = self.fees()
+        if not fees.free:
+            fee = self._fee_of[tx.tx_id] = fees.max_fee(tx.body.gas_limit, len(tx.encode()))
+            self._held[tx.body.sender] = self._held.get(tx.body.sender, 0) + fee
         first = self.limits.regossip_after_s
         self._regossip[tx.tx_id] = (now + first, first)
         heapq.heappush(self._due_heap, (now + first, tx.tx_id))
@@ -231,6 +324,13 @@ class Mempool:
         if tx is not None:
             self._raws.discard(tx.encode())
             self._regossip.pop(tx_id, None)
+            fee = self._fee_of.pop(tx_id, 0)
+            if fee:
+                left = self._held[tx.body.sender] - fee
+                if left:
+                    self._held[tx.body.sender] = left
+                else:
+                    del self._held[tx.body.sender]
         return tx
 
     def pending_txs(self) -> list[SignedTx]:

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 from node.config import DEFAULTS, _toml_value
 from node.jsonrpc import Method
+from node.mempool import REASON_DOCS, REASONS
 from node.metrics import Registry
 from node.openrpc import COMMON_ERRORS
 from node.rpc_methods import make_routes
@@ -78,8 +79,12 @@ def rpc_markdown() -> str:
     lines += ["", "## Errors", "", "Any method may answer these (`error.code`, and `error.data` with details):", "",
               "| name | code | meaning |", "|---|---|---|"]
     lines += [f"| {name} | {code} | {_cell(text)} |" for name, (code, text) in COMMON_ERRORS.items()]
-    lines += ["| NotFound | -32004 | The block, transaction, receipt or contract asked for does not exist (yet). |",
-              "", "## Methods", ""]
+    lines += ["| NotFound | -32004 | The block, transaction, receipt or contract asked for does not exist (yet). |", ""]
+    lines += ["`chain_sendRawTransaction` refusals are ChainError with `data.type` MempoolError and "
+              "`data.reason` one of these (counted in `shopchain_mempool_refusals_total{reason}`); the "
+              "message says what was expected and what was found:", "", "| reason | meaning |", "|---|---|"]
+    lines += [f"| `{reason}` | {_cell(REASON_DOCS[reason])} |" for reason in REASONS]
+    lines += ["", "## Methods", ""]
     for method in routes:
         lines += method_markdown(method)
     return "\n".join(lines).rstrip() + "\n"

@@ -101,7 +101,8 @@ class Node:
                                   cfg.get("consensus", "max_block_gas"))
         self.mempool = Mempool(self.genesis.chain_id, self.chain.nonce, self.chain.is_registered, MempoolLimits(
             max_txs=cfg.get("mempool", "max_txs"), max_per_sender=cfg.get("mempool", "max_per_sender"),
-            nonce_window=cfg.get("mempool", "nonce_window")))
+            nonce_window=cfg.get("mempool", "nonce_window"), max_args_bytes=cfg.get("mempool", "max_args_bytes")),
+            call_shape=self.chain.call_shape, fees=self.chain.fee_schedule, balance_of=self.chain.balance)
         self.chain.verified_tx_ids = self.mempool.__contains__
         self._records: list[tuple[bytes, Record]] = []
         self._record_seq = 0

@@ -127,7 +127,7 @@ def block_json(block: Block, full_txs: bool = False) -> dict:
 
 def receipt_json(receipt: Receipt, height: int | None = None, index: int | None = None) -> dict:
     return {"tx_id": hx(receipt.tx_id), "height": height, "index": index,
-            "status": "ok" if receipt.status == 0 else "failed", "gas_used": receipt.gas_used,
+            "status": "ok" if receipt.status == 0 else "failed", "gas_used": receipt.gas_used, "fee": receipt.fee,
             "return_value": value_to_json(receipt.return_value), "error": receipt.error,
             "events": [{"contract": e.contract, "name": e.name, "data": value_to_json(e.data)} for e in receipt.events],
             "raw": hx(receipt.encode())}

@@ -7,14 +7,22 @@ import pytest
 from ledger.crypto import SigningKey
 from ledger.encoding import encode
 from ledger.types import SignedTx, TxBody
+from node.fees import FeeSchedule
 from node.mempool import (
+    ARGS_TOO_LARGE,
+    BAD_ARGUMENTS,
     BAD_SIGNATURE,
     DUPLICATE,
     GAS_TOO_HIGH,
+    GAS_TOO_LOW,
+    INSUFFICIENT_FEE,
     MALFORMED,
+    MAX_TX_ARGS_BYTES,
     NONCE_TOO_HIGH,
     NONCE_TOO_LOW,
     POOL_FULL,
+    REASON_DOCS,
+    REASONS,
     SENDER_FULL,
     TOO_LARGE,
     UNREGISTERED,
@@ -40,6 +48,13 @@ class World:
     def pool(self, **limits) -> Mempool:
         return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), lambda s: s in self.registered, MempoolLimits(**limits))
 
+    def fee_pool(self, balances: dict[bytes, int], schedule: FeeSchedule) -> Mempool:
+        """A pool whose ABI check refuses every call of ``ledger.burn`` and whose fees are ``schedule``."""
+        def shape(body):
+            return ("BadArguments", "ledger.burn is refused in this test") if body.method == "burn" else None
+        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), lambda s: s in self.registered,
+                       call_shape=shape, fees=lambda: schedule, balance_of=lambda s: balances.get(s, 0))
+
 
 def refused(pool: Mempool, raw: bytes) -> str:
     with pytest.raises(MempoolError) as info:
@@ -49,11 +64,14 @@ def refused(pool: Mempool, raw: bytes) -> str:
 
 def test_every_refusal_reason_has_a_clear_message():
     world = World()
-    pool = world.pool(max_per_sender=3, max_txs=5, nonce_window=10, max_tx_bytes=2000, max_tx_gas=5000)
+    pool = world.pool(max_per_sender=3, max_txs=5, nonce_window=10, max_tx_bytes=2000, max_tx_gas=5000,
+                      max_args_bytes=500)
     assert refused(pool, b"\xc1junk") == MALFORMED
     assert refused(pool, b"\x00" * 3000) == TOO_LARGE
     assert refused(pool, tx(ALICE, 0, chain="other").encode()) == WRONG_CHAIN
     assert refused(pool, tx(ALICE, 0, gas=6000).encode()) == GAS_TOO_HIGH
+    assert refused(pool, tx(ALICE, 0, gas=199).encode()) == GAS_TOO_LOW
+    assert refused(pool, tx(ALICE, 0, args=[b"x" * 600, 1]).encode()) == ARGS_TOO_LARGE
     assert refused(pool, tx(MALLORY, 0).encode()) == UNREGISTERED
     world.nonces[ALICE.public_key] = 2
     assert refused(pool, tx(ALICE, 1).encode()) == NONCE_TOO_LOW
@@ -71,8 +89,30 @@ def test_every_refusal_reason_has_a_clear_message():
     pool.admit(tx(BOB, 1).encode())
     assert refused(pool, tx(BOB, 2).encode()) == POOL_FULL
     assert len(pool) == 5
-    assert all(count == 1 for reason, count in pool.refusals.items() if reason != DUPLICATE)
+    tried = {MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, GAS_TOO_LOW, ARGS_TOO_LARGE, UNREGISTERED, NONCE_TOO_LOW,
+             NONCE_TOO_HIGH, BAD_SIGNATURE, SENDER_FULL, POOL_FULL}
+    assert {reason: pool.refusals[reason] for reason in tried} == {reason: 1 for reason in tried}
     assert pool.refusals[DUPLICATE] == 2
+
+
+def test_call_shape_and_fee_checks_run_before_the_signature_and_count_pending_fees():
+    world = World()
+    schedule = FeeSchedule(gas_price=1000, byte_price=1, collector=BOB.public_key)  # 1 per gas unit
+    one = tx(ALICE, 0)
+    fee = 1000 + len(one.encode())
+    pool = world.fee_pool({ALICE.public_key: 2 * fee - 1}, schedule)
+    burn = TxBody(CHAIN, ALICE.public_key, 0, "ledger", "burn", [1], 1000).sign(ALICE)
+    forged = SignedTx(burn.body, one.signature)
+    assert refused(pool, forged.encode()) == BAD_ARGUMENTS  # before the signature is checked
+    pool.admit(one.encode())
+    with pytest.raises(MempoolError, match=f"balance is {2 * fee - 1}, the fee may be up to {fee} plus {fee}") as exc:
+        pool.admit(tx(ALICE, 1).encode())
+    assert exc.value.reason == INSUFFICIENT_FEE
+    world.nonces[ALICE.public_key] = 1
+    pool.update([one])  # committed: its fee is no longer held
+    pool.admit(tx(ALICE, 1).encode())
+    assert pool.refusals[INSUFFICIENT_FEE] == 1 and pool.refusals[BAD_ARGUMENTS] == 1
+    assert set(pool.refusals) == set(REASONS) == set(REASON_DOCS)  # each one counted and documented
 
 
 def test_reap_orders_by_nonce_and_skips_gaps():
@@ -143,3 +183,10 @@ def test_copies_are_refused_before_decoding_pending_or_recently_committed():
         pool.admit(txs[0].encode())
     assert exc.value.reason == "nonce_too_low"
     assert len(pool) == 0
+
+
+def test_the_config_default_for_argument_size_is_the_named_limit():
+    from node.config import DEFAULTS
+
+    default = next(k.default for k in DEFAULTS if (k.section, k.name) == ("mempool", "max_args_bytes"))
+    assert default == MAX_TX_ARGS_BYTES == MempoolLimits().max_args_bytes
