@@ -17,6 +17,8 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import plyvel
 import pytest
@@ -35,10 +37,13 @@ from node.chain import Chain
 from node.config import load_config
 from node.home import read_key_file
 from node.jsonrpc import CallContext
+from tests.conftest import PROJECT_ROOT
 
 BLOCKS = INTEGRITY_CHECK_DEPTH + 36
 OLD = 10  # a height the old open check (newest INTEGRITY_CHECK_DEPTH blocks) never looked at
 RECOVERY_WORDS = ("shopchain node verify", "shopchain node import")
+#: Longest a refused `shopchain node start` may take (it must fail at open, not run).
+START_LIMIT_S = 60
 
 
 def data_dir(home: str) -> str:
@@ -141,12 +146,46 @@ def test_a_block_rewritten_through_plyvel_is_never_served(home, damage):
         assert_names_recovery(str(read.value))
         with pytest.raises(CorruptionError):
             store.get_tx(block.txs[0].tx_id)
+        # The open check walks the header index, not old block bodies, so the node opens;
+        # its block store still refuses the block (a running node then halts, see the RPC test).
+        chain = Chain(kv, layout.genesis)
+        with pytest.raises(CorruptionError, match=f"block {OLD}"):
+            chain.blocks.get_block(OLD)
+        assert chain.blocks.get_block(OLD + 1).height == OLD + 1
+    finally:
+        kv.close()
+
+
+@pytest.mark.parametrize("where", ["header-index", "hash-index"])
+def test_a_rewritten_header_chain_refuses_to_open(home, where):
+    layout, node_home = home
+    path = data_dir(node_home)
+    block = stored_block(path, OLD)
+    if where == "header-index":
+        rewrite_with_plyvel(path, schema.header_key(OLD), lambda raw: _flip_header(raw, block))
+    else:
+        rewrite_with_plyvel(path, schema.block_hash_key(block.block_hash), lambda raw: (OLD + 1).to_bytes(8, "big"))
+    kv = LevelDBKV(path, create=False)
+    try:
         with pytest.raises(CorruptionError) as opened:
             Chain(kv, layout.genesis)
         assert f"block {OLD}" in str(opened.value)
         assert_names_recovery(str(opened.value))
     finally:
         kv.close()
+
+
+def test_node_start_refuses_a_store_with_a_broken_header_chain(home):
+    """Through the real command: exit status 1, the height and the recovery commands on stderr."""
+    _layout, node_home = home
+    path = data_dir(node_home)
+    rewrite_with_plyvel(path, schema.header_key(OLD), lambda raw: flip(raw, len(raw) - 1))  # its last_commit_hash
+    started = subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "node", "start",
+                              "--home", node_home], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=START_LIMIT_S)
+    assert started.returncode == 1, started
+    assert "store is corrupted" in started.stderr and f"block {OLD}" in started.stderr, started.stderr
+    assert_names_recovery(started.stderr)
 
 
 def test_the_tx_index_pointing_at_another_transaction_is_refused(home):
@@ -180,21 +219,32 @@ def test_a_head_certificate_with_a_bad_signature_is_refused_at_open(home):
 
 # --- a byte flipped inside a table file on disk ---------------------------------------------
 
-def compact_and_flip_on_disk(path: str, needle: bytes) -> str:
-    """Compact everything into .ldb tables, then flip one byte of ``needle`` where it lies on disk."""
+def compact_and_flip_on_disk(path: str, needle: bytes, every: bool = False) -> list[str]:
+    """Compact everything into .ldb tables, then flip the middle byte of ``needle`` where it lies on disk.
+
+    The first occurrence only, or ``every`` one (a header lies both in its block and
+    in the header index). Returns the table files changed.
+    """
     db = plyvel.DB(path)
     db.compact_range()
     db.close()
+    changed = []
     for table in sorted(glob.glob(os.path.join(path, "*.ldb"))):
         with open(table, "rb") as fh:
-            data = fh.read()
+            data = bytearray(fh.read())
         at = data.find(needle)
-        if at >= 0:
-            with open(table, "r+b") as fh:
-                fh.seek(at + len(needle) // 2)
-                fh.write(bytes([data[at + len(needle) // 2] ^ 0x01]))
-            return table
-    raise AssertionError(f"{needle.hex()[:16]} is in no table file under {path}")
+        while at >= 0:
+            data[at + len(needle) // 2] ^= 0x01
+            if table not in changed:
+                changed.append(table)
+            at = data.find(needle, at + 1) if every else -1
+        if table in changed:
+            with open(table, "wb") as fh:
+                fh.write(data)
+            if not every:
+                return changed
+    assert changed, f"{needle.hex()[:16]} is in no table file under {path}"
+    return changed
 
 
 @pytest.mark.parametrize("verify_checksums", [True, False], ids=["leveldb-crc", "hash-checks-only"])
@@ -213,6 +263,22 @@ def test_a_byte_flipped_in_a_table_file_is_never_served(home, verify_checksums):
             assert "checksum" in str(read.value) and schema.block_key(OLD).hex() in str(read.value)
         else:
             assert f"block {OLD}" in str(read.value)
+        chain = Chain(kv, layout.genesis)  # the header chain is intact: old bodies are checked when read
+        with pytest.raises(CorruptionError):
+            chain.blocks.get_block(OLD)
+    finally:
+        kv.close()
+
+
+def test_a_header_flipped_in_the_table_files_refuses_to_open(home):
+    """The open check's iterator reads the header index with CRCs on: a flipped header byte stops the open."""
+    layout, node_home = home
+    path = data_dir(node_home)
+    block = stored_block(path, OLD)
+    flipped = compact_and_flip_on_disk(path, block.header.encode(), every=True)
+    assert len(flipped) >= 1
+    kv = LevelDBKV(path, create=False)
+    try:
         with pytest.raises(CorruptionError) as opened:
             Chain(kv, layout.genesis)
         assert_names_recovery(str(opened.value))

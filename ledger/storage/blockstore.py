@@ -43,7 +43,7 @@ from typing import Any
 import msgpack
 
 from ledger import encoding
-from ledger.errors import CorruptionError, DecodeError, StorageError, ValidationError
+from ledger.errors import CorruptionError, DecodeError, StorageError
 from ledger.storage import schema
 from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
 from ledger.merkle import merkle_root
@@ -62,6 +62,8 @@ from ledger.types import (
 #: How many of the newest blocks ``check_integrity`` also reads whole (certificate,
 #: receipts, transactions) at every open; the header chain is always walked in full.
 INTEGRITY_CHECK_DEPTH = 64
+#: Header-index entries written per batch when an open builds the index for an older store.
+HEADER_BACKFILL_BATCH = 10_000
 #: Fields of an encoded block (tag, header, txs, last commit) and of its header.
 BLOCK_FIELDS = 4
 HEADER_FIELDS = 12
@@ -152,6 +154,7 @@ class BlockStore:
         hkey = schema.encode_height(height)
         batch: list[tuple[bytes, bytes | None]] = [
             (schema.block_key(height), block.encode()),
+            (schema.header_key(height), block.header.encode()),
             (schema.cert_key(height), cert.encode()),
             (schema.receipts_key(height), encoding.encode([r.to_list() for r in receipts])),
             (schema.block_hash_key(block.block_hash), hkey),
@@ -195,40 +198,61 @@ class BlockStore:
                 f"block {height} (key {key.hex()}) has a header hashing to {block_hash.hex()}, which the hash index "
                 f"maps to {found}: the stored block is not the block committed at height {height}")
 
+    def _indexed_header(self, height: int) -> bytes | None:
+        """The header index entry of ``height`` (the header bytes the commit wrote), if present."""
+        return self._get(schema.header_key(height))
+
     def _verified_header(self, height: int) -> tuple[bytes, list] | None:
-        """Block hash and header fields of the block at ``height``, checked against the hash index."""
+        """Block hash and header fields of the block committed at ``height``, checked against the hash index.
+
+        Read from the compact header index; a store written before it existed falls
+        back to the block itself (its first open builds the index).
+        """
         if self._head_cache is not None and self._head_cache.height == height:
             return self._head_cache.block_hash, self._head_cache.header.to_list()
-        key = schema.block_key(height)
-        raw = self._get(key)
-        if raw is None:
-            return None
+        key = schema.header_key(height)
+        header_bytes = self._get(key)
         try:
-            header_bytes, fields = split_header(raw)
+            if header_bytes is None:
+                key = schema.block_key(height)
+                raw = self._get(key)
+                if raw is None:
+                    return None
+                header_bytes, fields = split_header(raw)
+            else:
+                fields = decode_header(header_bytes)
         except DecodeError as exc:
-            raise self._fail(f"stored block {height} (key {key.hex()}) does not decode: {exc}") from None
+            raise self._fail(f"stored header {height} (key {key.hex()}) does not decode: {exc}") from None
         if fields[_H_HEIGHT] != height:
-            raise self._fail(f"the block stored at height {height} says it is height {fields[_H_HEIGHT]}")
+            raise self._fail(f"the header stored at height {height} says it is height {fields[_H_HEIGHT]}")
         block_hash = hashlib.sha256(header_bytes).digest()
         self._check_indexed(block_hash, height, key)
         return block_hash, fields
 
     def get_block(self, height: int) -> Block | None:
-        """The block at ``height`` (None if absent); CorruptionError if it is not the committed one."""
+        """The block at ``height`` (None if absent); CorruptionError if it is not the committed one.
+
+        The checks run on the stored bytes before decoding (header bytes against the
+        header index, transaction and certificate slices against the header's roots),
+        which costs hashing only; re-encoding the decoded block to check it would cost
+        more than decoding it.
+        """
         if self._head_cache is not None and self._head_cache.height == height:
             return self._head_cache
         key = schema.block_key(height)
         raw = self._get(key)
         if raw is None:
             return None
+        header_bytes, fields = self._check_block_bytes(height, key, raw)
+        indexed = self._indexed_header(height)
+        if indexed is None:  # a store from before the header index, not yet opened by check_integrity
+            self._check_indexed(hashlib.sha256(header_bytes).digest(), height, key)
+        elif indexed != header_bytes:
+            raise self._fail(f"block {height} (key {key.hex()}) has a header that differs from the one the header "
+                             f"index recorded at its commit: the stored block is not the block committed there")
         block: Block = self._decode(raw, f"block {height} (key {key.hex()})", Block.decode)
-        if block.height != height:
-            raise self._fail(f"the block stored at height {height} says it is height {block.height}")
-        self._check_indexed(block.block_hash, height, key)
-        try:
-            block.check_shape()
-        except ValidationError as exc:
-            raise self._fail(f"stored block {height} (key {key.hex()}) contradicts its own header: {exc}") from None
+        if block.last_commit is not None and block.last_commit.height != height - 1:
+            raise self._fail(f"stored block {height} carries a certificate for height {block.last_commit.height}")
         return block
 
     def get_block_by_hash(self, block_hash: bytes) -> Block | None:
@@ -348,49 +372,88 @@ class BlockStore:
             raise self._fail(f"block {head + 1} is present above the head {head}")
 
     def check_header_chain(self, head: int) -> None:
-        """Walk blocks 1..head in key order with one iterator, decoding only headers.
+        """Walk headers 1..head in key order with one iterator over the compact header index.
 
         Checks that each height is present, each header hashes to a hash-index entry
-        for its height, each ``prev_hash`` is the previous header's hash, the block's
-        transaction bytes hash to its tx root and its carried certificate to its
-        last-commit hash (so every byte of every block is accounted for), and the state
+        for its height, each ``prev_hash`` is the previous header's hash, and the state
         root recorded for each height is its header's (a second iterator, in step).
+        Heights missing from the header index (a store written before it existed) are
+        read from the block itself, fully checked (tx root and last-commit hash
+        too), and their index entries written, in batches of ``HEADER_BACKFILL_BATCH``.
         """
         roots = iter(self._iterate(schema.STATE_ROOT, schema.state_root_key(1)))
-        expected = 1
+        headers = iter(self._iterate(schema.HEADER, schema.header_key(1), schema.header_key(head + 1)))
+        backfill: list[tuple[bytes, bytes | None]] = []
+        pending = next(headers, None)
         prev_hash: bytes | None = None
-        for key, raw in self._iterate(schema.BLOCK, schema.block_key(1), schema.block_key(head + 1)):
-            height = schema.decode_height(key[len(schema.BLOCK):])
-            if height != expected:
-                raise self._fail(f"block {expected} is missing (head is {head}; the next block stored is {height})")
-            try:
-                header_bytes, fields, txs, last_commit = scan_block(raw)
-            except DecodeError as exc:
-                raise self._fail(f"stored block {height} (key {key.hex()}) does not decode: {exc}") from None
+        for height in range(1, head + 1):
+            if pending is not None and pending[0] == schema.header_key(height):
+                key, header_bytes = pending
+                pending = next(headers, None)
+                try:
+                    fields = decode_header(header_bytes)
+                except DecodeError as exc:
+                    raise self._fail(f"stored header {height} (key {key.hex()}) does not decode: {exc}") from None
+            else:
+                key = schema.block_key(height)
+                header_bytes, fields = self._header_from_block(height)
+                backfill.append((schema.header_key(height), header_bytes))
             if fields[_H_HEIGHT] != height:
-                raise self._fail(f"the block stored at height {height} says it is height {fields[_H_HEIGHT]}")
+                raise self._fail(f"the header stored at height {height} says it is height {fields[_H_HEIGHT]}")
             block_hash = hashlib.sha256(header_bytes).digest()
             self._check_indexed(block_hash, height, key)
-            if merkle_root(txs) != fields[_H_TX_ROOT]:
-                raise self._fail(f"stored block {height} (key {key.hex()}): its transactions do not hash to its tx_root")
-            if compute_last_commit_hash(last_commit) != fields[_H_LAST_COMMIT_HASH]:
-                raise self._fail(f"stored block {height} (key {key.hex()}): its carried certificate does not hash "
-                                 f"to its last_commit_hash")
             if prev_hash is not None and fields[_H_PREV_HASH] != prev_hash:
                 raise self._fail(f"block {height} does not link to block {height - 1} (prev_hash mismatch)")
             root_key, root = next(roots, (None, None))
             if root_key != schema.state_root_key(height) or root != fields[_H_STATE_ROOT]:
                 raise self._fail(f"the state root recorded for height {height} differs from its header")
             prev_hash = block_hash
-            expected += 1
-        if expected != head + 1:
-            raise self._fail(f"block {expected} is missing (head is {head})")
+            if len(backfill) >= HEADER_BACKFILL_BATCH:
+                self.kv.write(backfill, sync=True)
+                backfill = []
+        if pending is not None:
+            raise self._fail(f"a header (key {pending[0].hex()}) is stored above the head {head}")
+        if backfill:
+            self.kv.write(backfill, sync=True)
+
+    def _header_from_block(self, height: int) -> tuple[bytes, list]:
+        """Header bytes and fields of stored block ``height``, its body checked against them."""
+        key = schema.block_key(height)
+        raw = self._get(key)
+        if raw is None:
+            raise self._fail(f"block {height} is missing (head is {self.height})")
+        return self._check_block_bytes(height, key, raw)
+
+    def _check_block_bytes(self, height: int, key: bytes, raw: bytes) -> tuple[bytes, list]:
+        """Header bytes and fields of an encoded block whose height, transactions and certificate match its header."""
+        try:
+            header_bytes, fields, txs, last_commit = scan_block(raw)
+        except DecodeError as exc:
+            raise self._fail(f"stored block {height} (key {key.hex()}) does not decode: {exc}") from None
+        if fields[_H_HEIGHT] != height:
+            raise self._fail(f"the block stored at height {height} says it is height {fields[_H_HEIGHT]}")
+        if merkle_root(txs) != fields[_H_TX_ROOT]:
+            raise self._fail(f"stored block {height} (key {key.hex()}): its transactions do not hash to its tx_root")
+        if compute_last_commit_hash(last_commit) != fields[_H_LAST_COMMIT_HASH]:
+            raise self._fail(f"stored block {height} (key {key.hex()}): its carried certificate does not hash "
+                             f"to its last_commit_hash")
+        return header_bytes, fields
 
     def _iterate(self, prefix: bytes, start: bytes, stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         try:
             yield from self.kv.iterate(prefix=prefix, start=start, stop=stop)
         except CorruptionError as exc:
             raise self._report(exc) from None
+
+
+def decode_header(header_bytes: bytes) -> list:
+    """The fields of an encoded header (as stored in the header index); DecodeError if malformed."""
+    try:
+        fields = msgpack.unpackb(header_bytes, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises assorted types on damaged bytes
+        raise DecodeError(f"block header is not valid msgpack ({type(exc).__name__})") from None
+    _check_header_fields(fields)
+    return fields
 
 
 def split_header(raw: bytes) -> tuple[bytes, list]:
@@ -454,9 +517,13 @@ def _unpack_header(unpacker: msgpack.Unpacker, raw: bytes) -> tuple[bytes, list]
         raise
     except Exception as exc:  # msgpack raises assorted types on damaged bytes
         raise DecodeError(f"block header is not valid msgpack ({type(exc).__name__})") from None
+    _check_header_fields(fields)
+    return raw[start:end], fields
+
+
+def _check_header_fields(fields: object) -> None:
     if (type(fields) is not list or len(fields) != HEADER_FIELDS or fields[0] != TAG_HEADER
             or type(fields[_H_HEIGHT]) is not int
             or any(type(fields[i]) is not bytes for i in (_H_PREV_HASH, _H_TX_ROOT, _H_RECEIPTS_ROOT,
                                                           _H_STATE_ROOT, _H_LAST_COMMIT_HASH))):
         raise DecodeError(f"block header: expected [{TAG_HEADER!r}, ...] of {HEADER_FIELDS} fields")
-    return raw[start:end], fields
