@@ -179,7 +179,8 @@ def test_node_start_refuses_a_store_with_a_broken_header_chain(home):
     """Through the real command: exit status 1, the height and the recovery commands on stderr."""
     _layout, node_home = home
     path = data_dir(node_home)
-    rewrite_with_plyvel(path, schema.header_key(OLD), lambda raw: flip(raw, len(raw) - 1))  # its last_commit_hash
+    block = stored_block(path, OLD)
+    rewrite_with_plyvel(path, schema.block_hash_key(block.block_hash), lambda raw: (OLD + 1).to_bytes(8, "big"))
     started = subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "node", "start",
                               "--home", node_home], cwd=PROJECT_ROOT, capture_output=True, text=True,
                              timeout=START_LIMIT_S)
