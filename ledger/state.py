@@ -138,6 +138,8 @@ class StateStore:
         self.kv = kv
         self.cache = cache if cache is not None else NodeCache()
         self._reader = NodeReader(kv.get, self.cache)
+        #: Called with every CorruptionError a read (proof, historical or verified read) is about to raise.
+        self.on_corruption: Callable[[CorruptionError], None] | None = None
         if root != EMPTY_ROOT:
             if kv.get(state_node_key(root)) is None:
                 raise StorageError(
@@ -176,8 +178,19 @@ class StateStore:
         self._walk(root, key, proof)
         return proof
 
+    def _report(self, exc: CorruptionError) -> None:
+        if self.on_corruption is not None:
+            self.on_corruption(exc)
+
     def _walk(self, root: bytes, key: bytes, proof: list | None) -> Leaf | Branch | None:
-        """Follow ``key`` down from ``root``; return the node where the walk ends."""
+        """Follow ``key`` down from ``root``; return the node where the walk ends (reporting corruption)."""
+        try:
+            return self._walk_unreported(root, key, proof)
+        except CorruptionError as exc:
+            self._report(exc)
+            raise
+
+    def _walk_unreported(self, root: bytes, key: bytes, proof: list | None) -> Leaf | Branch | None:
         if root == EMPTY_ROOT:
             return None
         if root != self._root and root not in self.cache and self.kv.get(state_node_key(root)) is None:
@@ -253,19 +266,24 @@ class StateStore:
                 return child if leaf_key == key else None
             node = self._reader.load_branch(child)
             depth += 1
-        raise CorruptionError(f"state trie under {root.hex()} is deeper than {MAX_PROOF_NODES} nodes", CORRUPTION_RECOVERY)
+        raise CorruptionError(f"state trie under {root.hex()} is deeper than {MAX_PROOF_NODES} nodes",
+                              CORRUPTION_RECOVERY)
 
     def check_flat_value(self, key: bytes, value: bytes | None) -> None:
         """Raise CorruptionError unless ``value`` (read from the flat table) is ``key``'s value in the trie."""
-        leaf_hash = self.leaf_hash_of(key)
-        if value is None:
-            if leaf_hash is not None:
-                raise self._flat_corruption(key, "is missing, but the trie holds the key")
-        elif leaf_hash is None:
-            raise self._flat_corruption(key, "is present, but the trie does not hold the key")
-        elif compute_leaf_hash(key, compute_value_hash(value)) != leaf_hash:
-            raise self._flat_corruption(key, f"holds a value (sha256 {compute_value_hash(value).hex()[:16]}) that "
-                                             f"differs from the trie's")
+        try:
+            leaf_hash = self.leaf_hash_of(key)
+            if value is None:
+                if leaf_hash is not None:
+                    raise self._flat_corruption(key, "is missing, but the trie holds the key")
+            elif leaf_hash is None:
+                raise self._flat_corruption(key, "is present, but the trie does not hold the key")
+            elif compute_leaf_hash(key, compute_value_hash(value)) != leaf_hash:
+                raise self._flat_corruption(key, f"holds a value (sha256 {compute_value_hash(value).hex()[:16]}) "
+                                                 f"that differs from the trie's")
+        except CorruptionError as exc:
+            self._report(exc)
+            raise
 
     def get_verified(self, key: bytes) -> bytes | None:
         """Like ``get``, but CorruptionError unless the flat value is the one the trie commits to."""
@@ -338,7 +356,8 @@ class StateStore:
             if progress is not None and count % FLAT_CHECK_PROGRESS_EVERY == 0:
                 progress(FLAT_CHECK_PROGRESS_EVERY)
         for stored_key, _value in flat:
-            raise self._flat_corruption(stored_key[_VALUE_PREFIX_LENGTH:], "is present, but the trie does not hold the key")
+            raise self._flat_corruption(stored_key[_VALUE_PREFIX_LENGTH:],
+                                        "is present, but the trie does not hold the key")
         if progress is not None:
             progress(count % FLAT_CHECK_PROGRESS_EVERY)
         return count

@@ -37,6 +37,7 @@ from node.chain import Chain
 from node.config import load_config
 from node.home import read_key_file
 from node.jsonrpc import CallContext
+from node.service import Node
 from tests.conftest import PROJECT_ROOT
 
 BLOCKS = INTEGRITY_CHECK_DEPTH + 36
@@ -295,8 +296,6 @@ def rpc(node, method: str, params: list) -> dict:  # type: ignore[no-untyped-def
 
 
 def test_rpc_get_block_of_a_tampered_height_answers_an_error_and_halts_the_node(home):
-    from node.service import Node
-
     _layout, node_home = home
     node = Node(node_home)
     try:
@@ -310,6 +309,27 @@ def test_rpc_get_block_of_a_tampered_height_answers_an_error_and_halts_the_node(
         assert node.halted is not None and f"block {OLD}" in node.halted
         assert_names_recovery(node.halted)
         assert rpc(node, "chain_getTransaction", ["0x" + block.txs[0].tx_id.hex()]).get("result") is None
+    finally:
+        node.kv.close()
+
+
+def test_rpc_proof_over_a_damaged_state_node_answers_an_error_and_halts_the_node(home):
+    from ledger.state_proof import compute_leaf_hash
+
+    _layout, node_home = home
+    node = Node(node_home)
+    try:
+        key, _value = next(node.kv.iterate(prefix=schema.STATE_VALUE_PREFIX))
+        state_key = key[len(schema.STATE_VALUE_PREFIX):]
+        leaf = node.chain.state.prove(state_key)[-1]  # [0, key, sha256(value)]
+        leaf_key = schema.state_node_key(compute_leaf_hash(leaf[1], leaf[2]))
+        stored = node.kv.get(leaf_key)
+        node.kv.write([(leaf_key, flip(stored, len(stored) - 1))])  # leaves are read from disk, never cached
+        answer = rpc(node, "chain_getProof", ["0x" + state_key.hex()])
+        assert "result" not in answer, answer
+        assert answer["error"]["data"]["type"] == "CorruptionError", answer
+        assert node.halted is not None and "state leaf" in node.halted
+        assert_names_recovery(node.halted)
     finally:
         node.kv.close()
 
