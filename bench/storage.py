@@ -125,8 +125,8 @@ def drop_header_index(path: str, head: int) -> None:
     kv = LevelDBKV(path, create=False)
     try:
         for start in range(1, head + 1, BUILD_BATCH_BLOCKS):
-            kv.write([(schema.header_key(h), None) for h in range(start, min(head, start + BUILD_BATCH_BLOCKS - 1) + 1)],
-                     sync=False)
+            stop = min(head, start + BUILD_BATCH_BLOCKS - 1) + 1
+            kv.write([(schema.header_key(h), None) for h in range(start, stop)], sync=False)
     finally:
         kv.close()
 
@@ -213,7 +213,9 @@ def main() -> None:
         kv = LevelDBKV(blocks_path)
         build_blocks(kv, args.blocks, args.txs_per_block)
         kv.close()
-        for line in bench_open_check(blocks_path, args.blocks, args.txs_per_block) + bench_block_reads(blocks_path, args.blocks):
+        lines = bench_open_check(blocks_path, args.blocks, args.txs_per_block)
+        lines += bench_block_reads(blocks_path, args.blocks)
+        for line in lines:
             emit(line)
         progress(f"building a state of {args.state_keys:,} keys")
         for line in bench_state(os.path.join(workdir, "state"), args.state_keys):

@@ -112,8 +112,10 @@ class Chain:
             return
         head = self.blocks.get_block(height)
         cert = self.blocks.get_certificate(height)
+        if head is None or cert is None:  # check_integrity has already refused a store like this
+            raise CorruptionError(f"the head block {height} or its certificate is missing", CORRUPTION_RECOVERY)
         try:
-            verify_certificate(cert, self.validators, self.chain_id, height, head.block_hash)  # type: ignore[arg-type,union-attr]
+            verify_certificate(cert, self.validators, self.chain_id, height, head.block_hash)
         except ValidationError as exc:
             raise CorruptionError(f"the certificate of the head block {height} does not verify: {exc}",
                                   CORRUPTION_RECOVERY) from None
