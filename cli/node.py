@@ -74,8 +74,8 @@ def start(home: str) -> None:
 
     try:
         code = run_node(home)
-    except ChainError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except ChainError as exc:  # recovery steps name the home as HOME: this one is known here
+        click.echo(f"error: {exc}".replace("--home HOME", f"--home {home}"), err=True)
         sys.exit(1)
     sys.exit(code)
 

@@ -188,6 +188,7 @@ def test_node_start_refuses_a_store_with_a_broken_header_chain(home):
     assert started.returncode == 1, started
     assert "store is corrupted" in started.stderr and f"block {OLD}" in started.stderr, started.stderr
     assert_names_recovery(started.stderr)
+    assert f"shopchain node verify --home {node_home}" in started.stderr, started.stderr
 
 
 def test_the_tx_index_pointing_at_another_transaction_is_refused(home):
