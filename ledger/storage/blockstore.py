@@ -35,11 +35,12 @@ every height is its header's. The newest ``INTEGRITY_CHECK_DEPTH`` blocks are re
 whole (the read checks above, plus certificate and receipts present). Older block
 bodies are not read at open; they are checked whenever they are read, and in full
 by ``shopchain node verify``. Measured by ``python -m bench.storage`` on the shared
-2-core development VM: 1.6 s for 100,000 blocks (a raw plyvel iteration of the same
-keys: 0.4 s), about 16 us a block whatever the blocks' size, since bodies are not
-read (see docs/operator-guide.md). A store written before the header index is
-indexed by its first open, which reads and checks every block once (6.6 s for those
-100,000 blocks of 4 transactions).
+2-core development VM: 0.6 s for 100,000 blocks when the machine is quiet, 1.6 s
+under the other engineers' load (a raw plyvel iteration of the same keys: 0.1 to
+0.4 s), 6 to 16 us a block whatever the blocks' size, since bodies are not read (see
+docs/operator-guide.md). A store written before the header index is indexed by its
+first open, which reads and checks every block once (1.9 to 6.6 s for those 100,000
+blocks of 4 transactions).
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ block it loads from disk (``LEVELDB_VERIFY_CHECKSUMS``), and the store is opened
 and a damaged table stops compaction instead of being silently dropped). Blocks
 already in LevelDB's block cache were checked when they were loaded, so the CRC costs
 only on a cache miss: measured by ``python -m bench.storage`` (random gets of block
-keys with a cold block cache, data in the page cache) 5.0 us a get against 1.1 us
-without, i.e. about 4 us per table block loaded; it adds about 15% to the open check
-and nothing to reads served from the cache. Kept on for every read, state included:
+keys with a cold block cache, data in the page cache) 1.9 us a get against 1.0 us
+without on a quiet machine (5.0 against 1.1 under load), i.e. 1 to 4 us per table
+block loaded; it adds about 15% to the open check and nothing to reads served from
+the cache. Kept on for every read, state included:
 a few microseconds on a miss is small next to serving a flipped byte. A CRC catches a
 byte flipped on disk, not a wrong value written through the API; the block store
 checks hashes for that.
