@@ -74,8 +74,8 @@ def start(home: str) -> None:
 
     try:
         code = run_node(home)
-    except ChainError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except ChainError as exc:  # recovery steps name the home as HOME: this one is known here
+        click.echo(f"error: {exc}".replace("--home HOME", f"--home {home}"), err=True)
         sys.exit(1)
     sys.exit(code)
 
@@ -162,7 +162,7 @@ def import_cmd(snapshot: str, home: str, as_json: bool) -> None:
 @json_option
 @handle_errors
 def verify_cmd(home: str, as_json: bool) -> None:
-    """Re-check the whole chain offline: links, tx roots, certificates, state roots by re-execution."""
+    """Re-check the whole chain offline: links, tx roots, certificates, state roots by re-execution, flat state."""
     from node.verify import verify_home
 
     with contextlib.ExitStack() as stack:
@@ -173,11 +173,15 @@ def verify_cmd(home: str, as_json: bool) -> None:
 
         report = verify_home(home, per_block)
     emit(as_json, report.to_json(),
-         lambda r: (f"chain {r['chain_id']} verified: {r['checked_blocks']} blocks, {r['transactions']} transactions "
-                    f"in {r['seconds']:.1f} s; all checks passed") if r["ok"] else
-                   (f"verification FAILED at height {r['bad_height']}: {r['problem']}\n"
+         lambda r: (f"chain {r['chain_id']} verified: {r['checked_blocks']} blocks, {r['transactions']} transactions, "
+                    f"{r['state_entries']} state entries in {r['seconds']:.1f} s; all checks passed") if r["ok"] else
+                   (f"verification FAILED: the flat state table disagrees with the state trie at key "
+                    f"{r['bad_state_key']}: {r['problem']}\n  blocks 1..{r['bad_height']} are good"
+                    if r["bad_state_key"] else
+                    f"verification FAILED at height {r['bad_height']}: {r['problem']}\n"
                     f"  blocks 1..{max(0, r['bad_height'] - 1)} are good"))
     if not report.ok:
-        raise CliError(f"the chain in {home} is bad from height {report.bad_height}: {report.problem}", EXIT_VERIFY,
+        where = f"state key {report.bad_state_key}" if report.bad_state_key else f"height {report.bad_height}"
+        raise CliError(f"the chain in {home} is bad from {where}: {report.problem}", EXIT_VERIFY,
                        "restore this home from a snapshot of a healthy node (`shopchain node export` there, "
                        "then `shopchain node import`), or resync it from an empty data directory")

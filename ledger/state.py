@@ -21,27 +21,46 @@ overlay whose block does not commit is simply dropped.
 
 Reading from or committing an overlay requires its base root to still be the store's
 latest root; an overlay made before another commit raises StorageError.
+
+The flat table is a copy, and a copy can be wrong (a value rewritten on disk, an entry
+lost). ``check_flat_table`` proves it equal to the trie: it walks the trie in key
+order (every branch loaded is checked against its hash, so the walk is authenticated
+by the root) and the flat table with one iterator, in step, and for each key compares
+the leaf hash the trie holds with the hash of the flat value; the first disagreement
+is reported by key. ``shopchain node verify`` runs it on the head root. It is not run
+at every open: it costs a full pass over the state (``python -m bench.storage``), and
+a cheaper running digest would have to be updated from the old values of every
+changed key, which commits deliberately never read. Reads can instead be checked one
+by one: ``get_verified`` (and overlays made with ``verify_reads=True``) compare the
+flat value with the leaf hash the cached branches give, for RPC reads whose answer
+leaves the node; execution reads need not, since a wrong value there makes the
+block's state root disagree with the other validators' and the node halts.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from ledger.errors import StorageError, ValidationError
+from ledger.errors import CorruptionError, StorageError, ValidationError
 from ledger.state_proof import (
     EMPTY_ROOT,
     HASH_BYTES,
     MAX_PROOF_NODES,
     MAX_STATE_KEY_BYTES,
     MAX_STATE_VALUE_BYTES,
+    HEX_DIGITS,
     NIBBLE_INDEX,
+    RADIX,
+    compute_leaf_hash,
+    compute_value_hash,
     verify_proof,
 )
 from ledger.state_trie import Branch, Leaf, NodeCache, NodeReader, TrieUpdate, paused_cycle_collector
-from ledger.storage.kv import KVStore
+from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
 from ledger.storage.schema import STATE_NODE_PREFIX, STATE_VALUE_PREFIX, state_node_key
 
 #: Most entries one ``iterate`` call returns; page with a longer prefix or a start key.
@@ -63,6 +82,8 @@ __all__ = [
 ]
 
 _VALUE_PREFIX_LENGTH = len(STATE_VALUE_PREFIX)
+#: Flat entries ``check_flat_table`` compares between two progress callbacks.
+FLAT_CHECK_PROGRESS_EVERY = 10_000
 
 
 def check_key(key: Any) -> None:
@@ -117,11 +138,15 @@ class StateStore:
         self.kv = kv
         self.cache = cache if cache is not None else NodeCache()
         self._reader = NodeReader(kv.get, self.cache)
-        if root != EMPTY_ROOT and kv.get(state_node_key(root)) is None:
-            raise StorageError(
-                f"state root {root.hex()} is not in this store: expected its root node under "
-                f"{state_node_key(root).hex()}, found nothing (wrong home directory, or the state was not written)"
-            )
+        #: Called with every CorruptionError a read (proof, historical or verified read) is about to raise.
+        self.on_corruption: Callable[[CorruptionError], None] | None = None
+        if root != EMPTY_ROOT:
+            if kv.get(state_node_key(root)) is None:
+                raise StorageError(
+                    f"state root {root.hex()} is not in this store: expected its root node under "
+                    f"{state_node_key(root).hex()}, found nothing (wrong home directory, or the state was not written)"
+                )
+            self._reader.load(root)  # CorruptionError unless the stored root node hashes to the root
         self._root = root
 
     @property
@@ -153,8 +178,19 @@ class StateStore:
         self._walk(root, key, proof)
         return proof
 
+    def _report(self, exc: CorruptionError) -> None:
+        if self.on_corruption is not None:
+            self.on_corruption(exc)
+
     def _walk(self, root: bytes, key: bytes, proof: list | None) -> Leaf | Branch | None:
-        """Follow ``key`` down from ``root``; return the node where the walk ends."""
+        """Follow ``key`` down from ``root``; return the node where the walk ends (reporting corruption)."""
+        try:
+            return self._walk_unreported(root, key, proof)
+        except CorruptionError as exc:
+            self._report(exc)
+            raise
+
+    def _walk_unreported(self, root: bytes, key: bytes, proof: list | None) -> Leaf | Branch | None:
         if root == EMPTY_ROOT:
             return None
         if root != self._root and root not in self.cache and self.kv.get(state_node_key(root)) is None:
@@ -189,8 +225,142 @@ class StateStore:
         entries = self.kv.iterate(prefix=STATE_VALUE_PREFIX + prefix)
         return [(stored_key[_VALUE_PREFIX_LENGTH:], value) for stored_key, value in islice(entries, limit)]
 
-    def overlay(self) -> "StateOverlay":
-        return StateOverlay(self)
+    def overlay(self, verify_reads: bool = False) -> "StateOverlay":
+        """An overlay on the latest root; ``verify_reads`` checks each flat-table read against the trie."""
+        return StateOverlay(self, verify_reads)
+
+    # --- the flat table against the trie ---------------------------------------------
+
+    def _flat_corruption(self, key: bytes, problem: str) -> CorruptionError:
+        """The error for a flat entry that is not the trie's; ``state_key`` names the key for tools."""
+        exc = CorruptionError(f"flat state entry {key.hex()} (stored key {(STATE_VALUE_PREFIX + key).hex()}) "
+                              f"{problem} under the state root {self._root.hex()}", CORRUPTION_RECOVERY)
+        exc.state_key = key  # type: ignore[attr-defined]
+        return exc
+
+    def leaf_hash_of(self, key: bytes, root: bytes | None = None) -> bytes | None:
+        """The hash of ``key``'s leaf under ``root`` (default latest), or None if the key is absent.
+
+        Walks cached branches only: a branch names the hash of every leaf below it, so
+        the leaf itself (and its value) is never read.
+        """
+        root = self._root if root is None else root
+        if root == EMPTY_ROOT:
+            return None
+        node = self._reader.load(root)
+        if type(node) is Leaf:
+            return node.hash if node.key == key else None
+        nibbles = key.hex()
+        depth = 0
+        for _ in range(MAX_PROOF_NODES):
+            if not nibbles.startswith(node.path, depth):
+                return None
+            depth += len(node.path)
+            if depth == len(nibbles):
+                return node.here or None
+            slot = NIBBLE_INDEX[nibbles[depth]]
+            child, leaf_key = node.children[slot], node.leaf_keys[slot]
+            if not child:
+                return None
+            if leaf_key:
+                return child if leaf_key == key else None
+            node = self._reader.load_branch(child)
+            depth += 1
+        raise CorruptionError(f"state trie under {root.hex()} is deeper than {MAX_PROOF_NODES} nodes",
+                              CORRUPTION_RECOVERY)
+
+    def check_flat_value(self, key: bytes, value: bytes | None) -> None:
+        """Raise CorruptionError unless ``value`` (read from the flat table) is ``key``'s value in the trie."""
+        try:
+            leaf_hash = self.leaf_hash_of(key)
+            if value is None:
+                if leaf_hash is not None:
+                    raise self._flat_corruption(key, "is missing, but the trie holds the key")
+            elif leaf_hash is None:
+                raise self._flat_corruption(key, "is present, but the trie does not hold the key")
+            elif compute_leaf_hash(key, compute_value_hash(value)) != leaf_hash:
+                raise self._flat_corruption(key, f"holds a value (sha256 {compute_value_hash(value).hex()[:16]}) "
+                                                 f"that differs from the trie's")
+        except CorruptionError as exc:
+            self._report(exc)
+            raise
+
+    def get_verified(self, key: bytes) -> bytes | None:
+        """Like ``get``, but CorruptionError unless the flat value is the one the trie commits to."""
+        value = self.get(key)
+        self.check_flat_value(key, value)
+        return value
+
+    def iter_leaf_hashes(self, root: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """(key, leaf hash) of every entry under ``root`` (default latest), in key order.
+
+        Depth first, each branch's ``here`` leaf before its children in nibble order:
+        with keys as nibble paths that is byte order. Every branch is loaded through
+        the hash-checking reader; leaves are named by their parents and never read.
+        """
+        root = self._root if root is None else root
+        if root == EMPTY_ROOT:
+            return
+        top = self._reader.load(root)
+        if type(top) is Leaf:
+            yield top.key, top.hash
+            return
+        # Pending work, popped last-in first-out: (key, leaf hash) to emit, or
+        # (nibbles above, branch hash) to expand. Each expansion pushes at most
+        # RADIX + 1 items and the walk descends at most MAX_PROOF_NODES levels.
+        stack: list[tuple[bytes | str, bytes]] = [("", root)]
+        limit = (RADIX + 1) * MAX_PROOF_NODES
+        while stack:
+            item, node_hash = stack.pop()
+            if type(item) is bytes:
+                yield item, node_hash
+                continue
+            branch = top if node_hash == root else self._reader.load_branch(node_hash)
+            prefix = item + branch.path  # type: ignore[operator]
+            for slot in range(RADIX - 1, -1, -1):
+                child, leaf_key = branch.children[slot], branch.leaf_keys[slot]
+                if child:
+                    stack.append((leaf_key, child) if leaf_key else (prefix + HEX_DIGITS[slot], child))
+            if branch.here:
+                if len(prefix) % 2:
+                    raise CorruptionError(f"state branch {node_hash.hex()} holds a leaf at the odd nibble path "
+                                          f"{prefix!r}", CORRUPTION_RECOVERY)
+                stack.append((bytes.fromhex(prefix), branch.here))
+            if len(stack) > limit:
+                raise CorruptionError(f"state trie under {root.hex()} is deeper than {MAX_PROOF_NODES} nodes",
+                                      CORRUPTION_RECOVERY)
+
+    def check_flat_table(self, progress: Callable[[int], None] | None = None) -> int:
+        """Compare the whole flat table with the trie at the latest root; returns the entry count.
+
+        Raises CorruptionError naming the first key (in key order) where they differ:
+        a flat value whose hash is not the trie's leaf, a flat entry the trie lacks, or
+        a trie entry the flat table lacks.
+        """
+        flat = self.kv.iterate(prefix=STATE_VALUE_PREFIX)
+        count = 0
+        for key, leaf_hash in self.iter_leaf_hashes():
+            for stored_key, value in flat:
+                flat_key = stored_key[_VALUE_PREFIX_LENGTH:]
+                if flat_key < key:
+                    raise self._flat_corruption(flat_key, "is present, but the trie does not hold the key")
+                if flat_key > key:
+                    raise self._flat_corruption(key, "is missing, but the trie holds the key")
+                if compute_leaf_hash(key, compute_value_hash(value)) != leaf_hash:
+                    raise self._flat_corruption(key, f"holds a value (sha256 {compute_value_hash(value).hex()[:16]}) "
+                                                     f"that differs from the trie's")
+                break
+            else:
+                raise self._flat_corruption(key, "is missing, but the trie holds the key")
+            count += 1
+            if progress is not None and count % FLAT_CHECK_PROGRESS_EVERY == 0:
+                progress(FLAT_CHECK_PROGRESS_EVERY)
+        for stored_key, _value in flat:
+            raise self._flat_corruption(stored_key[_VALUE_PREFIX_LENGTH:],
+                                        "is present, but the trie does not hold the key")
+        if progress is not None:
+            progress(count % FLAT_CHECK_PROGRESS_EVERY)
+        return count
 
     def mark_committed(self, diff: StateDiff) -> None:
         """Move to ``diff.root``; call once ``diff.ops`` are durably written."""
@@ -220,8 +390,9 @@ _ABSENT = object()  # journal marker: the key had no pending write
 class StateOverlay:
     """Pending writes on top of the store's latest committed root."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, verify_reads: bool = False) -> None:
         self._store = store
+        self._verify_reads = verify_reads
         self.base_root = store.root
         self._writes: dict[bytes, bytes | None] = {}
         self._journal: list[tuple[bytes, Any]] = []
@@ -242,6 +413,8 @@ class StateOverlay:
             return self._base_values[key]
         except KeyError:
             value = self._store.kv.get(STATE_VALUE_PREFIX + key)
+            if self._verify_reads:
+                self._store.check_flat_value(key, value)
             self._base_values[key] = value
             return value
 
@@ -330,6 +503,8 @@ class StateOverlay:
         position = 0
         for stored_key, value in base:
             key = stored_key[_VALUE_PREFIX_LENGTH:]
+            if self._verify_reads:
+                self._store.check_flat_value(key, value)
             # Emit pending keys that sort before this base key.
             stop = bisect.bisect_left(pending, key, position)
             for pending_key in pending[position:stop]:

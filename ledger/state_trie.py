@@ -48,6 +48,7 @@ from ledger.state_proof import (
     compute_leaf_hash,
     compute_value_hash,
 )
+from ledger.storage.kv import CORRUPTION_RECOVERY
 from ledger.storage.schema import state_node_key
 
 #: Decoded branches kept in memory (about 1 KB each). A state of 1,000,000 random keys
@@ -129,13 +130,16 @@ def decode_node(node_hash: bytes, data: bytes) -> Node:
             branch = Branch(fields[1], fields[2], tuple(fields[3]), tuple(fields[4]))  # type: ignore[arg-type]
             branch.hash = node_hash
             return branch
-        raise CorruptionError(f"state node {node_hash.hex()} hashes as a branch but does not have a branch's shape")
+        raise CorruptionError(f"state node {node_hash.hex()} hashes as a branch but does not have a branch's shape",
+                              CORRUPTION_RECOVERY)
     fields = _unpack_node(node_hash, data)
     if not _is_stored_leaf_shape(fields):
-        raise CorruptionError(f"state node {node_hash.hex()} hashes to neither its branch nor its leaf form")
+        raise CorruptionError(f"state node {node_hash.hex()} hashes to neither its branch nor its leaf form",
+                              CORRUPTION_RECOVERY)
     leaf = Leaf(fields[1], fields[2], encoded=data)
     if leaf.hash != node_hash:
-        raise CorruptionError(f"state leaf stored under {node_hash.hex()} hashes to {leaf.hash.hex()}")
+        raise CorruptionError(f"state leaf stored under {node_hash.hex()} hashes to {leaf.hash.hex()}",
+                              CORRUPTION_RECOVERY)
     return leaf
 
 
@@ -143,7 +147,8 @@ def _unpack_node(node_hash: bytes, data: bytes) -> object:
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises assorted types on damaged bytes
-        raise CorruptionError(f"state node {node_hash.hex()} is not valid msgpack ({type(exc).__name__})") from None
+        raise CorruptionError(f"state node {node_hash.hex()} is not valid msgpack ({type(exc).__name__})",
+                              CORRUPTION_RECOVERY) from None
 
 
 def _is_stored_leaf_shape(fields: object) -> bool:
@@ -238,7 +243,8 @@ class NodeReader:
     def load_branch(self, node_hash: bytes) -> Branch:
         node = self.load(node_hash)
         if type(node) is not Branch:
-            raise CorruptionError(f"state node {node_hash.hex()} is listed as a branch but is a leaf")
+            raise CorruptionError(f"state node {node_hash.hex()} is listed as a branch but is a leaf",
+                                  CORRUPTION_RECOVERY)
         return node
 
 
@@ -522,7 +528,8 @@ class TrieUpdate:
             child = self._reader.load_branch(children[slot])
             self.replaced.append(children[slot])
         if type(child) is not Branch:
-            raise CorruptionError(f"state node {children[slot].hex()} is listed as a branch but is a leaf")
+            raise CorruptionError(f"state node {children[slot].hex()} is listed as a branch but is a leaf",
+                                  CORRUPTION_RECOVERY)
         merged = Branch(path + HEX_DIGITS[slot] + child.path, child.here, child.children, child.leaf_keys)
         return (self._seal(merged), None)
 

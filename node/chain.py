@@ -33,7 +33,7 @@ from ledger.errors import ChainError, CorruptionError, ValidationError
 from ledger.genesis import Genesis
 from ledger.state import StateStore
 from ledger.storage.blockstore import BlockStore
-from ledger.storage.kv import KVStore
+from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
 from ledger.types import (
     MAX_TX_GAS,
     ZERO_HASH,
@@ -44,6 +44,7 @@ from ledger.types import (
     TxBody,
     compute_tx_root,
     validator_set_hash,
+    verify_certificate,
 )
 from node.executor import SYSTEM_CONTRACT, BlockOutcome, execute_block, read_nonce, system_call_shape
 from node.fees import FeeSchedule, genesis_schedule, read_balance, read_fee_schedule, write_fee_schedule
@@ -97,6 +98,7 @@ class Chain:
                     f"{genesis.genesis_hash.hex()[:16]}", "use the genesis file this node was created with")
             root = self.blocks.get_state_root(self.blocks.height)
             self.state = StateStore(kv, root)
+            self._check_head_certificate()
         self._head: Block | None = None
         self._outcomes: OrderedDict[bytes, BlockOutcome] = OrderedDict()
         # (height, timestamp_ms, tx_root) -> outcome: everything execution depends on.
@@ -104,6 +106,26 @@ class Chain:
         self.speculation_hits = 0
         self.verified_tx_ids: Callable[[bytes], bool] = lambda tx_id: False
         self._fees: tuple[bytes, FeeSchedule] | None = None  # (state root, schedule read there)
+
+    def _check_head_certificate(self) -> None:
+        """Open check, last step: the head's certificate is a valid quorum of this validator set.
+
+        ``check_integrity`` proved every header links to the head and the state root is
+        the head's; this anchors that chain in the validators' signatures, so a store
+        rewritten consistently (headers, indexes and roots together) is still refused.
+        """
+        height = self.blocks.height
+        if height == 0:
+            return
+        head = self.blocks.get_block(height)
+        cert = self.blocks.get_certificate(height)
+        if head is None or cert is None:  # check_integrity has already refused a store like this
+            raise CorruptionError(f"the head block {height} or its certificate is missing", CORRUPTION_RECOVERY)
+        try:
+            verify_certificate(cert, self.validators, self.chain_id, height, head.block_hash)
+        except ValidationError as exc:
+            raise CorruptionError(f"the certificate of the head block {height} does not verify: {exc}",
+                                  CORRUPTION_RECOVERY) from None
 
     def _init_genesis(self) -> None:
         overlay = self.state.overlay()

@@ -104,6 +104,8 @@ class Node:
             nonce_window=cfg.get("mempool", "nonce_window"), max_args_bytes=cfg.get("mempool", "max_args_bytes")),
             call_shape=self.chain.call_shape, fees=self.chain.fee_schedule, balance_of=self.chain.balance)
         self.chain.verified_tx_ids = self.mempool.__contains__
+        # A read that finds the store corrupted (an RPC answer, a catch-up serve) halts the node.
+        self.chain.blocks.on_corruption = self.chain.state.on_corruption = lambda exc: self._halt(str(exc))
         self._records: list[tuple[bytes, Record]] = []
         self._record_seq = 0
         for key, raw in self.kv.iterate(prefix=RECORD_PREFIX):

@@ -11,6 +11,12 @@ of the genesis validator set for the right hashes; then it re-executes the block
 and compares the re-executed receipts and state root with what the store holds. The
 first disagreement stops the run and is reported with its height; nothing before it
 is in doubt. The genesis state itself is rebuilt and its root compared first.
+
+Once every block agrees, the store's own state at the head is checked: the stored
+trie is walked from the head's (re-executed) state root, every node checked against
+its hash, in step with the flat latest-value table that reads are served from
+(``StateStore.check_flat_table``); a flat value that is not the trie's, a flat entry
+the trie lacks, or a trie entry the flat table lacks is reported by key.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ledger.errors import ChainError, ValidationError
+from ledger.errors import ChainError, CorruptionError, ValidationError
 from ledger.genesis import Genesis
+from ledger.state import StateStore
 from ledger.storage import schema
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import KVStore, MemoryKV
@@ -45,8 +52,14 @@ class VerifyReport:
     bad_height: int | None = None
     problem: str | None = None
     seconds: float = 0.0
+    #: Entries of the flat state table proved equal to the trie at the head.
+    state_entries: int = 0
+    state_seconds: float = 0.0
+    #: The first state key (hex) where the flat table and the trie disagree.
+    bad_state_key: str | None = None
     checks: list[str] = field(default_factory=lambda: ["hash links", "tx roots", "certificates",
-                                                       "state and receipts roots by re-execution"])
+                                                       "state and receipts roots by re-execution",
+                                                       "flat state table against the state trie"])
 
     @property
     def ok(self) -> bool:
@@ -55,7 +68,9 @@ class VerifyReport:
     def to_json(self) -> dict:
         return {"ok": self.ok, "chain_id": self.chain_id, "head": self.head, "checked_blocks": self.checked,
                 "transactions": self.txs, "bad_height": self.bad_height, "problem": self.problem,
-                "seconds": round(self.seconds, 3), "checks": self.checks}
+                "seconds": round(self.seconds, 3), "state_entries": self.state_entries,
+                "state_seconds": round(self.state_seconds, 3), "bad_state_key": self.bad_state_key,
+                "checks": self.checks}
 
 
 def check_block_at(stored: BlockStore, replay: Chain, height: int, validators: list[bytes], chain_id: str) -> int:
@@ -121,8 +136,27 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
         report.checked += 1
         if progress is not None:
             progress(1)
+    if report.ok:
+        check_state_at_head(kv, stored, report)
     report.seconds = time.monotonic() - started
     return report
+
+
+def check_state_at_head(kv: KVStore, stored: BlockStore, report: VerifyReport) -> None:
+    """Prove the flat state table equal to the stored trie at the head's state root."""
+    started = time.monotonic()
+    try:
+        root = stored.get_state_root(report.head)
+        if root is None:
+            raise ValidationError(f"the state root of the head {report.head} is missing")
+        report.state_entries = StateStore(kv, root).check_flat_table()
+    except CorruptionError as exc:
+        report.bad_height, report.problem = report.head, str(exc)
+        key = getattr(exc, "state_key", None)
+        report.bad_state_key = None if key is None else "0x" + key.hex()
+    except ChainError as exc:
+        report.bad_height, report.problem = report.head, str(exc)
+    report.state_seconds = time.monotonic() - started
 
 
 def verify_home(home: str, progress_factory: Callable[[int], Progress] | None = None) -> VerifyReport:

@@ -134,3 +134,46 @@ def test_store_written_with_snappy_reads_back_uncompressed(tmp_path):
     kv.write([(b"key-new", b"x" * 4000)])
     assert dict(kv.iterate(prefix=b"key-")) == {**rows, b"key-new": b"x" * 4000}
     kv.close()
+
+
+def test_reads_refuse_what_the_commit_did_not_write(kv):
+    """Each read checks its value against what was committed beside it (issue 13, item 9)."""
+    store = BlockStore(kv)
+    blocks = build_chain(store, 5)
+    tx = blocks[1].txs[0]
+    kv.write([(schema.tx_index_key(tx.tx_id), kv.get(schema.tx_index_key(blocks[2].txs[0].tx_id)))])
+    with pytest.raises(CorruptionError, match="which holds transaction"):
+        store.get_tx(tx.tx_id)
+    with pytest.raises(CorruptionError, match="which is the receipt of"):
+        store.get_receipt(tx.tx_id)
+    kv.write([(schema.receipts_key(2), kv.get(schema.receipts_key(3)))])
+    with pytest.raises(CorruptionError, match="do not hash to the receipts root of block 2"):
+        store.get_receipts(2)
+    kv.write([(schema.cert_key(2), kv.get(schema.cert_key(3)))])
+    with pytest.raises(CorruptionError, match="certificate stored at height 2 is for another block"):
+        store.get_certificate(2)
+    kv.write([(schema.block_hash_key(blocks[0].block_hash), schema.encode_height(4))])
+    with pytest.raises(CorruptionError, match="maps block .* to height 4, which holds another block"):
+        store.get_block_by_hash(blocks[0].block_hash)
+    reported: list[CorruptionError] = []
+    store.on_corruption = reported.append
+    with pytest.raises(CorruptionError):
+        store.get_certificate(2)
+    assert len(reported) == 1 and "height 2" in str(reported[0])
+
+
+def test_an_older_store_gets_its_header_index_at_first_open(kv):
+    store = BlockStore(kv)
+    blocks = build_chain(store, 5)
+    kv.write([(schema.header_key(h), None) for h in range(1, 6)])  # as written before the index existed
+    assert store.get_block(3).block_hash == blocks[2].block_hash  # readable meanwhile, via the hash index
+    BlockStore(kv).check_integrity()
+    assert [kv.get(schema.header_key(b.height)) for b in blocks] == [b.header.encode() for b in blocks]
+    kv.write([(schema.header_key(h), None) for h in range(1, 6)])
+    raw = kv.get(schema.block_key(2))
+    signature = blocks[1].txs[0].signature
+    at = raw.index(signature)
+    kv.write([(schema.block_key(2), raw[:at] + bytes([signature[0] ^ 1]) + raw[at + 1:])])
+    with pytest.raises(CorruptionError, match="block 2 .* its transactions do not hash to its tx_root"):
+        BlockStore(kv).check_integrity()
+    assert kv.get(schema.header_key(2)) is None  # nothing derived from a block that failed its check

@@ -537,6 +537,10 @@ def test_a_damaged_node_is_reported_as_corruption(kv) -> None:
     root_node = kv.get(state_node_key(store.root))
     damaged = root_node[:-1] + bytes([root_node[-1] ^ 1])
     kv.write([(state_node_key(store.root), damaged)])
+    with pytest.raises(CorruptionError, match="hashes to|shape|msgpack"):
+        StateStore(kv, store.root)  # the root node is checked at open
+    child = store.prove(b"\x05")[0][3][0]
+    kv.write([(state_node_key(store.root), root_node), (state_node_key(child), kv.get(state_node_key(child))[:-1] + b"\x00")])
     fresh = StateStore(kv, store.root)
     with pytest.raises(CorruptionError, match="hashes to|shape|msgpack"):
         fresh.get_at(store.root, b"\x05")

@@ -23,6 +23,15 @@ Batch = list[tuple[bytes, bytes | None]]
 MAX_KEY_BYTES = 1025  # a 1,024-byte state key plus its one-byte namespace prefix
 #: Largest single value accepted by any backend.
 MAX_VALUE_BYTES = 64 * 1024 * 1024
+#: What an operator does about a corrupted store; every CorruptionError of the storage
+#: layer carries it. The damaged data cannot be repaired in place (there is no second
+#: copy on this machine), so the store is replaced by a verified copy from the network.
+CORRUPTION_RECOVERY = (
+    "stop the node; `shopchain node verify --home HOME` shows the first bad height. Then move the data "
+    "directory aside and either import a snapshot of a healthy node (`shopchain node export --home THEIR_HOME "
+    "-o chain.snap` there, `shopchain node import --home HOME chain.snap` here) or start the node with an empty "
+    "data directory so it resyncs every block from its peers (`shopchain node start --home HOME`)"
+)
 
 
 class KVStore(Protocol):

@@ -12,6 +12,7 @@ import struct
 META = b"M"            # M<name>                 -> small metadata values (head, genesis hash, schema version)
 BLOCK = b"B"           # B<height:8>             -> encoded block
 BLOCK_HASH = b"H"      # H<block hash:32>        -> height:8
+HEADER = b"K"          # K<height:8>             -> encoded block header (the compact chain the open check walks)
 CERT = b"C"            # C<height:8>             -> encoded commit certificate
 RECEIPTS = b"R"        # R<height:8>             -> encoded list of receipts
 TX_INDEX = b"T"        # T<tx id:32>             -> height:8 || index:4
@@ -39,6 +40,10 @@ def decode_height(data: bytes) -> int:
 
 def block_key(height: int) -> bytes:
     return BLOCK + _HEIGHT.pack(height)
+
+
+def header_key(height: int) -> bytes:
+    return HEADER + _HEIGHT.pack(height)
 
 
 def block_hash_key(block_hash: bytes) -> bytes:
