@@ -140,11 +140,12 @@ CONSENSUS_HANDLER_BURST_SECONDS = 4.0
 CATCHUP_MESSAGES_PER_SECOND = 50.0
 #: Catch-up messages from one peer in a burst.
 CATCHUP_MESSAGE_BURST = 100.0
-#: Share of the event loop one peer's catch-up traffic may use (serving reads disk and
-#: verifying received blocks executes them).
-CATCHUP_HANDLER_SECONDS_PER_SECOND = 0.25
+#: Share of the event loop one peer's catch-up traffic may use: serving reads disk, and
+#: applying the blocks an honest peer sends us executes them (so not too small, or our
+#: own catch-up crawls; a lost answer is simply asked again).
+CATCHUP_HANDLER_SECONDS_PER_SECOND = 0.5
 #: Catch-up handling time one peer may use in a burst.
-CATCHUP_HANDLER_BURST_SECONDS = 1.0
+CATCHUP_HANDLER_BURST_SECONDS = 2.0
 #: Transaction gossip batches per second from one peer (one is flushed every 5 ms at most).
 GOSSIP_MESSAGES_PER_SECOND = 400.0
 #: Gossip batches from one peer in a burst.
