@@ -127,7 +127,7 @@ class AdmissionGuard:
     def _expire(self, transport: asyncio.BaseTransport) -> None:
         if transport in self._unauthenticated:
             self._count("pre_auth_timeouts", 1)
-            logger.info("p2p connection from %s did not authenticate within %.1fs of accept; cut",
+            logger.debug("p2p connection from %s did not authenticate within %.1fs of accept; cut",
                         self._unauthenticated[transport].address, self.pre_auth_seconds)
             self._leave_unauthenticated(transport)
             transport.abort()

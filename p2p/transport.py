@@ -19,8 +19,7 @@ How this works:
 * ``send`` never blocks: it queues on the peer's bounded queue and returns True, or
   returns False (and counts why) when the peer is not connected or its queue is full.
   We do not drop older queued messages to make room: they were already accepted.
-  Messages to this node's own key are refused with an error: the runtime delivers its
-  own messages to itself without the network.
+  Sending to our own key is an error: the runtime delivers those without the network.
 * Outbound frames are paced just under the peer's inbound limits (all validators run
   the same limits), so honest load shows up as a full queue, not as a flood.
 * Inbound frames pass a per-peer flood bucket (messages and bytes per second; over it:
@@ -78,7 +77,7 @@ from p2p.handshake import (
     short_key,
     upgrade_headers,
 )
-from p2p.limits import Backoff, Clock, InboundLimiter, OutboundPacer, RandomSource, TransportLimits
+from p2p.limits import Backoff, Clock, InboundLimiter, OutboundPacer, RandomSource, TokenBucket, TransportLimits
 from p2p.peers import COUNTERS, FrameTooLargeError, PeerState, PeerStatus, check_peer_keys, handshake_frame
 
 logger = logging.getLogger("shopchain.p2p")
@@ -89,8 +88,7 @@ ROUTE = "/shopchain/p2p/v1"
 OnMessage = Callable[[bytes, bytes], "Awaitable[None] | None"]
 Classify = Callable[[bytes], str]
 OnDrop = Callable[[bytes, str, str], None]
-#: Consecutive dropped frames after which the read loop yields to the event loop once,
-#: so a peer whose frames are all dropped cannot keep the loop from other work.
+#: Consecutive dropped frames after which the read loop yields once to the event loop.
 _DROPS_BETWEEN_YIELDS = 64
 
 __all__ = ["ROUTE", "FrameTooLargeError", "PeerStatus", "Transport"]
@@ -122,6 +120,7 @@ class Transport:
         self._peers: dict[bytes, PeerState] = {}
         self._counters = dict.fromkeys(COUNTERS, 0)
         self._guard = AdmissionGuard(self.limits, clock, self._count)
+        self._refusal_log = TokenBucket(1.0, 10.0, clock)
         self._pending_handshakes = 0
         self._running = False
         self._runner: web.AppRunner | None = None
@@ -369,7 +368,8 @@ class Transport:
         self._counters["handshakes_refused"] += 1
         if error.code not in (CLOSE_BANNED, CLOSE_RATE_LIMITED):
             self._guard.note_failure(address)
-        logger.warning("p2p upgrade from %s refused: %s", address, error)
+        # Strangers can make us refuse at line rate: warn at most about once a second.
+        (logger.warning if self._refusal_log.take(1) else logger.debug)("p2p upgrade from %s refused: %s", address, error)
         return web.Response(status=403, text=error.reason, headers={HEADER_REFUSAL: refusal_header(error)})
 
     async def _listener_steps(self, ws: web.WebSocketResponse, upgraded_as: bytes) -> HandshakeResult:
