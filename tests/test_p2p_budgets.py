@@ -28,7 +28,7 @@ from node.catchup import (
     frame_class,
     is_block_request,
 )
-from p2p import Transport, TransportLimits
+from p2p import PeerStatus, Transport, TransportLimits
 from p2p.budgets import REASON_HANDLER_TIME, REASON_MESSAGES, PeerBudgets
 from p2p.handshake import (
     CLOSE_BAD_SIGNATURE,
@@ -428,3 +428,55 @@ def test_a_churning_outsider_cannot_keep_a_restarting_validator_out():
             await attacker
             await asyncio.gather(target.transport.stop(), dialer.transport.stop())
     run(main())
+
+
+# ----- the whole node: one validator's key floods a 4-node devnet ------------------------------
+
+
+def test_devnet_node_drops_and_bans_a_block_request_flood_while_the_others_keep_committing(tmp_path):
+    """The runtime wiring (frame classes, the serving budget, the drop metric, the ban) on real
+    node processes. Liveness only, no timed assertion: figures come from the measurement in
+    the issue 13 report."""
+    from urllib.request import urlopen
+
+    from node.home import read_key_file
+    from p2p.handshake import CLOSE_BANNED, CLOSE_RATE_LIMITED
+    from tests.nethelpers import Devnet
+
+    net = Devnet.start(str(tmp_path / "devnet"), overrides={("consensus", "empty_block_interval_ms"): 50})
+    try:
+        net.wait_height([0, 1, 2, 3], 40)
+        net.kill(0)  # its key now belongs to the attacker
+        key = read_key_file(str(tmp_path / "devnet" / "nodes" / "node0" / "node_key.json"))
+        validators = net.genesis.validators
+        # A validator the attacker dials (a higher key), so it needs no listening address.
+        index = next(i for i in (1, 2, 3) if validators[i].public_key > key.public_key)
+        target = validators[index].public_key
+
+        async def flood() -> tuple[int, PeerStatus]:
+            flooder = Transport(key, net.genesis.chain_id, "127.0.0.1", 0,
+                                {v.public_key: v.p2p_address for v in validators[1:]}, lambda peer, data: None)
+            await flooder.start()
+            try:
+                assert await flooder.wait_connected([target], timeout=WAIT_SECONDS)
+                frame = bytes([ENVELOPE_CONSENSUS]) + encode_message(BlockRequest(1, 32))
+                sent = 0
+                async with asyncio.timeout(WAIT_SECONDS):
+                    while target in flooder.connected_peers():
+                        sent += sum(flooder.send(target, frame) for _ in range(10))
+                        await asyncio.sleep(0.01)
+                await asyncio.sleep(1.0)  # its reconnection meets the ban
+                return sent, {s.public_key: s for s in flooder.peer_status()}[target]
+            finally:
+                await flooder.stop()
+
+        before = [net.height(i) for i in (1, 2, 3)]
+        sent, status = run(flood())
+        assert sent > 0 and status.last_close_code in (CLOSE_RATE_LIMITED, CLOSE_BANNED), status
+        net.wait_height([1, 2, 3], max(before) + 10)  # the honest three still commit
+        metrics = urlopen(net.urls[index].rstrip("/") + "/metrics", timeout=5).read().decode()
+        dropped = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                   if line.startswith("shopchain_p2p_dropped_messages_total{")}
+        assert dropped.get(f"{CLASS_CATCHUP}_{REASON_MESSAGES}", 0) > 0, dropped
+    finally:
+        net.stop()
