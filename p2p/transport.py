@@ -32,11 +32,11 @@ How this works:
   (deadline from accept, caps with oldest-first eviction) and the dialer proves its key
   in the upgrade request (``p2p.handshake.check_upgrade``), so strangers never hold a
   pending handshake slot, and each validator holds at most one.
-* Dial loops reconnect with capped exponential backoff and jitter (``limits.Backoff``).
 
+Dial loops reconnect with capped exponential backoff and jitter (``limits.Backoff``).
 Messages from one peer arrive in order, at most once: nothing is retransmitted across a
-reconnect (PBFT's timers and block sync recover lost messages). The clocks and the
-random source (backoff jitter) are injectable for tests.
+reconnect (PBFT's timers and block sync recover lost messages). Clocks and the random
+source (backoff jitter) are injectable for tests.
 """
 
 from __future__ import annotations
@@ -279,11 +279,6 @@ class Transport:
         out["unauthenticated_connections"] = self._guard.unauthenticated
         return out
 
-    def dropped(self, peer: bytes) -> dict[tuple[str, str], int]:
-        """Frames of ``peer`` dropped over budget, by (class, reason)."""
-        state = self._peers.get(peer)
-        return dict(state.budgets.dropped) if state is not None else {}
-
     def peer_status(self) -> list[PeerStatus]:
         return [
             PeerStatus(p.key, p.address, p.connection is not None and not p.connection.closing,
@@ -358,8 +353,7 @@ class Transport:
 
     def _check_not_banned(self, key: bytes) -> None:
         peer = self._peers.get(key)
-        if peer is not None and peer.banned_until > self._clock():
-            remaining = peer.banned_until - self._clock()
+        if peer is not None and (remaining := peer.banned_until - self._clock()) > 0:
             raise HandshakeError(CLOSE_BANNED, f"refused for {remaining:.0f}s more after exceeding the rate limit")
 
     def _refuse_upgrade(self, address: str, error: HandshakeError) -> web.Response:
@@ -370,7 +364,9 @@ class Transport:
             self._guard.note_failure(address)
         # Strangers can make us refuse at line rate: warn at most about once a second.
         (logger.warning if self._refusal_log.take(1) else logger.debug)("p2p upgrade from %s refused: %s", address, error)
-        return web.Response(status=403, text=error.reason, headers={HEADER_REFUSAL: refusal_header(error)})
+        response = web.Response(status=403, text=error.reason, headers={HEADER_REFUSAL: refusal_header(error)})
+        response.force_close()  # one attempt per TCP connection: a retry pays for a new one
+        return response
 
     async def _listener_steps(self, ws: web.WebSocketResponse, upgraded_as: bytes) -> HandshakeResult:
         try:

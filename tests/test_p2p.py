@@ -584,7 +584,8 @@ def test_mutual_tls_mesh_works_and_a_client_without_a_consortium_cert_is_refused
         nodes = []
         for label in labels:
             server_ctx, client_ctx = contexts(label, ca, SigningKey.from_label(label).public_key)
-            nodes.append(Node(label, ssl_server=server_ctx, ssl_client=client_ctx))
+            nodes.append(Node(label, ssl_server=server_ctx, ssl_client=client_ctx,
+                              limits=fast_limits(pre_auth_timeout_seconds=0.3)))
         nodes.sort(key=lambda n: n.pk)
         await mesh(nodes)
         try:
@@ -616,6 +617,12 @@ def test_mutual_tls_mesh_works_and_a_client_without_a_consortium_cert_is_refused
                 status, code, _ = await expect_refused(session.ws_connect(url, ssl=member_ctx, headers=headers))
                 assert status == 403 and code == CLOSE_UNKNOWN_KEY
             assert target.transport.stats()["handshakes_refused"] == 1
+
+            # A client that opens TCP and never starts TLS is cut at the pre-auth deadline.
+            reader, writer = await asyncio.open_connection("127.0.0.1", target.transport.listen_port)
+            async with asyncio.timeout(WAIT_SECONDS):
+                assert await reader.read() == b""
+            writer.close()
         finally:
             await stop_all(nodes)
     run(main())

@@ -480,3 +480,10 @@ def test_devnet_node_drops_and_bans_a_block_request_flood_while_the_others_keep_
         assert dropped.get(f"{CLASS_CATCHUP}_{REASON_MESSAGES}", 0) > 0, dropped
     finally:
         net.stop()
+
+
+def test_an_honest_syncing_node_re_asks_only_after_the_servers_duplicate_window():
+    from node.sync import REQUEST_TIMEOUT_S
+    from p2p.limits import SERVE_DEDUP_WINDOW_SECONDS
+
+    assert REQUEST_TIMEOUT_S > SERVE_DEDUP_WINDOW_SECONDS
