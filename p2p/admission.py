@@ -55,11 +55,10 @@ def is_loopback(address: str) -> bool:
 
 
 class _Unauthenticated:
-    __slots__ = ("address", "accepted_at", "timer")
+    __slots__ = ("address", "timer")
 
-    def __init__(self, address: str, accepted_at: float, timer: asyncio.TimerHandle) -> None:
+    def __init__(self, address: str, timer: asyncio.TimerHandle) -> None:
         self.address = address
-        self.accepted_at = accepted_at
         self.timer = timer
 
 
@@ -98,7 +97,7 @@ class AdmissionGuard:
         if len(self._unauthenticated) >= self.limits.max_unauthenticated_connections:
             self._evict(next(iter(self._unauthenticated)))
         timer = asyncio.get_running_loop().call_later(self.pre_auth_seconds, self._expire, transport)
-        self._unauthenticated[transport] = _Unauthenticated(address, now, timer)
+        self._unauthenticated[transport] = _Unauthenticated(address, timer)
         self._per_address[address] = self._per_address.get(address, 0) + 1
 
     def on_lost(self, transport: asyncio.BaseTransport) -> None:

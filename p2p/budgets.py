@@ -15,6 +15,9 @@ Drops are themselves budgeted: an honest peer may touch the edge of a budget dur
 burst, but a peer whose drops exceed ``budget_drop_burst`` (refilling at
 ``budget_drops_per_second``) is persistently over budget, and ``admit`` tells the
 transport to disconnect and ban it. Bans grow on repeated offences (``ban_seconds``).
+Handler-time drops never lead to a ban: they shed load that may be honest (a burst of
+valid transactions to check), whereas message counts over budget are a choice of the
+sender.
 
 Everything takes the clock as a parameter so tests drive it deterministically.
 """
@@ -91,6 +94,10 @@ class PeerBudgets:
     def _drop(self, cls: str, reason: str) -> Verdict:
         key = (cls, reason)
         self.dropped[key] = self.dropped.get(key, 0) + 1
+        if reason == REASON_HANDLER_TIME:
+            # Shedding load, not misbehaviour: an honest peer forwarding a burst of valid
+            # transactions can cost us more than its share; drop, but never ban for it.
+            return Verdict(False, reason)
         return Verdict(False, reason, disconnect=not self.drops.take(1))
 
     def ban_seconds(self) -> float:
