@@ -131,6 +131,9 @@ class _PeerServing:
 class CatchupServer:
     """Answers BLOCK-REQUESTs within each peer's serving budget (see the module docstring)."""
 
+    #: The transport budget class its refusals are reported under.
+    budget_class = CLASS_CATCHUP
+
     def __init__(self, limits: TransportLimits, read_pair: ReadPair, max_answer_bytes: int,
                  clock: Clock = time.monotonic) -> None:
         self.limits = limits

@@ -327,7 +327,7 @@ class Node:
             return
         refused = self.catchup.refuse_before_decoding(peer, body)
         if refused and self.transport is not None:
-            self.transport.note_drop(peer, "catchup", refused)  # counted in m_dropped through on_drop
+            self.transport.note_drop(peer, self.catchup.budget_class, refused)  # counted in m_dropped via on_drop
             return
         try:
             message = decode_message(body)
@@ -419,7 +419,7 @@ class Node:
         if answer is not None:
             self.transport.send(peer, bytes([ENVELOPE_CONSENSUS]) + answer)
         elif refused:
-            self.transport.note_drop(peer, "catchup", refused)
+            self.transport.note_drop(peer, self.catchup.budget_class, refused)
 
     def _fetch(self, peer: bytes | None, from_height: int) -> None:
         if self.transport is None:
