@@ -328,6 +328,10 @@ class Node:
         if kind != ENVELOPE_CONSENSUS:
             self.m_dropped.labels("unknown_envelope").inc()
             return
+        refused = self.catchup.refuse_before_decoding(peer, body)
+        if refused and self.transport is not None:
+            self.transport.note_drop(peer, self.catchup.budget_class, refused)  # counted in m_dropped via on_drop
+            return
         try:
             message = decode_message(body)
         except (DecodeError, ChainError):
@@ -411,19 +415,14 @@ class Node:
                                        lambda f, c=event.contract, n=event.name: event_matches(f, c, n))
 
     def _serve(self, peer: bytes | None, from_height: int, count: int) -> None:
+        """Answer a BLOCK-REQUEST within the peer's serving budget (``node.catchup``)."""
         if peer is None or self.transport is None:
             return
-        items, size = [], 0
-        for height in range(from_height, min(self.chain.height, from_height + min(count, MAX_SERVE_BLOCKS) - 1) + 1):
-            block, cert = self.chain.blocks.get_block(height), self.chain.blocks.get_certificate(height)
-            if block is None or cert is None:
-                break
-            size += len(block.encode())
-            if items and size > MAX_SERVE_BYTES:
-                break
-            items.append((block, cert))
-        if items:
-            self._send(peer, Blocks(tuple(items)))
+        answer, refused = self.catchup.answer(peer, from_height, min(count, MAX_SERVE_BLOCKS), self.chain.height)
+        if answer is not None:
+            self.transport.send(peer, bytes([ENVELOPE_CONSENSUS]) + answer)
+        elif refused:
+            self.transport.note_drop(peer, self.catchup.budget_class, refused)
 
     def _fetch(self, peer: bytes | None, from_height: int) -> None:
         if self.transport is None:
@@ -594,6 +593,10 @@ class Node:
         return peers
 
     def _make_transport(self) -> Transport:
+        """The p2p transport with this node's [p2p] limits, frame classes and catch-up server."""
+        from node.catchup import CatchupServer, frame_class, stored_pair, transport_limits
+        from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
+
         cfg = self.config
         ssl_server = ssl_client = None
         if cfg.get("p2p", "tls"):
@@ -602,8 +605,13 @@ class Node:
             paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
             ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
         host, port = cfg.address("p2p")
+        limits = transport_limits(cfg)
+        self.catchup = CatchupServer(limits, lambda height: stored_pair(self.kv, height), MAX_SERVE_BYTES)
+        envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP}
         return Transport(self.key, self.genesis.chain_id, host, port, self.peer_addresses, self._on_peer_message,
-                         ssl_server=ssl_server, ssl_client=ssl_client)
+                         ssl_server=ssl_server, ssl_client=ssl_client, limits=limits,
+                         classify=lambda data: frame_class(data, envelopes, ENVELOPE_CONSENSUS),
+                         on_drop=lambda peer, cls, reason: self.m_dropped.labels(f"{cls}_{reason}").inc())
 
     async def run(self, install_signals: bool = True) -> int:
         """Serve until SIGTERM/SIGINT (or a halt); returns the process exit code."""

@@ -10,6 +10,14 @@ height at a time (``deliver``), which checks each block's certificate against th
 validator set before the node executes and stores it. So a node that is thousands of
 blocks behind streams them in at the speed of execution and disk, never trusting a
 peer for anything a certificate does not prove.
+
+Peers serve catch-up within a per-peer budget (``node.catchup``: bytes and blocks per
+second, no height re-sent to the same node within 1.5 s). The pacing here stays inside
+it: at most ``MAX_INFLIGHT_REQUESTS`` requests are out, spread over every connected
+peer, and a request is re-asked only after ``REQUEST_TIMEOUT_S`` (longer than the
+serving side's duplicate window) and from another peer, so an honest lagging node is
+never refused as a duplicate; an answer cut short by a budget leaves a gap that the
+next ``pump`` asks for again.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from aiohttp import WSCloseCode
 
-from p2p.handshake import CLOSE_STALLED, short_key
+from p2p.handshake import CLOSE_FRAME_TOO_LARGE, CLOSE_PROTOCOL, CLOSE_STALLED, short_key
 from p2p.limits import MAX_CLOSE_REASON_BYTES, OutboundPacer, TransportLimits
 
 logger = logging.getLogger("shopchain.p2p")
@@ -169,6 +169,20 @@ class Connection:
         """Remember that the peer ended the connection (unless we already decided to)."""
         if self.close_info is None:
             self.close_info = (int(code) if code is not None else int(WSCloseCode.ABNORMAL_CLOSURE), reason, True)
+
+    def note_read_error(self, exc: object) -> str:
+        """Record why reading failed; returns the counter it belongs to."""
+        code = getattr(exc, "code", None)
+        if code == CLOSE_FRAME_TOO_LARGE:
+            # aiohttp already sent close 1009 to the peer.
+            self.close_info = (CLOSE_FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes", False)
+            logger.warning("p2p peer=%s sent a frame over %d bytes; closed", short_key(self.peer_key),
+                           self.limits.max_frame_bytes)
+            return "frames_too_large"
+        # A heartbeat timeout or a broken socket, rather than bad input.
+        self.close_info = (int(code or CLOSE_PROTOCOL), f"read error: {type(exc).__name__}: {exc}", False)
+        logger.warning("p2p peer=%s read error: %s", short_key(self.peer_key), exc)
+        return "read_errors"
 
     def discard_queue(self) -> int:
         """Drop what is still queued (the connection is closing); return how many frames."""

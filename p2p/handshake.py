@@ -15,6 +15,18 @@ stops a peer from reflecting our own signature back at us. The listener checks t
 dialer's key against the validator set before doing any signature work, so a stranger
 costs one decode. The dialer knows whom it dialed and refuses any other key.
 
+Before any of that, the dialer proves its key in the HTTP upgrade request itself
+(``upgrade_headers``): its public key, a microsecond timestamp, a fresh nonce and a
+signature over ``["p2p-upgrade", version, dialer_pk, listener_pk, time_us, nonce]``
+under the same domain and chain id. The listener checks it with one verify
+(``check_upgrade``) before a websocket is created: unknown keys cost no signature
+work, the timestamp must be within the allowed skew and strictly later than the last
+one accepted from that key (so a captured request cannot be replayed), and it names
+the listener (so it cannot be replayed to another validator). Strangers therefore
+never get a pending handshake slot; a refusal is an HTTP 403 whose
+``X-Shopchain-Refusal`` header carries the same close code and reason as a websocket
+refusal would, so the dialer logs the same thing either way.
+
 Every refusal is a ``HandshakeError`` carrying a websocket close code and a short
 reason; the transport closes the socket with exactly that code and reason, so the
 refused side (and its logs) learn why.
@@ -30,7 +42,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Collection
+from typing import Any, Collection, Mapping
 
 from ledger.crypto import DOMAIN_HANDSHAKE, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify_signed
 from ledger.encoding import decode, encode
@@ -65,6 +77,17 @@ CLOSE_RATE_LIMITED = 4029
 CLOSE_BANNED = 4030
 CLOSE_STALLED = 4031
 CLOSE_REMOVED = 4032
+
+
+#: Headers of the authenticated upgrade request (hex values) and of a refusal.
+HEADER_KEY = "X-Shopchain-Key"
+HEADER_LISTENER = "X-Shopchain-Listener"
+HEADER_TIME = "X-Shopchain-Time"
+HEADER_NONCE = "X-Shopchain-Nonce"
+HEADER_SIGNATURE = "X-Shopchain-Signature"
+HEADER_REFUSAL = "X-Shopchain-Refusal"
+#: Longest accepted value of any of our upgrade headers (a 64-byte signature in hex).
+MAX_UPGRADE_HEADER_CHARS = 2 * SIGNATURE_BYTES
 
 
 class P2PError(ChainError):
@@ -222,3 +245,95 @@ class ListenerHandshake:
         if not verify_signed(DOMAIN_HANDSHAKE, self.chain_id, self._dialer_key, signed, signature):
             raise HandshakeError(CLOSE_BAD_SIGNATURE, f"dialer signature does not verify for key {short_key(self._dialer_key)}..")
         return encode([TAG_READY]), HandshakeResult(self._dialer_key, outbound=False)
+
+
+# ----- the authenticated upgrade request (before any websocket exists) -------------------
+
+
+def upgrade_payload(dialer_key: bytes, listener_key: bytes, time_us: int, nonce: bytes) -> bytes:
+    """What the dialer signs in its upgrade request (the chain id is added by ``sign``)."""
+    return encode(["p2p-upgrade", PROTOCOL_VERSION, dialer_key, listener_key, time_us, nonce])
+
+
+def upgrade_headers(node_key: SigningKey, chain_id: str, listener_key: bytes, time_us: int,
+                    nonce: bytes | None = None) -> dict[str, str]:
+    """The headers a dialer adds to its websocket upgrade request to ``listener_key``."""
+    nonce = nonce if nonce is not None else new_nonce()
+    signature = node_key.sign(DOMAIN_HANDSHAKE, chain_id, upgrade_payload(node_key.public_key, listener_key, time_us, nonce))
+    return {HEADER_KEY: node_key.public_key.hex(), HEADER_LISTENER: listener_key.hex(), HEADER_TIME: str(time_us),
+            HEADER_NONCE: nonce.hex(), HEADER_SIGNATURE: signature.hex()}
+
+
+def _header_bytes(headers: Mapping[str, str], name: str, size: int) -> bytes:
+    value = headers.get(name)
+    if value is None:
+        raise HandshakeError(CLOSE_PROTOCOL, f"upgrade request lacks the {name} header")
+    if len(value) != 2 * size:
+        raise HandshakeError(CLOSE_PROTOCOL, f"{name} must be {2 * size} hex digits, found {min(len(value), 999)}")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise HandshakeError(CLOSE_PROTOCOL, f"{name} is not hex") from None
+
+
+@dataclass(frozen=True)
+class UpgradeClaim:
+    """A parsed upgrade request: who it claims to be, not yet verified."""
+
+    dialer_key: bytes
+    listener_key: bytes
+    time_us: int
+    nonce: bytes
+    signature: bytes
+
+
+def parse_upgrade(headers: Mapping[str, str]) -> UpgradeClaim:
+    """The claim in the upgrade headers; HandshakeError for anything malformed (no crypto)."""
+    key = _header_bytes(headers, HEADER_KEY, PUBLIC_KEY_BYTES)
+    raw_time = headers.get(HEADER_TIME, "")
+    if not (0 < len(raw_time) <= 20 and raw_time.isdigit()):
+        raise HandshakeError(CLOSE_PROTOCOL, f"{HEADER_TIME} must be a decimal microsecond timestamp")
+    return UpgradeClaim(key, _header_bytes(headers, HEADER_LISTENER, PUBLIC_KEY_BYTES), int(raw_time), _header_bytes(headers, HEADER_NONCE, NONCE_BYTES),
+                        _header_bytes(headers, HEADER_SIGNATURE, SIGNATURE_BYTES))
+
+
+def check_upgrade(claim: UpgradeClaim, chain_id: str, own_key: bytes, validators: Collection[bytes],
+                  now_us: int, max_skew_us: int, last_time_us: int) -> None:
+    """Refuse (HandshakeError) unless ``claim`` is a fresh upgrade by a validator that should dial us.
+
+    Cheap checks first; the one signature verify comes last. ``last_time_us`` is the
+    newest timestamp already accepted from this key (0 if none): replays are refused.
+    """
+    key = claim.dialer_key
+    if claim.listener_key != own_key:
+        raise HandshakeError(CLOSE_UNEXPECTED_PEER, f"dialed validator {short_key(claim.listener_key)}.. but key "
+                             f"{short_key(own_key)}.. answered")
+    if key == own_key:
+        raise HandshakeError(CLOSE_PROTOCOL, "dialer presented this node's own key")
+    if key not in validators:
+        raise HandshakeError(CLOSE_UNKNOWN_KEY, f"key {short_key(key)}.. is not in the validator set")
+    if not is_dialer(key, own_key):
+        raise HandshakeError(CLOSE_WRONG_DIRECTION, "the lower public key dials; this node dials you")
+    if abs(now_us - claim.time_us) > max_skew_us:
+        raise HandshakeError(CLOSE_PROTOCOL, f"upgrade timestamp {claim.time_us} is more than {max_skew_us // 1_000_000}s "
+                             f"from this node's clock {now_us}; check the clocks")
+    if claim.time_us <= last_time_us:
+        raise HandshakeError(CLOSE_PROTOCOL, f"upgrade timestamp {claim.time_us} is not after the last accepted "
+                             f"{last_time_us} from this key (a replay?)")
+    payload = upgrade_payload(key, own_key, claim.time_us, claim.nonce)
+    if not verify_signed(DOMAIN_HANDSHAKE, chain_id, key, payload, claim.signature):
+        raise HandshakeError(CLOSE_BAD_SIGNATURE, f"upgrade signature does not verify for key {short_key(key)}..")
+
+
+def refusal_header(error: HandshakeError) -> str:
+    """The ``X-Shopchain-Refusal`` value of an HTTP refusal: "<close code> <reason>"."""
+    return f"{error.code} {error.reason}"[:200]
+
+
+def parse_refusal(value: str | None, status: int) -> HandshakeError:
+    """The dialer's view of an HTTP refusal (a HandshakeError by the peer)."""
+    if value:
+        code, _, reason = value.partition(" ")
+        if code.isdigit():
+            return HandshakeError(int(code), reason or "refused", by_peer=True)
+    return HandshakeError(CLOSE_PROTOCOL, f"upgrade refused with HTTP {status}", by_peer=True)

@@ -6,6 +6,12 @@ monkeypatching. ``TokenBucket`` is the inbound flood guard: a peer's bucket refi
 a steady rate up to a burst capacity and every received message takes one token from
 the message bucket and ``len(frame)`` tokens from the byte bucket; an empty bucket
 means the peer sent faster than any honest validator would and gets disconnected.
+``TokenBucket.charge`` also lets a bucket go into (bounded) debt, for costs known only
+after the work (handler seconds, bytes of a block read from disk): the *next* piece of
+work is refused until the debt is repaid, so a peer gets at most one item past its
+budget. The remaining constants bound what happens before the signed handshake (who
+may hold a pending slot) and what each message class and catch-up serving may cost per
+peer; ``p2p.budgets`` and ``p2p.admission`` enforce them.
 ``Backoff`` spaces reconnection attempts exponentially with jitter so that a restarted
 cluster does not reconnect in lock-step. Both take their clock or random source as a
 parameter so tests drive them deterministically.
@@ -75,9 +81,111 @@ BACKOFF_MULTIPLIER = 2.0
 OUTBOUND_PACING_FRACTION = 0.9
 #: Longest close reason: the websocket close frame allows 123 bytes after the code.
 MAX_CLOSE_REASON_BYTES = 123
+#: Longest a repeat offender is refused; each further flood/budget disconnect within the
+#: ban doubles ``flood_ban_seconds`` up to this.
+FLOOD_BAN_CAP_SECONDS = 300.0
+
+# --- before the signed handshake: who may hold a pending slot --------------------------
+
+#: Time from TCP accept (before any HTTP byte, covering the TLS handshake and the whole
+#: websocket upgrade) until the upgrade request must have proven a validator key. A
+#: silent or slowloris client is cut at this deadline; an honest dialer needs a few ms.
+#: (A shorter ``handshake_timeout_seconds``, which also runs from accept, wins.)
+PRE_AUTH_TIMEOUT_SECONDS = 2.0
+#: TCP connections accepted whose upgrade request has not yet proven a validator key, all
+#: remote addresses together. When full, the *oldest* such connection is cut to admit the
+#: new one, so strangers cannot hold the door shut: an honest dialer authenticates within
+#: milliseconds of connecting, long before this many later connections evict it.
+MAX_UNAUTHENTICATED_CONNECTIONS = 64
+#: The same cap per remote IP address (oldest evicted first). On a devnet every peer is
+#: 127.0.0.1, which is why eviction, not refusal, is what keeps validators able to connect.
+MAX_UNAUTHENTICATED_PER_ADDRESS = 16
+#: Largest accepted difference between the dialer's timestamp in its signed upgrade
+#: request and our clock; older requests are refused as possible replays.
+UPGRADE_AUTH_MAX_SKEW_SECONDS = 60.0
+#: Upgrade requests per second from one remote address that failed authentication
+#: (bad signature, unknown key, stale time) before that address's further attempts are
+#: refused without a signature check. Loopback addresses are exempt: every devnet peer
+#: shares them, and the eviction rule already keeps them from holding slots.
+FAILED_UPGRADES_PER_SECOND = 5.0
+#: Failed upgrade attempts one address may make at once before the rate above applies.
+FAILED_UPGRADE_BURST = 20.0
+#: Remote addresses whose failed-upgrade buckets are remembered; the least recently seen is
+#: forgotten beyond this, so a spoofing scan cannot grow our memory.
+MAX_TRACKED_ADDRESSES = 1024
+
+# --- after the handshake: cost budgets per peer and message class ----------------------
+#
+# Every inbound frame is classified by the runtime (``consensus`` votes and proposals,
+# ``catchup`` block requests and answers, ``gossip`` transaction batches). Each class has
+# its own per-peer budget of messages and of handler time (seconds the event loop spent
+# handling that peer's messages of the class), so a flood of one kind is dropped before
+# it is decoded and cannot starve another kind. A frame over budget is dropped (and
+# counted by reason); a peer whose drops go on past ``budget_drop_burst`` is disconnected
+# and banned like a flooder.
+
+#: Consensus messages (PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE, NEW-VIEW, previews) per
+#: second from one peer. Honest validators send a handful per block.
+CONSENSUS_MESSAGES_PER_SECOND = 2000.0
+#: Consensus messages from one peer in a burst (a view change with re-sent votes).
+CONSENSUS_MESSAGE_BURST = 4000.0
+#: Share of the event loop one peer's consensus messages may use. A backup executes the
+#: primary's proposals (and previews) while handling them, which under full load is most
+#: of its loop; dropping an honest PRE-PREPARE would cost a view change, so this only
+#: stops one peer from taking the whole loop. (A backup's own votes are cheap: signature
+#: checks are cached, so duplicates cost a lookup.)
+CONSENSUS_HANDLER_SECONDS_PER_SECOND = 0.9
+#: Consensus handling time one peer may use in a burst (executing a few large blocks).
+CONSENSUS_HANDLER_BURST_SECONDS = 5.0
+#: Catch-up messages (BLOCK-REQUEST, BLOCKS) per second from one peer. An honest syncing
+#: node keeps at most 6 requests out, each answered with up to 32 blocks.
+CATCHUP_MESSAGES_PER_SECOND = 50.0
+#: Catch-up messages from one peer in a burst.
+CATCHUP_MESSAGE_BURST = 100.0
+#: Share of the event loop one peer's catch-up traffic may use: serving reads disk, and
+#: applying the blocks an honest peer sends us executes them. Sync spreads its requests
+#: over every connected peer, so a lagging node still applies blocks with up to
+#: 0.25 x (n - 1) of its loop; a dropped answer is simply asked again after 2 s.
+CATCHUP_HANDLER_SECONDS_PER_SECOND = 0.25
+#: Catch-up handling time one peer may use in a burst.
+CATCHUP_HANDLER_BURST_SECONDS = 1.0
+#: Transaction gossip batches per second from one peer (one is flushed every 5 ms at most).
+GOSSIP_MESSAGES_PER_SECOND = 400.0
+#: Gossip batches from one peer in a burst.
+GOSSIP_MESSAGE_BURST = 800.0
+#: Share of the event loop one peer's gossip may use (decoding and signature checks at
+#: admission, ~60 us per transaction: 0.15 s/s is ~2,500 forwarded transactions/s).
+GOSSIP_HANDLER_SECONDS_PER_SECOND = 0.15
+#: Gossip handling time one peer may use in a burst.
+GOSSIP_HANDLER_BURST_SECONDS = 1.0
+#: Budget drops per second tolerated from one peer (honest bursts at the edge of a budget).
+BUDGET_DROPS_PER_SECOND = 50.0
+#: Drops one peer may cause at once before it is disconnected and banned.
+BUDGET_DROP_BURST = 500.0
+
+# --- serving catch-up (charged before any block is read from disk) ---------------------
+
+#: Block bytes served to one peer per second. Charged before each block is read (the
+#: block must fit in what is left), so a peer asking for more gets a refusal, not disk work.
+SERVE_BYTES_PER_SECOND = 8.0 * MiB
+#: Block bytes served to one peer in a burst; at least one full answer.
+SERVE_BYTE_BURST = 16.0 * MiB
+#: Blocks served to one peer per second (each costs a disk read whatever its size).
+SERVE_BLOCKS_PER_SECOND = 512.0
+#: Blocks served to one peer in a burst.
+SERVE_BLOCK_BURST = 1024.0
+#: A height served to a peer is not served to it again within this window: an honest
+#: node re-asks only after its own 2 s request timeout, a flood re-asks at once.
+SERVE_DEDUP_WINDOW_SECONDS = 1.5
 
 #: Float slack in token comparisons, so waiting exactly the computed time always suffices.
 _TOKEN_EPSILON = 1e-9
+
+#: The message classes that each get their own per-peer budget (see above).
+CLASS_CONSENSUS = "consensus"
+CLASS_CATCHUP = "catchup"
+CLASS_GOSSIP = "gossip"
+MESSAGE_CLASSES = (CLASS_CONSENSUS, CLASS_CATCHUP, CLASS_GOSSIP)
 
 Clock = Callable[[], float]
 RandomSource = Callable[[], float]
@@ -108,6 +216,33 @@ class TransportLimits:
     backoff_base_seconds: float = BACKOFF_BASE_SECONDS
     backoff_cap_seconds: float = BACKOFF_CAP_SECONDS
     backoff_multiplier: float = BACKOFF_MULTIPLIER
+    flood_ban_cap_seconds: float = FLOOD_BAN_CAP_SECONDS
+    pre_auth_timeout_seconds: float = PRE_AUTH_TIMEOUT_SECONDS
+    max_unauthenticated_connections: int = MAX_UNAUTHENTICATED_CONNECTIONS
+    max_unauthenticated_per_address: int = MAX_UNAUTHENTICATED_PER_ADDRESS
+    upgrade_auth_max_skew_seconds: float = UPGRADE_AUTH_MAX_SKEW_SECONDS
+    failed_upgrades_per_second: float = FAILED_UPGRADES_PER_SECOND
+    failed_upgrade_burst: float = FAILED_UPGRADE_BURST
+    max_tracked_addresses: int = MAX_TRACKED_ADDRESSES
+    consensus_messages_per_second: float = CONSENSUS_MESSAGES_PER_SECOND
+    consensus_message_burst: float = CONSENSUS_MESSAGE_BURST
+    consensus_handler_seconds_per_second: float = CONSENSUS_HANDLER_SECONDS_PER_SECOND
+    consensus_handler_burst_seconds: float = CONSENSUS_HANDLER_BURST_SECONDS
+    catchup_messages_per_second: float = CATCHUP_MESSAGES_PER_SECOND
+    catchup_message_burst: float = CATCHUP_MESSAGE_BURST
+    catchup_handler_seconds_per_second: float = CATCHUP_HANDLER_SECONDS_PER_SECOND
+    catchup_handler_burst_seconds: float = CATCHUP_HANDLER_BURST_SECONDS
+    gossip_messages_per_second: float = GOSSIP_MESSAGES_PER_SECOND
+    gossip_message_burst: float = GOSSIP_MESSAGE_BURST
+    gossip_handler_seconds_per_second: float = GOSSIP_HANDLER_SECONDS_PER_SECOND
+    gossip_handler_burst_seconds: float = GOSSIP_HANDLER_BURST_SECONDS
+    budget_drops_per_second: float = BUDGET_DROPS_PER_SECOND
+    budget_drop_burst: float = BUDGET_DROP_BURST
+    serve_bytes_per_second: float = SERVE_BYTES_PER_SECOND
+    serve_byte_burst: float = SERVE_BYTE_BURST
+    serve_blocks_per_second: float = SERVE_BLOCKS_PER_SECOND
+    serve_block_burst: float = SERVE_BLOCK_BURST
+    serve_dedup_window_seconds: float = SERVE_DEDUP_WINDOW_SECONDS
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -132,6 +267,22 @@ class TransportLimits:
             )
         if self.backoff_multiplier < 1:
             raise LimitsError(f"backoff_multiplier must be >= 1, found {self.backoff_multiplier}")
+        if self.flood_ban_cap_seconds < self.flood_ban_seconds:
+            raise LimitsError(f"flood_ban_cap_seconds ({self.flood_ban_cap_seconds}) must be >= flood_ban_seconds "
+                              f"({self.flood_ban_seconds})")
+        if self.max_unauthenticated_per_address > self.max_unauthenticated_connections:
+            raise LimitsError(f"max_unauthenticated_per_address ({self.max_unauthenticated_per_address}) must be <= "
+                              f"max_unauthenticated_connections ({self.max_unauthenticated_connections})")
+        for cls in MESSAGE_CLASSES:
+            if getattr(self, f"{cls}_message_burst") < 1:
+                raise LimitsError(f"{cls}_message_burst must be at least 1, found {getattr(self, f'{cls}_message_burst')}")
+
+    def class_budget(self, cls: str) -> tuple[float, float, float, float]:
+        """(messages/s, message burst, handler s/s, handler burst s) of one message class."""
+        if cls not in MESSAGE_CLASSES:
+            raise LimitsError(f"message class must be one of {', '.join(MESSAGE_CLASSES)}, found {cls!r}")
+        return (getattr(self, f"{cls}_messages_per_second"), getattr(self, f"{cls}_message_burst"),
+                getattr(self, f"{cls}_handler_seconds_per_second"), getattr(self, f"{cls}_handler_burst_seconds"))
 
 
 class TokenBucket:
@@ -175,6 +326,23 @@ class TokenBucket:
     def refund(self, amount: float) -> None:
         """Give back tokens taken for something that did not happen after all."""
         self._tokens = min(self.burst, self._tokens + amount)
+
+    def has_tokens(self) -> bool:
+        """True while the bucket is not empty (or in debt); spends nothing."""
+        self._refill()
+        return self._tokens > _TOKEN_EPSILON
+
+    def charge(self, amount: float) -> None:
+        """Spend ``amount`` that was already used (measured after the fact), going into
+        debt down to ``-burst`` at most; ``has_tokens`` stays False until it is repaid."""
+        self._refill()
+        self._tokens = max(-self.burst, self._tokens - amount)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        if now > self._last:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = max(self._last, now)
 
     @property
     def tokens(self) -> float:

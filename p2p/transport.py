@@ -19,21 +19,24 @@ How this works:
 * ``send`` never blocks: it queues on the peer's bounded queue and returns True, or
   returns False (and counts why) when the peer is not connected or its queue is full.
   We do not drop older queued messages to make room: they were already accepted.
-  Messages to this node's own key are refused with an error: the runtime delivers its
-  own messages to itself without the network.
+  Sending to our own key is an error: the runtime delivers those without the network.
 * Outbound frames are paced just under the peer's inbound limits (all validators run
   the same limits), so honest load shows up as a full queue, not as a flood.
-* Inbound frames pass a per-peer token bucket (messages and bytes per second); a peer
-  over it is disconnected with close code 4029 and its connections are refused for
-  ``flood_ban_seconds``. A frame over ``max_frame_bytes`` closes that connection (1009).
-  Neither affects other peers.
-* Dial loops reconnect with capped exponential backoff and jitter (``limits.Backoff``).
+* Inbound frames pass a per-peer flood bucket (messages and bytes per second; over it:
+  close 4029 and a ban that grows per offence). Given ``classify(frame) -> class``,
+  they are then charged to per-class budgets of messages and handler time
+  (``p2p.budgets``) before being handled; over-budget frames are dropped and reported
+  to ``on_drop(peer, class, reason)``, a peer that stays over budget is banned too. A
+  frame over ``max_frame_bytes`` closes that connection (1009). None affects other peers.
+* Before any websocket exists, ``p2p.admission`` bounds every accepted TCP connection
+  (deadline from accept, caps with oldest-first eviction) and the dialer proves its key
+  in the upgrade request (``p2p.handshake.check_upgrade``), so strangers never hold a
+  pending handshake slot, and each validator holds at most one.
 
-Messages from one peer arrive in the order it sent them, at most once: nothing is
-retransmitted across a reconnect (PBFT's timers and block sync recover lost messages).
-
-The clock (inbound limits, bans, outbound pacing) and the random source (backoff
-jitter) are injectable for tests.
+Dial loops reconnect with capped exponential backoff and jitter (``limits.Backoff``).
+Messages from one peer arrive in order, at most once: nothing is retransmitted across a
+reconnect (PBFT's timers and block sync recover lost messages). Clocks and the random
+source (backoff jitter) are injectable for tests.
 """
 
 from __future__ import annotations
@@ -45,32 +48,37 @@ import random
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Mapping
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ledger.crypto import PUBLIC_KEY_BYTES, SigningKey
+from ledger.crypto import SigningKey
+from p2p.admission import AdmissionGuard, bind, listen
+from p2p.budgets import PeerBudgets, Verdict
 from p2p.connection import Connection, clip_reason
 from p2p.handshake import (
     CLOSE_BANNED,
-    CLOSE_FRAME_TOO_LARGE,
     CLOSE_GOING_AWAY,
     CLOSE_HANDSHAKE_TIMEOUT,
     CLOSE_PROTOCOL,
     CLOSE_RATE_LIMITED,
     CLOSE_REMOVED,
     CLOSE_REPLACED,
+    HEADER_REFUSAL,
     DialerHandshake,
     HandshakeError,
     HandshakeResult,
     ListenerHandshake,
     P2PError,
     is_dialer,
+    parse_refusal,
+    refusal_header,
     short_key,
+    upgrade_headers,
 )
-from p2p.limits import Backoff, Clock, InboundLimiter, OutboundPacer, RandomSource, TransportLimits
+from p2p.limits import Backoff, Clock, InboundLimiter, OutboundPacer, RandomSource, TokenBucket, TransportLimits
+from p2p.peers import COUNTERS, FrameTooLargeError, PeerState, PeerStatus, check_peer_keys, handshake_frame
 
 logger = logging.getLogger("shopchain.p2p")
 
@@ -78,52 +86,12 @@ logger = logging.getLogger("shopchain.p2p")
 ROUTE = "/shopchain/p2p/v1"
 
 OnMessage = Callable[[bytes, bytes], "Awaitable[None] | None"]
+Classify = Callable[[bytes], str]
+OnDrop = Callable[[bytes, str, str], None]
+#: Consecutive dropped frames after which the read loop yields once to the event loop.
+_DROPS_BETWEEN_YIELDS = 64
 
-#: Every counter ``stats()`` reports, so metrics see zeros before the first event.
-COUNTERS = (
-    "dial_attempts", "dial_failures", "connections_inbound", "connections_outbound", "connections_closed",
-    "handshakes_refused", "handshakes_refused_by_peer", "handshake_timeouts", "busy_refusals",
-    "messages_received", "bytes_received", "messages_sent", "bytes_sent",
-    "send_rejected_not_connected", "send_rejected_queue_full", "queued_discarded_on_close",
-    "rate_limit_disconnects", "pacing_waits", "frames_too_large", "protocol_violations", "read_errors",
-    "stalled_disconnects", "handler_errors",
-)
-
-
-class FrameTooLargeError(P2PError, ValueError):
-    """The caller tried to send a message larger than one frame may be."""
-
-
-@dataclass(frozen=True)
-class PeerStatus:
-    """What ``net_peers`` and operators want to know about one validator link."""
-
-    public_key: bytes
-    address: str
-    connected: bool
-    we_dial: bool
-    queued_messages: int
-    queued_bytes: int
-    consecutive_failures: int
-    last_error: str
-    last_close_code: int | None
-
-
-class _Peer:
-    __slots__ = ("key", "address", "connection", "dial_task", "backoff", "limiter", "pacer", "banned_until",
-                 "last_error", "last_close_code")
-
-    def __init__(self, key: bytes, address: str, backoff: Backoff, limiter: InboundLimiter, pacer: OutboundPacer) -> None:
-        self.key = key
-        self.address = address
-        self.connection: Connection | None = None
-        self.dial_task: asyncio.Task[None] | None = None
-        self.backoff = backoff
-        self.limiter = limiter
-        self.pacer = pacer
-        self.banned_until = float("-inf")
-        self.last_error = ""
-        self.last_close_code: int | None = None
+__all__ = ["ROUTE", "FrameTooLargeError", "PeerStatus", "Transport"]
 
 
 class Transport:
@@ -133,7 +101,8 @@ class Transport:
                  peers: Mapping[bytes, str], on_message: OnMessage, *,
                  ssl_server: ssl.SSLContext | None = None, ssl_client: ssl.SSLContext | None = None,
                  limits: TransportLimits | None = None, clock: Clock = time.monotonic,
-                 rand: RandomSource = random.random) -> None:
+                 rand: RandomSource = random.random, classify: Classify | None = None,
+                 on_drop: OnDrop | None = None, wall_clock: Clock = time.time) -> None:
         self.node_key = node_key
         self.public_key = node_key.public_key
         self.chain_id = chain_id
@@ -145,11 +114,17 @@ class Transport:
         self.limits = limits or TransportLimits()
         self._clock = clock
         self._rand = rand
-        self._peers: dict[bytes, _Peer] = {}
+        self._classify = classify
+        self._on_drop = on_drop
+        self._wall_clock = wall_clock
+        self._peers: dict[bytes, PeerState] = {}
         self._counters = dict.fromkeys(COUNTERS, 0)
+        self._guard = AdmissionGuard(self.limits, clock, self._count)
+        self._refusal_log = TokenBucket(1.0, 10.0, clock)
         self._pending_handshakes = 0
         self._running = False
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
         self._socket: socket.socket | None = None
         self._session: aiohttp.ClientSession | None = None
         self._changed = asyncio.Event()
@@ -172,9 +147,9 @@ class Transport:
                                      shutdown_timeout=self.limits.close_timeout_seconds)
         await self._runner.setup()
         try:
-            self._socket = _bind(self.listen_host, self._requested_port)
-            site = web.SockSite(self._runner, self._socket, ssl_context=self._ssl_server)
-            await site.start()
+            self._socket = bind(self.listen_host, self._requested_port)
+            assert self._runner.server is not None
+            self._server = await listen(self._guard, self._runner.server, self._socket, self._ssl_server)
         except BaseException:
             await self._runner.cleanup()
             self._runner = None
@@ -205,6 +180,9 @@ class Transport:
         await asyncio.gather(*tasks, return_exceptions=True)
         conns = [p.connection for p in self._peers.values() if p.connection is not None]
         await asyncio.gather(*(c.close(CLOSE_GOING_AWAY, "node shutting down") for c in conns), return_exceptions=True)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -225,7 +203,7 @@ class Transport:
 
         Removed validators are disconnected (close code 4032); new ones are dialed.
         """
-        _check_peer_keys(peers)
+        check_peer_keys(peers)
         removed = [p for key, p in self._peers.items() if key not in peers]
         for peer in removed:
             del self._peers[peer.key]
@@ -244,7 +222,7 @@ class Transport:
                 self._ensure_dialing(peer)
 
     def _apply_peers(self, peers: Mapping[bytes, str]) -> None:
-        _check_peer_keys(peers)
+        check_peer_keys(peers)
         for key, address in peers.items():
             if key == self.public_key:
                 continue  # the caller may pass the whole validator set; we never dial ourselves
@@ -252,8 +230,10 @@ class Transport:
                 self._peers[key].address = address
             else:
                 # Buckets live with the peer, not the connection, so reconnecting resets nothing.
-                self._peers[key] = _Peer(key, address, Backoff.from_limits(self.limits, self._rand),
-                                         InboundLimiter(self.limits, self._clock), OutboundPacer(self.limits, self._clock))
+                self._peers[key] = PeerState(key, address, Backoff.from_limits(self.limits, self._rand),
+                                             InboundLimiter(self.limits, self._clock),
+                                             OutboundPacer(self.limits, self._clock),
+                                             PeerBudgets(self.limits, self._clock))
 
     # ----- sending ---------------------------------------------------------------------
 
@@ -296,6 +276,7 @@ class Transport:
         out["queued_messages"] = sum(len(p.connection.queue) for p in self._peers.values() if p.connection)
         out["queued_bytes"] = sum(p.connection.queued_bytes for p in self._peers.values() if p.connection)
         out["pending_handshakes"] = self._pending_handshakes
+        out["unauthenticated_connections"] = self._guard.unauthenticated
         return out
 
     def peer_status(self) -> list[PeerStatus]:
@@ -339,9 +320,18 @@ class Transport:
     async def _handle_inbound(self, request: web.Request) -> web.StreamResponse:
         if not self._running:
             return web.Response(status=503, text="node is shutting down")
+        transport = request.transport
+        address = request.remote or "?"
+        try:
+            claim = self._guard.check_upgrade(request.headers, address, self.chain_id, self.public_key, self._peers,
+                                              int(self._wall_clock() * 1_000_000))
+            self._check_not_banned(claim.dialer_key)
+        except HandshakeError as error:
+            return self._refuse_upgrade(address, error)
         if self._pending_handshakes >= self.limits.max_pending_handshakes:
             self._counters["busy_refusals"] += 1
             return web.Response(status=503, text="too many connections in handshake; retry later")
+        remaining = self._guard.authenticated(transport, claim.dialer_key, claim.time_us)
         ws = web.WebSocketResponse(max_msg_size=self._max_msg_size, heartbeat=self.limits.heartbeat_seconds,
                                    timeout=self.limits.close_timeout_seconds, compress=False)
         self._pending_handshakes += 1  # released by _listener_steps, before any refusal is sent
@@ -349,32 +339,54 @@ class Transport:
             await ws.prepare(request)
         except BaseException:
             self._pending_handshakes -= 1
+            self._guard.handshake_done(transport, claim.dialer_key)
             raise
-        result = await self._run_handshake(ws, self._listener_steps(ws), request.remote or "?")
+        try:
+            result = await self._run_handshake(ws, self._listener_steps(ws, claim.dialer_key), address, remaining)
+        finally:
+            self._guard.handshake_done(transport, claim.dialer_key)
         if isinstance(result, HandshakeResult):
             peer = self._peers.get(result.peer_key)
             pacer = peer.pacer if peer is not None else OutboundPacer(self.limits, self._clock)
             await self._serve(Connection(ws, result.peer_key, False, self.limits, self._count, pacer))
         return ws
 
-    async def _listener_steps(self, ws: web.WebSocketResponse) -> HandshakeResult:
+    def _check_not_banned(self, key: bytes) -> None:
+        peer = self._peers.get(key)
+        if peer is not None and (remaining := peer.banned_until - self._clock()) > 0:
+            raise HandshakeError(CLOSE_BANNED, f"refused for {remaining:.0f}s more after exceeding the rate limit")
+
+    def _refuse_upgrade(self, address: str, error: HandshakeError) -> web.Response:
+        """HTTP 403 before any websocket exists; the header carries the close code and reason."""
+        self._counters["upgrades_refused"] += 1
+        self._counters["handshakes_refused"] += 1
+        if error.code not in (CLOSE_BANNED, CLOSE_RATE_LIMITED):
+            self._guard.note_failure(address)
+        # Strangers can make us refuse at line rate: warn at most about once a second.
+        (logger.warning if self._refusal_log.take(1) else logger.debug)("p2p upgrade from %s refused: %s", address, error)
+        response = web.Response(status=403, text=error.reason, headers={HEADER_REFUSAL: refusal_header(error)})
+        response.force_close()  # one attempt per TCP connection: a retry pays for a new one
+        return response
+
+    async def _listener_steps(self, ws: web.WebSocketResponse, upgraded_as: bytes) -> HandshakeResult:
         try:
             handshake = ListenerHandshake(self.node_key, self.chain_id, self._peers)
-            await ws.send_bytes(handshake.on_hello(await _handshake_frame(ws)))
-            ready, result = handshake.on_auth(await _handshake_frame(ws))
-            peer = self._peers.get(result.peer_key)
-            if peer is not None and peer.banned_until > self._clock():
-                remaining = peer.banned_until - self._clock()
-                raise HandshakeError(CLOSE_BANNED, f"refused for {remaining:.0f}s more after exceeding the rate limit")
+            challenge = handshake.on_hello(await handshake_frame(ws))
+            if handshake.claimed_key != upgraded_as:
+                raise HandshakeError(CLOSE_PROTOCOL, "HELLO names another key than the upgrade request")
+            await ws.send_bytes(challenge)
+            ready, result = handshake.on_auth(await handshake_frame(ws))
             await ws.send_bytes(ready)
             return result
         finally:
             self._pending_handshakes -= 1
 
-    async def _run_handshake(self, ws, steps: Awaitable[HandshakeResult], who: str) -> HandshakeResult | HandshakeError:
-        """Run one side's handshake steps under the timeout; on failure close with the reason and return it."""
+    async def _run_handshake(self, ws, steps: Awaitable[HandshakeResult], who: str,
+                             timeout: float | None = None) -> HandshakeResult | HandshakeError:
+        """Run one side's handshake steps under the timeout (what is left of the deadline that
+        started at accept, for the listener); on failure close with the reason and return it."""
         try:
-            async with asyncio.timeout(self.limits.handshake_timeout_seconds):
+            async with asyncio.timeout(self.limits.handshake_timeout_seconds if timeout is None else timeout):
                 return await steps
         except TimeoutError:
             self._counters["handshake_timeouts"] += 1
@@ -399,13 +411,13 @@ class Transport:
 
     # ----- dialing ---------------------------------------------------------------------
 
-    def _ensure_dialing(self, peer: _Peer) -> None:
+    def _ensure_dialing(self, peer: PeerState) -> None:
         if not is_dialer(self.public_key, peer.key):
             return
         if peer.dial_task is None or peer.dial_task.done():
             peer.dial_task = asyncio.get_running_loop().create_task(self._dial_loop(peer), name=f"p2p-dial-{short_key(peer.key)}")
 
-    async def _dial_loop(self, peer: _Peer) -> None:
+    async def _dial_loop(self, peer: PeerState) -> None:
         while self._running and self._peers.get(peer.key) is peer:
             if peer.banned_until > self._clock():
                 await asyncio.sleep(peer.backoff.next_delay())
@@ -422,16 +434,23 @@ class Transport:
             if self._running:
                 await asyncio.sleep(peer.backoff.next_delay())
 
-    async def _dial(self, peer: _Peer) -> Connection | None:
+    async def _dial(self, peer: PeerState) -> Connection | None:
         self._counters["dial_attempts"] += 1
         url = f"{'wss' if self._ssl_client is not None else 'ws'}://{peer.address}{ROUTE}"
         options = {"ssl": self._ssl_client} if self._ssl_client is not None else {}
         assert self._session is not None
+        peer.last_upgrade_sent_us = max(int(self._wall_clock() * 1_000_000), peer.last_upgrade_sent_us + 1)
+        headers = upgrade_headers(self.node_key, self.chain_id, peer.key, peer.last_upgrade_sent_us)
         try:
             ws = await asyncio.wait_for(self._session.ws_connect(
-                url, max_msg_size=self._max_msg_size, heartbeat=self.limits.heartbeat_seconds,
+                url, max_msg_size=self._max_msg_size, heartbeat=self.limits.heartbeat_seconds, headers=headers,
                 compress=0, timeout=aiohttp.ClientWSTimeout(ws_close=self.limits.close_timeout_seconds), **options),
                 self.limits.connect_timeout_seconds)
+        except aiohttp.WSServerHandshakeError as exc:  # refused before any websocket; the reason is a header
+            self._counters["handshakes_refused_by_peer"] += 1
+            refusal = parse_refusal((exc.headers or {}).get(HEADER_REFUSAL), exc.status)
+            logger.warning("p2p upgrade to %s.. refused: %s", short_key(peer.key), refusal)
+            return self._dial_refused(peer, refusal)
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
             self._counters["dial_failures"] += 1
             peer.last_error = f"cannot connect to {peer.address}: {type(exc).__name__}: {exc}"
@@ -442,17 +461,19 @@ class Transport:
         handshake = DialerHandshake(self.node_key, self.chain_id, peer.key)
         result = await self._run_handshake(ws, self._dialer_steps(ws, handshake), peer.address)
         if isinstance(result, HandshakeError):
-            self._counters["dial_failures"] += 1
-            peer.last_error = str(result)
-            peer.last_close_code = result.code
             await ws.close()
-            return None
+            return self._dial_refused(peer, result)
         return Connection(ws, peer.key, True, self.limits, self._count, peer.pacer)
+
+    def _dial_refused(self, peer: PeerState, error: HandshakeError) -> None:
+        self._counters["dial_failures"] += 1
+        peer.last_error = str(error)
+        peer.last_close_code = error.code
 
     async def _dialer_steps(self, ws: aiohttp.ClientWebSocketResponse, handshake: DialerHandshake) -> HandshakeResult:
         await ws.send_bytes(handshake.hello())
-        await ws.send_bytes(handshake.on_challenge(await _handshake_frame(ws)))
-        return handshake.on_ready(await _handshake_frame(ws))
+        await ws.send_bytes(handshake.on_challenge(await handshake_frame(ws)))
+        return handshake.on_ready(await handshake_frame(ws))
 
     # ----- serving an authenticated connection -----------------------------------------
 
@@ -492,27 +513,43 @@ class Transport:
             await conn.close(code, reason, send=not by_peer)
             await conn.finish()
 
-    async def _read_loop(self, conn: Connection, peer: _Peer) -> None:
+    async def _read_loop(self, conn: Connection, peer: PeerState) -> None:
         """Deliver frames until the connection ends; our own reasons to end it are only
         marked here, and ``_serve`` unregisters the peer before sending the close frame."""
         ws = conn.ws
+        drops_in_a_row = 0
         while not conn.closing:
             msg = await ws.receive()
             if msg.type is WSMsgType.BINARY:
                 data: bytes = msg.data
                 if not peer.limiter.admit(len(data)):
+                    self._counters["rate_limit_disconnects"] += 1
                     self._ban(peer)
                     conn.mark_closing(CLOSE_RATE_LIMITED, "inbound rate limit exceeded")
                     return
                 self._counters["messages_received"] += 1
                 self._counters["bytes_received"] += len(data)
+                if self._classify is None:
+                    await self._deliver(conn.peer_key, data)
+                    continue
+                cls = self._classify(data)
+                verdict = peer.budgets.admit(cls)
+                if not verdict.deliver:
+                    self._dropped(peer, cls, verdict)
+                    drops_in_a_row += 1
+                    if drops_in_a_row % _DROPS_BETWEEN_YIELDS == 0:
+                        await asyncio.sleep(0)
+                    continue
+                drops_in_a_row = 0
+                started = time.perf_counter()
                 await self._deliver(conn.peer_key, data)
+                peer.budgets.charge(cls, time.perf_counter() - started)
             elif msg.type is WSMsgType.TEXT:
                 self._counters["protocol_violations"] += 1
                 conn.mark_closing(CLOSE_PROTOCOL, "text frames are not part of the protocol")
                 return
             elif msg.type is WSMsgType.ERROR:
-                self._note_read_error(conn, msg.data)
+                self._counters[conn.note_read_error(msg.data)] += 1
                 return
             else:  # CLOSE, CLOSING, CLOSED
                 if msg.type is WSMsgType.CLOSE:
@@ -521,25 +558,29 @@ class Transport:
                     conn.note_peer_close(ws.close_code, "connection lost")
                 return
 
-    def _note_read_error(self, conn: Connection, exc: object) -> None:
-        code = getattr(exc, "code", None)
-        if code == CLOSE_FRAME_TOO_LARGE:
-            # aiohttp already sent close 1009 to the peer.
-            self._counters["frames_too_large"] += 1
-            conn.close_info = (CLOSE_FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes", False)
-            logger.warning("p2p peer=%s sent a frame over %d bytes; closed", short_key(conn.peer_key),
-                           self.limits.max_frame_bytes)
-        else:  # a heartbeat timeout or a broken socket, rather than bad input
-            self._counters["read_errors"] += 1
-            conn.close_info = (int(code or CLOSE_PROTOCOL), f"read error: {type(exc).__name__}: {exc}", False)
-            logger.warning("p2p peer=%s read error: %s", short_key(conn.peer_key), exc)
+    def _ban(self, peer: PeerState, why: str = "exceeded the inbound rate limit") -> None:
+        """Refuse the peer for a ban that doubles with each offence (``PeerBudgets.ban_seconds``)."""
+        seconds = peer.budgets.ban_seconds()
+        peer.banned_until = self._clock() + seconds
+        peer.budgets.refill_drops()
+        logger.warning("p2p peer=%s %s; disconnected and refused for %.0fs", short_key(peer.key), why, seconds)
 
-    def _ban(self, peer: _Peer) -> None:
-        self._counters["rate_limit_disconnects"] += 1
-        peer.banned_until = self._clock() + self.limits.flood_ban_seconds
-        logger.warning("p2p peer=%s exceeded the inbound rate limit (%.0f msg/s, %.0f B/s); disconnected and "
-                       "refused for %.0fs", short_key(peer.key), self.limits.inbound_messages_per_second,
-                       self.limits.inbound_bytes_per_second, self.limits.flood_ban_seconds)
+    def note_drop(self, peer_key: bytes, cls: str, reason: str) -> None:
+        """The runtime refused a frame of ``peer_key`` over one of its own budgets (e.g. serving
+        catch-up): count it like a transport drop, so a persistent offender is disconnected."""
+        peer = self._peers.get(peer_key)
+        if peer is not None:
+            self._dropped(peer, cls, peer.budgets.note_drop(cls, reason))
+
+    def _dropped(self, peer: PeerState, cls: str, verdict: Verdict) -> None:
+        self._counters["budget_drops"] += 1
+        if self._on_drop is not None:
+            self._on_drop(peer.key, cls, verdict.reason)
+        conn = peer.connection
+        if verdict.disconnect and conn is not None and not conn.closing:
+            self._counters["budget_disconnects"] += 1
+            self._ban(peer, f"stayed over its {cls} budget ({verdict.reason})")
+            conn.mark_closing(CLOSE_RATE_LIMITED, f"over the {cls} budget: {verdict.reason}")
 
     async def _deliver(self, peer_key: bytes, data: bytes) -> None:
         # Awaiting the handler means a slow runtime slows reading from this peer, which
@@ -553,41 +594,3 @@ class Transport:
         except Exception:
             self._counters["handler_errors"] += 1
             logger.exception("p2p on_message handler failed for a message from %s..", short_key(peer_key))
-
-
-async def _handshake_frame(ws) -> bytes:
-    """The next handshake frame, or the peer's refusal as a HandshakeError."""
-    msg = await ws.receive()
-    if msg.type is WSMsgType.BINARY:
-        return msg.data
-    if msg.type is WSMsgType.CLOSE:
-        raise HandshakeError(int(msg.data), msg.extra or "closed without a reason", by_peer=True)
-    if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
-        raise HandshakeError(int(ws.close_code or CLOSE_PROTOCOL), "connection closed during the handshake", by_peer=True)
-    if msg.type is WSMsgType.ERROR:
-        raise HandshakeError(int(getattr(msg.data, "code", CLOSE_PROTOCOL)), f"read error: {msg.data}")
-    raise HandshakeError(CLOSE_PROTOCOL, f"expected a binary handshake frame, found {msg.type.name}")
-
-
-def _check_peer_keys(peers: Mapping[bytes, str]) -> None:
-    for key, address in peers.items():
-        if type(key) is not bytes or len(key) != PUBLIC_KEY_BYTES:
-            raise P2PError(f"peer keys must be {PUBLIC_KEY_BYTES}-byte ed25519 public keys, found {key!r}")
-        if not isinstance(address, str) or ":" not in address:
-            raise P2PError(f"peer address must be 'host:port', found {address!r} for {short_key(key)}..")
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket we own, so the real port is known when 0 was requested."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, socktype, proto, _, address = infos[0]
-    sock = socket.socket(family, socktype, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise P2PError(f"cannot listen on {host}:{port}: {exc}") from None
-    sock.setblocking(False)
-    return sock

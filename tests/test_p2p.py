@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 
 import aiohttp
 import pytest
@@ -30,9 +31,11 @@ from p2p.handshake import (
     CLOSE_UNEXPECTED_PEER,
     CLOSE_UNKNOWN_KEY,
     CLOSE_WRONG_CHAIN,
+    HEADER_REFUSAL,
     TAG_AUTH,
     DialerHandshake,
     transcript,
+    upgrade_headers,
 )
 from p2p.tls import client_ssl_context, create_ca, issue_node_certificate, server_ssl_context
 from p2p.transport import ROUTE
@@ -135,8 +138,19 @@ def sorted_nodes(labels: list[str], **kwargs) -> list[Node]:
     return sorted((Node(label, **kwargs) for label in labels), key=lambda n: n.pk)
 
 
-async def raw_connect(session: aiohttp.ClientSession, node: Node, **kwargs) -> aiohttp.ClientWebSocketResponse:
-    return await session.ws_connect(f"ws://{node.address}{ROUTE}", **kwargs)
+async def raw_connect(session: aiohttp.ClientSession, node: Node, key: SigningKey | None = None,
+                      **kwargs) -> aiohttp.ClientWebSocketResponse:
+    """A websocket to ``node``; with ``key``, the upgrade request proves that key as a dialer would."""
+    headers = upgrade_headers(key, CHAIN, node.pk, time.time_ns() // 1000) if key is not None else None
+    return await session.ws_connect(f"ws://{node.address}{ROUTE}", headers=headers, **kwargs)
+
+
+async def expect_refused(connecting) -> tuple[int, int, str]:
+    """(HTTP status, close code, reason) of an upgrade refused before any websocket existed."""
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await connecting
+    code, _, reason = (info.value.headers or {}).get(HEADER_REFUSAL, "0 ").partition(" ")
+    return info.value.status, int(code), reason
 
 
 async def expect_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, str]:
@@ -275,10 +289,9 @@ def test_key_outside_the_validator_set_is_refused_with_a_reason(caplog):
         try:
             outsider = SigningKey.from_label("outsider")
             async with aiohttp.ClientSession() as session:
-                ws = await raw_connect(session, target)
-                await ws.send_bytes(DialerHandshake(outsider, CHAIN, target.pk).hello())
-                code, reason = await expect_close(ws)
-            assert code == CLOSE_UNKNOWN_KEY
+                # Refused in the upgrade request itself: no websocket, no slot, no signature check.
+                status, code, reason = await expect_refused(raw_connect(session, target, outsider))
+            assert status == 403 and code == CLOSE_UNKNOWN_KEY
             assert "not in the validator set" in reason
             assert target.transport.stats()["handshakes_refused"] == 1
             assert any("not in the validator set" in r.getMessage() for r in caplog.records)
@@ -308,7 +321,7 @@ def test_wrong_handshake_signature_wrong_chain_and_silence_are_refused():
         try:
             async with aiohttp.ClientSession() as session:
                 # A validator key in the set, but AUTH signed by some other key.
-                ws = await raw_connect(session, high)
+                ws = await raw_connect(session, high, low.key)
                 dialer = DialerHandshake(low.key, CHAIN, high.pk)
                 await ws.send_bytes(dialer.hello())
                 challenge = await ws.receive_bytes()
@@ -320,12 +333,12 @@ def test_wrong_handshake_signature_wrong_chain_and_silence_are_refused():
                 code, reason = await expect_close(ws)
                 assert code == CLOSE_BAD_SIGNATURE and "does not verify" in reason, (code, reason)
 
-                ws = await raw_connect(session, high)
+                ws = await raw_connect(session, high, low.key)
                 await ws.send_bytes(DialerHandshake(low.key, "other-chain", high.pk).hello())
                 code, reason = await expect_close(ws)
                 assert code == CLOSE_WRONG_CHAIN and "other-chain" in reason
 
-                ws = await raw_connect(session, high)  # says nothing
+                ws = await raw_connect(session, high, low.key)  # says nothing
                 code, reason = await expect_close(ws)
                 assert code == CLOSE_HANDSHAKE_TIMEOUT and "not completed" in reason
             stats = high.transport.stats()
@@ -337,32 +350,33 @@ def test_wrong_handshake_signature_wrong_chain_and_silence_are_refused():
     run(main())
 
 
-def test_unauthenticated_connections_beyond_the_pending_cap_get_503():
+def test_authenticated_connections_beyond_the_pending_cap_get_503():
     async def main():
-        nodes = sorted_nodes(["busy-0", "busy-1"], limits=fast_limits(max_pending_handshakes=1, handshake_timeout_seconds=0.3))
-        await mesh(nodes)
-        target = nodes[-1]
+        target = Node("busy-target", limits=fast_limits(max_pending_handshakes=1, handshake_timeout_seconds=0.3))
+        dialers = [k for k in (SigningKey.from_label(f"busy-{i}") for i in range(100)) if k.public_key < target.pk][:2]
+        await target.transport.start()
+        target.transport.set_peers({k.public_key: "127.0.0.1:9" for k in dialers})  # they dial us
         try:
             async with aiohttp.ClientSession() as session:
-                silent = await raw_connect(session, target)  # occupies the only slot
+                silent = await raw_connect(session, target, dialers[0])  # occupies the only slot
                 with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-                    await raw_connect(session, target)
+                    await raw_connect(session, target, dialers[1])
                 assert info.value.status == 503
                 assert target.transport.stats()["busy_refusals"] == 1
                 code, _ = await expect_close(silent)
                 assert code == CLOSE_HANDSHAKE_TIMEOUT
                 # The slot is free again once the silent socket was dropped.
-                ws = await raw_connect(session, target)
-                await ws.send_bytes(DialerHandshake(SigningKey.from_label("nobody"), CHAIN, target.pk).hello())
-                assert (await expect_close(ws))[0] == CLOSE_UNKNOWN_KEY
+                ws = await raw_connect(session, target, dialers[1])
+                await ws.send_bytes(DialerHandshake(dialers[0], CHAIN, target.pk).hello())
+                assert (await expect_close(ws))[0] == CLOSE_PROTOCOL  # HELLO must name the upgrade's key
         finally:
-            await stop_all(nodes)
+            await target.transport.stop()
     run(main())
 
 
 async def authenticate(session: aiohttp.ClientSession, key: SigningKey, node: Node) -> aiohttp.ClientWebSocketResponse:
     """A hand-driven dialer that completes the real handshake and then does what the test says."""
-    ws = await raw_connect(session, node)
+    ws = await raw_connect(session, node, key)
     dialer = DialerHandshake(key, CHAIN, node.pk)
     await ws.send_bytes(dialer.hello())
     await ws.send_bytes(dialer.on_challenge(await ws.receive_bytes()))
@@ -570,7 +584,8 @@ def test_mutual_tls_mesh_works_and_a_client_without_a_consortium_cert_is_refused
         nodes = []
         for label in labels:
             server_ctx, client_ctx = contexts(label, ca, SigningKey.from_label(label).public_key)
-            nodes.append(Node(label, ssl_server=server_ctx, ssl_client=client_ctx))
+            nodes.append(Node(label, ssl_server=server_ctx, ssl_client=client_ctx,
+                              limits=fast_limits(pre_auth_timeout_seconds=0.3)))
         nodes.sort(key=lambda n: n.pk)
         await mesh(nodes)
         try:
@@ -594,13 +609,20 @@ def test_mutual_tls_mesh_works_and_a_client_without_a_consortium_cert_is_refused
             assert target.transport.stats()["connections_inbound"] == 2
             assert target.transport.stats()["handshakes_refused"] == 0  # refused before any websocket
 
-            # A consortium certificate is not enough: the key handshake still applies on top.
+            # A consortium certificate is not enough: the key check still applies on top.
             _, member_ctx = contexts("member-without-validator-key", ca, None)
+            outsider = SigningKey.from_label("tls-outsider")
             async with aiohttp.ClientSession() as session:
-                ws = await session.ws_connect(url, ssl=member_ctx)
-                await ws.send_bytes(DialerHandshake(SigningKey.from_label("tls-outsider"), CHAIN, target.pk).hello())
-                assert (await expect_close(ws))[0] == CLOSE_UNKNOWN_KEY
+                headers = upgrade_headers(outsider, CHAIN, target.pk, time.time_ns() // 1000)
+                status, code, _ = await expect_refused(session.ws_connect(url, ssl=member_ctx, headers=headers))
+                assert status == 403 and code == CLOSE_UNKNOWN_KEY
             assert target.transport.stats()["handshakes_refused"] == 1
+
+            # A client that opens TCP and never starts TLS is cut at the pre-auth deadline.
+            reader, writer = await asyncio.open_connection("127.0.0.1", target.transport.listen_port)
+            async with asyncio.timeout(WAIT_SECONDS):
+                assert await reader.read() == b""
+            writer.close()
         finally:
             await stop_all(nodes)
     run(main())

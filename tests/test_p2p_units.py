@@ -265,3 +265,52 @@ def test_close_reasons_are_clipped_to_the_frame_limit_on_a_character_boundary():
     assert clip_reason("short") == b"short"
     clipped = clip_reason("é" * 100)
     assert len(clipped) <= MAX_CLOSE_REASON_BYTES and clipped.decode("utf-8") == "é" * (MAX_CLOSE_REASON_BYTES // 2)
+
+
+# ----- admission before the signed handshake ------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_failed_upgrades_are_rate_limited_per_remote_address_but_never_on_loopback():
+    from p2p.admission import AdmissionGuard
+    from p2p.handshake import CLOSE_RATE_LIMITED, HandshakeError, upgrade_headers
+    from p2p.limits import TransportLimits
+
+    clock = _Clock()
+    counts: dict[str, int] = {}
+    guard = AdmissionGuard(TransportLimits(failed_upgrades_per_second=1.0, failed_upgrade_burst=3.0,
+                                           max_tracked_addresses=2), clock,
+                           lambda name, n: counts.__setitem__(name, counts.get(name, 0) + n))
+    now_us = int(clock.now * 1_000_000)
+    good = upgrade_headers(LOW, CHAIN, HIGH.public_key, now_us)
+
+    def attempt(address: str, headers: dict) -> int:
+        try:
+            guard.check_upgrade(headers, address, CHAIN, HIGH.public_key, VALIDATORS, now_us)
+        except HandshakeError as exc:
+            return exc.code
+        return 0
+
+    for _ in range(3):
+        assert attempt("203.0.113.9", {}) != 0
+        guard.note_failure("203.0.113.9")
+    # The address used up its allowance: refused before any parsing or signature work,
+    # even with a valid request; other addresses and loopback are unaffected.
+    assert attempt("203.0.113.9", good) == CLOSE_RATE_LIMITED and counts["upgrades_rate_limited"] == 1
+    assert attempt("198.51.100.7", good) == 0
+    for _ in range(100):
+        guard.note_failure("127.0.0.1")
+    assert guard.check_upgrade(good, "127.0.0.1", CHAIN, HIGH.public_key, VALIDATORS, now_us).dialer_key == LOW.public_key
+    clock.now += 1.5  # the allowance refills
+    assert attempt("203.0.113.9", good) == 0
+    # Memory is bounded: the least recently seen address is forgotten first.
+    guard.note_failure("192.0.2.1")
+    guard.note_failure("192.0.2.2")
+    assert len(guard._failed) == 2 and "203.0.113.9" not in guard._failed
