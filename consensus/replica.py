@@ -34,7 +34,7 @@ from consensus.certs import (DEFAULT_VERIFIER, NewViewPlan, Verifier, check_cert
 from consensus.messages import Blocks, BlockRequest, Message, NewView, PrePrepare, PreparedCert, ViewChange
 from consensus.ready import (PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_PREPARED, RECORD_SIGNED,
                              RECORD_VIEW, BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
-from consensus.transitions import (DEFER, FETCH_RETRY_TICKS, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
+from consensus.transitions import (AMNESIA_MAX_TIMEOUTS, DEFER, FETCH_RETRY_TICKS, STARTUP_LISTEN_TICKS, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
                                    MAX_BUFFERED_PER_PEER, MAX_CANDIDATE_BLOCKS, MAX_REPLAY_ROUNDS, NORMAL, PAST_VIEWS_KEPT, TRANSITIONS,
                                    VIEW_CHANGE, VIEW_TIMEOUT_TICKS, VIEW_WINDOW, kind_of)
 from consensus.viewchange import ViewChanges
@@ -66,6 +66,8 @@ class Replica(ViewChanges):
         self.verify = verifier
         self.committed_height, self.committed_hash, self.last_cert = committed_height, committed_hash, last_certificate
         self.view, self.mode = 0, NORMAL
+        self.view_start_height = 1  # fresh PRE-PREPAREs of this view are taken from this height on
+        self.view_entered_at = 0
         self.now = 0  # ticks since start: logical time, only for pacing
         self.ticks_waiting = 0
         self.idle_ticks = 0  # ticks since the last commit or view entry: paces retransmission
@@ -90,6 +92,7 @@ class Replica(ViewChanges):
         self._unapplied = 0
         self._replay_due = False
         self._reset_slot()
+        self.amnesic = not records  # nothing says what this key signed before: see is_listening
         self._restore(list(records))
         self._after_input()
 
@@ -143,6 +146,24 @@ class Replica(ViewChanges):
     @property
     def primary(self) -> bytes:
         return primary_of(self.view, self.validators)
+
+    def is_listening(self) -> bool:
+        """Started without records and not yet caught up: propose nothing, suspect no one.
+
+        A validator rebuilt from an empty store may have signed PRE-PREPAREs and
+        VIEW-CHANGEs for the heights it now passes again; proposing or changing views
+        before it has caught up with the heights it hears of could sign a second digest
+        for one of them. Votes need no such care: peers only send PRE-PREPAREs for the
+        heights they work on, which are above anything it signed before it went down.
+        """
+        if not self.amnesic:
+            return False
+        if self.now >= AMNESIA_MAX_TIMEOUTS * self.view_timeout_ticks or (
+                self.now >= STARTUP_LISTEN_TICKS and self.known_height < self.height):
+            self.amnesic = False
+            self._count("listened")
+            return False
+        return True
 
     def commit_quorum(self) -> int:
         """COMMITs needed to commit: 2f+1 (paper §4.2, 'committed-local')."""
@@ -262,6 +283,8 @@ class Replica(ViewChanges):
 
     def on_pre_prepare(self, pp: PrePrepare) -> None:
         if pp.height < self.height or pp.view < self.view:
+            if pp.view < self.view:
+                self._show_new_view(pp.primary)
             self._drop("old_pre_prepare")
             return
         if pp.view > self.view + VIEW_WINDOW or pp.height > self.height + HEIGHT_WINDOW:
@@ -297,6 +320,9 @@ class Replica(ViewChanges):
         block = pp.block
         if block is None or block.block_hash != pp.digest:
             self._drop("digest_mismatch")
+            return
+        if pp.height < self.view_start_height:
+            self._drop("below_view_start")  # the NEW-VIEW settled this view's heights from its own on
             return
         if not self._may_sign(pp.view, pp.height, PHASE_PREPARE, pp.digest):
             return
@@ -367,6 +393,8 @@ class Replica(ViewChanges):
 
     def on_prepare(self, vote: Vote) -> None:
         if vote.height < self.height or vote.view < self.view:
+            if vote.view < self.view:
+                self._show_new_view(vote.validator)
             self._drop("old_prepare")
             return
         if vote.view > self.view + VIEW_WINDOW or vote.height > self.height + HEIGHT_WINDOW:
@@ -404,6 +432,8 @@ class Replica(ViewChanges):
         self._check_committed(digest)
 
     def on_commit(self, vote: Vote) -> None:
+        if vote.view < self.view and vote.height >= self.height:
+            self._show_new_view(vote.validator)
         if vote.height < self.height or vote.view + PAST_VIEWS_KEPT < self.view:
             self._drop("old_commit")
             return
@@ -469,6 +499,7 @@ class Replica(ViewChanges):
         self.signed = {k: d for k, d in self.signed.items() if k[1] > done or k[2] in (PHASE_VIEW_CHANGE, PHASE_NEW_VIEW)}
         self.own_pre_prepares = {k: p for k, p in self.own_pre_prepares.items() if k[1] > done}
         self.own_votes = {k: v for k, v in self.own_votes.items() if k[2] > done}
+        self._adopt_certified_view(cert)
         if self.mode == VIEW_CHANGE:
             self._send_view_change()  # re-issue with the higher checkpoint
         self._replay_due = True
@@ -476,7 +507,8 @@ class Replica(ViewChanges):
     # --- primary duties -------------------------------------------------------------
 
     def _maybe_request_proposal(self) -> None:
-        if self.primary != self.me or self.view in self.pre_prepares:
+        if (self.primary != self.me or self.view in self.pre_prepares or self.height < self.view_start_height
+                or self.is_listening()):
             return
         own = self.own_pre_prepares.get((self.view, self.height))
         if own is not None:  # restarted after signing it: re-send, never a new digest
@@ -563,6 +595,8 @@ class Replica(ViewChanges):
                     self.prepared, self.prepared_block = rec.message, rec.block
             elif rec.kind == RECORD_VIEW:
                 normal_views.add(rec.view)
+                if rec.view >= self.view:
+                    self.view_start_height = rec.height
                 self.view = max(self.view, rec.view)
         if self.view not in normal_views and self.view in self.view_changes:
             self.mode = VIEW_CHANGE
