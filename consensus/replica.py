@@ -33,17 +33,18 @@ from consensus.certs import (DEFAULT_VERIFIER, NewViewPlan, Verifier, check_cert
                              primary_of)
 from consensus.messages import Blocks, BlockRequest, Message, NewView, PrePrepare, PreparedCert, ViewChange
 from consensus.ready import (PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_PREPARED, RECORD_SIGNED,
-                             RECORD_VIEW, BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
-from consensus.transitions import (AMNESIA_MAX_TIMEOUTS, DEFER, FETCH_RETRY_TICKS, STARTUP_LISTEN_TICKS, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
+                             BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
+from consensus.transitions import (DEFER, FETCH_RETRY_TICKS, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
                                    MAX_BUFFERED_PER_PEER, MAX_CANDIDATE_BLOCKS, MAX_REPLAY_ROUNDS, NORMAL, PAST_VIEWS_KEPT, TRANSITIONS,
                                    VIEW_CHANGE, VIEW_TIMEOUT_TICKS, VIEW_WINDOW, kind_of)
+from consensus.rejoin import Rejoin
 from consensus.viewchange import ViewChanges
 
 __all__ = ["Replica", "TRANSITIONS", "NORMAL", "VIEW_CHANGE", "VIEW_TIMEOUT_TICKS", "HEIGHT_WINDOW",
            "MAX_BUFFERED_PER_PEER"]
 
 
-class Replica(ViewChanges):
+class Replica(ViewChanges, Rejoin):
     """One validator's PBFT state machine. See the module docstring."""
 
     def __init__(self, *, chain_id: str, key: SigningKey, validators: list[bytes], block_validator: BlockValidator,
@@ -146,24 +147,6 @@ class Replica(ViewChanges):
     @property
     def primary(self) -> bytes:
         return primary_of(self.view, self.validators)
-
-    def is_listening(self) -> bool:
-        """Started without records and not yet caught up: propose nothing, suspect no one.
-
-        A validator rebuilt from an empty store may have signed PRE-PREPAREs and
-        VIEW-CHANGEs for the heights it now passes again; proposing or changing views
-        before it has caught up with the heights it hears of could sign a second digest
-        for one of them. Votes need no such care: peers only send PRE-PREPAREs for the
-        heights they work on, which are above anything it signed before it went down.
-        """
-        if not self.amnesic:
-            return False
-        if self.now >= AMNESIA_MAX_TIMEOUTS * self.view_timeout_ticks or (
-                self.now >= STARTUP_LISTEN_TICKS and self.known_height < self.height):
-            self.amnesic = False
-            self._count("listened")
-            return False
-        return True
 
     def commit_quorum(self) -> int:
         """COMMITs needed to commit: 2f+1 (paper §4.2, 'committed-local')."""
@@ -575,38 +558,3 @@ class Replica(ViewChanges):
         self._count("caught_up")
         self._commit(block, cert)
         return True
-
-    # --- restart --------------------------------------------------------------------
-
-    def _restore(self, records: list[Record]) -> None:
-        """Rebuild from persisted records: same view, same signatures, same prepared certificate."""
-        normal_views = {0}
-        for rec in records:
-            if rec.kind == RECORD_SIGNED:
-                if rec.height > self.committed_height or rec.phase in (PHASE_VIEW_CHANGE, PHASE_NEW_VIEW):
-                    self.signed[(rec.view, rec.height, rec.phase)] = rec.digest
-                self.view = max(self.view, rec.view)
-                if rec.phase == PHASE_PRE_PREPARE and rec.height > self.committed_height:
-                    self.own_pre_prepares[(rec.view, rec.height)] = rec.message
-                if rec.phase == PHASE_VIEW_CHANGE and rec.message is not None:
-                    self.view_changes.setdefault(rec.view, {})[self.me] = rec.message
-            elif rec.kind == RECORD_PREPARED and rec.height == self.height:
-                if self.prepared is None or rec.view > self.prepared.view:
-                    self.prepared, self.prepared_block = rec.message, rec.block
-            elif rec.kind == RECORD_VIEW:
-                normal_views.add(rec.view)
-                if rec.view >= self.view:
-                    self.view_start_height = rec.height
-                self.view = max(self.view, rec.view)
-        if self.view not in normal_views and self.view in self.view_changes:
-            self.mode = VIEW_CHANGE
-            self.my_view_change = self.view_changes[self.view][self.me]
-            self.backoff = 1
-            self._send_view_change()
-        for (view, height, phase), digest in sorted(self.signed.items()):
-            if view == self.view and height == self.height and phase in (PHASE_PREPARE, PHASE_COMMIT):
-                vote = Vote.create(self.key, self.chain_id, phase, view, height, digest)
-                self.own_votes[(phase, view, height)] = vote
-                self._add_vote(vote)
-                self._send(vote)
-        self._count("restored" if records else "started")

@@ -12,31 +12,18 @@ recomputing it. The timer of a view change starts once 2f+1 VIEW-CHANGEs for it 
 A replica already running a view answers a straggler's VIEW-CHANGE for it, or its
 PRE-PREPARE or votes of an older view, with its NEW-VIEW, which is a proof the
 straggler can check, so no one is left behind.
-
-A replica that restarted or was rebuilt while the others changed views also learns the
-view from the blocks it catches up on: a commit certificate of view v holds 2f+1 COMMITs
-signed in v, so at least f+1 honest replicas ran v in normal operation, which they do
-only after checking v's NEW-VIEW. Having committed that block, the replica stands where
-those honest replicas stood and enters v in normal operation (``_adopt_certified_view``).
-Its first height in v is above the certified one, so the NEW-VIEW's derived PRE-PREPARE
-(for a height at or below it) never concerns it; like every replica in a view it takes
-fresh PRE-PREPAREs only from the view's first height on (``view_start_height``).
 """
 
 from __future__ import annotations
 
 from ledger.crypto import sha256
 from ledger.errors import ValidationError
-from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block, CommitCertificate
+from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block
 
 from consensus.certs import NewViewPlan, check_new_view, check_view_change, compute_new_view_plan
 from consensus.messages import NewView, PrePrepare, ViewChange
 from consensus.ready import PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_VIEW, ProposeRequest, Record
 from consensus.transitions import MAX_BACKOFF_EXPONENT, NORMAL, RETRANSMIT_TICKS, VIEW_CHANGE, VIEW_WINDOW
-
-#: ``Record.phase`` of a VIEW record written on entering a view through a commit
-#: certificate (``digest`` is then the certificate's hash) instead of a NEW-VIEW.
-PHASE_CERTIFIED_VIEW = PHASE_COMMIT
 
 
 class ViewChanges:
@@ -248,18 +235,3 @@ class ViewChanges:
         self.my_view_change = None
         self.view_changes = {v: vcs for v, vcs in self.view_changes.items() if v > view}
         self._forget_old_views()
-
-    def _adopt_certified_view(self, cert: CommitCertificate) -> None:
-        """Just committed ``cert``'s block: enter its view if we are behind it (module docstring).
-
-        Called with ``cert`` already verified (2f+1 valid COMMITs of ``cert.view``) and the
-        replica at height ``cert.height + 1``. A replica in a view change to ``cert.view``
-        itself also stops waiting for the NEW-VIEW: the view is running. One changing to a
-        higher view keeps its VIEW-CHANGE promise and waits.
-        """
-        if cert.view < self.view or (cert.view == self.view and self.mode == NORMAL):
-            return
-        self._start_normal(cert.view, cert.height + 1)
-        self.request = None
-        self._out.persist.append(Record(RECORD_VIEW, cert.view, cert.height + 1, PHASE_CERTIFIED_VIEW, cert.cert_hash))
-        self._count("certified_views")
