@@ -76,6 +76,8 @@ class Replica(ViewChanges, Rejoin):
         self.fetch_cooldown = 0
         self.known_height = committed_height  # highest height seen evidence of
         self.fetch_peer: bytes | None = None
+        self.unreachable: frozenset[bytes] = frozenset()  # from the runtime: see peers_unreachable
+        self.primary_reached_view = -1  # the last view in which the runtime reached its primary
         self.counters: dict[str, int] = {}
         self.signed: dict[tuple[int, int, int], bytes] = {}  # (view, height, phase) -> digest
         self.own_pre_prepares: dict[tuple[int, int], PrePrepare] = {}

@@ -19,6 +19,8 @@ from consensus.ready import ProtocolError
 VIEW_TIMEOUT_TICKS = 20
 #: The timer doubles with each view change that brings no commit, up to T * 2**this.
 MAX_BACKOFF_EXPONENT = 4
+#: The timer is divided by this once the runtime reports the primary unreachable.
+UNREACHABLE_PRIMARY_DIVISOR = 2
 #: Own messages for the open height or view change are re-sent this often (the paper
 #: assumes retransmission over a lossy network).
 RETRANSMIT_TICKS = 6

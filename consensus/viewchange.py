@@ -23,7 +23,8 @@ from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block
 from consensus.certs import NewViewPlan, check_new_view, check_view_change, compute_new_view_plan
 from consensus.messages import NewView, PrePrepare, ViewChange
 from consensus.ready import PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_VIEW, ProposeRequest, Record
-from consensus.transitions import MAX_BACKOFF_EXPONENT, NORMAL, RETRANSMIT_TICKS, VIEW_CHANGE, VIEW_WINDOW
+from consensus.transitions import (MAX_BACKOFF_EXPONENT, NORMAL, RETRANSMIT_TICKS, UNREACHABLE_PRIMARY_DIVISOR, VIEW_CHANGE,
+                                   VIEW_WINDOW)
 
 
 class ViewChanges:
@@ -42,11 +43,39 @@ class ViewChanges:
         elif self.known_height >= self.height:
             self._saw_height(self.known_height + 1, self.fetch_peer)
         self.idle_ticks += 1
-        if self.ticks_waiting >= self.view_timeout_ticks << min(self.backoff, MAX_BACKOFF_EXPONENT):
-            self._count("timeouts")
+        if self.ticks_waiting >= self._timeout_ticks():
+            self._count("timeouts" if not self._primary_lost() else "timeouts.primary_unreachable")
             self._start_view_change(self.view + 1)
         elif self.idle_ticks % RETRANSMIT_TICKS == 0:
             self._retransmit()
+
+    def peers_unreachable(self, validators: frozenset[bytes]) -> None:
+        """Input from the runtime: the validators it has no connection to right now.
+
+        Only ever shortens the view timer (``_timeout_ticks``); which view comes next
+        stays v+1 for everyone, so replicas that disagree about who is reachable still
+        meet in the same view.
+        """
+        self.unreachable = validators & self.members
+        if self.primary == self.me or self.primary not in self.unreachable:
+            self.primary_reached_view = self.view
+
+    def _primary_lost(self) -> bool:
+        """The runtime lost the connection to this view's primary, which it had in this view."""
+        return (self.primary != self.me and self.primary in self.unreachable
+                and self.primary_reached_view == self.view)
+
+    def _timeout_ticks(self) -> int:
+        """Timer T of §4.4, doubled per view change without a commit; halved once the primary is lost.
+
+        A killed primary's connections drop at once, so its backups need not wait the
+        whole timer to suspect it. Only half: a backup whose link alone is cut still
+        commits through the certificates its peers send, which resets the timer, and
+        should not leave a working view over one broken link. A replica that never
+        reached the primary (just started, still connecting) waits the whole timer.
+        """
+        ticks = self.view_timeout_ticks << min(self.backoff, MAX_BACKOFF_EXPONENT)
+        return max(1, ticks // UNREACHABLE_PRIMARY_DIVISOR) if self._primary_lost() else ticks
 
     def _retransmit(self) -> None:
         if self.mode == VIEW_CHANGE:

@@ -118,6 +118,7 @@ class Simulation:
             self.honest_keys.discard(self.keys[sc.twin_of].public_key)
         self.rejoin = RejoinChecker(self)
         self.pending_rebuilds: list = []
+        self.absent: set[int] = set()  # instances down for a stale_restart or rebuild event
         self.network = Network(self.rng, lambda key: self.instances_by_key.get(key, []), len(keys))
         self.network.faults = sc.faults
         self.nodes = [SimNode(self, i, key, byzantine=(i == sc.byzantine)) for i, key in enumerate(keys)]
@@ -175,7 +176,7 @@ class Simulation:
 
     def observe_commit(self, node: SimNode, block: Block, cert: CommitCertificate) -> None:
         self.trace("C", self.now, node.index, block.height, block.block_hash[:8])
-        self.rejoin.on_commit(node, block.height)
+        self.rejoin.on_commit(node, cert)
         if block.height != node.committed_height + 1 or block.header.prev_hash != node.head_hash():
             self.violation(f"#{node.index} committed height {block.height} that does not extend its persisted head "
                            f"{node.committed_height} (checker 2: prefix)")
@@ -241,7 +242,10 @@ class Simulation:
                     e.instance = self._current_primary_instances()[0]
                 if e.kind in ("stale_restart", "rebuild"):
                     start_stale_restart(self, e)
-                if e.kind in ("crash", "crash_primary"):
+                    self.absent.add(e.instance)
+                if e.kind in ("crash", "crash_primary") and e.instance in self.absent:
+                    e.instance = -1  # already down for a stale_restart or rebuild: leave it to that event
+                if e.kind in ("crash", "crash_primary") and e.instance >= 0:
                     node = self.nodes[e.instance]
                     if node.up:
                         self.trace("crash", now, e.instance)
@@ -249,11 +253,13 @@ class Simulation:
                             node.crash_after_persist = True
                         else:
                             node.crash()
-            if e.kind in ("crash", "crash_primary", "stale_restart") and e.end == now and not self.nodes[e.instance].up:
+            if (e.kind in ("crash", "crash_primary", "stale_restart") and e.end == now and e.instance >= 0
+                    and not self.nodes[e.instance].up and (e.kind == "stale_restart" or e.instance not in self.absent)):
+                self.absent.discard(e.instance)
                 self._restart(self.nodes[e.instance])
             if e.kind == "rebuild" and e.end == now and not self.nodes[e.instance].up:
                 self.pending_rebuilds.append(e)
-            if e.kind == "commit_to_one" and e.start + 6 == now and self.nodes[e.instance].up:
+            if e.kind == "commit_to_one" and e.start + 6 == now and self.nodes[e.instance].up and e.instance not in self.absent:
                 self.trace("crash", now, e.instance)
                 self.nodes[e.instance].crash()
             if e.start <= now < e.end:
@@ -273,6 +279,7 @@ class Simulation:
                 if may_rebuild(self, e):
                     node.store, node.records = [], []
                     self.trace("rebuild", self.now, node.index)
+                self.absent.discard(e.instance)
                 self._restart(node)
 
     def link_allowed(self, src: int, dst: int, message) -> bool:
@@ -297,18 +304,26 @@ class Simulation:
                 return False
         return True
 
+    def unreachable_from(self, node: SimNode) -> frozenset[bytes]:
+        """What a runtime's transport would report: keys with no up instance linked both ways to ``node``."""
+        reachable = {self.nodes[i].key.public_key for i in range(len(self.nodes))
+                     if i != node.index and self.nodes[i].up and self.link_allowed(i, node.index, None)
+                     and self.link_allowed(node.index, i, None)}
+        return frozenset(self.validators) - reachable - {node.key.public_key}
+
     def _heal(self) -> None:
         self.healed = True
         self._active = []
         self.network.faults = HEALED
         self.trace("heal", self.now)
-        rebuilding = {e.instance for e in self.scenario.events if e.kind == "rebuild" and e.start < self.now}
         for e in self.scenario.events:
-            if e.kind == "rebuild" and e.start < self.now and e not in self.pending_rebuilds and not self.nodes[e.instance].up:
+            if e.kind == "rebuild" and e.instance in self.absent and e not in self.pending_rebuilds:
                 self.pending_rebuilds.append(e)
+        rebuilding = {e.instance for e in self.pending_rebuilds}
         for node in self.nodes:
             node.crash_after_persist = False
             if not node.up and node.index not in rebuilding:
+                self.absent.discard(node.index)
                 self._restart(node)
 
     def tick_once(self) -> None:
@@ -328,6 +343,7 @@ class Simulation:
                 node.pump()
         for node in self.nodes:
             if node.up:
+                node.replica.peers_unreachable(self.unreachable_from(node))
                 node.replica.tick()
                 node.pump()
         if self.healed:

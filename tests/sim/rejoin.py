@@ -7,10 +7,11 @@ chain: once it has reached the head it votes again within one view timeout. The
 reliable): for every honest instance restarted at any time it notes the first tick at
 which the instance is within one block of the best honest height ("at the head"), then
 waits for a PREPARE or COMMIT it signs. If, more than ``VIEW_TIMEOUT_TICKS`` after
-that tick, another honest instance commits a block above that head while the
-restarted one still has not voted, the seed fails: the chain moved on without it.
-(While the network makes no progress, say in a view change, nobody votes, which is
-not the restarted one's fault, so only progress counts.)
+that tick, another honest instance commits a block above that head on a certificate
+whose COMMITs were all cast after that tick, while the restarted one still has not
+voted, the seed fails: the chain moved on without it. (While the network makes no
+progress, say in a view change, nobody votes, which is not the restarted one's fault;
+and a certificate completed late from old votes is no sign of the others voting.)
 
 One case is exempt, and only while it lasts: an instance in a view change to a view
 above every other honest instance's view. It signed a VIEW-CHANGE for that view and
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ledger.types import Vote
+from ledger.types import CommitCertificate, Vote
 
 from consensus.messages import NewView, PrePrepare
 from consensus.transitions import VIEW_CHANGE, VIEW_TIMEOUT_TICKS
@@ -62,6 +63,7 @@ class RejoinChecker:
         self.last_vote: dict[int, int] = {}  # instance -> tick of its latest vote
         self.failure: str | None = None
         self.exempt: set[int] = set()  # instances exempt at the last check
+        self.vote_tick: dict[tuple, int] = {}  # (validator, phase, view, height, digest) -> tick first sent
         self.head_height: dict[int, int] = {}  # instance -> best height of the others when it reached the head
 
     @property
@@ -83,15 +85,22 @@ class RejoinChecker:
     def on_sent(self, node: "SimNode", message) -> None:
         if isinstance(message, Vote) and message.validator == node.key.public_key and self.sim.is_honest(node):
             self.last_vote[node.index] = self.sim.now
+            key = (message.validator, message.phase, message.view, message.height, message.block_hash)
+            self.vote_tick.setdefault(key, self.sim.now)
 
-    def on_commit(self, node: "SimNode", height: int) -> None:
+    def on_commit(self, node: "SimNode", cert: CommitCertificate) -> None:
         """Progress: another honest instance committed above the head the restarted one reached."""
         sim = self.sim
         if not (sim.healed and sim.is_honest(node)) or self.failure is not None:
             return
+        height = cert.height
+        keys = [(v.validator, v.phase, v.view, v.height, v.block_hash) for v in cert.votes]
+        cast = [self.vote_tick[k] for k in keys if k in self.vote_tick]  # honest votes only
+        if not cast:
+            return
         for index in sorted(self.restarted - self.exempt):
             since = self.head_at.get(index)
-            if (index == node.index or since is None or height <= self.head_height[index]
+            if (index == node.index or since is None or height <= self.head_height[index] or min(cast) < since
                     or sim.now - since <= REJOIN_WINDOW_TICKS or self.last_vote.get(index, -1) >= since):
                 continue
             other = sim.nodes[index]
