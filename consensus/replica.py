@@ -355,6 +355,7 @@ class Replica(ViewChanges, Rejoin):
             self._record_signed(view, self.height, phase, digest)
         vote = Vote.create(self.key, self.chain_id, phase, view, self.height, digest)
         self.own_votes[(phase, view, self.height)] = vote
+        self._count("votes_cast")  # operators (and tests) see a validator take part, not just follow
         self._send(vote)
         self._add_vote(vote)
 
