@@ -6,7 +6,7 @@ How a runtime drives it (see consensus/ready.py for the order and why)::
                       committed_height=h, committed_hash=head_hash_or_genesis, last_certificate=cert_of_h,
                       records=[Record.decode(b) for b in saved_records])
     # on a network message:  replica.step(decode_message(raw), sender=peer_key)
-    # on a timer:            replica.tick()
+    # on a timer:            replica.peers_unreachable(validators_not_connected); replica.tick()
     # on fetched blocks:     replica.deliver_committed(block, cert)
     while replica.has_ready():
         rd = replica.ready()

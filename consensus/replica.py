@@ -33,17 +33,18 @@ from consensus.certs import (DEFAULT_VERIFIER, NewViewPlan, Verifier, check_cert
                              primary_of)
 from consensus.messages import Blocks, BlockRequest, Message, NewView, PrePrepare, PreparedCert, ViewChange
 from consensus.ready import (PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_PREPARED, RECORD_SIGNED,
-                             RECORD_VIEW, BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
+                             BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
 from consensus.transitions import (DEFER, FETCH_RETRY_TICKS, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
                                    MAX_BUFFERED_PER_PEER, MAX_CANDIDATE_BLOCKS, MAX_REPLAY_ROUNDS, NORMAL, PAST_VIEWS_KEPT, TRANSITIONS,
                                    VIEW_CHANGE, VIEW_TIMEOUT_TICKS, VIEW_WINDOW, kind_of)
+from consensus.rejoin import Rejoin
 from consensus.viewchange import ViewChanges
 
 __all__ = ["Replica", "TRANSITIONS", "NORMAL", "VIEW_CHANGE", "VIEW_TIMEOUT_TICKS", "HEIGHT_WINDOW",
            "MAX_BUFFERED_PER_PEER"]
 
 
-class Replica(ViewChanges):
+class Replica(ViewChanges, Rejoin):
     """One validator's PBFT state machine. See the module docstring."""
 
     def __init__(self, *, chain_id: str, key: SigningKey, validators: list[bytes], block_validator: BlockValidator,
@@ -66,6 +67,8 @@ class Replica(ViewChanges):
         self.verify = verifier
         self.committed_height, self.committed_hash, self.last_cert = committed_height, committed_hash, last_certificate
         self.view, self.mode = 0, NORMAL
+        self.view_start_height = 1  # fresh PRE-PREPAREs of this view are taken from this height on
+        self.view_entered_at = 0
         self.now = 0  # ticks since start: logical time, only for pacing
         self.ticks_waiting = 0
         self.idle_ticks = 0  # ticks since the last commit or view entry: paces retransmission
@@ -73,6 +76,8 @@ class Replica(ViewChanges):
         self.fetch_cooldown = 0
         self.known_height = committed_height  # highest height seen evidence of
         self.fetch_peer: bytes | None = None
+        self.unreachable: frozenset[bytes] = frozenset()  # from the runtime: see peers_unreachable
+        self.primary_reached_view = -1  # the last view in which the runtime reached its primary
         self.counters: dict[str, int] = {}
         self.signed: dict[tuple[int, int, int], bytes] = {}  # (view, height, phase) -> digest
         self.own_pre_prepares: dict[tuple[int, int], PrePrepare] = {}
@@ -90,6 +95,7 @@ class Replica(ViewChanges):
         self._unapplied = 0
         self._replay_due = False
         self._reset_slot()
+        self.amnesic = not records  # nothing says what this key signed before: see is_listening
         self._restore(list(records))
         self._after_input()
 
@@ -262,6 +268,8 @@ class Replica(ViewChanges):
 
     def on_pre_prepare(self, pp: PrePrepare) -> None:
         if pp.height < self.height or pp.view < self.view:
+            if pp.view < self.view:
+                self._show_new_view(pp.primary)
             self._drop("old_pre_prepare")
             return
         if pp.view > self.view + VIEW_WINDOW or pp.height > self.height + HEIGHT_WINDOW:
@@ -297,6 +305,9 @@ class Replica(ViewChanges):
         block = pp.block
         if block is None or block.block_hash != pp.digest:
             self._drop("digest_mismatch")
+            return
+        if pp.height < self.view_start_height:
+            self._drop("below_view_start")  # the NEW-VIEW settled this view's heights from its own on
             return
         if not self._may_sign(pp.view, pp.height, PHASE_PREPARE, pp.digest):
             return
@@ -344,6 +355,7 @@ class Replica(ViewChanges):
             self._record_signed(view, self.height, phase, digest)
         vote = Vote.create(self.key, self.chain_id, phase, view, self.height, digest)
         self.own_votes[(phase, view, self.height)] = vote
+        self._count("votes_cast")  # operators (and tests) see a validator take part, not just follow
         self._send(vote)
         self._add_vote(vote)
 
@@ -367,6 +379,8 @@ class Replica(ViewChanges):
 
     def on_prepare(self, vote: Vote) -> None:
         if vote.height < self.height or vote.view < self.view:
+            if vote.view < self.view:
+                self._show_new_view(vote.validator)
             self._drop("old_prepare")
             return
         if vote.view > self.view + VIEW_WINDOW or vote.height > self.height + HEIGHT_WINDOW:
@@ -404,6 +418,8 @@ class Replica(ViewChanges):
         self._check_committed(digest)
 
     def on_commit(self, vote: Vote) -> None:
+        if vote.view < self.view and vote.height >= self.height:
+            self._show_new_view(vote.validator)
         if vote.height < self.height or vote.view + PAST_VIEWS_KEPT < self.view:
             self._drop("old_commit")
             return
@@ -469,6 +485,7 @@ class Replica(ViewChanges):
         self.signed = {k: d for k, d in self.signed.items() if k[1] > done or k[2] in (PHASE_VIEW_CHANGE, PHASE_NEW_VIEW)}
         self.own_pre_prepares = {k: p for k, p in self.own_pre_prepares.items() if k[1] > done}
         self.own_votes = {k: v for k, v in self.own_votes.items() if k[2] > done}
+        self._adopt_certified_view(cert)
         if self.mode == VIEW_CHANGE:
             self._send_view_change()  # re-issue with the higher checkpoint
         self._replay_due = True
@@ -476,7 +493,8 @@ class Replica(ViewChanges):
     # --- primary duties -------------------------------------------------------------
 
     def _maybe_request_proposal(self) -> None:
-        if self.primary != self.me or self.view in self.pre_prepares:
+        if (self.primary != self.me or self.view in self.pre_prepares or self.height < self.view_start_height
+                or self.is_listening()):
             return
         own = self.own_pre_prepares.get((self.view, self.height))
         if own is not None:  # restarted after signing it: re-send, never a new digest
@@ -543,36 +561,3 @@ class Replica(ViewChanges):
         self._count("caught_up")
         self._commit(block, cert)
         return True
-
-    # --- restart --------------------------------------------------------------------
-
-    def _restore(self, records: list[Record]) -> None:
-        """Rebuild from persisted records: same view, same signatures, same prepared certificate."""
-        normal_views = {0}
-        for rec in records:
-            if rec.kind == RECORD_SIGNED:
-                if rec.height > self.committed_height or rec.phase in (PHASE_VIEW_CHANGE, PHASE_NEW_VIEW):
-                    self.signed[(rec.view, rec.height, rec.phase)] = rec.digest
-                self.view = max(self.view, rec.view)
-                if rec.phase == PHASE_PRE_PREPARE and rec.height > self.committed_height:
-                    self.own_pre_prepares[(rec.view, rec.height)] = rec.message
-                if rec.phase == PHASE_VIEW_CHANGE and rec.message is not None:
-                    self.view_changes.setdefault(rec.view, {})[self.me] = rec.message
-            elif rec.kind == RECORD_PREPARED and rec.height == self.height:
-                if self.prepared is None or rec.view > self.prepared.view:
-                    self.prepared, self.prepared_block = rec.message, rec.block
-            elif rec.kind == RECORD_VIEW:
-                normal_views.add(rec.view)
-                self.view = max(self.view, rec.view)
-        if self.view not in normal_views and self.view in self.view_changes:
-            self.mode = VIEW_CHANGE
-            self.my_view_change = self.view_changes[self.view][self.me]
-            self.backoff = 1
-            self._send_view_change()
-        for (view, height, phase), digest in sorted(self.signed.items()):
-            if view == self.view and height == self.height and phase in (PHASE_PREPARE, PHASE_COMMIT):
-                vote = Vote.create(self.key, self.chain_id, phase, view, height, digest)
-                self.own_votes[(phase, view, height)] = vote
-                self._add_vote(vote)
-                self._send(vote)
-        self._count("restored" if records else "started")

@@ -19,9 +19,18 @@ from consensus.ready import ProtocolError
 VIEW_TIMEOUT_TICKS = 20
 #: The timer doubles with each view change that brings no commit, up to T * 2**this.
 MAX_BACKOFF_EXPONENT = 4
+#: The timer is divided by this once the runtime reports the primary unreachable.
+UNREACHABLE_PRIMARY_DIVISOR = 2
 #: Own messages for the open height or view change are re-sent this often (the paper
 #: assumes retransmission over a lossy network).
 RETRANSMIT_TICKS = 6
+#: A replica that starts without records (fresh, or rebuilt from an empty store) first
+#: listens this long before it proposes or suspects a primary, and then until it has
+#: caught up with the heights it heard of: it cannot know what it signed before.
+STARTUP_LISTEN_TICKS = 10
+#: ...but for at most this many view timeouts, so a peer lying about heights cannot
+#: keep it quiet for good.
+AMNESIA_MAX_TIMEOUTS = 64
 #: Least number of ticks between two catch-up requests.
 FETCH_RETRY_TICKS = 10
 #: Messages for heights above committed + this are dropped (after asking for blocks).

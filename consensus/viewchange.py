@@ -9,8 +9,9 @@ primary of the new view, holding 2f+1 VIEW-CHANGEs, derives the NEW-VIEW
 block, else ask the runtime for a fresh one. Backups accept a NEW-VIEW only after
 recomputing it. The timer of a view change starts once 2f+1 VIEW-CHANGEs for it are in
 (§4.5.2) and doubles with each view change that brings no commit, up to a cap.
-A replica already running a view answers a straggler's VIEW-CHANGE for it with its
-NEW-VIEW, which is a proof the straggler can check, so no one is left behind.
+A replica already running a view answers a straggler's VIEW-CHANGE for it, or its
+PRE-PREPARE or votes of an older view, with its NEW-VIEW, which is a proof the
+straggler can check, so no one is left behind.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block
 from consensus.certs import NewViewPlan, check_new_view, check_view_change, compute_new_view_plan
 from consensus.messages import NewView, PrePrepare, ViewChange
 from consensus.ready import PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_VIEW, ProposeRequest, Record
-from consensus.transitions import MAX_BACKOFF_EXPONENT, NORMAL, RETRANSMIT_TICKS, VIEW_CHANGE, VIEW_WINDOW
+from consensus.transitions import (MAX_BACKOFF_EXPONENT, NORMAL, RETRANSMIT_TICKS, UNREACHABLE_PRIMARY_DIVISOR, VIEW_CHANGE,
+                                   VIEW_WINDOW)
 
 
 class ViewChanges:
@@ -32,18 +34,48 @@ class ViewChanges:
         self.now += 1
         # §4.5.2: a replica changing views starts its timer only once 2f+1 VIEW-CHANGEs
         # for that view arrived, so a lone replica cannot race ahead through views.
-        if self.mode == NORMAL or len(self.view_changes.get(self.view, ())) >= self.quorum:
+        if self.is_listening():
+            self.ticks_waiting = 0
+        elif self.mode == NORMAL or len(self.view_changes.get(self.view, ())) >= self.quorum:
             self.ticks_waiting += 1
         if self.fetch_cooldown:
             self.fetch_cooldown -= 1
         elif self.known_height >= self.height:
             self._saw_height(self.known_height + 1, self.fetch_peer)
         self.idle_ticks += 1
-        if self.ticks_waiting >= self.view_timeout_ticks << min(self.backoff, MAX_BACKOFF_EXPONENT):
-            self._count("timeouts")
+        if self.ticks_waiting >= self._timeout_ticks():
+            self._count("timeouts" if not self._primary_lost() else "timeouts.primary_unreachable")
             self._start_view_change(self.view + 1)
         elif self.idle_ticks % RETRANSMIT_TICKS == 0:
             self._retransmit()
+
+    def peers_unreachable(self, validators: frozenset[bytes]) -> None:
+        """Input from the runtime: the validators it has no connection to right now.
+
+        Only ever shortens the view timer (``_timeout_ticks``); which view comes next
+        stays v+1 for everyone, so replicas that disagree about who is reachable still
+        meet in the same view.
+        """
+        self.unreachable = validators & self.members
+        if self.primary == self.me or self.primary not in self.unreachable:
+            self.primary_reached_view = self.view
+
+    def _primary_lost(self) -> bool:
+        """The runtime lost the connection to this view's primary, which it had in this view."""
+        return (self.primary != self.me and self.primary in self.unreachable
+                and self.primary_reached_view == self.view)
+
+    def _timeout_ticks(self) -> int:
+        """Timer T of §4.4, doubled per view change without a commit; halved once the primary is lost.
+
+        A killed primary's connections drop at once, so its backups need not wait the
+        whole timer to suspect it. Only half: a backup whose link alone is cut still
+        commits through the certificates its peers send, which resets the timer, and
+        should not leave a working view over one broken link. A replica that never
+        reached the primary (just started, still connecting) waits the whole timer.
+        """
+        ticks = self.view_timeout_ticks << min(self.backoff, MAX_BACKOFF_EXPONENT)
+        return max(1, ticks // UNREACHABLE_PRIMARY_DIVISOR) if self._primary_lost() else ticks
 
     def _retransmit(self) -> None:
         if self.mode == VIEW_CHANGE:
@@ -109,15 +141,28 @@ class ViewChanges:
 
     def _help_lagging(self, vc: ViewChange) -> None:
         """A peer still changing to a view we already run in: show it our NEW-VIEW."""
-        if self.mode != NORMAL or self.new_view_msg is None or vc.replica not in self.members:
+        self._show_new_view(vc.replica)
+
+    def _show_new_view(self, peer: bytes) -> None:
+        """Send our NEW-VIEW to a peer seen in an older view, at most once per RETRANSMIT_TICKS.
+
+        The peer checks it like any NEW-VIEW (2f+1 signed VIEW-CHANGEs), so it need not
+        trust us; this is what pulls a replica that restarted in an old view, and sends
+        that view's messages, into ours even when no block commits meanwhile.
+        """
+        if self.mode != NORMAL or self.new_view_msg is None or peer not in self.members or peer == self.me:
             return
-        last = self.nv_sent.get(vc.replica)
+        if self.now - self.view_entered_at < RETRANSMIT_TICKS:
+            return  # messages of the old view still in flight right after the switch are no sign of a lagger
+        last = self.nv_sent.get(peer)
         if last is None or self.now - last >= RETRANSMIT_TICKS:
-            self.nv_sent[vc.replica] = self.now
-            self._send(self.new_view_msg, vc.replica)
+            self.nv_sent[peer] = self.now
+            self._send(self.new_view_msg, peer)
 
     def _maybe_join(self) -> None:
         """f+1 VIEW-CHANGEs for views above ours: join the smallest of them (§4.5.2)."""
+        if self.is_listening():
+            return
         views_by_replica: dict[bytes, int] = {}
         for view, vcs in self.view_changes.items():
             if view > self.view:
@@ -182,11 +227,10 @@ class ViewChanges:
         self._enter_view(nv, plan)
 
     def on_new_view(self, nv: NewView) -> None:
+        # No VIEW_WINDOW here: a NEW-VIEW proves itself with 2f+1 VIEW-CHANGEs and is never
+        # buffered, so one far ahead is what brings a long-absent replica back.
         if nv.view < self.view or (nv.view == self.view and self.mode == NORMAL):
             self._drop("old_new_view")
-            return
-        if nv.view > self.view + VIEW_WINDOW:
-            self._drop("far_future")
             return
         try:
             plan = check_new_view(nv, self.validators, self.chain_id, self.verify, self.new_view_plan)
@@ -200,12 +244,8 @@ class ViewChanges:
 
     def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
         """Start normal operation in the NEW-VIEW's view with its derived PRE-PREPARE (§4.4)."""
-        self.view, self.mode = nv.view, NORMAL
-        self.ticks_waiting = self.idle_ticks = 0
-        self.new_view_msg, self.nv_pre_prepare, self.pending_new_view = nv, nv.pre_prepare, None
-        self.my_view_change = None
-        self.view_changes = {v: vcs for v, vcs in self.view_changes.items() if v > nv.view}
-        self._forget_old_views()
+        self._start_normal(nv.view, plan.height)
+        self.new_view_msg, self.nv_pre_prepare = nv, nv.pre_prepare
         self._out.persist.append(Record(RECORD_VIEW, nv.view, plan.height, PHASE_NEW_VIEW, sha256(nv.signed_body())))
         self._count("new_views")
         if plan.base_cert is not None and plan.base_height >= self.height:
@@ -213,3 +253,14 @@ class ViewChanges:
         if plan.height > self.height:
             self._saw_height(plan.height, nv.primary)
         self._replay_due = True
+
+    def _start_normal(self, view: int, start_height: int) -> None:
+        """Leave any view change and run ``view`` from ``start_height`` on (§4.4, after NEW-VIEW)."""
+        self.view, self.mode = view, NORMAL
+        self.view_start_height = start_height
+        self.view_entered_at = self.now
+        self.ticks_waiting = self.idle_ticks = 0
+        self.nv_pre_prepare = self.pending_new_view = None
+        self.my_view_change = None
+        self.view_changes = {v: vcs for v, vcs in self.view_changes.items() if v > view}
+        self._forget_old_views()

@@ -576,6 +576,8 @@ class Node:
             await asyncio.sleep(period)
             if self.halted:
                 return
+            connected = set(self.transport.connected_peers()) if self.transport else set()
+            self.replica.peers_unreachable(frozenset(v for v in self.replica.validators if v not in connected))
             self.replica.tick()
             self._drive()
             self._pump_sync()

@@ -7,7 +7,8 @@ fault kind once in a seeded order, then random ones until the time is up; each f
 is held a few seconds, then healed (killed nodes restarted), and the driver waits for
 every node to catch up before the next one. For faults that take the primary out it
 measures the view-change recovery time: from the fault to the moment the others have
-committed two more blocks.
+committed two more blocks, and to the next commit on all of them (reported for
+``kill_primary`` alone, "primary killed -> next commit", and for every primary fault).
 
 At the end it heals everything, waits for every acknowledged transaction's receipt,
 stops the nodes and reads their stores: same blocks and state roots everywhere, every
@@ -62,6 +63,12 @@ def _heights(net: Devnet, nodes: list[int]) -> dict[int, int]:
     return out
 
 
+def _stats(values: list[float]) -> dict:
+    """count, p50, p99 and max of recovery times (seconds)."""
+    return {"count": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99),
+            "max": max(values, default=None)}
+
+
 class Soak:
     def __init__(self, root: str, seed: int, progress: Callable[[str], None]) -> None:
         self.root = root
@@ -71,6 +78,7 @@ class Soak:
         self.net, self.faults = start_proxied(root, VALIDATORS, seed)
         self.crasher = Crasher(self.net, self.rng)
         self.recoveries: list[float] = []
+        self.next_commits: dict[str, list[float]] = {}  # primary fault kind -> seconds to the next commit everywhere
         self.heal_catch_ups: list[float] = []
         self.done: dict[str, int] = {k: 0 for k in FAULT_KINDS}
 
@@ -131,9 +139,11 @@ class Soak:
         self.progress(f"fault {kind} ({self.faults.describe()}; down {sorted(self.crasher.down)}) for {hold:.1f} s")
         if kind in PRIMARY_FAULTS and progressing:
             base = max(before.get(i, 0) for i in progressing)
-            recovered = None
+            recovered = next_commit = None
             while time.monotonic() - started < RECOVERY_LIMIT_S:
                 heights = _heights(self.net, progressing)
+                if next_commit is None and sum(1 for h in heights.values() if h > base) >= len(progressing):
+                    next_commit = time.monotonic() - started
                 if sum(1 for h in heights.values() if h >= base + 2) >= len(progressing):
                     recovered = time.monotonic() - started
                     break
@@ -141,7 +151,8 @@ class Soak:
             if recovered is None:
                 raise AssertionError(f"no commits {RECOVERY_LIMIT_S:.0f} s after {kind}; the rest did not recover")
             self.recoveries.append(recovered)
-            self.progress(f"  recovered after {recovered:.2f} s")
+            self.next_commits.setdefault(kind, []).append(recovered if next_commit is None else next_commit)
+            self.progress(f"  recovered after {recovered:.2f} s (next commit after {self.next_commits[kind][-1]:.2f} s)")
         remaining = hold - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
@@ -193,8 +204,9 @@ class Soak:
             "seed": self.seed, "validators": VALIDATORS, "faults": self.done, "kills": self.crasher.kills,
             "acknowledged_txs": len(acked), "load_errors": len(load_errors), "heights": [v.height for v in views],
             "signatures_checked": sum(len(v.signatures) for v in views), "records_read": sum(v.records for v in views),
-            "view_change_recovery_s": {"count": len(self.recoveries), "p50": percentile(self.recoveries, 50),
-                                       "p99": percentile(self.recoveries, 99), "max": max(self.recoveries, default=None)},
+            "view_change_recovery_s": _stats(self.recoveries),
+            "primary_killed_next_commit_s": _stats(self.next_commits.get("kill_primary", [])),
+            "primary_fault_next_commit_s": _stats([t for ts in self.next_commits.values() for t in ts]),
             "heal_catch_up_s": {"p50": percentile(self.heal_catch_ups, 50), "p99": percentile(self.heal_catch_ups, 99)},
             "problems": problems,
         }

@@ -15,6 +15,7 @@ from ledger.types import PHASE_COMMIT, PHASE_PREPARE, ZERO_HASH, Block, BlockHea
 
 from consensus.messages import PrePrepare
 from consensus.ready import ProtocolError, Record
+from consensus.transitions import STARTUP_LISTEN_TICKS
 from consensus.replica import (HEIGHT_WINDOW, MAX_BUFFERED_PER_PEER, NORMAL, TRANSITIONS, VIEW_CHANGE,
                                VIEW_TIMEOUT_TICKS, Replica)
 
@@ -147,6 +148,10 @@ def test_propose_without_a_request_is_a_protocol_error():
 
 def test_primary_asks_for_a_block_then_pre_prepares_it():
     r = replica(0)
+    drain(r)
+    for _ in range(STARTUP_LISTEN_TICKS):  # started without records: it listens first
+        assert r.ready().propose_request is None
+        r.tick()
     rd = r.ready()
     req = rd.propose_request
     assert (req.view, req.height, req.prev_hash, req.last_commit) == (0, 1, GENESIS, None)
@@ -205,7 +210,7 @@ def test_restored_replica_never_signs_a_different_digest():
 def test_timeout_starts_a_view_change_and_the_view_is_persisted_4_4():
     r = replica(1)
     drain(r)
-    for _ in range(VIEW_TIMEOUT_TICKS):
+    for _ in range(STARTUP_LISTEN_TICKS + VIEW_TIMEOUT_TICKS):  # a fresh replica listens before it suspects
         r.tick()
     assert r.mode == VIEW_CHANGE and r.view == 1
     records = [rec for rd in drain(r) for rec in rd.persist]

@@ -14,7 +14,9 @@ checkers run inside those steps, on what the replicas emit:
    ``ledger.types.verify_certificate`` (the real one, not the core's copy);
 5. liveness: after ``heal_tick`` (faults cleared, everything restarted, so at least
    2f+1 honest replicas are connected), every honest instance commits
-   ``LIVENESS_BLOCKS`` blocks above the best height at heal within ``LIVENESS_TICKS``.
+   ``LIVENESS_BLOCKS`` blocks above the best height at heal within ``LIVENESS_TICKS``;
+6. rejoin: after the heal, a restarted or rebuilt honest instance votes within one view
+   timeout of reaching the head (tests/sim/rejoin.py).
 
 Every delivery, commit and crash feeds a running SHA-256, the trace hash: one seed
 always gives one trace hash.
@@ -36,6 +38,7 @@ from consensus.replica import Replica
 from tests.sim.mutants import MUTANTS
 from tests.sim.network import LinkFaults, Network
 from tests.sim.node import SimNode
+from tests.sim.rejoin import RejoinChecker, forced_view_change_allows, may_rebuild, must_restore, start_stale_restart
 from tests.sim.scenarios import Scenario, make_scenario
 
 CHAIN_ID = "shopchain-sim"
@@ -113,6 +116,9 @@ class Simulation:
             self.honest_keys.discard(self.keys[sc.byzantine].public_key)
         if sc.twin_of is not None:
             self.honest_keys.discard(self.keys[sc.twin_of].public_key)
+        self.rejoin = RejoinChecker(self)
+        self.pending_rebuilds: list = []
+        self.absent: set[int] = set()  # instances down for a stale_restart or rebuild event
         self.network = Network(self.rng, lambda key: self.instances_by_key.get(key, []), len(keys))
         self.network.faults = sc.faults
         self.nodes = [SimNode(self, i, key, byzantine=(i == sc.byzantine)) for i, key in enumerate(keys)]
@@ -170,6 +176,7 @@ class Simulation:
 
     def observe_commit(self, node: SimNode, block: Block, cert: CommitCertificate) -> None:
         self.trace("C", self.now, node.index, block.height, block.block_hash[:8])
+        self.rejoin.on_commit(node, cert)
         if block.height != node.committed_height + 1 or block.header.prev_hash != node.head_hash():
             self.violation(f"#{node.index} committed height {block.height} that does not extend its persisted head "
                            f"{node.committed_height} (checker 2: prefix)")
@@ -200,6 +207,7 @@ class Simulation:
     def observe_sent(self, node: SimNode, message) -> None:
         if not self.is_honest(node):
             return
+        self.rejoin.on_sent(node, message)
         if isinstance(message, Vote) and message.validator == node.key.public_key:
             self._signed(node, (message.view, message.height, message.phase), message.block_hash)
         elif isinstance(message, PrePrepare) and message.primary == node.key.public_key:
@@ -232,7 +240,12 @@ class Simulation:
                     e.groups = tuple(self._current_primary_instances())
                 elif e.kind == "crash_primary":
                     e.instance = self._current_primary_instances()[0]
-                if e.kind in ("crash", "crash_primary"):
+                if e.kind in ("stale_restart", "rebuild"):
+                    start_stale_restart(self, e)
+                    self.absent.add(e.instance)
+                if e.kind in ("crash", "crash_primary") and e.instance in self.absent:
+                    e.instance = -1  # already down for a stale_restart or rebuild: leave it to that event
+                if e.kind in ("crash", "crash_primary") and e.instance >= 0:
                     node = self.nodes[e.instance]
                     if node.up:
                         self.trace("crash", now, e.instance)
@@ -240,9 +253,13 @@ class Simulation:
                             node.crash_after_persist = True
                         else:
                             node.crash()
-            if e.kind in ("crash", "crash_primary") and e.end == now and not self.nodes[e.instance].up:
+            if (e.kind in ("crash", "crash_primary", "stale_restart") and e.end == now and e.instance >= 0
+                    and not self.nodes[e.instance].up and (e.kind == "stale_restart" or e.instance not in self.absent)):
+                self.absent.discard(e.instance)
                 self._restart(self.nodes[e.instance])
-            if e.kind == "commit_to_one" and e.start + 6 == now and self.nodes[e.instance].up:
+            if e.kind == "rebuild" and e.end == now and not self.nodes[e.instance].up:
+                self.pending_rebuilds.append(e)
+            if e.kind == "commit_to_one" and e.start + 6 == now and self.nodes[e.instance].up and e.instance not in self.absent:
                 self.trace("crash", now, e.instance)
                 self.nodes[e.instance].crash()
             if e.start <= now < e.end:
@@ -252,6 +269,18 @@ class Simulation:
     def _restart(self, node: SimNode) -> None:
         self.trace("restart", self.now, node.index)
         node.start(forget_records=self.forget_records)
+        self.rejoin.on_restart(node)
+
+    def _rebuild_when_safe(self) -> None:
+        for e in list(self.pending_rebuilds):
+            if may_rebuild(self, e) or must_restore(self):
+                self.pending_rebuilds.remove(e)
+                node = self.nodes[e.instance]
+                if may_rebuild(self, e):
+                    node.store, node.records = [], []
+                    self.trace("rebuild", self.now, node.index)
+                self.absent.discard(e.instance)
+                self._restart(node)
 
     def link_allowed(self, src: int, dst: int, message) -> bool:
         sc = self.scenario
@@ -271,16 +300,30 @@ class Simulation:
             if (e.kind == "commit_to_one" and isinstance(message, Vote) and message.phase == PHASE_COMMIT
                     and dst != e.instance):
                 return False
+            if e.kind in ("stale_restart", "rebuild") and not forced_view_change_allows(e, message):
+                return False
         return True
+
+    def unreachable_from(self, node: SimNode) -> frozenset[bytes]:
+        """What a runtime's transport would report: keys with no up instance linked both ways to ``node``."""
+        reachable = {self.nodes[i].key.public_key for i in range(len(self.nodes))
+                     if i != node.index and self.nodes[i].up and self.link_allowed(i, node.index, None)
+                     and self.link_allowed(node.index, i, None)}
+        return frozenset(self.validators) - reachable - {node.key.public_key}
 
     def _heal(self) -> None:
         self.healed = True
         self._active = []
         self.network.faults = HEALED
         self.trace("heal", self.now)
+        for e in self.scenario.events:
+            if e.kind == "rebuild" and e.instance in self.absent and e not in self.pending_rebuilds:
+                self.pending_rebuilds.append(e)
+        rebuilding = {e.instance for e in self.pending_rebuilds}
         for node in self.nodes:
             node.crash_after_persist = False
-            if not node.up:
+            if not node.up and node.index not in rebuilding:
+                self.absent.discard(node.index)
                 self._restart(node)
 
     def tick_once(self) -> None:
@@ -291,6 +334,7 @@ class Simulation:
             self._heal()
         elif not self.healed:
             self._apply_events()
+        self._rebuild_when_safe()
         for src, dst, message in self.network.due():
             node = self.nodes[dst]
             if node.up:
@@ -299,8 +343,11 @@ class Simulation:
                 node.pump()
         for node in self.nodes:
             if node.up:
+                node.replica.peers_unreachable(self.unreachable_from(node))
                 node.replica.tick()
                 node.pump()
+        if self.healed:
+            self.rejoin.check()
 
     def run(self) -> Result:
         sc = self.scenario
@@ -314,7 +361,15 @@ class Simulation:
                 target = max(n.committed_height for n in honest) + LIVENESS_BLOCKS
             if self.violations:
                 break
-            if target is not None and all(n.committed_height >= target for n in honest):
+            if self.rejoin.failure is not None:
+                liveness = self.rejoin.failure
+                break
+            if target is not None and all(n.committed_height >= target for n in honest) and not self.rejoin.pending:
+                break
+            if self.now >= deadline and target is not None and all(n.committed_height >= target for n in honest) \
+                    and self.rejoin.pending:
+                liveness = (f"restarted instances {sorted(self.rejoin.restarted - self.rejoin.exempt)} had not voted again {LIVENESS_TICKS} "
+                            f"ticks after the heal (checker 6: rejoin)")
                 break
             if self.now >= deadline:
                 behind = {n.index: n.committed_height for n in honest if n.committed_height < target}

@@ -14,7 +14,9 @@ Kinds of events:
 - ``crash_primary``: crash whoever is primary now, restart it a few ticks later (before
   the others time out), which is when a restarted primary is tempted to re-propose;
 - ``commit_to_one``: for a while COMMITs reach one instance only, which then crashes:
-  a prepared block is committed by one replica and must survive the view change.
+  a prepared block is committed by one replica and must survive the view change;
+- ``stale_restart`` / ``rebuild``: an instance is down while the others pass a few
+  views, then restarts in its old view or from an empty store (tests/sim/rejoin.py).
 
 Twins (Bano et al., "Twins: BFT Systems Made Robust"): one validator key runs on two
 instances; for each of the first views, a partition of the instances is drawn and a
@@ -45,6 +47,9 @@ class Event:
     instance: int = -1
     groups: tuple[int, ...] = ()
     mid: bool = False
+    views: int = 0  # stale_restart / rebuild: views the others must pass while the instance is down
+    mute_below: int = 0  # set when it starts: PRE-PREPAREs and NEW-VIEWs of lower views are dropped
+    crash_height: int = 0  # set when it starts: the instance's committed height at the crash
 
 
 @dataclass
@@ -78,8 +83,11 @@ def make_scenario(rng: random.Random, validators: int, twins: bool) -> Scenario:
     byzantine = rng.randrange(validators) if rng.random() < 0.25 else None
     honest = [i for i in range(validators) if i != byzantine]
     events: list[Event] = []
+    kinds = ["partition", "isolate_primary", "oneway", "crash", "crash_primary", "commit_to_one", "stale_restart", "rebuild"]
     for _ in range(rng.randint(1, 4)):
-        kind = rng.choice(["partition", "isolate_primary", "oneway", "crash", "crash_primary", "commit_to_one"])
+        kind = rng.choice(kinds)
+        if kind in ("stale_restart", "rebuild"):
+            kinds = kinds[:-2]  # one long absence per scenario: with two, no quorum is left to pass views
         start = rng.randrange(10, FAULT_TICKS - 20)
         end = min(FAULT_TICKS, start + rng.randint(10, 70))
         if kind == "partition":
@@ -90,6 +98,9 @@ def make_scenario(rng: random.Random, validators: int, twins: bool) -> Scenario:
             events.append(Event(start, end, kind))
         elif kind == "crash":
             events.append(Event(start, end, kind, instance=rng.choice(honest), mid=rng.random() < 0.5))
+        elif kind in ("stale_restart", "rebuild"):
+            start = rng.randrange(10, FAULT_TICKS // 2)
+            events.append(Event(start, start + rng.randint(40, 200), kind, instance=rng.choice(honest), views=rng.randint(1, 3)))
         elif kind == "crash_primary":
             events.append(Event(start, start + rng.randint(1, VIEW_TIMEOUT_TICKS // 2), kind, mid=rng.random() < 0.5))
         else:
