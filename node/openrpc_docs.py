@@ -92,7 +92,8 @@ def config_markdown() -> str:
              "and refuses unknown keys, wrong types and out-of-range values with a message naming the key. "
              "Relative paths are resolved against the home directory. Cross-key rules: "
              "`[consensus] empty_block_interval_ms` at most half of `tick_ms x view_timeout_ticks`; "
-             "`[p2p] ca_cert`, `cert` and `cert_key` are required when `tls = true`."]
+             "`[p2p] ca_cert`, `cert` and `cert_key` are required when `tls = true`; "
+             "`[rpc] max_response_bytes <= ws_outbound_buffer_bytes <= ws_outbound_total_bytes`."]
     section = None
     for key in DEFAULTS:
         if key.section != section:

@@ -24,13 +24,14 @@ backups execute it at the same time instead of after).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import os
 import signal
 import time
 from typing import Any
 
-from aiohttp import web
 
 from consensus import BlockRequest, Blocks, CachingVerifier, Record, Replica, compact_records, decode_message, encode_message
 from contracts_vm.api import get_contract_info
@@ -119,11 +120,7 @@ class Node:
         self.transport: Transport | None = None
         self.metrics = Registry()
         self._setup_metrics()
-        self.rpc = RpcServer(make_routes(self), RpcLimits(
-            max_body_bytes=cfg.get("rpc", "max_body_bytes"), max_batch_len=cfg.get("rpc", "max_batch"),
-            max_ws_connections=cfg.get("rpc", "max_ws_connections"),
-            max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions")),
-            self.metrics, self.health, cfg.get("rpc", "cors_origins"))
+        self.rpc = RpcServer(make_routes(self), rpc_limits(cfg), self.metrics, self.health, cfg.get("rpc", "cors_origins"))
         self._pending_proposal = None
         self.sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
                                 self.limits.max_txs)
@@ -610,14 +607,16 @@ class Node:
                 self._loop.add_signal_handler(sig, self._stop.set)
         app = self.rpc.make_app()
         add_explorer_routes(app)
-        runner = web.AppRunner(app, access_log=None)
+        runner = self.rpc.make_runner(app)
         await runner.setup()
         host, port = self.config.address("rpc")
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = self.rpc.make_site(runner, host, port)
         self.transport = self._make_transport()
         try:
-            await site.start()
-            await self.transport.start()
+            async with _listen_error("rpc", self.config):
+                await site.start()
+            async with _listen_error("p2p", self.config):
+                await self.transport.start()
             log.info("node started", extra={"height": self.chain.height, "rpc": f"{host}:{port}",
                                             "p2p": self.config.get("p2p", "listen"), "validators": len(self.replica.validators)})
             ticker = asyncio.create_task(self._tick_loop())
@@ -634,6 +633,44 @@ class Node:
             await runner.cleanup()
             self.kv.close()
         return 2 if self.halted else 0
+
+
+def rpc_limits(cfg: NodeConfig) -> RpcLimits:
+    """The RPC server's limits from the ``[rpc]`` section (the others keep their defaults)."""
+    rpc = {k: cfg.get("rpc", k) for k in ("max_body_bytes", "max_ws_connections", "max_response_bytes",
+                                          "max_connections", "max_connections_per_address",
+                                          "ws_outbound_buffer_bytes", "ws_outbound_total_bytes")}
+    seconds = {f"{k}_seconds": cfg.get("rpc", f"{k}_ms") / 1000
+               for k in ("header_timeout", "body_timeout", "idle_timeout", "call_work_budget", "batch_work_budget")}
+    return RpcLimits(max_batch_len=cfg.get("rpc", "max_batch"),
+                     max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions"), **rpc, **seconds)
+
+
+class ListenError(ChainError):
+    """A listening port could not be opened (in use, not ours to bind); the message names the key."""
+
+
+@contextlib.asynccontextmanager
+async def _listen_error(section: str, cfg: NodeConfig):
+    """Turn a bind failure into one line naming the config key and the address."""
+    try:
+        yield
+    except (OSError, ChainError) as exc:
+        if isinstance(exc, ChainError):  # p2p wraps the OSError (``from None`` keeps it as context)
+            if not isinstance(exc.__context__, OSError):
+                raise
+            exc = exc.__context__
+        address = cfg.get(section, "listen")
+        if exc.errno == errno.EADDRINUSE:
+            what = "is already in use (another node or program listens there; stop it or change the port)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            what = "is not an address of this machine"
+        elif exc.errno == errno.EACCES:
+            what = "needs privileges to bind (use a port above 1023)"
+        else:
+            what = f"cannot be opened ({exc.strerror or exc})"
+        raise ListenError(f"[{section}] listen: {address} {what}; set another [{section}] listen in "
+                          f"{os.path.join(cfg.home, 'config.toml')}") from None
 
 
 def run_node(home: str) -> int:

@@ -49,9 +49,11 @@ Use (the RPC server does exactly this; the p2p transport should do the same)::
     ...
     await runner.cleanup()    # stops the site like any other
 
-For the p2p listener (p2p/transport.py) that means replacing its ``web.TCPSite(...)``
-with ``GuardedSite(...)`` and passing ``**limits.handler_kwargs()`` to its ``AppRunner``;
-validators are few, so small caps (a handful per address) fit. With TLS the timers and caps
+For the p2p listener (p2p/transport.py), which binds its own socket, that means replacing
+``web.SockSite(self._runner, self._socket, ssl_context=...)`` with
+``GuardedSite(self._runner, sock=self._socket, limits=..., ssl_context=...)`` and passing
+``**limits.handler_kwargs()`` to its ``AppRunner``; validators are few, so small caps (a
+handful per address, a few dozen in total) fit. With TLS the timers and caps
 start after the handshake; the handshake itself is bounded by ``header_timeout_seconds``
 (``ssl_handshake_timeout``).
 """
@@ -60,6 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass, fields
 from typing import Any, Awaitable, Callable
 
@@ -317,13 +320,17 @@ class ConnectionGuard:
 class GuardedSite(BaseSite):
     """``web.TCPSite`` with a ``ConnectionGuard`` in front of every accepted connection."""
 
-    __slots__ = ("_host", "_port", "_bound_port", "_reuse_address", "guard")
+    __slots__ = ("_host", "_port", "_bound_port", "_reuse_address", "_sock", "guard")
 
-    def __init__(self, runner: BaseRunner, host: str, port: int, *, limits: GuardLimits,
-                 ssl_context: Any = None, backlog: int = 128, reuse_address: bool | None = None,
-                 on_limit: OnLimit | None = None) -> None:
+    def __init__(self, runner: BaseRunner, host: str | None = None, port: int = 0, *, limits: GuardLimits,
+                 sock: socket.socket | None = None, ssl_context: Any = None, backlog: int = 128,
+                 reuse_address: bool | None = None, on_limit: OnLimit | None = None) -> None:
+        """Listen on ``host:port``, or on ``sock`` (already bound and listening) when given."""
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        if (sock is None) == (host is None):
+            raise GuardConfigError("GuardedSite needs either host and port or a bound socket, not both")
         self._host, self._port, self._bound_port = host, port, port
+        self._sock = sock
         self._reuse_address = reuse_address
         self.guard = ConnectionGuard(limits, on_limit)
 
@@ -335,7 +342,8 @@ class GuardedSite(BaseSite):
     @property
     def name(self) -> str:
         scheme = "https" if self._ssl_context else "http"
-        return f"{scheme}://{self._host}:{self.port}"
+        host = self._host if self._sock is None else self._sock.getsockname()[0]
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         await super().start()
@@ -345,9 +353,14 @@ class GuardedSite(BaseSite):
             server.request_handler = self.guard.wrap_handler(server.request_handler)
             server.request_handler._guarded_by = self.guard  # type: ignore[attr-defined]
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self.guard.protocol_factory(server), self._host, self._port, ssl=self._ssl_context,
-            backlog=self._backlog, reuse_address=self._reuse_address,
-            ssl_handshake_timeout=self.guard.limits.header_timeout_seconds if self._ssl_context else None)
+        handshake = self.guard.limits.header_timeout_seconds if self._ssl_context else None
+        factory = self.guard.protocol_factory(server)
+        if self._sock is not None:
+            self._server = await loop.create_server(factory, sock=self._sock, ssl=self._ssl_context,
+                                                    backlog=self._backlog, ssl_handshake_timeout=handshake)
+        else:
+            self._server = await loop.create_server(factory, self._host, self._port, ssl=self._ssl_context,
+                                                    backlog=self._backlog, reuse_address=self._reuse_address,
+                                                    ssl_handshake_timeout=handshake)
         if self._server.sockets:
             self._bound_port = self._server.sockets[0].getsockname()[1]
