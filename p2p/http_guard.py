@@ -117,8 +117,8 @@ class GuardLimits:
 
     def handler_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``web.AppRunner``/``ServerRunner``: aiohttp's own keep-alive
-        timer set to the idle timeout, as a second line behind the guard's."""
-        return {"keepalive_timeout": self.idle_timeout_seconds}
+        timer a little after the guard's idle timeout, as a second line behind it."""
+        return {"keepalive_timeout": self.idle_timeout_seconds + CLOSE_GRACE_SECONDS}
 
 
 def _plain_response(status: str, reason: str) -> bytes:

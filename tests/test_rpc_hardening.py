@@ -182,6 +182,7 @@ def test_idle_keep_alive_connection_is_closed() -> None:
         started = time.monotonic()
         assert await read_until_closed(reader) == b""  # nothing more, then EOF
         assert time.monotonic() - started >= 0.4
+        assert sample(await metrics(port), "shopchain_rpc_limit_rejections_total", limit="idle_timeout") == 1
 
     run(scenario, RpcLimits(idle_timeout_seconds=0.5))
 
