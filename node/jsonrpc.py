@@ -106,7 +106,8 @@ MAX_BATCH_LEN = 100
 CALL_TIMEOUT_SECONDS = 10.0
 #: Largest response (UTF-8 bytes) to one request body; a larger one is replaced by a
 #: LimitExceeded error asking for less (the websocket buffers must hold one answer).
-MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: A full block of the largest size (4 MiB encoded) is about 9 MiB as JSON.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 #: Longest method name accepted in a route table (requests with longer names simply
 #: are not found).
 MAX_METHOD_NAME_LEN = 64

@@ -196,6 +196,7 @@ def test_limits_are_checked_at_construction_and_in_config(tmp_path: Any) -> None
         parse_config(str(tmp_path), {"rpc": {"ws_outbound_buffer_bytes": 65_536}})
     cfg = parse_config(str(tmp_path), {"rpc": {"header_timeout_ms": 1500, "max_connections_per_address": 7,
                                                "batch_work_budget_ms": 300}})
+    assert rpc_limits(parse_config(str(tmp_path), {})) == RpcLimits()  # config defaults = code defaults
     limits = rpc_limits(cfg)
     assert (limits.header_timeout_seconds, limits.max_connections_per_address) == (1.5, 7)
     assert limits.batch_work_budget_seconds == 0.3 and limits.guard_limits().header_timeout_seconds == 1.5
