@@ -52,6 +52,7 @@ from node.jsonrpc import (
     error_response,
     limit_error,
 )
+from node.config import NodeConfig
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.metrics import Registry
 from node.openrpc import META_SCHEMA_URL, build_document
@@ -67,8 +68,8 @@ from node.rpc_ws import (  # noqa: F401 - Topic and subscription_methods are par
     SubscriptionHub,
     Topic,
     WsConnection,
-    _ConnectionSubscriptions,
-    _LimitedWebSocket,
+    ConnectionSubscriptions,
+    LimitedWebSocket,
     subscription_methods,
 )
 from p2p.http_guard import BodyTimeout, GuardedSite, GuardLimits
@@ -159,6 +160,17 @@ class RpcLimits:
         """The connection guard's share of these limits (p2p/http_guard.py)."""
         return GuardLimits(self.max_connections, self.max_connections_per_address, self.header_timeout_seconds,
                            self.body_timeout_seconds, self.idle_timeout_seconds)
+
+
+def limits_from_config(cfg: NodeConfig) -> RpcLimits:
+    """The RPC server's limits from the ``[rpc]`` section (the others keep their defaults)."""
+    rpc = {k: cfg.get("rpc", k) for k in ("max_body_bytes", "max_ws_connections", "max_response_bytes",
+                                          "max_connections", "max_connections_per_address",
+                                          "ws_outbound_buffer_bytes", "ws_outbound_total_bytes")}
+    seconds = {f"{k}_seconds": cfg.get("rpc", f"{k}_ms") / 1000
+               for k in ("header_timeout", "body_timeout", "idle_timeout", "call_work_budget", "batch_work_budget")}
+    return RpcLimits(max_batch_len=cfg.get("rpc", "max_batch"),
+                     max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions"), **rpc, **seconds)
 
 
 HealthCheck = Callable[[], "dict[str, Any] | Awaitable[dict[str, Any]]"]
@@ -299,7 +311,7 @@ class RpcServer:
         text = await self.dispatcher.handle(body, CallContext("http", request.remote))
         if text is None:
             return web.Response(status=204)
-        return web.Response(body=encode_response(text), content_type="application/json")
+        return web.Response(body=encode_response(text), content_type="application/json", charset="utf-8")
 
     async def _handle_metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
@@ -345,7 +357,7 @@ class RpcServer:
                 f"the node already serves {len(self._connections)} websocket connections, the limit; retry later",
             )
             return web.Response(status=503, text=dump_json(error_response(None, err)), content_type="application/json")
-        ws = _LimitedWebSocket(
+        ws = LimitedWebSocket(
             frame_limit=self.limits.max_ws_frame_bytes,
             heartbeat=self.limits.ws_heartbeat_seconds,
             timeout=self.limits.ws_close_timeout_seconds,
@@ -355,7 +367,7 @@ class RpcServer:
                             self.limits.ws_close_timeout_seconds, self.ws_pool)
         self._connections.add(conn)
         writer = asyncio.create_task(conn.run_writer())
-        ctx = CallContext("ws", request.remote, _ConnectionSubscriptions(self.hub, conn))
+        ctx = CallContext("ws", request.remote, ConnectionSubscriptions(self.hub, conn))
         slots = asyncio.Semaphore(self.limits.ws_inflight_per_connection)
         inflight: set[asyncio.Task[None]] = set()
         reason = "client_closed"

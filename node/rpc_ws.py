@@ -56,7 +56,7 @@ NOTIFICATION_METHOD = "chain_subscription"
 _CLOSE = object()  # writer-queue sentinel: stop writing and close
 
 
-class _LimitedWebSocket(web.WebSocketResponse):
+class LimitedWebSocket(web.WebSocketResponse):
     """aiohttp closes an oversized frame with 1009 and no reason; we add the reason."""
 
     def __init__(self, *, frame_limit: int, **kwargs: Any) -> None:
@@ -243,7 +243,7 @@ class SubscriptionHub:
         return delivered
 
 
-class _ConnectionSubscriptions:
+class ConnectionSubscriptions:
     """What ``CallContext.subscriptions`` is on a websocket: the hub bound to one connection."""
 
     def __init__(self, hub: SubscriptionHub, conn: WsConnection) -> None:

@@ -30,8 +30,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any
-
+from typing import Any, AsyncIterator
 
 from consensus import BlockRequest, Blocks, CachingVerifier, Record, Replica, compact_records, decode_message, encode_message
 from contracts_vm.api import get_contract_info
@@ -52,7 +51,7 @@ from node.pacing import BlockSizer
 from node.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
 from node.metrics import Registry
 from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
-from node.rpc_server import RpcLimits, RpcServer
+from node.rpc_server import RpcServer, limits_from_config
 from node.sync import BlockSync
 from node.views import block_json, value_to_json
 from p2p.transport import Transport
@@ -120,7 +119,7 @@ class Node:
         self.transport: Transport | None = None
         self.metrics = Registry()
         self._setup_metrics()
-        self.rpc = RpcServer(make_routes(self), rpc_limits(cfg), self.metrics, self.health, cfg.get("rpc", "cors_origins"))
+        self.rpc = RpcServer(make_routes(self), limits_from_config(cfg), self.metrics, self.health, cfg.get("rpc", "cors_origins"))
         self._pending_proposal = None
         self.sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
                                 self.limits.max_txs)
@@ -635,23 +634,12 @@ class Node:
         return 2 if self.halted else 0
 
 
-def rpc_limits(cfg: NodeConfig) -> RpcLimits:
-    """The RPC server's limits from the ``[rpc]`` section (the others keep their defaults)."""
-    rpc = {k: cfg.get("rpc", k) for k in ("max_body_bytes", "max_ws_connections", "max_response_bytes",
-                                          "max_connections", "max_connections_per_address",
-                                          "ws_outbound_buffer_bytes", "ws_outbound_total_bytes")}
-    seconds = {f"{k}_seconds": cfg.get("rpc", f"{k}_ms") / 1000
-               for k in ("header_timeout", "body_timeout", "idle_timeout", "call_work_budget", "batch_work_budget")}
-    return RpcLimits(max_batch_len=cfg.get("rpc", "max_batch"),
-                     max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions"), **rpc, **seconds)
-
-
 class ListenError(ChainError):
     """A listening port could not be opened (in use, not ours to bind); the message names the key."""
 
 
 @contextlib.asynccontextmanager
-async def _listen_error(section: str, cfg: NodeConfig):
+async def _listen_error(section: str, cfg: NodeConfig) -> AsyncIterator[None]:
     """Turn a bind failure into one line naming the config key and the address."""
     try:
         yield

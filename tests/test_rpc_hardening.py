@@ -33,8 +33,7 @@ from node.config import ConfigError, parse_config
 from node.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, CallContext, Method
 from node.metrics import Registry
 from node.rpc_methods import make_routes
-from node.rpc_server import RpcLimits, RpcServer
-from node.service import rpc_limits
+from node.rpc_server import RpcLimits, RpcServer, limits_from_config
 from p2p.http_guard import GuardConfigError, GuardLimits
 from tests.test_metrics import parse_exposition, sample
 from tests.test_rpc_server import req, routes
@@ -196,8 +195,8 @@ def test_limits_are_checked_at_construction_and_in_config(tmp_path: Any) -> None
         parse_config(str(tmp_path), {"rpc": {"ws_outbound_buffer_bytes": 65_536}})
     cfg = parse_config(str(tmp_path), {"rpc": {"header_timeout_ms": 1500, "max_connections_per_address": 7,
                                                "batch_work_budget_ms": 300}})
-    assert rpc_limits(parse_config(str(tmp_path), {})) == RpcLimits()  # config defaults = code defaults
-    limits = rpc_limits(cfg)
+    assert limits_from_config(parse_config(str(tmp_path), {})) == RpcLimits()  # config defaults = code defaults
+    limits = limits_from_config(cfg)
     assert (limits.header_timeout_seconds, limits.max_connections_per_address) == (1.5, 7)
     assert limits.batch_work_budget_seconds == 0.3 and limits.guard_limits().header_timeout_seconds == 1.5
 
