@@ -201,6 +201,82 @@ def test_limits_are_checked_at_construction_and_in_config(tmp_path: Any) -> None
     assert limits.batch_work_budget_seconds == 0.3 and limits.guard_limits().header_timeout_seconds == 1.5
 
 
+def test_guarded_site_on_a_bound_socket_as_the_p2p_transport_would_use_it() -> None:
+    """p2p/transport.py binds its own socket; GuardedSite(sock=...) guards it the same way."""
+    from aiohttp import web
+
+    from p2p.http_guard import GuardedSite
+
+    async def main() -> None:
+        app = web.Application()
+
+        async def hello(request: web.Request) -> web.Response:
+            return web.Response(text="hello")
+
+        app.router.add_get("/", hello)
+        limits = GuardLimits(max_connections_per_address=1, header_timeout_seconds=0.5)
+        runner = web.AppRunner(app, **limits.handler_kwargs())
+        await runner.setup()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        seen: list[tuple[str, str]] = []
+        site = GuardedSite(runner, sock=sock, limits=limits, on_limit=lambda limit, remote: seen.append((limit, remote)))
+        await site.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+            second, _ = await asyncio.open_connection("127.0.0.1", site.port)
+            assert (await read_until_closed(second)).startswith(b"HTTP/1.1 503")
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await asyncio.wait_for(reader.readuntil(b"hello"), WAIT_S)).startswith(b"HTTP/1.1 200")
+            writer.write(b"GET / HTTP/1.1\r\n")  # then silence: a slowloris on a kept-alive connection
+            assert (await read_until_closed(reader)).startswith(b"HTTP/1.1 408")
+            assert seen == [("max_connections_per_address", "127.0.0.1"), ("header_timeout", "127.0.0.1")]
+            assert site.guard.connection_count == 0
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def test_work_budget_slices_and_limits_with_a_fake_clock() -> None:
+    from node.rpc_budget import WorkBudget, WorkBudgetExceeded
+
+    now = [0.0]
+    budget = WorkBudget(call_seconds=0.1, batch_seconds=0.25, slice_seconds=0.01, clock=lambda: now[0])
+
+    async def main() -> None:
+        budget.begin_call()
+        now[0] += 0.004
+        await budget.checkpoint()  # 4 ms held: no yield yet
+        assert budget.stats.yields == 0
+        now[0] += 0.008
+        await budget.checkpoint()  # 12 ms since the start: yields, and records the hold
+        assert budget.stats.yields == 1 and abs(budget.stats.max_hold_seconds - 0.012) < 1e-9
+        now[0] += 0.09
+        try:
+            await budget.checkpoint()
+        except WorkBudgetExceeded as exc:
+            assert exc.scope == "call" and exc.data() == {"limit": "call_work_budget_ms", "max": 100, "found": 102}
+        else:
+            raise AssertionError("the call budget did not stop the call")
+        budget.end_call()
+        for _ in range(2):  # two more calls of 80 ms each spend the batch's 250 ms
+            budget.begin_call()
+            now[0] += 0.08
+            budget.end_call()
+        try:
+            budget.begin_call()
+        except WorkBudgetExceeded as exc:
+            assert exc.scope == "batch" and exc.limit_name == "batch_work_budget_ms" and exc.spent_ms == 262
+            assert "earlier calls of this batch used its work budget of 250 ms" in exc.default_message("chain_call")
+        else:
+            raise AssertionError("the batch budget did not stop the next call")
+
+    asyncio.run(main())
+
+
 # --- item 4: websocket output bounded in bytes ---------------------------------------------
 
 
@@ -412,10 +488,12 @@ def test_heavy_batches_from_four_clients_are_sliced_and_chain_status_stays_quick
     # Mechanism: the scans yielded many times, and the budgets cut the batches short.
     assert stats.yields > 100 and stats.exceeded > 0
     assert outcomes.get("call_work_budget_ms", 0) + outcomes.get("batch_work_budget_ms", 0) > 0, outcomes
-    # Generous bounds (the slice is 10 ms); unsliced, one batch held the loop for seconds.
-    assert stats.max_hold_seconds < 0.5, stats
-    assert max(gaps) < 1.0, max(gaps)
-    assert status_latencies and max(status_latencies) < 1.0, max(status_latencies)
+    # Generous bounds for a loaded machine: the slice is 10 ms, and on a quiet one the
+    # worst chain_status took ~160 ms; without slices and budgets one such batch held
+    # the loop for tens of seconds.
+    assert stats.max_hold_seconds < 1.0, stats
+    assert max(gaps) < 2.0, max(gaps)
+    assert status_latencies and max(status_latencies) < 2.0, max(status_latencies)
 
 
 # --- item 11: a port in use is one clear line ----------------------------------------------
