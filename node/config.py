@@ -59,6 +59,16 @@ DEFAULTS: list[Key] = [
     Key("rpc", "max_batch", 100, "Most requests in one JSON-RPC batch.", 1, 10_000),
     Key("rpc", "max_ws_connections", 256, "Most concurrent websocket connections.", 1, 100_000),
     Key("rpc", "max_subscriptions", 32, "Most subscriptions per websocket connection.", 1, 10_000),
+    Key("rpc", "max_connections", 512, "Most TCP connections (HTTP and websocket) the RPC port holds at once; more are answered 503 and closed.", 1, 100_000),
+    Key("rpc", "max_connections_per_address", 64, "Most TCP connections from one remote address (local clients all share 127.0.0.1); more are answered 503 and closed.", 1, 100_000),
+    Key("rpc", "header_timeout_ms", 10_000, "A client has this long to send a request's headers (from connecting, or from its first byte after an idle spell); slower ones (slowloris) get 408 and are closed.", 100, 600_000),
+    Key("rpc", "body_timeout_ms", 30_000, "A client has this long to send a request's body once its headers are in; slower ones get 408 and are closed.", 100, 600_000),
+    Key("rpc", "idle_timeout_ms", 60_000, "A keep-alive connection with no request for this long is closed.", 100, 3_600_000),
+    Key("rpc", "max_response_bytes", 16 * 1024 * 1024, "Largest answer to one request or batch; a larger one is replaced by a LimitExceeded error asking for less.", 65_536, 1024**3),
+    Key("rpc", "ws_outbound_buffer_bytes", 16 * 1024 * 1024, "Bytes waiting to be sent to one websocket client (answers and notifications); a client that falls further behind is closed with 1008. At least max_response_bytes.", 65_536, 1024**3),
+    Key("rpc", "ws_outbound_total_bytes", 128 * 1024 * 1024, "Bytes waiting for all websocket clients together; the client whose output would pass it is closed with 1008. At least ws_outbound_buffer_bytes.", 65_536, 16 * 1024**3),
+    Key("rpc", "call_work_budget_ms", 250, "Event-loop time one call may spend scanning blocks or running views; a longer scan answers LimitExceeded saying how far it got. Heavy work yields to the loop every 10 ms whatever this is.", 1, 60_000),
+    Key("rpc", "batch_work_budget_ms", 1_000, "Event-loop time all calls of one batch may spend together; calls left when it is spent answer LimitExceeded.", 1, 600_000),
     Key("consensus", "tick_ms", 50, "Length of one consensus tick in milliseconds.", 5, 10_000),
     Key("consensus", "view_timeout_ticks", 40, "Ticks without progress before a view change (doubles on each failed view).", 4, 100_000),
     Key("consensus", "max_block_txs", 2000, "Most transactions in one block. Under overload the primary proposes fewer: as many as its recent blocks say it executes in 1/16 of the view timeout (node/pacing.py), so big blocks never trigger view changes.", 1, 10_000),
@@ -198,6 +208,11 @@ def parse_config(home: str, doc: dict) -> NodeConfig:
         raise ConfigError(f"[consensus] empty_block_interval_ms: expected at most half the view timeout "
                           f"({view_timeout_ms} ms = tick_ms x view_timeout_ticks), found "
                           f"{values[('consensus', 'empty_block_interval_ms')]}; an idle primary would be voted out")
+    sizes = [values[("rpc", n)] for n in ("max_response_bytes", "ws_outbound_buffer_bytes", "ws_outbound_total_bytes")]
+    if not sizes[0] <= sizes[1] <= sizes[2]:
+        raise ConfigError(f"[rpc] ws_outbound_buffer_bytes: expected max_response_bytes <= ws_outbound_buffer_bytes "
+                          f"<= ws_outbound_total_bytes (a websocket must hold one answer), found {sizes[0]}, "
+                          f"{sizes[1]}, {sizes[2]}")
     if values[("p2p", "tls")]:
         for name in ("ca_cert", "cert", "cert_key"):
             if not values[("p2p", name)]:

@@ -10,8 +10,22 @@ Every step that can fail maps to exactly one error object:
     Request.method --table--> Method method not found (-32601)
     Request.params --schema--> args  invalid params (-32602): which param, expected, found
     await handler(ctx, **args)       RpcError as raised; other ChainError -> CHAIN_ERROR;
+                                     work budget spent -> limit exceeded (-32005);
                                      anything else -> internal error (-32603), logged
                                      with an incident id, never a traceback on the wire
+    response text --size-->          limit exceeded past ``max_response_bytes``
+
+Any string the JSON decoder accepts gets an answer. JSON may spell lone UTF-16
+surrogates (``"\ud800"``), which are not Unicode text: an id holding one cannot be echoed
+(-32600, id null), params holding one are refused (-32602), and ``encode_response``
+writes whatever is left (a handler echoing such a string) as a JSON escape instead of
+failing to encode, so one odd string can never turn a batch into an HTTP 500 or stop a
+websocket writer.
+
+Batches run their calls one after the other under one ``WorkBudget``
+(node/rpc_budget.py) with a yield to the event loop between calls, so a batch of heavy
+calls cannot hold the loop that consensus runs on; ``heavy`` methods also wait for a
+lane (at most ``max_concurrent_heavy`` run at once).
 
 The route table is data: each ``Method`` carries its name, async handler, parameter
 schema (``Param`` with a ``ParamType``), result description and whether it needs a
@@ -29,10 +43,20 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Sequence
 
 from ledger.errors import ChainError
+from node.rpc_budget import (
+    BATCH_WORK_BUDGET_SECONDS,
+    CALL_WORK_BUDGET_SECONDS,
+    MAX_CONCURRENT_HEAVY_CALLS,
+    WORK_SLICE_SECONDS,
+    WorkBudget,
+    WorkBudgetExceeded,
+    WorkLanes,
+    WorkStats,
+)
 from node.rpc_types import ParamType, ParamTypeError, describe_value, json_default
 
 log = logging.getLogger("shopchain.rpc")
@@ -80,6 +104,10 @@ ERROR_NAMES: dict[int, str] = {
 MAX_BATCH_LEN = 100
 #: Wall-clock seconds one method call may take before it is cancelled.
 CALL_TIMEOUT_SECONDS = 10.0
+#: Largest response (UTF-8 bytes) to one request body; a larger one is replaced by a
+#: LimitExceeded error asking for less (the websocket buffers must hold one answer).
+#: A full block of the largest size (4 MiB encoded) is about 9 MiB as JSON.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 #: Longest method name accepted in a route table (requests with longer names simply
 #: are not found).
 MAX_METHOD_NAME_LEN = 64
@@ -162,6 +190,8 @@ class Method:
     summary: str = ""
     #: Subscriptions: only callable over the websocket, where notifications can flow.
     websocket_only: bool = False
+    #: Scans and contract views: run in a bounded number of lanes (node/rpc_budget.py).
+    heavy: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", tuple(self.params))
@@ -211,6 +241,9 @@ class CallContext:
     transport: str
     remote: str | None = None
     subscriptions: Any = None
+    #: The request body's work budget, set by the dispatcher for every call; loops over
+    #: blocks call ``await ctx.work.checkpoint()`` between units (node/rpc_budget.py).
+    work: WorkBudget | None = None
 
 
 #: observer(transport, method_label, outcome, seconds_or_None) — called once per request
@@ -251,10 +284,62 @@ def error_response(req_id: Any, error: RpcError) -> dict[str, Any]:
     return {"jsonrpc": JSONRPC_VERSION, "error": error.to_json(), "id": req_id}
 
 
+def limit_error(limit: str, maximum: float, found: float | None, message: str) -> RpcError:
+    """A LimitExceeded error whose data names the limit, its value and what was found."""
+    data: dict[str, Any] = {"limit": limit, "max": maximum}
+    if found is not None:
+        data["found"] = found
+    return RpcError(LIMIT_EXCEEDED, message, data)
+
+
+def encode_response(text: str) -> bytes:
+    """UTF-8 bytes of a response; a lone surrogate becomes its JSON escape.
+
+    ``dump_json`` leaves non-ASCII text as is, and surrogates only occur inside JSON
+    strings, so ``backslashreplace`` (``\ud800``) yields valid JSON with the same value.
+    """
+    return text.encode("utf-8", "backslashreplace")
+
+
+#: A JSON escape that may decode to a surrogate; bodies without one need no surrogate check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether a decoded JSON string holds a UTF-16 surrogate (valid pairs decode to one
+    character, so any surrogate left is a lone one)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def find_lone_surrogate(value: Any, path: str) -> str | None:
+    """Where in a decoded JSON value a string (or key) holds a lone surrogate, or None.
+
+    Iterative: params may be nested as deeply as the JSON decoder allows.
+    """
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if has_lone_surrogate(item):
+                return where
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if has_lone_surrogate(k):
+                    return f"{where} (a key)"
+                stack.append((v, f"{where}.{k}"))
+    return None
+
+
 def _valid_id(value: Any) -> bool:
     # The specification allows String, Number (SHOULD NOT be fractional) or Null. We
     # refuse fractional numbers: float ids do not survive every client's round trip.
-    return value is None or type(value) in (str, int) or (type(value) is float and value.is_integer())
+    if type(value) is str:
+        return not has_lone_surrogate(value)
+    return value is None or type(value) is int or (type(value) is float and value.is_integer())
 
 
 @dataclass(frozen=True)
@@ -271,6 +356,9 @@ def _check_request(obj: Any) -> _Request:
     req_id = obj.get("id", _NO_ID)
     echo_id = req_id if req_id is not _NO_ID and _valid_id(req_id) else None
     if req_id is not _NO_ID and not _valid_id(req_id):
+        if type(req_id) is str:
+            raise _BadRequest(None, "id holds a lone UTF-16 surrogate (e.g. \\ud800), which is not Unicode "
+                                    "text and cannot be echoed; use ASCII or valid Unicode ids")
         raise _BadRequest(None, f"id must be a string, an integer or null, found {describe_value(req_id)}")
     version = obj.get("jsonrpc", _NO_ID)
     if version != JSONRPC_VERSION or type(version) is not str:
@@ -339,7 +427,8 @@ def bind_params(method: Method, params: Any) -> dict[str, Any]:
 
 
 class Dispatcher:
-    """Runs requests against a route table. One per server; stateless between calls."""
+    """Runs requests against a route table. One per server; stateless between bodies
+    except for the heavy-work lanes and the work statistics they share."""
 
     def __init__(
         self,
@@ -349,10 +438,20 @@ class Dispatcher:
         call_timeout_seconds: float = CALL_TIMEOUT_SECONDS,
         observer: CallObserver | None = None,
         namespaced: bool = True,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        call_work_seconds: float = CALL_WORK_BUDGET_SECONDS,
+        batch_work_seconds: float = BATCH_WORK_BUDGET_SECONDS,
+        work_slice_seconds: float = WORK_SLICE_SECONDS,
+        max_concurrent_heavy: int = MAX_CONCURRENT_HEAVY_CALLS,
     ) -> None:
         self.table = check_route_table(methods, namespaced=namespaced)
         self.max_batch_len = max_batch_len
         self.call_timeout_seconds = call_timeout_seconds
+        self.max_response_bytes = max_response_bytes
+        self.call_work_seconds, self.batch_work_seconds = call_work_seconds, batch_work_seconds
+        self.work_slice_seconds = work_slice_seconds
+        self.lanes = WorkLanes(max_concurrent_heavy)
+        self.work_stats = WorkStats()
         self._observer = observer
 
     async def handle(self, body: bytes | str, ctx: CallContext) -> str | None:
@@ -362,26 +461,50 @@ class Dispatcher:
         except RpcError as exc:
             self._observe(ctx, UNKNOWN_METHOD_LABEL, error_name(exc.code), None)
             return dump_json(error_response(None, exc))
+        # Only a body spelling a surrogate escape can hold one (raw ones are not UTF-8).
+        pattern = _SURROGATE_ESCAPE if isinstance(body, str) else _SURROGATE_ESCAPE_BYTES
+        check = pattern.search(body) is not None  # type: ignore[arg-type]
+        ctx = replace(ctx, work=WorkBudget(self.call_work_seconds, self.batch_work_seconds,
+                                           self.work_slice_seconds, self.work_stats))
         if not isinstance(value, list):
-            return await self._handle_one(value, ctx)
+            text = await self._handle_one(value, ctx, check)
+            if text is not None and self._too_big(text):
+                req_id = value.get("id") if isinstance(value, dict) and _valid_id(value.get("id")) else None
+                return self._too_big_answer(req_id, text)
+            return text
         if not value:
             self._observe(ctx, UNKNOWN_METHOD_LABEL, "invalid_request", None)
             return dump_json(error_response(None, RpcError(INVALID_REQUEST, "Invalid Request", {"reason": "empty batch array"})))
         if len(value) > self.max_batch_len:
             self._observe(ctx, UNKNOWN_METHOD_LABEL, "limit_exceeded", None)
-            err = RpcError(
-                LIMIT_EXCEEDED,
-                f"batch of {len(value)} requests exceeds the limit of {self.max_batch_len}",
-                {"limit": "max_batch_len", "max": self.max_batch_len, "found": len(value)},
-            )
+            err = limit_error("max_batch_len", self.max_batch_len, len(value),
+                              f"batch of {len(value)} requests exceeds the limit of {self.max_batch_len}")
             return dump_json(error_response(None, err))
-        # The specification allows concurrent processing; gather keeps the order.
-        responses = await asyncio.gather(*(self._handle_one(item, ctx) for item in value))
-        kept = [r for r in responses if r is not None]
+        # The specification allows any order of processing; one after the other, with a
+        # yield between calls, keeps a batch from holding the event loop (rpc_budget.py).
+        kept: list[str] = []
+        for item in value:
+            response = await self._handle_one(item, ctx, check)
+            if response is not None:
+                kept.append(response)
+            await ctx.work.pause()  # type: ignore[union-attr]
         # An all-notification batch returns nothing at all, not an empty array.
-        return "[" + ",".join(kept) + "]" if kept else None
+        text = "[" + ",".join(kept) + "]" if kept else None
+        if text is not None and self._too_big(text):
+            return self._too_big_answer(None, text)
+        return text
 
-    async def _handle_one(self, obj: Any, ctx: CallContext) -> str | None:
+    def _too_big(self, text: str) -> bool:
+        return len(text) > self.max_response_bytes // 4 and len(encode_response(text)) > self.max_response_bytes
+
+    def _too_big_answer(self, req_id: Any, text: str) -> str:
+        size = len(encode_response(text))
+        err = limit_error("max_response_bytes", self.max_response_bytes, size,
+                          f"the response of {size} bytes exceeds the limit of {self.max_response_bytes} bytes; "
+                          "ask for less per request (smaller batches, narrower height ranges, full=false)")
+        return dump_json(error_response(req_id, err))
+
+    async def _handle_one(self, obj: Any, ctx: CallContext, check_surrogates: bool = True) -> str | None:
         try:
             req = _check_request(obj)
         except _BadRequest as bad:
@@ -396,6 +519,10 @@ class Dispatcher:
                 raise RpcError(METHOD_NOT_FOUND, "Method not found")
             if method.websocket_only and ctx.subscriptions is None:
                 raise RpcError(WEBSOCKET_REQUIRED, f"{method.name} is only available over the websocket endpoint /ws")
+            where = find_lone_surrogate(req.params, "params") if check_surrogates else None
+            if where is not None:
+                raise RpcError(INVALID_PARAMS, f"Invalid params: {where} holds a lone UTF-16 surrogate (e.g. \\ud800), "
+                                               "which is not Unicode text", {"param": where})
             kwargs = bind_params(method, req.params)
             ran = True
             result = await self._call(method, ctx, kwargs)
@@ -406,6 +533,9 @@ class Dispatcher:
             response = None if req.id is _NO_ID else f'{{"jsonrpc":"2.0","result":{result_text},"id":{dump_json(req.id)}}}'
         except RpcError as exc:
             outcome, response = error_name(exc.code), self._error_text(req, exc)
+        except WorkBudgetExceeded as exc:
+            err = RpcError(LIMIT_EXCEEDED, exc.default_message(req.method if method else label), exc.data())
+            outcome, response = error_name(LIMIT_EXCEEDED), self._error_text(req, err)
         except ChainError as exc:
             data = {"type": type(exc).__name__}
             reason = getattr(exc, "reason", None)
@@ -432,9 +562,18 @@ class Dispatcher:
             return dump_json(error_response(req.id, RpcError(err.code, err.message)))
 
     async def _call(self, method: Method, ctx: CallContext, kwargs: dict[str, Any]) -> Any:
+        work: WorkBudget = ctx.work  # type: ignore[assignment]
+        work.begin_call()  # raises when earlier calls of the batch spent its budget
         try:
             async with asyncio.timeout(self.call_timeout_seconds) as scope:
-                return await method.handler(ctx, **kwargs)
+                if not method.heavy:
+                    return await method.handler(ctx, **kwargs)
+                lane = self.lanes.lane()
+                waits = lane.locked()
+                async with lane:
+                    if waits:
+                        work.resumed()  # the wait was not work
+                    return await method.handler(ctx, **kwargs)
         except TimeoutError:
             if not scope.expired():
                 raise  # the handler's own TimeoutError: an ordinary exception
@@ -443,6 +582,8 @@ class Dispatcher:
                 f"{method.name} did not finish within {self.call_timeout_seconds} s",
                 {"limit": "call_timeout_seconds", "max": self.call_timeout_seconds},
             ) from None
+        finally:
+            work.end_call()
 
     def _observe(self, ctx: CallContext, label: str, outcome: str, seconds: float | None) -> None:
         if self._observer is not None:

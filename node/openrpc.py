@@ -40,7 +40,7 @@ COMMON_ERRORS: dict[str, tuple[int, str]] = {
     "ChainError": (CHAIN_ERROR, "A rule of the chain refused the call; data.type names the error class, data.reason its code if any."),
     "RequestTimeout": (REQUEST_TIMEOUT, "The call did not finish within the server's per-call timeout."),
     "WebsocketRequired": (WEBSOCKET_REQUIRED, "Subscription methods are only available over the websocket endpoint /ws."),
-    "LimitExceeded": (LIMIT_EXCEEDED, "A request, batch, connection or subscription limit was exceeded; data names it."),
+    "LimitExceeded": (LIMIT_EXCEEDED, "A request, batch, response, connection, subscription or work-budget limit was exceeded; data names the limit (limit, max, found) and the message says how to ask for less."),
 }
 
 

@@ -5,7 +5,11 @@ types, handler, documentation) bound to a running ``Node``; the RPC server valid
 params against the types, runs the handler and builds ``rpc.discover`` from the same
 list, so the documentation cannot drift from what is served. Handlers only read the
 node's committed data or hand a transaction to the mempool; none blocks the event
-loop for long.
+loop for long: the ones that loop over blocks or run contract code are marked
+``heavy`` (at most a few run at once) and the block scan of ``chain_getEvents`` calls
+``ctx.work.checkpoint()`` after every block, so it runs in short slices that yield to
+the event loop and stops with a LimitExceeded error, saying how far it got and how to
+narrow the query, once its work budget is spent (node/rpc_budget.py).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from ledger import encoding
 from ledger.errors import ValidationError
 from ledger.merkle import merkle_proof
 from ledger.storage import schema
-from node.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, Method, Param, RpcError
+from node.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
+from node.rpc_budget import WorkBudgetExceeded
 from node.rpc_server import Topic, subscription_methods
 from node.rpc_types import ANY, BOOLEAN, HASH32, HEX, OBJECT, Array, Int, Str
 from node.views import args_from_json, block_json, cert_json, header_json, hx, receipt_json, tx_json, value_to_json
@@ -170,6 +175,11 @@ def make_routes(node: "Node") -> list[Method]:
                     events.append({"height": height, "tx_id": hx(receipt.tx_id), "index": index,
                                    "contract": event.contract, "name": event.name, "data": data})
             scanned = height
+            if ctx.work is not None and height < stop:
+                try:
+                    await ctx.work.checkpoint()
+                except WorkBudgetExceeded as exc:
+                    raise _scan_budget_error(exc, start, scanned, end, receipts_read, len(events)) from None
         return {"events": events, "from_height": start, "to_height": scanned,
                 "next_from": scanned + 1 if scanned < end else None}
 
@@ -193,28 +203,28 @@ def make_routes(node: "Node") -> list[Method]:
         Method("chain_status", chain_status, (), "chain id, head height and hash, state root, sync state",
                summary="Where this node's chain is."),
         Method("chain_getBlock", chain_getBlock, (HEIGHT, FULL), "the block with its header and tx ids (or txs)",
-               summary="A committed block by height."),
+               summary="A committed block by height.", heavy=True),
         Method("chain_getBlockByHash", chain_getBlockByHash, (Param("hash", HASH32, "block hash (0x-hex)"), FULL),
-               "the block", summary="A committed block by hash."),
+               "the block", summary="A committed block by hash.", heavy=True),
         Method("chain_getCertificate", chain_getCertificate, (HEIGHT,), "the commit certificate: 2f+1 signed COMMITs",
                summary="The proof that a block is final."),
         Method("chain_getTransaction", chain_getTransaction, (Param("tx_id", HASH32, "transaction id"),),
                "the transaction with its status (committed or pending)", summary="A transaction by id."),
         Method("chain_getReceipt", chain_getReceipt, (Param("tx_id", HASH32, "transaction id"),),
                "the receipt with a Merkle proof to its block header and the block's certificate",
-               summary="The outcome of a committed transaction, provable offline."),
+               summary="The outcome of a committed transaction, provable offline.", heavy=True),
         Method("chain_sendRawTransaction", chain_sendRawTransaction,
                (Param("raw", HEX, "the canonical encoding of a signed transaction (0x-hex)"),),
                "the transaction id, once admitted to the mempool", summary="Submit a signed transaction."),
         Method("chain_call", chain_call,
                (Param("contract", Str(max_len=64), "contract name"), Param("method", Str(max_len=64), "view method"),
                 Param("args", Array(ANY), "arguments converted by the method's ABI types"), HEIGHT),
-               "the view's return value", summary="Run a read-only contract view."),
+               "the view's return value", summary="Run a read-only contract view.", heavy=True),
         Method("chain_getProof", chain_getProof, (Param("key", HEX, "state key (0x-hex)"), HEIGHT),
                "value and inclusion/non-inclusion proof against the certified state root",
                summary="A state proof a light client can check."),
         Method("account_get", account_get, (Param("address", HASH32, "account public key"),),
-               "nonce, registration, roles and balance", summary="An account's on-chain facts."),
+               "nonce, registration, roles and balance", summary="An account's on-chain facts.", heavy=True),
         Method("net_peers", net_peers, (), "connected validators", summary="This node's validator connections."),
         Method("consensus_status", consensus_status, (), "view, height, primary, counters",
                summary="The consensus core's state."),
@@ -230,8 +240,9 @@ def make_routes(node: "Node") -> list[Method]:
                f"{{events: [{{height, tx_id, index, contract, name, data}}], from_height, to_height, next_from}}: "
                f"at most {MAX_EVENT_SCAN_BLOCKS} blocks, about {MAX_RECEIPTS_PER_EVENT_SCAN} receipts and about "
                f"{MAX_EVENTS_PER_CALL} events per call (whole blocks); "
-               "next_from (null when done) is where the next page starts",
-               summary="Contract events of committed blocks in a bounded height range."),
+               "next_from (null when done) is where the next page starts; a scan that runs out of its work "
+               "budget answers LimitExceeded naming the heights it reached",
+               summary="Contract events of committed blocks in a bounded height range.", heavy=True),
         Method("chain_getGenesis", chain_getGenesis, (),
                "chain id, genesis hash and time, organisations, validators (names, keys, addresses), genesis accounts",
                summary="The consortium this chain was started with."),
@@ -242,6 +253,22 @@ def make_routes(node: "Node") -> list[Method]:
               'optional {"contract": name, "name": event name}: only matching events'),
     ])
     return routes
+
+
+def _scan_budget_error(exc: WorkBudgetExceeded, start: int, scanned: int, end: int, receipts: int,
+                       events: int) -> RpcError:
+    """chain_getEvents ran out of work budget: say what was done and how to ask for less."""
+    if exc.scope == "batch":
+        advice = "send fewer chain_getEvents calls per batch, or narrower ranges"
+    else:
+        advice = f"ask for a narrower range (e.g. from_height={start}, to_height={scanned}) or filter by contract"
+    return RpcError(
+        LIMIT_EXCEEDED,
+        f"chain_getEvents stopped after scanning blocks {start}..{scanned} of {start}..{end} ({receipts} receipts, "
+        f"{events} matching events) in {exc.spent_ms} ms: the {exc.scope} work budget is {exc.limit_ms} ms "
+        f"({exc.limit_name}); {advice}",
+        exc.data(scanned_from=start, scanned_to=scanned, receipts_read=receipts, suggested_to_height=scanned),
+    )
 
 
 def _event_filters(filters: Any) -> tuple[set[str], dict]:

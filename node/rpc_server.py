@@ -4,23 +4,25 @@ How it works: ``RpcServer`` owns one ``Dispatcher`` (node/jsonrpc.py) built from
 node's route table plus the built-in ``rpc.discover``; transports only move bytes to
 it and enforce the limits that only a transport can see.
 
+- The listening socket is a ``GuardedSite`` (p2p/http_guard.py, via ``make_runner`` and
+  ``make_site``): at most ``max_connections`` TCP connections, ``max_connections_per_address``
+  from one host (past them: 503 and closed), and headers, bodies and idle keep-alive
+  spells each have a timeout (slowloris clients are answered 408 and closed).
 - ``POST /rpc``: the body is read in chunks up to ``max_body_bytes`` (past it: HTTP 413
-  with a JSON-RPC error body); the response is the dispatcher's text, or HTTP 204 when
-  the specification says nothing is returned (notifications).
+  with a JSON-RPC error body; too slow: 408 with one); the response is the dispatcher's
+  text as UTF-8 (``encode_response``), or HTTP 204 when the specification says nothing
+  is returned (notifications).
 - ``GET /ws``: at most ``max_ws_connections`` at once (past it: HTTP 503 before the
   upgrade). Each connection has a reader (frames above ``max_ws_frame_bytes`` close it
   with 1009 and a reason), at most ``ws_inflight_per_connection`` calls in flight, and
-  one writer task draining a bounded outbound queue. Responses wait for room in the
-  queue (back-pressure on that client only); subscription notifications never wait:
-  if a connection's queue is full, the publisher drops that connection with close
-  code 1008 and a reason, so one slow consumer cannot stall block commits. A client
-  that stopped reading altogether cannot even take the close frame: a watchdog drops
-  its transport after ``ws_close_timeout_seconds``.
-- ``SubscriptionHub`` maps subscription ids to (connection, topic, filter).
-  ``publish(topic, payload, match)`` serialises the payload once and offers a
-  ``chain_subscription`` notification to every subscriber whose filter ``match`` accepts.
-  ``subscription_methods(topics)`` builds the ``chain_subscribe``/``chain_unsubscribe``
-  route-table entries for the node's topics.
+  one writer task draining an outbound queue bounded in messages and in bytes, per
+  connection and for all connections together (node/rpc_ws.py). Neither answers nor
+  notifications ever wait for room: what does not fit closes that connection with 1008
+  and a reason naming the limit, so a client that sends requests and never reads, or a
+  subscriber that falls behind, costs at most ``ws_outbound_buffer_bytes``.
+- Every call runs under the work budgets of node/rpc_budget.py (scans are sliced and
+  bounded, batches too), so heavy legal requests cannot hold the event loop that
+  consensus shares.
 - CORS is off unless origins are configured; then allowed origins get CORS headers and
   preflights are answered. Browsers' websocket upgrades carry an Origin and are held to
   the same list (a page on another site must not drive a node's websocket).
@@ -31,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import secrets
 from dataclasses import dataclass, fields
 from importlib import metadata
 from typing import Any, Awaitable, Callable, Sequence
@@ -40,37 +41,71 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from node.jsonrpc import (
     CALL_TIMEOUT_SECONDS,
-    INVALID_PARAMS,
-    LIMIT_EXCEEDED,
     MAX_BATCH_LEN,
+    MAX_RESPONSE_BYTES,
     CallContext,
     Dispatcher,
     Method,
-    Param,
     RpcConfigError,
-    RpcError,
     dump_json,
+    encode_response,
     error_response,
+    limit_error,
 )
+from node.config import NodeConfig
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.metrics import Registry
 from node.openrpc import META_SCHEMA_URL, build_document
-from node.rpc_types import ANY, ParamType, ParamTypeError, Str
+from node.rpc_budget import (
+    BATCH_WORK_BUDGET_SECONDS,
+    CALL_WORK_BUDGET_SECONDS,
+    MAX_CONCURRENT_HEAVY_CALLS,
+    WORK_SLICE_SECONDS,
+)
+from node.rpc_ws import (  # noqa: F401 - Topic and subscription_methods are part of this module's API
+    NOTIFICATION_METHOD,
+    OutboundPool,
+    SubscriptionHub,
+    Topic,
+    WsConnection,
+    ConnectionSubscriptions,
+    LimitedWebSocket,
+    subscription_methods,
+)
+from p2p.http_guard import BodyTimeout, GuardedSite, GuardLimits
 
 log = logging.getLogger("shopchain.rpc")
 
 # --- transport limits (defaults of RpcLimits) ------------------------------------------
 #: Largest HTTP request body (config key rpc.max_body_bytes has the same default).
 MAX_BODY_BYTES = 1024 * 1024
+#: Most TCP connections (HTTP and websocket) open at once (rpc.max_connections).
+MAX_CONNECTIONS = 512
+#: Most TCP connections from one remote address (rpc.max_connections_per_address).
+MAX_CONNECTIONS_PER_ADDRESS = 64
+#: Seconds a client has to send a request's headers (rpc.header_timeout_ms): slowloris.
+HEADER_TIMEOUT_SECONDS = 10.0
+#: Seconds a client has to send a request's body once its headers are in (rpc.body_timeout_ms).
+BODY_TIMEOUT_SECONDS = 30.0
+#: Seconds a keep-alive connection may sit idle between requests (rpc.idle_timeout_ms).
+IDLE_TIMEOUT_SECONDS = 60.0
 #: Most websocket connections open at once.
 MAX_WS_CONNECTIONS = 256
 #: Most live subscriptions one websocket connection may hold (rpc.max_subscriptions).
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 32
 #: Largest websocket message a client may send (one request or batch).
 MAX_WS_FRAME_BYTES = 1024 * 1024
-#: Messages waiting to be written to one websocket client; a subscriber that falls
-#: further behind than this is disconnected.
+#: Messages waiting to be written to one websocket client; past it the client is
+#: disconnected as a slow consumer.
 WS_OUTBOUND_QUEUE_LEN = 1024
+#: Bytes waiting to be written to one websocket client (answers and notifications);
+#: past it the client is disconnected (rpc.ws_outbound_buffer_bytes). At least
+#: max_response_bytes, so one answer always fits.
+WS_OUTBOUND_BUFFER_BYTES = 16 * 1024 * 1024
+#: Bytes waiting for all websocket clients together; a client whose output would pass it
+#: is disconnected (rpc.ws_outbound_total_bytes). This bounds the node's memory under a
+#: flood of clients that never read.
+WS_OUTBOUND_TOTAL_BYTES = 128 * 1024 * 1024
 #: Calls one websocket connection may have running at once; the reader stops
 #: reading (TCP back-pressure) until one finishes.
 WS_INFLIGHT_PER_CONNECTION = 16
@@ -78,15 +113,9 @@ WS_INFLIGHT_PER_CONNECTION = 16
 WS_CLOSE_TIMEOUT_SECONDS = 5.0
 #: Seconds between server pings (dead peers are noticed and dropped).
 WS_HEARTBEAT_SECONDS = 30.0
-#: Longest close reason the websocket protocol allows (125-byte control frame - code).
-MAX_CLOSE_REASON_BYTES = 123
 
-#: Method name of the notifications carrying subscription results.
-NOTIFICATION_METHOD = "chain_subscription"
 #: Bucket bounds (seconds) of the RPC latency histogram.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-_CLOSE = object()  # writer-queue sentinel: stop writing and close
 
 
 @dataclass(frozen=True)
@@ -96,10 +125,22 @@ class RpcLimits:
     max_body_bytes: int = MAX_BODY_BYTES
     max_batch_len: int = MAX_BATCH_LEN
     call_timeout_seconds: float = CALL_TIMEOUT_SECONDS
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_connections: int = MAX_CONNECTIONS
+    max_connections_per_address: int = MAX_CONNECTIONS_PER_ADDRESS
+    header_timeout_seconds: float = HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: float = BODY_TIMEOUT_SECONDS
+    idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS
+    call_work_budget_seconds: float = CALL_WORK_BUDGET_SECONDS
+    batch_work_budget_seconds: float = BATCH_WORK_BUDGET_SECONDS
+    work_slice_seconds: float = WORK_SLICE_SECONDS
+    max_concurrent_heavy_calls: int = MAX_CONCURRENT_HEAVY_CALLS
     max_ws_connections: int = MAX_WS_CONNECTIONS
     max_subscriptions_per_connection: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_ws_frame_bytes: int = MAX_WS_FRAME_BYTES
     ws_outbound_queue_len: int = WS_OUTBOUND_QUEUE_LEN
+    ws_outbound_buffer_bytes: int = WS_OUTBOUND_BUFFER_BYTES
+    ws_outbound_total_bytes: int = WS_OUTBOUND_TOTAL_BYTES
     ws_inflight_per_connection: int = WS_INFLIGHT_PER_CONNECTION
     ws_close_timeout_seconds: float = WS_CLOSE_TIMEOUT_SECONDS
     ws_heartbeat_seconds: float = WS_HEARTBEAT_SECONDS
@@ -109,245 +150,27 @@ class RpcLimits:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise RpcConfigError(f"RpcLimits.{f.name} must be a positive number, found {value!r}")
+        if not self.max_response_bytes <= self.ws_outbound_buffer_bytes <= self.ws_outbound_total_bytes:
+            raise RpcConfigError(
+                "expected max_response_bytes <= ws_outbound_buffer_bytes <= ws_outbound_total_bytes "
+                "(a websocket must be able to hold one answer), found "
+                f"{self.max_response_bytes}, {self.ws_outbound_buffer_bytes}, {self.ws_outbound_total_bytes}")
+
+    def guard_limits(self) -> GuardLimits:
+        """The connection guard's share of these limits (p2p/http_guard.py)."""
+        return GuardLimits(self.max_connections, self.max_connections_per_address, self.header_timeout_seconds,
+                           self.body_timeout_seconds, self.idle_timeout_seconds)
 
 
-def _limit_error(limit: str, maximum: float, found: float | None, message: str) -> RpcError:
-    data: dict[str, Any] = {"limit": limit, "max": maximum}
-    if found is not None:
-        data["found"] = found
-    return RpcError(LIMIT_EXCEEDED, message, data)
-
-
-class _LimitedWebSocket(web.WebSocketResponse):
-    """aiohttp closes an oversized frame with 1009 and no reason; we add the reason."""
-
-    def __init__(self, *, frame_limit: int, **kwargs: Any) -> None:
-        super().__init__(max_msg_size=frame_limit, **kwargs)
-        self.frame_limit = frame_limit
-
-    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True) -> bool:
-        if code == WSCloseCode.MESSAGE_TOO_BIG and not message:
-            message = f"message exceeds max_ws_frame_bytes={self.frame_limit}".encode()
-        return await super().close(code=code, message=message, drain=drain)
-
-
-class WsConnection:
-    """One websocket client: its outbound queue, writer task and subscriptions."""
-
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, queue_len: int, close_timeout_seconds: float) -> None:
-        self.ws = ws
-        self.remote = request.remote
-        self._transport = request.transport
-        self._close_timeout_seconds = close_timeout_seconds
-        self._watchdog: asyncio.TimerHandle | None = None
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_len)
-        self.subscriptions: dict[str, tuple[str, Any]] = {}  # id -> (topic, filter)
-        self.close_request: tuple[int, str] | None = None
-
-    def offer(self, text: str) -> bool:
-        """Queue a notification without waiting; False if the client is too far behind."""
-        if self.close_request is not None:
-            return False
-        try:
-            self.queue.put_nowait(text)
-            return True
-        except asyncio.QueueFull:
-            return False
-
-    async def send(self, text: str) -> None:
-        """Queue a response, waiting for room (back-pressure on this client only)."""
-        if self.close_request is None:
-            await self.queue.put(text)
-
-    def request_close(self, code: int, reason: str) -> None:
-        """Drop what is queued and have the writer close with ``code`` and ``reason``.
-
-        If the writer is stuck sending to a client that stopped reading, the closing
-        handshake can never start; a watchdog drops the transport after the close
-        timeout instead.
-        """
-        if self.close_request is not None:
-            return
-        self.close_request = (code, reason)
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(_CLOSE)
-        self._watchdog = asyncio.get_running_loop().call_later(self._close_timeout_seconds, self.abort)
-
-    def abort(self) -> None:
-        """Drop the TCP connection at once, unsent data included (close() would wait
-        to flush a buffer that a stalled client never drains)."""
-        if self._transport is not None and not self._transport.is_closing():
-            log.warning("dropping websocket client %s: closing handshake did not finish in time", self.remote)
-            self._transport.abort()
-
-    def finish(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-
-    async def run_writer(self) -> None:
-        try:
-            while True:
-                item = await self.queue.get()
-                if item is _CLOSE:
-                    break
-                await self.ws.send_str(item)
-        except (ConnectionError, RuntimeError):
-            return  # the transport is gone; the reader notices too
-        if self.close_request is not None and not self.ws.closed:
-            code, reason = self.close_request
-            message = reason.encode()[:MAX_CLOSE_REASON_BYTES]
-            try:
-                await asyncio.wait_for(self.ws.close(code=code, message=message), self._close_timeout_seconds)
-            except (TimeoutError, ConnectionError):
-                self.abort()
-
-
-class SubscriptionHub:
-    """Subscriptions of all websocket connections, indexed by topic for publishing."""
-
-    def __init__(self, max_per_connection: int, on_slow_consumer: Callable[[WsConnection], None]) -> None:
-        self.max_per_connection = max_per_connection
-        self._by_topic: dict[str, dict[str, tuple[WsConnection, Any]]] = {}
-        self._on_slow_consumer = on_slow_consumer
-
-    def count(self) -> int:
-        return sum(len(subs) for subs in self._by_topic.values())
-
-    def has_subscribers(self, topic: str) -> bool:
-        return bool(self._by_topic.get(topic))
-
-    def subscribe(self, conn: WsConnection, topic: str, filter: Any) -> str:
-        if len(conn.subscriptions) >= self.max_per_connection:
-            raise _limit_error(
-                "max_subscriptions_per_connection",
-                self.max_per_connection,
-                len(conn.subscriptions) + 1,
-                f"this connection already holds {len(conn.subscriptions)} subscriptions, "
-                f"the limit is {self.max_per_connection}; unsubscribe first",
-            )
-        sub_id = "0x" + secrets.token_hex(16)
-        conn.subscriptions[sub_id] = (topic, filter)
-        self._by_topic.setdefault(topic, {})[sub_id] = (conn, filter)
-        return sub_id
-
-    def unsubscribe(self, conn: WsConnection, sub_id: str) -> bool:
-        """False when the id is unknown or belongs to another connection."""
-        entry = conn.subscriptions.pop(sub_id, None)
-        if entry is None:
-            return False
-        topic_subs = self._by_topic.get(entry[0], {})
-        topic_subs.pop(sub_id, None)
-        if not topic_subs:
-            self._by_topic.pop(entry[0], None)
-        return True
-
-    def drop(self, conn: WsConnection) -> None:
-        for sub_id in list(conn.subscriptions):
-            self.unsubscribe(conn, sub_id)
-
-    def publish(self, topic: str, payload: Any, match: Callable[[Any], bool] | None = None) -> int:
-        """Offer ``payload`` to the topic's subscribers; returns how many got it queued."""
-        subs = self._by_topic.get(topic)
-        if not subs:
-            return 0
-        result_text = dump_json(payload)  # once, however many subscribers
-        delivered = 0
-        for sub_id, (conn, sub_filter) in list(subs.items()):
-            if match is not None:
-                try:
-                    if not match(sub_filter):
-                        continue
-                except Exception:  # noqa: BLE001 - one bad filter must not stop the others
-                    log.exception("subscription filter %r of topic %s raised", sub_filter, topic)
-                    continue
-            text = (
-                f'{{"jsonrpc":"2.0","method":"{NOTIFICATION_METHOD}",'
-                f'"params":{{"subscription":"{sub_id}","result":{result_text}}}}}'
-            )
-            if conn.offer(text):
-                delivered += 1
-            elif conn.close_request is None:
-                self.drop(conn)
-                self._on_slow_consumer(conn)
-        return delivered
-
-
-class _ConnectionSubscriptions:
-    """What ``CallContext.subscriptions`` is on a websocket: the hub bound to one connection."""
-
-    def __init__(self, hub: SubscriptionHub, conn: WsConnection) -> None:
-        self._hub, self._conn = hub, conn
-
-    def subscribe(self, topic: str, filter: Any) -> str:
-        return self._hub.subscribe(self._conn, topic, filter)
-
-    def unsubscribe(self, sub_id: str) -> bool:
-        return self._hub.unsubscribe(self._conn, sub_id)
-
-
-@dataclass(frozen=True)
-class Topic:
-    """A stream the node publishes (new blocks, contract events)."""
-
-    name: str
-    description: str
-    #: Validates and converts the filter a subscriber gives; ``publish(match=...)``
-    #: receives the converted filter (or None when the subscriber gave none).
-    filter: ParamType = ANY
-    filter_description: str = "no filter: every item of the topic"
-
-
-def subscription_methods(topics: Sequence[Topic], namespace: str = "chain") -> list[Method]:
-    """Route-table entries ``<namespace>_subscribe`` and ``<namespace>_unsubscribe``."""
-    by_name = {t.name: t for t in topics}
-    if len(by_name) != len(topics) or not topics:
-        raise RpcConfigError(f"expected at least one topic with distinct names, found {[t.name for t in topics]}")
-
-    async def subscribe(ctx: CallContext, topic: str, filter: Any = None) -> str:
-        """Start a subscription; results arrive as chain_subscription notifications
-        carrying the returned subscription id."""
-        spec = by_name[topic]
-        if filter is not None:
-            try:
-                filter = spec.filter.convert(filter)
-            except ParamTypeError as exc:
-                raise RpcError(
-                    INVALID_PARAMS,
-                    f"Invalid params: param 'filter' (position 1) for topic {topic!r}: "
-                    f"expected {exc.expected}, found {exc.found}",
-                    {"param": "filter", "expected": exc.expected, "found": exc.found},
-                ) from None
-        return ctx.subscriptions.subscribe(topic, filter)
-
-    async def unsubscribe(ctx: CallContext, subscription: str) -> bool:
-        """Stop a subscription of this connection; false if there was none with that id."""
-        return ctx.subscriptions.unsubscribe(subscription)
-
-    topic_help = "; ".join(f"{t.name}: {t.description} (filter: {t.filter_description})" for t in topics)
-    return [
-        Method(
-            f"{namespace}_subscribe",
-            subscribe,
-            (
-                Param("topic", Str(enum=list(by_name)), "What to subscribe to. " + topic_help),
-                Param("filter", ANY, "Topic-specific filter; omit or null for everything.", required=False),
-            ),
-            result="Subscription id (0x-hex) named in every notification of this subscription.",
-            result_schema={"type": "string", "pattern": "^0x[0-9a-f]{32}$"},
-            summary="Subscribe to a topic (websocket only).",
-            websocket_only=True,
-        ),
-        Method(
-            f"{namespace}_unsubscribe",
-            unsubscribe,
-            (Param("subscription", Str(max_len=66), "Id returned by the subscribe call."),),
-            result="True if the subscription existed on this connection and is now gone.",
-            result_schema={"type": "boolean"},
-            summary="Cancel a subscription (websocket only).",
-            websocket_only=True,
-        ),
-    ]
+def limits_from_config(cfg: NodeConfig) -> RpcLimits:
+    """The RPC server's limits from the ``[rpc]`` section (the others keep their defaults)."""
+    rpc = {k: cfg.get("rpc", k) for k in ("max_body_bytes", "max_ws_connections", "max_response_bytes",
+                                          "max_connections", "max_connections_per_address",
+                                          "ws_outbound_buffer_bytes", "ws_outbound_total_bytes")}
+    seconds = {f"{k}_seconds": cfg.get("rpc", f"{k}_ms") / 1000
+               for k in ("header_timeout", "body_timeout", "idle_timeout", "call_work_budget", "batch_work_budget")}
+    return RpcLimits(max_batch_len=cfg.get("rpc", "max_batch"),
+                     max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions"), **rpc, **seconds)
 
 
 HealthCheck = Callable[[], "dict[str, Any] | Awaitable[dict[str, Any]]"]
@@ -390,12 +213,18 @@ class RpcServer:
             self.routes,
             max_batch_len=self.limits.max_batch_len,
             call_timeout_seconds=self.limits.call_timeout_seconds,
+            max_response_bytes=self.limits.max_response_bytes,
+            call_work_seconds=self.limits.call_work_budget_seconds,
+            batch_work_seconds=self.limits.batch_work_budget_seconds,
+            work_slice_seconds=self.limits.work_slice_seconds,
+            max_concurrent_heavy=self.limits.max_concurrent_heavy_calls,
             observer=self._observe,
             namespaced=strict_names,
         )
         self._document = build_document(self.routes, title, _package_version())
         self.hub = SubscriptionHub(self.limits.max_subscriptions_per_connection, self._drop_slow_consumer)
         self._connections: set[WsConnection] = set()
+        self.ws_pool = OutboundPool(self.limits.ws_outbound_total_bytes)
         m = self.metrics
         self._m_requests = m.counter(
             "shopchain_rpc_requests_total", "JSON-RPC request objects handled, by outcome.", ("transport", "method", "outcome")
@@ -431,6 +260,16 @@ class RpcServer:
         app.on_shutdown.append(self._on_shutdown)
         return app
 
+    def make_runner(self, app: web.Application) -> web.AppRunner:
+        """An AppRunner for ``app`` with aiohttp's keep-alive set to the idle timeout."""
+        return web.AppRunner(app, access_log=None, **self.limits.guard_limits().handler_kwargs())
+
+    def make_site(self, runner: web.AppRunner, host: str, port: int) -> GuardedSite:
+        """The listening socket: a TCPSite with the connection caps and the header, body
+        and idle timeouts of p2p/http_guard.py; refusals count in the rejection metric."""
+        return GuardedSite(runner, host, port, limits=self.limits.guard_limits(), reuse_address=True,
+                           on_limit=lambda limit, remote: self._m_rejected.labels(limit).inc())
+
     def has_subscribers(self, topic: str) -> bool:
         """Whether publishing to ``topic`` could reach anyone (so payloads need building)."""
         return self.hub.has_subscribers(topic)
@@ -452,10 +291,16 @@ class RpcServer:
     async def _handle_http(self, request: web.Request) -> web.Response:
         limit = self.limits.max_body_bytes
         declared = request.content_length
-        body = None if declared is not None and declared > limit else await _read_limited(request, limit)
+        try:
+            body = None if declared is not None and declared > limit else await _read_limited(request, limit)
+        except BodyTimeout as exc:  # the connection guard's body timeout (p2p/http_guard.py)
+            err = limit_error("body_timeout_ms", round(self.limits.body_timeout_seconds * 1000), None, exc.text or "")
+            response = web.Response(status=408, text=dump_json(error_response(None, err)), content_type="application/json")
+            response.force_close()
+            return response
         if body is None:
             self._m_rejected.labels("max_body_bytes").inc()
-            err = _limit_error(
+            err = limit_error(
                 "max_body_bytes",
                 limit,
                 declared,
@@ -466,7 +311,7 @@ class RpcServer:
         text = await self.dispatcher.handle(body, CallContext("http", request.remote))
         if text is None:
             return web.Response(status=204)
-        return web.Response(text=text, content_type="application/json")
+        return web.Response(body=encode_response(text), content_type="application/json", charset="utf-8")
 
     async def _handle_metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
@@ -505,23 +350,24 @@ class RpcServer:
             return web.Response(status=403, text=f"origin {origin!r} is not in the node's allowed origins")
         if len(self._connections) >= self.limits.max_ws_connections:
             self._m_rejected.labels("max_ws_connections").inc()
-            err = _limit_error(
+            err = limit_error(
                 "max_ws_connections",
                 self.limits.max_ws_connections,
                 None,
                 f"the node already serves {len(self._connections)} websocket connections, the limit; retry later",
             )
             return web.Response(status=503, text=dump_json(error_response(None, err)), content_type="application/json")
-        ws = _LimitedWebSocket(
+        ws = LimitedWebSocket(
             frame_limit=self.limits.max_ws_frame_bytes,
             heartbeat=self.limits.ws_heartbeat_seconds,
             timeout=self.limits.ws_close_timeout_seconds,
         )
         await ws.prepare(request)
-        conn = WsConnection(ws, request, self.limits.ws_outbound_queue_len, self.limits.ws_close_timeout_seconds)
+        conn = WsConnection(ws, request, self.limits.ws_outbound_queue_len, self.limits.ws_outbound_buffer_bytes,
+                            self.limits.ws_close_timeout_seconds, self.ws_pool)
         self._connections.add(conn)
         writer = asyncio.create_task(conn.run_writer())
-        ctx = CallContext("ws", request.remote, _ConnectionSubscriptions(self.hub, conn))
+        ctx = CallContext("ws", request.remote, ConnectionSubscriptions(self.hub, conn))
         slots = asyncio.Semaphore(self.limits.ws_inflight_per_connection)
         inflight: set[asyncio.Task[None]] = set()
         reason = "client_closed"
@@ -559,17 +405,27 @@ class RpcServer:
         try:
             text = await self.dispatcher.handle(data, ctx)
             if text is not None:
-                await conn.send(text)
+                answer = encode_response(text)
+                if not conn.push(answer) and conn.close_request is None:
+                    self._drop_slow_consumer(conn, len(answer))
         finally:
             slots.release()
 
-    def _drop_slow_consumer(self, conn: WsConnection) -> None:
-        self._m_rejected.labels("ws_outbound_queue_len").inc()
-        log.warning("dropping slow websocket consumer %s: outbound queue full", conn.remote)
+    def _drop_slow_consumer(self, conn: WsConnection, size: int) -> None:
+        """Close a client whose next ``size`` bytes do not fit, naming the limit it hit."""
+        lim = self.limits
+        if conn.queue.qsize() >= conn.queue_len:
+            name, value = "ws_outbound_queue_len", lim.ws_outbound_queue_len
+        elif conn.buffered_bytes + size > conn.buffer_limit:
+            name, value = "ws_outbound_buffer_bytes", lim.ws_outbound_buffer_bytes
+        else:
+            name, value = "ws_outbound_total_bytes", lim.ws_outbound_total_bytes
+        self._m_rejected.labels(name).inc()
+        backlog = conn.backlog()
+        log.warning("dropping slow websocket consumer %s: %s, over %s=%s", conn.remote, backlog, name, value)
         conn.request_close(
             WSCloseCode.POLICY_VIOLATION,
-            f"slow consumer: {self.limits.ws_outbound_queue_len} messages waiting (ws_outbound_queue_len); "
-            "resubscribe after reconnecting",
+            f"slow consumer: over {name}={value} ({backlog}); read faster, resubscribe after reconnecting",
         )
 
     async def _on_shutdown(self, app: web.Application) -> None:

@@ -24,13 +24,13 @@ backups execute it at the same time instead of after).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import os
 import signal
 import time
-from typing import Any
-
-from aiohttp import web
+from typing import Any, AsyncIterator
 
 from consensus import BlockRequest, Blocks, CachingVerifier, Record, Replica, compact_records, decode_message, encode_message
 from contracts_vm.api import get_contract_info
@@ -51,7 +51,7 @@ from node.pacing import BlockSizer
 from node.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
 from node.metrics import Registry
 from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
-from node.rpc_server import RpcLimits, RpcServer
+from node.rpc_server import RpcServer, limits_from_config
 from node.sync import BlockSync
 from node.views import block_json, value_to_json
 from p2p.transport import Transport
@@ -122,11 +122,7 @@ class Node:
         self.transport: Transport | None = None
         self.metrics = Registry()
         self._setup_metrics()
-        self.rpc = RpcServer(make_routes(self), RpcLimits(
-            max_body_bytes=cfg.get("rpc", "max_body_bytes"), max_batch_len=cfg.get("rpc", "max_batch"),
-            max_ws_connections=cfg.get("rpc", "max_ws_connections"),
-            max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions")),
-            self.metrics, self.health, cfg.get("rpc", "cors_origins"))
+        self.rpc = RpcServer(make_routes(self), limits_from_config(cfg), self.metrics, self.health, cfg.get("rpc", "cors_origins"))
         self._pending_proposal = None
         self.sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
                                 self.limits.max_txs)
@@ -623,14 +619,16 @@ class Node:
                 self._loop.add_signal_handler(sig, self._stop.set)
         app = self.rpc.make_app()
         add_explorer_routes(app)
-        runner = web.AppRunner(app, access_log=None)
+        runner = self.rpc.make_runner(app)
         await runner.setup()
         host, port = self.config.address("rpc")
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = self.rpc.make_site(runner, host, port)
         self.transport = self._make_transport()
         try:
-            await site.start()
-            await self.transport.start()
+            async with _listen_error("rpc", self.config):
+                await site.start()
+            async with _listen_error("p2p", self.config):
+                await self.transport.start()
             log.info("node started", extra={"height": self.chain.height, "rpc": f"{host}:{port}",
                                             "p2p": self.config.get("p2p", "listen"), "validators": len(self.replica.validators)})
             ticker = asyncio.create_task(self._tick_loop())
@@ -647,6 +645,33 @@ class Node:
             await runner.cleanup()
             self.kv.close()
         return 2 if self.halted else 0
+
+
+class ListenError(ChainError):
+    """A listening port could not be opened (in use, not ours to bind); the message names the key."""
+
+
+@contextlib.asynccontextmanager
+async def _listen_error(section: str, cfg: NodeConfig) -> AsyncIterator[None]:
+    """Turn a bind failure into one line naming the config key and the address."""
+    try:
+        yield
+    except (OSError, ChainError) as exc:
+        if isinstance(exc, ChainError):  # p2p wraps the OSError (``from None`` keeps it as context)
+            if not isinstance(exc.__context__, OSError):
+                raise
+            exc = exc.__context__
+        address = cfg.get(section, "listen")
+        if exc.errno == errno.EADDRINUSE:
+            what = "is already in use (another node or program listens there; stop it or change the port)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            what = "is not an address of this machine"
+        elif exc.errno == errno.EACCES:
+            what = "needs privileges to bind (use a port above 1023)"
+        else:
+            what = f"cannot be opened ({exc.strerror or exc})"
+        raise ListenError(f"[{section}] listen: {address} {what}; set another [{section}] listen in "
+                          f"{os.path.join(cfg.home, 'config.toml')}") from None
 
 
 def run_node(home: str) -> int:

@@ -315,7 +315,7 @@ def test_slow_consumer_is_disconnected_not_waited_for() -> None:
             assert delivered == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
             msg = await slow.receive(timeout=3)
             assert msg.type is WSMsgType.CLOSE and msg.data == WSCloseCode.POLICY_VIOLATION
-            assert msg.extra.startswith("slow consumer: 4 messages waiting")
+            assert msg.extra.startswith("slow consumer: over ws_outbound_queue_len=4 (4 messages, ")
             # The other connection is unaffected.
             assert await server.publish("events", {"n": 1}) == 1
             assert json.loads((await fine.receive(timeout=3)).data)["params"]["result"] == {"n": 1}
