@@ -1,0 +1,233 @@
+"""Run one Byzantine fault against a proxied devnet and measure the others through it.
+
+How this works, for a validator pattern (``tests.fault.byzantine.PATTERNS``): the victim
+validator's node is SIGKILLed (through the ``Crasher``, so a soak's heal knows it is
+down) and a ``tests.fault.byzantine validator`` process starts on its home: same key,
+same store, same proxied peer links. Once it has caught up, a fault-free window of
+``window_s`` measures the three honest nodes (committed rate, ``chain_status``
+latency from the ``LatencyProbe``, memory); then SIGUSR1 starts the pattern and a
+second window of the same length measures them again. The attacker process is then
+killed and the real node restarted. For ``equivocate`` the victim must be the primary:
+the runner cuts the current primary off (``FaultNet.isolate``) until the view change
+lands on the victim, then lets it commit two blocks as an honest primary before the
+baseline window starts.
+
+For ``outsider`` nobody is killed: the baseline and fault windows measure all four
+nodes, and the fault is a ``tests.fault.byzantine outsider`` process aimed at every
+node's real p2p and RPC port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from devnet import launcher
+from tests.fault.byzantine import PATTERNS, REPORT_PREFIX
+from tests.fault.cluster import Crasher, primary_index
+from tests.fault.measure import LatencyProbe, Window, ratio, summary_line
+from tests.fault.proxy import FaultNet
+from tests.nethelpers import Devnet
+
+OUTSIDER = "outsider"
+KINDS = PATTERNS + (OUTSIDER,)
+#: Longest the attacker process may take to start and reach the others' height.
+ATTACKER_CATCH_UP_S = 60.0
+#: Longest the runner spends making the victim the primary (each step is a view change).
+STEER_LIMIT_S = 60.0
+#: Longest one isolation of a primary is held while waiting for the others' view change.
+STEER_STEP_S = 15.0
+#: Longest the attacker may take to print its report after the fault window.
+REPORT_WAIT_S = 10.0
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PROJECT_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _read_report(log_path: str) -> dict | None:
+    try:
+        with open(log_path, errors="replace") as fh:
+            lines = [line for line in fh if line.startswith(REPORT_PREFIX)]
+    except OSError:
+        return None
+    return json.loads(lines[-1][len(REPORT_PREFIX):]) if lines else None
+
+
+def _height(net: Devnet, index: int) -> int | None:
+    try:
+        return net.height(index)
+    except Exception:  # noqa: BLE001 - not answering right now
+        return None
+
+
+def _view(net: Devnet, index: int) -> int | None:
+    try:
+        return net.client(index).request("consensus_status")["view"]
+    except Exception:  # noqa: BLE001 - not answering right now
+        return None
+
+
+class ByzantineRunner:
+    """Runs Byzantine fault kinds on ``net`` one at a time; ``results`` keeps every outcome."""
+
+    def __init__(self, net: Devnet, faults: FaultNet, crasher: Crasher, rng: random.Random,
+                 progress=lambda _: None) -> None:
+        self.net = net
+        self.faults = faults
+        self.crasher = crasher
+        self.rng = rng
+        self.progress = progress
+        self.n = len(net.manifest["nodes"])
+        self.probe = LatencyProbe(net.urls[0]).start()
+        self.results: list[dict] = []
+        #: Validator keys that ran a pattern: their own signatures are not a safety check.
+        self.byzantine_keys: set[bytes] = set()
+
+    def stop(self) -> None:
+        self.probe.stop()
+
+    # --- one fault ---------------------------------------------------------------------
+
+    def run(self, kind: str, window_s: float, victim: int | None = None) -> dict:
+        if kind not in KINDS:
+            raise ValueError(f"byzantine fault kind: expected one of {KINDS}, found {kind!r}")
+        if kind == OUTSIDER:
+            result = self._run_outsider(window_s)
+        else:
+            if victim is None:
+                victim = self.rng.randrange(self.n)
+            result = self._run_validator(kind, window_s, victim)
+        self.results.append(result)
+        self.progress("  " + result["line"])
+        return result
+
+    def _measured(self, nodes: list[int]) -> tuple[dict[str, str], dict[str, int | None]]:
+        names = [self.net.manifest["nodes"][i]["name"] for i in nodes]
+        return ({nm: self.net.urls[i] for nm, i in zip(names, nodes)},
+                {nm: self.net.manifest["nodes"][i].get("pid") for nm, i in zip(names, nodes)})
+
+    def _windows(self, kind: str, nodes: list[int], window_s: float, start_fault) -> tuple[dict, dict, dict]:
+        self.probe.retarget(self.net.urls[nodes[0]])
+        urls, pids = self._measured(nodes)
+        window = Window(urls, pids, self.probe).begin()
+        time.sleep(window_s)
+        baseline = window.end()
+        start_fault()
+        window = Window(urls, pids, self.probe).begin()
+        time.sleep(window_s)
+        fault = window.end()
+        r = ratio(fault, baseline)
+        return baseline, fault, {"kind": kind, "ratio": None if r is None else round(r, 3),
+                                 "baseline": baseline.as_dict(), "fault": fault.as_dict(),
+                                 "line": summary_line(kind, baseline, fault)}
+
+    def _run_outsider(self, window_s: float) -> dict:
+        everyone = list(range(self.n))
+        p2p = ",".join(n["p2p"] for n in self.net.manifest["nodes"])
+        rpc = ",".join(n["rpc"].split("//", 1)[1] for n in self.net.manifest["nodes"])
+        log_path = os.path.join(self.net.root, "logs", "outsider.log")
+        holder: list[subprocess.Popen] = []
+
+        def start() -> None:
+            with open(log_path, "ab") as log:
+                holder.append(subprocess.Popen(
+                    [sys.executable, "-m", "tests.fault.byzantine", "outsider", "--p2p", p2p, "--rpc", rpc,
+                     "--seconds", str(window_s), "--seed", str(self.rng.randrange(2**31))],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT, env=_env()))
+
+        self.progress(f"byzantine outsider against every node for {window_s:.0f} s")
+        _, _, result = self._windows(OUTSIDER, everyone, window_s, start)
+        for process in holder:
+            try:
+                process.wait(REPORT_WAIT_S + 10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        result["attacker"] = _read_report(log_path)
+        return result
+
+    def _run_validator(self, pattern: str, window_s: float, victim: int) -> dict:
+        node = self.net.manifest["nodes"][victim]
+        honest = [i for i in range(self.n) if i != victim]
+        self.byzantine_keys.add(self.net.genesis.validators[victim].public_key)
+        self.progress(f"byzantine {pattern} from {node['name']} for {window_s:.0f} s")
+        if victim not in self.crasher.down:
+            self.crasher.kill(victim)
+        log_path = os.path.join(self.net.root, "logs", f"{node['name']}-byzantine-{pattern}.log")
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.fault.byzantine", "validator", "--home", node["home"], "--pattern", pattern,
+                 "--seconds", str(window_s), "--seed", str(self.rng.randrange(2**31))],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT, env=_env(),
+                start_new_session=True)
+        try:
+            self._wait_caught_up(victim, honest, process)
+            if pattern == "equivocate":
+                self._steer_primary_to(victim, honest)
+            _, _, result = self._windows(pattern, honest, window_s, lambda: process.send_signal(signal.SIGUSR1))
+            deadline = time.monotonic() + REPORT_WAIT_S
+            while _read_report(log_path) is None and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.1)
+            result["attacker"] = _read_report(log_path)
+            result["victim"] = node["name"]
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+            self.crasher.restart(victim)
+        return result
+
+    def _wait_caught_up(self, victim: int, honest: list[int], process: subprocess.Popen) -> None:
+        deadline = time.monotonic() + ATTACKER_CATCH_UP_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"the byzantine process exited with {process.returncode} before its fault")
+            mine = _height(self.net, victim)
+            theirs = [h for h in (_height(self.net, i) for i in honest) if h is not None]
+            if mine is not None and theirs and launcher._healthy(self.net.urls[victim]) and mine >= max(theirs) - 1:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the byzantine process did not catch up within {ATTACKER_CATCH_UP_S:.0f} s")
+
+    def _steer_primary_to(self, victim: int, honest: list[int]) -> None:
+        """Cut off each honest primary in turn until the view change makes ``victim`` primary."""
+        everyone = honest + [victim]
+        deadline = time.monotonic() + STEER_LIMIT_S
+        while time.monotonic() < deadline:
+            primary = primary_index(self.net, everyone)
+            if primary == victim:
+                start = max(h for h in (_height(self.net, i) for i in honest) if h is not None)
+                self.net.wait_height(honest, start + 2, timeout=STEER_STEP_S)
+                return
+            if primary is None:
+                time.sleep(0.2)
+                continue
+            others = [i for i in honest if i != primary]
+            views = [v for v in (_view(self.net, i) for i in others) if v is not None]
+            self.faults.isolate(primary, "cut")
+            try:
+                step_end = time.monotonic() + STEER_STEP_S
+                while time.monotonic() < step_end:
+                    now = [v for v in (_view(self.net, i) for i in others) if v is not None]
+                    if views and now and min(now) > max(views):
+                        break
+                    time.sleep(0.1)
+            finally:
+                self.faults.heal()
+            time.sleep(0.5)
+        raise AssertionError(f"could not make node {victim} the primary within {STEER_LIMIT_S:.0f} s")
+
+
+def filter_byzantine(problems: list[str], keys: set[bytes]) -> list[str]:
+    """Equivocation reports minus those of validators that were Byzantine on purpose."""
+    prefixes = tuple(f"validator {k.hex()[:8]} " for k in keys)
+    return [p for p in problems if not p.startswith(prefixes)] if prefixes else problems

@@ -1,0 +1,121 @@
+"""One Byzantine validator (or an outsider) must not cut the others' committed rate or stall RPC.
+
+Issue 13: no single validator, and no outsider, may cut the committed rate of the
+other three by more than 20% or hold any RPC answer above 1 s. One 4-validator devnet
+behind the fault proxies serves every case in this module, under a steady load sent
+only to node 0 (never a victim, so the load does not depend on the attacker's RPC).
+Each case runs one pattern of ``tests.fault.scenario`` for ``WINDOW_S`` against a
+fault-free window of the same length just before it, prints its figures, and asserts
+the rate ratio and the ``chain_status`` latency; the last case stops everything and
+checks safety over every store. About four minutes in all, so behind ``--runslow``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from tests.fault.checks import check_agreement, check_exactly_once, find_equivocations, read_store
+from tests.fault.cluster import Crasher, start_proxied
+from tests.fault.scenario import ByzantineRunner, filter_byzantine
+from tests.nethelpers import Devnet, LoadGenerator
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+#: Committed transactions per second during a fault, at least this share of the baseline's.
+RATE_FLOOR = 0.8
+#: Slowest chain_status answer allowed on an honest node during a fault.
+STATUS_LIMIT_S = 1.0
+#: Length of the baseline window and of the fault window.
+WINDOW_S = 10.0
+SEED = int(os.environ.get("BYZANTINE_SEED", "13"))
+#: Which validator plays each pattern (node 0 takes the load and stays honest).
+VICTIMS = {"flood": 1, "equivocate": 2, "garbage": 3, "replay": 1, "outsider": None}
+LOAD_SENDERS = ("buyer-1", "buyer-2", "buyer-3")
+LOAD_RATE_PER_SENDER = 15.0
+#: Longest wait for all nodes to catch up after a case, and for every receipt at the end.
+CATCH_UP_S = 90.0
+RECEIPT_S = 120.0
+
+
+class _OnlyNode:
+    """The parts of a Devnet the LoadGenerator uses, limited to one node."""
+
+    def __init__(self, net: Devnet, index: int) -> None:
+        self._net = net
+        self.urls = [net.urls[index]]
+        self.keys = net.keys
+        self.genesis = net.genesis
+        self._index = index
+
+    def client(self, _: int):
+        return self._net.client(self._index)
+
+
+@pytest.fixture(scope="module")
+def byzantine(tmp_path_factory):
+    net, faults = start_proxied(str(tmp_path_factory.mktemp("byzantine") / "devnet"), 4, SEED)
+    rng = random.Random(SEED)
+    crasher = Crasher(net, rng)
+    runner = ByzantineRunner(net, faults, crasher, rng, lambda m: print(m, flush=True))
+    load = LoadGenerator(_OnlyNode(net, 0), list(LOAD_SENDERS), net.keys["merchant-acme"].public_key,
+                         LOAD_RATE_PER_SENDER).start()
+    state = {"net": net, "faults": faults, "runner": runner, "load": load, "crasher": crasher}
+    try:
+        yield state
+    finally:
+        load.stop()
+        runner.stop()
+        net.stop()
+        faults.stop()
+        for result in runner.results:
+            print(result["line"])
+
+
+def _catch_up(net: Devnet) -> None:
+    everyone = list(range(4))
+    top = max(net.height(i) for i in (0, 1, 2, 3) if _answers(net, i))
+    net.wait_height(everyone, top + 1, timeout=CATCH_UP_S)
+
+
+def _answers(net: Devnet, index: int) -> bool:
+    try:
+        net.height(index)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.parametrize("kind", list(VICTIMS))
+def test_one_byzantine_node_keeps_the_others_committing_and_answering(byzantine, kind):
+    net = byzantine["net"]
+    result = byzantine["runner"].run(kind, WINDOW_S, VICTIMS[kind])
+    _catch_up(net)
+    print(result["line"], result.get("attacker"))
+    fault = result["fault"]
+    failures = []
+    if result["ratio"] is None or result["ratio"] < RATE_FLOOR:
+        failures.append(f"committed rate ratio {result['ratio']} < {RATE_FLOOR}")
+    if fault["status_max_s"] is None or fault["status_max_s"] > STATUS_LIMIT_S:
+        failures.append(f"chain_status max {fault['status_max_s']} s > {STATUS_LIMIT_S} s")
+    assert not failures, f"{kind}: {'; '.join(failures)}\n{result['line']}"
+
+
+def test_after_every_pattern_no_fork_and_every_acknowledged_tx_committed_once(byzantine):
+    net, runner, load = byzantine["net"], byzantine["runner"], byzantine["load"]
+    byzantine["crasher"].restart_all()
+    acked = load.stop()
+    assert load.errors == [] and len(acked) > 100
+    client = net.client(0)
+    for tx_id in acked:
+        net.wait_for(f"receipt of {tx_id}", lambda t=tx_id: client.receipt(t), timeout=RECEIPT_S)
+    net.wait_height([0, 1, 2, 3], client.status()["height"], timeout=CATCH_UP_S)
+    net.stop()
+    byzantine["faults"].stop()
+    views = [read_store(n["name"], os.path.join(n["home"], "data"), net.genesis) for n in net.manifest["nodes"]]
+    problems = check_agreement(views) + filter_byzantine(find_equivocations(views), runner.byzantine_keys)
+    for view in views:
+        problems += view.bad_certificates + check_exactly_once(view, acked)
+    assert problems == [], problems[:5]
