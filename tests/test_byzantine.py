@@ -19,15 +19,11 @@ import pytest
 
 from tests.fault.checks import check_agreement, check_exactly_once, find_equivocations, read_store
 from tests.fault.cluster import Crasher, start_proxied
-from tests.fault.scenario import ByzantineRunner, filter_byzantine
+from tests.fault.scenario import ByzantineRunner, filter_byzantine, liveness_problems
 from tests.nethelpers import Devnet, LoadGenerator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-#: Committed transactions per second during a fault, at least this share of the baseline's.
-RATE_FLOOR = 0.8
-#: Slowest chain_status answer allowed on an honest node during a fault.
-STATUS_LIMIT_S = 1.0
 #: Length of the baseline window and of the fault window.
 WINDOW_S = 10.0
 SEED = int(os.environ.get("BYZANTINE_SEED", "13"))
@@ -94,13 +90,9 @@ def test_one_byzantine_node_keeps_the_others_committing_and_answering(byzantine,
     result = byzantine["runner"].run(kind, WINDOW_S, VICTIMS[kind])
     _catch_up(net)
     print(result["line"], result.get("attacker"))
-    fault = result["fault"]
-    failures = []
-    if result["ratio"] is None or result["ratio"] < RATE_FLOOR:
-        failures.append(f"committed rate ratio {result['ratio']} < {RATE_FLOOR}")
-    if fault["status_max_s"] is None or fault["status_max_s"] > STATUS_LIMIT_S:
-        failures.append(f"chain_status max {fault['status_max_s']} s > {STATUS_LIMIT_S} s")
-    assert not failures, f"{kind}: {'; '.join(failures)}\n{result['line']}"
+    # RATE_FLOOR and STATUS_LIMIT_S (tests.fault.scenario) are issue 13's bounds.
+    failures = liveness_problems(result)
+    assert not failures, "; ".join(failures) + "\n" + result["line"]
 
 
 def test_after_every_pattern_no_fork_and_every_acknowledged_tx_committed_once(byzantine):
@@ -115,7 +107,10 @@ def test_after_every_pattern_no_fork_and_every_acknowledged_tx_committed_once(by
     net.stop()
     byzantine["faults"].stop()
     views = [read_store(n["name"], os.path.join(n["home"], "data"), net.genesis) for n in net.manifest["nodes"]]
-    problems = check_agreement(views) + filter_byzantine(find_equivocations(views), runner.byzantine_keys)
+    equivocations = find_equivocations(views)
+    honest_equivocations = filter_byzantine(equivocations, runner.byzantine_keys)
+    print(f"equivocations by the byzantine validators, seen in the stores: {len(equivocations) - len(honest_equivocations)}")
+    problems = check_agreement(views) + honest_equivocations
     for view in views:
         problems += view.bad_certificates + check_exactly_once(view, acked)
     assert problems == [], problems[:5]

@@ -243,14 +243,16 @@ class ByzantineNode(Node):
         conn = state.connection if state is not None else None
         if conn is None or conn.closing:
             return
+        what = "oversized_frames" if oversized else "text_frames"
+        self.stats[what] += 1
         try:
             if oversized:
                 await conn.ws.send_bytes(bytes([ENVELOPE_CONSENSUS]) + bytes(self.transport.limits.max_frame_bytes))
             else:
                 await conn.ws.send_str("hello, I am not binary")
-            self.stats["oversized_frames" if oversized else "text_frames"] += 1
-        except (ConnectionError, RuntimeError, OSError):
-            self.stats["closing_frame_failed"] += 1
+        except (ConnectionError, RuntimeError, OSError) as exc:
+            # The peer closes as soon as it reads the frame header, usually mid-write.
+            self.stats[f"{what}_cut_off_{type(exc).__name__}"] += 1
 
     def _junk_transactions(self) -> list[bytes]:
         """Well-formed, correctly signed transfers from a key no organisation registered."""

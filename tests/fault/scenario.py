@@ -29,6 +29,7 @@ import time
 
 from devnet import launcher
 from tests.fault.byzantine import PATTERNS, REPORT_PREFIX
+from tests.fault.checks import percentile
 from tests.fault.cluster import Crasher, primary_index
 from tests.fault.measure import LatencyProbe, Window, ratio, summary_line
 from tests.fault.proxy import FaultNet
@@ -36,6 +37,10 @@ from tests.nethelpers import Devnet
 
 OUTSIDER = "outsider"
 KINDS = PATTERNS + (OUTSIDER,)
+#: Issue 13: during a fault the others commit at least this share of the baseline's transactions/s.
+RATE_FLOOR = 0.8
+#: Issue 13: no chain_status answer of an honest node slower than this during a fault.
+STATUS_LIMIT_S = 1.0
 #: Longest the attacker process may take to start and reach the others' height.
 ATTACKER_CATCH_UP_S = 60.0
 #: Longest the runner spends making the victim the primary (each step is a view change).
@@ -225,6 +230,34 @@ class ByzantineRunner:
                 self.faults.heal()
             time.sleep(0.5)
         raise AssertionError(f"could not make node {victim} the primary within {STEER_LIMIT_S:.0f} s")
+
+
+def liveness_problems(result: dict) -> list[str]:
+    """What one fault's figures break of issue 13's bounds (empty when they hold)."""
+    problems = []
+    if result["ratio"] is None or result["ratio"] < RATE_FLOOR:
+        problems.append(f"{result['kind']}: committed rate ratio {result['ratio']} < {RATE_FLOOR}")
+    worst = result["fault"]["status_max_s"]
+    if worst is None or worst > STATUS_LIMIT_S:
+        problems.append(f"{result['kind']}: chain_status max {worst} s > {STATUS_LIMIT_S} s")
+    return problems
+
+
+def per_kind(results: list[dict]) -> dict[str, dict]:
+    """The soak's end report: for each kind, its worst and median figures over all its runs."""
+    out: dict[str, dict] = {}
+    for kind in sorted({r["kind"] for r in results}):
+        runs = [r for r in results if r["kind"] == kind]
+        ratios = [r["ratio"] for r in runs]
+        known = [x for x in ratios if x is not None]
+        out[kind] = {"runs": len(runs), "ratio_min": None if None in ratios else min(known, default=None),
+                     "ratio_p50": percentile(known, 50),
+                     "status_p50_s": percentile([r["fault"]["status_p50_s"] for r in runs
+                                                 if r["fault"]["status_p50_s"] is not None], 50),
+                     "status_max_s": max((r["fault"]["status_max_s"] or 0.0 for r in runs), default=None),
+                     "honest_peak_rss_mib": max((max(r["fault"]["peak_rss_mib"].values(), default=0.0) for r in runs),
+                                                default=None)}
+    return out
 
 
 def filter_byzantine(problems: list[str], keys: set[bytes]) -> list[str]:
