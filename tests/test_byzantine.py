@@ -18,9 +18,9 @@ import random
 import pytest
 
 from tests.fault.checks import check_agreement, check_exactly_once, find_equivocations, read_store
-from tests.fault.cluster import Crasher, start_proxied
-from tests.fault.scenario import ByzantineRunner, filter_byzantine, liveness_problems
-from tests.nethelpers import Devnet, LoadGenerator
+from tests.fault.cluster import Crasher
+from tests.fault.scenario import ByzantineRunner, filter_byzantine, liveness_problems, start_loaded
+from tests.nethelpers import Devnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,35 +29,17 @@ WINDOW_S = 10.0
 SEED = int(os.environ.get("BYZANTINE_SEED", "13"))
 #: Which validator plays each pattern (node 0 takes the load and stays honest).
 VICTIMS = {"flood": 1, "equivocate": 2, "garbage": 3, "replay": 1, "outsider": None}
-LOAD_SENDERS = ("buyer-1", "buyer-2", "buyer-3")
-LOAD_RATE_PER_SENDER = 15.0
 #: Longest wait for all nodes to catch up after a case, and for every receipt at the end.
 CATCH_UP_S = 90.0
 RECEIPT_S = 120.0
 
 
-class _OnlyNode:
-    """The parts of a Devnet the LoadGenerator uses, limited to one node."""
-
-    def __init__(self, net: Devnet, index: int) -> None:
-        self._net = net
-        self.urls = [net.urls[index]]
-        self.keys = net.keys
-        self.genesis = net.genesis
-        self._index = index
-
-    def client(self, _: int):
-        return self._net.client(self._index)
-
-
 @pytest.fixture(scope="module")
 def byzantine(tmp_path_factory):
-    net, faults = start_proxied(str(tmp_path_factory.mktemp("byzantine") / "devnet"), 4, SEED)
+    net, faults, load = start_loaded(str(tmp_path_factory.mktemp("byzantine") / "devnet"), SEED)
     rng = random.Random(SEED)
     crasher = Crasher(net, rng)
     runner = ByzantineRunner(net, faults, crasher, rng, lambda m: print(m, flush=True))
-    load = LoadGenerator(_OnlyNode(net, 0), list(LOAD_SENDERS), net.keys["merchant-acme"].public_key,
-                         LOAD_RATE_PER_SENDER).start()
     state = {"net": net, "faults": faults, "runner": runner, "load": load, "crasher": crasher}
     try:
         yield state

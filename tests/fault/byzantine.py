@@ -14,7 +14,8 @@ Patterns (every loop stops by itself after ``--seconds``; ``--rate`` is per seco
 
 * ``flood``      BLOCK-REQUEST(1, 32) to every peer at ``rate`` (each one asks a peer
                  to read and send up to 32 blocks), plus gossip batches of signed but
-                 unregistered transactions and undecodable ones at ``rate / 20``;
+                 unregistered transactions and undecodable ones at ``rate / 20``
+                 (``--flood-parts`` picks one of the two, to tell which one hurts);
 * ``equivocate`` as primary, a second valid block (one transaction fewer, a later
                  timestamp) pre-prepared to half of the peers; every PREPARE and COMMIT
                  it casts goes to the other half for the other digest; and at ``rate``
@@ -58,6 +59,7 @@ from node.service import ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW, ENVELOPE_TXS, Nod
 from p2p.transport import ROUTE
 
 PATTERNS = ("flood", "equivocate", "garbage", "replay")
+FLOOD_PARTS = ("requests", "gossip")
 #: Messages per second each pattern sends to every peer unless ``--rate`` says otherwise.
 DEFAULT_RATES = {"flood": 1000.0, "equivocate": 200.0, "garbage": 1000.0, "replay": 500.0}
 #: The attack loop wakes this often and sends ``rate * STEP_S`` messages per peer.
@@ -83,11 +85,13 @@ _BLOCKS_TAG = encoding.encode("pbft-blocks/1")
 class ByzantineNode(Node):
     """A real node that runs one attack pattern for a bounded time after SIGUSR1."""
 
-    def __init__(self, home: str, pattern: str, seconds: float, rate: float, seed: int) -> None:
+    def __init__(self, home: str, pattern: str, seconds: float, rate: float, seed: int,
+                 flood_parts: tuple[str, ...] = FLOOD_PARTS) -> None:
         super().__init__(home)
         if pattern not in PATTERNS:
             raise ValueError(f"pattern: expected one of {PATTERNS}, found {pattern!r}")
         self.pattern = pattern
+        self.flood_parts = flood_parts
         self.attack_seconds = seconds
         self.rate = rate
         self.rng = random.Random(seed)
@@ -173,7 +177,7 @@ class ByzantineNode(Node):
 
     async def _attack_when_armed(self) -> None:
         await self._armed.wait()
-        junk = self._junk_transactions() if self.pattern == "flood" else []
+        junk = self._junk_transactions() if self.pattern == "flood" and "gossip" in self.flood_parts else []
         started = time.monotonic()
         self.attacking = True
         per_step = max(1, round(self.rate * STEP_S))
@@ -188,13 +192,14 @@ class ByzantineNode(Node):
                 await asyncio.sleep(STEP_S)
         finally:
             self.attacking = False
-            report = {"pattern": self.pattern, "seconds": round(time.monotonic() - started, 2), "rate": self.rate,
+            report = {"pattern": self.pattern, "flood_parts": list(self.flood_parts), "seconds": round(time.monotonic() - started, 2), "rate": self.rate,
                       "steps": step, **self.stats}
             print(REPORT_PREFIX + json.dumps(report, sort_keys=True), flush=True)
 
     def _attack_once(self, peer: bytes, step: int, junk: list[bytes]) -> None:
         if self.pattern == "flood":
-            self._raw(peer, bytes([ENVELOPE_CONSENSUS]) + BlockRequest(1, 32).encode())
+            if "requests" in self.flood_parts:
+                self._raw(peer, bytes([ENVELOPE_CONSENSUS]) + BlockRequest(1, 32).encode())
             if junk and self.rng.random() < 1 / 20:
                 start = self.rng.randrange(len(junk) - JUNK_BATCH + 1)
                 self._raw(peer, bytes([ENVELOPE_TXS]) + encoding.encode(junk[start:start + JUNK_BATCH]))
@@ -355,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--seconds", type=float, default=10.0)
     v.add_argument("--rate", type=float, default=None, help="messages per second per peer (default: per pattern)")
     v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--flood-parts", default=",".join(FLOOD_PARTS), help=f"flood only: comma-separated subset of {FLOOD_PARTS}")
     o = sub.add_parser("outsider", help="hold connections open, no key")
     o.add_argument("--p2p", default="", help="comma-separated host:port list")
     o.add_argument("--rpc", default="", help="comma-separated host:port list")
@@ -370,7 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(f"byzantine-{config.get('node', 'moniker')}/{key.public_key.hex()[:8]}", config.get("log", "level"),
                   config.get("log", "format"))
     rate = args.rate if args.rate is not None else DEFAULT_RATES[args.pattern]
-    node = ByzantineNode(args.home, args.pattern, args.seconds, rate, args.seed)
+    parts = tuple(p for p in args.flood_parts.split(",") if p)
+    if not parts or any(p not in FLOOD_PARTS for p in parts):
+        parser.error(f"--flood-parts: expected a comma-separated subset of {FLOOD_PARTS}, found {args.flood_parts!r}")
+    node = ByzantineNode(args.home, args.pattern, args.seconds, rate, args.seed, parts)
     print(f"byzantine {args.pattern} node pid {os.getpid()} on {args.home}", flush=True)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(node.run())

@@ -186,7 +186,7 @@ def ratio(fault: WindowFigures, baseline: WindowFigures) -> float | None:
     return fault.tx_rate / baseline.tx_rate
 
 
-def summary_line(kind: str, baseline: WindowFigures, fault: WindowFigures) -> str:
+def summary_line(kind: str, baseline: WindowFigures, fault: WindowFigures, extra: str = "") -> str:
     """One printable line per fault: rates, their ratio, chain_status latency, memory."""
     r = ratio(fault, baseline)
     rss = max(fault.peak_rss_mib.values(), default=0.0)
@@ -198,4 +198,4 @@ def summary_line(kind: str, baseline: WindowFigures, fault: WindowFigures) -> st
             f"blocks/s {fmt(baseline.block_rate, '.1f')} -> {fmt(fault.block_rate, '.1f')}, "
             f"chain_status p50 {fmt(fault.status_p50_s, '.3f')} s max {fmt(fault.status_max_s, '.3f')} s "
             f"({fault.status_failures} failed), longest gap {fmt(fault.longest_commit_gap_s, '.2f')} s, "
-            f"honest peak RSS {rss:.0f} MiB")
+            f"honest peak RSS {rss:.0f} MiB{extra}")

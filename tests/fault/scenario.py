@@ -15,25 +15,32 @@ baseline window starts.
 For ``outsider`` nobody is killed: the baseline and fault windows measure all four
 nodes, and the fault is a ``tests.fault.byzantine outsider`` process aimed at every
 node's real p2p and RPC port.
+
+``python -m tests.fault.scenario --kinds flood,replay --window 10`` starts its own
+proxied devnet with steady load on node 0 and prints one line per kind (the quick way to
+compare figures before and after a fix; ``--attacker-args`` passes e.g. ``--rate 100``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 from devnet import launcher
 from tests.fault.byzantine import PATTERNS, REPORT_PREFIX
 from tests.fault.checks import percentile
-from tests.fault.cluster import Crasher, primary_index
+from tests.fault.cluster import Crasher, primary_index, start_proxied
 from tests.fault.measure import LatencyProbe, Window, ratio, summary_line
 from tests.fault.proxy import FaultNet
-from tests.nethelpers import Devnet
+from tests.nethelpers import Devnet, LoadGenerator
 
 OUTSIDER = "outsider"
 KINDS = PATTERNS + (OUTSIDER,)
@@ -47,6 +54,15 @@ ATTACKER_CATCH_UP_S = 60.0
 STEER_LIMIT_S = 60.0
 #: Longest one isolation of a primary is held while waiting for the others' view change.
 STEER_STEP_S = 15.0
+#: Before the baseline window the measured nodes' mempools must be down to this many
+#: transactions (a backlog left by the previous fault would inflate the baseline rate),
+#: waiting at most SETTLE_LIMIT_S.
+SETTLED_MEMPOOL_TXS = 60
+SETTLE_LIMIT_S = 20.0
+#: After an outsider fault starts, one honest link is cut at RELINK_CUT_AT_S and healed
+#: RELINK_CUT_S later; the time it then takes to reconnect is reported (handshake slots).
+RELINK_CUT_AT_S = 1.0
+RELINK_CUT_S = 0.5
 #: Longest the attacker may take to print its report after the fault window.
 REPORT_WAIT_S = 10.0
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -102,7 +118,8 @@ class ByzantineRunner:
 
     # --- one fault ---------------------------------------------------------------------
 
-    def run(self, kind: str, window_s: float, victim: int | None = None) -> dict:
+    def run(self, kind: str, window_s: float, victim: int | None = None, extra_args: tuple[str, ...] = ()) -> dict:
+        """Run ``kind``; ``extra_args`` go to the attacker's command line (e.g. ``--rate 100``)."""
         if kind not in KINDS:
             raise ValueError(f"byzantine fault kind: expected one of {KINDS}, found {kind!r}")
         if kind == OUTSIDER:
@@ -110,7 +127,7 @@ class ByzantineRunner:
         else:
             if victim is None:
                 victim = self.rng.randrange(self.n)
-            result = self._run_validator(kind, window_s, victim)
+            result = self._run_validator(kind, window_s, victim, extra_args)
         self.results.append(result)
         self.progress("  " + result["line"])
         return result
@@ -120,7 +137,22 @@ class ByzantineRunner:
         return ({nm: self.net.urls[i] for nm, i in zip(names, nodes)},
                 {nm: self.net.manifest["nodes"][i].get("pid") for nm, i in zip(names, nodes)})
 
+    def _settle(self, nodes: list[int]) -> None:
+        deadline = time.monotonic() + SETTLE_LIMIT_S
+        while time.monotonic() < deadline:
+            sizes = []
+            for i in nodes:
+                try:
+                    sizes.append(self.net.client(i).status()["mempool_size"])
+                except Exception:  # noqa: BLE001 - not answering yet
+                    sizes.append(None)
+            if None not in sizes and max(sizes) <= SETTLED_MEMPOOL_TXS:
+                return
+            time.sleep(0.2)
+        self.progress(f"  mempools did not settle within {SETTLE_LIMIT_S:.0f} s; measuring anyway")
+
     def _windows(self, kind: str, nodes: list[int], window_s: float, start_fault) -> tuple[dict, dict, dict]:
+        self._settle(nodes)
         self.probe.retarget(self.net.urls[nodes[0]])
         urls, pids = self._measured(nodes)
         window = Window(urls, pids, self.probe).begin()
@@ -149,8 +181,18 @@ class ByzantineRunner:
                      "--seconds", str(window_s), "--seed", str(self.rng.randrange(2**31))],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT, env=_env()))
 
+        relink: list[float | None] = []
+        cutter = threading.Thread(target=lambda: relink.append(self._relink_time(window_s)), daemon=True)
+
+        def start_and_cut() -> None:
+            start()
+            cutter.start()
+
         self.progress(f"byzantine outsider against every node for {window_s:.0f} s")
-        _, _, result = self._windows(OUTSIDER, everyone, window_s, start)
+        _, _, result = self._windows(OUTSIDER, everyone, window_s, start_and_cut)
+        cutter.join(RELINK_CUT_AT_S + RELINK_CUT_S + window_s + 5)
+        result["relink_s"] = relink[0] if relink else None
+        result["line"] += f", link 0-1 back {'never' if result['relink_s'] is None else result['relink_s']} s after a cut"
         for process in holder:
             try:
                 process.wait(REPORT_WAIT_S + 10)
@@ -160,7 +202,24 @@ class ByzantineRunner:
         result["attacker"] = _read_report(log_path)
         return result
 
-    def _run_validator(self, pattern: str, window_s: float, victim: int) -> dict:
+    def _relink_time(self, window_s: float) -> float | None:
+        """Cut link (0, 1) while the outsider holds connections; seconds until it is back, None if not in time."""
+        time.sleep(RELINK_CUT_AT_S)
+        self.faults.cut(0, 1)
+        time.sleep(RELINK_CUT_S)
+        self.faults.heal()
+        healed = time.monotonic()
+        name = self.net.manifest["nodes"][1]["name"]
+        while time.monotonic() - healed < window_s:
+            try:
+                if any(p["name"] == name and p["connected"] for p in self.net.client(0).request("net_peers")):
+                    return round(time.monotonic() - healed, 2)
+            except Exception:  # noqa: BLE001 - a slow answer is measured elsewhere
+                pass
+            time.sleep(0.1)
+        return None
+
+    def _run_validator(self, pattern: str, window_s: float, victim: int, extra_args: tuple[str, ...]) -> dict:
         node = self.net.manifest["nodes"][victim]
         honest = [i for i in range(self.n) if i != victim]
         self.byzantine_keys.add(self.net.genesis.validators[victim].public_key)
@@ -171,7 +230,7 @@ class ByzantineRunner:
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "tests.fault.byzantine", "validator", "--home", node["home"], "--pattern", pattern,
-                 "--seconds", str(window_s), "--seed", str(self.rng.randrange(2**31))],
+                 "--seconds", str(window_s), "--seed", str(self.rng.randrange(2**31)), *extra_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT, env=_env(),
                 start_new_session=True)
         try:
@@ -264,3 +323,68 @@ def filter_byzantine(problems: list[str], keys: set[bytes]) -> list[str]:
     """Equivocation reports minus those of validators that were Byzantine on purpose."""
     prefixes = tuple(f"validator {k.hex()[:8]} " for k in keys)
     return [p for p in problems if not p.startswith(prefixes)] if prefixes else problems
+
+
+class OnlyNode:
+    """The parts of a Devnet a LoadGenerator uses, limited to one node (so load never meets the attacker)."""
+
+    def __init__(self, net: Devnet, index: int) -> None:
+        self._net = net
+        self._index = index
+        self.urls = [net.urls[index]]
+        self.keys = net.keys
+        self.genesis = net.genesis
+
+    def client(self, _: int):
+        return self._net.client(self._index)
+
+
+#: Steady load of the standalone command and of tests/test_byzantine.py: transfers/s per sender.
+LOAD_SENDERS = ("buyer-1", "buyer-2", "buyer-3")
+LOAD_RATE_PER_SENDER = 15.0
+
+
+def start_loaded(root: str, seed: int) -> tuple[Devnet, FaultNet, LoadGenerator]:
+    """A proxied 4-validator devnet with steady load sent to node 0 only."""
+    net, faults = start_proxied(root, 4, seed)
+    load = LoadGenerator(OnlyNode(net, 0), list(LOAD_SENDERS), net.keys["merchant-acme"].public_key,
+                         LOAD_RATE_PER_SENDER).start()
+    return net, faults, load
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.fault.scenario", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, from {KINDS}")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds of baseline and of fault window")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--victim", type=int, default=1, help="which validator attacks (node 0 takes the load)")
+    parser.add_argument("--attacker-args", default="", help="extra arguments for tests.fault.byzantine validator")
+    parser.add_argument("--root", default=None)
+    args = parser.parse_args(argv)
+    kinds = [k for k in args.kinds.split(",") if k]
+    if not kinds or any(k not in KINDS for k in kinds) or not 1 <= args.victim <= 3:
+        parser.error(f"--kinds: a comma-separated subset of {KINDS}; --victim: 1, 2 or 3")
+    root = args.root or tempfile.mkdtemp(prefix="shopchain-byzantine-")
+    net, faults, load = start_loaded(os.path.join(root, "devnet"), args.seed)
+    rng = random.Random(args.seed)
+    crasher = Crasher(net, rng)
+    runner = ByzantineRunner(net, faults, crasher, rng, lambda m: print(m, file=sys.stderr, flush=True))
+    failed = False
+    try:
+        for kind in kinds:
+            result = runner.run(kind, args.window, args.victim, tuple(args.attacker_args.split()))
+            net.wait_height(list(range(4)), max(net.height(i) for i in range(4)) + 1)
+            failed |= bool(liveness_problems(result))
+            print(json.dumps({k: v for k, v in result.items() if k != "line"}), flush=True)
+    finally:
+        load.stop()
+        runner.stop()
+        net.stop()
+        faults.stop()
+    for result in runner.results:
+        print(result["line"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
