@@ -19,8 +19,7 @@ import pytest
 
 from tests.fault.checks import check_agreement, check_exactly_once, find_equivocations, read_store
 from tests.fault.cluster import Crasher
-from tests.fault.scenario import ByzantineRunner, filter_byzantine, liveness_problems, start_loaded
-from tests.nethelpers import Devnet
+from tests.fault.scenario import ByzantineRunner, catch_up, filter_byzantine, liveness_problems, start_loaded
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,25 +51,11 @@ def byzantine(tmp_path_factory):
             print(result["line"])
 
 
-def _catch_up(net: Devnet) -> None:
-    everyone = list(range(4))
-    top = max(net.height(i) for i in (0, 1, 2, 3) if _answers(net, i))
-    net.wait_height(everyone, top + 1, timeout=CATCH_UP_S)
-
-
-def _answers(net: Devnet, index: int) -> bool:
-    try:
-        net.height(index)
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
 @pytest.mark.parametrize("kind", list(VICTIMS))
 def test_one_byzantine_node_keeps_the_others_committing_and_answering(byzantine, kind):
     net = byzantine["net"]
     result = byzantine["runner"].run(kind, WINDOW_S, VICTIMS[kind])
-    _catch_up(net)
+    catch_up(net, CATCH_UP_S)
     print(result["line"], result.get("attacker"))
     # RATE_FLOOR and STATUS_LIMIT_S (tests.fault.scenario) are issue 13's bounds.
     failures = liveness_problems(result)

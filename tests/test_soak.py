@@ -185,7 +185,7 @@ def _figures(tx_rate: float | None, status_max_s: float | None) -> WindowFigures
 def test_liveness_checks_fail_on_a_slow_rate_a_slow_answer_or_an_unknown_rate():
     base = _figures(40.0, 0.01)
     assert ratio(_figures(20.0, 0.01), base) == 0.5 and ratio(_figures(None, 0.01), base) is None
-    result = {"kind": "flood", "ratio": 0.5, "fault": _figures(20.0, 5.0).as_dict()}
+    result = {"kind": "flood", "ratio": 0.5, "fault": _figures(20.0, 5.0).as_dict(), "recovery_s": 3.0}
     problems = liveness_problems(result)
     assert len(problems) == 2 and f"< {RATE_FLOOR}" in problems[0] and f"> {STATUS_LIMIT_S}" in problems[1]
     assert liveness_problems({"kind": "x", "ratio": RATE_FLOOR, "fault": _figures(40.0, STATUS_LIMIT_S).as_dict()}) == []
@@ -194,6 +194,7 @@ def test_liveness_checks_fail_on_a_slow_rate_a_slow_answer_or_an_unknown_rate():
     summary = per_kind([result, {**result, "ratio": None}])
     assert summary["flood"]["runs"] == 2 and summary["flood"]["ratio_min"] is None
     assert summary["flood"]["status_max_s"] == 5.0 and summary["flood"]["honest_peak_rss_mib"] == 120.0
+    assert summary["flood"]["recovery_s_max"] == 3.0
 
 
 def test_longest_commit_gap_counts_a_stall_up_to_the_window_end():

@@ -63,6 +63,8 @@ SETTLE_LIMIT_S = 20.0
 #: RELINK_CUT_S later; the time it then takes to reconnect is reported (handshake slots).
 RELINK_CUT_AT_S = 1.0
 RELINK_CUT_S = 0.5
+#: Longest wait, after a fault window, for the measured nodes to answer fast and commit again.
+RECOVERY_LIMIT_S = 90.0
 #: Longest the attacker may take to print its report after the fault window.
 REPORT_WAIT_S = 10.0
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -162,10 +164,33 @@ class ByzantineRunner:
         window = Window(urls, pids, self.probe).begin()
         time.sleep(window_s)
         fault = window.end()
+        after = self._recovery_time(nodes)
         r = ratio(fault, baseline)
+        extra = f", back {'never' if after is None else format(after, '.1f') + ' s'} after it"
         return baseline, fault, {"kind": kind, "ratio": None if r is None else round(r, 3),
-                                 "baseline": baseline.as_dict(), "fault": fault.as_dict(),
-                                 "line": summary_line(kind, baseline, fault)}
+                                 "baseline": baseline.as_dict(), "fault": fault.as_dict(), "recovery_s": after,
+                                 "line": summary_line(kind, baseline, fault, extra)}
+
+    def _recovery_time(self, nodes: list[int]) -> float | None:
+        """Seconds from the fault's end until every measured node answers within STATUS_LIMIT_S at a new height."""
+        started = time.monotonic()
+        floor: dict[int, int] = {}
+        while time.monotonic() - started < RECOVERY_LIMIT_S:
+            for i in nodes:
+                if i in floor and floor[i] < 0:
+                    continue
+                asked = time.monotonic()
+                height = _height(self.net, i)
+                if height is None or time.monotonic() - asked > STATUS_LIMIT_S:
+                    continue
+                if i not in floor:
+                    floor[i] = height
+                elif height > floor[i]:
+                    floor[i] = -1  # done
+            if len(floor) == len(nodes) and all(v < 0 for v in floor.values()):
+                return round(time.monotonic() - started, 2)
+            time.sleep(0.1)
+        return None
 
     def _run_outsider(self, window_s: float) -> dict:
         everyone = list(range(self.n))
@@ -192,7 +217,8 @@ class ByzantineRunner:
         _, _, result = self._windows(OUTSIDER, everyone, window_s, start_and_cut)
         cutter.join(RELINK_CUT_AT_S + RELINK_CUT_S + window_s + 5)
         result["relink_s"] = relink[0] if relink else None
-        result["line"] += f", link 0-1 back {'never' if result['relink_s'] is None else result['relink_s']} s after a cut"
+        back = "never (within the window)" if result["relink_s"] is None else f"{result['relink_s']} s"
+        result["line"] += f", link 0-1 cut for {RELINK_CUT_S} s back after {back}"
         for process in holder:
             try:
                 process.wait(REPORT_WAIT_S + 10)
@@ -315,7 +341,9 @@ def per_kind(results: list[dict]) -> dict[str, dict]:
                                                  if r["fault"]["status_p50_s"] is not None], 50),
                      "status_max_s": max((r["fault"]["status_max_s"] or 0.0 for r in runs), default=None),
                      "honest_peak_rss_mib": max((max(r["fault"]["peak_rss_mib"].values(), default=0.0) for r in runs),
-                                                default=None)}
+                                                default=None),
+                     "recovery_s_max": None if any(r.get("recovery_s") is None for r in runs)
+                     else max(r["recovery_s"] for r in runs)}
     return out
 
 
@@ -342,6 +370,13 @@ class OnlyNode:
 #: Steady load of the standalone command and of tests/test_byzantine.py: transfers/s per sender.
 LOAD_SENDERS = ("buyer-1", "buyer-2", "buyer-3")
 LOAD_RATE_PER_SENDER = 15.0
+
+
+def catch_up(net: Devnet, timeout: float = RECOVERY_LIMIT_S) -> None:
+    """Wait until every node answers and has passed the highest height any of them had."""
+    everyone = list(range(len(net.manifest["nodes"])))
+    top = max((h for h in (_height(net, i) for i in everyone) if h is not None), default=0)
+    net.wait_height(everyone, top + 1, timeout=timeout)
 
 
 def start_loaded(root: str, seed: int) -> tuple[Devnet, FaultNet, LoadGenerator]:
@@ -373,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for kind in kinds:
             result = runner.run(kind, args.window, args.victim, tuple(args.attacker_args.split()))
-            net.wait_height(list(range(4)), max(net.height(i) for i in range(4)) + 1)
+            catch_up(net)
             failed |= bool(liveness_problems(result))
             print(json.dumps({k: v for k, v in result.items() if k != "line"}), flush=True)
     finally:
