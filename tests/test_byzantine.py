@@ -7,7 +7,7 @@ only to node 0 (never a victim, so the load does not depend on the attacker's RP
 Each case runs one pattern of ``tests.fault.scenario`` for ``WINDOW_S`` against a
 fault-free window of the same length just before it, prints its figures, and asserts
 the rate ratio and the ``chain_status`` latency; the last case stops everything and
-checks safety over every store. About four minutes in all, so behind ``--runslow``.
+checks safety over every store. About three and a half minutes, so behind ``--runslow``.
 """
 
 from __future__ import annotations

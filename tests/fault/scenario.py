@@ -40,6 +40,8 @@ from tests.fault.checks import percentile
 from tests.fault.cluster import Crasher, primary_index, start_proxied
 from tests.fault.measure import LatencyProbe, Window, ratio, summary_line
 from tests.fault.proxy import FaultNet
+from ledger.types import TxBody
+from node.client import RpcFailure
 from tests.nethelpers import Devnet, LoadGenerator
 
 OUTSIDER = "outsider"
@@ -367,6 +369,45 @@ class OnlyNode:
         return self._net.client(self._index)
 
 
+class PacedLoad(LoadGenerator):
+    """LoadGenerator on a fixed schedule: the k-th transfer of a sender is due at start + k / rate.
+
+    The base class sleeps a fixed interval after each acknowledgement, so a slower RPC
+    lowers the offered load; here the offered load stays the same in the baseline and
+    the fault window (a late sender catches up, at most ``PACED_MAX_BEHIND`` transfers).
+    """
+
+    def _run(self, sender_name: str, offset: int) -> None:
+        key = self.net.keys[sender_name]
+        client = self.net.client(0)
+        nonce = client.account(key.public_key)["nonce"]
+        due = time.monotonic()
+        while not self.stop_event.is_set():
+            body = TxBody(self.net.genesis.chain_id, key.public_key, nonce, "ledger", "transfer", [self.to, 1], 200_000)
+            raw = body.sign(key).encode()
+            for _ in range(PACED_ATTEMPTS):
+                try:
+                    client.send_raw(raw)
+                    break
+                except RpcFailure as exc:
+                    if exc.reason == "duplicate":
+                        break
+                    if exc.code != -1:
+                        self.errors.append(f"{sender_name} nonce {nonce}: {exc}")
+                    time.sleep(0.05)
+            else:
+                self.errors.append(f"{sender_name} nonce {nonce}: not accepted in {PACED_ATTEMPTS} attempts")
+                continue  # the same body again; ed25519 signs deterministically, so the same bytes and tx id
+            with self.lock:
+                self.acked.append("0x" + body.tx_id.hex())
+            nonce += 1
+            due = max(due + self.interval, time.monotonic() - PACED_MAX_BEHIND * self.interval)
+            self.stop_event.wait(max(0.0, due - time.monotonic()))
+
+
+#: PacedLoad: tries per transfer before it is reported, and how far behind schedule it may fall.
+PACED_ATTEMPTS = 20
+PACED_MAX_BEHIND = 10
 #: Steady load of the standalone command and of tests/test_byzantine.py: transfers/s per sender.
 LOAD_SENDERS = ("buyer-1", "buyer-2", "buyer-3")
 LOAD_RATE_PER_SENDER = 15.0
@@ -380,10 +421,10 @@ def catch_up(net: Devnet, timeout: float = RECOVERY_LIMIT_S) -> None:
 
 
 def start_loaded(root: str, seed: int) -> tuple[Devnet, FaultNet, LoadGenerator]:
-    """A proxied 4-validator devnet with steady load sent to node 0 only."""
+    """A proxied 4-validator devnet with a paced load sent to node 0 only."""
     net, faults = start_proxied(root, 4, seed)
-    load = LoadGenerator(OnlyNode(net, 0), list(LOAD_SENDERS), net.keys["merchant-acme"].public_key,
-                         LOAD_RATE_PER_SENDER).start()
+    load = PacedLoad(OnlyNode(net, 0), list(LOAD_SENDERS), net.keys["merchant-acme"].public_key,
+                     LOAD_RATE_PER_SENDER).start()
     return net, faults, load
 
 
