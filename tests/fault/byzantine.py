@@ -17,9 +17,10 @@ Patterns (every loop stops by itself after ``--seconds``; ``--rate`` is per seco
                  unregistered transactions and undecodable ones at ``rate / 20``
                  (``--flood-parts`` picks one of the two, to tell which one hurts);
 * ``equivocate`` as primary, a second valid block (one transaction fewer, a later
-                 timestamp) pre-prepared to half of the peers; every PREPARE and COMMIT
-                 it casts goes to the other half for the other digest; and at ``rate``
-                 signed PREPAREs and COMMITs for random digests at the current slot;
+                 timestamp) pre-prepared to half of the peers, with its COMMIT for that
+                 block at once; every PREPARE and COMMIT it casts goes to the other half
+                 for the other digest; and at ``rate`` signed PREPAREs and COMMITs for
+                 random digests at the current slot (the runner makes it primary first);
 * ``garbage``    random frames, unknown envelopes, consensus envelopes with
                  undecodable or truncated bodies, votes signed for another chain id,
                  and every ``OVERSIZE_EVERY_S`` one frame over the size limit or one
