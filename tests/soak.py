@@ -15,6 +15,14 @@ stops the nodes and reads their stores: same blocks and state roots everywhere, 
 acknowledged transaction committed exactly once, valid certificates, and no validator
 that signed two digests for one (view, height, phase). ``python -m tests.soak
 --minutes M --seed S`` prints one JSON report and exits non-zero on any violation.
+
+``--byzantine`` adds the kinds of ``BYZANTINE_KINDS`` (``tests.fault.scenario``): one
+validator replaced by an attacker process that floods, equivocates, sends garbage or
+replays, or an outsider holding connections open. Each measures the committed rate of
+the others against a fault-free window just before it and ``chain_status`` latency;
+a rate below ``RATE_FLOOR`` of the baseline or an answer over ``STATUS_LIMIT_S`` is a
+liveness problem, reported per kind at the end next to the safety checks. The
+equivocation check then leaves out the validators that were Byzantine on purpose.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from collections.abc import Callable
 from tests.fault.checks import (check_agreement, check_exactly_once, find_equivocations, percentile, read_store)
 from tests.fault.cluster import Crasher, primary_index, start_proxied
 from tests.fault.proxy import DELAY, STALL
+from tests.fault.scenario import KINDS as SCENARIO_KINDS
+from tests.fault.scenario import ByzantineRunner, filter_byzantine, liveness_problems, per_kind
 from tests.nethelpers import Devnet, LoadGenerator
 
 VALIDATORS = 4
@@ -40,6 +50,10 @@ MAX_FAULTY = 1
 FAULT_KINDS = ("isolate_primary", "blackhole_primary", "mute_primary", "split_2_2", "delay_all", "stall_node",
                "cut_link", "kill_random", "kill_primary")
 PRIMARY_FAULTS = ("isolate_primary", "blackhole_primary", "mute_primary", "kill_primary")
+#: With --byzantine: one validator (or an outsider) attacks; see tests.fault.scenario.
+BYZANTINE_KINDS = tuple(f"byz_{k}" for k in SCENARIO_KINDS)
+#: Length of a Byzantine fault's baseline window and of its fault window.
+BYZANTINE_WINDOW_S = 8.0
 #: How long a fault is held (seconds), drawn uniformly.
 HOLD_MIN_S, HOLD_MAX_S = 2.0, 5.0
 #: Longest wait for the others to recover from a primary fault while it is held.
@@ -70,7 +84,7 @@ def _stats(values: list[float]) -> dict:
 
 
 class Soak:
-    def __init__(self, root: str, seed: int, progress: Callable[[str], None]) -> None:
+    def __init__(self, root: str, seed: int, progress: Callable[[str], None], byzantine: bool = False) -> None:
         self.root = root
         self.seed = seed
         self.rng = random.Random(seed)
@@ -80,7 +94,9 @@ class Soak:
         self.recoveries: list[float] = []
         self.next_commits: dict[str, list[float]] = {}  # primary fault kind -> seconds to the next commit everywhere
         self.heal_catch_ups: list[float] = []
-        self.done: dict[str, int] = {k: 0 for k in FAULT_KINDS}
+        self.kinds = FAULT_KINDS + (BYZANTINE_KINDS if byzantine else ())
+        self.done: dict[str, int] = {k: 0 for k in self.kinds}
+        self.byzantine = ByzantineRunner(self.net, self.faults, self.crasher, self.rng, progress) if byzantine else None
 
     # --- one fault ---------------------------------------------------------------------
 
@@ -131,6 +147,12 @@ class Soak:
         raise ValueError(f"fault kind: expected one of {FAULT_KINDS}, found {kind!r}")
 
     def run_fault(self, kind: str) -> None:
+        if kind in BYZANTINE_KINDS:
+            assert self.byzantine is not None, "Byzantine kinds run only with byzantine=True"
+            self.byzantine.run(kind[len("byz_"):], BYZANTINE_WINDOW_S)
+            self.heal()
+            self.done[kind] += 1
+            return
         live = self.crasher.alive
         before = _heights(self.net, live)
         started = time.monotonic()
@@ -174,11 +196,11 @@ class Soak:
         load = LoadGenerator(self.net, list(LOAD_SENDERS), self.net.keys["merchant-acme"].public_key,
                              LOAD_RATE_PER_SENDER).start()
         deadline = time.monotonic() + minutes * 60
-        order = list(FAULT_KINDS)
+        order = list(self.kinds)
         self.rng.shuffle(order)
         try:
             while order or time.monotonic() < deadline:
-                kind = order.pop(0) if order else self.rng.choice(FAULT_KINDS)
+                kind = order.pop(0) if order else self.rng.choice(self.kinds)
                 self.run_fault(kind)
                 time.sleep(self.rng.uniform(0.5, 2.0))
         finally:
@@ -193,11 +215,22 @@ class Soak:
         return self.check(acked, load.errors)
 
     def check(self, acked: list[str], load_errors: list[str]) -> dict:
+        if self.byzantine is not None:
+            self.byzantine.stop()
         self.net.stop()
         self.faults.stop()
         views = [read_store(n["name"], os.path.join(n["home"], "data"), self.net.genesis)
                  for n in self.net.manifest["nodes"]]
-        problems = check_agreement(views) + find_equivocations(views)
+        equivocations = find_equivocations(views)
+        byzantine = {}
+        if self.byzantine is not None:  # the validators that attacked on purpose are not a safety finding
+            equivocations = filter_byzantine(equivocations, self.byzantine.byzantine_keys)
+            results = self.byzantine.results
+            byzantine = {"byzantine": per_kind(results),
+                         "liveness_problems": [p for r in results for p in liveness_problems(r)]}
+            for result in results:
+                self.progress(result["line"])
+        problems = check_agreement(views) + equivocations
         for view in views:
             problems += view.bad_certificates + check_exactly_once(view, acked)
         return {
@@ -208,17 +241,20 @@ class Soak:
             "primary_killed_next_commit_s": _stats(self.next_commits.get("kill_primary", [])),
             "primary_fault_next_commit_s": _stats([t for ts in self.next_commits.values() for t in ts]),
             "heal_catch_up_s": {"p50": percentile(self.heal_catch_ups, 50), "p99": percentile(self.heal_catch_ups, 99)},
-            "problems": problems,
+            "problems": problems, **byzantine,
         }
 
     def abort(self) -> None:
+        if self.byzantine is not None:
+            self.byzantine.stop()
         self.net.stop()
         self.faults.stop()
 
 
-def run_soak(root: str, minutes: float, seed: int, progress: Callable[[str], None] = lambda _: None) -> dict:
+def run_soak(root: str, minutes: float, seed: int, progress: Callable[[str], None] = lambda _: None,
+             byzantine: bool = False) -> dict:
     """Run a soak in ``root`` (a fresh directory); the report's ``problems`` is empty on success."""
-    soak = Soak(root, seed, progress)
+    soak = Soak(root, seed, progress, byzantine)
     try:
         return soak.run(minutes)
     except BaseException:
@@ -231,15 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=5.0, help="how long to inject faults (each kind runs once anyway)")
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice")
     parser.add_argument("--root", default=None, help="where to put the devnet (default: a new temporary directory)")
+    parser.add_argument("--byzantine", action="store_true",
+                        help="add one-validator flood/equivocate/garbage/replay and outsider faults with rate checks")
     args = parser.parse_args(argv)
     root = args.root or tempfile.mkdtemp(prefix="shopchain-soak-")
     started = time.monotonic()
     report = run_soak(os.path.join(root, "devnet"), args.minutes, args.seed,
-                      lambda m: print(f"[{time.monotonic() - started:7.1f} s] {m}", file=sys.stderr, flush=True))
+                      lambda m: print(f"[{time.monotonic() - started:7.1f} s] {m}", file=sys.stderr, flush=True),
+                      byzantine=args.byzantine)
     report["wall_s"] = round(time.monotonic() - started, 1)
     report["root"] = root
     print(json.dumps(report, indent=2))
-    return 1 if report["problems"] else 0
+    return 1 if report["problems"] or report.get("liveness_problems") else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from node.config import ConfigError, parse_config
 from tests.fault.checks import StoreView, check_agreement, check_exactly_once, find_equivocations, percentile
 from tests.fault.proxy import BLACKHOLE, DELAY, STALL, FaultNet
 from tests.nethelpers import free_base_port
-from tests.soak import FAULT_KINDS, run_soak
+from tests.fault.measure import WindowFigures, _longest_gap, ratio, summary_line
+from tests.fault.scenario import RATE_FLOOR, STATUS_LIMIT_S, filter_byzantine, liveness_problems, per_kind
+from tests.soak import BYZANTINE_KINDS, FAULT_KINDS, run_soak
 
 KEY = SigningKey.from_label("peer").public_key.hex()
 
@@ -176,6 +178,39 @@ def test_checkers_report_forks_equivocation_and_lost_or_doubled_transactions():
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([], 99) is None
 
 
+def _figures(tx_rate: float | None, status_max_s: float | None) -> WindowFigures:
+    return WindowFigures(10.0, tx_rate, 5.0, 0.002, status_max_s, 0, 0.5, {"node0": 100.0}, {"node0": 120.0})
+
+
+def test_liveness_checks_fail_on_a_slow_rate_a_slow_answer_or_an_unknown_rate():
+    base = _figures(40.0, 0.01)
+    assert ratio(_figures(20.0, 0.01), base) == 0.5 and ratio(_figures(None, 0.01), base) is None
+    result = {"kind": "flood", "ratio": 0.5, "fault": _figures(20.0, 5.0).as_dict(), "recovery_s": 3.0}
+    problems = liveness_problems(result)
+    assert len(problems) == 2 and f"< {RATE_FLOOR}" in problems[0] and f"> {STATUS_LIMIT_S}" in problems[1]
+    assert liveness_problems({"kind": "x", "ratio": RATE_FLOOR, "fault": _figures(40.0, STATUS_LIMIT_S).as_dict()}) == []
+    assert liveness_problems({"kind": "x", "ratio": None, "fault": _figures(None, None).as_dict()}) != []
+    assert "ratio 0.50" in summary_line("flood", base, _figures(20.0, 0.01))
+    summary = per_kind([result, {**result, "ratio": None}])
+    assert summary["flood"]["runs"] == 2 and summary["flood"]["ratio_min"] is None
+    assert summary["flood"]["status_max_s"] == 5.0 and summary["flood"]["honest_peak_rss_mib"] == 120.0
+    assert summary["flood"]["recovery_s_max"] == 3.0
+
+
+def test_longest_commit_gap_counts_a_stall_up_to_the_window_end():
+    samples = [(0.0, 0.0, 5), (1.0, 0.0, 6), (2.0, 0.0, 6), (4.0, 0.0, 7)]
+    assert _longest_gap(samples, 0.0, 4.5) == 3.0
+    assert _longest_gap(samples, 0.0, 9.0) == 5.0 and _longest_gap([], 0.0, 1.0) is None
+
+
+def test_equivocations_of_the_byzantine_validators_are_left_out_and_no_others():
+    problems = ["validator aaaaaaaa signed 2 digests for view 1 height 3 phase 2",
+                "validator bbbbbbbb signed 2 digests for view 1 height 3 phase 2"]
+    assert filter_byzantine(problems, {bytes.fromhex("aa" * 32)}) == problems[1:]
+    assert filter_byzantine(problems, set()) == problems
+    assert all(k.startswith("byz_") for k in BYZANTINE_KINDS) and not set(BYZANTINE_KINDS) & set(FAULT_KINDS)
+
+
 # --- the soak ----------------------------------------------------------------------------------
 
 @pytest.mark.integration
@@ -188,6 +223,16 @@ def test_three_minute_soak_runs_every_fault_kind_and_keeps_every_invariant(tmp_p
     # Nodes are stopped one after another, and the three still running form a quorum that
     # may commit one more (empty) block meanwhile; check_agreement compared every block.
     assert max(report["heights"]) - min(report["heights"]) <= 1 and report["signatures_checked"] > 0
+
+
+@pytest.mark.slow
+def test_byzantine_soak_runs_every_kind_once_and_stays_safe(tmp_path):
+    """Liveness is reported, not asserted here: tests/test_byzantine.py asserts it per pattern."""
+    report = run_soak(str(tmp_path / "devnet"), minutes=0.0, seed=int(os.environ.get("SOAK_SEED", "13")),
+                      byzantine=True)
+    assert report["problems"] == [], report["problems"][:5]
+    assert all(report["faults"][k] >= 1 for k in FAULT_KINDS + BYZANTINE_KINDS)
+    assert set(report["byzantine"]) == {k[len("byz_"):] for k in BYZANTINE_KINDS}
 
 
 @pytest.mark.slow
