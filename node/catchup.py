@@ -20,8 +20,9 @@ happens before the work it protects:
 ``transport_limits`` maps the operator's ``[p2p]`` config keys onto ``TransportLimits``
 (bursts are twice the configured per-second rates).
 
-Blocks are served as the stored bytes (``stored_pair``), never decoded and re-encoded:
-the receiver trusts a block only through its commit certificate anyway. Each refusal
+Blocks are served as the stored bytes (``BlockStore.get_stored_pair``, which checks
+them as every read does, so a damaged block halts the node instead of going out),
+never decoded and re-encoded. Each refusal
 returns a reason that the runtime counts in
 ``shopchain_p2p_dropped_messages_total{reason}`` and reports to the transport, which
 disconnects and bans a peer that keeps being refused.
@@ -34,8 +35,6 @@ from typing import Callable, Mapping
 
 from consensus.messages import TAG_BLOCK_REQUEST, TAG_BLOCKS
 from ledger import encoding
-from ledger.storage import schema
-from ledger.storage.kv import KVStore
 from node.config import ConfigError, NodeConfig
 from p2p.limits import CLASS_CATCHUP, CLASS_GOSSIP, Clock, LimitsError, TokenBucket, TransportLimits
 
@@ -94,13 +93,6 @@ def transport_limits(cfg: NodeConfig) -> TransportLimits:
             serve_block_burst=2 * rate("serve_blocks_per_second"))
     except LimitsError as exc:
         raise ConfigError(f"[p2p]: {exc}") from None
-
-
-def stored_pair(kv: KVStore, height: int) -> tuple[bytes, bytes] | None:
-    """The stored (block, certificate) bytes of one height, or None when absent."""
-    block = kv.get(schema.block_key(height))
-    cert = kv.get(schema.cert_key(height))
-    return None if block is None or cert is None else (block, cert)
 
 
 def encode_blocks(pairs: list[tuple[bytes, bytes]]) -> bytes:

@@ -40,6 +40,7 @@ from ledger.genesis import ROLES
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block, CommitCertificate, SignedTx
+from node.catchup import CatchupServer, frame_class, transport_limits
 from node.chain import BlockLimits, Chain, DivergenceError
 from node.config import ConfigError, NodeConfig, parse_peer_addresses
 from node.executor import call_view
@@ -54,6 +55,7 @@ from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_rou
 from node.rpc_server import RpcServer, limits_from_config
 from node.sync import BlockSync
 from node.views import block_json, value_to_json
+from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
 from p2p.transport import Transport
 
 log = logging.getLogger("shopchain.node")
@@ -160,6 +162,11 @@ class Node:
         self.m_interval = m.histogram("shopchain_block_interval_seconds", "Time between consecutive commits.", (),
                                       (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
         self.m_dropped = m.counter("shopchain_p2p_dropped_messages_total", "Peer messages dropped, by reason.", ("reason",))
+        m.counter("shopchain_p2p_events_total", "Validator transport events since start: connections, pre-auth "
+                  "timeouts and evictions, refused upgrades, budget disconnects, bytes and messages.",
+                  ("event",)).set_collector(lambda: self.transport.counters() if self.transport else {})
+        m.gauge("shopchain_p2p_unauthenticated_connections", "Accepted p2p connections not yet authenticated.").set_function(
+            lambda: self.transport.stats()["unauthenticated_connections"] if self.transport else 0)
         self.m_previews = m.counter("shopchain_previews_total", "Proposal previews received, by what became of them.",
                                     ("result",))
         m.gauge("shopchain_preview_hits", "Proposed blocks whose execution a preview had already done.").set_function(
@@ -203,7 +210,7 @@ class Node:
                 "syncing": self.syncing, "halted": self.halted}
 
     def contract_abi(self, contract: str, height: int) -> dict | None:
-        info = get_contract_info(self.chain.state.overlay(), contract)
+        info = get_contract_info(self.chain.state.overlay(verify_reads=True), contract)
         return None if info is None else info["abi"]
 
     def call_view(self, contract: str, method: str, args: list, height: int):
@@ -592,9 +599,6 @@ class Node:
 
     def _make_transport(self) -> Transport:
         """The p2p transport with this node's [p2p] limits, frame classes and catch-up server."""
-        from node.catchup import CatchupServer, frame_class, stored_pair, transport_limits
-        from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
-
         cfg = self.config
         ssl_server = ssl_client = None
         if cfg.get("p2p", "tls"):
@@ -604,7 +608,7 @@ class Node:
             ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
         host, port = cfg.address("p2p")
         limits = transport_limits(cfg)
-        self.catchup = CatchupServer(limits, lambda height: stored_pair(self.kv, height), MAX_SERVE_BYTES)
+        self.catchup = CatchupServer(limits, self.chain.blocks.get_stored_pair, MAX_SERVE_BYTES)
         envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP}
         return Transport(self.key, self.genesis.chain_id, host, port, self.peer_addresses, self._on_peer_message,
                          ssl_server=ssl_server, ssl_client=ssl_client, limits=limits,

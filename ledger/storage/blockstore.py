@@ -249,6 +249,17 @@ class BlockStore:
         """
         if self._head_cache is not None and self._head_cache.height == height:
             return self._head_cache
+        raw = self._checked_block_bytes(height)
+        if raw is None:
+            return None
+        key = schema.block_key(height)
+        block: Block = self._decode(raw, f"block {height} (key {key.hex()})", Block.decode)
+        if block.last_commit is not None and block.last_commit.height != height - 1:
+            raise self._fail(f"stored block {height} carries a certificate for height {block.last_commit.height}")
+        return block
+
+    def _checked_block_bytes(self, height: int) -> bytes | None:
+        """The stored bytes of block ``height``, checked against the header index and its own roots."""
         key = schema.block_key(height)
         raw = self._get(key)
         if raw is None:
@@ -260,10 +271,21 @@ class BlockStore:
         elif indexed != header_bytes:
             raise self._fail(f"block {height} (key {key.hex()}) has a header that differs from the one the header "
                              f"index recorded at its commit: the stored block is not the block committed there")
-        block: Block = self._decode(raw, f"block {height} (key {key.hex()})", Block.decode)
-        if block.last_commit is not None and block.last_commit.height != height - 1:
-            raise self._fail(f"stored block {height} carries a certificate for height {block.last_commit.height}")
-        return block
+        return raw
+
+    def get_stored_pair(self, height: int) -> tuple[bytes, bytes] | None:
+        """The stored bytes of block ``height`` and of its certificate, checked as ``get_block`` and
+        ``get_certificate`` check them, for catch-up to serve without re-encoding.
+
+        Serving bytes as they are must not mean serving what the store cannot vouch
+        for: a damaged block raises CorruptionError here exactly as it would on a read.
+        """
+        block = self._checked_block_bytes(height)
+        cert_raw = self._get(schema.cert_key(height))
+        if block is None or cert_raw is None:
+            return None
+        self.get_certificate(height)  # decodes and checks it is for this block
+        return block, cert_raw
 
     def get_block_by_hash(self, block_hash: bytes) -> Block | None:
         raw = self._get(schema.block_hash_key(block_hash))
