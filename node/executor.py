@@ -197,7 +197,12 @@ def execute_block(state: StateStore, height: int, timestamp_ms: int, txs: Sequen
 
 def call_view(state: StateStore, contract: str, method: str, args: list, height: int, chain_id: str,
               sender: bytes = b"\x00" * 32):
-    """A read-only call against the committed state (RPC ``chain_call``)."""
-    overlay = state.overlay()
+    """A read-only call against the committed state (RPC ``chain_call``).
+
+    Every read is checked against the trie (``verify_reads``): an answer to a client
+    must never come from a tampered flat table. Block execution does not need it,
+    since a wrong value there changes the state root and the block is refused.
+    """
+    overlay = state.overlay(verify_reads=True)
     ctx = CallContext(sender=sender, height=height, chain_id=chain_id, origin=sender)
     return execute_view(overlay, contract, method, args, ctx, VIEW_GAS_LIMIT)

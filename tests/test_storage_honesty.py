@@ -335,6 +335,28 @@ def test_rpc_proof_over_a_damaged_state_node_answers_an_error_and_halts_the_node
         node.kv.close()
 
 
+def test_rpc_call_over_a_tampered_flat_balance_answers_an_error_and_halts_the_node(home):
+    """chain_call reads through the flat table; a forged balance there must never reach a client."""
+    from contracts_vm.values import encode_key
+    from ledger import encoding
+    from node.fees import BALANCES_PREFIX
+
+    layout, node_home = home
+    node = Node(node_home)
+    try:
+        account = read_key_file(os.path.join(layout.keys_dir, "buyer-1.json")).public_key
+        honest = rpc(node, "chain_call", ["ledger", "balance_of", ["0x" + account.hex()]])["result"]
+        key = schema.state_value_key(BALANCES_PREFIX + encode_key(account, ["bytes"]))
+        assert node.kv.get(key) is not None
+        node.kv.write([(key, encoding.encode(10**15))])  # while the node runs
+        answer = rpc(node, "chain_call", ["ledger", "balance_of", ["0x" + account.hex()]])
+        assert answer.get("result") in (None, honest) and "error" in answer, answer
+        assert node.halted is not None and "flat state entry" in node.halted
+        assert_names_recovery(node.halted)
+    finally:
+        node.kv.close()
+
+
 # --- the flat state table against the trie ----------------------------------------------------
 
 def flat_entry(path: str, contract_prefix: bytes) -> tuple[bytes, bytes]:
