@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from ledger.errors import ChainError
 
@@ -162,6 +162,28 @@ class Counter(_Family):
     """A value that only goes up (requests served, bytes sent). Name it ``*_total``."""
 
     kind = "counter"
+    _collector: Callable[[], Mapping[str, float]] | None = None
+
+    def set_collector(self, function: Callable[[], Mapping[str, float]]) -> None:
+        """Read the counts at scrape time from a component that keeps its own running
+        totals (label value -> count), e.g. the p2p transport, which may not import node/.
+        Only for a family with exactly one label."""
+        if len(self.labelnames) != 1:
+            raise MetricsError(f"metric {self.name}: a collector needs exactly one label, found {list(self.labelnames)}")
+        self._collector = function
+
+    def render(self) -> Iterator[str]:
+        if self._collector is None:
+            yield from super().render()
+            return
+        yield f"# HELP {self.name} {escape_help(self.help)}"
+        yield f"# TYPE {self.name} {self.kind}"
+        try:
+            counts = sorted(self._collector().items())
+        except Exception:  # noqa: BLE001 - a broken probe must not break the scrape
+            return
+        for label, value in counts[:MAX_SERIES_PER_METRIC]:
+            yield f"{self.name}{_labels_text(self.labelnames, (str(label),))} {format_value(value)}"
 
     def _new_child(self) -> _CounterChild:
         return _CounterChild()

@@ -268,9 +268,13 @@ class Transport:
     def connected_peers(self) -> list[bytes]:
         return sorted(k for k, p in self._peers.items() if p.connection is not None and not p.connection.closing)
 
+    def counters(self) -> dict[str, int]:
+        """Running totals since start (connections, refusals, timeouts, bytes), for /metrics."""
+        return dict(self._counters)
+
     def stats(self) -> dict[str, int]:
         """Counters since start plus current gauges, for the metrics endpoint."""
-        out = dict(self._counters)
+        out = self.counters()
         out["peers_known"] = len(self._peers)
         out["peers_connected"] = len(self.connected_peers())
         out["queued_messages"] = sum(len(p.connection.queue) for p in self._peers.values() if p.connection)

@@ -192,6 +192,20 @@ def test_gauge_operations_and_functions() -> None:
     assert math.isnan(sample(parse_exposition(reg.render()), "queue_len"))
 
 
+def test_a_counter_collector_reports_a_components_own_totals_at_scrape() -> None:
+    reg = Registry()
+    totals = {"pre_auth_timeouts": 3}
+    c = reg.counter("p2p_events_total", "Events.", ("event",))
+    c.set_collector(lambda: totals)
+    totals["upgrades_refused"] = 2
+    families = parse_exposition(reg.render())
+    assert families["p2p_events_total"].type == "counter"
+    assert sample(families, "p2p_events_total", event="pre_auth_timeouts") == 3
+    assert sample(families, "p2p_events_total", event="upgrades_refused") == 2
+    with pytest.raises(MetricsError, match="exactly one label"):
+        reg.counter("plain_total", "P.").set_collector(lambda: {})
+
+
 def test_misuse_is_refused_with_clear_errors() -> None:
     reg = Registry()
     c = reg.counter("c_total", "C.", ("a",))
