@@ -15,9 +15,13 @@ connection, whose meaning depends on the connection's phase:
     ============  ==========================================  ==============================
     phase         from -> to                                  past the limit
     ============  ==========================================  ==============================
-    (accept)      over ``max_connections`` in total or        HTTP 503 with a one-line
-                  ``max_connections_per_address`` from one    reason, closed; aiohttp never
-                  remote host                                 sees the connection
+    (accept)      over ``max_connections`` in total or        the oldest connection still in
+                  ``max_connections_per_address`` from one    HEADERS or IDLE (of that address
+                  remote host                                 for the per-address cap) is
+                                                              closed to make room; if every
+                                                              one is in a handler, HTTP 503
+                                                              with a one-line reason, closed;
+                                                              aiohttp never sees it
     HEADERS       connection start, or the first byte after   HTTP 408 with a reason, closed
                   an idle spell -> aiohttp calls the handler
                   (``header_timeout_seconds``)
@@ -275,6 +279,8 @@ class ConnectionGuard:
             limit, reason = "max_connections_per_address", (
                 f"{remote} already has {self._per_address[remote]} connections open, the limit "
                 f"(max_connections_per_address={limits.max_connections_per_address}); reuse a connection")
+        if reason is not None and self._evict_for(remote if limit == "max_connections_per_address" else None):
+            reason = None
         if reason is not None:
             self.report(limit, remote)
             transport.write(_plain_response("503 Service Unavailable", reason))
@@ -285,6 +291,28 @@ class ConnectionGuard:
         self._by_transport[transport] = conn
         self._per_address[remote] = self._per_address.get(remote, 0) + 1
         return conn
+
+    def _evict_for(self, remote: str | None) -> bool:
+        """Make room by closing the oldest connection that is not serving a request.
+
+        Refusing the newcomer at a full cap would let anyone who holds connections open
+        (slowloris, idle keep-alives) lock every other client out, and on one host or
+        behind one proxy all clients share an address. A connection still sending its
+        headers or idle between requests holds a slot without doing work, so it yields it
+        (oldest first); connections in a handler (requests, websockets) never do.
+        """
+        for conn in self._by_transport.values():  # insertion order: oldest first
+            if conn.phase in (_HEADERS, _IDLE) and (remote is None or conn.remote == remote):
+                self.report("evicted", conn.remote)
+                if conn.phase == _HEADERS:
+                    conn.close_with(_plain_response(
+                        "503 Service Unavailable", "connection closed for a newer one: the connection cap is "
+                        "full and this one had not sent a complete request; send the whole request at once"))
+                else:
+                    conn.transport.close()
+                self.release(conn)
+                return True
+        return False
 
     def release(self, conn: _Connection) -> None:
         conn.lost = True

@@ -127,33 +127,46 @@ def test_slowloris_sockets_are_closed_within_the_header_timeout() -> None:
     run(scenario, RpcLimits(header_timeout_seconds=0.5))
 
 
-def test_connections_per_address_and_in_total_are_capped() -> None:
+def test_a_full_cap_evicts_the_oldest_connection_that_holds_a_slot_without_a_request() -> None:
+    """Slowloris or idle sockets from the same address as an honest client cannot lock it out."""
+
     async def scenario(server: RpcServer, port: int) -> None:
-        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
-        reader, _ = await asyncio.open_connection("127.0.0.1", port)
-        refused = await read_until_closed(reader)
-        assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
-        assert b"127.0.0.1 already has 3 connections open" in refused
-        assert b"max_connections_per_address=3" in refused
-        held.pop()[1].close()
-        await asyncio.sleep(0.2)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)  # room again
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]  # silent: HEADERS phase
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert (await read_until_closed(reader)).startswith(b"HTTP/1.1 200 OK")
+        evicted = await read_until_closed(held[0][0])  # the oldest made room
+        assert evicted.startswith(b"HTTP/1.1 503 Service Unavailable") and b"closed for a newer one" in evicted
         for _, w in held:
             w.close()
-        assert sample(await metrics(port), "shopchain_rpc_limit_rejections_total",
-                      limit="max_connections_per_address") == 1
+        assert sample(await metrics(port), "shopchain_rpc_limit_rejections_total", limit="evicted") == 1
 
     run(scenario, RpcLimits(max_connections_per_address=3))
 
+
+def test_a_full_cap_of_busy_connections_refuses_the_newcomer_with_the_limit() -> None:
     async def total(server: RpcServer, port: int) -> None:
-        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-        reader, _ = await asyncio.open_connection("127.0.0.1", port)
-        refused = await read_until_closed(reader)
-        assert refused.startswith(b"HTTP/1.1 503") and b"max_connections=2" in refused
-        for _, w in held:
-            w.close()
+        async with aiohttp.ClientSession() as session:
+            sockets = [await session.ws_connect(f"http://127.0.0.1:{port}/ws") for _ in range(2)]  # in a handler
+            reader, _ = await asyncio.open_connection("127.0.0.1", port)
+            refused = await read_until_closed(reader)
+            assert refused.startswith(b"HTTP/1.1 503") and b"max_connections=2" in refused
+            # The Python client turns the plain-text refusal into an RpcFailure that quotes it.
+            from node.client import Client, RpcFailure
+
+            def call() -> Exception:
+                try:
+                    Client(f"http://127.0.0.1:{port}").request("rpc.discover")
+                except RpcFailure as exc:
+                    return exc
+                raise AssertionError("the request over the cap was answered")
+
+            failure = await asyncio.get_running_loop().run_in_executor(None, call)
+            assert failure.code == 503 and "max_connections=2" in str(failure), failure
+            for ws in sockets:
+                assert not ws.closed  # busy connections are never evicted
+                await ws.close()
+        assert sample(await metrics(port), "shopchain_rpc_limit_rejections_total", limit="max_connections") == 2
 
     run(total, RpcLimits(max_connections=2))
 
@@ -225,14 +238,14 @@ def test_guarded_site_on_a_bound_socket_as_the_p2p_transport_would_use_it() -> N
         site = GuardedSite(runner, sock=sock, limits=limits, on_limit=lambda limit, remote: seen.append((limit, remote)))
         await site.start()
         try:
+            first, _ = await asyncio.open_connection("127.0.0.1", site.port)
             reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
-            second, _ = await asyncio.open_connection("127.0.0.1", site.port)
-            assert (await read_until_closed(second)).startswith(b"HTTP/1.1 503")
+            assert (await read_until_closed(first)).startswith(b"HTTP/1.1 503")  # evicted for the newer one
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert (await asyncio.wait_for(reader.readuntil(b"hello"), WAIT_S)).startswith(b"HTTP/1.1 200")
             writer.write(b"GET / HTTP/1.1\r\n")  # then silence: a slowloris on a kept-alive connection
             assert (await read_until_closed(reader)).startswith(b"HTTP/1.1 408")
-            assert seen == [("max_connections_per_address", "127.0.0.1"), ("header_timeout", "127.0.0.1")]
+            assert seen == [("evicted", "127.0.0.1"), ("header_timeout", "127.0.0.1")]
             assert site.guard.connection_count == 0
         finally:
             await runner.cleanup()
