@@ -36,6 +36,8 @@ DEFAULT_GAS = 2_000_000
 DEFAULT_WAIT_S = 30.0
 #: Timeout of one HTTP request.
 HTTP_TIMEOUT_S = 10.0
+#: Most characters of a non-JSON error body quoted in an RpcFailure.
+MAX_SHOWN_REASON_CHARS = 300
 #: Polling interval when no websocket is available.
 POLL_INTERVAL_S = 0.2
 
@@ -86,9 +88,14 @@ class Client:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 reply = json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            reply = json.loads(exc.read() or b"{}")
-            if "error" not in reply:
-                raise RpcFailure(exc.code, f"HTTP {exc.code} from {self.url}") from None
+            text = exc.read()
+            try:
+                reply = json.loads(text or b"{}")
+            except ValueError:  # a plain-text refusal (503 at a connection cap, 408 at a timeout)
+                reply = {}
+            if not isinstance(reply, dict) or "error" not in reply:
+                reason = text.decode("utf-8", "replace").strip()[:MAX_SHOWN_REASON_CHARS]
+                raise RpcFailure(exc.code, f"HTTP {exc.code} from {self.url}" + (f": {reason}" if reason else "")) from None
         except (urllib.error.URLError, OSError) as exc:
             raise RpcFailure(-1, f"cannot reach {self.url}: {exc}") from None
         if "error" in reply:
