@@ -124,6 +124,9 @@ class LoadGenerator:
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.errors: list[str] = []
+        #: Node indexes the clients stay away from, e.g. one known to be Byzantine: an honest
+        #: client switches to another member's node rather than wait on the attacker's RPC.
+        self.avoid: set[int] = set()
 
     def _run(self, sender_name: str, offset: int) -> None:
         key = self.net.keys[sender_name]
@@ -135,8 +138,11 @@ class LoadGenerator:
             raw = body.sign(key).encode()
             tx_id = "0x" + body.tx_id.hex()
             for attempt in range(len(self.net.urls) * 3):
-                client = self.net.client(target % len(self.net.urls))
+                index = target % len(self.net.urls)
                 target += 1
+                if index in self.avoid:
+                    continue
+                client = self.net.client(index)
                 try:
                     client.send_raw(raw)
                 except RpcFailure as exc:

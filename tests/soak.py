@@ -195,6 +195,8 @@ class Soak:
     def run(self, minutes: float) -> dict:
         load = LoadGenerator(self.net, list(LOAD_SENDERS), self.net.keys["merchant-acme"].public_key,
                              LOAD_RATE_PER_SENDER).start()
+        if self.byzantine is not None:
+            self.byzantine.load = load  # clients keep off an attacking node, as a real one would
         deadline = time.monotonic() + minutes * 60
         order = list(self.kinds)
         self.rng.shuffle(order)

@@ -116,6 +116,8 @@ class ByzantineRunner:
         self.results: list[dict] = []
         #: Validator keys that ran a pattern: their own signatures are not a safety check.
         self.byzantine_keys: set[bytes] = set()
+        #: The run's load, if clients should stay off the attacker's node while it attacks.
+        self.load: LoadGenerator | None = None
 
     def stop(self) -> None:
         self.probe.stop()
@@ -252,6 +254,8 @@ class ByzantineRunner:
         honest = [i for i in range(self.n) if i != victim]
         self.byzantine_keys.add(self.net.genesis.validators[victim].public_key)
         self.progress(f"byzantine {pattern} from {node['name']} for {window_s:.0f} s")
+        if self.load is not None:
+            self.load.avoid.add(victim)  # baseline and fault windows alike, so both see the same load
         if victim not in self.crasher.down:
             self.crasher.kill(victim)
         log_path = os.path.join(self.net.root, "logs", f"{node['name']}-byzantine-{pattern}.log")
@@ -276,6 +280,8 @@ class ByzantineRunner:
                 process.kill()
             process.wait(10)
             self.crasher.restart(victim)
+            if self.load is not None:
+                self.load.avoid.discard(victim)
         return result
 
     def _wait_caught_up(self, victim: int, honest: list[int], process: subprocess.Popen) -> None:
