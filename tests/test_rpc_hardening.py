@@ -151,24 +151,47 @@ def test_a_full_cap_of_busy_connections_refuses_the_newcomer_with_the_limit() ->
             reader, _ = await asyncio.open_connection("127.0.0.1", port)
             refused = await read_until_closed(reader)
             assert refused.startswith(b"HTTP/1.1 503") and b"max_connections=2" in refused
-            # The Python client turns the plain-text refusal into an RpcFailure that quotes it.
-            from node.client import Client, RpcFailure
-
-            def call() -> Exception:
-                try:
-                    Client(f"http://127.0.0.1:{port}").request("rpc.discover")
-                except RpcFailure as exc:
-                    return exc
-                raise AssertionError("the request over the cap was answered")
-
-            failure = await asyncio.get_running_loop().run_in_executor(None, call)
-            assert failure.code == 503 and "max_connections=2" in str(failure), failure
             for ws in sockets:
                 assert not ws.closed  # busy connections are never evicted
                 await ws.close()
-        assert sample(await metrics(port), "shopchain_rpc_limit_rejections_total", limit="max_connections") == 2
+        assert sample(await metrics(port), "shopchain_rpc_limit_rejections_total", limit="max_connections") == 1
 
     run(total, RpcLimits(max_connections=2))
+
+
+def test_the_python_client_quotes_a_plain_text_refusal() -> None:
+    """A 503/408 from the guard is plain text, not JSON-RPC: the client says so instead of a JSONDecodeError."""
+    from aiohttp import web
+
+    from node.client import Client, RpcFailure
+
+    async def main() -> None:
+        app = web.Application()
+
+        async def refuse(request: web.Request) -> web.Response:
+            return web.Response(status=503, text="the server already has 2 connections open (max_connections=2)")
+
+        app.router.add_post("/rpc", refuse)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+        def call() -> RpcFailure:
+            try:
+                Client(f"http://127.0.0.1:{port}").request("chain_status")
+            except RpcFailure as exc:
+                return exc
+            raise AssertionError("a 503 was taken for an answer")
+
+        try:
+            failure = await asyncio.get_running_loop().run_in_executor(None, call)
+        finally:
+            await runner.cleanup()
+        assert failure.code == 503 and "max_connections=2" in str(failure), failure
+
+    asyncio.run(main())
 
 
 def test_slow_body_is_answered_408_with_a_jsonrpc_error() -> None:
