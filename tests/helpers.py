@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ledger.crypto import SigningKey
 from ledger.types import (
     PHASE_COMMIT,
@@ -43,3 +45,41 @@ def make_block(height: int, prev: Block | None, prev_cert: CommitCertificate | N
         ZERO_HASH if prev_cert is None else prev_cert.cert_hash,
     )
     return Block(header, tuple(txs), prev_cert), receipts
+
+
+def devnet_home_with_blocks(root: str, seed: str, blocks: int, txs_at: Callable[[int], int], sync: bool = True):
+    """A devnet layout whose first node's store holds ``blocks`` committed, certified blocks
+    of buyer-1 -> merchant-acme transfers (``txs_at(height)`` of them at each height): a real
+    LevelDB store to export, damage or verify. Returns (layout, home); the store is closed."""
+    import os
+
+    from devnet.genesis import create_devnet
+    from ledger.storage.leveldb import LevelDBKV
+    from ledger.types import PHASE_COMMIT, TxBody, Vote
+    from node.chain import Chain
+    from node.config import load_config
+    from node.home import read_key_file
+
+    layout = create_devnet(root, validators=4, seed=seed)
+    node_keys = [read_key_file(os.path.join(h, "node_key.json")) for h in layout.node_homes]
+    buyer = read_key_file(os.path.join(layout.keys_dir, "buyer-1.json"))
+    merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))
+    home = layout.node_homes[0]
+    kv = LevelDBKV(load_config(home).path("node", "data_dir"))
+    try:
+        chain = Chain(kv, layout.genesis, sync=sync)
+        cert, nonce = None, 0
+        for height in range(1, blocks + 1):
+            txs = []
+            for _ in range(txs_at(height)):
+                txs.append(TxBody(chain.chain_id, buyer.public_key, nonce, "ledger", "transfer",
+                                  [merchant.public_key, 100 + nonce], 1_000_000).sign(buyer))
+                nonce += 1
+            block = chain.build_block(0, height, chain.head_hash(), cert, node_keys[0].public_key, txs,
+                                      now_ms=layout.genesis.genesis_time_ms + 1_000 * height)
+            cert = CommitCertificate.from_votes([Vote.create(k, chain.chain_id, PHASE_COMMIT, 0, height, block.block_hash)
+                                                 for k in node_keys[:3]])
+            chain.commit(block, cert)
+    finally:
+        kv.close()
+    return layout, home

@@ -15,19 +15,13 @@ from devnet.genesis import create_devnet
 from ledger.crypto import SigningKey
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
-from ledger.types import PHASE_COMMIT, CommitCertificate, TxBody, Vote
-from node.chain import Chain
 from node.config import load_config
-from node.home import init_home, read_key_file
+from node.home import init_home
 from node.snapshot import EXCLUDED_PREFIXES, SnapshotError, export_snapshot, import_snapshot, read_header
 from node.verify import verify_home
+from tests.helpers import devnet_home_with_blocks
 
 BLOCKS = 6
-
-
-def certify(block, keys, chain_id):
-    return CommitCertificate.from_votes([Vote.create(k, chain_id, PHASE_COMMIT, block.header.view, block.height,
-                                                     block.block_hash) for k in keys[:3]])
 
 
 def data_dir(home: str) -> str:
@@ -38,25 +32,8 @@ def data_dir(home: str) -> str:
 def chain_home(tmp_path_factory):
     """A devnet node home whose store holds BLOCKS committed blocks with transfers."""
     root = str(tmp_path_factory.mktemp("snap") / "devnet")
-    layout = create_devnet(root, validators=4, seed="snapshot-test")
-    node_keys = [read_key_file(os.path.join(h, "node_key.json")) for h in layout.node_homes]
-    buyer = read_key_file(os.path.join(layout.keys_dir, "buyer-1.json"))
-    merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))
-    home = layout.node_homes[0]
+    layout, home = devnet_home_with_blocks(root, "snapshot-test", BLOCKS, lambda height: height % 3)
     kv = LevelDBKV(data_dir(home))
-    chain = Chain(kv, layout.genesis)
-    cert = None
-    nonce = 0
-    for height in range(1, BLOCKS + 1):
-        txs = []
-        for _ in range(height % 3):
-            txs.append(TxBody(chain.chain_id, buyer.public_key, nonce, "ledger", "transfer",
-                              [merchant.public_key, 100 + nonce], 1_000_000).sign(buyer))
-            nonce += 1
-        block = chain.build_block(0, height, chain.head_hash(), cert, node_keys[0].public_key, txs,
-                                  now_ms=1_000 * height)
-        cert = certify(block, node_keys, chain.chain_id)
-        chain.commit(block, cert)
     # A consensus record and a journaled tx: things a snapshot must never carry.
     kv.write([(schema.consensus_key(b"rec/" + bytes(8)), b"signed-by-node0"), (schema.mempool_key(b"\x07" * 32), b"x")])
     kv.close()

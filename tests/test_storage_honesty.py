@@ -26,19 +26,19 @@ from click.testing import CliRunner
 
 from cli.main import main
 from cli.output import EXIT_VERIFY
-from devnet.genesis import create_devnet
 from ledger.errors import CorruptionError
 from ledger.state import StateStore
 from ledger.storage import schema
 from ledger.storage.blockstore import INTEGRITY_CHECK_DEPTH, BlockStore
 from ledger.storage.leveldb import LevelDBKV
-from ledger.types import PHASE_COMMIT, Block, CommitCertificate, TxBody, Vote
+from ledger.types import Block
 from node.chain import Chain
 from node.config import load_config
 from node.home import read_key_file
 from node.jsonrpc import CallContext
 from node.service import Node
 from tests.conftest import PROJECT_ROOT
+from tests.helpers import devnet_home_with_blocks
 
 BLOCKS = INTEGRITY_CHECK_DEPTH + 36
 OLD = 10  # a height the old open check (newest INTEGRITY_CHECK_DEPTH blocks) never looked at
@@ -55,28 +55,7 @@ def data_dir(home: str) -> str:
 def pristine(tmp_path_factory):
     """A devnet node home holding BLOCKS committed blocks with transfers (built once, copied per test)."""
     root = str(tmp_path_factory.mktemp("honesty") / "devnet")
-    layout = create_devnet(root, validators=4, seed="storage-honesty")
-    node_keys = [read_key_file(os.path.join(h, "node_key.json")) for h in layout.node_homes]
-    buyer = read_key_file(os.path.join(layout.keys_dir, "buyer-1.json"))
-    merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))
-    home = layout.node_homes[0]
-    kv = LevelDBKV(data_dir(home))
-    chain = Chain(kv, layout.genesis, sync=False)
-    cert = None
-    nonce = 0
-    for height in range(1, BLOCKS + 1):
-        txs = []
-        for _ in range(1 + height % 2):
-            txs.append(TxBody(chain.chain_id, buyer.public_key, nonce, "ledger", "transfer",
-                              [merchant.public_key, 100 + nonce], 1_000_000).sign(buyer))
-            nonce += 1
-        block = chain.build_block(0, height, chain.head_hash(), cert, node_keys[0].public_key, txs,
-                                  now_ms=layout.genesis.genesis_time_ms + 1_000 * height)
-        cert = CommitCertificate.from_votes([Vote.create(k, chain.chain_id, PHASE_COMMIT, 0, height, block.block_hash)
-                                             for k in node_keys[:3]])
-        chain.commit(block, cert)
-    kv.close()
-    return layout, home
+    return devnet_home_with_blocks(root, "storage-honesty", BLOCKS, lambda height: 1 + height % 2, sync=False)
 
 
 @pytest.fixture
