@@ -78,6 +78,8 @@ def transport_limits(cfg: NodeConfig) -> TransportLimits:
         return TransportLimits(
             pre_auth_timeout_seconds=cfg.get("p2p", "pre_auth_timeout_ms") / 1000,
             handshake_timeout_seconds=cfg.get("p2p", "handshake_timeout_ms") / 1000,
+            connect_timeout_seconds=cfg.get("p2p", "connect_timeout_ms") / 1000,
+            backoff_cap_seconds=cfg.get("p2p", "redial_max_ms") / 1000,
             max_unauthenticated_connections=cfg.get("p2p", "max_unauthenticated_connections"),
             max_unauthenticated_per_address=cfg.get("p2p", "max_unauthenticated_per_address"),
             flood_ban_seconds=cfg.get("p2p", "flood_ban_ms") / 1000,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import ChainError
+from p2p.limits import BACKOFF_CAP_SECONDS, CONNECT_TIMEOUT_SECONDS
 
 
 class ConfigError(ChainError, ValueError):
@@ -44,6 +45,8 @@ DEFAULTS: list[Key] = [
     Key("p2p", "cert_key", "", "This node's TLS private key (PEM), when tls = true."),
     Key("p2p", "pre_auth_timeout_ms", 2000, "A connection must prove a validator key in its upgrade request within this long of TCP accept (covers TLS and the HTTP upgrade), or it is cut.", 100, 60_000),
     Key("p2p", "handshake_timeout_ms", 5000, "The whole signed handshake must finish within this long of TCP accept (or of dialing).", 100, 120_000),
+    Key("p2p", "connect_timeout_ms", int(CONNECT_TIMEOUT_SECONDS * 1000), "Longest a dial may take to open TCP (and TLS) and upgrade to a websocket before it is retried.", 100, 60_000),
+    Key("p2p", "redial_max_ms", int(BACKOFF_CAP_SECONDS * 1000), "Longest wait between redials of a lost validator link (the wait doubles from a quarter second up to this, with jitter).", 250, 600_000),
     Key("p2p", "max_unauthenticated_connections", 64, "Accepted connections not yet authenticated, all addresses together; beyond it the oldest is cut.", 1, 100_000),
     Key("p2p", "max_unauthenticated_per_address", 16, "The same per remote IP address (oldest cut first); at most max_unauthenticated_connections.", 1, 100_000),
     Key("p2p", "flood_ban_ms", 10_000, "How long a validator that flooded or stayed over a budget is refused; doubles per repeated offence up to 5 minutes.", 1, 3_600_000),

@@ -43,8 +43,11 @@ MAX_SEND_QUEUE_BYTES = 64 * MiB
 SEND_STALL_TIMEOUT_SECONDS = 30.0
 #: Time a connection has, from TCP accept or dial, to finish the signed handshake.
 HANDSHAKE_TIMEOUT_SECONDS = 5.0
-#: Time to open the TCP (and TLS) connection and upgrade it to a websocket.
-CONNECT_TIMEOUT_SECONDS = 5.0
+#: Time to open the TCP (and TLS) connection and upgrade it to a websocket. An honest
+#: validator answers within a few round trips; a dial that hangs (a link that silently
+#: drops packets) holds the redial for this long, and in the soak a 5 s hang started
+#: during a partition kept a link down 4 s past the heal.
+CONNECT_TIMEOUT_SECONDS = 2.0
 #: Time to wait for the peer's close frame when we close; then the socket is dropped.
 CLOSE_TIMEOUT_SECONDS = 2.0
 #: Websocket ping interval; no pong within half of it closes the connection, so a
@@ -70,13 +73,14 @@ INBOUND_BYTE_BURST = 128.0 * MiB
 #: After a peer is disconnected for flooding, its new connections are refused for this long.
 FLOOD_BAN_SECONDS = 10.0
 #: First reconnection delay after a failed dial or a dropped connection.
-BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_BASE_SECONDS = 0.25
 #: Longest reconnection delay; the exponential growth stops here. Validators are few
 #: and a failed dial costs one TCP connect, so this stays short: after a partition heals
-#: the link must be back within a view timeout or two, or one healed link plus one
-#: crashed validator is two faults and stalls a 4-validator chain (seen in the soak with
-#: 30 s: a link came back 17 s after the heal).
-BACKOFF_CAP_SECONDS = 4.0
+#: the link must be back within about one view timeout, or one healed link plus one
+#: crashed validator is two faults and stalls a 4-validator chain (seen in the soak: with
+#: 30 s a link came back 17 s after the heal; with 4 s, primary recovery took 3-4 s when
+#: the previous fault's link was still down).
+BACKOFF_CAP_SECONDS = 1.0
 #: Growth factor of the reconnection delay per consecutive failure.
 BACKOFF_MULTIPLIER = 2.0
 #: Share of a peer's inbound limits that we allow ourselves when sending to it. Every

@@ -423,8 +423,10 @@ class Transport:
 
     async def _dial_loop(self, peer: PeerState) -> None:
         while self._running and self._peers.get(peer.key) is peer:
-            if peer.banned_until > self._clock():
-                await asyncio.sleep(peer.backoff.next_delay())
+            if (banned := peer.banned_until - self._clock()) > 0:
+                # Waiting out our own ban is not a failed dial: growing the backoff here
+                # left the link down up to a whole cap after the ban ended (seen in the soak).
+                await asyncio.sleep(min(max(banned, peer.backoff.base / 2), peer.backoff.cap))
                 continue
             try:
                 conn = await self._dial(peer)

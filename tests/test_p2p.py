@@ -512,6 +512,38 @@ def test_flooding_peer_is_disconnected_banned_and_readmitted_later_others_unaffe
     run(main())
 
 
+def test_the_dialer_redials_a_peer_it_banned_as_soon_as_the_ban_ends_not_a_capped_backoff_later():
+    """Seen in the soak: a ban of 20 s left the dial backoff at its cap, so the link came
+    back seconds after the ban, and the next fault met a 4-validator mesh already missing
+    a link. Waiting out a ban is not a failed dial and must not grow the backoff."""
+    async def main():
+        ban = 1.2
+        # rand=0: every backoff delay is its minimum, so the old behaviour is deterministic.
+        strict = fast_limits(inbound_message_burst=20, inbound_messages_per_second=1.0, flood_ban_seconds=ban,
+                             backoff_base_seconds=0.3, backoff_cap_seconds=3.0)
+        # The lower key dials, so the node that bans is the one that redials.
+        low, high = sorted(["redial-0", "redial-1"], key=lambda label: SigningKey.from_label(label).public_key)
+        dialer, flooder = Node(low, limits=strict, rand=lambda: 0.0), Node(high)
+        nodes = [dialer, flooder]
+        await mesh(nodes)
+        assert {s.public_key: s for s in dialer.transport.peer_status()}[flooder.pk].we_dial
+        try:
+            for i in range(100):
+                flooder.transport.send(dialer.pk, b"spam %d" % i)
+            assert await dialer.transport.wait_disconnected(flooder.pk, timeout=WAIT_SECONDS)
+            banned_at = time.monotonic()
+            await asyncio.sleep(ban * 0.9)
+            status = {s.public_key: s for s in dialer.transport.peer_status()}[flooder.pk]
+            assert not status.connected
+            assert status.consecutive_failures <= 1, status  # the ban is waited out, not counted
+            assert await dialer.transport.wait_connected([flooder.pk], timeout=WAIT_SECONDS)
+            # Minimum delays 0.15, 0.3, 0.6, 1.2 s would redial 2.25 s after the ban began.
+            assert time.monotonic() - banned_at < ban + 0.9
+        finally:
+            await stop_all(nodes)
+    run(main())
+
+
 def test_honest_senders_pace_themselves_under_the_peer_limit_instead_of_being_banned():
     async def main():
         # Same limits on both sides, as every validator runs; real clock.
