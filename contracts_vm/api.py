@@ -17,6 +17,7 @@ changed in between still fails deterministically there.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +29,16 @@ from contracts_vm.program import Method, load_program
 from contracts_vm.values import to_bytes, type_name, walk_cost
 from ledger.encoding import encode
 
+logger = logging.getLogger("shopchain.vm")
+
 #: Gas charged for entering the VM at all (lookup of code and metadata, argument checks).
 INTRINSIC_GAS = 200
 #: Signature texts kept for error messages, keyed by (code hash, method); not consensus state.
 SIGNATURE_CACHE_SIZE = 4096
 #: Longest signature text shown in an error message (a method may have many arguments).
 MAX_SIGNATURE_CHARS = 400
+#: The receipt message of an unanticipated fault inside the VM (the details are logged).
+VM_FAULT_MESSAGE = "the VM met a fault its checks did not anticipate; the node log has the details"
 #: Gas limit used by install_contract for a contract's ``init`` when none is given.
 DEFAULT_INIT_GAS = 10_000_000
 
@@ -82,10 +87,14 @@ def _run(state, contract: str, method: str, args: Any, ctx: CallContext, gas_lim
         state.revert(cp)
         return CallResult("failed", gas_limit - max(m.gas, 0), error=E.VM_FAULT,
                           error_message="Python recursion limit reached", steps=m.steps)
-    except Exception as exc:  # noqa: BLE001 - the VM must never raise; report deterministically
+    except Exception:  # noqa: BLE001 - the VM must never raise; report deterministically
+        # The receipt carries only text we wrote: CPython's wording (and even the class of
+        # an unanticipated exception) may differ between Python versions, and receipt bytes
+        # are consensus. The detail goes to this node's log, which is not.
+        logger.exception("VM fault in %s.%s (receipt says %s)", contract, method, E.VM_FAULT)
         state.revert(cp)
         return CallResult("failed", gas_limit - max(m.gas, 0), error=E.VM_FAULT,
-                          error_message=f"{type(exc).__name__}: {exc}", steps=m.steps)
+                          error_message=VM_FAULT_MESSAGE, steps=m.steps)
     if read_only:
         state.revert(cp)
     return CallResult("ok", gas_limit - m.gas, return_value=value, events=m.events, steps=m.steps)
