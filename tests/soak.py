@@ -60,6 +60,12 @@ HOLD_MIN_S, HOLD_MAX_S = 2.0, 5.0
 RECOVERY_LIMIT_S = 30.0
 #: Longest wait for every node to catch up after a heal.
 CATCH_UP_LIMIT_S = 90.0
+#: Longest wait, after a heal, for every validator link to be back. A flooder's ban
+#: (``[p2p] flood_ban_ms``, doubling per repeated offence up to 300 s) keeps its link down
+#: that long on purpose.
+MESH_LIMIT_S = 330.0
+#: A heal whose links take longer than this to come back is reported in the progress.
+MESH_SLOW_S = 3.0
 #: Longest wait for the receipts of all acknowledged transactions at the end.
 RECEIPT_LIMIT_S = 120.0
 #: Transfers per second per load sender (3 senders).
@@ -77,6 +83,11 @@ def _heights(net: Devnet, nodes: list[int]) -> dict[int, int]:
     return out
 
 
+def _mesh_complete(net: Devnet, nodes: list[int]) -> bool:
+    """Every node reports a connection to every other validator."""
+    return all(all(p["connected"] for p in net.client(i).request("net_peers")) for i in nodes)
+
+
 def _stats(values: list[float]) -> dict:
     """count, p50, p99 and max of recovery times (seconds)."""
     return {"count": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99),
@@ -92,6 +103,7 @@ class Soak:
         self.net, self.faults = start_proxied(root, VALIDATORS, seed)
         self.crasher = Crasher(self.net, self.rng)
         self.recoveries: list[float] = []
+        self.mesh_restores: list[float] = []
         self.next_commits: dict[str, list[float]] = {}  # primary fault kind -> seconds to the next commit everywhere
         self.heal_catch_ups: list[float] = []
         self.kinds = FAULT_KINDS + (BYZANTINE_KINDS if byzantine else ())
@@ -182,6 +194,8 @@ class Soak:
         self.done[kind] += 1
 
     def heal(self) -> None:
+        """Heal, then wait for every node to commit and for every link to be back: a fault
+        that starts while a link of the last one is still down is two faults at once."""
         self.faults.heal()
         self.crasher.restart_all()
         started = time.monotonic()
@@ -189,6 +203,10 @@ class Soak:
         target = max(_heights(self.net, everyone).values(), default=0)
         self.net.wait_height(everyone, target + 1, timeout=CATCH_UP_LIMIT_S)
         self.heal_catch_ups.append(time.monotonic() - started)
+        self.net.wait_for("every validator link back", lambda: _mesh_complete(self.net, everyone), timeout=MESH_LIMIT_S)
+        self.mesh_restores.append(time.monotonic() - started)
+        if self.mesh_restores[-1] > MESH_SLOW_S:
+            self.progress(f"  links back after {self.mesh_restores[-1]:.1f} s")
 
     # --- the run -------------------------------------------------------------------------
 
@@ -243,6 +261,7 @@ class Soak:
             "primary_killed_next_commit_s": _stats(self.next_commits.get("kill_primary", [])),
             "primary_fault_next_commit_s": _stats([t for ts in self.next_commits.values() for t in ts]),
             "heal_catch_up_s": {"p50": percentile(self.heal_catch_ups, 50), "p99": percentile(self.heal_catch_ups, 99)},
+            "heal_links_back_s": _stats(self.mesh_restores),
             "problems": problems, **byzantine,
         }
 
