@@ -123,6 +123,7 @@ def test_bad_amount_is_refused_before_any_network_use(run, tmp_path):
     assert "more than 2 decimals" in result.stderr
 
 
+@pytest.mark.integration  # connects to a closed port / runs the CLI as a process
 def test_unreachable_node_gives_exit_code_and_next_step(run):
     result = run("account", "show", "0x" + "22" * 32, "--node", DEAD_NODE)
     assert result.exit_code == EXIT_NODE
@@ -148,6 +149,7 @@ def test_usage_errors_keep_clicks_code():
 @pytest.mark.parametrize("shell, marker", [("bash", "_SHOPCHAIN_COMPLETE=bash_complete"),
                                            ("zsh", "_SHOPCHAIN_COMPLETE=zsh_complete"),
                                            ("fish", "_SHOPCHAIN_COMPLETE=fish_complete")])
+@pytest.mark.integration  # connects to a closed port / runs the CLI as a process
 def test_completion_scripts(shell, marker):
     result = CliRunner().invoke(main, ["completion", shell])
     assert result.exit_code == 0 and marker in result.output

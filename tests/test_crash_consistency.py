@@ -19,6 +19,8 @@ from ledger.storage.blockstore import BlockStore
 from ledger.storage.leveldb import LevelDBKV
 from tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.integration  # a child process killed mid-write
+
 KILLS_DEFAULT = 50
 KILLS_LONG = 200
 

@@ -130,6 +130,7 @@ def run_app(scenario, cors_origins=()):
     asyncio.run(main())
 
 
+@pytest.mark.integration  # a real aiohttp server on loopback
 def test_explorer_page_and_assets_are_served_with_a_strict_policy():
     async def scenario(client: TestClient) -> None:
         page = await client.get("/")
@@ -147,6 +148,7 @@ def test_explorer_page_and_assets_are_served_with_a_strict_policy():
     run_app(scenario)
 
 
+@pytest.mark.integration  # a real aiohttp server on loopback
 def test_only_same_origin_pages_may_open_the_websocket_without_cors():
     async def scenario(client: TestClient) -> None:
         own = f"http://{client.server.host}:{client.server.port}"

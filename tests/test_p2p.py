@@ -41,6 +41,8 @@ from p2p.tls import client_ssl_context, create_ca, issue_node_certificate, serve
 from p2p.transport import ROUTE
 from node.service import event_loop_factory
 
+pytestmark = pytest.mark.integration  # real loopback sockets between transports
+
 CHAIN = "p2p-test"
 #: Hard bound on any one test; a hang fails the test instead of the suite.
 TEST_TIMEOUT_SECONDS = 20.0

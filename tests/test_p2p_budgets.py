@@ -298,6 +298,7 @@ FAST = dict(handshake_timeout_seconds=1.0, connect_timeout_seconds=2.0, close_ti
             backoff_base_seconds=0.02, backoff_cap_seconds=0.2, heartbeat_seconds=5.0)
 
 
+@pytest.mark.integration  # real sockets (and a devnet)
 def test_a_validator_flooding_block_requests_is_served_its_budget_dropped_then_banned_and_votes_flow():
     target_limits = TransportLimits(**FAST, catchup_messages_per_second=20.0, catchup_message_burst=40.0,
                                     budget_drops_per_second=20.0, budget_drop_burst=200.0, flood_ban_seconds=30.0,
@@ -345,6 +346,7 @@ def test_a_validator_flooding_block_requests_is_served_its_budget_dropped_then_b
     run(main())
 
 
+@pytest.mark.integration  # real sockets (and a devnet)
 def test_outsiders_holding_tcp_and_half_sent_upgrades_cannot_lock_a_validator_out():
     limits = TransportLimits(**{**FAST, "handshake_timeout_seconds": 2.0}, pre_auth_timeout_seconds=0.5,
                              max_unauthenticated_connections=8, max_unauthenticated_per_address=8)
@@ -388,6 +390,7 @@ def test_outsiders_holding_tcp_and_half_sent_upgrades_cannot_lock_a_validator_ou
     run(main())
 
 
+@pytest.mark.integration  # real sockets (and a devnet)
 def test_a_churning_outsider_cannot_keep_a_restarting_validator_out():
     limits = TransportLimits(**FAST, pre_auth_timeout_seconds=0.5, max_unauthenticated_connections=8,
                              max_unauthenticated_per_address=4)
@@ -435,6 +438,7 @@ def test_a_churning_outsider_cannot_keep_a_restarting_validator_out():
 # ----- the whole node: one validator's key floods a 4-node devnet ------------------------------
 
 
+@pytest.mark.integration  # real sockets (and a devnet)
 def test_devnet_node_drops_and_bans_a_block_request_flood_while_the_others_keep_committing(tmp_path):
     """The runtime wiring (frame classes, the serving budget, the drop metric, the ban) on real
     node processes. Liveness only, no timed assertion: figures come from the measurement in

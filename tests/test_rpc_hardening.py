@@ -38,6 +38,8 @@ from p2p.http_guard import GuardConfigError, GuardLimits
 from tests.test_metrics import parse_exposition, sample
 from tests.test_rpc_server import req, routes
 
+pytestmark = pytest.mark.integration  # real sockets and node processes
+
 #: Every wait in this file is bounded by this (a failing test fails, it does not hang).
 WAIT_S = 20.0
 BIG_ANSWER_CHARS = 60_000

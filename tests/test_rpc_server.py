@@ -28,6 +28,8 @@ from node.rpc_types import Object
 from tests.test_jsonrpc import SPEC_EXAMPLES, demo_routes, strip_data
 from tests.test_metrics import check_histograms, parse_exposition, sample
 
+pytestmark = pytest.mark.integration  # a real aiohttp server on loopback
+
 TOPICS = [
     Topic("newHeads", "every committed block header"),
     Topic("events", "contract events", filter=Object(), filter_description='{"contract": name}'),

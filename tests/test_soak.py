@@ -27,6 +27,7 @@ KEY = SigningKey.from_label("peer").public_key.hex()
 
 # --- ports ----------------------------------------------------------------------------------
 
+@pytest.mark.integration  # real sockets
 def test_devnet_ports_stay_out_of_the_ephemeral_range(monkeypatch):
     """A killed node must be able to listen again: no outgoing connection may take its port."""
     from devnet import launcher
@@ -125,6 +126,7 @@ async def _close(server: asyncio.base_events.Server) -> None:
     await server.wait_closed()
 
 
+@pytest.mark.integration  # real sockets
 def test_proxy_passes_delays_blackholes_stalls_and_cuts(echo_pair):
     net, port = echo_pair
     assert _roundtrip(port, b"hello", 5) == b"hello"

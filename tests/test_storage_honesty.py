@@ -155,6 +155,7 @@ def test_a_rewritten_header_chain_refuses_to_open(home, where):
         kv.close()
 
 
+@pytest.mark.integration  # runs `shopchain node start` as a process
 def test_node_start_refuses_a_store_with_a_broken_header_chain(home):
     """Through the real command: exit status 1, the height and the recovery commands on stderr."""
     _layout, node_home = home

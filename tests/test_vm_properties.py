@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -327,6 +328,7 @@ def test_same_results_across_runs():
     assert corpus_digest() == corpus_digest()
 
 
+@pytest.mark.integration  # child processes with other hash seeds
 def test_same_results_across_processes_with_different_hash_seeds():
     digests = set()
     for seed in ("0", "4242"):
