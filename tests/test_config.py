@@ -59,7 +59,7 @@ def _module_limits():
     would drift (view_timeout_ticks and VIEW_TIMEOUT_TICKS once did), so this table
     names the constant each key must equal.
     """
-    from node import jsonrpc, mempool, rpc_budget, rpc_server
+    from node import chain, jsonrpc, mempool, rpc_budget, rpc_server
     from node.config import NODE_VIEW_TIMEOUT_TICKS
     from p2p import limits as p2p
 
@@ -94,6 +94,9 @@ def _module_limits():
         ("rpc", "call_work_budget_ms"): ms(rpc_budget.CALL_WORK_BUDGET_SECONDS),
         ("rpc", "batch_work_budget_ms"): ms(rpc_budget.BATCH_WORK_BUDGET_SECONDS),
         ("consensus", "view_timeout_ticks"): NODE_VIEW_TIMEOUT_TICKS,
+        ("consensus", "max_block_txs"): chain.BLOCK_MAX_TXS,
+        ("consensus", "max_block_bytes"): chain.BLOCK_MAX_BYTES,
+        ("consensus", "max_block_gas"): chain.BLOCK_MAX_GAS,
         ("mempool", "max_txs"): mempool.MAX_POOL_TXS,
         ("mempool", "max_per_sender"): mempool.MAX_PER_SENDER,
         ("mempool", "nonce_window"): mempool.NONCE_WINDOW,
@@ -119,3 +122,12 @@ def test_module_limits_that_the_node_does_not_configure_agree_with_config():
     limits = MempoolLimits()
     for name in ("max_txs", "max_per_sender", "nonce_window", "max_args_bytes"):
         assert getattr(limits, name) == values[("mempool", name)], name
+    from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
+    from node.chain import BlockLimits
+
+    block = BlockLimits()
+    assert (block.max_txs, block.max_bytes, block.max_gas) == tuple(
+        values[("consensus", n)] for n in ("max_block_txs", "max_block_bytes", "max_block_gas"))
+    keys = {(k.section, k.name): k for k in DEFAULTS}
+    assert keys[("consensus", "max_block_txs")].high == MAX_BLOCK_TXS  # the protocol cap bounds the config
+    assert keys[("consensus", "max_block_bytes")].high == MAX_BLOCK_BYTES
