@@ -57,6 +57,16 @@ MAX_CACHED_OUTCOMES = 16
 MAX_SPECULATIVE_OUTCOMES = 4
 #: How far ahead of this node's clock a proposed block's timestamp may be.
 MAX_FUTURE_DRIFT_MS = 30_000
+#: Most transactions a primary puts in one block (``[consensus] max_block_txs``); the
+#: protocol's hard cap, ``ledger.types.MAX_BLOCK_TXS``, is what a config may raise it to.
+BLOCK_MAX_TXS = 2000
+#: Largest encoded block a primary proposes (``[consensus] max_block_bytes``): half the
+#: protocol cap ``ledger.types.MAX_BLOCK_BYTES``, so a proposal plus its certificate
+#: travels well inside one p2p frame.
+BLOCK_MAX_BYTES = 4 * 1024 * 1024
+#: Most gas all transactions of a block use together (``[consensus] max_block_gas``),
+#: which bounds a block's execution time whatever its transaction count.
+BLOCK_MAX_GAS = 200_000_000
 
 
 class DivergenceError(ChainError):
@@ -65,9 +75,9 @@ class DivergenceError(ChainError):
 
 @dataclass(frozen=True)
 class BlockLimits:
-    max_txs: int = 2000
-    max_bytes: int = 4 * 1024 * 1024
-    max_gas: int = 200_000_000
+    max_txs: int = BLOCK_MAX_TXS
+    max_bytes: int = BLOCK_MAX_BYTES
+    max_gas: int = BLOCK_MAX_GAS
 
 
 def platform_admin_key(genesis: Genesis) -> bytes:

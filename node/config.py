@@ -16,11 +16,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import ChainError
+from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
+from node import chain, mempool, rpc_budget, rpc_server
+from node.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
+from p2p import limits as p2p_limits
 from p2p.limits import BACKOFF_CAP_SECONDS, CONNECT_TIMEOUT_SECONDS
 
 
 class ConfigError(ChainError, ValueError):
     """The node's config.toml is invalid; the message names the key."""
+
+
+#: The node's view timer in ticks: 40 x the default 50 ms tick = 2 s, what operators
+#: run. ``consensus.VIEW_TIMEOUT_TICKS`` (20) is deliberately not this: it is the pure
+#: replica's own default, which the simulator and consensus tests use; the node always
+#: passes its configured value to the replica.
+NODE_VIEW_TIMEOUT_TICKS = 40
+
+
+def _ms(seconds: float) -> int:
+    """A module's limit in seconds as the config's integer milliseconds (config keys are ints)."""
+    return round(seconds * 1000)
 
 
 @dataclass(frozen=True)
@@ -43,47 +59,47 @@ DEFAULTS: list[Key] = [
     Key("p2p", "ca_cert", "", "Consortium CA certificate (PEM), when tls = true."),
     Key("p2p", "cert", "", "This node's certificate (PEM) signed by the consortium CA, when tls = true."),
     Key("p2p", "cert_key", "", "This node's TLS private key (PEM), when tls = true."),
-    Key("p2p", "pre_auth_timeout_ms", 2000, "A connection must prove a validator key in its upgrade request within this long of TCP accept (covers TLS and the HTTP upgrade), or it is cut.", 100, 60_000),
-    Key("p2p", "handshake_timeout_ms", 5000, "The whole signed handshake must finish within this long of TCP accept (or of dialing).", 100, 120_000),
-    Key("p2p", "connect_timeout_ms", int(CONNECT_TIMEOUT_SECONDS * 1000), "Longest a dial may take to open TCP (and TLS) and upgrade to a websocket before it is retried.", 100, 60_000),
-    Key("p2p", "redial_max_ms", int(BACKOFF_CAP_SECONDS * 1000), "Longest wait between redials of a lost validator link (the wait doubles from a quarter second up to this, with jitter).", 250, 600_000),
-    Key("p2p", "max_unauthenticated_connections", 64, "Accepted connections not yet authenticated, all addresses together; beyond it the oldest is cut.", 1, 100_000),
-    Key("p2p", "max_unauthenticated_per_address", 16, "The same per remote IP address (oldest cut first); at most max_unauthenticated_connections.", 1, 100_000),
-    Key("p2p", "flood_ban_ms", 10_000, "How long a validator that flooded or stayed over a budget is refused; doubles per repeated offence up to 5 minutes.", 1, 3_600_000),
-    Key("p2p", "consensus_messages_per_second", 2000, "Consensus messages (votes, proposals, view changes) accepted per second from one validator; bursts of twice this. More are dropped.", 10, 1_000_000),
-    Key("p2p", "catchup_messages_per_second", 50, "Catch-up messages (block requests and answers) accepted per second from one validator; bursts of twice this.", 1, 100_000),
-    Key("p2p", "gossip_messages_per_second", 400, "Transaction gossip batches accepted per second from one validator; bursts of twice this.", 1, 1_000_000),
-    Key("p2p", "serve_bytes_per_second", 8 * 1024 * 1024, "Block bytes served to one catching-up validator per second (checked before each block is read); bursts of twice this.", 65_536, 1 << 34),
-    Key("p2p", "serve_blocks_per_second", 512, "Blocks served to one catching-up validator per second; bursts of twice this.", 1, 1_000_000),
+    Key("p2p", "pre_auth_timeout_ms", _ms(p2p_limits.PRE_AUTH_TIMEOUT_SECONDS), "A connection must prove a validator key in its upgrade request within this long of TCP accept (covers TLS and the HTTP upgrade), or it is cut.", 100, 60_000),
+    Key("p2p", "handshake_timeout_ms", _ms(p2p_limits.HANDSHAKE_TIMEOUT_SECONDS), "The whole signed handshake must finish within this long of TCP accept (or of dialing).", 100, 120_000),
+    Key("p2p", "connect_timeout_ms", _ms(CONNECT_TIMEOUT_SECONDS), "Longest a dial may take to open TCP (and TLS) and upgrade to a websocket before it is retried.", 100, 60_000),
+    Key("p2p", "redial_max_ms", _ms(BACKOFF_CAP_SECONDS), "Longest wait between redials of a lost validator link (the wait doubles from a quarter second up to this, with jitter).", 250, 600_000),
+    Key("p2p", "max_unauthenticated_connections", p2p_limits.MAX_UNAUTHENTICATED_CONNECTIONS, "Accepted connections not yet authenticated, all addresses together; beyond it the oldest is cut.", 1, 100_000),
+    Key("p2p", "max_unauthenticated_per_address", p2p_limits.MAX_UNAUTHENTICATED_PER_ADDRESS, "The same per remote IP address (oldest cut first); at most max_unauthenticated_connections.", 1, 100_000),
+    Key("p2p", "flood_ban_ms", _ms(p2p_limits.FLOOD_BAN_SECONDS), "How long a validator that flooded or stayed over a budget is refused; doubles per repeated offence up to 5 minutes.", 1, 3_600_000),
+    Key("p2p", "consensus_messages_per_second", int(p2p_limits.CONSENSUS_MESSAGES_PER_SECOND), "Consensus messages (votes, proposals, view changes) accepted per second from one validator; bursts of twice this. More are dropped.", 10, 1_000_000),
+    Key("p2p", "catchup_messages_per_second", int(p2p_limits.CATCHUP_MESSAGES_PER_SECOND), "Catch-up messages (block requests and answers) accepted per second from one validator; bursts of twice this.", 1, 100_000),
+    Key("p2p", "gossip_messages_per_second", int(p2p_limits.GOSSIP_MESSAGES_PER_SECOND), "Transaction gossip batches accepted per second from one validator; bursts of twice this.", 1, 1_000_000),
+    Key("p2p", "serve_bytes_per_second", int(p2p_limits.SERVE_BYTES_PER_SECOND), "Block bytes served to one catching-up validator per second (checked before each block is read); bursts of twice this.", 65_536, 1 << 34),
+    Key("p2p", "serve_blocks_per_second", int(p2p_limits.SERVE_BLOCKS_PER_SECOND), "Blocks served to one catching-up validator per second; bursts of twice this.", 1, 1_000_000),
     Key("p2p", "peer_addresses", [], "Dial addresses overriding genesis, as \"0x<validator public key hex>@host:port\" (e.g. to reach a peer through a proxy or a NAT address)."),
     Key("rpc", "listen", "127.0.0.1:8545", "host:port of JSON-RPC (/rpc, /ws), metrics (/metrics), health (/healthz) and the explorer (/)."),
     Key("rpc", "cors_origins", [], "Origins allowed to call the RPC from a browser; empty means CORS is off."),
-    Key("rpc", "max_body_bytes", 1_048_576, "Largest HTTP request body accepted.", 1024, 64 * 1024 * 1024),
-    Key("rpc", "max_batch", 100, "Most requests in one JSON-RPC batch.", 1, 10_000),
-    Key("rpc", "max_ws_connections", 256, "Most concurrent websocket connections.", 1, 100_000),
-    Key("rpc", "max_subscriptions", 32, "Most subscriptions per websocket connection.", 1, 10_000),
-    Key("rpc", "max_connections", 512, "Most TCP connections (HTTP and websocket) the RPC port holds at once; more are answered 503 and closed.", 1, 100_000),
-    Key("rpc", "max_connections_per_address", 64, "Most TCP connections from one remote address (local clients all share 127.0.0.1); more are answered 503 and closed.", 1, 100_000),
-    Key("rpc", "header_timeout_ms", 10_000, "A client has this long to send a request's headers (from connecting, or from its first byte after an idle spell); slower ones (slowloris) get 408 and are closed.", 100, 600_000),
-    Key("rpc", "body_timeout_ms", 30_000, "A client has this long to send a request's body once its headers are in; slower ones get 408 and are closed.", 100, 600_000),
-    Key("rpc", "idle_timeout_ms", 60_000, "A keep-alive connection with no request for this long is closed.", 100, 3_600_000),
-    Key("rpc", "max_response_bytes", 16 * 1024 * 1024, "Largest answer to one request or batch; a larger one is replaced by a LimitExceeded error asking for less.", 65_536, 1024**3),
-    Key("rpc", "ws_outbound_buffer_bytes", 16 * 1024 * 1024, "Bytes waiting to be sent to one websocket client (answers and notifications); a client that falls further behind is closed with 1008. At least max_response_bytes.", 65_536, 1024**3),
-    Key("rpc", "ws_outbound_total_bytes", 128 * 1024 * 1024, "Bytes waiting for all websocket clients together; the client whose output would pass it is closed with 1008. At least ws_outbound_buffer_bytes.", 65_536, 16 * 1024**3),
-    Key("rpc", "call_work_budget_ms", 250, "Event-loop time one call may spend scanning blocks or running views; a longer scan answers LimitExceeded saying how far it got. Heavy work yields to the loop every 10 ms whatever this is.", 1, 60_000),
-    Key("rpc", "batch_work_budget_ms", 1_000, "Event-loop time all calls of one batch may spend together; calls left when it is spent answer LimitExceeded.", 1, 600_000),
+    Key("rpc", "max_body_bytes", rpc_server.MAX_BODY_BYTES, "Largest HTTP request body accepted.", 1024, 64 * 1024 * 1024),
+    Key("rpc", "max_batch", MAX_BATCH_LEN, "Most requests in one JSON-RPC batch.", 1, 10_000),
+    Key("rpc", "max_ws_connections", rpc_server.MAX_WS_CONNECTIONS, "Most concurrent websocket connections.", 1, 100_000),
+    Key("rpc", "max_subscriptions", rpc_server.MAX_SUBSCRIPTIONS_PER_CONNECTION, "Most subscriptions per websocket connection.", 1, 10_000),
+    Key("rpc", "max_connections", rpc_server.MAX_CONNECTIONS, "Most TCP connections (HTTP and websocket) the RPC port holds at once; more are answered 503 and closed.", 1, 100_000),
+    Key("rpc", "max_connections_per_address", rpc_server.MAX_CONNECTIONS_PER_ADDRESS, "Most TCP connections from one remote address (local clients all share 127.0.0.1); more are answered 503 and closed.", 1, 100_000),
+    Key("rpc", "header_timeout_ms", _ms(rpc_server.HEADER_TIMEOUT_SECONDS), "A client has this long to send a request's headers (from connecting, or from its first byte after an idle spell); slower ones (slowloris) get 408 and are closed.", 100, 600_000),
+    Key("rpc", "body_timeout_ms", _ms(rpc_server.BODY_TIMEOUT_SECONDS), "A client has this long to send a request's body once its headers are in; slower ones get 408 and are closed.", 100, 600_000),
+    Key("rpc", "idle_timeout_ms", _ms(rpc_server.IDLE_TIMEOUT_SECONDS), "A keep-alive connection with no request for this long is closed.", 100, 3_600_000),
+    Key("rpc", "max_response_bytes", MAX_RESPONSE_BYTES, "Largest answer to one request or batch; a larger one is replaced by a LimitExceeded error asking for less.", 65_536, 1024**3),
+    Key("rpc", "ws_outbound_buffer_bytes", rpc_server.WS_OUTBOUND_BUFFER_BYTES, "Bytes waiting to be sent to one websocket client (answers and notifications); a client that falls further behind is closed with 1008. At least max_response_bytes.", 65_536, 1024**3),
+    Key("rpc", "ws_outbound_total_bytes", rpc_server.WS_OUTBOUND_TOTAL_BYTES, "Bytes waiting for all websocket clients together; the client whose output would pass it is closed with 1008. At least ws_outbound_buffer_bytes.", 65_536, 16 * 1024**3),
+    Key("rpc", "call_work_budget_ms", _ms(rpc_budget.CALL_WORK_BUDGET_SECONDS), "Event-loop time one call may spend scanning blocks or running views; a longer scan answers LimitExceeded saying how far it got. Heavy work yields to the loop every 10 ms whatever this is.", 1, 60_000),
+    Key("rpc", "batch_work_budget_ms", _ms(rpc_budget.BATCH_WORK_BUDGET_SECONDS), "Event-loop time all calls of one batch may spend together; calls left when it is spent answer LimitExceeded.", 1, 600_000),
     Key("consensus", "tick_ms", 50, "Length of one consensus tick in milliseconds.", 5, 10_000),
-    Key("consensus", "view_timeout_ticks", 40, "Ticks without progress before a view change (doubles on each failed view).", 4, 100_000),
-    Key("consensus", "max_block_txs", 2000, "Most transactions in one block. Under overload the primary proposes fewer: as many as its recent blocks say it executes in 1/16 of the view timeout (node/pacing.py), so big blocks never trigger view changes.", 1, 10_000),
-    Key("consensus", "max_block_bytes", 4 * 1024 * 1024, "Largest encoded block.", 4096, 8 * 1024 * 1024),
-    Key("consensus", "max_block_gas", 200_000_000, "Most gas all transactions of a block may use together.", 1000, 10**12),
+    Key("consensus", "view_timeout_ticks", NODE_VIEW_TIMEOUT_TICKS, "Ticks without progress before a view change (doubles on each failed view).", 4, 100_000),
+    Key("consensus", "max_block_txs", chain.BLOCK_MAX_TXS, "Most transactions in one block. Under overload the primary proposes fewer: as many as its recent blocks say it executes in 1/16 of the view timeout (node/pacing.py), so big blocks never trigger view changes.", 1, MAX_BLOCK_TXS),
+    Key("consensus", "max_block_bytes", chain.BLOCK_MAX_BYTES, "Largest encoded block.", 4096, MAX_BLOCK_BYTES),
+    Key("consensus", "max_block_gas", chain.BLOCK_MAX_GAS, "Most gas all transactions of a block may use together.", 1000, 10**12),
     Key("consensus", "preview_proposals", True, "The primary announces a block's transactions before executing it, so backups execute it at the same time instead of after its PRE-PREPARE (validation is unchanged; off costs latency and throughput)."),
     Key("consensus", "batch_wait_ms", 20, "How long a primary whose pool was empty waits for more transactions before proposing; a backlog left after a commit is proposed at once.", 0, 10_000),
     Key("consensus", "empty_block_interval_ms", 1000, "Idle primaries propose an empty block after this long, so height-based deadlines move and the view timer stays quiet; at most half the view timeout (tick_ms x view_timeout_ticks).", 1, 3_600_000),
-    Key("mempool", "max_txs", 50_000, "Most pending transactions.", 1, 10_000_000),
-    Key("mempool", "max_per_sender", 1_000, "Most pending transactions of one sender.", 1, 1_000_000),
-    Key("mempool", "nonce_window", 1_000, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
-    Key("mempool", "max_args_bytes", 16 * 1024, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
+    Key("mempool", "max_txs", mempool.MAX_POOL_TXS, "Most pending transactions.", 1, 10_000_000),
+    Key("mempool", "max_per_sender", mempool.MAX_PER_SENDER, "Most pending transactions of one sender.", 1, 1_000_000),
+    Key("mempool", "nonce_window", mempool.NONCE_WINDOW, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
+    Key("mempool", "max_args_bytes", mempool.MAX_TX_ARGS_BYTES, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
     Key("storage", "sync", True, "fsync every block commit and every signed consensus record before it is sent. Turning it off loses the no-equivocation guarantee across power loss: only for throwaway test networks."),
     Key("log", "level", "info", "Log level: debug, info, warning or error."),
     Key("log", "format", "json", "Log format: json (structured, one object per line) or text."),

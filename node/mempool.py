@@ -44,6 +44,13 @@ from node.fees import FREE, FeeSchedule
 #: limit, so one call cannot fill a block with payload (governed code deploys, whose
 #: argument is the code, are bounded by MAX_TX_BYTES only).
 MAX_TX_ARGS_BYTES = 16 * 1024
+#: Most pending transactions in all (``[mempool] max_txs``): bounds the pool's memory.
+MAX_POOL_TXS = 50_000
+#: Most pending transactions of one sender (``[mempool] max_per_sender``), so one busy
+#: sender cannot fill the pool.
+MAX_PER_SENDER = 1_000
+#: How far past a sender's next nonce a transaction may be (``[mempool] nonce_window``).
+NONCE_WINDOW = 1_000
 #: Smallest gas limit: entering the VM at all costs this much, so less always fails.
 MIN_TX_GAS = INTRINSIC_GAS
 #: The pseudo-contract of governed deploys (node.executor.SYSTEM_CONTRACT) is exempt from MAX_TX_ARGS_BYTES.
@@ -110,9 +117,9 @@ class MempoolError(ChainError):
 
 @dataclass(frozen=True)
 class MempoolLimits:
-    max_txs: int = 50_000           # most pending transactions in all
-    max_per_sender: int = 1_000     # most pending transactions of one sender
-    nonce_window: int = 1_000       # how far past the next nonce a transaction may be
+    max_txs: int = MAX_POOL_TXS
+    max_per_sender: int = MAX_PER_SENDER
+    nonce_window: int = NONCE_WINDOW
     max_tx_bytes: int = MAX_TX_BYTES
     max_tx_gas: int = MAX_TX_GAS
     min_tx_gas: int = MIN_TX_GAS

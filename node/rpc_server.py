@@ -35,7 +35,7 @@ import inspect
 import logging
 from dataclasses import dataclass, fields
 from importlib import metadata
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -52,7 +52,6 @@ from node.jsonrpc import (
     error_response,
     limit_error,
 )
-from node.config import NodeConfig
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.metrics import Registry
 from node.openrpc import META_SCHEMA_URL, build_document
@@ -73,6 +72,9 @@ from node.rpc_ws import (  # noqa: F401 - Topic and subscription_methods are par
     subscription_methods,
 )
 from p2p.http_guard import BodyTimeout, GuardedSite, GuardLimits
+
+if TYPE_CHECKING:  # node.config refers to this module's limits, so import it for annotations only
+    from node.config import NodeConfig
 
 log = logging.getLogger("shopchain.rpc")
 

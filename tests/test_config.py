@@ -50,3 +50,84 @@ def test_missing_and_broken_files(tmp_path):
 def test_render_is_valid_toml_for_defaults():
     doc = tomllib.loads(render_config())
     assert doc["mempool"]["max_txs"] == 50_000
+
+
+def _module_limits():
+    """Each config key whose default is a module's limit, with that limit in config units.
+
+    The module constant is the one definition; a literal typed into DEFAULTS next to it
+    would drift (view_timeout_ticks and VIEW_TIMEOUT_TICKS once did), so this table
+    names the constant each key must equal.
+    """
+    from node import chain, jsonrpc, mempool, rpc_budget, rpc_server
+    from node.config import NODE_VIEW_TIMEOUT_TICKS
+    from p2p import limits as p2p
+
+    def ms(seconds):
+        return round(seconds * 1000)
+
+    return {
+        ("p2p", "pre_auth_timeout_ms"): ms(p2p.PRE_AUTH_TIMEOUT_SECONDS),
+        ("p2p", "handshake_timeout_ms"): ms(p2p.HANDSHAKE_TIMEOUT_SECONDS),
+        ("p2p", "connect_timeout_ms"): ms(p2p.CONNECT_TIMEOUT_SECONDS),
+        ("p2p", "redial_max_ms"): ms(p2p.BACKOFF_CAP_SECONDS),
+        ("p2p", "max_unauthenticated_connections"): p2p.MAX_UNAUTHENTICATED_CONNECTIONS,
+        ("p2p", "max_unauthenticated_per_address"): p2p.MAX_UNAUTHENTICATED_PER_ADDRESS,
+        ("p2p", "flood_ban_ms"): ms(p2p.FLOOD_BAN_SECONDS),
+        ("p2p", "consensus_messages_per_second"): p2p.CONSENSUS_MESSAGES_PER_SECOND,
+        ("p2p", "catchup_messages_per_second"): p2p.CATCHUP_MESSAGES_PER_SECOND,
+        ("p2p", "gossip_messages_per_second"): p2p.GOSSIP_MESSAGES_PER_SECOND,
+        ("p2p", "serve_bytes_per_second"): p2p.SERVE_BYTES_PER_SECOND,
+        ("p2p", "serve_blocks_per_second"): p2p.SERVE_BLOCKS_PER_SECOND,
+        ("rpc", "max_body_bytes"): rpc_server.MAX_BODY_BYTES,
+        ("rpc", "max_batch"): jsonrpc.MAX_BATCH_LEN,
+        ("rpc", "max_ws_connections"): rpc_server.MAX_WS_CONNECTIONS,
+        ("rpc", "max_subscriptions"): rpc_server.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        ("rpc", "max_connections"): rpc_server.MAX_CONNECTIONS,
+        ("rpc", "max_connections_per_address"): rpc_server.MAX_CONNECTIONS_PER_ADDRESS,
+        ("rpc", "header_timeout_ms"): ms(rpc_server.HEADER_TIMEOUT_SECONDS),
+        ("rpc", "body_timeout_ms"): ms(rpc_server.BODY_TIMEOUT_SECONDS),
+        ("rpc", "idle_timeout_ms"): ms(rpc_server.IDLE_TIMEOUT_SECONDS),
+        ("rpc", "max_response_bytes"): jsonrpc.MAX_RESPONSE_BYTES,
+        ("rpc", "ws_outbound_buffer_bytes"): rpc_server.WS_OUTBOUND_BUFFER_BYTES,
+        ("rpc", "ws_outbound_total_bytes"): rpc_server.WS_OUTBOUND_TOTAL_BYTES,
+        ("rpc", "call_work_budget_ms"): ms(rpc_budget.CALL_WORK_BUDGET_SECONDS),
+        ("rpc", "batch_work_budget_ms"): ms(rpc_budget.BATCH_WORK_BUDGET_SECONDS),
+        ("consensus", "view_timeout_ticks"): NODE_VIEW_TIMEOUT_TICKS,
+        ("consensus", "max_block_txs"): chain.BLOCK_MAX_TXS,
+        ("consensus", "max_block_bytes"): chain.BLOCK_MAX_BYTES,
+        ("consensus", "max_block_gas"): chain.BLOCK_MAX_GAS,
+        ("mempool", "max_txs"): mempool.MAX_POOL_TXS,
+        ("mempool", "max_per_sender"): mempool.MAX_PER_SENDER,
+        ("mempool", "nonce_window"): mempool.NONCE_WINDOW,
+        ("mempool", "max_args_bytes"): mempool.MAX_TX_ARGS_BYTES,
+    }
+
+
+def test_config_defaults_are_the_module_limits():
+    """A default that differs from the constant its module enforces is a second definition."""
+    defaults = {(k.section, k.name): k for k in DEFAULTS}
+    for where, constant in _module_limits().items():
+        key = defaults[where]
+        assert key.default == constant, f"[{where[0]}] {where[1]} = {key.default}, its module says {constant}"
+        assert type(key.default) is int, where
+        assert key.low <= key.default <= key.high, where
+
+
+def test_module_limits_that_the_node_does_not_configure_agree_with_config():
+    """Where a module's own dataclass default stands for a config key, it is the same constant."""
+    from node.mempool import MempoolLimits
+
+    values = parse_config("/home", {}).values
+    limits = MempoolLimits()
+    for name in ("max_txs", "max_per_sender", "nonce_window", "max_args_bytes"):
+        assert getattr(limits, name) == values[("mempool", name)], name
+    from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
+    from node.chain import BlockLimits
+
+    block = BlockLimits()
+    assert (block.max_txs, block.max_bytes, block.max_gas) == tuple(
+        values[("consensus", n)] for n in ("max_block_txs", "max_block_bytes", "max_block_gas"))
+    keys = {(k.section, k.name): k for k in DEFAULTS}
+    assert keys[("consensus", "max_block_txs")].high == MAX_BLOCK_TXS  # the protocol cap bounds the config
+    assert keys[("consensus", "max_block_bytes")].high == MAX_BLOCK_BYTES
