@@ -13,10 +13,10 @@ from __future__ import annotations
 import ast
 
 from contracts_vm.builtins import HOSTS, HOST_INDEX
-from contracts_vm.compiler import _BINOPS, _CMPOPS, _FUNCS, _METHODS, _check_const_int
+from contracts_vm.compile_model import BINOPS, CMPOPS, FUNCS, METHODS, check_const_int
+from contracts_vm.emit import Label
 from contracts_vm.limits import MAX_CONTAINER_ITEMS
 from contracts_vm.opcodes import CTX_FIELDS, MAX_CALL_ARGS
-from contracts_vm.emit import Label
 
 _UNSUPPORTED_EXPR = {
     ast.Lambda: "lambda is not supported: define an internal function",
@@ -45,7 +45,7 @@ class ExprCompiler:
         v = node.value
         if type(v) not in (int, str, bytes, bool) and v is not None:
             raise self.error(node, f"{type(v).__name__} literals are not supported (use integers in minor units)")
-        self.emit("CONST", _check_const_int(self.mod, node, v))
+        self.emit("CONST", check_const_int(self.mod, node, v))
 
     def expr_Name(self, node: ast.Name) -> None:
         name = node.id
@@ -59,7 +59,7 @@ class ExprCompiler:
             raise self.error(node, f"unknown name {name!r} (not a local assigned before, parameter or constant)")
 
     def expr_BinOp(self, node: ast.BinOp) -> None:
-        op = _BINOPS.get(type(node.op))
+        op = BINOPS.get(type(node.op))
         if op is None:
             if isinstance(node.op, ast.Div):
                 raise self.error(node, "/ is not supported: use // (floor division) and %")
@@ -71,7 +71,7 @@ class ExprCompiler:
     def expr_UnaryOp(self, node: ast.UnaryOp) -> None:
         if isinstance(node.op, ast.USub):
             if isinstance(node.operand, ast.Constant) and type(node.operand.value) is int:
-                self.emit("CONST", _check_const_int(self.mod, node, -node.operand.value))
+                self.emit("CONST", check_const_int(self.mod, node, -node.operand.value))
                 return
             self.expr(node.operand)
             self.emit("NEG")
@@ -118,7 +118,7 @@ class ExprCompiler:
             return
         self.expr(node.left)
         self.expr(right)
-        self.emit(_CMPOPS[type(op)])
+        self.emit(CMPOPS[type(op)])
 
     def expr_IfExp(self, node: ast.IfExp) -> None:
         other, end = Label(), Label()
@@ -253,8 +253,8 @@ class ExprCompiler:
                 self.expr(a)
             self.emit("CALL_CONTRACT", len(node.args) - 2)
             return True
-        if name in _FUNCS:
-            self._args(node, _FUNCS[name], name)
+        if name in FUNCS:
+            self._args(node, FUNCS[name], name)
             for a in node.args:
                 self.expr(a)
             self.emit("BUILTIN", name)
@@ -361,8 +361,8 @@ class ExprCompiler:
                 self.emit("CONST", None)
             self.emit("BUILTIN", "get")
             return True
-        if attr in _METHODS:
-            builtin, arity = _METHODS[attr]
+        if attr in METHODS:
+            builtin, arity = METHODS[attr]
             self._args(node, arity - 1, attr)
             self.expr(f.value)
             for a in node.args:

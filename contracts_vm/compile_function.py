@@ -14,7 +14,7 @@ import ast
 from typing import Any
 
 from contracts_vm.compile_expr import ExprCompiler
-from contracts_vm.compiler import _BINOPS, _Func, _Module
+from contracts_vm.compile_model import BINOPS, Func, Module
 from contracts_vm.emit import FunctionCode, Label
 from contracts_vm.limits import MAX_LOCALS
 
@@ -41,8 +41,8 @@ class _Loop:
         self.end = end
 
 
-class _FunctionCompiler(ExprCompiler):
-    def __init__(self, mod: _Module, func: _Func) -> None:
+class FunctionCompiler(ExprCompiler):
+    def __init__(self, mod: Module, func: Func) -> None:
         self.mod = mod
         self.func = func
         node = func.node
@@ -180,7 +180,7 @@ class _FunctionCompiler(ExprCompiler):
             raise self.error(target, f"cannot assign to {type(target).__name__}")
 
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
-        op = _BINOPS.get(type(node.op))
+        op = BINOPS.get(type(node.op))
         if op is None:
             raise self.error(node, f"operator {type(node.op).__name__} is not supported")
         t = node.target

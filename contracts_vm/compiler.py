@@ -20,58 +20,21 @@ from typing import Any
 
 from contracts_vm.builtins import HOST_INDEX
 from contracts_vm.bytecode import code_hash
+from contracts_vm.compile_function import FunctionCompiler
+from contracts_vm.compile_model import (BINOPS, FUNCS, KEY_TYPES, SCALAR_TYPES, Func, Module, Storage,
+                                        check_const_int)
 from contracts_vm.emit import build_container
 from contracts_vm.errors import CompileError, VerifyError
-from contracts_vm.limits import INT_MAX, INT_MIN, MAX_CODE_BYTES, MAX_FUNCTIONS
+from contracts_vm.limits import MAX_CODE_BYTES, MAX_FUNCTIONS
+from contracts_vm.values import default_of
 from contracts_vm.verifier import verify
 from ledger.errors import EncodeError
-from contracts_vm.values import default_of
-
-_BINOPS = {ast.Add: "ADD", ast.Sub: "SUB", ast.Mult: "MUL", ast.FloorDiv: "FLOORDIV", ast.Mod: "MOD", ast.Pow: "POW"}
-_CMPOPS = {ast.Eq: "EQ", ast.NotEq: "NE", ast.Lt: "LT", ast.LtE: "LE", ast.Gt: "GT", ast.GtE: "GE"}
-_SCALAR_TYPES = ("int", "bytes", "str", "bool", "any")
-_KEY_TYPES = ("int", "bytes", "str")
-#: builtin function name in source -> (BUILTINS name, arity)
-_FUNCS = {"min": 2, "max": 2, "abs": 1, "str": 1, "int": 1, "sorted": 1, "int_to_bytes": 1, "bytes_to_int": 1}
-#: method name on a value -> (BUILTINS name, arity including the receiver)
-_METHODS = {"pop": ("pop", 1), "keys": ("keys", 1), "values": ("values", 1), "items": ("items", 1),
-            "encode": ("encode", 1), "decode": ("decode", 1), "hex": ("hex", 1), "startswith": ("startswith", 2)}
-
 
 @dataclass(frozen=True)
 class CompiledContract:
     code: bytes
     code_hash: bytes
     abi: dict
-
-
-@dataclass
-class _Storage:
-    name: str
-    key_types: list       # [] for a scalar
-    value_type: str
-    const: list           # slot descriptor [name, key_types, default]
-
-
-@dataclass
-class _Func:
-    node: ast.FunctionDef
-    index: int
-    kind: str | None      # "public", "view" or None (internal)
-    requires: str | None
-
-
-class _Module:
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-        self.constants: dict[str, Any] = {}
-        self.storage: dict[str, _Storage] = {}
-        self.records: dict[str, list] = {}
-        self.functions: dict[str, _Func] = {}
-        self.events: dict[str, list] = {}
-
-    def error(self, node: ast.AST, message: str) -> CompileError:
-        return CompileError(self.filename, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message)
 
 
 def compile_source(source: str, filename: str = "<contract>") -> CompiledContract:
@@ -89,7 +52,7 @@ def compile_source(source: str, filename: str = "<contract>") -> CompiledContrac
 
 
 def _compile_tree(tree: ast.Module, filename: str) -> CompiledContract:
-    mod = _Module(filename)
+    mod = Module(filename)
     for node in tree.body:          # records first, so any declaration may name them
         if isinstance(node, ast.ClassDef):
             _declare(mod, node)
@@ -100,7 +63,7 @@ def _compile_tree(tree: ast.Module, filename: str) -> CompiledContract:
         raise CompileError(filename, 1, 1, "a contract needs at least one @public or @view function")
     if len(mod.functions) > MAX_FUNCTIONS:
         raise CompileError(filename, 1, 1, f"more than {MAX_FUNCTIONS} functions")
-    codes = [_FunctionCompiler(mod, f).compile() for f in mod.functions.values()]
+    codes = [FunctionCompiler(mod, f).compile() for f in mod.functions.values()]
     abi = _abi(mod)
     try:
         code = build_container(codes, abi)
@@ -117,7 +80,7 @@ def _compile_tree(tree: ast.Module, filename: str) -> CompiledContract:
 
 # ---- module level ---------------------------------------------------------------------
 
-def _declare(mod: _Module, node: ast.stmt) -> None:
+def _declare(mod: Module, node: ast.stmt) -> None:
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
         return
     if isinstance(node, ast.Assign):
@@ -141,7 +104,7 @@ def _declare(mod: _Module, node: ast.stmt) -> None:
         else:
             key_types = []
             value_type = _type_text(mod, ann)
-        mod.storage[name] = _Storage(name, key_types, value_type, [name, key_types, default_of(value_type)])
+        mod.storage[name] = Storage(name, key_types, value_type, [name, key_types, default_of(value_type)])
         return
     if isinstance(node, ast.ClassDef):
         _declare_record(mod, node)
@@ -149,21 +112,21 @@ def _declare(mod: _Module, node: ast.stmt) -> None:
     if isinstance(node, ast.FunctionDef):
         _check_new_name(mod, node, node.name)
         kind, requires = _decorators(mod, node)
-        mod.functions[node.name] = _Func(node, len(mod.functions), kind, requires)
+        mod.functions[node.name] = Func(node, len(mod.functions), kind, requires)
         return
     raise mod.error(node, f"{type(node).__name__} is not allowed at module level "
                           f"(only constants, storage, records and functions)")
 
 
-def _check_new_name(mod: _Module, node: ast.AST, name: str) -> None:
+def _check_new_name(mod: Module, node: ast.AST, name: str) -> None:
     if name in mod.constants or name in mod.storage or name in mod.records or name in mod.functions:
         raise mod.error(node, f"{name!r} is already defined")
-    if name in ("self", "ctx") or name in _FUNCS or name in HOST_INDEX or name in (
+    if name in ("self", "ctx") or name in FUNCS or name in HOST_INDEX or name in (
             "require", "revert", "emit", "call", "len", "range", "Map", "Record"):
         raise mod.error(node, f"{name!r} is a reserved name")
 
 
-def _declare_record(mod: _Module, node: ast.ClassDef) -> None:
+def _declare_record(mod: Module, node: ast.ClassDef) -> None:
     if len(node.bases) != 1 or not isinstance(node.bases[0], ast.Name) or node.bases[0].id != "Record" \
             or node.keywords or node.decorator_list:
         raise mod.error(node, "classes are only allowed as records: `class Name(Record):` with typed fields")
@@ -185,7 +148,7 @@ def _declare_record(mod: _Module, node: ast.ClassDef) -> None:
     mod.records[node.name] = fields
 
 
-def _decorators(mod: _Module, node: ast.FunctionDef) -> tuple[str | None, str | None]:
+def _decorators(mod: Module, node: ast.FunctionDef) -> tuple[str | None, str | None]:
     kind = None
     requires = None
     for dec in node.decorator_list:
@@ -204,11 +167,11 @@ def _decorators(mod: _Module, node: ast.FunctionDef) -> tuple[str | None, str | 
     return kind, requires
 
 
-def _type_text(mod: _Module, node: ast.expr) -> str:
+def _type_text(mod: Module, node: ast.expr) -> str:
     if isinstance(node, ast.Constant) and node.value is None:
         return "None"
     if isinstance(node, ast.Name):
-        if node.id in _SCALAR_TYPES or node.id in mod.records:
+        if node.id in SCALAR_TYPES or node.id in mod.records:
             return node.id
         if node.id in ("list", "dict"):
             return "list[any]" if node.id == "list" else "dict[str,any]"
@@ -218,13 +181,13 @@ def _type_text(mod: _Module, node: ast.expr) -> str:
             return f"list[{_type_text(mod, node.slice)}]"
         if node.value.id == "dict" and isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 2:
             key = _type_text(mod, node.slice.elts[0])
-            if key not in _KEY_TYPES:
+            if key not in KEY_TYPES:
                 raise mod.error(node, "dict keys are int, bytes or str")
             return f"dict[{key},{_type_text(mod, node.slice.elts[1])}]"
     raise mod.error(node, "types are int, bytes, str, bool, None, any, list[T], dict[K, V] or a record name")
 
 
-def _key_types(mod: _Module, node: ast.expr) -> list:
+def _key_types(mod: Module, node: ast.expr) -> list:
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "tuple":
         parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
     elif isinstance(node, ast.Tuple):
@@ -233,7 +196,7 @@ def _key_types(mod: _Module, node: ast.expr) -> list:
         parts = [node]
     out = []
     for p in parts:
-        if not isinstance(p, ast.Name) or p.id not in _KEY_TYPES:
+        if not isinstance(p, ast.Name) or p.id not in KEY_TYPES:
             raise mod.error(p, "map keys are int, bytes, str or tuple[...] of those")
         out.append(p.id)
     if not 1 <= len(out) <= 8:
@@ -241,12 +204,12 @@ def _key_types(mod: _Module, node: ast.expr) -> list:
     return out
 
 
-def _fold(mod: _Module, node: ast.expr) -> Any:
+def _fold(mod: Module, node: ast.expr) -> Any:
     """Evaluate a constant expression at compile time."""
     if isinstance(node, ast.Constant):
         v = node.value
         if type(v) in (int, str, bytes, bool) or v is None:
-            return _check_const_int(mod, node, v)
+            return check_const_int(mod, node, v)
         raise mod.error(node, f"{type(v).__name__} literals are not supported (use integers in minor units)")
     if isinstance(node, ast.Name) and node.id in mod.constants:
         return mod.constants[node.id]
@@ -254,8 +217,8 @@ def _fold(mod: _Module, node: ast.expr) -> Any:
         v = _fold(mod, node.operand)
         if type(v) is not int:
             raise mod.error(node, "unary - needs an int")
-        return _check_const_int(mod, node, -v)
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return check_const_int(mod, node, -v)
+    if isinstance(node, ast.BinOp) and type(node.op) in BINOPS:
         a, b = _fold(mod, node.left), _fold(mod, node.right)
         if type(a) is int and type(b) is int:
             op = type(node.op)
@@ -265,19 +228,13 @@ def _fold(mod: _Module, node: ast.expr) -> Any:
                 raise mod.error(node, "exponent must be 0..255")
             value = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
                      ast.FloorDiv: lambda: a // b, ast.Mod: lambda: a % b, ast.Pow: lambda: a ** b}[op]()
-            return _check_const_int(mod, node, value)
+            return check_const_int(mod, node, value)
         if isinstance(node.op, ast.Add) and type(a) is type(b) and type(a) in (str, bytes):
             return a + b
     raise mod.error(node, "module-level values must be constant expressions of literals")
 
 
-def _check_const_int(mod: _Module, node: ast.AST, v: Any) -> Any:
-    if type(v) is int and not INT_MIN <= v <= INT_MAX:
-        raise mod.error(node, f"integer {v} outside [{INT_MIN}, {INT_MAX}]")
-    return v
-
-
-def _abi(mod: _Module) -> dict:
+def _abi(mod: Module) -> dict:
     methods = []
     for name, f in mod.functions.items():
         if f.kind is None:
@@ -298,5 +255,3 @@ def _abi(mod: _Module) -> dict:
         "storage": [[s.name, s.key_types, s.value_type] for s in mod.storage.values()],
     }
 
-
-from contracts_vm.compile_function import _FunctionCompiler  # noqa: E402  (mutual dependency)
