@@ -5,8 +5,8 @@ How it works: ``rpc_markdown`` walks the same route table the server dispatches 
 handlers are never called) and writes one section per method with its parameters,
 result and the errors every method may answer. ``config_markdown`` walks
 ``node.config.DEFAULTS``, the table ``load_config`` validates against.
-``metrics_markdown`` registers the node's and the RPC server's metrics into an empty
-registry (the same calls a starting node makes) and lists them. The committed
+``metrics_markdown`` lists ``node.metric_defs.ALL_METRICS``, the declarations the node
+and its RPC server register from. The committed
 ``docs/rpc.md``, ``docs/config.md`` and ``docs/metrics.md`` are these outputs; a test
 regenerates them and fails if a committed file differs, so the reference cannot drift
 from the code.
@@ -19,12 +19,11 @@ from the code.
 from __future__ import annotations
 
 import sys
-from types import SimpleNamespace
 
 from node.config import DEFAULTS, _toml_value
 from node.jsonrpc import Method
 from node.mempool import REASON_DOCS, REASONS
-from node.metrics import Registry
+from node.metric_defs import ALL_METRICS
 from node.openrpc import COMMON_ERRORS
 from node.rpc_methods import make_routes
 from node.rpc_server import RpcLimits, RpcServer
@@ -153,16 +152,6 @@ def config_markdown() -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def metric_families() -> list:
-    """The metric families a running node registers, in registration order."""
-    from node.service import Node
-
-    registry = Registry()
-    Node._setup_metrics(SimpleNamespace(metrics=registry))  # type: ignore[arg-type]
-    RpcServer(make_routes(None), metrics=registry)  # type: ignore[arg-type]
-    return list(registry._families.values())
-
-
 def metrics_markdown() -> str:
     lines = [GENERATED_NOTE.format(kind="metrics"), "", "# Metrics", "",
              "Every node serves Prometheus text format at `GET /metrics` on its RPC address "
@@ -170,9 +159,9 @@ def metrics_markdown() -> str:
              '`{"healthy": true, ...}` when the node has not halted and is connected to at least '
              "quorum - 1 peers, else 503 with the same fields saying why.", "",
              "| metric | type | labels | meaning |", "|---|---|---|---|"]
-    for family in metric_families():
-        labels = ", ".join(f"`{n}`" for n in family.labelnames)
-        lines.append(f"| `{family.name}` | {family.kind} | {labels} | {_cell(family.help)} |")
+    for metric in ALL_METRICS:
+        labels = ", ".join(f"`{n}`" for n in metric.labels)
+        lines.append(f"| `{metric.name}` | {metric.kind} | {labels} | {_cell(metric.help)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -52,6 +52,8 @@ from node.jsonrpc import (
     error_response,
     limit_error,
 )
+from node.metric_defs import LATENCY_BUCKETS, RPC_METRICS  # noqa: F401 - LATENCY_BUCKETS was defined here
+from node.metric_defs import register as register_metrics
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.metrics import Registry
 from node.openrpc import META_SCHEMA_URL, build_document
@@ -115,10 +117,6 @@ WS_INFLIGHT_PER_CONNECTION = 16
 WS_CLOSE_TIMEOUT_SECONDS = 5.0
 #: Seconds between server pings (dead peers are noticed and dropped).
 WS_HEARTBEAT_SECONDS = 30.0
-
-#: Bucket bounds (seconds) of the RPC latency histogram.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
 
 @dataclass(frozen=True)
 class RpcLimits:
@@ -228,27 +226,15 @@ class RpcServer:
         self._connections: set[WsConnection] = set()
         self.ws_pool = OutboundPool(self.limits.ws_outbound_total_bytes)
         m = self.metrics
-        self._m_requests = m.counter(
-            "shopchain_rpc_requests_total", "JSON-RPC request objects handled, by outcome.", ("transport", "method", "outcome")
-        )
-        self._m_latency = m.histogram(
-            "shopchain_rpc_request_duration_seconds",
-            "Time spent in RPC method handlers.",
-            ("transport", "method"),
-            LATENCY_BUCKETS,
-        )
-        self._m_rejected = m.counter(
-            "shopchain_rpc_limit_rejections_total", "Requests or connections refused by a transport limit.", ("limit",)
-        )
-        self._m_disconnects = m.counter(
-            "shopchain_rpc_ws_disconnects_total", "Websocket connections closed, by reason.", ("reason",)
-        )
-        self._m_notifications = m.counter(
-            "shopchain_rpc_notifications_total", "Subscription notifications queued, by topic.", ("topic",)
-        )
-        self._m_connections = m.gauge("shopchain_rpc_ws_connections", "Websocket connections open.")
+        f = register_metrics(m, RPC_METRICS)
+        self._m_requests = f["shopchain_rpc_requests_total"]
+        self._m_latency = f["shopchain_rpc_request_duration_seconds"]
+        self._m_rejected = f["shopchain_rpc_limit_rejections_total"]
+        self._m_disconnects = f["shopchain_rpc_ws_disconnects_total"]
+        self._m_notifications = f["shopchain_rpc_notifications_total"]
+        self._m_connections = f["shopchain_rpc_ws_connections"]
+        self._m_subscriptions = f["shopchain_rpc_subscriptions"]
         self._m_connections.set_function(lambda: len(self._connections))
-        self._m_subscriptions = m.gauge("shopchain_rpc_subscriptions", "Live websocket subscriptions.")
         self._m_subscriptions.set_function(self.hub.count)
 
     # --- public API for the node --------------------------------------------------------

@@ -50,6 +50,8 @@ from node.logs import setup_logging
 from node.mempool import Mempool, MempoolError, MempoolLimits
 from node.pacing import BlockSizer
 from node.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
+from node.metric_defs import NODE_METRICS
+from node.metric_defs import register as register_metrics
 from node.metrics import Registry
 from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
 from node.rpc_server import RpcServer, limits_from_config
@@ -145,32 +147,29 @@ class Node:
     # --- metrics --------------------------------------------------------------------
 
     def _setup_metrics(self) -> None:
-        m = self.metrics
-        m.gauge("shopchain_height", "Height of the last committed block.").set_function(lambda: self.chain.height)
-        m.gauge("shopchain_view", "Current PBFT view.").set_function(lambda: self.replica.view)
-        m.gauge("shopchain_view_changes", "View changes this node started or joined since it started.").set_function(
-            lambda: self.replica.counters.get("view_changes", 0))
-        m.gauge("shopchain_mempool_size", "Pending transactions.").set_function(lambda: len(self.mempool))
-        m.gauge("shopchain_peers", "Connected validators.").set_function(
-            lambda: len(self.transport.connected_peers()) if self.transport else 0)
-        m.gauge("shopchain_syncing", "1 while this node is catching up on blocks.").set_function(
-            lambda: 1 if self.syncing else 0)
-        self.m_refusals = m.counter("shopchain_mempool_refusals_total", "Transactions refused at admission, by reason.",
-                                    ("reason",))
-        self.m_txs = m.counter("shopchain_txs_committed_total", "Transactions committed.")
-        self.m_blocks = m.counter("shopchain_blocks_committed_total", "Blocks committed.")
-        self.m_interval = m.histogram("shopchain_block_interval_seconds", "Time between consecutive commits.", (),
-                                      (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
-        self.m_dropped = m.counter("shopchain_p2p_dropped_messages_total", "Peer messages dropped, by reason.", ("reason",))
-        m.counter("shopchain_p2p_events_total", "Validator transport events since start: connections, pre-auth "
-                  "timeouts and evictions, refused upgrades, budget disconnects, bytes and messages.",
-                  ("event",)).set_collector(lambda: self.transport.counters() if self.transport else {})
-        m.gauge("shopchain_p2p_unauthenticated_connections", "Accepted p2p connections not yet authenticated.").set_function(
-            lambda: self.transport.stats()["unauthenticated_connections"] if self.transport else 0)
-        self.m_previews = m.counter("shopchain_previews_total", "Proposal previews received, by what became of them.",
-                                    ("result",))
-        m.gauge("shopchain_preview_hits", "Proposed blocks whose execution a preview had already done.").set_function(
-            lambda: self.chain.speculation_hits)
+        """Register the families declared in ``node.metric_defs`` and attach the node's values."""
+        f = register_metrics(self.metrics, NODE_METRICS)
+        probes = {
+            "shopchain_height": lambda: self.chain.height,
+            "shopchain_view": lambda: self.replica.view,
+            "shopchain_view_changes": lambda: self.replica.counters.get("view_changes", 0),
+            "shopchain_mempool_size": lambda: len(self.mempool),
+            "shopchain_peers": lambda: len(self.transport.connected_peers()) if self.transport else 0,
+            "shopchain_syncing": lambda: 1 if self.syncing else 0,
+            "shopchain_p2p_unauthenticated_connections":
+                lambda: self.transport.stats()["unauthenticated_connections"] if self.transport else 0,
+            "shopchain_preview_hits": lambda: self.chain.speculation_hits,
+        }
+        for name, probe in probes.items():
+            f[name].set_function(probe)  # type: ignore[attr-defined]
+        f["shopchain_p2p_events_total"].set_collector(  # type: ignore[attr-defined]
+            lambda: self.transport.counters() if self.transport else {})
+        self.m_refusals = f["shopchain_mempool_refusals_total"]
+        self.m_txs = f["shopchain_txs_committed_total"]
+        self.m_blocks = f["shopchain_blocks_committed_total"]
+        self.m_interval = f["shopchain_block_interval_seconds"]
+        self.m_dropped = f["shopchain_p2p_dropped_messages_total"]
+        self.m_previews = f["shopchain_previews_total"]
 
     # --- status views (RPC) -----------------------------------------------------------
 
