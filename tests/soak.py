@@ -5,7 +5,7 @@ devnet runs behind a ``FaultNet`` (a TCP proxy per ordered pair of validators) a
 ``LoadGenerator`` sends pre-signed transfers at a steady pace. The driver runs every
 fault kind once in a seeded order, then random ones until the time is up; each fault
 is held a few seconds, then healed (killed nodes restarted), and the driver waits for
-every node to catch up before the next one. For faults that take the primary out it
+every node to catch up and every validator link to be back before the next one. For faults that take the primary out it
 measures the view-change recovery time: from the fault to the moment the others have
 committed two more blocks, and to the next commit on all of them (reported for
 ``kill_primary`` alone, "primary killed -> next commit", and for every primary fault).
