@@ -20,7 +20,6 @@ from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
 from node import chain, mempool, rpc_budget, rpc_server
 from node.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
 from p2p import limits as p2p_limits
-from p2p.limits import BACKOFF_CAP_SECONDS, CONNECT_TIMEOUT_SECONDS
 
 
 class ConfigError(ChainError, ValueError):
@@ -61,8 +60,8 @@ DEFAULTS: list[Key] = [
     Key("p2p", "cert_key", "", "This node's TLS private key (PEM), when tls = true."),
     Key("p2p", "pre_auth_timeout_ms", _ms(p2p_limits.PRE_AUTH_TIMEOUT_SECONDS), "A connection must prove a validator key in its upgrade request within this long of TCP accept (covers TLS and the HTTP upgrade), or it is cut.", 100, 60_000),
     Key("p2p", "handshake_timeout_ms", _ms(p2p_limits.HANDSHAKE_TIMEOUT_SECONDS), "The whole signed handshake must finish within this long of TCP accept (or of dialing).", 100, 120_000),
-    Key("p2p", "connect_timeout_ms", _ms(CONNECT_TIMEOUT_SECONDS), "Longest a dial may take to open TCP (and TLS) and upgrade to a websocket before it is retried.", 100, 60_000),
-    Key("p2p", "redial_max_ms", _ms(BACKOFF_CAP_SECONDS), "Longest wait between redials of a lost validator link (the wait doubles from a quarter second up to this, with jitter).", 250, 600_000),
+    Key("p2p", "connect_timeout_ms", _ms(p2p_limits.CONNECT_TIMEOUT_SECONDS), "Longest a dial may take to open TCP (and TLS) and upgrade to a websocket before it is retried.", 100, 60_000),
+    Key("p2p", "redial_max_ms", _ms(p2p_limits.BACKOFF_CAP_SECONDS), "Longest wait between redials of a lost validator link (the wait doubles from a quarter second up to this, with jitter).", 250, 600_000),
     Key("p2p", "max_unauthenticated_connections", p2p_limits.MAX_UNAUTHENTICATED_CONNECTIONS, "Accepted connections not yet authenticated, all addresses together; beyond it the oldest is cut.", 1, 100_000),
     Key("p2p", "max_unauthenticated_per_address", p2p_limits.MAX_UNAUTHENTICATED_PER_ADDRESS, "The same per remote IP address (oldest cut first); at most max_unauthenticated_connections.", 1, 100_000),
     Key("p2p", "flood_ban_ms", _ms(p2p_limits.FLOOD_BAN_SECONDS), "How long a validator that flooded or stayed over a budget is refused; doubles per repeated offence up to 5 minutes.", 1, 3_600_000),

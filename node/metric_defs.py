@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from node.metrics import DEFAULT_BUCKETS, Registry, _Family
+from node.metrics import DEFAULT_BUCKETS, Counter, Gauge, Histogram, Registry
 
 Kind = Literal["counter", "gauge", "histogram"]
 
@@ -79,10 +79,10 @@ RPC_METRICS: tuple[MetricDef, ...] = (
 ALL_METRICS: tuple[MetricDef, ...] = NODE_METRICS + RPC_METRICS
 
 
-def register(registry: Registry, defs: Sequence[MetricDef]) -> dict[str, _Family]:
+def register(registry: Registry, defs: Sequence[MetricDef]) -> dict[str, Counter | Gauge | Histogram]:
     """Create ``defs`` in ``registry`` (an identical earlier registration is reused, as
     ``Registry.register`` does) and return the families by name for attaching values."""
-    families: dict[str, _Family] = {}
+    families: dict[str, Counter | Gauge | Histogram] = {}
     for d in defs:
         if d.kind == "histogram":
             families[d.name] = registry.histogram(d.name, d.help, d.labels, DEFAULT_BUCKETS if d.buckets is None else d.buckets)
