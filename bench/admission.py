@@ -23,9 +23,9 @@ from devnet.genesis import create_devnet
 from ledger.crypto import sha256
 from ledger.storage.kv import MemoryKV
 from ledger.types import SignedTx, TxBody
-from node.chain import Chain
-from node.home import read_key_file
-from node.mempool import Mempool
+from node.core.chain import Chain
+from node.ops.home import read_key_file
+from node.core.mempool import Mempool
 
 #: Gas limit of the benchmarked transactions (what a client typically asks for).
 BENCH_GAS = 500_000

@@ -47,7 +47,7 @@ from devnet.genesis import create_devnet
 from ledger.crypto import SigningKey, sha256, verify_ed25519
 from ledger.types import TxBody
 from node.client import Client
-from node.home import read_key_file
+from node.ops.home import read_key_file
 
 BENCH = "tps"
 #: Offered rates (tx/s) tried in order, until commits fall behind.

@@ -1,6 +1,6 @@
 """`shopchain keys ...`: the encrypted keystore (new, list, show, import, export, delete).
 
-How it works: thin commands over ``node.keystore.Keystore``. Secrets never reach the
+How it works: thin commands over ``node.ops.keystore.Keystore``. Secrets never reach the
 terminal unless asked: ``show`` and ``list`` print public keys only; ``export`` writes
 a plain key file (0600) or, with ``--reveal``, prints the seed. ``import`` takes a
 plain key file (the devnet's keys/<name>.json format) or a 0x-hex seed.
@@ -15,7 +15,7 @@ import click
 from cli.output import CliError, emit, handle_errors, json_option, parse_hex
 from cli.signer import keystore_option, password_file_option, read_password
 from ledger.crypto import SigningKey
-from node.keystore import Keystore
+from node.ops.keystore import Keystore
 
 
 @click.group()
@@ -85,7 +85,7 @@ def show_cmd(name: str, keystore: str, as_json: bool) -> None:
 @handle_errors
 def import_cmd(name: str, source: str, keystore: str, password_file: str | None, as_json: bool) -> None:
     """Store SOURCE as NAME: a plain key file (e.g. devnet keys/<name>.json) or a 0x-hex seed."""
-    from node.home import read_key_file
+    from node.ops.home import read_key_file
 
     if os.path.isfile(source):
         key = read_key_file(source)
@@ -113,7 +113,7 @@ def import_cmd(name: str, source: str, keystore: str, password_file: str | None,
 def export_cmd(name: str, output: str | None, reveal: bool, keystore: str, password_file: str | None,
                as_json: bool) -> None:
     """Decrypt NAME into a plain key file (-o) or print its seed (--reveal)."""
-    from node.home import write_key_file
+    from node.ops.home import write_key_file
 
     if not output and not reveal:
         raise CliError("export needs -o FILE (a plain key file) or --reveal (print the seed)",

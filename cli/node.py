@@ -37,7 +37,7 @@ def init(home: str, genesis_path: str, moniker: str | None, p2p_listen: str | No
          as_json: bool) -> None:
     """Create a node home: config.toml (documented), a new node key (0600) and genesis.json."""
     from ledger.genesis import load_genesis
-    from node.home import init_home, read_key_file
+    from node.ops.home import init_home, read_key_file
 
     try:
         genesis = load_genesis(genesis_path)
@@ -125,7 +125,7 @@ def _progress_bar(label: str, total: int, as_json: bool):  # type: ignore[no-unt
 @handle_errors
 def export_cmd(home: str, output: str, force: bool, as_json: bool) -> None:
     """Write a stopped node's whole store to one snapshot file (header: chain, genesis, height, checksum)."""
-    from node.snapshot import export_snapshot
+    from node.ops.snapshot import export_snapshot
 
     with LiveCounter("exporting entries", enabled=not as_json) as counter:
         header = export_snapshot(home, output, counter.update, force)
@@ -144,7 +144,7 @@ def export_cmd(home: str, output: str, force: bool, as_json: bool) -> None:
 @handle_errors
 def import_cmd(snapshot: str, home: str, as_json: bool) -> None:
     """Load SNAPSHOT into HOME (refuses another genesis; verifies before use)."""
-    from node.snapshot import SnapshotInvalid, import_snapshot, read_header
+    from node.ops.snapshot import SnapshotInvalid, import_snapshot, read_header
 
     header, _ = read_header(snapshot)
     try:
@@ -163,7 +163,7 @@ def import_cmd(snapshot: str, home: str, as_json: bool) -> None:
 @handle_errors
 def verify_cmd(home: str, as_json: bool) -> None:
     """Re-check the whole chain offline: links, tx roots, certificates, state roots by re-execution, flat state."""
-    from node.verify import verify_home
+    from node.ops.verify import verify_home
 
     with contextlib.ExitStack() as stack:
         def per_block(total: int):  # type: ignore[no-untyped-def]

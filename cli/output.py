@@ -92,7 +92,7 @@ def node_unreachable_hint(url: str) -> str:
 def translate(exc: BaseException) -> CliError:
     """The CliError (message, hint, exit code) for an exception from the layers below."""
     from node.client import RpcFailure, TxFailed
-    from node.keystore import KeystoreError, WrongPassword
+    from node.ops.keystore import KeystoreError, WrongPassword
 
     if isinstance(exc, CliError):
         return exc

@@ -35,7 +35,7 @@ from cli.output import (
 )
 from ledger.crypto import SigningKey
 from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, TxFailed
-from node.keystore import DEFAULT_KEYSTORE_DIR, NAME_PATTERN, Keystore, KeystoreError
+from node.ops.keystore import DEFAULT_KEYSTORE_DIR, NAME_PATTERN, Keystore, KeystoreError
 
 #: Event fields that hold money (shown in currency units in human output).
 AMOUNT_FIELDS = frozenset({"amount", "payout", "fee", "holdback", "to_buyer", "to_merchant", "cumulative", "discount",
@@ -72,7 +72,7 @@ def read_password(password_file: str | None, confirm: bool = False, purpose: str
 
 
 def read_plain_key_file(path: str) -> SigningKey:
-    from node.home import read_key_file
+    from node.ops.home import read_key_file
 
     return read_key_file(path)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ledger.crypto import SigningKey
 from ledger.genesis import Genesis, GenesisAccount, GenesisFees, Organisation, ValidatorInfo, save_genesis
-from node.home import init_home, write_key_file
+from node.ops.home import init_home, write_key_file
 
 DEFAULT_VALIDATORS = 4
 MAX_DEVNET_VALIDATORS = 32

@@ -31,13 +31,13 @@ Format (every key required unless marked optional)::
         "collector": "0x..."}                   # optional: a genesis account; default the
     }                                           #   first TREASURY account
 
-Fees (``node.fees``): every transaction with a valid sender and nonce pays, failed
+Fees (``node.core.fees``): every transaction with a valid sender and nonce pays, failed
 ones included, ``ceil(gas_used x gas_price / 1000) + bytes x byte_price`` from the
 sender's ledger balance to the collector; admission refuses a sender whose balance
 does not cover ``ceil(gas_limit x gas_price / 1000) + bytes x byte_price`` for this
 and its pending transactions. The section enters the genesis hash only when present,
 so older genesis files keep their hash and state root. Later changes are governed
-transactions (``system.set_fees``, node/executor.py), not edits of this file.
+transactions (``system.set_fees``, node/core/executor.py), not edits of this file.
 
 Names and ids of organisations are business identities, not personal data.
 """

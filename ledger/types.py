@@ -240,7 +240,7 @@ class Event:
 class Receipt:
     """The outcome of one transaction: included even when it failed.
 
-    ``fee`` is what the sender paid in minor units (node.fees); it is hashed with the
+    ``fee`` is what the sender paid in minor units (node.core.fees); it is hashed with the
     rest, so a receipt proves the fee. A zero fee encodes as ``rcpt/1`` (seven
     fields), any other as ``rcpt/2`` with the fee as an eighth field.
     """

@@ -35,7 +35,7 @@ from typing import Callable, Mapping
 
 from consensus.messages import TAG_BLOCK_REQUEST, TAG_BLOCKS
 from ledger import encoding
-from node.config import ConfigError, NodeConfig
+from node.ops.config import ConfigError, NodeConfig
 from p2p.limits import CLASS_CATCHUP, CLASS_GOSSIP, Clock, LimitsError, TokenBucket, TransportLimits
 
 #: Refusal reasons (the ``reason`` label of the drop metric).

@@ -17,7 +17,7 @@ the backups' view timer must not fire on an idle but healthy primary).
 
 Peer messages carry a one-byte envelope: consensus messages, a batch of gossiped raw
 transactions (flushed every ``GOSSIP_FLUSH_MS``), or a proposal preview
-(``node.preview``: the primary announces a block's inputs before executing it, so
+(``node.core.preview``: the primary announces a block's inputs before executing it, so
 backups execute it at the same time instead of after).
 """
 
@@ -41,22 +41,22 @@ from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block, CommitCertificate, SignedTx
 from node.catchup import CatchupServer, frame_class, transport_limits
-from node.chain import BlockLimits, Chain, DivergenceError
-from node.config import ConfigError, NodeConfig, parse_peer_addresses
-from node.executor import call_view
-from node.explorer import add_explorer_routes
-from node.home import load_home
-from node.logs import setup_logging
-from node.mempool import Mempool, MempoolError, MempoolLimits
-from node.pacing import BlockSizer
-from node.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
-from node.metric_defs import NODE_METRICS
-from node.metric_defs import register as register_metrics
-from node.metrics import Registry
-from node.rpc_methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
-from node.rpc_server import RpcServer, limits_from_config
-from node.sync import BlockSync
-from node.views import block_json, value_to_json
+from node.core.chain import BlockLimits, Chain, DivergenceError
+from node.ops.config import ConfigError, NodeConfig, parse_peer_addresses
+from node.core.executor import call_view
+from node.rpc.explorer import add_explorer_routes
+from node.ops.home import load_home
+from node.ops.logs import setup_logging
+from node.core.mempool import Mempool, MempoolError, MempoolLimits
+from node.core.pacing import BlockSizer
+from node.core.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
+from node.ops.metric_defs import NODE_METRICS
+from node.ops.metric_defs import register as register_metrics
+from node.ops.metrics import Registry
+from node.rpc.methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
+from node.rpc.server import RpcServer, limits_from_config
+from node.core.sync import BlockSync
+from node.rpc.views import block_json, value_to_json
 from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
 from p2p.transport import Transport
 
@@ -147,7 +147,7 @@ class Node:
     # --- metrics --------------------------------------------------------------------
 
     def _setup_metrics(self) -> None:
-        """Register the families declared in ``node.metric_defs`` and attach the node's values."""
+        """Register the families declared in ``node.ops.metric_defs`` and attach the node's values."""
         f = register_metrics(self.metrics, NODE_METRICS)
         probes = {
             "shopchain_height": lambda: self.chain.height,
@@ -547,7 +547,7 @@ class Node:
         self._drive()
 
     def _on_preview(self, peer: bytes, data: bytes) -> None:
-        """Execute the primary's next block now if this node can (see node.preview); never trusted."""
+        """Execute the primary's next block now if this node can (see node.core.preview); never trusted."""
         if not self.previews:
             return
         try:

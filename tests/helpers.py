@@ -56,9 +56,9 @@ def devnet_home_with_blocks(root: str, seed: str, blocks: int, txs_at: Callable[
     from devnet.genesis import create_devnet
     from ledger.storage.leveldb import LevelDBKV
     from ledger.types import PHASE_COMMIT, TxBody, Vote
-    from node.chain import Chain
-    from node.config import load_config
-    from node.home import read_key_file
+    from node.core.chain import Chain
+    from node.ops.config import load_config
+    from node.ops.home import read_key_file
 
     layout = create_devnet(root, validators=4, seed=seed)
     node_keys = [read_key_file(os.path.join(h, "node_key.json")) for h in layout.node_homes]

@@ -19,7 +19,7 @@ from ledger.crypto import SigningKey
 from ledger.genesis import Genesis
 from ledger.types import TxBody
 from node.client import Client, RpcFailure
-from node.home import read_key_file
+from node.ops.home import read_key_file
 
 #: Longest any single wait in these tests may take.
 WAIT_LIMIT_S = 90.0

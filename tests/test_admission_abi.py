@@ -21,11 +21,11 @@ from devnet.genesis import DEMO_ACCOUNTS, DEVNET_CHAIN_ID, Endpoint, write_conso
 from ledger.crypto import SigningKey, sha256
 from ledger.storage.kv import MemoryKV
 from ledger.types import PHASE_COMMIT, CommitCertificate, TxBody, Vote
-from node.chain import Chain
-from node.fees import GAS_PRICE_UNIT
-from node.home import read_key_file
-from node.jsonrpc import CallContext
-from node.mempool import MAX_TX_ARGS_BYTES, MIN_TX_GAS, Mempool, MempoolError
+from node.core.chain import Chain
+from node.core.fees import GAS_PRICE_UNIT
+from node.ops.home import read_key_file
+from node.rpc.jsonrpc import CallContext
+from node.core.mempool import MAX_TX_ARGS_BYTES, MIN_TX_GAS, Mempool, MempoolError
 from node.service import Node
 
 #: An account the genesis registers with no money at all.

@@ -10,9 +10,9 @@ from devnet.genesis import create_devnet
 from ledger.crypto import SigningKey
 from ledger.storage.kv import MemoryKV
 from ledger.types import PHASE_COMMIT, Block, CommitCertificate, TxBody, Vote
-from node.chain import Chain, DivergenceError
-from node.executor import call_view
-from node.home import read_key_file
+from node.core.chain import Chain, DivergenceError
+from node.core.executor import call_view
+from node.ops.home import read_key_file
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_restart_resumes_from_the_store(devnet):
 
 
 def test_a_previewed_block_is_executed_once_before_its_pre_prepare(devnet, monkeypatch):
-    import node.chain as chain_module
+    import node.core.chain as chain_module
 
     genesis, node_keys, accounts = devnet
     primary, backup, other = Chain(MemoryKV(), genesis), Chain(MemoryKV(), genesis), Chain(MemoryKV(), genesis)

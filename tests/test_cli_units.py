@@ -20,7 +20,7 @@ from cli.output import (
     parse_percent,
 )
 from ledger.crypto import SigningKey, sha256
-from node.home import write_key_file
+from node.ops.home import write_key_file
 
 PASSWORD = "s3cret-pass"
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "cli.md")
@@ -203,7 +203,7 @@ def test_key_given_as_a_file_path_points_to_key_file(run, tmp_path):
 def test_exceptions_map_to_the_documented_exit_codes():
     from cli.output import EXIT_TIMEOUT, EXIT_TX_FAILED, translate
     from node.client import RpcFailure, TxFailed
-    from node.keystore import WrongPassword
+    from node.ops.keystore import WrongPassword
 
     assert translate(RpcFailure(-1, "cannot reach http://h:1: refused")).exit_code == EXIT_NODE
     refused = translate(RpcFailure(-32000, "sender is not registered", {"reason": "unregistered_sender"}))

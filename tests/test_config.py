@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from node.config import DEFAULTS, ConfigError, load_config, parse_config, render_config
+from node.ops.config import DEFAULTS, ConfigError, load_config, parse_config, render_config
 
 
 def test_rendered_config_documents_every_key_and_loads(tmp_path):
@@ -59,8 +59,11 @@ def _module_limits():
     would drift (view_timeout_ticks and VIEW_TIMEOUT_TICKS once did), so this table
     names the constant each key must equal.
     """
-    from node import chain, jsonrpc, mempool, rpc_budget, rpc_server
-    from node.config import NODE_VIEW_TIMEOUT_TICKS
+    from node.core import chain, mempool
+    from node.rpc import budget as rpc_budget
+    from node.rpc import jsonrpc
+    from node.rpc import server as rpc_server
+    from node.ops.config import NODE_VIEW_TIMEOUT_TICKS
     from p2p import limits as p2p
 
     def ms(seconds):
@@ -116,14 +119,14 @@ def test_config_defaults_are_the_module_limits():
 
 def test_module_limits_that_the_node_does_not_configure_agree_with_config():
     """Where a module's own dataclass default stands for a config key, it is the same constant."""
-    from node.mempool import MempoolLimits
+    from node.core.mempool import MempoolLimits
 
     values = parse_config("/home", {}).values
     limits = MempoolLimits()
     for name in ("max_txs", "max_per_sender", "nonce_window", "max_args_bytes"):
         assert getattr(limits, name) == values[("mempool", name)], name
     from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
-    from node.chain import BlockLimits
+    from node.core.chain import BlockLimits
 
     block = BlockLimits()
     assert (block.max_txs, block.max_bytes, block.max_gas) == tuple(

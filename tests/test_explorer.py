@@ -15,13 +15,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-import node.rpc_methods as rpc_methods
+import node.rpc.methods as rpc_methods
 from devnet.genesis import create_devnet
 from ledger.types import Event, Receipt
-from node.explorer import CSP, ExplorerAssetError, add_explorer_routes, load_assets
-from node.jsonrpc import CallContext
-from node.rpc_methods import make_routes
-from node.rpc_server import RpcServer
+from node.rpc.explorer import CSP, ExplorerAssetError, add_explorer_routes, load_assets
+from node.rpc.jsonrpc import CallContext
+from node.rpc.methods import make_routes
+from node.rpc.server import RpcServer
 
 UNIT_A = "0x" + "ab" * 32
 UNIT_B = "0x" + "cd" * 32
@@ -175,5 +175,5 @@ def test_a_broken_installation_says_what_is_missing(tmp_path):
 def test_the_assets_are_package_data_so_a_non_editable_install_ships_them():
     from importlib import resources
 
-    shipped = {p.name for p in resources.files("node.explorer_static").iterdir()}
+    shipped = {p.name for p in resources.files("node.rpc.explorer_static").iterdir()}
     assert {"index.html", "app.js", "style.css"} <= shipped

@@ -1,7 +1,7 @@
 """The docs stay true: generated references match the code, links resolve, the quick start runs.
 
 docs/rpc.md, docs/config.md and docs/metrics.md are regenerated from the route table,
-``node.config.DEFAULTS`` and the metrics a node registers, and must equal the committed
+``node.ops.config.DEFAULTS`` and the metrics a node registers, and must equal the committed
 files. Every relative link and image in docs/ and the deploy guide must point at a
 file that exists. The quick start's example runs against a real devnet.
 """
@@ -15,9 +15,9 @@ import sys
 
 import pytest
 
-from node.config import DEFAULTS
-from node.metric_defs import ALL_METRICS
-from node.openrpc_docs import config_markdown, metrics_markdown, route_table, rpc_markdown
+from node.ops.config import DEFAULTS
+from node.ops.metric_defs import ALL_METRICS
+from node.rpc.openrpc_docs import config_markdown, metrics_markdown, route_table, rpc_markdown
 from tests.nethelpers import Devnet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +36,7 @@ def read(*parts: str) -> str:
 def test_generated_references_match_the_code(name, generate):
     assert read("docs", name) == generate(), (
         f"docs/{name} is out of date with the code; regenerate it: "
-        f"python -m node.openrpc_docs {name[:-3]} > docs/{name}")
+        f"python -m node.rpc.openrpc_docs {name[:-3]} > docs/{name}")
 
 
 def test_references_list_every_method_key_and_metric():

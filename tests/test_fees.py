@@ -18,10 +18,10 @@ from ledger.errors import GenesisError
 from ledger.genesis import GenesisAccount, parse_genesis
 from ledger.storage.kv import MemoryKV
 from ledger.types import PHASE_COMMIT, TAG_RECEIPT, TAG_RECEIPT_FEE, CommitCertificate, Receipt, TxBody, Vote
-from node.chain import Chain
-from node.executor import call_view
-from node.fees import FEES_KEY, GAS_PRICE_UNIT, read_fee_schedule
-from node.home import read_key_file
+from node.core.chain import Chain
+from node.core.executor import call_view
+from node.core.fees import FEES_KEY, GAS_PRICE_UNIT, read_fee_schedule
+from node.ops.home import read_key_file
 
 GAS = 300_000
 #: The opening balance of an account that can pay for a transfer of 400 and its fee, and then not the next fee.

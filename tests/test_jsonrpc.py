@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import ChainError, ValidationError
-from node.jsonrpc import (
+from node.rpc.jsonrpc import (
     CHAIN_ERROR,
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -28,7 +28,7 @@ from node.jsonrpc import (
     RpcError,
     check_route_table,
 )
-from node.rpc_types import BIGINT, HASH32, INTEGER, UINT, Array, BigInt, Hex, Int, ParamTypeError, Str, hex_decode, hex_encode
+from node.rpc.types import BIGINT, HASH32, INTEGER, UINT, Array, BigInt, Hex, Int, ParamTypeError, Str, hex_decode, hex_encode
 
 # --- the demo route table of the specification's examples -----------------------------
 

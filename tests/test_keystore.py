@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from ledger.crypto import SigningKey
-from node.keystore import Keystore, KeystoreError, WrongPassword, open_key
+from node.ops.keystore import Keystore, KeystoreError, WrongPassword, open_key
 
 PASSWORD = "correct horse battery"
 

@@ -7,8 +7,8 @@ import pytest
 from ledger.crypto import SigningKey
 from ledger.encoding import encode
 from ledger.types import SignedTx, TxBody
-from node.fees import FeeSchedule
-from node.mempool import (
+from node.core.fees import FeeSchedule
+from node.core.mempool import (
     ARGS_TOO_LARGE,
     BAD_ARGUMENTS,
     BAD_SIGNATURE,
@@ -186,7 +186,7 @@ def test_copies_are_refused_before_decoding_pending_or_recently_committed():
 
 
 def test_the_config_default_for_argument_size_is_the_named_limit():
-    from node.config import DEFAULTS
+    from node.ops.config import DEFAULTS
 
     default = next(k.default for k in DEFAULTS if (k.section, k.name) == ("mempool", "max_args_bytes"))
     assert default == MAX_TX_ARGS_BYTES == MempoolLimits().max_args_bytes

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import node.metrics as metrics_module
-from node.metrics import CONTENT_TYPE, MetricsError, Registry, format_value
+import node.ops.metrics as metrics_module
+from node.ops.metrics import CONTENT_TYPE, MetricsError, Registry, format_value
 
 # --- a tiny parser of the text format 0.0.4, strict enough to catch format mistakes ---
 

@@ -29,7 +29,7 @@ import pytest
 from devnet.deploy.network import create_network
 from ledger.types import TxBody
 from node.client import Client, RpcFailure
-from node.home import read_key_file
+from node.ops.home import read_key_file
 
 pytestmark = pytest.mark.integration
 

@@ -445,7 +445,7 @@ def test_devnet_node_drops_and_bans_a_block_request_flood_while_the_others_keep_
     the issue 13 report."""
     from urllib.request import urlopen
 
-    from node.home import read_key_file
+    from node.ops.home import read_key_file
     from p2p.handshake import CLOSE_BANNED, CLOSE_RATE_LIMITED
     from tests.nethelpers import Devnet
 
@@ -489,7 +489,7 @@ def test_devnet_node_drops_and_bans_a_block_request_flood_while_the_others_keep_
 
 
 def test_an_honest_syncing_node_re_asks_only_after_the_servers_duplicate_window():
-    from node.sync import REQUEST_TIMEOUT_S
+    from node.core.sync import REQUEST_TIMEOUT_S
     from p2p.limits import SERVE_DEDUP_WINDOW_SECONDS
 
     assert REQUEST_TIMEOUT_S > SERVE_DEDUP_WINDOW_SECONDS

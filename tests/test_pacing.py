@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.pacing import MIN_BLOCK_TXS, MIN_SAMPLE_TXS, VIEW_TIMEOUT_SHARE, BlockSizer
+from node.core.pacing import MIN_BLOCK_TXS, MIN_SAMPLE_TXS, VIEW_TIMEOUT_SHARE, BlockSizer
 
 
 def test_no_cap_until_a_block_was_measured_and_small_blocks_do_not_count():

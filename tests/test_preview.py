@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 
 from ledger import encoding
 from ledger.errors import DecodeError
-from node.preview import MAX_PREVIEW_TXS, Preview
+from node.core.preview import MAX_PREVIEW_TXS, Preview
 
 HASHES = st.binary(min_size=32, max_size=32)
 

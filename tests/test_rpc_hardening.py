@@ -29,11 +29,11 @@ from devnet.genesis import create_devnet
 from devnet.launcher import free_base_port
 from ledger import encoding
 from ledger.types import Event, Receipt
-from node.config import ConfigError, parse_config
-from node.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, CallContext, Method
-from node.metrics import Registry
-from node.rpc_methods import make_routes
-from node.rpc_server import RpcLimits, RpcServer, limits_from_config
+from node.ops.config import ConfigError, parse_config
+from node.rpc.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, CallContext, Method
+from node.ops.metrics import Registry
+from node.rpc.methods import make_routes
+from node.rpc.server import RpcLimits, RpcServer, limits_from_config
 from p2p.http_guard import GuardConfigError, GuardLimits
 from tests.test_metrics import parse_exposition, sample
 from tests.test_rpc_server import req, routes
@@ -279,7 +279,7 @@ def test_guarded_site_on_a_bound_socket_as_the_p2p_transport_would_use_it() -> N
 
 
 def test_work_budget_slices_and_limits_with_a_fake_clock() -> None:
-    from node.rpc_budget import WorkBudget, WorkBudgetExceeded
+    from node.rpc.budget import WorkBudget, WorkBudgetExceeded
 
     now = [0.0]
     budget = WorkBudget(call_seconds=0.1, batch_seconds=0.25, slice_seconds=0.01, clock=lambda: now[0])

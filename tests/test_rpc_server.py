@@ -12,7 +12,7 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
-from node.jsonrpc import (
+from node.rpc.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     LIMIT_EXCEEDED,
@@ -22,9 +22,9 @@ from node.jsonrpc import (
     Method,
     RpcConfigError,
 )
-from node.metrics import Registry
-from node.rpc_server import RpcLimits, RpcServer, Topic, subscription_methods
-from node.rpc_types import Object
+from node.ops.metrics import Registry
+from node.rpc.server import RpcLimits, RpcServer, Topic, subscription_methods
+from node.rpc.types import Object
 from tests.test_jsonrpc import SPEC_EXAMPLES, demo_routes, strip_data
 from tests.test_metrics import check_histograms, parse_exposition, sample
 

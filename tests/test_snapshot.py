@@ -15,10 +15,10 @@ from devnet.genesis import create_devnet
 from ledger.crypto import SigningKey
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
-from node.config import load_config
-from node.home import init_home
-from node.snapshot import EXCLUDED_PREFIXES, SnapshotError, export_snapshot, import_snapshot, read_header
-from node.verify import verify_home
+from node.ops.config import load_config
+from node.ops.home import init_home
+from node.ops.snapshot import EXCLUDED_PREFIXES, SnapshotError, export_snapshot, import_snapshot, read_header
+from node.ops.verify import verify_home
 from tests.helpers import devnet_home_with_blocks
 
 BLOCKS = 6

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ledger.crypto import SigningKey
-from node.config import ConfigError, parse_config
+from node.ops.config import ConfigError, parse_config
 from tests.fault.checks import StoreView, check_agreement, check_exactly_once, find_equivocations, percentile
 from tests.fault.proxy import BLACKHOLE, DELAY, STALL, FaultNet
 from tests.nethelpers import free_base_port

@@ -32,10 +32,10 @@ from ledger.storage import schema
 from ledger.storage.blockstore import INTEGRITY_CHECK_DEPTH, BlockStore
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block
-from node.chain import Chain
-from node.config import load_config
-from node.home import read_key_file
-from node.jsonrpc import CallContext
+from node.core.chain import Chain
+from node.ops.config import load_config
+from node.ops.home import read_key_file
+from node.rpc.jsonrpc import CallContext
 from node.service import Node
 from tests.conftest import PROJECT_ROOT
 from tests.helpers import devnet_home_with_blocks
@@ -319,7 +319,7 @@ def test_rpc_call_over_a_tampered_flat_balance_answers_an_error_and_halts_the_no
     """chain_call reads through the flat table; a forged balance there must never reach a client."""
     from contracts_vm.values import encode_key
     from ledger import encoding
-    from node.fees import BALANCES_PREFIX
+    from node.core.fees import BALANCES_PREFIX
 
     layout, node_home = home
     node = Node(node_home)

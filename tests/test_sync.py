@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.sync import BLOCKS_PER_REQUEST, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT_S, BlockSync
+from node.core.sync import BLOCKS_PER_REQUEST, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT_S, BlockSync
 
 
 class FakeBlock:

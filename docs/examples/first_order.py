@@ -16,7 +16,7 @@ import os
 
 from ledger.crypto import sha256
 from node.client import Client
-from node.home import read_key_file
+from node.ops.home import read_key_file
 
 
 def h(text: str) -> bytes:

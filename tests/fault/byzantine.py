@@ -54,8 +54,8 @@ from consensus import BlockRequest, PrePrepare, encode_message
 from ledger import encoding
 from ledger.crypto import SigningKey
 from ledger.types import PHASE_COMMIT, PHASE_PREPARE, TxBody, Vote
-from node.home import load_home
-from node.logs import setup_logging
+from node.ops.home import load_home
+from node.ops.logs import setup_logging
 from node.service import ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW, ENVELOPE_TXS, Node, event_loop_factory
 from p2p.transport import ROUTE
 

@@ -23,7 +23,7 @@ from ledger.genesis import Genesis
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import PHASE_COMMIT, CommitCertificate, verify_certificate
-from node.home import load_home
+from node.ops.home import load_home
 from node.service import RECORD_PREFIX
 
 Slot = tuple[bytes, int, int, int]  # (validator, view, height, phase)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from devnet import launcher
 from devnet.genesis import DevnetLayout, create_devnet
-from node.home import read_key_file
+from node.ops.home import read_key_file
 from tests.fault.proxy import FaultNet
 from tests.nethelpers import WAIT_LIMIT_S, Devnet, free_base_port
 

@@ -42,7 +42,7 @@ from ledger.storage import schema
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import verify_certificate
-from node.home import load_home
+from node.ops.home import load_home
 
 MAGIC = b"SHOPSNP1"
 FORMAT = "shopchain-snapshot/1"

@@ -5,7 +5,7 @@ KVStore. ``build_block`` (primary) and ``validate_block`` (backups, called by th
 consensus core) both execute the block on an overlay of the committed state and keep
 the outcome in a small cache keyed by block hash, so a block is executed once per
 node however it arrives; ``speculate`` executes a previewed block's inputs before its
-PRE-PREPARE arrives (``node.preview``) and ``check_block`` then takes that outcome;
+PRE-PREPARE arrives (``node.core.preview``) and ``check_block`` then takes that outcome;
 ``commit`` then writes block, certificate, receipts, state diff and indexes in one
 synced batch and moves the state root. A block that arrives
 by catch-up (certificate already checked by the core) is executed at commit and its
@@ -46,8 +46,8 @@ from ledger.types import (
     validator_set_hash,
     verify_certificate,
 )
-from node.executor import SYSTEM_CONTRACT, BlockOutcome, execute_block, read_nonce, system_call_shape
-from node.fees import FeeSchedule, genesis_schedule, read_balance, read_fee_schedule, write_fee_schedule
+from node.core.executor import SYSTEM_CONTRACT, BlockOutcome, execute_block, read_nonce, system_call_shape
+from node.core.fees import FeeSchedule, genesis_schedule, read_balance, read_fee_schedule, write_fee_schedule
 
 log = logging.getLogger("shopchain.chain")
 
@@ -175,7 +175,7 @@ class Chain:
     def nonce(self, account: bytes) -> int:
         return read_nonce(self.state, account)
 
-    # Admission reads (node.mempool): the latest committed state, cheap enough per transaction.
+    # Admission reads (node.core.mempool): the latest committed state, cheap enough per transaction.
 
     def call_shape(self, body: TxBody) -> tuple[str, str] | None:
         """Why ``body``'s call does not fit the installed ABI (VM error name, message), or None."""

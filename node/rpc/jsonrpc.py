@@ -23,14 +23,14 @@ failing to encode, so one odd string can never turn a batch into an HTTP 500 or 
 websocket writer.
 
 Batches run their calls one after the other under one ``WorkBudget``
-(node/rpc_budget.py) with a yield to the event loop between calls, so a batch of heavy
+(node/rpc/budget.py) with a yield to the event loop between calls, so a batch of heavy
 calls cannot hold the loop that consensus runs on; ``heavy`` methods also wait for a
 lane (at most ``max_concurrent_heavy`` run at once).
 
 The route table is data: each ``Method`` carries its name, async handler, parameter
 schema (``Param`` with a ``ParamType``), result description and whether it needs a
 websocket. The same table validates params here and generates the OpenRPC document
-(node/openrpc.py). Transports (node/rpc_server.py) only move bytes and enforce size
+(node/rpc/openrpc.py). Transports (node/rpc/server.py) only move bytes and enforce size
 limits; everything the specification says about requests lives in this module.
 """
 
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Sequence
 
 from ledger.errors import ChainError
-from node.rpc_budget import (
+from node.rpc.budget import (
     BATCH_WORK_BUDGET_SECONDS,
     CALL_WORK_BUDGET_SECONDS,
     MAX_CONCURRENT_HEAVY_CALLS,
@@ -57,7 +57,7 @@ from node.rpc_budget import (
     WorkLanes,
     WorkStats,
 )
-from node.rpc_types import ParamType, ParamTypeError, describe_value, json_default
+from node.rpc.types import ParamType, ParamTypeError, describe_value, json_default
 
 log = logging.getLogger("shopchain.rpc")
 
@@ -99,7 +99,7 @@ ERROR_NAMES: dict[int, str] = {
     LIMIT_EXCEEDED: "limit_exceeded",
 }
 
-# --- limits (defaults for RpcLimits; see node/rpc_server.py for the transport ones) ---
+# --- limits (defaults for RpcLimits; see node/rpc/server.py for the transport ones) ---
 #: Most request objects in one batch; a longer batch is refused as a whole.
 MAX_BATCH_LEN = 100
 #: Wall-clock seconds one method call may take before it is cancelled.
@@ -190,7 +190,7 @@ class Method:
     summary: str = ""
     #: Subscriptions: only callable over the websocket, where notifications can flow.
     websocket_only: bool = False
-    #: Scans and contract views: run in a bounded number of lanes (node/rpc_budget.py).
+    #: Scans and contract views: run in a bounded number of lanes (node/rpc/budget.py).
     heavy: bool = False
 
     def __post_init__(self) -> None:
@@ -242,7 +242,7 @@ class CallContext:
     remote: str | None = None
     subscriptions: Any = None
     #: The request body's work budget, set by the dispatcher for every call; loops over
-    #: blocks call ``await ctx.work.checkpoint()`` between units (node/rpc_budget.py).
+    #: blocks call ``await ctx.work.checkpoint()`` between units (node/rpc/budget.py).
     work: WorkBudget | None = None
 
 

@@ -5,10 +5,10 @@ are tuples of ``MetricDef``: name, kind, help text, label names and, for histogr
 bucket bounds. ``register(registry, defs)`` creates the families in declaration order
 and returns them by name; the node and the RPC server then attach values (a scrape-time
 function on a gauge, a collector on a counter, or ``inc``/``observe`` as events happen).
-``node.openrpc_docs`` renders docs/metrics.md straight from these tuples, so the
+``node.rpc.openrpc_docs`` renders docs/metrics.md straight from these tuples, so the
 reference needs no node and cannot list a metric the node does not register.
 
-This module imports only ``node.metrics``: anything may read the declarations.
+This module imports only ``node.ops.metrics``: anything may read the declarations.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from node.metrics import DEFAULT_BUCKETS, Counter, Gauge, Histogram, Registry
+from node.ops.metrics import DEFAULT_BUCKETS, Counter, Gauge, Histogram, Registry
 
 Kind = Literal["counter", "gauge", "histogram"]
 

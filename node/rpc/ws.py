@@ -1,7 +1,7 @@
 """Websocket connections and subscriptions of the RPC server.
 
 How it works: each ``/ws`` client is one ``WsConnection``: a reader (in
-node/rpc_server.py) hands its frames to the dispatcher, and one writer task drains the
+node/rpc/server.py) hands its frames to the dispatcher, and one writer task drains the
 connection's outbound queue. Everything queued for a client is bytes, and the
 connection counts them from the moment an answer or a notification is queued until the
 writer has handed it to the socket: ``buffered_bytes`` never exceeds
@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from node.jsonrpc import (
+from node.rpc.jsonrpc import (
     INVALID_PARAMS,
     CallContext,
     Method,
@@ -44,7 +44,7 @@ from node.jsonrpc import (
     encode_response,
     limit_error,
 )
-from node.rpc_types import ANY, ParamType, ParamTypeError, Str
+from node.rpc.types import ANY, ParamType, ParamTypeError, Str
 
 log = logging.getLogger("shopchain.rpc")
 

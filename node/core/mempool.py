@@ -38,7 +38,7 @@ from contracts_vm.api import INTRINSIC_GAS
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx, TxBody
-from node.fees import FREE, FeeSchedule
+from node.core.fees import FREE, FeeSchedule
 
 #: Largest encoded argument list of a transaction: far below MAX_TX_BYTES and the block
 #: limit, so one call cannot fill a block with payload (governed code deploys, whose
@@ -53,7 +53,7 @@ MAX_PER_SENDER = 1_000
 NONCE_WINDOW = 1_000
 #: Smallest gas limit: entering the VM at all costs this much, so less always fails.
 MIN_TX_GAS = INTRINSIC_GAS
-#: The pseudo-contract of governed deploys (node.executor.SYSTEM_CONTRACT) is exempt from MAX_TX_ARGS_BYTES.
+#: The pseudo-contract of governed deploys (node.core.executor.SYSTEM_CONTRACT) is exempt from MAX_TX_ARGS_BYTES.
 DEPLOY_CONTRACT = "system"
 
 # Refusal reasons: stable codes shown to clients and counted in metrics.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from node.jsonrpc import (
+from node.rpc.jsonrpc import (
     CHAIN_ERROR,
     INTERNAL_ERROR,
     INVALID_PARAMS,

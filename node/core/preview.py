@@ -1,7 +1,7 @@
 """Proposal previews: backups execute the next block while the primary does.
 
 How it works: execution depends only on the committed state, the block's height and
-timestamp and its transactions in order (``node.executor``). So before the primary
+timestamp and its transactions in order (``node.core.executor``). So before the primary
 executes a block it is about to propose, it broadcasts a preview of exactly those
 inputs: view, height, parent hash, timestamp and the transaction ids. A backup whose
 head is that parent and whose mempool holds every listed transaction executes them at

@@ -17,8 +17,10 @@ from typing import Any
 
 from ledger.errors import ChainError
 from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
-from node import chain, mempool, rpc_budget, rpc_server
-from node.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
+from node.core import chain, mempool
+from node.rpc import budget as rpc_budget
+from node.rpc import server as rpc_server
+from node.rpc.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
 from p2p import limits as p2p_limits
 
 
@@ -89,7 +91,7 @@ DEFAULTS: list[Key] = [
     Key("rpc", "batch_work_budget_ms", _ms(rpc_budget.BATCH_WORK_BUDGET_SECONDS), "Event-loop time all calls of one batch may spend together; calls left when it is spent answer LimitExceeded.", 1, 600_000),
     Key("consensus", "tick_ms", 50, "Length of one consensus tick in milliseconds.", 5, 10_000),
     Key("consensus", "view_timeout_ticks", NODE_VIEW_TIMEOUT_TICKS, "Ticks without progress before a view change (doubles on each failed view).", 4, 100_000),
-    Key("consensus", "max_block_txs", chain.BLOCK_MAX_TXS, "Most transactions in one block. Under overload the primary proposes fewer: as many as its recent blocks say it executes in 1/16 of the view timeout (node/pacing.py), so big blocks never trigger view changes.", 1, MAX_BLOCK_TXS),
+    Key("consensus", "max_block_txs", chain.BLOCK_MAX_TXS, "Most transactions in one block. Under overload the primary proposes fewer: as many as its recent blocks say it executes in 1/16 of the view timeout (node/core/pacing.py), so big blocks never trigger view changes.", 1, MAX_BLOCK_TXS),
     Key("consensus", "max_block_bytes", chain.BLOCK_MAX_BYTES, "Largest encoded block.", 4096, MAX_BLOCK_BYTES),
     Key("consensus", "max_block_gas", chain.BLOCK_MAX_GAS, "Most gas all transactions of a block may use together.", 1000, 10**12),
     Key("consensus", "preview_proposals", True, "The primary announces a block's transactions before executing it, so backups execute it at the same time instead of after its PRE-PREPARE (validation is unchanged; off costs latency and throughput)."),

@@ -1,6 +1,6 @@
 """The block explorer every node serves at ``/``: static pages over the node's own RPC.
 
-How it works: the explorer is three static files in ``node/explorer_static/`` (HTML,
+How it works: the explorer is three static files in ``node/rpc/explorer_static/`` (HTML,
 JavaScript, CSS; no build step, nothing fetched from another host). The page talks to
 the node that served it, same origin: JSON-RPC over ``POST /rpc`` for reads and one
 websocket at ``/ws`` subscribed to ``newBlocks`` for the live list of blocks. It never

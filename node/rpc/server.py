@@ -1,6 +1,6 @@
 """The node's HTTP face: JSON-RPC at /rpc and /ws, Prometheus at /metrics, /healthz.
 
-How it works: ``RpcServer`` owns one ``Dispatcher`` (node/jsonrpc.py) built from the
+How it works: ``RpcServer`` owns one ``Dispatcher`` (node/rpc/jsonrpc.py) built from the
 node's route table plus the built-in ``rpc.discover``; transports only move bytes to
 it and enforce the limits that only a transport can see.
 
@@ -16,11 +16,11 @@ it and enforce the limits that only a transport can see.
   upgrade). Each connection has a reader (frames above ``max_ws_frame_bytes`` close it
   with 1009 and a reason), at most ``ws_inflight_per_connection`` calls in flight, and
   one writer task draining an outbound queue bounded in messages and in bytes, per
-  connection and for all connections together (node/rpc_ws.py). Neither answers nor
+  connection and for all connections together (node/rpc/ws.py). Neither answers nor
   notifications ever wait for room: what does not fit closes that connection with 1008
   and a reason naming the limit, so a client that sends requests and never reads, or a
   subscriber that falls behind, costs at most ``ws_outbound_buffer_bytes``.
-- Every call runs under the work budgets of node/rpc_budget.py (scans are sliced and
+- Every call runs under the work budgets of node/rpc/budget.py (scans are sliced and
   bounded, batches too), so heavy legal requests cannot hold the event loop that
   consensus shares.
 - CORS is off unless origins are configured; then allowed origins get CORS headers and
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from node.jsonrpc import (
+from node.rpc.jsonrpc import (
     CALL_TIMEOUT_SECONDS,
     MAX_BATCH_LEN,
     MAX_RESPONSE_BYTES,
@@ -52,18 +52,18 @@ from node.jsonrpc import (
     error_response,
     limit_error,
 )
-from node.metric_defs import LATENCY_BUCKETS, RPC_METRICS  # noqa: F401 - LATENCY_BUCKETS was defined here
-from node.metric_defs import register as register_metrics
-from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from node.metrics import Registry
-from node.openrpc import META_SCHEMA_URL, build_document
-from node.rpc_budget import (
+from node.ops.metric_defs import LATENCY_BUCKETS, RPC_METRICS  # noqa: F401 - LATENCY_BUCKETS was defined here
+from node.ops.metric_defs import register as register_metrics
+from node.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from node.ops.metrics import Registry
+from node.rpc.openrpc import META_SCHEMA_URL, build_document
+from node.rpc.budget import (
     BATCH_WORK_BUDGET_SECONDS,
     CALL_WORK_BUDGET_SECONDS,
     MAX_CONCURRENT_HEAVY_CALLS,
     WORK_SLICE_SECONDS,
 )
-from node.rpc_ws import (  # noqa: F401 - Topic and subscription_methods are part of this module's API
+from node.rpc.ws import (  # noqa: F401 - Topic and subscription_methods are part of this module's API
     NOTIFICATION_METHOD,
     OutboundPool,
     SubscriptionHub,
@@ -75,8 +75,8 @@ from node.rpc_ws import (  # noqa: F401 - Topic and subscription_methods are par
 )
 from p2p.http_guard import BodyTimeout, GuardedSite, GuardLimits
 
-if TYPE_CHECKING:  # node.config refers to this module's limits, so import it for annotations only
-    from node.config import NodeConfig
+if TYPE_CHECKING:  # node.ops.config refers to this module's limits, so import it for annotations only
+    from node.ops.config import NodeConfig
 
 log = logging.getLogger("shopchain.rpc")
 

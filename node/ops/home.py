@@ -15,7 +15,7 @@ import shutil
 from ledger.crypto import SigningKey
 from ledger.errors import ChainError
 from ledger.genesis import Genesis, load_genesis, save_genesis
-from node.config import NodeConfig, load_config, render_config
+from node.ops.config import NodeConfig, load_config, render_config
 
 KEY_FILE_MODE = 0o600
 

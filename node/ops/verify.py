@@ -33,8 +33,8 @@ from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import KVStore, MemoryKV
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import verify_certificate
-from node.chain import Chain
-from node.home import load_home
+from node.core.chain import Chain
+from node.ops.home import load_home
 
 Progress = Callable[[int], None]
 

@@ -4,7 +4,7 @@ How it works: ``execute_block`` opens an overlay on the last committed state and
 each transaction: the sender must be registered and its nonce must be the next one
 (else the transaction is included with a failed receipt and changes nothing); the
 nonce is then consumed and the call runs in the VM, which reverts its own changes
-when it fails. Fees (``node.fees``) wrap the call: the most it can cost is debited
+when it fails. Fees (``node.core.fees``) wrap the call: the most it can cost is debited
 before it runs, outside the call's checkpoint, and after it, failed or not, the
 unused part is refunded and the fee due is paid to the collector; the receipt records
 the fee. A chain without a fee schedule skips all of this and its roots are as
@@ -30,7 +30,7 @@ from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.state import StateDiff, StateOverlay, StateStore
 from ledger.types import STATUS_FAILED, STATUS_OK, Event, Receipt, SignedTx, compute_receipts_root
-from node.fees import (FEES_KEY, FREE, FeeSchedule, check_prices, credit, debit, read_balance, read_fee_schedule,
+from node.core.fees import (FEES_KEY, FREE, FeeSchedule, check_prices, credit, debit, read_balance, read_fee_schedule,
                        write_fee_schedule)
 
 #: State key prefix of each account's next nonce (outside every contract's namespace).

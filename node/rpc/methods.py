@@ -20,11 +20,11 @@ from ledger import encoding
 from ledger.errors import ValidationError
 from ledger.merkle import merkle_proof
 from ledger.storage import schema
-from node.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
-from node.rpc_budget import WorkBudgetExceeded
-from node.rpc_server import Topic, subscription_methods
-from node.rpc_types import ANY, BOOLEAN, HASH32, HEX, OBJECT, Array, Int, Str
-from node.views import args_from_json, block_json, cert_json, header_json, hx, receipt_json, tx_json, value_to_json
+from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
+from node.rpc.budget import WorkBudgetExceeded
+from node.rpc.server import Topic, subscription_methods
+from node.rpc.types import ANY, BOOLEAN, HASH32, HEX, OBJECT, Array, Int, Str
+from node.rpc.views import args_from_json, block_json, cert_json, header_json, hx, receipt_json, tx_json, value_to_json
 
 if TYPE_CHECKING:
     from node.service import Node
