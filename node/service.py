@@ -32,26 +32,23 @@ import signal
 import time
 from typing import Any, AsyncIterator
 
-from consensus import BlockRequest, Blocks, CachingVerifier, Record, Replica, compact_records, decode_message, encode_message
-from contracts_vm.api import get_contract_info
-from ledger import encoding
+from consensus import BlockRequest, Blocks, CachingVerifier, Replica, decode_message, encode_message
 from ledger.errors import ChainError, CorruptionError, DecodeError, StorageError
-from ledger.genesis import ROLES
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block, CommitCertificate, SignedTx
 from node.catchup import CatchupServer, frame_class, transport_limits
 from node.core.chain import BlockLimits, Chain, DivergenceError
 from node.ops.config import ConfigError, NodeConfig, parse_peer_addresses
-from node.core.executor import call_view
 from node.rpc.explorer import add_explorer_routes
 from node.ops.home import load_home
 from node.ops.logs import setup_logging
 from node.core.mempool import Mempool, MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
-from node.core.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
-from node.ops.metric_defs import NODE_METRICS
-from node.ops.metric_defs import register as register_metrics
+from node.gossip import Gossip
+from node.proposer import Proposer, now_ms
+from node.core.records import RecordJournal
+from node.reads import NodeReads, attach_metrics
 from node.ops.metrics import Registry
 from node.rpc.methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
 from node.rpc.server import RpcServer, limits_from_config
@@ -65,23 +62,12 @@ log = logging.getLogger("shopchain.node")
 ENVELOPE_CONSENSUS = 1
 ENVELOPE_TXS = 2
 ENVELOPE_PREVIEW = 3
-#: Most raw transactions in one gossip message.
-MAX_GOSSIP_BATCH = 512
-#: How long admitted transactions wait to be gossiped together.
-GOSSIP_FLUSH_MS = 5
-#: Most transactions re-broadcast per tick.
-MAX_REGOSSIP_PER_TICK = 256
 #: Most blocks sent in one catch-up answer (also capped by bytes below).
 MAX_SERVE_BLOCKS = 32
 #: Most bytes of blocks in one catch-up answer (below the p2p frame limit).
 MAX_SERVE_BYTES = 4 * 1024 * 1024
 #: Ready cycles one input may cause before the node reports a bug in the core.
 MAX_READY_ROUNDS = 10_000
-RECORD_PREFIX = schema.consensus_key(b"rec/")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Node:
@@ -110,33 +96,29 @@ class Node:
         self.chain.verified_tx_ids = self.mempool.__contains__
         # A read that finds the store corrupted (an RPC answer, a catch-up serve) halts the node.
         self.chain.blocks.on_corruption = self.chain.state.on_corruption = lambda exc: self._halt(str(exc))
-        self._records: list[tuple[bytes, Record]] = []
-        self._record_seq = 0
-        for key, raw in self.kv.iterate(prefix=RECORD_PREFIX):
-            self._records.append((key, Record.decode(raw)))
-            self._record_seq = max(self._record_seq, int.from_bytes(key[len(RECORD_PREFIX):], "big") + 1)
+        self.records = RecordJournal(self.kv, self.sync_writes)
         self.replica = Replica(
             chain_id=self.genesis.chain_id, key=self.key, validators=self.genesis.validator_keys,
             block_validator=self, committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
-            last_certificate=self.chain.head_certificate(), records=[r for _, r in self._records],
+            last_certificate=self.chain.head_certificate(), records=self.records.records(),
             view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"), verifier=CachingVerifier())
         self.sync = BlockSync(lambda peer, start, count: self._send(peer, BlockRequest(start, count)),
                               self._deliver_synced)
-        self.names = {v.public_key: v.name for v in self.genesis.validators}
         self.transport: Transport | None = None
+        self.reads = NodeReads(self.genesis, self.node_id, self.chain, self.mempool, self.replica,
+                               self._connected_peers, lambda: self.halted, self.submit_transaction)
         self.metrics = Registry()
-        self._setup_metrics()
-        self.rpc = RpcServer(make_routes(self), limits_from_config(cfg), self.metrics, self.health, cfg.get("rpc", "cors_origins"))
-        self._pending_proposal = None
-        self.sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
-                                self.limits.max_txs)
-        self.previews = cfg.get("consensus", "preview_proposals")
-        self._previews_seen: tuple[int, int] = (0, 0)  # (height, previews taken for it)
-        self._first_pending_at: float | None = None
-        self._last_commit_at = time.monotonic()
-        self._gossip: list[bytes] = []
-        self._gossip_scheduled = False
-        self._propose_timer: asyncio.TimerHandle | None = None
+        self._attach_metrics()
+        self.rpc = RpcServer(make_routes(self.reads), limits_from_config(cfg), self.metrics, self.reads.health,
+                             cfg.get("rpc", "cors_origins"))
+        sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
+                           self.limits.max_txs)
+        self.proposer = Proposer(self.chain, self.mempool, self.replica, self.limits, sizer,
+                                 cfg.get("consensus", "batch_wait_ms"), cfg.get("consensus", "empty_block_interval_ms"),
+                                 cfg.get("consensus", "preview_proposals"),
+                                 busy=lambda: self._driving or self.halted is not None, drive=self._drive)
+        self.gossip = Gossip(self.mempool, lambda reason: self.m_refusals.labels(reason).inc(),
+                             lambda: self.m_dropped.labels("bad_gossip").inc())
         self._stop = asyncio.Event()
         self.halted: str | None = None
         self._reload_journal()
@@ -144,98 +126,19 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
 
-    # --- metrics --------------------------------------------------------------------
+    def _connected_peers(self) -> list[bytes]:
+        return self.transport.connected_peers() if self.transport is not None else []
 
-    def _setup_metrics(self) -> None:
-        """Register the families declared in ``node.ops.metric_defs`` and attach the node's values."""
-        f = register_metrics(self.metrics, NODE_METRICS)
-        probes = {
-            "shopchain_height": lambda: self.chain.height,
-            "shopchain_view": lambda: self.replica.view,
-            "shopchain_view_changes": lambda: self.replica.counters.get("view_changes", 0),
-            "shopchain_mempool_size": lambda: len(self.mempool),
-            "shopchain_peers": lambda: len(self.transport.connected_peers()) if self.transport else 0,
-            "shopchain_syncing": lambda: 1 if self.syncing else 0,
-            "shopchain_p2p_unauthenticated_connections":
-                lambda: self.transport.stats()["unauthenticated_connections"] if self.transport else 0,
-            "shopchain_preview_hits": lambda: self.chain.speculation_hits,
-        }
-        for name, probe in probes.items():
-            f[name].set_function(probe)  # type: ignore[attr-defined]
-        f["shopchain_p2p_events_total"].set_collector(  # type: ignore[attr-defined]
-            lambda: self.transport.counters() if self.transport else {})
+    def _attach_metrics(self) -> None:
+        f = attach_metrics(self.metrics, self.reads,
+                           lambda: self.transport.stats() if self.transport else {},
+                           lambda: self.transport.counters() if self.transport else {})
         self.m_refusals = f["shopchain_mempool_refusals_total"]
         self.m_txs = f["shopchain_txs_committed_total"]
         self.m_blocks = f["shopchain_blocks_committed_total"]
         self.m_interval = f["shopchain_block_interval_seconds"]
         self.m_dropped = f["shopchain_p2p_dropped_messages_total"]
         self.m_previews = f["shopchain_previews_total"]
-
-    # --- status views (RPC) -----------------------------------------------------------
-
-    @property
-    def blocks(self):
-        return self.chain.blocks
-
-    @property
-    def syncing(self) -> bool:
-        return self.replica.known_height > self.chain.height + 1
-
-    def status(self) -> dict:
-        head = self.chain.head()
-        return {"chain_id": self.genesis.chain_id, "node": self.node_id, "validator": "0x" + self.me.hex(),
-                "height": self.chain.height, "latest_block_hash": "0x" + self.chain.head_hash().hex(),
-                "latest_block_time_ms": head.header.timestamp_ms if head else self.genesis.genesis_time_ms,
-                "state_root": "0x" + self.chain.state.root.hex(), "genesis_hash": "0x" + self.genesis.genesis_hash.hex(),
-                "syncing": self.syncing, "mempool_size": len(self.mempool)}
-
-    def consensus_status(self) -> dict:
-        r = self.replica
-        return {"view": r.view, "mode": r.mode, "height": r.height, "committed_height": r.committed_height,
-                "primary": "0x" + r.primary.hex(), "primary_name": self.names.get(r.primary),
-                "is_primary": r.primary == self.me, "validators": len(r.validators), "quorum": r.quorum,
-                "known_height": r.known_height, "counters": dict(r.counters)}
-
-    def peers(self) -> list[dict]:
-        connected = set(self.transport.connected_peers()) if self.transport else set()
-        return [{"name": v.name, "public_key": "0x" + v.public_key.hex(), "address": v.p2p_address,
-                 "connected": v.public_key in connected} for v in self.genesis.validators if v.public_key != self.me]
-
-    def health(self) -> dict:
-        connected = len(self.transport.connected_peers()) if self.transport else 0
-        needed = self.replica.quorum - 1
-        healthy = self.halted is None and connected >= needed
-        return {"healthy": healthy, "height": self.chain.height, "peers": connected, "peers_needed": needed,
-                "syncing": self.syncing, "halted": self.halted}
-
-    def contract_abi(self, contract: str, height: int) -> dict | None:
-        info = get_contract_info(self.chain.state.overlay(verify_reads=True), contract)
-        return None if info is None else info["abi"]
-
-    def call_view(self, contract: str, method: str, args: list, height: int):
-        if height != self.chain.height:
-            raise ChainError(f"views run on the latest state (height {self.chain.height}); "
-                             f"for older heights use chain_getProof, which reads any retained state root")
-        return call_view(self.chain.state, contract, method, args, height, self.genesis.chain_id)
-
-    def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]:
-        return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)
-
-    def account_info(self, address: bytes) -> dict:
-        info: dict[str, Any] = {"address": "0x" + address.hex(), "nonce": self.chain.nonce(address),
-                                "registered": self.chain.is_registered(address)}
-        roles = []
-        for role in ROLES:
-            result = call_view(self.chain.state, "identity", "has_role", [address, role], self.chain.height,
-                               self.genesis.chain_id)
-            if result.ok and result.return_value is True:
-                roles.append(role)
-        info["roles"] = roles
-        balance = call_view(self.chain.state, "ledger", "balance_of", [address], self.chain.height, self.genesis.chain_id)
-        info["balance"] = value_to_json(balance.return_value) if balance.ok else None
-        pending = [tx for tx in self.mempool.pending_txs() if tx.body.sender == address]
-        info["pending_txs"] = len(pending)
-        return info
 
     # --- transactions -----------------------------------------------------------------
 
@@ -255,11 +158,8 @@ class Node:
         except StorageError as exc:  # not acknowledged: the client gets this error, not the id
             self._halt_on_storage(exc)
             raise ChainError(f"this node has halted: {self.halted}") from None
-        self._gossip.append(tx.encode())
-        if not self._gossip_scheduled:
-            self._gossip_scheduled = True
-            asyncio.get_running_loop().call_later(GOSSIP_FLUSH_MS / 1000, self._flush_gossip)
-        self._maybe_propose()
+        self.gossip.send_soon(tx.encode())
+        self.proposer.maybe_propose()
         return tx
 
     def _reload_journal(self) -> None:
@@ -268,44 +168,13 @@ class Node:
         for key, raw in self.kv.iterate(prefix=schema.MEMPOOL):
             try:
                 self.mempool.admit(raw, time.monotonic())
-                self._gossip.append(raw)
+                self.gossip.queue.append(raw)
             except MempoolError:
                 dead.append((key, None))  # committed meanwhile, or no longer valid
         if dead:
             self._write_or_halt(dead)
-        if self._gossip:
-            log.info("re-admitted journaled transactions", extra={"count": len(self._gossip)})
-
-    def _flush_gossip(self) -> None:
-        self._gossip_scheduled = False
-        while self._gossip and self.transport is not None:
-            batch, self._gossip = self._gossip[:MAX_GOSSIP_BATCH], self._gossip[MAX_GOSSIP_BATCH:]
-            self.transport.broadcast(bytes([ENVELOPE_TXS]) + encoding.encode(batch))
-
-    def _regossip(self) -> None:
-        due = self.mempool.due_for_regossip(time.monotonic(), MAX_REGOSSIP_PER_TICK)
-        if due:
-            self._gossip.extend(tx.encode() for tx in due)
-            self._flush_gossip()
-
-    def _on_gossip(self, data: bytes) -> None:
-        try:
-            batch = encoding.decode(data)
-        except DecodeError:
-            self.m_dropped.labels("bad_gossip").inc()
-            return
-        if not isinstance(batch, list) or len(batch) > MAX_GOSSIP_BATCH:
-            self.m_dropped.labels("bad_gossip").inc()
-            return
-        for raw in batch:
-            if type(raw) is not bytes:
-                continue
-            try:
-                self.mempool.admit(raw, time.monotonic())
-            except MempoolError as exc:
-                if exc.reason != "duplicate":
-                    self.m_refusals.labels(exc.reason).inc()
-        self._maybe_propose()
+        if self.gossip.queue:
+            log.info("re-admitted journaled transactions", extra={"count": len(self.gossip.queue)})
 
     # --- consensus driving --------------------------------------------------------------
 
@@ -322,10 +191,15 @@ class Node:
             return
         kind, body = data[0], data[1:]
         if kind == ENVELOPE_TXS:
-            self._on_gossip(body)
+            self.gossip.receive(body)
+            self.proposer.maybe_propose()
             return
         if kind == ENVELOPE_PREVIEW:
-            self._on_preview(peer, body)
+            outcome = self.proposer.on_preview(peer, body)
+            if outcome == "bad_preview":
+                self.m_dropped.labels(outcome).inc()
+            elif outcome is not None:
+                self.m_previews.labels(outcome).inc()
             return
         if kind != ENVELOPE_CONSENSUS:
             self.m_dropped.labels("unknown_envelope").inc()
@@ -366,35 +240,14 @@ class Node:
         elif to != self.me:
             self.transport.send(to, data)
 
-    def _persist(self, records: list[Record]) -> None:
-        batch = []
-        for record in records:
-            key = RECORD_PREFIX + self._record_seq.to_bytes(8, "big")
-            self._record_seq += 1
-            self._records.append((key, record))
-            batch.append((key, record.encode()))
-        self.kv.write(batch, sync=self.sync_writes)  # before anything signed leaves the process
-
-    def _record_deletions(self, height: int) -> list[tuple[bytes, None]]:
-        keep = {id(r) for r in compact_records([r for _, r in self._records], height)}
-        gone = [(k, None) for k, r in self._records if id(r) not in keep]
-        self._records = [(k, r) for k, r in self._records if id(r) in keep]
-        return gone
-
     def _apply(self, block: Block, cert: CommitCertificate) -> None:
         started = time.monotonic()
         committed_ids = [(schema.mempool_key(tx.tx_id), None) for tx in block.txs]
-        outcome = self.chain.commit(block, cert, self._record_deletions(block.height) + committed_ids)
+        outcome = self.chain.commit(block, cert, self.records.deletions(block.height) + committed_ids)
         stale = [(schema.mempool_key(t), None) for t in self.mempool.update(block.txs)]
         if stale:
             self._write_or_halt(stale)
-        interval = started - self._last_commit_at
-        self._last_commit_at = started
-        if not self.mempool.has_executable():
-            # A backlog keeps its start time: transactions that waited through this
-            # height go into the next block at once instead of waiting batch_wait_ms again
-            # (under load that wait was a quarter of every height).
-            self._first_pending_at = None
+        interval = self.proposer.committed(started)
         self.m_blocks.inc()
         self.m_txs.inc(len(block.txs))
         self.m_interval.observe(interval)
@@ -449,7 +302,7 @@ class Node:
                     raise RuntimeError("the consensus core keeps producing work; this is a bug")
                 rd = self.replica.ready()
                 if rd.persist:
-                    self._persist(rd.persist)
+                    self.records.append(rd.persist)
                 for to, message in rd.messages:
                     self._send(to, message)
                 for block, cert in rd.committed:
@@ -461,14 +314,14 @@ class Node:
                 request = rd.propose_request
                 self.replica.advance()
                 if request is not None:
-                    self._pending_proposal = request
+                    self.proposer.asked(request)
         except (DivergenceError, CorruptionError) as exc:
             self._halt(str(exc))
         except StorageError as exc:  # disk full, read-only, I/O error: nothing of this cycle was sent
             self._halt_on_storage(exc)
         finally:
             self._driving = False
-        self._maybe_propose()
+        self.proposer.maybe_propose()
 
     def _halt(self, reason: str) -> None:
         if self.halted is not None:
@@ -489,87 +342,6 @@ class Node:
         except StorageError as exc:
             self._halt_on_storage(exc)
 
-    # --- proposing ----------------------------------------------------------------------
-
-    def _maybe_propose(self) -> None:
-        request = self._pending_proposal
-        if request is None or self._driving or self.halted:
-            return
-        if request.height != self.chain.height + 1 or request.view != self.replica.view:
-            self._pending_proposal = None
-            return
-        cfg = self.config
-        now = time.monotonic()
-        wait_s = None
-        if self.mempool.has_executable():  # a nonce gap alone must not cause a stream of empty blocks
-            if self._first_pending_at is None:
-                self._first_pending_at = now
-            waited = now - self._first_pending_at
-            batch_wait = cfg.get("consensus", "batch_wait_ms") / 1000
-            if len(self.mempool) < self.sizer.limit() and waited < batch_wait:
-                wait_s = batch_wait - waited
-        else:
-            interval = cfg.get("consensus", "empty_block_interval_ms") / 1000
-            idle = now - self._last_commit_at
-            if interval == 0 or idle < interval:
-                wait_s = None if interval == 0 else interval - idle
-                if wait_s is None:
-                    return
-        if wait_s is not None:
-            if self._loop is not None and self._propose_timer is None:
-                self._propose_timer = self._loop.call_later(wait_s, self._propose_timer_fired)
-            return
-        self._build_and_propose(request)
-
-    def _propose_timer_fired(self) -> None:
-        self._propose_timer = None
-        self._maybe_propose()
-
-    def _build_and_propose(self, request) -> None:
-        self._pending_proposal = None
-        txs = self.mempool.reap(self.sizer.limit(), self.limits.max_bytes, self.limits.max_gas)
-        timestamp = self.chain.next_timestamp(now_ms())
-        if txs and self.previews and self.transport is not None and self._loop is not None:
-            preview = Preview(request.view, request.height, request.prev_hash, timestamp, tuple(t.tx_id for t in txs))
-            self.transport.broadcast(bytes([ENVELOPE_PREVIEW]) + preview.encode())
-            self._loop.call_later(PREVIEW_LEAD_S, self._propose, request, txs, timestamp)
-        else:
-            self._propose(request, txs, timestamp)
-
-    def _propose(self, request, txs: list[SignedTx], timestamp: int) -> None:
-        if self.halted or request.height != self.chain.height + 1 or request.view != self.replica.view:
-            return  # the view moved on while the preview went out; the core asks again if it must
-        started = time.perf_counter()
-        block = self.chain.build_block(request.view, request.height, request.prev_hash, request.last_commit,
-                                       self.me, txs, timestamp)
-        self.sizer.observe(len(txs), time.perf_counter() - started)
-        self.replica.propose(block)
-        self._drive()
-
-    def _on_preview(self, peer: bytes, data: bytes) -> None:
-        """Execute the primary's next block now if this node can (see node.core.preview); never trusted."""
-        if not self.previews:
-            return
-        try:
-            preview = Preview.decode(data)
-        except DecodeError:
-            self.m_dropped.labels("bad_preview").inc()
-            return
-        height = self.chain.height + 1
-        taken = self._previews_seen[1] if self._previews_seen[0] == height else 0
-        if (peer != self.replica.primary or preview.view != self.replica.view or preview.height != height
-                or preview.prev_hash != self.chain.head_hash() or taken >= MAX_PREVIEWS_PER_HEIGHT
-                or len(preview.tx_ids) > self.limits.max_txs):
-            self.m_previews.labels("ignored").inc()
-            return
-        self._previews_seen = (height, taken + 1)
-        txs = [self.mempool.get(tx_id) for tx_id in preview.tx_ids]
-        if any(tx is None for tx in txs):
-            self.m_previews.labels("missing_txs").inc()  # gossip has not brought them all yet
-            return
-        if self.chain.speculate(height, preview.timestamp_ms, txs):  # type: ignore[arg-type]
-            self.m_previews.labels("executed").inc()
-
     # --- lifecycle ----------------------------------------------------------------------
 
     async def _tick_loop(self) -> None:
@@ -583,7 +355,7 @@ class Node:
             self.replica.tick()
             self._drive()
             self._pump_sync()
-            self._regossip()
+            self.gossip.regossip()
 
     def _peer_addresses(self) -> dict[bytes, str]:
         """Where to dial each other validator: genesis, overridden by ``[p2p] peer_addresses``."""
@@ -627,6 +399,9 @@ class Node:
         host, port = self.config.address("rpc")
         site = self.rpc.make_site(runner, host, port)
         self.transport = self._make_transport()
+        self.proposer.loop = self._loop
+        self.gossip.broadcast = lambda data: self.transport.broadcast(bytes([ENVELOPE_TXS]) + data)  # type: ignore[union-attr]
+        self.proposer.broadcast = lambda data: self.transport.broadcast(bytes([ENVELOPE_PREVIEW]) + data)  # type: ignore[union-attr]
         try:
             async with _listen_error("rpc", self.config):
                 await site.start()
@@ -635,15 +410,13 @@ class Node:
             log.info("node started", extra={"height": self.chain.height, "rpc": f"{host}:{port}",
                                             "p2p": self.config.get("p2p", "listen"), "validators": len(self.replica.validators)})
             ticker = asyncio.create_task(self._tick_loop())
-            if self._gossip:
-                self._flush_gossip()
+            self.gossip.flush()
             self._drive()
             await self._stop.wait()
             ticker.cancel()
         finally:
             log.info("node stopping", extra={"height": self.chain.height})
-            if self._propose_timer is not None:
-                self._propose_timer.cancel()
+            self.proposer.stop()
             await self.transport.stop()
             await runner.cleanup()
             self.kv.close()

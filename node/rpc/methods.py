@@ -1,7 +1,8 @@
 """The node's JSON-RPC route table: every method a client can call, in one list.
 
 How it works: ``make_routes(node)`` returns ``Method`` entries (name, params with
-types, handler, documentation) bound to a running ``Node``; the RPC server validates
+types, handler, documentation) bound to a ``NodeView`` (node.rpc.nodeview: the one
+read interface the service implements, so this module never imports it); the RPC server validates
 params against the types, runs the handler and builds ``rpc.discover`` from the same
 list, so the documentation cannot drift from what is served. Handlers only read the
 node's committed data or hand a transaction to the mempool; none blocks the event
@@ -9,7 +10,7 @@ loop for long: the ones that loop over blocks or run contract code are marked
 ``heavy`` (at most a few run at once) and the block scan of ``chain_getEvents`` calls
 ``ctx.work.checkpoint()`` after every block, so it runs in short slices that yield to
 the event loop and stops with a LimitExceeded error, saying how far it got and how to
-narrow the query, once its work budget is spent (node/rpc_budget.py).
+narrow the query, once its work budget is spent (node/rpc/budget.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from node.rpc.types import ANY, BOOLEAN, HASH32, HEX, OBJECT, Array, Int, Str
 from node.rpc.views import args_from_json, block_json, cert_json, header_json, hx, receipt_json, tx_json, value_to_json
 
 if TYPE_CHECKING:
-    from node.service import Node
+    from node.rpc.nodeview import NodeView
 
 NOT_FOUND = -32004
 TOPIC_BLOCKS = "newBlocks"
@@ -49,7 +50,7 @@ HEIGHT = Param("height", ANY, 'a block height (integer) or "latest"', required=F
 FULL = Param("full", BOOLEAN, "include whole transactions instead of their ids", required=False, default=False)
 
 
-def _height(node: "Node", value: Any) -> int:
+def _height(node: "NodeView", value: Any) -> int:
     head = node.blocks.height
     if value in (None, "latest"):
         return head
@@ -64,7 +65,7 @@ def _not_found(what: str) -> RpcError:
     return RpcError(NOT_FOUND, f"{what} not found")
 
 
-def make_routes(node: "Node") -> list[Method]:
+def make_routes(node: "NodeView") -> list[Method]:
     async def chain_status(ctx) -> dict:
         return node.status()
 

@@ -4,7 +4,7 @@ How this works: ``read_store`` opens a stopped node's LevelDB (the node holds th
 while it runs) and collects its chain (block hash and state root per height), every
 signature it can find, and the transaction ids of its blocks. Signatures come from the
 node's consensus records (what it signed itself, persisted before sending, under
-``node.service.RECORD_PREFIX``), from the PREPAREs inside the prepared certificates it
+``node.core.records.RECORD_PREFIX``), from the PREPAREs inside the prepared certificates it
 kept, and from the COMMIT votes of every stored certificate, both the block's own and
 the ``last_commit`` carried in the next block. ``find_equivocations`` groups all of them
 by (validator, view, height, phase) over all nodes: two digests in one group is a
@@ -24,7 +24,7 @@ from ledger.storage.blockstore import BlockStore
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import PHASE_COMMIT, CommitCertificate, verify_certificate
 from node.ops.home import load_home
-from node.service import RECORD_PREFIX
+from node.core.records import RECORD_PREFIX
 
 Slot = tuple[bytes, int, int, int]  # (validator, view, height, phase)
 

@@ -1,0 +1,120 @@
+"""What a running node shows: the RPC wing's NodeView and the node's metric probes.
+
+How it works: ``NodeReads`` implements ``node.rpc.nodeview.NodeView`` over the node's
+parts (chain, mempool, consensus replica, the transport's peer list), so RPC handlers
+read committed data, pending transactions and status without holding the service
+object, and ``attach_metrics`` binds the gauge probes declared in
+``node.ops.metric_defs`` to the same parts. Everything here only reads; the one write,
+``submit_transaction``, is the service's own (it journals and gossips) and is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from consensus import Replica
+from contracts_vm.api import get_contract_info
+from ledger.errors import ChainError
+from ledger.genesis import ROLES, Genesis
+from ledger.types import SignedTx
+from node.core.chain import Chain
+from node.core.executor import call_view
+from node.core.mempool import Mempool
+from node.ops.metric_defs import NODE_METRICS
+from node.ops.metric_defs import register as register_metrics
+from node.ops.metrics import Counter, Gauge, Histogram, Registry
+from node.rpc.views import hx, value_to_json
+
+
+class NodeReads:
+    """The NodeView of one node; ``connected`` and ``halted`` are read at call time."""
+
+    def __init__(self, genesis: Genesis, node_id: str, chain: Chain, mempool: Mempool, replica: Replica,
+                 connected: Callable[[], list[bytes]], halted: Callable[[], str | None],
+                 submit: Callable[[bytes], Awaitable[SignedTx]]) -> None:
+        self.genesis, self.node_id, self.chain, self.mempool, self.replica = genesis, node_id, chain, mempool, replica
+        self.blocks = chain.blocks
+        self.me = replica.me
+        self.names = {v.public_key: v.name for v in genesis.validators}
+        self._connected, self._halted, self.submit_transaction = connected, halted, submit
+
+    @property
+    def syncing(self) -> bool:
+        return self.replica.known_height > self.chain.height + 1
+
+    def status(self) -> dict:
+        head = self.chain.head()
+        return {"chain_id": self.genesis.chain_id, "node": self.node_id, "validator": hx(self.me),
+                "height": self.chain.height, "latest_block_hash": hx(self.chain.head_hash()),
+                "latest_block_time_ms": head.header.timestamp_ms if head else self.genesis.genesis_time_ms,
+                "state_root": hx(self.chain.state.root), "genesis_hash": hx(self.genesis.genesis_hash),
+                "syncing": self.syncing, "mempool_size": len(self.mempool)}
+
+    def consensus_status(self) -> dict:
+        r = self.replica
+        return {"view": r.view, "mode": r.mode, "height": r.height, "committed_height": r.committed_height,
+                "primary": hx(r.primary), "primary_name": self.names.get(r.primary),
+                "is_primary": r.primary == self.me, "validators": len(r.validators), "quorum": r.quorum,
+                "known_height": r.known_height, "counters": dict(r.counters)}
+
+    def peers(self) -> list[dict]:
+        connected = set(self._connected())
+        return [{"name": v.name, "public_key": hx(v.public_key), "address": v.p2p_address,
+                 "connected": v.public_key in connected} for v in self.genesis.validators if v.public_key != self.me]
+
+    def health(self) -> dict:
+        connected = len(self._connected())
+        needed = self.replica.quorum - 1
+        halted = self._halted()
+        return {"healthy": halted is None and connected >= needed, "height": self.chain.height, "peers": connected,
+                "peers_needed": needed, "syncing": self.syncing, "halted": halted}
+
+    def contract_abi(self, contract: str, height: int) -> dict | None:
+        info = get_contract_info(self.chain.state.overlay(verify_reads=True), contract)
+        return None if info is None else info["abi"]
+
+    def call_view(self, contract: str, method: str, args: list, height: int) -> Any:
+        if height != self.chain.height:
+            raise ChainError(f"views run on the latest state (height {self.chain.height}); "
+                             f"for older heights use chain_getProof, which reads any retained state root")
+        return call_view(self.chain.state, contract, method, args, height, self.genesis.chain_id)
+
+    def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]:
+        return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)
+
+    def account_info(self, address: bytes) -> dict:
+        chain, chain_id = self.chain, self.genesis.chain_id
+        info: dict[str, Any] = {"address": hx(address), "nonce": chain.nonce(address),
+                                "registered": chain.is_registered(address)}
+        roles = []
+        for role in ROLES:
+            result = call_view(chain.state, "identity", "has_role", [address, role], chain.height, chain_id)
+            if result.ok and result.return_value is True:
+                roles.append(role)
+        info["roles"] = roles
+        balance = call_view(chain.state, "ledger", "balance_of", [address], chain.height, chain_id)
+        info["balance"] = value_to_json(balance.return_value) if balance.ok else None
+        info["pending_txs"] = sum(1 for tx in self.mempool.pending_txs() if tx.body.sender == address)
+        return info
+
+
+def attach_metrics(registry: Registry, reads: NodeReads, transport_stats: Callable[[], dict],
+                   transport_counters: Callable[[], dict]) -> dict[str, Counter | Gauge | Histogram]:
+    """Register the node's metric families and bind its gauges; returns the families by name."""
+    f = register_metrics(registry, NODE_METRICS)
+    replica, chain = reads.replica, reads.chain
+    probes = {
+        "shopchain_height": lambda: chain.height,
+        "shopchain_view": lambda: replica.view,
+        "shopchain_view_changes": lambda: replica.counters.get("view_changes", 0),
+        "shopchain_mempool_size": lambda: len(reads.mempool),
+        "shopchain_peers": lambda: len(reads._connected()),
+        "shopchain_syncing": lambda: 1 if reads.syncing else 0,
+        "shopchain_p2p_unauthenticated_connections": lambda: transport_stats().get("unauthenticated_connections", 0),
+        "shopchain_preview_hits": lambda: chain.speculation_hits,
+    }
+    for name, probe in probes.items():
+        f[name].set_function(probe)  # type: ignore[attr-defined]
+    f["shopchain_p2p_events_total"].set_collector(transport_counters)  # type: ignore[attr-defined]
+    return f
