@@ -25,8 +25,9 @@ from contracts_vm import builtins as B
 from contracts_vm.builtins import mismatch as _mismatch
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
-from contracts_vm.limits import INT_MAX, INT_MIN, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES, MAX_POW_EXPONENT
-from contracts_vm.values import BYTES_PER_GAS, check_int, strict_eq, type_name, walk_cost
+from contracts_vm.limits import (BYTES_PER_COMPARE_GAS, BYTES_PER_GAS, INT_MAX, INT_MIN,
+                                 MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES, MAX_POW_EXPONENT)
+from contracts_vm.values import check_int, strict_eq, type_name, walk_cost
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,6 @@ def op_neg(m, s, a):
 
 
 # ---- comparison and logic ------------------------------------------------------
-
-#: Bytes compared per unit of gas by ==, <, ... on bytes and str (a memcmp is cheap).
-BYTES_PER_COMPARE_GAS = 64
-
 
 def _eq(m, x, y):
     tx = type(x)
