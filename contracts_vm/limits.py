@@ -5,9 +5,14 @@ values would disagree on which calls fail, so a change to any of them is a chang
 ``VM_VERSION`` (the bytecode header names the version it was verified for).
 
 Gas is kept per VM version: ``GAS_SCHEDULES[version]`` is a ``GasSchedule`` with
-every per-operation price (the opcodes' base gas is in the opcode table, opcodes.py).
-The module constants of the Gas section (``INTRINSIC_GAS``, ``BYTES_PER_GAS``, ...)
-are version 1's prices, which the machine charges for every version today.
+every per-operation price, and its ``opcode_gas`` reprices opcodes of that version
+against the base gas of the opcode table (opcodes.py). A program is decoded with the
+opcode gas of its own version (program.py), so a later version can reprice an opcode
+while code installed under an earlier one keeps its prices. The module constants of
+the Gas section (``INTRINSIC_GAS``, ``BYTES_PER_GAS``, ...) are version 1's prices,
+which the machine charges for every version today: a version that changes one of
+them must first pass its schedule to where it is charged (tests/test_vm_gas_schedule.py
+refuses a schedule that differs from version 1 in anything but ``opcode_gas``).
 """
 
 from __future__ import annotations
