@@ -24,6 +24,7 @@ from typing import Any
 from contracts_vm import errors as E
 from contracts_vm.bytecode import code_hash as compute_code_hash
 from contracts_vm.errors import VMError, VerifyError
+from contracts_vm.limits import DEFAULT_INIT_GAS, INTRINSIC_GAS
 from contracts_vm.machine import CODE_PREFIX, META_PREFIX, Machine, check_contract_name, load_contract
 from contracts_vm.program import Method, load_program
 from contracts_vm.values import to_bytes, type_name, walk_cost
@@ -31,16 +32,12 @@ from ledger.encoding import encode
 
 logger = logging.getLogger("shopchain.vm")
 
-#: Gas charged for entering the VM at all (lookup of code and metadata, argument checks).
-INTRINSIC_GAS = 200
 #: Signature texts kept for error messages, keyed by (code hash, method); not consensus state.
 SIGNATURE_CACHE_SIZE = 4096
 #: Longest signature text shown in an error message (a method may have many arguments).
 MAX_SIGNATURE_CHARS = 400
 #: The receipt message of an unanticipated fault inside the VM (the details are logged).
 VM_FAULT_MESSAGE = "the VM met a fault its checks did not anticipate; the node log has the details"
-#: Gas limit used by install_contract for a contract's ``init`` when none is given.
-DEFAULT_INIT_GAS = 10_000_000
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from contracts_vm.api import CallContext, CallResult, install_contract
 from contracts_vm.bytecode import code_hash as compute_code_hash
 from contracts_vm.bytecode import decode_container
 from contracts_vm.errors import VMError
+from contracts_vm.limits import GAS_PER_CODE_BYTE
 from contracts_vm.machine import META_PREFIX, check_contract_name
 from ledger.encoding import decode, encode
 from ledger.errors import DecodeError, ValidationError
@@ -28,8 +29,6 @@ DEPLOY_TAG = "shopchain/deploy/v1"
 ACTIONS = ("deploy", "upgrade")
 #: State key holding the platform admin's 32-byte public key.
 ADMIN_KEY = b"vm/admin"
-#: Gas charged for installing code, per byte of code (on top of any init call).
-GAS_PER_CODE_BYTE = 10
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from contracts_vm import errors as E
 from contracts_vm import opcodes as O
 from contracts_vm.builtins import mismatch
 from contracts_vm.errors import VMError
-from contracts_vm.limits import INT_MAX, INT_MIN
+from contracts_vm.limits import BYTES_PER_COMPARE_GAS, INT_MAX, INT_MIN
 
 _SIMPLE = {O.op_load, O.op_const, O.op_store, O.op_pop, O.op_dup, O.op_ctx, O.op_dup2, O.op_swap}
 #: Handlers whose immediate is a jump target ("loop" ones: the second item).
@@ -58,8 +58,6 @@ _CONTROL = _JUMPS | _LOOPS | {O.op_ret}
 _INLINE_BINARY = {O.op_add: ("+", False), O.op_sub: ("-", False), O.op_lt: ("<", True), O.op_le: ("<=", True),
                   O.op_gt: (">", True), O.op_ge: (">=", True)}
 _EQUALITY = {O.op_eq: "==", O.op_ne: "!="}
-#: Shortest bytes/str that ``==`` charges gas for (see opcodes.BYTES_PER_COMPARE_GAS).
-_CHARGED_COMPARE_LEN = O.BYTES_PER_COMPARE_GAS
 _NONE_TYPE = type(None)
 _MISSING = object()
 
@@ -275,7 +273,7 @@ class _BlockWriter:
             tx = self.temp()
             self.emit(f"{tx} = type({x})")
             self.emit(f"if {tx} is int or {tx} is bool or {tx} is NONE or "
-                      f"(({tx} is bytes or {tx} is str) and len({x}) < {_CHARGED_COMPARE_LEN}):")
+                      f"(({tx} is bytes or {tx} is str) and len({x}) < {BYTES_PER_COMPARE_GAS}):")
             self.emit(f"{r} = ({x} {op} {y}) if {tx} is type({y}) else {op == '!='}", 2)
         self.fallback(x, y, handler, r)
         self.pending.append(r)

@@ -22,11 +22,12 @@ from typing import Any
 from contracts_vm import errors as E
 from contracts_vm.builtins import contract_address
 from contracts_vm.errors import VMError
-from contracts_vm.limits import (MAX_CALL_DEPTH, MAX_CONTRACT_NAME, MAX_EVENTS, MAX_FRAME_DEPTH, MAX_ITER_LIMIT,
+from contracts_vm.limits import (BYTES_PER_GAS, GAS_PER_ITER_ROW, GAS_PER_WRITTEN_BYTE, MAX_CALL_DEPTH,
+                                 MAX_CONTRACT_NAME, MAX_EVENTS, MAX_FRAME_DEPTH, MAX_ITER_LIMIT,
                                  MAX_STORAGE_VALUE_BYTES)
 from contracts_vm.program import Program, cached_program, load_program
-from contracts_vm.values import (BYTES_PER_GAS, copy_value, decode_key, encode_key, encode_key_prefix, encode_scalar,
-                                 from_bytes, remember_canonical, to_bytes, type_name, walk_cost)
+from contracts_vm.values import (copy_value, decode_key, encode_key, encode_key_prefix, encode_scalar, from_bytes,
+                                 remember_canonical, to_bytes, type_name, walk_cost)
 from ledger.encoding import decode
 
 #: State key prefixes: code, per-contract metadata, per-contract storage.
@@ -36,10 +37,6 @@ STORAGE_PREFIX = b"c/"
 #: Contract names: lower-case identifiers, so they are safe inside state keys.
 CONTRACT_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 
-#: Gas per byte written to storage (on top of SPUT's base gas).
-GAS_PER_WRITTEN_BYTE = 1
-#: Gas per row returned by a prefix iteration.
-GAS_PER_ITER_ROW = 20
 #: Largest encoded data map of one event.
 MAX_EVENT_BYTES = 16 * 1024
 

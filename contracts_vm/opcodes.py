@@ -2,10 +2,13 @@
 
 How it works: ``OPCODES`` is the single source of truth, in the style of go-algorand's
 opcodes.go: code byte, name, immediate kind, stack effect (pops, pushes), base gas
-and the VM version that introduced it. The verifier reads the stack effects, the
-assembler and disassembler read names and immediate kinds, and the interpreter loop
-(interpreter.py) reads only ``(handler, decoded immediate, gas)``: it charges the gas,
-calls the handler and moves on. A handler's signature is ``handler(m, stack, arg)``;
+and the VM version that introduced it. The base gas is version 1's; a later version
+reprices an opcode in its gas schedule (limits.GAS_SCHEDULES, ``opcode_gas``), and
+``opcode_gas(op, version)`` is the price a program of that version is decoded with.
+The verifier reads the stack effects, the assembler and disassembler read names and
+immediate kinds, and the interpreter loop (Machine.run, machine.py) reads only
+``(handler, decoded immediate, gas)``: it charges the gas, calls the handler and
+moves on. A handler's signature is ``handler(m, stack, arg)``;
 ``m`` is the running Machine, ``stack`` the frame's list (locals first, operands
 after), ``arg`` the immediate decoded once per code hash. A handler returns None to
 fall through, an instruction index to jump, or -1 to return from the function.
@@ -25,8 +28,9 @@ from contracts_vm import builtins as B
 from contracts_vm.builtins import mismatch as _mismatch
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
-from contracts_vm.limits import INT_MAX, INT_MIN, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES, MAX_POW_EXPONENT
-from contracts_vm.values import BYTES_PER_GAS, check_int, strict_eq, type_name, walk_cost
+from contracts_vm.limits import (BYTES_PER_COMPARE_GAS, BYTES_PER_GAS, GAS_SCHEDULES, INT_MAX, INT_MIN,
+                                 MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES, MAX_POW_EXPONENT)
+from contracts_vm.values import check_int, strict_eq, type_name, walk_cost
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,6 @@ def op_neg(m, s, a):
 
 
 # ---- comparison and logic ------------------------------------------------------
-
-#: Bytes compared per unit of gas by ==, <, ... on bytes and str (a memcmp is cheap).
-BYTES_PER_COMPARE_GAS = 64
-
 
 def _eq(m, x, y):
     tx = type(x)
@@ -563,6 +563,18 @@ _TABLE = [
 
 OPCODES: dict[int, Op] = {row[0]: Op(*row) for row in _TABLE}
 BY_NAME: dict[str, Op] = {op.name: op for op in OPCODES.values()}
+
+
+def opcode_gas(op: Op, version: int) -> int:
+    """Base gas of ``op`` in code of VM ``version``: the table's, unless that version's
+    gas schedule (limits.GAS_SCHEDULES) reprices it."""
+    return GAS_SCHEDULES[version].opcode_gas.get(op.name, op.gas)
+
+
+def base_gas_table(version: int) -> dict[int, int]:
+    """Opcode code -> base gas for ``version`` (program.py looks it up once per decoded
+    instruction, so the interpreter loop never consults a schedule)."""
+    return {code: opcode_gas(op, version) for code, op in OPCODES.items()}
 
 #: Opcodes after which execution never falls through to the next instruction.
 TERMINATORS = frozenset({BY_NAME["JUMP"].code, BY_NAME["RET"].code})

@@ -4,7 +4,9 @@ How it works: ``load_program(code)`` verifies the code (verifier.py), then turns
 function's instructions into a Python list of ``(handler, argument, gas)`` tuples
 with each immediate already resolved: constants to their values, jump offsets to
 list indices, function indices to Function objects, builtins and host functions to
-(callable, arity) with their table gas folded into the instruction's gas. The
+(callable, arity) with their table gas folded into the instruction's gas. An
+instruction's base gas is its opcode's price in the code's own VM version
+(opcodes.opcode_gas), looked up here, once, not in the interpreter loop. The
 result is cached by code hash (bounded), so a contract called a thousand times per
 block is decoded once per process. Methods of the ABI get their argument and return
 checkers built here too.
@@ -21,7 +23,7 @@ from contracts_vm.builtins import BUILTINS, HOSTS
 from contracts_vm.bytecode import code_hash
 from contracts_vm.fuse import fuse
 from contracts_vm.limits import PROGRAM_CACHE_SIZE
-from contracts_vm.opcodes import APPLY_BY_ARITY, CTX_FIELDS
+from contracts_vm.opcodes import APPLY_BY_ARITY, CTX_FIELDS, base_gas_table
 from contracts_vm.values import parse_type
 from contracts_vm.verifier import verify
 
@@ -140,6 +142,7 @@ def build_program(code: bytes, h: bytes, fused: bool = True) -> Program:
     c = verified.container
     functions = [Function(i, f[0], f[1], f[2]) for i, f in enumerate(c.functions)]
     slots: dict[int, Slot] = {}
+    base_gas = base_gas_table(c.version)
     for fn, instrs in zip(functions, verified.instructions):
         index_of = {pc: i for i, (pc, _, _) in enumerate(instrs)}
         for pc, op, imm in instrs:
@@ -147,7 +150,7 @@ def build_program(code: bytes, h: bytes, fused: bool = True) -> Program:
             handler = op.handler
             if op.imm == "builtin" or op.imm == "host":
                 handler = APPLY_BY_ARITY.get(arg[1], handler)
-            fn.plain.append((handler, arg, op.gas + extra))
+            fn.plain.append((handler, arg, base_gas[op.code] + extra))
     if fused:
         for fn in functions:
             fn.code = None

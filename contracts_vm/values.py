@@ -16,14 +16,10 @@ from typing import Any, Callable
 
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
-from contracts_vm.limits import INT_MAX, INT_MIN, MAX_STORAGE_KEY_BYTES
+from contracts_vm.limits import BYTES_PER_GAS, GAS_PER_NODE, INT_MAX, INT_MIN, MAX_STORAGE_KEY_BYTES
 from ledger.encoding import MAX_DEPTH, decode, decode_known_canonical, encode
 from ledger.errors import DecodeError, EncodeError
 
-#: Gas per container node visited by equality, encoding and copying.
-GAS_PER_NODE = 1
-#: Bytes per unit of gas when a value's bytes are copied, hashed or encoded.
-BYTES_PER_GAS = 16
 
 _SCALARS = (int, bytes, str, bool, type(None))
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from contracts_vm.api import CallContext, execute_call, execute_view, install_contract
 from contracts_vm.errors import VMError
+from contracts_vm.limits import GENESIS_CALL_GAS, REGISTERED_VIEW_GAS
 from contracts_vm.machine import storage_prefix
 from contracts_vm.values import encode_key, from_bytes
 from ledger.errors import GenesisError
@@ -29,10 +30,6 @@ if TYPE_CHECKING:  # ledger.genesis may land separately; only its shape is used 
 
 #: The sender of genesis calls: all zeros is not a usable ed25519 key, so no one can sign as it.
 GENESIS_SENDER = b"\x00" * 32
-#: Gas for one genesis initialisation call (a call per organisation and per account).
-GENESIS_CALL_GAS = 5_000_000
-#: Gas for the reference (VM) form of the registration check.
-REGISTERED_VIEW_GAS = 100_000
 
 #: (contract name, file name, capabilities granted at genesis), in install order.
 SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contracts_vm import errors as vm_errors
-from contracts_vm.api import INTRINSIC_GAS
+from contracts_vm.limits import INTRINSIC_GAS
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx, TxBody
