@@ -117,7 +117,7 @@ class Ready:
     persist: list[Record] = field(default_factory=list)
     messages: list[tuple[bytes | None, Message]] = field(default_factory=list)  # (recipient or None = all, message)
     committed: list[tuple[Block, CommitCertificate]] = field(default_factory=list)  # in height order
-    fetch: list[tuple[bytes | None, int]] = field(default_factory=list)  # (peer or None, from_height)
+    fetch: list[tuple[bytes, int, int]] = field(default_factory=list)  # (peer, from_height, count): catch-up requests
     serve: list[tuple[bytes | None, int, int]] = field(default_factory=list)  # (peer, from_height, max_count)
     propose_request: ProposeRequest | None = None
 

@@ -1,7 +1,8 @@
 """The PBFT replica: Castro & Liskov (OSDI'99 / TOCS 2002) for a chain of blocks.
 
 How it works: a ``Replica`` is a deterministic state machine with no I/O. Inputs are
-``step(message)``, ``tick()``, ``propose(block)`` and ``deliver_committed(block, cert)``;
+``step(message)``, ``tick()``, ``propose(block)`` and ``deliver_committed(block, cert)``
+(catch-up answers arrive through ``step`` like any message: consensus/catchup.py);
 outputs accumulate in a ``Ready`` that the runtime takes with ``ready()`` and
 acknowledges with ``advance()`` (consensus/ready.py says in which order to act).
 
@@ -29,12 +30,13 @@ from ledger.crypto import SigningKey
 from ledger.errors import ValidationError
 from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block, CommitCertificate, Vote, quorum_size
 
+from consensus.catchup import CATCHUP_TIMEOUT_TICKS, CatchUp
 from consensus.certs import (DEFAULT_VERIFIER, NewViewPlan, Verifier, check_certificate, is_valid_signed, is_valid_vote,
                              primary_of)
 from consensus.messages import Blocks, BlockRequest, Message, NewView, PrePrepare, PreparedCert, ViewChange
 from consensus.ready import (PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_PREPARED, RECORD_SIGNED,
                              BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
-from consensus.transitions import (DEFER, FETCH_RETRY_TICKS, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
+from consensus.transitions import (DEFER, HEIGHT_WINDOW, IN_DELIVER, IN_PROPOSE, IN_TICK,
                                    MAX_BUFFERED_PER_PEER, MAX_CANDIDATE_BLOCKS, MAX_REPLAY_ROUNDS, NORMAL, PAST_VIEWS_KEPT, TRANSITIONS,
                                    VIEW_CHANGE, VIEW_TIMEOUT_TICKS, VIEW_WINDOW, kind_of)
 from consensus.rejoin import Rejoin
@@ -50,9 +52,11 @@ class Replica(ViewChanges, Rejoin):
     def __init__(self, *, chain_id: str, key: SigningKey, validators: list[bytes], block_validator: BlockValidator,
                  committed_height: int = 0, committed_hash: bytes, last_certificate: CommitCertificate | None = None,
                  records: list[Record] = (), verifier: Verifier = DEFAULT_VERIFIER,
-                 view_timeout_ticks: int = VIEW_TIMEOUT_TICKS) -> None:
+                 view_timeout_ticks: int = VIEW_TIMEOUT_TICKS, catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS) -> None:
         if view_timeout_ticks < 1:
             raise ProtocolError(f"view_timeout_ticks must be at least 1, found {view_timeout_ticks}")
+        if catchup_timeout_ticks < 1:
+            raise ProtocolError(f"catchup_timeout_ticks must be at least 1, found {catchup_timeout_ticks}")
         self.view_timeout_ticks = view_timeout_ticks  # timer T of §4.4, in ticks
         if key.public_key not in validators:
             raise ProtocolError("this replica's key is not in the validator set")
@@ -73,9 +77,8 @@ class Replica(ViewChanges, Rejoin):
         self.ticks_waiting = 0
         self.idle_ticks = 0  # ticks since the last commit or view entry: paces retransmission
         self.backoff = 0
-        self.fetch_cooldown = 0
         self.known_height = committed_height  # highest height seen evidence of
-        self.fetch_peer: bytes | None = None
+        self.catchup = CatchUp(catchup_timeout_ticks)
         self.unreachable: frozenset[bytes] = frozenset()  # from the runtime: see peers_unreachable
         self.primary_reached_view = -1  # the last view in which the runtime reached its primary
         self.counters: dict[str, int] = {}
@@ -166,8 +169,8 @@ class Replica(ViewChanges, Rejoin):
 
     # --- bookkeeping ----------------------------------------------------------------
 
-    def _count(self, name: str) -> None:
-        self.counters[name] = self.counters.get(name, 0) + 1
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
 
     def _drop(self, reason: str) -> None:
         self._count("dropped." + reason)
@@ -258,11 +261,17 @@ class Replica(ViewChanges, Rejoin):
             return
         if height - 1 > self.known_height:
             self.known_height = height - 1
-            self.fetch_peer = peer
-        if self.fetch_cooldown == 0:
-            self._out.fetch.append((peer, self.height))
-            self.fetch_cooldown = FETCH_RETRY_TICKS
-            self._count("fetch_requests")
+        self._pump_catchup()
+
+    def _pump_catchup(self) -> None:
+        """Top up catch-up requests (consensus/catchup.py) to the validators the runtime reaches."""
+        if self.known_height <= self.committed_height:
+            return
+        peers = [v for v in self.validators if v != self.me and v not in self.unreachable]
+        requests = self.catchup.pump(self.committed_height, self.known_height, peers, self.now)
+        self._out.fetch.extend(requests)
+        if requests:
+            self._count("fetch_requests", len(requests))
 
     # --- normal case (§4.2) ---------------------------------------------------------
 
@@ -541,9 +550,12 @@ class Replica(ViewChanges, Rejoin):
         self._out.serve.append((self._sender, request.from_height, request.max_count))
 
     def on_blocks(self, blocks: Blocks) -> None:
-        for block, cert in blocks.items:
-            if block.height >= self.height:
-                self.on_deliver(block, cert)
+        """A catch-up answer: buffer it, commit every consecutive height it completes, ask for more."""
+        self.catchup.on_blocks(blocks.items, self.committed_height)
+        while (item := self.catchup.take_next(self.committed_height)) is not None:
+            if not self.on_deliver(*item):
+                break  # a bad block or certificate: dropped; the next pump asks again
+        self._pump_catchup()
 
     def on_deliver(self, block: Block, cert: CommitCertificate) -> bool:
         if block.height != self.height:

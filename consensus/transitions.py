@@ -31,8 +31,6 @@ STARTUP_LISTEN_TICKS = 10
 #: ...but for at most this many view timeouts, so a peer lying about heights cannot
 #: keep it quiet for good.
 AMNESIA_MAX_TIMEOUTS = 64
-#: Least number of ticks between two catch-up requests.
-FETCH_RETRY_TICKS = 10
 #: Messages for heights above committed + this are dropped (after asking for blocks).
 HEIGHT_WINDOW = 4
 #: Messages for views above the current view + this are dropped.

@@ -38,10 +38,7 @@ class ViewChanges:
             self.ticks_waiting = 0
         elif self.mode == NORMAL or len(self.view_changes.get(self.view, ())) >= self.quorum:
             self.ticks_waiting += 1
-        if self.fetch_cooldown:
-            self.fetch_cooldown -= 1
-        elif self.known_height >= self.height:
-            self._saw_height(self.known_height + 1, self.fetch_peer)
+        self._pump_catchup()  # re-asks late catch-up requests
         self.idle_ticks += 1
         if self.ticks_waiting >= self._timeout_ticks():
             self._count("timeouts" if not self._primary_lost() else "timeouts.primary_unreachable")

@@ -38,6 +38,11 @@ from ledger import encoding
 from node.ops.config import ConfigError, NodeConfig
 from p2p.limits import CLASS_CATCHUP, CLASS_GOSSIP, Clock, LimitsError, TokenBucket, TransportLimits
 
+#: A lagging node re-asks another peer for blocks it asked for this long ago (the
+#: consensus core's catch-up counts it in ticks: ceil(this / tick_ms)). Longer than the
+#: serving side's duplicate window, so an honest node's re-ask is never refused.
+CATCHUP_REQUEST_TIMEOUT_MS = 2000
+
 #: Refusal reasons (the ``reason`` label of the drop metric).
 REASON_SERVE_BUDGET = "over_serve_budget"
 REASON_DUPLICATE = "duplicate_block_request"

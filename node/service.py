@@ -32,12 +32,12 @@ import signal
 import time
 from typing import Any, AsyncIterator
 
-from consensus import BlockRequest, Blocks, CachingVerifier, Replica, decode_message, encode_message
+from consensus import BlockRequest, CachingVerifier, Replica, decode_message, encode_message
 from ledger.errors import ChainError, CorruptionError, DecodeError, StorageError
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block, CommitCertificate, SignedTx
-from node.catchup import CatchupServer, frame_class, transport_limits
+from node.catchup import CATCHUP_REQUEST_TIMEOUT_MS, CatchupServer, frame_class, transport_limits
 from node.core.chain import BlockLimits, Chain, DivergenceError
 from node.ops.config import ConfigError, NodeConfig, parse_peer_addresses
 from node.rpc.explorer import add_explorer_routes
@@ -52,7 +52,6 @@ from node.reads import NodeReads, attach_metrics
 from node.ops.metrics import Registry
 from node.rpc.methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
 from node.rpc.server import RpcServer, limits_from_config
-from node.core.sync import BlockSync
 from node.rpc.views import block_json, value_to_json
 from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
 from p2p.transport import Transport
@@ -101,9 +100,8 @@ class Node:
             chain_id=self.genesis.chain_id, key=self.key, validators=self.genesis.validator_keys,
             block_validator=self, committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
             last_certificate=self.chain.head_certificate(), records=self.records.records(),
-            view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"), verifier=CachingVerifier())
-        self.sync = BlockSync(lambda peer, start, count: self._send(peer, BlockRequest(start, count)),
-                              self._deliver_synced)
+            view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"), verifier=CachingVerifier(),
+            catchup_timeout_ticks=-(-CATCHUP_REQUEST_TIMEOUT_MS // cfg.get("consensus", "tick_ms")))
         self.transport: Transport | None = None
         self.reads = NodeReads(self.genesis, self.node_id, self.chain, self.mempool, self.replica,
                                self._connected_peers, lambda: self.halted, self.submit_transaction)
@@ -213,23 +211,8 @@ class Node:
         except (DecodeError, ChainError):
             self.m_dropped.labels("undecodable").inc()
             return
-        if isinstance(message, Blocks):
-            self.sync.on_blocks(list(message.items), self.chain.height)
-            self.sync.drain(lambda: self.chain.height)
-            self._pump_sync()
-            return
         self.replica.step(message, sender=peer)
         self._drive()
-
-    def _deliver_synced(self, block: Block, cert: CommitCertificate) -> bool:
-        accepted = self.replica.deliver_committed(block, cert)
-        self._drive()
-        return accepted
-
-    def _pump_sync(self) -> None:
-        if self.transport is not None:
-            self.sync.pump(self.chain.height, self.replica.known_height, self.transport.connected_peers(),
-                           time.monotonic())
 
     def _send(self, to: bytes | None, message: Any) -> None:
         if self.transport is None:
@@ -279,16 +262,6 @@ class Node:
         elif refused:
             self.transport.note_drop(peer, self.catchup.budget_class, refused)
 
-    def _fetch(self, peer: bytes | None, from_height: int) -> None:
-        if self.transport is None:
-            return
-        if peer is None:
-            connected = self.transport.connected_peers()
-            if not connected:
-                return
-            peer = connected[from_height % len(connected)]
-        self._send(peer, BlockRequest(from_height))
-
     def _drive(self) -> None:
         """Run the core's Ready/Advance cycle until it has nothing more to say."""
         if self._driving or self.halted:
@@ -307,8 +280,8 @@ class Node:
                     self._send(to, message)
                 for block, cert in rd.committed:
                     self._apply(block, cert)
-                for peer, from_height in rd.fetch:
-                    self._fetch(peer, from_height)
+                for peer, from_height, count in rd.fetch:
+                    self._send(peer, BlockRequest(from_height, count))
                 for peer, from_height, count in rd.serve:
                     self._serve(peer, from_height, count)
                 request = rd.propose_request
@@ -354,7 +327,6 @@ class Node:
             self.replica.peers_unreachable(frozenset(v for v in self.replica.validators if v not in connected))
             self.replica.tick()
             self._drive()
-            self._pump_sync()
             self.gossip.regossip()
 
     def _peer_addresses(self) -> dict[bytes, str]:

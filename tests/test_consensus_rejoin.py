@@ -226,3 +226,42 @@ def test_restart_in_an_old_view_then_a_rebuild_then_a_second_crash_does_not_stal
     sim.nodes[1].crash()  # the second crash: 0, 2 and 3 must carry on
     start = sim.nodes[0].committed_height
     run_until(sim, lambda: all(n.committed_height >= start + 3 for n in sim.nodes if n.up), limit=VIEW_TIMEOUT_TICKS * 8)
+
+
+# --- catch-up is owned by the core and driven through step/tick (consensus/catchup.py) ---
+
+
+def test_catch_up_asks_reachable_peers_and_commits_answers_given_to_step_in_height_order():
+    from consensus.catchup import BLOCKS_PER_REQUEST
+    from consensus.messages import Blocks
+
+    blocks = chain([0] * 40)
+    r = replica(1)
+    drain(r)
+    r.peers_unreachable(frozenset({VALS[2]}))
+    # Evidence of height 41 (a signed vote from a peer) makes it ask for 1..40.
+    r.step(Vote.create(KEYS[0], CHAIN, PHASE_PREPARE, 0, 41, sha256(b"x")), sender=VALS[0])
+    asked = [req for rd in drain(r) for req in rd.fetch]
+    assert asked and {p for p, _, _ in asked} <= {VALS[0], VALS[3]}  # never the unreachable one, never itself
+    assert sorted(s for _, s, _ in asked)[0] == 1 and {c for _, _, c in asked} == {BLOCKS_PER_REQUEST}
+    # Answers arrive out of order: nothing commits until height 1 is there, then all of it in order.
+    r.step(Blocks(tuple(blocks[32:40])), sender=VALS[3])
+    assert r.committed_height == 0
+    r.step(Blocks(tuple(blocks[0:32])), sender=VALS[0])
+    committed = [b.height for rd in drain(r) for b, _ in rd.committed]
+    assert committed == list(range(1, 41)) and r.committed_height == 40
+
+
+def test_a_late_catch_up_request_is_re_asked_from_another_peer_after_the_timeout():
+    chain([0] * 3)
+    r = Replica(chain_id=CHAIN, key=KEYS[1], validators=VALS, block_validator=Accept(), committed_hash=GENESIS,
+                catchup_timeout_ticks=5)
+    drain(r)
+    r.step(Vote.create(KEYS[0], CHAIN, PHASE_PREPARE, 0, 10, sha256(b"x")), sender=VALS[0])
+    first = [req for rd in drain(r) for req in rd.fetch if req[1] == 1]
+    for _ in range(4):
+        r.tick()
+    assert not [req for rd in drain(r) for req in rd.fetch if req[1] == 1]  # still on time
+    r.tick()
+    again = [req for rd in drain(r) for req in rd.fetch if req[1] == 1]
+    assert again and again[0][0] != first[0][0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -489,7 +490,27 @@ def test_devnet_node_drops_and_bans_a_block_request_flood_while_the_others_keep_
 
 
 def test_an_honest_syncing_node_re_asks_only_after_the_servers_duplicate_window():
-    from node.core.sync import REQUEST_TIMEOUT_S
+    from node.catchup import CATCHUP_REQUEST_TIMEOUT_MS
     from p2p.limits import SERVE_DEDUP_WINDOW_SECONDS
 
-    assert REQUEST_TIMEOUT_S > SERVE_DEDUP_WINDOW_SECONDS
+    assert CATCHUP_REQUEST_TIMEOUT_MS / 1000 > SERVE_DEDUP_WINDOW_SECONDS
+
+
+@pytest.mark.parametrize("tick_ms", [50, 30, 700])
+def test_the_node_gives_the_core_a_catch_up_timeout_in_ticks_no_shorter_than_the_wall_clock_one(tmp_path, tick_ms):
+    from devnet.genesis import DEMO_ACCOUNTS, DEVNET_CHAIN_ID, Endpoint, write_consortium
+    from node.catchup import CATCHUP_REQUEST_TIMEOUT_MS
+    from node.service import Node
+
+    layout = write_consortium(str(tmp_path / "net"), DEVNET_CHAIN_ID, [Endpoint("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:2")],
+                              "catchup-ticks", DEMO_ACCOUNTS, "test keys")
+    config = Path(layout.node_homes[0]) / "config.toml"
+    text = config.read_text()
+    assert "tick_ms = 50" in text
+    config.write_text(text.replace("tick_ms = 50", f"tick_ms = {tick_ms}").replace("view_timeout_ticks = 40", "view_timeout_ticks = 200"))
+    node = Node(layout.node_homes[0])
+    try:
+        ticks = node.replica.catchup.timeout_ticks
+        assert ticks * tick_ms >= CATCHUP_REQUEST_TIMEOUT_MS > (ticks - 1) * tick_ms
+    finally:
+        node.kv.close()

@@ -1,8 +1,10 @@
-"""Block sync scheduling, driven without sockets or clocks."""
+"""Catch-up scheduling (consensus/catchup.py), driven without sockets or clocks: time is ticks."""
 
 from __future__ import annotations
 
-from node.core.sync import BLOCKS_PER_REQUEST, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT_S, BlockSync
+from consensus.catchup import BLOCKS_PER_REQUEST, MAX_INFLIGHT_REQUESTS, CatchUp
+
+TIMEOUT = 7
 
 
 class FakeBlock:
@@ -10,60 +12,61 @@ class FakeBlock:
         self.height = height
 
 
-def make(valid=lambda h: True):
-    sent, chain = [], []
-
-    def deliver(block, cert):
-        if not valid(block.height):
-            return False
-        chain.append(block.height)
-        return True
-
-    sync = BlockSync(lambda peer, start, count: sent.append((peer, start, count)), deliver)
-    return sync, sent, chain
-
-
 def answer(start: int, count: int = BLOCKS_PER_REQUEST):
     return [(FakeBlock(h), None) for h in range(start, start + count)]
 
 
+def drain(sync: CatchUp, chain: list[int], valid=lambda h: True) -> int:
+    """Apply buffered heights in order, as Replica.on_blocks does; returns how many."""
+    applied = 0
+    while (item := sync.take_next(len(chain))) is not None:
+        if not valid(item[0].height):
+            break
+        chain.append(item[0].height)
+        applied += 1
+    return applied
+
+
 def test_requests_spread_over_peers_and_stay_bounded():
-    sync, sent, _ = make()
-    sync.pump(committed=10, known=1000, peers=[b"a", b"b", b"c"], now=0.0)
+    sync = CatchUp(TIMEOUT)
+    sent = sync.pump(committed=10, known=1000, peers=[b"a", b"b", b"c"], now=0)
     assert len(sent) == MAX_INFLIGHT_REQUESTS
     assert [s for _, s, _ in sent] == [11 + i * BLOCKS_PER_REQUEST for i in range(MAX_INFLIGHT_REQUESTS)]
-    assert {p for p, _, _ in sent} == {b"a", b"b", b"c"}
-    sync.pump(committed=10, known=1000, peers=[b"a"], now=0.5)
-    assert len(sent) == MAX_INFLIGHT_REQUESTS  # nothing new while all are outstanding and on time
+    assert {p for p, _, _ in sent} == {b"a", b"b", b"c"} and {c for _, _, c in sent} == {BLOCKS_PER_REQUEST}
+    assert sync.pump(committed=10, known=1000, peers=[b"a"], now=TIMEOUT - 1) == []  # all out and on time
+
+
+def test_nothing_is_asked_when_not_behind_or_nobody_is_reachable():
+    sync = CatchUp(TIMEOUT)
+    assert sync.pump(committed=10, known=10, peers=[b"a"], now=0) == []
+    assert sync.pump(committed=10, known=50, peers=[], now=0) == []
 
 
 def test_out_of_order_answers_are_applied_in_height_order():
-    sync, sent, chain = make()
-    sync.pump(committed=0, known=100, peers=[b"a", b"b"], now=0.0)
+    sync, chain = CatchUp(TIMEOUT), []
+    sync.pump(committed=0, known=100, peers=[b"a", b"b"], now=0)
     sync.on_blocks(answer(33), committed=0)
-    assert sync.drain(lambda: len(chain)) == 0  # height 1 is still missing
+    assert drain(sync, chain) == 0  # height 1 is still missing
     sync.on_blocks(answer(1), committed=0)
-    assert sync.drain(lambda: len(chain)) == 64
+    assert drain(sync, chain) == 64
     assert chain == list(range(1, 65))
 
 
 def test_late_requests_go_to_another_peer_and_gaps_are_asked_again():
-    sync, sent, chain = make()
-    sync.pump(committed=0, known=40, peers=[b"a", b"b"], now=0.0)
+    sync, chain = CatchUp(TIMEOUT), []
+    sent = sync.pump(committed=0, known=40, peers=[b"a", b"b"], now=0)
     first_peer = sent[0][0]
-    sync.pump(committed=0, known=40, peers=[b"a", b"b"], now=REQUEST_TIMEOUT_S + 0.1)
-    retry = [r for r in sent[2:] if r[1] == 1]
+    retry = [r for r in sync.pump(committed=0, known=40, peers=[b"a", b"b"], now=TIMEOUT) if r[1] == 1]
     assert retry and retry[0][0] != first_peer
     # A short answer leaves a gap at 5: the next pump asks for it again.
     sync.on_blocks(answer(1, 4), committed=0)
-    sync.drain(lambda: len(chain))
-    before = len(sent)
-    sync.pump(committed=4, known=40, peers=[b"a", b"b"], now=REQUEST_TIMEOUT_S + 0.2)
-    assert any(start == 5 for _, start, _ in sent[before:])
+    drain(sync, chain)
+    again = sync.pump(committed=4, known=40, peers=[b"a", b"b"], now=TIMEOUT + 1)
+    assert any(start == 5 for _, start, _ in again)
 
 
 def test_a_rejected_block_stops_delivery_and_is_dropped():
-    sync, _, chain = make(valid=lambda h: h != 3)
+    sync, chain = CatchUp(TIMEOUT), []
     sync.on_blocks(answer(1, 5), committed=0)
-    assert sync.drain(lambda: len(chain)) == 2 and chain == [1, 2]
+    assert drain(sync, chain, valid=lambda h: h != 3) == 2 and chain == [1, 2]
     assert 3 not in sync.buffer

@@ -105,8 +105,8 @@ class SimNode:
             for block, cert in rd.committed:
                 self.sim.observe_commit(self, block, cert)
                 self.store.append((block, cert))
-            for peer, from_height in rd.fetch:
-                self.sim.send_fetch(self, peer, BlockRequest(from_height))
+            for peer, from_height, count in rd.fetch:
+                self.sim.send_fetch(self, peer, BlockRequest(from_height, count))
             for peer, from_height, count in rd.serve:
                 items = tuple(self.store[from_height - 1: from_height - 1 + count])
                 if items and peer is not None:
