@@ -23,11 +23,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from consensus import ProposeRequest, Replica
+from consensus import ProposeRequest
 from ledger.errors import DecodeError
 from ledger.types import SignedTx
-from node.core.chain import BlockLimits, Chain
-from node.core.mempool import Mempool
+from node.core.engine import NodeCore
 from node.core.pacing import BlockSizer
 from node.core.preview import MAX_PREVIEWS_PER_HEIGHT, PREVIEW_LEAD_S, Preview
 
@@ -39,14 +38,14 @@ def now_ms() -> int:
 class Proposer:
     """Builds this replica's proposals on the event loop; ``busy()`` is true while the core must not be re-entered."""
 
-    def __init__(self, chain: Chain, mempool: Mempool, replica: Replica, limits: BlockLimits, sizer: BlockSizer,
-                 batch_wait_ms: int, empty_block_interval_ms: int, previews: bool,
-                 busy: Callable[[], bool], drive: Callable[[], None]) -> None:
-        self.chain, self.mempool, self.replica, self.limits, self.sizer = chain, mempool, replica, limits, sizer
+    def __init__(self, core: NodeCore, sizer: BlockSizer, batch_wait_ms: int, empty_block_interval_ms: int,
+                 previews: bool, busy: Callable[[], bool], after: Callable[[], None]) -> None:
+        self.core, self.sizer = core, sizer
+        self.chain, self.mempool, self.replica, self.limits = core.chain, core.mempool, core.replica, core.limits
         self.batch_wait_s = batch_wait_ms / 1000
         self.empty_interval_s = empty_block_interval_ms / 1000
         self.previews = previews
-        self._busy, self._drive = busy, drive
+        self._busy, self._after = busy, after
         self.request: ProposeRequest | None = None
         self.broadcast: Callable[[bytes], None] | None = None  # set once the transport runs (previews go out)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -116,14 +115,15 @@ class Proposer:
             self._propose(request, txs, timestamp)
 
     def _propose(self, request: ProposeRequest, txs: list[SignedTx], timestamp: int) -> None:
-        if self._busy() or request.height != self.chain.height + 1 or request.view != self.replica.view:
-            return  # the view moved on while the preview went out; the core asks again if it must
+        if self._busy():
+            return
         started = time.perf_counter()
-        block = self.chain.build_block(request.view, request.height, request.prev_hash, request.last_commit,
-                                       self.replica.me, txs, timestamp)
+        block = self.core.build_block(request, txs, timestamp)
+        if block is None:
+            return  # the view moved on while the preview went out; the core asks again if it must
         self.sizer.observe(len(txs), time.perf_counter() - started)
-        self.replica.propose(block)
-        self._drive()
+        self.core.propose(block)
+        self._after()
 
     def on_preview(self, peer: bytes, data: bytes) -> str | None:
         """A backup got the primary's preview: execute it now if it fits; returns the outcome for metrics."""

@@ -39,7 +39,7 @@ from p2p.handshake import (
 )
 from p2p.tls import client_ssl_context, create_ca, issue_node_certificate, server_ssl_context
 from p2p.transport import ROUTE
-from node.service import event_loop_factory
+from node.process import event_loop_factory
 
 pytestmark = pytest.mark.integration  # real loopback sockets between transports
 

@@ -56,7 +56,8 @@ from ledger.crypto import SigningKey
 from ledger.types import PHASE_COMMIT, PHASE_PREPARE, TxBody, Vote
 from node.ops.home import load_home
 from node.ops.logs import setup_logging
-from node.service import ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW, ENVELOPE_TXS, Node, event_loop_factory
+from node.process import event_loop_factory
+from node.service import ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW, ENVELOPE_TXS, Node
 from p2p.transport import ROUTE
 
 PATTERNS = ("flood", "equivocate", "garbage", "replay")
