@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import deque
 
 from ledger.crypto import SigningKey
-from ledger.errors import ValidationError
+from ledger.errors import InvariantError, ValidationError
 from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block, CommitCertificate, Vote, quorum_size
 
 from consensus.catchup import CATCHUP_TIMEOUT_TICKS, CatchUp
@@ -480,7 +480,10 @@ class Replica(ViewChanges, Rejoin):
 
     def _commit(self, block: Block, cert: CommitCertificate) -> None:
         """Stable checkpoint (§4.3): emit the block, drop the slot and everything below it."""
-        assert block.height == self.height and cert.block_hash == block.block_hash
+        if (block.height != self.height or cert.block_hash != block.block_hash
+                or block.header.prev_hash != self.committed_hash):
+            raise InvariantError(f"commit of block {block.height} ({block.block_hash.hex()[:16]}) does not extend "
+                                 f"committed height {self.committed_height} or does not match its certificate")
         self._out.committed.append((block, cert))
         self._unapplied += 1
         self.committed_height, self.committed_hash, self.last_cert = block.height, block.block_hash, cert

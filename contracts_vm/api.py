@@ -29,6 +29,7 @@ from contracts_vm.machine import CODE_PREFIX, META_PREFIX, Machine, check_contra
 from contracts_vm.program import Method, load_program
 from contracts_vm.values import to_bytes, type_name, walk_cost
 from ledger.encoding import encode
+from ledger.errors import StorageError
 
 logger = logging.getLogger("shopchain.vm")
 
@@ -80,6 +81,11 @@ def _run(state, contract: str, method: str, args: Any, ctx: CallContext, gas_lim
     except VMError as exc:
         state.revert(cp)
         return CallResult("failed", gas_limit - max(m.gas, 0), error=exc.name, error_message=exc.message, steps=m.steps)
+    except StorageError:
+        # This node's store failed (a damaged value, an I/O error): not the contract's
+        # outcome, so it must not become a receipt; the node halts on it (node/core/engine.py).
+        state.revert(cp)
+        raise
     except RecursionError:
         state.revert(cp)
         return CallResult("failed", gas_limit - max(m.gas, 0), error=E.VM_FAULT,

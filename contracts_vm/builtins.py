@@ -15,7 +15,7 @@ from typing import Any
 
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
-from contracts_vm.limits import BYTES_PER_GAS, INT_MAX, INT_MIN, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES
+from contracts_vm.limits import BYTES_PER_GAS, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES
 from contracts_vm.values import check_int, strict_eq, type_name, walk_cost
 from ledger.crypto import sha256, verify_ed25519
 
@@ -327,4 +327,3 @@ HOSTS = (
 )
 HOST_INDEX = {row[0]: i for i, row in enumerate(HOSTS)}
 
-assert INT_MIN < 0 < INT_MAX

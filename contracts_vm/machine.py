@@ -29,6 +29,7 @@ from contracts_vm.program import Program, cached_program, load_program
 from contracts_vm.values import (copy_value, decode_key, encode_key, encode_key_prefix, encode_scalar, from_bytes,
                                  remember_canonical, to_bytes, type_name, walk_cost)
 from ledger.encoding import decode
+from ledger.errors import CorruptionError, DecodeError
 
 #: State key prefixes: code, per-contract metadata, per-contract storage.
 CODE_PREFIX = b"code/"
@@ -80,7 +81,10 @@ def load_contract(state, name: str) -> tuple[Program, tuple]:
         raise VMError(E.UNKNOWN_CONTRACT, f"no contract named {name!r} is installed")
     meta = _meta_cache.get(raw)
     if meta is None:
-        record = decode(raw)
+        try:
+            record = decode(raw)
+        except DecodeError as exc:  # written by install/upgrade only, canonically: the store failed
+            raise CorruptionError(f"the record of contract {name!r} does not decode: {exc}") from None
         meta = (record["code_hash"], tuple(record["capabilities"]))
         if len(_meta_cache) >= META_CACHE_SIZE:
             _meta_cache.clear()

@@ -18,7 +18,7 @@ from contracts_vm import errors as E
 from contracts_vm.errors import VMError
 from contracts_vm.limits import BYTES_PER_GAS, GAS_PER_NODE, INT_MAX, INT_MIN, MAX_STORAGE_KEY_BYTES
 from ledger.encoding import MAX_DEPTH, decode, decode_known_canonical, encode
-from ledger.errors import DecodeError, EncodeError
+from ledger.errors import CorruptionError, DecodeError, EncodeError
 
 
 _SCALARS = (int, bytes, str, bool, type(None))
@@ -265,7 +265,9 @@ def from_bytes(data: bytes) -> Any:
     try:
         value = decode(data)
     except DecodeError as exc:
-        raise VMError(E.INVALID_CODE, f"stored value is not canonical: {exc}") from None
+        # Contracts only ever store canonical encodings, so this is the node's store failing,
+        # not a contract outcome: it must halt the node, never become a receipt.
+        raise CorruptionError(f"a stored contract value does not decode: {exc}") from None
     remember_canonical(data, _CONTAINER)
     return value
 

@@ -40,3 +40,11 @@ class CorruptionError(StorageError):
 
 class GenesisError(ChainError, ValueError):
     """A genesis file is invalid; the message names the offending field."""
+
+
+class InvariantError(ChainError):
+    """A condition the code relies on does not hold: a bug or a damaged store, never bad input.
+
+    Raised by explicit checks (not ``assert``, which ``python -O`` removes) where going on
+    would write or sign something inconsistent; the node halts on it.
+    """

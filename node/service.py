@@ -34,7 +34,7 @@ from node.core.executor import BlockOutcome
 from node.core.mempool import MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
 from node.gossip import Gossip
-from node.ops.config import ConfigError, parse_peer_addresses
+from node.ops.config import ConfigError, parse_peer_addresses, rpc_limits
 from node.ops.home import load_home
 from node.ops.logs import setup_logging
 from node.ops.metrics import Registry
@@ -43,7 +43,7 @@ from node.proposer import Proposer, now_ms
 from node.reads import NodeReads, attach_metrics
 from node.rpc.explorer import add_explorer_routes
 from node.rpc.methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
-from node.rpc.server import RpcServer, limits_from_config
+from node.rpc.server import RpcServer
 from node.rpc.views import block_json, value_to_json
 from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
 from p2p.transport import Transport
@@ -92,7 +92,7 @@ class Node:
                                self._connected_peers, lambda: self.halted, self.submit_transaction)
         self.metrics = Registry()
         self._attach_metrics()
-        self.rpc = RpcServer(make_routes(self.reads), limits_from_config(cfg), self.metrics, self.reads.health,
+        self.rpc = RpcServer(make_routes(self.reads), rpc_limits(cfg), self.metrics, self.reads.health,
                              cfg.get("rpc", "cors_origins"))
         sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
                            self.limits.max_txs)

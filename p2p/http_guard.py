@@ -73,6 +73,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_runner import BaseRunner, BaseSite
 
+from ledger.errors import InvariantError
+
 log = logging.getLogger("shopchain.http_guard")
 
 #: Defaults of GuardLimits (an owner sets its own; the RPC server's come from config).
@@ -376,7 +378,8 @@ class GuardedSite(BaseSite):
     async def start(self) -> None:
         await super().start()
         server = self._runner.server
-        assert server is not None, "runner.setup() must run before the site starts"
+        if server is None:
+            raise InvariantError("runner.setup() must run before the site starts")
         if not getattr(server.request_handler, "_guarded_by", None) is self.guard:
             server.request_handler = self.guard.wrap_handler(server.request_handler)
             server.request_handler._guarded_by = self.guard  # type: ignore[attr-defined]

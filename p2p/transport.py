@@ -54,6 +54,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from ledger.crypto import SigningKey
+from ledger.errors import InvariantError
 from p2p.admission import AdmissionGuard, bind, listen
 from p2p.budgets import PeerBudgets, Verdict
 from p2p.connection import Connection, clip_reason
@@ -148,7 +149,8 @@ class Transport:
         await self._runner.setup()
         try:
             self._socket = bind(self.listen_host, self._requested_port)
-            assert self._runner.server is not None
+            if self._runner.server is None:
+                raise InvariantError("the p2p runner has no server after setup()")
             self._server = await listen(self._guard, self._runner.server, self._socket, self._ssl_server)
         except BaseException:
             await self._runner.cleanup()
@@ -444,7 +446,8 @@ class Transport:
         self._counters["dial_attempts"] += 1
         url = f"{'wss' if self._ssl_client is not None else 'ws'}://{peer.address}{ROUTE}"
         options = {"ssl": self._ssl_client} if self._ssl_client is not None else {}
-        assert self._session is not None
+        if self._session is None:
+            raise InvariantError("dialling before Transport.start() opened the client session")
         peer.last_upgrade_sent_us = max(int(self._wall_clock() * 1_000_000), peer.last_upgrade_sent_us + 1)
         headers = upgrade_headers(self.node_key, self.chain_id, peer.key, peer.last_upgrade_sent_us)
         try:

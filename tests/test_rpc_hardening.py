@@ -33,7 +33,8 @@ from node.ops.config import ConfigError, parse_config
 from node.rpc.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, CallContext, Method
 from node.ops.metrics import Registry
 from node.rpc.methods import make_routes
-from node.rpc.server import RpcLimits, RpcServer, limits_from_config
+from node.ops.config import rpc_limits as limits_from_config
+from node.rpc.server import RpcLimits, RpcServer
 from p2p.http_guard import GuardConfigError, GuardLimits
 from tests.test_metrics import parse_exposition, sample
 from tests.test_rpc_server import req, routes

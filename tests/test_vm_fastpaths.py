@@ -24,7 +24,7 @@ from contracts_vm.errors import VerifyError, VMError
 from contracts_vm.values import _walk_exact, from_bytes, to_bytes, walk_cost
 from contracts_vm.verifier import verify
 from ledger.encoding import MAX_DEPTH, decode, encode
-from ledger.errors import DecodeError, EncodeError
+from ledger.errors import CorruptionError, DecodeError, EncodeError
 from tests.commerce_harness import Chain, h
 from tests.test_vm_properties import CTX, GAS, _fresh_state, programs, valid_programs
 
@@ -235,7 +235,7 @@ def test_non_canonical_bytes_are_still_rejected_after_the_canonical_form_was_see
     swapped = b"\x82\xa1b\x02\xa1a\x01"         # same map, keys out of order
     with pytest.raises(DecodeError):
         decode(swapped)
-    with pytest.raises(VMError):
+    with pytest.raises(CorruptionError):  # contracts store only canonical bytes: this is the store failing
         from_bytes(swapped)
 
 

@@ -52,6 +52,17 @@ class ReadyLoopError(ChainError):
 HALTING_ERRORS = (DivergenceError, CorruptionError, StorageError, ReadyLoopError)
 
 
+def halt_reason(exc: Exception) -> str:
+    """The halt message. Anything else escaping validation or the Ready loop is a local fault too:
+    execution is deterministic and never raises on valid state (the simulator found a
+    damaged stored value surfacing as a VM decode error), and a half-done Ready cycle
+    cannot be resumed safely, so the node stops instead of guessing."""
+    if isinstance(exc, HALTING_ERRORS):
+        return str(exc)
+    return (f"{type(exc).__name__} while validating or applying blocks: {exc}. The local state may be damaged; "
+            f"stop the node and run `shopchain node verify`")
+
+
 class CoreHost(Protocol):
     """What the core asks of its host (the service, or the simulator's node)."""
 
@@ -121,8 +132,10 @@ class NodeCore:
         if (self.halted_reason is not None or self.driving or request.height != self.chain.height + 1
                 or request.view != self.replica.view):
             return None  # the view moved on; the core asks again if it must
-        return self.chain.build_block(request.view, request.height, request.prev_hash, request.last_commit,
-                                      self.key.public_key, txs, timestamp_ms)
+        with self._halt_on_failure():
+            return self.chain.build_block(request.view, request.height, request.prev_hash, request.last_commit,
+                                          self.key.public_key, txs, timestamp_ms)
+        return None  # building failed and halted the core
 
     def propose(self, block: Block) -> None:
         """Hand a block from ``build_block`` to the replica (it signs and sends the PRE-PREPARE)."""
@@ -197,9 +210,9 @@ class NodeCore:
                 self.replica.advance()
                 if request is not None:
                     self.host.asked_to_propose(request)
-        except HALTING_ERRORS as exc:
+        except Exception as exc:
             # StorageError: disk full, read-only, I/O error; nothing of this cycle that needed it was sent.
-            self.halt(str(exc), exc)
+            self.halt(halt_reason(exc), exc)
         finally:
             self.driving = False
 
@@ -208,8 +221,8 @@ class NodeCore:
         """Inputs outside the Ready loop read the store too (validation executes blocks)."""
         try:
             yield
-        except HALTING_ERRORS as exc:
-            self.halt(str(exc), exc)
+        except Exception as exc:
+            self.halt(halt_reason(exc), exc)
 
     def _apply(self, block: Block, cert: CommitCertificate) -> None:
         journal = [(schema.mempool_key(tx.tx_id), None) for tx in block.txs]

@@ -250,3 +250,14 @@ def load_config(home: str) -> NodeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     return parse_config(home, doc)
+
+
+def rpc_limits(cfg: NodeConfig) -> rpc_server.RpcLimits:
+    """The RPC server's limits from the ``[rpc]`` section (the others keep their defaults)."""
+    rpc = {k: cfg.get("rpc", k) for k in ("max_body_bytes", "max_ws_connections", "max_response_bytes",
+                                          "max_connections", "max_connections_per_address",
+                                          "ws_outbound_buffer_bytes", "ws_outbound_total_bytes")}
+    seconds = {f"{k}_seconds": cfg.get("rpc", f"{k}_ms") / 1000
+               for k in ("header_timeout", "body_timeout", "idle_timeout", "call_work_budget", "batch_work_budget")}
+    return rpc_server.RpcLimits(max_batch_len=cfg.get("rpc", "max_batch"),
+                     max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions"), **rpc, **seconds)

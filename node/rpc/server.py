@@ -35,7 +35,7 @@ import inspect
 import logging
 from dataclasses import dataclass, fields
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -74,9 +74,6 @@ from node.rpc.ws import (  # noqa: F401 - Topic and subscription_methods are par
     subscription_methods,
 )
 from p2p.http_guard import BodyTimeout, GuardedSite, GuardLimits
-
-if TYPE_CHECKING:  # node.ops.config refers to this module's limits, so import it for annotations only
-    from node.ops.config import NodeConfig
 
 log = logging.getLogger("shopchain.rpc")
 
@@ -160,17 +157,6 @@ class RpcLimits:
         """The connection guard's share of these limits (p2p/http_guard.py)."""
         return GuardLimits(self.max_connections, self.max_connections_per_address, self.header_timeout_seconds,
                            self.body_timeout_seconds, self.idle_timeout_seconds)
-
-
-def limits_from_config(cfg: NodeConfig) -> RpcLimits:
-    """The RPC server's limits from the ``[rpc]`` section (the others keep their defaults)."""
-    rpc = {k: cfg.get("rpc", k) for k in ("max_body_bytes", "max_ws_connections", "max_response_bytes",
-                                          "max_connections", "max_connections_per_address",
-                                          "ws_outbound_buffer_bytes", "ws_outbound_total_bytes")}
-    seconds = {f"{k}_seconds": cfg.get("rpc", f"{k}_ms") / 1000
-               for k in ("header_timeout", "body_timeout", "idle_timeout", "call_work_budget", "batch_work_budget")}
-    return RpcLimits(max_batch_len=cfg.get("rpc", "max_batch"),
-                     max_subscriptions_per_connection=cfg.get("rpc", "max_subscriptions"), **rpc, **seconds)
 
 
 HealthCheck = Callable[[], "dict[str, Any] | Awaitable[dict[str, Any]]"]

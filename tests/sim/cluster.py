@@ -34,9 +34,10 @@ from ledger.types import PHASE_COMMIT, Block, CommitCertificate, Vote, validator
 
 from consensus.messages import Blocks, BlockRequest, NewView, PrePrepare, ViewChange
 from consensus.ready import PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, ProposeRequest, Record
-from consensus.replica import Replica
+from consensus.replica import VIEW_TIMEOUT_TICKS, Replica
 from tests.sim.mutants import MUTANTS
 from tests.sim.network import LinkFaults, Network
+from tests.sim.corenode import WORKLOAD_PER_TICK, CoreSimNode, Workload, draw_storage_fault
 from tests.sim.node import SimNode
 from tests.sim.rejoin import RejoinChecker, forced_view_change_allows, may_rebuild, must_restore, start_stale_restart
 from tests.sim.scenarios import Scenario, make_scenario
@@ -47,6 +48,8 @@ LIVENESS_BLOCKS = 3
 #: Ticks allowed for that after the heal: three view changes at the capped timer
 #: (20 << 4 = 320 ticks each) plus catch-up. Seeds observed so far need under 100.
 LIVENESS_TICKS = 1000
+#: Real-core runs: a halted instance is restarted this many ticks later (the operator's response).
+HALT_RESTART_TICKS = 30
 #: Link behaviour after the heal: reliable, small delays.
 HEALED = LinkFaults(drop=0.0, duplicate=0.0, max_delay=2)
 
@@ -84,11 +87,14 @@ def message_key(message) -> tuple:
 class Simulation:
     def __init__(self, seed: int, validators: int = 4, twins: bool = False, mutant: str | None = None,
                  scenario: Scenario | None = None, replica_class: type[Replica] | None = None,
-                 share_signature_cache: bool = True) -> None:
+                 share_signature_cache: bool = True, real_core: bool = False) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.chain_id = CHAIN_ID
-        self.keys = [SigningKey.from_label(f"sim-validator-{i}") for i in range(validators)]
+        self.real_core = real_core
+        self.view_timeout_ticks = VIEW_TIMEOUT_TICKS
+        self.validator_labels = [f"sim-validator-{i}" for i in range(validators)]
+        self.keys = [SigningKey.from_label(label) for label in self.validator_labels]
         self.validators = [k.public_key for k in self.keys]
         self.vset_hash = validator_set_hash(self.validators)
         self.genesis_hash = sha256(b"shopchain/sim/genesis/" + CHAIN_ID.encode())
@@ -100,7 +106,7 @@ class Simulation:
         self.scenario = scenario if scenario is not None else make_scenario(self.rng, validators, twins)
         self._sig_cache: dict[tuple, bool] = {}
         self.signature_checks = 0
-        self._hash = hashlib.sha256(f"{seed}/{validators}/{twins}/{mutant}".encode())
+        self._hash = hashlib.sha256(f"{seed}/{validators}/{twins}/{mutant}{'/core' if real_core else ''}".encode())
         self.violations: list[str] = []
         self.agreed: dict[int, bytes] = {}
         self.signed: dict[tuple, bytes] = {}
@@ -121,7 +127,10 @@ class Simulation:
         self.absent: set[int] = set()  # instances down for a stale_restart or rebuild event
         self.network = Network(self.rng, lambda key: self.instances_by_key.get(key, []), len(keys))
         self.network.faults = sc.faults
-        self.nodes = [SimNode(self, i, key, byzantine=(i == sc.byzantine)) for i, key in enumerate(keys)]
+        node_class = CoreSimNode if real_core else SimNode
+        self.nodes = [node_class(self, i, key, byzantine=(i == sc.byzantine)) for i, key in enumerate(keys)]
+        self.workload = Workload(self.chain_id, self.rng, WORKLOAD_PER_TICK) if real_core else None
+        self.storage_fault = draw_storage_fault(self.rng, len(keys), sc.heal_tick) if real_core else None
         for node in self.nodes:
             node.start()
         self.healed = False
@@ -335,19 +344,34 @@ class Simulation:
         elif not self.healed:
             self._apply_events()
         self._rebuild_when_safe()
+        if self.real_core:
+            self._storage_and_workload()
         for src, dst, message in self.network.due():
             node = self.nodes[dst]
             if node.up:
                 self.trace(self.now, src, dst, message_key(message))
-                node.replica.step(message, sender=self.nodes[src].key.public_key)
-                node.pump()
+                node.deliver(message, self.nodes[src].key.public_key)
         for node in self.nodes:
             if node.up:
-                node.replica.peers_unreachable(self.unreachable_from(node))
-                node.replica.tick()
-                node.pump()
+                node.tick(self.unreachable_from(node))
         if self.healed:
             self.rejoin.check()
+
+    def _storage_and_workload(self) -> None:
+        """Real-core runs: switch the drawn storage fault on and off, and gossip new transfers."""
+        fault = self.storage_fault
+        if fault is not None:
+            node = self.nodes[fault.instance]
+            on = fault.start <= self.now < fault.end and not self.healed
+            setattr(node.kv, fault.kind, fault.rate if on else 0.0)
+        for node in self.nodes:  # an operator restarts a halted node (its disk fault is gone by then)
+            if (node.halted_at is not None and not node.up and node.index not in self.absent
+                    and self.now - node.halted_at >= HALT_RESTART_TICKS):
+                node.halted_at = None
+                self._restart(node)
+        for raw in self.workload.next_batch():
+            for node in self.nodes:
+                node.admit(raw)
 
     def run(self) -> Result:
         sc = self.scenario
@@ -377,6 +401,15 @@ class Simulation:
                            f"within {LIVENESS_TICKS} ticks (checker 5: liveness)"
                 break
         counters: dict[str, int] = {}
+        if self.real_core:
+            counters["txs_offered"] = self.workload.sent
+            counters["txs_committed_max"] = max(n.txs_committed for n in self.nodes)
+            counters["halts"] = sum(len(n.halts) for n in self.nodes)
+            for node in self.nodes:
+                for k, v in node.kv.faults.items():
+                    counters["store." + k] = counters.get("store." + k, 0) + v
+            if self.storage_fault is not None:
+                counters["storage_fault." + self.storage_fault.kind] = 1
         for node in self.nodes:
             if node.replica is not None:
                 for k, v in node.replica.counters.items():

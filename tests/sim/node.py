@@ -44,6 +44,7 @@ class SimNode:
         self.records: list[Record] = []
         self.replica: Replica | None = None
         self.crash_after_persist = False
+        self.halted_at: int | None = None  # the stand-in runtime never halts (see corenode.py)
 
     @property
     def up(self) -> bool:
@@ -68,6 +69,18 @@ class SimNode:
     def crash(self) -> None:
         self.replica = None
         self.crash_after_persist = False
+
+    def deliver(self, message, sender: bytes) -> None:
+        """A message the network delivers: one step of the replica, then its Ready loop."""
+        if self.replica is not None:
+            self.replica.step(message, sender=sender)
+            self.pump()
+
+    def tick(self, unreachable: frozenset[bytes]) -> None:
+        if self.replica is not None:
+            self.replica.peers_unreachable(unreachable)
+            self.replica.tick()
+            self.pump()
 
     # --- the runtime's side of the interface ---------------------------------------
 

@@ -29,28 +29,31 @@ class Summary:
                 f"liveness_failures={self.liveness_failures} trace_hash={self.trace_hash}")
 
 
-def replay_command(seed: int, validators: int, twins: bool, mutant: str | None) -> str:
+def replay_command(seed: int, validators: int, twins: bool, mutant: str | None, real_core: bool = False) -> str:
     cmd = f"python -m tests.sim --validators {validators} --seeds 1 --start {seed}"
     if twins:
         cmd += " --twins"
+    if real_core:
+        cmd += " --real-core"
     if mutant:
         cmd += f" --mutant {mutant}"
     return cmd
 
 
 def run_seeds(validators: int, seeds: int, start: int = 0, twins: bool = False, mutant: str | None = None,
-              stop_on_violation: bool = False, keep_results: bool = False, progress=None) -> Summary:
+              stop_on_violation: bool = False, keep_results: bool = False, progress=None,
+              real_core: bool = False) -> Summary:
     summary = Summary(seeds, validators)
     h = hashlib.sha256()
     for seed in range(start, start + seeds):
-        result = Simulation(seed, validators, twins=twins, mutant=mutant).run()
+        result = Simulation(seed, validators, twins=twins, mutant=mutant, real_core=real_core).run()
         h.update(bytes.fromhex(result.trace_hash))
         if keep_results:
             summary.results.append(result)
         if result.violations or result.liveness_failure:
             what = result.violations[0] if result.violations else result.liveness_failure
             summary.failures.append(f"seed {seed}: {what}\n  scenario: {result.scenario}\n"
-                                    f"  replay: {replay_command(seed, validators, twins, mutant)}")
+                                    f"  replay: {replay_command(seed, validators, twins, mutant, real_core)}")
             if result.violations:
                 summary.violations += 1
             else:
