@@ -35,8 +35,8 @@ from node.ops.metrics import Registry
 from node.rpc.methods import make_routes
 from node.rpc.server import RpcLimits, RpcServer, limits_from_config
 from p2p.http_guard import GuardConfigError, GuardLimits
-from tests.test_metrics import parse_exposition, sample
-from tests.test_rpc_server import req, routes
+from tests.node.test_metrics import parse_exposition, sample
+from tests.integration.test_rpc_server import req, routes
 
 pytestmark = pytest.mark.integration  # real sockets and node processes
 
