@@ -1,5 +1,10 @@
 """Shared pytest configuration: the --runslow switch, and the unit/integration line.
 
+Layout: tests/<package>/ mirrors the code (ledger, vm, commerce, consensus, p2p, node,
+cli, devnet); tests/integration/ holds the files whose every test is integration-marked
+(collection fails if one is not). Every test without the ``integration`` mark also gets
+``unit``, so ``-m unit`` and ``-m integration`` split the run in two exact halves.
+
 How the line is kept: a test marked ``integration`` may start processes and open
 sockets (loopback servers, devnets, browsers). Every other test is a unit test and runs
 in-process: while its setup, call and teardown run (module fixtures included, since they
@@ -32,7 +37,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="also run long soak/simulation tests")
 
 
+INTEGRATION_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "integration")
+
+
+def unmarked_integration_items(items: list[pytest.Item]) -> list[str]:
+    """Tests under tests/integration/ without the ``integration`` mark (there must be none)."""
+    return [item.nodeid for item in items
+            if str(item.path).startswith(INTEGRATION_DIR + os.sep) and item.get_closest_marker("integration") is None]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = unmarked_integration_items(items)
+    if unmarked:
+        raise pytest.UsageError("tests/integration/ holds only tests marked integration (pytestmark = "
+                                "pytest.mark.integration); unmarked: " + ", ".join(unmarked))
+    # `-m unit` selects exactly the in-process tests: every test without the integration mark.
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)
     if config.getoption("--runslow"):
         return
     skip_slow = pytest.mark.skip(reason="long run: use --runslow")

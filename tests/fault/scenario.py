@@ -414,7 +414,7 @@ class PacedLoad(LoadGenerator):
 #: PacedLoad: tries per transfer before it is reported, and how far behind schedule it may fall.
 PACED_ATTEMPTS = 20
 PACED_MAX_BEHIND = 10
-#: Steady load of the standalone command and of tests/test_byzantine.py: transfers/s per sender.
+#: Steady load of the standalone command and of tests/integration/test_byzantine.py: transfers/s per sender.
 LOAD_SENDERS = ("buyer-1", "buyer-2", "buyer-3")
 LOAD_RATE_PER_SENDER = 15.0
 

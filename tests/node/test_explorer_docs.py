@@ -20,7 +20,7 @@ from node.ops.metric_defs import ALL_METRICS
 from node.rpc.openrpc_docs import config_markdown, metrics_markdown, route_table, rpc_markdown
 from tests.nethelpers import Devnet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCS = os.path.join(ROOT, "docs")
 GUIDES = ["quickstart.md", "operator-guide.md", "developer-guide.md", "architecture.md", "security.md", "explorer.md"]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")

@@ -11,7 +11,7 @@ from cli.main import main
 from contracts_vm import compile_source
 from contracts_vm.deploy import decode_deploy
 
-TOKEN = Path(__file__).resolve().parent.parent / "contracts_vm" / "examples" / "token.sc.py"
+TOKEN = Path(__file__).resolve().parents[2] / "contracts_vm" / "examples" / "token.sc.py"
 
 
 def test_compile_human_and_json(tmp_path):

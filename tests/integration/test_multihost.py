@@ -43,7 +43,7 @@ WAIT_S = 120.0
 CUT_S = 6.0
 #: Blocks the others must commit while one host is cut off.
 BLOCKS_WHILE_CUT = 5
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _ip(*args: str, ns: str | None = None) -> None:

@@ -50,10 +50,9 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory):
-    network = Devnet.start(str(tmp_path_factory.mktemp("clinet") / "devnet"))
-    yield network
-    network.stop()
+def net(shared_devnet):
+    """The run's shared devnet (tests/integration/conftest.py)."""
+    return shared_devnet
 
 
 @pytest.fixture(scope="module")

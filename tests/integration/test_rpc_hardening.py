@@ -36,8 +36,8 @@ from node.rpc.methods import make_routes
 from node.ops.config import rpc_limits as limits_from_config
 from node.rpc.server import RpcLimits, RpcServer
 from p2p.http_guard import GuardConfigError, GuardLimits
-from tests.test_metrics import parse_exposition, sample
-from tests.test_rpc_server import req, routes
+from tests.node.test_metrics import parse_exposition, sample
+from tests.integration.test_rpc_server import req, routes
 
 pytestmark = pytest.mark.integration  # real sockets and node processes
 

@@ -33,7 +33,7 @@ from contracts_vm.opcodes import CTX_FIELDS, OPCODES, imm_size
 from contracts_vm.verifier import verify
 from ledger.encoding import encode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GAS = 20_000
 CTX = CallContext(sender=b"\x05" * 32, height=3, timestamp_ms=1000, chain_id="prop", tx_id=b"\x09" * 32)
 
@@ -333,7 +333,7 @@ def test_same_results_across_processes_with_different_hash_seeds():
     digests = set()
     for seed in ("0", "4242"):
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
-        out = subprocess.run([sys.executable, "-c", "from tests.test_vm_properties import corpus_digest; print(corpus_digest())"],
+        out = subprocess.run([sys.executable, "-c", "from tests.vm.test_vm_properties import corpus_digest; print(corpus_digest())"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
         digests.add(out.stdout.strip())
     digests.add(corpus_digest())

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-DOCS_SCREENSHOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "screenshots")
+DOCS_SCREENSHOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs", "screenshots")
 SCREENSHOT_DIR = (DOCS_SCREENSHOT_DIR if os.environ.get("SHOPCHAIN_SCREENSHOTS") == "1"
                   else os.path.join(os.environ.get("TMPDIR", "/tmp"), "shopchain-screenshots"))
 #: Longest wait for something to appear on a page (the machine is shared and slow at times).

@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.integration  # runs the benchmark as a process against a devnet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: Generous bound for start-up, one short step and the drain on a busy 2-core machine.
 RUN_TIMEOUT_S = 240
 RATE = 20

@@ -10,7 +10,7 @@ import pytest
 from ledger.crypto import SigningKey
 from ledger.genesis import parse_genesis
 from node.ops.home import HomeError, init_home, load_home, read_key_file, write_key_file
-from tests.test_genesis import sample
+from tests.ledger.test_genesis import sample
 
 
 def test_init_then_load(tmp_path):

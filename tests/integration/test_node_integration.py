@@ -1,6 +1,6 @@
 """A real 4-validator devnet on loopback: agreement, commerce, refusals, crashes.
 
-One network serves the tests of this module in order (starting processes is the
+One network (the run's shared devnet, tests/integration/conftest.py) serves the tests of this module in order (starting processes is the
 expensive part); the crash tests come last and leave the network healthy again.
 """
 
@@ -28,11 +28,9 @@ VIEW_CHANGE_BOUND_S = 1.0 + 2.0 + 2.0
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory):
-    network = Devnet.start(str(tmp_path_factory.mktemp("net") / "devnet"))
-    yield network
-    # SIGTERM must stop every node cleanly (store flushed and closed), not by the SIGKILL fallback.
-    assert network.stop() == [True] * 4
+def net(shared_devnet):
+    """The run's shared devnet (tests/integration/conftest.py), which stops it cleanly."""
+    return shared_devnet
 
 
 def h(text: str) -> bytes:

@@ -20,7 +20,7 @@ from contracts_vm.values import _decode_scalar, _encode_scalar
 from ledger.encoding import encode
 from ledger.errors import ValidationError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "contracts_vm" / "examples"
 ADMIN = b"\xad" * 32
 ALICE = b"\xa1" * 32

@@ -229,7 +229,7 @@ def test_three_minute_soak_runs_every_fault_kind_and_keeps_every_invariant(tmp_p
 
 @pytest.mark.slow
 def test_byzantine_soak_runs_every_kind_once_and_stays_safe(tmp_path):
-    """Liveness is reported, not asserted here: tests/test_byzantine.py asserts it per pattern."""
+    """Liveness is reported, not asserted here: tests/integration/test_byzantine.py asserts it per pattern."""
     report = run_soak(str(tmp_path / "devnet"), minutes=0.0, seed=int(os.environ.get("SOAK_SEED", "13")),
                       byzantine=True)
     assert report["problems"] == [], report["problems"][:5]

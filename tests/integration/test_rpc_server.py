@@ -25,8 +25,8 @@ from node.rpc.jsonrpc import (
 from node.ops.metrics import Registry
 from node.rpc.server import RpcLimits, RpcServer, Topic, subscription_methods
 from node.rpc.types import Object
-from tests.test_jsonrpc import SPEC_EXAMPLES, demo_routes, strip_data
-from tests.test_metrics import check_histograms, parse_exposition, sample
+from tests.node.test_jsonrpc import SPEC_EXAMPLES, demo_routes, strip_data
+from tests.node.test_metrics import check_histograms, parse_exposition, sample
 
 pytestmark = pytest.mark.integration  # a real aiohttp server on loopback
 

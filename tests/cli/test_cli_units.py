@@ -23,7 +23,7 @@ from ledger.crypto import SigningKey, sha256
 from node.ops.home import write_key_file
 
 PASSWORD = "s3cret-pass"
-DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "cli.md")
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs", "cli.md")
 #: A port nothing listens on (the discard port; connections are refused on loopback).
 DEAD_NODE = "http://127.0.0.1:9"
 

@@ -27,7 +27,7 @@ from contracts_vm.values import encode_key
 from contracts_vm.verifier import verify
 from ledger.encoding import encode
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "vm_conformance.json").read_text())
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "vm_conformance.json").read_text())
 ROWS = VECTORS["rows"]
 
 

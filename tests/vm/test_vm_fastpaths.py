@@ -26,7 +26,7 @@ from contracts_vm.verifier import verify
 from ledger.encoding import MAX_DEPTH, decode, encode
 from ledger.errors import CorruptionError, DecodeError, EncodeError
 from tests.commerce_harness import Chain, h
-from tests.test_vm_properties import CTX, GAS, _fresh_state, programs, valid_programs
+from tests.vm.test_vm_properties import CTX, GAS, _fresh_state, programs, valid_programs
 
 
 def _outcome(state, r) -> tuple:

@@ -19,7 +19,7 @@ from ledger.crypto import (
 )
 from ledger.errors import ValidationError
 
-VECTORS = os.path.join(os.path.dirname(__file__), "vectors")
+VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors")
 L = 2**252 + 27742317777372353535851937790883648493
 
 # RFC 8032 section 7.1, TEST 1-3: (secret seed, public key, message, signature).
