@@ -11,7 +11,7 @@ opcode gas of its own version (program.py), so a later version can reprice an op
 while code installed under an earlier one keeps its prices. The module constants of
 the Gas section (``INTRINSIC_GAS``, ``BYTES_PER_GAS``, ...) are version 1's prices,
 which the machine charges for every version today: a version that changes one of
-them must first pass its schedule to where it is charged (tests/test_vm_gas_schedule.py
+them must first pass its schedule to where it is charged (tests/vm/test_vm_gas_schedule.py
 refuses a schedule that differs from version 1 in anything but ``opcode_gas``).
 """
 

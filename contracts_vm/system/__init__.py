@@ -164,7 +164,7 @@ def is_registered(state, account: bytes) -> bool:
 
     A direct read of the identity contract's storage (two key lookups, no VM entry),
     because the mempool asks this for every incoming transaction. It must agree with
-    the contract's own ``is_registered`` view; tests/test_commerce_identity.py checks it.
+    the contract's own ``is_registered`` view; tests/commerce/test_commerce_identity.py checks it.
     """
     if type(account) is not bytes or len(account) != 32:
         return False

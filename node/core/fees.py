@@ -21,7 +21,7 @@ transactions' fees too.
 Balances are read and written directly in the ledger contract's storage (the
 ``balances`` map), as ``contracts_vm.system.is_registered`` reads identity's: one
 key read and write per party instead of a VM call per transaction.
-tests/test_fees.py checks that the ledger's own ``balance_of`` view agrees.
+tests/node/test_fees.py checks that the ledger's own ``balance_of`` view agrees.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def test_production_code_checks_invariants_explicitly_not_with_assert():
     import ast
     import pathlib
 
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]
     found = []
     for package in ("ledger", "contracts_vm", "consensus", "p2p", "node", "cli", "devnet"):
         for path in sorted((root / package).rglob("*.py")):
