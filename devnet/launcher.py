@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable
 
 from devnet.genesis import DEFAULT_VALIDATORS, create_devnet
+from ledger.errors import ChainError
 from ledger.genesis import load_genesis
 
 #: How long `up` waits for every node to be healthy and committing.
@@ -35,7 +36,7 @@ HTTP_TIMEOUT_S = 2.0
 MANIFEST = "devnet.json"
 
 
-class DevnetError(Exception):
+class DevnetError(ChainError):
     """The devnet could not be started, queried or stopped; the message says what to do."""
 
 

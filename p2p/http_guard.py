@@ -73,6 +73,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_runner import BaseRunner, BaseSite
 
+from ledger.errors import ChainError
+
 log = logging.getLogger("shopchain.http_guard")
 
 #: Defaults of GuardLimits (an owner sets its own; the RPC server's come from config).
@@ -90,7 +92,7 @@ _HEADERS, _BODY, _HANDLER, _IDLE, _CLOSING = "headers", "body", "handler", "idle
 OnLimit = Callable[[str, str], None]
 
 
-class GuardConfigError(ValueError):
+class GuardConfigError(ChainError, ValueError):
     """A GuardLimits value is out of range (found at construction)."""
 
 

@@ -39,8 +39,12 @@ from node.ops.home import load_home
 Progress = Callable[[int], None]
 
 
-class VerifyError(ChainError):
-    """The store cannot be verified at all (missing, locked)."""
+class StoreVerifyError(ChainError):
+    """The store cannot be verified at all (missing, locked).
+
+    Not ``VerifyError``: that name is the contract VM's bytecode verifier error
+    (``contracts_vm.errors.VerifyError``).
+    """
 
 
 @dataclass
@@ -166,7 +170,7 @@ def verify_home(home: str, progress_factory: Callable[[int], Progress] | None = 
     try:
         kv = LevelDBKV(data_dir, create=False)
     except ChainError as exc:
-        raise VerifyError(f"{exc} (verification needs the node stopped and its data directory present)") from None
+        raise StoreVerifyError(f"{exc} (verification needs the node stopped and its data directory present)") from None
     try:
         total = BlockStore(kv).height
         progress = progress_factory(total) if progress_factory else None
