@@ -35,6 +35,7 @@ from ledger.storage.leveldb import LevelDBKV
 from ledger.types import verify_certificate
 from node.core.chain import Chain
 from node.ops.home import load_home
+from ledger.hexfmt import to_hex
 
 Progress = Callable[[int], None]
 
@@ -157,7 +158,7 @@ def check_state_at_head(kv: KVStore, stored: BlockStore, report: VerifyReport) -
     except CorruptionError as exc:
         report.bad_height, report.problem = report.head, str(exc)
         key = getattr(exc, "state_key", None)
-        report.bad_state_key = None if key is None else "0x" + key.hex()
+        report.bad_state_key = None if key is None else to_hex(key)
     except ChainError as exc:
         report.bad_height, report.problem = report.head, str(exc)
     report.state_seconds = time.monotonic() - started
