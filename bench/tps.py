@@ -48,6 +48,7 @@ from ledger.crypto import SigningKey, sha256, verify_ed25519
 from ledger.types import TxBody
 from node.client import Client
 from node.ops.home import read_key_file
+from ledger.hexfmt import to_hex
 
 BENCH = "tps"
 #: Offered rates (tx/s) tried in order, until commits fall behind.
@@ -138,14 +139,14 @@ class Bench:
             contract, method, args = self._call()
             body = TxBody(chain_id, key.public_key, self.nonces[a], contract, method, args, self.gas_limit)
             self.nonces[a] += 1
-            out.append((a % len(self.urls), "0x" + body.tx_id.hex(), body.sign(key).encode()))
+            out.append((a % len(self.urls), to_hex(body.tx_id), body.sign(key).encode()))
         return out
 
     # --- one step ----------------------------------------------------------------------------
 
     async def _post(self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, url: str,
                     batch: list[tuple[int, str, bytes]]) -> None:
-        payload = [{"jsonrpc": "2.0", "id": i, "method": "chain_sendRawTransaction", "params": ["0x" + raw.hex()]}
+        payload = [{"jsonrpc": "2.0", "id": i, "method": "chain_sendRawTransaction", "params": [to_hex(raw)]}
                    for i, (_, _, raw) in enumerate(batch)]
         async with sem:
             sent = time.monotonic()

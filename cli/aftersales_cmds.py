@@ -19,6 +19,7 @@ from cli.orders_cmds import get_order, review_key_for
 from cli.output import CliError, parse_commitment
 from cli.signer import Query, Tx, id_transition, query_command, tx_command
 from ledger.crypto import sha256
+from ledger.hexfmt import to_hex
 
 #: Review score dimensions: overall, quality, description, delivery, service.
 SCORE_COUNT = 5
@@ -41,7 +42,7 @@ def _unit(text: str) -> bytes:
 def get_passport(q: Query, unit: bytes, text: str) -> dict:
     found = q.view("warranty", "get_passport", unit)
     if found is None:
-        raise CliError(f"no warranty passport for unit {text!r} (id 0x{unit.hex()})",
+        raise CliError(f"no warranty passport for unit {text!r} (id {to_hex(unit)})",
                        hint="the brand registers units with `shopchain warranty register UNIT --product P`")
     return found
 
@@ -279,7 +280,7 @@ def _signed_review(tx: Tx, order_id: int, line: int, scores: list[int], content:
 
     o = get_order(tx, order_id)
     rk = review_key_for(tx.signer, bytes.fromhex(o["payload_hash"][2:]))
-    if "0x" + sha256(rk.public_key).hex() != o["review_key_hash"]:
+    if to_hex(sha256(rk.public_key)) != o["review_key_hash"]:
         raise CliError(f"the signing key is not the buyer of order {order_id} (its review key does not match "
                        f"the order's commitment)", hint="sign with the buyer's key: --key BUYER")
     chain_id = tx.client.status()["chain_id"]
@@ -360,8 +361,8 @@ def _rating(r: dict | None) -> str:
 @query_command
 def review_list(merchant: str | None, product: str | None, order_id: int | None, limit: int, q: Query) -> None:
     """List live reviews (newest versions), optionally for one merchant, product or order."""
-    merchant_key = "0x" + q.account(merchant, "--merchant").hex() if merchant else None
-    product_id = "0x" + parse_commitment(product, "--product").hex() if product else None
+    merchant_key = to_hex(q.account(merchant, "--merchant")) if merchant else None
+    product_id = to_hex(parse_commitment(product, "--product")) if product else None
     rows: list[dict] = []
     for rid in range(1, MAX_REVIEW_SCAN + 1):
         rv = q.view("reviews", "get_review", rid)
@@ -531,7 +532,7 @@ def provenance_history(item: str, limit: int, q: Query) -> None:
     iid = _unit(item)
     events = [q.view("provenance", "get_event", eid) for eid in q.view("provenance", "events_of", iid, limit)]
     holder = q.view("provenance", "custodian_of", iid)
-    result = {"item": "0x" + iid.hex(), "custodian": holder, "events": events}
+    result = {"item": to_hex(iid), "custodian": holder, "events": events}
     q.emit(result, lambda r: "\n".join(
         [f"item {r['item']}: custodian {q.label(r['custodian'])}"] +
         [f"{e['id']:>5}  height {e['height']:<8} {e['biz_step']:<12} {e['action']:<8} by {q.label(e['poster'])}"

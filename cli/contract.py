@@ -19,6 +19,7 @@ import click
 from contracts_vm import CompileError, VerifyError, compile_source, disassemble, verify
 from contracts_vm.bytecode import MAGIC, code_hash
 from contracts_vm.deploy import describe, encode_deploy, make_deploy
+from ledger.hexfmt import to_hex
 
 
 def _load_code(path: Path) -> tuple[bytes, dict]:
@@ -55,10 +56,10 @@ def compile_cmd(file: Path, as_json: bool, output: Path | None) -> None:
     if output is not None:
         output.write_bytes(code)
     if as_json:
-        click.echo(json.dumps({"code": "0x" + code.hex(), "code_hash": "0x" + code_hash(code).hex(), "abi": abi},
+        click.echo(json.dumps({"code": to_hex(code), "code_hash": to_hex(code_hash(code)), "abi": abi},
                               sort_keys=True))
         return
-    click.echo(f"{file}: {len(code)} bytes, code hash 0x{code_hash(code).hex()}")
+    click.echo(f"{file}: {len(code)} bytes, code hash {to_hex(code_hash(code))}")
     for m in abi["methods"]:
         args = ", ".join(f"{n}: {t}" for n, t in m["args"])
         extra = f"  [requires {m['requires']}]" if m["requires"] else ""
@@ -105,7 +106,7 @@ def deploy_tx_cmd(file: Path, name: str, upgrade: bool, capabilities: tuple, ini
     payload = encode_deploy(tx)
     summary = describe(tx)
     if as_json:
-        summary["payload"] = "0x" + payload.hex()
+        summary["payload"] = to_hex(payload)
         click.echo(json.dumps(summary, sort_keys=True))
         return
     click.echo(f"{summary['action']} {name}: code hash {summary['code_hash']}, {len(code)} bytes, "

@@ -15,6 +15,7 @@ import click
 from cli.output import CliError, emit, handle_errors, json_option, parse_hex
 from cli.signer import keystore_option, password_file_option, read_password
 from ledger.crypto import SigningKey
+from ledger.hexfmt import to_hex
 from node.ops.keystore import Keystore
 
 
@@ -24,7 +25,7 @@ def keys() -> None:
 
 
 def _row(name: str, public_key: bytes, path: str) -> dict:
-    return {"name": name, "public_key": "0x" + public_key.hex(), "path": path}
+    return {"name": name, "public_key": to_hex(public_key), "path": path}
 
 
 @keys.command("new")
@@ -119,12 +120,12 @@ def export_cmd(name: str, output: str | None, reveal: bool, keystore: str, passw
         raise CliError("export needs -o FILE (a plain key file) or --reveal (print the seed)",
                        hint=f"e.g. shopchain keys export {name} -o {name}.json")
     key = Keystore(keystore).load(name, read_password(password_file))
-    result: dict = {"name": name, "public_key": "0x" + key.public_key.hex()}
+    result: dict = {"name": name, "public_key": to_hex(key.public_key)}
     if output:
         write_key_file(output, key)
         result["path"] = os.path.abspath(output)
     if reveal:
-        result["seed"] = "0x" + key.seed.hex()
+        result["seed"] = to_hex(key.seed)
     lines = [f"public key: {result['public_key']}"]
     if output:
         lines.append(f"plain key file written to {result['path']} (0600): keep it secret")
@@ -144,7 +145,7 @@ def delete_cmd(name: str, yes: bool, keystore: str, password_file: str | None, a
     """Delete NAME from the keystore (its password is required, so a typo cannot delete the wrong key)."""
     store = Keystore(keystore)
     public = store.public_key(name)
-    if not yes and not click.confirm(f"delete key {name} (0x{public.hex()})? this cannot be undone", err=True):
+    if not yes and not click.confirm(f"delete key {name} ({to_hex(public)})? this cannot be undone", err=True):
         raise CliError("not deleted")
     store.delete(name, read_password(password_file))
-    emit(as_json, {"deleted": name, "public_key": "0x" + public.hex()}, f"deleted key {name}")
+    emit(as_json, {"deleted": name, "public_key": to_hex(public)}, f"deleted key {name}")

@@ -17,6 +17,7 @@ import click
 from cli.output import CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.crypto import sha256
+from ledger.hexfmt import to_hex
 
 #: Longest points expiry and voucher validity, in days (the contract's MAX_EXPIRY_DAYS).
 MAX_DAYS = 3660
@@ -106,7 +107,7 @@ def points_clawback(program: str, order_id: int, tx: Tx) -> None:
 def points_balance(program: str, account: str, q: Query) -> None:
     """Show ACCOUNT's live points in PROGRAM."""
     who = q.account(account, "ACCOUNT")
-    result = {"program": program, "account": "0x" + who.hex(), "points": q.view("loyalty", "balance_of", program, who),
+    result = {"program": program, "account": to_hex(who), "points": q.view("loyalty", "balance_of", program, who),
               "in_lots": q.view("loyalty", "held_in_lots", program, who)}
     q.emit(result, lambda r: f"{r['points']} points ({r['in_lots']} in lots incl. lapsed) in {program}")
 

@@ -18,6 +18,7 @@ from cli.output import EXIT_VERIFY, CliError, LiveCounter, emit, handle_errors, 
 from cli.signer import Query, query_command
 from ledger.crypto import SigningKey
 from ledger.errors import ChainError
+from ledger.hexfmt import to_hex
 
 
 @click.group()
@@ -54,8 +55,8 @@ def init(home: str, genesis_path: str, moniker: str | None, p2p_listen: str | No
         init_home(home, genesis, key, overrides)
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
-    result = {"home": os.path.abspath(home), "public_key": "0x" + key.public_key.hex(),
-              "in_validator_set": me is not None, "genesis_hash": "0x" + genesis.genesis_hash.hex()}
+    result = {"home": os.path.abspath(home), "public_key": to_hex(key.public_key),
+              "in_validator_set": me is not None, "genesis_hash": to_hex(genesis.genesis_hash)}
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

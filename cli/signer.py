@@ -36,6 +36,7 @@ from cli.output import (
 from ledger.crypto import SigningKey
 from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, TxFailed
 from node.ops.keystore import DEFAULT_KEYSTORE_DIR, NAME_PATTERN, Keystore, KeystoreError
+from ledger.hexfmt import to_hex
 
 #: Event fields that hold money (shown in currency units in human output).
 AMOUNT_FIELDS = frozenset({"amount", "payout", "fee", "holdback", "to_buyer", "to_merchant", "cumulative", "discount",
@@ -130,7 +131,7 @@ class Query:
         if not hex_key or hex_key == "0x":
             return "-"
         if self._names is None:
-            self._names = {"0x" + k.public_key.hex(): k.name for k in Keystore(self.keystore).list()}
+            self._names = {to_hex(k.public_key): k.name for k in Keystore(self.keystore).list()}
         name = self._names.get(hex_key)
         return f"{name} ({short(hex_key)})" if name else hex_key
 

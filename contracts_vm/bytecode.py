@@ -25,7 +25,7 @@ from contracts_vm.limits import MAX_CODE_BYTES, SUPPORTED_VERSIONS, VM_VERSION
 from contracts_vm.opcodes import BY_NAME, CTX_FIELDS, OPCODES, imm_size
 from ledger.crypto import sha256
 from ledger.encoding import decode, encode
-from ledger.errors import DecodeError, EncodeError
+from ledger.errors import ChainError, DecodeError, EncodeError
 
 MAGIC = b"SCVM"
 HEADER_BYTES = len(MAGIC) + 1
@@ -142,7 +142,7 @@ class _AsmFunction:
     public: bool = True
 
 
-class AsmError(ValueError):
+class AsmError(ChainError, ValueError):
     """The assembly text is malformed (a test-authoring mistake, not a VM error)."""
 
 

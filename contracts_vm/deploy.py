@@ -24,6 +24,7 @@ from contracts_vm.limits import GAS_PER_CODE_BYTE
 from contracts_vm.machine import META_PREFIX, check_contract_name
 from ledger.encoding import decode, encode
 from ledger.errors import DecodeError, ValidationError
+from ledger.hexfmt import to_hex
 
 DEPLOY_TAG = "shopchain/deploy/v1"
 ACTIONS = ("deploy", "upgrade")
@@ -114,5 +115,5 @@ def apply_deploy(state, tx: DeployTx, ctx: CallContext, gas_limit: int) -> CallR
 
 def describe(tx: DeployTx) -> dict[str, Any]:
     """JSON-friendly summary (for the CLI and RPC)."""
-    return {"action": tx.action, "name": tx.name, "code_hash": "0x" + tx.code_hash.hex(),
+    return {"action": tx.action, "name": tx.name, "code_hash": to_hex(tx.code_hash),
             "code_bytes": len(tx.code), "capabilities": list(tx.capabilities), "abi": tx.abi}

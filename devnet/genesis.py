@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ledger.crypto import SigningKey
 from ledger.genesis import Genesis, GenesisAccount, GenesisFees, Organisation, ValidatorInfo, save_genesis
 from node.ops.home import init_home, write_key_file
+from ledger.hexfmt import to_hex
 
 DEFAULT_VALIDATORS = 4
 MAX_DEVNET_VALIDATORS = 32
@@ -133,7 +134,7 @@ def write_consortium(root: str, chain_id: str, endpoints: list[Endpoint], seed: 
         homes.append(home)
     with open(os.path.join(keys_dir, "README.txt"), "w") as fh:
         fh.write(keys_note + "\n")
-        json.dump({name: "0x" + k.public_key.hex() for name, k in account_keys.items()}, fh, indent=2)
+        json.dump({name: to_hex(k.public_key) for name, k in account_keys.items()}, fh, indent=2)
         fh.write("\n")
     return DevnetLayout(root, genesis, homes, [f"http://{v.rpc_address}" for v in infos], keys_dir)
 

@@ -23,7 +23,9 @@ import urllib.request
 from collections.abc import Callable
 
 from devnet.genesis import DEFAULT_VALIDATORS, create_devnet
+from ledger.errors import ChainError
 from ledger.genesis import load_genesis
+from ledger.hexfmt import to_hex
 
 #: How long `up` waits for every node to be healthy and committing.
 UP_TIMEOUT_S = 120.0
@@ -35,7 +37,7 @@ HTTP_TIMEOUT_S = 2.0
 MANIFEST = "devnet.json"
 
 
-class DevnetError(Exception):
+class DevnetError(ChainError):
     """The devnet could not be started, queried or stopped; the message says what to do."""
 
 
@@ -143,7 +145,7 @@ def ensure_devnet(root: str, validators: int = DEFAULT_VALIDATORS, **kwargs) -> 
     if not os.path.exists(os.path.join(root, "genesis.json")):
         create_devnet(root, validators, **kwargs)
     genesis = load_genesis(os.path.join(root, "genesis.json"))
-    manifest = {"chain_id": genesis.chain_id, "genesis_hash": "0x" + genesis.genesis_hash.hex(),
+    manifest = {"chain_id": genesis.chain_id, "genesis_hash": to_hex(genesis.genesis_hash),
                 "keys_dir": os.path.join(root, "keys"), "nodes": []}
     if os.path.exists(os.path.join(root, MANIFEST)):
         old = load_manifest(root)

@@ -53,6 +53,7 @@ from ledger import encoding
 from ledger.crypto import PUBLIC_KEY_BYTES, sha256
 from ledger.errors import EncodeError, GenesisError
 from ledger.types import MAX_VALIDATORS
+from ledger.hexfmt import to_hex
 
 ROLES = ("PLATFORM", "MERCHANT", "BUYER", "CARRIER", "SERVICE_CENTER", "ARBITER", "ISSUER", "TREASURY", "AUDITOR")
 #: Largest genesis file accepted.
@@ -143,20 +144,20 @@ class Genesis:
         return {
             "chain_id": self.chain_id,
             "genesis_time_ms": self.genesis_time_ms,
-            "organisations": [{"id": o.id, "name": o.name, "admin_keys": ["0x" + k.hex() for k in o.admin_keys]}
+            "organisations": [{"id": o.id, "name": o.name, "admin_keys": [to_hex(k) for k in o.admin_keys]}
                               for o in self.organisations],
-            "validators": [{"name": v.name, "organisation": v.organisation, "public_key": "0x" + v.public_key.hex(),
+            "validators": [{"name": v.name, "organisation": v.organisation, "public_key": to_hex(v.public_key),
                             "p2p_address": v.p2p_address, "rpc_address": v.rpc_address} for v in self.validators],
             "accounts": [
-                {"public_key": "0x" + a.public_key.hex(), "organisation": a.organisation, "roles": list(a.roles),
+                {"public_key": to_hex(a.public_key), "organisation": a.organisation, "roles": list(a.roles),
                  "balance": str(a.balance),
-                 **({"encryption_key": "0x" + a.encryption_key.hex()} if a.encryption_key else {})}
+                 **({"encryption_key": to_hex(a.encryption_key)} if a.encryption_key else {})}
                 for a in self.accounts
             ],
             "contracts": {"settings": self.contract_settings},
             **({} if self.fees is None else {"fees": {"gas_price": self.fees.gas_price,
                                                       "byte_price": self.fees.byte_price,
-                                                      "collector": "0x" + self.fees.collector.hex()}}),
+                                                      "collector": to_hex(self.fees.collector)}}),
         }
 
 

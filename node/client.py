@@ -29,6 +29,7 @@ from ledger.errors import ChainError, ValidationError
 from ledger.merkle import verify_inclusion
 from ledger.state import verify_proof
 from ledger.types import BlockHeader, CommitCertificate, Receipt, TxBody, verify_certificate
+from ledger.hexfmt import to_hex
 
 #: Default gas limit of a transaction sent by the client.
 DEFAULT_GAS = 2_000_000
@@ -122,7 +123,7 @@ class Client:
         return self.request("chain_call", contract, method, json_args, height)["result"]
 
     def account(self, address: bytes) -> dict:
-        return self.request("account_get", "0x" + address.hex())
+        return self.request("account_get", to_hex(address))
 
     # --- writes ---------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ class Client:
         return tx.encode()
 
     def send_raw(self, raw: bytes) -> str:
-        return self.request("chain_sendRawTransaction", "0x" + raw.hex())
+        return self.request("chain_sendRawTransaction", to_hex(raw))
 
     def send(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS) -> str:
         """Sign and submit; returns the transaction id once the node admitted it."""
@@ -217,7 +218,7 @@ class Client:
 
 def _json_arg(value: Any) -> Any:
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return to_hex(value)
     if isinstance(value, list):
         return [_json_arg(v) for v in value]
     if isinstance(value, dict):
@@ -247,7 +248,7 @@ def verify_receipt(receipt: dict, validators: list[bytes], chain_id: str) -> Rec
     if not verify_inclusion(header.receipts_root, receipt["index"], proof["receipts_size"], raw, path):
         raise ValidationError("the receipt is not in the certified block's receipts")
     proven = Receipt.decode(raw)
-    if "0x" + proven.tx_id.hex() != receipt["tx_id"]:
+    if to_hex(proven.tx_id) != receipt["tx_id"]:
         raise ValidationError("the proven receipt is for another transaction")
     return proven
 

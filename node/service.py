@@ -25,6 +25,7 @@ from typing import Any
 
 from consensus import CachingVerifier, ProposeRequest, decode_message, encode_message
 from ledger.errors import ChainError, DecodeError, StorageError
+from ledger.hexfmt import to_hex
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block, CommitCertificate, SignedTx
 from node.catchup import CATCHUP_REQUEST_TIMEOUT_MS, CatchupServer, frame_class, transport_limits
@@ -209,7 +210,7 @@ class Node:
             return  # building every event's JSON costs ~10 us per order placement
         for tx, receipt in zip(block.txs, receipts):
             for event in receipt.events:
-                payload = {"height": block.height, "tx_id": "0x" + tx.tx_id.hex(), "contract": event.contract,
+                payload = {"height": block.height, "tx_id": to_hex(tx.tx_id), "contract": event.contract,
                            "name": event.name, "data": value_to_json(event.data)}
                 await self.rpc.publish(TOPIC_EVENTS, payload,
                                        lambda f, c=event.contract, n=event.name: event_matches(f, c, n))
@@ -256,7 +257,7 @@ class Node:
         for public_key, address in parse_peer_addresses(self.config.get("p2p", "peer_addresses")).items():
             if public_key not in peers:
                 known = "this node's own key" if public_key == self.me else "not a genesis validator"
-                raise ConfigError(f"[p2p] peer_addresses: 0x{public_key.hex()} is {known}; "
+                raise ConfigError(f"[p2p] peer_addresses: {to_hex(public_key)} is {known}; "
                                   f"list only other validators' public keys (see genesis.json)")
             peers[public_key] = address
         return peers

@@ -73,7 +73,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_runner import BaseRunner, BaseSite
 
-from ledger.errors import InvariantError
+from ledger.errors import ChainError, InvariantError
 
 log = logging.getLogger("shopchain.http_guard")
 
@@ -92,7 +92,7 @@ _HEADERS, _BODY, _HANDLER, _IDLE, _CLOSING = "headers", "body", "handler", "idle
 OnLimit = Callable[[str, str], None]
 
 
-class GuardConfigError(ValueError):
+class GuardConfigError(ChainError, ValueError):
     """A GuardLimits value is out of range (found at construction)."""
 
 

@@ -24,6 +24,7 @@ import sys
 
 from devnet.genesis import (DEFAULT_P2P_PORT, DEFAULT_RPC_PORT, DEMO_ACCOUNTS, DEVNET_CHAIN_ID, DevnetLayout, Endpoint,
                             write_consortium)
+from ledger.hexfmt import to_hex
 
 #: Fewest validators of a network that tolerates one fault (n = 3f + 1).
 MIN_VALIDATORS = 4
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"genesis {layout.root}/genesis.json (hash 0x{layout.genesis.genesis_hash.hex()})")
+    print(f"genesis {layout.root}/genesis.json (hash {to_hex(layout.genesis.genesis_hash)})")
     for home, host in zip(layout.node_homes, args.host):
         print(f"copy {home} to {host}, then there: shopchain node start --home <that directory>")
     print(f"account keys: {layout.keys_dir} (hand each to its owner)")

@@ -16,6 +16,7 @@ from ledger.crypto import SigningKey
 from ledger.errors import ChainError
 from ledger.genesis import Genesis, load_genesis, save_genesis
 from node.ops.config import NodeConfig, load_config, render_config
+from ledger.hexfmt import to_hex
 
 KEY_FILE_MODE = 0o600
 
@@ -30,7 +31,7 @@ def write_key_file(path: str, key: SigningKey) -> None:
         raise HomeError(f"{path} already exists; refusing to overwrite a key")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"type": "ed25519", "public_key": "0x" + key.public_key.hex(), "seed": "0x" + key.seed.hex()}, fh, indent=2)
+        json.dump({"type": "ed25519", "public_key": to_hex(key.public_key), "seed": to_hex(key.seed)}, fh, indent=2)
         fh.write("\n")
 
 
@@ -43,7 +44,7 @@ def read_key_file(path: str) -> SigningKey:
         raise HomeError(f"key file {path} is missing; run `shopchain node init`") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise HomeError(f"key file {path} is not a shopchain ed25519 key file: {exc}") from None
-    if doc.get("public_key") != "0x" + key.public_key.hex():
+    if doc.get("public_key") != to_hex(key.public_key):
         raise HomeError(f"key file {path}: the public key does not match the seed")
     return key
 

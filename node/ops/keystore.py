@@ -31,6 +31,7 @@ import nacl.utils
 
 from ledger.crypto import SigningKey
 from ledger.errors import ChainError
+from ledger.hexfmt import to_hex
 
 KEYSTORE_VERSION = 1
 #: Default keystore directory (``--keystore`` / SHOPCHAIN_KEYSTORE override it).
@@ -85,10 +86,10 @@ def seal_key(name: str, key: SigningKey, password: str, opslimit: int = KDF_OPSL
     box = nacl.secret.SecretBox(_derive(password, salt, opslimit, memlimit))
     nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
     sealed = box.encrypt(key.seed, nonce)
-    return {"version": KEYSTORE_VERSION, "name": name, "type": "ed25519", "public_key": "0x" + key.public_key.hex(),
-            "kdf": {"name": "argon2id", "opslimit": opslimit, "memlimit": memlimit, "salt": "0x" + salt.hex()},
-            "cipher": {"name": "xsalsa20poly1305", "nonce": "0x" + nonce.hex(),
-                       "ciphertext": "0x" + sealed.ciphertext.hex()}}
+    return {"version": KEYSTORE_VERSION, "name": name, "type": "ed25519", "public_key": to_hex(key.public_key),
+            "kdf": {"name": "argon2id", "opslimit": opslimit, "memlimit": memlimit, "salt": to_hex(salt)},
+            "cipher": {"name": "xsalsa20poly1305", "nonce": to_hex(nonce),
+                       "ciphertext": to_hex(sealed.ciphertext)}}
 
 
 def _unhex(doc: dict, *path: str) -> bytes:

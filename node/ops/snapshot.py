@@ -43,6 +43,7 @@ from ledger.storage.blockstore import BlockStore
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import verify_certificate
 from node.ops.home import load_home
+from ledger.hexfmt import to_hex
 
 MAGIC = b"SHOPSNP1"
 FORMAT = "shopchain-snapshot/1"
@@ -130,9 +131,9 @@ def export_snapshot(home: str, out_path: str, progress: Progress | None = None, 
         blocks.check_integrity()
         height = blocks.height
         head = blocks.get_block(height) if height else None
-        header = SnapshotHeader(genesis.chain_id, "0x" + genesis.genesis_hash.hex(), height,
-                                "0x" + (head.block_hash if head else genesis.genesis_hash).hex(),
-                                "0x" + blocks.get_state_root(height).hex(), int(time.time() * 1000), 0, "0" * 64)
+        header = SnapshotHeader(genesis.chain_id, to_hex(genesis.genesis_hash), height,
+                                to_hex(head.block_hash if head else genesis.genesis_hash),
+                                to_hex(blocks.get_state_root(height)), int(time.time() * 1000), 0, "0" * 64)
         with open(tmp_path, "wb") as fh:
             placeholder = header.encode()
             fh.write(MAGIC + _HEADER_LEN.pack(len(placeholder)) + placeholder)
@@ -242,12 +243,12 @@ def verify_imported(kv: LevelDBKV, genesis: Genesis, header: SnapshotHeader) -> 
             raise SnapshotInvalid(f"the imported store's head is {blocks.height}, the header says {header.height}")
         blocks.check_integrity()
         root = blocks.get_state_root(blocks.height)
-        if "0x" + root.hex() != header.state_root:
+        if to_hex(root) != header.state_root:
             raise SnapshotInvalid("the imported head state root differs from the header's")
         StateStore(kv, root)  # raises unless the root node is present
         if blocks.height:
             head = blocks.get_block(blocks.height)
-            if "0x" + head.block_hash.hex() != header.head_hash:
+            if to_hex(head.block_hash) != header.head_hash:
                 raise SnapshotInvalid("the imported head block differs from the header's")
             verify_certificate(blocks.get_certificate(blocks.height), genesis.validator_keys, genesis.chain_id,
                                blocks.height, head.block_hash)
@@ -261,7 +262,7 @@ def import_snapshot(home: str, path: str, progress: Progress | None = None) -> S
     """Load a snapshot into the (empty) store of an initialised home."""
     header, offset = read_header(path)
     config, _key, genesis = load_home(home)
-    if header.genesis_hash != "0x" + genesis.genesis_hash.hex() or header.chain_id != genesis.chain_id:
+    if header.genesis_hash != to_hex(genesis.genesis_hash) or header.chain_id != genesis.chain_id:
         raise SnapshotInvalid(f"{path} is a snapshot of chain {header.chain_id} genesis {header.genesis_hash[:18]}, "
                             f"but {home} runs {genesis.chain_id} genesis 0x{genesis.genesis_hash.hex()[:16]}; "
                             f"use a snapshot of this network")

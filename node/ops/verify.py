@@ -35,12 +35,17 @@ from ledger.storage.leveldb import LevelDBKV
 from ledger.types import verify_certificate
 from node.core.chain import Chain
 from node.ops.home import load_home
+from ledger.hexfmt import to_hex
 
 Progress = Callable[[int], None]
 
 
-class VerifyError(ChainError):
-    """The store cannot be verified at all (missing, locked)."""
+class StoreVerifyError(ChainError):
+    """The store cannot be verified at all (missing, locked).
+
+    Not ``VerifyError``: that name is the contract VM's bytecode verifier error
+    (``contracts_vm.errors.VerifyError``).
+    """
 
 
 @dataclass
@@ -153,7 +158,7 @@ def check_state_at_head(kv: KVStore, stored: BlockStore, report: VerifyReport) -
     except CorruptionError as exc:
         report.bad_height, report.problem = report.head, str(exc)
         key = getattr(exc, "state_key", None)
-        report.bad_state_key = None if key is None else "0x" + key.hex()
+        report.bad_state_key = None if key is None else to_hex(key)
     except ChainError as exc:
         report.bad_height, report.problem = report.head, str(exc)
     report.state_seconds = time.monotonic() - started
@@ -166,7 +171,7 @@ def verify_home(home: str, progress_factory: Callable[[int], Progress] | None = 
     try:
         kv = LevelDBKV(data_dir, create=False)
     except ChainError as exc:
-        raise VerifyError(f"{exc} (verification needs the node stopped and its data directory present)") from None
+        raise StoreVerifyError(f"{exc} (verification needs the node stopped and its data directory present)") from None
     try:
         total = BlockStore(kv).height
         progress = progress_factory(total) if progress_factory else None

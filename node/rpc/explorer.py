@@ -19,6 +19,8 @@ import os
 
 from aiohttp import web
 
+from ledger.errors import ChainError
+
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "explorer_static")
 #: URL prefix of the explorer's assets.
 ASSET_PREFIX = "/explorer/"
@@ -32,7 +34,7 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
            "Referrer-Policy": "no-referrer"}
 
 
-class ExplorerAssetError(RuntimeError):
+class ExplorerAssetError(ChainError, RuntimeError):
     """The explorer's static files are missing or unusable (a broken installation)."""
 
 

@@ -18,6 +18,7 @@ import re
 from typing import Any, Sequence
 
 from ledger.errors import ChainError
+from ledger.hexfmt import to_hex
 
 #: Longest bytes value accepted as a hex param (a raw transaction, at most 64 KiB,
 #: fits with room; the request body limit bounds it anyway).
@@ -72,7 +73,7 @@ def describe_value(value: Any) -> str:
 
 def hex_encode(data: bytes) -> str:
     """Bytes as the JSON 0x-hex convention (lowercase)."""
-    return "0x" + bytes(data).hex()
+    return to_hex(bytes(data))
 
 
 def hex_decode(text: Any, length: int | None = None, max_len: int = MAX_HEX_BYTES) -> bytes:

@@ -16,18 +16,19 @@ from typing import Any
 
 from ledger.errors import ValidationError
 from ledger.types import Block, BlockHeader, CommitCertificate, Receipt, SignedTx
+from ledger.hexfmt import to_hex
 
 MAX_SAFE_JSON_INT = 2**53 - 1
 _HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
 
 
 def hx(data: bytes | None) -> str | None:
-    return None if data is None else "0x" + data.hex()
+    return None if data is None else to_hex(data)
 
 
 def value_to_json(value: Any) -> Any:
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return to_hex(value)
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
