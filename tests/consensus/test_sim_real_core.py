@@ -39,7 +39,7 @@ def run_clean(validators: int, seeds: int, start: int = 0, twins: bool = False) 
 
 
 def test_n4_seeds_run_clean_and_storage_faults_really_happen_and_are_survived():
-    totals = run_clean(4, 120)
+    totals = run_clean(4, 80)
     assert totals["store.failed_writes"] > 0 and totals["store.corrupted_reads"] > 0
     assert totals["store.lost_writes"] > 0  # power losses rolled back unsynced writes
     assert totals["halts"] > 0  # the damaged instances stopped instead of signing on
@@ -47,11 +47,11 @@ def test_n4_seeds_run_clean_and_storage_faults_really_happen_and_are_survived():
 
 
 def test_twins_seeds_run_clean():
-    run_clean(4, 100, twins=True)
+    run_clean(4, 50, twins=True)
 
 
 def test_n7_seeds_run_clean():
-    run_clean(7, 40)
+    run_clean(7, 20)
 
 
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
@@ -81,3 +81,13 @@ def test_the_faulty_store_loses_only_unsynced_writes_on_power_loss_and_fails_wri
     with pytest.raises(StorageError):
         kv.write([(b"e", b"6")])
     assert kv.get(b"e") is None and kv.faults["failed_writes"] == 1
+
+
+@pytest.mark.integration  # starts worker processes
+def test_jobs_split_the_seeds_over_processes_and_keep_the_summary_and_trace_hash():
+    from tests.sim.runner import run_seeds_parallel
+
+    sequential = run_seeds(4, 6, 30, real_core=True)
+    parallel = run_seeds_parallel(4, 6, 30, real_core=True, jobs=2)
+    assert parallel.seed_hashes == sequential.seed_hashes and parallel.trace_hash == sequential.trace_hash
+    assert (parallel.violations, parallel.liveness_failures) == (0, 0)

@@ -17,7 +17,7 @@ import sys
 import time
 
 from tests.sim.mutants import MUTANTS
-from tests.sim.runner import run_seeds
+from tests.sim.runner import run_seeds, run_seeds_parallel
 
 #: Seeds run when --seeds is not given; every mutant must be caught within it.
 DEFAULT_SEEDS = 200
@@ -32,23 +32,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutant", choices=sorted(MUTANTS), help="run with a planted bug the checkers must catch")
     parser.add_argument("--real-core", action="store_true",
                         help="run the production node core (chain, contracts, mempool) on a faulty in-memory store")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (seed ranges split between them)")
     parser.add_argument("--verbose", action="store_true", help="print one line per seed")
     args = parser.parse_args(argv)
     if args.validators < 4:
         parser.error(f"--validators must be at least 4 (n = 3f+1 with f >= 1), found {args.validators}")
-    started, cpu = time.monotonic(), time.process_time()
-    summary = run_seeds(args.validators, args.seeds, args.start, twins=args.twins, mutant=args.mutant,
-                        keep_results=args.verbose, progress=lambda line: print(line, flush=True),
-                        real_core=args.real_core)
-    cpu = time.process_time() - cpu
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, found {args.jobs}")
+    started, cpu = time.monotonic(), _cpu_seconds()
+    if args.jobs > 1:
+        summary = run_seeds_parallel(args.validators, args.seeds, args.start, twins=args.twins, mutant=args.mutant,
+                                     real_core=args.real_core, jobs=args.jobs)
+        for line in summary.failures:
+            print(line, flush=True)
+    else:
+        summary = run_seeds(args.validators, args.seeds, args.start, twins=args.twins, mutant=args.mutant,
+                            keep_results=args.verbose, progress=lambda line: print(line, flush=True),
+                            real_core=args.real_core)
+    cpu, wall = _cpu_seconds() - cpu, time.monotonic() - started
     if args.verbose:
         for r in summary.results:
             print(f"seed={r.seed} ticks={r.ticks} committed={r.committed} messages={r.messages} trace={r.trace_hash[:16]} "
                   f"scenario: {r.scenario}")
-    print(f"elapsed={time.monotonic() - started:.1f}s cpu={cpu:.1f}s "
-          f"scenarios_per_cpu_hour={summary.seeds * 3600 / max(cpu, 1e-9):.0f}", file=sys.stderr)
+    print(f"elapsed={wall:.1f}s cpu={cpu:.1f}s scenarios_per_cpu_hour={summary.seeds * 3600 / max(cpu, 1e-9):.0f} "
+          f"scenarios_per_day={summary.seeds * 86400 / max(wall, 1e-9):.0f}", file=sys.stderr)
     print(summary.last_line())
     return 1 if summary.violations or summary.liveness_failures else 0
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished worker processes (``--jobs``)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 if __name__ == "__main__":

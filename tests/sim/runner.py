@@ -22,6 +22,7 @@ class Summary:
     liveness_failures: int = 0
     failures: list[str] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
+    seed_hashes: list[str] = field(default_factory=list)  # per seed, in seed order
     trace_hash: str = ""
 
     def last_line(self) -> str:
@@ -48,6 +49,7 @@ def run_seeds(validators: int, seeds: int, start: int = 0, twins: bool = False, 
     for seed in range(start, start + seeds):
         result = Simulation(seed, validators, twins=twins, mutant=mutant, real_core=real_core).run()
         h.update(bytes.fromhex(result.trace_hash))
+        summary.seed_hashes.append(result.trace_hash)
         if keep_results:
             summary.results.append(result)
         if result.violations or result.liveness_failure:
@@ -63,5 +65,32 @@ def run_seeds(validators: int, seeds: int, start: int = 0, twins: bool = False, 
             if stop_on_violation:
                 summary.seeds = seed - start + 1
                 break
+    summary.trace_hash = h.hexdigest()
+    return summary
+
+
+def _run_chunk(args: tuple) -> Summary:
+    validators, seeds, start, twins, mutant, real_core = args
+    return run_seeds(validators, seeds, start, twins=twins, mutant=mutant, real_core=real_core)
+
+
+def run_seeds_parallel(validators: int, seeds: int, start: int = 0, twins: bool = False, mutant: str | None = None,
+                       real_core: bool = False, jobs: int = 2) -> Summary:
+    """``run_seeds`` over ``jobs`` processes (contiguous seed ranges); same summary and trace hash."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = [start + seeds * i // jobs for i in range(jobs + 1)]
+    chunks = [(validators, hi - lo, lo, twins, mutant, real_core) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+    with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
+        parts = list(pool.map(_run_chunk, chunks))
+    summary = Summary(seeds, validators)
+    h = hashlib.sha256()
+    for part in parts:
+        summary.violations += part.violations
+        summary.liveness_failures += part.liveness_failures
+        summary.failures += part.failures
+        summary.seed_hashes += part.seed_hashes
+        for seed_hash in part.seed_hashes:
+            h.update(bytes.fromhex(seed_hash))
     summary.trace_hash = h.hexdigest()
     return summary
