@@ -82,6 +82,7 @@ class Rejoin:
                     self.own_pre_prepares[(rec.view, rec.height)] = rec.message
                 if rec.phase == PHASE_VIEW_CHANGE and rec.message is not None:
                     self.view_changes.setdefault(rec.view, {})[self.me] = rec.message
+                    self.own_view_changes[(rec.view, rec.height)] = rec.message
             elif rec.kind == RECORD_PREPARED and rec.height == self.height:
                 if self.prepared is None or rec.view > self.prepared.view:
                     self.prepared, self.prepared_block = rec.message, rec.block

@@ -86,6 +86,7 @@ class Replica(ViewChanges, Rejoin):
         self.own_pre_prepares: dict[tuple[int, int], PrePrepare] = {}
         self.own_votes: dict[tuple[int, int, int], Vote] = {}  # (phase, view, height)
         self.my_view_change: ViewChange | None = None
+        self.own_view_changes: dict[tuple[int, int], ViewChange] = {}  # (view, committed height) -> what it signed
         self.view_changes: dict[int, dict[bytes, ViewChange]] = {}
         self.new_view_msg: NewView | None = None
         self.nv_pre_prepare: PrePrepare | None = None
@@ -191,6 +192,7 @@ class Replica(ViewChanges, Rejoin):
         self.pre_prepares = {v: pp for v, pp in self.pre_prepares.items() if v >= floor}
         # Views never go back, so guards for older views are never consulted again.
         self.signed = {k: d for k, d in self.signed.items() if k[0] >= self.view}
+        self.own_view_changes = {k: vc for k, vc in self.own_view_changes.items() if k[0] >= self.view}
         while len(self.blocks) > MAX_CANDIDATE_BLOCKS:
             del self.blocks[next(iter(self.blocks))]
 

@@ -39,6 +39,11 @@ class ViewChanges:
         elif self.mode == NORMAL or len(self.view_changes.get(self.view, ())) >= self.quorum:
             self.ticks_waiting += 1
         self._pump_catchup()  # re-asks late catch-up requests
+        # f+1 VIEW-CHANGEs stored while this replica was still listening (a rebuilt one) are
+        # never delivered again (copies are dropped as duplicates): re-check joining here,
+        # or a cluster whose replicas sit in different views never meets (found by the
+        # real-core simulator: four replicas in views 1, 2, 2, 3 for 1000 ticks).
+        self._maybe_join()
         self.idle_ticks += 1
         if self.ticks_waiting >= self._timeout_ticks():
             self._count("timeouts" if not self._primary_lost() else "timeouts.primary_unreachable")
@@ -101,14 +106,19 @@ class ViewChanges:
         self._replay_due = True
 
     def _send_view_change(self) -> None:
-        key = (self.view, self.committed_height, PHASE_VIEW_CHANGE)
-        mine = self.view_changes.get(self.view, {}).get(self.me)
-        if key in self.signed and mine is not None and mine.committed_height == self.committed_height:
-            vc = mine
-        else:
+        # One VIEW-CHANGE per (view, committed height), ever: after a restart that lost the
+        # commit of a height (it was signed before the block was durable), the replica
+        # reaches that height again with another valid certificate for the same block and
+        # must re-send what it signed, not sign a second body (found by the real-core simulator).
+        vc = self.own_view_changes.get((self.view, self.committed_height))
+        if vc is None:
             prepared, blocks = self.view_change_prepared()
             vc = ViewChange.create(self.key, self.chain_id, self.view, self.committed_height, self.last_cert, prepared, blocks)
-            self._record_signed(self.view, self.committed_height, PHASE_VIEW_CHANGE, sha256(vc.signed_body()), vc)
+            digest = sha256(vc.signed_body())
+            if not self._may_sign(self.view, self.committed_height, PHASE_VIEW_CHANGE, digest):
+                return  # signed another body for this key and lost it: stay silent rather than equivocate
+            self._record_signed(self.view, self.committed_height, PHASE_VIEW_CHANGE, digest, vc)
+            self.own_view_changes[(self.view, self.committed_height)] = vc
         self.my_view_change = vc
         self.view_changes.setdefault(self.view, {})[self.me] = vc
         self._send(vc)

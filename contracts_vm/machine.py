@@ -81,11 +81,11 @@ def load_contract(state, name: str) -> tuple[Program, tuple]:
         raise VMError(E.UNKNOWN_CONTRACT, f"no contract named {name!r} is installed")
     meta = _meta_cache.get(raw)
     if meta is None:
-        try:
+        try:  # written by install/upgrade only, canonically: anything else is the store failing
             record = decode(raw)
-        except DecodeError as exc:  # written by install/upgrade only, canonically: the store failed
-            raise CorruptionError(f"the record of contract {name!r} does not decode: {exc}") from None
-        meta = (record["code_hash"], tuple(record["capabilities"]))
+            meta = (record["code_hash"], tuple(record["capabilities"]))
+        except (DecodeError, KeyError, TypeError) as exc:
+            raise CorruptionError(f"the record of contract {name!r} is damaged: {exc!r}") from None
         if len(_meta_cache) >= META_CACHE_SIZE:
             _meta_cache.clear()
         _meta_cache[raw] = meta

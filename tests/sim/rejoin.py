@@ -83,6 +83,10 @@ class RejoinChecker:
             self.head_at[index] = head_at
 
     def on_sent(self, node: "SimNode", message) -> None:
+        if (isinstance(message, (PrePrepare, NewView)) and message.primary == node.key.public_key
+                and self.sim.is_honest(node)):
+            self.last_vote[node.index] = self.sim.now  # proposing (alone or in a NEW-VIEW) is taking part too
+            return
         if isinstance(message, Vote) and message.validator == node.key.public_key and self.sim.is_honest(node):
             self.last_vote[node.index] = self.sim.now
             key = (message.validator, message.phase, message.view, message.height, message.block_hash)
