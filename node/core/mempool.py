@@ -300,10 +300,10 @@ class Mempool:
     def update(self, committed: Iterable[SignedTx]) -> list[bytes]:
         """After a block: drop included transactions and any made stale. Returns the ids that left."""
         removed: list[bytes] = []
-        senders = set()
+        senders: dict[bytes, None] = {}  # in block order: every read below happens in one order on every run
         recent, keep = self._recent, self.limits.recent_committed
         for tx in committed:
-            senders.add(tx.body.sender)
+            senders[tx.body.sender] = None
             raw = tx.encode()
             recent[raw] = None
             if len(recent) > keep:
