@@ -102,7 +102,7 @@ class NodeCore:
         self.chain.blocks.on_corruption = self.chain.state.on_corruption = lambda exc: self.halt(str(exc), exc)
         self.records = RecordJournal(kv, settings.sync_writes)
         self.replica = replica_class(
-            chain_id=genesis.chain_id, key=key, validators=genesis.validator_keys, block_validator=self,
+            chain_id=genesis.chain_id, key=key, validators=self.chain.validators_at, block_validator=self,
             committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
             last_certificate=self.chain.head_certificate(), records=self.records.records(),
             view_timeout_ticks=settings.view_timeout_ticks, verifier=verifier,
