@@ -604,8 +604,10 @@ class Replica(ViewChanges, Rejoin):
 
     def _drain_catchup(self) -> None:
         """Commit buffered catch-up blocks in order while the open height's set is known."""
-        while not self._set_pending and (item := self.catchup.take_next(self.committed_height)) is not None:
+        while (item := self.catchup.take_next(self.committed_height)) is not None:
             if not self.on_deliver(*item):
+                if self._set_pending:
+                    self.catchup.on_blocks((item,), self.committed_height)  # keep it for after advance()
                 break  # a bad block or certificate: dropped; the next pump asks again
 
     def on_deliver(self, block: Block, cert: CommitCertificate) -> bool:

@@ -34,7 +34,7 @@ from ledger.genesis import Genesis
 from ledger.storage import schema
 from ledger.storage.kv import KVStore
 from ledger.types import Block, CommitCertificate, SignedTx
-from node.core.chain import BlockLimits, Chain, DivergenceError
+from node.core.chain import BlockLimits, Chain, DivergenceError, ScheduleReader
 from node.core.executor import BlockOutcome
 from node.core.mempool import Mempool, MempoolError, MempoolLimits
 from node.core.records import RecordJournal
@@ -89,10 +89,10 @@ class NodeCore:
 
     def __init__(self, kv: KVStore, genesis: Genesis, key: SigningKey, host: CoreHost, clock_ms: Callable[[], int],
                  settings: CoreSettings = CoreSettings(), verifier: Verifier = DEFAULT_VERIFIER,
-                 replica_class: type[Replica] = Replica) -> None:
+                 replica_class: type[Replica] = Replica, schedule_of: ScheduleReader | None = None) -> None:
         self.kv, self.genesis, self.key, self.host, self.clock_ms = kv, genesis, key, host, clock_ms
         self.settings = settings
-        self.chain = Chain(kv, genesis, settings.sync_writes)
+        self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of)
         self.limits = settings.block_limits
         self.mempool = Mempool(genesis.chain_id, self.chain.nonce, self.chain.is_registered, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,
