@@ -68,7 +68,8 @@ class Replica(ViewChanges, Rejoin):
                  block_validator: BlockValidator,
                  committed_height: int = 0, committed_hash: bytes, last_certificate: CommitCertificate | None = None,
                  records: list[Record] = (), verifier: Verifier = DEFAULT_VERIFIER,
-                 view_timeout_ticks: int = VIEW_TIMEOUT_TICKS, catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS) -> None:
+                 view_timeout_ticks: int = VIEW_TIMEOUT_TICKS, catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS,
+                 observer: bool = False) -> None:
         if view_timeout_ticks < 1:
             raise ProtocolError(f"view_timeout_ticks must be at least 1, found {view_timeout_ticks}")
         if catchup_timeout_ticks < 1:
@@ -78,6 +79,7 @@ class Replica(ViewChanges, Rejoin):
             raise ProtocolError(f"a replica at committed height {committed_height} needs that block's certificate")
         self.chain_id, self.key, self.me = chain_id, key, key.public_key
         self.sets = sets_of(validators)
+        self.observer = observer  # never signs, whatever the set says (an auditor's node)
         self.block_validator = block_validator
         self.verify = verifier
         self.committed_height, self.committed_hash, self.last_cert = committed_height, committed_hash, last_certificate
@@ -174,7 +176,7 @@ class Replica(ViewChanges, Rejoin):
     @property
     def voting(self) -> bool:
         """This replica's key is in the set of the height it works on (else it only follows)."""
-        return self.me in self.members
+        return not self.observer and self.me in self.members
 
     def commit_quorum(self) -> int:
         """COMMITs needed to commit: 2f+1 (paper §4.2, 'committed-local')."""

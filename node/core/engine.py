@@ -82,6 +82,7 @@ class CoreSettings:
     view_timeout_ticks: int = VIEW_TIMEOUT_TICKS
     catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS
     sync_writes: bool = True
+    observer: bool = False  # never sign, whatever the validator set says ([node] observer)
 
 
 class NodeCore:
@@ -106,7 +107,7 @@ class NodeCore:
             committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
             last_certificate=self.chain.head_certificate(), records=self.records.records(),
             view_timeout_ticks=settings.view_timeout_ticks, verifier=verifier,
-            catchup_timeout_ticks=settings.catchup_timeout_ticks)
+            catchup_timeout_ticks=settings.catchup_timeout_ticks, observer=settings.observer)
         self.halted_reason: str | None = None
         self.driving = False
         self.rejected_blocks: list[str] = []  # the last few reasons, for the host's log
