@@ -62,6 +62,7 @@ def init(home: str, genesis_path: str, moniker: str | None, p2p_listen: str | No
         return
     click.echo(f"initialised {result['home']}")
     click.echo(f"node public key: {result['public_key']}")
+    click.echo(f"genesis hash: {result['genesis_hash']} (every member must see the same)")
     if me is None:
         click.echo("this key is not in the genesis validator set yet: give the public key to the consortium")
     click.echo(f"start it with: shopchain node start --home {home}")
