@@ -125,18 +125,27 @@ def test_node_init_prints_the_same_genesis_hash(draft, tmp_path):
     assert f"genesis hash: {finalized}" in human
 
 
-def test_a_validator_key_read_from_a_node_home(tmp_path, members):
-    seed_genesis = str(tmp_path / "seed.json")
-    assemble(seed_genesis, members)
-    ok("genesis", "finalize", seed_genesis)
-    home = str(tmp_path / "newnode")
-    node_key = json.loads(ok("node", "init", "--home", home, "--genesis", seed_genesis, "--json").output)["public_key"]
+def test_members_make_node_keys_first_and_the_genesis_reads_them_from_their_homes(tmp_path, members):
+    """The order a real consortium works in: node keys before the genesis, the genesis into the same homes."""
+    homes = {oid: str(tmp_path / f"{oid}-home") for oid, _, _ in ORGS}
+    keys = {}
+    for i, (oid, _, _) in enumerate(ORGS):
+        made = json.loads(ok("node", "init", "--home", homes[oid], "--p2p", f"10.0.0.{i + 1}:26600", "--json").output)
+        assert made["genesis_hash"] is None and not made["in_validator_set"]
+        keys[oid] = made["public_key"]
+    assert "no genesis yet" in ok("node", "init", "--home", homes["acme"]).output  # again: keeps its key
     path = str(tmp_path / "draft.json")
     ok("genesis", "new", path, "--chain-id", "c2", "--genesis-time", "0")
-    ok("genesis", "add-org", path, "--id", "acme", "--name", "Acme", "--admin-key", hex_key(members["acme"]["admin"]))
-    ok("genesis", "add-validator", path, "--name", "v0", "--org", "acme", "--node-home", home,
-       "--p2p", "10.0.0.9:26600", "--rpc", "10.0.0.9:8545")
-    assert load_genesis(path).validator_keys == [bytes.fromhex(node_key[2:])]
+    for i, (oid, name, _) in enumerate(ORGS):
+        ok("genesis", "add-org", path, "--id", oid, "--name", name, "--admin-key", hex_key(members[oid]["admin"]))
+        ok("genesis", "add-validator", path, "--name", f"{oid}-v", "--org", oid, "--node-home", homes[oid],
+           "--p2p", f"10.0.0.{i + 1}:26600", "--rpc", f"10.0.0.{i + 1}:8545")
+    finalized = json.loads(ok("genesis", "finalize", path, "--json").output)["genesis_hash"]
+    assert [to_hex(k) for k in load_genesis(path).validator_keys] == [keys[oid] for oid, _, _ in ORGS]
+    for oid, _, _ in ORGS:
+        joined = json.loads(ok("node", "init", "--home", homes[oid], "--genesis", path, "--json").output)
+        assert joined["in_validator_set"] and joined["public_key"] == keys[oid]
+        assert joined["genesis_hash"] == finalized
 
 
 def test_show_summarises_a_draft_and_a_complete_genesis(tmp_path, members):
@@ -248,3 +257,12 @@ def test_finalize_refuses_an_incomplete_or_wrong_draft_with_the_genesis_error(tm
     missing = str(tmp_path / "missing.json")
     result = run("genesis", "finalize", missing)
     assert result.exit_code == EXIT_USER and "shopchain genesis new" in result.stderr
+
+
+def test_a_home_without_its_genesis_yet_does_not_start(tmp_path):
+    from node.ops.home import HomeError, load_home
+
+    home = str(tmp_path / "early")
+    ok("node", "init", "--home", home)
+    with pytest.raises(HomeError, match="--genesis genesis.json"):
+        load_home(home)
