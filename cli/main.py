@@ -31,10 +31,11 @@ def _register() -> None:
     from cli.completion import completion
     from cli.contract import contract
     from cli.devnet import devnet
+    from cli.genesis_cmds import genesis
     from cli.keys import keys
     from cli.node import node
 
-    for command in (contract, devnet, node, keys, tx, call, block, account, completion,
+    for command in (contract, devnet, genesis, node, keys, tx, call, block, account, completion,
                     *orders_cmds.all_groups(), *aftersales_cmds.all_groups(), *loyalty_cmds.all_groups()):
         main.add_command(command)
 

@@ -28,23 +28,25 @@ def node() -> None:
 
 @node.command()
 @click.option("--home", required=True, type=click.Path(file_okay=False), help="Directory for config, key and data.")
-@click.option("--genesis", "genesis_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The network's genesis.json (every member uses the same file).")
+@click.option("--genesis", "genesis_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The network's genesis.json (every member uses the same file). Without it: config and "
+                   "node key only, for a genesis still being assembled; run init again with it later.")
 @click.option("--moniker", default=None, help="A human name for this node.")
 @click.option("--p2p", "p2p_listen", default=None, help="host:port for validator connections (default from genesis).")
 @click.option("--rpc", "rpc_listen", default=None, help="host:port for JSON-RPC (default from genesis).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def init(home: str, genesis_path: str, moniker: str | None, p2p_listen: str | None, rpc_listen: str | None,
+def init(home: str, genesis_path: str | None, moniker: str | None, p2p_listen: str | None, rpc_listen: str | None,
          as_json: bool) -> None:
     """Create a node home: config.toml (documented), a new node key (0600) and genesis.json."""
     from ledger.genesis import load_genesis
     from node.ops.home import init_home, read_key_file
 
     try:
-        genesis = load_genesis(genesis_path)
+        genesis = load_genesis(genesis_path) if genesis_path is not None else None
         key_path = os.path.join(home, "node_key.json")
         key = read_key_file(key_path) if os.path.exists(key_path) else SigningKey.generate()
-        me = next((v for v in genesis.validators if v.public_key == key.public_key), None)
+        validators = genesis.validators if genesis is not None else ()
+        me = next((v for v in validators if v.public_key == key.public_key), None)
         overrides: dict = {}
         if moniker or me:
             overrides[("node", "moniker")] = moniker or me.name
@@ -56,12 +58,19 @@ def init(home: str, genesis_path: str, moniker: str | None, p2p_listen: str | No
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
     result = {"home": os.path.abspath(home), "public_key": to_hex(key.public_key),
-              "in_validator_set": me is not None, "genesis_hash": to_hex(genesis.genesis_hash)}
+              "in_validator_set": me is not None,
+              "genesis_hash": to_hex(genesis.genesis_hash) if genesis is not None else None}
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     click.echo(f"initialised {result['home']}")
     click.echo(f"node public key: {result['public_key']}")
+    if genesis is None:
+        click.echo(f"no genesis yet: the consortium adds this node with `shopchain genesis add-validator DRAFT "
+                   f"--node-home {home} ...` (or --key with the public key above); then run "
+                   f"`shopchain node init --home {home} --genesis genesis.json`")
+        return
+    click.echo(f"genesis hash: {result['genesis_hash']} (every member must see the same)")
     if me is None:
         click.echo("this key is not in the genesis validator set yet: give the public key to the consortium")
     click.echo(f"start it with: shopchain node start --home {home}")

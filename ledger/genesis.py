@@ -208,8 +208,14 @@ def _address(value: Any, path: str) -> str:
     return value
 
 
-def parse_genesis(doc: Any) -> Genesis:
-    """Validate a parsed JSON document and build the Genesis value."""
+def parse_genesis(doc: Any, draft: bool = False) -> Genesis:
+    """Validate a parsed JSON document and build the Genesis value.
+
+    ``draft=True`` accepts a genesis being assembled (``shopchain genesis ...``): the
+    organisation and validator lists may still be empty; every entry present is checked
+    exactly as in a complete file. Such a value is not a network's genesis: only a
+    document that passes without ``draft`` is.
+    """
     if not isinstance(doc, dict):
         raise _fail("(top level)", "a JSON object", type(doc).__name__)
     known = {"chain_id", "genesis_time_ms", "organisations", "validators", "accounts", "contracts", "fees"}
@@ -224,7 +230,9 @@ def parse_genesis(doc: Any) -> Genesis:
         raise _fail("genesis_time_ms", "a non-negative integer (milliseconds since 1970)", time_ms)
 
     orgs: list[Organisation] = []
-    for i, o in enumerate(_list(_require(doc, "organisations", "organisations"), "organisations", MAX_ORGANISATIONS)):
+    org_docs = _list(_require(doc, "organisations", "organisations"), "organisations", MAX_ORGANISATIONS,
+                     allow_empty=draft)
+    for i, o in enumerate(org_docs):
         p = f"organisations[{i}]"
         if not isinstance(o, dict):
             raise _fail(p, "an object", o)
@@ -244,7 +252,9 @@ def parse_genesis(doc: Any) -> Genesis:
         return value
 
     validators: list[ValidatorInfo] = []
-    for i, v in enumerate(_list(_require(doc, "validators", "validators"), "validators", MAX_VALIDATORS)):
+    validator_docs = _list(_require(doc, "validators", "validators"), "validators", MAX_VALIDATORS,
+                           allow_empty=draft)
+    for i, v in enumerate(validator_docs):
         p = f"validators[{i}]"
         if not isinstance(v, dict):
             raise _fail(p, "an object", v)

@@ -49,9 +49,14 @@ def read_key_file(path: str) -> SigningKey:
     return key
 
 
-def init_home(home: str, genesis: Genesis | str, key: SigningKey | None = None,
+def init_home(home: str, genesis: Genesis | str | None, key: SigningKey | None = None,
               overrides: dict[tuple[str, str], object] | None = None) -> NodeConfig:
-    """Create a node home. ``genesis`` is a Genesis or the path of a genesis file to copy."""
+    """Create a node home. ``genesis`` is a Genesis or the path of a genesis file to copy.
+
+    ``genesis=None`` makes the config and the node key only: a member whose public key
+    goes into a genesis still being assembled (``shopchain genesis add-validator
+    --node-home``) adds the genesis later by calling this again with it.
+    """
     os.makedirs(home, exist_ok=True)
     config_path = os.path.join(home, "config.toml")
     if not os.path.exists(config_path):
@@ -61,6 +66,9 @@ def init_home(home: str, genesis: Genesis | str, key: SigningKey | None = None,
     key_path = config.path("node", "key_file")
     if not os.path.exists(key_path):
         write_key_file(key_path, key or SigningKey.generate())
+    if genesis is None:
+        os.makedirs(config.path("node", "data_dir"), exist_ok=True)
+        return config
     genesis_path = config.path("node", "genesis_file")
     incoming = genesis if isinstance(genesis, Genesis) else load_genesis(genesis)
     if os.path.exists(genesis_path):
@@ -82,5 +90,9 @@ def load_home(home: str) -> tuple[NodeConfig, SigningKey, Genesis]:
         raise HomeError(f"node home {home} does not exist; create it with `shopchain node init --home {home}`")
     config = load_config(home)
     key = read_key_file(config.path("node", "key_file"))
-    genesis = load_genesis(config.path("node", "genesis_file"))
+    genesis_path = config.path("node", "genesis_file")
+    if not os.path.exists(genesis_path):
+        raise HomeError(f"{genesis_path} is missing: this home was made before its network's genesis; "
+                        f"add it with `shopchain node init --home {home} --genesis genesis.json`")
+    genesis = load_genesis(genesis_path)
     return config, key, genesis

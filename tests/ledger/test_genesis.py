@@ -78,3 +78,17 @@ def test_unreadable_and_invalid_json(tmp_path):
     path.write_text(json.dumps([1, 2]))
     with pytest.raises(GenesisError, match="a JSON object"):
         load_genesis(str(path))
+
+
+def test_a_draft_may_lack_organisations_and_validators_but_not_valid_entries():
+    empty = {**sample(), "organisations": [], "validators": [], "accounts": []}
+    assert parse_genesis(empty, draft=True).validators == ()
+    with pytest.raises(GenesisError, match="organisations: expected at least one entry"):
+        parse_genesis(empty)
+    no_validators = {**sample(), "validators": []}
+    with pytest.raises(GenesisError, match="validators: expected at least one entry"):
+        parse_genesis(no_validators)
+    wrong = copy.deepcopy(sample())
+    wrong["validators"][1]["organisation"] = "ghost"
+    with pytest.raises(GenesisError, match=r"validators\[1\].organisation: expected one of the organisations"):
+        parse_genesis(wrong, draft=True)
