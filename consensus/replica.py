@@ -551,8 +551,8 @@ class Replica(ViewChanges, Rejoin):
     # --- primary duties -------------------------------------------------------------
 
     def _maybe_request_proposal(self) -> None:
-        if (self.primary != self.me or self.view in self.pre_prepares or self.height < self.view_start_height
-                or self.is_listening()):
+        if (self.primary != self.me or not self.voting or self.view in self.pre_prepares
+                or self.height < self.view_start_height or self.is_listening()):
             return
         own = self.own_pre_prepares.get((self.view, self.height))
         if own is not None:  # restarted after signing it: re-send, never a new digest

@@ -183,7 +183,7 @@ class ViewChanges:
 
     def _try_new_view(self) -> None:
         """As primary of the new view with 2f+1 VIEW-CHANGEs, derive and send NEW-VIEW (§4.4)."""
-        if self.mode != VIEW_CHANGE or self.primary != self.me or self.pending_new_view is not None:
+        if self.mode != VIEW_CHANGE or self.primary != self.me or not self.voting or self.pending_new_view is not None:
             return
         vcs = {r: vc for r, vc in self.view_changes.get(self.view, {}).items() if r in self.members}
         if len(vcs) < self.quorum or self.me not in vcs:
