@@ -17,6 +17,7 @@ from ledger.errors import ValidationError
 from ledger.types import PHASE_COMMIT, ZERO_HASH, Vote, verify_certificate
 from ledger.validator_set import ValidatorSchedule, check_header_sets
 from tests.sim.cluster import HEALED, Simulation
+from tests.sim.mutants import RECONFIG_MUTANTS
 from tests.sim.runner import run_seeds
 from tests.sim.scenarios import Change, Scenario
 
@@ -174,6 +175,12 @@ def test_seed_ranges_with_reconfiguration_run_clean(twins, validators, seeds):
     in_force = sum(r.counters.get("reconfig.changes_in_force", 0) for r in summary.results)
     by_spares = sum(1 for r in summary.results if r.counters.get("reconfig.heights_certified_by_spares", 0))
     assert in_force >= seeds and by_spares >= seeds // 2  # the changes really happened and mattered
+
+
+@pytest.mark.parametrize("mutant", sorted(RECONFIG_MUTANTS))
+def test_a_replica_that_ignores_set_changes_is_caught(mutant):
+    summary = run_seeds(4, 60, 0, mutant=mutant, reconfig=True, stop_on_violation=True)
+    assert summary.violations >= 1, f"mutant {mutant} survived 60 reconfiguration seeds"
 
 
 def test_real_core_seeds_with_reconfiguration_run_clean():

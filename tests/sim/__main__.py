@@ -17,7 +17,7 @@ import argparse
 import sys
 import time
 
-from tests.sim.mutants import MUTANTS
+from tests.sim.mutants import MUTANTS, RECONFIG_MUTANTS
 from tests.sim.runner import run_seeds, run_seeds_parallel
 
 #: Seeds run when --seeds is not given; every mutant must be caught within it.
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="how many seeds to run")
     parser.add_argument("--start", type=int, default=0, help="first seed")
     parser.add_argument("--twins", action="store_true", help="Twins scenarios: one key on two instances")
-    parser.add_argument("--mutant", choices=sorted(MUTANTS), help="run with a planted bug the checkers must catch")
+    parser.add_argument("--mutant", choices=sorted({**MUTANTS, **RECONFIG_MUTANTS}), help="run with a planted bug the checkers must catch")
     parser.add_argument("--real-core", action="store_true",
                         help="run the production node core (chain, contracts, mempool) on a faulty in-memory store")
     parser.add_argument("--reconfig", action="store_true",

@@ -36,7 +36,7 @@ from ledger.validator_set import ValidatorSchedule
 from consensus.messages import Blocks, BlockRequest, NewView, PrePrepare, ViewChange
 from consensus.ready import PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, ProposeRequest, Record
 from consensus.replica import VIEW_TIMEOUT_TICKS, Replica
-from tests.sim.mutants import MUTANTS
+from tests.sim.mutants import MUTANTS, RECONFIG_MUTANTS
 from tests.sim.network import LinkFaults, Network
 from tests.sim.corenode import WORKLOAD_PER_TICK, CoreSimNode, Workload, draw_storage_fault
 from tests.sim.node import SimNode
@@ -118,7 +118,7 @@ class Simulation:
         self.validators = [k.public_key for k in self.keys]  # the genesis set
         self.genesis_hash = sha256(b"shopchain/sim/genesis/" + CHAIN_ID.encode())
         self.mutant = mutant
-        self.replica_class, self.forget_records = MUTANTS[mutant] if mutant else (Replica, False)
+        self.replica_class, self.forget_records = {**MUTANTS, **RECONFIG_MUTANTS}[mutant] if mutant else (Replica, False)
         if replica_class is not None:
             self.replica_class = replica_class
         self.share_signature_cache = share_signature_cache
