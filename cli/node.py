@@ -34,9 +34,12 @@ def node() -> None:
 @click.option("--moniker", default=None, help="A human name for this node.")
 @click.option("--p2p", "p2p_listen", default=None, help="host:port for validator connections (default from genesis).")
 @click.option("--rpc", "rpc_listen", default=None, help="host:port for JSON-RPC (default from genesis).")
+@click.option("--observer", is_flag=True,
+              help="A node that follows and serves but never signs ([node] observer = true): for applications "
+                   "and auditors. A future validator runs without it: it follows until governance adds its key.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def init(home: str, genesis_path: str | None, moniker: str | None, p2p_listen: str | None, rpc_listen: str | None,
-         as_json: bool) -> None:
+         observer: bool, as_json: bool) -> None:
     """Create a node home: config.toml (documented), a new node key (0600) and genesis.json."""
     from ledger.genesis import load_genesis
     from node.ops.home import init_home, read_key_file
@@ -54,11 +57,13 @@ def init(home: str, genesis_path: str | None, moniker: str | None, p2p_listen: s
             overrides[("p2p", "listen")] = p2p_listen or me.p2p_address
         if rpc_listen or me:
             overrides[("rpc", "listen")] = rpc_listen or me.rpc_address
+        if observer:
+            overrides[("node", "observer")] = True
         init_home(home, genesis, key, overrides)
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
     result = {"home": os.path.abspath(home), "public_key": to_hex(key.public_key),
-              "in_validator_set": me is not None,
+              "in_validator_set": me is not None, "observer": observer,
               "genesis_hash": to_hex(genesis.genesis_hash) if genesis is not None else None}
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -71,8 +76,14 @@ def init(home: str, genesis_path: str | None, moniker: str | None, p2p_listen: s
                    f"`shopchain node init --home {home} --genesis genesis.json`")
         return
     click.echo(f"genesis hash: {result['genesis_hash']} (every member must see the same)")
-    if me is None:
-        click.echo("this key is not in the genesis validator set yet: give the public key to the consortium")
+    if observer:
+        click.echo("observer: it follows and serves, and never signs. List the validators it follows in "
+                   "[p2p] peer_addresses if their genesis addresses are not reachable from here, and ask each "
+                   f"to add \"{result['public_key']}@<this node's p2p host:port>\" to theirs")
+    elif me is None:
+        click.echo("this key is not in the genesis validator set yet: it follows the chain as an observer until "
+                   "governance adds it (give the public key to the consortium); the validators list it in "
+                   "[p2p] peer_addresses meanwhile")
     click.echo(f"start it with: shopchain node start --home {home}")
 
 

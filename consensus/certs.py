@@ -14,13 +14,21 @@ above it can be prepared by an honest replica). If some VIEW-CHANGE carries a pr
 certificate for min-s + 1, the one from the highest view wins and its block is
 re-proposed; otherwise the primary proposes a fresh block. Backups run the same
 function on the same VIEW-CHANGEs and accept the NEW-VIEW only if it matches.
+
+Validator sets change by height (ledger/validator_set.py), so the checks of evidence
+that spans heights take ``sets``, the keys in force per height: a certificate or a
+prepared certificate is checked against the set of its own height, a VIEW-CHANGE's
+signer must be in the set of the height it works on (its committed height + 1), and a
+NEW-VIEW needs 2f+1 VIEW-CHANGEs from the set of the height it fills, whose primary of
+the view must sign it. A plain key list is a set for every height.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Sequence
+from typing import Callable, Union
 
 from ledger.crypto import DOMAIN_CONSENSUS, DOMAIN_VOTE, verify_signed
 from ledger.errors import ChainError, ValidationError
@@ -32,6 +40,17 @@ from consensus.messages import NewView, PrePrepare, PreparedCert, ViewChange
 Verifier = Callable[[bytes, str, bytes, bytes, bytes], bool]
 
 DEFAULT_VERIFIER: Verifier = verify_signed
+
+#: sets(height) -> the ordered keys in force at that height (a ValidatorSchedule is one).
+ValidatorsAt = Callable[[int], Sequence[bytes]]
+
+
+def sets_of(validators: Union[ValidatorsAt, Sequence[bytes]]) -> ValidatorsAt:
+    """Per-height sets from either per-height sets or one fixed key list."""
+    if callable(validators):
+        return validators
+    fixed = tuple(validators)
+    return lambda height: fixed
 
 #: Valid signatures a CachingVerifier remembers (about two heights' votes of 256 validators).
 MAX_CACHED_SIGNATURES = 4096
@@ -90,9 +109,10 @@ def check_certificate(cert: CommitCertificate, validators: list[bytes], chain_id
     verify_certificate(cert, validators, chain_id, height, block_hash, verify, quorum)
 
 
-def check_prepared(cert: PreparedCert, validators: list[bytes], chain_id: str, verify: Verifier) -> None:
+def check_prepared(cert: PreparedCert, sets: ValidatorsAt | Sequence[bytes], chain_id: str, verify: Verifier) -> None:
     """A PRE-PREPARE signed by the primary of its view + 2f PREPAREs from distinct backups (§4.2)."""
     pp = cert.pre_prepare
+    validators = sets_of(sets)(pp.height)
     primary = primary_of(pp.view, validators)
     if pp.primary != primary:
         raise ValidationError(f"prepared certificate for view {pp.view}: pre-prepare signed by {pp.primary.hex()[:16]}, "
@@ -114,9 +134,10 @@ def check_prepared(cert: PreparedCert, validators: list[bytes], chain_id: str, v
         raise ValidationError(f"prepared certificate has {len(seen)} prepares from backups, expected at least {need} (2f)")
 
 
-def check_view_change(vc: ViewChange, validators: list[bytes], chain_id: str, verify: Verifier) -> None:
+def check_view_change(vc: ViewChange, sets: ValidatorsAt | Sequence[bytes], chain_id: str, verify: Verifier) -> None:
     """Everything a VIEW-CHANGE claims must be proven by the signatures it carries (§4.4)."""
-    if vc.replica not in validators:
+    sets = sets_of(sets)
+    if vc.replica not in sets(vc.committed_height + 1):
         raise ValidationError(f"view-change from {vc.replica.hex()[:16]}, which is not in the validator set")
     if not is_valid_signed(vc, vc.replica, chain_id, verify):
         raise ValidationError(f"view-change for view {vc.new_view} from {vc.replica.hex()[:16]}: invalid signature")
@@ -126,13 +147,13 @@ def check_view_change(vc: ViewChange, validators: list[bytes], chain_id: str, ve
     else:
         if vc.committed_cert is None:
             raise ValidationError(f"view-change claims committed height {vc.committed_height} without a certificate")
-        check_certificate(vc.committed_cert, validators, chain_id, verify, height=vc.committed_height)
+        check_certificate(vc.committed_cert, sets(vc.committed_height), chain_id, verify, height=vc.committed_height)
     digests = set()
     for pc in vc.prepared:
         if pc.height <= vc.committed_height or pc.view >= vc.new_view:
             raise ValidationError(f"view-change carries a prepared certificate for view {pc.view} height {pc.height}, "
                                   f"expected a view below {vc.new_view} and a height above {vc.committed_height}")
-        check_prepared(pc, validators, chain_id, verify)
+        check_prepared(pc, sets, chain_id, verify)
         digests.add(pc.digest)
     for block in vc.blocks:
         if block.block_hash not in digests:
@@ -166,26 +187,37 @@ def compute_new_view_plan(view_changes: list[ViewChange]) -> NewViewPlan:
     return NewViewPlan(base, best.committed_cert, selected)
 
 
-def check_new_view(nv: NewView, validators: list[bytes], chain_id: str, verify: Verifier,
+def check_new_view(nv: NewView, sets: ValidatorsAt | Sequence[bytes], chain_id: str, verify: Verifier,
                    plan_of: Callable[[list[ViewChange]], NewViewPlan] = compute_new_view_plan) -> NewViewPlan:
-    """Verify a NEW-VIEW by recomputing it from its VIEW-CHANGEs (§4.4); return the plan."""
+    """Verify a NEW-VIEW by recomputing it from its VIEW-CHANGEs (§4.4); return the plan.
+
+    The plan is computed first (cheap, no signatures): it names the height the NEW-VIEW
+    fills, whose set says who the primary is and whose VIEW-CHANGEs count.
+    """
+    sets = sets_of(sets)
+    for vc in nv.view_changes:
+        if vc.new_view != nv.view:
+            raise ValidationError(f"new-view for view {nv.view} holds a view-change for view {vc.new_view}")
+    if not nv.view_changes:
+        raise ValidationError(f"new-view for view {nv.view} carries no view-changes")
+    plan = plan_of(list(nv.view_changes))
+    validators = sets(plan.height)
     primary = primary_of(nv.view, validators)
     if nv.primary != primary:
         raise ValidationError(f"new-view for view {nv.view} from {nv.primary.hex()[:16]}, expected the primary {primary.hex()[:16]}")
     if not is_valid_signed(nv, nv.primary, chain_id, verify):
         raise ValidationError(f"new-view for view {nv.view}: invalid signature")
+    members = set(validators)
     senders: set[bytes] = set()
     for vc in nv.view_changes:
-        if vc.new_view != nv.view:
-            raise ValidationError(f"new-view for view {nv.view} holds a view-change for view {vc.new_view}")
         if vc.replica in senders:
             raise ValidationError(f"new-view counts the view-change of {vc.replica.hex()[:16]} twice")
         senders.add(vc.replica)
-        check_view_change(vc, validators, chain_id, verify)
+        check_view_change(vc, sets, chain_id, verify)
     need = quorum_size(len(validators))
-    if len(senders) < need:
-        raise ValidationError(f"new-view carries {len(senders)} view-changes, expected at least {need} (2f+1)")
-    plan = plan_of(list(nv.view_changes))
+    if len(senders & members) < need:
+        raise ValidationError(f"new-view carries {len(senders & members)} view-changes from the set of height "
+                              f"{plan.height}, expected at least {need} (2f+1)")
     pp = nv.pre_prepare
     if pp.view != nv.view or pp.primary != primary or pp.height != plan.height:
         raise ValidationError(f"new-view pre-prepare is for view {pp.view} height {pp.height}, "

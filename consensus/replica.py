@@ -20,19 +20,34 @@ each for blocks: a replica commits on any 2f+1 signed COMMITs for a block it hol
 (signed COMMITs are a transferable proof, so "committed-local" needs no more), and a
 replica re-issues its VIEW-CHANGE for the same view when its committed height grows, so
 the new primary can always derive the NEW-VIEW from its own latest state.
+
+Validator sets change by height (ledger/validator_set.py): ``validators`` is either one
+key list or ``sets(height) -> keys``, which the runtime answers from committed state
+(final for every height up to committed + 1). On each commit the replica takes the set
+of its new open height; quorums, primaries and memberships are that set's. A replica
+whose key is not in the set of its open height is an observer: it follows (accepts
+PRE-PREPAREs, checks certificates, commits, catches up) but never signs, never times
+out a view and never proposes; it starts voting at the first height whose set holds
+its key, without a restart.
+
+The runtime's answer for height h is final once h - 2 is applied (a change decided in
+block d is in force from d + 2 at the earliest), so a replica that commits several
+catch-up blocks in one ``Ready`` waits for ``advance`` before it takes the next set
+(``_set_pending``): it never checks a certificate against a set it cannot yet know.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 from ledger.crypto import SigningKey
 from ledger.errors import InvariantError, ValidationError
 from ledger.types import PHASE_COMMIT, PHASE_PREPARE, Block, CommitCertificate, Vote, quorum_size
 
 from consensus.catchup import CATCHUP_TIMEOUT_TICKS, CatchUp
-from consensus.certs import (DEFAULT_VERIFIER, NewViewPlan, Verifier, check_certificate, is_valid_signed, is_valid_vote,
-                             primary_of)
+from consensus.certs import (DEFAULT_VERIFIER, NewViewPlan, ValidatorsAt, Verifier, check_certificate, is_valid_signed,
+                             is_valid_vote, primary_of, sets_of)
 from consensus.messages import Blocks, BlockRequest, Message, NewView, PrePrepare, PreparedCert, ViewChange
 from consensus.ready import (PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, RECORD_PREPARED, RECORD_SIGNED,
                              BlockValidator, ProposeRequest, ProtocolError, Ready, Record)
@@ -49,27 +64,27 @@ __all__ = ["Replica", "TRANSITIONS", "NORMAL", "VIEW_CHANGE", "VIEW_TIMEOUT_TICK
 class Replica(ViewChanges, Rejoin):
     """One validator's PBFT state machine. See the module docstring."""
 
-    def __init__(self, *, chain_id: str, key: SigningKey, validators: list[bytes], block_validator: BlockValidator,
+    def __init__(self, *, chain_id: str, key: SigningKey, validators: ValidatorsAt | Sequence[bytes],
+                 block_validator: BlockValidator,
                  committed_height: int = 0, committed_hash: bytes, last_certificate: CommitCertificate | None = None,
                  records: list[Record] = (), verifier: Verifier = DEFAULT_VERIFIER,
-                 view_timeout_ticks: int = VIEW_TIMEOUT_TICKS, catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS) -> None:
+                 view_timeout_ticks: int = VIEW_TIMEOUT_TICKS, catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS,
+                 observer: bool = False) -> None:
         if view_timeout_ticks < 1:
             raise ProtocolError(f"view_timeout_ticks must be at least 1, found {view_timeout_ticks}")
         if catchup_timeout_ticks < 1:
             raise ProtocolError(f"catchup_timeout_ticks must be at least 1, found {catchup_timeout_ticks}")
         self.view_timeout_ticks = view_timeout_ticks  # timer T of §4.4, in ticks
-        if key.public_key not in validators:
-            raise ProtocolError("this replica's key is not in the validator set")
         if committed_height > 0 and (last_certificate is None or last_certificate.height != committed_height):
             raise ProtocolError(f"a replica at committed height {committed_height} needs that block's certificate")
         self.chain_id, self.key, self.me = chain_id, key, key.public_key
-        self.validators = list(validators)
-        self.members = set(self.validators)
-        self.n = len(self.validators)
-        self.quorum = quorum_size(self.n)
+        self.sets = sets_of(validators)
+        self.observer = observer  # never signs, whatever the set says (an auditor's node)
         self.block_validator = block_validator
         self.verify = verifier
         self.committed_height, self.committed_hash, self.last_cert = committed_height, committed_hash, last_certificate
+        self._set_pending = False
+        self._enter_height()
         self.view, self.mode = 0, NORMAL
         self.view_start_height = 1  # fresh PRE-PREPAREs of this view are taken from this height on
         self.view_entered_at = 0
@@ -143,6 +158,10 @@ class Replica(ViewChanges, Rejoin):
         if self._unapplied:
             self._unapplied = 0
             self._replay_due = True
+        if self._set_pending:
+            self._set_pending = False
+            self._enter_height()
+            self._drain_catchup()
         self._after_input()
 
     @property
@@ -153,6 +172,11 @@ class Replica(ViewChanges, Rejoin):
     @property
     def primary(self) -> bytes:
         return primary_of(self.view, self.validators)
+
+    @property
+    def voting(self) -> bool:
+        """This replica's key is in the set of the height it works on (else it only follows)."""
+        return not self.observer and self.me in self.members
 
     def commit_quorum(self) -> int:
         """COMMITs needed to commit: 2f+1 (paper §4.2, 'committed-local')."""
@@ -175,6 +199,16 @@ class Replica(ViewChanges, Rejoin):
 
     def _drop(self, reason: str) -> None:
         self._count("dropped." + reason)
+
+    def _enter_height(self) -> None:
+        """Take the validator set of the open height (after every commit and at start)."""
+        self.validators = list(self.sets(self.height))
+        self.members = set(self.validators)
+        self.n = len(self.validators)
+        self.quorum = quorum_size(self.n)
+
+    def _members_at(self, height: int) -> set[bytes] | frozenset[bytes]:
+        return self.members if height == self.height else frozenset(self.sets(height))
 
     def _reset_slot(self) -> None:
         self.blocks: dict[bytes, Block] = {}  # validated candidate blocks for self.height
@@ -237,7 +271,7 @@ class Replica(ViewChanges, Rejoin):
         self._buffer(message, message.validator if isinstance(message, Vote) else message.primary)
 
     def _buffer(self, message: Message, peer: bytes) -> None:
-        if peer not in self.members:
+        if peer not in self.members and peer not in self._members_at(message.height):
             self._drop("not_member")
             return
         queue = self.buffer.setdefault(peer, deque())
@@ -287,7 +321,7 @@ class Replica(ViewChanges, Rejoin):
             self._saw_height(pp.height, pp.primary)
             self._drop("far_future")
             return
-        if pp.primary != primary_of(pp.view, self.validators):
+        if pp.primary != primary_of(pp.view, self.validators if pp.height == self.height else self.sets(pp.height)):
             self._drop("pre_prepare_not_from_primary")
             return
         if not is_valid_signed(pp, pp.primary, self.chain_id, self.verify):
@@ -352,7 +386,7 @@ class Replica(ViewChanges, Rejoin):
             elif block.last_commit != self.last_cert:
                 if block.last_commit is None:
                     return "block_last_commit"
-                check_certificate(block.last_commit, self.validators, self.chain_id, self.verify,
+                check_certificate(block.last_commit, self.sets(self.committed_height), self.chain_id, self.verify,
                                   self.committed_height, self.committed_hash)
         except ValidationError:
             return "block_shape"
@@ -360,6 +394,8 @@ class Replica(ViewChanges, Rejoin):
 
     def _cast(self, phase: int, view: int, digest: bytes) -> None:
         """Sign, persist and broadcast a PREPARE or COMMIT, unless it would equivocate."""
+        if not self.voting:
+            return  # an observer follows the votes of others
         if not self._may_sign(view, self.height, phase, digest):
             return
         if (view, self.height, phase) not in self.signed:
@@ -380,7 +416,10 @@ class Replica(ViewChanges, Rejoin):
         return True
 
     def _check_vote(self, vote: Vote) -> bool:
-        if vote.validator not in self.members:
+        if self._set_pending:
+            self._drop("set_pending")  # the open height's set is not known yet: its sender retransmits
+            return False
+        if vote.validator not in self._members_at(vote.height):
             self._drop("not_member")
             return False
         if not is_valid_vote(vote, self.chain_id, self.verify):
@@ -398,7 +437,8 @@ class Replica(ViewChanges, Rejoin):
             self._saw_height(vote.height, vote.validator)
             self._drop("far_future")
             return
-        if vote.validator == primary_of(vote.view, self.validators):
+        if vote.validator == primary_of(vote.view, self.validators if vote.height == self.height
+                                        else self.sets(vote.height)):
             self._drop("prepare_from_primary")
             return
         if not self._check_vote(vote):
@@ -489,6 +529,10 @@ class Replica(ViewChanges, Rejoin):
         self._out.committed.append((block, cert))
         self._unapplied += 1
         self.committed_height, self.committed_hash, self.last_cert = block.height, block.block_hash, cert
+        # Final for the new open height only while at most this commit is unapplied (module docstring).
+        self._set_pending = self._unapplied > 1
+        if not self._set_pending:
+            self._enter_height()
         self._reset_slot()
         self.ticks_waiting = self.idle_ticks = 0
         self.backoff = 0
@@ -507,8 +551,8 @@ class Replica(ViewChanges, Rejoin):
     # --- primary duties -------------------------------------------------------------
 
     def _maybe_request_proposal(self) -> None:
-        if (self.primary != self.me or self.view in self.pre_prepares or self.height < self.view_start_height
-                or self.is_listening()):
+        if (self.primary != self.me or not self.voting or self.view in self.pre_prepares
+                or self.height < self.view_start_height or self.is_listening()):
             return
         own = self.own_pre_prepares.get((self.view, self.height))
         if own is not None:  # restarted after signing it: re-send, never a new digest
@@ -557,12 +601,21 @@ class Replica(ViewChanges, Rejoin):
     def on_blocks(self, blocks: Blocks) -> None:
         """A catch-up answer: buffer it, commit every consecutive height it completes, ask for more."""
         self.catchup.on_blocks(blocks.items, self.committed_height)
-        while (item := self.catchup.take_next(self.committed_height)) is not None:
-            if not self.on_deliver(*item):
-                break  # a bad block or certificate: dropped; the next pump asks again
+        self._drain_catchup()
         self._pump_catchup()
 
+    def _drain_catchup(self) -> None:
+        """Commit buffered catch-up blocks in order while the open height's set is known."""
+        while (item := self.catchup.take_next(self.committed_height)) is not None:
+            if not self.on_deliver(*item):
+                if self._set_pending:
+                    self.catchup.on_blocks((item,), self.committed_height)  # keep it for after advance()
+                break  # a bad block or certificate: dropped; the next pump asks again
+
     def on_deliver(self, block: Block, cert: CommitCertificate) -> bool:
+        if self._set_pending:
+            self._count("deliver_waits_for_set")
+            return False
         if block.height != self.height:
             self._drop("delivered_out_of_order")
             return False

@@ -34,8 +34,8 @@ class ViewChanges:
         self.now += 1
         # §4.5.2: a replica changing views starts its timer only once 2f+1 VIEW-CHANGEs
         # for that view arrived, so a lone replica cannot race ahead through views.
-        if self.is_listening():
-            self.ticks_waiting = 0
+        if self.is_listening() or not self.voting:
+            self.ticks_waiting = 0  # an observer never suspects a primary: it has no vote to move views with
         elif self.mode == NORMAL or len(self.view_changes.get(self.view, ())) >= self.quorum:
             self.ticks_waiting += 1
         self._pump_catchup()  # re-asks late catch-up requests
@@ -106,6 +106,8 @@ class ViewChanges:
         self._replay_due = True
 
     def _send_view_change(self) -> None:
+        if not self.voting:
+            return
         # One VIEW-CHANGE per (view, committed height), ever: after a restart that lost the
         # commit of a height (it was signed before the block was durable), the replica
         # reaches that height again with another valid certificate for the same block and
@@ -137,7 +139,7 @@ class ViewChanges:
             self._drop("duplicate")
             return
         try:
-            check_view_change(vc, self.validators, self.chain_id, self.verify)
+            check_view_change(vc, self.sets, self.chain_id, self.verify)
         except ValidationError:
             self._drop("bad_view_change")
             return
@@ -168,23 +170,23 @@ class ViewChanges:
 
     def _maybe_join(self) -> None:
         """f+1 VIEW-CHANGEs for views above ours: join the smallest of them (§4.5.2)."""
-        if self.is_listening():
+        if self.is_listening() or not self.voting:
             return
         views_by_replica: dict[bytes, int] = {}
         for view, vcs in self.view_changes.items():
             if view > self.view:
                 for replica in vcs:
-                    if replica != self.me:
+                    if replica != self.me and replica in self.members:
                         views_by_replica[replica] = min(view, views_by_replica.get(replica, view))
         if len(views_by_replica) >= self.n - self.quorum + 1:  # f+1
             self._start_view_change(min(views_by_replica.values()))
 
     def _try_new_view(self) -> None:
         """As primary of the new view with 2f+1 VIEW-CHANGEs, derive and send NEW-VIEW (§4.4)."""
-        if self.mode != VIEW_CHANGE or self.primary != self.me or self.pending_new_view is not None:
+        if self.mode != VIEW_CHANGE or self.primary != self.me or not self.voting or self.pending_new_view is not None:
             return
-        vcs = self.view_changes.get(self.view, {})
-        if len(vcs) < self.quorum:
+        vcs = {r: vc for r, vc in self.view_changes.get(self.view, {}).items() if r in self.members}
+        if len(vcs) < self.quorum or self.me not in vcs:
             return
         others = sorted((vc for r, vc in vcs.items() if r != self.me), key=lambda vc: (-vc.committed_height, vc.replica))
         chosen = [vcs[self.me]] + others[: self.quorum - 1]
@@ -240,7 +242,7 @@ class ViewChanges:
             self._drop("old_new_view")
             return
         try:
-            plan = check_new_view(nv, self.validators, self.chain_id, self.verify, self.new_view_plan)
+            plan = check_new_view(nv, self.sets, self.chain_id, self.verify, self.new_view_plan)
         except ValidationError:
             self._drop("bad_new_view")
             return

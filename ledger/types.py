@@ -50,7 +50,7 @@ MAX_VALIDATORS = 256
 
 TAG_TX = "tx/1"
 TAG_SIGNED_TX = "stx/1"
-TAG_HEADER = "hdr/1"
+TAG_HEADER = "hdr/2"  # /2: next_validator_set_hash added (validator sets change by height)
 TAG_BLOCK = "blk/1"
 TAG_VOTE = "vote/1"
 TAG_CERT = "cert/1"
@@ -425,21 +425,26 @@ class BlockHeader:
     tx_root: bytes
     receipts_root: bytes
     state_root: bytes
-    validator_set_hash: bytes
+    validator_set_hash: bytes  # the set that certifies this block (ledger/validator_set.py)
     last_commit_hash: bytes  # hash of the previous block's certificate (ZERO_HASH at height 1)
+    #: The set that certifies the next block: certified here, so a light client walks the
+    #: chain of sets from genesis. ZERO_HASH only in blocks no chain will take (tests of the core).
+    next_validator_set_hash: bytes = ZERO_HASH
 
     def to_list(self) -> list:
         return [TAG_HEADER, self.chain_id, self.height, self.prev_hash, self.timestamp_ms, self.proposer, self.view,
-                self.tx_root, self.receipts_root, self.state_root, self.validator_set_hash, self.last_commit_hash]
+                self.tx_root, self.receipts_root, self.state_root, self.validator_set_hash, self.last_commit_hash,
+                self.next_validator_set_hash]
 
     @classmethod
     def from_list(cls, v: Any) -> "BlockHeader":
-        f = _fields(v, TAG_HEADER, 12, "block header")
+        f = _fields(v, TAG_HEADER, 13, "block header")
         return cls(_str(f[1], "header chain_id"), _int(f[2], "header height"), _bytes(f[3], HASH_BYTES, "header prev_hash"),
                    _int(f[4], "header timestamp_ms"), _bytes(f[5], PUBLIC_KEY_BYTES, "header proposer"),
                    _int(f[6], "header view"), _bytes(f[7], HASH_BYTES, "header tx_root"),
                    _bytes(f[8], HASH_BYTES, "header receipts_root"), _bytes(f[9], HASH_BYTES, "header state_root"),
-                   _bytes(f[10], HASH_BYTES, "header validator_set_hash"), _bytes(f[11], HASH_BYTES, "header last_commit_hash"))
+                   _bytes(f[10], HASH_BYTES, "header validator_set_hash"), _bytes(f[11], HASH_BYTES, "header last_commit_hash"),
+                   _bytes(f[12], HASH_BYTES, "header next_validator_set_hash"))
 
     def encode(self) -> bytes:
         return encoding.encode(self.to_list())

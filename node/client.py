@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from ledger import encoding
@@ -28,7 +29,8 @@ from ledger.crypto import SigningKey, sha256
 from ledger.errors import ChainError, ValidationError
 from ledger.merkle import verify_inclusion
 from ledger.state import verify_proof
-from ledger.types import BlockHeader, CommitCertificate, Receipt, TxBody, verify_certificate
+from ledger.types import BlockHeader, CommitCertificate, Receipt, TxBody, validator_set_hash, verify_certificate
+from ledger.validator_set import ValidatorSchedule
 from ledger.hexfmt import to_hex
 
 #: Default gas limit of a transaction sent by the client.
@@ -110,6 +112,10 @@ class Client:
         status = self.request("chain_status")
         self.chain_id = self.chain_id or status["chain_id"]
         return status
+
+    def validators(self) -> dict:
+        """``chain_getValidators``: prove it with ``verify_validator_sets`` before trusting it."""
+        return self.request("chain_getValidators")
 
     def block(self, height: int | str = "latest", full: bool = False) -> dict:
         return self.request("chain_getBlock", height, full)
@@ -226,7 +232,12 @@ def _json_arg(value: Any) -> Any:
     return value
 
 
-def _check_header_and_cert(proof: dict, validators: list[bytes], chain_id: str) -> BlockHeader:
+Sets = ValidatorSchedule | Sequence[bytes]
+
+
+def _check_header_and_cert(proof: dict, validators: Sets, chain_id: str) -> BlockHeader:
+    """The certified header of a proof. ``validators``: the schedule ``verify_validator_sets``
+    proved (the set of the header's own height is used), or one trusted key list."""
     header_raw = unhex(proof["header_raw"])
     header = BlockHeader.from_list(encoding.decode(header_raw))
     if header.chain_id != chain_id:
@@ -235,11 +246,45 @@ def _check_header_and_cert(proof: dict, validators: list[bytes], chain_id: str) 
     if cert_info is None:
         raise ValidationError("the proof carries no certificate")
     cert = CommitCertificate.decode(unhex(cert_info["raw"]))
-    verify_certificate(cert, validators, chain_id, header.height, sha256(header_raw))
+    keys = list(validators.at(header.height) if isinstance(validators, ValidatorSchedule) else validators)
+    if header.validator_set_hash != validator_set_hash(keys):
+        raise ValidationError(f"header {header.height} names validator set {to_hex(header.validator_set_hash)[:18]}, "
+                              f"not the set trusted for that height ({to_hex(validator_set_hash(keys))[:18]})")
+    verify_certificate(cert, keys, chain_id, header.height, sha256(header_raw))
     return header
 
 
-def verify_receipt(receipt: dict, validators: list[bytes], chain_id: str) -> Receipt:
+def verify_validator_sets(answer: dict, genesis_keys: Sequence[bytes], chain_id: str) -> ValidatorSchedule:
+    """Check a ``chain_getValidators`` answer offline from the genesis set; return the proven schedule.
+
+    Each change to the set in force from height A comes with header A - 1 and its
+    certificate: that header is checked against the set already proven for A - 1 and
+    must name the new set as its next one, so every set is proven by the one before it,
+    back to genesis. Changes not yet reached (no proof) are left out. A node that hides
+    a change cannot make an old set certify a newer header unless 2f+1 of that old set
+    sign a fork (the usual light-client assumption: keys of removed validators must not
+    be trusted for long; re-verify from a recent checkpoint).
+    """
+    entries = answer["schedule"]
+    if not entries or entries[0]["from_height"] != 1 or [unhex(k) for k in entries[0]["validators"]] != list(genesis_keys):
+        raise ValidationError("the schedule does not start with the genesis set at height 1")
+    schedule = ValidatorSchedule.fixed(genesis_keys)
+    for entry in entries[1:]:
+        start, keys = entry["from_height"], [unhex(k) for k in entry["validators"]]
+        proof = entry["proof"]
+        if proof is None:
+            break  # not yet certified by any header: not proven
+        if proof["height"] != start - 1:
+            raise ValidationError(f"the change at height {start} is proven by header {proof['height']}, "
+                                  f"expected {start - 1}")
+        header = _check_header_and_cert(proof, schedule, chain_id)
+        if header.height != start - 1 or header.next_validator_set_hash != validator_set_hash(keys):
+            raise ValidationError(f"certified header {header.height} does not name the set claimed from height {start}")
+        schedule = schedule.then(start, keys)
+    return schedule
+
+
+def verify_receipt(receipt: dict, validators: Sets, chain_id: str) -> Receipt:
     """Check a ``chain_getReceipt`` answer offline; return the proven receipt or raise ValidationError."""
     proof = receipt["proof"]
     header = _check_header_and_cert(proof, validators, chain_id)
@@ -253,7 +298,7 @@ def verify_receipt(receipt: dict, validators: list[bytes], chain_id: str) -> Rec
     return proven
 
 
-def verify_state_proof(answer: dict, validators: list[bytes], chain_id: str) -> bytes | None:
+def verify_state_proof(answer: dict, validators: Sets, chain_id: str) -> bytes | None:
     """Check a ``chain_getProof`` answer offline; return the proven value (None = absent)."""
     header = _check_header_and_cert(answer, validators, chain_id)
     root = unhex(answer["state_root"])

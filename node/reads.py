@@ -25,6 +25,7 @@ from node.ops.metric_defs import NODE_METRICS
 from node.ops.metric_defs import register as register_metrics
 from node.ops.metrics import Counter, Gauge, Histogram, Registry
 from node.rpc.views import hx, value_to_json
+from ledger.validator_set import ValidatorSchedule
 
 
 class NodeReads:
@@ -42,6 +43,9 @@ class NodeReads:
     @property
     def syncing(self) -> bool:
         return self.replica.known_height > self.chain.height + 1
+
+    def validator_schedule(self) -> ValidatorSchedule:
+        return self.chain.schedule()
 
     def status(self) -> dict:
         head = self.chain.head()

@@ -80,7 +80,7 @@ class Node:
                           max_args_bytes=cfg.get("mempool", "max_args_bytes")),
             view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"),
             catchup_timeout_ticks=-(-CATCHUP_REQUEST_TIMEOUT_MS // cfg.get("consensus", "tick_ms")),
-            sync_writes=self.sync_writes)
+            sync_writes=self.sync_writes, observer=cfg.get("node", "observer"))
         try:
             self.core = NodeCore(self.kv, self.genesis, self.key, self, now_ms, settings, CachingVerifier())
         except BaseException:
@@ -252,13 +252,17 @@ class Node:
             self.gossip.regossip()
 
     def _peer_addresses(self) -> dict[bytes, str]:
-        """Where to dial each other validator: genesis, overridden by ``[p2p] peer_addresses``."""
+        """Who to connect to: every validator of genesis, plus ``[p2p] peer_addresses``.
+
+        Those entries override a validator's address or add a peer that is not a
+        validator: an observer's node lists the validators it follows, a validator lists
+        each observer it serves. Only these keys may connect (p2p/transport.py).
+        """
         peers = {v.public_key: v.p2p_address for v in self.genesis.validators if v.public_key != self.me}
         for public_key, address in parse_peer_addresses(self.config.get("p2p", "peer_addresses")).items():
-            if public_key not in peers:
-                known = "this node's own key" if public_key == self.me else "not a genesis validator"
-                raise ConfigError(f"[p2p] peer_addresses: {to_hex(public_key)} is {known}; "
-                                  f"list only other validators' public keys (see genesis.json)")
+            if public_key == self.me:
+                raise ConfigError(f"[p2p] peer_addresses: {to_hex(public_key)} is this node's own key; "
+                                  f"list the other nodes' public keys")
             peers[public_key] = address
         return peers
 

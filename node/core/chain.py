@@ -12,6 +12,12 @@ by catch-up (certificate already checked by the core) is executed at commit and 
 roots compared with the header: a mismatch means this node's state or code differs
 from the network's, and the node stops rather than diverge.
 
+Which validators certify a height comes from committed state: ``schedule`` reads the
+validator schedule (ledger/validator_set.py) through ``schedule_of`` (by default the
+governance contract's storage; a chain whose state holds none keeps its genesis set)
+once per state root. Every header names the set of its own height and of the next one,
+and a block whose hashes differ from this node's schedule is not a valid next block.
+
 The mempool's admission reads (nonce, registration, the call's shape against the
 installed ABI, the fee schedule, balances) are answered on the committed state.
 
@@ -34,6 +40,7 @@ from ledger.genesis import Genesis
 from ledger.state import StateStore
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
+from ledger.validator_set import ValidatorSchedule
 from ledger.types import (
     MAX_TX_GAS,
     ZERO_HASH,
@@ -43,7 +50,6 @@ from ledger.types import (
     SignedTx,
     TxBody,
     compute_tx_root,
-    validator_set_hash,
     verify_certificate,
 )
 from node.core.executor import SYSTEM_CONTRACT, BlockOutcome, execute_block, read_nonce, system_call_shape
@@ -87,14 +93,25 @@ def platform_admin_key(genesis: Genesis) -> bytes:
     return org.admin_keys[0]
 
 
+#: Reads the validator schedule from committed state, or None when the state holds none.
+ScheduleReader = Callable[[StateStore], "ValidatorSchedule | None"]
+
+
+def schedule_in(state: StateStore, genesis: Genesis, schedule_of: ScheduleReader | None = None) -> ValidatorSchedule:
+    """The validator schedule ``state`` holds, else the genesis set for every height."""
+    read = schedule_of(state) if schedule_of is not None else None
+    return read if read is not None else ValidatorSchedule.fixed(genesis.validator_keys)
+
+
 class Chain:
-    def __init__(self, kv: KVStore, genesis: Genesis, sync: bool = True) -> None:
+    def __init__(self, kv: KVStore, genesis: Genesis, sync: bool = True,
+                 schedule_of: ScheduleReader | None = None) -> None:
         self.kv = kv
         self.sync = sync  # fsync each commit; off only for throwaway networks ([storage] sync)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
-        self.validators = genesis.validator_keys
-        self.vset_hash = validator_set_hash(self.validators)
+        self._schedule_of = schedule_of
+        self._schedule: tuple[bytes, ValidatorSchedule] | None = None  # (state root, schedule read there)
         self.blocks = BlockStore(kv)
         self.blocks.check_integrity()
         stored = self.blocks.genesis_hash()
@@ -132,7 +149,7 @@ class Chain:
         if head is None or cert is None:  # check_integrity has already refused a store like this
             raise CorruptionError(f"the head block {height} or its certificate is missing", CORRUPTION_RECOVERY)
         try:
-            verify_certificate(cert, self.validators, self.chain_id, height, head.block_hash)
+            verify_certificate(cert, list(self.validators_at(height)), self.chain_id, height, head.block_hash)
         except ValidationError as exc:
             raise CorruptionError(f"the certificate of the head block {height} does not verify: {exc}",
                                   CORRUPTION_RECOVERY) from None
@@ -168,6 +185,17 @@ class Chain:
 
     def head_certificate(self) -> CommitCertificate | None:
         return self.blocks.get_certificate(self.height) if self.height else None
+
+    def schedule(self) -> ValidatorSchedule:
+        """The validator schedule in the committed state: final for every height up to head + 2."""
+        root = self.state.root
+        if self._schedule is None or self._schedule[0] != root:
+            self._schedule = (root, schedule_in(self.state, self.genesis, self._schedule_of))
+        return self._schedule[1]
+
+    def validators_at(self, height: int) -> tuple[bytes, ...]:
+        """The ordered keys that certify ``height`` (the consensus core's ``sets``)."""
+        return self.schedule().at(height)
 
     def is_registered(self, account: bytes) -> bool:
         return is_registered(self.state, account)
@@ -227,12 +255,14 @@ class Chain:
         if height != self.height + 1:
             raise ValidationError(f"asked to build block {height} but the head is {self.height}")
         timestamp = self.next_timestamp(now_ms)
+        schedule = self.schedule()
+        vset, next_vset = schedule.hash_at(height), schedule.hash_at(height + 1)
         draft = BlockHeader(self.chain_id, height, prev_hash, timestamp, proposer, view, compute_tx_root(txs),
-                            ZERO_HASH, ZERO_HASH, self.vset_hash,
-                            ZERO_HASH if last_commit is None else last_commit.cert_hash)
+                            ZERO_HASH, ZERO_HASH, vset, ZERO_HASH if last_commit is None else last_commit.cert_hash,
+                            next_vset)
         outcome = self._execute(draft, txs)
         header = BlockHeader(draft.chain_id, height, prev_hash, timestamp, proposer, view, draft.tx_root,
-                             outcome.receipts_root, outcome.state_root, self.vset_hash, draft.last_commit_hash)
+                             outcome.receipts_root, outcome.state_root, vset, draft.last_commit_hash, next_vset)
         block = Block(header, tuple(txs), last_commit)
         self._remember(block.block_hash, outcome)
         return block
@@ -246,10 +276,13 @@ class Chain:
             return f"height {h.height} does not follow the head {self.height}"
         if h.prev_hash != self.head_hash():
             return "prev_hash is not the head block's hash"
-        if h.validator_set_hash != self.vset_hash:
-            return "validator_set_hash does not match the validator set"
-        if len(h.proposer) != PUBLIC_KEY_BYTES or h.proposer not in self.validators:
-            return "the proposer is not a validator"
+        schedule = self.schedule()
+        if h.validator_set_hash != schedule.hash_at(h.height):
+            return f"validator_set_hash does not match the validator set of height {h.height}"
+        if h.next_validator_set_hash != schedule.hash_at(h.height + 1):
+            return f"next_validator_set_hash does not match the validator set of height {h.height + 1}"
+        if len(h.proposer) != PUBLIC_KEY_BYTES or h.proposer not in schedule.at(h.height):
+            return f"the proposer is not a validator at height {h.height}"
         head = self.head()
         floor = head.header.timestamp_ms if head else self.genesis.genesis_time_ms
         if h.timestamp_ms <= floor:
@@ -289,6 +322,13 @@ class Chain:
         outcome = self._outcomes.pop(block.block_hash, None)
         if outcome is None or outcome.diff.base_root != self.state.root:
             outcome = self._execute(block.header, block.txs)
+        schedule = self.schedule()
+        if (block.header.validator_set_hash != schedule.hash_at(block.height)
+                or block.header.next_validator_set_hash != schedule.hash_at(block.height + 1)):
+            raise DivergenceError(
+                f"certified block {block.height} names validator sets this node does not schedule for heights "
+                f"{block.height} and {block.height + 1}: this node's state differs from the network's; "
+                f"stop it and run `shopchain node verify`")
         if outcome.state_root != block.header.state_root or outcome.receipts_root != block.header.receipts_root:
             raise DivergenceError(
                 f"certified block {block.height} ({block.block_hash.hex()[:16]}) executes to state root "

@@ -34,7 +34,7 @@ from ledger.genesis import Genesis
 from ledger.storage import schema
 from ledger.storage.kv import KVStore
 from ledger.types import Block, CommitCertificate, SignedTx
-from node.core.chain import BlockLimits, Chain, DivergenceError
+from node.core.chain import BlockLimits, Chain, DivergenceError, ScheduleReader
 from node.core.executor import BlockOutcome
 from node.core.mempool import Mempool, MempoolError, MempoolLimits
 from node.core.records import RecordJournal
@@ -82,6 +82,7 @@ class CoreSettings:
     view_timeout_ticks: int = VIEW_TIMEOUT_TICKS
     catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS
     sync_writes: bool = True
+    observer: bool = False  # never sign, whatever the validator set says ([node] observer)
 
 
 class NodeCore:
@@ -89,10 +90,10 @@ class NodeCore:
 
     def __init__(self, kv: KVStore, genesis: Genesis, key: SigningKey, host: CoreHost, clock_ms: Callable[[], int],
                  settings: CoreSettings = CoreSettings(), verifier: Verifier = DEFAULT_VERIFIER,
-                 replica_class: type[Replica] = Replica) -> None:
+                 replica_class: type[Replica] = Replica, schedule_of: ScheduleReader | None = None) -> None:
         self.kv, self.genesis, self.key, self.host, self.clock_ms = kv, genesis, key, host, clock_ms
         self.settings = settings
-        self.chain = Chain(kv, genesis, settings.sync_writes)
+        self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of)
         self.limits = settings.block_limits
         self.mempool = Mempool(genesis.chain_id, self.chain.nonce, self.chain.is_registered, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,
@@ -102,11 +103,11 @@ class NodeCore:
         self.chain.blocks.on_corruption = self.chain.state.on_corruption = lambda exc: self.halt(str(exc), exc)
         self.records = RecordJournal(kv, settings.sync_writes)
         self.replica = replica_class(
-            chain_id=genesis.chain_id, key=key, validators=genesis.validator_keys, block_validator=self,
+            chain_id=genesis.chain_id, key=key, validators=self.chain.validators_at, block_validator=self,
             committed_height=self.chain.height, committed_hash=self.chain.head_hash(),
             last_certificate=self.chain.head_certificate(), records=self.records.records(),
             view_timeout_ticks=settings.view_timeout_ticks, verifier=verifier,
-            catchup_timeout_ticks=settings.catchup_timeout_ticks)
+            catchup_timeout_ticks=settings.catchup_timeout_ticks, observer=settings.observer)
         self.halted_reason: str | None = None
         self.driving = False
         self.rejected_blocks: list[str] = []  # the last few reasons, for the host's log

@@ -78,8 +78,11 @@ class VerifyReport:
                 "checks": self.checks}
 
 
-def check_block_at(stored: BlockStore, replay: Chain, height: int, validators: list[bytes], chain_id: str) -> int:
+def check_block_at(stored: BlockStore, replay: Chain, height: int, chain_id: str) -> int:
     """Verify stored block ``height`` against the replay and commit it there; returns its tx count.
+
+    Certificates are checked against the sets the replay's own state schedules (re-executed
+    from genesis, so they are the network's), the previous block's against its own height's.
 
     Raises ValidationError naming what is wrong.
     """
@@ -95,13 +98,14 @@ def check_block_at(stored: BlockStore, replay: Chain, height: int, validators: l
         raise ValidationError("prev_hash does not link to the previous block")
     block.check_shape()
     if block.last_commit is not None:
-        verify_certificate(block.last_commit, validators, chain_id, height - 1, replay.head_hash())
+        verify_certificate(block.last_commit, list(replay.validators_at(height - 1)), chain_id, height - 1,
+                           replay.head_hash())
     elif height > 1:
         raise ValidationError("the block carries no certificate of the previous block")
     cert = stored.get_certificate(height)
     if cert is None:
         raise ValidationError("its commit certificate is missing")
-    verify_certificate(cert, validators, chain_id, height, block.block_hash)
+    verify_certificate(cert, list(replay.validators_at(height)), chain_id, height, block.block_hash)
     reason = replay.check_block(block, None)
     if reason is not None:
         raise ValidationError(f"re-execution disagrees: {reason}")
@@ -122,7 +126,6 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     head = stored.height if up_to is None else min(up_to, stored.height)
     report = VerifyReport(genesis.chain_id, head)
     replay = Chain(MemoryKV(), genesis)
-    validators = genesis.validator_keys
     try:
         if stored.genesis_hash() != genesis.genesis_hash:
             raise ValidationError("the store belongs to another genesis")
@@ -134,7 +137,7 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
         return report
     for height in range(1, head + 1):
         try:
-            report.txs += check_block_at(stored, replay, height, validators, genesis.chain_id)
+            report.txs += check_block_at(stored, replay, height, genesis.chain_id)
         except ChainError as exc:
             report.bad_height, report.problem = height, str(exc)
             break

@@ -194,6 +194,20 @@ def make_routes(node: "NodeView") -> list[Method]:
                 "accounts": [{"public_key": hx(a.public_key), "organisation": a.organisation, "roles": list(a.roles)}
                              for a in g.accounts]}
 
+    async def chain_getValidators(ctx) -> dict:
+        """The schedule, each change with the certified header that names it (see client.verify_validator_sets)."""
+        schedule, head = node.validator_schedule(), node.blocks.height
+        entries = []
+        for start, keys in schedule.entries:
+            proof = None
+            if 1 < start <= head + 1:
+                header, cert = node.blocks.get_block(start - 1), node.blocks.get_certificate(start - 1)
+                if header is not None and cert is not None:
+                    proof = {"height": start - 1, "header_raw": hx(header.header.encode()), "certificate": cert_json(cert)}
+            entries.append({"from_height": start, "validators": [hx(k) for k in keys],
+                            "set_hash": hx(schedule.hash_at(start)), "proof": proof})
+        return {"height": head, "validators": [hx(k) for k in schedule.at(head + 1)], "schedule": entries}
+
     async def net_peers(ctx) -> list:
         return node.peers()
 
@@ -226,6 +240,11 @@ def make_routes(node: "NodeView") -> list[Method]:
                summary="A state proof a light client can check."),
         Method("account_get", account_get, (Param("address", HASH32, "account public key"),),
                "nonce, registration, roles and balance", summary="An account's on-chain facts.", heavy=True),
+        Method("chain_getValidators", chain_getValidators, (),
+               "{height, validators (the set of the next height), schedule: [{from_height, validators, set_hash, "
+               "proof: {height, header_raw, certificate} of the header before the change that names the set, or "
+               "null for genesis and for changes not yet reached}]}",
+               summary="Which validators certify which heights, provable from genesis offline."),
         Method("net_peers", net_peers, (), "connected validators", summary="This node's validator connections."),
         Method("consensus_status", consensus_status, (), "view, height, primary, counters",
                summary="The consensus core's state."),

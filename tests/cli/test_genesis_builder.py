@@ -266,3 +266,15 @@ def test_a_home_without_its_genesis_yet_does_not_start(tmp_path):
     ok("node", "init", "--home", home)
     with pytest.raises(HomeError, match="--genesis genesis.json"):
         load_home(home)
+
+
+def test_node_init_observer_writes_a_node_that_never_signs(draft, tmp_path):
+    from node.ops.home import load_home
+
+    home = str(tmp_path / "auditor")
+    made = json.loads(ok("node", "init", "--home", home, "--genesis", draft, "--observer", "--json").output)
+    assert made["observer"] is True and not made["in_validator_set"]
+    config, key, _ = load_home(home)
+    assert config.get("node", "observer") is True
+    human = ok("node", "init", "--home", str(tmp_path / "auditor2"), "--genesis", draft, "--observer").output
+    assert "never signs" in human and "peer_addresses" in human

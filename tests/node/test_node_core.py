@@ -122,3 +122,22 @@ def test_production_code_checks_invariants_explicitly_not_with_assert():
                 if isinstance(node, ast.Assert):
                     found.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not found, f"assert statements in production code (use an explicit check raising InvariantError): {found}"
+
+
+def test_an_observer_core_never_signs_even_when_its_key_is_in_the_set():
+    """[node] observer: an auditor's node on a validator key still never proposes or votes."""
+    from node.core.engine import CoreSettings
+
+    genesis = sim_genesis("node-core-test", (LABEL,))
+    kv = FaultyKV(random.Random(3), dict(genesis_store(genesis)))
+    host = Host()
+    core = NodeCore(kv, genesis, SigningKey.from_label(LABEL), host, lambda: genesis.genesis_time_ms,
+                    CoreSettings(observer=True))
+    for _ in range(200):
+        core.tick(frozenset())
+    assert not host.requests and not host.sent and core.replica.counters.get("votes_cast", 0) == 0
+    assert core.replica.mode == "normal" and core.replica.view == 0  # nor does it time views out alone
+    awake, awake_host, _, _ = make_core()
+    for _ in range(200):
+        awake.tick(frozenset())
+    assert awake_host.requests  # the same key without the flag proposes

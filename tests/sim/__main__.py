@@ -1,4 +1,5 @@
-"""Command line: ``python -m tests.sim --validators N --seeds K [--start S] [--twins] [--mutant NAME] [--real-core]``.
+"""Command line: ``python -m tests.sim --validators N --seeds K [--start S] [--twins] [--mutant NAME] [--real-core]
+[--reconfig]``.
 
 ``--real-core`` runs every instance on the production node core (node/core/engine.py:
 real chain, contract execution, mempool, catch-up) over a store with seeded faults
@@ -16,7 +17,7 @@ import argparse
 import sys
 import time
 
-from tests.sim.mutants import MUTANTS
+from tests.sim.mutants import MUTANTS, RECONFIG_MUTANTS
 from tests.sim.runner import run_seeds, run_seeds_parallel
 
 #: Seeds run when --seeds is not given; every mutant must be caught within it.
@@ -29,9 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="how many seeds to run")
     parser.add_argument("--start", type=int, default=0, help="first seed")
     parser.add_argument("--twins", action="store_true", help="Twins scenarios: one key on two instances")
-    parser.add_argument("--mutant", choices=sorted(MUTANTS), help="run with a planted bug the checkers must catch")
+    parser.add_argument("--mutant", choices=sorted({**MUTANTS, **RECONFIG_MUTANTS}), help="run with a planted bug the checkers must catch")
     parser.add_argument("--real-core", action="store_true",
                         help="run the production node core (chain, contracts, mempool) on a faulty in-memory store")
+    parser.add_argument("--reconfig", action="store_true",
+                        help="validator-set changes (add, remove, replace) at drawn heights during the faults")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (seed ranges split between them)")
     parser.add_argument("--verbose", action="store_true", help="print one line per seed")
     args = parser.parse_args(argv)
@@ -42,13 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu = time.monotonic(), _cpu_seconds()
     if args.jobs > 1:
         summary = run_seeds_parallel(args.validators, args.seeds, args.start, twins=args.twins, mutant=args.mutant,
-                                     real_core=args.real_core, jobs=args.jobs)
+                                     real_core=args.real_core, jobs=args.jobs, reconfig=args.reconfig)
         for line in summary.failures:
             print(line, flush=True)
     else:
         summary = run_seeds(args.validators, args.seeds, args.start, twins=args.twins, mutant=args.mutant,
                             keep_results=args.verbose, progress=lambda line: print(line, flush=True),
-                            real_core=args.real_core)
+                            real_core=args.real_core, reconfig=args.reconfig)
     cpu, wall = _cpu_seconds() - cpu, time.monotonic() - started
     if args.verbose:
         for r in summary.results:

@@ -30,17 +30,18 @@ from dataclasses import dataclass, field
 
 from ledger.crypto import SigningKey, sha256, verify_signed
 from ledger.errors import ValidationError
-from ledger.types import PHASE_COMMIT, Block, CommitCertificate, Vote, validator_set_hash, verify_certificate
+from ledger.types import PHASE_COMMIT, Block, CommitCertificate, Vote, verify_certificate
+from ledger.validator_set import ValidatorSchedule
 
 from consensus.messages import Blocks, BlockRequest, NewView, PrePrepare, ViewChange
 from consensus.ready import PHASE_NEW_VIEW, PHASE_PRE_PREPARE, PHASE_VIEW_CHANGE, ProposeRequest, Record
 from consensus.replica import VIEW_TIMEOUT_TICKS, Replica
-from tests.sim.mutants import MUTANTS
+from tests.sim.mutants import MUTANTS, RECONFIG_MUTANTS
 from tests.sim.network import LinkFaults, Network
 from tests.sim.corenode import WORKLOAD_PER_TICK, CoreSimNode, Workload, draw_storage_fault
 from tests.sim.node import SimNode
 from tests.sim.rejoin import RejoinChecker, forced_view_change_allows, may_rebuild, must_restore, start_stale_restart
-from tests.sim.scenarios import Scenario, make_scenario
+from tests.sim.scenarios import RECONFIG_SPARES, Change, Scenario, draw_changes, make_scenario
 
 CHAIN_ID = "shopchain-sim"
 #: Blocks every honest instance must commit after the heal (above the best height then).
@@ -84,10 +85,29 @@ def message_key(message) -> tuple:
     return (type(message).__name__,)
 
 
+def schedule_of(genesis_keys: list[bytes], spare_keys: list[bytes], changes: list[Change]) -> ValidatorSchedule:
+    """The validator schedule the scenario's changes make (governance decided them in advance)."""
+    schedule, members = ValidatorSchedule.fixed(genesis_keys), list(genesis_keys)
+    for change in changes:
+        if change.kind == "add":
+            members.append(spare_keys[change.spare])
+        elif change.kind == "remove":
+            members.pop(change.member)
+        else:
+            members[change.member] = spare_keys[change.spare]
+        schedule = schedule.then(change.height, members)
+    return schedule
+
+
+def _group(groups: tuple[int, ...], instance: int) -> int:
+    """An instance's side in a drawn partition; instances beyond the draw (spares) are on side 0."""
+    return groups[instance] if instance < len(groups) else 0
+
+
 class Simulation:
     def __init__(self, seed: int, validators: int = 4, twins: bool = False, mutant: str | None = None,
                  scenario: Scenario | None = None, replica_class: type[Replica] | None = None,
-                 share_signature_cache: bool = True, real_core: bool = False) -> None:
+                 share_signature_cache: bool = True, real_core: bool = False, reconfig: bool = False) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.chain_id = CHAIN_ID
@@ -95,29 +115,36 @@ class Simulation:
         self.view_timeout_ticks = VIEW_TIMEOUT_TICKS
         self.validator_labels = [f"sim-validator-{i}" for i in range(validators)]
         self.keys = [SigningKey.from_label(label) for label in self.validator_labels]
-        self.validators = [k.public_key for k in self.keys]
-        self.vset_hash = validator_set_hash(self.validators)
+        self.validators = [k.public_key for k in self.keys]  # the genesis set
         self.genesis_hash = sha256(b"shopchain/sim/genesis/" + CHAIN_ID.encode())
         self.mutant = mutant
-        self.replica_class, self.forget_records = MUTANTS[mutant] if mutant else (Replica, False)
+        self.replica_class, self.forget_records = {**MUTANTS, **RECONFIG_MUTANTS}[mutant] if mutant else (Replica, False)
         if replica_class is not None:
             self.replica_class = replica_class
         self.share_signature_cache = share_signature_cache
         self.scenario = scenario if scenario is not None else make_scenario(self.rng, validators, twins)
+        if reconfig and scenario is None:
+            self.scenario.spares = RECONFIG_SPARES
+            self.scenario.changes = draw_changes(random.Random(f"{seed}/reconfig"), validators)
+        self.spare_keys = [SigningKey.from_label(f"sim-spare-{k}") for k in range(self.scenario.spares)]
+        self.schedule = schedule_of(self.validators, [k.public_key for k in self.spare_keys], self.scenario.changes)
+        self._spare_set = {k.public_key for k in self.spare_keys}
+        self.spare_certified: set[int] = set()  # heights whose certificate (seen by anyone) holds a spare's vote
         self._sig_cache: dict[tuple, bool] = {}
         self.signature_checks = 0
-        self._hash = hashlib.sha256(f"{seed}/{validators}/{twins}/{mutant}{'/core' if real_core else ''}".encode())
+        self._hash = hashlib.sha256(f"{seed}/{validators}/{twins}/{mutant}{'/core' if real_core else ''}"
+                                    f"{'/reconfig' if reconfig else ''}".encode())
         self.violations: list[str] = []
         self.agreed: dict[int, bytes] = {}
         self.signed: dict[tuple, bytes] = {}
         self._certs_ok: dict[bytes, bool] = {}
         self.now = 0
         sc = self.scenario
-        keys = list(self.keys) + ([self.keys[sc.twin_of]] if sc.twin_of is not None else [])
+        keys = list(self.keys) + ([self.keys[sc.twin_of]] if sc.twin_of is not None else []) + self.spare_keys
         self.instances_by_key: dict[bytes, list[int]] = {}
         for i, key in enumerate(keys):
             self.instances_by_key.setdefault(key.public_key, []).append(i)
-        self.honest_keys = {k.public_key for k in self.keys}
+        self.honest_keys = {k.public_key for k in self.keys + self.spare_keys}
         if sc.byzantine is not None:
             self.honest_keys.discard(self.keys[sc.byzantine].public_key)
         if sc.twin_of is not None:
@@ -194,11 +221,14 @@ class Simulation:
             if seen != block.block_hash:
                 self.violation(f"#{node.index} committed {block.block_hash.hex()[:12]} at height {block.height}, another "
                                f"honest replica committed {seen.hex()[:12]} (checker 1: agreement)")
+        if self.spare_keys and any(v.validator in self._spare_set for v in cert.votes):
+            self.spare_certified.add(block.height)
         raw = cert.encode()
         ok = self._certs_ok.get(raw)
         if ok is None:
             try:
-                verify_certificate(cert, self.validators, self.chain_id, block.height, block.block_hash)
+                verify_certificate(cert, list(self.schedule.at(block.height)), self.chain_id, block.height,
+                                   block.block_hash)
                 ok = True
             except ValidationError:
                 ok = False
@@ -235,9 +265,10 @@ class Simulation:
     # --- the run ------------------------------------------------------------------
 
     def _current_primary_instances(self) -> list[int]:
-        views = [n.replica.view for n in self.nodes if n.up and self.is_honest(n)]
-        view = max(views) if views else 0
-        return self.instances_by_key[self.validators[view % len(self.validators)]]
+        up = [n for n in self.nodes if n.up and self.is_honest(n)]
+        view = max((n.replica.view for n in up), default=0)
+        members = self.schedule.at(max((n.committed_height for n in up), default=0) + 1)
+        return self.instances_by_key[members[view % len(members)]]
 
     def _apply_events(self) -> None:
         now = self.now
@@ -296,15 +327,15 @@ class Simulation:
         if sc.view_partitions and not self.healed:
             view = getattr(message, "view", getattr(message, "new_view", None))
             if view is not None and view < len(sc.view_partitions):
-                groups = sc.view_partitions[view]
-                if groups[src] != groups[dst]:
+                groups = sc.view_partitions[view]  # spares (after the twin) share group 0
+                if (groups[src] if src < len(groups) else 0) != (groups[dst] if dst < len(groups) else 0):
                     return False
         for e in self._active:
-            if e.kind == "partition" and e.groups[src] != e.groups[dst]:
+            if e.kind == "partition" and _group(e.groups, src) != _group(e.groups, dst):
                 return False
             if e.kind == "isolate_primary" and (src in e.groups) != (dst in e.groups):
                 return False
-            if e.kind == "oneway" and e.groups[src] == 0 and e.groups[dst] == 1:
+            if e.kind == "oneway" and _group(e.groups, src) == 0 and _group(e.groups, dst) == 1:
                 return False
             if (e.kind == "commit_to_one" and isinstance(message, Vote) and message.phase == PHASE_COMMIT
                     and dst != e.instance):
@@ -318,7 +349,7 @@ class Simulation:
         reachable = {self.nodes[i].key.public_key for i in range(len(self.nodes))
                      if i != node.index and self.nodes[i].up and self.link_allowed(i, node.index, None)
                      and self.link_allowed(node.index, i, None)}
-        return frozenset(self.validators) - reachable - {node.key.public_key}
+        return self.schedule.ever() - reachable - {node.key.public_key}
 
     def _heal(self) -> None:
         self.healed = True
@@ -410,6 +441,10 @@ class Simulation:
                     counters["store." + k] = counters.get("store." + k, 0) + v
             if self.storage_fault is not None:
                 counters["storage_fault." + self.storage_fault.kind] = 1
+        if self.scenario.changes:
+            reached = max(n.committed_height for n in self.nodes)
+            counters["reconfig.changes_in_force"] = sum(1 for c in self.scenario.changes if c.height <= reached)
+            counters["reconfig.heights_certified_by_spares"] = len(self.spare_certified)
         for node in self.nodes:
             if node.replica is not None:
                 for k, v in node.replica.counters.items():

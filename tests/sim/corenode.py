@@ -29,6 +29,7 @@ from consensus.messages import BlockRequest, Blocks, NewView, PrePrepare
 from consensus.ready import ProposeRequest, Record
 from devnet.genesis import ADMINS, CONTRACT_SETTINGS, DEMO_ACCOUNTS, FEE_COLLECTOR, ORGANISATIONS
 from ledger.crypto import SigningKey, sha256
+from ledger.validator_set import ValidatorSchedule
 from ledger.genesis import Genesis, GenesisAccount, GenesisFees, Organisation, ValidatorInfo
 from ledger.storage.kv import MemoryKV
 from ledger.types import Block, CommitCertificate, SignedTx, TxBody
@@ -156,6 +157,10 @@ class CoreSimNode(SimNode):
     def clock_ms(self) -> int:
         return self.genesis.genesis_time_ms + self.sim.now * TICK_MS
 
+    def _schedule(self, state) -> ValidatorSchedule:
+        """The scenario's changes, as if governance in this state had scheduled them all."""
+        return self.sim.schedule
+
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self, forget_records: bool = False) -> None:
@@ -165,7 +170,8 @@ class CoreSimNode(SimNode):
         try:
             self.core = NodeCore(self.kv, self.genesis, self.key, self, self.clock_ms,
                                  CoreSettings(view_timeout_ticks=self.sim.view_timeout_ticks),
-                                 verifier=self.sim.verifier, replica_class=self.sim.replica_class)
+                                 verifier=self.sim.verifier, replica_class=self.sim.replica_class,
+                                 schedule_of=self._schedule if self.sim.scenario.changes else None)
         except Exception as exc:  # e.g. the store refused to open: stays down, the sim restarts it later
             self.halts.append(f"start: {exc}")
             self.core = None

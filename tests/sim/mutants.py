@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from consensus.messages import PreparedCert
 from consensus.replica import Replica
-from ledger.types import Block
+from ledger.types import Block, quorum_size
 
 
 class Quorum2f(Replica):
@@ -26,8 +26,23 @@ class NoPreparedCarry(Replica):
         return (), ()
 
 
+class GenesisSetForever(Replica):
+    """Ignores validator-set changes: quorums, primaries and members stay the genesis set's."""
+
+    def _enter_height(self) -> None:
+        self.validators = list(self.sets(1))
+        self.members = set(self.validators)
+        self.n = len(self.validators)
+        self.quorum = quorum_size(self.n)
+
+
 MUTANTS: dict[str, tuple[type[Replica], bool]] = {
     "quorum_2f": (Quorum2f, False),
     "no_prepared_carry": (NoPreparedCarry, False),
     "forget_votes": (Replica, True),  # restart without the persisted records
+}
+
+#: Mutants only a run with validator-set changes (``--reconfig``) can catch.
+RECONFIG_MUTANTS: dict[str, tuple[type[Replica], bool]] = {
+    "genesis_set_forever": (GenesisSetForever, False),
 }

@@ -60,7 +60,7 @@ class SimNode:
     def start(self, forget_records: bool = False) -> None:
         self.records = compact_records(self.records, len(self.store))  # what a node would prune on disk
         cls = self.sim.replica_class
-        self.replica = cls(chain_id=self.sim.chain_id, key=self.key, validators=self.sim.validators, block_validator=self,
+        self.replica = cls(chain_id=self.sim.chain_id, key=self.key, validators=self.sim.schedule, block_validator=self,
                            committed_height=len(self.store), committed_hash=self.head_hash(),
                            last_certificate=self.store[-1][1] if self.store else None,
                            records=[] if forget_records else list(self.records), verifier=self.sim.verifier)
@@ -89,14 +89,16 @@ class SimNode:
         parent_state = self.store[-1][0].header.state_root if self.store else GENESIS_STATE
         return (h.height == len(self.store) + 1 and h.prev_hash == self.head_hash()
                 and h.state_root == state_after(parent_state, h.height)
-                and h.validator_set_hash == self.sim.vset_hash and h.tx_root == EMPTY_ROOT)
+                and h.validator_set_hash == self.sim.schedule.hash_at(h.height)
+                and h.next_validator_set_hash == self.sim.schedule.hash_at(h.height + 1) and h.tx_root == EMPTY_ROOT)
 
     def build_block(self, req: ProposeRequest, valid: bool = True) -> Block:
         parent_state = self.store[-1][0].header.state_root if self.store else GENESIS_STATE
         state = state_after(parent_state, req.height) if valid else sha256(b"bad")
         header = BlockHeader(self.sim.chain_id, req.height, req.prev_hash, self.sim.rng.getrandbits(40), self.key.public_key,
-                             req.view, EMPTY_ROOT, ZERO_HASH, state, self.sim.vset_hash,
-                             ZERO_HASH if req.last_commit is None else req.last_commit.cert_hash)
+                             req.view, EMPTY_ROOT, ZERO_HASH, state, self.sim.schedule.hash_at(req.height),
+                             ZERO_HASH if req.last_commit is None else req.last_commit.cert_hash,
+                             self.sim.schedule.hash_at(req.height + 1))
         return Block(header, (), req.last_commit)
 
     def pump(self) -> None:

@@ -146,6 +146,8 @@ class RejoinChecker:
         """Waiting in a view change above the view the committing replicas run in: by PBFT's
         design (§4.5.2) it stays silent until f+1 others move up too, however many others are
         in that higher view with it (real-core runs, where halted nodes restart, hit this)."""
+        if not node.replica.voting:
+            return True  # not in the set of its height (an observer, or removed): nothing to vote
         if node.replica.mode != VIEW_CHANGE:
             return False
         working = [n.replica.view for n in others if n.replica.mode != VIEW_CHANGE]

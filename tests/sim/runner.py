@@ -30,12 +30,15 @@ class Summary:
                 f"liveness_failures={self.liveness_failures} trace_hash={self.trace_hash}")
 
 
-def replay_command(seed: int, validators: int, twins: bool, mutant: str | None, real_core: bool = False) -> str:
+def replay_command(seed: int, validators: int, twins: bool, mutant: str | None, real_core: bool = False,
+                   reconfig: bool = False) -> str:
     cmd = f"python -m tests.sim --validators {validators} --seeds 1 --start {seed}"
     if twins:
         cmd += " --twins"
     if real_core:
         cmd += " --real-core"
+    if reconfig:
+        cmd += " --reconfig"
     if mutant:
         cmd += f" --mutant {mutant}"
     return cmd
@@ -43,11 +46,11 @@ def replay_command(seed: int, validators: int, twins: bool, mutant: str | None, 
 
 def run_seeds(validators: int, seeds: int, start: int = 0, twins: bool = False, mutant: str | None = None,
               stop_on_violation: bool = False, keep_results: bool = False, progress=None,
-              real_core: bool = False) -> Summary:
+              real_core: bool = False, reconfig: bool = False) -> Summary:
     summary = Summary(seeds, validators)
     h = hashlib.sha256()
     for seed in range(start, start + seeds):
-        result = Simulation(seed, validators, twins=twins, mutant=mutant, real_core=real_core).run()
+        result = Simulation(seed, validators, twins=twins, mutant=mutant, real_core=real_core, reconfig=reconfig).run()
         h.update(bytes.fromhex(result.trace_hash))
         summary.seed_hashes.append(result.trace_hash)
         if keep_results:
@@ -55,7 +58,7 @@ def run_seeds(validators: int, seeds: int, start: int = 0, twins: bool = False, 
         if result.violations or result.liveness_failure:
             what = result.violations[0] if result.violations else result.liveness_failure
             summary.failures.append(f"seed {seed}: {what}\n  scenario: {result.scenario}\n"
-                                    f"  replay: {replay_command(seed, validators, twins, mutant, real_core)}")
+                                    f"  replay: {replay_command(seed, validators, twins, mutant, real_core, reconfig)}")
             if result.violations:
                 summary.violations += 1
             else:
@@ -70,17 +73,17 @@ def run_seeds(validators: int, seeds: int, start: int = 0, twins: bool = False, 
 
 
 def _run_chunk(args: tuple) -> Summary:
-    validators, seeds, start, twins, mutant, real_core = args
-    return run_seeds(validators, seeds, start, twins=twins, mutant=mutant, real_core=real_core)
+    validators, seeds, start, twins, mutant, real_core, reconfig = args
+    return run_seeds(validators, seeds, start, twins=twins, mutant=mutant, real_core=real_core, reconfig=reconfig)
 
 
 def run_seeds_parallel(validators: int, seeds: int, start: int = 0, twins: bool = False, mutant: str | None = None,
-                       real_core: bool = False, jobs: int = 2) -> Summary:
+                       real_core: bool = False, jobs: int = 2, reconfig: bool = False) -> Summary:
     """``run_seeds`` over ``jobs`` processes (contiguous seed ranges); same summary and trace hash."""
     from concurrent.futures import ProcessPoolExecutor
 
     bounds = [start + seeds * i // jobs for i in range(jobs + 1)]
-    chunks = [(validators, hi - lo, lo, twins, mutant, real_core) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+    chunks = [(validators, hi - lo, lo, twins, mutant, real_core, reconfig) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
     with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
         parts = list(pool.map(_run_chunk, chunks))
     summary = Summary(seeds, validators)

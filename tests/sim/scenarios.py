@@ -18,6 +18,14 @@ Kinds of events:
 - ``stale_restart`` / ``rebuild``: an instance is down while the others pass a few
   views, then restarts in its old view or from an empty store (tests/sim/rejoin.py).
 
+Reconfiguration (``--reconfig``, drawn from its own generator so a seed's fault scenario
+is the same with and without it): spare keys run from the start as observers, and the
+validator set changes at drawn heights inside the chaotic phase, so changes land
+during partitions, crashes and view changes: ``add`` (a spare joins at the end of the
+order), ``remove`` (only while at least five remain, so f >= 1 survives) and
+``replace`` (a spare takes a validator's position; the old key keeps running as an
+observer). The schedule is what governance would have fixed two blocks ahead.
+
 Twins (Bano et al., "Twins: BFT Systems Made Robust"): one validator key runs on two
 instances; for each of the first views, a partition of the instances is drawn and a
 message of view v is delivered only inside partition v's groups.
@@ -52,6 +60,20 @@ class Event:
     crash_height: int = 0  # set when it starts: the instance's committed height at the crash
 
 
+#: Spare keys (observers that may be added) in a reconfiguration scenario.
+RECONFIG_SPARES = 2
+#: Heights at which drawn changes take effect (inside the chaotic phase at default pacing).
+RECONFIG_HEIGHTS = range(3, 15)
+
+
+@dataclass(frozen=True)
+class Change:
+    height: int  # the first height the new set certifies
+    kind: str  # add | remove | replace
+    member: int  # remove/replace: position in the set before the change
+    spare: int  # add/replace: spare number (0-based)
+
+
 @dataclass
 class Scenario:
     faults: LinkFaults
@@ -60,6 +82,8 @@ class Scenario:
     byzantine: int | None = None  # instance index of an equivocating primary
     twin_of: int | None = None  # validator index whose key runs on a second instance
     view_partitions: list[tuple[int, ...]] = field(default_factory=list)  # Twins: group per instance, per view
+    spares: int = 0  # extra keys running as observers (reconfiguration)
+    changes: list[Change] = field(default_factory=list)
 
     def describe(self) -> str:
         parts = [f"drop={self.faults.drop} dup={self.faults.duplicate} delay<={self.faults.max_delay}"]
@@ -68,6 +92,8 @@ class Scenario:
         if self.twin_of is not None:
             parts.append(f"twin_of=#{self.twin_of} views={self.view_partitions}")
         parts += [f"{e.kind}@{e.start}-{e.end}" + (f"#{e.instance}" if e.instance >= 0 else "") for e in self.events]
+        parts += [f"{c.kind}@h{c.height}" + (f"#{c.member}" if c.kind != "add" else "") +
+                  (f"+spare{c.spare}" if c.kind != "remove" else "") for c in self.changes]
         return " ".join(parts)
 
 
@@ -85,6 +111,8 @@ def make_scenario(rng: random.Random, validators: int, twins: bool) -> Scenario:
     events: list[Event] = []
     kinds = ["partition", "isolate_primary", "oneway", "crash", "crash_primary", "commit_to_one", "stale_restart", "rebuild"]
     for _ in range(rng.randint(1, 4)):
+        if not kinds:
+            break  # no spare left and no room to remove
         kind = rng.choice(kinds)
         if kind in ("stale_restart", "rebuild"):
             kinds = kinds[:-2]  # one long absence per scenario: with two, no quorum is left to pass views
@@ -120,3 +148,26 @@ def _twins_scenario(rng: random.Random, validators: int) -> Scenario:
             partitions.append(_groups(rng, instances, rng.choice([2, 2, 3])))
     faults = LinkFaults(drop=rng.choice([0.0, 0.0, 0.05]), duplicate=0.0, max_delay=rng.choice([1, 2, 3]))
     return Scenario(faults, [], TWINS_FAULT_TICKS, twin_of=rng.randrange(validators), view_partitions=partitions)
+
+
+def draw_changes(rng: random.Random, validators: int) -> list[Change]:
+    """One to three validator-set changes at distinct heights, never below four validators."""
+    heights = sorted(rng.sample(list(RECONFIG_HEIGHTS), rng.randint(1, 3)))
+    members = list(range(validators))  # positions hold instance indexes of the base keys, spares as -1 - k
+    spares = list(range(RECONFIG_SPARES))
+    changes: list[Change] = []
+    for height in heights:
+        kinds = (["add"] if spares else []) + (["remove"] if len(members) >= 5 else []) + (["replace"] if spares else [])
+        if not kinds:
+            break  # no spare left and no room to remove
+        kind = rng.choice(kinds)
+        member = rng.randrange(len(members))
+        spare = spares.pop(0) if kind != "remove" else -1
+        if kind == "add":
+            members.append(-1 - spare)
+        elif kind == "remove":
+            members.pop(member)
+        else:
+            members[member] = -1 - spare
+        changes.append(Change(height, kind, member if kind != "add" else -1, spare))
+    return changes
