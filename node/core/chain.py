@@ -105,12 +105,14 @@ def schedule_in(state: StateStore, genesis: Genesis, schedule_of: ScheduleReader
 
 class Chain:
     def __init__(self, kv: KVStore, genesis: Genesis, sync: bool = True,
-                 schedule_of: ScheduleReader | None = None) -> None:
+                 schedule_of: ScheduleReader | None = None,
+                 directory_of: "Callable[[StateStore], dict[bytes, dict] | None] | None" = None) -> None:
         self.kv = kv
         self.sync = sync  # fsync each commit; off only for throwaway networks ([storage] sync)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self._schedule_of = schedule_of
+        self._directory_of = directory_of
         self._schedule: tuple[bytes, ValidatorSchedule] | None = None  # (state root, schedule read there)
         self.blocks = BlockStore(kv)
         self.blocks.check_integrity()
@@ -196,6 +198,20 @@ class Chain:
     def validators_at(self, height: int) -> tuple[bytes, ...]:
         """The ordered keys that certify ``height`` (the consensus core's ``sets``)."""
         return self.schedule().at(height)
+
+    def peer_keys(self) -> frozenset[bytes]:
+        """Validators of the next height and every later scheduled one: the nodes to stay connected to."""
+        schedule, following = self.schedule(), self.height + 1
+        later = [keys for start, keys in schedule.entries if start > following]
+        return frozenset(schedule.at(following)).union(*later)
+
+    def validator_directory(self) -> dict[bytes, dict]:
+        """{key: {"name", "organisation", "p2p_address", "rpc_address"}} of every validator ever scheduled."""
+        directory = {v.public_key: {"name": v.name, "organisation": v.organisation, "p2p_address": v.p2p_address,
+                                    "rpc_address": v.rpc_address} for v in self.genesis.validators}
+        if self._directory_of is not None:
+            directory.update(self._directory_of(self.state) or {})
+        return directory
 
     def is_registered(self, account: bytes) -> bool:
         return is_registered(self.state, account)
