@@ -15,6 +15,7 @@ import json
 
 import pytest
 
+from devnet.genesis import CONTRACT_SETTINGS as DEVNET_SETTINGS
 from contracts_vm.compiler import compile_source
 from contracts_vm.deploy import encode_deploy, make_deploy
 from devnet.genesis import DEMO_ACCOUNTS, DEVNET_CHAIN_ID, Endpoint, write_consortium
@@ -43,6 +44,9 @@ def bump(by: int) -> int:
     return self.count
 """
 COUNTER_V2 = COUNTER_V1.replace("def bump(by: int)", "def bump(by: int, note: str)")
+
+#: The devnet genesis timelock of governance proposals, in ms of block time.
+TIMELOCK_MS = DEVNET_SETTINGS["governance"]["timelock_s"] * 1000
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +187,7 @@ def test_a_call_admitted_before_an_upgrade_changed_its_abi_fails_in_execution_th
         voted = commit_on_both([tx(members[0], "governance", "propose", ["code", [payload], action])]
                                + [tx(m, "governance", "vote", [pid, True]) for m in members])
         assert [r.status for r in voted] == [0] * 5, [r.error for r in voted]
-        clock[0] += 86_400_000
+        clock[0] += TIMELOCK_MS
         return [tx(admin, "governance", "execute", [pid, payload])]
 
     assert [r.status for r in commit_on_both(deploy("deploy", COUNTER_V1))] == [0]

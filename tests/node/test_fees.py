@@ -12,6 +12,7 @@ import dataclasses
 
 import pytest
 
+from devnet.genesis import CONTRACT_SETTINGS as DEVNET_SETTINGS
 from devnet.genesis import DEVNET_BYTE_PRICE, DEVNET_GAS_PRICE, create_devnet
 from ledger.crypto import SigningKey
 from ledger.errors import GenesisError
@@ -26,6 +27,9 @@ from node.ops.home import read_key_file
 GAS = 300_000
 #: The opening balance of an account that can pay for a transfer of 400 and its fee, and then not the next fee.
 SHORT = 900
+
+#: The devnet genesis timelock of governance proposals, in ms of block time.
+TIMELOCK_MS = DEVNET_SETTINGS["governance"]["timelock_s"] * 1000
 
 
 @pytest.fixture(scope="module")
@@ -163,15 +167,15 @@ def test_fees_change_only_by_governance_from_the_next_block(devnet):
                    + [gov(m, "vote", [0, True]) for m in members], now_ms=t)
     assert [r.status for r in voted] == [0] * 5, [r.error for r in voted]
     early, = commit(chain, node_keys, [gov(admin, "execute", [0, b""])], now_ms=t + 1_000)
-    assert early.status == 1 and "timelocked" in early.error          # a day of block time first
+    assert early.status == 1 and "timelocked" in early.error          # the devnet's timelock of block time first
     change = gov(admin, "execute", [0, b""])
     same_block = signed(chain, buyer, "transfer", [merchant, 1], 1)
-    changed, still_charged = commit(chain, node_keys, [change, same_block], now_ms=t + 86_400_000)
+    changed, still_charged = commit(chain, node_keys, [change, same_block], now_ms=t + TIMELOCK_MS)
     assert changed.status == 0 and "FeesChanged" in [e.name for e in changed.events]
     assert still_charged.fee == expected_fee(still_charged.gas_used, same_block)  # this block keeps the old schedule
     assert chain.fee_schedule().free and chain.state.get(FEES_KEY) is None
     start = balance(chain, buyer.public_key)
-    free, = commit(chain, node_keys, [signed(chain, buyer, "transfer", [merchant, 1], 2)], now_ms=t + 86_401_000)
+    free, = commit(chain, node_keys, [signed(chain, buyer, "transfer", [merchant, 1], 2)], now_ms=t + TIMELOCK_MS + 1_000)
     assert free.fee == 0 and balance(chain, buyer.public_key) == start - 1
 
 
