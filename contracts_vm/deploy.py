@@ -34,8 +34,6 @@ from ledger.hexfmt import to_hex
 
 DEPLOY_TAG = "shopchain/deploy/v1"
 ACTIONS = ("deploy", "upgrade")
-#: The state key that once named the single platform admin (``vm/admin``); nothing writes it now.
-ADMIN_STATE_KEYS = (b"vm/admin",)
 #: The error message of a deploy or upgrade attempted outside governance.
 GOVERNED_MESSAGE = ("contract deploys and upgrades are governed: propose the payload to the governance contract "
                     "(governance.propose(\"code\", [payload], description)); no single key may install code")
@@ -82,16 +80,6 @@ def decode_deploy(data: bytes) -> DeployTx:
     if init_args is not None and type(init_args) is not list:
         raise ValidationError("deploy init_args must be a list or nil")
     return DeployTx(action, name, code, h, abi, caps, init_args)
-
-
-def set_platform_admin(state, public_key: bytes) -> None:
-    """Formerly recorded the one key that could deploy code; that power is gone (issue 14).
-
-    Kept so that callers built before governance still run; it checks the key and
-    writes nothing, so no state grants a single key anything.
-    """
-    if type(public_key) is not bytes or len(public_key) != 32:
-        raise ValidationError(f"platform admin key must be 32 bytes, found {public_key!r:.80}")
 
 
 def apply_deploy(state, tx: DeployTx, ctx: CallContext, gas_limit: int) -> CallResult:

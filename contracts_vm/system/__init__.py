@@ -239,13 +239,3 @@ def validator_directory(state) -> dict[bytes, dict]:
         record = from_bytes(state.get(_governance_key("directory", key, "bytes")))
         out[key] = {f: record[f] for f in ("name", "organisation", "p2p_address", "rpc_address")}
     return out
-
-
-def validators_at(schedule: list[tuple[int, list[bytes]]], height: int) -> list[bytes]:
-    """The keys in force at ``height``: the last entry whose activation height is at most it ([] before the first)."""
-    current: list[bytes] = []
-    for activation, keys in schedule:
-        if activation > height:
-            break
-        current = keys
-    return list(current)

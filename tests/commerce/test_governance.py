@@ -5,14 +5,14 @@ from __future__ import annotations
 from contracts_vm.api import CallContext, execute_call, execute_view
 from contracts_vm.compiler import compile_source
 from contracts_vm.deploy import encode_deploy, make_deploy
-from contracts_vm.system import (compiled_code, install_system_contracts, validator_directory, validator_schedule,
-                                 validators_at)
+from contracts_vm.system import compiled_code, install_system_contracts, validator_directory, validator_schedule
 from contracts_vm.machine import storage_prefix
 from contracts_vm.memstate import MemoryState
 from contracts_vm.values import from_bytes
 from ledger.fees import read_fee_schedule
 from ledger.genesis import Genesis, GenesisAccount, Organisation, ValidatorInfo
 from ledger.types import MAX_VALIDATORS
+from ledger.validator_set import ValidatorSchedule
 from tests.commerce_harness import key
 
 ORGS = ("platform", "shops", "logistics", "service")
@@ -209,9 +209,10 @@ def test_validator_schedule_add_remove_rotate_and_direct_reads_agree():
     sched = validator_schedule(g.state)
     assert sched == [(1, g.vals), (110, g.vals + [new]), (111, [g.vals[0], g.vals[2], g.vals[3], new]),
                      (112, [rotated, g.vals[2], g.vals[3], new])]
-    assert validators_at(sched, 0) == [] and validators_at(sched, 109) == g.vals and validators_at(sched, 111) == sched[2][1]
+    schedule = ValidatorSchedule.from_pairs(sched)
+    assert list(schedule.at(109)) == g.vals and list(schedule.at(111)) == sched[2][1]
     assert [[h, k] for h, k in sched] == g.view("governance", "get_schedule", 0, 50)
-    assert validators_at(sched, 500) == g.view("governance", "validators_at", 500)
+    assert list(schedule.at(500)) == g.view("governance", "validators_at", 500)
     directory = validator_directory(g.state)
     assert set(directory) == set(g.vals) | {new, rotated}
     for k, v in directory.items():

@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts_vm import CallContext, VMError, compile_source, execute_call, execute_view, get_contract_info, install_contract
-from contracts_vm.deploy import (ADMIN_STATE_KEYS, apply_deploy, decode_deploy, encode_deploy, install_deploy, make_deploy,
-                                 set_platform_admin)
+from contracts_vm.deploy import apply_deploy, decode_deploy, encode_deploy, install_deploy, make_deploy
 from contracts_vm.memstate import MemoryState
 from contracts_vm.values import _decode_scalar, _encode_scalar
 from ledger.encoding import encode
@@ -125,8 +124,6 @@ def test_deploy_payload_round_trip():
 def test_no_key_may_deploy_directly_any_more():
     """Issue 14: the former platform admin is refused like everyone; only governance installs code."""
     state = MemoryState()
-    set_platform_admin(state, ADMIN)
-    assert all(state.get(k) is None for k in ADMIN_STATE_KEYS)   # recording the old admin grants nothing
     tx = make_deploy("deploy", "counter", compile_source(COUNTER).code, (), [1])
     for sender in (ALICE, ADMIN, b"\x00" * 32):
         denied = apply_deploy(state, tx, CallContext(sender=sender), 10**7)
