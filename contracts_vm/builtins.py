@@ -18,6 +18,10 @@ from contracts_vm.errors import VMError
 from contracts_vm.limits import BYTES_PER_GAS, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES
 from contracts_vm.values import check_int, strict_eq, type_name, walk_cost
 from ledger.crypto import sha256, verify_ed25519
+from ledger.fees import FeeSchedule, check_prices, write_fee_schedule
+
+#: The capability a contract must hold to use the governed host functions below.
+GOVERNANCE_CAPABILITY = "governance"
 
 _KEY_TYPES = (str, int, bytes)
 _KEY_RANK = {int: 0, bytes: 1, str: 2}
@@ -313,6 +317,58 @@ def h_caller_has(m, capability):
     return m.caller_has(capability)
 
 
+def _governed(m, name: str) -> None:
+    """Only a running contract installed with the governance capability, never in a view."""
+    if GOVERNANCE_CAPABILITY not in m.capabilities:
+        raise VMError(E.PERMISSION_DENIED, f"{name} needs the {GOVERNANCE_CAPABILITY!r} capability; "
+                                           f"contract {m.contract!r} does not hold it")
+    if m.read_only:
+        raise VMError(E.READ_ONLY_VIOLATION, f"{name} in a read-only call")
+
+
+#: Host functions that need the whole VM (installing code verifies it and runs its init),
+#: which this module, below the interpreter, cannot import: contracts_vm.deploy registers
+#: them when it is imported, and the package's __init__ imports it, so they are present
+#: whenever any contract runs. Name -> function(m, *args).
+DEPLOY_HOSTS: dict = {}
+
+
+def register_deploy_host(name: str, fn) -> None:
+    DEPLOY_HOSTS[name] = fn
+
+
+def _deploy_host(name: str):
+    fn = DEPLOY_HOSTS.get(name)
+    if fn is None:  # only when contracts_vm.deploy was never imported: a wiring fault, not a contract error
+        raise VMError(E.VM_FAULT, f"host function {name} is not registered (contracts_vm.deploy not loaded)")
+    return fn
+
+
+def h_inspect_code(m, payload):
+    """What a deploy payload would install, checked: {action, name, code_hash, abi, capabilities, code_bytes}."""
+    return _deploy_host("inspect_code")(m, payload)
+
+
+def h_install_code(m, payload):
+    """Deploy or upgrade through contracts_vm.deploy.install_deploy (governance only); returns the code hash."""
+    _governed(m, "install_code")
+    return _deploy_host("install_code")(m, payload)
+
+
+def h_set_fee_schedule(m, gas_price, byte_price, collector):
+    """Replace the chain's fee schedule (ledger/fees.py; governance only); all zero prices mean free."""
+    _governed(m, "set_fee_schedule")
+    if type(gas_price) is not int or type(byte_price) is not int or type(collector) is not bytes:
+        raise mismatch("set_fee_schedule", gas_price, byte_price, collector)
+    problem = check_prices(gas_price, byte_price)
+    if problem is not None:
+        raise VMError(E.BAD_ARGUMENTS, problem)
+    if len(collector) != 32:
+        raise VMError(E.BAD_ARGUMENTS, f"the fee collector must be a 32-byte key, found {len(collector)} bytes")
+    write_fee_schedule(m.state, FeeSchedule(gas_price, byte_price, collector))
+    return None
+
+
 def contract_address(name: str) -> bytes:
     """The 32-byte account of a contract: what ``ctx.sender`` is when it calls another."""
     return sha256(b"shopchain/contract/" + name.encode("utf-8"))
@@ -324,6 +380,9 @@ HOSTS = (
     ("ed25519_verify", 3, 3000, h_ed25519_verify),
     ("contract_address", 1, 30, h_contract_address),
     ("caller_has", 1, 10, h_caller_has),
+    ("inspect_code", 1, 100, h_inspect_code),
+    ("install_code", 1, 1000, h_install_code),
+    ("set_fee_schedule", 3, 500, h_set_fee_schedule),
 )
 HOST_INDEX = {row[0]: i for i, row in enumerate(HOSTS)}
 

@@ -5,9 +5,14 @@ How it works: a deploy payload is the canonical encoding of
 action "deploy" (the name must be free) or "upgrade" (the name must exist; storage
 is kept). The payload repeats the code hash and ABI so that a reviewer (and the
 signature) commits to them; ``apply_deploy`` recomputes both from the code and
-refuses any mismatch. Only the platform admin recorded in state (``set_platform_admin``,
-done at genesis) may deploy or upgrade; the node's executor calls ``apply_deploy``
-with the transaction's verified sender, inside the transaction's checkpoint.
+refuses any mismatch.
+
+No single key may deploy or upgrade (issue 14): code changes are proposals of the
+governance contract (contracts_vm/system/governance.sc.py, kind "code"), which the
+members vote on and which the contract itself executes through the ``install_code``
+host function; that host function and genesis are the only callers of
+``install_deploy``. ``apply_deploy``, the entry of the node's ``system.deploy``
+transaction, refuses every transaction sender and names the governance path.
 """
 
 from __future__ import annotations
@@ -17,19 +22,21 @@ from typing import Any
 
 from contracts_vm import errors as E
 from contracts_vm.api import CallContext, CallResult, install_contract
+from contracts_vm.builtins import mismatch, register_deploy_host
 from contracts_vm.bytecode import code_hash as compute_code_hash
 from contracts_vm.bytecode import decode_container
 from contracts_vm.errors import VMError
-from contracts_vm.limits import GAS_PER_CODE_BYTE
+from contracts_vm.limits import BYTES_PER_GAS, GAS_PER_CODE_BYTE, MAX_EVENTS
 from contracts_vm.machine import META_PREFIX, check_contract_name
 from ledger.encoding import decode, encode
-from ledger.errors import DecodeError, ValidationError
+from ledger.errors import ChainError, DecodeError, ValidationError
 from ledger.hexfmt import to_hex
 
 DEPLOY_TAG = "shopchain/deploy/v1"
 ACTIONS = ("deploy", "upgrade")
-#: State key holding the platform admin's 32-byte public key.
-ADMIN_KEY = b"vm/admin"
+#: The error message of a deploy or upgrade attempted outside governance.
+GOVERNED_MESSAGE = ("contract deploys and upgrades are governed: propose the payload to the governance contract "
+                    "(governance.propose(\"code\", [payload], description)); no single key may install code")
 
 
 @dataclass(frozen=True)
@@ -75,34 +82,30 @@ def decode_deploy(data: bytes) -> DeployTx:
     return DeployTx(action, name, code, h, abi, caps, init_args)
 
 
-def set_platform_admin(state, public_key: bytes) -> None:
-    """Record who governs code (genesis)."""
-    if type(public_key) is not bytes or len(public_key) != 32:
-        raise ValidationError(f"platform admin key must be 32 bytes, found {public_key!r:.80}")
-    state.put(ADMIN_KEY, public_key)
-
-
 def apply_deploy(state, tx: DeployTx, ctx: CallContext, gas_limit: int) -> CallResult:
-    """Install or upgrade as the transaction ``ctx.sender``; never raises, reverts on failure."""
+    """The ``system.deploy`` transaction: refused for every sender, code changes go through governance."""
+    return CallResult("failed", 0, error=E.PERMISSION_DENIED, error_message=GOVERNED_MESSAGE)
+
+
+def install_deploy(state, tx: DeployTx, ctx: CallContext, gas_limit: int) -> CallResult:
+    """Install or upgrade ``tx``; never raises, reverts on failure.
+
+    No permission check: the caller proves authority (genesis, or the governance
+    contract's ``install_code`` host call after a passed proposal). ``ctx`` is the
+    context ``init`` runs with on a deploy.
+    """
     cp = state.checkpoint()
     gas = GAS_PER_CODE_BYTE * len(tx.code) if type(tx.code) is bytes else 0
     try:
         if gas > gas_limit:
             raise VMError(E.OUT_OF_GAS, f"installing {len(tx.code)} bytes needs {gas} gas, limit {gas_limit}")
-        admin = state.get(ADMIN_KEY)
-        if admin is None or ctx.sender != admin:
-            raise VMError(E.PERMISSION_DENIED, "only the platform admin may deploy or upgrade contracts")
         check_contract_name(tx.name)
         exists = state.has(META_PREFIX + tx.name.encode("utf-8"))
         if tx.action == "deploy" and exists:
             raise VMError(E.BAD_ARGUMENTS, f"contract {tx.name!r} already exists; use an upgrade")
         if tx.action == "upgrade" and not exists:
             raise VMError(E.UNKNOWN_CONTRACT, f"contract {tx.name!r} does not exist; use a deploy")
-        if compute_code_hash(tx.code) != tx.code_hash:
-            raise VMError(E.INVALID_CODE, "code_hash does not match the sha256 of the code")
-        container = decode_container(tx.code)
-        if encode(container.abi) != encode(tx.abi):
-            raise VMError(E.INVALID_CODE, "the ABI in the transaction differs from the ABI in the code")
+        check_deploy(tx)
         installed = install_contract(state, tx.name, tx.code, tx.capabilities, tx.init_args, ctx, gas_limit - gas)
     except VMError as exc:
         state.revert(cp)
@@ -113,7 +116,56 @@ def apply_deploy(state, tx: DeployTx, ctx: CallContext, gas_limit: int) -> CallR
                       events=installed["init_events"] + [event])
 
 
+def check_deploy(tx: DeployTx) -> None:
+    """VMError unless the payload's code hash and ABI are those of its code (and the code loads)."""
+    if compute_code_hash(tx.code) != tx.code_hash:
+        raise VMError(E.INVALID_CODE, "code_hash does not match the sha256 of the code")
+    container = decode_container(tx.code)     # VerifyError (a VMError) for anything that is not code
+    if encode(container.abi) != encode(tx.abi):
+        raise VMError(E.INVALID_CODE, "the ABI in the transaction differs from the ABI in the code")
+
+
 def describe(tx: DeployTx) -> dict[str, Any]:
     """JSON-friendly summary (for the CLI and RPC)."""
     return {"action": tx.action, "name": tx.name, "code_hash": to_hex(tx.code_hash),
             "code_bytes": len(tx.code), "capabilities": list(tx.capabilities), "abi": tx.abi}
+
+
+# ---- the governance contract's host functions (registered in contracts_vm.builtins) ----
+
+def _host_payload(m, payload) -> DeployTx:
+    if type(payload) is not bytes:
+        raise mismatch("deploy payload", payload)
+    m.charge(len(payload) // BYTES_PER_GAS)
+    try:
+        tx = decode_deploy(payload)
+    except ChainError as exc:
+        raise VMError(E.BAD_ARGUMENTS, str(exc)) from None
+    check_deploy(tx)
+    return tx
+
+
+def host_inspect_code(m, payload) -> dict:
+    """``inspect_code(payload)``: the checked summary a proposal shows its voters."""
+    tx = _host_payload(m, payload)
+    return {"action": tx.action, "name": tx.name, "code_hash": tx.code_hash, "abi": tx.abi,
+            "capabilities": list(tx.capabilities), "code_bytes": len(tx.code)}
+
+
+def host_install_code(m, payload) -> bytes:
+    """``install_code(payload)``: ``install_deploy`` as the running (governance) contract, gas from the call."""
+    tx = _host_payload(m, payload)
+    ctx = CallContext(sender=m.self_address, height=m.height, timestamp_ms=m.timestamp_ms, chain_id=m.chain_id,
+                      tx_id=m.tx_id, origin=m.origin)
+    result = install_deploy(m.state, tx, ctx, max(m.gas, 0))
+    m.charge(result.gas_used)
+    if not result.ok:
+        raise VMError(result.error, f"install_code: {result.error_message}")
+    if len(m.events) + len(result.events) > MAX_EVENTS:
+        raise VMError(E.TOO_MANY_EVENTS, f"more than {MAX_EVENTS} events in one transaction")
+    m.events.extend(result.events)
+    return result.return_value
+
+
+register_deploy_host("inspect_code", host_inspect_code)
+register_deploy_host("install_code", host_install_code)

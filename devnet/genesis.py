@@ -73,6 +73,8 @@ CONTRACT_SETTINGS = {
     "warranty": {"blocks_per_day": BLOCKS_PER_DAY},
     "reviews": {"blocks_per_day": BLOCKS_PER_DAY},
     "tickets": {"blocks_per_day": BLOCKS_PER_DAY},
+    # a local network: a minute of timelock and an hour to vote, so a developer sees a proposal through
+    "governance": {"timelock_s": 60, "voting_period_s": 3_600},
 }
 
 

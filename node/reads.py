@@ -37,7 +37,6 @@ class NodeReads:
         self.genesis, self.node_id, self.chain, self.mempool, self.replica = genesis, node_id, chain, mempool, replica
         self.blocks = chain.blocks
         self.me = replica.me
-        self.names = {v.public_key: v.name for v in genesis.validators}
         self._connected, self._halted, self.submit_transaction = connected, halted, submit
 
     @property
@@ -58,14 +57,20 @@ class NodeReads:
     def consensus_status(self) -> dict:
         r = self.replica
         return {"view": r.view, "mode": r.mode, "height": r.height, "committed_height": r.committed_height,
-                "primary": hx(r.primary), "primary_name": self.names.get(r.primary),
+                "primary": hx(r.primary), "primary_name": self._names().get(r.primary),
                 "is_primary": r.primary == self.me, "validators": len(r.validators), "quorum": r.quorum,
+                "voting": r.voting,
                 "known_height": r.known_height, "counters": dict(r.counters)}
 
+    def _names(self) -> dict[bytes, str]:
+        return {key: info["name"] for key, info in self.chain.validator_directory().items()}
+
     def peers(self) -> list[dict]:
-        connected = set(self._connected())
-        return [{"name": v.name, "public_key": hx(v.public_key), "address": v.p2p_address,
-                 "connected": v.public_key in connected} for v in self.genesis.validators if v.public_key != self.me]
+        """The validators of the next height and every later scheduled one, connected or not."""
+        connected, directory = set(self._connected()), self.chain.validator_directory()
+        return [{"name": directory.get(key, {}).get("name"), "public_key": hx(key),
+                 "address": directory.get(key, {}).get("p2p_address"), "connected": key in connected}
+                for key in sorted(self.chain.peer_keys()) if key != self.me]
 
     def health(self) -> dict:
         connected = len(self._connected())

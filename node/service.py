@@ -69,7 +69,7 @@ class Node:
         cfg = self.config
         self.me = self.key.public_key
         self.node_id = f"{cfg.get('node', 'moniker')}/{self.me.hex()[:8]}"
-        self.peer_addresses = self._peer_addresses()
+        self.configured_peers = self._configured_peers()  # a bad entry is refused before the store opens
         self.kv = LevelDBKV(cfg.path("node", "data_dir"))
         self.sync_writes = cfg.get("storage", "sync")
         settings = CoreSettings(
@@ -87,6 +87,8 @@ class Node:
             self.kv.close()
             raise
         self.chain, self.mempool, self.replica = self.core.chain, self.core.mempool, self.core.replica
+        self._peer_set = self.chain.peer_keys()
+        self.peer_addresses = self._peer_addresses()
         self.limits = settings.block_limits
         self.transport: Transport | None = None
         self.reads = NodeReads(self.genesis, self.node_id, self.chain, self.mempool, self.replica,
@@ -194,6 +196,12 @@ class Node:
 
     def committed(self, block: Block, cert: CommitCertificate, outcome: BlockOutcome) -> None:
         interval = self.proposer.committed(time.monotonic())
+        if self.chain.peer_keys() != self._peer_set:  # a validator-set change was scheduled or took effect
+            self._peer_set = self.chain.peer_keys()
+            self.peer_addresses = self._peer_addresses()
+            if self.transport is not None:
+                self.transport.set_peers(self.peer_addresses)
+            log.info("validator set changed", extra={"height": block.height, "peers": len(self.peer_addresses)})
         self.m_blocks.inc()
         self.m_txs.inc(len(block.txs))
         self.m_interval.observe(interval)
@@ -251,19 +259,23 @@ class Node:
             self.proposer.maybe_propose()
             self.gossip.regossip()
 
-    def _peer_addresses(self) -> dict[bytes, str]:
-        """Who to connect to: every validator of genesis, plus ``[p2p] peer_addresses``.
+    def _configured_peers(self) -> dict[bytes, str]:
+        """``[p2p] peer_addresses``: addresses overriding a validator's, or peers that are not validators
+        (an observer's node lists the validators it follows, a validator each observer it serves)."""
+        peers = parse_peer_addresses(self.config.get("p2p", "peer_addresses"))
+        if self.me in peers:
+            raise ConfigError(f"[p2p] peer_addresses: {to_hex(self.me)} is this node's own key; "
+                              f"list the other nodes' public keys")
+        return peers
 
-        Those entries override a validator's address or add a peer that is not a
-        validator: an observer's node lists the validators it follows, a validator lists
-        each observer it serves. Only these keys may connect (p2p/transport.py).
-        """
-        peers = {v.public_key: v.p2p_address for v in self.genesis.validators if v.public_key != self.me}
-        for public_key, address in parse_peer_addresses(self.config.get("p2p", "peer_addresses")).items():
-            if public_key == self.me:
-                raise ConfigError(f"[p2p] peer_addresses: {to_hex(public_key)} is this node's own key; "
-                                  f"list the other nodes' public keys")
-            peers[public_key] = address
+    def _peer_addresses(self) -> dict[bytes, str]:
+        """Who to connect to (only these keys may connect, p2p/transport.py): the validators of the
+        next height and every later scheduled one, at their addresses in the validator directory
+        in state, plus the configured peers."""
+        directory = self.chain.validator_directory()
+        peers = {key: directory[key]["p2p_address"] for key in sorted(self._peer_set)
+                 if key != self.me and key in directory}
+        peers.update(self.configured_peers)
         return peers
 
     def _make_transport(self) -> Transport:

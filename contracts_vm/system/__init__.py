@@ -7,8 +7,12 @@ release escrow because only it holds "escrow"). ``install_system_contracts`` com
 each source (deterministic: the same files give the same code hashes on every node),
 installs them, then replays the genesis document into them through ordinary calls
 signed by the all-zero genesis sender: organisations and accounts into ``identity``,
-opening balances into ``ledger``, settings into ``orders``, ``cases``, ... and finally
-seals each one so the genesis-only methods are closed for good. docs/commerce.md is
+opening balances into ``ledger``, settings into ``orders``, ``cases``, ..., the governance
+settings and the genesis validators into ``governance``, and finally seals each one so
+the genesis-only methods are closed for good. After genesis every consortium-level
+change (code, settings, members, validators, role policy, fees) is a governance
+proposal; ``validator_schedule`` / ``validator_directory`` are the node's direct reads
+of the validator sets governance has scheduled. docs/commerce.md is
 the guide to states, permissions and events.
 """
 
@@ -23,7 +27,7 @@ from contracts_vm.errors import VMError
 from contracts_vm.limits import GENESIS_CALL_GAS, REGISTERED_VIEW_GAS
 from contracts_vm.machine import storage_prefix
 from contracts_vm.values import encode_key, from_bytes
-from ledger.errors import GenesisError
+from ledger.errors import CorruptionError, GenesisError
 
 if TYPE_CHECKING:  # ledger.genesis may land separately; only its shape is used here
     from ledger.genesis import Genesis
@@ -42,6 +46,7 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("loyalty", "loyalty.sc.py", []),
     ("tickets", "tickets.sc.py", ["tickets"]),
     ("provenance", "provenance.sc.py", ["carrier_feed"]),
+    ("governance", "governance.sc.py", ["governance"]),
 ]
 
 #: Settings used when genesis.contract_settings does not name them (per contract).
@@ -51,6 +56,9 @@ DEFAULT_SETTINGS: dict[str, dict[str, int]] = {
     "warranty": {"contest_days": 14, "claim_reply_days": 5, "blocks_per_day": 14400},
     "reviews": {"review_window_days": 90, "blocks_per_day": 14400},
     "tickets": {"first_response_days": 1, "resolution_days": 5, "close_days": 7, "blocks_per_day": 14400},
+    # 2/3 of the organisations; a day of block time between passing and execution; a week to vote
+    "governance": {"threshold_num": 2, "threshold_den": 3, "timelock_s": 86_400, "voting_period_s": 604_800,
+                   "activation_delay": 10},
 }
 
 _HERE = Path(__file__).resolve().parent
@@ -141,7 +149,12 @@ def install_system_contracts(state, genesis: "Genesis") -> None:
         if name in {c[0] for c in SYSTEM_CONTRACTS}:
             s = _settings(genesis, name)
             _genesis_call(state, name, "configure", [s[k] for k in DEFAULT_SETTINGS[name]])
-    for name in ("identity", "ledger", "orders", "cases", "warranty", "reviews", "tickets"):
+    g = _settings(genesis, "governance")
+    _genesis_call(state, "governance", "genesis_configure", [g[k] for k in DEFAULT_SETTINGS["governance"]])
+    for v in genesis.validators:
+        _genesis_call(state, "governance", "genesis_validator",
+                      [v.public_key, v.name, v.organisation, v.p2p_address, v.rpc_address])
+    for name in ("identity", "ledger", "orders", "cases", "warranty", "reviews", "tickets", "governance"):
         if name in {c[0] for c in SYSTEM_CONTRACTS}:
             _genesis_call(state, name, "seal", [])
 
@@ -180,3 +193,49 @@ def is_registered_view(state, account: bytes) -> bool:
     result = execute_view(state, "identity", "is_registered", [account], CallContext(sender=account),
                           REGISTERED_VIEW_GAS)
     return bool(result.ok and result.return_value is True)
+
+
+# ---- the validator schedule (governance storage, read directly by the node) --------
+
+def _governance_key(slot: str, key=None, key_type: str = "") -> bytes:
+    base = storage_prefix("governance") + slot.encode("utf-8") + b"/"
+    return base if key_type == "" else base + encode_key(key, [key_type])
+
+
+def _governance_int(state, slot: str) -> int:
+    raw = state.get(_governance_key(slot))
+    value = 0 if raw is None else from_bytes(raw)
+    return value if type(value) is int else 0
+
+
+def validator_schedule(state) -> list[tuple[int, list[bytes]]]:
+    """Every validator set governance has scheduled: (activation height, ordered 32-byte keys), ascending.
+
+    The first entry is (1, the genesis validators in genesis order); a set is in force
+    from its height until the next entry's. Direct reads of the governance contract's
+    ``schedule_count`` scalar and ``schedule`` map (index -> {height, keys}), as
+    ``is_registered`` reads identity; it agrees with the contract's ``get_schedule``
+    view (tests/commerce/test_governance.py).
+    """
+    out: list[tuple[int, list[bytes]]] = []
+    for i in range(_governance_int(state, "schedule_count")):
+        raw = state.get(_governance_key("schedule", i, "int"))
+        if raw is None:
+            raise CorruptionError(f"governance schedule entry {i} of {_governance_int(state, 'schedule_count')} is missing")
+        record = from_bytes(raw)
+        out.append((record["height"], list(record["keys"])))
+    return out
+
+
+def validator_directory(state) -> dict[bytes, dict]:
+    """{key: {"name", "organisation", "p2p_address", "rpc_address"}} for every validator ever scheduled.
+
+    Direct reads of governance's ``directory_count``, ``directory_keys`` (index -> key)
+    and ``directory`` (key -> Validator record); agrees with the ``get_validator`` view.
+    """
+    out: dict[bytes, dict] = {}
+    for i in range(_governance_int(state, "directory_count")):
+        key = from_bytes(state.get(_governance_key("directory_keys", i, "int")))
+        record = from_bytes(state.get(_governance_key("directory", key, "bytes")))
+        out[key] = {f: record[f] for f in ("name", "organisation", "p2p_address", "rpc_address")}
+    return out

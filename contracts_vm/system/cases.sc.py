@@ -47,10 +47,28 @@ cases: Map[int, Case]
 
 @public
 def configure(reply_days: int, return_ship_days: int, return_transit_days: int, refund_days: int) -> None:
-    if ctx.sender == GENESIS_SENDER:
-        require(not self.sealed, "genesis is sealed")
-    else:
-        require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM may change case settings")
+    """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
+    require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
+    require(not self.sealed, "genesis is sealed")
+    _apply_settings(reply_days, return_ship_days, return_transit_days, refund_days)
+
+
+@public
+@requires("governance")
+def gov_configure(changes: dict) -> None:
+    """Settings changed by a passed governance proposal: named keys, the others keep their values."""
+    for k in changes:
+        require(k in ["reply_days", "return_ship_days", "return_transit_days", "refund_days"],
+                "unknown cases setting " + k + "; expected one of reply_days, return_ship_days, return_transit_days, refund_days")
+    reply_days = changes.get("reply_days", self.reply_days)
+    return_ship_days = changes.get("return_ship_days", self.return_ship_days)
+    return_transit_days = changes.get("return_transit_days", self.return_transit_days)
+    refund_days = changes.get("refund_days", self.refund_days)
+    _apply_settings(reply_days, return_ship_days, return_transit_days, refund_days)
+    emit(SettingsChanged, changes=changes)
+
+
+def _apply_settings(reply_days, return_ship_days, return_transit_days, refund_days) -> None:
     for d in [reply_days, return_ship_days, return_transit_days, refund_days]:
         require(d >= 1 and d <= MAX_CASE_DAYS, "case periods must be 1..90 days, found " + str(d))
     self.reply_days = reply_days

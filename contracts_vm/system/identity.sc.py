@@ -5,6 +5,12 @@ callable only before seal()). Afterwards an organisation admin registers account
 its organisation, grants and revokes roles and revokes accounts; an account rotates
 its own encryption key or moves itself to a new signing key. Every other contract
 asks has_role / is_active before letting a sender act.
+
+After genesis the consortium itself changes only through the governance contract
+(capability "governance"): gov_admit_org / gov_remove_org admit and remove
+organisations, gov_set_platform_only_roles sets which roles only a platform
+organisation admin may grant. Governance counts votes per organisation through
+admin_org / active_org_count.
 """
 
 #: The sender genesis uses; its private key is unknown (not a valid ed25519 point).
@@ -15,6 +21,10 @@ KEY_BYTES = 32
 MAX_ROLES = 9
 #: Most admin keys of one organisation.
 MAX_ADMINS = 64
+#: Most organisations ever admitted (removed ones keep their id).
+MAX_ORGS = 64
+#: Longest organisation id.
+MAX_ORG_ID = 64
 
 
 class Org(Record):
@@ -36,6 +46,9 @@ platform_org: str
 orgs: Map[str, Org]
 admin_of: Map[bytes, str]
 accounts: Map[bytes, Account]
+org_ids: list[str]
+active_orgs: int
+platform_only: list[str]
 
 
 def _is_role(r) -> bool:
@@ -43,8 +56,9 @@ def _is_role(r) -> bool:
 
 
 def _platform_only(r) -> bool:
-    """Roles only an admin of the platform organisation may grant."""
-    return r in ["PLATFORM", "TREASURY", "ARBITER", "AUDITOR"]
+    """Roles only an admin of the platform organisation may grant (the role policy; set at seal, then by governance)."""
+    policy = self.platform_only
+    return policy != None and r in policy
 
 
 def _genesis_only() -> None:
@@ -77,18 +91,69 @@ def _may_grant(admin_org, role) -> None:
         require(admin_org == self.platform_org, "only a platform organisation admin may grant " + role)
 
 
-@public
-def genesis_org(org_id: str, admins: list[bytes], is_platform: bool) -> None:
-    _genesis_only()
+def _new_org(org_id, admins) -> None:
+    require(len(org_id) >= 1 and len(org_id) <= MAX_ORG_ID, "organisation ids are 1..64 characters")
     require(not (org_id in self.orgs), "organisation already exists: " + org_id)
+    ids = self.org_ids
+    if ids == None:
+        ids = []
+    require(len(ids) < MAX_ORGS, "at most 64 organisations")
     require(len(admins) >= 1 and len(admins) <= MAX_ADMINS, "expected 1..64 admin keys")
     for a in admins:
         require(len(a) == KEY_BYTES, "admin keys are 32 bytes")
         require(not (a in self.admin_of), "a key administers one organisation only")
+        require(not (a in self.accounts), "an admin key must not be a registered account")
         self.admin_of[a] = org_id
     self.orgs[org_id] = Org(admins=admins, active=True)
+    ids.append(org_id)
+    self.org_ids = ids
+    self.active_orgs += 1
+
+
+@public
+def genesis_org(org_id: str, admins: list[bytes], is_platform: bool) -> None:
+    _genesis_only()
+    _new_org(org_id, admins)
     if is_platform:
         self.platform_org = org_id
+
+
+@public
+@requires("governance")
+def gov_admit_org(org_id: str, admins: list[bytes]) -> None:
+    """A new member organisation and its admin keys (a passed governance proposal)."""
+    _new_org(org_id, admins)
+    emit(OrgAdmitted, org=org_id, admins=admins)
+
+
+@public
+@requires("governance")
+def gov_remove_org(org_id: str) -> None:
+    """Deactivate an organisation: its admin keys stop being admins (its accounts stay as they are)."""
+    org = self.orgs.get(org_id)
+    require(org != None and org.active, "no active organisation " + org_id)
+    require(org_id != self.platform_org, "the platform organisation cannot be removed")
+    require(self.active_orgs > 1, "the last organisation cannot be removed")
+    for a in org.admins:
+        del self.admin_of[a]
+    org.active = False
+    self.orgs[org_id] = org
+    self.active_orgs -= 1
+    emit(OrgRemoved, org=org_id)
+
+
+@public
+@requires("governance")
+def gov_set_platform_only_roles(roles: list[str]) -> None:
+    """The role policy: which roles only an admin of the platform organisation may grant."""
+    require(len(roles) <= MAX_ROLES, "expected at most 9 roles")
+    seen = []
+    for r in roles:
+        require(_is_role(r), "unknown role " + r)
+        require(not (r in seen), "role listed twice: " + r)
+        seen.append(r)
+    self.platform_only = roles
+    emit(RolePolicyChanged, platform_only=roles)
 
 
 @public
@@ -100,6 +165,7 @@ def genesis_account(account: bytes, org_id: str, roles: list[str], enc_key: byte
 @public
 def seal() -> None:
     _genesis_only()
+    self.platform_only = ["PLATFORM", "TREASURY", "ARBITER", "AUDITOR"]
     self.sealed = True
 
 
@@ -224,3 +290,41 @@ def is_registered(account: bytes) -> bool:
     if acct != None:
         return acct.active
     return account in self.admin_of
+
+
+@view
+def admin_org(account: bytes) -> str:
+    """The active organisation ``account`` is an admin key of, or "" (governance's voter check)."""
+    org = self.admin_of.get(account, "")
+    if org == "" or not self.orgs[org].active:
+        return ""
+    return org
+
+
+@view
+def is_org_active(org_id: str) -> bool:
+    org = self.orgs.get(org_id)
+    return org != None and org.active
+
+
+@view
+def active_org_count() -> int:
+    return self.active_orgs
+
+
+@view
+def list_orgs() -> list:
+    """[org id, active, admin keys] of every organisation ever admitted, in admission order."""
+    out = []
+    ids = self.org_ids
+    if ids == None:
+        return out
+    for org_id in ids:
+        org = self.orgs[org_id]
+        out.append([org_id, org.active, org.admins])
+    return out
+
+
+@view
+def platform_only_roles() -> list[str]:
+    return self.platform_only

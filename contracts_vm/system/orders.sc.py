@@ -161,11 +161,30 @@ def compute_terms_hash(t) -> bytes:
 @public
 def configure(fee_bps: int, holdback_bps: int, blocks_per_day: int, arbiter_days: int, extend_days: int,
               fee_account: bytes) -> None:
-    """Genesis sets these once; afterwards only PLATFORM changes them (open orders keep their snapshot)."""
-    if ctx.sender == GENESIS_SENDER:
-        require(not self.sealed, "genesis is sealed")
-    else:
-        require(_has_role(ctx.sender, "PLATFORM"), "only PLATFORM may change order settings")
+    """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
+    require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
+    require(not self.sealed, "genesis is sealed")
+    _apply_settings(fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account)
+
+
+@public
+@requires("governance")
+def gov_configure(changes: dict) -> None:
+    """Settings changed by a passed governance proposal: named keys, the others keep their values."""
+    for k in changes:
+        require(k in ["fee_bps", "holdback_bps", "blocks_per_day", "arbiter_days", "extend_days", "fee_account"],
+                "unknown orders setting " + k + "; expected one of fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account")
+    fee_bps = changes.get("fee_bps", self.fee_bps)
+    holdback_bps = changes.get("holdback_bps", self.holdback_bps)
+    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
+    arbiter_days = changes.get("arbiter_days", self.arbiter_days)
+    extend_days = changes.get("extend_days", self.extend_days)
+    fee_account = changes.get("fee_account", self.fee_account)
+    _apply_settings(fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account)
+    emit(SettingsChanged, changes=changes)
+
+
+def _apply_settings(fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account) -> None:
     require(fee_bps >= 0 and holdback_bps >= 0 and fee_bps + holdback_bps <= BPS, "fee + holdback must be 0..10000 bps")
     require(blocks_per_day >= 1 and blocks_per_day <= 1000000, "blocks_per_day must be 1..1000000")
     require(arbiter_days >= 1 and arbiter_days <= MAX_TERM_DAYS, "arbiter_days must be 1..366")

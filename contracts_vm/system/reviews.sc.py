@@ -57,10 +57,26 @@ product_ratings: Map[bytes, Rating]
 
 @public
 def configure(window_days: int, blocks_per_day: int) -> None:
-    if ctx.sender == GENESIS_SENDER:
-        require(not self.sealed, "genesis is sealed")
-    else:
-        require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM may change review settings")
+    """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
+    require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
+    require(not self.sealed, "genesis is sealed")
+    _apply_settings(window_days, blocks_per_day)
+
+
+@public
+@requires("governance")
+def gov_configure(changes: dict) -> None:
+    """Settings changed by a passed governance proposal: named keys, the others keep their values."""
+    for k in changes:
+        require(k in ["review_window_days", "blocks_per_day"],
+                "unknown reviews setting " + k + "; expected one of review_window_days, blocks_per_day")
+    window_days = changes.get("review_window_days", self.window_days)
+    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
+    _apply_settings(window_days, blocks_per_day)
+    emit(SettingsChanged, changes=changes)
+
+
+def _apply_settings(window_days, blocks_per_day) -> None:
     require(window_days >= 1 and window_days <= 3660, "review window must be 1..3660 days")
     require(blocks_per_day >= 1, "blocks_per_day must be positive")
     self.window_days = window_days

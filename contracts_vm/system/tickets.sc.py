@@ -43,10 +43,28 @@ tickets: Map[int, Ticket]
 
 @public
 def configure(first_response_days: int, resolution_days: int, close_days: int, blocks_per_day: int) -> None:
-    if ctx.sender == GENESIS_SENDER:
-        require(not self.sealed, "genesis is sealed")
-    else:
-        require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM may change ticket settings")
+    """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
+    require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
+    require(not self.sealed, "genesis is sealed")
+    _apply_settings(first_response_days, resolution_days, close_days, blocks_per_day)
+
+
+@public
+@requires("governance")
+def gov_configure(changes: dict) -> None:
+    """Settings changed by a passed governance proposal: named keys, the others keep their values."""
+    for k in changes:
+        require(k in ["first_response_days", "resolution_days", "close_days", "blocks_per_day"],
+                "unknown tickets setting " + k + "; expected one of first_response_days, resolution_days, close_days, blocks_per_day")
+    first_response_days = changes.get("first_response_days", self.first_response_days)
+    resolution_days = changes.get("resolution_days", self.resolution_days)
+    close_days = changes.get("close_days", self.close_days)
+    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
+    _apply_settings(first_response_days, resolution_days, close_days, blocks_per_day)
+    emit(SettingsChanged, changes=changes)
+
+
+def _apply_settings(first_response_days, resolution_days, close_days, blocks_per_day) -> None:
     for d in [first_response_days, resolution_days, close_days]:
         require(d >= 1 and d <= MAX_DAYS, "ticket periods must be 1..90 days, found " + str(d))
     require(blocks_per_day >= 1, "blocks_per_day must be positive")

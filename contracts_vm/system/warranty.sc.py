@@ -72,10 +72,27 @@ next_claim: int
 
 @public
 def configure(contest_days: int, claim_reply_days: int, blocks_per_day: int) -> None:
-    if ctx.sender == GENESIS_SENDER:
-        require(not self.sealed, "genesis is sealed")
-    else:
-        require(call("identity", "has_role", ctx.sender, "PLATFORM"), "only PLATFORM may change warranty settings")
+    """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
+    require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
+    require(not self.sealed, "genesis is sealed")
+    _apply_settings(contest_days, claim_reply_days, blocks_per_day)
+
+
+@public
+@requires("governance")
+def gov_configure(changes: dict) -> None:
+    """Settings changed by a passed governance proposal: named keys, the others keep their values."""
+    for k in changes:
+        require(k in ["contest_days", "claim_reply_days", "blocks_per_day"],
+                "unknown warranty setting " + k + "; expected one of contest_days, claim_reply_days, blocks_per_day")
+    contest_days = changes.get("contest_days", self.contest_days)
+    claim_reply_days = changes.get("claim_reply_days", self.claim_reply_days)
+    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
+    _apply_settings(contest_days, claim_reply_days, blocks_per_day)
+    emit(SettingsChanged, changes=changes)
+
+
+def _apply_settings(contest_days, claim_reply_days, blocks_per_day) -> None:
     require(contest_days >= 1 and contest_days <= MAX_DAYS and claim_reply_days >= 1 and claim_reply_days <= MAX_DAYS,
             "warranty periods must be 1..3660 days")
     require(blocks_per_day >= 1, "blocks_per_day must be positive")

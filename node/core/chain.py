@@ -32,8 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contracts_vm.api import check_call_shape
-from contracts_vm.deploy import set_platform_admin
-from contracts_vm.system import install_system_contracts, is_registered
+from contracts_vm.system import install_system_contracts, is_registered, validator_directory, validator_schedule
 from ledger.crypto import PUBLIC_KEY_BYTES
 from ledger.errors import ChainError, CorruptionError, ValidationError
 from ledger.genesis import Genesis
@@ -86,31 +85,33 @@ class BlockLimits:
     max_gas: int = BLOCK_MAX_GAS
 
 
-def platform_admin_key(genesis: Genesis) -> bytes:
-    """Who governs code deploys: the first admin of organisation "platform" (else the first organisation)."""
-    orgs = {o.id: o for o in genesis.organisations}
-    org = orgs.get("platform", genesis.organisations[0])
-    return org.admin_keys[0]
-
-
 #: Reads the validator schedule from committed state, or None when the state holds none.
 ScheduleReader = Callable[[StateStore], "ValidatorSchedule | None"]
 
 
+def governance_schedule(state: StateStore) -> ValidatorSchedule | None:
+    """The schedule the governance contract keeps in ``state`` (contracts_vm.system), None if it has none."""
+    pairs = validator_schedule(state)
+    return ValidatorSchedule.from_pairs(pairs) if pairs else None
+
+
 def schedule_in(state: StateStore, genesis: Genesis, schedule_of: ScheduleReader | None = None) -> ValidatorSchedule:
-    """The validator schedule ``state`` holds, else the genesis set for every height."""
-    read = schedule_of(state) if schedule_of is not None else None
+    """The validator schedule ``state`` holds (governance's unless ``schedule_of`` says otherwise),
+    else the genesis set for every height."""
+    read = (schedule_of or governance_schedule)(state)
     return read if read is not None else ValidatorSchedule.fixed(genesis.validator_keys)
 
 
 class Chain:
     def __init__(self, kv: KVStore, genesis: Genesis, sync: bool = True,
-                 schedule_of: ScheduleReader | None = None) -> None:
+                 schedule_of: ScheduleReader | None = None,
+                 directory_of: "Callable[[StateStore], dict[bytes, dict] | None] | None" = None) -> None:
         self.kv = kv
         self.sync = sync  # fsync each commit; off only for throwaway networks ([storage] sync)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self._schedule_of = schedule_of
+        self._directory_of = directory_of or validator_directory
         self._schedule: tuple[bytes, ValidatorSchedule] | None = None  # (state root, schedule read there)
         self.blocks = BlockStore(kv)
         self.blocks.check_integrity()
@@ -157,7 +158,6 @@ class Chain:
     def _init_genesis(self) -> None:
         overlay = self.state.overlay()
         install_system_contracts(overlay, self.genesis)
-        set_platform_admin(overlay, platform_admin_key(self.genesis))
         write_fee_schedule(overlay, genesis_schedule(self.genesis))
         diff = overlay.commit()
         self.blocks.init_genesis(self.genesis.genesis_hash, diff.ops, diff.root)
@@ -196,6 +196,19 @@ class Chain:
     def validators_at(self, height: int) -> tuple[bytes, ...]:
         """The ordered keys that certify ``height`` (the consensus core's ``sets``)."""
         return self.schedule().at(height)
+
+    def peer_keys(self) -> frozenset[bytes]:
+        """Validators of the next height and every later scheduled one: the nodes to stay connected to."""
+        schedule, following = self.schedule(), self.height + 1
+        later = [keys for start, keys in schedule.entries if start > following]
+        return frozenset(schedule.at(following)).union(*later)
+
+    def validator_directory(self) -> dict[bytes, dict]:
+        """{key: {"name", "organisation", "p2p_address", "rpc_address"}} of every validator ever scheduled."""
+        directory = {v.public_key: {"name": v.name, "organisation": v.organisation, "p2p_address": v.p2p_address,
+                                    "rpc_address": v.rpc_address} for v in self.genesis.validators}
+        directory.update(self._directory_of(self.state) or {})
+        return directory
 
     def is_registered(self, account: bytes) -> bool:
         return is_registered(self.state, account)

@@ -11,8 +11,10 @@ the fee. A chain without a fee schedule skips all of this and its roots are as
 before. Transactions refused before the nonce is consumed (unregistered sender, bad
 nonce) pay nothing: the sender may never have signed them for this position (a
 replayed copy), and admission keeps them out of honest blocks. The ``system``
-pseudo-contract carries the governed operations: ``deploy`` (code) and ``set_fees``
-(the fee schedule, effective from the next block), both for the platform admin only. The receipts, the state diff (not yet written) and the roots come back
+pseudo-contract keeps the shapes of ``deploy`` (code) and ``set_fees`` (the fee
+schedule), but no transaction sender may use them any more (issue 14): both changes
+are proposals of the governance contract, which executes what the members passed
+(through the ``install_code`` and ``set_fee_schedule`` host functions). The receipts, the state diff (not yet written) and the roots come back
 together; the caller stores them in the block's single atomic batch if the block
 commits, and simply drops them if it does not. Only the block's height, timestamp
 and transactions feed execution, so every validator computes the same roots.
@@ -24,14 +26,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from contracts_vm.api import CallContext, CallResult, execute_call, execute_view
-from contracts_vm.deploy import ADMIN_KEY, apply_deploy, decode_deploy
-from contracts_vm.system import is_registered as account_is_registered
+from contracts_vm.deploy import apply_deploy, decode_deploy
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.state import StateDiff, StateOverlay, StateStore
 from ledger.types import STATUS_FAILED, STATUS_OK, Event, Receipt, SignedTx, compute_receipts_root
-from node.core.fees import (FEES_KEY, FREE, FeeSchedule, check_prices, credit, debit, read_balance, read_fee_schedule,
-                       write_fee_schedule)
+from node.core.fees import FREE, FeeSchedule, credit, debit, read_balance, read_fee_schedule
 
 #: State key prefix of each account's next nonce (outside every contract's namespace).
 NONCE_PREFIX = b"sys/nonce/"
@@ -39,8 +39,12 @@ NONCE_PREFIX = b"sys/nonce/"
 SYSTEM_CONTRACT = "system"
 #: Gas a view called over RPC may use.
 VIEW_GAS_LIMIT = 5_000_000
-#: Gas charged for a fee schedule change (a few state reads and one write).
+#: Gas charged for a refused fee schedule change (the governance path is named in the error).
 SET_FEES_GAS = 5_000
+#: Why ``system.set_fees`` is refused for every sender.
+FEES_GOVERNED_MESSAGE = ("the fee schedule is governed: propose it to the governance contract "
+                         "(governance.propose(\"fees\", [gas_price, byte_price, collector], description)); "
+                         "no single key may change fees")
 #: The system pseudo-contract's methods and their argument (name, type) lists.
 SYSTEM_METHODS: dict[str, tuple[tuple[str, type], ...]] = {
     "deploy": (("payload", bytes),),
@@ -145,8 +149,8 @@ def system_call_shape(method: str, args: list) -> tuple[str, str] | None:
 
 
 def _system_call(overlay: StateOverlay, method: str, args: list, ctx: CallContext, gas_limit: int) -> CallResult:
-    """``system.deploy(payload)`` installs or upgrades code; ``system.set_fees`` changes the
-    fee schedule from the next block on. Both are allowed to the platform admin only."""
+    """``system.deploy(payload)`` and ``system.set_fees``: checked for shape, then refused
+    for every sender with a message naming the governance proposal to make instead."""
     shape = system_call_shape(method, args)
     if shape is not None:
         return CallResult("failed", 0, error="BadArguments", error_message=shape[1])
@@ -160,26 +164,11 @@ def _system_call(overlay: StateOverlay, method: str, args: list, ctx: CallContex
 
 
 def _set_fees(overlay: StateOverlay, args: list, ctx: CallContext, gas_limit: int) -> CallResult:
-    """Replace the fee schedule (governed): the block this runs in keeps the old one."""
-    gas_price, byte_price, collector = args
+    """Refused: fee changes are governance proposals (kind "fees") executed by the contract."""
     if gas_limit < SET_FEES_GAS:
         return CallResult("failed", gas_limit, error="OutOfGas",
                           error_message=f"set_fees needs {SET_FEES_GAS} gas, limit {gas_limit}")
-    if ctx.sender != overlay.get(ADMIN_KEY):
-        return CallResult("failed", SET_FEES_GAS, error="PermissionDenied",
-                          error_message="only the platform admin may change the fee schedule")
-    problem = check_prices(gas_price, byte_price)
-    if problem is None and not account_is_registered(overlay, collector):
-        problem = f"the collector {collector.hex()[:16]}... is not a registered, active account"
-    if problem is not None:
-        return CallResult("failed", SET_FEES_GAS, error="BadArguments", error_message=problem)
-    schedule = FeeSchedule(gas_price, byte_price, collector)
-    if schedule.free:
-        overlay.delete(FEES_KEY)
-    else:
-        write_fee_schedule(overlay, schedule)
-    event = (SYSTEM_CONTRACT, "FeesChanged", {"gas_price": gas_price, "byte_price": byte_price, "collector": collector})
-    return CallResult("ok", SET_FEES_GAS, events=[event])
+    return CallResult("failed", SET_FEES_GAS, error="PermissionDenied", error_message=FEES_GOVERNED_MESSAGE)
 
 
 def execute_block(state: StateStore, height: int, timestamp_ms: int, txs: Sequence[SignedTx],

@@ -3,7 +3,9 @@
 How it works: a genesis with a ``fees`` section writes a ``FeeSchedule`` (price per
 1,000 gas, price per transaction byte, both in the ledger currency's minor units, and
 the collector account, by default the platform treasury) under the system key
-``sys/fees``; the executor reads it once per block. A genesis without one writes
+``sys/fees`` (the key, the value type and its bytes live in ledger/fees.py, shared
+with the governance contract's ``set_fee_schedule`` host function, the only way to
+change it after genesis); the executor reads it once per block. A genesis without one writes
 nothing, so its chains keep their state roots and fees are zero (``FREE``).
 
 For each transaction whose sender and nonce are valid, the executor first debits the
@@ -26,92 +28,25 @@ tests/node/test_fees.py checks that the ledger's own ``balance_of`` view agrees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from contracts_vm.machine import storage_prefix
 from contracts_vm.values import encode_key, from_bytes, to_bytes
-from ledger import encoding
-from ledger.errors import DecodeError
-from ledger.genesis import MAX_BYTE_PRICE, MAX_GAS_PRICE, Genesis
+from ledger.fees import (FEES_KEY, FREE, GAS_PRICE_UNIT, TAG_FEES, FeeSchedule, check_prices, read_fee_schedule,
+                         write_fee_schedule)
+from ledger.genesis import Genesis
 
-#: System state key of the fee schedule (outside every contract's namespace).
-FEES_KEY = b"sys/fees"
-#: Gas prices are quoted per this many gas units, so small prices need no fractions.
-GAS_PRICE_UNIT = 1_000
+#: The schedule's state and value type are ledger.fees'; re-exported for the node's callers.
+__all__ = ["FEES_KEY", "FREE", "GAS_PRICE_UNIT", "TAG_FEES", "FeeSchedule", "check_prices", "read_fee_schedule",
+           "write_fee_schedule", "BALANCES_PREFIX", "genesis_schedule", "balance_key", "read_balance", "debit",
+           "credit"]
+
 #: Key prefix of the ledger contract's ``balances`` map.
 BALANCES_PREFIX = storage_prefix("ledger") + b"balances/"
-#: Tag of the encoded schedule in state.
-TAG_FEES = "fees/1"
-
-
-@dataclass(frozen=True)
-class FeeSchedule:
-    """Prices in minor units: ``gas_price`` per GAS_PRICE_UNIT gas, ``byte_price`` per byte."""
-
-    gas_price: int
-    byte_price: int
-    collector: bytes
-
-    @property
-    def free(self) -> bool:
-        return self.gas_price == 0 and self.byte_price == 0
-
-    def byte_fee(self, size: int) -> int:
-        return size * self.byte_price
-
-    def fee(self, gas: int, size: int) -> int:
-        """What ``gas`` units and ``size`` bytes cost; the gas part is rounded up."""
-        return -(-gas * self.gas_price // GAS_PRICE_UNIT) + size * self.byte_price
-
-    def max_fee(self, gas_limit: int, size: int) -> int:
-        """The most a transaction can cost: all of its gas limit and its bytes."""
-        return self.fee(gas_limit, size)
-
-    def encode(self) -> bytes:
-        return encoding.encode([TAG_FEES, self.gas_price, self.byte_price, self.collector])
-
-
-#: The schedule of a chain whose genesis sets none.
-FREE = FeeSchedule(0, 0, b"\x00" * 32)
-
-
-def check_prices(gas_price: int, byte_price: int) -> str | None:
-    """Why these prices are not allowed, or None."""
-    if type(gas_price) is not int or not 0 <= gas_price <= MAX_GAS_PRICE:
-        return f"gas_price must be an integer 0..{MAX_GAS_PRICE} (minor units per {GAS_PRICE_UNIT} gas), found {gas_price!r}"
-    if type(byte_price) is not int or not 0 <= byte_price <= MAX_BYTE_PRICE:
-        return f"byte_price must be an integer 0..{MAX_BYTE_PRICE} (minor units per byte), found {byte_price!r}"
-    return None
 
 
 def genesis_schedule(genesis: Genesis) -> FeeSchedule:
     """The schedule a genesis sets (FREE without a ``fees`` section)."""
     fees = genesis.fees
     return FREE if fees is None else FeeSchedule(fees.gas_price, fees.byte_price, fees.collector)
-
-
-def write_fee_schedule(state, schedule: FeeSchedule) -> None:
-    """Record the schedule (genesis); a FREE schedule is not written, so old roots stay."""
-    if not schedule.free:
-        state.put(FEES_KEY, schedule.encode())
-
-
-def read_fee_schedule(state) -> FeeSchedule:
-    """The chain's fee schedule in this state; FREE when none was recorded.
-
-    A record that does not decode is a corrupt state, not something to guess about.
-    """
-    raw = state.get(FEES_KEY)
-    if raw is None:
-        return FREE
-    try:
-        value = encoding.decode(raw)
-    except DecodeError as exc:
-        raise ValueError(f"state key {FEES_KEY!r} does not decode: {exc}") from None
-    if (not isinstance(value, list) or len(value) != 4 or value[0] != TAG_FEES or type(value[3]) is not bytes
-            or check_prices(value[1], value[2]) is not None):
-        raise ValueError(f"state key {FEES_KEY!r} holds {value!r:.80}, not a fee schedule")
-    return FeeSchedule(value[1], value[2], value[3])
 
 
 def balance_key(account: bytes) -> bytes:

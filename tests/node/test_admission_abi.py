@@ -15,6 +15,7 @@ import json
 
 import pytest
 
+from devnet.genesis import CONTRACT_SETTINGS as DEVNET_SETTINGS
 from contracts_vm.compiler import compile_source
 from contracts_vm.deploy import encode_deploy, make_deploy
 from devnet.genesis import DEMO_ACCOUNTS, DEVNET_CHAIN_ID, Endpoint, write_consortium
@@ -44,6 +45,9 @@ def bump(by: int) -> int:
 """
 COUNTER_V2 = COUNTER_V1.replace("def bump(by: int)", "def bump(by: int, note: str)")
 
+#: The devnet genesis timelock of governance proposals, in ms of block time.
+TIMELOCK_MS = DEVNET_SETTINGS["governance"]["timelock_s"] * 1000
+
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
@@ -54,7 +58,8 @@ def node(tmp_path_factory):
                               "admission-abi", accounts, "test keys")
     node = Node(layout.node_homes[0])
     node.test_keys = {name: read_key_file(f"{layout.keys_dir}/{name}.json")
-                      for name in ("buyer-1", "merchant-acme", "platform-admin", PAUPER, ONE_TX)}
+                      for name in ("buyer-1", "merchant-acme", "platform-admin", "merchant-globex", "carrier", PAUPER,
+                                   ONE_TX)}
     yield node
     node.kv.close()
 
@@ -139,7 +144,7 @@ def test_a_sender_who_cannot_pay_the_fee_is_refused_with_balance_and_fee(node):
     assert error is None and result.startswith("0x")
     admin = node.test_keys["platform-admin"]
     result, error = send(node, admin, "system", "deploy", [b"not a payload, but the shape is right"], gas=1_000_000)
-    assert error is None  # deploy payloads are checked in execution, where governance is decided
+    assert error is None  # admitted by shape; execution refuses every sender (code changes are governance proposals)
 
 
 
@@ -153,24 +158,42 @@ def test_a_call_admitted_before_an_upgrade_changed_its_abi_fails_in_execution_th
     pool = Mempool(genesis.chain_id, primary.nonce, primary.is_registered, call_shape=primary.call_shape,
                    fees=primary.fee_schedule, balance_of=primary.balance)
 
-    def deploy(action: str, source: str, nonce: int):
-        payload = encode_deploy(make_deploy(action, "counter", compile_source(source).code))
-        return TxBody(genesis.chain_id, admin.public_key, nonce, "system", "deploy", [payload], 5_000_000).sign(admin)
+    members = [keys[n] for n in ("platform-admin", "merchant-acme", "merchant-globex", "carrier")]  # 4 of 6 orgs
+    nonces = {k.public_key: 0 for k in members}
+    clock = [1_000]
+    proposals = [0]
+
+    def tx(signer, contract: str, method: str, args: list):
+        nonce = nonces[signer.public_key]
+        nonces[signer.public_key] += 1
+        return TxBody(genesis.chain_id, signer.public_key, nonce, contract, method, args, 5_000_000).sign(signer)
 
     def commit_on_both(txs: list):
+        clock[0] += 1_000
         block = primary.build_block(0, primary.height + 1, primary.head_hash(), primary.head_certificate(),
-                                    node_key.public_key, txs, now_ms=1_000 + primary.height)
-        assert backup.check_block(block, now_ms=1_000 + primary.height) is None  # same roots on the backup
+                                    node_key.public_key, txs, now_ms=clock[0])
+        assert backup.check_block(block, now_ms=clock[0]) is None  # same roots on the backup
         cert = CommitCertificate.from_votes([Vote.create(node_key, genesis.chain_id, PHASE_COMMIT, 0, block.height,
                                                          block.block_hash)])
         receipts = primary.commit(block, cert).receipts
         backup.commit(block, cert)
         return receipts
 
-    assert [r.status for r in commit_on_both([deploy("deploy", COUNTER_V1, 0)])] == [0]
+    def deploy(action: str, source: str) -> list:
+        """Code changes are governance proposals: propose, 4 of 6 organisations vote, the timelock passes."""
+        payload = encode_deploy(make_deploy(action, "counter", compile_source(source).code))
+        pid = proposals[0]
+        proposals[0] += 1
+        voted = commit_on_both([tx(members[0], "governance", "propose", ["code", [payload], action])]
+                               + [tx(m, "governance", "vote", [pid, True]) for m in members])
+        assert [r.status for r in voted] == [0] * 5, [r.error for r in voted]
+        clock[0] += TIMELOCK_MS
+        return [tx(admin, "governance", "execute", [pid, payload])]
+
+    assert [r.status for r in commit_on_both(deploy("deploy", COUNTER_V1))] == [0]
     call = TxBody(genesis.chain_id, buyer.public_key, 0, "counter", "bump", [5], GAS).sign(buyer)
     pool.admit(call.encode())  # fits v1
-    upgrade, stale = commit_on_both([deploy("upgrade", COUNTER_V2, 1), call])
+    upgrade, stale = commit_on_both(deploy("upgrade", COUNTER_V2) + [call])
     assert upgrade.status == 0
     assert stale.status == 1 and stale.error == "BadArguments: counter.bump takes 2 arguments, found 1"
     assert stale.fee > 0  # the failure is not free

@@ -12,6 +12,7 @@ import dataclasses
 
 import pytest
 
+from devnet.genesis import CONTRACT_SETTINGS as DEVNET_SETTINGS
 from devnet.genesis import DEVNET_BYTE_PRICE, DEVNET_GAS_PRICE, create_devnet
 from ledger.crypto import SigningKey
 from ledger.errors import GenesisError
@@ -27,12 +28,16 @@ GAS = 300_000
 #: The opening balance of an account that can pay for a transfer of 400 and its fee, and then not the next fee.
 SHORT = 900
 
+#: The devnet genesis timelock of governance proposals, in ms of block time.
+TIMELOCK_MS = DEVNET_SETTINGS["governance"]["timelock_s"] * 1000
+
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory):
     layout = create_devnet(str(tmp_path_factory.mktemp("fees") / "d"), validators=4, seed="fees-test")
     node_keys = [read_key_file(f"{home}/node_key.json") for home in layout.node_homes]
-    names = ("buyer-1", "buyer-2", "buyer-3", "merchant-acme", "treasury", "platform-admin")
+    names = ("buyer-1", "buyer-2", "buyer-3", "merchant-acme", "treasury", "platform-admin", "merchant-globex",
+             "carrier")
     keys = {name: read_key_file(f"{layout.keys_dir}/{name}.json") for name in names}
     short = SigningKey.from_label("fees-test/short")
     keys["short"] = short
@@ -41,9 +46,10 @@ def devnet(tmp_path_factory):
     return genesis, node_keys, keys
 
 
-def commit(chain: Chain, node_keys: list[SigningKey], txs: list) -> list[Receipt]:
+def commit(chain: Chain, node_keys: list[SigningKey], txs: list, now_ms: int | None = None) -> list[Receipt]:
+    now_ms = 10_000 + chain.height if now_ms is None else now_ms
     block = chain.build_block(0, chain.height + 1, chain.head_hash(), chain.head_certificate(),
-                              node_keys[0].public_key, txs, now_ms=10_000 + chain.height)
+                              node_keys[0].public_key, txs, now_ms=now_ms)
     votes = [Vote.create(k, chain.chain_id, PHASE_COMMIT, 0, block.height, block.block_hash) for k in node_keys[:3]]
     return chain.commit(block, CommitCertificate.from_votes(votes)).receipts
 
@@ -138,26 +144,39 @@ def test_the_genesis_fee_section_is_checked_and_defaults_to_the_treasury(devnet)
         parse_genesis({**doc, "fees": {"gas_price": 1, "byte_price": 0, "collector": "0x" + "ab" * 32}})
 
 
-def test_the_platform_admin_changes_the_schedule_from_the_next_block(devnet):
+def test_fees_change_only_by_governance_from_the_next_block(devnet):
+    """Issue 14: no key (the former platform admin included) sets fees; a passed proposal does."""
     genesis, node_keys, keys = devnet
     chain = Chain(MemoryKV(), genesis)
     admin, buyer, merchant = keys["platform-admin"], keys["buyer-3"], keys["merchant-acme"].public_key
     treasury = keys["treasury"].public_key
-    refused, = commit(chain, node_keys, [signed(chain, buyer, "set_fees", [0, 0, treasury], 0, "system")])
-    assert refused.status == 1 and "only the platform admin may change the fee schedule" in refused.error
-    assert refused.fee == expected_fee(refused.gas_used, signed(chain, buyer, "set_fees", [0, 0, treasury], 0, "system"))
-    bad, = commit(chain, node_keys, [signed(chain, admin, "set_fees", [1, 1, b"\x05" * 32], 0, "system")])
-    assert bad.status == 1 and "is not a registered, active account" in bad.error
-    change = signed(chain, admin, "set_fees", [0, 0, treasury], 1, "system")
+    for who in (buyer, admin):
+        refused, = commit(chain, node_keys, [signed(chain, who, "set_fees", [0, 0, treasury], 0, "system")])
+        assert refused.status == 1 and "the fee schedule is governed" in refused.error
+        assert refused.fee == expected_fee(refused.gas_used, signed(chain, who, "set_fees", [0, 0, treasury], 0, "system"))
+    members = [admin, keys["merchant-acme"], keys["merchant-globex"], keys["carrier"]]   # 4 of the 6 organisations
+    nonce = {m.public_key: 1 if m is admin else 0 for m in members}
+
+    def gov(who, method, args):
+        tx = signed(chain, who, method, args, nonce[who.public_key], "governance")
+        nonce[who.public_key] += 1
+        return tx
+
+    t = 20_000
+    voted = commit(chain, node_keys, [gov(admin, "propose", ["fees", [0, 0, treasury], "fees off"])]
+                   + [gov(m, "vote", [0, True]) for m in members], now_ms=t)
+    assert [r.status for r in voted] == [0] * 5, [r.error for r in voted]
+    early, = commit(chain, node_keys, [gov(admin, "execute", [0, b""])], now_ms=t + 1_000)
+    assert early.status == 1 and "timelocked" in early.error          # the devnet's timelock of block time first
+    change = gov(admin, "execute", [0, b""])
     same_block = signed(chain, buyer, "transfer", [merchant, 1], 1)
-    changed, still_charged = commit(chain, node_keys, [change, same_block])
-    assert changed.status == 0 and [e.name for e in changed.events] == ["FeesChanged"]
+    changed, still_charged = commit(chain, node_keys, [change, same_block], now_ms=t + TIMELOCK_MS)
+    assert changed.status == 0 and "FeesChanged" in [e.name for e in changed.events]
     assert still_charged.fee == expected_fee(still_charged.gas_used, same_block)  # this block keeps the old schedule
     assert chain.fee_schedule().free and chain.state.get(FEES_KEY) is None
     start = balance(chain, buyer.public_key)
-    free, = commit(chain, node_keys, [signed(chain, buyer, "transfer", [merchant, 1], 2)])
+    free, = commit(chain, node_keys, [signed(chain, buyer, "transfer", [merchant, 1], 2)], now_ms=t + TIMELOCK_MS + 1_000)
     assert free.fee == 0 and balance(chain, buyer.public_key) == start - 1
-
 
 
 #: How an unanticipated fault may be worded: CPython 3.11's text, another version's, or

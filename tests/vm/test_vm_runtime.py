@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts_vm import CallContext, VMError, compile_source, execute_call, execute_view, get_contract_info, install_contract
-from contracts_vm.deploy import (apply_deploy, decode_deploy, encode_deploy, make_deploy, set_platform_admin)
+from contracts_vm.deploy import apply_deploy, decode_deploy, encode_deploy, install_deploy, make_deploy
 from contracts_vm.memstate import MemoryState
 from contracts_vm.values import _decode_scalar, _encode_scalar
 from ledger.encoding import encode
@@ -121,35 +121,41 @@ def test_deploy_payload_round_trip():
             decode_deploy(bad)
 
 
-def test_deploy_is_governed_by_the_platform_admin():
+def test_no_key_may_deploy_directly_any_more():
+    """Issue 14: the former platform admin is refused like everyone; only governance installs code."""
     state = MemoryState()
-    set_platform_admin(state, ADMIN)
-    code = compile_source(COUNTER).code
-    tx = make_deploy("deploy", "counter", code, (), [1])
-    denied = apply_deploy(state, tx, CallContext(sender=ALICE), 10**7)
-    assert denied.error == "PermissionDenied" and get_contract_info(state, "counter") is None
-    ok = apply_deploy(state, tx, CallContext(sender=ADMIN), 10**7)
+    tx = make_deploy("deploy", "counter", compile_source(COUNTER).code, (), [1])
+    for sender in (ALICE, ADMIN, b"\x00" * 32):
+        denied = apply_deploy(state, tx, CallContext(sender=sender), 10**7)
+        assert denied.error == "PermissionDenied" and "governance" in denied.error_message
+    assert get_contract_info(state, "counter") is None
+
+
+def test_install_deploy_installs_once():
+    state = MemoryState()
+    tx = make_deploy("deploy", "counter", compile_source(COUNTER).code, (), [1])
+    ok = install_deploy(state, tx, CallContext(sender=ADMIN), 10**7)
     assert ok.ok and ok.return_value == tx.code_hash
-    assert apply_deploy(state, tx, CallContext(sender=ADMIN), 10**7).error == "BadArguments"  # exists already
+    assert install_deploy(state, tx, CallContext(sender=ADMIN), 10**7).error == "BadArguments"  # exists already
 
 
 def test_upgrade_keeps_storage_and_checks_hash_and_abi():
     state = MemoryState()
-    set_platform_admin(state, ADMIN)
-    apply_deploy(state, make_deploy("deploy", "counter", compile_source(COUNTER).code, (), [7]), CallContext(sender=ADMIN), 10**7)
+    ctx = CallContext(sender=ADMIN)
+    install_deploy(state, make_deploy("deploy", "counter", compile_source(COUNTER).code, (), [7]), ctx, 10**7)
     v2 = compile_source(COUNTER + "\n@view\ndef double() -> int:\n    return self.count * 2\n").code
-    assert apply_deploy(state, make_deploy("upgrade", "other", v2), CallContext(sender=ADMIN), 10**7).error == "UnknownContract"
+    assert install_deploy(state, make_deploy("upgrade", "other", v2), ctx, 10**7).error == "UnknownContract"
     tx = make_deploy("upgrade", "counter", v2)
     forged = type(tx)(tx.action, tx.name, tx.code, b"\x00" * 32, tx.abi, tx.capabilities)
-    assert apply_deploy(state, forged, CallContext(sender=ADMIN), 10**7).error == "InvalidCode"
+    assert install_deploy(state, forged, ctx, 10**7).error == "InvalidCode"
     wrong_abi = type(tx)(tx.action, tx.name, tx.code, tx.code_hash, {"methods": []}, tx.capabilities)
-    assert apply_deploy(state, wrong_abi, CallContext(sender=ADMIN), 10**7).error == "InvalidCode"
-    assert apply_deploy(state, tx, CallContext(sender=ADMIN), 10**7).ok
+    assert install_deploy(state, wrong_abi, ctx, 10**7).error == "InvalidCode"
+    assert install_deploy(state, tx, ctx, 10**7).ok
     assert execute_view(state, "counter", "double", [], CallContext(sender=ALICE), 10_000).return_value == 14
     bad = make_deploy("upgrade", "counter", v2)
     broken = type(bad)(bad.action, bad.name, b"SCVM\x01\xc1", bad.code_hash, bad.abi, bad.capabilities)
-    assert not apply_deploy(state, broken, CallContext(sender=ADMIN), 10**7).ok
-    too_little_gas = apply_deploy(state, tx, CallContext(sender=ADMIN), 10)
+    assert not install_deploy(state, broken, ctx, 10**7).ok
+    too_little_gas = install_deploy(state, tx, ctx, 10)
     assert too_little_gas.error == "OutOfGas"
 
 
