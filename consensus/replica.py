@@ -606,11 +606,14 @@ class Replica(ViewChanges, Rejoin):
 
     def _drain_catchup(self) -> None:
         """Commit buffered catch-up blocks in order while the open height's set is known."""
-        while (item := self.catchup.take_next(self.committed_height)) is not None:
-            if not self.on_deliver(*item):
-                if self._set_pending:
-                    self.catchup.on_blocks((item,), self.committed_height)  # keep it for after advance()
-                break  # a bad block or certificate: dropped; the next pump asks again
+        while True:
+            if self._set_pending:  # the rest waits in the buffer for advance()
+                if self.committed_height + 1 in self.catchup.buffer:
+                    self._count("deliver_waits_for_set")
+                return
+            item = self.catchup.take_next(self.committed_height)
+            if item is None or not self.on_deliver(*item):
+                return  # a bad block or certificate is dropped; the next pump asks again
 
     def on_deliver(self, block: Block, cert: CommitCertificate) -> bool:
         if self._set_pending:

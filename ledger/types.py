@@ -50,6 +50,8 @@ MAX_VALIDATORS = 256
 
 TAG_TX = "tx/1"
 TAG_SIGNED_TX = "stx/1"
+#: Fields of an encoded header, the tag included (the block store reads headers by position).
+HEADER_FIELD_COUNT = 13
 TAG_HEADER = "hdr/2"  # /2: next_validator_set_hash added (validator sets change by height)
 TAG_BLOCK = "blk/1"
 TAG_VOTE = "vote/1"
@@ -438,7 +440,7 @@ class BlockHeader:
 
     @classmethod
     def from_list(cls, v: Any) -> "BlockHeader":
-        f = _fields(v, TAG_HEADER, 13, "block header")
+        f = _fields(v, TAG_HEADER, HEADER_FIELD_COUNT, "block header")
         return cls(_str(f[1], "header chain_id"), _int(f[2], "header height"), _bytes(f[3], HASH_BYTES, "header prev_hash"),
                    _int(f[4], "header timestamp_ms"), _bytes(f[5], PUBLIC_KEY_BYTES, "header proposer"),
                    _int(f[6], "header view"), _bytes(f[7], HASH_BYTES, "header tx_root"),

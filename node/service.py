@@ -196,8 +196,9 @@ class Node:
 
     def committed(self, block: Block, cert: CommitCertificate, outcome: BlockOutcome) -> None:
         interval = self.proposer.committed(time.monotonic())
-        if self.chain.peer_keys() != self._peer_set:  # a validator-set change was scheduled or took effect
-            self._peer_set = self.chain.peer_keys()
+        peer_set = self.chain.peer_keys()
+        if peer_set != self._peer_set:  # a validator-set change was scheduled or took effect
+            self._peer_set = peer_set
             self.peer_addresses = self._peer_addresses()
             if self.transport is not None:
                 self.transport.set_peers(self.peer_addresses)

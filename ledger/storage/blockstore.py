@@ -58,6 +58,7 @@ from ledger.storage import schema
 from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
 from ledger.merkle import merkle_root
 from ledger.types import (
+    HEADER_FIELD_COUNT,
     MAX_BLOCK_TXS,
     TAG_BLOCK,
     TAG_HEADER,
@@ -76,7 +77,7 @@ INTEGRITY_CHECK_DEPTH = 64
 HEADER_BACKFILL_BATCH = 10_000
 #: Fields of an encoded block (tag, header, txs, last commit) and of its header.
 BLOCK_FIELDS = 4
-HEADER_FIELDS = 13
+HEADER_FIELDS = HEADER_FIELD_COUNT
 # Positions in BlockHeader.to_list().
 _H_HEIGHT, _H_PREV_HASH, _H_TX_ROOT, _H_RECEIPTS_ROOT, _H_STATE_ROOT, _H_LAST_COMMIT_HASH = 2, 3, 7, 8, 9, 11
 _NIL = msgpack.packb(None)
