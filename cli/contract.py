@@ -32,6 +32,29 @@ def _load_code(path: Path) -> tuple[bytes, dict]:
     return compiled.code, compiled.abi
 
 
+def deploy_payload(code: bytes, name: str, upgrade: bool, capabilities: tuple | list,
+                   init_args: str | None) -> tuple[bytes, dict]:
+    """The canonical deploy/upgrade payload of ``code`` and its summary (``deploy-tx``, ``gov propose code``)."""
+    args = None
+    if init_args is not None:
+        args = json.loads(init_args)
+        if not isinstance(args, list):
+            raise click.BadParameter("--init-args must be a JSON list")
+    tx = make_deploy("upgrade" if upgrade else "deploy", name, code, list(capabilities), args)
+    return encode_deploy(tx), describe(tx)
+
+
+def load_code(path: Path) -> tuple[bytes, dict]:
+    """``_load_code`` with compile and verification errors as a CliError (for other command groups)."""
+    from cli.output import CliError
+
+    try:
+        return _load_code(path)
+    except (CompileError, VerifyError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: {exc}", hint="fix the contract; `shopchain contract compile FILE` shows the "
+                                              "errors") from None
+
+
 def _fail(exc: Exception) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(1)
@@ -97,18 +120,11 @@ def deploy_tx_cmd(file: Path, name: str, upgrade: bool, capabilities: tuple, ini
     except (CompileError, VerifyError, UnicodeDecodeError) as exc:
         _fail(exc)
         return
-    args = None
-    if init_args is not None:
-        args = json.loads(init_args)
-        if not isinstance(args, list):
-            raise click.BadParameter("--init-args must be a JSON list")
-    tx = make_deploy("upgrade" if upgrade else "deploy", name, code, list(capabilities), args)
-    payload = encode_deploy(tx)
-    summary = describe(tx)
+    payload, summary = deploy_payload(code, name, upgrade, capabilities, init_args)
     if as_json:
         summary["payload"] = to_hex(payload)
         click.echo(json.dumps(summary, sort_keys=True))
         return
     click.echo(f"{summary['action']} {name}: code hash {summary['code_hash']}, {len(code)} bytes, "
-               f"capabilities {list(tx.capabilities) or 'none'}")
+               f"capabilities {summary['capabilities'] or 'none'}")
     click.echo("payload 0x" + payload.hex())
