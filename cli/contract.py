@@ -4,7 +4,8 @@ How it works: thin wrappers over contracts_vm. ``compile`` turns a contract sour
 file into bytecode and ABI (human summary, or ``--json`` for scripts, or ``-o`` to
 write the raw bytecode); ``disasm`` lists the instructions of a source file or a
 bytecode file; ``deploy-tx`` builds the canonical deploy/upgrade payload (code hash
-and ABI included) that the platform admin signs and submits. Exit codes: 0 ok,
+and ABI included) that a governance code proposal carries (no single key deploys:
+``gov propose code`` in cli/gov_cmds.py proposes it, ``gov execute`` installs it). Exit codes: 0 ok,
 1 compile or verification error, 2 usage error.
 """
 
@@ -114,7 +115,8 @@ def disasm_cmd(file: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the payload and summary as JSON.")
 def deploy_tx_cmd(file: Path, name: str, upgrade: bool, capabilities: tuple, init_args: str | None,
                   as_json: bool) -> None:
-    """Build the deploy/upgrade payload for FILE, for the platform admin to sign and submit."""
+    """Build the deploy/upgrade payload for FILE: what a governance code proposal carries
+    (`shopchain gov propose code` builds and proposes it in one step)."""
     try:
         code, _ = _load_code(file)
     except (CompileError, VerifyError, UnicodeDecodeError) as exc:

@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from cli.member_cmds import node_group, validator_key, validators_cmd
 from cli.output import CliError, parse_hex, short
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.crypto import sha256
@@ -85,25 +86,6 @@ def parse_settings(contract: str, pairs: tuple[str, ...]) -> dict[str, Any]:
         if bad:
             raise CliError(f"governance setting {bad[0]} takes a whole number, found {changes[bad[0]]!r}")
     return changes
-
-
-def node_home_key(home: str) -> bytes:
-    """The node public key of a node home (`shopchain node init --home HOME`)."""
-    from node.ops.config import load_config
-    from node.ops.home import read_key_file
-
-    if not os.path.isdir(home):
-        raise CliError(f"no node home at {home}", hint="give the directory `shopchain node init --home` made")
-    return read_key_file(load_config(home).path("node", "key_file")).public_key
-
-
-def validator_key(text: str | None, home: str | None, what: str) -> bytes:
-    """A validator's node key from 0x-hex or from a node home (exactly one of them)."""
-    if (text is None) == (home is None):
-        raise CliError(f"give exactly one of {what} 0x... or the node's --node-home HOME")
-    if text is not None:
-        return parse_hex(text, what, 32)
-    return node_home_key(home or "")
 
 
 def read_payload_file(path: str) -> bytes:
@@ -593,6 +575,10 @@ def settings_cmd(q: Query) -> None:
                         f"({r['required_votes']} yes votes now)\n  timelock {_span(r['timelock_s'])}, voting period "
                         f"{_span(r['voting_period_s'])}, validator changes active {r['activation_delay']} blocks "
                         f"after execution")
+
+
+gov.add_command(node_group)
+gov.add_command(validators_cmd)
 
 
 def all_groups() -> list[Any]:
