@@ -200,7 +200,8 @@ def describe_args(p: dict, names: dict[str, str] | None = None) -> list[str]:
     if kind == "remove_validator":
         return [f"remove validator {key(args[0])}"]
     if kind == "rotate_validator":
-        return [f"rotate validator key {key(args[0])}", f"to {args[1]}"]
+        moved = [f"p2p {args[2]}  rpc {args[3] or '-'}"] if len(args) == 4 else ["at the same addresses"]
+        return [f"rotate validator key {key(args[0])}", f"to {args[1]}"] + moved
     return [f"{kind} {args}"]
 
 
@@ -435,13 +436,18 @@ def propose_remove_validator(node_key: str | None, node_home: str | None, descri
 @click.option("--new-key", default=None, help="0x-hex new node key.")
 @click.option("--node-home", default=None, type=click.Path(file_okay=False),
               help="Read the new node key from this node home instead of --new-key.")
+@click.option("--p2p", "p2p_address", default=None,
+              help="host:port of the new node, if it runs elsewhere than the old one (default: the old address).")
+@click.option("--rpc", "rpc_address", default="", help="host:port of the new node's JSON-RPC (with --p2p).")
 @description_option
 @tx_command
-def propose_rotate_validator(old_key: str, new_key: str | None, node_home: str | None, description: str,
-                             tx: Tx) -> None:
-    """Replace a validator's node key, keeping its place in the order."""
-    old = parse_hex(old_key, "--old-key", 32)
-    submit_proposal(tx, "rotate_validator", [old, validator_key(new_key, node_home, "--new-key")], description)
+def propose_rotate_validator(old_key: str, new_key: str | None, node_home: str | None, p2p_address: str | None,
+                             rpc_address: str, description: str, tx: Tx) -> None:
+    """Replace a validator's node key, keeping its place in the order (and its addresses unless --p2p)."""
+    if rpc_address and p2p_address is None:
+        raise CliError("--rpc needs --p2p: give the new node's p2p address too")
+    args = [parse_hex(old_key, "--old-key", 32), validator_key(new_key, node_home, "--new-key")]
+    submit_proposal(tx, "rotate_validator", args + ([p2p_address, rpc_address] if p2p_address else []), description)
 
 
 @gov.command("vote")

@@ -18,87 +18,19 @@ from __future__ import annotations
 
 import collections
 import os
-import tomllib
 
 import pytest
 
 from cli.output import EXIT_TX_FAILED, EXIT_USER
-from devnet import launcher
-from devnet.launcher import free_base_port
 from ledger.hexfmt import to_hex
-from node.client import Client
-from node.ops.config import render_config
-from tests.integration.test_cli_integration import Cli
+from tests.consortium import ADMINS, Cli, Consortium
 from tests.nethelpers import WAIT_LIMIT_S, Devnet, LoadGenerator
 
 pytestmark = pytest.mark.integration
 
 TIMELOCK_S = 2
-#: The admin key (in the devnet's keys/) of each genesis organisation.
-ADMINS = {"platform": "platform-admin", "acme": "merchant-acme", "globex": "merchant-globex",
-          "swiftship": "carrier", "fixit": "service-center", "fairplay": "arbiter"}
-#: The same speeds as the devnet's validators (tests.nethelpers.Devnet.start).
-SPEEDS = {("consensus", "tick_ms"): 25, ("consensus", "view_timeout_ticks"): 40,
-          ("consensus", "empty_block_interval_ms"): 250, ("log", "level"): "info"}
 LEDGER_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                              "contracts_vm", "system", "ledger.sc.py")
-
-
-class Consortium:
-    """The devnet, the CLI, and the nodes the story adds (started and stopped here)."""
-
-    def __init__(self, net: Devnet, cli: Cli) -> None:
-        self.net, self.cli = net, cli
-        self.extra: dict[str, dict] = {}
-        self.admins = dict(ADMINS)
-        base = free_base_port(6)
-        self.ports = iter(range(base, base + 6))
-
-    def new_node(self, name: str) -> dict:
-        """`shopchain node init` for a node with a fresh key, at ports of its own, then started."""
-        home = os.path.join(self.net.root, "nodes", name)
-        p2p, rpc = f"127.0.0.1:{next(self.ports)}", f"127.0.0.1:{next(self.ports)}"
-        made = self.cli.json("node", "init", "--home", home, "--genesis", os.path.join(self.net.root, "genesis.json"),
-                             "--moniker", name, "--p2p", p2p, "--rpc", rpc)
-        assert made["in_validator_set"] is False and made["genesis_hash"] == to_hex(self.net.genesis.genesis_hash)
-        with open(os.path.join(home, "config.toml"), "rb") as fh:
-            written = tomllib.load(fh)
-        assert written["node"]["moniker"] == name and written["p2p"]["listen"] == p2p
-        with open(os.path.join(home, "config.toml"), "w") as fh:  # the devnet's speeds, as its operator would set
-            fh.write(render_config({("node", "moniker"): name, ("p2p", "listen"): p2p, ("rpc", "listen"): rpc,
-                                    **SPEEDS}))
-        node = {"name": name, "home": home, "rpc": f"http://{rpc}", "p2p": p2p, "key": made["public_key"]}
-        self.extra[name] = node
-        return node
-
-    def start(self, node: dict) -> None:
-        node["pid"] = launcher.start_node(self.net.root, node)
-
-    def client(self, node: dict) -> Client:
-        return Client(node["rpc"], self.net.genesis.chain_id)
-
-    def height_of(self, node: dict) -> int:
-        return self.client(node).status()["height"]
-
-    def enact(self, proposer: str, propose: list[str], voters: list[str]) -> dict:
-        """Propose as ``proposer``'s admin, vote yes for ``voters``, wait out the timelock, execute."""
-        made = self.cli.json("gov", "propose", *propose, "-d", f"story: {propose[0]}", "--key", self.admins[proposer])
-        pid = str(made["return_value"])
-        for org in voters:
-            self.cli("gov", "vote", pid, "--yes", "--key", self.admins[org])
-        self.net.wait_for(f"proposal {pid} executable",
-                          lambda: self.cli.json("gov", "show", pid)["shown_state"] == "passed, executable",
-                          interval=0.25)
-        self.cli("gov", "execute", pid, "--key", self.admins[proposer])
-        return self.cli.json("gov", "show", pid)
-
-    def signers(self, height: int) -> set[str]:
-        return set(self.cli.json("block", "cert", str(height))["signers"])
-
-    def stop_extra(self) -> None:
-        for node in self.extra.values():
-            if node.get("pid"):
-                launcher.stop_node(node, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +46,6 @@ def consortium(tmp_path_factory):
     finally:
         c.stop_extra()
         net.stop()
-
-
-def _wait_following(c: Consortium, node: dict, what: str) -> None:
-    """``node`` reaches the height validator 0 had when asked, with the same block hash there."""
-    target = c.net.height(0)
-    c.net.wait_for(f"{what} at height {target}", lambda: c.height_of(node) >= target, interval=0.25)
-    assert c.client(node).block(target)["hash"] == c.net.client(0).block(target)["hash"]
 
 
 def test_the_consortium_admits_a_member_adds_removes_and_rotates_validators_under_load(consortium):
@@ -154,7 +79,7 @@ def test_the_consortium_admits_a_member_adds_removes_and_rotates_validators_unde
         cli("gov", "node", "add", "--name", "newco-1", "--node-home", newco["home"], "--p2p", newco["p2p"],
             "--key", "newco-admin")
         c.start(newco)
-        _wait_following(c, newco, "NewCo's observer")
+        c.wait_following(newco, "NewCo's observer")
 
         # 3. Voted in as the fifth validator: from the activation height its signature is in certificates.
         added = c.enact("newco", ["add-validator", "--name", "newco-1", "--org", "newco", "--node-home",
@@ -184,8 +109,9 @@ def test_the_consortium_admits_a_member_adds_removes_and_rotates_validators_unde
         cli("gov", "node", "add", "--name", "acme-1b", "--node-home", node1b["home"], "--p2p", node1b["p2p"],
             "--key", "merchant-acme")
         c.start(node1b)
-        _wait_following(c, node1b, "Acme's new node")
-        rotated = c.enact("acme", ["rotate-validator", "--old-key", validator_keys[1], "--node-home", node1b["home"]],
+        c.wait_following(node1b, "Acme's new node")
+        rotated = c.enact("acme", ["rotate-validator", "--old-key", validator_keys[1], "--node-home", node1b["home"],
+                                   "--p2p", node1b["p2p"], "--rpc", node1b["rpc"][len("http://"):]],
                           ["acme", "platform", "globex", "fixit", "newco"])
         swap = rotated["activation_height"]
         net.wait_height([0, 2], swap + 30)
