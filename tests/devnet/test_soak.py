@@ -1,8 +1,9 @@
 """The fault harness and the soak: proxy faults on real sockets, checkers that can fail, a 3-minute soak.
 
 The default run includes a 3-minute soak (every fault kind at least once and the three
-validator-set changes of tests.fault.reconfig, then random faults until the 3 minutes are up); ``--runslow`` adds a 10-minute one, and
-``python -m tests.soak --minutes M`` runs any length.
+validator-set changes of tests.fault.reconfig, then random faults until the 3 minutes
+are up); ``--runslow`` adds a 10-minute one, and ``python -m tests.soak --minutes M``
+runs any length.
 """
 
 from __future__ import annotations
