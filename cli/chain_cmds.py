@@ -166,6 +166,17 @@ def block_get(which: str, full: bool, q: Query) -> None:
     q.emit(found, _block_text)
 
 
+@block.command("cert")
+@click.argument("height", type=click.IntRange(1))
+@query_command
+def block_cert(height: int, q: Query) -> None:
+    """Show the commit certificate of block HEIGHT: the validators whose signed COMMITs make it final."""
+    cert = q.client.request("chain_getCertificate", height)
+    q.emit(cert, lambda c: "\n".join([f"block {c['height']} {c['block_hash']} final in view {c['view']}, "
+                                        f"signed by {len(c['signers'])} validators:"]
+                                       + [f"  {q.label(s)}" for s in c["signers"]]))
+
+
 @block.command("latest")
 @click.option("--full", is_flag=True, help="Include whole transactions.")
 @query_command

@@ -4,7 +4,8 @@ How it works: thin wrappers over contracts_vm. ``compile`` turns a contract sour
 file into bytecode and ABI (human summary, or ``--json`` for scripts, or ``-o`` to
 write the raw bytecode); ``disasm`` lists the instructions of a source file or a
 bytecode file; ``deploy-tx`` builds the canonical deploy/upgrade payload (code hash
-and ABI included) that the platform admin signs and submits. Exit codes: 0 ok,
+and ABI included) that a governance code proposal carries (no single key deploys:
+``gov propose code`` in cli/gov_cmds.py proposes it, ``gov execute`` installs it). Exit codes: 0 ok,
 1 compile or verification error, 2 usage error.
 """
 
@@ -30,6 +31,29 @@ def _load_code(path: Path) -> tuple[bytes, dict]:
         return data, verified.container.abi
     compiled = compile_source(data.decode("utf-8"), str(path))
     return compiled.code, compiled.abi
+
+
+def deploy_payload(code: bytes, name: str, upgrade: bool, capabilities: tuple | list,
+                   init_args: str | None) -> tuple[bytes, dict]:
+    """The canonical deploy/upgrade payload of ``code`` and its summary (``deploy-tx``, ``gov propose code``)."""
+    args = None
+    if init_args is not None:
+        args = json.loads(init_args)
+        if not isinstance(args, list):
+            raise click.BadParameter("--init-args must be a JSON list")
+    tx = make_deploy("upgrade" if upgrade else "deploy", name, code, list(capabilities), args)
+    return encode_deploy(tx), describe(tx)
+
+
+def load_code(path: Path) -> tuple[bytes, dict]:
+    """``_load_code`` with compile and verification errors as a CliError (for other command groups)."""
+    from cli.output import CliError
+
+    try:
+        return _load_code(path)
+    except (CompileError, VerifyError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: {exc}", hint="fix the contract; `shopchain contract compile FILE` shows the "
+                                              "errors") from None
 
 
 def _fail(exc: Exception) -> None:
@@ -91,24 +115,18 @@ def disasm_cmd(file: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the payload and summary as JSON.")
 def deploy_tx_cmd(file: Path, name: str, upgrade: bool, capabilities: tuple, init_args: str | None,
                   as_json: bool) -> None:
-    """Build the deploy/upgrade payload for FILE, for the platform admin to sign and submit."""
+    """Build the deploy/upgrade payload for FILE: what a governance code proposal carries
+    (`shopchain gov propose code` builds and proposes it in one step)."""
     try:
         code, _ = _load_code(file)
     except (CompileError, VerifyError, UnicodeDecodeError) as exc:
         _fail(exc)
         return
-    args = None
-    if init_args is not None:
-        args = json.loads(init_args)
-        if not isinstance(args, list):
-            raise click.BadParameter("--init-args must be a JSON list")
-    tx = make_deploy("upgrade" if upgrade else "deploy", name, code, list(capabilities), args)
-    payload = encode_deploy(tx)
-    summary = describe(tx)
+    payload, summary = deploy_payload(code, name, upgrade, capabilities, init_args)
     if as_json:
         summary["payload"] = to_hex(payload)
         click.echo(json.dumps(summary, sort_keys=True))
         return
     click.echo(f"{summary['action']} {name}: code hash {summary['code_hash']}, {len(code)} bytes, "
-               f"capabilities {list(tx.capabilities) or 'none'}")
+               f"capabilities {summary['capabilities'] or 'none'}")
     click.echo("payload 0x" + payload.hex())

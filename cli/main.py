@@ -26,7 +26,7 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every command group (imported here so `shopchain --help` lists them all)."""
-    from cli import aftersales_cmds, loyalty_cmds, orders_cmds
+    from cli import aftersales_cmds, gov_cmds, loyalty_cmds, orders_cmds
     from cli.chain_cmds import account, block, call, tx
     from cli.completion import completion
     from cli.contract import contract
@@ -36,7 +36,8 @@ def _register() -> None:
     from cli.node import node
 
     for command in (contract, devnet, genesis, node, keys, tx, call, block, account, completion,
-                    *orders_cmds.all_groups(), *aftersales_cmds.all_groups(), *loyalty_cmds.all_groups()):
+                    *orders_cmds.all_groups(), *aftersales_cmds.all_groups(), *loyalty_cmds.all_groups(),
+                    *gov_cmds.all_groups()):
         main.add_command(command)
 
 

@@ -76,14 +76,13 @@ def init(home: str, genesis_path: str | None, moniker: str | None, p2p_listen: s
                    f"`shopchain node init --home {home} --genesis genesis.json`")
         return
     click.echo(f"genesis hash: {result['genesis_hash']} (every member must see the same)")
+    register = (f"your organisation's admin registers it so validators accept and serve it: `shopchain gov node "
+                f"add --name NAME --node-key {result['public_key']} --p2p <this node's p2p host:port> --key ADMIN`")
     if observer:
-        click.echo("observer: it follows and serves, and never signs. List the validators it follows in "
-                   "[p2p] peer_addresses if their genesis addresses are not reachable from here, and ask each "
-                   f"to add \"{result['public_key']}@<this node's p2p host:port>\" to theirs")
+        click.echo(f"observer: it follows and serves, and never signs; {register}")
     elif me is None:
-        click.echo("this key is not in the genesis validator set yet: it follows the chain as an observer until "
-                   "governance adds it (give the public key to the consortium); the validators list it in "
-                   "[p2p] peer_addresses meanwhile")
+        click.echo(f"this key is not in the genesis validator set yet: it follows the chain as an observer until "
+                   f"governance adds it (`shopchain gov propose add-validator`); meanwhile {register}")
     click.echo(f"start it with: shopchain node start --home {home}")
 
 

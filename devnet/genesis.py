@@ -107,8 +107,12 @@ def _key(label_seed: str | None, name: str) -> SigningKey:
 
 def write_consortium(root: str, chain_id: str, endpoints: list[Endpoint], seed: str | None,
                      accounts: list[tuple[str, str, list[str], int]], keys_note: str,
-                     config_overrides: dict[tuple[str, str], object] | None = None) -> DevnetLayout:
-    """Keys, genesis and one node home per endpoint for the demo consortium (local or multi-host)."""
+                     config_overrides: dict[tuple[str, str], object] | None = None,
+                     contract_settings: dict[str, dict] | None = None) -> DevnetLayout:
+    """Keys, genesis and one node home per endpoint for the demo consortium (local or multi-host).
+
+    ``contract_settings`` overrides settings per contract on top of ``CONTRACT_SETTINGS``
+    (e.g. a test's shorter governance timelock)."""
     os.makedirs(root, exist_ok=True)
     if os.path.exists(os.path.join(root, "genesis.json")):
         raise FileExistsError(f"{root} already holds a network; start it, or remove it first")
@@ -125,7 +129,9 @@ def write_consortium(root: str, chain_id: str, endpoints: list[Endpoint], seed: 
                              for name, org, roles, balance in accounts)
     genesis_time = 0 if seed is not None else int(time.time() * 1000)
     fees = GenesisFees(DEVNET_GAS_PRICE, DEVNET_BYTE_PRICE, account_keys[FEE_COLLECTOR].public_key)
-    genesis = Genesis(chain_id, genesis_time, orgs, infos, genesis_accounts, dict(CONTRACT_SETTINGS), fees)
+    settings = {name: {**CONTRACT_SETTINGS.get(name, {}), **(contract_settings or {}).get(name, {})}
+                for name in {*CONTRACT_SETTINGS, *(contract_settings or {})}}
+    genesis = Genesis(chain_id, genesis_time, orgs, infos, genesis_accounts, settings, fees)
     save_genesis(genesis, os.path.join(root, "genesis.json"))
     homes = []
     for i, (info, endpoint) in enumerate(zip(infos, endpoints)):
@@ -144,7 +150,7 @@ def write_consortium(root: str, chain_id: str, endpoints: list[Endpoint], seed: 
 def create_devnet(root: str, validators: int = DEFAULT_VALIDATORS, p2p_port: int = DEFAULT_P2P_PORT,
                   rpc_port: int = DEFAULT_RPC_PORT, host: str = "127.0.0.1", seed: str | None = None,
                   config_overrides: dict[tuple[str, str], object] | None = None,
-                  extra_buyers: int = 0) -> DevnetLayout:
+                  extra_buyers: int = 0, contract_settings: dict[str, dict] | None = None) -> DevnetLayout:
     """Write a complete devnet under ``root``. ``seed`` makes every key deterministic (tests).
 
     ``extra_buyers`` adds funded BUYER accounts ``client-<i>`` (load tests need many
@@ -159,4 +165,4 @@ def create_devnet(root: str, validators: int = DEFAULT_VALIDATORS, p2p_port: int
                  for i in range(validators)]
     return write_consortium(root, DEVNET_CHAIN_ID, endpoints, seed, accounts,
                             "Demo account keys of this devnet (ed25519 seeds, for local testing only).",
-                            config_overrides)
+                            config_overrides, contract_settings)

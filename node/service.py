@@ -87,7 +87,7 @@ class Node:
             self.kv.close()
             raise
         self.chain, self.mempool, self.replica = self.core.chain, self.core.mempool, self.core.replica
-        self._peer_set = self.chain.peer_keys()
+        self._peer_set, self._member_nodes = self.chain.peer_keys(), self.chain.member_nodes()
         self.peer_addresses = self._peer_addresses()
         self.limits = settings.block_limits
         self.transport: Transport | None = None
@@ -196,13 +196,13 @@ class Node:
 
     def committed(self, block: Block, cert: CommitCertificate, outcome: BlockOutcome) -> None:
         interval = self.proposer.committed(time.monotonic())
-        peer_set = self.chain.peer_keys()
-        if peer_set != self._peer_set:  # a validator-set change was scheduled or took effect
-            self._peer_set = peer_set
+        peer_set, nodes = self.chain.peer_keys(), self.chain.member_nodes()
+        if peer_set != self._peer_set or nodes != self._member_nodes:  # a set change or a node (de)registered
+            self._peer_set, self._member_nodes = peer_set, nodes
             self.peer_addresses = self._peer_addresses()
             if self.transport is not None:
                 self.transport.set_peers(self.peer_addresses)
-            log.info("validator set changed", extra={"height": block.height, "peers": len(self.peer_addresses)})
+            log.info("peers changed", extra={"height": block.height, "peers": len(self.peer_addresses)})
         self.m_blocks.inc()
         self.m_txs.inc(len(block.txs))
         self.m_interval.observe(interval)
@@ -272,10 +272,14 @@ class Node:
     def _peer_addresses(self) -> dict[bytes, str]:
         """Who to connect to (only these keys may connect, p2p/transport.py): the validators of the
         next height and every later scheduled one, at their addresses in the validator directory
-        in state, plus the configured peers."""
+        in state; for a current or future validator also the nodes organisations registered (the
+        observers it serves); plus the configured peers. An observer connects to validators only."""
         directory = self.chain.validator_directory()
         peers = {key: directory[key]["p2p_address"] for key in sorted(self._peer_set)
                  if key != self.me and key in directory}
+        if self.me in self._peer_set:
+            peers.update({key: address for key, address in self._member_nodes.items()
+                          if key != self.me and key not in peers})
         peers.update(self.configured_peers)
         return peers
 

@@ -23,6 +23,10 @@ from node.ops.home import read_key_file
 
 #: Longest any single wait in these tests may take.
 WAIT_LIMIT_S = 90.0
+#: Consensus timing of test networks: 25 ms ticks, a 40-tick (1 s) first view timeout,
+#: an empty block every 250 ms; nodes added beside a devnet use the same.
+TEST_SPEEDS = {("consensus", "tick_ms"): 25, ("consensus", "view_timeout_ticks"): 40,
+               ("consensus", "empty_block_interval_ms"): 250, ("log", "level"): "info"}
 
 
 @dataclass
@@ -33,12 +37,12 @@ class Devnet:
     keys: dict[str, SigningKey] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, root: str, validators: int = 4, overrides: dict | None = None) -> "Devnet":
+    def start(cls, root: str, validators: int = 4, overrides: dict | None = None,
+              contract_settings: dict[str, dict] | None = None) -> "Devnet":
         base = free_base_port(2 * validators)
-        config = {("consensus", "tick_ms"): 25, ("consensus", "view_timeout_ticks"): 40,
-                  ("consensus", "empty_block_interval_ms"): 250, ("log", "level"): "info", **(overrides or {})}
+        config = {**TEST_SPEEDS, **(overrides or {})}
         layout = create_devnet(root, validators, p2p_port=base, rpc_port=base + validators, seed="integration",
-                               config_overrides=config)
+                               config_overrides=config, contract_settings=contract_settings)
         manifest = launcher.up(root, validators, timeout=WAIT_LIMIT_S)
         net = cls(root, layout.genesis, manifest)
         for name in os.listdir(layout.keys_dir):

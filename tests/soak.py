@@ -23,6 +23,12 @@ the others against a fault-free window just before it and ``chain_status`` laten
 a rate below ``RATE_FLOOR`` of the baseline or an answer over ``STATUS_LIMIT_S`` is a
 liveness problem, reported per kind at the end next to the safety checks. The
 equivocation check then leaves out the validators that were Byzantine on purpose.
+
+``--reconfig`` adds the validator-set changes of ``tests.fault.reconfig`` (add a fifth
+validator from an observer, remove one, rotate a key), each by vote through the CLI
+while a fault is held, in that order at seeded places among the faults; the nodes they
+add are checked like the others, and a commit gap longer than two view timeouts around
+an activation height is a problem.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ import time
 from collections.abc import Callable
 
 from tests.fault.checks import (check_agreement, check_exactly_once, find_equivocations, percentile, read_store)
-from tests.fault.cluster import Crasher, primary_index, start_proxied
+from tests.consortium import Cli
+from tests.fault.cluster import FAULT_CONFIG, Crasher, primary_index, start_proxied
 from tests.fault.proxy import DELAY, STALL
+from tests.fault.reconfig import SOAK_TIMELOCK_S, STEPS, Reconfigurer
 from tests.fault.scenario import KINDS as SCENARIO_KINDS
 from tests.fault.scenario import ByzantineRunner, filter_byzantine, liveness_problems, per_kind
 from tests.nethelpers import Devnet, LoadGenerator
@@ -71,6 +79,8 @@ RECEIPT_LIMIT_S = 120.0
 #: Transfers per second per load sender (3 senders).
 LOAD_RATE_PER_SENDER = 15.0
 LOAD_SENDERS = ("buyer-1", "buyer-2", "buyer-3")
+#: Kind names of the reconfiguration steps ("reconfig_add", ...).
+RECONFIG_PREFIX = "reconfig_"
 
 
 def _heights(net: Devnet, nodes: list[int]) -> dict[int, int]:
@@ -95,13 +105,20 @@ def _stats(values: list[float]) -> dict:
 
 
 class Soak:
-    def __init__(self, root: str, seed: int, progress: Callable[[str], None], byzantine: bool = False) -> None:
+    def __init__(self, root: str, seed: int, progress: Callable[[str], None], byzantine: bool = False,
+                 reconfig: bool = False) -> None:
         self.root = root
         self.seed = seed
         self.rng = random.Random(seed)
         self.progress = progress
-        self.net, self.faults = start_proxied(root, VALIDATORS, seed)
+        settings = {"governance": {"timelock_s": SOAK_TIMELOCK_S}} if reconfig else None
+        self.net, self.faults = start_proxied(root, VALIDATORS, seed, contract_settings=settings)
         self.crasher = Crasher(self.net, self.rng)
+        self.reconfig = None
+        if reconfig:
+            view_timeout_ms = FAULT_CONFIG[("consensus", "tick_ms")] * FAULT_CONFIG[("consensus", "view_timeout_ticks")]
+            self.reconfig = Reconfigurer(Cli(self.net, os.path.join(os.path.dirname(root), "keystore")), self.faults,
+                                         self.crasher, self.rng, progress, view_timeout_ms)
         self.recoveries: list[float] = []
         self.mesh_restores: list[float] = []
         self.next_commits: dict[str, list[float]] = {}  # primary fault kind -> seconds to the next commit everywhere
@@ -159,6 +176,11 @@ class Soak:
         raise ValueError(f"fault kind: expected one of {FAULT_KINDS}, found {kind!r}")
 
     def run_fault(self, kind: str) -> None:
+        if kind.startswith(RECONFIG_PREFIX):
+            assert self.reconfig is not None, "reconfiguration steps run only with reconfig=True"
+            self.reconfig.run(kind[len(RECONFIG_PREFIX):])
+            self.heal()
+            return
         if kind in BYZANTINE_KINDS:
             assert self.byzantine is not None, "Byzantine kinds run only with byzantine=True"
             self.byzantine.run(kind[len("byz_"):], BYZANTINE_WINDOW_S)
@@ -218,6 +240,10 @@ class Soak:
         deadline = time.monotonic() + minutes * 60
         order = list(self.kinds)
         self.rng.shuffle(order)
+        if self.reconfig is not None:  # in order, at seeded places among the faults
+            places = sorted(self.rng.sample(range(len(order) + len(STEPS)), len(STEPS)))
+            for place, step in zip(places, STEPS):
+                order.insert(place, RECONFIG_PREFIX + step)
         try:
             while order or time.monotonic() < deadline:
                 kind = order.pop(0) if order else self.rng.choice(self.kinds)
@@ -237,10 +263,16 @@ class Soak:
     def check(self, acked: list[str], load_errors: list[str]) -> dict:
         if self.byzantine is not None:
             self.byzantine.stop()
+        added = []
+        if self.reconfig is not None:
+            added, top = self.reconfig.added_nodes, self.net.height(0)
+            self.net.wait_for(f"the added nodes at height {top}",
+                              lambda: all(self.reconfig.c.height_of(n) >= top for n in added), timeout=CATCH_UP_LIMIT_S)
+            self.reconfig.stop()
         self.net.stop()
         self.faults.stop()
         views = [read_store(n["name"], os.path.join(n["home"], "data"), self.net.genesis)
-                 for n in self.net.manifest["nodes"]]
+                 for n in self.net.manifest["nodes"] + added]
         equivocations = find_equivocations(views)
         byzantine = {}
         if self.byzantine is not None:  # the validators that attacked on purpose are not a safety finding
@@ -262,20 +294,23 @@ class Soak:
             "primary_fault_next_commit_s": _stats([t for ts in self.next_commits.values() for t in ts]),
             "heal_catch_up_s": {"p50": percentile(self.heal_catch_ups, 50), "p99": percentile(self.heal_catch_ups, 99)},
             "heal_links_back_s": _stats(self.mesh_restores),
-            "problems": problems, **byzantine,
+            "problems": problems + (self.reconfig.problems if self.reconfig else []), **byzantine,
+            **({"reconfig": self.reconfig.results} if self.reconfig else {}),
         }
 
     def abort(self) -> None:
         if self.byzantine is not None:
             self.byzantine.stop()
+        if self.reconfig is not None:
+            self.reconfig.stop()
         self.net.stop()
         self.faults.stop()
 
 
 def run_soak(root: str, minutes: float, seed: int, progress: Callable[[str], None] = lambda _: None,
-             byzantine: bool = False) -> dict:
+             byzantine: bool = False, reconfig: bool = False) -> dict:
     """Run a soak in ``root`` (a fresh directory); the report's ``problems`` is empty on success."""
-    soak = Soak(root, seed, progress, byzantine)
+    soak = Soak(root, seed, progress, byzantine, reconfig)
     try:
         return soak.run(minutes)
     except BaseException:
@@ -290,12 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="where to put the devnet (default: a new temporary directory)")
     parser.add_argument("--byzantine", action="store_true",
                         help="add one-validator flood/equivocate/garbage/replay and outsider faults with rate checks")
+    parser.add_argument("--reconfig", action="store_true",
+                        help="add, remove and rotate validators by vote while faults are held")
     args = parser.parse_args(argv)
     root = args.root or tempfile.mkdtemp(prefix="shopchain-soak-")
     started = time.monotonic()
     report = run_soak(os.path.join(root, "devnet"), args.minutes, args.seed,
                       lambda m: print(f"[{time.monotonic() - started:7.1f} s] {m}", file=sys.stderr, flush=True),
-                      byzantine=args.byzantine)
+                      byzantine=args.byzantine, reconfig=args.reconfig)
     report["wall_s"] = round(time.monotonic() - started, 1)
     report["root"] = root
     print(json.dumps(report, indent=2))

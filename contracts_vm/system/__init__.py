@@ -12,7 +12,8 @@ settings and the genesis validators into ``governance``, and finally seals each 
 the genesis-only methods are closed for good. After genesis every consortium-level
 change (code, settings, members, validators, role policy, fees) is a governance
 proposal; ``validator_schedule`` / ``validator_directory`` are the node's direct reads
-of the validator sets governance has scheduled. docs/commerce.md is
+of the validator sets governance has scheduled, ``member_nodes`` of the observer nodes
+organisations registered in ``nodes``. docs/commerce.md is
 the guide to states, permissions and events.
 """
 
@@ -47,6 +48,7 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("tickets", "tickets.sc.py", ["tickets"]),
     ("provenance", "provenance.sc.py", ["carrier_feed"]),
     ("governance", "governance.sc.py", ["governance"]),
+    ("nodes", "nodes.sc.py", []),
 ]
 
 #: Settings used when genesis.contract_settings does not name them (per contract).
@@ -197,9 +199,13 @@ def is_registered_view(state, account: bytes) -> bool:
 
 # ---- the validator schedule (governance storage, read directly by the node) --------
 
-def _governance_key(slot: str, key=None, key_type: str = "") -> bytes:
-    base = storage_prefix("governance") + slot.encode("utf-8") + b"/"
+def _slot(contract: str, slot: str, key=None, key_type: str = "") -> bytes:
+    base = storage_prefix(contract) + slot.encode("utf-8") + b"/"
     return base if key_type == "" else base + encode_key(key, [key_type])
+
+
+def _governance_key(slot: str, key=None, key_type: str = "") -> bytes:
+    return _slot("governance", slot, key, key_type)
 
 
 def _governance_int(state, slot: str) -> int:
@@ -238,4 +244,31 @@ def validator_directory(state) -> dict[bytes, dict]:
         key = from_bytes(state.get(_governance_key("directory_keys", i, "int")))
         record = from_bytes(state.get(_governance_key("directory", key, "bytes")))
         out[key] = {f: record[f] for f in ("name", "organisation", "p2p_address", "rpc_address")}
+    return out
+
+
+# ---- the node registry (nodes storage, read directly by the node) ---------------------
+
+def member_nodes(state) -> dict[bytes, dict]:
+    """{key: {"name", "organisation", "p2p_address"}} of the registered nodes of active organisations.
+
+    Direct reads of the ``nodes`` contract (``node_count``, ``node_keys``, ``nodes``) and of
+    identity's ``orgs`` (a removed organisation's nodes drop out here); agrees with the
+    contract's ``list_nodes`` view filtered the same way (tests/commerce/test_nodes.py).
+    """
+    raw_count = state.get(_slot("nodes", "node_count"))
+    count = 0 if raw_count is None else from_bytes(raw_count)
+    out: dict[bytes, dict] = {}
+    active_orgs: dict[str, bool] = {}
+    for i in range(count if type(count) is int else 0):
+        key = from_bytes(state.get(_slot("nodes", "node_keys", i, "int")))
+        record = from_bytes(state.get(_slot("nodes", "nodes", key, "bytes")))
+        if not record["active"]:
+            continue
+        org = record["organisation"]
+        if org not in active_orgs:
+            org_raw = state.get(_slot("identity", "orgs", org, "str"))
+            active_orgs[org] = org_raw is not None and from_bytes(org_raw).get("active") is True
+        if active_orgs[org]:
+            out[key] = {f: record[f] for f in ("name", "organisation", "p2p_address")}
     return out

@@ -19,7 +19,7 @@ carries out what passed:
     fees               [gas_price, byte_price, collector]          set_fee_schedule (ledger/fees.py)
     add_validator      [key, name, organisation, p2p, rpc]         schedules a validator set with the key appended
     remove_validator   [key]                                       schedules the set without it
-    rotate_validator   [old key, new key]                          schedules the set with old replaced in place
+    rotate_validator   [old, new key(, p2p, rpc)]                  schedules the set with old replaced in place
 
 Validator sets: ``schedule`` holds every set ever scheduled, by index, each with its
 activation height; the node reads it directly (contracts_vm.system.validator_schedule).
@@ -288,8 +288,11 @@ def _check_proposal(kind, args) -> any:
         _removed(_latest(), args[0])
         return None
     if kind == "rotate_validator":
-        _nargs(args, 2, "[old key, new key]")
+        require(len(args) == 2 or len(args) == 4, "expected args [old key, new key] or [old key, new key, "
+                + "p2p_address, rpc_address], found " + str(len(args)) + " values")
         _check_key(args[1], "the new validator key")
+        if len(args) == 4:
+            _check_validator(args[1], "rotated", args[2], args[3])
         _rotated(_latest(), args[0], args[1])
         return None
     revert("unknown proposal kind " + kind + "; expected one of code, settings, admit_org, remove_org, role_policy, "
@@ -456,8 +459,10 @@ def _perform(p, payload) -> None:
         _schedule_set(_removed(_latest(), args[0]))
     elif kind == "rotate_validator":
         keys = _rotated(_latest(), args[0], args[1])
-        old = self.directory[args[0]]
-        _record_validator(args[1], old)
+        v = self.directory[args[0]]
+        if len(args) == 4:  # the new key runs on another machine
+            v = Validator(name=v.name, organisation=v.organisation, p2p_address=args[2], rpc_address=args[3])
+        _record_validator(args[1], v)
         _schedule_set(keys)
 
 

@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contracts_vm.api import check_call_shape
-from contracts_vm.system import install_system_contracts, is_registered, validator_directory, validator_schedule
+from contracts_vm.system import (install_system_contracts, is_registered, member_nodes, validator_directory,
+                                 validator_schedule)
 from ledger.crypto import PUBLIC_KEY_BYTES
 from ledger.errors import ChainError, CorruptionError, ValidationError
 from ledger.genesis import Genesis
@@ -209,6 +210,11 @@ class Chain:
                                     "rpc_address": v.rpc_address} for v in self.genesis.validators}
         directory.update(self._directory_of(self.state) or {})
         return directory
+
+    def member_nodes(self) -> dict[bytes, str]:
+        """{key: p2p address} of the nodes active organisations registered (contracts_vm/system/nodes.sc.py):
+        the observers a validator accepts connections from and sends votes and blocks to."""
+        return {key: node["p2p_address"] for key, node in member_nodes(self.state).items()}
 
     def is_registered(self, account: bytes) -> bool:
         return is_registered(self.state, account)

@@ -224,7 +224,19 @@ def test_validator_schedule_add_remove_rotate_and_direct_reads_agree():
     assert "not in the latest validator set" in g.err(g.admin("shops"), "governance", "propose", "remove_validator",
                                                       [g.vals[1]], "")
     assert "32-byte" in g.err(g.admin("shops"), "governance", "propose", "rotate_validator", [rotated, b"x"], "")
+    assert "[old key, new key] or [old key, new key, p2p_address, rpc_address], found 3" in g.err(
+        g.admin("shops"), "governance", "propose", "rotate_validator", [rotated, key("v3"), "h:1"], "")
     assert "ValidatorSetScheduled" in g.names()
+
+
+def test_a_key_rotated_to_another_machine_takes_its_addresses_and_keeps_name_and_organisation():
+    g = Gov()
+    moved = key("val-moved")
+    g.enact("rotate_validator", [g.vals[2], moved, "newhost:26600", "newhost:8545"])
+    entry = validator_directory(g.state)[moved]
+    assert entry == {"name": "node-logistics", "organisation": "logistics", "p2p_address": "newhost:26600",
+                     "rpc_address": "newhost:8545"}
+    assert validator_directory(g.state)[g.vals[2]]["p2p_address"] == "logistics:26600"  # the old entry stays
 
 
 def test_limits_match_the_ledger():

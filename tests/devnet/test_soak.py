@@ -1,8 +1,9 @@
 """The fault harness and the soak: proxy faults on real sockets, checkers that can fail, a 3-minute soak.
 
-The default run includes a 3-minute soak (every fault kind at least once, then random
-faults until the 3 minutes are up); ``--runslow`` adds a 10-minute one, and
-``python -m tests.soak --minutes M`` runs any length.
+The default run includes a 3-minute soak (every fault kind at least once and the three
+validator-set changes of tests.fault.reconfig, then random faults until the 3 minutes
+are up); ``--runslow`` adds a 10-minute one, and ``python -m tests.soak --minutes M``
+runs any length.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.fault.proxy import BLACKHOLE, DELAY, STALL, FaultNet
 from tests.nethelpers import free_base_port
 from tests.fault.measure import WindowFigures, _longest_gap, ratio, summary_line
 from tests.fault.scenario import RATE_FLOOR, STATUS_LIMIT_S, filter_byzantine, liveness_problems, per_kind
+from tests.fault.reconfig import STEPS as RECONFIG_STEPS
 from tests.soak import BYZANTINE_KINDS, FAULT_KINDS, run_soak
 
 KEY = SigningKey.from_label("peer").public_key.hex()
@@ -216,9 +218,14 @@ def test_equivocations_of_the_byzantine_validators_are_left_out_and_no_others():
 # --- the soak ----------------------------------------------------------------------------------
 
 @pytest.mark.integration
-def test_three_minute_soak_runs_every_fault_kind_and_keeps_every_invariant(tmp_path):
-    report = run_soak(str(tmp_path / "devnet"), minutes=3.0, seed=int(os.environ.get("SOAK_SEED", "11")))
-    assert report["problems"] == []
+def test_three_minute_soak_runs_every_fault_kind_and_reconfiguration_and_keeps_every_invariant(tmp_path):
+    """With the validator set changed by vote meanwhile: a fifth validator from an observer,
+    one removed, one key rotated, each while a fault is held (tests.fault.reconfig)."""
+    report = run_soak(str(tmp_path / "devnet"), minutes=3.0, seed=int(os.environ.get("SOAK_SEED", "11")),
+                      reconfig=True)
+    assert report["problems"] == [], report["problems"][:5]
+    assert [r["step"] for r in report["reconfig"]] == list(RECONFIG_STEPS)
+    assert len(report["heights"]) == 6  # the four devnet nodes and the two the reconfiguration added
     assert all(report["faults"][k] >= 1 for k in FAULT_KINDS)
     assert report["kills"] >= 2 and report["acknowledged_txs"] > 100
     assert report["view_change_recovery_s"]["count"] >= 4
@@ -239,5 +246,6 @@ def test_byzantine_soak_runs_every_kind_once_and_stays_safe(tmp_path):
 
 @pytest.mark.slow
 def test_ten_minute_soak(tmp_path):
-    report = run_soak(str(tmp_path / "devnet"), minutes=10.0, seed=int(os.environ.get("SOAK_SEED", "12")))
+    report = run_soak(str(tmp_path / "devnet"), minutes=10.0, seed=int(os.environ.get("SOAK_SEED", "12")),
+                      reconfig=True)
     assert report["problems"] == [], report["problems"][:5]

@@ -17,11 +17,10 @@ from devnet import launcher
 from devnet.genesis import DevnetLayout, create_devnet
 from node.ops.home import read_key_file
 from tests.fault.proxy import FaultNet
-from tests.nethelpers import WAIT_LIMIT_S, Devnet, free_base_port
+from tests.nethelpers import TEST_SPEEDS, WAIT_LIMIT_S, Devnet, free_base_port
 
 #: Consensus timing of fault tests: 25 ms ticks, 40-tick (1 s) first view timeout.
-FAULT_CONFIG = {("consensus", "tick_ms"): 25, ("consensus", "view_timeout_ticks"): 40,
-                ("consensus", "empty_block_interval_ms"): 250, ("log", "level"): "info"}
+FAULT_CONFIG = TEST_SPEEDS
 
 
 def _set_peer_addresses(home: str, entries: list[str]) -> None:
@@ -37,8 +36,8 @@ def _set_peer_addresses(home: str, entries: list[str]) -> None:
 
 
 def start_proxied(root: str, validators: int = 4, seed: int = 0, overrides: dict | None = None,
-                  extra_buyers: int = 0, prepare: Callable[[DevnetLayout], None] | None = None
-                  ) -> tuple[Devnet, FaultNet]:
+                  extra_buyers: int = 0, prepare: Callable[[DevnetLayout], None] | None = None,
+                  contract_settings: dict[str, dict] | None = None) -> tuple[Devnet, FaultNet]:
     """A running devnet plus the FaultNet between its validators (stop both when done).
 
     ``prepare`` runs after the files are written and before any node starts (e.g. to
@@ -47,7 +46,8 @@ def start_proxied(root: str, validators: int = 4, seed: int = 0, overrides: dict
     pairs = [(a, b) for a in range(validators) for b in range(validators) if a != b]
     base = free_base_port(2 * validators + len(pairs))
     layout = create_devnet(root, validators, p2p_port=base, rpc_port=base + validators, seed="fault",
-                           config_overrides={**FAULT_CONFIG, **(overrides or {})}, extra_buyers=extra_buyers)
+                           config_overrides={**FAULT_CONFIG, **(overrides or {})}, extra_buyers=extra_buyers,
+                           contract_settings=contract_settings)
     ports = {pair: base + 2 * validators + i for i, pair in enumerate(pairs)}
     targets = []
     for v in layout.genesis.validators:
@@ -73,7 +73,7 @@ def start_proxied(root: str, validators: int = 4, seed: int = 0, overrides: dict
 
 
 def primary_index(net: Devnet, alive: list[int]) -> int | None:
-    """The primary as most live nodes see it (None if nobody answers)."""
+    """The devnet node that is primary as most live nodes see it (None if nobody answers)."""
     votes: dict[str, int] = {}
     for i in alive:
         try:
@@ -84,7 +84,8 @@ def primary_index(net: Devnet, alive: list[int]) -> int | None:
     if not votes:
         return None
     name = max(votes, key=lambda n: votes[n])
-    return next(i for i, n in enumerate(net.manifest["nodes"]) if n["name"] == name)
+    # None also when the primary is a validator added later (not one of the devnet's own nodes)
+    return next((i for i, n in enumerate(net.manifest["nodes"]) if n["name"] == name), None)
 
 
 class Crasher:

@@ -13,40 +13,15 @@ import os
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
-from cli.main import main
 from cli.output import EXIT_NODE, EXIT_TX_FAILED, EXIT_USER
 from devnet import launcher
-from tests.nethelpers import Devnet
+from tests.consortium import Cli
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "integration-pass"
 PRODUCT = "acme:tent-2p"
 UNIT = "acme:SN-0001"
-
-
-class Cli:
-    """Run shopchain in-process against one node, with a keystore of the devnet's demo keys."""
-
-    def __init__(self, net: Devnet, keystore: str) -> None:
-        self.net = net
-        self.keystore = keystore
-        self.runner = CliRunner()
-        self.env = {"SHOPCHAIN_KEYSTORE": keystore, "SHOPCHAIN_PASSWORD": PASSWORD, "SHOPCHAIN_NODE": net.urls[0],
-                    "SHOPCHAIN_BLOCKS_PER_DAY": "86400"}
-
-    def __call__(self, *args: str, expect: int = 0):
-        result = self.runner.invoke(main, list(args), env=self.env, catch_exceptions=False)
-        assert result.exit_code == expect, f"shopchain {' '.join(args)} -> {result.exit_code}\n{result.output}"
-        return result
-
-    def json(self, *args: str) -> object:
-        return json.loads(self(*args, "--json").stdout)
-
-    def key_file(self, name: str) -> str:
-        return os.path.join(self.net.root, "keys", f"{name}.json")
 
 
 @pytest.fixture(scope="module")
