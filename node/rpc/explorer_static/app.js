@@ -138,7 +138,7 @@ function el(tag, attrs, ...children) {
     else if (name === "on") for (const [ev, fn] of Object.entries(value)) node.addEventListener(ev, fn);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -462,6 +462,8 @@ async function pageTx(token, id) {
   const tx = await rpc("chain_getTransaction", id);
   let receipt = null;
   if (tx.status === "committed") receipt = await rpc("chain_getReceipt", id);
+  // Governance events name validators that may have joined after genesis: fetch their names.
+  if (receipt && receipt.events.some((e) => e.contract === "governance")) await loadValidatorSets();
   if (token !== state.renderToken) return;
   const ok = receipt && receipt.status === "ok";
   const proposal = governanceProposalOf(tx, receipt);
@@ -702,6 +704,7 @@ async function pageValidators(token) {
   const [consensus, peers, status, sets] = await Promise.all([rpc("consensus_status"), rpc("net_peers"),
     rpc("chain_status"), loadValidatorSets()]);
   if (token !== state.renderToken) return;
+  setHead(status.height);
   const connected = new Map(peers.map((p) => [p.public_key, p.connected]));
   const next = sets.height + 1;
   const linkOf = (key) => (key === status.validator ? "this node" : connected.has(key)
@@ -841,6 +844,7 @@ async function pageGovernance(token) {
   const [status, settings, required, list] = await Promise.all([rpc("chain_status"), view("governance", "get_settings"),
     view("governance", "required_votes"), loadProposals()]);
   if (token !== state.renderToken) return;
+  setHead(status.height);
   const now = status.latest_block_time_ms;
   const rows = list.proposals.slice().reverse().map((p) => {
     const st = proposalStatus(p, now);
@@ -881,6 +885,7 @@ async function pageProposal(token, id) {
   }
   const [status, required, scan] = await Promise.all([rpc("chain_status"), view("governance", "required_votes"),
     scanEvents("governance", { data: { id: p.id } }, p.created_height), loadValidatorSets()]);
+  setHead(status.height);
   const executed = scan.events.find((e) => e.name === "ProposalExecuted");
   let effects = [];
   if (executed) {
