@@ -40,6 +40,11 @@ from node.rpc.server import RpcServer
 from tests.sim.cluster import HEALED, Simulation
 from tests.sim.corenode import account_key
 from tests.sim.scenarios import Scenario
+from tests.integration.test_explorer_browser import browser
+
+#: The headless-Chromium fixture (skips without chromium, chromium-driver, selenium), shared
+#: with the end-to-end explorer test; importing it is what makes pytest offer it here.
+SHARED_FIXTURES = (browser,)
 
 #: Organisations that vote yes: 4 of the devnet's 6 is the 2/3 threshold.
 VOTERS = ("platform", "acme", "globex", "swiftship")
@@ -277,7 +282,7 @@ def test_governance_pages_in_the_browser(story, site, browser):
     driver.set_window_size(*WINDOW)
     open_page(driver, site, "#/governance")
     wait_text(driver, "#governance-settings", "2/3 of the active organisations", "60 s")
-    listing = wait_text(driver, "#proposal-list", "add_validator", "executed", "passed-waiting-timelock", "expired",
+    wait_text(driver, "#proposal-list", "add_validator", "executed", "passed-waiting-timelock", "expired",
                         "cancelled", "open", "Fixit runs a fifth validator")
     states = {int(r.get_attribute("data-proposal")): r.get_attribute("data-state")
               for r in driver.find_elements("css selector", "#proposal-list tr[data-proposal]")}
@@ -345,5 +350,3 @@ def test_governance_pages_in_the_browser(story, site, browser):
     errors = console_errors(driver)
     assert not errors, errors
 
-
-from tests.integration.test_explorer_browser import browser  # noqa: E402,F401  (the shared headless-Chromium fixture)
