@@ -182,7 +182,10 @@ def serve(sim: Simulation) -> RpcServer:
     """Node 0's chain as a node serves it: NodeReads, the route table, the explorer's routes."""
     node = sim.nodes[0]
     core = node.core
-    reads = NodeReads(node.genesis, "node0", core.chain, core.mempool, core.replica, lambda: [], lambda: None, _refuse)
+    def connected() -> list[bytes]:  # the simulated links: every other instance that is up
+        return [n.key.public_key for n in sim.nodes[1:] if n.up]
+
+    reads = NodeReads(node.genesis, "node0", core.chain, core.mempool, core.replica, connected, lambda: None, _refuse)
     return RpcServer(make_routes(reads))
 
 
@@ -318,7 +321,7 @@ def test_governance_pages_in_the_browser(story, site, browser):
     wait_text(driver, "#proposal-missing", "No proposal 99 on this chain", "numbered 0 to 5")
 
     open_page(driver, site, "#/validators")
-    wait_text(driver, "#validator-set", "spare", "node0", "this node")
+    wait_text(driver, "#validator-set", "spare", "node0", "this node", "connected")
     wait_text(driver, "#validator-schedule", "genesis set", "added spare", str(story.activation), "in force")
     shot(driver, "validators.png")
 
