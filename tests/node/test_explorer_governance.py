@@ -272,9 +272,18 @@ PHONE = (390, 844)
 
 
 def no_overflow(driver, route: str) -> None:
+    """Neither the page nor any element on it is wider than the phone's screen."""
     width = driver.execute_script("return document.documentElement.clientWidth")
     scroll = driver.execute_script("return document.documentElement.scrollWidth")
     assert width <= PHONE[0] and scroll <= width, f"{route} is {scroll} px wide on a {width} px phone screen"
+    sticking_out = driver.execute_script("""
+        const w = document.documentElement.clientWidth, out = [];
+        for (const e of document.querySelectorAll("body *")) {
+          const right = e.getBoundingClientRect().right;
+          if (right > w + 0.5) out.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className} to ${Math.round(right)} px`);
+        }
+        return out.slice(0, 5);""")
+    assert not sticking_out, f"{route} on a {width} px screen: {sticking_out}"
 
 
 @pytest.mark.integration  # a loopback server and a headless browser
@@ -319,6 +328,8 @@ def test_governance_pages_in_the_browser(story, site, browser):
     wait_text(driver, "#proposal-execution", "the timelock ends")
     open_page(driver, site, "#/proposal/99")
     wait_text(driver, "#proposal-missing", "No proposal 99 on this chain", "numbered 0 to 5")
+    open_page(driver, site, "#/proposal/123456789012345678901234567890")
+    wait_text(driver, "#proposal-missing", "No proposal 123456789012345678901234567890 on this chain")
 
     open_page(driver, site, "#/validators")
     wait_text(driver, "#validator-set", "spare", "node0", "this node", "connected")

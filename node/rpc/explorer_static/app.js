@@ -875,7 +875,8 @@ async function pageGovernance(token) {
 async function pageProposal(token, id) {
   const form = lookupForm("proposal id (a number)", /^\d+$/, "proposal", id);
   if (!id) return setMain(el("h1", {}, "Proposal"), form, el("p", { class: "muted" }, "Enter a proposal id, or see ", link("#/governance", "every proposal"), "."));
-  const p = await view("governance", "get_proposal", Number(id));
+  // Ids are contract integers; one too long for JavaScript's numbers cannot name a proposal.
+  const p = Number.isSafeInteger(Number(id)) ? await view("governance", "get_proposal", Number(id)) : null;
   if (!p) {
     const { proposals } = await loadProposals();
     if (token !== state.renderToken) return;
