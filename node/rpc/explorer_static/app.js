@@ -48,8 +48,8 @@ const ORDER_DEADLINES = {
 const SCORE_NAMES = ["overall", "quality", "description", "delivery", "service"];
 const KEY_FIELDS = new Set(["sender", "to", "buyer", "merchant", "owner", "brand", "account", "carrier", "from",
   "by", "referrer", "center", "validator", "proposer", "issuer", "handler", "voter", "collector"]);
-/** Event fields that hold validator keys: shown by validator name. */
-const VALIDATOR_FIELDS = new Set(["validators", "old_key", "new_key"]);
+/** Event fields that hold validator keys (governance's ValidatorSetScheduled): shown by validator name. */
+const VALIDATOR_FIELDS = new Set(["validators"]);
 /** What each governance proposal kind's args are, in order (contracts_vm/system/governance.sc.py). */
 const PROPOSAL_ARGS = {
   settings: ["contract", "changes"],
@@ -63,13 +63,10 @@ const PROPOSAL_ARGS = {
 };
 /** The details a ProposalCreated event carries for a code proposal (the payload itself is not kept). */
 const CODE_DETAILS = ["action", "contract", "code hash", "capabilities"];
-/** Governance events that change a proposal's state, and what they mean. */
-const GOVERNANCE_STATE_EVENTS = { ProposalCreated: "proposed", ProposalPassed: "passed", ProposalExecuted: "executed",
-  ProposalExpired: "expired", ProposalCancelled: "cancelled" };
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
-const state = { genesis: null, names: new Map(), directory: new Map(), sets: null, head: 0, ws: null, live: false,
-  route: "", renderToken: 0, recent: [] };
+const state = { genesis: null, names: new Map(), directory: new Map(), head: 0, ws: null, live: false, route: "",
+  renderToken: 0, recent: [] };
 
 // --- JSON-RPC ---------------------------------------------------------------------------
 
@@ -308,7 +305,6 @@ async function loadValidatorSets() {
   const missing = [...keys].filter((k) => !state.directory.has(k));
   const answers = missing.length ? await rpcBatch(missing.map((k) => ["chain_call", ["governance", "get_validator", [k]]])) : [];
   answers.forEach((a, i) => { if (a.result && a.result.result) state.directory.set(missing[i], a.result.result); });
-  state.sets = sets;
   return sets;
 }
 
