@@ -738,15 +738,33 @@ async function pageValidators(token) {
         "change names the new set's hash, so a light client follows the sets from genesis (RPC chain_getValidators).")));
 }
 
-/** Every proposal, oldest first, in list_proposals pages (at most MAX_PROPOSAL_PAGES). */
-async function loadProposals() {
-  const proposals = [];
-  for (let page = 0; page < MAX_PROPOSAL_PAGES; page++) {
-    const batch = await view("governance", "list_proposals", proposals.length, PROPOSALS_PER_CALL);
-    proposals.push(...batch);
-    if (batch.length < PROPOSALS_PER_CALL) return { proposals, complete: true };
+/** How many proposals there are. Ids run 0, 1, 2, ... and governance has no count view, so
+ * probe get_proposal at doubling ids, then bisect: about 2 log2(n) calls. */
+async function proposalCount() {
+  const exists = async (id) => (await view("governance", "get_proposal", id)) !== null;
+  if (!(await exists(0))) return 0;
+  let low = 0;
+  let high = 1;
+  while (high < Number.MAX_SAFE_INTEGER / 2 && await exists(high)) { low = high; high *= 2; }
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (await exists(mid)) low = mid; else high = mid;
   }
-  return { proposals, complete: false };
+  return low + 1;
+}
+
+/** The newest proposals (at most MAX_PROPOSAL_PAGES pages of list_proposals), oldest first. */
+async function loadProposals() {
+  const total = await proposalCount();
+  const first = Math.max(0, total - MAX_PROPOSAL_PAGES * PROPOSALS_PER_CALL);
+  const pages = [];
+  for (let from = first; from < total; from += PROPOSALS_PER_CALL) pages.push(["chain_call", ["governance", "list_proposals", [from, PROPOSALS_PER_CALL]]]);
+  const proposals = [];
+  for (const answer of await rpcBatch(pages)) {
+    if (answer.error) throw new RpcError(answer.error);
+    proposals.push(...answer.result.result);
+  }
+  return { proposals, total, complete: first === 0 };
 }
 
 /** Where a proposal stands at block time ``nowMs`` (the head block's time): the contract marks
@@ -860,11 +878,13 @@ async function pageGovernance(token) {
       ["voting period", `${settings.voting_period_s} s to pass, then as long again to execute`],
       ["validator changes", `take effect ${settings.activation_delay} blocks after execution`],
     ])),
-    el("section", { class: "card", id: "proposals" }, el("h2", {}, `Proposals (${list.proposals.length})`),
+    el("section", { class: "card", id: "proposals" }, el("h2", {}, `Proposals (${list.total})`),
       rows.length ? table(["id", "kind", "proposer", "description", "state", "votes", "can execute", "code hash"], rows,
         { class: "stack", id: "proposal-list" })
         : el("p", { class: "muted" }, "No proposals yet."),
-      list.complete ? null : el("p", { class: "muted" }, `Showing the first ${list.proposals.length} proposals only.`),
+      list.complete ? null : el("p", { class: "muted" }, `Showing the newest ${list.proposals.length} of ${list.total} proposals; ` +
+        "older ones open by id below."),
+      list.complete ? null : lookupForm("proposal id (a number)", /^\d+$/, "proposal", ""),
       el("p", { class: "muted" }, `States are as of block ${status.height} (${timeText(now)}).`)));
 }
 
@@ -874,9 +894,9 @@ async function pageProposal(token, id) {
   // Ids are contract integers; one too long for JavaScript's numbers cannot name a proposal.
   const p = Number.isSafeInteger(Number(id)) ? await view("governance", "get_proposal", Number(id)) : null;
   if (!p) {
-    const { proposals } = await loadProposals();
+    const total = await proposalCount();
     if (token !== state.renderToken) return;
-    const known = proposals.length ? `This chain has ${proposals.length} proposals, numbered 0 to ${proposals.length - 1}.` : "This chain has no proposals yet.";
+    const known = total ? `This chain has ${total} proposals, numbered 0 to ${total - 1}.` : "This chain has no proposals yet.";
     return setMain(el("h1", {}, "Proposal"), form, el("div", { class: "error", id: "proposal-missing" }, `No proposal ${id} on this chain. ${known}`),
       el("p", {}, link("#/governance", "All proposals")));
   }
