@@ -7,7 +7,9 @@
  *   #/order/<id>       order tracker: states, deadlines, timeline of events
  *   #/warranty/<unit>  warranty passport: owners, service history, claims, flags
  *   #/merchants        merchant ratings from verified reviews
- *   #/validators       the consortium's validators and this node's view of them
+ *   #/validators       the validator set in force, its schedule of changes, this node's links
+ *   #/governance       governance settings and every proposal with its state and votes
+ *   #/proposal/<id>    one proposal: its arguments, each vote, its execution and events
  * Everything shown is inserted as text (never HTML): chain data is untrusted input.
  */
 "use strict";
@@ -26,6 +28,10 @@ const MAX_EVENT_PAGES = 25;
 const SERVICE_LOG_LIMIT = 100;
 /** Wait before reconnecting the live websocket. */
 const RECONNECT_MS = 2000;
+/** Proposals one governance list_proposals call returns (the contract's MAX_LIST). */
+const PROPOSALS_PER_CALL = 50;
+/** Calls of list_proposals the governance page makes at most (so 1,000 proposals). */
+const MAX_PROPOSAL_PAGES = 20;
 
 const ORDER_PATH = ["PLACED", "ACCEPTED", "SHIPPED", "DELIVERED", "COMPLETED", "CLOSED"];
 const ORDER_EVENT_STATE = {
@@ -41,10 +47,26 @@ const ORDER_DEADLINES = {
 };
 const SCORE_NAMES = ["overall", "quality", "description", "delivery", "service"];
 const KEY_FIELDS = new Set(["sender", "to", "buyer", "merchant", "owner", "brand", "account", "carrier", "from",
-  "by", "referrer", "center", "validator", "proposer", "issuer", "handler"]);
+  "by", "referrer", "center", "validator", "proposer", "issuer", "handler", "voter", "collector"]);
+/** Event fields that hold validator keys (governance's ValidatorSetScheduled): shown by validator name. */
+const VALIDATOR_FIELDS = new Set(["validators"]);
+/** What each governance proposal kind's args are, in order (contracts_vm/system/governance.sc.py). */
+const PROPOSAL_ARGS = {
+  settings: ["contract", "changes"],
+  admit_org: ["organisation", "admin keys"],
+  remove_org: ["organisation"],
+  role_policy: ["roles only the platform organisation may grant"],
+  fees: ["gas price (minor units)", "byte price (minor units)", "fee collector"],
+  add_validator: ["validator key", "name", "organisation", "p2p address", "rpc address"],
+  remove_validator: ["validator key"],
+  rotate_validator: ["old validator key", "new validator key"],
+};
+/** The details a ProposalCreated event carries for a code proposal (the payload itself is not kept). */
+const CODE_DETAILS = ["action", "contract", "code hash", "capabilities"];
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
-const state = { genesis: null, names: new Map(), head: 0, ws: null, live: false, route: "", renderToken: 0, recent: [] };
+const state = { genesis: null, names: new Map(), directory: new Map(), head: 0, ws: null, live: false, route: "",
+  renderToken: 0, recent: [] };
 
 // --- JSON-RPC ---------------------------------------------------------------------------
 
@@ -113,7 +135,7 @@ function el(tag, attrs, ...children) {
     else if (name === "on") for (const [ev, fn] of Object.entries(value)) node.addEventListener(ev, fn);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -156,7 +178,12 @@ function kvTable(rows) {
   return el("table", { class: "kv" }, rows.filter(Boolean).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
 }
 
+/** A table; each cell is labelled with its column so a "stack" table can lay rows out as cards on a phone. */
 function table(headers, rows, attrs, bodyId) {
+  for (const row of rows) {
+    if (!(row instanceof Element)) continue;
+    Array.from(row.children).forEach((cell, i) => { if (headers[i] && !cell.hasAttribute("colspan")) cell.dataset.label = headers[i]; });
+  }
   return el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))), el("tbody", { id: bodyId }, rows));
 }
 
@@ -165,10 +192,17 @@ function renderValue(value, field) {
   if (value === null || value === undefined) return el("span", { class: "muted" }, "null");
   if (typeof value === "string" && HEX32.test(value)) {
     if (field === "unit") return hexLink("warranty", value);
+    if (VALIDATOR_FIELDS.has(field)) return validatorLabel(value);
     if (KEY_FIELDS.has(field)) return accountLink(value);
     return el("span", { class: "mono", title: value }, short(value));
   }
+  if (typeof value === "string" && /^0x[0-9a-fA-F]{66,}$/.test(value)) {
+    // Long bytes (a deploy payload): a fingerprint and the size, never kilobytes of hex.
+    return el("span", { class: "mono", title: `${(value.length - 2) / 2} bytes` }, `${short(value)} (${(value.length - 2) / 2} bytes)`);
+  }
   if (field === "order" && Number.isInteger(value)) return link(`#/order/${value}`, `order ${value}`);
+  if (field === "proposal" && Number.isInteger(value)) return proposalLink(value);
+  if (/_ms$/.test(field || "") && Number.isInteger(value) && value > 0) return el("span", { title: `${value} ms` }, timeText(value));
   if (Array.isArray(value)) {
     const parts = [];
     value.forEach((v, i) => { if (i) parts.push(", "); parts.push(renderValue(v, field)); });
@@ -182,25 +216,33 @@ function renderValue(value, field) {
   return el("span", { class: typeof value === "string" ? "" : "mono" }, String(value));
 }
 
-function eventData(data) {
+/** An event's fields for people; ``contract`` lets governance ids link to their proposal. */
+function eventData(data, contract) {
   if (!data || typeof data !== "object") return renderValue(data, "");
   const parts = [];
-  Object.entries(data).forEach(([k, v], i) => { if (i) parts.push(" \u00b7 "); parts.push(el("span", { class: "muted" }, k + " "), renderValue(v, k)); });
+  Object.entries(data).forEach(([k, v], i) => {
+    if (i) parts.push(" \u00b7 ");
+    let shown;
+    if (contract === "governance" && k === "id" && Number.isInteger(v)) shown = proposalLink(v);
+    else if (contract === "governance" && k === "details" && Array.isArray(v)) shown = proposalArgsInline(data.kind, v);
+    else shown = renderValue(v, k);
+    parts.push(el("span", { class: "muted" }, k + " "), shown);
+  });
   return el("span", {}, parts);
 }
 
 function eventsTable(events, withTx) {
-  return table(["height", "event", "data"].concat(withTx ? ["transaction"] : []), events.map((e) => el("tr", {},
+  return table(["height", "event", "data"].concat(withTx ? ["transaction"] : []), events.map((e) => el("tr", { "data-event": e.name },
     el("td", {}, link(`#/block/${e.height}`, String(e.height))),
     el("td", {}, `${e.contract}.${e.name}`),
-    el("td", {}, eventData(e.data)),
-    withTx ? el("td", {}, hexLink("tx", e.tx_id)) : null)));
+    el("td", {}, eventData(e.data, e.contract)),
+    withTx ? el("td", {}, hexLink("tx", e.tx_id)) : null)), { class: "stack" });
 }
 
 function timeline(events, describe) {
   if (!events.length) return el("p", { class: "muted" }, "No events found.");
   return el("ol", { class: "timeline" }, events.map((e) => el("li", { "data-event": e.name },
-    el("div", {}, el("strong", {}, e.name), " ", describe ? describe(e) : eventData(e.data)),
+    el("div", {}, el("strong", {}, e.name), " ", describe ? describe(e) : eventData(e.data, e.contract)),
     el("div", { class: "when" }, "block ", link(`#/block/${e.height}`, String(e.height)), " \u00b7 tx ", hexLink("tx", e.tx_id)))));
 }
 
@@ -237,8 +279,40 @@ function orgName(id) {
 }
 
 function validatorName(key) {
+  const known = state.directory.get(key);
+  if (known) return known.name;
   const v = state.genesis && state.genesis.validators.find((x) => x.public_key === key);
   return v ? v.name : short(key);
+}
+
+/** A validator key shown by name (with the key on hover). */
+function validatorLabel(key) {
+  return el("span", { title: key, class: state.directory.has(key) ? "" : "mono" }, validatorName(key));
+}
+
+function validatorOrg(key) {
+  const known = state.directory.get(key);
+  const v = known || (state.genesis && state.genesis.validators.find((x) => x.public_key === key));
+  return v ? v.organisation : null;
+}
+
+/** The validator schedule (chain_getValidators) and every scheduled validator's directory entry
+ * (governance.get_validator): validators added by governance are not in genesis. */
+async function loadValidatorSets() {
+  const sets = await rpc("chain_getValidators");
+  const keys = new Set();
+  for (const entry of sets.schedule) for (const k of entry.validators) keys.add(k);
+  const missing = [...keys].filter((k) => !state.directory.has(k));
+  const answers = missing.length ? await rpcBatch(missing.map((k) => ["chain_call", ["governance", "get_validator", [k]]])) : [];
+  answers.forEach((a, i) => { if (a.result && a.result.result) state.directory.set(missing[i], a.result.result); });
+  return sets;
+}
+
+/** The validator keys certifying ``height`` by the schedule (the last set starting at or below it). */
+function setAt(sets, height) {
+  let keys = [];
+  for (const entry of sets.schedule) if (entry.from_height <= height) keys = entry.validators;
+  return keys;
 }
 
 function setHead(height) {
@@ -345,10 +419,11 @@ async function pageHome(token) {
 async function pageBlock(token, id) {
   const block = /^\d+$/.test(id) ? await rpc("chain_getBlock", Number(id), true) : await rpc("chain_getBlockByHash", id, true);
   const cert = await rpc("chain_getCertificate", block.height);
+  const sets = await loadValidatorSets();
   if (token !== state.renderToken) return;
   const h = block.header;
   const signers = cert ? cert.signers : [];
-  const total = state.genesis ? state.genesis.validators.length : signers.length;
+  const total = setAt(sets, block.height).length || signers.length;
   setMain(
     el("h1", {}, `Block ${block.height}`),
     el("p", {}, block.height > 1 ? link(`#/block/${block.height - 1}`, "\u2190 previous") : null, " ",
@@ -369,9 +444,9 @@ async function pageBlock(token, id) {
         el("span", { id: "signer-names" }, signers.map((s) => validatorName(s)).join(", ")))
         : el("p", { class: "muted" }, "No certificate stored for this block."),
       cert ? table(["validator", "organisation", "key"], signers.map((s) => {
-        const v = state.genesis && state.genesis.validators.find((x) => x.public_key === s);
-        return el("tr", {}, el("td", {}, v ? v.name : "unknown"), el("td", {}, v ? orgName(v.organisation) : "-"), el("td", { class: "mono" }, s));
-      })) : null),
+        const org = validatorOrg(s);
+        return el("tr", {}, el("td", {}, validatorName(s)), el("td", {}, org ? orgName(org) : "-"), el("td", { class: "mono" }, s));
+      }), { class: "stack" }) : null),
     el("section", { class: "card" }, el("h2", {}, "Transactions"),
       block.txs.length ? table(["transaction", "call", "sender", "nonce"], block.txs.map((tx) => el("tr", {},
         el("td", {}, hexLink("tx", tx.id)), el("td", {}, `${tx.contract}.${tx.method}`),
@@ -383,8 +458,11 @@ async function pageTx(token, id) {
   const tx = await rpc("chain_getTransaction", id);
   let receipt = null;
   if (tx.status === "committed") receipt = await rpc("chain_getReceipt", id);
+  // Governance events name validators that may have joined after genesis: fetch their names.
+  if (receipt && receipt.events.some((e) => e.contract === "governance")) await loadValidatorSets();
   if (token !== state.renderToken) return;
   const ok = receipt && receipt.status === "ok";
+  const proposal = governanceProposalOf(tx, receipt);
   setMain(
     el("h1", {}, "Transaction"),
     el("section", { class: "card" }, kvTable([
@@ -392,6 +470,7 @@ async function pageTx(token, id) {
       ["status", receipt ? badge(ok ? "ok" : "failed", ok ? "ok" : "bad") : badge(tx.status, "warn")],
       ["block", tx.height ? link(`#/block/${tx.height}`, `${tx.height} (position ${tx.index})`) : "pending"],
       ["call", `${tx.contract}.${tx.method}`],
+      proposal !== null ? ["proposal", el("span", { id: "tx-proposal" }, proposalLink(proposal))] : null,
       ["arguments", renderValue(tx.args, "")],
       ["sender", accountLink(tx.sender)],
       ["nonce", String(tx.nonce)],
@@ -400,7 +479,8 @@ async function pageTx(token, id) {
     receipt ? el("section", { class: "card", id: "receipt" }, el("h2", {}, "Receipt"), kvTable([
       ["outcome", ok ? "committed and succeeded" : `committed, failed: ${receipt.error}`],
       ["gas used", String(receipt.gas_used)],
-      ["return value", renderValue(receipt.return_value, tx.contract === "orders" && tx.method === "place" ? "order" : "")],
+      ["return value", renderValue(receipt.return_value, tx.contract === "orders" && tx.method === "place" ? "order"
+        : tx.contract === "governance" && tx.method === "propose" ? "proposal" : "")],
       ["proof", `Merkle path of ${receipt.proof.path.length} hashes to the receipts root of block ${receipt.height}, ` +
         `certified by ${receipt.proof.certificate ? receipt.proof.certificate.signers.length : 0} validator signatures`],
     ])) : null,
@@ -484,7 +564,7 @@ async function pageOrder(token, id) {
         el("p", { class: "muted" }, `Deadlines are block heights; the chain is at block ${state.head}.`),
         el("p", { class: "muted" }, "Personal data (address, name) never touches the chain: the order holds only its hash (pii_root)."))),
     el("section", { class: "card", id: "order-timeline" }, el("h2", {}, "Timeline"), timeline(scan.events, (e) => el("span", {},
-      el("span", { class: "muted" }, e.contract + " \u00b7 "), eventData(e.data))), scanNote(scan)));
+      el("span", { class: "muted" }, e.contract + " \u00b7 "), eventData(e.data, e.contract))), scanNote(scan)));
 }
 
 async function pageWarranty(token, unit) {
@@ -585,17 +665,291 @@ async function pageMerchants(token) {
       }), { id: "merchant-ratings" })));
 }
 
+// --- validators and governance ------------------------------------------------------------
+
+function orgLabel(id) {
+  const name = orgName(id);
+  return name === id ? String(id) : `${name} (${id})`;
+}
+
+/** A validator key in full, with its name and organisation when the directory knows it. */
+function validatorKey(key) {
+  const d = state.directory.get(key);
+  return el("span", {}, el("span", { class: "mono" }, key), d ? ` (${d.name}, ${orgName(d.organisation)})` : "");
+}
+
+/** What one scheduled set changes from the one before: added, removed, or replaced in place (a rotation). */
+function setChange(before, after) {
+  if (!before) return el("span", { class: "muted" }, "genesis set");
+  const added = after.filter((k) => !before.includes(k));
+  const removed = before.filter((k) => !after.includes(k));
+  const parts = [];
+  for (const k of added) {
+    const at = after.indexOf(k);
+    if (before[at] !== undefined && removed.includes(before[at]) && !after.includes(before[at])) {
+      parts.push(el("span", {}, "rotated ", validatorLabel(before[at]), " \u2192 ", validatorLabel(k)));
+      removed.splice(removed.indexOf(before[at]), 1);
+    } else parts.push(el("span", {}, "added ", validatorLabel(k)));
+  }
+  for (const k of removed) parts.push(el("span", {}, "removed ", validatorLabel(k)));
+  if (!parts.length) return el("span", { class: "muted" }, "same members");
+  return el("span", {}, parts.map((p, i) => [i ? "; " : "", p]));
+}
+
 async function pageValidators(token) {
-  const [consensus, peers] = await Promise.all([rpc("consensus_status"), rpc("net_peers")]);
+  const [consensus, peers, status, sets] = await Promise.all([rpc("consensus_status"), rpc("net_peers"),
+    rpc("chain_status"), loadValidatorSets()]);
   if (token !== state.renderToken) return;
+  setHead(status.height);
   const connected = new Map(peers.map((p) => [p.public_key, p.connected]));
+  const next = sets.height + 1;
+  const linkOf = (key) => (key === status.validator ? "this node" : connected.has(key)
+    ? (connected.get(key) ? badge("connected", "ok") : badge("down", "bad")) : "-");
+  const current = sets.validators.map((key) => {
+    const d = state.directory.get(key) || {};
+    return el("tr", { "data-key": key }, el("td", {}, validatorName(key)), el("td", {}, d.organisation ? orgName(d.organisation) : "-"),
+      el("td", { class: "mono" }, d.p2p_address || "-"), el("td", { class: "mono", title: key }, short(key)), el("td", {}, linkOf(key)));
+  });
+  const entries = sets.schedule;
+  const schedule = entries.map((entry, i) => {
+    const following = entries[i + 1];
+    let when;
+    if (entry.from_height > next) when = badge(`upcoming: in ${entry.from_height - sets.height} blocks`, "warn");
+    else if (following && following.from_height <= next) when = badge(`past: blocks ${entry.from_height}..${following.from_height - 1}`);
+    else when = badge("in force", "ok");
+    const proof = entry.proof ? `header ${entry.proof.height}, ${entry.proof.certificate.signers.length} signatures`
+      : entry.from_height <= 1 ? "genesis" : "not reached yet";
+    return el("tr", { "data-from": entry.from_height },
+      el("td", {}, entry.from_height <= sets.height ? link(`#/block/${entry.from_height}`, String(entry.from_height)) : String(entry.from_height)),
+      el("td", {}, entry.validators.map((k, j) => [j ? ", " : "", validatorLabel(k)])),
+      el("td", {}, setChange(i ? entries[i - 1].validators : null, entry.validators)),
+      el("td", {}, when), el("td", {}, proof));
+  });
   setMain(
     el("h1", {}, "Validators"),
-    el("p", {}, `View ${consensus.view}, primary ${consensus.primary_name || short(consensus.primary)}; a block needs ${consensus.quorum} of ${consensus.validators} signatures.`),
-    el("section", { class: "card" }, table(["name", "organisation", "p2p address", "key", "link from this node"],
-      state.genesis.validators.map((v) => el("tr", {}, el("td", {}, v.name), el("td", {}, orgName(v.organisation)),
-        el("td", { class: "mono" }, v.p2p_address), el("td", { class: "mono", title: v.public_key }, short(v.public_key)),
-        el("td", {}, connected.has(v.public_key) ? (connected.get(v.public_key) ? badge("connected", "ok") : badge("down", "bad")) : "this node"))))));
+    el("p", {}, `View ${consensus.view}, primary ${consensus.primary_name || short(consensus.primary)}; a block needs ${consensus.quorum} of ${consensus.validators} signatures. ` +
+      (consensus.voting ? "This node is a validator." : "This node is an observer: it verifies every certificate and never votes.")),
+    el("section", { class: "card", id: "validator-set" }, el("h2", {}, `Set in force from block ${next}`),
+      table(["name", "organisation", "p2p address", "key", "link from this node"], current, { class: "stack" })),
+    el("section", { class: "card", id: "validator-schedule" }, el("h2", {}, "Schedule of changes"),
+      table(["from block", "validators", "change", "status", "proof"], schedule, { class: "stack" }),
+      el("p", { class: "muted" }, "Validators are added, removed and rotated by ", link("#/governance", "governance proposals"),
+        "; the activation height is fixed when the proposal executes, the same on every node. The certified header before each " +
+        "change names the new set's hash, so a light client follows the sets from genesis (RPC chain_getValidators).")));
+}
+
+/** How many proposals there are. Ids run 0, 1, 2, ... and governance has no count view, so
+ * probe get_proposal at doubling ids, then bisect: about 2 log2(n) calls. */
+async function proposalCount() {
+  const exists = async (id) => (await view("governance", "get_proposal", id)) !== null;
+  if (!(await exists(0))) return 0;
+  let low = 0;
+  let high = 1;
+  while (high < Number.MAX_SAFE_INTEGER / 2 && await exists(high)) { low = high; high *= 2; }
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (await exists(mid)) low = mid; else high = mid;
+  }
+  return low + 1;
+}
+
+/** The newest proposals (at most MAX_PROPOSAL_PAGES pages of list_proposals), oldest first. */
+async function loadProposals() {
+  const total = await proposalCount();
+  const first = Math.max(0, total - MAX_PROPOSAL_PAGES * PROPOSALS_PER_CALL);
+  const pages = [];
+  for (let from = first; from < total; from += PROPOSALS_PER_CALL) pages.push(["chain_call", ["governance", "list_proposals", [from, PROPOSALS_PER_CALL]]]);
+  const proposals = [];
+  for (const answer of await rpcBatch(pages)) {
+    if (answer.error) throw new RpcError(answer.error);
+    proposals.push(...answer.result.result);
+  }
+  return { proposals, total, complete: first === 0 };
+}
+
+/** Where a proposal stands at block time ``nowMs`` (the head block's time): the contract marks
+ * an expiry only when someone next touches it, so the page works it out from the deadlines. */
+function proposalStatus(p, nowMs) {
+  if (p.state === "open") {
+    return nowMs >= p.voting_ends_ms
+      ? { label: "expired", kind: "bad", note: `voting ended ${timeText(p.voting_ends_ms)} without enough votes` }
+      : { label: "open", kind: "", note: `voting until ${timeText(p.voting_ends_ms)}` };
+  }
+  if (p.state === "passed") {
+    if (nowMs >= p.execute_by_ms) return { label: "expired", kind: "bad", note: `passed but not executed by ${timeText(p.execute_by_ms)}` };
+    if (nowMs < p.executable_ms) return { label: "passed-waiting-timelock", kind: "warn", note: `executable from ${timeText(p.executable_ms)}` };
+    return { label: "passed-executable", kind: "warn", note: `anyone may execute it until ${timeText(p.execute_by_ms)}` };
+  }
+  if (p.state === "executed") return { label: "executed", kind: "ok", note: `at block ${p.executed_height}` };
+  if (p.state === "cancelled") return { label: "cancelled", kind: "", note: "withdrawn by its proposer before any vote" };
+  if (p.state === "expired") return { label: "expired", kind: "bad", note: "ran out of time" };
+  return { label: p.state, kind: "", note: "" };
+}
+
+function proposalLink(id) {
+  return link(`#/proposal/${id}`, `proposal ${id}`);
+}
+
+function votesText(p, required) {
+  return `${p.yes.length} for \u00b7 ${p.no.length} against \u00b7 ${required} needed`;
+}
+
+function executeText(p, status) {
+  if (p.state === "executed") return `executed at block ${p.executed_height}`;
+  if (p.state === "passed") return timeText(p.executable_ms);
+  if (status.label === "open") return "after it passes and the timelock";
+  return "-";
+}
+
+/** One argument of a proposal, shown by what it means for its kind. */
+function argValue(kind, i, v) {
+  if (v === undefined) return el("span", { class: "muted" }, "missing");
+  if (kind === "settings" && i === 1 && v && typeof v === "object") return kvTable(Object.entries(v).map(([k, x]) => [k, renderValue(x, k)]));
+  if (kind === "admit_org" && i === 1 && Array.isArray(v)) return el("span", {}, v.map((k, j) => [j ? ", " : "", accountLink(k)]));
+  if (((kind === "admit_org" || kind === "remove_org") && i === 0) || (kind === "add_validator" && i === 2)) return orgLabel(v);
+  if (kind === "role_policy" && Array.isArray(v)) return v.length ? v.join(", ") : "none";
+  if (kind === "fees" && i === 2) return accountLink(v);
+  if (kind.endsWith("_validator") && typeof v === "string" && HEX32.test(v)) return validatorKey(v);
+  return renderValue(v, "");
+}
+
+/** The rows of "what this proposal does": named arguments, or the code summary voters were shown. */
+function proposalArgRows(p) {
+  if (p.kind === "code") {
+    const c = p.code;
+    if (!c) return [["code", el("span", { class: "muted" }, "no code summary stored")]];
+    const methods = (c.abi && Array.isArray(c.abi.methods) ? c.abi.methods : []).map((m) => m.name);
+    return [["action", String(c.action)], ["contract", String(c.name)],
+      ["code hash", el("span", { class: "mono", id: "proposal-code-hash" }, c.code_hash)],
+      ["payload hash", el("span", { class: "mono" }, c.payload_hash)], ["code size", `${c.code_bytes} bytes`],
+      ["capabilities", c.capabilities.length ? c.capabilities.join(", ") : "none"],
+      ["methods", methods.length ? methods.join(", ") : "-"],
+      ["to execute", "the executor supplies the deploy payload again; the contract refuses one whose hashes differ"]];
+  }
+  const names = PROPOSAL_ARGS[p.kind];
+  if (!names) return [["arguments", renderValue(p.args, "")]];
+  return names.map((name, i) => [name, argValue(p.kind, i, p.args[i])]);
+}
+
+/** A ProposalCreated event's details inline: the same names as the proposal page. */
+function proposalArgsInline(kind, details) {
+  const names = kind === "code" ? CODE_DETAILS : PROPOSAL_ARGS[kind];
+  if (!names) return renderValue(details, "");
+  const parts = [];
+  names.forEach((name, i) => {
+    if (i) parts.push(", ");
+    const v = details[i];
+    const shown = kind === "code" ? renderValue(v, "") : kind.endsWith("_validator") && typeof v === "string" && HEX32.test(v)
+      ? el("span", { class: "mono", title: v }, short(v) + (state.directory.has(v) ? ` (${validatorName(v)})` : "")) : argValue(kind, i, v);
+    parts.push(el("span", { class: "muted" }, name + ": "), shown);
+  });
+  return el("span", {}, "{", parts, "}");
+}
+
+/** The proposal a governance transaction is about (its id argument, or what propose returned), else null. */
+function governanceProposalOf(tx, receipt) {
+  if (tx.contract !== "governance") return null;
+  if (tx.method === "propose") return receipt && Number.isInteger(receipt.return_value) ? receipt.return_value : null;
+  if (["vote", "execute", "expire", "cancel"].includes(tx.method) && Number.isInteger(tx.args[0])) return tx.args[0];
+  return null;
+}
+
+async function pageGovernance(token) {
+  const [status, settings, required, list] = await Promise.all([rpc("chain_status"), view("governance", "get_settings"),
+    view("governance", "required_votes"), loadProposals()]);
+  if (token !== state.renderToken) return;
+  setHead(status.height);
+  const now = status.latest_block_time_ms;
+  const rows = list.proposals.slice().reverse().map((p) => {
+    const st = proposalStatus(p, now);
+    return el("tr", { "data-proposal": p.id, "data-state": st.label },
+      el("td", {}, link(`#/proposal/${p.id}`, String(p.id))), el("td", {}, p.kind), el("td", {}, orgName(p.proposer_org)),
+      el("td", {}, p.description || el("span", { class: "muted" }, "no description")),
+      el("td", {}, badge(st.label, st.kind)), el("td", {}, votesText(p, required)), el("td", {}, executeText(p, st)),
+      el("td", {}, p.code ? el("span", { class: "mono", title: p.code.code_hash }, short(p.code.code_hash)) : "-"));
+  });
+  setMain(
+    el("h1", {}, "Governance"),
+    el("p", { class: "muted" }, "Member organisations vote, through their admin keys, on every change no single key may make: " +
+      "contract code, settings, fees, membership, role policy and validators. What passes runs after the timelock, carried out by the contract itself."),
+    el("section", { class: "card", id: "governance-settings" }, el("h2", {}, "Rules"), kvTable([
+      ["threshold", `${settings.threshold_num}/${settings.threshold_den} of the active organisations (${required} yes votes now)`],
+      ["timelock", `${settings.timelock_s} s of block time between passing and execution`],
+      ["voting period", `${settings.voting_period_s} s to pass, then as long again to execute`],
+      ["validator changes", `take effect ${settings.activation_delay} blocks after execution`],
+    ])),
+    el("section", { class: "card", id: "proposals" }, el("h2", {}, `Proposals (${list.total})`),
+      rows.length ? table(["id", "kind", "proposer", "description", "state", "votes", "can execute", "code hash"], rows,
+        { class: "stack", id: "proposal-list" })
+        : el("p", { class: "muted" }, "No proposals yet."),
+      list.complete ? null : el("p", { class: "muted" }, `Showing the newest ${list.proposals.length} of ${list.total} proposals; ` +
+        "older ones open by id below."),
+      list.complete ? null : lookupForm("proposal id (a number)", /^\d+$/, "proposal", ""),
+      el("p", { class: "muted" }, `States are as of block ${status.height} (${timeText(now)}).`)));
+}
+
+async function pageProposal(token, id) {
+  const form = lookupForm("proposal id (a number)", /^\d+$/, "proposal", id);
+  if (!id) return setMain(el("h1", {}, "Proposal"), form, el("p", { class: "muted" }, "Enter a proposal id, or see ", link("#/governance", "every proposal"), "."));
+  // Ids are contract integers; one too long for JavaScript's numbers cannot name a proposal.
+  const p = Number.isSafeInteger(Number(id)) ? await view("governance", "get_proposal", Number(id)) : null;
+  if (!p) {
+    const total = await proposalCount();
+    if (token !== state.renderToken) return;
+    const known = total ? `This chain has ${total} proposals, numbered 0 to ${total - 1}.` : "This chain has no proposals yet.";
+    return setMain(el("h1", {}, "Proposal"), form, el("div", { class: "error", id: "proposal-missing" }, `No proposal ${id} on this chain. ${known}`),
+      el("p", {}, link("#/governance", "All proposals")));
+  }
+  const [status, required, scan] = await Promise.all([rpc("chain_status"), view("governance", "required_votes"),
+    scanEvents("governance", { data: { id: p.id } }, p.created_height), loadValidatorSets()]);
+  setHead(status.height);
+  const executed = scan.events.find((e) => e.name === "ProposalExecuted");
+  let effects = [];
+  if (executed) {
+    const receipt = await rpc("chain_getReceipt", executed.tx_id);
+    effects = receipt.events.filter((e) => !(e.contract === "governance" && e.name === "ProposalExecuted"))
+      .map((e) => ({ ...e, height: receipt.height, tx_id: executed.tx_id }));
+  }
+  if (token !== state.renderToken) return;
+  const st = proposalStatus(p, status.latest_block_time_ms);
+  const votes = scan.events.filter((e) => e.name === "Voted");
+  const scheduled = effects.find((e) => e.contract === "governance" && e.name === "ValidatorSetScheduled");
+  const created = scan.events.find((e) => e.name === "ProposalCreated");
+  const activation = scheduled ? scheduled.data.activation_height : null;
+  setMain(
+    el("h1", {}, `Proposal ${p.id} `, badge(st.label, st.kind)),
+    form,
+    el("div", { class: "grid" },
+      el("section", { class: "card", id: "proposal-summary" }, el("h2", {}, p.kind), kvTable([
+        ["state", el("span", { id: "proposal-state" }, st.label, st.note ? el("span", { class: "muted" }, ` \u00b7 ${st.note}`) : null)],
+        ["description", p.description || el("span", { class: "muted" }, "none")],
+        ["proposer", el("span", {}, orgLabel(p.proposer_org), " \u00b7 ", accountLink(p.proposer))],
+        ["proposed at", el("span", {}, link(`#/block/${p.created_height}`, `block ${p.created_height}`), ` \u00b7 ${timeText(p.created_ms)}`,
+          created ? [" \u00b7 tx ", hexLink("tx", created.tx_id)] : null)],
+        ["votes", el("span", { id: "proposal-votes-count" }, votesText(p, required))],
+        ["voting ends", timeText(p.voting_ends_ms)],
+        p.passed_ms ? ["passed", timeText(p.passed_ms)] : null,
+        p.executable_ms ? ["can execute", `from ${timeText(p.executable_ms)} until ${timeText(p.execute_by_ms)}`] : null,
+      ])),
+      el("section", { class: "card", id: "proposal-args" }, el("h2", {}, "What it does"), kvTable(proposalArgRows(p)))),
+    el("section", { class: "card", id: "proposal-votes" }, el("h2", {}, "Votes"),
+      votes.length ? table(["organisation", "vote", "tally after", "block", "voter", "transaction"], votes.map((e) => el("tr", { "data-org": e.data.org },
+        el("td", {}, orgLabel(e.data.org)), el("td", {}, e.data.yes ? badge("yes", "ok") : badge("no", "bad")),
+        el("td", {}, `${e.data.yes_votes} of ${e.data.required} yes`), el("td", {}, link(`#/block/${e.height}`, String(e.height))),
+        el("td", {}, accountLink(e.data.voter)), el("td", {}, hexLink("tx", e.tx_id)))), { class: "stack" })
+        : el("p", { class: "muted" }, p.yes.length + p.no.length ? `Votes recorded: for ${p.yes.join(", ") || "none"}; against ${p.no.join(", ") || "none"} (their events are outside the scanned blocks).` : "No votes yet.")),
+    el("section", { class: "card", id: "proposal-execution" }, el("h2", {}, "Execution"),
+      executed ? kvTable([
+        ["block", link(`#/block/${executed.height}`, String(executed.height))],
+        ["transaction", hexLink("tx", executed.tx_id)],
+        activation !== null ? ["validator set from", el("span", { id: "proposal-activation" }, `block ${activation}`,
+          activation > status.height ? ` (in ${activation - status.height} blocks)` : " (in force since then)")] : null,
+        activation !== null ? ["new set", el("span", {}, scheduled.data.validators.map((k, j) => [j ? ", " : "", validatorLabel(k)]), " \u00b7 ",
+          link("#/validators", "schedule"))] : null,
+        ["effects", effects.length ? eventsTable(effects, false) : el("span", { class: "muted" }, "no further events")],
+      ]) : el("p", { class: "muted" }, st.label === "passed-waiting-timelock" ? `Not yet: the timelock ends ${timeText(p.executable_ms)}.`
+        : st.label === "passed-executable" ? "Passed and out of its timelock: anyone may execute it now." : "Not executed.")),
+    el("section", { class: "card", id: "proposal-events" }, el("h2", {}, "Events"), timeline(scan.events), scanNote(scan)));
 }
 
 // --- search and routing ----------------------------------------------------------------------
@@ -619,6 +973,8 @@ const ROUTES = [
   [/^#\/warranty(?:\/(0x[0-9a-fA-F]{64}))?$/, pageWarranty],
   [/^#\/merchants$/, pageMerchants],
   [/^#\/validators$/, pageValidators],
+  [/^#\/governance$/, pageGovernance],
+  [/^#\/proposal(?:\/(\d+))?$/, pageProposal],
 ];
 
 async function render() {
