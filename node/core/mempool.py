@@ -2,8 +2,10 @@
 
 How it works: ``admit`` runs every check a transaction must pass before a node
 acknowledges it (DESIGN §2), cheapest first so that junk costs little: size,
-canonical decode, chain id, gas bounds, argument size, duplicate id, sender
-registered, nonce window, per-sender and global caps, the call's shape against the
+canonical decode, chain id, gas bounds, argument size, duplicate id, the signing
+key may sign (``sender_refusal``: the current key of an active account or an admin
+key; a key rotated out of its account is refused naming the account and the
+rotation height), the nonce window (of the key's account: nonces are per account), per-sender and global caps, the call's shape against the
 installed ABI (``call_shape``: contract, method, argument count and types, from the
 latest committed state), whether the sender can pay the most this and its other
 pending transactions may cost in fees (``fees`` and ``balance_of``), and last the
@@ -13,7 +15,11 @@ error. Admitted transactions wait per sender, keyed by nonce; ``reap`` hands the
 primary, sender by sender in order of first arrival, each sender's run of consecutive
 nonces starting at its next expected nonce, within count, byte and gas limits.
 After every committed block ``update`` drops what was included and everything whose
-nonce the chain has moved past.
+nonce the chain has moved past, for every pending key of the accounts the block's
+senders act for (``account_of``): after a rotation the new key moves the account's
+nonce past what the old key left pending. An old key's transaction still pending at
+the next nonce when its key is rotated out is included and refused by the executor
+with the rotation in its receipt, so its client learns why.
 
 Gossip is fire-and-forget, so pending transactions are offered to peers again, first
 after ``regossip_after_s`` and then at doubling intervals (a heap orders them by when
@@ -70,13 +76,14 @@ BAD_ARGUMENTS = "bad_arguments"
 INSUFFICIENT_FEE = "insufficient_fee"
 DUPLICATE = "duplicate"
 UNREGISTERED = "unregistered_sender"
+ROTATED_KEY = "rotated_key"
 NONCE_TOO_LOW = "nonce_too_low"
 NONCE_TOO_HIGH = "nonce_too_high"
 SENDER_FULL = "sender_full"
 POOL_FULL = "mempool_full"
 BAD_SIGNATURE = "bad_signature"
 REASONS = (MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, GAS_TOO_LOW, ARGS_TOO_LARGE, DUPLICATE, UNREGISTERED,
-           NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
+           ROTATED_KEY, NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
            BAD_ARGUMENTS, INSUFFICIENT_FEE, BAD_SIGNATURE)
 #: What each refusal means (the JSON-RPC reference lists these, docs/rpc.md).
 REASON_DOCS = {
@@ -88,6 +95,7 @@ REASON_DOCS = {
     ARGS_TOO_LARGE: f"the encoded arguments exceed {MAX_TX_ARGS_BYTES // 1024} KiB (code deploys excepted)",
     DUPLICATE: "the transaction, or another with its sender and nonce, is pending or recently committed",
     UNREGISTERED: "the sender is not a registered, active account",
+    ROTATED_KEY: "the signing key was rotated out of its account (the message names the account and the height)",
     NONCE_TOO_LOW: "the nonce is already used",
     NONCE_TOO_HIGH: "the nonce is beyond the nonce window past the sender's next nonce",
     SENDER_FULL: "the sender has the most pending transactions allowed",
@@ -105,6 +113,11 @@ SHAPE_REASONS = {vm_errors.UNKNOWN_CONTRACT: UNKNOWN_CONTRACT, vm_errors.UNKNOWN
 
 #: ``call_shape(body)``: None when the call fits the installed ABI, else (VM error name, message).
 CallShape = Callable[[TxBody], "tuple[str, str] | None"]
+#: ``sender_refusal(key)``: None when the key may sign now, else (error name, message)
+#: (contracts_vm.system.resolve_signer through ``Chain.sender_refusal``).
+SenderRefusal = Callable[[bytes], "tuple[str, str] | None"]
+#: The refusal reason for each error name ``sender_refusal`` may answer.
+SENDER_REASONS = {"RotatedKey": ROTATED_KEY}
 
 
 class MempoolError(ChainError):
@@ -132,18 +145,25 @@ class MempoolLimits:
 class Mempool:
     """Pending transactions; every state question is a callback on the latest committed state.
 
-    ``call_shape``, ``fees`` and ``balance_of`` are optional so that a pool can be
-    tested without a chain; the node passes the Chain's (``node.service``).
+    ``account_nonce`` and ``balance_of`` take a signing key and answer for its account;
+    ``account_of`` maps a key to its account id (by default every key is its own
+    account). ``call_shape``, ``fees``, ``balance_of`` and ``account_of`` are optional
+    so that a pool can be tested without a chain; the node passes the Chain's
+    (``node.core.engine``).
     """
 
-    def __init__(self, chain_id: str, account_nonce: Callable[[bytes], int], is_registered: Callable[[bytes], bool],
+    def __init__(self, chain_id: str, account_nonce: Callable[[bytes], int], sender_refusal: SenderRefusal,
                  limits: MempoolLimits = MempoolLimits(),
                  verify: Callable[[SignedTx], bool] = SignedTx.verify_signature,
                  call_shape: CallShape | None = None, fees: Callable[[], FeeSchedule] = lambda: FREE,
-                 balance_of: Callable[[bytes], int] | None = None) -> None:
+                 balance_of: Callable[[bytes], int] | None = None,
+                 account_of: Callable[[bytes], bytes] = lambda key: key) -> None:
         self.chain_id = chain_id
         self.account_nonce = account_nonce
-        self.is_registered = is_registered
+        self.sender_refusal = sender_refusal
+        self.account_of = account_of
+        self._account: dict[bytes, bytes] = {}  # pending signing key -> its account id (fixed for good)
+        self._keys_of: dict[bytes, dict[bytes, None]] = {}  # account id -> its keys with pending txs
         self.limits = limits
         self.verify = verify
         self.call_shape = call_shape
@@ -197,8 +217,9 @@ class Mempool:
                                                    f"{limits.max_args_bytes}")
         if tx.tx_id in self._ids:
             raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending")
-        if not self.is_registered(body.sender):
-            raise self._refuse(UNREGISTERED, f"sender {body.sender.hex()} is not a registered, active account")
+        refusal = self.sender_refusal(body.sender)
+        if refusal is not None:
+            raise self._refuse(SENDER_REASONS.get(refusal[0], UNREGISTERED), refusal[1])
         expected = self.account_nonce(body.sender)
         if body.nonce < expected:
             raise self._refuse(NONCE_TOO_LOW, f"nonce {body.nonce} is already used; the sender's next nonce is {expected}")
@@ -239,7 +260,11 @@ class Mempool:
         """Add a transaction that already passed ``check``."""
         if tx.tx_id in self._ids:
             return False
-        self._by_sender.setdefault(tx.body.sender, {})[tx.body.nonce] = tx
+        sender = tx.body.sender
+        if sender not in self._by_sender:
+            account = self._account[sender] = self.account_of(sender)
+            self._keys_of.setdefault(account, {})[sender] = None
+        self._by_sender.setdefault(sender, {})[tx.body.nonce] = tx
         self._ids[tx.tx_id] = tx
         self._raws.add(tx.encode())
         fees = self.fees()
@@ -300,10 +325,11 @@ class Mempool:
     def update(self, committed: Iterable[SignedTx]) -> list[bytes]:
         """After a block: drop included transactions and any made stale. Returns the ids that left."""
         removed: list[bytes] = []
-        senders: dict[bytes, None] = {}  # in block order: every read below happens in one order on every run
+        accounts: dict[bytes, None] = {}  # in block order: every read below happens in one order on every run
         recent, keep = self._recent, self.limits.recent_committed
         for tx in committed:
-            senders[tx.body.sender] = None
+            sender = tx.body.sender
+            accounts[self._account.get(sender) or self.account_of(sender)] = None
             raw = tx.encode()
             recent[raw] = None
             if len(recent) > keep:
@@ -313,18 +339,28 @@ class Mempool:
                 pending = self._by_sender.get(tx.body.sender)
                 if pending is not None:
                     pending.pop(tx.body.nonce, None)
-        for sender in senders:
-            pending = self._by_sender.get(sender)
-            if pending is None:
-                continue
+        for account in accounts:
+            for sender in list(self._keys_of.get(account, ())):
+                self._drop_stale(sender, removed)
+        return removed
+
+    def _drop_stale(self, sender: bytes, removed: list[bytes]) -> None:
+        """Drop ``sender``'s pending transactions whose nonce its account has moved past."""
+        pending = self._by_sender.get(sender)
+        if pending is not None:
             floor = self.account_nonce(sender)
             for nonce in [n for n in pending if n < floor]:
                 stale = pending.pop(nonce).tx_id
                 self._forget(stale)
                 removed.append(stale)
-            if not pending:
-                del self._by_sender[sender]
-        return removed
+        if not pending:
+            self._by_sender.pop(sender, None)
+            account = self._account.pop(sender, None)
+            keys = self._keys_of.get(account)
+            if keys is not None:
+                keys.pop(sender, None)
+                if not keys:
+                    del self._keys_of[account]
 
     def _forget(self, tx_id: bytes) -> SignedTx | None:
         tx = self._ids.pop(tx_id, None)

@@ -46,14 +46,17 @@ class World:
         self.registered = {ALICE.public_key, BOB.public_key}
 
     def pool(self, **limits) -> Mempool:
-        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), lambda s: s in self.registered, MempoolLimits(**limits))
+        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), self.refusal, MempoolLimits(**limits))
+
+    def refusal(self, key: bytes) -> tuple[str, str] | None:
+        return None if key in self.registered else ("UnregisteredSender", f"sender {key.hex()} is not registered")
 
     def fee_pool(self, balances: dict[bytes, int], schedule: FeeSchedule) -> Mempool:
         """A pool whose ABI check refuses every call of ``ledger.burn`` and whose fees are ``schedule``."""
         def shape(body):
             return ("BadArguments", "ledger.burn is refused in this test") if body.method == "burn" else None
-        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), lambda s: s in self.registered,
-                       call_shape=shape, fees=lambda: schedule, balance_of=lambda s: balances.get(s, 0))
+        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), self.refusal, call_shape=shape, fees=lambda: schedule,
+                       balance_of=lambda s: balances.get(s, 0))
 
 
 def refused(pool: Mempool, raw: bytes) -> str:
