@@ -218,10 +218,6 @@ class Chain:
     def is_registered(self, key: bytes) -> bool:
         return self.signer(key).ok
 
-    def sender_refusal(self, key: bytes) -> tuple[str, str] | None:
-        """Why ``key`` may not sign now (error name, message), or None (mempool admission)."""
-        return self.signer(key).refusal
-
     def account_of(self, key: bytes) -> bytes:
         """The account id ``key`` signs (or signed) for; the key itself when it is no account's."""
         return self.signer(key).account or key
@@ -229,6 +225,10 @@ class Chain:
     def nonce(self, key: bytes) -> int:
         """The next nonce of the account ``key`` signs for (nonces are per account, not per key)."""
         return read_nonce(self.state, self.account_of(key))
+
+    def account_nonce(self, account: bytes) -> int:
+        """The next nonce of an account id (the mempool resolved the key already)."""
+        return read_nonce(self.state, account)
 
     # Admission reads (node.core.mempool): the latest committed state, cheap enough per transaction.
 
@@ -248,6 +248,9 @@ class Chain:
     def balance(self, key: bytes) -> int:
         """The ledger balance of the account ``key`` signs for (it pays that key's fees)."""
         return read_balance(self.state, self.account_of(key))
+
+    def account_balance(self, account: bytes) -> int:
+        return read_balance(self.state, account)
 
     # --- execution ------------------------------------------------------------------
 

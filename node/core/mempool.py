@@ -3,7 +3,7 @@
 How it works: ``admit`` runs every check a transaction must pass before a node
 acknowledges it (DESIGN §2), cheapest first so that junk costs little: size,
 canonical decode, chain id, gas bounds, argument size, duplicate id, the signing
-key may sign (``sender_refusal``: the current key of an active account or an admin
+key may sign (``resolve_sender``: the current key of an active account or an admin
 key; a key rotated out of its account is refused naming the account and the
 rotation height), the nonce window (of the key's account: nonces are per account), per-sender and global caps, the call's shape against the
 installed ABI (``call_shape``: contract, method, argument count and types, from the
@@ -16,7 +16,7 @@ primary, sender by sender in order of first arrival, each sender's run of consec
 nonces starting at its next expected nonce, within count, byte and gas limits.
 After every committed block ``update`` drops what was included and everything whose
 nonce the chain has moved past, for every pending key of the accounts the block's
-senders act for (``account_of``): after a rotation the new key moves the account's
+senders act for: after a rotation the new key moves the account's
 nonce past what the old key left pending. An old key's transaction still pending at
 the next nonce when its key is rotated out is included and refused by the executor
 with the rotation in its receipt, so its client learns why.
@@ -44,6 +44,7 @@ from contracts_vm.limits import INTRINSIC_GAS
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx, TxBody
+from contracts_vm.system import Signer
 from node.core.fees import FREE, FeeSchedule
 
 #: Largest encoded argument list of a transaction: far below MAX_TX_BYTES and the block
@@ -113,10 +114,10 @@ SHAPE_REASONS = {vm_errors.UNKNOWN_CONTRACT: UNKNOWN_CONTRACT, vm_errors.UNKNOWN
 
 #: ``call_shape(body)``: None when the call fits the installed ABI, else (VM error name, message).
 CallShape = Callable[[TxBody], "tuple[str, str] | None"]
-#: ``sender_refusal(key)``: None when the key may sign now, else (error name, message)
-#: (contracts_vm.system.resolve_signer through ``Chain.sender_refusal``).
-SenderRefusal = Callable[[bytes], "tuple[str, str] | None"]
-#: The refusal reason for each error name ``sender_refusal`` may answer.
+#: ``resolve_sender(key)``: the account the key signs for and why it may not sign now
+#: (contracts_vm.system.resolve_signer through ``Chain.signer``).
+SenderResolver = Callable[[bytes], Signer]
+#: The refusal reason for each error name a ``Signer`` refusal may carry.
 SENDER_REASONS = {"RotatedKey": ROTATED_KEY}
 
 
@@ -145,23 +146,22 @@ class MempoolLimits:
 class Mempool:
     """Pending transactions; every state question is a callback on the latest committed state.
 
-    ``account_nonce`` and ``balance_of`` take a signing key and answer for its account;
-    ``account_of`` maps a key to its account id (by default every key is its own
-    account). ``call_shape``, ``fees``, ``balance_of`` and ``account_of`` are optional
-    so that a pool can be tested without a chain; the node passes the Chain's
-    (``node.core.engine``).
+    ``resolve_sender`` maps a signing key to its account id (or a refusal);
+    ``account_nonce`` and ``balance_of`` take account ids. Each pending key's account
+    is resolved once, when its first transaction is added (a key never changes
+    account), so ``reap`` and ``has_executable`` read nonces only. ``call_shape``,
+    ``fees`` and ``balance_of`` are optional so that a pool can be tested without a
+    chain; the node passes the Chain's (``node.core.engine``).
     """
 
-    def __init__(self, chain_id: str, account_nonce: Callable[[bytes], int], sender_refusal: SenderRefusal,
+    def __init__(self, chain_id: str, account_nonce: Callable[[bytes], int], resolve_sender: SenderResolver,
                  limits: MempoolLimits = MempoolLimits(),
                  verify: Callable[[SignedTx], bool] = SignedTx.verify_signature,
                  call_shape: CallShape | None = None, fees: Callable[[], FeeSchedule] = lambda: FREE,
-                 balance_of: Callable[[bytes], int] | None = None,
-                 account_of: Callable[[bytes], bytes] = lambda key: key) -> None:
+                 balance_of: Callable[[bytes], int] | None = None) -> None:
         self.chain_id = chain_id
         self.account_nonce = account_nonce
-        self.sender_refusal = sender_refusal
-        self.account_of = account_of
+        self.resolve_sender = resolve_sender
         self._account: dict[bytes, bytes] = {}  # pending signing key -> its account id (fixed for good)
         self._keys_of: dict[bytes, dict[bytes, None]] = {}  # account id -> its keys with pending txs
         self.limits = limits
@@ -217,10 +217,12 @@ class Mempool:
                                                    f"{limits.max_args_bytes}")
         if tx.tx_id in self._ids:
             raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending")
-        refusal = self.sender_refusal(body.sender)
-        if refusal is not None:
-            raise self._refuse(SENDER_REASONS.get(refusal[0], UNREGISTERED), refusal[1])
-        expected = self.account_nonce(body.sender)
+        signer = self.resolve_sender(body.sender)
+        if signer.refusal is not None or signer.account is None:
+            name, message = signer.refusal or ("UnregisteredSender", f"sender {body.sender.hex()} has no account")
+            raise self._refuse(SENDER_REASONS.get(name, UNREGISTERED), message)
+        account = signer.account
+        expected = self.account_nonce(account)
         if body.nonce < expected:
             raise self._refuse(NONCE_TOO_LOW, f"nonce {body.nonce} is already used; the sender's next nonce is {expected}")
         if body.nonce >= expected + limits.nonce_window:
@@ -240,7 +242,7 @@ class Mempool:
         if not fees.free and self.balance_of is not None:
             fee = fees.max_fee(body.gas_limit, len(raw))
             held = self._held.get(body.sender, 0)
-            balance = self.balance_of(body.sender)
+            balance = self.balance_of(account)
             if balance < held + fee:
                 pending_note = f" plus {held} for its pending transactions" if held else ""
                 raise self._refuse(INSUFFICIENT_FEE, (
@@ -262,7 +264,7 @@ class Mempool:
             return False
         sender = tx.body.sender
         if sender not in self._by_sender:
-            account = self._account[sender] = self.account_of(sender)
+            account = self._account[sender] = self._account_of(sender)
             self._keys_of.setdefault(account, {})[sender] = None
         self._by_sender.setdefault(sender, {})[tx.body.nonce] = tx
         self._ids[tx.tx_id] = tx
@@ -303,14 +305,14 @@ class Mempool:
 
     def has_executable(self) -> bool:
         """True if some sender's next nonce is pending (a block would not be empty)."""
-        return any(self.account_nonce(sender) in pending for sender, pending in self._by_sender.items())
+        return any(self.account_nonce(self._account[sender]) in pending for sender, pending in self._by_sender.items())
 
     def reap(self, max_txs: int, max_bytes: int, max_gas: int) -> list[SignedTx]:
         """The next block's transactions: per sender, consecutive nonces from the next one."""
         batch: list[SignedTx] = []
         size = gas = 0
         for sender, pending in self._by_sender.items():
-            nonce = self.account_nonce(sender)
+            nonce = self.account_nonce(self._account[sender])
             while nonce in pending:
                 tx = pending[nonce]
                 tx_size = len(tx.encode())
@@ -329,7 +331,7 @@ class Mempool:
         recent, keep = self._recent, self.limits.recent_committed
         for tx in committed:
             sender = tx.body.sender
-            accounts[self._account.get(sender) or self.account_of(sender)] = None
+            accounts[self._account.get(sender) or self._account_of(sender)] = None
             raw = tx.encode()
             recent[raw] = None
             if len(recent) > keep:
@@ -344,11 +346,15 @@ class Mempool:
                 self._drop_stale(sender, removed)
         return removed
 
+    def _account_of(self, key: bytes) -> bytes:
+        """The account id ``key`` signs for (a key that is no account's stands for itself)."""
+        return self.resolve_sender(key).account or key
+
     def _drop_stale(self, sender: bytes, removed: list[bytes]) -> None:
         """Drop ``sender``'s pending transactions whose nonce its account has moved past."""
         pending = self._by_sender.get(sender)
         if pending is not None:
-            floor = self.account_nonce(sender)
+            floor = self.account_nonce(self._account[sender])
             for nonce in [n for n in pending if n < floor]:
                 stale = pending.pop(nonce).tx_id
                 self._forget(stale)
