@@ -83,6 +83,7 @@ class Chain:
         self.height = 1
         self.events: list = []
         self.gas_log: list = []
+        self.signing: dict[str, bytes] = {}  # name -> its current key, once it rotated (keys keeps the ids)
 
     def by_role(self, role: str) -> list[str]:
         """Names of the genesis accounts holding ``role``."""
@@ -96,7 +97,16 @@ class Chain:
         return n * TEST_BLOCKS_PER_DAY
 
     def sender(self, who: str | bytes) -> bytes:
-        return who if isinstance(who, bytes) else (self.keys.get(who) or self.admins[who.removeprefix("admin-")])
+        """The key ``who`` signs with now: its latest rotated key, else its account id (or admin key)."""
+        if isinstance(who, bytes):
+            return who
+        return self.signing.get(who) or self.keys.get(who) or self.admins[who.removeprefix("admin-")]
+
+    def account(self, who: str | bytes) -> bytes:
+        """The account id ``who`` (a name, or any key it ever signed with) acts for."""
+        if isinstance(who, bytes):
+            return resolve_signer(self.state, who).account or who
+        return self.keys.get(who) or self.admins[who.removeprefix("admin-")]
 
     def call(self, who: str | bytes, contract: str, method: str, *args: Any) -> Any:
         key = self.sender(who)
@@ -127,11 +137,13 @@ class Chain:
         return new_key.sign_raw(key_proof_message("commerce-test", account, new_key.public_key))
 
     def rotate(self, who: str | bytes, new_label: str) -> bytes:
-        """``who`` (a name or the current key) rotates its account to the key labelled ``new_label``."""
+        """``who`` (a name or its current key) rotates its account to the key labelled ``new_label``;
+        a name signs with the new key from then on."""
         new_key = SigningKey.from_label(new_label)
-        key = self.sender(who)
-        account = resolve_signer(self.state, key).account or key
+        key, account = self.sender(who), self.account(who)
         self.ok(key, "identity", "rotate_signing_key", new_key.public_key, self.key_proof(account, new_key))
+        if isinstance(who, str):
+            self.signing[who] = new_key.public_key
         return new_key.public_key
 
     def view(self, contract: str, method: str, *args: Any) -> Any:
@@ -141,7 +153,7 @@ class Chain:
         return result.return_value
 
     def balance(self, who: str | bytes) -> int:
-        return self.view("ledger", "balance_of", self.sender(who))
+        return self.view("ledger", "balance_of", self.account(who))
 
     def escrow(self, order_id: int) -> int:
         return self.view("ledger", "escrow_of", "orders", "o" + str(order_id))
