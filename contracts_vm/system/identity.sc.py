@@ -221,6 +221,9 @@ def register(account: bytes, roles: list[str], enc_key: bytes) -> None:
 def _managed(account) -> Account:
     org = _admin_org(ctx.sender)
     acct = self.accounts.get(account)
+    if acct == None and account in self.keys:
+        revert("key 0x" + account.hex() + " signs for account 0x" + self.keys[account].account.hex()
+               + "; name the account by its id")
     require(acct != None, "account is not registered")
     require(acct.org == org, "account belongs to organisation " + acct.org + ", not " + org)
     return acct

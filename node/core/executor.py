@@ -14,8 +14,8 @@ ctx.sender = ctx.origin = the account id, which reverts its own changes when it 
 before it runs, outside the call's checkpoint, and after it, failed or not, the
 unused part is refunded and the fee due is paid to the collector; the receipt records
 the fee. A chain without a fee schedule skips all of this and its roots are as
-before. Transactions refused before the nonce is consumed (unregistered sender, bad
-nonce) pay nothing: the sender may never have signed them for this position (a
+before. Transactions refused before the nonce is consumed (unregistered or rotated-out
+key, bad nonce) pay nothing: the sender may never have signed them for this position (a
 replayed copy), and admission keeps them out of honest blocks. The ``system``
 pseudo-contract keeps the shapes of ``deploy`` (code) and ``set_fees`` (the fee
 schedule), but no transaction sender may use them any more (issue 14): both changes

@@ -191,6 +191,10 @@ class Mempool:
 
     def check(self, raw: bytes) -> SignedTx:
         """Decode and run every admission check without adding; raise MempoolError."""
+        return self._check(raw)[0]
+
+    def _check(self, raw: bytes) -> tuple[SignedTx, bytes]:
+        """``check``, also returning the account id the sender's key resolved to."""
         limits = self.limits
         if len(raw) > limits.max_tx_bytes:
             raise self._refuse(TOO_LARGE, f"transaction is {len(raw)} bytes, the limit is {limits.max_tx_bytes}")
@@ -250,21 +254,21 @@ class Mempool:
                     f"{body.gas_limit} x {fees.gas_price} per 1000 gas + {len(raw)} bytes x {fees.byte_price})"))
         if not self.verify(tx):
             raise self._refuse(BAD_SIGNATURE, "the signature does not verify for this sender, chain and body")
-        return tx
+        return tx, account
 
     def admit(self, raw: bytes, now: float = 0.0) -> SignedTx:
         """Check and add a client's raw transaction; return it or raise MempoolError."""
-        tx = self.check(raw)
-        self.add_checked(tx, now)
+        tx, account = self._check(raw)
+        self.add_checked(tx, now, account)
         return tx
 
-    def add_checked(self, tx: SignedTx, now: float = 0.0) -> bool:
-        """Add a transaction that already passed ``check``."""
+    def add_checked(self, tx: SignedTx, now: float = 0.0, account: bytes | None = None) -> bool:
+        """Add a transaction that already passed ``check`` (``account``: its sender's, if known)."""
         if tx.tx_id in self._ids:
             return False
         sender = tx.body.sender
         if sender not in self._by_sender:
-            account = self._account[sender] = self._account_of(sender)
+            account = self._account[sender] = account or self._account_of(sender)
             self._keys_of.setdefault(account, {})[sender] = None
         self._by_sender.setdefault(sender, {})[tx.body.nonce] = tx
         self._ids[tx.tx_id] = tx

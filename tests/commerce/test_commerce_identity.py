@@ -35,6 +35,8 @@ def test_direct_resolution_agrees_with_the_views_across_rotations_and_recovery_c
                       f"sign with the account's current key")
     acct = c.view("identity", "get_account", buyer)
     assert (acct["signing_key"], acct["rotations"], acct["roles"]) == (second, 2, ["BUYER"])
+    hint = c.err("admin-platform", "identity", "revoke_account", second).message
+    assert hint == f"key 0x{second.hex()} signs for account 0x{buyer.hex()}; name the account by its id"
     # A retired key can never be registered again, nor become another account's key.
     assert "already an account's key" in c.err("admin-platform", "identity", "register", first, ["BUYER"], b"").message
     other = SigningKey.from_label("buyer1-a")
