@@ -39,13 +39,13 @@ def wired_pool(chain: Chain, verify) -> Mempool:
     kwargs = {}
     params = inspect.signature(Mempool).parameters
     if "call_shape" in params:
-        kwargs = {"call_shape": chain.call_shape, "fees": chain.fee_schedule, "balance_of": chain.balance}
-    return Mempool(chain.chain_id, chain.nonce, chain.is_registered, verify=verify, **kwargs)
+        kwargs = {"call_shape": chain.call_shape, "fees": chain.fee_schedule, "balance_of": chain.account_balance}
+    return Mempool(chain.chain_id, chain.account_nonce, chain.signer, verify=verify, **kwargs)
 
 
 def bare_pool(chain: Chain) -> Mempool:
     """A mempool with only the checks that need no contract state (no ABI, no fees)."""
-    return Mempool(chain.chain_id, chain.nonce, chain.is_registered, verify=lambda tx: True)
+    return Mempool(chain.chain_id, chain.account_nonce, chain.signer, verify=lambda tx: True)
 
 
 def hook_cost_us(chain: Chain, raw: bytes) -> tuple[float, float]:

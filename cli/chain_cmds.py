@@ -19,6 +19,8 @@ import click
 
 from cli.output import EXIT_NODE, EXIT_TX_FAILED, CliError, format_amount, node_unreachable_hint, short
 from cli.signer import Query, Tx, query_command, tx_command
+from ledger.hexfmt import to_hex
+from node.client import key_proof
 
 _HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
 #: How long ``block watch`` waits for the websocket to open.
@@ -249,8 +251,27 @@ def account() -> None:
 @click.argument("who")
 @query_command
 def account_show(who: str, q: Query) -> None:
-    """Show account WHO (0x public key, keystore key name, or key file)."""
-    info = q.client.account(q.account(who))
-    q.emit(info, lambda a: f"account {a['address']}\n  registered {'yes' if a['registered'] else 'no'}"
+    """Show account WHO (0x public key, keystore key name, or key file): its id, current
+    signing key, roles, balance and nonce, and whether WHO's key may sign now."""
+    info = q.client.account(q.key(who))
+    q.emit(info, lambda a: f"account {a['account']}\n  signing key {a.get('signing_key') or '-'}"
+                           f"  registered {'yes' if a['registered'] else 'no'}"
                            f"  roles {', '.join(a['roles']) or '-'}\n"
                            f"  balance {format_amount(a['balance'])}  nonce {a['nonce']}  pending {a['pending_txs']}")
+
+
+@account.command("rotate-key")
+@click.argument("new_key")
+@tx_command
+def account_rotate_key(new_key: str, tx: Tx) -> None:
+    """Move the signer's account to NEW_KEY (a keystore key name or a plain key file).
+
+    The account keeps its id, balance, orders, escrow, bond, terms, tickets, points and
+    passports; the old key is refused from the rotation's block on. NEW_KEY signs a
+    proof that it is held by you (its password is asked like the signer's).
+    """
+    new = tx.load_key(new_key, "NEW_KEY")
+    account = tx.account(to_hex(tx.signer.public_key))
+    tx.send("identity", "rotate_signing_key", new.public_key, key_proof(tx.client.status()["chain_id"], account, new),
+            describe=lambda r: f"account {to_hex(account)} now signs with {to_hex(new.public_key)}; "
+                               f"sign with {new_key} from now on")

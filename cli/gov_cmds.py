@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from cli.member_cmds import node_group, validator_key, validators_cmd
+from cli.member_cmds import node_group, signer_org, validator_key, validators_cmd
 from cli.output import CliError, parse_hex, short
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.crypto import sha256
@@ -285,7 +285,7 @@ def _check_proposer(tx: Tx) -> None:
     public = tx.signer_public_key()
     if public is None:
         return  # the signer property explains
-    if not tx.view("identity", "admin_org", public):
+    if not signer_org(tx, public):
         raise CliError(f"key {to_hex(public)} is not an admin key of an active organisation; "
                        f"only organisation admins propose and vote",
                        hint="sign with your organisation's admin key (--key NAME or --key-file PATH)")
@@ -467,7 +467,7 @@ def vote_cmd(proposal_id: int, yes: bool | None, tx: Tx) -> None:
         raise CliError(f"voting on proposal {proposal_id} ended {format_when(p['voting_ends_ms'], now)}; "
                        f"it has expired", hint="propose it again with `shopchain gov propose ...`")
     _check_proposer(tx)
-    org = tx.view("identity", "admin_org", tx.signer_public_key())
+    org = signer_org(tx, tx.signer_public_key())
     if org and (org in p["yes"] or org in p["no"]):
         raise CliError(f"organisation {org} has already voted on proposal {proposal_id} "
                        f"({'yes' if org in p['yes'] else 'no'})", hint="each organisation votes once")

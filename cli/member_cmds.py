@@ -42,9 +42,17 @@ def validator_key(text: str | None, home: str | None, what: str) -> bytes:
     return node_home_key(home or "")
 
 
+def signer_org(tx: Tx, public: bytes | None) -> str:
+    """The active organisation the signer's account administers ("" if none): the contracts
+    see the account id, which for a rotated account is not the key that signs."""
+    if public is None:
+        return ""
+    return tx.view("identity", "admin_org", tx.account("0x" + public.hex(), "--key"))
+
+
 def _check_admin(tx: Tx) -> str:
     public = tx.signer_public_key()
-    org = tx.view("identity", "admin_org", public) if public is not None else ""
+    org = signer_org(tx, public)
     if public is not None and not org:
         raise CliError(f"key 0x{public.hex()} is not an admin key of an active organisation; "
                        f"only organisation admins register their nodes",

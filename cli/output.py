@@ -109,6 +109,8 @@ def translate(exc: BaseException) -> CliError:
         if reason is not None:
             hints = {"unregistered_sender": "this key is not a registered account on this chain; pick another "
                                             "--key / --key-file, or ask your organisation admin to register it",
+                     "rotated_key": "this key was rotated out of its account; sign with the account's current "
+                                    "key (`shopchain account show KEY` shows it)",
                      "bad_signature": "the transaction was signed with the wrong key",
                      "wrong_chain": "this node runs another chain; check --node",
                      "nonce_too_low": "another transaction from this key used that nonce; run the command again",

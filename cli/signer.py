@@ -34,7 +34,7 @@ from cli.output import (
     short,
 )
 from ledger.crypto import SigningKey
-from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, TxFailed
+from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, RpcFailure, TxFailed
 from node.ops.keystore import DEFAULT_KEYSTORE_DIR, NAME_PATTERN, Keystore, KeystoreError
 from ledger.hexfmt import to_hex
 
@@ -123,8 +123,20 @@ class Query:
             self._client = Client(self.node_url)
         return self._client
 
-    def account(self, text: str, what: str = "account") -> bytes:
+    def key(self, text: str, what: str = "key") -> bytes:
+        """The public key ``text`` names, as given (no mapping to an account id)."""
         return resolve_account(text, self.keystore, what)
+
+    def account(self, text: str, what: str = "account") -> bytes:
+        """The account id ``text`` names: contracts name parties by the stable id (the key an
+        account was registered with), so a rotated account's current key is mapped to its id."""
+        key = resolve_account(text, self.keystore, what)
+        try:
+            return self.client.account_of(key) or key
+        except RpcFailure as exc:
+            if exc.code == -1:   # node unreachable: the command's own request reports it
+                return key
+            raise
 
     def label(self, hex_key: str | None) -> str:
         """A 0x key with its keystore name when there is one: 'buyer (0x1234abcd…)'."""
@@ -161,6 +173,20 @@ class Tx(Query):
         if self.key_name:
             return Keystore(self.keystore).public_key(self.key_name)
         return None
+
+    def load_key(self, text: str, what: str) -> SigningKey:
+        """A second private key (a keystore name or a plain key file), e.g. the key to rotate to."""
+        store = Keystore(self.keystore)
+        try:
+            named = store.exists(text)
+        except KeystoreError:
+            named = False   # not a valid key name: maybe a path
+        if named:
+            return store.load(text, read_password(self.password_file, purpose=f"Password of {text}"))
+        if os.path.isfile(text):
+            return read_plain_key_file(text)
+        raise CliError(f"{what} {text!r} is neither a key in {store.directory} nor a key file",
+                       hint="create it first: shopchain keys new NAME")
 
     @property
     def signer(self) -> SigningKey:

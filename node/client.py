@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any
 
+from contracts_vm.system import key_proof_message
 from ledger import encoding
 from ledger.crypto import SigningKey, sha256
 from ledger.errors import ChainError, ValidationError
@@ -129,7 +130,31 @@ class Client:
         return self.request("chain_call", contract, method, json_args, height)["result"]
 
     def account(self, address: bytes) -> dict:
+        """``account_get`` by account id or signing key: the account's nonce, roles and balance."""
         return self.request("account_get", to_hex(address))
+
+    def account_of(self, key: bytes) -> bytes | None:
+        """The stable account id a signing key acts (or acted) for, None when it is no account's key.
+
+        Contracts name parties by account id (the key an account was registered with),
+        so an application that knows a party by its current signing key asks here.
+        """
+        found = self.call("identity", "account_of", key)
+        return None if found is None else unhex(found[0])
+
+    def rotate_signing_key(self, key: SigningKey, new_key: SigningKey, timeout: float = DEFAULT_WAIT_S) -> dict:
+        """Move ``key``'s account to ``new_key`` (which proves possession); ``key`` is refused from then on.
+
+        Returns the receipt. Balances, orders, escrow, terms, tickets, points and
+        passports stay with the account; sign everything after this with ``new_key``.
+        """
+        if self.chain_id is None:
+            self.status()
+        account = self.account_of(key.public_key) or key.public_key
+        receipt = self.transact(key, "identity", "rotate_signing_key", new_key.public_key,
+                                key_proof(self.chain_id, account, new_key), timeout=timeout)
+        self._nonces.pop(key.public_key, None)
+        return receipt
 
     # --- writes ---------------------------------------------------------------------
 
@@ -220,6 +245,12 @@ class Client:
                     elif "error" in data:
                         raise RpcFailure(data["error"]["code"], data["error"]["message"])
                 return receipt
+
+
+def key_proof(chain_id: str, account: bytes, new_key: SigningKey) -> bytes:
+    """``new_key``'s proof of possession for becoming ``account``'s signing key on ``chain_id``:
+    the argument of ``identity.rotate_signing_key`` and of a ``recover_account`` proposal."""
+    return new_key.sign_raw(key_proof_message(chain_id, account, new_key.public_key))
 
 
 def _json_arg(value: Any) -> Any:

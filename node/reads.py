@@ -93,16 +93,24 @@ class NodeReads:
         return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)
 
     def account_info(self, address: bytes) -> dict:
+        """An account by its id or any of its signing keys: nonce, roles and balance are the account's;
+        ``registered`` says whether ``address`` itself may sign now."""
         chain, chain_id = self.chain, self.genesis.chain_id
-        info: dict[str, Any] = {"address": hx(address), "nonce": chain.nonce(address),
-                                "registered": chain.is_registered(address)}
+        signer = chain.signer(address)
+        account = signer.account or address
+        info: dict[str, Any] = {"address": hx(address), "account": hx(account), "nonce": chain.nonce(address),
+                                "registered": signer.ok}
+        keys = call_view(chain.state, "identity", "account_of", [address], chain.height, chain_id)
+        entry = keys.return_value if keys.ok else None
+        info["signing_key"] = hx(entry[1]) if entry else None
+        info["key_retired_at"] = entry[2] if entry else None
         roles = []
         for role in ROLES:
-            result = call_view(chain.state, "identity", "has_role", [address, role], chain.height, chain_id)
+            result = call_view(chain.state, "identity", "has_role", [account, role], chain.height, chain_id)
             if result.ok and result.return_value is True:
                 roles.append(role)
         info["roles"] = roles
-        balance = call_view(chain.state, "ledger", "balance_of", [address], chain.height, chain_id)
+        balance = call_view(chain.state, "ledger", "balance_of", [account], chain.height, chain_id)
         info["balance"] = value_to_json(balance.return_value) if balance.ok else None
         info["pending_txs"] = sum(1 for tx in self.mempool.pending_txs() if tx.body.sender == address)
         return info

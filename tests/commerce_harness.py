@@ -6,6 +6,10 @@ and then drives them exactly as the node would: ``execute_call`` with a CallCont
 for the signer and the current height. ``call`` returns the method's result, or an
 ``Err`` carrying the VM's error name and message (the state is unchanged then);
 ``ok`` insists on success and ``err`` on a failure. ``advance`` moves the height.
+A call's signing key is resolved to its account as the node's executor does
+(``resolve_signer``): after a rotation the new key acts for the same account id, and
+a rotated-out key's call fails with ``RotatedKey``. Keys that are no account's reach
+the contracts as they are (the contracts' own checks are what these tests exercise).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from contracts_vm.api import CallContext, execute_call, execute_view
 from contracts_vm.memstate import MemoryState
-from contracts_vm.system import install_system_contracts
+from contracts_vm.system import ROTATED_KEY, install_system_contracts, key_proof_message, resolve_signer
 from ledger.crypto import SigningKey, sha256
 
 from ledger.genesis import Genesis, GenesisAccount, Organisation
@@ -79,6 +83,7 @@ class Chain:
         self.height = 1
         self.events: list = []
         self.gas_log: list = []
+        self.signing: dict[str, bytes] = {}  # name -> its current key, once it rotated (keys keeps the ids)
 
     def by_role(self, role: str) -> list[str]:
         """Names of the genesis accounts holding ``role``."""
@@ -92,10 +97,24 @@ class Chain:
         return n * TEST_BLOCKS_PER_DAY
 
     def sender(self, who: str | bytes) -> bytes:
-        return who if isinstance(who, bytes) else (self.keys.get(who) or self.admins[who.removeprefix("admin-")])
+        """The key ``who`` signs with now: its latest rotated key, else its account id (or admin key)."""
+        if isinstance(who, bytes):
+            return who
+        return self.signing.get(who) or self.keys.get(who) or self.admins[who.removeprefix("admin-")]
+
+    def account(self, who: str | bytes) -> bytes:
+        """The account id ``who`` (a name, or any key it ever signed with) acts for."""
+        if isinstance(who, bytes):
+            return resolve_signer(self.state, who).account or who
+        return self.keys.get(who) or self.admins[who.removeprefix("admin-")]
 
     def call(self, who: str | bytes, contract: str, method: str, *args: Any) -> Any:
-        ctx = CallContext(sender=self.sender(who), height=self.height, chain_id="commerce-test")
+        key = self.sender(who)
+        signer = resolve_signer(self.state, key)
+        if signer.refusal is not None and signer.refusal[0] == ROTATED_KEY:
+            return Err(*signer.refusal)
+        account = signer.account or key
+        ctx = CallContext(sender=account, height=self.height, chain_id="commerce-test", origin=account)
         result = execute_call(self.state, contract, method, list(args), ctx, CALL_GAS)
         self.gas_log.append((contract, method, result.gas_used))
         if not result.ok:
@@ -113,6 +132,20 @@ class Chain:
         assert isinstance(out, Err), f"{contract}.{method} by {who} should have failed but returned {out!r}"
         return out
 
+    def key_proof(self, account: bytes, new_key: SigningKey) -> bytes:
+        """The new key's proof of possession for moving ``account`` to it (rotation or recovery)."""
+        return new_key.sign_raw(key_proof_message("commerce-test", account, new_key.public_key))
+
+    def rotate(self, who: str | bytes, new_label: str) -> bytes:
+        """``who`` (a name or its current key) rotates its account to the key labelled ``new_label``;
+        a name signs with the new key from then on."""
+        new_key = SigningKey.from_label(new_label)
+        key, account = self.sender(who), self.account(who)
+        self.ok(key, "identity", "rotate_signing_key", new_key.public_key, self.key_proof(account, new_key))
+        if isinstance(who, str):
+            self.signing[who] = new_key.public_key
+        return new_key.public_key
+
     def view(self, contract: str, method: str, *args: Any) -> Any:
         ctx = CallContext(sender=b"\x01" * 32, height=self.height)
         result = execute_view(self.state, contract, method, list(args), ctx, CALL_GAS)
@@ -120,7 +153,7 @@ class Chain:
         return result.return_value
 
     def balance(self, who: str | bytes) -> int:
-        return self.view("ledger", "balance_of", self.sender(who))
+        return self.view("ledger", "balance_of", self.account(who))
 
     def escrow(self, order_id: int) -> int:
         return self.view("ledger", "escrow_of", "orders", "o" + str(order_id))

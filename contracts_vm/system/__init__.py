@@ -20,6 +20,7 @@ the guide to states, permissions and events.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from contracts_vm.errors import VMError
 from contracts_vm.limits import GENESIS_CALL_GAS, REGISTERED_VIEW_GAS
 from contracts_vm.machine import storage_prefix
 from contracts_vm.values import encode_key, from_bytes
-from ledger.errors import CorruptionError, GenesisError
+from ledger.errors import ChainError, CorruptionError, GenesisError
 
 if TYPE_CHECKING:  # ledger.genesis may land separately; only its shape is used here
     from ledger.genesis import Genesis
@@ -170,24 +171,97 @@ def review_message(chain_id: str, order_id: int, line: int, scores: list[int], c
     return m + b"|" + content_hash + b"|" + (b"1" if incentivised else b"0") + b"|" + str(version).encode()
 
 
+def key_proof_message(chain_id: str, account: bytes, new_key: bytes) -> bytes:
+    """The bytes a new signing key signs to move ``account`` to it (rotation or recovery);
+    the identity contract's ``key_proof_message`` rebuilds exactly these."""
+    return b"shopchain/account-key/v1|" + chain_id.encode() + b"|" + account + new_key
+
+
+#: Error names of a refused signer (the prefix of its receipt error).
+UNREGISTERED_SENDER = "UnregisteredSender"
+ROTATED_KEY = "RotatedKey"
+
+
+@dataclass(frozen=True)
+class Signer:
+    """What a signing key stands for in one state: the account id calls run as, or why it may not sign.
+
+    ``account`` is the stable account id (the key the account was registered with) for
+    an account key, current or retired; the key itself for an organisation admin key
+    that is no account's; None for a stranger. ``refusal`` is None when the key may
+    sign now, else (error name, message).
+    """
+
+    key: bytes
+    account: bytes | None
+    refusal: tuple[str, str] | None = None
+    retired_at: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
 def _identity_key(slot: str, account: bytes) -> bytes:
     return storage_prefix("identity") + slot.encode("utf-8") + b"/" + encode_key(account, ["bytes"])
 
 
-def is_registered(state, account: bytes) -> bool:
-    """True when ``account`` may submit transactions: an active account or an organisation admin.
-
-    A direct read of the identity contract's storage (two key lookups, no VM entry),
-    because the mempool asks this for every incoming transaction. It must agree with
-    the contract's own ``is_registered`` view; tests/commerce/test_commerce_identity.py checks it.
-    """
-    if type(account) is not bytes or len(account) != 32:
-        return False
-    raw = state.get(_identity_key("accounts", account))
-    if raw is not None:
+def _record(state, slot: str, key: bytes) -> dict | None:
+    """A record of identity's ``slot`` map, None when absent; anything else stored there is corruption."""
+    raw = state.get(_identity_key(slot, key))
+    if raw is None:
+        return None
+    try:
         record = from_bytes(raw)
-        return isinstance(record, dict) and record.get("active") is True
-    return state.get(_identity_key("admin_of", account)) is not None
+    except ChainError as exc:
+        raise CorruptionError(f"identity {slot} entry of {key.hex()} does not decode: {exc}") from None
+    if not isinstance(record, dict):
+        raise CorruptionError(f"identity {slot} entry of {key.hex()} is not a record: {record!r}")
+    return record
+
+
+def resolve_signer(state, key: bytes) -> Signer:
+    """The account a transaction signed by ``key`` acts for, or why it is refused.
+
+    The one resolution both the executor (before the registration check, nonce, fee
+    and CallContext) and mempool admission use. Direct reads of the identity
+    contract's storage (the ``keys`` map, then ``accounts`` or ``admin_of``: two key
+    lookups, no VM entry), because the mempool asks this for every incoming
+    transaction; it agrees with the contract's ``is_registered`` and ``account_of``
+    views (tests/commerce/test_commerce_identity.py checks it).
+    """
+    if type(key) is not bytes or len(key) != 32:
+        return Signer(key, None, (UNREGISTERED_SENDER, "the sender must be a 32-byte key"))
+    entry = _record(state, "keys", key)
+    if entry is not None:
+        account, retired_at = entry.get("account"), entry.get("retired_at")
+        if type(account) is not bytes or type(retired_at) is not int:
+            raise CorruptionError(f"identity key entry of {key.hex()} is not a KeyEntry: {entry!r}")
+        if retired_at:
+            return Signer(key, account, (ROTATED_KEY, (
+                f"key {key.hex()} was rotated out of account {account.hex()} at height {retired_at}; "
+                f"sign with the account's current key")), retired_at)
+        acct = _record(state, "accounts", account)
+        if acct is None or acct.get("signing_key") != key:  # identity keeps both in step
+            raise CorruptionError(f"identity key entry of {key.hex()} names account {account.hex()}, whose record "
+                                  f"{'is missing' if acct is None else 'has another current key'}")
+        if acct.get("active") is not True:
+            return Signer(key, account, (UNREGISTERED_SENDER, f"sender {key.hex()} is not a registered, active account"))
+        return Signer(key, account)
+    if state.get(_identity_key("admin_of", key)) is not None:
+        return Signer(key, key)
+    return Signer(key, None, (UNREGISTERED_SENDER, f"sender {key.hex()} is not a registered, active account"))
+
+
+def is_registered(state, key: bytes) -> bool:
+    """True when ``key`` may sign transactions now (``resolve_signer`` without the reasons)."""
+    return resolve_signer(state, key).ok
+
+
+def account_of(state, key: bytes) -> bytes:
+    """The account id ``key`` signs for (the key itself when it is no account's key)."""
+    account = resolve_signer(state, key).account
+    return key if account is None else account
 
 
 def is_registered_view(state, account: bytes) -> bool:

@@ -20,6 +20,14 @@ carries out what passed:
     add_validator      [key, name, organisation, p2p, rpc]         schedules a validator set with the key appended
     remove_validator   [key]                                       schedules the set without it
     rotate_validator   [old, new key(, p2p, rpc)]                  schedules the set with old replaced in place
+    recover_account    [account id, new key, proof]                identity.gov_recover_account (a lost key)
+
+A "recover_account" proposal may only be made by an admin of the account's own
+organisation (it knows the holder and vouches for the request; if that organisation
+is no longer active, by any member) and is then voted like any other: no single
+organisation can move an account, and the funds with it, to a key of its choosing.
+``proof`` is the new key's signature of identity's key_proof_message(account, new
+key), checked when proposed and again when executed.
 
 Validator sets: ``schedule`` holds every set ever scheduled, by index, each with its
 activation height; the node reads it directly (contracts_vm.system.validator_schedule).
@@ -295,9 +303,24 @@ def _check_proposal(kind, args) -> any:
             _check_validator(args[1], "rotated", args[2], args[3])
         _rotated(_latest(), args[0], args[1])
         return None
+    if kind == "recover_account":
+        _nargs(args, 3, "[account id, new key, proof]")
+        _check_recovery(args[0])
+        call("identity", "check_key_change", args[0], args[1], args[2])
+        return None
     revert("unknown proposal kind " + kind + "; expected one of code, settings, admit_org, remove_org, role_policy, "
-           + "fees, add_validator, remove_validator, rotate_validator")
+           + "fees, add_validator, remove_validator, rotate_validator, recover_account")
     return None
+
+
+def _check_recovery(account) -> None:
+    """Only the account's own organisation asks for its recovery (any member once that one is gone)."""
+    acct = call("identity", "get_account", account)
+    require(acct != None, "no account 0x" + account.hex())
+    org = acct["org"]
+    if call("identity", "is_org_active", org):
+        require(call("identity", "admin_org", ctx.sender) == org,
+                "only an admin of organisation " + org + " (the account's) may propose its recovery")
 
 
 def _check_own(changes) -> None:
@@ -446,7 +469,7 @@ def _perform(p, payload) -> None:
     elif kind == "role_policy":
         call("identity", "gov_set_platform_only_roles", args[0])
     elif kind == "fees":
-        require(call("identity", "is_registered", args[2]), "the fee collector is not a registered, active account")
+        require(call("identity", "is_member", args[2]), "the fee collector is not an active account or admin key")
         set_fee_schedule(args[0], args[1], args[2])
         emit(FeesChanged, gas_price=args[0], byte_price=args[1], collector=args[2])
     elif kind == "add_validator":
@@ -464,6 +487,8 @@ def _perform(p, payload) -> None:
             v = Validator(name=v.name, organisation=v.organisation, p2p_address=args[2], rpc_address=args[3])
         _record_validator(args[1], v)
         _schedule_set(keys)
+    elif kind == "recover_account":
+        call("identity", "gov_recover_account", args[0], args[1], args[2])
 
 
 # ---- validator schedule -------------------------------------------------------------

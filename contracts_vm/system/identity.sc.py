@@ -1,10 +1,25 @@
-"""Identity registry: organisations, accounts, roles and X25519 encryption keys.
+"""Identity registry: organisations, accounts, roles, signing keys and X25519 encryption keys.
 
 Organisations and their admin keys come from genesis (genesis_org / genesis_account,
 callable only before seal()). Afterwards an organisation admin registers accounts of
 its organisation, grants and revokes roles and revokes accounts; an account rotates
-its own encryption key or moves itself to a new signing key. Every other contract
-asks has_role / is_active before letting a sender act.
+its own encryption key or its signing key. Every other contract asks has_role /
+is_active before letting a sender act.
+
+Accounts and keys: an account's id is stable, the 32-byte key it was registered
+with; ``keys`` maps every signing key ever used to its account and the height it was
+retired at (0 while it is the current key; transactions run at heights >= 1). The
+node resolves a transaction's signing key through ``keys`` before anything else
+(contracts_vm.system.resolve_signer) and runs the call with ctx.sender = the account
+id, so every contract keeps storing and comparing account ids and a rotation moves
+nothing: balances, escrow, orders, bonds, terms, tickets, points and passports stay
+where they are and the new key drives them. A retired key is refused from the height
+of its rotation. ``rotate_signing_key`` (by the account) and ``gov_recover_account``
+(a passed governance proposal, for a lost key) both need a proof of possession: the
+new key's signature over ``key_proof_message`` (so nobody moves an account to a key
+they do not hold, or squats someone else's key). An organisation admin key that is
+also an account's registration key keeps being the organisation's admin through the
+account: admin_of is keyed by that id, so after a rotation the new key acts as admin.
 
 After genesis the consortium itself changes only through the governance contract
 (capability "governance"): gov_admit_org / gov_remove_org admit and remove
@@ -25,6 +40,10 @@ MAX_ADMINS = 64
 MAX_ORGS = 64
 #: Longest organisation id.
 MAX_ORG_ID = 64
+#: Domain tag of the proof of possession a new signing key gives (one purpose, one chain).
+KEY_PROOF_DOMAIN = b"shopchain/account-key/v1|"
+#: ed25519 signatures are 64 bytes.
+SIGNATURE_BYTES = 64
 
 
 class Org(Record):
@@ -38,7 +57,14 @@ class Account(Record):
     enc_key: bytes
     active: bool
     registered_at: int
-    rotated_to: bytes
+    signing_key: bytes
+    rotated_at: int
+    rotations: int
+
+
+class KeyEntry(Record):
+    account: bytes
+    retired_at: int
 
 
 sealed: bool
@@ -46,6 +72,7 @@ platform_org: str
 orgs: Map[str, Org]
 admin_of: Map[bytes, str]
 accounts: Map[bytes, Account]
+keys: Map[bytes, KeyEntry]
 org_ids: list[str]
 active_orgs: int
 platform_only: list[str]
@@ -102,7 +129,7 @@ def _new_org(org_id, admins) -> None:
     for a in admins:
         require(len(a) == KEY_BYTES, "admin keys are 32 bytes")
         require(not (a in self.admin_of), "a key administers one organisation only")
-        require(not (a in self.accounts), "an admin key must not be a registered account")
+        require(not (a in self.keys), "an admin key must not be a registered account's key")
         self.admin_of[a] = org_id
     self.orgs[org_id] = Org(admins=admins, active=True)
     ids.append(org_id)
@@ -172,11 +199,12 @@ def seal() -> None:
 def _add(account, org_id, roles, enc_key) -> None:
     require(len(account) == KEY_BYTES, "account keys are 32 bytes, found " + str(len(account)))
     require(org_id in self.orgs, "unknown organisation " + org_id)
-    require(not (account in self.accounts), "account already registered")
+    require(not (account in self.keys), "key 0x" + account.hex() + " is already an account's key (current or retired)")
     _check_roles(roles)
     _check_enc_key(enc_key)
     self.accounts[account] = Account(org=org_id, roles=roles, enc_key=enc_key, active=True,
-                                     registered_at=ctx.height, rotated_to=b"")
+                                     registered_at=ctx.height, signing_key=account, rotated_at=0, rotations=0)
+    self.keys[account] = KeyEntry(account=account, retired_at=0)
     emit(AccountRegistered, account=account, org=org_id)
     for r in roles:
         emit(RoleGranted, account=account, role=r)
@@ -193,6 +221,9 @@ def register(account: bytes, roles: list[str], enc_key: bytes) -> None:
 def _managed(account) -> Account:
     org = _admin_org(ctx.sender)
     acct = self.accounts.get(account)
+    if acct == None and account in self.keys:
+        revert("key 0x" + account.hex() + " signs for account 0x" + self.keys[account].account.hex()
+               + "; name the account by its id")
     require(acct != None, "account is not registered")
     require(acct.org == org, "account belongs to organisation " + acct.org + ", not " + org)
     return acct
@@ -237,24 +268,80 @@ def rotate_encryption_key(new_key: bytes) -> None:
     acct = self.accounts.get(ctx.sender)
     require(acct != None and acct.active, "sender is not an active account")
     _check_enc_key(new_key)
+    old_key = acct.enc_key
     acct.enc_key = new_key
     self.accounts[ctx.sender] = acct
-    emit(KeyRotated, account=ctx.sender, kind="encryption", new_key=new_key)
+    emit(KeyRotated, account=ctx.sender, kind="encryption", old_key=old_key, new_key=new_key, height=ctx.height)
+
+
+def key_proof_message(account, new_key) -> bytes:
+    """What a new signing key signs to show it is held by whoever moves ``account`` to it
+    (contracts_vm.system.key_proof_message builds the same bytes for clients)."""
+    return KEY_PROOF_DOMAIN + ctx.chain_id.encode() + b"|" + account + new_key
+
+
+def _checked_key_change(account, new_key, proof) -> Account:
+    """The account, once ``new_key`` is known to be free and held by whoever gave ``proof``."""
+    acct = self.accounts.get(account)
+    require(acct != None, "no account 0x" + account.hex())
+    require(len(new_key) == KEY_BYTES, "signing keys are 32 bytes, found " + str(len(new_key)))
+    require(not (new_key in self.keys), "key 0x" + new_key.hex() + " is already an account's key (current or retired)")
+    require(not (new_key in self.admin_of), "key 0x" + new_key.hex() + " is an organisation admin key")
+    require(len(proof) == SIGNATURE_BYTES, "the proof is a 64-byte signature, found " + str(len(proof)) + " bytes")
+    require(ed25519_verify(new_key, key_proof_message(account, new_key), proof),
+            "the proof is not the new key's signature of key_proof_message(account, new key) on this chain")
+    return acct
+
+
+def _set_signing_key(account, new_key, proof) -> bytes:
+    """Retire the account's current key from this height and make ``new_key`` current; returns the old key."""
+    acct = _checked_key_change(account, new_key, proof)
+    old_key = acct.signing_key
+    self.keys[old_key] = KeyEntry(account=account, retired_at=ctx.height)
+    self.keys[new_key] = KeyEntry(account=account, retired_at=0)
+    acct.signing_key = new_key
+    acct.rotated_at = ctx.height
+    acct.rotations += 1
+    self.accounts[account] = acct
+    return old_key
 
 
 @public
-def rotate_signing_key(new_account: bytes) -> None:
-    """Move roles and organisation to a new signing key; the old key is revoked."""
+def rotate_signing_key(new_key: bytes, proof: bytes) -> None:
+    """The account moves to a new signing key; the old one is refused from this height.
+
+    ``proof``: the new key's signature of key_proof_message(account id, new key).
+    """
     acct = self.accounts.get(ctx.sender)
     require(acct != None and acct.active, "sender is not an active account")
-    require(len(new_account) == KEY_BYTES, "account keys are 32 bytes")
-    require(not (new_account in self.accounts), "new key is already registered")
-    self.accounts[new_account] = Account(org=acct.org, roles=acct.roles, enc_key=acct.enc_key, active=True,
-                                         registered_at=ctx.height, rotated_to=b"")
-    acct.active = False
-    acct.rotated_to = new_account
-    self.accounts[ctx.sender] = acct
-    emit(KeyRotated, account=ctx.sender, kind="signing", new_key=new_account)
+    old_key = _set_signing_key(ctx.sender, new_key, proof)
+    emit(KeyRotated, account=ctx.sender, kind="signing", old_key=old_key, new_key=new_key, height=ctx.height)
+
+
+@public
+@requires("governance")
+def gov_recover_account(account: bytes, new_key: bytes, proof: bytes) -> None:
+    """A passed "recover_account" proposal: the account's key was lost; ``new_key`` replaces it."""
+    old_key = _set_signing_key(account, new_key, proof)
+    emit(AccountRecovered, account=account, old_key=old_key, new_key=new_key, height=ctx.height)
+
+
+@view
+def account_of(key: bytes) -> any:
+    """[account id, current signing key, height the key was retired at (0: current)] for a
+    signing key an account ever used, or None (organisation admin keys that are no account, strangers)."""
+    e = self.keys.get(key)
+    if e == None:
+        return None
+    return [e.account, self.accounts[e.account].signing_key, e.retired_at]
+
+
+@view
+def check_key_change(account: bytes, new_key: bytes, proof: bytes) -> bool:
+    """Would ``account`` move to ``new_key`` with ``proof``? Reverts saying why not (governance
+    checks a recovery proposal with it when it is made, not only when it executes)."""
+    _checked_key_change(account, new_key, proof)
+    return True
 
 
 @view
@@ -284,8 +371,18 @@ def is_org_admin(account: bytes, org_id: str) -> bool:
 
 
 @view
-def is_registered(account: bytes) -> bool:
-    """Admission rule: an active account, or an organisation admin (who may hold no role)."""
+def is_registered(key: bytes) -> bool:
+    """Admission rule for a signing key: the current key of an active account, or an
+    organisation admin key that is no account's key (admins may hold no role)."""
+    e = self.keys.get(key)
+    if e != None:
+        return e.retired_at == 0 and self.accounts[e.account].active
+    return key in self.admin_of
+
+
+@view
+def is_member(account: bytes) -> bool:
+    """An account id of an active account, or an organisation admin key: who may receive fees."""
     acct = self.accounts.get(account)
     if acct != None:
         return acct.active

@@ -63,8 +63,8 @@ def burn(amount: int) -> None:
 def transfer(to: bytes, amount: int) -> None:
     """Between active accounts and admin keys of active organisations (admins pay the fees of
     their proposals and votes, so a newly admitted organisation's admin must be fundable)."""
-    require(call("identity", "is_registered", ctx.sender), "sender is not an active account or organisation admin")
-    require(call("identity", "is_registered", to), "recipient is not an active account or organisation admin")
+    require(call("identity", "is_member", ctx.sender), "sender is not an active account or organisation admin")
+    require(call("identity", "is_member", to), "recipient is not an active account or organisation admin")
     require(amount > 0, "amount must be positive, found " + str(amount))
     bal = self.balances.get(ctx.sender, 0)
     require(bal >= amount, "insufficient balance: have " + str(bal) + ", sending " + str(amount))

@@ -18,8 +18,9 @@ governance contract's storage; a chain whose state holds none keeps its genesis 
 once per state root. Every header names the set of its own height and of the next one,
 and a block whose hashes differ from this node's schedule is not a valid next block.
 
-The mempool's admission reads (nonce, registration, the call's shape against the
-installed ABI, the fee schedule, balances) are answered on the committed state.
+The mempool's admission reads (the account a signing key acts for, its nonce and
+balance, the call's shape against the installed ABI, the fee schedule) are answered
+on the committed state, through the same ``resolve_signer`` the executor uses.
 
 Nothing here does network I/O or reads a clock: callers pass timestamps in.
 """
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contracts_vm.api import check_call_shape
-from contracts_vm.system import (install_system_contracts, is_registered, member_nodes, validator_directory,
+from contracts_vm.system import (Signer, install_system_contracts, member_nodes, resolve_signer, validator_directory,
                                  validator_schedule)
 from ledger.crypto import PUBLIC_KEY_BYTES
 from ledger.errors import ChainError, CorruptionError, ValidationError
@@ -216,10 +217,23 @@ class Chain:
         the observers a validator accepts connections from and sends votes and blocks to."""
         return {key: node["p2p_address"] for key, node in member_nodes(self.state).items()}
 
-    def is_registered(self, account: bytes) -> bool:
-        return is_registered(self.state, account)
+    def signer(self, key: bytes) -> Signer:
+        """The account ``key`` signs for in the committed state, or why it may not sign."""
+        return resolve_signer(self.state, key)
 
-    def nonce(self, account: bytes) -> int:
+    def is_registered(self, key: bytes) -> bool:
+        return self.signer(key).ok
+
+    def account_of(self, key: bytes) -> bytes:
+        """The account id ``key`` signs (or signed) for; the key itself when it is no account's."""
+        return self.signer(key).account or key
+
+    def nonce(self, key: bytes) -> int:
+        """The next nonce of the account ``key`` signs for (nonces are per account, not per key)."""
+        return read_nonce(self.state, self.account_of(key))
+
+    def account_nonce(self, account: bytes) -> int:
+        """The next nonce of an account id (the mempool resolved the key already)."""
         return read_nonce(self.state, account)
 
     # Admission reads (node.core.mempool): the latest committed state, cheap enough per transaction.
@@ -237,7 +251,11 @@ class Chain:
             self._fees = (root, read_fee_schedule(self.state))
         return self._fees[1]
 
-    def balance(self, account: bytes) -> int:
+    def balance(self, key: bytes) -> int:
+        """The ledger balance of the account ``key`` signs for (it pays that key's fees)."""
+        return read_balance(self.state, self.account_of(key))
+
+    def account_balance(self, account: bytes) -> int:
         return read_balance(self.state, account)
 
     # --- execution ------------------------------------------------------------------
@@ -251,7 +269,7 @@ class Chain:
         return self._run(header.height, header.timestamp_ms, list(txs))
 
     def _run(self, height: int, timestamp_ms: int, txs: list[SignedTx]) -> BlockOutcome:
-        return execute_block(self.state, height, timestamp_ms, txs, lambda state, sender: is_registered(state, sender))
+        return execute_block(self.state, height, timestamp_ms, txs, resolve_signer)
 
     def next_timestamp(self, now_ms: int) -> int:
         """The timestamp a block built now gets: the clock, but always after the head's."""

@@ -95,9 +95,9 @@ class NodeCore:
         self.settings = settings
         self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of)
         self.limits = settings.block_limits
-        self.mempool = Mempool(genesis.chain_id, self.chain.nonce, self.chain.is_registered, settings.mempool_limits,
+        self.mempool = Mempool(genesis.chain_id, self.chain.account_nonce, self.chain.signer, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,
-                               balance_of=self.chain.balance)
+                               balance_of=self.chain.account_balance)
         self.chain.verified_tx_ids = self.mempool.__contains__
         # A read that finds the store corrupted (an RPC answer, a catch-up serve) halts the node.
         self.chain.blocks.on_corruption = self.chain.state.on_corruption = lambda exc: self.halt(str(exc), exc)

@@ -1,15 +1,21 @@
 """Block execution: transactions in order, on an overlay of the committed state.
 
 How it works: ``execute_block`` opens an overlay on the last committed state and runs
-each transaction: the sender must be registered and its nonce must be the next one
-(else the transaction is included with a failed receipt and changes nothing); the
-nonce is then consumed and the call runs in the VM, which reverts its own changes
-when it fails. Fees (``node.core.fees``) wrap the call: the most it can cost is debited
+each transaction: its signing key (``body.sender``, whose signature is verified) is
+first resolved to the account it signs for (``contracts_vm.system.resolve_signer``:
+an account's id is the key it was registered with and survives key rotation); the
+key must be the account's current key, the account active, and the nonce the
+account's next one (else the transaction is included with a failed receipt naming
+why, e.g. ``RotatedKey: key X was rotated out of account Y at height H``, and changes
+nothing). Nonces are per account, so the sequence continues across a rotation and a
+transaction signed before it cannot be replayed by the new key. The nonce is then
+consumed, the fee is charged to the account, and the call runs in the VM with
+ctx.sender = ctx.origin = the account id, which reverts its own changes when it fails. Fees (``node.core.fees``) wrap the call: the most it can cost is debited
 before it runs, outside the call's checkpoint, and after it, failed or not, the
 unused part is refunded and the fee due is paid to the collector; the receipt records
 the fee. A chain without a fee schedule skips all of this and its roots are as
-before. Transactions refused before the nonce is consumed (unregistered sender, bad
-nonce) pay nothing: the sender may never have signed them for this position (a
+before. Transactions refused before the nonce is consumed (unregistered or rotated-out
+key, bad nonce) pay nothing: the sender may never have signed them for this position (a
 replayed copy), and admission keeps them out of honest blocks. The ``system``
 pseudo-contract keeps the shapes of ``deploy`` (code) and ``set_fees`` (the fee
 schedule), but no transaction sender may use them any more (issue 14): both changes
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 
 from contracts_vm.api import CallContext, CallResult, execute_call, execute_view
 from contracts_vm.deploy import apply_deploy, decode_deploy
+from contracts_vm.system import Signer, resolve_signer
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.state import StateDiff, StateOverlay, StateStore
@@ -51,16 +58,18 @@ SYSTEM_METHODS: dict[str, tuple[tuple[str, type], ...]] = {
     "set_fees": (("gas_price", int), ("byte_price", int), ("collector", bytes)),
 }
 
-Registered = Callable[[object, bytes], bool]
+#: ``resolve(state, key)``: the account a signing key acts for, or why it may not sign.
+Resolver = Callable[[object, bytes], Signer]
 
 
-def nonce_key(sender: bytes) -> bytes:
-    return NONCE_PREFIX + sender
+def nonce_key(account: bytes) -> bytes:
+    """Where an account's next nonce lives, by account id (the same across its key rotations)."""
+    return NONCE_PREFIX + account
 
 
-def read_nonce(state: StateStore | StateOverlay, sender: bytes) -> int:
-    """The sender's next nonce in this state (0 for a new account)."""
-    raw = state.get(nonce_key(sender))
+def read_nonce(state: StateStore | StateOverlay, account: bytes) -> int:
+    """The account's next nonce in this state (0 for a new account); ``account`` is an account id."""
+    raw = state.get(nonce_key(account))
     if raw is None:
         return 0
     try:
@@ -86,42 +95,44 @@ def _failed(tx: SignedTx, error: str) -> Receipt:
     return Receipt(tx.tx_id, STATUS_FAILED, 0, None, error, [])
 
 
-def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int, is_registered: Registered,
-               fees: FeeSchedule = FREE) -> Receipt:
+def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int,
+               resolve: Resolver = resolve_signer, fees: FeeSchedule = FREE) -> Receipt:
     """Run one transaction on ``overlay`` and charge its fee; never raises for a bad transaction."""
     body = tx.body
-    if not is_registered(overlay, body.sender):
-        return _failed(tx, f"UnregisteredSender: {body.sender.hex()} is not a registered, active account")
-    expected = read_nonce(overlay, body.sender)
+    signer = resolve(overlay, body.sender)
+    if signer.refusal is not None:
+        return _failed(tx, f"{signer.refusal[0]}: {signer.refusal[1]}")
+    account = signer.account
+    expected = read_nonce(overlay, account)
     if body.nonce != expected:
         return _failed(tx, f"BadNonce: expected nonce {expected}, found {body.nonce}")
-    overlay.put(nonce_key(body.sender), encoding.encode(expected + 1))
+    overlay.put(nonce_key(account), encoding.encode(expected + 1))
     if fees.free:
-        return _call(overlay, tx, height, timestamp_ms)
+        return _call(overlay, tx, account, height, timestamp_ms)
     size = len(tx.encode())
     held = fees.max_fee(body.gas_limit, size)
-    balance = read_balance(overlay, body.sender)
+    balance = read_balance(overlay, account)
     if balance < held:
         paid = min(balance, fees.byte_fee(size))
-        debit(overlay, body.sender, paid)
+        debit(overlay, account, paid)
         credit(overlay, fees.collector, paid)
         return Receipt(tx.tx_id, STATUS_FAILED, 0, None,
                        f"InsufficientFee: the sender's balance is {balance}, the fee may be up to {held} "
                        f"(gas limit {body.gas_limit}, {size} bytes); charged {paid} for the bytes", [], paid)
-    debit(overlay, body.sender, held)
-    receipt = _call(overlay, tx, height, timestamp_ms)
+    debit(overlay, account, held)
+    receipt = _call(overlay, tx, account, height, timestamp_ms)
     fee = fees.fee(receipt.gas_used, size)
-    credit(overlay, body.sender, held - fee)
+    credit(overlay, account, held - fee)
     credit(overlay, fees.collector, fee)
     return Receipt(receipt.tx_id, receipt.status, receipt.gas_used, receipt.return_value, receipt.error,
                    receipt.events, fee)
 
 
-def _call(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: int) -> Receipt:
-    """The call itself; the VM reverts its own changes when it fails (the fee stays charged)."""
+def _call(overlay: StateOverlay, tx: SignedTx, account: bytes, height: int, timestamp_ms: int) -> Receipt:
+    """The call itself, as the account; the VM reverts its own changes when it fails (the fee stays charged)."""
     body = tx.body
-    ctx = CallContext(sender=body.sender, height=height, timestamp_ms=timestamp_ms, chain_id=body.chain_id,
-                      tx_id=tx.tx_id, origin=body.sender)
+    ctx = CallContext(sender=account, height=height, timestamp_ms=timestamp_ms, chain_id=body.chain_id,
+                      tx_id=tx.tx_id, origin=account)
     if body.contract == SYSTEM_CONTRACT:
         result = _system_call(overlay, body.method, body.args, ctx, body.gas_limit)
     else:
@@ -172,14 +183,14 @@ def _set_fees(overlay: StateOverlay, args: list, ctx: CallContext, gas_limit: in
 
 
 def execute_block(state: StateStore, height: int, timestamp_ms: int, txs: Sequence[SignedTx],
-                  is_registered: Registered) -> BlockOutcome:
+                  resolve: Resolver = resolve_signer) -> BlockOutcome:
     """Run a block's transactions on an overlay of ``state``; nothing is written.
 
     The fee schedule is read once, from the state the block starts on.
     """
     overlay = state.overlay()
     fees = read_fee_schedule(overlay)
-    receipts = [execute_tx(overlay, tx, height, timestamp_ms, is_registered, fees) for tx in txs]
+    receipts = [execute_tx(overlay, tx, height, timestamp_ms, resolve, fees) for tx in txs]
     diff = overlay.commit()
     return BlockOutcome(receipts, diff, compute_receipts_root(receipts), sum(r.gas_used for r in receipts))
 

@@ -2,8 +2,10 @@
 
 How it works: ``admit`` runs every check a transaction must pass before a node
 acknowledges it (DESIGN §2), cheapest first so that junk costs little: size,
-canonical decode, chain id, gas bounds, argument size, duplicate id, sender
-registered, nonce window, per-sender and global caps, the call's shape against the
+canonical decode, chain id, gas bounds, argument size, duplicate id, the signing
+key may sign (``resolve_sender``: the current key of an active account or an admin
+key; a key rotated out of its account is refused naming the account and the
+rotation height), the nonce window (of the key's account: nonces are per account), per-sender and global caps, the call's shape against the
 installed ABI (``call_shape``: contract, method, argument count and types, from the
 latest committed state), whether the sender can pay the most this and its other
 pending transactions may cost in fees (``fees`` and ``balance_of``), and last the
@@ -13,7 +15,11 @@ error. Admitted transactions wait per sender, keyed by nonce; ``reap`` hands the
 primary, sender by sender in order of first arrival, each sender's run of consecutive
 nonces starting at its next expected nonce, within count, byte and gas limits.
 After every committed block ``update`` drops what was included and everything whose
-nonce the chain has moved past.
+nonce the chain has moved past, for every pending key of the accounts the block's
+senders act for: after a rotation the new key moves the account's
+nonce past what the old key left pending. An old key's transaction still pending at
+the next nonce when its key is rotated out is included and refused by the executor
+with the rotation in its receipt, so its client learns why.
 
 Gossip is fire-and-forget, so pending transactions are offered to peers again, first
 after ``regossip_after_s`` and then at doubling intervals (a heap orders them by when
@@ -38,6 +44,7 @@ from contracts_vm.limits import INTRINSIC_GAS
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx, TxBody
+from contracts_vm.system import Signer
 from node.core.fees import FREE, FeeSchedule
 
 #: Largest encoded argument list of a transaction: far below MAX_TX_BYTES and the block
@@ -70,13 +77,14 @@ BAD_ARGUMENTS = "bad_arguments"
 INSUFFICIENT_FEE = "insufficient_fee"
 DUPLICATE = "duplicate"
 UNREGISTERED = "unregistered_sender"
+ROTATED_KEY = "rotated_key"
 NONCE_TOO_LOW = "nonce_too_low"
 NONCE_TOO_HIGH = "nonce_too_high"
 SENDER_FULL = "sender_full"
 POOL_FULL = "mempool_full"
 BAD_SIGNATURE = "bad_signature"
 REASONS = (MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, GAS_TOO_LOW, ARGS_TOO_LARGE, DUPLICATE, UNREGISTERED,
-           NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
+           ROTATED_KEY, NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
            BAD_ARGUMENTS, INSUFFICIENT_FEE, BAD_SIGNATURE)
 #: What each refusal means (the JSON-RPC reference lists these, docs/rpc.md).
 REASON_DOCS = {
@@ -88,6 +96,7 @@ REASON_DOCS = {
     ARGS_TOO_LARGE: f"the encoded arguments exceed {MAX_TX_ARGS_BYTES // 1024} KiB (code deploys excepted)",
     DUPLICATE: "the transaction, or another with its sender and nonce, is pending or recently committed",
     UNREGISTERED: "the sender is not a registered, active account",
+    ROTATED_KEY: "the signing key was rotated out of its account (the message names the account and the height)",
     NONCE_TOO_LOW: "the nonce is already used",
     NONCE_TOO_HIGH: "the nonce is beyond the nonce window past the sender's next nonce",
     SENDER_FULL: "the sender has the most pending transactions allowed",
@@ -105,6 +114,11 @@ SHAPE_REASONS = {vm_errors.UNKNOWN_CONTRACT: UNKNOWN_CONTRACT, vm_errors.UNKNOWN
 
 #: ``call_shape(body)``: None when the call fits the installed ABI, else (VM error name, message).
 CallShape = Callable[[TxBody], "tuple[str, str] | None"]
+#: ``resolve_sender(key)``: the account the key signs for and why it may not sign now
+#: (contracts_vm.system.resolve_signer through ``Chain.signer``).
+SenderResolver = Callable[[bytes], Signer]
+#: The refusal reason for each error name a ``Signer`` refusal may carry.
+SENDER_REASONS = {"RotatedKey": ROTATED_KEY}
 
 
 class MempoolError(ChainError):
@@ -132,18 +146,24 @@ class MempoolLimits:
 class Mempool:
     """Pending transactions; every state question is a callback on the latest committed state.
 
-    ``call_shape``, ``fees`` and ``balance_of`` are optional so that a pool can be
-    tested without a chain; the node passes the Chain's (``node.service``).
+    ``resolve_sender`` maps a signing key to its account id (or a refusal);
+    ``account_nonce`` and ``balance_of`` take account ids. Each pending key's account
+    is resolved once, when its first transaction is added (a key never changes
+    account), so ``reap`` and ``has_executable`` read nonces only. ``call_shape``,
+    ``fees`` and ``balance_of`` are optional so that a pool can be tested without a
+    chain; the node passes the Chain's (``node.core.engine``).
     """
 
-    def __init__(self, chain_id: str, account_nonce: Callable[[bytes], int], is_registered: Callable[[bytes], bool],
+    def __init__(self, chain_id: str, account_nonce: Callable[[bytes], int], resolve_sender: SenderResolver,
                  limits: MempoolLimits = MempoolLimits(),
                  verify: Callable[[SignedTx], bool] = SignedTx.verify_signature,
                  call_shape: CallShape | None = None, fees: Callable[[], FeeSchedule] = lambda: FREE,
                  balance_of: Callable[[bytes], int] | None = None) -> None:
         self.chain_id = chain_id
         self.account_nonce = account_nonce
-        self.is_registered = is_registered
+        self.resolve_sender = resolve_sender
+        self._account: dict[bytes, bytes] = {}  # pending signing key -> its account id (fixed for good)
+        self._keys_of: dict[bytes, dict[bytes, None]] = {}  # account id -> its keys with pending txs
         self.limits = limits
         self.verify = verify
         self.call_shape = call_shape
@@ -171,6 +191,10 @@ class Mempool:
 
     def check(self, raw: bytes) -> SignedTx:
         """Decode and run every admission check without adding; raise MempoolError."""
+        return self._check(raw)[0]
+
+    def _check(self, raw: bytes) -> tuple[SignedTx, bytes]:
+        """``check``, also returning the account id the sender's key resolved to."""
         limits = self.limits
         if len(raw) > limits.max_tx_bytes:
             raise self._refuse(TOO_LARGE, f"transaction is {len(raw)} bytes, the limit is {limits.max_tx_bytes}")
@@ -197,9 +221,12 @@ class Mempool:
                                                    f"{limits.max_args_bytes}")
         if tx.tx_id in self._ids:
             raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending")
-        if not self.is_registered(body.sender):
-            raise self._refuse(UNREGISTERED, f"sender {body.sender.hex()} is not a registered, active account")
-        expected = self.account_nonce(body.sender)
+        signer = self.resolve_sender(body.sender)
+        if signer.refusal is not None or signer.account is None:
+            name, message = signer.refusal or ("UnregisteredSender", f"sender {body.sender.hex()} has no account")
+            raise self._refuse(SENDER_REASONS.get(name, UNREGISTERED), message)
+        account = signer.account
+        expected = self.account_nonce(account)
         if body.nonce < expected:
             raise self._refuse(NONCE_TOO_LOW, f"nonce {body.nonce} is already used; the sender's next nonce is {expected}")
         if body.nonce >= expected + limits.nonce_window:
@@ -219,7 +246,7 @@ class Mempool:
         if not fees.free and self.balance_of is not None:
             fee = fees.max_fee(body.gas_limit, len(raw))
             held = self._held.get(body.sender, 0)
-            balance = self.balance_of(body.sender)
+            balance = self.balance_of(account)
             if balance < held + fee:
                 pending_note = f" plus {held} for its pending transactions" if held else ""
                 raise self._refuse(INSUFFICIENT_FEE, (
@@ -227,19 +254,23 @@ class Mempool:
                     f"{body.gas_limit} x {fees.gas_price} per 1000 gas + {len(raw)} bytes x {fees.byte_price})"))
         if not self.verify(tx):
             raise self._refuse(BAD_SIGNATURE, "the signature does not verify for this sender, chain and body")
-        return tx
+        return tx, account
 
     def admit(self, raw: bytes, now: float = 0.0) -> SignedTx:
         """Check and add a client's raw transaction; return it or raise MempoolError."""
-        tx = self.check(raw)
-        self.add_checked(tx, now)
+        tx, account = self._check(raw)
+        self.add_checked(tx, now, account)
         return tx
 
-    def add_checked(self, tx: SignedTx, now: float = 0.0) -> bool:
-        """Add a transaction that already passed ``check``."""
+    def add_checked(self, tx: SignedTx, now: float = 0.0, account: bytes | None = None) -> bool:
+        """Add a transaction that already passed ``check`` (``account``: its sender's, if known)."""
         if tx.tx_id in self._ids:
             return False
-        self._by_sender.setdefault(tx.body.sender, {})[tx.body.nonce] = tx
+        sender = tx.body.sender
+        if sender not in self._by_sender:
+            account = self._account[sender] = account or self._account_of(sender)
+            self._keys_of.setdefault(account, {})[sender] = None
+        self._by_sender.setdefault(sender, {})[tx.body.nonce] = tx
         self._ids[tx.tx_id] = tx
         self._raws.add(tx.encode())
         fees = self.fees()
@@ -278,14 +309,14 @@ class Mempool:
 
     def has_executable(self) -> bool:
         """True if some sender's next nonce is pending (a block would not be empty)."""
-        return any(self.account_nonce(sender) in pending for sender, pending in self._by_sender.items())
+        return any(self.account_nonce(self._account[sender]) in pending for sender, pending in self._by_sender.items())
 
     def reap(self, max_txs: int, max_bytes: int, max_gas: int) -> list[SignedTx]:
         """The next block's transactions: per sender, consecutive nonces from the next one."""
         batch: list[SignedTx] = []
         size = gas = 0
         for sender, pending in self._by_sender.items():
-            nonce = self.account_nonce(sender)
+            nonce = self.account_nonce(self._account[sender])
             while nonce in pending:
                 tx = pending[nonce]
                 tx_size = len(tx.encode())
@@ -300,10 +331,11 @@ class Mempool:
     def update(self, committed: Iterable[SignedTx]) -> list[bytes]:
         """After a block: drop included transactions and any made stale. Returns the ids that left."""
         removed: list[bytes] = []
-        senders: dict[bytes, None] = {}  # in block order: every read below happens in one order on every run
+        accounts: dict[bytes, None] = {}  # in block order: every read below happens in one order on every run
         recent, keep = self._recent, self.limits.recent_committed
         for tx in committed:
-            senders[tx.body.sender] = None
+            sender = tx.body.sender
+            accounts[self._account.get(sender) or self._account_of(sender)] = None
             raw = tx.encode()
             recent[raw] = None
             if len(recent) > keep:
@@ -313,18 +345,32 @@ class Mempool:
                 pending = self._by_sender.get(tx.body.sender)
                 if pending is not None:
                     pending.pop(tx.body.nonce, None)
-        for sender in senders:
-            pending = self._by_sender.get(sender)
-            if pending is None:
-                continue
-            floor = self.account_nonce(sender)
+        for account in accounts:
+            for sender in list(self._keys_of.get(account, ())):
+                self._drop_stale(sender, removed)
+        return removed
+
+    def _account_of(self, key: bytes) -> bytes:
+        """The account id ``key`` signs for (a key that is no account's stands for itself)."""
+        return self.resolve_sender(key).account or key
+
+    def _drop_stale(self, sender: bytes, removed: list[bytes]) -> None:
+        """Drop ``sender``'s pending transactions whose nonce its account has moved past."""
+        pending = self._by_sender.get(sender)
+        if pending is not None:
+            floor = self.account_nonce(self._account[sender])
             for nonce in [n for n in pending if n < floor]:
                 stale = pending.pop(nonce).tx_id
                 self._forget(stale)
                 removed.append(stale)
-            if not pending:
-                del self._by_sender[sender]
-        return removed
+        if not pending:
+            self._by_sender.pop(sender, None)
+            account = self._account.pop(sender, None)
+            keys = self._keys_of.get(account)
+            if keys is not None:
+                keys.pop(sender, None)
+                if not keys:
+                    del self._keys_of[account]
 
     def _forget(self, tx_id: bytes) -> SignedTx | None:
         tx = self._ids.pop(tx_id, None)

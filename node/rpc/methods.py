@@ -238,8 +238,10 @@ def make_routes(node: "NodeView") -> list[Method]:
         Method("chain_getProof", chain_getProof, (Param("key", HEX, "state key (0x-hex)"), HEIGHT),
                "value and inclusion/non-inclusion proof against the certified state root",
                summary="A state proof a light client can check."),
-        Method("account_get", account_get, (Param("address", HASH32, "account public key"),),
-               "nonce, registration, roles and balance", summary="An account's on-chain facts.", heavy=True),
+        Method("account_get", account_get, (Param("address", HASH32, "an account id or any signing key it used"),),
+               "{address, account (the stable account id), signing_key (its current key), key_retired_at (0: "
+               "current; null: no account's key), registered (may address sign now), nonce (the account's), "
+               "roles, balance, pending_txs (of address)}", summary="An account's on-chain facts.", heavy=True),
         Method("chain_getValidators", chain_getValidators, (),
                "{height, validators (the set of the next height), schedule: [{from_height, validators, set_hash, "
                "proof: {height, header_raw, certificate} of the header before the change that names the set, or "

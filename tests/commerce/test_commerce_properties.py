@@ -50,7 +50,7 @@ def action(**strategies):
 #: The first entry is what Hypothesis tries first and shrinks towards.
 WEIGHTED = (["progress"] * 6 + ["progress_case"] * 3 + ["place"] * 3 + ["advance"] * 3 + ["order_call"] * 2
             + ["open_case", "case_call", "rule_dispute", "review", "warranty_flow", "warranty_flow", "transfer", "ticket",
-               "loyalty"])
+               "loyalty", "rotate_key"])
 
 
 class CommerceMachine(RuleBasedStateMachine):
@@ -70,6 +70,7 @@ class CommerceMachine(RuleBasedStateMachine):
         self.units: list[bytes] = []
         self.logs: dict[bytes, list] = {}
         self.tickets: list[int] = []
+        self.rotations = 0
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -125,11 +126,12 @@ class CommerceMachine(RuleBasedStateMachine):
             return
         oid = data.draw(st.sampled_from(self.orders))
         o = self.c.order(oid)
-        b, m, k = o["buyer"], o["merchant"], o["carrier"] or self.c.keys["carrier1"]
+        name = self.c.names   # parties act by name, so they sign with their current (maybe rotated) key
+        b, m, k = name[o["buyer"]], name[o["merchant"]], name[o["carrier"]] if o["carrier"] else "carrier1"
         held = self.c.escrow(oid)
         remaining = o["amount"] - o["refunded"]
         steps = {
-            "PLACED": [(m, "orders", "accept", oid, k, h("label")), (m, "orders", "reject", oid), (b, "orders", "cancel", oid),
+            "PLACED": [(m, "orders", "accept", oid, self.c.keys[k], h("label")), (m, "orders", "reject", oid), (b, "orders", "cancel", oid),
                        (b, "cases", "open", oid, "REFUND_ONLY", max(1, remaining * split // 100), h("r"))],
             "ACCEPTED": [(m, "orders", "ship", oid, h("t"), split < 20), (k, "orders", "ship", oid, h("t"), False),
                          (b, "orders", "dispute", oid, h("e")), (b, "orders", "cancel", oid)],
@@ -141,7 +143,7 @@ class CommerceMachine(RuleBasedStateMachine):
                           (b, "orders", "dispute", oid, h("e"))],
             "COMPLETED": [(b, "orders", "poke", oid), (b, "cases", "open", oid, "RETURN_REFUND", max(1, remaining * split // 100), h("r")),
                           (m, "orders", "dispute", oid, h("e")), (b, "orders", "poke", oid)],
-            "DISPUTED": [(self.c.keys["platform" if o["escalated"] else "arbiter"], "orders", "rule", oid,
+            "DISPUTED": [("platform" if o["escalated"] else "arbiter", "orders", "rule", oid,
                           held * split // 100, held - held * split // 100, 0), (b, "orders", "poke", oid)],
         }.get(o["state"])
         if not steps:
@@ -157,7 +159,7 @@ class CommerceMachine(RuleBasedStateMachine):
             return
         cid = data.draw(st.sampled_from(self.cases))
         c = self.c.view("cases", "get_case", cid)
-        b, m = c["buyer"], c["merchant"]
+        b, m = self.c.names[c["buyer"]], self.c.names[c["merchant"]]
         steps = {
             "REQUESTED": [(m, "reply", cid, True, 0), (m, "reply", cid, False, max(1, c["amount"] // 2)),
                           (b, "poke", cid), (b, "escalate", cid)],
@@ -308,6 +310,16 @@ class CommerceMachine(RuleBasedStateMachine):
             self.c.call(who, "loyalty", "clawback", PROGRAM, data.draw(st.sampled_from(self.orders)))
         self.c.call(who, "loyalty", "redeem", PROGRAM, points)
         self.c.call(who, "loyalty", "expire", PROGRAM, self.c.keys[data.draw(st.sampled_from(BUYERS))])
+
+    @action(who=parties)
+    def rotate_key(self, who):
+        """Any party moves to a new signing key mid-flight: everything it has stays its, the old key is refused."""
+        old = self.c.sender(who)
+        self.rotations += 1
+        new = self.c.rotate(who, f"sm-rotated-{who}-{self.rotations}")
+        assert self.c.account(new) == self.c.keys[who]
+        refused = self.c.call(old, "ledger", "transfer", self.c.keys["buyer1"], 1)
+        assert isinstance(refused, Err) and refused.name == "RotatedKey"
 
     @rule(data=st.data(), name=st.sampled_from(WEIGHTED))
     def step(self, data, name):

@@ -41,11 +41,14 @@ def test_identity_admin_grants_revokes_and_key_rotation():
     assert c.err("admin-shops", "identity", "revoke_role", new, "AUDITOR").message.startswith("account belongs")
     c.ok("admin-platform", "identity", "revoke_role", new, "AUDITOR")
     assert not c.view("identity", "has_role", new, "AUDITOR")
-    rotated = SigningKey.from_label("newbuyer-2").public_key
-    c.ok(new, "identity", "rotate_signing_key", rotated)
-    assert not c.view("identity", "is_active", new) and c.view("identity", "has_role", rotated, "BUYER")
+    rotated = c.rotate(new, "newbuyer-2")          # the account keeps its id (``new``) and its roles
+    assert c.view("identity", "is_active", new) and c.view("identity", "has_role", new, "BUYER")
+    assert c.view("identity", "account_of", rotated) == [new, rotated, 0]
+    assert is_registered(c.state, rotated) and not is_registered(c.state, new)
+    assert c.err(new, "identity", "rotate_encryption_key", b"\x09" * 32).name == "RotatedKey"
     c.ok(rotated, "identity", "rotate_encryption_key", b"\x09" * 32)
-    c.ok("admin-platform", "identity", "revoke_account", rotated)
+    assert c.view("identity", "get_account", new)["enc_key"] == b"\x09" * 32
+    c.ok("admin-platform", "identity", "revoke_account", new)
     assert not is_registered(c.state, rotated)
     assert "KeyRotated" in c.event_names() and "RoleRevoked" in c.event_names()
 

@@ -241,3 +241,36 @@ def test_a_key_rotated_to_another_machine_takes_its_addresses_and_keeps_name_and
 
 def test_limits_match_the_ledger():
     assert f"MAX_VALIDATORS = {MAX_VALIDATORS}\n" in _src("governance.sc.py")
+
+
+def test_recover_account_is_asked_by_the_accounts_organisation_voted_and_proven_by_the_new_key():
+    from contracts_vm.system import key_proof_message, resolve_signer
+    from ledger.crypto import SigningKey
+
+    g = Gov()
+    lost, found = SigningKey.from_label("buyer"), SigningKey.from_label("buyer-recovered")
+    proof = found.sign_raw(key_proof_message("gov-test", g.buyer, found.public_key))
+    args = [g.buyer, found.public_key, proof]
+    assert "only an admin of organisation platform" in g.err(g.admin("shops"), "governance", "propose",
+                                                             "recover_account", args, "not ours")
+    wrong = found.sign_raw(key_proof_message("other-chain", g.buyer, found.public_key))
+    assert "the proof is not the new key's signature" in g.err(
+        g.admin("platform"), "governance", "propose", "recover_account", [g.buyer, found.public_key, wrong], "x")
+    assert "expected args [account id, new key, proof]" in g.err(
+        g.admin("platform"), "governance", "propose", "recover_account", [g.buyer, found.public_key], "x")
+    assert "no account" in g.err(g.admin("platform"), "governance", "propose", "recover_account",
+                                 [key("nobody"), found.public_key, proof], "x")
+    # Passed but not executed: no single organisation moved anything.
+    pid = g.propose("recover_account", args)
+    g.pass_(pid, ("platform", "shops"))
+    assert resolve_signer(g.state, lost.public_key).ok
+    g.ok(g.admin("logistics"), "governance", "vote", pid, True)
+    g.wait()
+    g.ok(g.admin("service"), "governance", "execute", pid, b"")
+    assert "AccountRecovered" in g.names()
+    assert resolve_signer(g.state, found.public_key).account == g.buyer
+    assert resolve_signer(g.state, lost.public_key).refusal[0] == "RotatedKey"
+    assert g.view("ledger", "balance_of", g.buyer) == 5_000
+    # The same proof cannot move the account again: the key is taken now.
+    assert "already an account's key" in g.err(g.admin("platform"), "governance", "propose", "recover_account",
+                                               args, "again")

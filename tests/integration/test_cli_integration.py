@@ -206,6 +206,28 @@ def test_ticket_provenance_points_and_voucher(cli, story):
     assert cli.json("order", "show", str(placed["return_value"]))["amount"] == 800
 
 
+def test_account_rotate_key_keeps_the_account_and_refuses_the_old_key(cli):
+    """The auditor (no other test signs with it) moves to a fresh key: same account id, balance
+    and nonce sequence; the old key is refused with the rotation named; the new one pays."""
+    cli("keys", "import", "auditor", cli.key_file("auditor"))
+    before = cli.json("account", "show", "auditor")
+    cli("keys", "new", "auditor-rotated")
+    rotated = cli.json("account", "rotate-key", "auditor-rotated", "--key", "auditor")
+    assert rotated["status"] == "ok"
+    after = cli.json("account", "show", "auditor-rotated")
+    assert after["account"] == before["account"] and after["registered"] and after["roles"] == ["AUDITOR"]
+    assert after["signing_key"] == cli.json("keys", "show", "auditor-rotated")["public_key"]
+    assert after["nonce"] == before["nonce"] + 1   # nonces are per account: the sequence continues
+    old = cli.json("account", "show", "auditor")
+    assert not old["registered"] and old["key_retired_at"] == rotated["height"]
+    merchant = cli.json("keys", "show", "merchant-acme")["public_key"]
+    refused = cli("tx", "send", "ledger", "transfer", merchant, "1", "--key", "auditor", expect=EXIT_TX_FAILED)
+    assert "was rotated out of account" in refused.stderr and "account's current key" in refused.stderr
+    sent = cli.json("tx", "send", "ledger", "transfer", merchant, "1", "--key", "auditor-rotated")
+    assert sent["status"] == "ok"
+    assert int(cli.json("account", "show", "auditor")["balance"]) == int(after["balance"]) - 1 - sent["fee"]
+
+
 def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, tmp_path):
     node = net.manifest["nodes"][3]
     home = node["home"]

@@ -155,8 +155,8 @@ def test_a_call_admitted_before_an_upgrade_changed_its_abi_fails_in_execution_th
     admin, buyer = keys["platform-admin"], keys["buyer-1"]
     node_key = node.key
     primary, backup = Chain(MemoryKV(), genesis), Chain(MemoryKV(), genesis)
-    pool = Mempool(genesis.chain_id, primary.nonce, primary.is_registered, call_shape=primary.call_shape,
-                   fees=primary.fee_schedule, balance_of=primary.balance)
+    pool = Mempool(genesis.chain_id, primary.account_nonce, primary.signer, call_shape=primary.call_shape,
+                   fees=primary.fee_schedule, balance_of=primary.account_balance)
 
     members = [keys[n] for n in ("platform-admin", "merchant-acme", "merchant-globex", "carrier")]  # 4 of 6 orgs
     nonces = {k.public_key: 0 for k in members}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from contracts_vm.system import Signer
 from ledger.crypto import SigningKey
 from ledger.encoding import encode
 from ledger.types import SignedTx, TxBody
@@ -23,6 +24,7 @@ from node.core.mempool import (
     POOL_FULL,
     REASON_DOCS,
     REASONS,
+    ROTATED_KEY,
     SENDER_FULL,
     TOO_LARGE,
     UNREGISTERED,
@@ -46,14 +48,20 @@ class World:
         self.registered = {ALICE.public_key, BOB.public_key}
 
     def pool(self, **limits) -> Mempool:
-        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), lambda s: s in self.registered, MempoolLimits(**limits))
+        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), self.refusal, MempoolLimits(**limits))
+
+    def refusal(self, key: bytes) -> Signer:
+        """Every registered key is its own account here."""
+        if key in self.registered:
+            return Signer(key, key)
+        return Signer(key, None, ("UnregisteredSender", f"sender {key.hex()} is not registered"))
 
     def fee_pool(self, balances: dict[bytes, int], schedule: FeeSchedule) -> Mempool:
         """A pool whose ABI check refuses every call of ``ledger.burn`` and whose fees are ``schedule``."""
         def shape(body):
             return ("BadArguments", "ledger.burn is refused in this test") if body.method == "burn" else None
-        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), lambda s: s in self.registered,
-                       call_shape=shape, fees=lambda: schedule, balance_of=lambda s: balances.get(s, 0))
+        return Mempool(CHAIN, lambda s: self.nonces.get(s, 0), self.refusal, call_shape=shape, fees=lambda: schedule,
+                       balance_of=lambda s: balances.get(s, 0))
 
 
 def refused(pool: Mempool, raw: bytes) -> str:
@@ -141,6 +149,39 @@ def test_update_removes_committed_and_stale():
     removed = pool.update(txs[:2])
     assert set(removed) == {t.tx_id for t in txs[:3]} and len(pool) == 1 and txs[3].tx_id in pool
     assert [t.body.nonce for t in pool.reap(10, 10**6, 10**9)] == [3]
+
+
+def test_a_rotated_key_is_refused_and_its_stale_transactions_leave_when_the_new_key_moves_the_account_on():
+    """Nonces are per account: the new key continues the sequence, and what the old key
+    left pending below the account's nonce is dropped although the old key signs no more."""
+    world = World()
+    account = ALICE.public_key
+    new_key = SigningKey.from_label("alice-rotated")
+    keys_of = {account: account, new_key.public_key: account}
+    rotated = {}
+
+    def resolve(key: bytes) -> Signer:
+        if key in rotated:
+            return Signer(key, keys_of[key], ("RotatedKey", rotated[key]))
+        return Signer(key, keys_of[key]) if key in keys_of else Signer(key, None, ("UnregisteredSender", "no"))
+
+    pool = Mempool(CHAIN, lambda acct: world.nonces.get(acct, 0), resolve)
+    old = [tx(ALICE, n) for n in (0, 1, 2)]
+    for t in old:
+        pool.admit(t.encode())
+    rotated[account] = f"key {account.hex()} was rotated out of account {account.hex()} at height 7"
+    with pytest.raises(MempoolError, match="was rotated out of account .* at height 7") as info:
+        pool.admit(tx(ALICE, 3).encode())
+    assert info.value.reason == ROTATED_KEY
+    world.nonces[account] = 1                   # old[0] committed (the rotation itself)
+    pool.update([old[0]])
+    fresh = [tx(new_key, n) for n in (1, 2)]
+    for t in fresh:
+        pool.admit(t.encode())
+    world.nonces[account] = 3                   # the new key's two committed: the old key's 1 and 2 are stale
+    removed = pool.update(fresh)
+    assert set(removed) == {t.tx_id for t in fresh + old[1:]} and len(pool) == 0
+    assert pool._keys_of == {} and pool._account == {}
 
 
 def test_pending_transactions_come_due_for_regossip_at_doubling_intervals():
