@@ -558,6 +558,12 @@ def get_proposal(id: int) -> any:
 
 
 @view
+def proposal_count() -> int:
+    """Proposals ever made (ids run 0 .. count - 1)."""
+    return self.next_id
+
+
+@view
 def list_proposals(from_id: int, count: int) -> list:
     require(count >= 0 and count <= MAX_LIST, "count must be 0..50")
     out = []

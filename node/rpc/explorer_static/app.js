@@ -738,19 +738,9 @@ async function pageValidators(token) {
         "change names the new set's hash, so a light client follows the sets from genesis (RPC chain_getValidators).")));
 }
 
-/** How many proposals there are. Ids run 0, 1, 2, ... and governance has no count view, so
- * probe get_proposal at doubling ids, then bisect: about 2 log2(n) calls. */
+/** How many proposals there are (ids run 0 .. count - 1). */
 async function proposalCount() {
-  const exists = async (id) => (await view("governance", "get_proposal", id)) !== null;
-  if (!(await exists(0))) return 0;
-  let low = 0;
-  let high = 1;
-  while (high < Number.MAX_SAFE_INTEGER / 2 && await exists(high)) { low = high; high *= 2; }
-  while (high - low > 1) {
-    const mid = Math.floor((low + high) / 2);
-    if (await exists(mid)) low = mid; else high = mid;
-  }
-  return low + 1;
+  return Number(await view("governance", "proposal_count"));
 }
 
 /** The newest proposals (at most MAX_PROPOSAL_PAGES pages of list_proposals), oldest first. */
