@@ -12,7 +12,9 @@ decides when to build it (``batch_wait_ms``, ``empty_block_interval_ms``, previe
 RPC handlers read the node through node/reads.py's NodeView, never this object.
 
 Peer messages carry a one-byte envelope: consensus messages, a batch of gossiped raw
-transactions, or a proposal preview (node.core.preview).
+transactions, a proposal preview (node.core.preview), or state sync (node.statesync:
+this node serves snapshot offers and trie nodes to newcomers; ``run_node`` first runs
+a newcomer's own state sync when ``[statesync] enable`` is set on an empty store).
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ from node.rpc.explorer import add_explorer_routes
 from node.rpc.methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
 from node.rpc.server import RpcServer
 from node.rpc.views import block_json, value_to_json
-from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
+from node.statesync.run import state_sync_if_needed
+from node.statesync.serve import REASON_NODE_BUDGET, SnapshotServer
+from node.statesync.wire import (ENVELOPE_STATESYNC, NODES_REQUEST_PREFIX, NodesRequest, OfferRequest,
+                                 SyncProtocolError)
+from node.statesync.wire import decode_message as decode_statesync
+from p2p.limits import CLASS_CATCHUP, CLASS_CONSENSUS, CLASS_GOSSIP
 from p2p.transport import Transport
 
 log = logging.getLogger("shopchain.node")
@@ -159,6 +166,9 @@ class Node:
             elif outcome is not None:
                 self.m_previews.labels(outcome).inc()
             return
+        if kind == ENVELOPE_STATESYNC:
+            self._on_statesync(peer, body)
+            return
         if kind != ENVELOPE_CONSENSUS:
             self.m_dropped.labels("unknown_envelope").inc()
             return
@@ -173,6 +183,29 @@ class Node:
             return
         self.core.step(message, peer)
         self.proposer.maybe_propose()
+
+    def _on_statesync(self, peer: bytes, body: bytes) -> None:
+        """Serve a newcomer's state-sync request within its budget (node.statesync.serve)."""
+        if self.transport is None:
+            return
+        if body.startswith(NODES_REQUEST_PREFIX) and not self.snapshots.may_serve_nodes(peer):
+            self.transport.note_drop(peer, CLASS_CATCHUP, REASON_NODE_BUDGET)
+            return
+        try:
+            message = decode_statesync(body)
+        except SyncProtocolError:
+            self.m_dropped.labels("undecodable").inc()
+            return
+        if isinstance(message, OfferRequest):
+            answer, refused = self.snapshots.offer(peer)
+        elif isinstance(message, NodesRequest):
+            answer, refused = self.snapshots.answer_nodes(peer, message.hashes)
+        else:
+            answer, refused = None, "unsolicited_statesync_answer"
+        if answer is not None:
+            self.transport.send(peer, bytes([ENVELOPE_STATESYNC]) + answer.encode())
+        elif refused:
+            self.transport.note_drop(peer, CLASS_CATCHUP, refused)
 
     def _send(self, to: bytes | None, message: Any) -> None:
         if self.transport is None:
@@ -291,7 +324,10 @@ class Node:
         host, port = cfg.address("p2p")
         limits = transport_limits(cfg)
         self.catchup = CatchupServer(limits, self.chain.blocks.get_stored_pair, MAX_SERVE_BYTES)
-        envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP}
+        self.snapshots = SnapshotServer(limits, self.kv, self.chain.blocks, self.chain.schedule,
+                                        cfg.get("statesync", "snapshot_interval"))
+        envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP,
+                     ENVELOPE_STATESYNC: CLASS_CATCHUP}
         return Transport(self.key, self.genesis.chain_id, host, port, self.peer_addresses, self._on_peer_message,
                          ssl_server=ssl_server, ssl_client=ssl_client, limits=limits,
                          classify=lambda data: frame_class(data, envelopes, ENVELOPE_CONSENSUS),
@@ -337,9 +373,11 @@ class Node:
 
 def run_node(home: str) -> int:
     """Entry point of ``shopchain node start``."""
-    config, key, _ = load_home(home)
+    config, key, genesis = load_home(home)
     setup_logging(f"{config.get('node', 'moniker')}/{key.public_key.hex()[:8]}", config.get("log", "level"),
                   config.get("log", "format"))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(state_sync_if_needed(config, key, genesis))  # [statesync] enable on an empty store
     node = Node(home)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(node.run())
