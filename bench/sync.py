@@ -50,6 +50,9 @@ from p2p.limits import TransportLimits
 BENCH = "sync"
 #: Peers the newcomer fetches from (all backed by the same store here).
 PEERS = [bytes([i]) * 32 for i in range(1, 5)]
+#: Every this many blocks a buyer transfers the merchant what its next registrations cost in fees.
+TOP_UP_EVERY_BLOCKS = 5_000
+TOP_UP_AMOUNT = 2_000_000
 #: Serving budget of the in-process peers: unlimited, so the figure is the node's own work.
 UNLIMITED = TransportLimits(serve_bytes_per_second=float(1 << 40), serve_byte_burst=float(1 << 40))
 
@@ -60,6 +63,7 @@ def build_chain(root: str, blocks: int, txs_per_block: int, snapshot_at: int, sy
     layout = create_devnet(os.path.join(root, "devnet"), validators=4, seed="bench-sync")
     node_keys = [read_key_file(os.path.join(h, "node_key.json")) for h in layout.node_homes]
     merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))
+    buyer = read_key_file(os.path.join(layout.keys_dir, "buyer-1.json"))  # tops up the merchant's fees
     product = hashlib.sha256(b"bench-sync product").digest()
     kv = LevelDBKV(os.path.join(root, "source"))
     chain = Chain(kv, layout.genesis, sync=False)
@@ -67,6 +71,9 @@ def build_chain(root: str, blocks: int, txs_per_block: int, snapshot_at: int, sy
     started = time.monotonic()
     for height in range(1, blocks + 1):
         txs = []
+        if height % TOP_UP_EVERY_BLOCKS == 1:
+            txs.append(TxBody(chain.chain_id, buyer.public_key, height // TOP_UP_EVERY_BLOCKS, "ledger", "transfer",
+                              [merchant.public_key, TOP_UP_AMOUNT * txs_per_block], 1_000_000).sign(buyer))
         for _ in range(txs_per_block):
             unit = hashlib.sha256(b"bench-sync unit %d" % nonce).digest()
             txs.append(TxBody(chain.chain_id, merchant.public_key, nonce, "warranty", "register_unit", [unit, product],
@@ -76,7 +83,9 @@ def build_chain(root: str, blocks: int, txs_per_block: int, snapshot_at: int, sy
                                   now_ms=layout.genesis.genesis_time_ms + 1_000 * height)
         cert = CommitCertificate.from_votes([Vote.create(k, chain.chain_id, PHASE_COMMIT, 0, height, block.block_hash)
                                              for k in node_keys[:3]])
-        chain.commit(block, cert)
+        outcome = chain.commit(block, cert)
+        if any(r.status != 0 for r in outcome.receipts):
+            raise SystemExit(f"a transaction of block {height} failed: {outcome.receipts}; the bench is broken")
         if height == snapshot_at:
             server = SnapshotServer(UNLIMITED, kv, chain.blocks, chain.schedule, interval=snapshot_at)
             offer = server.offer(PEERS[0])[0].encode()

@@ -34,7 +34,7 @@ from ledger.crypto import SigningKey
 from ledger.genesis import Genesis
 from ledger.storage.leveldb import LevelDBKV
 from ledger.storage.schema import GENESIS_HASH_KEY
-from node.catchup import transport_limits
+from node.catchup import frame_class, transport_limits
 from node.ops.config import NodeConfig, parse_peer_addresses
 from node.statesync.fetch import StateFetcher, StateSyncError, encode_progress
 from node.statesync.wire import (
@@ -47,7 +47,7 @@ from node.statesync.wire import (
     decode_message,
     verify_offer,
 )
-from p2p.limits import CLASS_CATCHUP, CLASS_GOSSIP
+from p2p.limits import CLASS_CATCHUP, CLASS_CONSENSUS, CLASS_GOSSIP
 from p2p.transport import Transport
 
 log = logging.getLogger("shopchain.statesync")
@@ -98,9 +98,15 @@ class StateSyncRunner:
             paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
             ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
         host, port = cfg.address("p2p")
+        # The validators' consensus traffic keeps arriving meanwhile: charge it to the same classes
+        # a running node does, so it never uses up the budget of the state-sync answers.
+        from node.service import ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW, ENVELOPE_TXS
+
+        envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP,
+                     ENVELOPE_STATESYNC: CLASS_CATCHUP}
         return Transport(self.key, self.genesis.chain_id, host, port, self._peers(), self._on_message,
                          ssl_server=ssl_server, ssl_client=ssl_client, limits=transport_limits(cfg),
-                         classify=lambda data: CLASS_CATCHUP if data[:1] == bytes([ENVELOPE_STATESYNC]) else CLASS_GOSSIP)
+                         classify=lambda data: frame_class(data, envelopes, ENVELOPE_CONSENSUS))
 
     def _send(self, peer: bytes, message: OfferRequest | object) -> None:
         if self.transport is not None:
