@@ -36,6 +36,8 @@ from node.core.engine import CoreSettings, NodeCore
 from node.core.executor import BlockOutcome
 from node.core.mempool import MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
+from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW,
+                            ENVELOPE_STATESYNC, ENVELOPE_TXS)
 from node.gossip import Gossip
 from node.ops.config import ConfigError, parse_peer_addresses, rpc_limits
 from node.ops.home import load_home
@@ -50,17 +52,13 @@ from node.rpc.server import RpcServer
 from node.rpc.views import block_json, value_to_json
 from node.statesync.run import state_sync_if_needed
 from node.statesync.serve import REASON_NODE_BUDGET, SnapshotServer
-from node.statesync.wire import (ENVELOPE_STATESYNC, NODES_REQUEST_PREFIX, NodesRequest, OfferRequest,
-                                 SyncProtocolError)
+from node.statesync.wire import NODES_REQUEST_PREFIX, NodesRequest, OfferRequest, SyncProtocolError
 from node.statesync.wire import decode_message as decode_statesync
-from p2p.limits import CLASS_CATCHUP, CLASS_CONSENSUS, CLASS_GOSSIP
+from p2p.limits import CLASS_CATCHUP
 from p2p.transport import Transport
 
 log = logging.getLogger("shopchain.node")
 
-ENVELOPE_CONSENSUS = 1
-ENVELOPE_TXS = 2
-ENVELOPE_PREVIEW = 3
 #: Most blocks sent in one catch-up answer (also capped by bytes below).
 MAX_SERVE_BLOCKS = 32
 #: Most bytes of blocks in one catch-up answer (below the p2p frame limit).
@@ -326,11 +324,9 @@ class Node:
         self.catchup = CatchupServer(limits, self.chain.blocks.get_stored_pair, MAX_SERVE_BYTES)
         self.snapshots = SnapshotServer(limits, self.kv, self.chain.blocks, self.chain.schedule,
                                         cfg.get("statesync", "snapshot_interval"))
-        envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP,
-                     ENVELOPE_STATESYNC: CLASS_CATCHUP}
         return Transport(self.key, self.genesis.chain_id, host, port, self.peer_addresses, self._on_peer_message,
                          ssl_server=ssl_server, ssl_client=ssl_client, limits=limits,
-                         classify=lambda data: frame_class(data, envelopes, ENVELOPE_CONSENSUS),
+                         classify=lambda data: frame_class(data, ENVELOPE_CLASSES, ENVELOPE_CONSENSUS),
                          on_drop=lambda peer, cls, reason: self.m_dropped.labels(f"{cls}_{reason}").inc())
 
     async def run(self, install_signals: bool = True) -> int:

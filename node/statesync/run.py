@@ -35,10 +35,10 @@ from ledger.genesis import Genesis
 from ledger.storage.leveldb import LevelDBKV
 from ledger.storage.schema import GENESIS_HASH_KEY
 from node.catchup import frame_class, transport_limits
+from node.envelopes import ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_STATESYNC
 from node.ops.config import NodeConfig, parse_peer_addresses
 from node.statesync.fetch import StateFetcher, StateSyncError, encode_progress
 from node.statesync.wire import (
-    ENVELOPE_STATESYNC,
     Nodes,
     Offer,
     OfferRequest,
@@ -47,7 +47,7 @@ from node.statesync.wire import (
     decode_message,
     verify_offer,
 )
-from p2p.limits import CLASS_CATCHUP, CLASS_CONSENSUS, CLASS_GOSSIP
+from p2p.limits import CLASS_CATCHUP
 from p2p.transport import Transport
 
 log = logging.getLogger("shopchain.statesync")
@@ -98,15 +98,11 @@ class StateSyncRunner:
             paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
             ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
         host, port = cfg.address("p2p")
-        # The validators' consensus traffic keeps arriving meanwhile: charge it to the same classes
-        # a running node does, so it never uses up the budget of the state-sync answers.
-        from node.service import ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW, ENVELOPE_TXS
-
-        envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP,
-                     ENVELOPE_STATESYNC: CLASS_CATCHUP}
+        # The validators' consensus traffic keeps arriving meanwhile: charged to the same classes
+        # a running node charges it to, so it never uses up the budget of the state-sync answers.
         return Transport(self.key, self.genesis.chain_id, host, port, self._peers(), self._on_message,
                          ssl_server=ssl_server, ssl_client=ssl_client, limits=transport_limits(cfg),
-                         classify=lambda data: frame_class(data, envelopes, ENVELOPE_CONSENSUS))
+                         classify=lambda data: frame_class(data, ENVELOPE_CLASSES, ENVELOPE_CONSENSUS))
 
     def _send(self, peer: bytes, message: OfferRequest | object) -> None:
         if self.transport is not None:

@@ -1,7 +1,7 @@
 """State-sync messages on the wire, their limits, and the check of a snapshot offer.
 
 How it works: state sync has four messages, each a canonical array with a leading
-tag (DESIGN §3), carried in their own p2p envelope (node.service ENVELOPE_STATESYNC)
+tag (DESIGN §3), carried in their own p2p envelope (node.envelopes.ENVELOPE_STATESYNC)
 and charged to the peer's catch-up budget:
 
 * ``OfferRequest``: "which snapshot can you serve?"
@@ -32,9 +32,6 @@ from ledger.state_proof import HASH_BYTES
 from ledger.types import Block, BlockHeader, CommitCertificate, Receipt, compute_receipts_root, validator_set_hash
 from ledger.validator_set import MAX_SCHEDULE_ENTRIES, ValidatorSchedule, check_header_sets, check_set
 from ledger.types import verify_certificate
-
-#: The p2p envelope byte of state-sync messages (beside node.service's consensus, txs and previews).
-ENVELOPE_STATESYNC = 4
 
 TAG_OFFER_REQUEST = "ss/offer-req/1"
 TAG_OFFER = "ss/offer/1"
