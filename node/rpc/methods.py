@@ -178,9 +178,11 @@ def make_routes(node: "NodeView") -> list[Method]:
                               to_height: Any = "latest") -> dict:
         names, where = _event_filters(filters)
         head = node.blocks.height
+        if type(from_height) is int and 0 <= from_height < _base(node):
+            from_height = _base(node)  # a state-synced node scans what it holds; the answer's from_height says so
         start = _height(node, from_height) if from_height != "latest" else head
         end = _height(node, to_height)
-        start = max(start, 1, _base(node))  # a state-synced node's answer says where it started
+        start = max(start, 1)
         if end < start:
             return {"events": [], "from_height": start, "to_height": end, "next_from": None}
         stop = min(end, start + MAX_EVENT_SCAN_BLOCKS - 1)

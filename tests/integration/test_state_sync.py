@@ -80,10 +80,15 @@ def test_a_new_observer_joins_by_state_sync_and_follows_the_tip(tmp_path):
         assert validators["schedule"][0]["from_height"] == 1
         log = open(os.path.join(str(tmp_path / "devnet"), "logs", "observer.log")).read()
         assert "state sync complete" in log
+        assert client.request("chain_getEvents", "", None, 1, base + 2)["from_height"] == base
         # Transactions committed before the base are unknown here, and the error says why.
         assert net.client(0).request("chain_getReceipt", acked[0])["height"] < base
         with pytest.raises(RpcFailure, match="joined by state sync"):
             client.request("chain_getReceipt", acked[0])
+        # Stopped, its home verifies offline from the base, and says what that covers.
+        assert launcher.stop_node(observer)
+        out = cli("node", "verify", "--home", home)
+        assert f"joined by state sync at height {base}" in out and "all checks passed" in out
     finally:
         load.stop()
         launcher.stop_node(observer)
