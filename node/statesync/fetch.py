@@ -66,6 +66,8 @@ MAX_INFLIGHT_REQUESTS = 8
 MAX_FRONTIER_HASHES = 1_000_000
 
 REASON_BAD_NODE = "bad_state_node"
+#: Why a peer that answered honestly but lacked a node is not asked again (it may catch up: see ``forgive``).
+REASON_LACKS = "lacks nodes of this snapshot"
 REASON_UNSOLICITED = "unsolicited_state_nodes"
 REASON_TOO_MANY = "state_nodes_not_asked_for"
 
@@ -158,6 +160,13 @@ class StateFetcher:
     def usable(self, peers: list[bytes]) -> list[bytes]:
         return [p for p in peers if p not in self.excluded]
 
+    def forgive(self) -> int:
+        """Ask again the peers that only lacked nodes (never those that sent bad ones); returns how many."""
+        lacking = [p for p, why in self.excluded.items() if why == REASON_LACKS]
+        for peer in lacking:
+            del self.excluded[peer]
+        return len(lacking)
+
     def requests(self, peers: list[bytes], now: float) -> list[tuple[bytes, NodesRequest]]:
         """The requests to send now to ``peers`` (the connected ones)."""
         for peer, (hashes, sent) in list(self.inflight.items()):
@@ -216,7 +225,7 @@ class StateFetcher:
         lacking = [h for h in hashes if h not in answered]
         if any(not data for data in answer.items):
             self.stats.missing += 1
-            self.excluded[peer] = "lacks nodes of this snapshot"
+            self.excluded[peer] = REASON_LACKS
         self._requeue(tuple(lacking))
         return ""
 

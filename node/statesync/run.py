@@ -176,9 +176,12 @@ class StateSyncRunner:
         while not self.fetcher.done:
             connected = transport.connected_peers()
             if connected and not self.fetcher.usable(connected) and not self.fetcher.inflight:
-                log.warning("state sync: every connected peer was excluded; asking them again",
-                            extra={"excluded": {k.hex()[:16]: v for k, v in self.fetcher.excluded.items()}})
-                self.fetcher.excluded.clear()
+                forgiven = self.fetcher.forgive()
+                if forgiven or time.monotonic() - last_log > PROGRESS_LOG_S:
+                    log.warning("state sync: every connected peer is excluded; asking again those that only lacked "
+                                "nodes (a peer that sent a bad node never is)",
+                                extra={"forgiven": forgiven,
+                                       "excluded": {k.hex()[:16]: v for k, v in self.fetcher.excluded.items()}})
             for peer, request in self.fetcher.requests(connected, time.monotonic()):
                 self._send(peer, request)
             self._wake.clear()

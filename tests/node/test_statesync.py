@@ -245,3 +245,18 @@ def test_a_store_with_a_base_passes_the_open_checks_and_serves_offers_itself(sou
     later.begin(verify_offer(offer, genesis))
     run_fetch(later, second)
     later.finish()
+
+
+def test_a_peer_that_lacks_nodes_is_asked_again_later_but_a_liar_never(source):
+    genesis, _kv, chain = source
+    server = server_of(chain)
+    fetcher = StateFetcher(MemoryKV(), genesis)
+    fetcher.begin(verify_offer(offer_of(server), genesis))
+    (peer, request), = fetcher.requests([PEERS[0]], 0.0)
+    assert fetcher.on_nodes(peer, Nodes((b"",) * len(request.hashes))) == ""  # honest, but behind
+    (liar, request), = fetcher.requests([PEERS[1]], 0.0)
+    fetcher.on_nodes(liar, Nodes((b"\x00" * 40,) * len(request.hashes)))
+    assert fetcher.usable(PEERS[:2]) == [] and fetcher.forgive() == 1
+    assert fetcher.usable(PEERS[:2]) == [PEERS[0]] and fetcher.excluded == {liar: REASON_BAD_NODE}
+    assert run_fetch(fetcher, server, peers=[PEERS[0]]) == []
+    fetcher.finish()
