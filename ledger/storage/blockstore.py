@@ -27,7 +27,8 @@ cannot. A failed check raises CorruptionError naming the key, the height and the
 recovery steps (``CORRUPTION_RECOVERY``), and tells ``on_corruption`` first so a
 running node halts instead of answering from a store it cannot trust.
 
-``check_integrity`` runs at open. It walks the header index from 1 to the head with
+``check_integrity`` runs at open. It walks the header index from 1 (a state-synced
+store: from its base, ``BASE_KEY``, the oldest block it holds) to the head with
 one iterator (and the state roots with a second, in step), decoding only headers:
 every height is present, every header's hash is in the hash index at its height,
 every ``prev_hash`` is the previous header's hash, and the state root recorded for
@@ -113,8 +114,7 @@ class BlockStore:
 
     @property
     def base(self) -> int:
-        """The oldest height whose block is held: 0 for a store kept from genesis, the snapshot
-        height for one filled by state sync (which holds no block, receipt or state root below it)."""
+        """The oldest height held: 0 from genesis, else the state-sync snapshot height (nothing below it)."""
         if self._base is None:
             raw = self.kv.get(schema.BASE_KEY)
             self._base = 0 if raw is None else schema.decode_height(raw)
@@ -132,10 +132,8 @@ class BlockStore:
     @staticmethod
     def base_batch(genesis_hash: bytes, block: Block, cert: CommitCertificate, receipts: list[Receipt],
                    set_proofs: Iterable[tuple[int, bytes, bytes]]) -> list[tuple[bytes, bytes | None]]:
-        """The writes that make a store whose state at ``block``'s root is complete start at that block
-        (state sync): the block as its base and head, and the header and certificate of every validator-set
-        change at or below it (``set_proofs``: (height, header bytes, certificate bytes)), so this node can
-        prove the set chain from genesis to others."""
+        """The writes that make a store holding the complete state of ``block`` start there (state sync):
+        the block as base and head, plus (height, header, certificate) of each set change below it."""
         batch = BlockStore.block_batch(block, cert, receipts)
         batch += [(schema.GENESIS_HASH_KEY, genesis_hash),
                   (schema.SCHEMA_VERSION_KEY, encoding.encode(schema.SCHEMA_VERSION)),
@@ -146,8 +144,7 @@ class BlockStore:
         return batch
 
     def get_set_proof(self, height: int) -> tuple[bytes, bytes] | None:
-        """(header bytes, certificate bytes) of block ``height``, for proving a validator-set change:
-        from the block itself if held, else from what state sync stored below the base."""
+        """(header, certificate) bytes of block ``height`` proving a set change: held, or kept below the base."""
         if height >= max(self.base, 1):
             header, cert = self._indexed_header(height), self._get(schema.cert_key(height))
             if header is None or cert is None:
