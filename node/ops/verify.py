@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ledger.errors import ChainError, CorruptionError, ValidationError
 from ledger.genesis import Genesis
@@ -42,6 +43,9 @@ from ledger.types import verify_certificate
 from node.core.chain import Chain
 from node.ops.home import load_home
 from ledger.hexfmt import to_hex
+
+if TYPE_CHECKING:
+    from node.statesync.wire import SetProof, VerifiedOffer
 
 Progress = Callable[[int], None]
 
@@ -166,11 +170,9 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     return report
 
 
-def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> Chain:
-    """A state-synced store (base > 0) holds no block below its base: prove the base from genesis the way
-    state sync did (the set-change proofs it kept, the base block's certificate and receipts), copy the
-    base state into memory checking every trie node against its hash, and return a Chain opened there
-    to replay the blocks after it. ValidationError says what does not verify."""
+def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> "tuple[VerifiedOffer, list[SetProof]]":
+    """Prove a state-synced store's base block from genesis as state sync did: the set-change proofs it
+    kept, then the base block's certificate and receipts; its recorded state root must be the header's."""
     from node.core.chain import schedule_in
     from node.statesync.wire import Offer, SetProof, SyncProtocolError, verify_offer
 
@@ -194,6 +196,16 @@ def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> Chain
         raise ValidationError(str(exc)) from None
     if offer.state_root != root:
         raise ValidationError(f"the state root recorded for the base {base} is not its certified header's")
+    return offer, proofs
+
+
+def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> Chain:
+    """A state-synced store (base > 0) holds no block below its base: prove the base from genesis the way
+    state sync did (the set-change proofs it kept, the base block's certificate and receipts), copy the
+    base state into memory checking every trie node against its hash, and return a Chain opened there
+    to replay the blocks after it. ValidationError says what does not verify."""
+    offer, proofs = prove_base(kv, stored, genesis)
+    root = offer.state_root
     memory = MemoryKV()
     ops: list[tuple[bytes, bytes | None]] = []
     stack = [root]

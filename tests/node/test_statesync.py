@@ -260,3 +260,34 @@ def test_a_peer_that_lacks_nodes_is_asked_again_later_but_a_liar_never(source):
     assert fetcher.usable(PEERS[:2]) == [PEERS[0]] and fetcher.excluded == {liar: REASON_BAD_NODE}
     assert run_fetch(fetcher, server, peers=[PEERS[0]]) == []
     fetcher.finish()
+
+
+def test_a_state_synced_home_exports_and_imports_as_a_snapshot(source, tmp_path):
+    from node.ops.home import init_home
+    from node.ops.snapshot import export_snapshot, import_snapshot
+    from ledger.crypto import SigningKey
+
+    genesis, _kv, chain = source
+    homes = []
+    for name in ("synced", "copy"):
+        homes.append(str(tmp_path / name))
+        init_home(homes[-1], genesis, SigningKey.generate())
+    store = LevelDBKV(load_config(homes[0]).path("node", "data_dir"))
+    try:
+        fetcher = StateFetcher(store, genesis)
+        fetcher.begin(verify_offer(offer_of(server_of(chain)), genesis))
+        run_fetch(fetcher, server_of(chain))
+        fetcher.finish()
+        synced = Chain(store, genesis, sync=False)
+        synced.commit(chain.blocks.get_block(11), chain.blocks.get_certificate(11))
+    finally:
+        store.close()
+    out = str(tmp_path / "synced.snap")
+    assert export_snapshot(homes[0], out).height == 11
+    assert import_snapshot(homes[1], out).height == 11
+    copied = LevelDBKV(load_config(homes[1]).path("node", "data_dir"))
+    try:
+        assert Chain(copied, genesis).blocks.base == 10
+        assert verify_store(copied, genesis).ok
+    finally:
+        copied.close()
