@@ -37,9 +37,12 @@ def node() -> None:
 @click.option("--observer", is_flag=True,
               help="A node that follows and serves but never signs ([node] observer = true): for applications "
                    "and auditors. A future validator runs without it: it follows until governance adds its key.")
+@click.option("--state-sync", "state_sync", is_flag=True,
+              help="Join by state sync ([statesync] enable = true): fetch a recent certified state from the peers "
+                   "instead of executing the chain from genesis, then block-sync the rest.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def init(home: str, genesis_path: str | None, moniker: str | None, p2p_listen: str | None, rpc_listen: str | None,
-         observer: bool, as_json: bool) -> None:
+         observer: bool, state_sync: bool, as_json: bool) -> None:
     """Create a node home: config.toml (documented), a new node key (0600) and genesis.json."""
     from ledger.genesis import load_genesis
     from node.ops.home import init_home, read_key_file
@@ -59,11 +62,13 @@ def init(home: str, genesis_path: str | None, moniker: str | None, p2p_listen: s
             overrides[("rpc", "listen")] = rpc_listen or me.rpc_address
         if observer:
             overrides[("node", "observer")] = True
+        if state_sync:
+            overrides[("statesync", "enable")] = True
         init_home(home, genesis, key, overrides)
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
     result = {"home": os.path.abspath(home), "public_key": to_hex(key.public_key),
-              "in_validator_set": me is not None, "observer": observer,
+              "in_validator_set": me is not None, "observer": observer, "state_sync": state_sync,
               "genesis_hash": to_hex(genesis.genesis_hash) if genesis is not None else None}
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -177,6 +182,16 @@ def import_cmd(snapshot: str, home: str, as_json: bool) -> None:
                    f"  start it with `shopchain node start --home {home}`; it fetches newer blocks from its peers")
 
 
+def _base_line(report: dict) -> str:
+    """What a state-synced home's verification covers (it holds no block below its base)."""
+    base = report.get("base") or 0
+    if not base:
+        return ""
+    return (f"this node joined by state sync at height {base} and holds no block below it: verified the "
+            f"validator-set chain from genesis to {base}, the certificate of block {base}, every state-trie node "
+            f"at {base} by hash, then re-executed blocks {base + 1}..{report['head']}\n")
+
+
 @node.command("verify")
 @click.option("--home", required=True, type=click.Path(exists=True, file_okay=False), help="The (stopped) node home.")
 @json_option
@@ -193,7 +208,8 @@ def verify_cmd(home: str, as_json: bool) -> None:
 
         report = verify_home(home, per_block)
     emit(as_json, report.to_json(),
-         lambda r: (f"chain {r['chain_id']} verified: {r['checked_blocks']} blocks, {r['transactions']} transactions, "
+         lambda r: (_base_line(r) +
+                    f"chain {r['chain_id']} verified: {r['checked_blocks']} blocks, {r['transactions']} transactions, "
                     f"{r['state_entries']} state entries in {r['seconds']:.1f} s; all checks passed") if r["ok"] else
                    (f"verification FAILED: the flat state table disagrees with the state trie at key "
                     f"{r['bad_state_key']}: {r['problem']}\n  blocks 1..{r['bad_height']} are good"

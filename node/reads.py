@@ -52,7 +52,7 @@ class NodeReads:
                 "height": self.chain.height, "latest_block_hash": hx(self.chain.head_hash()),
                 "latest_block_time_ms": head.header.timestamp_ms if head else self.genesis.genesis_time_ms,
                 "state_root": hx(self.chain.state.root), "genesis_hash": hx(self.genesis.genesis_hash),
-                "syncing": self.syncing, "mempool_size": len(self.mempool)}
+                "syncing": self.syncing, "mempool_size": len(self.mempool), "base_height": self.chain.blocks.base}
 
     def consensus_status(self) -> dict:
         r = self.replica

@@ -12,7 +12,9 @@ decides when to build it (``batch_wait_ms``, ``empty_block_interval_ms``, previe
 RPC handlers read the node through node/reads.py's NodeView, never this object.
 
 Peer messages carry a one-byte envelope: consensus messages, a batch of gossiped raw
-transactions, or a proposal preview (node.core.preview).
+transactions, a proposal preview (node.core.preview), or state sync (node.statesync:
+this node serves snapshot offers and trie nodes to newcomers; ``run_node`` first runs
+a newcomer's own state sync when ``[statesync] enable`` is set on an empty store).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from node.core.engine import CoreSettings, NodeCore
 from node.core.executor import BlockOutcome
 from node.core.mempool import MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
+from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW,
+                            ENVELOPE_STATESYNC, ENVELOPE_TXS)
 from node.gossip import Gossip
 from node.ops.config import ConfigError, parse_peer_addresses, rpc_limits
 from node.ops.home import load_home
@@ -46,14 +50,15 @@ from node.rpc.explorer import add_explorer_routes
 from node.rpc.methods import TOPIC_BLOCKS, TOPIC_EVENTS, event_matches, make_routes
 from node.rpc.server import RpcServer
 from node.rpc.views import block_json, value_to_json
-from p2p.limits import CLASS_CONSENSUS, CLASS_GOSSIP
+from node.statesync.run import state_sync_if_needed
+from node.statesync.serve import REASON_NODE_BUDGET, SnapshotServer
+from node.statesync.wire import NODES_REQUEST_PREFIX, NodesRequest, OfferRequest, SyncProtocolError
+from node.statesync.wire import decode_message as decode_statesync
+from p2p.limits import CLASS_CATCHUP
 from p2p.transport import Transport
 
 log = logging.getLogger("shopchain.node")
 
-ENVELOPE_CONSENSUS = 1
-ENVELOPE_TXS = 2
-ENVELOPE_PREVIEW = 3
 #: Most blocks sent in one catch-up answer (also capped by bytes below).
 MAX_SERVE_BLOCKS = 32
 #: Most bytes of blocks in one catch-up answer (below the p2p frame limit).
@@ -159,6 +164,9 @@ class Node:
             elif outcome is not None:
                 self.m_previews.labels(outcome).inc()
             return
+        if kind == ENVELOPE_STATESYNC:
+            self._on_statesync(peer, body)
+            return
         if kind != ENVELOPE_CONSENSUS:
             self.m_dropped.labels("unknown_envelope").inc()
             return
@@ -173,6 +181,29 @@ class Node:
             return
         self.core.step(message, peer)
         self.proposer.maybe_propose()
+
+    def _on_statesync(self, peer: bytes, body: bytes) -> None:
+        """Serve a newcomer's state-sync request within its budget (node.statesync.serve)."""
+        if self.transport is None:
+            return
+        if body.startswith(NODES_REQUEST_PREFIX) and not self.snapshots.may_serve_nodes(peer):
+            self.transport.note_drop(peer, CLASS_CATCHUP, REASON_NODE_BUDGET)
+            return
+        try:
+            message = decode_statesync(body)
+        except SyncProtocolError:
+            self.m_dropped.labels("undecodable").inc()
+            return
+        if isinstance(message, OfferRequest):
+            answer, refused = self.snapshots.offer(peer)
+        elif isinstance(message, NodesRequest):
+            answer, refused = self.snapshots.answer_nodes(peer, message.hashes)
+        else:
+            answer, refused = None, "unsolicited_statesync_answer"
+        if answer is not None:
+            self.transport.send(peer, bytes([ENVELOPE_STATESYNC]) + answer.encode())
+        elif refused:
+            self.transport.note_drop(peer, CLASS_CATCHUP, refused)
 
     def _send(self, to: bytes | None, message: Any) -> None:
         if self.transport is None:
@@ -295,10 +326,11 @@ class Node:
         host, port = cfg.address("p2p")
         limits = transport_limits(cfg)
         self.catchup = CatchupServer(limits, self.chain.blocks.get_stored_pair, MAX_SERVE_BYTES)
-        envelopes = {ENVELOPE_CONSENSUS: CLASS_CONSENSUS, ENVELOPE_PREVIEW: CLASS_CONSENSUS, ENVELOPE_TXS: CLASS_GOSSIP}
+        self.snapshots = SnapshotServer(limits, self.kv, self.chain.blocks, self.chain.schedule,
+                                        cfg.get("statesync", "snapshot_interval"))
         return Transport(self.key, self.genesis.chain_id, host, port, self.peer_addresses, self._on_peer_message,
                          ssl_server=ssl_server, ssl_client=ssl_client, limits=limits,
-                         classify=lambda data: frame_class(data, envelopes, ENVELOPE_CONSENSUS),
+                         classify=lambda data: frame_class(data, ENVELOPE_CLASSES, ENVELOPE_CONSENSUS),
                          on_drop=lambda peer, cls, reason: self.m_dropped.labels(f"{cls}_{reason}").inc())
 
     async def run(self, install_signals: bool = True) -> int:
@@ -341,9 +373,11 @@ class Node:
 
 def run_node(home: str) -> int:
     """Entry point of ``shopchain node start``."""
-    config, key, _ = load_home(home)
+    config, key, genesis = load_home(home)
     setup_logging(f"{config.get('node', 'moniker')}/{key.public_key.hex()[:8]}", config.get("log", "level"),
                   config.get("log", "format"))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(state_sync_if_needed(config, key, genesis))  # [statesync] enable on an empty store
     node = Node(home)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(node.run())

@@ -27,7 +27,8 @@ cannot. A failed check raises CorruptionError naming the key, the height and the
 recovery steps (``CORRUPTION_RECOVERY``), and tells ``on_corruption`` first so a
 running node halts instead of answering from a store it cannot trust.
 
-``check_integrity`` runs at open. It walks the header index from 1 to the head with
+``check_integrity`` runs at open. It walks the header index from 1 (a state-synced
+store: from its base, ``BASE_KEY``, the oldest block it holds) to the head with
 one iterator (and the state roots with a second, in step), decoding only headers:
 every height is present, every header's hash is in the hash index at its height,
 every ``prev_hash`` is the previous header's hash, and the state root recorded for
@@ -93,6 +94,7 @@ class BlockStore:
     def __init__(self, kv: KVStore) -> None:
         self.kv = kv
         self._head: int | None = None
+        self._base: int | None = None
         self._head_cache: Block | None = None
         #: Called with every CorruptionError a read is about to raise (a node halts on it).
         self.on_corruption: Callable[[CorruptionError], None] | None = None
@@ -109,6 +111,53 @@ class BlockStore:
 
     def genesis_hash(self) -> bytes | None:
         return self.kv.get(schema.GENESIS_HASH_KEY)
+
+    @property
+    def base(self) -> int:
+        """The oldest height held: 0 from genesis, else the state-sync snapshot height (nothing below it)."""
+        if self._base is None:
+            raw = self.kv.get(schema.BASE_KEY)
+            self._base = 0 if raw is None else schema.decode_height(raw)
+        return self._base
+
+    def below_base(self, height: int) -> str | None:
+        """Why ``height`` cannot be read here (it is below the base), or None if it is held."""
+        base = self.base
+        if base and height < base:
+            return (f"height {height} is below this node's base: it joined by state sync at height {base} and holds "
+                    f"blocks, receipts and state from height {base} on only (the oldest height held is {base}); "
+                    f"ask a node that keeps the chain from genesis")
+        return None
+
+    @staticmethod
+    def base_batch(genesis_hash: bytes, block: Block, cert: CommitCertificate, receipts: list[Receipt],
+                   set_proofs: Iterable[tuple[int, bytes, bytes]]) -> list[tuple[bytes, bytes | None]]:
+        """The writes that make a store holding the complete state of ``block`` start there (state sync):
+        the block as base and head, plus (height, header, certificate) of each set change below it."""
+        batch = BlockStore.block_batch(block, cert, receipts)
+        batch += [(schema.GENESIS_HASH_KEY, genesis_hash),
+                  (schema.SCHEMA_VERSION_KEY, encoding.encode(schema.SCHEMA_VERSION)),
+                  (schema.BASE_KEY, schema.encode_height(block.height))]
+        for height, header, cert_bytes in set_proofs:
+            if height < block.height:
+                batch.append((schema.set_proof_key(height), encoding.encode([header, cert_bytes])))
+        return batch
+
+    def get_set_proof(self, height: int) -> tuple[bytes, bytes] | None:
+        """(header, certificate) bytes of block ``height`` proving a set change: held, or kept below the base."""
+        if height >= max(self.base, 1):
+            header, cert = self._indexed_header(height), self._get(schema.cert_key(height))
+            if header is None or cert is None:
+                return None
+            self.get_certificate(height)  # checks it is for the header held at that height
+            return header, cert
+        raw = self._get(schema.set_proof_key(height))
+        if raw is None:
+            return None
+        pair = self._decode(raw, f"set proof {height}", encoding.decode)
+        if type(pair) is not list or len(pair) != 2 or not all(type(x) is bytes for x in pair):
+            raise self._fail(f"the set proof stored for height {height} is not a [header, certificate] pair")
+        return pair[0], pair[1]
 
     def init_genesis(self, genesis_hash: bytes, state_ops: StateOps, state_root: bytes) -> None:
         """Write the genesis state and its hash in one batch; refuse a different genesis."""
@@ -388,11 +437,13 @@ class BlockStore:
             if self._get(schema.HEAD_KEY) is not None:
                 raise self._fail("the head pointer exists but the genesis hash is missing")
             return
-        head = self.height
-        if self.get_state_root(0) is None:
+        head, base = self.height, self.base
+        if base == 0 and self.get_state_root(0) is None:
             raise self._fail("the genesis state root is missing")
-        self.check_header_chain(head)
-        for height in range(head, max(0, head - depth), -1):
+        if base > head:
+            raise self._fail(f"the base height {base} is above the head {head}")
+        self.check_header_chain(head, base)
+        for height in range(head, max(base - 1, 0, head - depth), -1):
             block = self.get_block(height)  # checks the hash index and the tx root
             if block is None:
                 raise self._fail(f"block {height} is missing (head is {head})")
@@ -404,8 +455,8 @@ class BlockStore:
         if self._get(schema.block_key(head + 1)) is not None:
             raise self._fail(f"block {head + 1} is present above the head {head}")
 
-    def check_header_chain(self, head: int) -> None:
-        """Walk headers 1..head in key order with one iterator over the compact header index.
+    def check_header_chain(self, head: int, base: int = 0) -> None:
+        """Walk headers max(base, 1)..head in key order with one iterator over the compact header index.
 
         Checks that each height is present, each header hashes to a hash-index entry
         for its height, each ``prev_hash`` is the previous header's hash, and the state
@@ -414,12 +465,13 @@ class BlockStore:
         read from the block itself, fully checked (tx root and last-commit hash
         too), and their index entries written, in batches of ``HEADER_BACKFILL_BATCH``.
         """
-        roots = iter(self._iterate(schema.STATE_ROOT, schema.state_root_key(1)))
-        headers = iter(self._iterate(schema.HEADER, schema.header_key(1), schema.header_key(head + 1)))
+        first = max(base, 1)
+        roots = iter(self._iterate(schema.STATE_ROOT, schema.state_root_key(first)))
+        headers = iter(self._iterate(schema.HEADER, schema.header_key(first), schema.header_key(head + 1)))
         backfill: list[tuple[bytes, bytes | None]] = []
         pending = next(headers, None)
         prev_hash: bytes | None = None
-        for height in range(1, head + 1):
+        for height in range(first, head + 1):
             if pending is not None and pending[0] == schema.header_key(height):
                 key, header_bytes = pending
                 pending = next(headers, None)

@@ -21,10 +21,16 @@ STATE_VALUE_PREFIX = b"V"  # V<state key>        -> latest committed value (flat
 STATE_ROOT = b"S"      # S<height:8>             -> state root after that height
 CONSENSUS = b"P"       # P<name>                 -> what this validator signed (persisted before sending)
 MEMPOOL = b"Q"         # Q<tx id:32>             -> raw tx acknowledged to a client and not yet committed
+SET_PROOF = b"X"       # X<height:8>             -> [header, certificate] of a validator-set change held below the base
 
 HEAD_KEY = META + b"head"
 GENESIS_HASH_KEY = META + b"genesis_hash"
 SCHEMA_VERSION_KEY = META + b"schema_version"
+#: Oldest block held (absent: 0, the store holds the chain from genesis; a state-synced
+#: store starts at its snapshot block, node/statesync).
+BASE_KEY = META + b"base"
+#: The snapshot a state sync in progress is fetching; present only until it completes.
+STATESYNC_KEY = META + b"statesync"
 SCHEMA_VERSION = 1
 
 _HEIGHT = struct.Struct(">Q")
@@ -80,3 +86,7 @@ def mempool_key(tx_id: bytes) -> bytes:
 
 def consensus_key(name: bytes) -> bytes:
     return CONSENSUS + name
+
+
+def set_proof_key(height: int) -> bytes:
+    return SET_PROOF + _HEIGHT.pack(height)

@@ -36,10 +36,11 @@ from contracts_vm.api import check_call_shape
 from contracts_vm.system import (Signer, install_system_contracts, member_nodes, resolve_signer, validator_directory,
                                  validator_schedule)
 from ledger.crypto import PUBLIC_KEY_BYTES
-from ledger.errors import ChainError, CorruptionError, ValidationError
+from ledger.errors import ChainError, CorruptionError, StorageError, ValidationError
 from ledger.genesis import Genesis
 from ledger.state import StateStore
 from ledger.storage.blockstore import BlockStore
+from ledger.storage.schema import STATESYNC_KEY
 from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
 from ledger.validator_set import ValidatorSchedule
 from ledger.types import (
@@ -119,6 +120,11 @@ class Chain:
         self.blocks.check_integrity()
         stored = self.blocks.genesis_hash()
         if stored is None:
+            if kv.get(STATESYNC_KEY) is not None:
+                raise StorageError(
+                    "this store holds a state sync that has not finished (expected a complete store or an empty one, "
+                    "found the fetched part of a snapshot): start the node with [statesync] enable = true to resume "
+                    "it, or stop it, empty the data directory and start again")
             self.state = StateStore(kv)
             self._init_genesis()
         else:

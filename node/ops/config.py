@@ -21,6 +21,7 @@ from node.core import chain, mempool
 from node.rpc import budget as rpc_budget
 from node.rpc import server as rpc_server
 from node.rpc.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
+from node.statesync import wire as statesync_wire
 from p2p import limits as p2p_limits
 
 
@@ -74,6 +75,10 @@ DEFAULTS: list[Key] = [
     Key("p2p", "serve_bytes_per_second", int(p2p_limits.SERVE_BYTES_PER_SECOND), "Block bytes served to one catching-up validator per second (checked before each block is read); bursts of twice this.", 65_536, 1 << 34),
     Key("p2p", "serve_blocks_per_second", int(p2p_limits.SERVE_BLOCKS_PER_SECOND), "Blocks served to one catching-up validator per second; bursts of twice this.", 1, 1_000_000),
     Key("p2p", "peer_addresses", [], "Peers to connect to besides the validators, or dial addresses overriding theirs, as \"0x<public key hex>@host:port\": an observer lists the validators it follows, and a validator lists each observer it serves (only listed keys may connect)."),
+    Key("statesync", "enable", False, "On a node whose store is empty: fetch a recent snapshot (the state at a certified height) from its peers instead of executing the chain from genesis, then block-sync the rest (docs/operator-guide.md, joining by state sync). Ignored once the store holds a chain."),
+    Key("statesync", "snapshot_interval", statesync_wire.SNAPSHOT_INTERVAL, "This node offers newcomers the state at the latest height that is a multiple of this (every node of a network should use the same value, so newcomers fetch one snapshot from several peers).", 1, 100_000_000),
+    Key("statesync", "discovery_timeout_ms", _ms(statesync_wire.DISCOVERY_TIMEOUT_S), "How long a newcomer collects snapshot offers from its connected peers before it picks the highest one that verifies.", 100, 600_000),
+    Key("statesync", "request_timeout_ms", _ms(statesync_wire.REQUEST_TIMEOUT_S), "A request for state-trie nodes unanswered for this long is asked of another peer.", 100, 600_000),
     Key("rpc", "listen", "127.0.0.1:8545", "host:port of JSON-RPC (/rpc, /ws), metrics (/metrics), health (/healthz) and the explorer (/)."),
     Key("rpc", "cors_origins", [], "Origins allowed to call the RPC from a browser; empty means CORS is off."),
     Key("rpc", "max_body_bytes", rpc_server.MAX_BODY_BYTES, "Largest HTTP request body accepted.", 1024, 64 * 1024 * 1024),

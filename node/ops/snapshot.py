@@ -251,9 +251,13 @@ def verify_imported(kv: LevelDBKV, genesis: Genesis, header: SnapshotHeader) -> 
             head = blocks.get_block(blocks.height)
             if to_hex(head.block_hash) != header.head_hash:
                 raise SnapshotInvalid("the imported head block differs from the header's")
-            # Walk the chain of sets from genesis: every set proven by the one before it.
+            # Walk the chain of sets from genesis: every set proven by the one before it. A store
+            # filled by state sync starts at its base, proven from genesis by the set proofs it kept.
             schedule = schedule_in(StateStore(kv, root), genesis)
-            for height in range(1, blocks.height + 1):
+            if blocks.base:
+                from node.ops.verify import prove_base
+                prove_base(kv, blocks, genesis)
+            for height in range(max(blocks.base, 1), blocks.height + 1):
                 block, cert = blocks.get_block(height), blocks.get_certificate(height)
                 if block is None or cert is None:
                     raise SnapshotInvalid(f"the imported store lacks block {height} or its certificate")

@@ -12,6 +12,11 @@ and compares the re-executed receipts and state root with what the store holds. 
 first disagreement stops the run and is reported with its height; nothing before it
 is in doubt. The genesis state itself is rebuilt and its root compared first.
 
+A store filled by state sync holds no block below its base height: it is verified
+from the base instead (``replay_from_base``: the validator-set chain from genesis to
+the base, the base block's certificate, every trie node of the base state by hash),
+and the report names the base, so an operator sees exactly what was checked.
+
 Once every block agrees, the store's own state at the head is checked: the stored
 trie is walked from the head's (re-executed) state root, every node checked against
 its hash, in step with the flat latest-value table that reads are served from
@@ -24,10 +29,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ledger.errors import ChainError, CorruptionError, ValidationError
 from ledger.genesis import Genesis
 from ledger.state import StateStore
+from ledger.state_trie import Branch, decode_node
 from ledger.storage import schema
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import KVStore, MemoryKV
@@ -36,6 +43,9 @@ from ledger.types import verify_certificate
 from node.core.chain import Chain
 from node.ops.home import load_home
 from ledger.hexfmt import to_hex
+
+if TYPE_CHECKING:
+    from node.statesync.wire import SetProof, VerifiedOffer
 
 Progress = Callable[[int], None]
 
@@ -57,6 +67,8 @@ class VerifyReport:
     bad_height: int | None = None
     problem: str | None = None
     seconds: float = 0.0
+    #: The oldest height held (a state-synced store): blocks are checked from here, not genesis.
+    base: int = 0
     #: Entries of the flat state table proved equal to the trie at the head.
     state_entries: int = 0
     state_seconds: float = 0.0
@@ -71,7 +83,8 @@ class VerifyReport:
         return self.bad_height is None
 
     def to_json(self) -> dict:
-        return {"ok": self.ok, "chain_id": self.chain_id, "head": self.head, "checked_blocks": self.checked,
+        return {"ok": self.ok, "chain_id": self.chain_id, "head": self.head, "base": self.base,
+                "checked_blocks": self.checked,
                 "transactions": self.txs, "bad_height": self.bad_height, "problem": self.problem,
                 "seconds": round(self.seconds, 3), "state_entries": self.state_entries,
                 "state_seconds": round(self.state_seconds, 3), "bad_state_key": self.bad_state_key,
@@ -124,18 +137,25 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     started = time.monotonic()
     stored = BlockStore(kv)
     head = stored.height if up_to is None else min(up_to, stored.height)
-    report = VerifyReport(genesis.chain_id, head)
-    replay = Chain(MemoryKV(), genesis)
+    report = VerifyReport(genesis.chain_id, head, base=stored.base)
     try:
         if stored.genesis_hash() != genesis.genesis_hash:
             raise ValidationError("the store belongs to another genesis")
-        if stored.get_state_root(0) != replay.state.root:
-            raise ValidationError("the genesis state root differs from genesis.json rebuilt")
+        if stored.base:
+            report.checks = [f"validator-set chain from genesis to the base {stored.base}",
+                             f"base block {stored.base} certificate and receipts",
+                             f"every state-trie node at the base {stored.base} against its hash",
+                             *report.checks]
+            replay = replay_from_base(kv, stored, genesis)
+        else:
+            replay = Chain(MemoryKV(), genesis)
+            if stored.get_state_root(0) != replay.state.root:
+                raise ValidationError("the genesis state root differs from genesis.json rebuilt")
     except ChainError as exc:
-        report.bad_height, report.problem = 0, str(exc)
+        report.bad_height, report.problem = stored.base, str(exc)
         report.seconds = time.monotonic() - started
         return report
-    for height in range(1, head + 1):
+    for height in range(stored.base + 1, head + 1):
         try:
             report.txs += check_block_at(stored, replay, height, genesis.chain_id)
         except ChainError as exc:
@@ -148,6 +168,61 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
         check_state_at_head(kv, stored, report)
     report.seconds = time.monotonic() - started
     return report
+
+
+def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> "tuple[VerifiedOffer, list[SetProof]]":
+    """Prove a state-synced store's base block from genesis as state sync did: the set-change proofs it
+    kept, then the base block's certificate and receipts; its recorded state root must be the header's."""
+    from node.core.chain import schedule_in
+    from node.statesync.wire import Offer, SetProof, SyncProtocolError, verify_offer
+
+    base = stored.base
+    pair = stored.get_stored_pair(base)
+    receipts = kv.get(schema.receipts_key(base))
+    root = stored.get_state_root(base)
+    if pair is None or receipts is None or root is None:
+        raise ValidationError(f"the base block {base}, its certificate, receipts or state root is missing")
+    proofs = []
+    for start, keys in schedule_in(StateStore(kv, root), genesis).entries[1:]:
+        if start > base + 1:
+            break
+        proof = stored.get_set_proof(start - 1)
+        if proof is None:
+            raise ValidationError(f"the proof of the validator-set change at height {start} is missing")
+        proofs.append(SetProof(start, keys, proof[0], proof[1]))
+    try:
+        offer = verify_offer(Offer(base, pair[0], pair[1], receipts, tuple(proofs)), genesis)
+    except SyncProtocolError as exc:
+        raise ValidationError(str(exc)) from None
+    if offer.state_root != root:
+        raise ValidationError(f"the state root recorded for the base {base} is not its certified header's")
+    return offer, proofs
+
+
+def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> Chain:
+    """A state-synced store (base > 0) holds no block below its base: prove the base from genesis the way
+    state sync did (the set-change proofs it kept, the base block's certificate and receipts), copy the
+    base state into memory checking every trie node against its hash, and return a Chain opened there
+    to replay the blocks after it. ValidationError says what does not verify."""
+    offer, proofs = prove_base(kv, stored, genesis)
+    root = offer.state_root
+    memory = MemoryKV()
+    ops: list[tuple[bytes, bytes | None]] = []
+    stack = [root]
+    while stack:
+        node_hash = stack.pop()
+        data = kv.get(schema.state_node_key(node_hash))
+        if data is None:
+            raise ValidationError(f"state node {node_hash.hex()} of the base state is missing")
+        node = decode_node(node_hash, data)  # CorruptionError unless it hashes to what its parent names
+        ops.append((schema.state_node_key(node_hash), data))
+        if type(node) is Branch:
+            stack.extend([c for c in node.children if c] + ([node.here] if node.here else []))
+        else:
+            ops.append((schema.state_value_key(node.key), node.value))
+    memory.write(ops + BlockStore.base_batch(genesis.genesis_hash, offer.block, offer.cert, offer.receipts,
+                                            [(p.from_height - 1, p.header, p.cert) for p in proofs]), sync=False)
+    return Chain(memory, genesis)
 
 
 def check_state_at_head(kv: KVStore, stored: BlockStore, report: VerifyReport) -> None:

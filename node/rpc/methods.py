@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ledger import encoding
 from ledger.errors import ValidationError
 from ledger.merkle import merkle_proof
+from ledger.types import CommitCertificate
 from ledger.storage import schema
 from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
 from node.rpc.budget import WorkBudgetExceeded
@@ -58,7 +59,31 @@ def _height(node: "NodeView", value: Any) -> int:
         raise RpcError(INVALID_PARAMS, f'Invalid params: height: expected a non-negative integer or "latest", found {value!r:.40}')
     if value > head:
         raise RpcError(NOT_FOUND, f"block {value} is not committed yet; the head is {head}", {"head": head})
+    base = _base(node)
+    if base and value < base:
+        raise RpcError(NOT_FOUND, node.blocks.below_base(value), {"oldest_height": base, "head": head})  # type: ignore[attr-defined]
     return value
+
+
+def _base(node: "NodeView") -> int:
+    """The oldest height the node holds (0: from genesis; a state-synced node starts at its snapshot).
+    Readers without the notion (tests' fakes) hold the chain from genesis."""
+    return getattr(node.blocks, "base", 0)
+
+
+def _base_note(node: "NodeView") -> str:
+    base = _base(node)
+    return (f"; this node joined by state sync and holds blocks from height {base} on only (the oldest height "
+            f"held is {base})") if base else ""
+
+
+def _set_proof(node: "NodeView", height: int) -> tuple[bytes, bytes] | None:
+    """Header and certificate bytes of block ``height`` (a state-synced node keeps those of set changes below its base)."""
+    get = getattr(node.blocks, "get_set_proof", None)
+    if get is not None:
+        return get(height)
+    block, cert = node.blocks.get_block(height), node.blocks.get_certificate(height)
+    return None if block is None or cert is None else (block.header.encode(), cert.encode())
 
 
 def _not_found(what: str) -> RpcError:
@@ -99,13 +124,14 @@ def make_routes(node: "NodeView") -> list[Method]:
         pending = node.mempool.get(tx_id)
         if pending is not None:
             return {**tx_json(pending), "status": "pending", "height": None, "index": None}
-        raise _not_found(f"transaction {hx(tx_id)}")
+        raise RpcError(NOT_FOUND, f"transaction {hx(tx_id)} not found{_base_note(node)}")
 
     async def chain_getReceipt(ctx, tx_id: bytes) -> dict:
         found = node.blocks.get_receipt(tx_id)
         if found is None:
             status = "pending" if tx_id in node.mempool else "unknown"
-            raise RpcError(NOT_FOUND, f"no receipt for {hx(tx_id)} yet (transaction is {status})", {"status": status})
+            raise RpcError(NOT_FOUND, f"no receipt for {hx(tx_id)} yet (transaction is {status}){_base_note(node)}",
+                           {"status": status})
         receipt, height, index = found
         block = node.blocks.get_block(height)
         receipts = node.blocks.get_receipts(height) or []
@@ -152,6 +178,8 @@ def make_routes(node: "NodeView") -> list[Method]:
                               to_height: Any = "latest") -> dict:
         names, where = _event_filters(filters)
         head = node.blocks.height
+        if type(from_height) is int and 0 <= from_height < _base(node):
+            from_height = _base(node)  # a state-synced node scans what it holds; the answer's from_height says so
         start = _height(node, from_height) if from_height != "latest" else head
         end = _height(node, to_height)
         start = max(start, 1)
@@ -201,9 +229,10 @@ def make_routes(node: "NodeView") -> list[Method]:
         for start, keys in schedule.entries:
             proof = None
             if 1 < start <= head + 1:
-                header, cert = node.blocks.get_block(start - 1), node.blocks.get_certificate(start - 1)
-                if header is not None and cert is not None:
-                    proof = {"height": start - 1, "header_raw": hx(header.header.encode()), "certificate": cert_json(cert)}
+                pair = _set_proof(node, start - 1)
+                if pair is not None:
+                    proof = {"height": start - 1, "header_raw": hx(pair[0]),
+                             "certificate": cert_json(CommitCertificate.decode(pair[1]))}
             entries.append({"from_height": start, "validators": [hx(k) for k in keys],
                             "set_hash": hx(schedule.hash_at(start)), "proof": proof})
         return {"height": head, "validators": [hx(k) for k in schedule.at(head + 1)], "schedule": entries}
