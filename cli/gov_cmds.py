@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from cli.member_cmds import node_group, signer_org, validator_key, validators_cmd
+from cli.member_cmds import node_group, read_pages, signer_org, validator_key, validators_cmd
 from cli.output import CliError, parse_hex, short
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.crypto import sha256
@@ -35,8 +35,6 @@ KINDS = ("code", "settings", "admit_org", "remove_org", "role_policy", "fees", "
          "rotate_validator")
 #: Proposal states that still need something done (voting, or waiting to be executed).
 OPEN_STATES = ("open", "passed")
-#: The contract's page size of list_proposals.
-PAGE = 50
 #: Longest description (the contract's MAX_DESCRIPTION).
 MAX_DESCRIPTION = 2000
 #: Largest payload file read (the contract's MAX_PAYLOAD_BYTES, as hex text plus slack).
@@ -149,12 +147,7 @@ def get_proposal(q: Query, proposal_id: int) -> dict:
 
 
 def all_proposals(q: Query) -> list[dict]:
-    out: list[dict] = []
-    while True:
-        page = q.view("governance", "list_proposals", len(out), PAGE)
-        out.extend(page)
-        if len(page) < PAGE:
-            return out
+    return read_pages(q, "governance", "list_proposals", q.view("governance", "proposal_count"))
 
 
 def shown_state(p: dict, now_ms: int) -> str:
@@ -243,13 +236,7 @@ def activation_height(q: Query, p: dict) -> int | None:
     """The activation height of the validator set an executed validator proposal scheduled."""
     if p["state"] != "executed" or p["kind"] not in ("add_validator", "remove_validator", "rotate_validator"):
         return None
-    n = q.view("governance", "schedule_length")
-    sets: list = []
-    while len(sets) < n:
-        page = q.view("governance", "get_schedule", len(sets), PAGE)
-        if not page:
-            break
-        sets.extend(page)
+    sets = read_pages(q, "governance", "get_schedule", q.view("governance", "schedule_length"))
     args = p["args"]
     for (_, before), (height, after) in zip(sets, sets[1:]):
         if height <= p["executed_height"]:

@@ -19,7 +19,7 @@ import click
 from cli.output import CliError, parse_hex
 from cli.signer import Query, Tx, query_command, tx_command
 
-#: The contract's page size of list_nodes.
+#: The page size of the paged views read here (list_nodes, list_proposals, get_schedule: at most 50).
 PAGE = 50
 
 
@@ -48,6 +48,17 @@ def signer_org(tx: Tx, public: bytes | None) -> str:
     if public is None:
         return ""
     return tx.view("identity", "admin_org", tx.account("0x" + public.hex(), "--key"))
+
+
+def read_pages(q: Query, contract: str, method: str, total: int) -> list:
+    """All ``total`` entries of a paged view ``method(from_index, count)``, PAGE at a time."""
+    found: list = []
+    while len(found) < total:
+        page = q.view(contract, method, len(found), PAGE)
+        if not page:
+            break
+        found.extend(page)
+    return found
 
 
 def _check_admin(tx: Tx) -> str:
@@ -97,13 +108,7 @@ def remove_cmd(node_key: str | None, node_home: str | None, tx: Tx) -> None:
 @query_command
 def list_cmd(show_all: bool, q: Query) -> None:
     """List the registered nodes: key, name, organisation, address."""
-    total = q.view("nodes", "node_total")
-    found: list = []
-    while len(found) < total:
-        page = q.view("nodes", "list_nodes", len(found), PAGE)
-        if not page:
-            break
-        found.extend(page)
+    found = read_pages(q, "nodes", "list_nodes", q.view("nodes", "node_total"))
     rows = [{"key": k, **rec} for k, rec in found if show_all or rec["active"]]
 
     def table(rs: list[dict]) -> str:

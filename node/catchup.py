@@ -30,6 +30,8 @@ disconnects and bans a peer that keeps being refused.
 
 from __future__ import annotations
 
+import ssl
+
 import time
 from typing import Callable, Mapping
 
@@ -73,6 +75,16 @@ def frame_class(data: bytes, envelopes: Mapping[int, str], consensus_envelope: i
     if kind == consensus_envelope and (data.startswith(_BLOCK_REQUEST_PREFIX, 1) or data.startswith(_BLOCKS_PREFIX, 1)):
         return CLASS_CATCHUP
     return envelopes.get(kind, CLASS_GOSSIP)
+
+
+def tls_contexts(cfg: NodeConfig) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+    """(server, client) TLS contexts of ``[p2p] tls`` (None, None when it is off)."""
+    if not cfg.get("p2p", "tls"):
+        return None, None
+    from p2p.tls import client_ssl_context, server_ssl_context
+
+    paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
+    return server_ssl_context(*paths), client_ssl_context(*paths)
 
 
 def transport_limits(cfg: NodeConfig) -> TransportLimits:

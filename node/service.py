@@ -30,7 +30,7 @@ from ledger.errors import ChainError, DecodeError, StorageError
 from ledger.hexfmt import to_hex
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import Block, CommitCertificate, SignedTx
-from node.catchup import CATCHUP_REQUEST_TIMEOUT_MS, CatchupServer, frame_class, transport_limits
+from node.catchup import CATCHUP_REQUEST_TIMEOUT_MS, CatchupServer, frame_class, tls_contexts, transport_limits
 from node.core.chain import BlockLimits
 from node.core.engine import CoreSettings, NodeCore
 from node.core.executor import BlockOutcome
@@ -317,12 +317,7 @@ class Node:
     def _make_transport(self) -> Transport:
         """The p2p transport with this node's [p2p] limits, frame classes and catch-up server."""
         cfg = self.config
-        ssl_server = ssl_client = None
-        if cfg.get("p2p", "tls"):
-            from p2p.tls import client_ssl_context, server_ssl_context
-
-            paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
-            ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
+        ssl_server, ssl_client = tls_contexts(cfg)
         host, port = cfg.address("p2p")
         limits = transport_limits(cfg)
         self.catchup = CatchupServer(limits, self.chain.blocks.get_stored_pair, MAX_SERVE_BYTES)

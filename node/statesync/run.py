@@ -34,7 +34,7 @@ from ledger.crypto import SigningKey
 from ledger.genesis import Genesis
 from ledger.storage.leveldb import LevelDBKV
 from ledger.storage.schema import GENESIS_HASH_KEY
-from node.catchup import frame_class, transport_limits
+from node.catchup import frame_class, tls_contexts, transport_limits
 from node.envelopes import ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_STATESYNC
 from node.ops.config import NodeConfig, parse_peer_addresses
 from node.statesync.fetch import StateFetcher, StateSyncError, encode_progress
@@ -91,12 +91,7 @@ class StateSyncRunner:
 
     def _make_transport(self) -> Transport:
         cfg = self.config
-        ssl_server = ssl_client = None
-        if cfg.get("p2p", "tls"):
-            from p2p.tls import client_ssl_context, server_ssl_context
-
-            paths = [cfg.path("p2p", n) for n in ("ca_cert", "cert", "cert_key")]
-            ssl_server, ssl_client = server_ssl_context(*paths), client_ssl_context(*paths)
+        ssl_server, ssl_client = tls_contexts(cfg)
         host, port = cfg.address("p2p")
         # The validators' consensus traffic keeps arriving meanwhile: charged to the same classes
         # a running node charges it to, so it never uses up the budget of the state-sync answers.
