@@ -10,7 +10,8 @@ why, e.g. ``RotatedKey: key X was rotated out of account Y at height H``, and ch
 nothing). Nonces are per account, so the sequence continues across a rotation and a
 transaction signed before it cannot be replayed by the new key. The nonce is then
 consumed, the fee is charged to the account, and the call runs in the VM with
-ctx.sender = ctx.origin = the account id, which reverts its own changes when it fails. Fees (``node.core.fees``) wrap the call: the most it can cost is debited
+ctx.sender = ctx.origin = the account id; the VM reverts its own changes when the call
+fails. Fees (``node.core.fees``) wrap the call: the most it can cost is debited
 before it runs, outside the call's checkpoint, and after it, failed or not, the
 unused part is refunded and the fee due is paid to the collector; the receipt records
 the fee. A chain without a fee schedule skips all of this and its roots are as
