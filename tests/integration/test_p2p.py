@@ -140,10 +140,21 @@ def sorted_nodes(labels: list[str], **kwargs) -> list[Node]:
     return sorted((Node(label, **kwargs) for label in labels), key=lambda n: n.pk)
 
 
+#: The last upgrade timestamp raw_connect sent per dialer key.
+_LAST_UPGRADE_US: dict[bytes, int] = {}
+
+
 async def raw_connect(session: aiohttp.ClientSession, node: Node, key: SigningKey | None = None,
                       **kwargs) -> aiohttp.ClientWebSocketResponse:
-    """A websocket to ``node``; with ``key``, the upgrade request proves that key as a dialer would."""
-    headers = upgrade_headers(key, CHAIN, node.pk, time.time_ns() // 1000) if key is not None else None
+    """A websocket to ``node``; with ``key``, the upgrade request proves that key as a dialer would,
+    with a timestamp strictly later than this key's previous one (as Transport._dial keeps it):
+    two wall-clock reads may be equal, or the clock may step back, and a listener refuses a
+    timestamp that is not after the last it accepted from the key."""
+    headers = None
+    if key is not None:
+        stamp = max(time.time_ns() // 1000, _LAST_UPGRADE_US.get(key.public_key, 0) + 1)
+        _LAST_UPGRADE_US[key.public_key] = stamp
+        headers = upgrade_headers(key, CHAIN, node.pk, stamp)
     return await session.ws_connect(f"ws://{node.address}{ROUTE}", headers=headers, **kwargs)
 
 
