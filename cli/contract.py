@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,7 +40,10 @@ def deploy_payload(code: bytes, name: str, upgrade: bool, capabilities: tuple | 
     """The canonical deploy/upgrade payload of ``code`` and its summary (``deploy-tx``, ``gov propose code``)."""
     args = None
     if init_args is not None:
-        args = json.loads(init_args)
+        try:
+            args = json.loads(init_args)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"--init-args is not JSON: {exc}; give a JSON list, e.g. '[1, \"x\"]'") from None
         if not isinstance(args, list):
             raise click.BadParameter("--init-args must be a JSON list")
     tx = make_deploy("upgrade" if upgrade else "deploy", name, code, list(capabilities), args)
@@ -106,12 +111,24 @@ def disasm_cmd(file: Path) -> None:
     click.echo(disassemble(code), nl=False)
 
 
+def deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """FILE, --name, --upgrade, --capability, --init-args: what a deploy payload is built from
+    (`contract deploy-tx` and `gov propose code`)."""
+    options = [
+        click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option("--name", required=True, help="Contract name ([a-z][a-z0-9_]*)."),
+        click.option("--upgrade", is_flag=True, help="Upgrade an existing contract (storage is kept)."),
+        click.option("--capability", "capabilities", multiple=True,
+                     help="Capability granted to the contract (repeatable)."),
+        click.option("--init-args", default=None, help="JSON list of arguments for init() (deploy only)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @contract.command("deploy-tx")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", required=True, help="Contract name ([a-z][a-z0-9_]*).")
-@click.option("--upgrade", is_flag=True, help="Upgrade an existing contract (storage is kept).")
-@click.option("--capability", "capabilities", multiple=True, help="Capability granted to the contract (repeatable).")
-@click.option("--init-args", default=None, help="JSON list of arguments for init() (deploy only).")
+@deploy_options
 @click.option("--json", "as_json", is_flag=True, help="Print the payload and summary as JSON.")
 def deploy_tx_cmd(file: Path, name: str, upgrade: bool, capabilities: tuple, init_args: str | None,
                   as_json: bool) -> None:

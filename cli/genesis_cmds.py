@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from cli.member_cmds import validator_key
 from cli.output import CliError, emit, format_amount, handle_errors, json_option, parse_amount, parse_hex
 from ledger.crypto import PUBLIC_KEY_BYTES
 from ledger.errors import GenesisError
@@ -204,15 +205,6 @@ def add_account_cmd(path: str, key: str, org: str, roles: tuple[str, ...], balan
                                    f"({', '.join(r['roles'])}) with balance {format_amount(minor)}")
 
 
-def _node_home_key(home: str) -> str:
-    """The public key of the node made by `shopchain node init --home HOME`."""
-    from node.ops.config import load_config
-    from node.ops.home import read_key_file
-
-    key = read_key_file(load_config(home).path("node", "key_file"))
-    return to_hex(key.public_key)
-
-
 @genesis.command("add-validator")
 @click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--name", required=True, help="The validator's name (unique).")
@@ -227,9 +219,7 @@ def _node_home_key(home: str) -> str:
 def add_validator_cmd(path: str, name: str, org: str, key: str | None, node_home: str | None, p2p_address: str,
                       rpc_address: str, as_json: bool) -> None:
     """Append a validator to the draft FILE (the order added is the primary order)."""
-    if (key is None) == (node_home is None):
-        raise CliError("give exactly one of --key 0x... or --node-home HOME")
-    public = _public_key(key, "--key") if key is not None else _node_home_key(node_home or "")
+    public = to_hex(validator_key(key, node_home, "--key"))
     doc, before = read_draft(path)
     _known_org(before, org, path)
     for v in before.validators:

@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from cli.contract import deploy_options, deploy_payload, load_code
 from cli.member_cmds import node_group, read_pages, signer_org, validator_key, validators_cmd
 from cli.output import CliError, parse_hex, short
 from cli.signer import Query, Tx, query_command, tx_command
@@ -314,11 +315,7 @@ def propose_settings(contract: str, changes: tuple[str, ...], description: str, 
 
 
 @propose.command("code")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", required=True, help="Contract name ([a-z][a-z0-9_]*).")
-@click.option("--upgrade", is_flag=True, help="Upgrade an existing contract (storage is kept).")
-@click.option("--capability", "capabilities", multiple=True, help="Capability granted to the contract (repeatable).")
-@click.option("--init-args", default=None, help="JSON list of arguments for init() (deploy only).")
+@deploy_options
 @click.option("--save-payload", type=click.Path(dir_okay=False), default=None,
               help="Write the deploy payload (0x-hex) here, for `gov execute --payload-file`.")
 @description_option
@@ -335,15 +332,6 @@ def propose_code(file: Path, name: str, upgrade: bool, capabilities: tuple, init
 
 
 def build_payload(file: Path, name: str, upgrade: bool, capabilities: tuple, init_args: str | None) -> tuple[bytes, dict]:
-    import json
-
-    from cli.contract import deploy_payload, load_code
-
-    if init_args is not None:
-        try:
-            json.loads(init_args)
-        except json.JSONDecodeError as exc:
-            raise CliError(f"--init-args is not JSON: {exc}", hint="give a JSON list, e.g. '[1, \"x\"]'") from None
     code, _abi = load_code(file)
     try:
         return deploy_payload(code, name, upgrade, capabilities, init_args)

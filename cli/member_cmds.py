@@ -28,13 +28,14 @@ def node_home_key(home: str) -> bytes:
     from node.ops.config import load_config
     from node.ops.home import read_key_file
 
-    if not os.path.isdir(home):
-        raise CliError(f"no node home at {home}", hint="give the directory `shopchain node init --home` made")
+    if not os.path.isfile(os.path.join(home, "config.toml")):
+        raise CliError(f"no node home at {home} (no config.toml there)",
+                       hint="give the directory `shopchain node init --home` made")
     return read_key_file(load_config(home).path("node", "key_file")).public_key
 
 
 def validator_key(text: str | None, home: str | None, what: str) -> bytes:
-    """A node key from 0x-hex or from a node home (exactly one of them)."""
+    """A node key from 0x-hex or from a node home (exactly one of them; gov, gov node and genesis)."""
     if (text is None) == (home is None):
         raise CliError(f"give exactly one of {what} 0x... or the node's --node-home HOME")
     if text is not None:

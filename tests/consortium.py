@@ -82,6 +82,26 @@ class Consortium:
         self.extra[name] = node
         return node
 
+    def admit(self, org: str, admin: str, voters: list[str]) -> dict:
+        """Vote ``org`` in with a new admin key ``admin`` (made in the keystore), then fund the
+        admin from the platform so it can pay the fees of its votes."""
+        self.cli("keys", "new", admin)
+        self.admins[org] = admin
+        shown = self.enact("platform", ["admit-org", org, "--admin", admin], voters)
+        self.cli("tx", "send", "ledger", "transfer", self.cli.json("keys", "show", admin)["public_key"], "100000",
+                 "--key", self.admins["platform"])
+        return shown
+
+    def join(self, name: str, admin: str) -> dict:
+        """A new node of ``admin``'s organisation, as its operator brings one in: `node init`, the
+        admin registers it (`gov node add`), it starts and follows validator 0's chain."""
+        node = self.new_node(name)
+        self.cli("gov", "node", "add", "--name", name, "--node-home", node["home"], "--p2p", node["p2p"],
+                 "--key", admin)
+        self.start(node)
+        self.wait_following(node, f"{name} following as an observer")
+        return node
+
     def start(self, node: dict) -> None:
         node["pid"] = launcher.start_node(self.net.root, node)
 

@@ -4,6 +4,9 @@ tests/integration/test_consortium_story.py."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -112,3 +115,16 @@ def test_usage_errors_before_any_node_is_asked():
     assert vote.exit_code != 0 and "--yes or --no" in vote.output
     long = runner.invoke(main, ["gov", "propose", "remove-org", "acme", "-d", "x" * 2001, "--node", "http://127.0.0.1:9"])
     assert long.exit_code != 0 and "at most 2000" in long.output
+
+
+def test_bad_init_args_say_what_was_expected_in_both_deploy_verbs(tmp_path):
+    from cli.gov_cmds import build_payload
+
+    source = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          "contracts_vm", "system", "nodes.sc.py")
+    with pytest.raises(CliError, match="--init-args is not JSON"):
+        build_payload(Path(source), "mine", False, (), "[1")
+    with pytest.raises(CliError, match="--init-args must be a JSON list"):
+        build_payload(Path(source), "mine", False, (), '{"a": 1}')
+    refused = CliRunner().invoke(main, ["contract", "deploy-tx", source, "--name", "mine", "--init-args", "[1"])
+    assert refused.exit_code == 2 and "--init-args is not JSON" in refused.output  # was a traceback

@@ -100,17 +100,9 @@ class Reconfigurer:
                                  f"{activation} (limit {self.gap_limit_ms} ms, {GAP_LIMIT_VIEWS} view timeouts)")
 
     def _add(self) -> dict:
-        cli, c = self.cli, self.c
-        cli("keys", "new", "newco-admin")
-        c.admins["newco"] = "newco-admin"
-        c.enact("platform", ["admit-org", "newco", "--admin", "newco-admin"], ["platform", "acme", "globex", "fixit"])
-        cli("tx", "send", "ledger", "transfer", cli.json("keys", "show", "newco-admin")["public_key"], "100000",
-            "--key", "platform-admin")
-        node = c.new_node("newco-1")
-        cli("gov", "node", "add", "--name", "newco-1", "--node-home", node["home"], "--p2p", node["p2p"],
-            "--key", "newco-admin")
-        c.start(node)
-        c.wait_following(node, "NewCo's observer")
+        c = self.c
+        c.admit("newco", "newco-admin", ["platform", "acme", "globex", "fixit"])
+        node = c.join("newco-1", "newco-admin")
         return c.enact("newco", ["add-validator", "--name", "newco-1", "--org", "newco", "--node-home", node["home"],
                                  "--p2p", node["p2p"]], ["newco", "platform", "acme", "globex", "fixit"])
 
@@ -126,11 +118,7 @@ class Reconfigurer:
         node1 = self.net.manifest["nodes"][1]
         cli("gov", "node", "add", "--name", "node1", "--node-key", self.keys[1], "--p2p", node1["p2p"],
             "--key", "merchant-acme")
-        node = c.new_node("acme-1b")
-        cli("gov", "node", "add", "--name", "acme-1b", "--node-home", node["home"], "--p2p", node["p2p"],
-            "--key", "merchant-acme")
-        c.start(node)
-        c.wait_following(node, "Acme's new node")
+        node = c.join("acme-1b", "merchant-acme")
         return c.enact("acme", ["rotate-validator", "--old-key", self.keys[1], "--node-home", node["home"],
                         "--p2p", node["p2p"]], ["acme", "platform", "globex", "fixit", "newco"])
 

@@ -65,6 +65,13 @@ def offer_of(server: SnapshotServer, peer: bytes = PEERS[0]) -> Offer:
     return roundtrip(offer)
 
 
+def begun(server: SnapshotServer, genesis, kv: MemoryKV | None = None) -> StateFetcher:
+    """A newcomer's fetcher on ``kv`` (a fresh store by default) that took ``server``'s verified offer."""
+    fetcher = StateFetcher(kv if kv is not None else MemoryKV(), genesis)
+    fetcher.begin(verify_offer(offer_of(server), genesis))
+    return fetcher
+
+
 def run_fetch(fetcher: StateFetcher, server: SnapshotServer, peers=PEERS, rounds: int | None = None,
               tamper=None) -> list[str]:
     """Carry requests to the server and answers back until done (or ``rounds``); returns refusals."""
@@ -115,8 +122,7 @@ def test_a_newcomer_fetches_the_certified_state_and_continues_with_block_sync(so
 def test_a_bad_node_is_refused_its_peer_excluded_and_the_chunk_asked_elsewhere(source):
     genesis, _kv, chain = source
     server = server_of(chain)
-    fetcher = StateFetcher(MemoryKV(), genesis)
-    fetcher.begin(verify_offer(offer_of(server), genesis))
+    fetcher = begun(server, genesis)
     liar = PEERS[0]
 
     def tamper(peer, answer):
@@ -135,8 +141,7 @@ def test_a_bad_node_is_refused_its_peer_excluded_and_the_chunk_asked_elsewhere(s
 def test_unasked_and_overlong_answers_are_refused(source):
     genesis, _kv, chain = source
     server = server_of(chain)
-    fetcher = StateFetcher(MemoryKV(), genesis)
-    fetcher.begin(verify_offer(offer_of(server), genesis))
+    fetcher = begun(server, genesis)
     assert fetcher.on_nodes(PEERS[0], Nodes((b"x",))) == REASON_UNSOLICITED
     (peer, request), = fetcher.requests([PEERS[1]], 0.0)
     answer, _ = server.answer_nodes(peer, request.hashes)
@@ -177,8 +182,7 @@ def test_a_crash_mid_fetch_resumes_and_a_half_state_is_never_opened(source):
     genesis, _kv, chain = source
     server = server_of(chain)
     mem = MemoryKV()
-    fetcher = StateFetcher(mem, genesis)
-    fetcher.begin(verify_offer(offer_of(server), genesis))
+    fetcher = begun(server, genesis, mem)
     run_fetch(fetcher, server, rounds=2)
     assert not fetcher.done and fetcher.stats.nodes > 0
     with pytest.raises(StorageError, match="state sync that has not finished"):
@@ -229,8 +233,7 @@ def test_a_store_with_a_base_passes_the_open_checks_and_serves_offers_itself(sou
     genesis, _kv, chain = source
     server = server_of(chain)
     mem = MemoryKV()
-    fetcher = StateFetcher(mem, genesis)
-    fetcher.begin(verify_offer(offer_of(server), genesis))
+    fetcher = begun(server, genesis, mem)
     run_fetch(fetcher, server)
     fetcher.finish()
     newcomer = Chain(mem, genesis, sync=False)
@@ -250,8 +253,7 @@ def test_a_store_with_a_base_passes_the_open_checks_and_serves_offers_itself(sou
 def test_a_peer_that_lacks_nodes_is_asked_again_later_but_a_liar_never(source):
     genesis, _kv, chain = source
     server = server_of(chain)
-    fetcher = StateFetcher(MemoryKV(), genesis)
-    fetcher.begin(verify_offer(offer_of(server), genesis))
+    fetcher = begun(server, genesis)
     (peer, request), = fetcher.requests([PEERS[0]], 0.0)
     assert fetcher.on_nodes(peer, Nodes((b"",) * len(request.hashes))) == ""  # honest, but behind
     (liar, request), = fetcher.requests([PEERS[1]], 0.0)
