@@ -95,6 +95,13 @@ _DROPS_BETWEEN_YIELDS = 64
 __all__ = ["ROUTE", "FrameTooLargeError", "PeerStatus", "Transport"]
 
 
+def _one_shot(response: web.Response) -> web.Response:
+    """A refusal that closes its TCP connection: one signed upgrade per connection, so a retry
+    (the dialer's, or aiohttp's resend on a pooled connection) pays for a new one and signs anew."""
+    response.force_close()
+    return response
+
+
 class Transport:
     """Authenticated full-mesh messaging between validators (see the module docstring)."""
 
@@ -160,8 +167,12 @@ class Transport:
                 self._socket = None
             raise
         self._bound_port = self._socket.getsockname()[1]
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
-            total=None, connect=self.limits.connect_timeout_seconds))
+        # No pooled connections: each upgrade is signed for one attempt, and aiohttp resends a
+        # request unchanged when a pooled connection turns out dead, which the listener refuses
+        # as a replay of the timestamp it already saw.
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
+                                              timeout=aiohttp.ClientTimeout(
+                                                  total=None, connect=self.limits.connect_timeout_seconds))
         self._running = True
         for peer in self._peers.values():
             self._ensure_dialing(peer)
@@ -325,7 +336,7 @@ class Transport:
 
     async def _handle_inbound(self, request: web.Request) -> web.StreamResponse:
         if not self._running:
-            return web.Response(status=503, text="node is shutting down")
+            return _one_shot(web.Response(status=503, text="node is shutting down"))
         transport = request.transport
         address = request.remote or "?"
         try:
@@ -336,7 +347,7 @@ class Transport:
             return self._refuse_upgrade(address, error)
         if self._pending_handshakes >= self.limits.max_pending_handshakes:
             self._counters["busy_refusals"] += 1
-            return web.Response(status=503, text="too many connections in handshake; retry later")
+            return _one_shot(web.Response(status=503, text="too many connections in handshake; retry later"))
         remaining = self._guard.authenticated(transport, claim.dialer_key, claim.time_us)
         ws = web.WebSocketResponse(max_msg_size=self._max_msg_size, heartbeat=self.limits.heartbeat_seconds,
                                    timeout=self.limits.close_timeout_seconds, compress=False)
@@ -370,9 +381,7 @@ class Transport:
             self._guard.note_failure(address)
         # Strangers can make us refuse at line rate: warn at most about once a second.
         (logger.warning if self._refusal_log.take(1) else logger.debug)("p2p upgrade from %s refused: %s", address, error)
-        response = web.Response(status=403, text=error.reason, headers={HEADER_REFUSAL: refusal_header(error)})
-        response.force_close()  # one attempt per TCP connection: a retry pays for a new one
-        return response
+        return _one_shot(web.Response(status=403, text=error.reason, headers={HEADER_REFUSAL: refusal_header(error)}))
 
     async def _listener_steps(self, ws: web.WebSocketResponse, upgraded_as: bytes) -> HandshakeResult:
         try:

@@ -375,6 +375,10 @@ def test_authenticated_connections_beyond_the_pending_cap_get_503():
                 with pytest.raises(aiohttp.WSServerHandshakeError) as info:
                     await raw_connect(session, target, dialers[1])
                 assert info.value.status == 503
+                # The refusal closes its connection: a pooled one would be reused by the next
+                # upgrade, and aiohttp resends a request unchanged when a pooled connection turns
+                # out dead, which the listener then refuses as a replayed timestamp.
+                assert (info.value.headers or {}).get("Connection", "").lower() == "close"
                 assert target.transport.stats()["busy_refusals"] == 1
                 code, _ = await expect_close(silent)
                 assert code == CLOSE_HANDSHAKE_TIMEOUT
