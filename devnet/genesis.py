@@ -65,14 +65,8 @@ DEMO_ACCOUNTS = [
     ("buyer-3", "platform", ["BUYER"], BUYER_BALANCE),
 ]
 
-# Devnet nodes make at least one block a second (empty_block_interval_ms = 1000),
-# so day-based terms convert at 86,400 blocks a day.
-BLOCKS_PER_DAY = 86_400
 CONTRACT_SETTINGS = {
-    "orders": {"fee_bps": 250, "holdback_bps": 1000, "blocks_per_day": BLOCKS_PER_DAY},
-    "warranty": {"blocks_per_day": BLOCKS_PER_DAY},
-    "reviews": {"blocks_per_day": BLOCKS_PER_DAY},
-    "tickets": {"blocks_per_day": BLOCKS_PER_DAY},
+    "orders": {"fee_bps": 250, "holdback_bps": 1000},
     # a local network: a minute of timelock and an hour to vote, so a developer sees a proposal through
     "governance": {"timelock_s": 60, "voting_period_s": 3_600},
 }

@@ -1,11 +1,14 @@
-"""A small chain for commerce tests: genesis accounts by role, signed calls, block heights.
+"""A small chain for commerce tests: genesis accounts by role, signed calls, block heights and times.
 
 How it works: ``Chain`` builds a genesis (organisations, accounts with roles and
 balances, contract settings), installs the system contracts into an in-memory state
 and then drives them exactly as the node would: ``execute_call`` with a CallContext
-for the signer and the current height. ``call`` returns the method's result, or an
-``Err`` carrying the VM's error name and message (the state is unchanged then);
-``ok`` insists on success and ``err`` on a failure. ``advance`` moves the height.
+for the signer, the current height and the current block time. ``call`` returns the
+method's result, or an ``Err`` carrying the VM's error name and message (the state is
+unchanged then); ``ok`` insists on success and ``err`` on a failure. ``advance`` moves
+the height and the block time: by default each block is a tenth of a day
+(TEST_BLOCKS_PER_DAY), so ``advance(c.days(3) + 1)`` crosses a three-day deadline, and
+``advance(n, seconds=s)`` makes n blocks in s seconds (back to back under load).
 A call's signing key is resolved to its account as the node's executor does
 (``resolve_signer``): after a rotation the new key acts for the same account id, and
 a rotated-out key's call fails with ``RotatedKey``. Keys that are no account's reach
@@ -28,8 +31,12 @@ from ledger.genesis import Genesis, GenesisAccount, Organisation
 CALL_GAS = 10_000_000
 #: Opening balance of every buyer and merchant.
 OPENING_BALANCE = 1_000_000
-#: Blocks per day in tests: small so deadlines are reached with few advances.
+#: Blocks per day of block time in tests by default: few, so deadlines are reached with few advances.
 TEST_BLOCKS_PER_DAY = 10
+#: Seconds in a day; contracts take every period in seconds.
+DAY = 86_400
+#: The block time of the test genesis (2026-01-01T00:00:00Z) in ms.
+GENESIS_TIME_MS = 1_767_225_600_000
 
 ORG_OF_ROLE = {"PLATFORM": "platform", "TREASURY": "platform", "ARBITER": "platform", "AUDITOR": "platform",
                "BUYER": "platform", "MERCHANT": "shops", "ISSUER": "shops", "CARRIER": "logistics",
@@ -68,19 +75,18 @@ class Chain:
         self.keys = {name: key(name) for name in self.accounts}
         self.names = {k: n for n, k in self.keys.items()}
         self.admins = {org: key("admin-" + org) for org in ("platform", "shops", "logistics", "service")}
-        bpd = TEST_BLOCKS_PER_DAY
-        base = {"orders": {"blocks_per_day": bpd}, "warranty": {"blocks_per_day": bpd},
-                "reviews": {"blocks_per_day": bpd}, "tickets": {"blocks_per_day": bpd}}
+        base: dict = {}
         for k, v in (settings or {}).items():
             base.setdefault(k, {}).update(v)
         orgs = tuple(Organisation(o, o.title(), (self.admins[o],)) for o in self.admins)
         accts = tuple(GenesisAccount(self.keys[n], ORG_OF_ROLE[roles[0]], tuple(sorted(roles)),
                                      OPENING_BALANCE if roles[0] in ("BUYER", "MERCHANT") else 0, None)
                       for n, roles in self.accounts.items())
-        self.genesis = Genesis("commerce-test", 0, orgs, (), accts, base)
+        self.genesis = Genesis("commerce-test", GENESIS_TIME_MS, orgs, (), accts, base)
         self.state = MemoryState()
         install_system_contracts(self.state, self.genesis)
         self.height = 1
+        self.time_ms = GENESIS_TIME_MS + DAY * 1000 // TEST_BLOCKS_PER_DAY
         self.events: list = []
         self.gas_log: list = []
         self.signing: dict[str, bytes] = {}  # name -> its current key, once it rotated (keys keeps the ids)
@@ -89,12 +95,24 @@ class Chain:
         """Names of the genesis accounts holding ``role``."""
         return [n for n, roles in self.accounts.items() if role in roles]
 
-    def advance(self, blocks: int = 1) -> int:
+    def advance(self, blocks: int = 1, seconds: float | None = None) -> int:
+        """Move ``blocks`` blocks on, and the block time by ``seconds`` (default: a tenth of a day a block)."""
         self.height += blocks
+        self.time_ms += round(1000 * seconds) if seconds is not None else blocks * DAY * 1000 // TEST_BLOCKS_PER_DAY
         return self.height
 
     def days(self, n: int) -> int:
+        """The number of default-paced blocks that take ``n`` days of block time."""
         return n * TEST_BLOCKS_PER_DAY
+
+    def after(self, blocks: int) -> int:
+        """The block time (unix seconds) ``blocks`` default-paced blocks from now: for expiry arguments."""
+        return self.now + blocks * DAY // TEST_BLOCKS_PER_DAY
+
+    @property
+    def now(self) -> int:
+        """The current block time in unix seconds, as the contracts see it."""
+        return self.time_ms // 1000
 
     def sender(self, who: str | bytes) -> bytes:
         """The key ``who`` signs with now: its latest rotated key, else its account id (or admin key)."""
@@ -114,7 +132,8 @@ class Chain:
         if signer.refusal is not None and signer.refusal[0] == ROTATED_KEY:
             return Err(*signer.refusal)
         account = signer.account or key
-        ctx = CallContext(sender=account, height=self.height, chain_id="commerce-test", origin=account)
+        ctx = CallContext(sender=account, height=self.height, timestamp_ms=self.time_ms, chain_id="commerce-test",
+                          origin=account)
         result = execute_call(self.state, contract, method, list(args), ctx, CALL_GAS)
         self.gas_log.append((contract, method, result.gas_used))
         if not result.ok:
@@ -147,7 +166,7 @@ class Chain:
         return new_key.public_key
 
     def view(self, contract: str, method: str, *args: Any) -> Any:
-        ctx = CallContext(sender=b"\x01" * 32, height=self.height)
+        ctx = CallContext(sender=b"\x01" * 32, height=self.height, timestamp_ms=self.time_ms)
         result = execute_view(self.state, contract, method, list(args), ctx, CALL_GAS)
         assert result.ok, f"view {contract}.{method} failed: {result.error}: {result.error_message}"
         return result.return_value
@@ -169,8 +188,9 @@ class Chain:
     def publish_terms(self, merchant: str = "merchant1", *, accept_days: int = 2, handling_days: int = 3,
                       transit_days: int = 5, auto_confirm_days: int = 7, return_days: int = 14,
                       restock_bps: int = 1000, warranty_days: int = 365, arbiter: str = "arbiter") -> bytes:
-        return self.ok(merchant, "orders", "set_terms", accept_days, handling_days, transit_days, auto_confirm_days,
-                       return_days, restock_bps, warranty_days, self.keys[arbiter])
+        """Terms in whole days (the contract takes seconds)."""
+        return self.ok(merchant, "orders", "set_terms", accept_days * DAY, handling_days * DAY, transit_days * DAY,
+                       auto_confirm_days * DAY, return_days * DAY, restock_bps, warranty_days * DAY, self.keys[arbiter])
 
     def place(self, buyer: str = "buyer1", merchant: str = "merchant1", price: int = 10_000, *,
               product: bytes | None = None, review_key_hash: bytes | None = None, referrer: bytes = b"",

@@ -52,13 +52,17 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
     ("nodes", "nodes.sc.py", []),
 ]
 
+#: Seconds in a day: commerce periods are durations of block time, settings name them in seconds.
+DAY = 86_400
 #: Settings used when genesis.contract_settings does not name them (per contract).
 DEFAULT_SETTINGS: dict[str, dict[str, int]] = {
-    "orders": {"fee_bps": 200, "holdback_bps": 1000, "blocks_per_day": 14400, "arbiter_days": 7, "extend_days": 3},
-    "cases": {"reply_days": 2, "return_ship_days": 7, "return_transit_days": 14, "refund_days": 3},
-    "warranty": {"contest_days": 14, "claim_reply_days": 5, "blocks_per_day": 14400},
-    "reviews": {"review_window_days": 90, "blocks_per_day": 14400},
-    "tickets": {"first_response_days": 1, "resolution_days": 5, "close_days": 7, "blocks_per_day": 14400},
+    # durations are seconds of block time (a day is 86,400)
+    "orders": {"fee_bps": 200, "holdback_bps": 1000, "arbiter_seconds": 7 * DAY, "extend_seconds": 3 * DAY},
+    "cases": {"reply_seconds": 2 * DAY, "return_ship_seconds": 7 * DAY, "return_transit_seconds": 14 * DAY,
+              "refund_seconds": 3 * DAY},
+    "warranty": {"contest_seconds": 14 * DAY, "claim_reply_seconds": 5 * DAY},
+    "reviews": {"review_window_seconds": 90 * DAY},
+    "tickets": {"first_response_seconds": DAY, "resolution_seconds": 5 * DAY, "close_seconds": 7 * DAY},
     # 2/3 of the organisations; a day of block time between passing and execution; a week to vote
     "governance": {"threshold_num": 2, "threshold_den": 3, "timelock_s": 86_400, "voting_period_s": 604_800,
                    "activation_delay": 10},
@@ -146,8 +150,8 @@ def install_system_contracts(state, genesis: "Genesis") -> None:
         if acct.balance:
             _genesis_call(state, "ledger", "genesis_credit", [acct.public_key, acct.balance])
     o = _settings(genesis, "orders")
-    _genesis_call(state, "orders", "configure", [o["fee_bps"], o["holdback_bps"], o["blocks_per_day"],
-                                                 o["arbiter_days"], o["extend_days"], _fee_account(genesis, o)])
+    _genesis_call(state, "orders", "configure", [o["fee_bps"], o["holdback_bps"], o["arbiter_seconds"],
+                                                 o["extend_seconds"], _fee_account(genesis, o)])
     for name in ("cases", "warranty", "reviews", "tickets"):
         if name in {c[0] for c in SYSTEM_CONTRACTS}:
             s = _settings(genesis, name)

@@ -9,13 +9,14 @@ was paid) and draws on escrow, then bond, then records merchant debt. Silence: a
 merchant who does not reply in time is deemed to agree inside the no-reason window
 (a return within the window, or a refund before shipment), otherwise the case
 escalates to the order's dispute; a merchant who does not refund a received return in
-time refunds in full. Deadlines use the blocks-per-day value snapshotted in the order.
+time refunds in full. Deadlines are unix seconds compared with the certified block time
+(``ctx.timestamp_ms // 1000``); the periods are settings in seconds.
 """
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 BPS = 10000
-#: Longest any case period may be configured to (days).
-MAX_CASE_DAYS = 90
+#: Longest any case period may be configured to (90 days, in seconds).
+MAX_CASE_SECONDS = 7776000
 
 
 class Case(Record):
@@ -30,27 +31,26 @@ class Case(Record):
     state: str
     no_reason: bool
     deadline: int
-    blocks_per_day: int
     restock_bps: int
     reason_hash: bytes
     ticket: int
 
 
 sealed: bool
-reply_days: int
-return_ship_days: int
-return_transit_days: int
-refund_days: int
+reply_seconds: int
+return_ship_seconds: int
+return_transit_seconds: int
+refund_seconds: int
 next_id: int
 cases: Map[int, Case]
 
 
 @public
-def configure(reply_days: int, return_ship_days: int, return_transit_days: int, refund_days: int) -> None:
+def configure(reply_seconds: int, return_ship_seconds: int, return_transit_seconds: int, refund_seconds: int) -> None:
     """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
     require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
     require(not self.sealed, "genesis is sealed")
-    _apply_settings(reply_days, return_ship_days, return_transit_days, refund_days)
+    _apply_settings(reply_seconds, return_ship_seconds, return_transit_seconds, refund_seconds)
 
 
 @public
@@ -58,23 +58,23 @@ def configure(reply_days: int, return_ship_days: int, return_transit_days: int, 
 def gov_configure(changes: dict) -> None:
     """Settings changed by a passed governance proposal: named keys, the others keep their values."""
     for k in changes:
-        require(k in ["reply_days", "return_ship_days", "return_transit_days", "refund_days"],
-                "unknown cases setting " + k + "; expected one of reply_days, return_ship_days, return_transit_days, refund_days")
-    reply_days = changes.get("reply_days", self.reply_days)
-    return_ship_days = changes.get("return_ship_days", self.return_ship_days)
-    return_transit_days = changes.get("return_transit_days", self.return_transit_days)
-    refund_days = changes.get("refund_days", self.refund_days)
-    _apply_settings(reply_days, return_ship_days, return_transit_days, refund_days)
+        require(k in ["reply_seconds", "return_ship_seconds", "return_transit_seconds", "refund_seconds"],
+                "unknown cases setting " + k + "; expected one of reply_seconds, return_ship_seconds, return_transit_seconds, refund_seconds")
+    reply_seconds = changes.get("reply_seconds", self.reply_seconds)
+    return_ship_seconds = changes.get("return_ship_seconds", self.return_ship_seconds)
+    return_transit_seconds = changes.get("return_transit_seconds", self.return_transit_seconds)
+    refund_seconds = changes.get("refund_seconds", self.refund_seconds)
+    _apply_settings(reply_seconds, return_ship_seconds, return_transit_seconds, refund_seconds)
     emit(SettingsChanged, changes=changes)
 
 
-def _apply_settings(reply_days, return_ship_days, return_transit_days, refund_days) -> None:
-    for d in [reply_days, return_ship_days, return_transit_days, refund_days]:
-        require(d >= 1 and d <= MAX_CASE_DAYS, "case periods must be 1..90 days, found " + str(d))
-    self.reply_days = reply_days
-    self.return_ship_days = return_ship_days
-    self.return_transit_days = return_transit_days
-    self.refund_days = refund_days
+def _apply_settings(reply_seconds, return_ship_seconds, return_transit_seconds, refund_seconds) -> None:
+    for d in [reply_seconds, return_ship_seconds, return_transit_seconds, refund_seconds]:
+        require(d >= 60 and d <= MAX_CASE_SECONDS, "case periods must be 60..7776000 seconds (a minute to 90 days), found " + str(d))
+    self.reply_seconds = reply_seconds
+    self.return_ship_seconds = return_ship_seconds
+    self.return_transit_seconds = return_transit_seconds
+    self.refund_seconds = refund_seconds
 
 
 @public
@@ -94,8 +94,13 @@ def _save(c, state) -> None:
     self.cases[c.id] = c
 
 
-def _in(c, n) -> int:
-    return ctx.height + n * c.blocks_per_day
+def _now() -> int:
+    """The block's certified time in unix seconds: what every deadline is compared with."""
+    return ctx.timestamp_ms // 1000
+
+
+def _in(n) -> int:
+    return _now() + n
 
 
 def _active_sender() -> None:
@@ -112,7 +117,7 @@ def open(order_id: int, kind: str, amount: int, reason_hash: bytes) -> int:
     require(len(reason_hash) == 32, "reason hash is 32 bytes")
     s = o["state"]
     remaining = o["amount"] - o["refunded"]
-    h = ctx.height
+    h = _now()
     no_reason = False
     if kind == "REFUND_ONLY":
         if s == "PLACED" or s == "ACCEPTED":
@@ -124,23 +129,22 @@ def open(order_id: int, kind: str, amount: int, reason_hash: bytes) -> int:
             require(amount >= 1 and amount < remaining, "after shipment only a partial refund, 1.." + str(remaining - 1))
     elif kind == "NOT_RECEIVED":
         require(s == "SHIPPED" or s == "PARTIALLY_SHIPPED", "order is " + s + ", expected SHIPPED")
-        require(h > o["deliver_by"], "not-received cases open after the deliver-by height " + str(o["deliver_by"]))
+        require(h > o["deliver_by"], "not-received cases open after the deliver-by time, unix " + str(o["deliver_by"]))
         require(amount == remaining, "a not-received case claims the whole remaining " + str(remaining))
     else:
         require(kind == "RETURN_REFUND", "case kinds are REFUND_ONLY, NOT_RECEIVED, RETURN_REFUND; found " + kind)
         require(s == "DELIVERED" or s == "COMPLETED", "order is " + s + "; returns are opened after delivery")
         window_end = o["close_after"]
         if s == "DELIVERED":
-            window_end = o["delivered_at"] + o["terms"]["return_days"] * o["blocks_per_day"]
-        require(o["terms"]["return_days"] > 0 and h <= window_end, "the return window closed at height " + str(window_end))
+            window_end = o["delivered_at"] + o["terms"]["return_seconds"]
+        require(o["terms"]["return_seconds"] > 0 and h <= window_end, "the return window closed at unix time " + str(window_end))
         require(amount >= 1 and amount <= remaining, "return refund must be 1.." + str(remaining))
         no_reason = True
     cid = self.next_id + 1
     self.next_id = cid
-    bpd = o["blocks_per_day"]
     self.cases[cid] = Case(id=cid, order=order_id, buyer=o["buyer"], merchant=o["merchant"], kind=kind,
                            amount=amount, counter=0, restock_fee=0, state="REQUESTED", no_reason=no_reason,
-                           deadline=h + self.reply_days * bpd, blocks_per_day=bpd,
+                           deadline=h + self.reply_seconds,
                            restock_bps=o["terms"]["restock_bps"], reason_hash=reason_hash, ticket=0)
     call("orders", "case_opened", order_id, cid, kind == "NOT_RECEIVED")
     emit(CaseOpened, case=cid, order=order_id, kind=kind, amount=amount)
@@ -161,7 +165,7 @@ def _refund(c, amount) -> None:
 
 def _agree(c) -> None:
     if c.kind == "RETURN_REFUND":
-        c.deadline = _in(c, self.return_ship_days)
+        c.deadline = _in(self.return_ship_seconds)
         _save(c, "AGREED")
     else:
         _refund(c, c.amount)
@@ -179,14 +183,14 @@ def reply(case_id: int, agree: bool, counter: int) -> None:
     c = _load(case_id)
     require(ctx.sender == c.merchant, "only the order's merchant replies")
     require(c.state == "REQUESTED", "case is " + c.state + ", expected REQUESTED")
-    require(ctx.height <= c.deadline, "the reply deadline passed at height " + str(c.deadline))
+    require(_now() <= c.deadline, "the reply deadline passed at unix time " + str(c.deadline))
     emit(CaseReplied, case=case_id, agree=agree, counter=counter)
     if agree:
         _agree(c)
         return
     require(counter >= 1 and counter < c.amount, "a counter-offer is 1.." + str(c.amount - 1))
     c.counter = counter
-    c.deadline = _in(c, self.reply_days)
+    c.deadline = _in(self.reply_seconds)
     _save(c, "COUNTERED")
 
 
@@ -227,7 +231,7 @@ def return_shipped(case_id: int, tracking: bytes) -> None:
     require(ctx.sender == c.buyer, "only the buyer ships a return")
     require(c.state == "AGREED" and c.kind == "RETURN_REFUND", "case is " + c.state + ", expected an AGREED return")
     require(len(tracking) == 32, "tracking commitment is 32 bytes")
-    c.deadline = _in(c, self.return_transit_days)
+    c.deadline = _in(self.return_transit_seconds)
     _save(c, "RETURN_SHIPPED")
     emit(ReturnShipped, case=case_id, tracking=tracking)
 
@@ -238,7 +242,7 @@ def return_received(case_id: int) -> None:
     c = _load(case_id)
     require(ctx.sender == c.merchant, "only the merchant confirms a returned parcel")
     require(c.state == "RETURN_SHIPPED", "case is " + c.state + ", expected RETURN_SHIPPED")
-    c.deadline = _in(c, self.refund_days)
+    c.deadline = _in(self.refund_seconds)
     _save(c, "RETURN_RECEIVED")
     emit(ReturnReceived, case=case_id)
 
@@ -260,7 +264,7 @@ def poke(case_id: int) -> str:
     """Apply the silence rules once a deadline has passed; anyone registered may call it."""
     c = _load(case_id)
     require(call("identity", "is_active", ctx.sender), "sender is not an active registered account")
-    require(ctx.height > c.deadline, "case deadline is height " + str(c.deadline) + ", now " + str(ctx.height))
+    require(_now() > c.deadline, "the case deadline is unix time " + str(c.deadline) + ", the block time is " + str(_now()))
     s = c.state
     if s == "REQUESTED":
         if c.no_reason:
@@ -287,12 +291,12 @@ def carrier_return(case_id: int, carrier: bytes, step: str, data_hash: bytes) ->
     require(c.kind == "RETURN_REFUND", "case " + str(case_id) + " is not a return")
     if step == "shipping":
         require(c.state == "AGREED", "case is " + c.state + ", expected an AGREED return")
-        c.deadline = _in(c, self.return_transit_days)
+        c.deadline = _in(self.return_transit_seconds)
         _save(c, "RETURN_SHIPPED")
         emit(ReturnShipped, case=case_id, tracking=data_hash)
     else:
         require(step == "delivering" and c.state == "RETURN_SHIPPED", "case is " + c.state + ", expected RETURN_SHIPPED")
-        c.deadline = _in(c, self.refund_days)
+        c.deadline = _in(self.refund_seconds)
         _save(c, "RETURN_RECEIVED")
         emit(ReturnReceived, case=case_id)
 

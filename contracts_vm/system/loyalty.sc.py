@@ -2,8 +2,9 @@
 
 Points belong to (program, account) and are not transferable. A program's ISSUER
 awards points for one of its own orders once that order is CLOSED (so returns do not
-churn points): paid x rate are minted and the share refunded is clawed back at once. Each award is a lot with an expiry
-height; redemption consumes the oldest lots first; ``expire`` sweeps lapsed lots;
+churn points): paid x rate are minted and the share refunded is clawed back at once.
+Each award is a lot with an expiry time (unix seconds of certified block time, as are
+voucher windows); redemption consumes the oldest lots first; ``expire`` sweeps lapsed lots;
 ``clawback`` takes back points in proportion to refunds recorded after the award.
 Supply identity (checked by the tests): minted = redeemed + expired + clawed back +
 what the lots still hold. Vouchers are redeemed atomically inside orders.place
@@ -18,15 +19,14 @@ the price minus refunds to pay, so paid <= cap and budget always.
 BPS = 10000
 #: Most lots one redemption or sweep walks (bounded work per call).
 MAX_LOTS_PER_CALL = 64
-#: Longest points expiry (days).
-MAX_EXPIRY_DAYS = 3660
+#: Longest points expiry (3660 days, in seconds).
+MAX_EXPIRY_SECONDS = 316224000
 
 
 class Program(Record):
     issuer: bytes
     rate_bps: int
-    expiry_days: int
-    blocks_per_day: int
+    expiry_seconds: int
     minted: int
     redeemed: int
     expired: int
@@ -78,6 +78,11 @@ referrers: Map[bytes, Referrer]
 pair_paid: Map[tuple[bytes, bytes], int]
 
 
+def _now() -> int:
+    """The block's certified time in unix seconds: expiries and voucher windows use it."""
+    return ctx.timestamp_ms // 1000
+
+
 def _program(pid) -> Program:
     p = self.programs.get(pid)
     require(p != None, "no loyalty program " + pid)
@@ -85,14 +90,16 @@ def _program(pid) -> Program:
 
 
 @public
-def create_program(program_id: str, rate_bps: int, expiry_days: int, blocks_per_day: int) -> None:
+def create_program(program_id: str, rate_bps: int, expiry_seconds: int) -> None:
+    """Points of an award expire ``expiry_seconds`` of block time after it."""
     require(call("identity", "has_role", ctx.sender, "ISSUER"), "only an ISSUER creates a program")
     require(len(program_id) >= 1 and len(program_id) <= 64, "program id is 1..64 chars")
     require(not (program_id in self.programs), "program exists: " + program_id)
     require(rate_bps >= 0 and rate_bps <= BPS, "rate must be 0..10000 bps")
-    require(expiry_days >= 1 and expiry_days <= MAX_EXPIRY_DAYS and blocks_per_day >= 1, "expiry must be 1..3660 days")
-    self.programs[program_id] = Program(issuer=ctx.sender, rate_bps=rate_bps, expiry_days=expiry_days,
-                                        blocks_per_day=blocks_per_day, minted=0, redeemed=0, expired=0, clawed=0)
+    require(expiry_seconds >= 3600 and expiry_seconds <= MAX_EXPIRY_SECONDS,
+            "expiry must be 3600..316224000 seconds (an hour to 3660 days), found " + str(expiry_seconds))
+    self.programs[program_id] = Program(issuer=ctx.sender, rate_bps=rate_bps, expiry_seconds=expiry_seconds,
+                                        minted=0, redeemed=0, expired=0, clawed=0)
 
 
 @public
@@ -114,7 +121,7 @@ def award(program_id: str, order_id: int) -> int:
         who = o["buyer"]
         n = self.next_lot.get((program_id, who), 0)
         self.next_lot[(program_id, who)] = n + 1
-        self.lots[(program_id, who, n)] = Lot(remaining=points, expires=ctx.height + p.expiry_days * p.blocks_per_day,
+        self.lots[(program_id, who, n)] = Lot(remaining=points, expires=_now() + p.expiry_seconds,
                                              order=order_id)
     if full > points:
         emit(PointsClawedBack, program=program_id, order=order_id, points=full - points)
@@ -134,7 +141,7 @@ def _take(pid, who, wanted, only_expired, only_live) -> int:
         lot = self.lots.get((pid, who, i))
         steps += 1
         if lot != None and lot.remaining > 0:
-            lapsed = ctx.height > lot.expires
+            lapsed = _now() > lot.expires
             if (only_expired and lapsed) or (only_live and not lapsed) or (not only_expired and not only_live):
                 t = min(lot.remaining, wanted - taken)
                 lot.remaining -= t
@@ -215,7 +222,8 @@ def create_voucher(voucher_id: bytes, code_hash: bytes, kind: str, value: int, m
 def redeem_voucher(voucher_id: bytes, code: bytes, buyer: bytes, merchant: bytes, price: int, order_id: int) -> int:
     v = self.vouchers.get(voucher_id)
     require(v != None, "unknown voucher")
-    require(ctx.height >= v.valid_from and ctx.height <= v.valid_to, "voucher is not valid at this height")
+    require(_now() >= v.valid_from and _now() <= v.valid_to,
+            "voucher is valid from unix time " + str(v.valid_from) + " to " + str(v.valid_to) + ", the block time is " + str(_now()))
     if v.code_hash != b"":
         require(sha256(code) == v.code_hash, "voucher code does not match")
     require(merchant == v.issuer, "voucher is not valid for this merchant")
@@ -241,7 +249,7 @@ def restore_voucher(voucher_id: bytes, buyer: bytes, order_id: int) -> None:
     v = self.vouchers.get(voucher_id)
     if v == None or not self.voucher_orders.get((voucher_id, order_id), False):
         return
-    if ctx.height > v.valid_to:
+    if _now() > v.valid_to:
         return
     self.voucher_orders[(voucher_id, order_id)] = False
     v.redemptions -= 1
@@ -316,7 +324,7 @@ def balance_of(program_id: str, account: bytes) -> int:
     total = 0
     for kv in self.lots.items((program_id, account), 256):
         lot = kv[1]
-        if ctx.height <= lot.expires:
+        if _now() <= lot.expires:
             total += lot.remaining
     return total
 

@@ -1,8 +1,11 @@
-"""Orders with escrow: the transition table of the spec, deadlines in block heights.
+"""Orders with escrow: the transition table of the spec, deadlines in seconds of block time.
 
-An order snapshots its merchant's terms (and their hash, which the buyer names so the
-terms cannot change under them) plus the platform's fee and holdback rates and the
-blocks-per-day value, so later setting changes never touch open orders. The buyer's
+Every deadline is a unix time in seconds, compared with the certified block timestamp
+(``ctx.timestamp_ms // 1000``): block heights say nothing about time, since idle blocks
+come every second and busy ones back to back. Terms and settings are durations in
+seconds. An order snapshots its merchant's terms (and their hash, which the buyer names
+so the terms cannot change under them) plus the platform's fee and holdback rates, so
+later setting changes never touch open orders. The buyer's
 payment is locked in the ledger escrow "o<id>" when the order is placed. Every
 transition writes the new state before any money moves. On COMPLETED the merchant is
 paid the net amount minus the platform fee minus a holdback; the holdback stays in
@@ -16,8 +19,10 @@ of personal data are stored.
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 #: Basis points in a whole.
 BPS = 10000
-#: Longest any day-based term may be (a year); keeps deadlines far from int overflow.
-MAX_TERM_DAYS = 366
+#: Seconds in a day (terms are usually whole days or hours).
+DAY = 86400
+#: Longest any term or period may be (366 days, in seconds); keeps deadlines far from int overflow.
+MAX_TERM_SECONDS = 31622400
 #: Largest order amount in minor units (10^15).
 MAX_PRICE = 1000000000000000
 #: Largest quantity of one order line.
@@ -27,13 +32,13 @@ HASH_BYTES = 32
 
 
 class Terms(Record):
-    accept_days: int
-    handling_days: int
-    transit_days: int
-    auto_confirm_days: int
-    return_days: int
+    accept_seconds: int
+    handling_seconds: int
+    transit_seconds: int
+    auto_confirm_seconds: int
+    return_seconds: int
     restock_bps: int
-    warranty_days: int
+    warranty_seconds: int
     arbiter: bytes
 
 
@@ -52,7 +57,6 @@ class Order(Record):
     terms_hash: bytes
     fee_bps: int
     holdback_bps: int
-    blocks_per_day: int
     pii_root: bytes
     payload_hash: bytes
     review_key_hash: bytes
@@ -63,6 +67,7 @@ class Order(Record):
     label_hash: bytes
     tracking: bytes
     pod_hash: bytes
+    placed_height: int
     placed_at: int
     accept_by: int
     ship_by: int
@@ -87,9 +92,8 @@ class Order(Record):
 sealed: bool
 fee_bps: int
 holdback_bps: int
-blocks_per_day: int
-arbiter_days: int
-extend_days: int
+arbiter_seconds: int
+extend_seconds: int
 fee_account: bytes
 next_id: int
 orders: Map[int, Order]
@@ -137,8 +141,13 @@ def _pay(order_id, to, amount, cause) -> None:
         call("ledger", "release", _escrow_key(order_id), to, amount, cause)
 
 
-def _days(o, n) -> int:
-    return n * o.blocks_per_day
+def _now() -> int:
+    """The block's certified time in unix seconds: what every deadline is compared with."""
+    return ctx.timestamp_ms // 1000
+
+
+def _when(t) -> str:
+    return "unix time " + str(t)
 
 
 def _is_hash(h) -> bool:
@@ -149,9 +158,9 @@ def _is_hash(h) -> bool:
 
 
 def compute_terms_hash(t) -> bytes:
-    b = b"shopchain/terms/v1"
-    for n in [t.accept_days, t.handling_days, t.transit_days, t.auto_confirm_days, t.return_days,
-              t.restock_bps, t.warranty_days]:
+    b = b"shopchain/terms/v2"
+    for n in [t.accept_seconds, t.handling_seconds, t.transit_seconds, t.auto_confirm_seconds, t.return_seconds,
+              t.restock_bps, t.warranty_seconds]:
         b = b + b"|" + str(n).encode()
     return sha256(b + b"|" + t.arbiter)
 
@@ -159,12 +168,11 @@ def compute_terms_hash(t) -> bytes:
 # ---- settings, terms, bonds -------------------------------------------------------
 
 @public
-def configure(fee_bps: int, holdback_bps: int, blocks_per_day: int, arbiter_days: int, extend_days: int,
-              fee_account: bytes) -> None:
+def configure(fee_bps: int, holdback_bps: int, arbiter_seconds: int, extend_seconds: int, fee_account: bytes) -> None:
     """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
     require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
     require(not self.sealed, "genesis is sealed")
-    _apply_settings(fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account)
+    _apply_settings(fee_bps, holdback_bps, arbiter_seconds, extend_seconds, fee_account)
 
 
 @public
@@ -172,29 +180,28 @@ def configure(fee_bps: int, holdback_bps: int, blocks_per_day: int, arbiter_days
 def gov_configure(changes: dict) -> None:
     """Settings changed by a passed governance proposal: named keys, the others keep their values."""
     for k in changes:
-        require(k in ["fee_bps", "holdback_bps", "blocks_per_day", "arbiter_days", "extend_days", "fee_account"],
-                "unknown orders setting " + k + "; expected one of fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account")
+        require(k in ["fee_bps", "holdback_bps", "arbiter_seconds", "extend_seconds", "fee_account"],
+                "unknown orders setting " + k + "; expected one of fee_bps, holdback_bps, arbiter_seconds, extend_seconds, fee_account")
     fee_bps = changes.get("fee_bps", self.fee_bps)
     holdback_bps = changes.get("holdback_bps", self.holdback_bps)
-    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
-    arbiter_days = changes.get("arbiter_days", self.arbiter_days)
-    extend_days = changes.get("extend_days", self.extend_days)
+    arbiter_seconds = changes.get("arbiter_seconds", self.arbiter_seconds)
+    extend_seconds = changes.get("extend_seconds", self.extend_seconds)
     fee_account = changes.get("fee_account", self.fee_account)
-    _apply_settings(fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account)
+    _apply_settings(fee_bps, holdback_bps, arbiter_seconds, extend_seconds, fee_account)
     emit(SettingsChanged, changes=changes)
 
 
-def _apply_settings(fee_bps, holdback_bps, blocks_per_day, arbiter_days, extend_days, fee_account) -> None:
+def _apply_settings(fee_bps, holdback_bps, arbiter_seconds, extend_seconds, fee_account) -> None:
     require(fee_bps >= 0 and holdback_bps >= 0 and fee_bps + holdback_bps <= BPS, "fee + holdback must be 0..10000 bps")
-    require(blocks_per_day >= 1 and blocks_per_day <= 1000000, "blocks_per_day must be 1..1000000")
-    require(arbiter_days >= 1 and arbiter_days <= MAX_TERM_DAYS, "arbiter_days must be 1..366")
-    require(extend_days >= 0 and extend_days <= MAX_TERM_DAYS, "extend_days must be 0..366")
+    require(arbiter_seconds >= 60 and arbiter_seconds <= MAX_TERM_SECONDS,
+            "arbiter_seconds must be 60..31622400 (a minute to 366 days), found " + str(arbiter_seconds))
+    require(extend_seconds >= 0 and extend_seconds <= MAX_TERM_SECONDS,
+            "extend_seconds must be 0..31622400 (up to 366 days), found " + str(extend_seconds))
     require(len(fee_account) == 32, "fee account must be a 32-byte key")
     self.fee_bps = fee_bps
     self.holdback_bps = holdback_bps
-    self.blocks_per_day = blocks_per_day
-    self.arbiter_days = arbiter_days
-    self.extend_days = extend_days
+    self.arbiter_seconds = arbiter_seconds
+    self.extend_seconds = extend_seconds
     self.fee_account = fee_account
 
 
@@ -205,19 +212,20 @@ def seal() -> None:
 
 
 @public
-def set_terms(accept_days: int, handling_days: int, transit_days: int, auto_confirm_days: int, return_days: int,
-              restock_bps: int, warranty_days: int, arbiter: bytes) -> bytes:
+def set_terms(accept_seconds: int, handling_seconds: int, transit_seconds: int, auto_confirm_seconds: int,
+              return_seconds: int, restock_bps: int, warranty_seconds: int, arbiter: bytes) -> bytes:
+    """Durations in seconds of block time (a day is 86400); the CLI takes them as 2d, 12h, 90m."""
     require(_has_role(ctx.sender, "MERCHANT"), "only a MERCHANT publishes terms")
-    for d in [accept_days, handling_days, transit_days, auto_confirm_days, return_days, warranty_days]:
-        require(d >= 0 and d <= MAX_TERM_DAYS, "day terms must be 0..366, found " + str(d))
-    require(accept_days >= 1 and handling_days >= 1 and transit_days >= 1 and auto_confirm_days >= 1,
-            "accept, handling, transit and auto-confirm periods must be at least one day")
+    for d in [accept_seconds, handling_seconds, transit_seconds, auto_confirm_seconds, return_seconds, warranty_seconds]:
+        require(d >= 0 and d <= MAX_TERM_SECONDS, "terms are 0..31622400 seconds (366 days), found " + str(d))
+    for d in [accept_seconds, handling_seconds, transit_seconds, auto_confirm_seconds]:
+        require(d >= 3600, "accept, handling, transit and auto-confirm periods must be at least an hour (3600 s), found " + str(d))
     require(restock_bps >= 0 and restock_bps <= BPS, "restocking fee must be 0..10000 bps")
     require(_has_role(arbiter, "ARBITER"), "the named arbiter must hold the ARBITER role")
     require(arbiter != ctx.sender, "a merchant cannot arbitrate its own orders")
-    t = Terms(accept_days=accept_days, handling_days=handling_days, transit_days=transit_days,
-              auto_confirm_days=auto_confirm_days, return_days=return_days, restock_bps=restock_bps,
-              warranty_days=warranty_days, arbiter=arbiter)
+    t = Terms(accept_seconds=accept_seconds, handling_seconds=handling_seconds, transit_seconds=transit_seconds,
+              auto_confirm_seconds=auto_confirm_seconds, return_seconds=return_seconds, restock_bps=restock_bps,
+              warranty_seconds=warranty_seconds, arbiter=arbiter)
     self.terms[ctx.sender] = t
     h = compute_terms_hash(t)
     self.terms_hashes[ctx.sender] = h
@@ -273,7 +281,7 @@ def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash
     require(price >= 1 and price <= MAX_PRICE, "price must be 1..10^15 minor units")
     require(_is_hash(product) and _is_hash(terms_hash) and _is_hash(pii_root) and _is_hash(payload_hash)
             and _is_hash(review_key_hash), "product, terms hash, PII root, payload hash and review-key hash are 32 bytes")
-    require(self.blocks_per_day > 0, "order settings are not configured")
+    require(self.arbiter_seconds > 0, "order settings are not configured")
     t = self.terms.get(merchant)
     require(t != None, "merchant has not published terms")
     current = self.terms_hashes.get(merchant, b"")
@@ -291,14 +299,14 @@ def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash
         discount = call("loyalty", "redeem_voucher", voucher, voucher_code, buyer, merchant, price, oid)
     amount = price - discount
     require(amount >= 1, "order total after vouchers must be positive")
-    h = ctx.height
+    now = _now()
     self.orders[oid] = Order(id=oid, buyer=buyer, merchant=merchant, product=product, quantity=quantity,
                              price=price, discount=discount, amount=amount, state="PLACED", prev_state="",
                              terms=t, terms_hash=terms_hash, fee_bps=self.fee_bps, holdback_bps=self.holdback_bps,
-                             blocks_per_day=self.blocks_per_day, pii_root=pii_root, payload_hash=payload_hash,
+                             pii_root=pii_root, payload_hash=payload_hash,
                              review_key_hash=review_key_hash, referrer=referrer, commission_bps=commission,
-                             voucher=voucher, carrier=b"", label_hash=b"", tracking=b"", pod_hash=b"", placed_at=h,
-                             accept_by=h + t.accept_days * self.blocks_per_day, ship_by=0, deliver_by=0,
+                             voucher=voucher, carrier=b"", label_hash=b"", tracking=b"", pod_hash=b"",
+                             placed_height=ctx.height, placed_at=now, accept_by=now + t.accept_seconds, ship_by=0, deliver_by=0,
                              delivered_at=0, confirm_by=0, completed_at=0, close_after=0, extended=False,
                              buyer_cancel=False, merchant_cancel=False, refunded=0, fee_paid=0, open_case=0,
                              not_received=False, arbiter=t.arbiter, dispute_by=b"", dispute_deadline=0,
@@ -347,8 +355,8 @@ def _cancel(o, reason) -> None:
 
 def _complete(o, auto) -> None:
     o.state = "COMPLETED"
-    o.completed_at = ctx.height
-    o.close_after = max(ctx.height, o.delivered_at + _days(o, o.terms.return_days))   # the return window runs from delivery
+    o.completed_at = _now()
+    o.close_after = max(o.completed_at, o.delivered_at + o.terms.return_seconds)   # the return window runs from delivery
     net = o.amount - o.refunded
     fee = net * o.fee_bps // BPS
     holdback = net * o.holdback_bps // BPS
@@ -385,13 +393,13 @@ def accept(order_id: int, carrier: bytes, label_hash: bytes) -> None:
     _registered(ctx.sender)
     require(ctx.sender == o.merchant, "only the order's merchant accepts")
     require(o.state == "PLACED", "order is " + o.state + ", expected PLACED")
-    require(ctx.height <= o.accept_by, "accept-by deadline passed at height " + str(o.accept_by))
+    require(_now() <= o.accept_by, "accept-by deadline passed at " + _when(o.accept_by))
     require(_has_role(carrier, "CARRIER"), "the named carrier must hold the CARRIER role")
     require(_is_hash(label_hash), "label hash is 32 bytes")
     o.state = "ACCEPTED"
     o.carrier = carrier
     o.label_hash = label_hash
-    o.ship_by = ctx.height + _days(o, o.terms.handling_days)
+    o.ship_by = _now() + o.terms.handling_seconds
     self.orders[order_id] = o
     emit(OrderAccepted, order=order_id, carrier=carrier, label_hash=label_hash, ship_by=o.ship_by)
 
@@ -416,11 +424,11 @@ def cancel(order_id: int) -> None:
         if ctx.sender == o.buyer:
             _cancel(o, "buyer")
             return
-        require(ctx.height > o.accept_by, "only the buyer may cancel before the accept-by deadline")
+        require(_now() > o.accept_by, "only the buyer may cancel before the accept-by deadline (" + _when(o.accept_by) + ")")
         _cancel(o, "accept_timeout")
         return
     require(o.state == "ACCEPTED", "order is " + o.state + ", only PLACED or ACCEPTED orders are cancelled")
-    if ctx.height > o.ship_by:
+    if _now() > o.ship_by:
         _cancel(o, "ship_timeout")
         return
     require(ctx.sender == o.buyer or ctx.sender == o.merchant,
@@ -442,7 +450,7 @@ def _ship(o, actor, tracking, partial) -> None:
             "order is " + o.state + ", expected ACCEPTED or PARTIALLY_SHIPPED")
     require(_is_hash(tracking), "tracking commitment is 32 bytes")
     if o.state == "ACCEPTED":
-        o.deliver_by = ctx.height + _days(o, o.terms.transit_days)
+        o.deliver_by = _now() + o.terms.transit_seconds
     o.state = "PARTIALLY_SHIPPED" if partial else "SHIPPED"
     o.tracking = tracking
     self.orders[o.id] = o
@@ -455,8 +463,8 @@ def _deliver(o, actor, pod_hash) -> None:
     require(_is_hash(pod_hash), "proof-of-delivery hash is 32 bytes")
     o.state = "DELIVERED"
     o.pod_hash = pod_hash
-    o.delivered_at = ctx.height
-    o.confirm_by = ctx.height + _days(o, o.terms.auto_confirm_days)
+    o.delivered_at = _now()
+    o.confirm_by = o.delivered_at + o.terms.auto_confirm_seconds
     self.orders[o.id] = o
     emit(Delivered, order=o.id, pod_hash=pod_hash, confirm_by=o.confirm_by)
 
@@ -492,7 +500,7 @@ def confirm(order_id: int) -> None:
     require(ctx.sender == o.buyer, "only the buyer confirms receipt")
     require(o.state == "DELIVERED" or o.state == "SHIPPED", "order is " + o.state + ", expected DELIVERED or SHIPPED")
     if o.delivered_at == 0:
-        o.delivered_at = ctx.height
+        o.delivered_at = _now()
     _complete(o, False)
 
 
@@ -503,9 +511,9 @@ def extend(order_id: int) -> None:
     require(ctx.sender == o.buyer, "only the buyer extends the auto-confirm countdown")
     require(o.state == "DELIVERED", "order is " + o.state + ", expected DELIVERED")
     require(not o.extended, "the countdown was already extended once")
-    require(ctx.height <= o.confirm_by, "the countdown already ran out")
+    require(_now() <= o.confirm_by, "the countdown already ran out at " + _when(o.confirm_by))
     o.extended = True
-    o.confirm_by = o.confirm_by + _days(o, self.extend_days)
+    o.confirm_by = o.confirm_by + self.extend_seconds
     self.orders[order_id] = o
     emit(ConfirmExtended, order=order_id, confirm_by=o.confirm_by)
 
@@ -515,7 +523,7 @@ def poke(order_id: int) -> str:
     """Apply whichever deadline has passed; anyone registered may call it."""
     o = _load(order_id)
     _registered(ctx.sender)
-    h = ctx.height
+    h = _now()
     s = o.state
     if s == "PLACED" and h > o.accept_by:
         _cancel(o, "accept_timeout")
@@ -523,18 +531,18 @@ def poke(order_id: int) -> str:
         _cancel(o, "ship_timeout")
     elif s == "DELIVERED" and h > o.confirm_by and o.open_case == 0:
         _complete(o, True)
-    elif (s == "SHIPPED" or s == "PARTIALLY_SHIPPED") and h > o.deliver_by + _days(o, o.terms.auto_confirm_days) and o.open_case == 0 and not o.not_received:
+    elif (s == "SHIPPED" or s == "PARTIALLY_SHIPPED") and h > o.deliver_by + o.terms.auto_confirm_seconds and o.open_case == 0 and not o.not_received:
         o.delivered_at = h
         _complete(o, True)
     elif s == "COMPLETED" and h > o.close_after and o.open_case == 0:
         _close(o)
     elif s == "DISPUTED" and h > o.dispute_deadline and not o.escalated:
         o.escalated = True
-        o.dispute_deadline = h + _days(o, self.arbiter_days)
+        o.dispute_deadline = h + self.arbiter_seconds
         self.orders[order_id] = o
         emit(DisputeEscalated, order=order_id, deadline=o.dispute_deadline)
     else:
-        revert("no deadline of order " + str(order_id) + " (" + s + ") has passed at height " + str(h))
+        revert("no deadline of order " + str(order_id) + " (" + s + ") has passed at " + _when(h))
     return self.orders[order_id].state
 
 
@@ -547,7 +555,7 @@ def _open_dispute(o, by, evidence) -> None:
     o.prev_state = o.state
     o.state = "DISPUTED"
     o.dispute_by = by
-    o.dispute_deadline = ctx.height + _days(o, self.arbiter_days)
+    o.dispute_deadline = _now() + self.arbiter_seconds
     self.orders[o.id] = o
     emit(DisputeOpened, order=o.id, evidence=evidence, deadline=o.dispute_deadline)
 
@@ -579,7 +587,7 @@ def rule(order_id: int, to_buyer: int, to_merchant: int, fee: int) -> None:
         require(_has_role(ctx.sender, "PLATFORM"), "the dispute was escalated: only PLATFORM rules")
     else:
         require(ctx.sender == o.arbiter and _has_role(ctx.sender, "ARBITER"), "only the order's arbiter rules")
-        require(ctx.height <= o.dispute_deadline, "the arbiter's deadline passed; the dispute escalates to PLATFORM")
+        require(_now() <= o.dispute_deadline, "the arbiter's deadline passed at " + _when(o.dispute_deadline) + "; the dispute escalates to PLATFORM")
     require(to_buyer >= 0 and to_merchant >= 0 and fee >= 0, "ruling amounts must not be negative")
     held = _escrow(order_id)
     require(to_buyer + to_merchant + fee == held,

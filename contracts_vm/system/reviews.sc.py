@@ -46,8 +46,7 @@ class Rating(Record):
 
 
 sealed: bool
-window_days: int
-blocks_per_day: int
+window_seconds: int
 next_id: int
 reviews: Map[int, Review]
 live: Map[tuple[int, int], int]
@@ -56,11 +55,11 @@ product_ratings: Map[bytes, Rating]
 
 
 @public
-def configure(window_days: int, blocks_per_day: int) -> None:
-    """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
+def configure(review_window_seconds: int) -> None:
+    """Genesis sets this once (before seal); afterwards only governance changes it (gov_configure)."""
     require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
     require(not self.sealed, "genesis is sealed")
-    _apply_settings(window_days, blocks_per_day)
+    _apply_settings(review_window_seconds)
 
 
 @public
@@ -68,19 +67,15 @@ def configure(window_days: int, blocks_per_day: int) -> None:
 def gov_configure(changes: dict) -> None:
     """Settings changed by a passed governance proposal: named keys, the others keep their values."""
     for k in changes:
-        require(k in ["review_window_days", "blocks_per_day"],
-                "unknown reviews setting " + k + "; expected one of review_window_days, blocks_per_day")
-    window_days = changes.get("review_window_days", self.window_days)
-    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
-    _apply_settings(window_days, blocks_per_day)
+        require(k in ["review_window_seconds"], "unknown reviews setting " + k + "; expected review_window_seconds")
+    _apply_settings(changes.get("review_window_seconds", self.window_seconds))
     emit(SettingsChanged, changes=changes)
 
 
-def _apply_settings(window_days, blocks_per_day) -> None:
-    require(window_days >= 1 and window_days <= 3660, "review window must be 1..3660 days")
-    require(blocks_per_day >= 1, "blocks_per_day must be positive")
-    self.window_days = window_days
-    self.blocks_per_day = blocks_per_day
+def _apply_settings(review_window_seconds) -> None:
+    require(review_window_seconds >= 3600 and review_window_seconds <= 316224000,
+            "the review window must be 3600..316224000 seconds (an hour to 3660 days), found " + str(review_window_seconds))
+    self.window_seconds = review_window_seconds
 
 
 @public
@@ -130,7 +125,8 @@ def publish(order_id: int, line: int, scores: list[int], content_hash: bytes, in
     base = o["completed_at"]
     if base == 0:
         base = o["placed_at"]
-    require(ctx.height <= base + self.window_days * o["blocks_per_day"], "the review window has closed")
+    closes = base + self.window_seconds
+    require(ctx.timestamp_ms // 1000 <= closes, "the review window closed at unix time " + str(closes))
     require(line >= 0 and line < ORDER_LINES, "order " + str(order_id) + " has no line " + str(line))
     require(not ((order_id, line) in self.live), "this order line already has a live review")
     require(sha256(review_key) == o["review_key_hash"], "review key does not match the order's commitment")

@@ -4,15 +4,16 @@ A ticket is opened by an order's buyer (handled by its merchant) or by a unit's 
 (handled by the unit's brand). OPEN -> ASSIGNED (the handler, or a service centre it
 names) <-> WAITING_CUSTOMER -> RESOLVED -> CLOSED (the owner at once, or anyone once
 the close period passed without a reopen). Deadlines for the first response and for
-resolution are fixed at opening; once one is missed anyone may escalate to PLATFORM,
-which emits SlaBreached and lets PLATFORM resolve. Only ids, states, deadlines and
+resolution are fixed at opening, in unix seconds of certified block time; once one is
+missed anyone may escalate to PLATFORM, which emits SlaBreached and lets PLATFORM
+resolve. Only ids, states, deadlines and
 message hashes are stored: messages travel off chain, encrypted to the parties. A
 ticket links to an after-sales case or a warranty claim, both ways.
 """
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-#: Longest any ticket period may be (days).
-MAX_DAYS = 90
+#: Longest any ticket period may be (90 days, in seconds).
+MAX_SECONDS = 7776000
 
 
 class Ticket(Record):
@@ -33,20 +34,19 @@ class Ticket(Record):
 
 
 sealed: bool
-first_response_days: int
-resolution_days: int
-close_days: int
-blocks_per_day: int
+first_response_seconds: int
+resolution_seconds: int
+close_seconds: int
 next_id: int
 tickets: Map[int, Ticket]
 
 
 @public
-def configure(first_response_days: int, resolution_days: int, close_days: int, blocks_per_day: int) -> None:
+def configure(first_response_seconds: int, resolution_seconds: int, close_seconds: int) -> None:
     """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
     require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
     require(not self.sealed, "genesis is sealed")
-    _apply_settings(first_response_days, resolution_days, close_days, blocks_per_day)
+    _apply_settings(first_response_seconds, resolution_seconds, close_seconds)
 
 
 @public
@@ -54,24 +54,26 @@ def configure(first_response_days: int, resolution_days: int, close_days: int, b
 def gov_configure(changes: dict) -> None:
     """Settings changed by a passed governance proposal: named keys, the others keep their values."""
     for k in changes:
-        require(k in ["first_response_days", "resolution_days", "close_days", "blocks_per_day"],
-                "unknown tickets setting " + k + "; expected one of first_response_days, resolution_days, close_days, blocks_per_day")
-    first_response_days = changes.get("first_response_days", self.first_response_days)
-    resolution_days = changes.get("resolution_days", self.resolution_days)
-    close_days = changes.get("close_days", self.close_days)
-    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
-    _apply_settings(first_response_days, resolution_days, close_days, blocks_per_day)
+        require(k in ["first_response_seconds", "resolution_seconds", "close_seconds"],
+                "unknown tickets setting " + k + "; expected one of first_response_seconds, resolution_seconds, close_seconds")
+    first_response_seconds = changes.get("first_response_seconds", self.first_response_seconds)
+    resolution_seconds = changes.get("resolution_seconds", self.resolution_seconds)
+    close_seconds = changes.get("close_seconds", self.close_seconds)
+    _apply_settings(first_response_seconds, resolution_seconds, close_seconds)
     emit(SettingsChanged, changes=changes)
 
 
-def _apply_settings(first_response_days, resolution_days, close_days, blocks_per_day) -> None:
-    for d in [first_response_days, resolution_days, close_days]:
-        require(d >= 1 and d <= MAX_DAYS, "ticket periods must be 1..90 days, found " + str(d))
-    require(blocks_per_day >= 1, "blocks_per_day must be positive")
-    self.first_response_days = first_response_days
-    self.resolution_days = resolution_days
-    self.close_days = close_days
-    self.blocks_per_day = blocks_per_day
+def _apply_settings(first_response_seconds, resolution_seconds, close_seconds) -> None:
+    for d in [first_response_seconds, resolution_seconds, close_seconds]:
+        require(d >= 60 and d <= MAX_SECONDS, "ticket periods must be 60..7776000 seconds (a minute to 90 days), found " + str(d))
+    self.first_response_seconds = first_response_seconds
+    self.resolution_seconds = resolution_seconds
+    self.close_seconds = close_seconds
+
+
+def _now() -> int:
+    """The block's certified time in unix seconds: what every SLA deadline is compared with."""
+    return ctx.timestamp_ms // 1000
 
 
 @public
@@ -119,11 +121,11 @@ def open(order_id: int, unit: bytes, message_hash: bytes) -> int:
         handler = p["brand"]
     tid = self.next_id + 1
     self.next_id = tid
-    bpd = self.blocks_per_day
+    now = _now()
     self.tickets[tid] = Ticket(id=tid, owner=ctx.sender, handler=handler, assignee=b"", order=order_id, unit=unit,
                                state="OPEN", responded=False,
-                               first_response_by=ctx.height + self.first_response_days * bpd,
-                               resolve_by=ctx.height + self.resolution_days * bpd, close_after=0, escalated=False,
+                               first_response_by=now + self.first_response_seconds,
+                               resolve_by=now + self.resolution_seconds, close_after=0, escalated=False,
                                case=0, claim=0)
     emit(TicketOpened, ticket=tid, order=order_id, unit=unit, message_hash=message_hash)
     return tid
@@ -180,7 +182,7 @@ def resolve(ticket_id: int, resolution_hash: bytes) -> None:
     require(t.state in ["OPEN", "ASSIGNED", "WAITING_CUSTOMER"], "ticket is " + t.state + ", which cannot be resolved")
     t.state = "RESOLVED"
     t.responded = True
-    t.close_after = ctx.height + self.close_days * self.blocks_per_day
+    t.close_after = _now() + self.close_seconds
     self.tickets[ticket_id] = t
     emit(TicketResolved, ticket=ticket_id, resolution_hash=resolution_hash)
 
@@ -190,9 +192,9 @@ def reopen(ticket_id: int) -> None:
     _active_sender()
     t = _load(ticket_id)
     require(ctx.sender == t.owner, "only the owner reopens")
-    require(t.state == "RESOLVED" and ctx.height <= t.close_after, "only a RESOLVED ticket within its close period reopens")
+    require(t.state == "RESOLVED" and _now() <= t.close_after, "only a RESOLVED ticket within its close period reopens")
     t.state = "ASSIGNED"
-    t.resolve_by = max(t.resolve_by, ctx.height + self.resolution_days * self.blocks_per_day)
+    t.resolve_by = max(t.resolve_by, _now() + self.resolution_seconds)
     self.tickets[ticket_id] = t
     emit(TicketReopened, ticket=ticket_id)
 
@@ -203,7 +205,7 @@ def close(ticket_id: int) -> None:
     require(t.state == "RESOLVED", "ticket is " + t.state + ", expected RESOLVED")
     if ctx.sender != t.owner:
         require(call("identity", "is_active", ctx.sender), "sender is not an active account")
-        require(ctx.height > t.close_after, "anyone may close only after height " + str(t.close_after))
+        require(_now() > t.close_after, "anyone may close only after unix time " + str(t.close_after))
     t.state = "CLOSED"
     self.tickets[ticket_id] = t
     emit(TicketClosed, ticket=ticket_id)
@@ -217,9 +219,9 @@ def escalate(ticket_id: int) -> None:
     require(not t.escalated, "ticket already escalated")
     require(t.state != "RESOLVED" and t.state != "CLOSED", "ticket is " + t.state)
     breach = ""
-    if not t.responded and ctx.height > t.first_response_by:
+    if not t.responded and _now() > t.first_response_by:
         breach = "first_response"
-    elif ctx.height > t.resolve_by:
+    elif _now() > t.resolve_by:
         breach = "resolution"
     require(breach != "", "no SLA deadline has been missed")
     t.escalated = True

@@ -3,8 +3,9 @@
 A unit is the hash of (brand, serial), computed off chain so the serial never appears.
 Its brand's merchant registers it; anyone may activate it from a COMPLETED or CLOSED
 order of that merchant for that product (pull: this contract reads orders.get_order),
-which makes the buyer the owner and sets warranty end = delivery + warranty days of
-the order's terms. "Under warranty" is derived from the height, never stored. The
+which makes the buyer the owner and sets warranty end = delivery + the warranty period
+of the order's terms. Every time here is unix seconds of certified block time
+(``ctx.timestamp_ms // 1000``): "under warranty" is derived from it, never stored. The
 owner offers a transfer with the hash of a one-time claim code and an expiry; the new
 owner claims with the code and sees the whole history, which no one can rewrite:
 service records are append-only, contests are stored beside them, corrections are new
@@ -14,8 +15,8 @@ STOLEN and RECALLED block transfer, not service.
 """
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-#: Longest any warranty setting may be (days).
-MAX_DAYS = 3660
+#: Longest any warranty setting may be (3660 days, in seconds).
+MAX_SECONDS = 316224000
 #: Most units one order may activate is its quantity; most flags per unit is three.
 MAX_FLAGS = 3
 
@@ -33,7 +34,6 @@ class Passport(Record):
     log_count: int
     claim_hash: bytes
     offer_expiry: int
-    blocks_per_day: int
 
 
 class ServiceRecord(Record):
@@ -44,6 +44,7 @@ class ServiceRecord(Record):
     under_warranty: bool
     amends: int
     height: int
+    at: int
 
 
 class Claim(Record):
@@ -57,9 +58,8 @@ class Claim(Record):
 
 
 sealed: bool
-contest_days: int
-claim_reply_days: int
-blocks_per_day: int
+contest_seconds: int
+claim_reply_seconds: int
 passports: Map[bytes, Passport]
 log: Map[tuple[bytes, int], ServiceRecord]
 contests: Map[tuple[bytes, int], bytes]
@@ -71,11 +71,11 @@ next_claim: int
 
 
 @public
-def configure(contest_days: int, claim_reply_days: int, blocks_per_day: int) -> None:
+def configure(contest_seconds: int, claim_reply_seconds: int) -> None:
     """Genesis sets these once (before seal); afterwards only governance changes them (gov_configure)."""
     require(ctx.sender == GENESIS_SENDER, "only genesis may configure; later changes are governance proposals")
     require(not self.sealed, "genesis is sealed")
-    _apply_settings(contest_days, claim_reply_days, blocks_per_day)
+    _apply_settings(contest_seconds, claim_reply_seconds)
 
 
 @public
@@ -83,28 +83,30 @@ def configure(contest_days: int, claim_reply_days: int, blocks_per_day: int) -> 
 def gov_configure(changes: dict) -> None:
     """Settings changed by a passed governance proposal: named keys, the others keep their values."""
     for k in changes:
-        require(k in ["contest_days", "claim_reply_days", "blocks_per_day"],
-                "unknown warranty setting " + k + "; expected one of contest_days, claim_reply_days, blocks_per_day")
-    contest_days = changes.get("contest_days", self.contest_days)
-    claim_reply_days = changes.get("claim_reply_days", self.claim_reply_days)
-    blocks_per_day = changes.get("blocks_per_day", self.blocks_per_day)
-    _apply_settings(contest_days, claim_reply_days, blocks_per_day)
+        require(k in ["contest_seconds", "claim_reply_seconds"],
+                "unknown warranty setting " + k + "; expected one of contest_seconds, claim_reply_seconds")
+    contest_seconds = changes.get("contest_seconds", self.contest_seconds)
+    claim_reply_seconds = changes.get("claim_reply_seconds", self.claim_reply_seconds)
+    _apply_settings(contest_seconds, claim_reply_seconds)
     emit(SettingsChanged, changes=changes)
 
 
-def _apply_settings(contest_days, claim_reply_days, blocks_per_day) -> None:
-    require(contest_days >= 1 and contest_days <= MAX_DAYS and claim_reply_days >= 1 and claim_reply_days <= MAX_DAYS,
-            "warranty periods must be 1..3660 days")
-    require(blocks_per_day >= 1, "blocks_per_day must be positive")
-    self.contest_days = contest_days
-    self.claim_reply_days = claim_reply_days
-    self.blocks_per_day = blocks_per_day
+def _apply_settings(contest_seconds, claim_reply_seconds) -> None:
+    for d in [contest_seconds, claim_reply_seconds]:
+        require(d >= 60 and d <= MAX_SECONDS, "warranty periods must be 60..316224000 seconds (a minute to 3660 days), found " + str(d))
+    self.contest_seconds = contest_seconds
+    self.claim_reply_seconds = claim_reply_seconds
 
 
 @public
 def seal() -> None:
     require(ctx.sender == GENESIS_SENDER and not self.sealed, "only genesis may seal")
     self.sealed = True
+
+
+def _now() -> int:
+    """The block's certified time in unix seconds: what every deadline is compared with."""
+    return ctx.timestamp_ms // 1000
 
 
 def _load(unit) -> Passport:
@@ -134,7 +136,7 @@ def register_unit(unit: bytes, product: bytes) -> None:
     require(not (unit in self.passports), "unit already has a passport (one active passport per unit)")
     self.passports[unit] = Passport(unit=unit, brand=ctx.sender, product=product, owner=b"", order=0,
                                     activated=False, warranty_end=0, void=False, flags=[], log_count=0,
-                                    claim_hash=b"", offer_expiry=0, blocks_per_day=self.blocks_per_day)
+                                    claim_hash=b"", offer_expiry=0)
     emit(UnitRegistered, unit=unit, brand=ctx.sender, product=product)
 
 
@@ -161,8 +163,7 @@ def activate(unit: bytes, order_id: int) -> None:
     p.activated = True
     p.owner = o["buyer"]
     p.order = order_id
-    p.blocks_per_day = o["blocks_per_day"]
-    p.warranty_end = o["delivered_at"] + o["terms"]["warranty_days"] * o["blocks_per_day"]
+    p.warranty_end = o["delivered_at"] + o["terms"]["warranty_seconds"]
     self.passports[unit] = p
     emit(WarrantyActivated, unit=unit, order=order_id, warranty_end=p.warranty_end)
 
@@ -197,7 +198,7 @@ def offer_transfer(unit: bytes, claim_hash: bytes, expiry: int) -> None:
     require(p.activated and ctx.sender == p.owner, "only the owner offers a transfer")
     require(len(p.flags) == 0 and not _recalled(p), "a LOST, STOLEN or RECALLED unit cannot be transferred")
     require(len(claim_hash) == 32, "claim hash is 32 bytes")
-    require(expiry > ctx.height, "offer expiry must be after the current height")
+    require(expiry > _now(), "offer expiry (unix seconds) must be after the block time " + str(_now()) + ", found " + str(expiry))
     p.claim_hash = claim_hash
     p.offer_expiry = expiry
     self.passports[unit] = p
@@ -209,7 +210,7 @@ def claim_transfer(unit: bytes, code: bytes) -> None:
     p = _load(unit)
     require(call("identity", "is_active", ctx.sender), "the new owner must be an active account")
     require(p.claim_hash != b"", "no transfer is on offer")
-    require(ctx.height <= p.offer_expiry, "the offer expired at height " + str(p.offer_expiry))
+    require(_now() <= p.offer_expiry, "the offer expired at unix time " + str(p.offer_expiry))
     require(sha256(code) == p.claim_hash, "claim code does not match")
     require(len(p.flags) == 0 and not _recalled(p), "a LOST, STOLEN or RECALLED unit cannot be transferred")
     require(ctx.sender != p.owner, "the owner cannot claim its own unit")
@@ -260,12 +261,13 @@ def record_service(unit: bytes, kind: str, data_hash: bytes, under_warranty: boo
     else:
         require(amends == 0, "only AMEND records name another record")
     if under_warranty:
-        require(p.activated and not p.void and ctx.height <= p.warranty_end, "unit is not under warranty")
+        require(p.activated and not p.void and _now() <= p.warranty_end, "unit is not under warranty")
     seq = p.log_count + 1
     p.log_count = seq
     self.passports[unit] = p
     self.log[(unit, seq)] = ServiceRecord(seq=seq, kind=kind, by=ctx.sender, data_hash=data_hash,
-                                          under_warranty=under_warranty, amends=amends, height=ctx.height)
+                                          under_warranty=under_warranty, amends=amends, height=ctx.height,
+                                          at=_now())
     emit(ServiceRecorded, unit=unit, seq=seq, kind=kind, data_hash=data_hash, amends=amends)
     return seq
 
@@ -277,7 +279,7 @@ def contest(unit: bytes, seq: int, reason_hash: bytes) -> None:
     require(ctx.sender == p.owner, "only the owner contests a service record")
     r = self.log.get((unit, seq))
     require(r != None, "no service record " + str(seq))
-    require(ctx.height <= r.height + self.contest_days * p.blocks_per_day, "the contest window has passed; silence acknowledged")
+    require(_now() <= r.at + self.contest_seconds, "the contest window closed at unix time " + str(r.at + self.contest_seconds) + "; silence acknowledged")
     require(not ((unit, seq) in self.contests), "record already contested")
     self.contests[(unit, seq)] = reason_hash
     emit(ServiceContested, unit=unit, seq=seq, reason_hash=reason_hash)
@@ -296,11 +298,11 @@ def open_claim(unit: bytes, issue_hash: bytes) -> int:
     _active_sender()
     p = _load(unit)
     require(p.activated and ctx.sender == p.owner, "only the owner opens a warranty claim")
-    require(not p.void and ctx.height <= p.warranty_end, "the warranty ended at height " + str(p.warranty_end))
+    require(not p.void and _now() <= p.warranty_end, "the warranty ended at unix time " + str(p.warranty_end))
     cid = self.next_claim + 1
     self.next_claim = cid
     self.claims[cid] = Claim(id=cid, unit=unit, owner=ctx.sender, state="OPEN", issue_hash=issue_hash,
-                             reply_by=ctx.height + self.claim_reply_days * p.blocks_per_day, remedy="")
+                             reply_by=_now() + self.claim_reply_seconds, remedy="")
     emit(ClaimOpened, claim=cid, unit=unit)
     return cid
 
@@ -315,7 +317,7 @@ def decide_claim(claim_id: int, accept: bool) -> None:
     else:
         require(c.state == "OPEN", "claim is " + c.state + ", expected OPEN")
         require(_may_service(p, ctx.sender), "only the brand or its service centre decides")
-        require(ctx.height <= c.reply_by, "the reply deadline passed; the claim escalates")
+        require(_now() <= c.reply_by, "the reply deadline passed at unix time " + str(c.reply_by) + "; the claim escalates")
     c.state = "ACCEPTED" if accept else "REJECTED"
     self.claims[claim_id] = c
     emit(ClaimDecided, claim=claim_id, accepted=accept)
@@ -327,7 +329,7 @@ def escalate_claim(claim_id: int) -> None:
     if c.state == "REJECTED":
         require(ctx.sender == c.owner, "only the owner escalates a rejection")
     else:
-        require(c.state == "OPEN" and ctx.height > c.reply_by, "only a rejected claim or a missed reply deadline escalates")
+        require(c.state == "OPEN" and _now() > c.reply_by, "only a rejected claim or a missed reply deadline escalates")
         require(call("identity", "is_active", ctx.sender), "sender is not an active account")
     c.state = "ESCALATED"
     self.claims[claim_id] = c
@@ -379,7 +381,7 @@ def under_warranty(unit: bytes) -> bool:
     p = self.passports.get(unit)
     if p == None:
         return False
-    return p.activated and not p.void and ctx.height <= p.warranty_end
+    return p.activated and not p.void and _now() <= p.warranty_end
 
 
 @view

@@ -15,7 +15,7 @@ import pytest
 
 from contracts_vm.api import install_contract
 from ledger.crypto import sha256
-from tests.commerce_harness import DEFAULT_ACCOUNTS, Chain, h
+from tests.commerce_harness import DAY, DEFAULT_ACCOUNTS, Chain, h
 
 PRICE = 10_000
 EVERYONE = list(DEFAULT_ACCOUNTS) + ["admin-platform", "admin-shops"]
@@ -114,7 +114,7 @@ def _serviced(c: Chain) -> bytes:
 
 
 def _closed_in_program(c: Chain) -> int:
-    c.ok("merchant1", "loyalty", "create_program", "p", 100, 10, 10)
+    c.ok("merchant1", "loyalty", "create_program", "p", 100, 10 * DAY)
     oid = _delivered(c)
     c.ok("buyer1", "orders", "confirm", oid)
     c.advance(c.days(15))
@@ -135,7 +135,7 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
     ("orders.rule", _disputed, lambda c, o: ("orders", "rule", o, PRICE, 0, 0), {"arbiter"}),
     ("orders.add_evidence", _disputed, lambda c, o: ("orders", "add_evidence", o, h("e2")),
      {"buyer1", "merchant1", "arbiter"}),
-    ("orders.set_terms", lambda c: None, lambda c, o: ("orders", "set_terms", 1, 1, 1, 1, 1, 0, 0, c.keys["arbiter"]),
+    ("orders.set_terms", lambda c: None, lambda c, o: ("orders", "set_terms", 3600, 3600, 3600, 3600, 3600, 0, 0, c.keys["arbiter"]),
      {"merchant1", "merchant2"}),
     ("loyalty.approve_referrer", lambda c: None,
      lambda c, o: ("loyalty", "approve_referrer", c.keys["referrer1"], 100, 10, 10), {"platform"}),
@@ -160,7 +160,7 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
     ("warranty.contest", lambda c: _serviced(c), lambda c, u: ("warranty", "contest", u, 1, h("no")), {"buyer1"}),
     ("loyalty.award", lambda c: _closed_in_program(c), lambda c, o: ("loyalty", "award", "p", o), {"merchant1"}),
     ("loyalty.create_voucher", lambda c: None,
-     lambda c, o: ("loyalty", "create_voucher", h("v"), b"", "FIXED", 5, 0, 0, 10, 1, 1), {"merchant1"}),
+     lambda c, o: ("loyalty", "create_voucher", h("v"), b"", "FIXED", 5, 0, 0, c.after(10), 1, 1), {"merchant1"}),
     ("cases.open", _delivered, lambda c, o: ("cases", "open", o, "RETURN_REFUND", PRICE, h("r")), {"buyer1"}),
     ("cases.reply", _case, lambda c, k: ("cases", "reply", k, True, 0), {"merchant1"}),
     ("cases.withdraw", _case, lambda c, k: ("cases", "withdraw", k), {"buyer1"}),
@@ -168,7 +168,7 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
      {"merchant1", "merchant2"}),
     ("warranty.record_service", _unit, lambda c, u: ("warranty", "record_service", u, "INSPECT", h("i"), False, 0),
      {"merchant1", "service1"}),
-    ("warranty.offer_transfer", _unit, lambda c, u: ("warranty", "offer_transfer", u, sha256(b"c"), c.height + 5),
+    ("warranty.offer_transfer", _unit, lambda c, u: ("warranty", "offer_transfer", u, sha256(b"c"), c.after(5)),
      {"buyer1"}),
     ("warranty.open_claim", _unit, lambda c, u: ("warranty", "open_claim", u, h("i")), {"buyer1"}),
     ("warranty.decide_claim", _claim, lambda c, k: ("warranty", "decide_claim", k, True), {"merchant1", "service1"}),
@@ -180,7 +180,7 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
     ("provenance.post", lambda c: None,
      lambda c, o: ("provenance", "post", "OBJECT", "OBSERVE", [h("i")], "inspecting", "", h("loc"), 0, 1, h("d"), 0,
                    b""), {"merchant1", "merchant2", "carrier1", "carrier2"}),
-    ("loyalty.create_program", lambda c: None, lambda c, o: ("loyalty", "create_program", "p", 100, 10, 10),
+    ("loyalty.create_program", lambda c: None, lambda c, o: ("loyalty", "create_program", "p", 100, 10 * DAY),
      {"merchant1"}),
 ]
 
@@ -255,5 +255,5 @@ def test_genesis_methods_closed_after_seal():
     c = Chain()
     for contract, method, args in [("identity", "genesis_org", ["x", [h("a")], False]),
                                    ("ledger", "genesis_credit", [h("a"), 5]),
-                                   ("orders", "configure", [1, 1, 1, 1, 1, h("a")])]:
+                                   ("orders", "configure", [1, 1, 3600, 3600, h("a")])]:
         assert c.err(b"\x00" * 32, contract, method, *args).message in ("genesis is sealed", "only genesis may credit opening balances")

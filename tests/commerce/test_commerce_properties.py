@@ -1,12 +1,12 @@
 """A Hypothesis state machine over the whole suite, checking the spec's invariants.
 
 Several buyers, two merchants, two carriers, an arbiter and a service centre make
-random calls (any party may try anything) while the height jumps at random. After
-every step: conservation (E1), no negative escrow (E2), refunds never above what was
-paid (E3), empty escrow in terminal states (E4), the points supply identity, voucher
-limits, reviews only for eligible orders with the committed key, service logs never
-rewritten, one passport per unit, and that every call that succeeded was made by a
-party the spec permits.
+random calls (any party may try anything) while the height and the block time jump at
+random, at random paces. After every step: conservation (E1), no negative escrow (E2),
+refunds never above what was paid (E3), empty escrow in terminal states (E4), the
+points supply identity, voucher limits, reviews only for eligible orders with the
+committed key, service logs never rewritten, one passport per unit, and that every call
+that succeeded was made by a party the spec permits.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from contracts_vm.system import review_message
 from ledger.crypto import SigningKey, sha256
-from tests.commerce_harness import Chain, Err, h
+from tests.commerce_harness import DAY, Chain, Err, h
 
 BUYERS = ["buyer1", "buyer2", "buyer3"]
 MERCHANTS = ["merchant1", "merchant2"]
@@ -60,8 +60,8 @@ class CommerceMachine(RuleBasedStateMachine):
         for m in MERCHANTS:
             self.c.publish_terms(m)
         self.c.ok("merchant1", "orders", "deposit_bond", 2_000)
-        self.c.ok("merchant1", "loyalty", "create_program", PROGRAM, 500, 20, 10)
-        self.c.ok("merchant1", "loyalty", "create_voucher", VOUCHER, b"", "FIXED", 500, 1_000, 0, 10_000,
+        self.c.ok("merchant1", "loyalty", "create_program", PROGRAM, 500, 20 * DAY)
+        self.c.ok("merchant1", "loyalty", "create_voucher", VOUCHER, b"", "FIXED", 500, 1_000, 0, self.c.after(10_000),
                   VOUCHER_MAX, 1)
         self.c.ok("platform", "loyalty", "approve_referrer", self.c.keys["referrer1"], 500, 2_000, 300)
         self.orders: list[int] = []
@@ -116,7 +116,7 @@ class CommerceMachine(RuleBasedStateMachine):
             return
         if method in ORDER_PERMS:
             assert self._role_of(before, who) & ORDER_PERMS[method], f"{who} succeeded at {method}"
-        if method == "cancel" and self.c.height <= before["accept_by"] and before["state"] == "PLACED":
+        if method == "cancel" and self.c.now <= before["accept_by"] and before["state"] == "PLACED":
             assert self._role_of(before, who) == {"buyer"}
 
     @action(data=st.data(), choice=st.integers(0, 7), split=st.integers(0, 100))
@@ -226,9 +226,10 @@ class CommerceMachine(RuleBasedStateMachine):
         if name == "refund_return":
             assert args[0] <= case["amount"] * case["restock_bps"] // 10_000
 
-    @action(blocks=st.sampled_from([3, 1, 10, 25, 80, 160]))
-    def advance(self, blocks):
-        self.c.advance(blocks)
+    @action(blocks=st.sampled_from([3, 1, 10, 25, 80, 160]), pace=st.sampled_from([None, None, 0.05, 1.0, 40_000.0]))
+    def advance(self, blocks, pace):
+        """Blocks at the default pace, back to back (0.05 s), idle (1 s) or sparse: deadlines follow time."""
+        self.c.advance(blocks, None if pace is None else blocks * pace)
 
     @action(data=st.data(), right_key=st.booleans(), relayer=parties)
     def review(self, data, right_key, relayer):
@@ -275,11 +276,11 @@ class CommerceMachine(RuleBasedStateMachine):
             return
         owner = self.c.names[p["owner"]]
         if p["claim_hash"] == b"":
-            self.c.call(owner, "warranty", "offer_transfer", unit, sha256(b"code" + unit), self.c.height + expiry)
+            self.c.call(owner, "warranty", "offer_transfer", unit, sha256(b"code" + unit), self.c.after(expiry))
             return
         out = self.c.call(who, "warranty", "claim_transfer", unit, b"code" + unit if right_code else b"guess")
         if not isinstance(out, Err):
-            assert right_code and self.c.height <= p["offer_expiry"] and who != owner
+            assert right_code and self.c.now <= p["offer_expiry"] and who != owner
             assert self.c.view("warranty", "get_passport", unit)["owner"] == self.c.keys[who]
 
     @action(data=st.data(), who=parties, step=st.sampled_from(["open", "assign", "resolve", "escalate", "close"]))
@@ -299,7 +300,7 @@ class CommerceMachine(RuleBasedStateMachine):
         if isinstance(out, Err):
             return
         if step == "escalate":
-            assert (not t["responded"] and self.c.height > t["first_response_by"]) or self.c.height > t["resolve_by"]
+            assert (not t["responded"] and self.c.now > t["first_response_by"]) or self.c.now > t["resolve_by"]
         if step in ("assign", "resolve"):
             assert self.c.keys[who] in (t["handler"], t["assignee"]) or (t["escalated"] and who == "platform")
 

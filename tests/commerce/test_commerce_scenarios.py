@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contracts_vm.system import is_registered, review_message
 from ledger.crypto import SigningKey, sha256
-from tests.commerce_harness import OPENING_BALANCE, Chain, Err, h
+from tests.commerce_harness import DAY, OPENING_BALANCE, Chain, Err, h
 
 PRICE = 10_000
 
@@ -56,7 +56,7 @@ def test_identity_admin_grants_revokes_and_key_rotation():
 def test_happy_path_to_closed_with_points_and_referral():
     c = chain()
     c.ok("platform", "loyalty", "approve_referrer", c.keys["referrer1"], 300, 1_000, 250)
-    c.ok("merchant1", "loyalty", "create_program", "shop-points", 100, 30, 10)
+    c.ok("merchant1", "loyalty", "create_program", "shop-points", 100, 30 * DAY)
     oid = c.to_delivered(referrer=c.keys["referrer1"])
     assert c.escrow(oid) == PRICE
     c.ok("buyer1", "orders", "confirm", oid)
@@ -259,7 +259,7 @@ def test_warranty_claim_repair_and_transfer_with_history():
     c.ok("buyer1", "warranty", "contest", unit, seq, h("repair incomplete"))
     c.ok("service1", "warranty", "record_service", unit, "AMEND", h("corrected report"), False, seq)
     assert c.err("service1", "warranty", "record_service", unit, "AMEND", h("x"), False, 9).name == "RequireFailed"
-    c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"one-time-code"), c.height + 10)
+    c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"one-time-code"), c.after(10))
     assert c.err("buyer2", "warranty", "claim_transfer", unit, b"guess").message == "claim code does not match"
     c.ok("buyer2", "warranty", "claim_transfer", unit, b"one-time-code")
     p = c.view("warranty", "get_passport", unit)
@@ -299,7 +299,7 @@ def test_recall_flag_blocks_transfer_not_service():
     assert c.err("buyer1", "warranty", "issue_recall", h("product-1"), h("fire risk")).name == "RequireFailed"
     c.ok("merchant1", "warranty", "issue_recall", h("product-1"), h("fire risk"))
     assert c.view("warranty", "is_recalled", unit)
-    assert c.err("buyer1", "warranty", "offer_transfer", unit, h("c"), c.height + 5).message.startswith("a LOST")
+    assert c.err("buyer1", "warranty", "offer_transfer", unit, h("c"), c.after(5)).message.startswith("a LOST")
     c.ok("merchant1", "warranty", "record_service", unit, "INSPECT", h("recall inspection"), True, 0)
     c.ok("buyer1", "warranty", "set_flag", unit, "STOLEN", True)
     assert "RecallIssued" in c.event_names() and "FlagSet" in c.event_names()
@@ -409,7 +409,7 @@ def test_provenance_custody_drives_carrier_transitions():
 def test_voucher_redeemed_at_placement_and_restored_on_full_refund():
     c = chain()
     vid = h("voucher-1")
-    c.ok("merchant1", "loyalty", "create_voucher", vid, sha256(b"SPRING"), "BPS", 1_000, 5_000, 0, 1_000, 2, 1)
+    c.ok("merchant1", "loyalty", "create_voucher", vid, sha256(b"SPRING"), "BPS", 1_000, 5_000, 0, c.after(1_000), 2, 1)
     assert c.place(voucher=vid, voucher_code=b"WINTER").message == "voucher code does not match"
     oid = c.place(voucher=vid, voucher_code=b"SPRING")
     assert c.order(oid)["amount"] == 9_000 and c.escrow(oid) == 9_000
@@ -422,7 +422,7 @@ def test_voucher_redeemed_at_placement_and_restored_on_full_refund():
 
 def test_points_clawed_back_in_proportion_to_refunds():
     c = chain()
-    c.ok("merchant1", "loyalty", "create_program", "pts", 1_000, 365, 10)
+    c.ok("merchant1", "loyalty", "create_program", "pts", 1_000, 365 * DAY)
     c.ok("merchant1", "orders", "deposit_bond", 10_000)
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
@@ -506,7 +506,7 @@ def test_partial_shipment_then_full_and_extension():
     c.ok("carrier1", "orders", "deliver", oid, h("pod"))
     confirm_by = c.order(oid)["confirm_by"]
     c.ok("buyer1", "orders", "extend", oid)
-    assert c.order(oid)["confirm_by"] == confirm_by + c.days(3)
+    assert c.order(oid)["confirm_by"] == confirm_by + 3 * DAY
     assert c.err("buyer1", "orders", "extend", oid).message == "the countdown was already extended once"
     c.advance(c.days(7) + 1)
     assert c.err("buyer2", "orders", "poke", oid).name == "RequireFailed"  # extended
@@ -519,7 +519,7 @@ def test_referral_budget_and_voucher_limits():
     c = chain()
     c.ok("platform", "loyalty", "approve_referrer", c.keys["referrer1"], 1_000, 1_500, 10_000)
     vid = h("bearer-voucher")
-    c.ok("merchant1", "loyalty", "create_voucher", vid, b"", "FIXED", 100, 0, 0, 10_000, 2, 5)
+    c.ok("merchant1", "loyalty", "create_voucher", vid, b"", "FIXED", 100, 0, 0, c.after(10_000), 2, 5)
     for buyer in ("buyer1", "buyer2", "buyer3"):
         out = c.place(buyer, voucher=vid if buyer != "buyer3" else b"", referrer=c.keys["referrer1"])
         oid = out
@@ -565,7 +565,7 @@ def test_warranty_ticket_links_claim_and_transfer_offer_expires():
     c.ok("buyer1", "tickets", "link_claim", tid, claim)
     assert c.view("tickets", "get_ticket", tid)["claim"] == claim
     assert ("warranty", "ClaimLinked") in [(e[0], e[1]) for e in c.events]
-    c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"code-1"), c.height + 5)
+    c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"code-1"), c.after(5))
     c.advance(6)
     assert c.err("buyer2", "warranty", "claim_transfer", unit, b"code-1").message.startswith("the offer expired")
     c.ok("merchant1", "warranty", "extend_warranty", unit, c.view("warranty", "get_passport", unit)["warranty_end"] + 100)
@@ -593,6 +593,6 @@ def test_return_window_runs_from_delivery_not_from_a_late_confirmation():
     delivered = c.order(oid)["delivered_at"]
     c.advance(c.days(6))
     c.ok("buyer1", "orders", "confirm", oid)
-    assert c.order(oid)["close_after"] == delivered + c.days(14)
+    assert c.order(oid)["close_after"] == delivered + 14 * DAY
     c.advance(c.days(8) + 1)
     assert c.ok("buyer2", "orders", "poke", oid) == "CLOSED"

@@ -121,7 +121,7 @@ def test_expiry_and_cancel():
 
 def test_no_single_key_changes_settings_or_calls_governed_methods():
     g = Gov()
-    msg = g.err(key("platform-acct"), "orders", "configure", 1, 1, 1, 1, 1, b"\x01" * 32)
+    msg = g.err(key("platform-acct"), "orders", "configure", 1, 1, 3600, 3600, b"\x01" * 32)
     assert "only genesis" in msg
     assert g.call(g.admin("platform"), "orders", "gov_configure", {"fee_bps": 1}).error == "PermissionDenied"
     assert g.call(g.admin("platform"), "identity", "gov_remove_org", "shops").error == "PermissionDenied"
