@@ -18,6 +18,7 @@ import click
 
 from cli.output import CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
 from cli.signer import Query, Tx, id_transition, query_command, tx_command
+from cli.timefmt import chain_now, format_deadline, format_duration, format_time, parse_duration
 from ledger.crypto import SigningKey, sha256
 
 #: Domain tag of review keys derived from a buyer's key.
@@ -26,6 +27,8 @@ REVIEW_KEY_DOMAIN = b"shopchain/review-key/v1|"
 PAYLOAD_DOMAIN = b"shopchain/order-payload/v1|"
 #: Most orders `order list` shows.
 MAX_LIST = 200
+#: Case states in which no deadline runs any more.
+CASE_DONE = ("REFUNDED", "CLOSED", "ESCALATED")
 CASE_KINDS = {"refund-only": "REFUND_ONLY", "not-received": "NOT_RECEIVED", "return": "RETURN_REFUND"}
 
 order_id_argument = click.argument("order_id", type=click.IntRange(1), metavar="ORDER")
@@ -46,17 +49,25 @@ def get_order(q: Query, order_id: int) -> dict:
     return found
 
 
-def _deadline(height: int, head: int, blocks_per_day: int) -> str:
-    if not height:
-        return "-"
-    days = (height - head) / blocks_per_day
-    when = f"in {days:.1f} days" if days >= 0 else f"passed {-days:.1f} days ago"
-    return f"height {height} ({when})"
+#: The deadline that governs each state of an order (docs/commerce.md): only it is shown.
+STATE_DEADLINES = {"PLACED": [("accept by", "accept_by")], "ACCEPTED": [("ship by", "ship_by")],
+                   "PARTIALLY_SHIPPED": [("deliver by", "deliver_by")], "SHIPPED": [("deliver by", "deliver_by")],
+                   "DELIVERED": [("auto-confirm at", "confirm_by")],
+                   "COMPLETED": [("returns close at", "close_after")],
+                   "DISPUTED": [("ruling due by", "dispute_deadline")]}
+#: When each step happened (shown once it did).
+ORDER_TIMES = [("placed", "placed_at"), ("delivered", "delivered_at"), ("completed", "completed_at")]
 
 
-def order_text(o: dict, head: int, q: Query) -> str:
-    bpd = o["blocks_per_day"]
-    t = o["terms"]
+def terms_text(t: dict) -> str:
+    return (f"accept within {format_duration(t['accept_seconds'])}, handling {format_duration(t['handling_seconds'])}, "
+            f"transit {format_duration(t['transit_seconds'])}, auto-confirm after "
+            f"{format_duration(t['auto_confirm_seconds'])}, returns {format_duration(t['return_seconds'])}, "
+            f"restocking {format_percent(t['restock_bps'])}, warranty {format_duration(t['warranty_seconds'])}")
+
+
+def order_text(o: dict, now: int, q: Query) -> str:
+    """The order as a person reads it; times in the viewer's zone, time left from the chain's ``now``."""
     lines = [f"order {o['id']}: {o['state']}" + (f" (was {o['prev_state']})" if o["prev_state"] else ""),
              f"  buyer     {q.label(o['buyer'])}", f"  merchant  {q.label(o['merchant'])}",
              f"  product   {o['product']}  qty {o['quantity']}",
@@ -64,12 +75,13 @@ def order_text(o: dict, head: int, q: Query) -> str:
              f"paid {format_amount(o['amount'])}  refunded {format_amount(o['refunded'])}  "
              f"fee {format_percent(o['fee_bps'])}",
              f"  carrier   {q.label(o['carrier']) if o['carrier'] != '0x' else '-'}"]
-    for name in ("accept_by", "ship_by", "deliver_by", "confirm_by", "close_after", "dispute_deadline"):
+    for label, name in ORDER_TIMES:
         if o[name]:
-            lines.append(f"  {name.replace('_', ' '):<17} {_deadline(o[name], head, bpd)}")
-    lines.append(f"  terms: accept {t['accept_days']}d, handling {t['handling_days']}d, transit {t['transit_days']}d, "
-                 f"auto-confirm {t['auto_confirm_days']}d, returns {t['return_days']}d, "
-                 f"restocking {format_percent(t['restock_bps'])}, warranty {t['warranty_days']}d")
+            lines.append(f"  {label:<17} {format_time(o[name])}")
+    for label, name in STATE_DEADLINES.get(o["state"], []):
+        if o[name]:
+            lines.append(f"  {label:<17} {format_deadline(o[name], now)}")
+    lines.append(f"  terms: {terms_text(o['terms'])}")
     if o["open_case"]:
         lines.append(f"  open case {o['open_case']}")
     return "\n".join(lines)
@@ -88,21 +100,26 @@ def order() -> None:
 
 @order.command("terms")
 @click.option("--arbiter", required=True, help="Account with the ARBITER role that rules disputes.")
-@click.option("--accept-days", default=2, show_default=True, type=click.IntRange(1, 366))
-@click.option("--handling-days", default=3, show_default=True, type=click.IntRange(1, 366))
-@click.option("--transit-days", default=7, show_default=True, type=click.IntRange(1, 366))
-@click.option("--auto-confirm-days", default=7, show_default=True, type=click.IntRange(1, 366))
-@click.option("--return-days", default=14, show_default=True, type=click.IntRange(0, 366))
+@click.option("--accept", "accept_in", default="2d", show_default=True, help="Time to accept an order (e.g. 12h, 2d).")
+@click.option("--handling", default="3d", show_default=True, help="Time from acceptance to shipping.")
+@click.option("--transit", default="7d", show_default=True, help="Time from shipping to delivery.")
+@click.option("--auto-confirm", default="7d", show_default=True,
+              help="Time after delivery until receipt is confirmed automatically.")
+@click.option("--returns", default="14d", show_default=True,
+              help="Return window from delivery (0d: no returns without a reason).")
 @click.option("--restocking", default="0%", show_default=True, help="Largest restocking fee on returns, e.g. 10%.")
-@click.option("--warranty-days", default=365, show_default=True, type=click.IntRange(0, 366))
+@click.option("--warranty", default="365d", show_default=True, help="Warranty from delivery (0d: none).")
 @tx_command
-def order_terms(arbiter: str, accept_days: int, handling_days: int, transit_days: int, auto_confirm_days: int,
-                return_days: int, restocking: str, warranty_days: int, tx: Tx) -> None:
-    """Publish this merchant's terms (buyers' orders quote their hash)."""
+def order_terms(arbiter: str, accept_in: str, handling: str, transit: str, auto_confirm: str, returns: str,
+                restocking: str, warranty: str, tx: Tx) -> None:
+    """Publish this merchant's terms (buyers' orders quote their hash); periods are durations of block time."""
     restock_bps = parse_percent(restocking, "--restocking")
-    tx.send("orders", "set_terms", accept_days, handling_days, transit_days, auto_confirm_days, return_days,
-            restock_bps, warranty_days, tx.account(arbiter, "--arbiter"),
-            describe=lambda r: f"terms published, hash {r['return_value']}")
+    at_least_hour = {"minimum": 3600}
+    periods = [parse_duration(accept_in, "--accept", **at_least_hour), parse_duration(handling, "--handling", **at_least_hour),
+               parse_duration(transit, "--transit", **at_least_hour),
+               parse_duration(auto_confirm, "--auto-confirm", **at_least_hour), parse_duration(returns, "--returns")]
+    tx.send("orders", "set_terms", *periods, restock_bps, parse_duration(warranty, "--warranty"),
+            tx.account(arbiter, "--arbiter"), describe=lambda r: f"terms published, hash {r['return_value']}")
 
 
 @order.command("place")
@@ -233,8 +250,8 @@ def order_bond(action: str, amount: str, tx: Tx) -> None:
 def order_show(order_id: int, q: Query) -> None:
     """Show an order: state, amounts, parties, deadlines and terms."""
     found = get_order(q, order_id)
-    head = q.client.status()["height"] if not q.as_json else 0
-    q.emit(found, lambda o: order_text(o, head, q))
+    now = chain_now(q.client.status()) if not q.as_json else 0
+    q.emit(found, lambda o: order_text(o, now, q))
 
 
 @order.command("list")
@@ -322,11 +339,13 @@ def case_show(case_id: int, q: Query) -> None:
     found = q.view("cases", "get_case", case_id)
     if found is None:
         raise CliError(f"no case {case_id}", hint="check the id (`shopchain order show ORDER` names its open case)")
+    now = chain_now(q.client.status()) if not q.as_json else 0
+    open_case = found["state"] not in CASE_DONE
     q.emit(found, lambda c: f"case {c['id']} on order {c['order']}: {c['kind']} {c['state']}\n"
                             f"  amount {format_amount(c['amount'])}  counter {format_amount(c['counter'])}  "
                             f"restocking fee {format_amount(c['restock_fee'])}\n"
-                            f"  buyer {q.label(c['buyer'])}  merchant {q.label(c['merchant'])}  "
-                            f"deadline height {c['deadline']}")
+                            f"  buyer {q.label(c['buyer'])}  merchant {q.label(c['merchant'])}"
+                            + (f"\n  next deadline {format_deadline(c['deadline'], now)}" if open_case else ""))
 
 
 def all_groups() -> list[Any]:

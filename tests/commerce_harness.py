@@ -22,7 +22,8 @@ from typing import Any
 
 from contracts_vm.api import CallContext, execute_call, execute_view
 from contracts_vm.memstate import MemoryState
-from contracts_vm.system import ROTATED_KEY, install_system_contracts, key_proof_message, resolve_signer
+from contracts_vm.system import (ROTATED_KEY, install_system_contracts, key_proof_message, resolve_signer,
+                                 warranty_claim_commitment)
 from ledger.crypto import SigningKey, sha256
 
 from ledger.genesis import Genesis, GenesisAccount, Organisation
@@ -150,6 +151,15 @@ class Chain:
         out = self.call(who, contract, method, *args)
         assert isinstance(out, Err), f"{contract}.{method} by {who} should have failed but returned {out!r}"
         return out
+
+    def claim_unit(self, who: str, unit: bytes, code: bytes) -> Any:
+        """Take ``unit`` over by commit-reveal: commit, one block (a second) later reveal ``code``."""
+        commitment = warranty_claim_commitment(unit, self.account(who), code)
+        committed = self.call(who, "warranty", "commit_claim", unit, commitment)
+        if isinstance(committed, Err):
+            return committed
+        self.advance(1, seconds=1)
+        return self.call(who, "warranty", "claim_transfer", unit, code)
 
     def key_proof(self, account: bytes, new_key: SigningKey) -> bytes:
         """The new key's proof of possession for moving ``account`` to it (rotation or recovery)."""

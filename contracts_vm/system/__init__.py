@@ -181,6 +181,12 @@ def key_proof_message(chain_id: str, account: bytes, new_key: bytes) -> bytes:
     return b"shopchain/account-key/v1|" + chain_id.encode() + b"|" + account + new_key
 
 
+def warranty_claim_commitment(unit: bytes, claimant: bytes, code: bytes) -> bytes:
+    """What a new owner commits to before revealing a transfer's claim code; the warranty
+    contract's ``claim_commitment`` rebuilds exactly these (binds the code to the claimant)."""
+    return hashlib.sha256(b"shopchain/warranty-claim/v1|" + unit + b"|" + claimant + b"|" + code).digest()
+
+
 #: Error names of a refused signer (the prefix of its receipt error).
 UNREGISTERED_SENDER = "UnregisteredSender"
 ROTATED_KEY = "RotatedKey"

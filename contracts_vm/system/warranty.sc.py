@@ -7,7 +7,10 @@ which makes the buyer the owner and sets warranty end = delivery + the warranty 
 of the order's terms. Every time here is unix seconds of certified block time
 (``ctx.timestamp_ms // 1000``): "under warranty" is derived from it, never stored. The
 owner offers a transfer with the hash of a one-time claim code and an expiry; the new
-owner claims with the code and sees the whole history, which no one can rewrite:
+owner claims by commit-reveal, so a code seen in a pending claim is no use to anyone
+else: first ``commit_claim`` with sha256(CLAIM_DOMAIN | unit | claimant | code), which
+hides the code and binds it to the claimant, then, in a later block, ``claim_transfer``
+with the code. The new owner sees the whole history, which no one can rewrite:
 service records are append-only, contests are stored beside them, corrections are new
 AMEND records naming the original. Claims: OPEN -> ACCEPTED | REJECTED -> ESCALATED
 -> FULFILLED -> CLOSED, escalating when the brand misses its reply deadline. LOST,
@@ -17,6 +20,8 @@ STOLEN and RECALLED block transfer, not service.
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 #: Longest any warranty setting may be (3660 days, in seconds).
 MAX_SECONDS = 316224000
+#: Domain tag of a claim commitment (commit-reveal of a transfer's claim code).
+CLAIM_DOMAIN = b"shopchain/warranty-claim/v1|"
 #: Most units one order may activate is its quantity; most flags per unit is three.
 MAX_FLAGS = 3
 
@@ -68,6 +73,8 @@ order_units: Map[int, int]
 recalls: Map[tuple[bytes, bytes], bytes]
 claims: Map[int, Claim]
 next_claim: int
+#: (unit, claimant) -> [commitment, height it was made at]: one pending commitment each.
+claim_commits: Map[tuple[bytes, bytes], list[any]]
 
 
 @public
@@ -205,11 +212,33 @@ def offer_transfer(unit: bytes, claim_hash: bytes, expiry: int) -> None:
     emit(TransferOffered, unit=unit, expiry=expiry)
 
 
+def claim_commitment(unit, claimant, code) -> bytes:
+    return sha256(CLAIM_DOMAIN + unit + b"|" + claimant + b"|" + code)
+
+
 @public
-def claim_transfer(unit: bytes, code: bytes) -> None:
+def commit_claim(unit: bytes, commitment: bytes) -> None:
+    """Step one of taking a unit over: commit to the code without showing it (claim_commitment)."""
     p = _load(unit)
     require(call("identity", "is_active", ctx.sender), "the new owner must be an active account")
     require(p.claim_hash != b"", "no transfer is on offer")
+    require(len(commitment) == 32, "the claim commitment is 32 bytes")
+    self.claim_commits[(unit, ctx.sender)] = [commitment, ctx.height]
+    emit(ClaimCommitted, unit=unit, claimant=ctx.sender)
+
+
+@public
+def claim_transfer(unit: bytes, code: bytes) -> None:
+    """Step two, in a later block than the commitment: reveal the code."""
+    p = _load(unit)
+    require(call("identity", "is_active", ctx.sender), "the new owner must be an active account")
+    require(p.claim_hash != b"", "no transfer is on offer")
+    committed = self.claim_commits.get((unit, ctx.sender))
+    require(committed != None, "commit to the claim code first (commit_claim), then reveal it in a later block")
+    require(committed[1] < ctx.height, "reveal the claim code in a later block than its commitment (made at height "
+            + str(committed[1]) + ")")
+    require(committed[0] == claim_commitment(unit, ctx.sender, code), "the code does not match this account's commitment")
+    del self.claim_commits[(unit, ctx.sender)]
     require(_now() <= p.offer_expiry, "the offer expired at unix time " + str(p.offer_expiry))
     require(sha256(code) == p.claim_hash, "claim code does not match")
     require(len(p.flags) == 0 and not _recalled(p), "a LOST, STOLEN or RECALLED unit cannot be transferred")

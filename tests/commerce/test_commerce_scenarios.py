@@ -1,12 +1,12 @@
 """User stories through the commerce suite, one per path of the spec.
 
 Each test drives the contracts as the parties would (signed calls at advancing block
-heights) and checks the money where it ends up, plus conservation (E1) at the end.
+heights and block times) and checks the money where it ends up, plus conservation (E1) at the end.
 """
 
 from __future__ import annotations
 
-from contracts_vm.system import is_registered, review_message
+from contracts_vm.system import is_registered, review_message, warranty_claim_commitment
 from ledger.crypto import SigningKey, sha256
 from tests.commerce_harness import DAY, OPENING_BALANCE, Chain, Err, h
 
@@ -260,8 +260,8 @@ def test_warranty_claim_repair_and_transfer_with_history():
     c.ok("service1", "warranty", "record_service", unit, "AMEND", h("corrected report"), False, seq)
     assert c.err("service1", "warranty", "record_service", unit, "AMEND", h("x"), False, 9).name == "RequireFailed"
     c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"one-time-code"), c.after(10))
-    assert c.err("buyer2", "warranty", "claim_transfer", unit, b"guess").message == "claim code does not match"
-    c.ok("buyer2", "warranty", "claim_transfer", unit, b"one-time-code")
+    assert c.claim_unit("buyer2", unit, b"guess").message == "claim code does not match"
+    assert c.claim_unit("buyer2", unit, b"one-time-code") is None
     p = c.view("warranty", "get_passport", unit)
     assert p["owner"] == c.keys["buyer2"] and p["claim_hash"] == b""
     log = c.view("warranty", "service_log", unit, 50)
@@ -287,6 +287,51 @@ def test_warranty_claim_silence_escalates():
     c.ok("buyer2", "warranty", "escalate_claim", claim)
     c.ok("platform", "warranty", "decide_claim", claim, True)
     assert c.view("warranty", "get_claim", claim)["state"] == "ACCEPTED"
+
+
+def test_a_claim_code_seen_in_a_pending_reveal_cannot_be_used_by_someone_else():
+    """The attacker watches the mempool: the code travels in buyer2's reveal, too late to help."""
+    c = chain()
+    unit = h("brand-1/serial-0009")
+    c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
+    oid = c.to_delivered()
+    c.ok("buyer1", "orders", "confirm", oid)
+    c.ok("buyer1", "warranty", "activate", unit, oid)
+    c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"k7Q-one-time"), c.after(10))
+    c.ok("buyer2", "warranty", "commit_claim", unit, warranty_claim_commitment(unit, c.keys["buyer2"], b"k7Q-one-time"))
+    c.advance(1, seconds=1)
+    # buyer3 copies the code from buyer2's pending reveal: without an earlier commitment it is refused,
+    assert c.err("buyer3", "warranty", "claim_transfer", unit, b"k7Q-one-time").message.startswith("commit to the claim")
+    # and a commitment made now only counts from the next block, after buyer2's reveal is in.
+    c.ok("buyer3", "warranty", "commit_claim", unit, warranty_claim_commitment(unit, c.keys["buyer3"], b"k7Q-one-time"))
+    assert c.err("buyer3", "warranty", "claim_transfer", unit, b"k7Q-one-time").message.startswith("reveal the claim code in a later")
+    # Copying buyer2's commitment does not help either: it binds buyer2's account.
+    c.ok("buyer3", "warranty", "commit_claim", unit, warranty_claim_commitment(unit, c.keys["buyer2"], b"k7Q-one-time"))
+    c.ok("buyer2", "warranty", "claim_transfer", unit, b"k7Q-one-time")
+    assert c.view("warranty", "get_passport", unit)["owner"] == c.keys["buyer2"]
+    c.advance(1, seconds=1)
+    assert c.err("buyer3", "warranty", "claim_transfer", unit, b"k7Q-one-time").message == "no transfer is on offer"
+    assert "ClaimCommitted" in c.event_names()
+
+
+def test_deadlines_follow_block_time_not_block_count():
+    """Thousands of blocks back to back under load do not end a two-day accept window early;
+    an idle day of blocks ends it on time."""
+    c = chain()                                    # accept within 2 days
+    oid = c.place()
+    placed = c.order(oid)["placed_at"]
+    assert c.order(oid)["accept_by"] == placed + 2 * DAY
+    c.advance(5_000, seconds=600)                  # 5,000 blocks in ten minutes
+    assert c.err("buyer2", "orders", "poke", oid).message.startswith("no deadline of order")
+    c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
+    assert c.order(oid)["ship_by"] == c.now + 3 * DAY
+    c.advance(1, seconds=3 * DAY - 1)              # one sparse block: still in time
+    c.ok("carrier1", "orders", "ship", oid, h("t"), False)
+    c.ok("carrier1", "orders", "deliver", oid, h("pod"))
+    c.advance(1, seconds=7 * DAY + 1)              # auto-confirm after 7 days of block time
+    assert c.ok("buyer2", "orders", "poke", oid) == "COMPLETED"
+    o = c.order(oid)
+    assert o["completed_at"] == c.now and o["close_after"] == o["delivered_at"] + 14 * DAY
 
 
 def test_recall_flag_blocks_transfer_not_service():
@@ -567,7 +612,7 @@ def test_warranty_ticket_links_claim_and_transfer_offer_expires():
     assert ("warranty", "ClaimLinked") in [(e[0], e[1]) for e in c.events]
     c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"code-1"), c.after(5))
     c.advance(6)
-    assert c.err("buyer2", "warranty", "claim_transfer", unit, b"code-1").message.startswith("the offer expired")
+    assert c.claim_unit("buyer2", unit, b"code-1").message.startswith("the offer expired")
     c.ok("merchant1", "warranty", "extend_warranty", unit, c.view("warranty", "get_passport", unit)["warranty_end"] + 100)
     assert c.err("merchant1", "warranty", "extend_warranty", unit, 5).message.startswith("warranty end only grows")
 
