@@ -98,9 +98,9 @@ def lifecycle() -> None:
 # ---- the plain-Python placement --------------------------------------------------------
 
 def _terms_hash(t: dict) -> bytes:
-    b = b"shopchain/terms/v1"
-    for k in ("accept_days", "handling_days", "transit_days", "auto_confirm_days", "return_days", "restock_bps",
-              "warranty_days"):
+    b = b"shopchain/terms/v2"
+    for k in ("accept_seconds", "handling_seconds", "transit_seconds", "auto_confirm_seconds", "return_seconds",
+              "restock_bps", "warranty_seconds"):
         b += b"|" + str(t[k]).encode()
     return sha256(b + b"|" + t["arbiter"])
 
@@ -117,7 +117,7 @@ class PlainPlacement:
         self.events: list = []
 
     def place(self, buyer: bytes, merchant: bytes, product: bytes, quantity: int, price: int, terms_hash: bytes,
-              pii_root: bytes, payload_hash: bytes, review_key_hash: bytes, height: int) -> int:
+              pii_root: bytes, payload_hash: bytes, review_key_hash: bytes, height: int, now: int) -> int:
         if "BUYER" not in self.roles.get(buyer, ()):
             raise ValueError("only a BUYER places orders")
         if "MERCHANT" not in self.roles.get(merchant, ()):
@@ -137,7 +137,8 @@ class PlainPlacement:
         order = {"id": oid, "buyer": buyer, "merchant": merchant, "product": product, "quantity": quantity,
                  "price": price, "discount": 0, "amount": price, "state": "PLACED", "terms": t,
                  "terms_hash": terms_hash, "pii_root": pii_root, "payload_hash": payload_hash,
-                 "review_key_hash": review_key_hash, "placed_at": height, "accept_by": height + 2 * 10,
+                 "review_key_hash": review_key_hash, "placed_height": height, "placed_at": now,
+                 "accept_by": now + t["accept_seconds"],
                  "refunded": 0, "open_case": 0}
         self.store[b"o" + oid.to_bytes(8, "big")] = encode(order)
         bal = self.balances.get(buyer, 0)
@@ -168,7 +169,7 @@ def throughput() -> None:
     t0 = time.perf_counter()
     for i in range(PLACEMENTS):
         plain.place(buyers[i % 3], merchant, h("product-1"), 1, 10, terms_hash, h(f"pii{i}"), h(f"payload{i}"),
-                    h(f"rk{i}"), 1)
+                    h(f"rk{i}"), 1, c.now)
     py_rate = PLACEMENTS / (time.perf_counter() - t0)
     _line("contracts", "placements_per_s", vm_rate, "orders/s", py_rate, vm_rate / py_rate)
 
@@ -188,7 +189,7 @@ def fusion() -> None:
             i = count[0]
             count[0] += 1
             ctx = CallContext(sender=c.keys[("buyer1", "buyer2", "buyer3")[i % 3]], height=c.height,
-                              chain_id="commerce-test")
+                              timestamp_ms=c.time_ms, chain_id="commerce-test")
             r = execute_call(c.state, "orders", "place", [merchant, h("product-1"), 1, 10, terms_hash, h(f"pii{i}"),
                                                           h(f"payload{i}"), h(f"rk{i}"), b"", b"", b""], ctx, 10**7)
             assert r.ok, r

@@ -49,6 +49,7 @@ from ledger.types import TxBody
 from node.client import Client
 from node.ops.home import read_key_file
 from ledger.hexfmt import to_hex
+from contracts_vm.system import DAY
 
 BENCH = "tps"
 #: Offered rates (tx/s) tried in order, until commits fall behind.
@@ -114,7 +115,7 @@ class Bench:
         client = Client(self.urls[0], self.genesis.chain_id)
         if self.kind == "order":
             arbiter = read_key_file(os.path.join(self.keys_dir, "arbiter.json")).public_key
-            client.transact(self.merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter)
+            client.transact(self.merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter)
             terms = client.call("orders", "terms_hash_of", self.merchant.public_key)
             self.order_args = [self.merchant.public_key, sha256(b"sku"), 1, ORDER_PRICE, bytes.fromhex(terms[2:]),
                                sha256(b"pii"), sha256(b"payload"), sha256(b"review-key"), b"", b"", b""]

@@ -1,41 +1,22 @@
 """`shopchain points ...` and `shopchain voucher ...`: loyalty programs, referrals, vouchers.
 
 How it works: one verb per transition of the loyalty contract (docs/commerce.md).
-Rates are percentages ("1.5%"), amounts currency units, periods days. The contract
-takes validity windows and expiry as block heights and counts days with a
-blocks-per-day value, which a client cannot read from the chain: give the network's
-value with ``--blocks-per-day`` or SHOPCHAIN_BLOCKS_PER_DAY (the devnet's is 86400).
+Rates are percentages ("1.5%"), amounts currency units, periods durations ("365d",
+"12h"). The contract keeps expiries and validity windows as unix times of certified
+block time; a voucher's window starts at the chain's latest block time.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
 from cli.output import CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
 from cli.signer import Query, Tx, query_command, tx_command
+from cli.timefmt import chain_now, format_time, parse_duration
 from ledger.crypto import sha256
 from ledger.hexfmt import to_hex
-
-#: Longest points expiry and voucher validity, in days (the contract's MAX_EXPIRY_DAYS).
-MAX_DAYS = 3660
-
-blocks_per_day_option = click.option(
-    "--blocks-per-day", type=click.IntRange(1, 1_000_000), default=None,
-    help="The network's blocks per day (env SHOPCHAIN_BLOCKS_PER_DAY; 86400 on the devnet).")
-
-
-def blocks_per_day(value: int | None) -> int:
-    if value is not None:
-        return value
-    env = os.environ.get("SHOPCHAIN_BLOCKS_PER_DAY")
-    if env and env.isdigit() and int(env) >= 1:
-        return int(env)
-    raise CliError("days cannot be turned into block heights without the network's blocks per day",
-                   hint="add --blocks-per-day N (86400 on the devnet) or set SHOPCHAIN_BLOCKS_PER_DAY")
-
 
 # --- points -------------------------------------------------------------------------------
 
@@ -47,18 +28,13 @@ def points() -> None:
 @points.command("create-program")
 @click.argument("program")
 @click.option("--rate", required=True, help="Points per unit paid, as a percentage of the amount, e.g. 1%.")
-@click.option("--expiry-days", required=True, type=click.IntRange(1, MAX_DAYS))
-@blocks_per_day_option
+@click.option("--expiry", required=True, help="How long awarded points last (e.g. 365d).")
 @tx_command
-def points_create(program: str, rate: str, expiry_days: int, blocks_per_day: int | None, tx: Tx) -> None:
+def points_create(program: str, rate: str, expiry: str, tx: Tx) -> None:
     """ISSUER: create loyalty PROGRAM."""
     bps = parse_percent(rate, "--rate")
-    tx.send("loyalty", "create_program", program, bps, expiry_days, _bpd(blocks_per_day),
+    tx.send("loyalty", "create_program", program, bps, parse_duration(expiry, "--expiry", minimum=3600),
             describe=lambda r: f"program {program} created ({format_percent(bps)})")
-
-
-def _bpd(value: int | None) -> int:
-    return blocks_per_day(value)
 
 
 @points.command("award")
@@ -169,23 +145,22 @@ def voucher() -> None:
 @click.option("--code", default=None, help="Secret code buyers must quote (omit for a bearer voucher).")
 @click.option("--discount", required=True, help="Fixed amount (12.50) or a percentage (10%).")
 @click.option("--min-spend", default="0", show_default=True, help="Smallest order price it applies to.")
-@click.option("--valid-days", required=True, type=click.IntRange(1, MAX_DAYS), help="Valid from now for this many days.")
+@click.option("--valid-for", required=True, help="Valid from now for this long (e.g. 30d).")
 @click.option("--max-uses", required=True, type=click.IntRange(1), help="Most redemptions in total.")
 @click.option("--per-buyer", default=1, show_default=True, type=click.IntRange(1), help="Most redemptions per buyer.")
-@blocks_per_day_option
 @tx_command
-def voucher_create(voucher_id: str, code: str | None, discount: str, min_spend: str, valid_days: int, max_uses: int,
-                   per_buyer: int, blocks_per_day: int | None, tx: Tx) -> None:
+def voucher_create(voucher_id: str, code: str | None, discount: str, min_spend: str, valid_for: str, max_uses: int,
+                   per_buyer: int, tx: Tx) -> None:
     """Merchant ISSUER: create VOUCHER (an id: text or 0x hash)."""
     if discount.strip().endswith("%"):
         kind, value = "BPS", parse_percent(discount, "--discount")
     else:
         kind, value = "FIXED", parse_amount(discount, "--discount")
-    bpd = _bpd(blocks_per_day)
-    start = tx.client.status()["height"]
+    length = parse_duration(valid_for, "--valid-for", minimum=60)
+    start = chain_now(tx.client.status())
     tx.send("loyalty", "create_voucher", parse_commitment(voucher_id, "VOUCHER"),
             sha256(code.encode("utf-8")) if code else b"", kind, value,
-            parse_amount(min_spend, "--min-spend", allow_zero=True), start, start + valid_days * bpd, max_uses,
+            parse_amount(min_spend, "--min-spend", allow_zero=True), start, start + length, max_uses,
             per_buyer, describe=lambda r: f"voucher {voucher_id} created")
 
 
@@ -204,7 +179,7 @@ def voucher_show(voucher_id: str, buyer: str | None, q: Query) -> None:
     q.emit(found, lambda v: f"voucher {voucher_id}: {v['kind']} "
                             f"{format_percent(v['value']) if v['kind'] == 'BPS' else format_amount(v['value'])}"
                             f"  min spend {format_amount(v['min_spend'])}\n"
-                            f"  valid heights {v['valid_from']}..{v['valid_to']}  redeemed {v['redemptions']}/"
+                            f"  valid {format_time(v['valid_from'])} to {format_time(v['valid_to'])}  redeemed {v['redemptions']}/"
                             f"{v['max_redemptions']}  per buyer {v['per_buyer']}"
                             + (f"  this buyer {v['buyer_uses']}" if "buyer_uses" in v else ""))
 

@@ -174,6 +174,11 @@ class Tx(Query):
             return Keystore(self.keystore).public_key(self.key_name)
         return None
 
+    def signer_account(self) -> bytes:
+        """The account id the signer acts for (its registration key, even after a rotation)."""
+        key = self.signer.public_key
+        return self.client.account_of(key) or key
+
     def load_key(self, text: str, what: str) -> SigningKey:
         """A second private key (a keystore name or a plain key file), e.g. the key to rotate to."""
         store = Keystore(self.keystore)

@@ -193,6 +193,19 @@ class Client:
         except (OSError, ImportError, RpcFailure, ConnectionError):
             return self._wait_poll(tx_id, timeout)
 
+    def wait_for_height(self, height: int, timeout: float = DEFAULT_WAIT_S) -> dict:
+        """The node's status once its chain reaches ``height`` (e.g. a reveal that must come in
+        a later block than its commitment); raises TimeoutError if it does not in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status["height"] >= height:
+                return status
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the chain did not reach height {height} within {timeout:.1f} s "
+                                   f"(it is at {status['height']})")
+            time.sleep(POLL_INTERVAL_S)
+
     def transact(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS,
                  timeout: float = DEFAULT_WAIT_S) -> dict:
         """Send, wait, and raise TxFailed if the receipt failed. Returns the receipt."""

@@ -35,8 +35,7 @@ class Cli:
         self.net = net
         self.keystore = keystore
         self.runner = CliRunner()
-        self.env = {"SHOPCHAIN_KEYSTORE": keystore, "SHOPCHAIN_PASSWORD": PASSWORD, "SHOPCHAIN_NODE": net.urls[0],
-                    "SHOPCHAIN_BLOCKS_PER_DAY": "86400"}
+        self.env = {"SHOPCHAIN_KEYSTORE": keystore, "SHOPCHAIN_PASSWORD": PASSWORD, "SHOPCHAIN_NODE": net.urls[0]}
 
     def __call__(self, *args: str, expect: int = 0):
         result = self.runner.invoke(main, list(args), env=self.env, catch_exceptions=False)

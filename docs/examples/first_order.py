@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from contracts_vm.system import DAY
 from ledger.crypto import sha256
 from node.client import Client
 from node.ops.home import read_key_file
@@ -35,7 +36,9 @@ def main() -> None:
 
     # The merchant publishes terms: accept within 2 days, ship within 3, 5 days transit,
     # 7 days to confirm, 14-day returns, 10% restocking fee, 1-year warranty, an arbiter.
-    r = client.transact(merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter.public_key)
+    # Periods are seconds of block time.
+    r = client.transact(merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY,
+                        arbiter.public_key)
     print(f"terms published        block {r['height']}")
     terms_hash = bytes.fromhex(client.call("orders", "terms_hash_of", merchant.public_key)[2:])
 

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from cli.output import EXIT_NODE, EXIT_TX_FAILED, EXIT_USER
+from cli.output import EXIT_NODE, EXIT_TX_FAILED, EXIT_USAGE, EXIT_USER
 from devnet import launcher
 from tests.consortium import Cli
 
@@ -78,14 +78,17 @@ def test_node_block_account_tx_and_call_verbs(cli, net):
 
 
 def test_order_story_place_accept_ship_deliver_confirm_show(cli, story):
-    cli("order", "terms", "--arbiter", "arbiter", "--warranty-days", "365", "--return-days", "14", "--key",
-        "merchant-acme")
+    cli("order", "terms", "--arbiter", "arbiter", "--warranty", "365d", "--returns", "14d", "--accept", "36h",
+        "--key", "merchant-acme")
     placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "12.50",
                       "--details", "1x tent, green", "--key", "buyer-1")
     order_id = placed["return_value"]
     story["order"] = order_id
     shown = cli.json("order", "show", str(order_id))
     assert shown["state"] == "PLACED" and shown["amount"] == 1250
+    assert shown["accept_by"] == shown["placed_at"] + 36 * 3600          # seconds of block time
+    placed_human = cli("order", "show", str(order_id)).stdout
+    assert "accept by" in placed_human and "(in 1 day 1" in placed_human and "accept within 1 day 12 hours" in placed_human
     cli("order", "accept", str(order_id), "--carrier", "carrier", "--label", "label for parcel 1", "--key",
         "merchant-acme")
     cli("order", "ship", str(order_id), "--tracking", "TRACK-123", "--key", "merchant-acme")
@@ -96,6 +99,7 @@ def test_order_story_place_accept_ship_deliver_confirm_show(cli, story):
     assert final["state"] == "COMPLETED" and final["refunded"] == 0
     human = cli("order", "show", str(order_id)).stdout
     assert "COMPLETED" in human and "12.50" in human and "buyer-1" in human
+    assert "accept by" not in human and "returns close at" in human and "(in 13 days 23 hours)" in human
     listed = cli.json("order", "list", "--buyer", "buyer-1")
     assert any(row["id"] == order_id and row["state"] == "COMPLETED" for row in listed)
 
@@ -156,10 +160,12 @@ def test_warranty_story_register_activate_service_transfer_claim(cli, story):
     cli("warranty", "service", UNIT, "--kind", "inspect", "--report", "all good", "--key", "merchant-acme")
     history = cli.json("warranty", "history", UNIT)
     assert [r["kind"] for r in history] == ["INSPECT"]
-    cli("warranty", "transfer", UNIT, "--code", "gift-4242", "--key", "buyer-1")
+    short = cli("warranty", "transfer", UNIT, "--code", "gift-4242", "--key", "buyer-1", expect=EXIT_USAGE)
+    assert "at least 10 characters" in short.stderr
+    cli("warranty", "transfer", UNIT, "--code", "gift-4242-x", "--key", "buyer-1")
     wrong_code = cli("warranty", "receive", UNIT, "--code", "guess", "--key", "buyer-2", expect=EXIT_TX_FAILED)
     assert "claim code does not match" in wrong_code.stderr
-    cli("warranty", "receive", UNIT, "--code", "gift-4242", "--key", "buyer-2")
+    cli("warranty", "receive", UNIT, "--code", "gift-4242-x", "--key", "buyer-2")
     assert cli.json("warranty", "show", UNIT)["owner"] == cli.json("keys", "show", "buyer-2")["public_key"]
     claim = cli.json("warranty", "claim", UNIT, "--issue", "zip broken", "--key", "buyer-2")["return_value"]
     cli("warranty", "decide", str(claim), "--accept", "--key", "merchant-acme")
@@ -192,13 +198,13 @@ def test_ticket_provenance_points_and_voucher(cli, story):
                      "--document", "packing list 7", "--action", "ADD", "--key", "merchant-acme")["return_value"]
     assert cli.json("provenance", "show", str(event))["biz_step"] == "packing"
     assert [e["id"] for e in cli.json("provenance", "history", "acme:SN-0002")["events"]] == [event]
-    cli("points", "create-program", "acme-rewards", "--rate", "1%", "--expiry-days", "365", "--key", "issuer")
+    cli("points", "create-program", "acme-rewards", "--rate", "1%", "--expiry", "365d", "--key", "issuer")
     assert cli.json("points", "program", "acme-rewards")["rate_bps"] == 100
     assert cli.json("points", "balance", "acme-rewards", "buyer-1")["points"] == 0
     # The merchant (its organisation's admin) grants itself ISSUER with a raw transaction, then issues a voucher.
     acme = cli.json("keys", "show", "merchant-acme")["public_key"]
     cli("tx", "send", "identity", "grant_role", acme, "ISSUER", "--key", "merchant-acme")
-    cli("voucher", "create", "SPRING", "--code", "SPRING10", "--discount", "2.00", "--valid-days", "30",
+    cli("voucher", "create", "SPRING", "--code", "SPRING10", "--discount", "2.00", "--valid-for", "30d",
         "--max-uses", "10", "--key", "merchant-acme")
     assert cli.json("voucher", "show", "SPRING")["value"] == 200
     placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "10.00",

@@ -20,6 +20,7 @@ import pytest
 from contracts_vm.system import review_message
 from ledger.crypto import SigningKey, sha256
 from tests.nethelpers import Devnet
+from contracts_vm.system import DAY, warranty_claim_commitment
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def run_stories(net: Devnet) -> dict:
     centre, arbiter, next_owner = net.keys["service-center"], net.keys["arbiter"], net.keys["buyer-3"]
     product = h("acme/tent-ultralight-2p")
     review_key = SigningKey.from_label("explorer-test/review-key")
-    client.transact(merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter.public_key)
+    client.transact(merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter.public_key)
     terms = bytes.fromhex(client.call("orders", "terms_hash_of", merchant.public_key)[2:])
     placed = client.transact(buyer, "orders", "place", merchant.public_key, product, 1, 24_900, terms, h("pii-root"),
                              h("payload"), sha256(review_key.public_key), b"", b"", b"")
@@ -82,8 +83,11 @@ def run_stories(net: Devnet) -> dict:
     client.transact(centre, "warranty", "decide_claim", claim, True)
     client.transact(centre, "warranty", "fulfil_claim", claim, "REPAIR", h("zip replaced"))
     code = b"one-time-claim-code"
-    expiry = client.status()["height"] + 10_000
+    expiry = client.status()["latest_block_time_ms"] // 1000 + DAY
     client.transact(buyer, "warranty", "offer_transfer", unit, sha256(code), expiry)
+    committed = client.transact(next_owner, "warranty", "commit_claim", unit,
+                                warranty_claim_commitment(unit, next_owner.public_key, code))
+    client.wait_for_height(committed["height"] + 1)
     client.transact(next_owner, "warranty", "claim_transfer", unit, code)
     client.transact(next_owner, "warranty", "set_flag", unit, "LOST", True)
     return {"order_id": order_id, "place_tx": placed["tx_id"], "place_height": placed["height"],

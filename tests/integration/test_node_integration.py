@@ -19,6 +19,7 @@ from ledger.crypto import SigningKey, sha256
 from ledger.types import TxBody
 from node.client import RpcFailure, verify_receipt, verify_state_proof
 from tests.nethelpers import Devnet, LoadGenerator
+from contracts_vm.system import DAY
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,7 @@ def test_commerce_happy_path_through_the_client(net):
     client = net.client(1)
     merchant, buyer, carrier = net.keys["merchant-globex"], net.keys["buyer-2"], net.keys["carrier"]
     arbiter = net.keys["arbiter"]
-    client.transact(merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter.public_key)
+    client.transact(merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter.public_key)
     terms = client.call("orders", "terms_hash_of", merchant.public_key)
     before = client.call("ledger", "balance_of", buyer.public_key)
     placed = client.transact(buyer, "orders", "place", merchant.public_key, h("sku-42"), 1, 25_000,

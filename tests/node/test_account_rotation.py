@@ -21,6 +21,7 @@ from node.client import key_proof
 from node.core.mempool import ROTATED_KEY, MempoolError
 from tests.node.test_node_core import make_core, propose_next
 from tests.sim.corenode import account_key
+from contracts_vm.system import DAY
 
 GAS = 2_000_000
 PRICE, SMALL_PRICE, BOND = 10_000, 3_000, 5_000
@@ -87,7 +88,7 @@ def test_rotated_keys_keep_orders_escrow_bond_terms_tickets_and_passport_and_rec
     m_start, b_start = s.balance(m_id), s.balance(b_id)
 
     # The merchant publishes terms, posts a bond and registers a unit; the buyer orders twice and opens a ticket.
-    s.send(merchant, "orders", "set_terms", 2, 3, 5, 7, 14, 1000, 365, arbiter.public_key)
+    s.send(merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter.public_key)
     s.send(merchant, "orders", "deposit_bond", BOND)
     unit, product = h("unit-1"), h("product-1")
     s.send(merchant, "warranty", "register_unit", unit, product)
