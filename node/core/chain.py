@@ -65,6 +65,11 @@ MAX_CACHED_OUTCOMES = 16
 MAX_SPECULATIVE_OUTCOMES = 4
 #: How far ahead of this node's clock a proposed block's timestamp may be.
 MAX_FUTURE_DRIFT_MS = 30_000
+#: How far behind this node's clock a block freshly proposed in the current view may be:
+#: without it a hostile primary could stop the clock (each block 1 ms after the last) and no
+#: commerce deadline would ever pass while it leads. Blocks re-proposed by a NEW-VIEW keep
+#: their original, older time and are exempt.
+MAX_PAST_DRIFT_MS = 60_000
 #: Most transactions a primary puts in one block (``[consensus] max_block_txs``); the
 #: protocol's hard cap, ``ledger.types.MAX_BLOCK_TXS``, is what a config may raise it to.
 BLOCK_MAX_TXS = 2000
@@ -310,8 +315,11 @@ class Chain:
         self._remember(block.block_hash, outcome)
         return block
 
-    def check_block(self, block: Block, now_ms: int | None) -> str | None:
-        """Why ``block`` is not a valid next block, or None if it is (executes it)."""
+    def check_block(self, block: Block, now_ms: int | None, live: bool = False) -> str | None:
+        """Why ``block`` is not a valid next block, or None if it is (executes it).
+
+        ``now_ms`` is this node's clock (None when replaying certified blocks); ``live`` says
+        the block was just proposed in the current view, so its time must also be recent."""
         h = block.header
         if h.chain_id != self.chain_id:
             return f"chain id {h.chain_id!r} is not {self.chain_id!r}"
@@ -332,6 +340,9 @@ class Chain:
             return f"timestamp {h.timestamp_ms} is not after the previous block's {floor}"
         if now_ms is not None and h.timestamp_ms > now_ms + MAX_FUTURE_DRIFT_MS:
             return f"timestamp {h.timestamp_ms} is more than {MAX_FUTURE_DRIFT_MS} ms ahead of this node's clock"
+        if live and now_ms is not None and h.timestamp_ms < now_ms - MAX_PAST_DRIFT_MS:
+            return (f"timestamp {h.timestamp_ms} of a fresh proposal is more than {MAX_PAST_DRIFT_MS} ms behind "
+                    f"this node's clock {now_ms}")
         try:
             block.check_shape()
         except ValidationError as exc:

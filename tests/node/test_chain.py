@@ -10,7 +10,7 @@ from devnet.genesis import create_devnet
 from ledger.crypto import SigningKey
 from ledger.storage.kv import MemoryKV
 from ledger.types import PHASE_COMMIT, Block, CommitCertificate, TxBody, Vote
-from node.core.chain import Chain, DivergenceError
+from node.core.chain import MAX_FUTURE_DRIFT_MS, MAX_PAST_DRIFT_MS, Chain, DivergenceError
 from node.core.executor import call_view
 from node.ops.home import read_key_file
 
@@ -61,6 +61,29 @@ def test_primary_builds_backup_validates_both_commit_the_same(devnet):
     receipt = primary.commit(block2, certify(block2, node_keys, genesis.chain_id)).receipts[0]
     assert receipt.status == 1 and "BadNonce" in receipt.error
     assert balance(primary, merchant.public_key) == start + 303
+
+
+def test_block_time_rules_monotonic_bounded_drift_checked_by_backups(devnet):
+    """The timestamp every commerce deadline is compared with: after the previous block's,
+    at most 30 s ahead of a backup's clock, and for a fresh proposal at most 60 s behind it,
+    so a hostile primary can neither run the clock ahead nor stop it."""
+    genesis, node_keys, _ = devnet
+    primary, backup = Chain(MemoryKV(), genesis), Chain(MemoryKV(), genesis)
+    now = genesis.genesis_time_ms + 3_600_000
+    block = primary.build_block(0, 1, primary.head_hash(), None, node_keys[0].public_key, [], now_ms=now)
+    assert block.header.timestamp_ms == now
+    assert backup.check_block(block, now, live=True) is None
+    assert "ahead of this node's clock" in backup.check_block(block, now - MAX_FUTURE_DRIFT_MS - 1, live=True)
+    assert backup.check_block(block, now - MAX_FUTURE_DRIFT_MS, live=True) is None
+    lagging = now + MAX_PAST_DRIFT_MS + 1
+    assert "behind this node's clock" in backup.check_block(block, lagging, live=True)
+    assert backup.check_block(block, lagging, live=False) is None     # carried over by a NEW-VIEW: its old time stands
+    assert backup.check_block(block, None) is None                     # replaying certified blocks: no clock
+    backup.commit(block, certify(block, node_keys, genesis.chain_id))
+    # Monotonic: the next block's time is after this one's, whatever the proposer's clock says.
+    stale = Block(dataclasses.replace(block.header, height=2, prev_hash=block.block_hash), (), None)
+    assert "is not after the previous block's" in backup.check_block(stale, now, live=True)
+    assert backup.next_timestamp(now - 5_000) == now + 1
 
 
 def test_backup_rejects_bad_blocks_with_a_reason(devnet):

@@ -65,7 +65,7 @@ const PROPOSAL_ARGS = {
 const CODE_DETAILS = ["action", "contract", "code hash", "capabilities"];
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
-const state = { genesis: null, names: new Map(), directory: new Map(), head: 0, ws: null, live: false, route: "",
+const state = { genesis: null, names: new Map(), directory: new Map(), head: 0, headMs: 0, ws: null, live: false, route: "",
   renderToken: 0, recent: [] };
 
 // --- JSON-RPC ---------------------------------------------------------------------------
@@ -165,9 +165,31 @@ function accountLink(key) {
   return el("a", { href: `#/account/${key}`, title: key, class: "mono" }, keyLabel(key));
 }
 
+/** A block time as a date in the viewer's own time zone (the browser's), with the zone named. */
 function timeText(ms) {
   if (!ms) return "-";
-  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  return new Date(ms).toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit",
+    minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+}
+
+/** A length of time in its two largest units: "13 days 23 hours", "5 minutes". */
+function durationText(seconds) {
+  let left = Math.abs(Math.round(seconds));
+  const parts = [];
+  for (const [name, size] of [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]]) {
+    const n = Math.floor(left / size);
+    left -= n * size;
+    if (n) parts.push(`${n} ${name}${n === 1 ? "" : "s"}`);
+  }
+  return parts.slice(0, 2).join(" ") || "0 seconds";
+}
+
+/** A deadline (unix seconds of block time) with the time left, counted from the latest block's
+ * certified time: the contracts compare deadlines with block timestamps, not with any clock. */
+function deadlineText(unixS, passedNote) {
+  if (!unixS) return "-";
+  const left = unixS - Math.floor(state.headMs / 1000);
+  return `${timeText(unixS * 1000)} (` + (left >= 0 ? `in ${durationText(left)})` : `passed ${durationText(left)} ago${passedNote ? "; " + passedNote : ""})`);
 }
 
 function badge(text, kind) {
@@ -315,7 +337,8 @@ function setAt(sets, height) {
   return keys;
 }
 
-function setHead(height) {
+function setHead(height, timeMs) {
+  if (height >= state.head && timeMs) state.headMs = timeMs;
   if (height > state.head) state.head = height;
   document.getElementById("head-height").textContent = String(state.head);
 }
@@ -345,7 +368,7 @@ function connectLive() {
 }
 
 async function onNewBlock(block) {
-  setHead(block.height);
+  setHead(block.height, block.header ? block.header.timestamp_ms : block.timestamp_ms);
   // Remember the newest blocks: ones that arrive while the front page is still loading
   // are replayed onto it once it is drawn.
   if (!state.recent.some((b) => b.height === block.height)) state.recent.push(block);
@@ -387,7 +410,7 @@ function txRow(tx, height, fresh) {
 
 async function pageHome(token) {
   const status = await rpc("chain_status");
-  setHead(status.height);
+  setHead(status.height, status.latest_block_time_ms);
   const head = status.height;
   const heights = [];
   for (let h = head; h >= 1 && h > head - LATEST_BLOCKS; h--) heights.push(h);
@@ -451,7 +474,7 @@ async function pageBlock(token, id) {
       block.txs.length ? table(["transaction", "call", "sender", "nonce"], block.txs.map((tx) => el("tr", {},
         el("td", {}, hexLink("tx", tx.id)), el("td", {}, `${tx.contract}.${tx.method}`),
         el("td", {}, accountLink(tx.sender)), el("td", {}, String(tx.nonce)))))
-        : el("p", { class: "muted" }, "An empty block: it moves height-based deadlines on.")));
+        : el("p", { class: "muted" }, "An empty block: its certified time moves deadlines on.")));
 }
 
 async function pageTx(token, id) {
@@ -535,15 +558,14 @@ async function pageOrder(token, id) {
     if (token === state.renderToken) setMain(el("h1", {}, "Order tracker"), form, el("div", { class: "error" }, `No order ${id} on this chain.`));
     return;
   }
-  const scan = await scanEvents("", { data: { order: Number(id) } }, order.placed_at);
+  const scan = await scanEvents("", { data: { order: Number(id) } }, order.placed_height);
   if (token !== state.renderToken) return;
   const reached = new Set(scan.events.map((e) => e.contract === "orders" && ORDER_EVENT_STATE[e.name]).filter(Boolean));
   const path = ORDER_PATH.includes(order.state) ? ORDER_PATH : ORDER_PATH.filter((s) => reached.has(s)).concat([order.state]);
   const steps = el("ol", { class: "steps", id: "order-steps" }, path.map((s) => el("li", {
     class: s === order.state ? "current" : reached.has(s) ? "done" : "" }, s)));
   const due = ORDER_DEADLINES[order.state];
-  const deadlines = due && order[due[1]] ? [[due[0], `block ${order[due[1]]}` +
-    (order[due[1]] > state.head ? ` (in ${order[due[1]] - state.head} blocks)` : " (passed: anyone may poke the order)")]] : [];
+  const deadlines = due && order[due[1]] ? [[due[0], deadlineText(order[due[1]], "anyone may poke the order")]] : [];
   setMain(
     el("h1", {}, `Order ${order.id} `, badge(order.state, ["CLOSED", "COMPLETED"].includes(order.state) ? "ok" : ["CANCELLED", "REJECTED", "DISPUTED"].includes(order.state) ? "bad" : "")),
     form, steps,
@@ -557,11 +579,11 @@ async function pageOrder(token, id) {
         ["quantity", String(order.quantity)],
         ["amount paid (minor units)", String(order.amount)],
         ["refunded", String(order.refunded)],
-        ["placed at block", link(`#/block/${order.placed_at}`, String(order.placed_at))],
+        ["placed", el("span", {}, timeText(order.placed_at * 1000), " \u00b7 block ", link(`#/block/${order.placed_height}`, String(order.placed_height)))],
       ])),
       el("section", { class: "card" }, el("h2", {}, "Next deadline"),
         deadlines.length ? kvTable(deadlines) : el("p", { class: "muted" }, "No open deadline in this state."),
-        el("p", { class: "muted" }, `Deadlines are block heights; the chain is at block ${state.head}.`),
+        el("p", { class: "muted" }, `Deadlines are in block time: the latest block, ${state.head}, is of ${timeText(state.headMs)}.`),
         el("p", { class: "muted" }, "Personal data (address, name) never touches the chain: the order holds only its hash (pii_root)."))),
     el("section", { class: "card", id: "order-timeline" }, el("h2", {}, "Timeline"), timeline(scan.events, (e) => el("span", {},
       el("span", { class: "muted" }, e.contract + " \u00b7 "), eventData(e.data, e.contract))), scanNote(scan)));
@@ -579,7 +601,7 @@ async function pageWarranty(token, unit) {
     view("warranty", "is_recalled", unit), view("warranty", "service_log", unit, SERVICE_LOG_LIMIT)]);
   const contested = log.length ? await rpcBatch(log.map((r) => ["chain_call", ["warranty", "is_contested", [unit, r.seq]]])) : [];
   let from = 1;
-  if (passport.activated && passport.order) from = (await view("orders", "get_order", passport.order)).placed_at;
+  if (passport.activated && passport.order) from = (await view("orders", "get_order", passport.order)).placed_height;
   const scan = await scanEvents("warranty", { data: { unit } }, from);
   const owners = [];
   for (const e of scan.events) {
@@ -606,9 +628,9 @@ async function pageWarranty(token, unit) {
         ["product", el("span", { class: "mono", title: passport.product }, short(passport.product))],
         ["current owner", passport.activated ? accountLink(passport.owner) : "not activated yet"],
         ["order", passport.order ? link(`#/order/${passport.order}`, `order ${passport.order}`) : "-"],
-        ["warranty ends", passport.warranty_end ? `block ${passport.warranty_end}` : "-"],
+        ["warranty ends", passport.warranty_end ? deadlineText(passport.warranty_end) : "-"],
         ["flags", el("span", { id: "passport-flags" }, flags.length ? flags.map((f) => badge(f, "bad")) : "none")],
-        ["transfer on offer", passport.offer_expiry ? `until block ${passport.offer_expiry}` : "no"],
+        ["transfer on offer", passport.offer_expiry ? `until ${deadlineText(passport.offer_expiry)}` : "no"],
       ])),
       el("section", { class: "card", id: "owners" }, el("h2", {}, "Owner history"),
         owners.length ? table(["from block", "owner", "how"], owners.map((o) => el("tr", {},
@@ -626,7 +648,7 @@ async function pageWarranty(token, unit) {
     el("section", { class: "card", id: "claims" }, el("h2", {}, "Warranty claims"),
       claims.length ? table(["claim", "state", "remedy", "reply by"], claims.filter(Boolean).map((c) => el("tr", {},
         el("td", {}, String(c.id)), el("td", {}, badge(c.state, c.state === "REJECTED" ? "bad" : c.state === "FULFILLED" || c.state === "CLOSED" ? "ok" : "")),
-        el("td", {}, c.remedy || "-"), el("td", {}, `block ${c.reply_by}`))))
+        el("td", {}, c.remedy || "-"), el("td", {}, deadlineText(c.reply_by)))))
         : el("p", { class: "muted" }, "No claims.")),
     el("section", { class: "card" }, el("h2", {}, "Passport events"), timeline(scan.events), scanNote(scan)));
 }
@@ -700,7 +722,7 @@ async function pageValidators(token) {
   const [consensus, peers, status, sets] = await Promise.all([rpc("consensus_status"), rpc("net_peers"),
     rpc("chain_status"), loadValidatorSets()]);
   if (token !== state.renderToken) return;
-  setHead(status.height);
+  setHead(status.height, status.latest_block_time_ms);
   const connected = new Map(peers.map((p) => [p.public_key, p.connected]));
   const next = sets.height + 1;
   const linkOf = (key) => (key === status.validator ? "this node" : connected.has(key)
@@ -848,7 +870,7 @@ async function pageGovernance(token) {
   const [status, settings, required, list] = await Promise.all([rpc("chain_status"), view("governance", "get_settings"),
     view("governance", "required_votes"), loadProposals()]);
   if (token !== state.renderToken) return;
-  setHead(status.height);
+  setHead(status.height, status.latest_block_time_ms);
   const now = status.latest_block_time_ms;
   const rows = list.proposals.slice().reverse().map((p) => {
     const st = proposalStatus(p, now);
@@ -892,7 +914,7 @@ async function pageProposal(token, id) {
   }
   const [status, required, scan] = await Promise.all([rpc("chain_status"), view("governance", "required_votes"),
     scanEvents("governance", { data: { id: p.id } }, p.created_height), loadValidatorSets()]);
-  setHead(status.height);
+  setHead(status.height, status.latest_block_time_ms);
   const executed = scan.events.find((e) => e.name === "ProposalExecuted");
   let effects = [];
   if (executed) {
