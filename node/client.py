@@ -177,6 +177,23 @@ class Client:
     def send_raw(self, raw: bytes) -> str:
         return self.request("chain_sendRawTransaction", to_hex(raw))
 
+    def simulate(self, raw: bytes) -> dict:
+        """``chain_simulate`` of a signed raw transaction: the receipt it would get in the next
+        block ({status, error, gas_used, fee, return_value, events, ...}); nothing is sent, no
+        nonce is used. Admission's refusals raise RpcFailure as ``send_raw`` would."""
+        return self.request("chain_simulate", to_hex(raw))
+
+    def simulate_call(self, sender: bytes, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS,
+                      nonce: int | None = None) -> dict:
+        """``chain_simulate`` of a call not signed yet (a wallet asking before it signs): the same
+        checks and execution except the signature; JSON-style arguments are converted by the ABI
+        (bytes as bytes or 0x-hex). ``nonce`` defaults to the one after the sender's pending ones."""
+        call: dict[str, Any] = {"sender": to_hex(sender), "contract": contract, "method": method,
+                                "args": [_json_arg(a) for a in args], "gas_limit": gas}
+        if nonce is not None:
+            call["nonce"] = nonce
+        return self.request("chain_simulate", call)
+
     def send(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS) -> str:
         """Sign and submit; returns the transaction id once the node admitted it."""
         raw = self.build(key, contract, method, list(args), gas)
