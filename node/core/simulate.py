@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from contracts_vm.system import resolve_signer
-from ledger.errors import ChainError
+from ledger.errors import ChainError, InvariantError
 from ledger.state import StateStore
 from ledger.types import Receipt, SignedTx, TxBody
 from node.core.executor import Resolver, execute_tx
@@ -128,5 +128,6 @@ class Simulation:
         """All steps at once (tests, benches, callers with no event loop to share)."""
         for _ in self.steps():
             pass
-        assert self.result is not None
+        if self.result is None:  # steps() sets it on its last step, always
+            raise InvariantError("a simulation ended without a receipt")
         return self.result
