@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.errors import ValidationError
 from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, TxBody
 from node.core.executor import SYSTEM_CONTRACT, SYSTEM_METHODS
-from node.core.simulate import SimulatedReceipt, unsigned
+from node.core.simulate import MAX_SIMULATED_AHEAD, NONCE_GAP, NONCE_TOO_FAR, SimulatedReceipt, unsigned
 from node.rpc.budget import WorkBudgetExceeded
 from node.rpc.jsonrpc import INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError, limit_error
 from node.rpc.types import ANY
@@ -44,9 +44,12 @@ _TYPE_NAMES = {bytes: "bytes", int: "int", str: "str"}
 
 TX_PARAM = Param(
     "tx", ANY,
-    "a signed raw transaction (0x-hex, as for chain_sendRawTransaction) or an unsigned call "
-    '{"sender": 0x key, "contract", "method", "args": [JSON, converted by the ABI], "gas_limit", '
-    '"nonce" (optional: the next one after the sender\'s pending transactions)}')
+    f"a signed raw transaction (0x-hex, as for chain_sendRawTransaction; at most {MAX_SIMULATE_TX_BYTES} bytes, "
+    "MAX_TX_BYTES) or an unsigned call "
+    '{"sender": 0x key, "contract", "method", "args": [JSON, converted by the ABI], "gas_limit" (at most '
+    f'{MAX_TX_GAS}, MAX_TX_GAS), "nonce" (optional: the next one after the sender\'s pending transactions)}}; '
+    "it runs at the next block's height and timestamp (max(now, head + 1)), after the sender's own pending "
+    "transactions with lower nonces")
 
 
 def _invalid(message: str) -> RpcError:
@@ -166,6 +169,8 @@ def simulate_routes(node: "NodeView") -> list[Method]:
         "{tx_id, status, gas_used, fee, return_value, error, error_name, error_message, events, simulated: true, "
         "signed, height and timestamp_ms (the next block's), state_root (the committed state it ran on), "
         "pending_replayed}: the receipt the transaction would get; admission's refusals are answered as "
-        "chain_sendRawTransaction answers them",
+        "chain_sendRawTransaction answers them (ChainError, data.reason), and a nonce that cannot run yet as "
+        f"ChainError with data.reason {NONCE_GAP} (a nonce between is not pending) or {NONCE_TOO_FAR} (more than "
+        f"{MAX_SIMULATED_AHEAD} past the next one)",
         summary="Run a transaction on the latest committed state and return its would-be receipt; nothing is "
                 "committed or added to the mempool.", heavy=True)]

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from cli.output import EXIT_TX_FAILED, EXIT_USER
+from node.client import Client
 from tests.consortium import Cli
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,12 @@ def test_dry_run_prints_the_would_be_receipt_and_submits_nothing(cli):
                   expect=EXIT_TX_FAILED)
     assert json.loads(failing.stdout)["status"] == "failed" and "insufficient balance" in failing.stderr
     assert standing(cli, "buyer-3") == before
+    # A wallet asking before it signs gets the same answer.
+    merchant = cli.json("keys", "show", "merchant-globex")["public_key"]
+    buyer = cli.json("keys", "show", "buyer-3")["public_key"]
+    asked = Client(cli.net.urls[0]).simulate_call(bytes.fromhex(buyer[2:]), "ledger", "transfer", merchant, 125)
+    assert (asked["signed"], asked["status"], asked["gas_used"], asked["fee"], asked["tx_id"]) == \
+        (False, "ok", dry["gas_used"], dry["fee"], dry["tx_id"])
     # The real transfer gets the receipt the dry run showed.
     sent = cli.json("ledger", "transfer", "merchant-globex", "1.25", "--key", "buyer-3")
     assert (sent["status"], sent["gas_used"], sent["fee"], sent["events"]) == \
