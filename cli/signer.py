@@ -14,8 +14,9 @@ transaction (``chain_simulate``: the receipt it would get in the next block). If
 fail, nothing is submitted, so no nonce and no fee are spent, and the contract's error is
 the command's error (exit 4). ``--no-precheck`` sends anyway (for the rare step whose
 state will change before it is included); ``--dry-run`` prints the would-be receipt and
-never submits (exit 0 if it would succeed, 4 if not). A node too old to simulate is sent
-to as before.
+never submits (exit 0 if it would succeed, 4 if not). A node too old to simulate, or a
+transaction the node would admit but cannot simulate (more than 64 of the sender's pending
+transactions before it, a simulation over the node's work budget), is sent as before.
 
 Accounts are named the way a user knows them: 0x-hex public key, a keystore key
 name, or the path of a key file.
@@ -56,6 +57,11 @@ AMOUNT_FIELDS = frozenset({"amount", "payout", "fee", "holdback", "to_buyer", "t
 MAX_PASSWORD_FILE_BYTES = 4096
 #: JSON-RPC "Method not found": a node from before chain_simulate.
 METHOD_NOT_FOUND = -32601
+#: JSON-RPC LimitExceeded: the simulation ran out of the node's work budget.
+LIMIT_EXCEEDED = -32005
+#: chain_simulate refusals of a transaction the node would still admit (node.core.simulate):
+#: too many of the sender's pending transactions before it to replay, or a nonce gap.
+UNSIMULATED_REASONS = frozenset({"nonce_too_far", "nonce_gap"})
 #: The next step when a call of the ``system`` pseudo-contract is refused: those changes are governed.
 GOVERNED_HINT = ("contract deploys, upgrades and fee changes are governed, no single key makes them: propose code "
                  "with `shopchain gov propose code FILE --name NAME -d WHY --key ADMIN` (the payload "
@@ -278,6 +284,8 @@ class Tx(Query):
                                    "version), so --dry-run cannot run", EXIT_NODE,
                                    "point --node at an upgraded node") from None
                 return None
+            if not required and (exc.code == LIMIT_EXCEEDED or exc.reason in UNSIMULATED_REASONS):
+                return None   # the node would admit it but cannot say how it ends (a long --no-wait run)
             if exc.reason is None:
                 raise
             said = translate(exc)
