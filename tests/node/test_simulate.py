@@ -21,7 +21,7 @@ from node.core.simulate import MAX_SIMULATED_AHEAD, Simulation, check_ahead
 from node.reads import NodeReads
 from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, CallContext
 from node.rpc.methods import make_routes
-from node.rpc.server import RpcServer
+from node.rpc.server import RpcLimits, RpcServer
 from tests.node.test_node_core import make_core, propose_next
 from tests.sim.corenode import account_key
 
@@ -32,7 +32,7 @@ BUYER, OTHER = account_key("buyer-1"), account_key("buyer-2")
 class Node:
     """A lone validator's core and the RPC surface over it."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RpcLimits = RpcLimits()) -> None:
         self.core, self.host, self.kv, self.clock = make_core()
         core = self.core
 
@@ -41,7 +41,7 @@ class Node:
 
         self.reads = NodeReads(core.genesis, "node0", core.chain, core.mempool, core.replica, lambda: [],
                                lambda: None, submit, now_ms=lambda: self.clock[0])
-        self.server = RpcServer(make_routes(self.reads))
+        self.server = RpcServer(make_routes(self.reads), limits)
         self.chain_id = core.genesis.chain_id
 
     def raw(self, key, contract: str, method: str, *args, nonce: int | None = None, gas: int = GAS) -> bytes:
@@ -167,3 +167,21 @@ def test_a_block_committed_between_steps_marks_the_simulation_stale(node):
     assert simulation.stale and chain.height == 1
     fresh = Simulation(chain.state, simulation.tx, [], chain.height + 1, chain.next_timestamp(node.clock[0])).run()
     assert fresh.receipt.status == 0 and fresh.height == 2
+
+
+def test_replays_run_in_slices_that_yield_and_stop_at_the_work_budget():
+    # A slice shorter than any execution: the handler yields to the event loop after every replay.
+    sliced = Node(RpcLimits(work_slice_seconds=1e-9))
+    for nonce in range(3):
+        sliced.core.submit(sliced.raw(BUYER, "ledger", "transfer", OTHER.public_key, 1, nonce=nonce), 0.0)
+    yields = sliced.server.dispatcher.work_stats.yields
+    result = sliced.simulate(sliced.raw(BUYER, "ledger", "transfer", OTHER.public_key, 1, nonce=3))
+    assert result["status"] == "ok" and result["pending_replayed"] == 3
+    assert sliced.server.dispatcher.work_stats.yields >= yields + 3
+    # A call budget smaller than one execution: the answer says how far it got and what to do.
+    tight = Node(RpcLimits(call_work_budget_seconds=1e-9))
+    for nonce in range(2):
+        tight.core.submit(tight.raw(BUYER, "ledger", "transfer", OTHER.public_key, 1, nonce=nonce), 0.0)
+    error = tight.refused(tight.raw(BUYER, "ledger", "transfer", OTHER.public_key, 1, nonce=2))
+    assert error["code"] == LIMIT_EXCEEDED and error["data"]["limit"] == "call_work_budget_ms"
+    assert "after replaying 1 of the sender's 2 pending transactions" in error["message"]
