@@ -112,6 +112,10 @@ def test_an_unsigned_call_is_checked_and_run_like_the_signed_transaction(node):
     assert drained["pending_replayed"] == 1 and drained["status"] == "failed"
     assert "insufficient balance" in drained["error_message"]
     assert node.simulate(call)["status"] == "ok" and len(node.core.mempool) == 1
+    # The system pseudo-contract has no ABI: its own signature converts the JSON arguments.
+    fees = node.simulate({"sender": to_hex(BUYER.public_key), "contract": "system", "method": "set_fees",
+                          "args": [1, 1, to_hex(OTHER.public_key)], "gas_limit": GAS})
+    assert fees["error_name"] == "PermissionDenied" and "the fee schedule is governed" in fees["error_message"]
 
 
 def test_admission_refusals_and_malformed_input_are_clear_errors(node):
