@@ -1,4 +1,5 @@
-"""`shopchain account register|grant-role|revoke-role|revoke` and `shopchain ledger ...`.
+"""Accounts, money and settings: `shopchain account register|grant-role|revoke-role|revoke`,
+`shopchain ledger transfer|balance` and `shopchain settings show`.
 
 How it works: thin verbs over the identity and ledger system contracts
 (contracts_vm/system/identity.sc.py, ledger.sc.py). The account verbs are an
@@ -12,7 +13,17 @@ so a rotated account is managed by its id. They attach to the `account` group of
 cli/chain_cmds.py, next to `account show` and `account rotate-key`.
 
 The ledger verbs move and show money in currency units ("12.50"): `ledger transfer TO
-AMOUNT` from the signer's account, `ledger balance WHO` with the escrow totals.
+AMOUNT` from the signer's account, `ledger balance WHO` with the supply and escrow totals.
+
+`settings show CONTRACT` reads a contract's settings as the chain holds them now.
+Contracts keep them (fees, periods, accounts) in plain storage variables and no contract
+has a view that lists them, so the client reads them as a light client would
+(``Client.contract_scalars``): the installed code, the storage layout from its ABI, then
+each storage variable without keys (settings and counters), every answer checked
+against the certified state root. They change only through governance: `shopchain gov
+propose settings CONTRACT NAME=VALUE` (the names ``gov_configure`` takes are the storage
+names shown, except reviews' review_window_days, stored as ``window_days``); `shopchain
+gov settings` shows governance's own.
 """
 
 from __future__ import annotations
@@ -129,5 +140,31 @@ def ledger_balance(who: str, q: Query) -> None:
                              f"in escrow {format_amount(r['total_escrow'])}")
 
 
+# --- settings ---------------------------------------------------------------------------
+
+@click.group("settings")
+def settings() -> None:
+    """Contract settings as the chain holds them (changes are governance proposals: `gov propose settings`)."""
+
+
+@settings.command("show")
+@click.argument("contract")
+@query_command
+def settings_show(contract: str, q: Query) -> None:
+    """Show CONTRACT's settings and other scalar state (proven against the certified state root).
+
+    Change a setting with `shopchain gov propose settings CONTRACT NAME=VALUE -d WHY --key ADMIN`.
+    """
+    found = q.client.contract_scalars(contract)
+
+    def text(r: dict) -> str:
+        lines = [f"{r['contract']} at height {r['height']} (code {r['code_hash'][:18]}...):"]
+        lines += [f"  {name:<24} {'-' if value is None else value}" for name, value in r["values"].items()]
+        lines.append(f"  change with: shopchain gov propose settings {r['contract']} NAME=VALUE -d WHY --key ADMIN")
+        return "\n".join(lines)
+
+    q.emit(found, text)
+
+
 def all_groups() -> list[Any]:
-    return [ledger]
+    return [ledger, settings]
