@@ -39,7 +39,7 @@ NOT_FOUND = -32004
 MAX_SIMULATE_TX_BYTES = MAX_TX_BYTES
 #: Times a simulation starts again because a block committed while it yielded.
 MAX_SIMULATION_ATTEMPTS = 3
-#: The fields of an unsigned call and whether each is required.
+#: The fields of an unsigned call and whether each is required (nonce: the next free one).
 CALL_FIELDS = {"sender": True, "contract": True, "method": True, "args": False, "gas_limit": True, "nonce": False}
 #: Longest contract or method name (the route table's Str limit of chain_call).
 MAX_NAME_CHARS = 64
@@ -65,7 +65,8 @@ def _hex_bytes(text: str, what: str) -> bytes:
     try:
         return bytes.fromhex(text[2:])
     except ValueError:
-        raise _invalid(f"{what}: expected 0x-hex, found characters that are not hex digits") from None
+        raise _invalid(f"{what}: expected 0x and pairs of hex digits, found "
+                       f"{'an odd number of digits' if len(text) % 2 else 'characters that are not hex digits'}") from None
 
 
 def _raw_from_text(text: str) -> bytes:

@@ -135,6 +135,7 @@ def test_admission_refusals_and_malformed_input_are_clear_errors(node):
     assert garbled["code"] == CHAIN_ERROR and garbled["data"]["reason"] == "malformed"
     not_hex = node.refused("hello")
     assert not_hex["code"] == INVALID_PARAMS and "expected 0x-hex" in not_hex["message"]
+    assert "found an odd number of digits" in node.refused("0x123")["message"]
     missing = node.refused({"sender": to_hex(BUYER.public_key), "contract": "ledger", "method": "transfer"})
     assert missing["code"] == INVALID_PARAMS and "found no gas_limit" in missing["message"]
     typo = node.refused({"sender": to_hex(BUYER.public_key), "contract": "ledger", "method": "transfer",
