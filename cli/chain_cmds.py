@@ -244,17 +244,24 @@ def block_watch(count: int, q: Query) -> None:
 
 @click.group()
 def account() -> None:
-    """Look up accounts: nonce, registration, roles and balance."""
+    """Accounts: look one up; an organisation admin registers them and grants or revokes roles."""
 
 
 @account.command("show")
 @click.argument("who")
 @query_command
 def account_show(who: str, q: Query) -> None:
-    """Show account WHO (0x public key, keystore key name, or key file): its id, current
-    signing key, roles, balance and nonce, and whether WHO's key may sign now."""
+    """Show account WHO (0x public key, keystore key name, or key file): its id, organisation,
+    current signing key, roles, balance and nonce, whether WHO's key may sign now, and the
+    organisation WHO is an admin key of (if any)."""
     info = q.client.account(q.key(who))
-    q.emit(info, lambda a: f"account {a['account']}\n  signing key {a.get('signing_key') or '-'}"
+    entry = q.view("identity", "get_account", info["account"]) or {}
+    info["organisation"], info["active"] = entry.get("org"), entry.get("active")
+    info["admin_of"] = q.view("identity", "admin_org", info["address"]) or None
+    q.emit(info, lambda a: f"account {a['account']}  organisation {a['organisation'] or '-'}"
+                           f"{'' if a['active'] is not False else ' (revoked)'}"
+                           f"{'  admin of ' + a['admin_of'] if a['admin_of'] else ''}\n"
+                           f"  signing key {a.get('signing_key') or '-'}"
                            f"  registered {'yes' if a['registered'] else 'no'}"
                            f"  roles {', '.join(a['roles']) or '-'}\n"
                            f"  balance {format_amount(a['balance'])}  nonce {a['nonce']}  pending {a['pending_txs']}")

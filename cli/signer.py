@@ -4,10 +4,19 @@ How it works: ``query_command`` gives a command ``--node``, ``--keystore`` and
 ``--json`` and hands it a ``Query`` (a client plus account-name resolution);
 ``tx_command`` adds the signer (``--key NAME`` from the encrypted keystore, or
 ``--key-file PATH`` for a plain key file such as a devnet demo key), the password
-source, ``--gas``, ``--timeout`` and ``--no-wait`` and hands it a ``Tx`` whose
-``send`` signs, submits, waits for the receipt and prints the outcome. Passwords come
-from ``--password-file``, then SHOPCHAIN_PASSWORD, then a hidden prompt; they are
-never echoed or logged.
+source, ``--gas``, ``--timeout``, ``--no-wait``, ``--dry-run`` and ``--no-precheck`` and
+hands it a ``Tx`` whose ``send`` signs, submits, waits for the receipt and prints the
+outcome. Passwords come from ``--password-file``, then SHOPCHAIN_PASSWORD, then a hidden
+prompt; they are never echoed or logged.
+
+Mistakes cost nothing: before submitting, ``send`` asks the node to simulate the signed
+transaction (``chain_simulate``: the receipt it would get in the next block). If it would
+fail, nothing is submitted, so no nonce and no fee are spent, and the contract's error is
+the command's error (exit 4). ``--no-precheck`` sends anyway (for the rare step whose
+state will change before it is included); ``--dry-run`` prints the would-be receipt and
+never submits (exit 0 if it would succeed, 4 if not). A node too old to simulate, or a
+transaction the node would admit but cannot simulate (more than 64 of the sender's pending
+transactions before it, a simulation over the node's work budget), is sent as before.
 
 Accounts are named the way a user knows them: 0x-hex public key, a keystore key
 name, or the path of a key file.
@@ -26,12 +35,15 @@ import click
 
 from cli.output import (
     DEFAULT_NODE_URL,
+    EXIT_NODE,
+    EXIT_TX_FAILED,
     CliError,
     emit,
     format_amount,
     handle_errors,
     json_option,
     short,
+    translate,
 )
 from ledger.crypto import SigningKey
 from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, RpcFailure, TxFailed
@@ -43,6 +55,21 @@ AMOUNT_FIELDS = frozenset({"amount", "payout", "fee", "holdback", "to_buyer", "t
                            "commission", "budget", "owed", "price"})
 #: Longest password file read.
 MAX_PASSWORD_FILE_BYTES = 4096
+#: JSON-RPC "Method not found": a node from before chain_simulate.
+METHOD_NOT_FOUND = -32601
+#: JSON-RPC LimitExceeded: the simulation ran out of the node's work budget.
+LIMIT_EXCEEDED = -32005
+#: chain_simulate refusals of a transaction the node would still admit (node.core.simulate):
+#: too many of the sender's pending transactions before it to replay, or a nonce gap.
+UNSIMULATED_REASONS = frozenset({"nonce_too_far", "nonce_gap"})
+#: The next step when a call of the ``system`` pseudo-contract is refused: those changes are governed.
+GOVERNED_HINT = ("contract deploys, upgrades and fee changes are governed, no single key makes them: propose code "
+                 "with `shopchain gov propose code FILE --name NAME -d WHY --key ADMIN` (the payload "
+                 "`shopchain contract deploy-tx` builds), fees with `shopchain gov propose fees`")
+#: What a refused pre-check tells the user to do next.
+PRECHECK_HINT = ("nothing was submitted, so no nonce or fee was spent; check the state with the group's `show` "
+                 "verb and who may call it (docs/commerce.md); if the state will change before the transaction "
+                 "is included, send it anyway with --no-precheck")
 
 node_option = click.option("--node", "node_url", envvar="SHOPCHAIN_NODE", default=DEFAULT_NODE_URL, show_default=True,
                            help="JSON-RPC endpoint of any node (env SHOPCHAIN_NODE).")
@@ -164,6 +191,8 @@ class Tx(Query):
     gas: int = DEFAULT_GAS
     timeout: float = DEFAULT_WAIT_S
     wait: bool = True
+    dry_run: bool = False    # simulate and print the would-be receipt; never submit
+    precheck: bool = True    # simulate first and refuse to submit what would fail
     _signer: SigningKey | None = field(default=None, repr=False)
 
     def signer_public_key(self) -> bytes | None:
@@ -222,7 +251,15 @@ class Tx(Query):
         # mempool, so a script of `--no-wait` commands does not reuse a nonce.
         info = client.account(key.public_key)
         nonce = info["nonce"] + info.get("pending_txs", 0)
-        tx_id = client.send_raw(client.build(key, contract, method, list(args), self.gas, nonce=nonce))
+        raw = client.build(key, contract, method, list(args), self.gas, nonce=nonce)
+        if self.dry_run:
+            return self._dry_run(raw, contract, method, nonce)
+        if self.precheck:
+            simulated = self._simulate(raw, required=False)
+            if simulated is not None and simulated["status"] != "ok":
+                raise CliError(f"not sent: {contract}.{method} would fail: {simulated['error']}", EXIT_TX_FAILED,
+                               GOVERNED_HINT if contract == "system" else PRECHECK_HINT)
+        tx_id = client.send_raw(raw)
         if not self.wait:
             result = {"tx_id": tx_id, "status": "pending", "contract": contract, "method": method}
             self.emit(result, f"submitted {contract}.{method}: tx {tx_id} (not waiting; "
@@ -235,6 +272,53 @@ class Tx(Query):
         headline = describe(receipt) if describe else f"{contract}.{method} committed"
         self.emit(receipt, lambda r: f"{headline}\n{receipt_summary(r)}")
         return receipt
+
+
+    def _simulate(self, raw: bytes, required: bool) -> dict | None:
+        """The would-be receipt of ``raw``; None from a node without chain_simulate unless ``required``.
+
+        Admission's refusals (unregistered key, nonce, fee, shape) raise as a submit would,
+        worded as what the node would do: nothing was sent.
+        """
+        try:
+            return self.client.simulate(raw)
+        except RpcFailure as exc:
+            if exc.code == METHOD_NOT_FOUND:
+                if required:
+                    raise CliError(f"the node at {self.node_url} cannot simulate (no chain_simulate: an older "
+                                   "version), so --dry-run cannot run", EXIT_NODE,
+                                   "point --node at an upgraded node") from None
+                return None
+            if not required and (exc.code == LIMIT_EXCEEDED or exc.reason in UNSIMULATED_REASONS):
+                return None   # the node would admit it but cannot say how it ends (a long --no-wait run)
+            if exc.reason is None:
+                raise
+            said = translate(exc)
+            raise CliError(f"the node would refuse the transaction (nothing was sent): {exc.rpc_message}",
+                           said.exit_code, said.hint) from None
+
+    def _dry_run(self, raw: bytes, contract: str, method: str, nonce: int) -> dict:
+        """Print the would-be receipt; exit 4 (after printing it) if the transaction would fail."""
+        simulated = self._simulate(raw, required=True) or {}   # required: never None
+        result = {**simulated, "dry_run": True, "contract": contract, "method": method, "nonce": nonce}
+        ok = result["status"] == "ok"
+
+        def text(r: dict) -> str:
+            verdict = "would succeed" if ok else f"would fail: {r['error']}"
+            lines = [f"dry run: {contract}.{method} {verdict} (nothing was sent; nonce {nonce} is still free)",
+                     f"  in block {r['height']}: gas {r['gas_used']}, fee {format_amount(r.get('fee', 0))}, "
+                     f"returns {json.dumps(r['return_value'])}"]
+            if r.get("pending_replayed"):
+                lines.append(f"  after the sender's {r['pending_replayed']} pending transaction(s)")
+            lines += [f"  event {e['contract']}.{e['name']} {format_event_data(e['data'])}" for e in r["events"]]
+            return "\n".join(lines)
+
+        self.emit(result, text)
+        if not ok:
+            raise CliError(f"dry run: {contract}.{method} would fail: {result['error']}", EXIT_TX_FAILED,
+                           GOVERNED_HINT if contract == "system" else
+                           "nothing was sent; fix the step (see the group's `show` verb) before sending it")
+        return result
 
 
 def receipt_summary(receipt: dict) -> str:
@@ -276,9 +360,9 @@ def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, node_url: str, keystore: str, as_json: bool, key_name: str | None,
                 key_file: str | None, password_file: str | None, gas: int, timeout: float, no_wait: bool,
-                **kwargs: Any) -> Any:
+                dry_run: bool, no_precheck: bool, **kwargs: Any) -> Any:
         tx = Tx(node_url, keystore, as_json, key_name=key_name, key_file=key_file, password_file=password_file,
-                gas=gas, timeout=timeout, wait=not no_wait)
+                gas=gas, timeout=timeout, wait=not no_wait, dry_run=dry_run, precheck=not no_precheck)
         return handle_errors(fn)(*args, tx=tx, **kwargs)
 
     options = [
@@ -292,6 +376,10 @@ def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--timeout", default=DEFAULT_WAIT_S, show_default=True, type=click.FloatRange(0.1),
                      help="Seconds to wait for the receipt."),
         click.option("--no-wait", is_flag=True, help="Return once the node admitted the transaction."),
+        click.option("--dry-run", is_flag=True,
+                     help="Simulate on the latest state and print the would-be receipt; submit nothing."),
+        click.option("--no-precheck", is_flag=True,
+                     help="Submit even if the simulation says it would fail (state may change before inclusion)."),
     ]
     for option in options:
         wrapper = option(wrapper)

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any
 
+from contracts_vm.bytecode import code_hash, decode_container
+from contracts_vm.errors import VMError
+from contracts_vm.machine import CODE_PREFIX, check_contract_name, storage_prefix
 from contracts_vm.system import key_proof_message
 from ledger import encoding
 from ledger.crypto import SigningKey, sha256
@@ -156,6 +159,41 @@ class Client:
         self._nonces.pop(key.public_key, None)
         return receipt
 
+    def proven_value(self, key: bytes, height: int, validators: "Sets") -> bytes | None:
+        """The state value at ``key`` after block ``height``, checked against its certified header
+        (at height 0, the genesis state, there is no certificate and the answer is taken as given)."""
+        answer = self.request("chain_getProof", to_hex(key), height)
+        if answer.get("header") is None:
+            return unhex(answer.get("value"))
+        return verify_state_proof(answer, validators, self.chain_id or self.status()["chain_id"])
+
+    def contract_scalars(self, contract: str) -> dict:
+        """{contract, height, code_hash, values: {name: value}}: every storage variable without keys
+        (a contract's settings and counters), each proven against the certified state root.
+
+        The layout comes from the installed code's ABI, so it works for any contract; no
+        contract view is needed. Maps are left out (their views answer them). Raises
+        ValidationError for a bad name or a contract that is not installed.
+        """
+        try:
+            check_contract_name(contract)
+        except VMError as exc:
+            raise ValidationError(f"contract {contract!r}: {exc.message}") from None
+        status = self.status()
+        height = status["height"]
+        genesis_keys = [unhex(v["public_key"]) for v in self.request("chain_getGenesis")["validators"]]
+        validators = verify_validator_sets(self.validators(), genesis_keys, status["chain_id"])
+        code = self.proven_value(CODE_PREFIX + contract.encode(), height, validators)
+        if code is None:
+            raise ValidationError(f"no contract named {contract!r} is installed at height {height}")
+        prefix = storage_prefix(contract)
+        values: dict[str, Any] = {}
+        for name, key_types, _value_type in decode_container(code).abi.get("storage", []):
+            if not key_types:
+                raw = self.proven_value(prefix + name.encode() + b"/", height, validators)
+                values[name] = None if raw is None else _json_arg(encoding.decode(raw))
+        return {"contract": contract, "height": height, "code_hash": to_hex(code_hash(code)), "values": values}
+
     # --- writes ---------------------------------------------------------------------
 
     def next_nonce(self, sender: bytes) -> int:
@@ -176,6 +214,23 @@ class Client:
 
     def send_raw(self, raw: bytes) -> str:
         return self.request("chain_sendRawTransaction", to_hex(raw))
+
+    def simulate(self, raw: bytes) -> dict:
+        """``chain_simulate`` of a signed raw transaction: the receipt it would get in the next
+        block ({status, error, gas_used, fee, return_value, events, ...}); nothing is sent, no
+        nonce is used. Admission's refusals raise RpcFailure as ``send_raw`` would."""
+        return self.request("chain_simulate", to_hex(raw))
+
+    def simulate_call(self, sender: bytes, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS,
+                      nonce: int | None = None) -> dict:
+        """``chain_simulate`` of a call not signed yet (a wallet asking before it signs): the same
+        checks and execution except the signature; JSON-style arguments are converted by the ABI
+        (bytes as bytes or 0x-hex). ``nonce`` defaults to the one after the sender's pending ones."""
+        call: dict[str, Any] = {"sender": to_hex(sender), "contract": contract, "method": method,
+                                "args": [_json_arg(a) for a in args], "gas_limit": gas}
+        if nonce is not None:
+            call["nonce"] = nonce
+        return self.request("chain_simulate", call)
 
     def send(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS) -> str:
         """Sign and submit; returns the transaction id once the node admitted it."""

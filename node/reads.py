@@ -10,6 +10,7 @@ object, and ``attach_metrics`` binds the gauge probes declared in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from ledger.types import SignedTx
 from node.core.chain import Chain
 from node.core.executor import call_view
 from node.core.mempool import Mempool
+from node.core.simulate import Simulation, check_ahead
 from node.ops.metric_defs import NODE_METRICS
 from node.ops.metric_defs import register as register_metrics
 from node.ops.metrics import Counter, Gauge, Histogram, Registry
@@ -33,11 +35,13 @@ class NodeReads:
 
     def __init__(self, genesis: Genesis, node_id: str, chain: Chain, mempool: Mempool, replica: Replica,
                  connected: Callable[[], list[bytes]], halted: Callable[[], str | None],
-                 submit: Callable[[bytes], Awaitable[SignedTx]]) -> None:
+                 submit: Callable[[bytes], Awaitable[SignedTx]],
+                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         self.genesis, self.node_id, self.chain, self.mempool, self.replica = genesis, node_id, chain, mempool, replica
         self.blocks = chain.blocks
         self.me = replica.me
         self._connected, self._halted, self.submit_transaction = connected, halted, submit
+        self._now_ms = now_ms  # only the simulated timestamp reads it (the next block's: max(now, head + 1))
 
     @property
     def syncing(self) -> bool:
@@ -88,6 +92,28 @@ class NodeReads:
             raise ChainError(f"views run on the latest state (height {self.chain.height}); "
                              f"for older heights use chain_getProof, which reads any retained state root")
         return call_view(self.chain.state, contract, method, args, height, self.genesis.chain_id)
+
+    def simulation(self, raw: bytes, signed: bool = True) -> Simulation:
+        """A ready-to-run simulation of ``raw`` in the next block (node.core.simulate).
+
+        The mempool's own admission checks run first on the same bytes (MempoolError says
+        what admission would refuse; only the signature is skipped for an unsigned call and
+        no refusal is counted), then the sender's pending transactions before its nonce are
+        taken to replay. Nothing is added to the pool.
+        """
+        tx = self.mempool.check(raw, signed=signed, counted=False)
+        sender, nonce = tx.body.sender, tx.body.nonce
+        next_nonce = self.chain.nonce(sender)
+        ahead = check_ahead(nonce, next_nonce, lambda start, stop: self.mempool.pending_before(sender, start, stop))
+        chain = self.chain
+        return Simulation(chain.state, tx, ahead, chain.height + 1, chain.next_timestamp(self._now_ms()))
+
+    def next_free_nonce(self, key: bytes) -> int:
+        """The nonce after ``key``'s run of pending transactions (its account's next one if none is pending)."""
+        nonce = self.chain.nonce(key)
+        while self.mempool.pending_before(key, nonce, nonce + 1):
+            nonce += 1
+        return nonce
 
     def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]:
         return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)

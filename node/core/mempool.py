@@ -189,11 +189,29 @@ class Mempool:
         self.refusals[reason] += 1
         return MempoolError(reason, message)
 
-    def check(self, raw: bytes) -> SignedTx:
-        """Decode and run every admission check without adding; raise MempoolError."""
-        return self._check(raw)[0]
+    def check(self, raw: bytes, signed: bool = True, counted: bool = True) -> SignedTx:
+        """Decode and run every admission check without adding; raise MempoolError.
 
-    def _check(self, raw: bytes) -> tuple[SignedTx, bytes]:
+        ``signed=False`` skips only the signature (a wallet simulating a call before it
+        signs, node.core.simulate); ``counted=False`` leaves the refusal counters alone
+        (a simulation asked what admission would say, nothing was sent).
+        """
+        if counted:
+            return self._check(raw, signed)[0]
+        before = dict(self.refusals)
+        try:
+            return self._check(raw, signed)[0]
+        finally:
+            self.refusals.update(before)
+
+    def pending_before(self, sender: bytes, start: int, stop: int) -> list[SignedTx] | None:
+        """``sender``'s pending transactions with nonces ``start..stop-1`` in order (what a block
+        would include before nonce ``stop``), or None when one of them is not pending."""
+        pending = self._by_sender.get(sender, {})
+        run = [pending.get(nonce) for nonce in range(start, stop)]
+        return None if any(tx is None for tx in run) else run  # type: ignore[return-value]
+
+    def _check(self, raw: bytes, signed: bool = True) -> tuple[SignedTx, bytes]:
         """``check``, also returning the account id the sender's key resolved to."""
         limits = self.limits
         if len(raw) > limits.max_tx_bytes:
@@ -252,7 +270,7 @@ class Mempool:
                 raise self._refuse(INSUFFICIENT_FEE, (
                     f"the sender's balance is {balance}, the fee may be up to {fee}{pending_note} (gas limit "
                     f"{body.gas_limit} x {fees.gas_price} per 1000 gas + {len(raw)} bytes x {fees.byte_price})"))
-        if not self.verify(tx):
+        if signed and not self.verify(tx):
             raise self._refuse(BAD_SIGNATURE, "the signature does not verify for this sender, chain and body")
         return tx, account
 

@@ -12,11 +12,14 @@ small fake that implements only what the methods under test call.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.genesis import Genesis
 from ledger.types import Block, CommitCertificate, Receipt, SignedTx
 from ledger.validator_set import ValidatorSchedule
+
+if TYPE_CHECKING:
+    from node.core.simulate import Simulation
 
 class BlockReader(Protocol):
     """Committed data, read-only (node.core's BlockStore implements it)."""
@@ -56,3 +59,5 @@ class NodeView(Protocol):
     def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]: ...
     def validator_schedule(self) -> "ValidatorSchedule": ...
     async def submit_transaction(self, raw: bytes) -> SignedTx: ...
+    def simulation(self, raw: bytes, signed: bool = True) -> "Simulation": ...
+    def next_free_nonce(self, key: bytes) -> int: ...
