@@ -22,8 +22,8 @@ has a view that lists them, so the client reads them as a light client would
 each storage variable without keys (settings and counters), every answer checked
 against the certified state root. They change only through governance: `shopchain gov
 propose settings CONTRACT NAME=VALUE` (the names ``gov_configure`` takes are the storage
-names shown, except reviews' review_window_days, stored as ``window_days``); `shopchain
-gov settings` shows governance's own.
+names shown; periods are seconds of block time); `shopchain gov settings` shows
+governance's own.
 """
 
 from __future__ import annotations

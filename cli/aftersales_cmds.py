@@ -22,7 +22,7 @@ import click
 from cli.orders_cmds import get_order, review_key_for
 from cli.output import EXIT_USAGE, CliError, parse_commitment
 from cli.signer import Query, Tx, id_transition, query_command, tx_command
-from cli.timefmt import chain_now, format_deadline, format_time, parse_duration
+from cli.timefmt import chain_now, format_when, format_time, parse_duration
 from contracts_vm.system import warranty_claim_commitment
 from ledger.crypto import sha256
 from ledger.hexfmt import to_hex
@@ -105,7 +105,7 @@ def warranty_show(unit: str, q: Query) -> None:
     q.emit(result, lambda r: f"unit {r['unit']}\n  brand {q.label(r['brand'])}  product {r['product']}\n"
                              f"  owner {q.label(r['owner'])}  order {r['order'] or '-'}\n"
                              f"  activated {'yes' if r['activated'] else 'no'}  under warranty "
-                             f"{'yes' if r['under_warranty'] else 'no'} (ends {format_deadline(r['warranty_end'], now)})"
+                             f"{'yes' if r['under_warranty'] else 'no'} (ends {format_when(r['warranty_end'], now)})"
                              f"{'  VOID' if r['void'] else ''}{'  RECALLED' if r['recalled'] else ''}\n"
                              f"  flags {', '.join(r['flags']) or '-'}  service records {r['log_count']}")
 
@@ -238,7 +238,7 @@ def warranty_claim_show(claim_id: int, q: Query) -> None:
         raise CliError(f"no warranty claim {claim_id}")
     now = chain_now(q.client.status()) if not q.as_json else 0
     q.emit(found, lambda c: f"claim {c['id']} on unit {c['unit']}: {c['state']}\n"
-                            f"  owner {q.label(c['owner'])}  reply by {format_deadline(c['reply_by'], now)}  "
+                            f"  owner {q.label(c['owner'])}  reply by {format_when(c['reply_by'], now)}  "
                             f"remedy {c['remedy'] or '-'}")
 
 

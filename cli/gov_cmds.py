@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,9 @@ import click
 from cli.contract import deploy_options, deploy_payload, load_code
 from cli.member_cmds import node_group, read_pages, signer_org, validator_key, validators_cmd
 from cli.output import CliError, parse_hex, short
+from cli import timefmt
 from cli.signer import Query, Tx, query_command, tx_command
+from cli.timefmt import format_duration
 from ledger.crypto import sha256
 from ledger.hexfmt import to_hex
 
@@ -107,22 +108,8 @@ def read_payload_file(path: str) -> bytes:
 # --- times ------------------------------------------------------------------------------
 
 def format_when(ms: int, now_ms: int) -> str:
-    """'2026-12-07 08:15:02 UTC (in 1m 5s)': a block-time moment as a local date and the time left."""
-    if not ms:
-        return "-"
-    date = datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-    delta = (ms - now_ms) // 1000
-    return f"{date} ({'in ' + _span(delta) if delta > 0 else _span(-delta) + ' ago' if delta < 0 else 'now'})"
-
-
-def _span(seconds: int) -> str:
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes)
-    if secs or not parts:
-        parts.append(f"{secs}s")
-    return " ".join(parts[:2])
+    """'2026-12-07 08:15:02 UTC (in 1 minute 5 seconds)': a block-time moment (ms) as a local date and the time left."""
+    return timefmt.format_when(ms // 1000, now_ms // 1000) if ms else "-"
 
 
 def block_time_ms(q: Query) -> int:
@@ -294,8 +281,8 @@ def submit_proposal(tx: Tx, kind: str, args: list, description: str, extra: dict
             lines.append(f"  code hash {extra['code_hash']}")
         if "payload_file" in extra:
             lines.append(f"  payload saved to {extra['payload_file']} (give it to `gov execute {pid} --payload-file`)")
-        lines.append(f"  needs {needed} yes votes of organisations within {_span(settings['voting_period_s'])}; "
-                     f"executable {_span(settings['timelock_s'])} after it passes")
+        lines.append(f"  needs {needed} yes votes of organisations within {format_duration(settings['voting_period_s'])}; "
+                     f"executable {format_duration(settings['timelock_s'])} after it passes")
         lines.append(f"  next: each organisation runs `shopchain gov vote {pid} --yes --key ADMIN`; "
                      f"`shopchain gov show {pid}` follows it")
         return "\n".join(lines)
@@ -553,8 +540,8 @@ def settings_cmd(q: Query) -> None:
     s = q.view("governance", "get_settings")
     s["required_votes"] = q.view("governance", "required_votes")
     q.emit(s, lambda r: f"threshold {r['threshold_num']}/{r['threshold_den']} of organisations "
-                        f"({r['required_votes']} yes votes now)\n  timelock {_span(r['timelock_s'])}, voting period "
-                        f"{_span(r['voting_period_s'])}, validator changes active {r['activation_delay']} blocks "
+                        f"({r['required_votes']} yes votes now)\n  timelock {format_duration(r['timelock_s'])}, voting period "
+                        f"{format_duration(r['voting_period_s'])}, validator changes active {r['activation_delay']} blocks "
                         f"after execution")
 
 

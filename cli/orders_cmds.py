@@ -18,7 +18,7 @@ import click
 
 from cli.output import CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
 from cli.signer import Query, Tx, id_transition, query_command, tx_command
-from cli.timefmt import chain_now, format_deadline, format_duration, format_time, parse_duration
+from cli.timefmt import chain_now, format_when, format_duration, format_time, parse_duration
 from ledger.crypto import SigningKey, sha256
 
 #: Domain tag of review keys derived from a buyer's key.
@@ -80,7 +80,7 @@ def order_text(o: dict, now: int, q: Query) -> str:
             lines.append(f"  {label:<17} {format_time(o[name])}")
     for label, name in STATE_DEADLINES.get(o["state"], []):
         if o[name]:
-            lines.append(f"  {label:<17} {format_deadline(o[name], now)}")
+            lines.append(f"  {label:<17} {format_when(o[name], now)}")
     lines.append(f"  terms: {terms_text(o['terms'])}")
     if o["open_case"]:
         lines.append(f"  open case {o['open_case']}")
@@ -345,7 +345,7 @@ def case_show(case_id: int, q: Query) -> None:
                             f"  amount {format_amount(c['amount'])}  counter {format_amount(c['counter'])}  "
                             f"restocking fee {format_amount(c['restock_fee'])}\n"
                             f"  buyer {q.label(c['buyer'])}  merchant {q.label(c['merchant'])}"
-                            + (f"\n  next deadline {format_deadline(c['deadline'], now)}" if open_case else ""))
+                            + (f"\n  next deadline {format_when(c['deadline'], now)}" if open_case else ""))
 
 
 def all_groups() -> list[Any]:

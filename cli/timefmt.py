@@ -4,8 +4,8 @@ How it works: the contracts take every period as seconds of block time and store
 deadline as a unix time in seconds, compared with the certified block timestamp (see
 docs/commerce.md, "Time"). ``parse_duration`` turns "2d", "36h", "90m", "45s" or a sum
 such as "1d12h" into seconds; ``format_duration`` turns seconds back into "1 day 12
-hours". ``format_deadline`` shows a unix time as a date in the viewer's local time zone
-(the TZ environment variable, as for every program) with the time left or passed,
+hours". ``format_when`` shows a unix time as a date in the viewer's local time zone
+(the TZ environment variable, as for every program) with the time left or since,
 measured from the chain's latest block time rather than the local clock: a deadline
 passes when a block with a later timestamp is committed, not when the wall clock says
 so.
@@ -58,12 +58,12 @@ def format_time(unix_s: int) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
-def format_deadline(unix_s: int, now_s: int) -> str:
-    """``unix_s`` as a local date plus "in 2 days 3 hours" or "passed 5 minutes ago", from ``now_s``."""
+def format_when(unix_s: int, now_s: int) -> str:
+    """``unix_s`` as a local date plus "in 2 days 3 hours", "5 minutes ago" or "now", from ``now_s``."""
     if not unix_s:
         return "-"
     left = unix_s - now_s
-    when = f"in {format_duration(left)}" if left >= 0 else f"passed {format_duration(left)} ago"
+    when = f"in {format_duration(left)}" if left > 0 else f"{format_duration(left)} ago" if left < 0 else "now"
     return f"{format_time(unix_s)} ({when})"
 
 

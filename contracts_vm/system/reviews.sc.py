@@ -46,7 +46,7 @@ class Rating(Record):
 
 
 sealed: bool
-window_seconds: int
+review_window_seconds: int
 next_id: int
 reviews: Map[int, Review]
 live: Map[tuple[int, int], int]
@@ -68,14 +68,14 @@ def gov_configure(changes: dict) -> None:
     """Settings changed by a passed governance proposal: named keys, the others keep their values."""
     for k in changes:
         require(k in ["review_window_seconds"], "unknown reviews setting " + k + "; expected review_window_seconds")
-    _apply_settings(changes.get("review_window_seconds", self.window_seconds))
+    _apply_settings(changes.get("review_window_seconds", self.review_window_seconds))
     emit(SettingsChanged, changes=changes)
 
 
 def _apply_settings(review_window_seconds) -> None:
     require(review_window_seconds >= 3600 and review_window_seconds <= 316224000,
             "the review window must be 3600..316224000 seconds (an hour to 3660 days), found " + str(review_window_seconds))
-    self.window_seconds = review_window_seconds
+    self.review_window_seconds = review_window_seconds
 
 
 @public
@@ -125,7 +125,7 @@ def publish(order_id: int, line: int, scores: list[int], content_hash: bytes, in
     base = o["completed_at"]
     if base == 0:
         base = o["placed_at"]
-    closes = base + self.window_seconds
+    closes = base + self.review_window_seconds
     require(ctx.timestamp_ms // 1000 <= closes, "the review window closed at unix time " + str(closes))
     require(line >= 0 and line < ORDER_LINES, "order " + str(order_id) + " has no line " + str(line))
     require(not ((order_id, line) in self.live), "this order line already has a live review")

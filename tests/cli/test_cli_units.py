@@ -240,3 +240,28 @@ def test_docs_list_every_exit_code():
     with open(DOCS) as fh:
         text = fh.read()
     assert all(re.search(rf"^\| {code} \| ", text, re.M) for code in EXIT_CODES), EXIT_CODES
+
+
+def test_durations_and_dates_in_the_viewers_zone(monkeypatch):
+    """Terms are typed as 14d / 36h / 1d12h; deadlines print as local dates with the time left."""
+    import time as _time
+
+    from cli.timefmt import format_duration, format_when, parse_duration
+    assert parse_duration("14d") == 14 * 86_400 and parse_duration("36h") == 36 * 3_600
+    assert parse_duration("1d12h") == parse_duration("36h") and parse_duration(" 90m ") == 5_400
+    for bad in ("", "14", "2 weeks", "1.5d", "-3d", "d", "1d" * 20):
+        with pytest.raises(CliError, match="expected a duration"):
+            parse_duration(bad, "--returns")
+    with pytest.raises(CliError, match="expected 1 hour to"):
+        parse_duration("30m", "--accept", minimum=3600)
+    assert format_duration(36 * 3_600) == "1 day 12 hours" and format_duration(60) == "1 minute"
+    assert format_duration(14 * 86_400 + 59) == "14 days 59 seconds"
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    _time.tzset()
+    try:
+        at = 1_767_225_600                       # 2026-01-01T00:00:00Z
+        assert format_when(at, at - 90_000) == "2026-01-01 09:00:00 JST (in 1 day 1 hour)"
+        assert format_when(at, at + 300).endswith("(5 minutes ago)")
+    finally:
+        monkeypatch.delenv("TZ")
+        _time.tzset()

@@ -49,8 +49,8 @@ def test_bad_settings_say_what_was_expected(contract, pairs, message):
 
 
 def test_times_are_dates_with_the_time_left():
-    assert format_when(NOW + 65_000, NOW).endswith("(in 1m 5s)")
-    assert format_when(NOW - 2 * 86_400_000 - 3_600_000, NOW).endswith("(2d 1h ago)")
+    assert format_when(NOW + 65_000, NOW).endswith("(in 1 minute 5 seconds)")
+    assert format_when(NOW - 2 * 86_400_000 - 3_600_000, NOW).endswith("(2 days 1 hour ago)")
     assert format_when(0, NOW) == "-"
 
 
