@@ -2,8 +2,9 @@
 
 Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
 - gas and wall time of one call for each step of an order's life (place, accept,
-  ship, deliver, confirm, close by poke), a review and a warranty service record, each averaged over
-  many orders on one in-memory chain;
+  ship, deliver, confirm, close by poke), a review, a warranty service record and a
+  warranty transfer by commit-reveal (offer, commit, claim), each averaged over many
+  orders on one in-memory chain;
 - order placements per second through the VM on one core vs a plain-Python
   equivalent of the same placement logic (role checks, terms hash, debt check, order
   record encoded canonically into a dict store, escrow lock) measured in the same
@@ -22,7 +23,7 @@ from typing import Any
 
 from contracts_vm.api import CallContext, execute_call
 from contracts_vm.program import unfused
-from contracts_vm.system import review_message
+from contracts_vm.system import review_message, warranty_claim_commitment
 from ledger.crypto import SigningKey, sha256
 from ledger.encoding import encode
 from tests.commerce_harness import Chain, h
@@ -85,6 +86,12 @@ def lifecycle() -> None:
         c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
         c.ok(buyer, "warranty", "activate", unit, oid)
         t.call("warranty_record", "service1", "warranty", "record_service", unit, "REPAIR", h(f"rep{i}"), True, 0)
+        code, taker = f"claim-code-{i}".encode(), ("buyer1", "buyer2", "buyer3")[(i + 1) % 3]
+        t.call("transfer_offer", buyer, "warranty", "offer_transfer", unit, sha256(code), c.after(10))
+        t.call("transfer_commit", taker, "warranty", "commit_claim", unit,
+               warranty_claim_commitment(unit, c.keys[taker], code))
+        c.advance(1, seconds=1)          # the reveal must come in a later block than the commitment
+        t.call("transfer_claim", taker, "warranty", "claim_transfer", unit, code)
     c.advance(c.days(15))
     for oid in range(WARMUP_ORDERS + 1, WARMUP_ORDERS + LIFECYCLE_ORDERS + 1):
         t.call("close", "carrier2", "orders", "poke", oid)

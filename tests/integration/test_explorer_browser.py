@@ -209,7 +209,7 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
 
     open_page(driver, base, f"#/order/{story['order_id']}")
     wait_text(driver, "#order-state", "COMPLETED")
-    wait_text(driver, "main", "return window closes after")
+    wait_text(driver, "main", "return window closes after", " (in 1", "Deadlines are in block time")  # a local date, ~14 days left
     timeline = wait_text(driver, "#order-timeline", "OrderPlaced", "OrderAccepted", "Shipped", "Delivered",
                          "ReceiptConfirmed", "ReviewPublished", "WarrantyActivated")
     assert timeline.index("OrderPlaced") < timeline.index("Delivered") < timeline.index("ReceiptConfirmed")
