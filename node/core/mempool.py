@@ -14,7 +14,9 @@ one that does not would never count; the spend limit itself is the executor's,
 ``node.core.spend``, since it depends on what the call does), and last the sender's
 signature and every co-signature, each verified once (``verify``). Each refusal is a
 ``MempoolError`` with a stable reason code that JSON-RPC turns into a specific
-error. Admitted transactions wait per sender, keyed by nonce; ``reap`` hands the
+error. A copy of a pending transaction that carries strictly more co-signatures
+replaces it (``_upgrade_of``): co-signatures are outside the id, and the better-signed
+copy must not be shut out by an earlier or stripped one. Admitted transactions wait per sender, keyed by nonce; ``reap`` hands the
 primary, sender by sender in order of first arrival, each sender's run of consecutive
 nonces starting at its next expected nonce, within count, byte and gas limits.
 After every committed block ``update`` drops what was included and everything whose
@@ -208,8 +210,25 @@ class Mempool:
         """Decode and run every admission check without adding; raise MempoolError."""
         return self._check(raw)[0]
 
-    def _check(self, raw: bytes) -> tuple[SignedTx, bytes]:
-        """``check``, also returning the account id the sender's key resolved to."""
+    def _upgrade_of(self, tx: SignedTx) -> SignedTx | None:
+        """The pending copy of ``tx`` that ``tx`` replaces, or None when its id is not pending.
+
+        The id leaves signatures out, so the same transaction may arrive with more
+        co-signatures than a copy already pending (collected later, or a copy someone
+        stripped): the one whose co-signers strictly include the pending copy's replaces
+        it. Any other copy of a pending id is a duplicate.
+        """
+        pending = self._ids.get(tx.tx_id)
+        if pending is None:
+            return None
+        if set(pending.cosigner_keys) < set(tx.cosigner_keys) and pending.signature == tx.signature:
+            return pending
+        raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending"
+                                      + (" with these or more co-signatures" if tx.cosignatures else ""))
+
+    def _check(self, raw: bytes) -> tuple[SignedTx, bytes, SignedTx | None]:
+        """``check``, also returning the account id the sender's key resolved to and the
+        pending copy with fewer co-signatures this one replaces (None for a new id)."""
         limits = self.limits
         if len(raw) > limits.max_tx_bytes:
             raise self._refuse(TOO_LARGE, f"transaction is {len(raw)} bytes, the limit is {limits.max_tx_bytes}")
@@ -234,8 +253,7 @@ class Mempool:
             if args_bytes > limits.max_args_bytes:
                 raise self._refuse(ARGS_TOO_LARGE, f"the arguments encode to {args_bytes} bytes, the limit is "
                                                    f"{limits.max_args_bytes}")
-        if tx.tx_id in self._ids:
-            raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending")
+        replaces = self._upgrade_of(tx)
         signer = self.resolve_sender(body.sender)
         if signer.refusal is not None or signer.account is None:
             name, message = signer.refusal or ("UnregisteredSender", f"sender {body.sender.hex()} has no account")
@@ -247,11 +265,11 @@ class Mempool:
         if body.nonce >= expected + limits.nonce_window:
             raise self._refuse(NONCE_TOO_HIGH, f"nonce {body.nonce} is more than {limits.nonce_window} past the next nonce {expected}")
         pending = self._by_sender.get(body.sender)
-        if pending is not None and body.nonce in pending:
+        if pending is not None and body.nonce in pending and replaces is None:
             raise self._refuse(DUPLICATE, f"the sender already has a pending transaction with nonce {body.nonce}")
-        if pending is not None and len(pending) >= limits.max_per_sender:
+        if pending is not None and len(pending) >= limits.max_per_sender and replaces is None:
             raise self._refuse(SENDER_FULL, f"the sender has {len(pending)} pending transactions, the limit is {limits.max_per_sender}")
-        if len(self._ids) >= limits.max_txs:
+        if len(self._ids) >= limits.max_txs and replaces is None:
             raise self._refuse(POOL_FULL, f"the mempool holds {len(self._ids)} transactions, its limit; retry after the next block")
         if self.call_shape is not None:
             shape = self.call_shape(body)
@@ -260,7 +278,7 @@ class Mempool:
         fees = self.fees()
         if not fees.free and self.balance_of is not None:
             fee = fees.max_fee(body.gas_limit, len(raw))
-            held = self._held.get(body.sender, 0)
+            held = self._held.get(body.sender, 0) - (0 if replaces is None else self._fee_of.get(replaces.tx_id, 0))
             balance = self.balance_of(account)
             if balance < held + fee:
                 pending_note = f" plus {held} for its pending transactions" if held else ""
@@ -275,7 +293,7 @@ class Mempool:
                 raise self._refuse(BAD_SIGNATURE, f"the co-signature of key 0x{bad.hex()} does not verify for this "
                                                   f"chain and body (a co-signer signs the same body as the sender)")
             raise self._refuse(BAD_SIGNATURE, "the signature does not verify for this sender, chain and body")
-        return tx, account
+        return tx, account, replaces
 
     def _check_cosigners(self, tx: SignedTx, account: bytes) -> None:
         """Every co-signer must be a key of the account's policy: others would never count."""
@@ -293,7 +311,10 @@ class Mempool:
 
     def admit(self, raw: bytes, now: float = 0.0) -> SignedTx:
         """Check and add a client's raw transaction; return it or raise MempoolError."""
-        tx, account = self._check(raw)
+        tx, account, replaces = self._check(raw)
+        if replaces is not None:
+            self._forget(replaces.tx_id)
+            self._by_sender[tx.body.sender].pop(tx.body.nonce, None)
         self.add_checked(tx, now, account)
         return tx
 

@@ -208,3 +208,18 @@ def test_a_governance_recovery_clears_the_policy():
     s.send(account_key("buyer-2"), "governance", "execute", pid, b"")
     assert s.core.chain.signing_policy(b_id) is None
     s.ok(recovered, "ledger", "transfer", account_key("buyer-2").public_key, BIG)
+
+
+def test_a_copy_with_more_co_signatures_replaces_the_pending_one_and_a_stripped_copy_is_a_duplicate():
+    s, merchant, c1, c2 = merchant_story()
+    to = account_key("buyer-1").public_key
+    nonce = s.core.chain.nonce(merchant.public_key)
+    bare = s.core.submit(s.raw(merchant, "ledger", "transfer", to, BIG, nonce=nonce), 0.0)
+    full = s.core.submit(s.raw(merchant, "ledger", "transfer", to, BIG, nonce=nonce, cosign=(c1,)), 0.0)
+    assert full.tx_id == bare.tx_id and s.core.mempool.get(full.tx_id).cosigner_keys == (c1.public_key,)
+    assert len(s.core.mempool) == 1
+    with pytest.raises(MempoolError) as info:                     # the stripped copy cannot push it out
+        s.core.submit(bare.encode(), 0.0)
+    assert info.value.reason == "duplicate" and "is already pending" in str(info.value)
+    (receipt,) = s.block(s.core.mempool.reap(10, 1 << 20, 10 * GAS))
+    assert receipt.status == 0 and s.balance(to) >= BIG
