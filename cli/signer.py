@@ -4,7 +4,8 @@ How it works: ``query_command`` gives a command ``--node``, ``--keystore`` and
 ``--json`` and hands it a ``Query`` (a client plus account-name resolution);
 ``tx_command`` adds the signer (``--key NAME`` from the encrypted keystore, or
 ``--key-file PATH`` for a plain key file such as a devnet demo key), the password
-source, ``--gas``, ``--timeout`` and ``--no-wait`` and hands it a ``Tx`` whose
+source, ``--gas``, ``--timeout``, ``--no-wait`` and ``--cosign`` (more keys signing the
+same transaction, cli/cosign_cmds.py) and hands it a ``Tx`` whose
 ``send`` signs, submits, waits for the receipt and prints the outcome. Passwords come
 from ``--password-file``, then SHOPCHAIN_PASSWORD, then a hidden prompt; they are
 never echoed or logged.
@@ -164,6 +165,7 @@ class Tx(Query):
     gas: int = DEFAULT_GAS
     timeout: float = DEFAULT_WAIT_S
     wait: bool = True
+    cosign: tuple[str, ...] = ()   # --cosign: more keys signing the same body (cli/cosign_cmds.py)
     _signer: SigningKey | None = field(default=None, repr=False)
 
     def signer_public_key(self) -> bytes | None:
@@ -222,7 +224,10 @@ class Tx(Query):
         # mempool, so a script of `--no-wait` commands does not reuse a nonce.
         info = client.account(key.public_key)
         nonce = info["nonce"] + info.get("pending_txs", 0)
-        tx_id = client.send_raw(client.build(key, contract, method, list(args), self.gas, nonce=nonce))
+        from cli.cosign_cmds import add_cosignatures
+
+        raw = add_cosignatures(self, client.build(key, contract, method, list(args), self.gas, nonce=nonce))
+        tx_id = client.send_raw(raw)
         if not self.wait:
             result = {"tx_id": tx_id, "status": "pending", "contract": contract, "method": method}
             self.emit(result, f"submitted {contract}.{method}: tx {tx_id} (not waiting; "
@@ -276,9 +281,9 @@ def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, node_url: str, keystore: str, as_json: bool, key_name: str | None,
                 key_file: str | None, password_file: str | None, gas: int, timeout: float, no_wait: bool,
-                **kwargs: Any) -> Any:
+                cosign: tuple[str, ...], **kwargs: Any) -> Any:
         tx = Tx(node_url, keystore, as_json, key_name=key_name, key_file=key_file, password_file=password_file,
-                gas=gas, timeout=timeout, wait=not no_wait)
+                gas=gas, timeout=timeout, wait=not no_wait, cosign=cosign)
         return handle_errors(fn)(*args, tx=tx, **kwargs)
 
     options = [
@@ -292,6 +297,9 @@ def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--timeout", default=DEFAULT_WAIT_S, show_default=True, type=click.FloatRange(0.1),
                      help="Seconds to wait for the receipt."),
         click.option("--no-wait", is_flag=True, help="Return once the node admitted the transaction."),
+        click.option("--cosign", "cosign", multiple=True, metavar="KEY",
+                     help="Also co-sign with this key (keystore name or key file; repeatable), for an account "
+                          "whose signing policy needs several keys."),
     ]
     for option in options:
         wrapper = option(wrapper)
