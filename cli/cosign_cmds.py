@@ -14,9 +14,9 @@ body (ledger.types: cstx/1), so the id never changes while signatures are collec
   loading a file re-derives the summary from them and refuses a file whose summary
   was edited, so a co-signer always reads what they sign.
 - ``account policy set|clear|show|prove`` manage the policy. A co-signer proves it
-  holds its key by signing ``cosigner_proof_message``: ``set --cosigner NAME`` signs it
-  with a key at hand, ``prove`` makes the proof on the co-signer's own machine and
-  ``set --cosigner 0xKEY:0xPROOF`` uses it.
+  holds its key by signing ``cosigner_proof_message`` (``node.client.cosigner_proof``):
+  ``set --cosigner NAME`` signs it with a key at hand, ``prove`` makes the proof on the
+  co-signer's own machine and ``set --cosigner 0xKEY:0xPROOF`` uses it.
 """
 
 from __future__ import annotations
@@ -30,12 +30,10 @@ import click
 from cli.output import CliError, format_amount, handle_errors, json_option, parse_amount, short
 from cli.signer import (Query, Tx, keystore_option, password_file_option, query_command, receipt_summary,
                         tx_command)
-from contracts_vm.system import cosigner_proof_message
-from ledger.crypto import SigningKey
 from ledger.errors import ChainError, ValidationError
 from ledger.hexfmt import to_hex
 from ledger.types import MAX_COSIGNATURES, MAX_TX_BYTES, SignedTx
-from node.client import DEFAULT_WAIT_S, TxFailed
+from node.client import DEFAULT_WAIT_S, TxFailed, cosigner_proof
 
 #: The ``format`` field of a transaction file.
 TX_FILE_FORMAT = "shopchain-tx/1"
@@ -232,7 +230,7 @@ def _cosigner(text: str, tx: Tx, chain_id: str, account: bytes) -> tuple[bytes, 
                            hint="make it with `shopchain account policy prove ACCOUNT --key COSIGNER`")
         return key, proof
     key = tx.load_key(text, "--cosigner")
-    return key.public_key, key.sign_raw(cosigner_proof_message(chain_id, account, key.public_key))
+    return key.public_key, cosigner_proof(chain_id, account, key)
 
 
 def show_policy(policy: dict | None, q: Query) -> str:
@@ -304,6 +302,6 @@ def attach_policy_verbs(account_group: click.Group) -> None:
         account_id = tx.account(account)
         chain = chain_id or tx.client.status()["chain_id"]
         key = tx.signer
-        proof = key.sign_raw(cosigner_proof_message(chain, account_id, key.public_key))
+        proof = cosigner_proof(chain, account_id, key)
         text = f"{to_hex(key.public_key)}:{to_hex(proof)}"
         tx.emit({"cosigner": text, "account": to_hex(account_id), "chain_id": chain}, text)

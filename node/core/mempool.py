@@ -127,7 +127,7 @@ SenderResolver = Callable[[bytes], Signer]
 #: The refusal reason for each error name a ``Signer`` refusal may carry.
 SENDER_REASONS = {"RotatedKey": ROTATED_KEY}
 #: ``signing_policy(account)``: the account's signing policy, None when it has none.
-PolicyReader = Callable[[bytes], "SigningPolicy | None"]
+PolicyReader = Callable[[bytes], SigningPolicy | None]
 
 
 class MempoolError(ChainError):
