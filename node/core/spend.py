@@ -19,8 +19,10 @@ Why the balance and not a list of debit paths: every contract that moves the
 account's money moves its ledger balance, so measuring the balance cannot miss a path
 a future contract adds, costs no gas and writes nothing for accounts without a
 policy. Money credited to the account during the same call offsets its spending
-(the limit is on how far the balance falls); no system method both pays the caller
-and lets it send money on. The window starts at the first under-signed spend and
+(the limit is on how far the balance falls, so a call that both paid the account and
+sent money on could pass on what it received; only what the account held before the
+call is protected). Money already in escrow is not the balance: it was limited when it
+was locked. The window starts at the first under-signed spend and
 lasts ``window_ms`` of block time; only block timestamps feed it, so every validator
 computes the same result. Changing the policy and rotating keys need the full
 threshold too, but that is the identity contract's own rule (it reads
