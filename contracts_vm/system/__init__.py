@@ -221,7 +221,7 @@ def signing_policy(state, account: bytes) -> SigningPolicy | None:
 
     A direct read of identity's ``policies`` map (no VM entry: the executor asks this
     for every transaction, admission for every co-signed one); it agrees with the
-    contract's ``signing_policy`` view (tests/commerce/test_multisig.py checks it).
+    contract's ``signing_policy`` view (tests/node/test_multisig.py checks it).
     """
     record = _record(state, "policies", account)
     if record is None:

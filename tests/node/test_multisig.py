@@ -74,8 +74,10 @@ def merchant_story(window_ms: int = 0):
 def test_below_the_limit_one_key_suffices_above_it_the_spend_is_reverted_until_co_signed():
     s, merchant, c1, c2 = merchant_story()
     m_id, buyer = merchant.public_key, account_key("buyer-1").public_key
-    assert s.view("identity", "signing_policy", m_id)["threshold"] == 2
-    assert s.core.chain.signing_policy(m_id).cosigners == (c1.public_key, c2.public_key)
+    viewed, direct = s.view("identity", "signing_policy", m_id), s.core.chain.signing_policy(m_id)
+    assert direct.cosigners == (c1.public_key, c2.public_key)       # the node's direct read agrees with the view
+    assert (tuple(viewed["cosigners"]), viewed["threshold"], viewed["spend_limit"], viewed["window_ms"]) == (
+        direct.cosigners, direct.threshold, direct.spend_limit, direct.window_ms) == (direct.cosigners, 2, LIMIT, 0)
 
     start_m, start_b, fees_before = s.balance(m_id), s.balance(buyer), s.fees[m_id]
     s.ok(merchant, "ledger", "transfer", buyer, LIMIT)                    # at the limit: one key is enough
