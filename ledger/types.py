@@ -47,15 +47,13 @@ MAX_NAME_CHARS = 64
 MAX_RECEIPT_EVENTS = 256
 #: Most validators in a set.
 MAX_VALIDATORS = 256
-#: Most co-signatures one transaction may carry (identity's MAX_COSIGNERS: a policy has at most
-#: this many co-signer keys, so more could never count). Bounds the signature checks per transaction.
+#: Most co-signatures on one transaction (identity's MAX_COSIGNERS; bounds its signature checks).
 MAX_COSIGNATURES = 8
 
 TAG_TX = "tx/1"
 TAG_SIGNED_TX = "stx/1"
-#: A signed transaction that also carries co-signatures: stx/1's fields plus
-#: ``[[key, signature], ...]`` (1..MAX_COSIGNATURES, strictly ascending by key). A transaction
-#: with no co-signature is always stx/1, so every existing encoding stays byte-identical.
+#: stx/1's fields plus ``[[key, signature], ...]`` (1..MAX_COSIGNATURES, ascending by key); a
+#: transaction without co-signatures is always stx/1, so existing encodings stay byte-identical.
 TAG_COSIGNED_TX = "cstx/1"
 #: Fields of an encoded header, the tag included (the block store reads headers by position).
 HEADER_FIELD_COUNT = 13
@@ -180,10 +178,8 @@ class TxBody:
         return key.sign(DOMAIN_TX, self.chain_id, self.encode())
 
 
-#: A canonical signed transaction is ``[TAG_SIGNED_TX, body, signature]``: this prefix,
-#: the body's own canonical bytes, then the 64-byte signature as bin8. A co-signed one is
-#: ``[TAG_COSIGNED_TX, body, signature, cosignatures]``: its prefix, the body, the signature,
-#: then the co-signature array.
+#: A canonical signed transaction is ``[TAG_SIGNED_TX, body, signature]``: this prefix, the body's
+#: own canonical bytes, then the 64-byte signature as bin8 (cstx/1: then the co-signature array).
 _SIGNED_TX_PREFIX = b"\x93" + encoding.encode(TAG_SIGNED_TX)
 _COSIGNED_TX_PREFIX = b"\x94" + encoding.encode(TAG_COSIGNED_TX)
 _SIGNATURE_SUFFIX_BYTES = 2 + SIGNATURE_BYTES
@@ -193,8 +189,7 @@ Cosignatures = tuple[tuple[bytes, bytes], ...]
 
 
 def _cosignatures(value: Any, sender: bytes) -> Cosignatures:
-    """The co-signature array of a cstx/1, checked: canonical means 1..MAX_COSIGNATURES pairs,
-    keys strictly ascending (sorted, no duplicates) and none of them the sender's key."""
+    """A cstx/1's co-signatures: 1..MAX_COSIGNATURES pairs, keys strictly ascending, none the sender's."""
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_COSIGNATURES:
         found = f"{len(value)} items" if isinstance(value, list) else type(value).__name__
         raise DecodeError(f"transaction cosignatures: expected an array of 1..{MAX_COSIGNATURES} "
@@ -216,13 +211,9 @@ def _cosignatures(value: Any, sender: bytes) -> Cosignatures:
 
 @dataclass(frozen=True)
 class SignedTx:
-    """A body, its sender's signature and any co-signatures (same body bytes, same domain).
-
-    Co-signatures are not part of the id: the sender and each co-signer sign the one
-    body, so a co-signer can be handed the id (or the prepared transaction) and sign
-    the same thing, and adding a co-signature never changes what the transaction does
-    except how many keys approved it (identity's signing policies count them).
-    """
+    """A body, its sender's signature and any co-signatures: each signs the same body bytes in
+    the same domain, so co-signers approve the very id the sender signed and adding one changes
+    only how many keys approved (identity's signing policies count them), never the id."""
 
     body: TxBody
     signature: bytes
@@ -260,8 +251,7 @@ class SignedTx:
 
         The body's bytes (what was signed, and what the id hashes) are a slice of ``raw``:
         every part of a canonical encoding is canonical, so there is no need to encode
-        the body again (only a co-signed form's short co-signature array is re-encoded,
-        to know where the body ends).
+        the body again (a cstx/1 re-encodes only its short co-signature array).
         """
         tx = cls.from_list(value)
         if tx.cosignatures:
@@ -282,25 +272,18 @@ class SignedTx:
     def verify_signature(self) -> bool:
         """The sender's signature and every co-signature, each checked once (strict ed25519)."""
         body_raw = self._body_raw if self._body_raw is not None else self.body.encode()
-        chain_id = self.body.chain_id
-        if not verify_signed(DOMAIN_TX, chain_id, self.body.sender, body_raw, self.signature):
-            return False
-        return all(verify_signed(DOMAIN_TX, chain_id, k, body_raw, s) for k, s in self.cosignatures)
+        return (verify_signed(DOMAIN_TX, self.body.chain_id, self.body.sender, body_raw, self.signature)
+                and self.bad_cosignature() is None)
 
     def bad_cosignature(self) -> bytes | None:
-        """The first co-signer key whose signature does not verify, or None (for error messages)."""
+        """The first co-signer key whose signature does not verify, or None."""
         body_raw = self._body_raw if self._body_raw is not None else self.body.encode()
-        for k, s in self.cosignatures:
-            if not verify_signed(DOMAIN_TX, self.body.chain_id, k, body_raw, s):
-                return k
-        return None
+        return next((k for k, s in self.cosignatures
+                     if not verify_signed(DOMAIN_TX, self.body.chain_id, k, body_raw, s)), None)
 
     def with_cosignature(self, key: bytes, signature: bytes) -> "SignedTx":
-        """This transaction with one more co-signature (kept sorted); the body and id unchanged.
-
-        Raises ValidationError for the sender's own key, a key that already co-signed,
-        or one past MAX_COSIGNATURES, so a collected file is always canonical.
-        """
+        """This transaction with one more co-signature (kept sorted), body and id unchanged; refuses
+        the sender's key, a repeat and one past MAX_COSIGNATURES, so the result is canonical."""
         if key == self.body.sender:
             raise ValidationError("the sender's own key signs the transaction; it cannot also co-sign it")
         if key in self.cosigner_keys:
