@@ -291,8 +291,7 @@ class SignedTx:
         if len(self.cosignatures) >= MAX_COSIGNATURES:
             raise ValidationError(f"a transaction carries at most {MAX_COSIGNATURES} co-signatures, "
                                   f"it already has {len(self.cosignatures)}")
-        cosignatures = tuple(sorted(self.cosignatures + ((key, signature),)))
-        return SignedTx(self.body, self.signature, cosignatures=cosignatures)
+        return SignedTx(self.body, self.signature, cosignatures=tuple(sorted(self.cosignatures + ((key, signature),))))
 
     def cosigned_by(self, key: SigningKey) -> "SignedTx":
         """``with_cosignature`` with ``key``'s signature of the body."""
