@@ -422,6 +422,8 @@ def set_signing_policy(cosigners: list[bytes], proofs: list[bytes], threshold: i
         require(len(k) == KEY_BYTES, "co-signer keys are 32 bytes, found " + str(len(k)))
         require(not (k in seen), "co-signer 0x" + k.hex() + " listed twice")
         require(k != acct.signing_key, "the account's own signing key cannot be its co-signer")
+        require(not (k in self.keys and self.keys[k].account == account),
+                "key 0x" + k.hex() + " is a retired signing key of this account; a co-signer is another key")
         require(len(proofs[i]) == SIGNATURE_BYTES, "proof " + str(i) + " is not a 64-byte signature")
         require(ed25519_verify(k, cosigner_proof_message(account, k), proofs[i]),
                 "proof " + str(i) + " is not co-signer 0x" + k.hex() + "'s signature of cosigner_proof_message(account, key) on this chain")

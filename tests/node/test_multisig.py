@@ -123,6 +123,8 @@ def test_changing_or_clearing_the_policy_and_rotating_keys_need_the_threshold():
     # With a co-signature the rotation passes; the new key and a co-signer still meet the threshold.
     s.ok(merchant, "identity", "rotate_signing_key", new_key.public_key, key_proof(s.chain_id, m_id, new_key),
          cosign=(c1,))
+    retired = s.set_policy(new_key, m_id, [merchant], 2, 10**12, cosign=(c1,))
+    assert retired.status == 1 and "is a retired signing key of this account" in retired.error
     assert s.run(new_key, "ledger", "transfer", account_key("buyer-1").public_key, BIG).status == 1
     s.ok(new_key, "ledger", "transfer", account_key("buyer-1").public_key, BIG, cosign=(c1,))
     assert s.set_policy(new_key, m_id, [c3], 2, 10**12, cosign=(c2,)).status == 0
