@@ -138,6 +138,6 @@ class MultisigMachine(RuleBasedStateMachine):
             assert booked[1] <= self.policy[1] and booked == self.window
 
 
-MultisigMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=25, deadline=None,
+MultisigMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
                                              suppress_health_check=[HealthCheck.too_slow])
 TestMultisigProperties = MultisigMachine.TestCase
