@@ -10,7 +10,9 @@ Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
   record encoded canonically into a dict store, escrow lock) measured in the same
   run; ratio = VM / plain Python;
 - a placement's dispatches and CPU time with fused code (fuse.py) vs the same
-  program's unfused code, interleaved in one process (baseline = unfused).
+  program's unfused code, interleaved in one process (baseline = unfused);
+- signing policies (bench/multisig.py): policy setting, a transfer under a policy with
+  one key and co-signed vs without a policy, co-signature checks vs a plain one.
 The per-call figures skip a few warm-up orders: the first call of each function fuses
 it, once per process.
 """
@@ -218,9 +220,12 @@ def fusion() -> None:
 
 
 def main() -> None:
+    from bench import multisig
+
     lifecycle()
     throughput()
     fusion()
+    multisig.main()
 
 
 if __name__ == "__main__":
