@@ -56,6 +56,8 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
 DAY = 86_400
 #: Settings used when genesis.contract_settings does not name them (per contract).
 DEFAULT_SETTINGS: dict[str, dict[str, int]] = {
+    # the base currency: pays fees, prices orders unless another is named
+    "ledger": {"currency_code": "USD", "currency_decimals": 2},
     # durations are seconds of block time (a day is 86,400)
     "orders": {"fee_bps": 200, "holdback_bps": 1000, "arbiter_seconds": 7 * DAY, "extend_seconds": 3 * DAY},
     "cases": {"reply_seconds": 2 * DAY, "return_ship_seconds": 7 * DAY, "return_transit_seconds": 14 * DAY,
@@ -144,6 +146,8 @@ def install_system_contracts(state, genesis: "Genesis") -> None:
     platform_org = _platform_org(genesis)
     for org in genesis.organisations:
         _genesis_call(state, "identity", "genesis_org", [org.id, list(org.admin_keys), org.id == platform_org])
+    currency = _settings(genesis, "ledger")
+    _genesis_call(state, "ledger", "configure", [currency["currency_code"], currency["currency_decimals"]])
     for acct in genesis.accounts:
         _genesis_call(state, "identity", "genesis_account",
                       [acct.public_key, acct.organisation, list(acct.roles), acct.encryption_key or b""])

@@ -18,8 +18,9 @@ the fee. A chain without a fee schedule skips all of this and its roots are as
 before. An account with a signing policy (identity: k of n+1 signatures) may, with fewer
 signatures than k, move at most the policy's spend limit out of its balance
 (``node.core.spend`` measures the balance around the call and reverts it past the
-limit; ctx.cosigners tells the contracts which co-signer keys signed). Transactions refused before the nonce is consumed (unregistered or rotated-out
-key, bad nonce) pay nothing: the sender may never have signed them for this position (a
+limit; ctx.cosigners tells the contracts which co-signer keys signed). Transactions
+refused before the nonce is consumed (unregistered or rotated-out key, bad nonce) pay
+nothing: the sender may never have signed them for this position (a
 replayed copy), and admission keeps them out of honest blocks. The ``system``
 pseudo-contract keeps the shapes of ``deploy`` (code) and ``set_fees`` (the fee
 schedule), but no transaction sender may use them any more (issue 14): both changes

@@ -58,6 +58,7 @@ const PROPOSAL_ARGS = {
   role_policy: ["roles only the platform organisation may grant"],
   fees: ["gas price (minor units)", "byte price (minor units)", "fee collector"],
   add_validator: ["validator key", "name", "organisation", "p2p address", "rpc address"],
+  currency: ["code", "name", "decimals", "issuer"],
   remove_validator: ["validator key"],
   rotate_validator: ["old validator key", "new validator key"],
 };
