@@ -163,3 +163,52 @@ class CurrencyMachine(RuleBasedStateMachine):
 
 TestCurrencies = CurrencyMachine.TestCase
 TestCurrencies.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+
+
+SHOP = """
+@public
+def pay(program: str, points: int, buyer: bytes, merchant: bytes, price: int, order_id: int) -> int:
+    return call("loyalty", "pay_with_points", program, points, buyer, merchant, price, order_id)
+
+
+@public
+def refund(program: str, buyer: bytes, order_id: int) -> int:
+    return call("loyalty", "restore_points", program, buyer, order_id)
+"""
+
+
+def test_points_pay_part_of_an_order_within_the_programs_rules():
+    """What orders.place and a full refund ask of loyalty (capability "loyalty"), driven here by a
+    stand-in contract: points of the merchant's own program, worth point_value each, pay at most
+    max_pay_bps of the price; a full refund gives them back as a fresh lot; the supply identity holds."""
+    from tests.commerce_harness import DAY, Chain
+    c = Chain()
+    c.publish_terms()
+    install_contract(c.state, "shop", SHOP, ["loyalty"])
+    c.ok("merchant1", "loyalty", "create_program", "acme", 1_000, 30 * DAY)      # 10% back in points
+    for price in (10_000, 20_000):
+        oid = c.to_delivered(price=price)
+        c.ok("buyer1", "orders", "confirm", oid)
+    c.advance(c.days(15))
+    for oid in (1, 2):
+        c.ok("buyer2", "orders", "poke", oid)
+        c.ok("merchant1", "loyalty", "award", "acme", oid)
+    assert c.view("loyalty", "balance_of", "acme", c.keys["buyer1"]) == 3_000
+    buyer, merchant = c.keys["buyer1"], c.keys["merchant1"]
+    assert "do not pay" in c.err("platform", "shop", "pay", "acme", 100, buyer, merchant, 5_000, 9).message
+    assert "only the program's issuer" in c.err("buyer1", "loyalty", "set_point_value", "acme", 1, 5_000).message
+    c.ok("merchant1", "loyalty", "set_point_value", "acme", 2, 2_000)            # a point pays 2, up to 20%
+    assert "not this merchant's" in c.err("platform", "shop", "pay", "acme", 100, buyer, c.keys["merchant2"],
+                                          5_000, 9).message
+    assert "pay at most 1000 of this order" in c.err("platform", "shop", "pay", "acme", 501, buyer, merchant,
+                                                     5_000, 9).message
+    assert c.err("buyer1", "loyalty", "pay_with_points", "acme", 1, buyer, merchant, 5_000, 9).name == "PermissionDenied"
+    assert c.ok("platform", "shop", "pay", "acme", 500, buyer, merchant, 5_000, 9) == 1_000
+    assert c.view("loyalty", "balance_of", "acme", buyer) == 2_500
+    assert c.ok("platform", "shop", "refund", "acme", buyer, 9) == 500
+    assert c.ok("platform", "shop", "refund", "acme", buyer, 9) == 0             # once
+    assert c.view("loyalty", "balance_of", "acme", buyer) == 3_000
+    assert {"PointsPaid", "PointsRestored"} <= set(c.event_names())
+    p = c.view("loyalty", "get_program", "acme")
+    assert p["minted"] == p["redeemed"] + p["expired"] + p["clawed"] + c.view("loyalty", "held_in_lots", "acme", buyer)
+    c.supply_check()
