@@ -202,6 +202,15 @@ class Chain:
         return self.ok(merchant, "orders", "set_terms", accept_days * DAY, handling_days * DAY, transit_days * DAY,
                        auto_confirm_days * DAY, return_days * DAY, restock_bps, warranty_days * DAY, self.keys[arbiter])
 
+    def publish_terms_named(self, name: str, merchant: str = "merchant1", *, accept_days: int = 2,
+                            handling_days: int = 3, transit_days: int = 5, auto_confirm_days: int = 7,
+                            return_days: int = 14, restock_bps: int = 1000, warranty_days: int = 365,
+                            arbiter: str = "arbiter") -> bytes:
+        """A named terms set (``set_named_terms``) in whole days; returns its hash for cart lines."""
+        return self.ok(merchant, "orders", "set_named_terms", name, accept_days * DAY, handling_days * DAY,
+                       transit_days * DAY, auto_confirm_days * DAY, return_days * DAY, restock_bps,
+                       warranty_days * DAY, self.keys[arbiter])
+
     def place(self, buyer: str = "buyer1", merchant: str = "merchant1", price: int = 10_000, *,
               product: bytes | None = None, review_key_hash: bytes | None = None, referrer: bytes = b"",
               voucher: bytes = b"", voucher_code: bytes = b"", quantity: int = 1,

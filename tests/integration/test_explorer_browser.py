@@ -63,7 +63,7 @@ def run_stories(net: Devnet) -> dict:
     review_key = SigningKey.from_label("explorer-test/review-key")
     client.transact(merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter.public_key)
     terms = bytes.fromhex(client.call("orders", "terms_hash_of", merchant.public_key)[2:])
-    placed = client.transact(buyer, "orders", "place", merchant.public_key, product, 1, 24_900, terms, h("pii-root"),
+    placed = client.transact(buyer, "orders", "place", merchant.public_key, [[product, 1, 24_900, terms]], h("pii-root"),
                              h("payload"), sha256(review_key.public_key), b"", b"", b"")
     order_id = placed["return_value"]
     client.transact(merchant, "orders", "accept", order_id, carrier.public_key, h("label"))
@@ -76,7 +76,7 @@ def run_stories(net: Devnet) -> dict:
 
     unit = h("acme|serial-000123")
     client.transact(merchant, "warranty", "register_unit", unit, product)
-    client.transact(buyer, "warranty", "activate", unit, order_id)
+    client.transact(buyer, "warranty", "activate", unit, order_id, 0)
     client.transact(merchant, "warranty", "authorize_service", centre.public_key, True)
     client.transact(centre, "warranty", "record_service", unit, "INSPECT", h("inspection report"), True, 0)
     claim = client.transact(buyer, "warranty", "open_claim", unit, h("zip broken"))["return_value"]
