@@ -227,7 +227,7 @@ def carts() -> None:
     """Placing and confirming a CART_LINES-line cart vs a one-line order (baseline), per order."""
     c = Chain()
     c.publish_terms()
-    c.publish_terms_named("gadgets", return_days=30, restock_bps=500, warranty_days=730)
+    c.publish_terms_named("gadgets", return_days=30, restock_bps=500, warranty_days=366)
     t = _Timed(c)
     sets = [c.view("orders", "terms_hash_of", c.keys["merchant1"]),
             c.view("orders", "named_terms_hash", c.keys["merchant1"], "gadgets")]
