@@ -352,7 +352,7 @@ def settle_debt(order_id: int) -> None:
 # ---- placement ---------------------------------------------------------------------
 
 @public
-def place(merchant: bytes, lines: list, pii_root: bytes, payload_hash: bytes, review_key_hash: bytes,
+def place(merchant: bytes, lines: list[list[any]], pii_root: bytes, payload_hash: bytes, review_key_hash: bytes,
           referrer: bytes, voucher: bytes, voucher_code: bytes) -> int:
     """A cart from one merchant: ``lines`` is 1..MAX_ORDER_LINES of [product, quantity, unit_price, terms_hash]."""
     buyer = ctx.sender
