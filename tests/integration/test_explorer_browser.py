@@ -209,6 +209,7 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
 
     open_page(driver, base, f"#/order/{story['order_id']}")
     wait_text(driver, "#order-state", "COMPLETED")
+    wait_text(driver, "#order-lines", "unit price", "24900")
     wait_text(driver, "main", "return window closes after")
     timeline = wait_text(driver, "#order-timeline", "OrderPlaced", "OrderAccepted", "Shipped", "Delivered",
                          "ReceiptConfirmed", "ReviewPublished", "WarrantyActivated")
