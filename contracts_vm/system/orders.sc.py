@@ -436,6 +436,8 @@ def _order_terms(sets) -> Terms:
     periods and the longest auto-confirm and return windows; the first line's arbiter rules the one dispute.
     Restocking and warranty always come from each line's own set; here they only summarise (least, longest)."""
     f = sets[0]
+    if len(sets) == 1:
+        return f
     t = Terms(accept_seconds=f.accept_seconds, handling_seconds=f.handling_seconds, transit_seconds=f.transit_seconds,
               auto_confirm_seconds=f.auto_confirm_seconds, return_seconds=f.return_seconds, restock_bps=f.restock_bps,
               warranty_seconds=f.warranty_seconds, arbiter=f.arbiter)
@@ -483,6 +485,10 @@ def _alloc(amount, weights) -> list:
     if amount == total:
         return weights + []
     parts = []
+    if amount == 0:                       # no voucher, a zero ruling: nothing to divide
+        for w in weights:
+            parts.append(0)
+        return parts
     rems = []
     left = amount
     for w in weights:
