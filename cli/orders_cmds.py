@@ -126,6 +126,9 @@ def order_terms(arbiter: str, accept_in: str, handling: str, transit: str, auto_
                 restocking: str, warranty: str, name: str | None, tx: Tx) -> None:
     """Publish this merchant's terms (buyers' orders quote their hash); periods are durations of block time."""
     restock_bps = parse_percent(restocking, "--restocking")
+    if name is not None and (":" in name or not name or len(name) > 32):
+        raise CliError(f"--name {name!r}: terms names are 1..32 characters without ':' (cart lines quote them "
+                       f"after the last ':' of --line PRODUCT:QTY:UNIT_PRICE:NAME)")
     at_least_hour = {"minimum": 3600}
     periods = [parse_duration(accept_in, "--accept", **at_least_hour), parse_duration(handling, "--handling", **at_least_hour),
                parse_duration(transit, "--transit", **at_least_hour),

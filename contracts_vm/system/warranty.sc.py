@@ -3,7 +3,8 @@
 A unit is the hash of (brand, serial), computed off chain so the serial never appears.
 Its brand's merchant registers it; anyone may activate it from a line of a COMPLETED
 or CLOSED order of that merchant for that product (pull: this contract reads
-orders.get_order), at most as many units per line as the line's quantity not returned,
+orders.get_order), at most as many units per line as the line's quantity not returned
+(none once the line was refunded in full),
 which makes the buyer the owner and sets warranty end = delivery + the warranty period
 of that line's terms. Every time here is unix seconds of certified block time
 (``ctx.timestamp_ms // 1000``): "under warranty" is derived from it, never stored. The
@@ -173,8 +174,11 @@ def activate(unit: bytes, order_id: int, line: int) -> None:
     require(ln["product"] == p.product, "line " + str(line) + " of order " + str(order_id) + " is for another product")
     used = self.line_units.get((order_id, line), 0)
     kept = ln["quantity"] - ln["returned"]
-    require(used < kept, "line " + str(line) + " of order " + str(order_id) + " covers " + str(kept)
-            + " units and every one is already activated")
+    if ln["amount"] > 0 and ln["refunded"] == ln["amount"]:
+        kept = 0                          # refunded in full (e.g. before shipment): the buyer kept no unit of it
+    where = "line " + str(line) + " of order " + str(order_id)
+    require(kept > 0, where + " covers no units: every one was returned or the line was refunded in full")
+    require(used < kept, where + " covers " + str(kept) + " units and every one is already activated")
     self.line_units[(order_id, line)] = used + 1
     t = call("orders", "get_terms_set", ln["terms_hash"])
     p.activated = True

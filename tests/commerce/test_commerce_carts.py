@@ -204,6 +204,21 @@ def test_a_cancelled_cart_refunds_every_line_and_restores_the_voucher():
     assert c.view("loyalty", "voucher_uses", VOUCHER, c.keys["buyer1"]) == 0
 
 
+def test_a_line_refunded_in_full_before_shipment_covers_no_warranty():
+    c, sets = cart_chain()
+    oid = three_line_cart(c, sets, voucher=False)
+    cid = c.ok("buyer1", "cases", "open", oid, 2, "REFUND_ONLY", 0, 5_000, h("do not send the lamps"))
+    c.ok("merchant1", "cases", "reply", cid, True, 0)
+    o = c.order(oid)
+    assert o["state"] == "PLACED" and o["lines"][2]["refunded"] == 5_000 and o["refunded"] == 5_000
+    deliver(c, oid)
+    c.ok("buyer1", "orders", "confirm", oid)
+    c.ok("merchant1", "warranty", "register_unit", h("lamp-x"), LAMP)
+    assert c.err("buyer1", "warranty", "activate", h("lamp-x"), oid, 2).message == (
+        f"line 2 of order {oid} covers no units: every one was returned or the line was refunded in full")
+    assert c.order(oid)["lines"][2]["fee_paid"] == 0            # nothing kept, no fee
+
+
 def test_not_received_covers_the_whole_parcel_split_over_the_lines():
     c, sets = cart_chain()
     oid = three_line_cart(c, sets, voucher=False)
