@@ -19,17 +19,17 @@ computed per line on what the line kept and summed.
 Every deadline is a unix time in seconds, compared with the certified block timestamp
 (``ctx.timestamp_ms // 1000``): block heights say nothing about time, since idle blocks
 come every second and busy ones back to back. Terms and settings are durations in
-seconds. An order snapshots its merchant's terms (and their hash, which the buyer names
-so the terms cannot change under them) plus the platform's fee and holdback rates, so
-later setting changes never touch open orders. The buyer's
+seconds. Each line names the hash of its terms set, so the terms cannot change under
+the buyer, and the order snapshots the platform's fee and holdback rates, so later
+setting changes never touch open orders. The buyer's
 payment is locked in the ledger escrow "o<id>" when the order is placed. Every
 transition writes the new state before any money moves. On COMPLETED the merchant is
 paid the net amount minus the platform fee minus a holdback; the holdback stays in
 escrow until CLOSED to fund returns. Refunds beyond the escrow draw on the merchant's
 bond ("b<merchant hex>"); a shortfall becomes merchant debt, which blocks new orders
 until settled. A referral's commission rate is fixed at placement and paid at close,
-within the caps the loyalty contract keeps. Timeouts happen when anyone calls poke(). Only hashes and commitments
-of personal data are stored.
+within the caps the loyalty contract keeps. Timeouts happen when anyone calls poke().
+Only hashes and commitments of personal data are stored.
 """
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
