@@ -154,20 +154,7 @@ def open(order_id: int, line: int, kind: str, quantity: int, amount: int, reason
                         "after shipment only a partial refund of line " + str(line) + ", 1.." + str(remaining - 1))
         else:
             require(kind == "RETURN_REFUND", "case kinds are REFUND_ONLY, NOT_RECEIVED, RETURN_REFUND; found " + kind)
-            require(s == "DELIVERED" or s == "COMPLETED", "order is " + s + "; returns are opened after delivery")
-            t = call("orders", "get_terms_set", ln["terms_hash"])
-            window_end = o["delivered_at"] + t["return_seconds"]
-            if s == "COMPLETED":
-                window_end = max(window_end, o["completed_at"])
-            require(t["return_seconds"] > 0 and h <= window_end,
-                    "the return window closed at unix time " + str(window_end) + " for line " + str(line))
-            left = ln["quantity"] - ln["returned"]
-            require(quantity >= 1 and quantity <= left, "line " + str(line) + " has " + str(left)
-                    + " units that can go back, found quantity " + str(quantity))
-            worth = min(remaining, _units_value(ln, quantity))
-            require(amount >= 1 and amount <= worth, "return refund for " + str(quantity) + " of line " + str(line)
-                    + " must be 1.." + str(worth))
-            restock_bps = t["restock_bps"]
+            restock_bps = _check_return(o, line, quantity, amount)
             no_reason = True
     cid = self.next_id + 1
     self.next_id = cid
@@ -178,6 +165,27 @@ def open(order_id: int, line: int, kind: str, quantity: int, amount: int, reason
     call("orders", "case_opened", order_id, cid, kind == "NOT_RECEIVED")
     emit(CaseOpened, case=cid, order=order_id, line=line, kind=kind, quantity=quantity, amount=amount)
     return cid
+
+
+def _check_return(o, line, quantity, amount) -> int:
+    """A return of ``quantity`` units of ``line`` asking ``amount``: inside the line's return window, units not
+    yet returned, at most what they were paid. Returns the line's largest restocking fee in bps."""
+    s = o["state"]
+    ln = o["lines"][line]
+    require(s == "DELIVERED" or s == "COMPLETED", "order is " + s + "; returns are opened after delivery")
+    t = call("orders", "get_terms_set", ln["terms_hash"])
+    window_end = o["delivered_at"] + t["return_seconds"]
+    if s == "COMPLETED":
+        window_end = max(window_end, o["completed_at"])
+    require(t["return_seconds"] > 0 and _now() <= window_end,
+            "the return window closed at unix time " + str(window_end) + " for line " + str(line))
+    left = ln["quantity"] - ln["returned"]
+    require(quantity >= 1 and quantity <= left, "line " + str(line) + " has " + str(left)
+            + " units that can go back, found quantity " + str(quantity))
+    worth = min(ln["amount"] - ln["refunded"], _units_value(ln, quantity))
+    require(amount >= 1 and amount <= worth, "return refund for " + str(quantity) + " of line " + str(line)
+            + " must be 1.." + str(worth))
+    return t["restock_bps"]
 
 
 def _units_value(ln, quantity) -> int:
