@@ -16,9 +16,6 @@ GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
 REVIEW_DOMAIN = b"shopchain/review/v1|"
 #: Score dimensions: overall, quality, description, delivery, service.
 SCORE_COUNT = 5
-#: Orders carry one line today, so only line 0 exists; the field keeps the review format
-#: ready for multi-line orders. Accepting other lines would let one purchase post many reviews.
-ORDER_LINES = 1
 
 
 class Review(Record):
@@ -127,7 +124,7 @@ def publish(order_id: int, line: int, scores: list[int], content_hash: bytes, in
         base = o["placed_at"]
     closes = base + self.review_window_seconds
     require(ctx.timestamp_ms // 1000 <= closes, "the review window closed at unix time " + str(closes))
-    require(line >= 0 and line < ORDER_LINES, "order " + str(order_id) + " has no line " + str(line))
+    require(line >= 0 and line < len(o["lines"]), "order " + str(order_id) + " has no line " + str(line))
     require(not ((order_id, line) in self.live), "this order line already has a live review")
     require(sha256(review_key) == o["review_key_hash"], "review key does not match the order's commitment")
     _check_scores(scores)
@@ -136,7 +133,7 @@ def publish(order_id: int, line: int, scores: list[int], content_hash: bytes, in
             "bad review signature")
     rid = self.next_id + 1
     self.next_id = rid
-    rv = Review(id=rid, order=order_id, line=line, merchant=o["merchant"], product=o["product"], scores=scores,
+    rv = Review(id=rid, order=order_id, line=line, merchant=o["merchant"], product=o["lines"][line]["product"], scores=scores,
                 content_hash=content_hash, disputed=o["prev_state"] != "", incentivised=incentivised, version=1,
                 prior=0, superseded=False, hidden=False, reply_hash=b"", height=ctx.height, review_key=review_key)
     self.reviews[rid] = rv
