@@ -118,6 +118,37 @@ class NodeReads:
     def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]:
         return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)
 
+    # --- the mailbox (node/mailbox.py): the service attaches it and what to do with new envelopes
+
+    def attach_mailbox(self, mailbox: Any, on_new: Callable[[bytes], None]) -> None:
+        self._mailbox, self._on_new_envelope = mailbox, on_new
+
+    def mailbox_post(self, raw: bytes) -> tuple[Any, bool, int]:
+        """Admit a client's envelope; a new one is handed on (gossiped to the other validators)."""
+        from node.mailbox import MAILBOX_TTL_MS
+
+        env, new = self._mailbox.post(raw)
+        if new:
+            self._on_new_envelope(raw)
+        return env, new, env.created_ms + MAILBOX_TTL_MS
+
+    def mailbox_fetch(self, raw: bytes) -> list:
+        return self._mailbox.fetch(raw)
+
+    def signer_account(self, key: bytes) -> bytes | None:
+        """The account ``key`` may sign for now, or None."""
+        signer = self.chain.signer(key)
+        return (signer.account or key) if signer.ok else None
+
+    def enc_key_of(self, account: bytes) -> bytes | None:
+        """The registered X25519 key of an active account (None: unknown, inactive or none registered)."""
+        result = call_view(self.chain.state, "identity", "get_account", [account], self.chain.height,
+                           self.genesis.chain_id)
+        entry = result.return_value if result.ok else None
+        if not entry or not entry.get("active"):
+            return None
+        return entry.get("enc_key") or None
+
     def account_info(self, address: bytes) -> dict:
         """An account by its id or any of its signing keys: nonce, roles and balance are the account's;
         ``registered`` says whether ``address`` itself may sign now."""

@@ -12,7 +12,9 @@ decides when to build it (``batch_wait_ms``, ``empty_block_interval_ms``, previe
 RPC handlers read the node through node/reads.py's NodeView, never this object.
 
 Peer messages carry a one-byte envelope: consensus messages, a batch of gossiped raw
-transactions, a proposal preview (node.core.preview), or state sync (node.statesync:
+transactions, a proposal preview (node.core.preview), a sealed mailbox envelope
+(node/mailbox.py: admitted like a client's, broadcast once when new here, expired
+ones swept every tick), or state sync (node.statesync:
 this node serves snapshot offers and trie nodes to newcomers; ``run_node`` first runs
 a newcomer's own state sync when ``[statesync] enable`` is set on an empty store).
 """
@@ -36,9 +38,10 @@ from node.core.engine import CoreSettings, NodeCore
 from node.core.executor import BlockOutcome
 from node.core.mempool import MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
-from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW,
+from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_MAILBOX, ENVELOPE_PREVIEW,
                             ENVELOPE_STATESYNC, ENVELOPE_TXS)
 from node.gossip import Gossip
+from node.mailbox import Mailbox, MailboxError
 from node.ops.config import ConfigError, parse_peer_addresses, rpc_limits
 from node.ops.home import load_home
 from node.ops.logs import setup_logging
@@ -98,6 +101,9 @@ class Node:
         self.transport: Transport | None = None
         self.reads = NodeReads(self.genesis, self.node_id, self.chain, self.mempool, self.replica,
                                self._connected_peers, lambda: self.halted, self.submit_transaction)
+        self.mailbox = Mailbox(self.kv, self.genesis.chain_id, self.reads.signer_account, self.reads.enc_key_of,
+                               lambda: int(time.time() * 1000), self.sync_writes)
+        self.reads.attach_mailbox(self.mailbox, self._broadcast_envelope)
         self.metrics = Registry()
         self._attach_metrics()
         self.rpc = RpcServer(make_routes(self.reads), rpc_limits(cfg), self.metrics, self.reads.health,
@@ -147,6 +153,17 @@ class Node:
         self.proposer.maybe_propose()
         return tx
 
+    def _broadcast_envelope(self, raw: bytes) -> None:
+        """A mailbox envelope new to this node goes to every validator once (peers do not forward it)."""
+        if self.transport is not None:
+            self.transport.broadcast(bytes([ENVELOPE_MAILBOX]) + raw)
+
+    def _on_peer_envelope(self, body: bytes) -> None:
+        try:
+            self.mailbox.post(body)
+        except MailboxError as exc:
+            self.m_dropped.labels(f"mailbox_{exc.reason}").inc()
+
     # --- consensus driving --------------------------------------------------------------
 
     async def _on_peer_message(self, peer: bytes, data: bytes) -> None:
@@ -166,6 +183,9 @@ class Node:
             return
         if kind == ENVELOPE_STATESYNC:
             self._on_statesync(peer, body)
+            return
+        if kind == ENVELOPE_MAILBOX:
+            self._on_peer_envelope(body)
             return
         if kind != ENVELOPE_CONSENSUS:
             self.m_dropped.labels("unknown_envelope").inc()
@@ -290,6 +310,7 @@ class Node:
             self.core.tick(frozenset(v for v in self.replica.validators if v not in connected))
             self.proposer.maybe_propose()
             self.gossip.regossip()
+            self.mailbox.sweep()
 
     def _configured_peers(self) -> dict[bytes, str]:
         """``[p2p] peer_addresses``: addresses overriding a validator's, or peers that are not validators
