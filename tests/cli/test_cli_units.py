@@ -20,6 +20,8 @@ from cli.output import (
     parse_percent,
 )
 from ledger.crypto import SigningKey, sha256
+from ledger.hexfmt import to_hex
+from ledger.privacy import encryption_public_key
 from node.ops.home import write_key_file
 
 PASSWORD = "s3cret-pass"
@@ -79,6 +81,11 @@ def test_keys_lifecycle_never_prints_the_secret_unless_asked(run, tmp_path):
     exported = run("keys", "export", "alice", "--reveal", "--json")
     seed = json.loads(exported.stdout)["seed"]
     assert SigningKey(bytes.fromhex(seed[2:])).public_key.hex() == public[2:]
+    # Every key comes with its X25519 encryption key (derived from the seed), shown by new, show and list.
+    enc = json.loads(created.stdout)["encryption_key"]
+    assert enc == to_hex(encryption_public_key(bytes.fromhex(seed[2:])))
+    assert f"encryption key: {enc}" in shown.stdout
+    assert {r["name"]: r["encryption_key"] for r in json.loads(run("keys", "list", "--json").stdout)} == {"alice": enc}
     assert seed not in run("keys", "list", "--json").stdout + shown.stdout
     plain = tmp_path / "alice-plain.json"
     assert run("keys", "export", "alice", "-o", str(plain)).exit_code == 0
