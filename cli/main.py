@@ -26,7 +26,7 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every command group (imported here so `shopchain --help` lists them all)."""
-    from cli import account_cmds, aftersales_cmds, gov_cmds, loyalty_cmds, orders_cmds
+    from cli import account_cmds, aftersales_cmds, gov_cmds, loyalty_cmds, orders_cmds, privacy_cmds  # noqa: F401
     from cli.chain_cmds import account, block, call, tx
     from cli.completion import completion
     from cli.contract import contract
