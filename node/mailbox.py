@@ -81,7 +81,10 @@ class Mailbox:
         self._signer_account, self._enc_key_of, self._now_ms = signer_account, enc_key_of, now_ms
         self.sync_writes = sync_writes
         self._buckets: OrderedDict[bytes, tuple[float, int]] = OrderedDict()
-        self.count = sum(1 for _ in kv.iterate(prefix=_INDEX))
+        self._per_recipient: dict[bytes, int] = {}   # live envelopes per recipient (at most MAX_ENVELOPES keys)
+        for _key, value in kv.iterate(prefix=_INDEX):
+            self._per_recipient[value[8:]] = self._per_recipient.get(value[8:], 0) + 1
+        self.count = sum(self._per_recipient.values())
 
     # --- posting --------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ class Mailbox:
         self.kv.write([(_RECIPIENT + env.recipient + e + env_id, raw), (_INDEX + env_id, e + env.recipient),
                        (_EXPIRY + e + env_id, env.recipient)], sync=self.sync_writes)
         self.count += 1
+        self._per_recipient[env.recipient] = self._per_recipient.get(env.recipient, 0) + 1
         return env, True
 
     def _check_recipient(self, env: Envelope) -> None:
@@ -152,7 +156,7 @@ class Mailbox:
             self._buckets.popitem(last=False)
 
     def _recipient_count(self, recipient: bytes) -> int:
-        return sum(1 for _ in self.kv.iterate(prefix=_RECIPIENT + recipient))
+        return self._per_recipient.get(recipient, 0)
 
     # --- reading and expiry ------------------------------------------------------------
 
@@ -186,12 +190,18 @@ class Mailbox:
         """Delete up to ``limit`` expired envelopes, oldest first; returns how many."""
         now = self._now_ms()
         batch: list[tuple[bytes, bytes | None]] = []
+        gone: list[bytes] = []
         for key, recipient in self.kv.iterate(prefix=_EXPIRY, stop=_EXPIRY + _MS.pack(now + 1)):
             if len(batch) >= 3 * limit:
                 break
             e, env_id = key[len(_EXPIRY):len(_EXPIRY) + 8], key[len(_EXPIRY) + 8:]
             batch += [(key, None), (_INDEX + env_id, None), (_RECIPIENT + recipient + e + env_id, None)]
+            gone.append(recipient)
         if batch:
             self.kv.write(batch, sync=self.sync_writes)
-            self.count -= len(batch) // 3
-        return len(batch) // 3
+            self.count -= len(gone)
+            for recipient in gone:
+                left = self._per_recipient.pop(recipient) - 1
+                if left:
+                    self._per_recipient[recipient] = left
+        return len(gone)

@@ -110,6 +110,12 @@ def test_recipient_quota_and_store_limit(monkeypatch):
     assert w.box.post(w.envelope(to=BUYER, sender=MERCHANT))[1]    # another recipient still has room
     monkeypatch.setattr(mb, "MAX_ENVELOPES", 3)
     assert refused(w, w.envelope(to=BUYER, sender=MERCHANT, order=5)) == "mailbox_full"
+    w.now += MAILBOX_TTL_MS                          # all expire: a full recipient is swept, then has room again
+    assert w.box.post(w.envelope(order=6))[1] and w.box.count == 1
+    reopened = World(w.kv)
+    reopened.now = w.now
+    assert reopened.box.count == 1 and reopened.box.post(reopened.envelope(order=7))[1]
+    assert refused(reopened, reopened.envelope(order=8)) == "recipient_full"   # the quota counts are rebuilt at open
 
 
 def test_expired_envelopes_are_swept_and_no_longer_served():
