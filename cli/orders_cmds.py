@@ -146,6 +146,7 @@ def order_place(merchant: str, product: str, quantity: int, price: str, details:
                 tx: Tx) -> None:
     """Place an order: the price is locked in escrow until delivery is confirmed."""
     price_minor = parse_amount(price, "--price")
+    fields = delivery.parse_ship_to(ship_to)
     merchant_key = tx.account(merchant, "--merchant")
     product_id = parse_commitment(product, "--product")
     referrer_key = tx.account(referrer, "--referrer") if referrer else b""
@@ -157,7 +158,6 @@ def order_place(merchant: str, product: str, quantity: int, price: str, details:
     salt = os.urandom(32)
     details_hash = parse_commitment(details, "--details") if details else b""
     payload_hash = sha256(PAYLOAD_DOMAIN + salt + details_hash)
-    fields = delivery.parse_ship_to(ship_to)
     commitment, merchant_enc = None, b""
     if fields:
         if not tx.wait:
@@ -200,11 +200,11 @@ for _name, _method, _doc, _done in [
 @tx_command
 def order_accept(order_id: int, carrier: str, label_fields: tuple[str, ...], label: str | None, tx: Tx) -> None:
     """Merchant: accept a PLACED order, name the carrier and seal the label fields to it."""
+    if label is not None and not label.startswith("0x"):
+        raise CliError("--label takes a 0x hash only (text would go on chain as a guessable hash)",
+                       hint="leave --label out: the label is built from the buyer's sealed details")
     carrier_key = tx.account(carrier, "--carrier")
     if label is not None:
-        if not label.startswith("0x"):
-            raise CliError("--label takes a 0x hash only (text would go on chain as a guessable hash)",
-                           hint="leave --label out: the label is built from the buyer's sealed details")
         tx.send("orders", "accept", order_id, carrier_key, parse_commitment(label, "--label"),
                 describe=lambda r: f"order {order_id} accepted")
         return

@@ -272,3 +272,23 @@ def test_durations_and_dates_in_the_viewers_zone(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         _time.tzset()
+
+
+def test_ship_to_fields_and_disclosure_files_are_checked_before_any_node_is_asked(run):
+    from cli.delivery import parse_ship_to
+
+    assert parse_ship_to(("name=J. Doe", "Postcode = 10115")) == {"name": "J. Doe", "postcode": "10115"}
+    for bad, message in [(("nickname=JD",), "FIELD one of name, street"), (("name J. Doe",), "expected FIELD=VALUE"),
+                         (("city=Berlin", "city=Bonn"), "gives city twice"), (("phone=",), "expected 1..")]:
+        with pytest.raises(CliError, match=message):
+            parse_ship_to(bad)
+    placed = run("order", "place", "--merchant", "0x" + "11" * 32, "--product", "sku", "--price", "1",
+                 "--ship-to", "age=42", "--node", DEAD_NODE, "--key", "nobody")
+    assert placed.exit_code == EXIT_USER and "FIELD one of" in placed.stderr
+    not_json = run("order", "verify-disclosure", "-", "--node", DEAD_NODE, input="postcode=10115")
+    assert not_json.exit_code == EXIT_USER and "is not a disclosure" in not_json.stderr
+    wrong_shape = run("order", "verify-disclosure", "-", "--node", DEAD_NODE, input='{"field": "postcode"}')
+    assert wrong_shape.exit_code == EXIT_USER and "a disclosure is a JSON object with the keys" in wrong_shape.stderr
+    text_label = run("order", "accept", "1", "--carrier", "0x" + "22" * 32, "--label", "J. Doe, 1 Main St",
+                     "--node", DEAD_NODE, "--key", "nobody")
+    assert text_label.exit_code == EXIT_USER and "--label takes a 0x hash only" in text_label.stderr
