@@ -6,8 +6,9 @@ How it works: ``post`` takes an encoded ``ledger.mailbox.Envelope`` from a clien
 account whose registered X25519 ``enc_key`` is the key it was sealed to, made no later
 than ``MAX_CLOCK_SKEW_MS`` ahead of this node's clock and not older than its TTL
 (``MAILBOX_TTL_MS``), within the sender's rate (``SENDS_PER_MINUTE``, a token bucket per
-sender) and the recipient's quota (``MAX_PER_RECIPIENT``), and the store's
-(``MAX_ENVELOPES``). Posting the same envelope twice is harmless (``new`` is False), so
+sender), the recipient's quota (``MAX_PER_RECIPIENT``) of which one sender may fill
+only ``MAX_PER_SENDER_RECIPIENT`` (so no single member can block another's mailbox),
+and the store's (``MAX_ENVELOPES``). Posting the same envelope twice is harmless (``new`` is False), so
 gossip needs no loop detection: the runtime broadcasts an envelope to every validator
 once, when it is new to this node. ``fetch`` answers a signed ``FetchRequest`` of the
 recipient account with its live envelopes.
@@ -16,8 +17,8 @@ Envelopes live in the node's LevelDB under the ``schema.MAILBOX`` prefix, outsid
 state trie (nothing here is consensus data, and snapshots skip it):
 
     Y r <recipient account:32> <expires_ms:8> <envelope id:32>  -> encoded envelope
-    Y i <envelope id:32>                                         -> <expires_ms:8> <recipient:32>
-    Y x <expires_ms:8> <envelope id:32>                          -> <recipient:32>
+    Y i <envelope id:32>                                         -> <expires_ms:8> <recipient:32> <sender:32>
+    Y x <expires_ms:8> <envelope id:32>                          -> <recipient:32> <sender:32>
 
 so a recipient's envelopes iterate in expiry order and ``sweep`` deletes expired ones
 oldest first, at most ``SWEEP_BATCH`` per call (the runtime calls it every tick).
@@ -44,6 +45,8 @@ MAILBOX_TTL_MS = 30 * 24 * 3600 * 1000
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 #: Most live envelopes kept for one recipient account.
 MAX_PER_RECIPIENT = 256
+#: Most of those from one sender key (an order needs a handful: details, label, tracking, disclosures).
+MAX_PER_SENDER_RECIPIENT = 32
 #: Most live envelopes in this node's mailbox.
 MAX_ENVELOPES = 100_000
 #: Envelopes one sender may post per minute (token bucket: bursts up to this, refilled evenly).
@@ -81,9 +84,11 @@ class Mailbox:
         self._signer_account, self._enc_key_of, self._now_ms = signer_account, enc_key_of, now_ms
         self.sync_writes = sync_writes
         self._buckets: OrderedDict[bytes, tuple[float, int]] = OrderedDict()
-        self._per_recipient: dict[bytes, int] = {}   # live envelopes per recipient (at most MAX_ENVELOPES keys)
+        # Live envelopes per recipient and per (recipient, sender) (at most MAX_ENVELOPES keys each).
+        self._per_recipient: dict[bytes, int] = {}
+        self._per_pair: dict[bytes, int] = {}
         for _key, value in kv.iterate(prefix=_INDEX):
-            self._per_recipient[value[8:]] = self._per_recipient.get(value[8:], 0) + 1
+            self._counted(value[8:40], value[40:72], +1)
         self.count = sum(self._per_recipient.values())
 
     # --- posting --------------------------------------------------------------------
@@ -117,22 +122,36 @@ class Mailbox:
         if self.kv.get(_INDEX + env_id) is not None:
             return env, False
         self._take_token(sender, now)
-        if self._recipient_count(env.recipient) >= MAX_PER_RECIPIENT:
+        pair = env.recipient + env.sender
+        if self._per_recipient.get(env.recipient, 0) >= MAX_PER_RECIPIENT \
+                or self._per_pair.get(pair, 0) >= MAX_PER_SENDER_RECIPIENT:
             self.sweep()
-            if self._recipient_count(env.recipient) >= MAX_PER_RECIPIENT:
+            if self._per_recipient.get(env.recipient, 0) >= MAX_PER_RECIPIENT:
                 raise MailboxError("recipient_full", f"account {to_hex(env.recipient)} already has "
                                                      f"{MAX_PER_RECIPIENT} envelopes waiting (MAX_PER_RECIPIENT)")
+            if self._per_pair.get(pair, 0) >= MAX_PER_SENDER_RECIPIENT:
+                raise MailboxError("sender_quota", f"key {to_hex(env.sender)} already has {MAX_PER_SENDER_RECIPIENT} "
+                                                   f"envelopes waiting for account {to_hex(env.recipient)} "
+                                                   f"(MAX_PER_SENDER_RECIPIENT)")
         if self.count >= MAX_ENVELOPES:
             self.sweep()
             if self.count >= MAX_ENVELOPES:
                 raise MailboxError("mailbox_full", f"this node holds {MAX_ENVELOPES} envelopes (MAX_ENVELOPES); "
                                                    f"try again after older ones expire")
         e = _MS.pack(expires)
-        self.kv.write([(_RECIPIENT + env.recipient + e + env_id, raw), (_INDEX + env_id, e + env.recipient),
-                       (_EXPIRY + e + env_id, env.recipient)], sync=self.sync_writes)
+        self.kv.write([(_RECIPIENT + env.recipient + e + env_id, raw), (_INDEX + env_id, e + pair),
+                       (_EXPIRY + e + env_id, pair)], sync=self.sync_writes)
         self.count += 1
-        self._per_recipient[env.recipient] = self._per_recipient.get(env.recipient, 0) + 1
+        self._counted(env.recipient, env.sender, +1)
         return env, True
+
+    def _counted(self, recipient: bytes, sender: bytes, delta: int) -> None:
+        for counts, key in ((self._per_recipient, recipient), (self._per_pair, recipient + sender)):
+            left = counts.get(key, 0) + delta
+            if left:
+                counts[key] = left
+            else:
+                counts.pop(key, None)
 
     def _check_recipient(self, env: Envelope) -> None:
         registered = self._enc_key_of(env.recipient)
@@ -154,9 +173,6 @@ class Mailbox:
         self._buckets[sender] = (tokens - 1, now)
         while len(self._buckets) > MAX_RATE_SENDERS:
             self._buckets.popitem(last=False)
-
-    def _recipient_count(self, recipient: bytes) -> int:
-        return self._per_recipient.get(recipient, 0)
 
     # --- reading and expiry ------------------------------------------------------------
 
@@ -191,17 +207,15 @@ class Mailbox:
         now = self._now_ms()
         batch: list[tuple[bytes, bytes | None]] = []
         gone: list[bytes] = []
-        for key, recipient in self.kv.iterate(prefix=_EXPIRY, stop=_EXPIRY + _MS.pack(now + 1)):
-            if len(batch) >= 3 * limit:
+        for key, pair in self.kv.iterate(prefix=_EXPIRY, stop=_EXPIRY + _MS.pack(now + 1)):
+            if len(gone) >= limit:
                 break
             e, env_id = key[len(_EXPIRY):len(_EXPIRY) + 8], key[len(_EXPIRY) + 8:]
-            batch += [(key, None), (_INDEX + env_id, None), (_RECIPIENT + recipient + e + env_id, None)]
-            gone.append(recipient)
+            batch += [(key, None), (_INDEX + env_id, None), (_RECIPIENT + pair[:32] + e + env_id, None)]
+            gone.append(pair)
         if batch:
             self.kv.write(batch, sync=self.sync_writes)
             self.count -= len(gone)
-            for recipient in gone:
-                left = self._per_recipient.pop(recipient) - 1
-                if left:
-                    self._per_recipient[recipient] = left
+            for pair in gone:
+                self._counted(pair[:32], pair[32:], -1)
         return len(gone)

@@ -120,14 +120,18 @@ class NodeReads:
 
     # --- the mailbox (node/mailbox.py): the service attaches it and what to do with new envelopes
 
-    def attach_mailbox(self, mailbox: Any, on_new: Callable[[bytes], None]) -> None:
-        self._mailbox, self._on_new_envelope = mailbox, on_new
+    def attach_mailbox(self, mailbox: Any, on_new: Callable[[bytes], None], on_refusal: Callable[[str], None]) -> None:
+        self._mailbox, self._on_new_envelope, self._on_mailbox_refusal = mailbox, on_new, on_refusal
 
     def mailbox_post(self, raw: bytes) -> tuple[Any, bool, int]:
         """Admit a client's envelope; a new one is handed on (gossiped to the other validators)."""
-        from node.mailbox import MAILBOX_TTL_MS
+        from node.mailbox import MAILBOX_TTL_MS, MailboxError
 
-        env, new = self._mailbox.post(raw)
+        try:
+            env, new = self._mailbox.post(raw)
+        except MailboxError as exc:
+            self._on_mailbox_refusal(exc.reason)
+            raise
         if new:
             self._on_new_envelope(raw)
         return env, new, env.created_ms + MAILBOX_TTL_MS
@@ -187,6 +191,7 @@ def attach_metrics(registry: Registry, reads: NodeReads, transport_stats: Callab
         "shopchain_syncing": lambda: 1 if reads.syncing else 0,
         "shopchain_p2p_unauthenticated_connections": lambda: transport_stats().get("unauthenticated_connections", 0),
         "shopchain_preview_hits": lambda: chain.speculation_hits,
+        "shopchain_mailbox_envelopes": lambda: getattr(getattr(reads, "_mailbox", None), "count", 0),
     }
     for name, probe in probes.items():
         f[name].set_function(probe)  # type: ignore[attr-defined]

@@ -103,9 +103,10 @@ class Node:
                                self._connected_peers, lambda: self.halted, self.submit_transaction)
         self.mailbox = Mailbox(self.kv, self.genesis.chain_id, self.reads.signer_account, self.reads.enc_key_of,
                                lambda: int(time.time() * 1000), self.sync_writes)
-        self.reads.attach_mailbox(self.mailbox, self._broadcast_envelope)
         self.metrics = Registry()
         self._attach_metrics()
+        self.reads.attach_mailbox(self.mailbox, self._broadcast_envelope,
+                                  lambda reason: self.m_mailbox_refusals.labels("client", reason).inc())
         self.rpc = RpcServer(make_routes(self.reads), rpc_limits(cfg), self.metrics, self.reads.health,
                              cfg.get("rpc", "cors_origins"))
         sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
@@ -135,6 +136,7 @@ class Node:
         self.m_interval = f["shopchain_block_interval_seconds"]
         self.m_dropped = f["shopchain_p2p_dropped_messages_total"]
         self.m_previews = f["shopchain_previews_total"]
+        self.m_mailbox_refusals = f["shopchain_mailbox_refusals_total"]
 
     # --- transactions -----------------------------------------------------------------
 
@@ -162,7 +164,7 @@ class Node:
         try:
             self.mailbox.post(body)
         except MailboxError as exc:
-            self.m_dropped.labels(f"mailbox_{exc.reason}").inc()
+            self.m_mailbox_refusals.labels("peer", exc.reason).inc()
 
     # --- consensus driving --------------------------------------------------------------
 

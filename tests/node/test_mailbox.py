@@ -105,7 +105,7 @@ def test_recipient_quota_and_store_limit(monkeypatch):
     monkeypatch.setattr(mb, "MAX_PER_RECIPIENT", 2)
     w = World()
     w.box.post(w.envelope(order=1))
-    w.box.post(w.envelope(order=2))
+    w.box.post(w.envelope(order=2, sender=NO_ENC))
     assert refused(w, w.envelope(order=3)) == "recipient_full"
     assert w.box.post(w.envelope(to=BUYER, sender=MERCHANT))[1]    # another recipient still has room
     monkeypatch.setattr(mb, "MAX_ENVELOPES", 3)
@@ -116,6 +116,18 @@ def test_recipient_quota_and_store_limit(monkeypatch):
     reopened.now = w.now
     assert reopened.box.count == 1 and reopened.box.post(reopened.envelope(order=7))[1]
     assert refused(reopened, reopened.envelope(order=8)) == "recipient_full"   # the quota counts are rebuilt at open
+
+
+def test_one_sender_cannot_fill_a_recipients_mailbox(monkeypatch):
+    monkeypatch.setattr(mb, "MAX_PER_SENDER_RECIPIENT", 2)
+    w = World()
+    w.box.post(w.envelope(order=1))
+    w.box.post(w.envelope(order=2))
+    assert refused(w, w.envelope(order=3)) == "sender_quota"
+    assert w.box.post(w.envelope(order=3, sender=NO_ENC))[1]         # others still reach the merchant
+    assert w.box.post(w.envelope(order=3, to=BUYER))[1]               # and the sender still reaches others
+    w.now += MAILBOX_TTL_MS
+    assert w.box.post(w.envelope(order=4))[1]                          # room again once its envelopes expire
 
 
 def test_expired_envelopes_are_swept_and_no_longer_served():
