@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 
 import pytest
 
 from cli.main import main
 from cli.output import EXIT_NODE, EXIT_TX_FAILED, EXIT_USAGE, EXIT_USER
 from devnet import launcher
-from ledger.crypto import sha256
+from ledger.crypto import SigningKey, sha256
+from ledger.mailbox import make_envelope
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
+from node.client import RpcFailure
 from tests.consortium import Cli
 
 pytestmark = pytest.mark.integration
@@ -308,6 +311,20 @@ def test_nothing_is_sealed_to_an_account_without_an_encryption_key(cli, story):
     assert "has registered no encryption key" in none.stderr and "account set-enc-key" in none.stderr
     cli("account", "set-enc-key", "--key", "acme-clerk")
     cli("order", "disclose", order_id, "--field", "postcode", "--to", "acme-clerk", "--key", "buyer-1")
+    # The node itself refuses what the CLI would not send: an unregistered sender, a recipient without a key.
+    client, stranger = cli.net.client(1), SigningKey.from_label("integration/stranger")
+    merchant = bytes.fromhex(cli.json("keys", "show", "merchant-acme")["public_key"][2:])
+    merchant_enc = bytes.fromhex(cli.json("keys", "show", "merchant-acme")["encryption_key"][2:])
+    chain_id = client.status()["chain_id"]
+    for sender, recipient, reason in [(stranger, merchant, "unregistered_sender"),
+                                      (SigningKey(bytes.fromhex(json.load(open(cli.key_file("buyer-2")))["seed"][2:])),
+                                       bytes.fromhex(cli.json("keys", "show", "stranger")["public_key"][2:]),
+                                       "no_encryption_key")]:
+        env = make_envelope(sender, chain_id, recipient, merchant_enc, int(order_id), "delivery",
+                            int(time.time() * 1000), b"sealed bytes")
+        with pytest.raises(RpcFailure) as refused:
+            client.request("mailbox_send", "0x" + env.encode().hex())
+        assert refused.value.reason == reason and refused.value.data["type"] == "MailboxError"
 
 
 def personal_needles() -> dict[str, bytes]:
