@@ -10,8 +10,12 @@ sender), the recipient's quota (``MAX_PER_RECIPIENT``) of which one sender may f
 only ``MAX_PER_SENDER_RECIPIENT`` (so no single member can block another's mailbox),
 and the store's (``MAX_ENVELOPES``). Posting the same envelope twice is harmless (``new`` is False), so
 gossip needs no loop detection: the runtime broadcasts an envelope to every validator
-once, when it is new to this node. ``fetch`` answers a signed ``FetchRequest`` of the
-recipient account with its live envelopes.
+once, when it is new to this node, and when a validator (re)connects the runtime sends
+it the ``MAX_RESYNC_ENVELOPES`` newest live envelopes (``recent``), so a node that was
+down or restored from a snapshot (which carries no mailbox) catches up on what was
+posted meanwhile. The sender's rate applies to clients' posts only: a peer relays
+envelopes the sender's own node already rate-limited. ``fetch`` answers a signed
+``FetchRequest`` of the recipient account with its live envelopes.
 
 Envelopes live in the node's LevelDB under the ``schema.MAILBOX`` prefix, outside the
 state trie (nothing here is consensus data, and snapshots skip it):
@@ -57,6 +61,8 @@ MAX_RATE_SENDERS = 10_000
 MAX_FETCH_ENVELOPES = 32
 #: Most expired envelopes one sweep deletes.
 SWEEP_BATCH = 256
+#: Newest envelopes sent to a validator when it (re)connects.
+MAX_RESYNC_ENVELOPES = 256
 
 _RECIPIENT, _INDEX, _EXPIRY = schema.MAILBOX + b"r", schema.MAILBOX + b"i", schema.MAILBOX + b"x"
 _MS = struct.Struct(">Q")
@@ -93,8 +99,10 @@ class Mailbox:
 
     # --- posting --------------------------------------------------------------------
 
-    def post(self, raw: bytes) -> tuple[Envelope, bool]:
-        """Admit an encoded envelope; (envelope, True) if it is new here, (envelope, False) if held already."""
+    def post(self, raw: bytes, from_client: bool = True) -> tuple[Envelope, bool]:
+        """Admit an encoded envelope; (envelope, True) if it is new here, (envelope, False) if held already.
+
+        ``from_client`` False: relayed by a validator, so the sender's rate was charged where it was posted."""
         if type(raw) is not bytes or len(raw) > MAX_ENVELOPE_BYTES:
             size = len(raw) if isinstance(raw, bytes) else 0
             raise MailboxError("oversize", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes, found {size}")
@@ -121,7 +129,8 @@ class Mailbox:
         env_id = env.envelope_id
         if self.kv.get(_INDEX + env_id) is not None:
             return env, False
-        self._take_token(sender, now)
+        if from_client:
+            self._take_token(sender, now)
         pair = env.recipient + env.sender
         if self._per_recipient.get(env.recipient, 0) >= MAX_PER_RECIPIENT \
                 or self._per_pair.get(pair, 0) >= MAX_PER_SENDER_RECIPIENT:
@@ -200,6 +209,19 @@ class Mailbox:
             found.append(env)
             if len(found) >= MAX_FETCH_ENVELOPES:
                 break
+        return found
+
+    def recent(self, limit: int = MAX_RESYNC_ENVELOPES) -> list[bytes]:
+        """The encodings of the ``limit`` live envelopes that expire last (the newest), newest first."""
+        start = _EXPIRY + _MS.pack(self._now_ms() + 1)
+        found = []
+        for key, pair in self.kv.iterate(prefix=_EXPIRY, start=start, reverse=True):
+            if len(found) >= limit:
+                break
+            e, env_id = key[len(_EXPIRY):len(_EXPIRY) + 8], key[len(_EXPIRY) + 8:]
+            raw = self.kv.get(_RECIPIENT + pair[:32] + e + env_id)
+            if raw is not None:
+                found.append(raw)
         return found
 
     def sweep(self, limit: int = SWEEP_BATCH) -> int:

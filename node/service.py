@@ -105,6 +105,7 @@ class Node:
                                lambda: int(time.time() * 1000), self.sync_writes)
         self.metrics = Registry()
         self._attach_metrics()
+        self._mailbox_peers: set[bytes] = set()   # connected validators already sent the recent envelopes
         self.reads.attach_mailbox(self.mailbox, self._broadcast_envelope,
                                   lambda reason: self.m_mailbox_refusals.labels("client", reason).inc())
         self.rpc = RpcServer(make_routes(self.reads), rpc_limits(cfg), self.metrics, self.reads.health,
@@ -160,9 +161,19 @@ class Node:
         if self.transport is not None:
             self.transport.broadcast(bytes([ENVELOPE_MAILBOX]) + raw)
 
+    def _resync_mailboxes(self, connected: set[bytes]) -> None:
+        """A validator that just (re)connected gets the newest envelopes it may have missed while away."""
+        joined = connected - self._mailbox_peers
+        self._mailbox_peers = connected
+        if joined and self.transport is not None:
+            recent = self.mailbox.recent()
+            for peer in sorted(joined):
+                for raw in recent:
+                    self.transport.send(peer, bytes([ENVELOPE_MAILBOX]) + raw)
+
     def _on_peer_envelope(self, body: bytes) -> None:
         try:
-            self.mailbox.post(body)
+            self.mailbox.post(body, from_client=False)
         except MailboxError as exc:
             self.m_mailbox_refusals.labels("peer", exc.reason).inc()
 
@@ -313,6 +324,7 @@ class Node:
             self.proposer.maybe_propose()
             self.gossip.regossip()
             self.mailbox.sweep()
+            self._resync_mailboxes(connected)
 
     def _configured_peers(self) -> dict[bytes, str]:
         """``[p2p] peer_addresses``: addresses overriding a validator's, or peers that are not validators

@@ -386,7 +386,7 @@ def test_privacy_scan_of_blocks_receipts_events_and_state_finds_no_personal_data
     assert mailbox_entries >= 3 * 5       # the sealed envelopes were gossiped to node3 too (3 records each)
 
 
-def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, tmp_path):
+def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, story, tmp_path):
     node = net.manifest["nodes"][3]
     home = node["home"]
     launcher.stop_node(node, timeout=10)
@@ -403,3 +403,5 @@ def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, tmp_p
     target = net.height(0) + 3
     net.wait_height([3], target)
     assert net.client(3).block(target)["hash"] == net.client(0).block(target)["hash"]
+    # A snapshot carries no mailbox: the restored node gets the recent envelopes from its peers when it reconnects.
+    assert read_details(cli, story["order"], "arbiter", node=3)["fields"] == {"postcode": SHIP_TO["postcode"]}

@@ -148,3 +148,23 @@ def test_the_count_survives_a_restart():
     w.box.post(w.envelope(order=1))
     w.box.post(w.envelope(order=2))
     assert World(w.kv).box.count == 2
+
+
+def test_recent_envelopes_for_a_reconnecting_peer_and_relays_skip_the_rate(monkeypatch):
+    monkeypatch.setattr(mb, "SENDS_PER_MINUTE", 2)
+    w = World()
+    posted = []
+    for i in range(2):
+        posted.append(w.envelope(order=i + 1))
+        w.box.post(posted[-1])
+        w.now += 1
+    assert w.box.recent() == posted[::-1] and w.box.recent(1) == [posted[-1]]
+    peer = World()                                   # a node that missed them gets them relayed, beyond the rate
+    peer.now = w.now
+    third = w.envelope(order=3)
+    assert refused(w, third) == "rate_limited"
+    for raw in w.box.recent() + [third]:
+        assert peer.box.post(raw, from_client=False)[1]
+    assert peer.box.count == 3
+    w.now = T0 + MAILBOX_TTL_MS                      # the first has expired: it is not sent any more
+    assert w.box.recent() == [posted[1]]
