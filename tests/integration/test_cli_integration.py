@@ -199,7 +199,7 @@ def test_cart_with_two_terms_sets_a_line_return_and_a_line_warranty(cli):
     assert shown["amount"] == 1700 and [(ln["quantity"], ln["amount"]) for ln in shown["lines"]] == [(1, 1200), (2, 500)]
     assert shown["terms"]["return_seconds"] == 30 * 86400           # the longest line's window
     assert "1: 0x" in cli("order", "show", order_id).stdout and "2 x 2.50" in cli("order", "show", order_id).stdout
-    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "cart label", "--key", "merchant-acme")
+    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "0x" + "4b" * 32, "--key", "merchant-acme")
     cli("order", "ship", order_id, "--tracking", "TRACK-CART", "--key", "merchant-acme")
     cli("order", "deliver", order_id, "--proof", "left at the door", "--key", "carrier")
     which = cli("case", "open", order_id, "--kind", "return", "--amount", "2.50", "--reason", "one too many",
