@@ -137,7 +137,7 @@ def _plain_response(status: str, reason: str) -> bytes:
 class _Connection:
     """One admitted connection: its phase and its single timer."""
 
-    __slots__ = ("guard", "transport", "remote", "phase", "timer", "request", "lost")
+    __slots__ = ("guard", "transport", "remote", "phase", "timer", "request", "lost", "discarding")
 
     def __init__(self, guard: "ConnectionGuard", transport: asyncio.Transport, remote: str) -> None:
         self.guard, self.transport, self.remote = guard, transport, remote
@@ -145,6 +145,7 @@ class _Connection:
         self.timer: asyncio.TimerHandle | None = None
         self.request: web.BaseRequest | None = None
         self.lost = False
+        self.discarding = False  # answered by the guard itself: what the client still sends is dropped
         self.arm(guard.limits.header_timeout_seconds)
 
     def arm(self, seconds: float | None) -> None:
@@ -202,9 +203,17 @@ class _Connection:
             self.transport.abort()
 
     def close_with(self, response: bytes) -> None:
+        """Answer and close gracefully ("lingering close"): send the response and a FIN, then drop
+        what the client still sends until it closes too. Closing at once with its unread bytes
+        in our receive buffer would make the kernel send a reset, which can destroy the response
+        before the client reads it. The grace timer aborts a client that never stops."""
         self.phase = _CLOSING
+        self.discarding = True
         self.transport.write(response)
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        else:
+            self.transport.close()
         self.arm(CLOSE_GRACE_SECONDS)  # a client that does not read cannot keep it open
 
 
@@ -226,10 +235,14 @@ class _GuardedProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:
+            if self._conn.discarding:  # type: ignore[union-attr]
+                return
             self._conn.on_data()  # type: ignore[union-attr]
             self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
+        if self._conn is not None and self._conn.discarding:
+            return None  # the client closed its side after our answer: the transport closes
         return self._inner.eof_received() if self._inner is not None else None
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -272,7 +272,11 @@ def test_guarded_site_on_a_bound_socket_as_the_p2p_transport_would_use_it() -> N
             writer.write(b"GET / HTTP/1.1\r\n")  # then silence: a slowloris on a kept-alive connection
             assert (await read_until_closed(reader)).startswith(b"HTTP/1.1 408")
             assert seen == [("evicted", "127.0.0.1"), ("header_timeout", "127.0.0.1")]
-            assert site.guard.connection_count == 0
+            # The guard closes gracefully (its FIN, then our close): the slot is free once we close too.
+            writer.close()
+            async with asyncio.timeout(WAIT_S):
+                while site.guard.connection_count:
+                    await asyncio.sleep(0.01)
         finally:
             await runner.cleanup()
 
