@@ -20,12 +20,15 @@ salted and seals it to the buyer; ``order details|disclose|verify-disclosure``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from cli import delivery
-from cli.output import EXIT_TX_FAILED, CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
+from cli.currency_cmds import currency
+from cli.output import (EXIT_TX_FAILED, EXIT_USAGE, CliError, format_amount, format_percent, parse_amount,
+                        parse_commitment, parse_percent)
 from cli.signer import Query, Tx, id_transition, query_command, tx_command
 from cli.timefmt import chain_now, format_when, format_duration, format_time, parse_duration
 from ledger.crypto import SigningKey, sha256
@@ -81,17 +84,20 @@ def terms_text(t: dict) -> str:
 
 
 def order_text(o: dict, now: int, q: Query) -> str:
-    """The order as a person reads it; times in the viewer's zone, time left from the chain's ``now``."""
+    """The order as a person reads it; times in the viewer's zone, time left from the chain's ``now``,
+    amounts in the order's currency."""
+    money = currency(q, o.get("currency") or None).show
     lines = [f"order {o['id']}: {o['state']}" + (f" (was {o['prev_state']})" if o["prev_state"] else ""),
              f"  buyer     {q.label(o['buyer'])}", f"  merchant  {q.label(o['merchant'])}",
-             f"  price {format_amount(o['price'])}  discount {format_amount(o['discount'])}  "
-             f"paid {format_amount(o['amount'])}  refunded {format_amount(o['refunded'])}  "
-             f"fee {format_percent(o['fee_bps'])}",
+             f"  price {money(o['price'])}  discount {money(o['discount'])}  "
+             f"paid {money(o['amount'])}  refunded {money(o['refunded'])}  "
+             f"fee {format_percent(o['fee_bps'])}"
+             + (f"  points {o['points']} of {o['points_program']} paid {money(o['points_value'])}" if o.get("points") else ""),
              f"  carrier   {q.label(o['carrier']) if o['carrier'] != '0x' else '-'}",
              f"  lines     {len(o['lines'])}"]
     for i, ln in enumerate(o["lines"]):
-        lines.append(f"    {i}: {ln['product']}  {ln['quantity']} x {format_amount(ln['unit_price'])}  "
-                     f"paid {format_amount(ln['amount'])}  refunded {format_amount(ln['refunded'])}  "
+        lines.append(f"    {i}: {ln['product']}  {ln['quantity']} x {money(ln['unit_price'])}  "
+                     f"paid {money(ln['amount'])}  refunded {money(ln['refunded'])}  "
                      f"returned {ln['returned']}  terms {str(ln['terms_hash'])[:18]}..")
     for label, name in ORDER_TIMES:
         if o[name]:
@@ -161,12 +167,22 @@ def order_terms(arbiter: str, accept_in: str, handling: str, transit: str, auto_
 @click.option("--referrer", default=None, help="Account that referred this order (approved referrer).")
 @click.option("--voucher", default=None, help="Voucher id (0x hash or the text it was created with).")
 @click.option("--voucher-code", default=None, help="The voucher's code, if it has one.")
+@click.option("--currency", "code", default=None, metavar="CODE",
+              help="Price and pay in this currency (default: the base currency; see `shopchain currency list`).")
+@click.option("--points", default=None, metavar="PROGRAM:N",
+              help="Pay part of the order with N points of the merchant's loyalty program PROGRAM.")
 @tx_command
 def order_place(merchant: str, cart: tuple[str, ...], product: str | None, quantity: int, price: str | None,
                 details: str | None, ship_to: tuple[str, ...], referrer: str | None, voucher: str | None,
-                voucher_code: str | None, tx: Tx) -> None:
+                voucher_code: str | None, code: str | None, points: str | None, tx: Tx) -> None:
     """Place an order (a cart from one merchant): the total is locked in escrow until delivery is confirmed."""
-    parsed = parse_cart(cart, product, quantity, price)        # before any network use
+    program, count = _parse_points(points)
+    if code is None:
+        parsed = parse_cart(cart, product, quantity, price)    # before any network use
+        money = None
+    else:
+        money = currency(tx, code)
+        parsed = parse_cart(cart, product, quantity, price, money.parse)
     fields = delivery.parse_ship_to(ship_to)
     merchant_key = tx.account(merchant, "--merchant")
     hashes = {terms: _terms_hash(tx, merchant, merchant_key, terms) for terms in dict.fromkeys(t for *_, t in parsed)}
@@ -187,13 +203,30 @@ def order_place(merchant: str, cart: tuple[str, ...], product: str | None, quant
             delivery.save_record(tx, payload_hash, commitment)
     pii_root = commitment.root if commitment else sha256(b"shopchain/no-pii|" + salt)
     review_key = review_key_for(tx.signer, payload_hash)
-    receipt = tx.send("orders", "place", merchant_key, lines,
-                      pii_root, payload_hash, sha256(review_key.public_key), referrer_key, voucher_id,
-                      _text_bytes(voucher_code),
-                      describe=lambda r: f"order {r['return_value']} placed: {format_amount(price_minor)} locked in escrow")
+    args = [merchant_key, lines, pii_root, payload_hash, sha256(review_key.public_key), referrer_key, voucher_id,
+            _text_bytes(voucher_code)]
+    shown = money.show(price_minor) if money else format_amount(price_minor)
+    if money is not None or count:
+        method, args = "place_in", args + [money.code if money else "", program, count]
+    else:
+        method = "place"
+    receipt = tx.send("orders", method, *args,
+                      describe=lambda r: f"order {r['return_value']} placed: {shown}"
+                                         + (f" less {count} points" if count else "") + ", paid into escrow")
     if commitment is not None and not tx.dry_run:
         delivery.post_sealed(tx, merchant_key, "merchant", receipt["return_value"], "delivery",
                              commitment.to_payload(), merchant_enc)
+
+
+def _parse_points(text: str | None) -> tuple[str, int]:
+    """--points PROGRAM:N -> (program, N); ("", 0) without it."""
+    if text is None:
+        return "", 0
+    program, sep, n = text.rpartition(":")
+    if not sep or not program or not n.isdigit() or int(n) < 1:
+        raise CliError(f"--points {text!r}: expected PROGRAM:N with N a positive number of points, e.g. acme-rewards:500",
+                       EXIT_USAGE)
+    return program, int(n)
 
 
 def _parse_line(text: str) -> tuple[str, str, str, str | None]:
@@ -221,17 +254,18 @@ def _terms_hash(tx: Tx, merchant: str, merchant_key: bytes, name: str | None) ->
     return bytes.fromhex(found[2:])
 
 
-def parse_cart(cart: tuple[str, ...], product: str | None, quantity: int,
-               price: str | None) -> list[tuple[bytes, int, int, str | None]]:
+def parse_cart(cart: tuple[str, ...], product: str | None, quantity: int, price: str | None,
+               amount: Callable[[str, str], int] = parse_amount) -> list[tuple[bytes, int, int, str | None]]:
     """``order place``'s lines as (product id, quantity, unit price, terms name or None for the default set),
-    from --line ... or the one-line shorthand (whose --price is the total of --qty units)."""
+    from --line ... or the one-line shorthand (whose --price is the total of --qty units); ``amount``
+    parses prices in the order's currency (the base currency's decimals by default)."""
     if cart and (product is not None or price is not None):
         raise CliError("give either --line (repeatable) or --product/--qty/--price, not both")
     if not cart:
         if product is None or price is None:
             raise CliError("give the cart as --line PRODUCT:QTY:UNIT_PRICE[:TERMS] (repeatable), "
                            "or one line as --product and --price")
-        total = parse_amount(price, "--price")
+        total = amount(price, "--price")
         if total % quantity:
             raise CliError(f"--price {price} is the total of --qty {quantity} units and does not divide evenly",
                            hint=f"give the unit price instead: --line PRODUCT:{quantity}:UNIT_PRICE")
@@ -245,7 +279,7 @@ def parse_cart(cart: tuple[str, ...], product: str | None, quantity: int,
         n = int(qty)
         if not 1 <= n <= 1_000_000:
             raise CliError(f"--line {text!r}: quantity must be 1..1000000, found {n}")
-        lines.append((parse_commitment(prod, "--line PRODUCT"), n, parse_amount(unit, "--line UNIT_PRICE"), terms))
+        lines.append((parse_commitment(prod, "--line PRODUCT"), n, amount(unit, "--line UNIT_PRICE"), terms))
     return lines
 
 

@@ -214,17 +214,22 @@ class Chain:
     def place(self, buyer: str = "buyer1", merchant: str = "merchant1", price: int = 10_000, *,
               product: bytes | None = None, review_key_hash: bytes | None = None, referrer: bytes = b"",
               voucher: bytes = b"", voucher_code: bytes = b"", quantity: int = 1,
-              lines: list | None = None) -> Any:
+              lines: list | None = None, currency: str = "", points: tuple[str, int] | None = None) -> Any:
         """Place an order. By default one line of ``quantity`` units costing ``price`` in all (a multiple of
         the quantity) under the merchant's default terms; ``lines`` gives a cart instead: each
-        ``(product, quantity, unit_price)`` or ``(product, quantity, unit_price, terms_hash)``."""
+        ``(product, quantity, unit_price)`` or ``(product, quantity, unit_price, terms_hash)``. A
+        ``currency`` or ``points`` (program, how many) places it with ``place_in``."""
         default_terms = self.view("orders", "terms_hash_of", self.keys[merchant])
         if lines is None:
             assert price % quantity == 0, "the one-line shorthand takes a total that the quantity divides"
             lines = [(product or h("product-1"), quantity, price // quantity)]
         cart = [[ln[0], ln[1], ln[2], ln[3] if len(ln) > 3 else default_terms] for ln in lines]
-        return self.call(buyer, "orders", "place", self.keys[merchant], cart, h("pii-" + buyer), h("payload-" + buyer),
-                         review_key_hash or h("rk-" + buyer), referrer, voucher, voucher_code)
+        args = [self.keys[merchant], cart, h("pii-" + buyer), h("payload-" + buyer), review_key_hash or h("rk-" + buyer),
+                referrer, voucher, voucher_code]
+        if currency or points:
+            program, count = points or ("", 0)
+            return self.call(buyer, "orders", "place_in", *args, currency, program, count)
+        return self.call(buyer, "orders", "place", *args)
 
     def to_delivered(self, buyer: str = "buyer1", merchant: str = "merchant1", price: int = 10_000,
                      carrier: str = "carrier1", **kw: Any) -> int:

@@ -102,6 +102,10 @@ class Order(Record):
     referrer: bytes
     commission_bps: int
     voucher: bytes
+    currency: str
+    points_program: str
+    points: int
+    points_value: int
     carrier: bytes
     label_hash: bytes
     tracking: bytes
@@ -141,6 +145,9 @@ debt: Map[bytes, int]
 order_debt: Map[int, int]
 by_buyer: Map[tuple[bytes, int], bool]
 by_merchant: Map[tuple[bytes, int], bool]
+#: Order id -> its currency code, only for orders priced in another currency than the base one
+#: (base orders keep the ledger's base calls and cost no extra read or write).
+order_currency: Map[int, str]
 #: Every terms set ever published, by its hash (content-addressed, so a snapshot never changes).
 terms_archive: Map[bytes, Terms]
 #: (merchant, terms hash) -> name of the set it is offered as, for the sets offered now.
@@ -176,12 +183,37 @@ def _bond_key(merchant) -> str:
 
 
 def _escrow(order_id) -> int:
-    return call("ledger", "escrow_of", ctx.contract, _escrow_key(order_id))
+    code = self.order_currency.get(order_id, "")
+    if code == "":
+        return call("ledger", "escrow_of", ctx.contract, _escrow_key(order_id))
+    return call("ledger", "escrow_in", code, ctx.contract, _escrow_key(order_id))
 
 
 def _pay(order_id, to, amount, cause) -> None:
     if amount > 0:
-        call("ledger", "release", _escrow_key(order_id), to, amount, cause)
+        code = self.order_currency.get(order_id, "")
+        if code == "":
+            call("ledger", "release", _escrow_key(order_id), to, amount, cause)
+        else:
+            call("ledger", "release_in", code, _escrow_key(order_id), to, amount, cause)
+
+
+def _lock(order_id, frm, amount) -> None:
+    code = self.order_currency.get(order_id, "")
+    if code == "":
+        call("ledger", "lock", _escrow_key(order_id), frm, amount)
+    else:
+        call("ledger", "lock_in", code, _escrow_key(order_id), frm, amount)
+
+
+def _restore_payments(o) -> None:
+    """A full refund gives back what paid besides money: the voucher (if still valid) and points."""
+    if o.refunded != o.amount:
+        return
+    if o.voucher != b"":
+        call("loyalty", "restore_voucher", o.voucher, o.buyer, o.id)
+    if o.points > 0:
+        call("loyalty", "restore_points", o.points_program, o.buyer, o.id)
 
 
 def _now() -> int:
@@ -344,7 +376,7 @@ def settle_debt(order_id: int) -> None:
     require(ctx.sender == o.merchant, "only the order's merchant settles its debt")
     del self.order_debt[order_id]
     self.debt[o.merchant] = self.debt[o.merchant] - owed
-    call("ledger", "lock", _escrow_key(order_id), o.merchant, owed)
+    _lock(order_id, o.merchant, owed)
     _pay(order_id, o.buyer, owed, "debt")
     emit(DebtSettled, order=order_id, merchant=o.merchant, amount=owed)
 
@@ -354,8 +386,34 @@ def settle_debt(order_id: int) -> None:
 @public
 def place(merchant: bytes, lines: list[list[any]], pii_root: bytes, payload_hash: bytes, review_key_hash: bytes,
           referrer: bytes, voucher: bytes, voucher_code: bytes) -> int:
-    """A cart from one merchant: ``lines`` is 1..MAX_ORDER_LINES of [product, quantity, unit_price, terms_hash]."""
+    """A cart from one merchant: ``lines`` is 1..MAX_ORDER_LINES of [product, quantity, unit_price, terms_hash],
+    priced and paid in the base currency."""
+    return _place(merchant, lines, pii_root, payload_hash, review_key_hash, referrer, voucher, voucher_code, "", "", 0)
+
+
+@public
+def place_in(merchant: bytes, lines: list[list[any]], pii_root: bytes, payload_hash: bytes, review_key_hash: bytes,
+             referrer: bytes, voucher: bytes, voucher_code: bytes, currency: str, points_program: str,
+             points: int) -> int:
+    """``place``, priced in ``currency`` (a code of the ledger; "" is the base currency), with
+    ``points`` of the merchant's own loyalty program ``points_program`` paying part of it (0: none).
+    Referrals and vouchers are valued in the base currency, so they come with base-currency orders only."""
+    return _place(merchant, lines, pii_root, payload_hash, review_key_hash, referrer, voucher, voucher_code, currency,
+                  points_program, points)
+
+
+def _place(merchant, lines, pii_root, payload_hash, review_key_hash, referrer, voucher, voucher_code, currency,
+           points_program, points) -> int:
     buyer = ctx.sender
+    base = call("ledger", "currency")["code"]
+    if currency == "" or currency == base:
+        currency = ""
+    else:
+        require(call("ledger", "get_currency", currency) != None, "no currency " + currency + " on this chain")
+        require(referrer == b"" and voucher == b"", "referrals and vouchers are valued in " + base
+                + ", so an order in " + currency + " takes neither")
+    require(points >= 0, "points must not be negative, found " + str(points))
+    require((points == 0) == (points_program == ""), "name the loyalty program together with the points it pays")
     require(_has_role(buyer, "BUYER"), "only a BUYER places orders")
     require(_has_role(merchant, "MERCHANT"), "seller is not an active MERCHANT")
     require(buyer != merchant, "a merchant cannot buy from itself")
@@ -389,9 +447,12 @@ def place(merchant: bytes, lines: list[list[any]], pii_root: bytes, payload_hash
     discount = 0
     if voucher != b"":
         discount = call("loyalty", "redeem_voucher", voucher, voucher_code, buyer, merchant, total, oid)
-    amount = total - discount
-    require(amount >= 1, "order total after vouchers must be positive")
-    shares = _alloc(discount, prices)
+    points_value = 0
+    if points > 0:
+        points_value = call("loyalty", "pay_with_points", points_program, points, buyer, merchant, total - discount, oid)
+    amount = total - discount - points_value
+    require(amount >= 1, "order total after vouchers and points must be positive")
+    shares = _alloc(discount + points_value, prices)
     for i in range(len(items)):
         items[i].discount = shares[i]
         items[i].amount = items[i].price - shares[i]
@@ -401,7 +462,9 @@ def place(merchant: bytes, lines: list[list[any]], pii_root: bytes, payload_hash
                              terms=t, fee_bps=self.fee_bps, holdback_bps=self.holdback_bps,
                              pii_root=pii_root, payload_hash=payload_hash,
                              review_key_hash=review_key_hash, referrer=referrer, commission_bps=commission,
-                             voucher=voucher, carrier=b"", label_hash=b"", tracking=b"", pod_hash=b"",
+                             voucher=voucher, currency=currency if currency != "" else base,
+                             points_program=points_program, points=points, points_value=points_value,
+                             carrier=b"", label_hash=b"", tracking=b"", pod_hash=b"",
                              placed_height=ctx.height, placed_at=now, accept_by=now + t.accept_seconds, ship_by=0, deliver_by=0,
                              delivered_at=0, confirm_by=0, completed_at=0, close_after=0, extended=False,
                              buyer_cancel=False, merchant_cancel=False, refunded=0, fee_paid=0, open_case=0,
@@ -409,8 +472,10 @@ def place(merchant: bytes, lines: list[list[any]], pii_root: bytes, payload_hash
                              escalated=False)
     self.by_buyer[(buyer, oid)] = True
     self.by_merchant[(merchant, oid)] = True
-    call("ledger", "lock", _escrow_key(oid), buyer, amount)
-    emit(OrderPlaced, order=oid, merchant=merchant, amount=amount, lines=len(items))
+    if currency != "":
+        self.order_currency[oid] = currency
+    _lock(oid, buyer, amount)
+    emit(OrderPlaced, order=oid, merchant=merchant, amount=amount, lines=len(items), currency=currency if currency != "" else base)
     return oid
 
 
@@ -548,7 +613,9 @@ def _refund(o, parts, cause) -> None:
     held = _escrow(o.id)
     from_escrow = min(held, amount)
     rest = amount - from_escrow
-    bond = self.bonds.get(o.merchant, 0)
+    bond = 0
+    if self.order_currency.get(o.id, "") == "":
+        bond = self.bonds.get(o.merchant, 0)    # bonds are in the base currency: they back base orders
     from_bond = min(bond, rest)
     short = rest - from_bond
     if from_bond > 0:
@@ -560,8 +627,7 @@ def _refund(o, parts, cause) -> None:
     _pay(o.id, o.buyer, from_escrow, cause)
     if from_bond > 0:
         call("ledger", "release", _bond_key(o.merchant), o.buyer, from_bond, cause)
-    if o.refunded == o.amount and o.voucher != b"":
-        call("loyalty", "restore_voucher", o.voucher, o.buyer, o.id)
+    _restore_payments(o)
     emit(Refunded, order=o.id, amount=amount, cumulative=o.refunded)
 
 
@@ -825,8 +891,7 @@ def rule(order_id: int, to_buyer: int, to_merchant: int, fee: int) -> None:
     _pay(order_id, o.buyer, to_buyer, "ruling")
     _pay(order_id, o.merchant, to_merchant, "ruling")
     _pay(order_id, ctx.sender, fee, "arbiter_fee")
-    if o.refunded == o.amount and o.voucher != b"":
-        call("loyalty", "restore_voucher", o.voucher, o.buyer, o.id)
+    _restore_payments(o)
     if o.open_case != 0:
         call("cases", "order_resolved", o.open_case)
 

@@ -16,7 +16,7 @@ from contracts_vm.memstate import MemoryState
 from contracts_vm.system import install_system_contracts
 from ledger.genesis import Genesis, GenesisAccount, Organisation
 from tests.commerce.test_governance import Gov
-from tests.commerce_harness import key
+from tests.commerce_harness import h, key
 
 GAS = 10_000_000
 
@@ -211,4 +211,72 @@ def test_points_pay_part_of_an_order_within_the_programs_rules():
     assert {"PointsPaid", "PointsRestored"} <= set(c.event_names())
     p = c.view("loyalty", "get_program", "acme")
     assert p["minted"] == p["redeemed"] + p["expired"] + p["clawed"] + c.view("loyalty", "held_in_lots", "acme", buyer)
+    c.supply_check()
+
+
+def _enact_currency(c, code: str, decimals: int, issuer: str) -> None:
+    """The harness's four organisations vote a currency in (3 of 4 is 2/3), past the timelock."""
+    pid = c.ok("admin-platform", "governance", "propose", "currency", [code, code + " money", decimals, c.keys[issuer]],
+               "a currency")
+    for org in ("platform", "shops", "logistics"):
+        c.ok("admin-" + org, "governance", "vote", pid, True)
+    c.advance(c.days(1) + 1)
+    c.ok("admin-service", "governance", "execute", pid, b"")
+
+
+def test_an_order_priced_in_another_currency_keeps_escrow_fees_and_refunds_in_it():
+    from tests.commerce_harness import Chain
+    c = Chain()
+    c.publish_terms()
+    _enact_currency(c, "EUR", 2, "treasury")
+    c.ok("treasury", "ledger", "issue", "EUR", c.keys["buyer1"], 50_000)
+    usd_before = c.balance("buyer1")
+    assert "takes neither" in c.place(currency="EUR", referrer=c.keys["buyer3"]).message
+    assert "no currency GBP" in c.place(currency="GBP").message
+    oid = c.to_delivered(price=20_000, currency="EUR")
+    o = c.order(oid)
+    assert o["currency"] == "EUR" and o["amount"] == 20_000
+    assert c.view("ledger", "escrow_in", "EUR", "orders", f"o{oid}") == 20_000 and c.escrow(oid) == 0
+    c.ok("buyer1", "orders", "confirm", oid)
+    fee, holdback = 20_000 * 200 // 10_000, 20_000 * 1_000 // 10_000      # the harness's default rates
+    assert c.view("ledger", "balance_in", "EUR", c.keys["merchant1"]) == 20_000 - fee - holdback
+    assert c.view("ledger", "escrow_in", "EUR", "orders", f"o{oid}") == holdback
+    # A return after completion is paid from the EUR holdback; the merchant's USD bond is never drawn.
+    c.ok("merchant1", "orders", "deposit_bond", 5_000)
+    case = c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, 3_000, h("too small"))
+    c.ok("merchant1", "cases", "reply", case, True, 0)
+    c.ok("buyer1", "cases", "return_shipped", case, h("rt"))
+    c.ok("merchant1", "cases", "return_received", case)
+    c.ok("merchant1", "cases", "refund_return", case, 0)
+    assert c.view("ledger", "balance_in", "EUR", c.keys["buyer1"]) == 50_000 - 20_000 + 2_000
+    assert c.view("orders", "merchant_debt", c.keys["merchant1"]) == 1_000       # 3,000 asked, 2,000 held
+    assert c.view("orders", "bond_of", c.keys["merchant1"]) == 5_000
+    assert c.balance("buyer1") == usd_before                                     # no USD moved
+    c.supply_check()
+    eur = c.view("ledger", "get_currency", "EUR")
+    assert eur["supply"] == 50_000 and eur["escrowed"] == c.view("ledger", "escrow_in", "EUR", "orders", f"o{oid}")
+
+
+def test_points_pay_part_of_a_cart_at_placement_and_come_back_on_a_full_refund():
+    from tests.commerce_harness import DAY, Chain
+    c = Chain()
+    c.publish_terms()
+    c.ok("merchant1", "loyalty", "create_program", "acme", 1_000, 30 * DAY)
+    first = c.to_delivered(price=20_000)
+    c.ok("buyer1", "orders", "confirm", first)
+    c.advance(c.days(15))
+    c.ok("buyer2", "orders", "poke", first)
+    c.ok("merchant1", "loyalty", "award", "acme", first)                        # 2,000 points
+    c.ok("merchant1", "loyalty", "set_point_value", "acme", 1, 1_000)           # a point pays 1, up to 10%
+    assert "name the loyalty program" in c.place(points=("", 5)).message
+    assert "pay at most 1000" in c.place(price=10_000, points=("acme", 1_001)).message
+    cart = [(h("tent"), 1, 6_000), (h("pegs"), 4, 1_000)]
+    oid = c.place(lines=cart, points=("acme", 999))
+    o = c.order(oid)
+    assert (o["price"], o["points"], o["points_value"], o["amount"]) == (10_000, 999, 999, 9_001)
+    assert [ln["discount"] for ln in o["lines"]] == [599, 400] and sum(ln["amount"] for ln in o["lines"]) == 9_001
+    assert c.escrow(oid) == 9_001 and c.view("loyalty", "balance_of", "acme", c.keys["buyer1"]) == 1_001
+    c.ok("merchant1", "orders", "reject", oid)
+    assert c.view("loyalty", "balance_of", "acme", c.keys["buyer1"]) == 2_000   # restored with the full refund
+    assert c.escrow(oid) == 0
     c.supply_check()

@@ -149,3 +149,14 @@ def test_the_members_vote_a_currency_and_its_issuer_pays_in_it(consortium):
     assert balance["balances"]["ACMEPTS"] == 480 and balance["currency"] == "USD"
     assert "480 ACMEPTS" in cli("ledger", "balance", "buyer-1").stdout
     assert cli.json("currency", "show", "ACMEPTS")["supply"] == 500
+    # An order priced in it: escrow, amounts and the order page are in ACMEPTS.
+    cli("order", "terms", "--arbiter", "arbiter", "--key", "merchant-acme")
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", "acme:mug", "--qty", "2",
+                      "--price", "100", "--currency", "ACMEPTS", "--key", "buyer-1")
+    order = cli.json("order", "show", str(placed["return_value"]))
+    assert order["currency"] == "ACMEPTS" and order["amount"] == 100
+    assert "paid 100 ACMEPTS" in cli("order", "show", str(placed["return_value"])).stdout
+    assert cli.json("ledger", "balance", "buyer-1")["balances"]["ACMEPTS"] == 380
+    refused = cli("order", "place", "--merchant", "merchant-acme", "--product", "acme:mug", "--price", "5",
+                  "--points", "no-such-program:5", "--key", "buyer-1", expect=EXIT_TX_FAILED)
+    assert "no loyalty program no-such-program" in refused.output and "not sent" in refused.output
