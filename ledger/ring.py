@@ -39,7 +39,6 @@ libsodium and is not constant-time: sign on the reviewer's own machine.
 from __future__ import annotations
 
 import hashlib
-import secrets
 
 from nacl import bindings as sodium
 from nacl.exceptions import CryptoError, RuntimeError as SodiumRuntimeError
@@ -172,7 +171,11 @@ def sign(secret: bytes, ring: list[bytes], message: bytes, aux: bytes | None = N
     pi = ring.index(mine)
     image = key_image(secret)
     prefix = _prefix(ring, image, message)
-    seed = hashlib.sha512(b"shopchain/lsag-nonce/v1" + secret + prefix + (secrets.token_bytes(32) if aux is None else aux)).digest()
+    if aux is None:
+        import os  # the OS RNG for a signer's nonce; verification (what contracts run) never draws randomness
+
+        aux = os.urandom(32)
+    seed = hashlib.sha512(b"shopchain/lsag-nonce/v1" + secret + prefix + aux).digest()
     for attempt in range(8):  # a zero scalar or an identity sum has probability ~2^-250 per try
         try:
             return image, _sign_once(secret, ring, pi, image, prefix, seed + bytes([attempt]))
