@@ -4,8 +4,9 @@ Several buyers, two merchants, two carriers, an arbiter and a service centre mak
 random calls (any party may try anything) while the height and the block time jump at
 random, at random paces. After every step: conservation (E1), no negative escrow (E2),
 refunds never above what was paid (E3), empty escrow in terminal states (E4), the
-points supply identity, voucher limits, reviews only for eligible orders with the
-committed key, service logs never rewritten, one passport per unit, and that every call
+points supply identity, voucher limits, reviews only from a ring of eligible orders
+signed by one of their committed keys and relayed by none of their buyers, one live
+review per order line, ratings equal to the sums of the live reviews, service logs never rewritten, one passport per unit, and that every call
 that succeeded was made by a party the spec permits.
 """
 
@@ -16,8 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from contracts_vm.system import review_message
+from ledger import ring
 from ledger.crypto import SigningKey, sha256
 from tests.commerce_harness import DAY, Chain, Err, h
+from tests.ring_reviews import publish_args
 
 BUYERS = ["buyer1", "buyer2", "buyer3"]
 MERCHANTS = ["merchant1", "merchant2"]
@@ -49,7 +52,7 @@ def action(**strategies):
 
 #: The first entry is what Hypothesis tries first and shrinks towards.
 WEIGHTED = (["progress"] * 6 + ["progress_case"] * 3 + ["place"] * 3 + ["advance"] * 3 + ["order_call"] * 2
-            + ["open_case", "case_call", "rule_dispute", "review", "warranty_flow", "warranty_flow", "transfer", "ticket",
+            + ["review"] * 2 + ["open_case", "case_call", "rule_dispute", "warranty_flow", "warranty_flow", "transfer", "ticket",
                "loyalty", "rotate_key"])
 
 
@@ -67,10 +70,18 @@ class CommerceMachine(RuleBasedStateMachine):
         self.orders: list[int] = []
         self.cases: list[int] = []
         self.review_keys: dict[int, SigningKey] = {}
+        self.announced: set[int] = set()
+        self.live: dict[bytes, dict] = {}   # key image -> the live review's model: origin order, merchant, scores
         self.units: list[bytes] = []
         self.logs: dict[bytes, list] = {}
         self.tickets: list[int] = []
         self.rotations = 0
+        for b in BUYERS:   # completed orders from the start, so rings of reviewable orders exist early
+            rk = SigningKey.from_label(f"sm-review-setup-{b}")
+            oid = self.c.to_delivered(b, "merchant1", 1_000, review_key_hash=sha256(rk.public_key))
+            self.c.ok(b, "orders", "confirm", oid)
+            self.orders.append(oid)
+            self.review_keys[oid] = rk
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -231,18 +242,56 @@ class CommerceMachine(RuleBasedStateMachine):
         """Blocks at the default pace, back to back (0.05 s), idle (1 s) or sparse: deadlines follow time."""
         self.c.advance(blocks, None if pace is None else blocks * pace)
 
-    @action(data=st.data(), right_key=st.booleans(), relayer=parties)
-    def review(self, data, right_key, relayer):
-        if not self.orders:
+    def _announce(self, oid: int) -> None:
+        if oid not in self.announced:
+            self.c.ok("platform", "reviews", "announce_key", oid, self.review_keys[oid].public_key)
+            self.announced.add(oid)
+
+    @action(data=st.data(), right_key=st.booleans(), relayer=parties, amend=st.booleans())
+    def review(self, data, right_key, relayer, amend):
+        if len(self.orders) < 2:
             return
-        oid = data.draw(st.sampled_from(self.orders))
-        rk = self.review_keys[oid] if right_key else SigningKey.from_label("intruder")
-        scores = [data.draw(st.integers(1, 5)) for _ in range(5)]
-        sig = rk.sign_raw(review_message("commerce-test", oid, 0, scores, h("txt"), False, 1))
+        pool = self.orders
+        if data.draw(st.booleans()):   # half the time a ring that may well be eligible, else any orders
+            pool = [i for i in self.orders if self.c.order(i)["state"] in REVIEWABLE] or pool
+        oid = data.draw(st.sampled_from(pool))
         o = self.c.order(oid)
-        out = self.c.call(relayer, "reviews", "publish", oid, 0, scores, h("txt"), False, rk.public_key, sig)
+        mates = [i for i in pool if i != oid and self.c.order(i)["merchant"] == o["merchant"]
+                 and self.c.order(i)["buyer"] != o["buyer"]] or self.orders
+        others = data.draw(st.lists(st.sampled_from(mates), min_size=1, max_size=3, unique=True))
+        ids = sorted(set(others) | {oid})
+        if len(ids) < 2:
+            return
+        for i in ids:
+            self._announce(i)
+        rk = self.review_keys[oid]
+        image = ring.key_image(ring.secret_scalar(rk.seed))
+        scores = [data.draw(st.integers(1, 5)) for _ in range(5)]
+        live = self.live.get(image)
+        if amend and live is not None:
+            prior = self.c.view("reviews", "get_review", live["id"])
+            keys = [self.review_keys[i].public_key for i in prior["ring"]]
+            message = review_message("commerce-test", prior["ring"], 0, scores, h("amended"), False, 2)
+            _, sig = ring.sign(ring.secret_scalar(rk.seed), keys, message, aux=b"sm")
+            out = self.c.call(relayer, "reviews", "amend", image, 0, scores, h("amended"), False, sig)
+            if not isinstance(out, Err):
+                assert prior["version"] == 1 and self.c.keys[relayer] not in {self.c.order(i)["buyer"] for i in prior["ring"]}
+                self.live[image] = {**live, "id": out, "scores": scores}
+            return
+        signer = rk if right_key else SigningKey.from_label("intruder")
+        ring_keys = {i: self.review_keys[i].public_key for i in ids}
+        ring_keys[oid] = signer.public_key  # an intruder signs over a ring holding its key instead of the order's
+        args = publish_args(signer, ring_keys, 0, scores, h("txt"))
+        orders = [self.c.order(i) for i in ids]
+        out = self.c.call(relayer, "reviews", "publish", *args)
         if not isinstance(out, Err):
-            assert right_key and o["state"] in REVIEWABLE and self.c.keys[relayer] != o["merchant"]
+            assert right_key and image not in self.live, "a second live review of one order line"
+            assert all(o["state"] in REVIEWABLE for o in orders)
+            assert all(self.c.now <= (o["completed_at"] or o["placed_at"]) + 90 * DAY for o in orders)
+            assert len({o["merchant"] for o in orders}) == 1 and len({o["buyer"] for o in orders}) == len(orders)
+            assert self.c.keys[relayer] not in {o["buyer"] for o in orders}, "a buyer relayed its own ring's review"
+            assert len({o["prev_state"] != "" for o in orders}) == 1
+            self.live[image] = {"id": out, "origin": oid, "merchant": orders[0]["merchant"], "scores": scores}
 
     @action(data=st.data(), who=st.sampled_from(MERCHANTS + BUYERS))
     def warranty_flow(self, data, who):
@@ -364,11 +413,17 @@ class CommerceMachine(RuleBasedStateMachine):
     def reviews_and_logs(self):
         if not hasattr(self, "c"):
             return
-        for oid in self.orders:
-            rid = self.c.view("reviews", "live_review", oid, 0)
-            if rid:
-                r = self.c.view("reviews", "get_review", rid)
-                assert sha256(r["review_key"]) == self.c.order(oid)["review_key_hash"]
+        sums: dict[bytes, list[int]] = {}
+        for image, model in self.live.items():
+            assert self.c.view("reviews", "live_review", image, 0) == model["id"]
+            r = self.c.view("reviews", "get_review", model["id"])
+            assert model["origin"] in r["ring"] and "order" not in r and r["scores"] == model["scores"]
+            total = sums.setdefault(model["merchant"], [0] * 6)
+            for i, v in enumerate([1] + model["scores"]):
+                total[i] += v
+        for m in MERCHANTS:   # ratings are exactly the sums over the live reviews (none is hidden here)
+            got = self.c.view("reviews", "merchant_rating", self.c.keys[m])
+            assert [got["count"]] + got["sums"] == sums.get(self.c.keys[m], [0] * 6)
         owners = {}
         for unit in self.units:
             p = self.c.view("warranty", "get_passport", unit)
