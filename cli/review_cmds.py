@@ -111,10 +111,9 @@ def choose_ring(q: Query, order_id: int, order: dict, own_key: bytes, excluded: 
     wanted = size - 1
     same = [c for c in pool if c[1]["product"] == order["product"]]
     notes: list[str] = []
-    if len(same) >= min(wanted, len(pool)):
-        chosen, same_product = rng.sample(same, min(wanted, len(same))), True
-    else:
-        chosen, same_product = rng.sample(pool, min(wanted, len(pool))), False
+    chosen = rng.sample(same if len(same) >= min(wanted, len(pool)) else pool, min(wanted, len(pool)))
+    same_product = all(c[1]["product"] == order["product"] for c in chosen)
+    if not same_product:
         notes.append(f"only {len(same)} other order(s) of this product can join the ring, so it mixes products: "
                      "the review counts for the merchant's rating, not the product's")
     if len(chosen) < wanted:
