@@ -167,7 +167,7 @@ def _reviewable(o) -> str:
 
 
 def _relayer_check(buyers) -> None:
-    require(not (ctx.sender in buyers),
+    require(not (ctx.sender in buyers) and not (ctx.origin in buyers),
             "the sender bought one of the ring's orders: a review sent from a buyer's own account names the "
             "reviewer; send it through a relayer (any other registered account)")
 

@@ -138,3 +138,14 @@ def test_any_member_of_any_ring_signs_and_no_outsider_verifies(members, data, me
     o_image, o_sig = ring.sign(SECRETS[outsider], own, message, aux=b"x")
     assert ring.verify(own, o_image, message, o_sig)
     assert not ring.verify(pubs, o_image, message, o_sig)
+
+
+def test_hash_to_point_and_key_image_are_pinned():
+    """Consensus depends on these bytes (libsodium's Elligator 2 map and our domain tags): a
+    library or tag change that moves them must fail here, not split validators."""
+    k = SigningKey.from_label("ring-vector")
+    assert k.public_key.hex() == "fd2a961761281da6976a570029690e80138e3e7562a26f5d06991e09480d512c"
+    assert ring.hash_to_point(k.public_key).hex() == \
+        "e3e8bfcfe491a06d17ffbfeeb9db9af08192210ed6005fa873302246b75d1232"
+    assert ring.key_image(ring.secret_scalar(k.seed)).hex() == \
+        "3fef163928c3d75115f89955825394c5c35ededd0f7d4c45dabd21c39f8470a4"
