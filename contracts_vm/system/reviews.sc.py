@@ -7,11 +7,10 @@ makes the order a possible member of rings. A review names a *ring* of 2..16
 reviewable orders of one merchant (ascending ids) whose keys were announced, and
 carries a linkable ring signature (LSAG, ledger/ring.py, through the ``ring_verify``
 host) by the key of one of them: the contract learns that a verified buyer of one of
-these orders wrote it, never which. The ring's key image,
-the same for every signature by one key, is the review's pseudonym: one live review
-per (key image, line), so one per order line, and an amendment is signed by the same
-key over the same ring (a second ring would narrow the signer down to the
-intersection). The signature covers ``message`` (``review_message`` in
+these orders wrote it, never which. The key image, the same for every signature by
+one key, is the review's pseudonym: one live review per (key image, line), so one per
+order line, and an amendment is signed by the same key over the same ring (a second
+ring would narrow the signer down to the intersection). The signature covers ``message`` (``review_message`` in
 contracts_vm/system/__init__.py builds the same bytes for clients): chain id, ring,
 line, scores, content hash, incentive flag and version, so the relayer that submits the
 transaction can change none of them. The sender is a relayer, never a buyer of a ring
