@@ -2,15 +2,17 @@
 
 Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
 - gas and wall time of one call for each step of an order's life (place, accept,
-  ship, deliver, confirm, close by poke), a review (ring-signed over 3 orders, relayed) and a warranty
-  service record, each averaged over
-  many orders on one in-memory chain;
+  ship, deliver, confirm, close by poke), a review (ring-signed over 3 orders, relayed), a
+  warranty service record and a warranty transfer by commit-reveal (offer, commit, claim),
+  each averaged over many orders on one in-memory chain;
 - order placements per second through the VM on one core vs a plain-Python
   equivalent of the same placement logic (role checks, terms hash, debt check, order
   record encoded canonically into a dict store, escrow lock) measured in the same
   run; ratio = VM / plain Python;
 - a placement's dispatches and CPU time with fused code (fuse.py) vs the same
-  program's unfused code, interleaved in one process (baseline = unfused).
+  program's unfused code, interleaved in one process (baseline = unfused);
+- signing policies (bench/multisig.py): policy setting, a transfer under a policy with
+  one key and co-signed vs without a policy, co-signature checks vs a plain one.
 The per-call figures skip a few warm-up orders: the first call of each function fuses
 it, once per process.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 from contracts_vm.api import CallContext, execute_call
 from contracts_vm.program import unfused
+from contracts_vm.system import warranty_claim_commitment
 from ledger.crypto import SigningKey, sha256
 from ledger.encoding import encode
 from tests.commerce_harness import Chain, h
@@ -92,6 +95,12 @@ def lifecycle() -> None:
         c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
         c.ok(buyer, "warranty", "activate", unit, oid)
         t.call("warranty_record", "service1", "warranty", "record_service", unit, "REPAIR", h(f"rep{i}"), True, 0)
+        code, taker = f"claim-code-{i}".encode(), ("buyer1", "buyer2", "buyer3")[(i + 1) % 3]
+        t.call("transfer_offer", buyer, "warranty", "offer_transfer", unit, sha256(code), c.after(10))
+        t.call("transfer_commit", taker, "warranty", "commit_claim", unit,
+               warranty_claim_commitment(unit, c.keys[taker], code))
+        c.advance(1, seconds=1)          # the reveal must come in a later block than the commitment
+        t.call("transfer_claim", taker, "warranty", "claim_transfer", unit, code)
     c.advance(c.days(15))
     for oid in range(WARMUP_ORDERS + 1, WARMUP_ORDERS + LIFECYCLE_ORDERS + 1):
         t.call("close", "carrier2", "orders", "poke", oid)
@@ -218,9 +227,12 @@ def fusion() -> None:
 
 
 def main() -> None:
+    from bench import multisig
+
     lifecycle()
     throughput()
     fusion()
+    multisig.main()
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ from typing import Any
 import click
 
 from cli.chain_cmds import account
+from cli.currency_cmds import currency
 from cli.member_cmds import signer_org
-from cli.output import CliError, format_amount, parse_amount, parse_hex
+from cli.output import CliError, parse_hex
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.genesis import ROLES
 from ledger.hexfmt import to_hex
@@ -115,29 +116,42 @@ def ledger() -> None:
     """Money: transfer between accounts and look at balances (amounts in currency units)."""
 
 
+currency_option = click.option("--currency", "code", default=None, metavar="CODE",
+                               help="The currency (default: the chain's base currency; see `shopchain currency list`).")
+
+
 @ledger.command("transfer")
 @click.argument("to")
 @click.argument("amount")
+@currency_option
 @tx_command
-def ledger_transfer(to: str, amount: str, tx: Tx) -> None:
-    """Pay AMOUNT (currency units, e.g. 12.50) from the signer's account to TO (0x key, key name or key file)."""
-    minor = parse_amount(amount)
+def ledger_transfer(to: str, amount: str, code: str | None, tx: Tx) -> None:
+    """Pay AMOUNT (units of the currency, e.g. 12.50) from the signer's account to TO (0x key, key name or key file)."""
+    c = currency(tx, code)
+    minor = c.parse(amount)
     target = tx.account(to, "TO")
-    tx.send("ledger", "transfer", target, minor,
-            describe=lambda r: f"paid {format_amount(minor)} to {tx.label(to_hex(target))}")
+    tx.send("ledger", "transfer_in", c.code, target, minor,
+            describe=lambda r: f"paid {c.show(minor)} to {tx.label(to_hex(target))}")
 
 
 @ledger.command("balance")
 @click.argument("who")
 @query_command
 def ledger_balance(who: str, q: Query) -> None:
-    """Show the balance of WHO (0x key, key name or key file), with the chain's supply and escrow."""
+    """Show WHO's balance in every currency it holds (0x key, key name or key file), with the base
+    currency's supply and escrow."""
     target = q.account(who, "WHO")
-    result = {"account": to_hex(target), "balance": q.view("ledger", "balance_of", target),
+    base = currency(q)
+    held = {code: amount for code, amount in q.view("ledger", "balances_of", target)}
+    result = {"account": to_hex(target), "balance": held.get(base.code, 0), "currency": base.code, "balances": held,
               "total_supply": q.view("ledger", "total_supply"), "total_escrow": q.view("ledger", "total_escrow")}
-    q.emit(result, lambda r: f"{q.label(r['account'])}: {format_amount(r['balance'])}\n"
-                             f"  supply {format_amount(r['total_supply'])}, "
-                             f"in escrow {format_amount(r['total_escrow'])}")
+
+    def human(r: dict) -> str:
+        others = [currency(q, code).show(amount) for code, amount in r["balances"].items() if code != base.code]
+        return (f"{q.label(r['account'])}: {base.show(r['balance'])}" + "".join(f", {o}" for o in others)
+                + f"\n  {base.code} supply {base.show(r['total_supply'])}, in escrow {base.show(r['total_escrow'])}")
+
+    q.emit(result, human)
 
 
 # --- settings ---------------------------------------------------------------------------

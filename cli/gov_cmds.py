@@ -34,7 +34,7 @@ from ledger.hexfmt import to_hex
 
 #: The kinds the governance contract takes (its _check_proposal).
 KINDS = ("code", "settings", "admit_org", "remove_org", "role_policy", "fees", "add_validator", "remove_validator",
-         "rotate_validator")
+         "rotate_validator", "recover_account", "currency")
 #: Proposal states that still need something done (voting, or waiting to be executed).
 OPEN_STATES = ("open", "passed")
 #: Longest description (the contract's MAX_DESCRIPTION).
@@ -364,6 +364,18 @@ def propose_role_policy(roles: tuple[str, ...], description: str, tx: Tx) -> Non
 def propose_fees(gas_price: int, byte_price: int, collector: str, description: str, tx: Tx) -> None:
     """Set the transaction fee schedule."""
     submit_proposal(tx, "fees", [gas_price, byte_price, tx.account(collector, "--collector")], description)
+
+
+@propose.command("currency")
+@click.argument("code")
+@click.option("--name", required=True, help="What people call it, e.g. \"Acme points\" or \"Euro\".")
+@click.option("--decimals", required=True, type=click.IntRange(0, 18), help="Decimals of one unit (EUR 2, points 0).")
+@click.option("--issuer", required=True, help="The one account that issues and retires it (key name, key file or 0x key).")
+@description_option
+@tx_command
+def propose_currency(code: str, name: str, decimals: int, issuer: str, description: str, tx: Tx) -> None:
+    """Create currency CODE (3..8 of A-Z, 0-9), issued by one account."""
+    submit_proposal(tx, "currency", [code.strip().upper(), name, decimals, tx.account(issuer, "--issuer")], description)
 
 
 @propose.command("add-validator")

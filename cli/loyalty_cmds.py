@@ -37,6 +37,20 @@ def points_create(program: str, rate: str, expiry: str, tx: Tx) -> None:
             describe=lambda r: f"program {program} created ({format_percent(bps)})")
 
 
+@points.command("set-value")
+@click.argument("program")
+@click.option("--point-value", required=True, help="What one point pays, in currency units (e.g. 0.01).")
+@click.option("--max-share", required=True, help="The largest share of an order points may pay, e.g. 20%.")
+@tx_command
+def points_set_value(program: str, point_value: str, max_share: str, tx: Tx) -> None:
+    """Program issuer: let points pay part of this merchant's orders (`order place --points N`)."""
+    value = parse_amount(point_value, "--point-value", allow_zero=True)
+    share = parse_percent(max_share, "--max-share")
+    tx.send("loyalty", "set_point_value", program, value, share,
+            describe=lambda r: f"a point of {program} pays {format_amount(value)}, at most "
+                               f"{format_percent(share)} of an order")
+
+
 @points.command("award")
 @click.argument("program")
 @click.argument("order_id", type=click.IntRange(1), metavar="ORDER")

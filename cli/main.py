@@ -26,7 +26,7 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every command group (imported here so `shopchain --help` lists them all)."""
-    from cli import account_cmds, aftersales_cmds, gov_cmds, loyalty_cmds, orders_cmds
+    from cli import account_cmds, aftersales_cmds, cosign_cmds, currency_cmds, gov_cmds, loyalty_cmds, orders_cmds
     from cli.chain_cmds import account, block, call, tx
     from cli.completion import completion
     from cli.contract import contract
@@ -35,9 +35,12 @@ def _register() -> None:
     from cli.keys import keys
     from cli.node import node
 
+    cosign_cmds.attach_tx_verbs(tx)
+    cosign_cmds.attach_policy_verbs(account)
+
     for command in (contract, devnet, genesis, node, keys, tx, call, block, account, completion,
                     *orders_cmds.all_groups(), *aftersales_cmds.all_groups(), *loyalty_cmds.all_groups(),
-                    *gov_cmds.all_groups(), *account_cmds.all_groups()):
+                    *gov_cmds.all_groups(), *account_cmds.all_groups(), *currency_cmds.all_groups()):
         main.add_command(command)
 
 

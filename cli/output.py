@@ -226,35 +226,41 @@ def _scalar(value: Any) -> str:
 
 # --- units --------------------------------------------------------------------------
 
-def parse_amount(text: str, what: str = "amount", allow_zero: bool = False) -> int:
-    """'12.50' -> 1250 minor units, exactly; refuses more than UNIT_DECIMALS decimals."""
+def parse_amount(text: str, what: str = "amount", allow_zero: bool = False, decimals: int = UNIT_DECIMALS,
+                 code: str = "") -> int:
+    """'12.50' -> 1250 minor units, exactly; refuses more decimals than the currency has
+    (``decimals``: the base currency's UNIT_DECIMALS unless another currency is named)."""
     cleaned = str(text).strip().replace("_", "")
+    unit = f"{code} units" if code else "currency units"
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
-        raise CliError(f"{what} {text!r} is not a number; expected currency units like 12.50") from None
+        raise CliError(f"{what} {text!r} is not a number; expected {unit} like "
+                       f"{'12' if not decimals else '12.' + '5' * decimals}") from None
     if not value.is_finite():
         raise CliError(f"{what} {text!r} is not a finite number")
-    minor = value * UNIT_SCALE
+    minor = value * (10 ** decimals)
     if minor != minor.to_integral_value():
-        raise CliError(f"{what} {text!r} has more than {UNIT_DECIMALS} decimals; "
-                       f"amounts are in currency units with cents, like 12.34")
+        raise CliError(f"{what} {text!r} has more than {decimals} decimals; "
+                       + (f"{code or 'this currency'} has {decimals}" if code or decimals != UNIT_DECIMALS
+                          else "amounts are in currency units with cents, like 12.34"))
     result = int(minor)
     if result < 0 or (result == 0 and not allow_zero):
         raise CliError(f"{what} {text!r} must be {'zero or ' if allow_zero else ''}positive")
     if result > MAX_AMOUNT_MINOR:
-        raise CliError(f"{what} {text!r} exceeds the largest amount, {format_amount(MAX_AMOUNT_MINOR)}")
+        raise CliError(f"{what} {text!r} exceeds the largest amount, {format_amount(MAX_AMOUNT_MINOR, decimals)}")
     return result
 
 
-def format_amount(minor: int | str | None) -> str:
-    """1250 -> '12.50' (minor units may arrive as decimal strings from JSON)."""
+def format_amount(minor: int | str | None, decimals: int = UNIT_DECIMALS, code: str = "") -> str:
+    """1250 -> '12.50' (minor units may arrive as decimal strings from JSON); with ``code``, '12.50 USD'."""
     if minor is None:
         return "-"
     value = int(minor)
     sign = "-" if value < 0 else ""
-    whole, cents = divmod(abs(value), UNIT_SCALE)
-    return f"{sign}{whole:,}.{cents:0{UNIT_DECIMALS}d}"
+    whole, frac = divmod(abs(value), 10 ** decimals)
+    text = f"{sign}{whole:,}" + (f".{frac:0{decimals}d}" if decimals else "")
+    return f"{text} {code}" if code else text
 
 
 def parse_percent(text: str, what: str = "rate") -> int:

@@ -4,10 +4,11 @@ How it works: ``query_command`` gives a command ``--node``, ``--keystore`` and
 ``--json`` and hands it a ``Query`` (a client plus account-name resolution);
 ``tx_command`` adds the signer (``--key NAME`` from the encrypted keystore, or
 ``--key-file PATH`` for a plain key file such as a devnet demo key), the password
-source, ``--gas``, ``--timeout``, ``--no-wait``, ``--dry-run`` and ``--no-precheck`` and
-hands it a ``Tx`` whose ``send`` signs, submits, waits for the receipt and prints the
-outcome. Passwords come from ``--password-file``, then SHOPCHAIN_PASSWORD, then a hidden
-prompt; they are never echoed or logged.
+source, ``--gas``, ``--timeout``, ``--no-wait``, ``--dry-run``, ``--no-precheck`` and
+``--cosign`` (more keys signing the same transaction, cli/cosign_cmds.py) and hands it a
+``Tx`` whose ``send`` signs, submits, waits for the receipt and prints the outcome.
+Passwords come from ``--password-file``, then SHOPCHAIN_PASSWORD, then a hidden prompt;
+they are never echoed or logged.
 
 Mistakes cost nothing: before submitting, ``send`` asks the node to simulate the signed
 transaction (``chain_simulate``: the receipt it would get in the next block). If it would
@@ -193,6 +194,7 @@ class Tx(Query):
     wait: bool = True
     dry_run: bool = False    # simulate and print the would-be receipt; never submit
     precheck: bool = True    # simulate first and refuse to submit what would fail
+    cosign: tuple[str, ...] = ()   # --cosign: more keys signing the same body (cli/cosign_cmds.py)
     _signer: SigningKey | None = field(default=None, repr=False)
 
     def signer_public_key(self) -> bytes | None:
@@ -251,7 +253,9 @@ class Tx(Query):
         # mempool, so a script of `--no-wait` commands does not reuse a nonce.
         info = client.account(key.public_key)
         nonce = info["nonce"] + info.get("pending_txs", 0)
-        raw = client.build(key, contract, method, list(args), self.gas, nonce=nonce)
+        from cli.cosign_cmds import add_cosignatures
+
+        raw = add_cosignatures(self, client.build(key, contract, method, list(args), self.gas, nonce=nonce))
         if self.dry_run:
             return self._dry_run(raw, contract, method, nonce)
         if self.precheck:
@@ -272,7 +276,6 @@ class Tx(Query):
         headline = describe(receipt) if describe else f"{contract}.{method} committed"
         self.emit(receipt, lambda r: f"{headline}\n{receipt_summary(r)}")
         return receipt
-
 
     def _simulate(self, raw: bytes, required: bool) -> dict | None:
         """The would-be receipt of ``raw``; None from a node without chain_simulate unless ``required``.
@@ -360,9 +363,9 @@ def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, node_url: str, keystore: str, as_json: bool, key_name: str | None,
                 key_file: str | None, password_file: str | None, gas: int, timeout: float, no_wait: bool,
-                dry_run: bool, no_precheck: bool, **kwargs: Any) -> Any:
+                dry_run: bool, no_precheck: bool, cosign: tuple[str, ...], **kwargs: Any) -> Any:
         tx = Tx(node_url, keystore, as_json, key_name=key_name, key_file=key_file, password_file=password_file,
-                gas=gas, timeout=timeout, wait=not no_wait, dry_run=dry_run, precheck=not no_precheck)
+                gas=gas, timeout=timeout, wait=not no_wait, dry_run=dry_run, precheck=not no_precheck, cosign=cosign)
         return handle_errors(fn)(*args, tx=tx, **kwargs)
 
     options = [
@@ -380,6 +383,9 @@ def tx_command(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Simulate on the latest state and print the would-be receipt; submit nothing."),
         click.option("--no-precheck", is_flag=True,
                      help="Submit even if the simulation says it would fail (state may change before inclusion)."),
+        click.option("--cosign", "cosign", multiple=True, metavar="KEY",
+                     help="Also co-sign with this key (keystore name or key file; repeatable), for an account "
+                          "whose signing policy needs several keys."),
     ]
     for option in options:
         wrapper = option(wrapper)

@@ -49,6 +49,9 @@ class CallContext:
     chain_id: str = ""
     tx_id: bytes = b""
     origin: bytes | None = None   # the transaction signer; defaults to sender
+    #: The transaction's co-signer keys (signatures verified before execution, ascending);
+    #: identity's signing policies count the ones they name (docs/commerce.md, "Signing policies").
+    cosigners: tuple[bytes, ...] = ()
 
 
 @dataclass

@@ -156,7 +156,7 @@ def host_install_code(m, payload) -> bytes:
     """``install_code(payload)``: ``install_deploy`` as the running (governance) contract, gas from the call."""
     tx = _host_payload(m, payload)
     ctx = CallContext(sender=m.self_address, height=m.height, timestamp_ms=m.timestamp_ms, chain_id=m.chain_id,
-                      tx_id=m.tx_id, origin=m.origin)
+                      tx_id=m.tx_id, origin=m.origin, cosigners=m._cosigners)
     result = install_deploy(m.state, tx, ctx, max(m.gas, 0))
     m.charge(result.gas_used)
     if not result.ok:

@@ -101,7 +101,7 @@ def load_contract(state, name: str) -> tuple[Program, tuple]:
 class Machine:
     __slots__ = ("gas", "steps", "state", "read_only", "events", "frames", "depth",
                  "sender", "origin", "caller_contract", "contract", "self_address",
-                 "height", "timestamp_ms", "chain_id", "tx_id", "prefix", "capabilities")
+                 "height", "timestamp_ms", "chain_id", "tx_id", "prefix", "capabilities", "_cosigners")
 
     def __init__(self, state, ctx, gas: int, read_only: bool) -> None:
         self.gas = gas
@@ -122,6 +122,12 @@ class Machine:
         self.tx_id = ctx.tx_id
         self.prefix = b""
         self.capabilities: tuple = ()
+        self._cosigners: tuple = tuple(ctx.cosigners)
+
+    @property
+    def cosigners(self) -> list:
+        """``ctx.cosigners``: a fresh list each read, so a contract cannot edit what later reads see."""
+        return list(self._cosigners)
 
     # ---- the interpreter loop -------------------------------------------------------
 

@@ -583,7 +583,7 @@ BRANCHES = frozenset({BY_NAME[n].code for n in ("JUMP", "JUMP_IF_FALSE", "JUMP_I
 
 #: Context fields readable with CTX, in immediate order (Machine attribute names).
 CTX_FIELDS = ("sender", "origin", "caller_contract", "contract", "self_address",
-              "height", "timestamp_ms", "chain_id", "tx_id")
+              "height", "timestamp_ms", "chain_id", "tx_id", "cosigners")
 
 #: Most arguments of one contract call (CALL_CONTRACT immediate).
 MAX_CALL_ARGS = 16

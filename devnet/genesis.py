@@ -55,8 +55,9 @@ DEMO_ACCOUNTS = [
     ("treasury", "platform", ["TREASURY"], FEE_FUNDING),
     ("issuer", "platform", ["ISSUER"], FEE_FUNDING),
     ("auditor", "platform", ["AUDITOR"], FEE_FUNDING),
-    ("merchant-acme", "acme", ["MERCHANT"], MERCHANT_BALANCE),
-    ("merchant-globex", "globex", ["MERCHANT"], MERCHANT_BALANCE),
+    # merchants issue their own loyalty points and vouchers (ISSUER)
+    ("merchant-acme", "acme", ["MERCHANT", "ISSUER"], MERCHANT_BALANCE),
+    ("merchant-globex", "globex", ["MERCHANT", "ISSUER"], MERCHANT_BALANCE),
     ("carrier", "swiftship", ["CARRIER"], FEE_FUNDING),
     ("service-center", "fixit", ["SERVICE_CENTER"], FEE_FUNDING),
     ("arbiter", "fairplay", ["ARBITER"], FEE_FUNDING),

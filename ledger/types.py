@@ -47,9 +47,14 @@ MAX_NAME_CHARS = 64
 MAX_RECEIPT_EVENTS = 256
 #: Most validators in a set.
 MAX_VALIDATORS = 256
+#: Most co-signatures on one transaction (identity's MAX_COSIGNERS; bounds its signature checks).
+MAX_COSIGNATURES = 8
 
 TAG_TX = "tx/1"
 TAG_SIGNED_TX = "stx/1"
+#: stx/1's fields plus ``[[key, signature], ...]`` (1..MAX_COSIGNATURES, ascending by key); a
+#: transaction without co-signatures is always stx/1, so existing encodings stay byte-identical.
+TAG_COSIGNED_TX = "cstx/1"
 #: Fields of an encoded header, the tag included (the block store reads headers by position).
 HEADER_FIELD_COUNT = 13
 TAG_HEADER = "hdr/2"  # /2: next_validator_set_hash added (validator sets change by height)
@@ -167,25 +172,67 @@ class TxBody:
         raw = encoding.encode([TAG_SIGNED_TX, self.to_list(), signature])
         return SignedTx(self, signature, raw, body_raw)
 
+    def cosign(self, key: SigningKey) -> bytes:
+        """A co-signature: the same domain, chain id and body bytes the sender signs, so a
+        co-signer approves exactly this transaction (and its id) on this chain."""
+        return key.sign(DOMAIN_TX, self.chain_id, self.encode())
 
-#: A canonical signed transaction is ``[TAG_SIGNED_TX, body, signature]``: this prefix,
-#: the body's own canonical bytes, then the 64-byte signature as bin8.
+
+#: A canonical signed transaction is ``[TAG_SIGNED_TX, body, signature]``: this prefix, the body's
+#: own canonical bytes, then the 64-byte signature as bin8 (cstx/1: then the co-signature array).
 _SIGNED_TX_PREFIX = b"\x93" + encoding.encode(TAG_SIGNED_TX)
+_COSIGNED_TX_PREFIX = b"\x94" + encoding.encode(TAG_COSIGNED_TX)
 _SIGNATURE_SUFFIX_BYTES = 2 + SIGNATURE_BYTES
+
+#: (co-signer key, its signature of the body), ascending by key.
+Cosignatures = tuple[tuple[bytes, bytes], ...]
+
+
+def _cosignatures(value: Any, sender: bytes) -> Cosignatures:
+    """A cstx/1's co-signatures: 1..MAX_COSIGNATURES pairs, keys strictly ascending, none the sender's."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_COSIGNATURES:
+        found = f"{len(value)} items" if isinstance(value, list) else type(value).__name__
+        raise DecodeError(f"transaction cosignatures: expected an array of 1..{MAX_COSIGNATURES} "
+                          f"[key, signature] pairs, found {found}")
+    out = []
+    for i, pair in enumerate(value):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise DecodeError(f"transaction cosignature {i}: expected [key, signature]")
+        key = _bytes(pair[0], PUBLIC_KEY_BYTES, f"transaction cosignature {i} key")
+        signature = _bytes(pair[1], SIGNATURE_BYTES, f"transaction cosignature {i} signature")
+        if key == sender:
+            raise DecodeError(f"transaction cosignature {i}: the key is the sender's own; the sender signs once")
+        if out and key <= out[-1][0]:
+            raise DecodeError(f"transaction cosignature {i}: keys must be strictly ascending (sorted, no "
+                              f"duplicates); key {key.hex()[:16]} follows {out[-1][0].hex()[:16]}")
+        out.append((key, signature))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class SignedTx:
+    """A body, its sender's signature and any co-signatures: each signs the same body bytes in
+    the same domain, so co-signers approve the very id the sender signed and adding one changes
+    only how many keys approved (identity's signing policies count them), never the id."""
+
     body: TxBody
     signature: bytes
     _raw: bytes | None = field(default=None, compare=False, repr=False)
     _body_raw: bytes | None = field(default=None, compare=False, repr=False)
+    cosignatures: Cosignatures = ()
 
     def to_list(self) -> list:
+        if self.cosignatures:
+            return [TAG_COSIGNED_TX, self.body.to_list(), self.signature, [[k, s] for k, s in self.cosignatures]]
         return [TAG_SIGNED_TX, self.body.to_list(), self.signature]
 
     @classmethod
     def from_list(cls, v: Any) -> "SignedTx":
+        if isinstance(v, list) and v and v[0] == TAG_COSIGNED_TX:
+            f = _fields(v, TAG_COSIGNED_TX, 4, "co-signed transaction")
+            body = TxBody.from_list(f[1])
+            return cls(body, _bytes(f[2], SIGNATURE_BYTES, "transaction signature"),
+                       cosignatures=_cosignatures(f[3], body.sender))
         f = _fields(v, TAG_SIGNED_TX, 3, "signed transaction")
         return cls(TxBody.from_list(f[1]), _bytes(f[2], SIGNATURE_BYTES, "transaction signature"))
 
@@ -204,19 +251,51 @@ class SignedTx:
 
         The body's bytes (what was signed, and what the id hashes) are a slice of ``raw``:
         every part of a canonical encoding is canonical, so there is no need to encode
-        the body again.
+        the body again (a cstx/1 re-encodes only its short co-signature array).
         """
         tx = cls.from_list(value)
-        body_raw = raw[len(_SIGNED_TX_PREFIX):len(raw) - _SIGNATURE_SUFFIX_BYTES]
-        return cls(tx.body, tx.signature, raw, body_raw)
+        if tx.cosignatures:
+            tail = len(encoding.reencode_decoded(value[3])) + _SIGNATURE_SUFFIX_BYTES
+            body_raw = raw[len(_COSIGNED_TX_PREFIX):len(raw) - tail]
+        else:
+            body_raw = raw[len(_SIGNED_TX_PREFIX):len(raw) - _SIGNATURE_SUFFIX_BYTES]
+        return cls(tx.body, tx.signature, raw, body_raw, tx.cosignatures)
 
     @cached_property
     def tx_id(self) -> bytes:
         return sha256(self._body_raw if self._body_raw is not None else self.body.encode())
 
+    @property
+    def cosigner_keys(self) -> tuple[bytes, ...]:
+        return tuple(k for k, _ in self.cosignatures)
+
     def verify_signature(self) -> bool:
+        """The sender's signature and every co-signature, each checked once (strict ed25519)."""
         body_raw = self._body_raw if self._body_raw is not None else self.body.encode()
-        return verify_signed(DOMAIN_TX, self.body.chain_id, self.body.sender, body_raw, self.signature)
+        return (verify_signed(DOMAIN_TX, self.body.chain_id, self.body.sender, body_raw, self.signature)
+                and self.bad_cosignature() is None)
+
+    def bad_cosignature(self) -> bytes | None:
+        """The first co-signer key whose signature does not verify, or None."""
+        body_raw = self._body_raw if self._body_raw is not None else self.body.encode()
+        return next((k for k, s in self.cosignatures
+                     if not verify_signed(DOMAIN_TX, self.body.chain_id, k, body_raw, s)), None)
+
+    def with_cosignature(self, key: bytes, signature: bytes) -> "SignedTx":
+        """This transaction with one more co-signature (kept sorted), body and id unchanged; refuses
+        the sender's key, a repeat and one past MAX_COSIGNATURES, so the result is canonical."""
+        if key == self.body.sender:
+            raise ValidationError("the sender's own key signs the transaction; it cannot also co-sign it")
+        if key in self.cosigner_keys:
+            raise ValidationError(f"key {key.hex()} has already co-signed this transaction")
+        if len(self.cosignatures) >= MAX_COSIGNATURES:
+            raise ValidationError(f"a transaction carries at most {MAX_COSIGNATURES} co-signatures, "
+                                  f"it already has {len(self.cosignatures)}")
+        return SignedTx(self.body, self.signature, cosignatures=tuple(sorted(self.cosignatures + ((key, signature),))))
+
+    def cosigned_by(self, key: SigningKey) -> "SignedTx":
+        """``with_cosignature`` with ``key``'s signature of the body."""
+        return self.with_cosignature(key.public_key, self.body.cosign(key))
 
 
 # --- events and receipts ----------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 from contracts_vm.bytecode import code_hash, decode_container
 from contracts_vm.errors import VMError
 from contracts_vm.machine import CODE_PREFIX, check_contract_name, storage_prefix
-from contracts_vm.system import key_proof_message
+from contracts_vm.system import cosigner_proof_message, key_proof_message
 from ledger import encoding
 from ledger.crypto import SigningKey, sha256
 from ledger.errors import ChainError, ValidationError
@@ -319,6 +319,12 @@ def key_proof(chain_id: str, account: bytes, new_key: SigningKey) -> bytes:
     """``new_key``'s proof of possession for becoming ``account``'s signing key on ``chain_id``:
     the argument of ``identity.rotate_signing_key`` and of a ``recover_account`` proposal."""
     return new_key.sign_raw(key_proof_message(chain_id, account, new_key.public_key))
+
+
+def cosigner_proof(chain_id: str, account: bytes, cosigner: SigningKey) -> bytes:
+    """``cosigner``'s proof of possession for joining ``account``'s signing policy on ``chain_id``:
+    an entry of ``identity.set_signing_policy``'s ``proofs``."""
+    return cosigner.sign_raw(cosigner_proof_message(chain_id, account, cosigner.public_key))
 
 
 def _json_arg(value: Any) -> Any:

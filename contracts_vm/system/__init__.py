@@ -56,6 +56,8 @@ SYSTEM_CONTRACTS: list[tuple[str, str, list[str]]] = [
 DAY = 86_400
 #: Settings used when genesis.contract_settings does not name them (per contract).
 DEFAULT_SETTINGS: dict[str, dict[str, int]] = {
+    # the base currency: pays fees, prices orders unless another is named
+    "ledger": {"currency_code": "USD", "currency_decimals": 2},
     # durations are seconds of block time (a day is 86,400)
     "orders": {"fee_bps": 200, "holdback_bps": 1000, "arbiter_seconds": 7 * DAY, "extend_seconds": 3 * DAY},
     "cases": {"reply_seconds": 2 * DAY, "return_ship_seconds": 7 * DAY, "return_transit_seconds": 14 * DAY,
@@ -144,6 +146,8 @@ def install_system_contracts(state, genesis: "Genesis") -> None:
     platform_org = _platform_org(genesis)
     for org in genesis.organisations:
         _genesis_call(state, "identity", "genesis_org", [org.id, list(org.admin_keys), org.id == platform_org])
+    currency = _settings(genesis, "ledger")
+    _genesis_call(state, "ledger", "configure", [currency["currency_code"], currency["currency_decimals"]])
     for acct in genesis.accounts:
         _genesis_call(state, "identity", "genesis_account",
                       [acct.public_key, acct.organisation, list(acct.roles), acct.encryption_key or b""])
@@ -187,6 +191,55 @@ def warranty_claim_commitment(unit: bytes, claimant: bytes, code: bytes) -> byte
     """What a new owner commits to before revealing a transfer's claim code; the warranty
     contract's ``claim_commitment`` rebuilds exactly these (binds the code to the claimant)."""
     return hashlib.sha256(b"shopchain/warranty-claim/v1|" + unit + b"|" + claimant + b"|" + code).digest()
+
+
+def cosigner_proof_message(chain_id: str, account: bytes, cosigner: bytes) -> bytes:
+    """The bytes a co-signer key signs to join ``account``'s signing policy; the identity
+    contract's ``cosigner_proof_message`` rebuilds exactly these."""
+    return b"shopchain/cosigner-key/v1|" + chain_id.encode() + b"|" + account + cosigner
+
+
+@dataclass(frozen=True)
+class SigningPolicy:
+    """An account's k-of-(n+1) rule (identity's ``Policy`` record, read directly).
+
+    ``threshold`` counts the account's own key (which signs every transaction of the
+    account) and the co-signers; below it a transaction may move at most
+    ``spend_limit`` out of the balance per ``window_ms`` of block time (0: per transaction).
+    """
+
+    cosigners: tuple[bytes, ...]
+    threshold: int
+    spend_limit: int
+    window_ms: int
+
+    def approvals(self, cosigner_keys: tuple[bytes, ...] | list[bytes]) -> int:
+        """The account's own signature plus the co-signatures from this policy's keys."""
+        return 1 + sum(1 for k in set(cosigner_keys) if k in self.cosigners)
+
+    def describe(self) -> str:
+        window = "per transaction" if self.window_ms == 0 else f"per {self.window_ms} ms of block time"
+        return (f"{self.threshold} of {len(self.cosigners) + 1} signatures above {self.spend_limit} {window}")
+
+
+def signing_policy(state, account: bytes) -> SigningPolicy | None:
+    """``account``'s signing policy, None when it has none (one key suffices for everything).
+
+    A direct read of identity's ``policies`` map (no VM entry: the executor asks this
+    for every transaction, admission for every co-signed one); it agrees with the
+    contract's ``signing_policy`` view (tests/node/test_multisig.py checks it).
+    """
+    record = _record(state, "policies", account)
+    if record is None:
+        return None
+    try:
+        cosigners, threshold = tuple(record["cosigners"]), record["threshold"]
+        spend_limit, window_ms = record["spend_limit"], record["window_ms"]
+    except (KeyError, TypeError):
+        raise CorruptionError(f"identity policy of {account.hex()} is not a Policy: {record!r}") from None
+    if not all(type(k) is bytes for k in cosigners) or not all(type(v) is int for v in (threshold, spend_limit, window_ms)):
+        raise CorruptionError(f"identity policy of {account.hex()} is not a Policy: {record!r}")
+    return SigningPolicy(cosigners, threshold, spend_limit, window_ms)
 
 
 #: Error names of a refused signer (the prefix of its receipt error).

@@ -21,6 +21,7 @@ carries out what passed:
     remove_validator   [key]                                       schedules the set without it
     rotate_validator   [old, new key(, p2p, rpc)]                  schedules the set with old replaced in place
     recover_account    [account id, new key, proof]                identity.gov_recover_account (a lost key)
+    currency           [code, name, decimals, issuer]              ledger.gov_create_currency
 
 A "recover_account" proposal may only be made by an admin of the account's own
 organisation (it knows the holder and vouches for the request; if that organisation
@@ -308,8 +309,14 @@ def _check_proposal(kind, args) -> any:
         _check_recovery(args[0])
         call("identity", "check_key_change", args[0], args[1], args[2])
         return None
+    if kind == "currency":
+        _nargs(args, 4, "[code, name, decimals, issuer]")
+        require(args[2] >= 0 and args[2] <= 18, "decimals must be 0..18, found " + str(args[2]))
+        require(call("identity", "is_active", args[3]), "the issuer must be an active account")
+        require(call("ledger", "get_currency", args[0]) == None, "currency " + args[0] + " exists already")
+        return None
     revert("unknown proposal kind " + kind + "; expected one of code, settings, admit_org, remove_org, role_policy, "
-           + "fees, add_validator, remove_validator, rotate_validator, recover_account")
+           + "fees, add_validator, remove_validator, rotate_validator, recover_account, currency")
     return None
 
 
@@ -489,6 +496,8 @@ def _perform(p, payload) -> None:
         _schedule_set(keys)
     elif kind == "recover_account":
         call("identity", "gov_recover_account", args[0], args[1], args[2])
+    elif kind == "currency":
+        call("ledger", "gov_create_currency", args[0], args[1], args[2], args[3])
 
 
 # ---- validator schedule -------------------------------------------------------------

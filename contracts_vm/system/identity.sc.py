@@ -21,6 +21,20 @@ they do not hold, or squats someone else's key). An organisation admin key that 
 also an account's registration key keeps being the organisation's admin through the
 account: admin_of is keyed by that id, so after a rotation the new key acts as admin.
 
+Signing policies (a second factor): an account may require k of n+1 signatures (its
+own current key plus up to MAX_COSIGNERS co-signer keys, each added with a proof of
+possession over ``cosigner_proof_message``) for anything that moves more than
+``spend_limit`` minor units out of its balance per ``window_ms`` of block time (0: per
+transaction). A transaction carries co-signatures next to the sender's signature
+(ledger.types, cstx/1); ``ctx.cosigners`` lists their keys, verified before
+execution. The node's executor enforces the spend limit (node.core.spend: it reads
+``policies`` directly and measures the balance around the call); this contract
+enforces that changing or clearing the policy and rotating the account's keys need
+the full threshold, so a thief holding one key can neither remove the second factor
+nor move the account to a key of their own. A governance recovery (lost key) clears
+the policy: the consortium replaces every factor at once, and the owner sets a new
+policy with the recovered key.
+
 After genesis the consortium itself changes only through the governance contract
 (capability "governance"): gov_admit_org / gov_remove_org admit and remove
 organisations, gov_set_platform_only_roles sets which roles only a platform
@@ -44,6 +58,14 @@ MAX_ORG_ID = 64
 KEY_PROOF_DOMAIN = b"shopchain/account-key/v1|"
 #: ed25519 signatures are 64 bytes.
 SIGNATURE_BYTES = 64
+#: Most co-signer keys in one signing policy (ledger.types.MAX_COSIGNATURES: a transaction
+#: carries at most this many co-signatures, so a larger policy could never be satisfied).
+MAX_COSIGNERS = 8
+#: Longest spend window: a year of block time in milliseconds.
+MAX_SPEND_WINDOW_MS = 31622400000
+#: Domain tag of the proof of possession a co-signer key gives (distinct from KEY_PROOF_DOMAIN, so
+#: agreeing to co-sign never doubles as consent to become the account's signing key).
+COSIGNER_PROOF_DOMAIN = b"shopchain/cosigner-key/v1|"
 
 
 class Org(Record):
@@ -67,12 +89,21 @@ class KeyEntry(Record):
     retired_at: int
 
 
+class Policy(Record):
+    cosigners: list[bytes]
+    threshold: int
+    spend_limit: int
+    window_ms: int
+    set_at: int
+
+
 sealed: bool
 platform_org: str
 orgs: Map[str, Org]
 admin_of: Map[bytes, str]
 accounts: Map[bytes, Account]
 keys: Map[bytes, KeyEntry]
+policies: Map[bytes, Policy]
 org_ids: list[str]
 active_orgs: int
 platform_only: list[str]
@@ -267,6 +298,7 @@ def revoke_account(account: bytes) -> None:
 def rotate_encryption_key(new_key: bytes) -> None:
     acct = self.accounts.get(ctx.sender)
     require(acct != None and acct.active, "sender is not an active account")
+    _require_threshold(ctx.sender, "rotating the encryption key")
     _check_enc_key(new_key)
     old_key = acct.enc_key
     acct.enc_key = new_key
@@ -314,6 +346,10 @@ def rotate_signing_key(new_key: bytes, proof: bytes) -> None:
     """
     acct = self.accounts.get(ctx.sender)
     require(acct != None and acct.active, "sender is not an active account")
+    _require_threshold(ctx.sender, "rotating the signing key")
+    policy = self.policies.get(ctx.sender)
+    require(policy == None or not (new_key in policy.cosigners),
+            "key 0x" + new_key.hex() + " is one of the account's co-signers; a key cannot count twice")
     old_key = _set_signing_key(ctx.sender, new_key, proof)
     emit(KeyRotated, account=ctx.sender, kind="signing", old_key=old_key, new_key=new_key, height=ctx.height)
 
@@ -323,7 +359,96 @@ def rotate_signing_key(new_key: bytes, proof: bytes) -> None:
 def gov_recover_account(account: bytes, new_key: bytes, proof: bytes) -> None:
     """A passed "recover_account" proposal: the account's key was lost; ``new_key`` replaces it."""
     old_key = _set_signing_key(account, new_key, proof)
+    if account in self.policies:
+        del self.policies[account]
+        emit(SigningPolicyCleared, account=account, by="recovery", height=ctx.height)
     emit(AccountRecovered, account=account, old_key=old_key, new_key=new_key, height=ctx.height)
+
+
+# ---- signing policies (k of n+1 signatures above a spend limit) ---------------------------
+
+def cosigner_proof_message(account, key) -> bytes:
+    """What a co-signer key signs to agree to co-sign for ``account`` on this chain
+    (contracts_vm.system.cosigner_proof_message builds the same bytes for clients)."""
+    return COSIGNER_PROOF_DOMAIN + ctx.chain_id.encode() + b"|" + account + key
+
+
+def _approvals(account, policy) -> int:
+    """Signatures approving this call for ``account``: its own key (it signed the transaction)
+    plus the co-signatures from the policy's keys. Only a transaction's own call counts them:
+    a contract calling in carries no signatures of the account."""
+    if ctx.caller_contract != "" or ctx.origin != account:
+        return 0
+    n = 1
+    for k in ctx.cosigners:
+        if k in policy.cosigners:
+            n += 1
+    return n
+
+
+def _require_threshold(account, what) -> None:
+    """Revert unless the call carries the account's full threshold (no policy: one key is it)."""
+    policy = self.policies.get(account)
+    if policy == None:
+        return
+    have = _approvals(account, policy)
+    require(have >= policy.threshold,
+            what + " needs " + str(policy.threshold) + " of " + str(len(policy.cosigners) + 1)
+            + " signatures (the account's key and its co-signers), found " + str(have))
+
+
+@public
+def set_signing_policy(cosigners: list[bytes], proofs: list[bytes], threshold: int, spend_limit: int,
+                       window_ms: int) -> None:
+    """Require ``threshold`` of (own key + ``cosigners``) signatures for spending above
+    ``spend_limit`` per ``window_ms`` of block time (0: per transaction), and for changing
+    the policy or rotating keys. ``proofs[i]``: cosigners[i]'s signature of
+    cosigner_proof_message(account id, cosigners[i]). Replacing a policy needs its threshold."""
+    account = ctx.sender
+    acct = self.accounts.get(account)
+    require(acct != None and acct.active, "sender is not an active account")
+    _require_threshold(account, "changing the signing policy")
+    n = len(cosigners)
+    require(n >= 1 and n <= MAX_COSIGNERS, "expected 1.." + str(MAX_COSIGNERS) + " co-signer keys, found " + str(n))
+    require(len(proofs) == n, "expected one proof per co-signer (" + str(n) + "), found " + str(len(proofs)))
+    require(threshold >= 2 and threshold <= n + 1,
+            "threshold counts the account's key and its co-signers: expected 2.." + str(n + 1) + ", found " + str(threshold))
+    require(spend_limit >= 0, "spend limit must not be negative, found " + str(spend_limit))
+    require(window_ms >= 0 and window_ms <= MAX_SPEND_WINDOW_MS,
+            "spend window must be 0.." + str(MAX_SPEND_WINDOW_MS) + " ms, found " + str(window_ms))
+    seen = []
+    i = 0
+    for k in cosigners:
+        require(len(k) == KEY_BYTES, "co-signer keys are 32 bytes, found " + str(len(k)))
+        require(not (k in seen), "co-signer 0x" + k.hex() + " listed twice")
+        require(k != acct.signing_key, "the account's own signing key cannot be its co-signer")
+        require(not (k in self.keys and self.keys[k].account == account),
+                "key 0x" + k.hex() + " is a retired signing key of this account; a co-signer is another key")
+        require(len(proofs[i]) == SIGNATURE_BYTES, "proof " + str(i) + " is not a 64-byte signature")
+        require(ed25519_verify(k, cosigner_proof_message(account, k), proofs[i]),
+                "proof " + str(i) + " is not co-signer 0x" + k.hex() + "'s signature of cosigner_proof_message(account, key) on this chain")
+        seen.append(k)
+        i += 1
+    self.policies[account] = Policy(cosigners=cosigners, threshold=threshold, spend_limit=spend_limit,
+                                    window_ms=window_ms, set_at=ctx.height)
+    emit(SigningPolicySet, account=account, cosigners=cosigners, threshold=threshold, spend_limit=spend_limit,
+         window_ms=window_ms, height=ctx.height)
+
+
+@public
+def clear_signing_policy() -> None:
+    """Back to one key for everything; needs the policy's threshold."""
+    account = ctx.sender
+    require(account in self.policies, "account 0x" + account.hex() + " has no signing policy")
+    _require_threshold(account, "clearing the signing policy")
+    del self.policies[account]
+    emit(SigningPolicyCleared, account=account, by="account", height=ctx.height)
+
+
+@view
+def signing_policy(account: bytes) -> any:
+    """The account's Policy record, or None (one key suffices for everything)."""
+    return self.policies.get(account)
 
 
 @view

@@ -19,6 +19,8 @@ the price minus refunds to pay, so paid <= cap and budget always.
 BPS = 10000
 #: Most lots one redemption or sweep walks (bounded work per call).
 MAX_LOTS_PER_CALL = 64
+#: Most a point may be worth, in minor units of the order's price.
+MAX_POINT_VALUE = 1000000
 #: Longest points expiry (3660 days, in seconds).
 MAX_EXPIRY_SECONDS = 316224000
 
@@ -27,6 +29,8 @@ class Program(Record):
     issuer: bytes
     rate_bps: int
     expiry_seconds: int
+    point_value: int
+    max_pay_bps: int
     minted: int
     redeemed: int
     expired: int
@@ -73,6 +77,8 @@ head: Map[tuple[str, bytes], int]
 awards: Map[tuple[str, int], Award]
 vouchers: Map[bytes, Voucher]
 buyer_uses: Map[tuple[bytes, bytes], int]
+#: (program, order) -> points that paid part of the order (restored on a full refund).
+order_points: Map[tuple[str, int], int]
 voucher_orders: Map[tuple[bytes, int], bool]
 referrers: Map[bytes, Referrer]
 pair_paid: Map[tuple[bytes, bytes], int]
@@ -99,7 +105,22 @@ def create_program(program_id: str, rate_bps: int, expiry_seconds: int) -> None:
     require(expiry_seconds >= 3600 and expiry_seconds <= MAX_EXPIRY_SECONDS,
             "expiry must be 3600..316224000 seconds (an hour to 3660 days), found " + str(expiry_seconds))
     self.programs[program_id] = Program(issuer=ctx.sender, rate_bps=rate_bps, expiry_seconds=expiry_seconds,
-                                        minted=0, redeemed=0, expired=0, clawed=0)
+                                        point_value=0, max_pay_bps=0, minted=0, redeemed=0, expired=0, clawed=0)
+
+
+@public
+def set_point_value(program_id: str, point_value: int, max_pay_bps: int) -> None:
+    """The issuer lets points pay: each is worth ``point_value`` minor units of the price, and
+    points pay at most ``max_pay_bps`` of an order (0 stops points paying for new orders)."""
+    p = _program(program_id)
+    require(ctx.sender == p.issuer, "only the program's issuer sets what its points are worth")
+    require(point_value >= 0 and point_value <= MAX_POINT_VALUE, "a point is worth 0..1000000 minor units, found "
+            + str(point_value))
+    require(max_pay_bps >= 0 and max_pay_bps <= BPS, "points pay 0..10000 bps of an order, found " + str(max_pay_bps))
+    p.point_value = point_value
+    p.max_pay_bps = max_pay_bps
+    self.programs[program_id] = p
+    emit(PointValueSet, program=program_id, point_value=point_value, max_pay_bps=max_pay_bps)
 
 
 @public
@@ -215,6 +236,46 @@ def create_voucher(voucher_id: bytes, code_hash: bytes, kind: str, value: int, m
                                         min_spend=min_spend, valid_from=valid_from, valid_to=valid_to,
                                         max_redemptions=max_redemptions, per_buyer=per_buyer, redemptions=0)
     emit(VoucherCreated, voucher=voucher_id, max_redemptions=max_redemptions)
+
+
+@public
+@requires("loyalty")
+def pay_with_points(program_id: str, points: int, buyer: bytes, merchant: bytes, price: int, order_id: int) -> int:
+    """Orders, at placement: the buyer pays part of ``price`` with its oldest live points of the
+    merchant's own program; returns the part paid (points x point value), which the merchant forgoes."""
+    p = _program(program_id)
+    require(p.issuer == merchant, "program " + program_id + " is not this merchant's; its points pay only its orders")
+    require(p.point_value > 0 and p.max_pay_bps > 0, "points of program " + program_id + " do not pay for orders")
+    require(points > 0, "pay with a positive number of points, found " + str(points))
+    value = points * p.point_value
+    most = price * p.max_pay_bps // BPS
+    require(value <= most, str(points) + " points are worth " + str(value) + "; points pay at most " + str(most)
+            + " of this order (" + str(p.max_pay_bps) + " bps)")
+    got = _take(program_id, buyer, points, False, True)
+    require(got == points, "only " + str(got) + " unexpired points available, paying with " + str(points))
+    p.redeemed += points
+    self.programs[program_id] = p
+    self.order_points[(program_id, order_id)] = points
+    emit(PointsPaid, program=program_id, order=order_id, account=buyer, points=points, value=value)
+    return value
+
+
+@public
+@requires("loyalty")
+def restore_points(program_id: str, buyer: bytes, order_id: int) -> int:
+    """Orders, on a full refund: the points that paid come back as a new lot (a fresh expiry)."""
+    p = _program(program_id)
+    points = self.order_points.get((program_id, order_id), 0)
+    if points == 0:
+        return 0
+    del self.order_points[(program_id, order_id)]
+    n = self.next_lot.get((program_id, buyer), 0)
+    self.next_lot[(program_id, buyer)] = n + 1
+    self.lots[(program_id, buyer, n)] = Lot(remaining=points, expires=_now() + p.expiry_seconds, order=order_id)
+    p.redeemed -= points
+    self.programs[program_id] = p
+    emit(PointsRestored, program=program_id, order=order_id, account=buyer, points=points)
+    return points
 
 
 @public

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contracts_vm.api import check_call_shape
-from contracts_vm.system import (Signer, install_system_contracts, member_nodes, resolve_signer, validator_directory,
-                                 validator_schedule)
+from contracts_vm.system import (Signer, SigningPolicy, install_system_contracts, member_nodes, resolve_signer,
+                                 signing_policy, validator_directory, validator_schedule)
 from ledger.crypto import PUBLIC_KEY_BYTES
 from ledger.errors import ChainError, CorruptionError, StorageError, ValidationError
 from ledger.genesis import Genesis
@@ -145,7 +145,9 @@ class Chain:
         # (height, timestamp_ms, tx_root) -> outcome: everything execution depends on.
         self._speculative: OrderedDict[tuple[int, int, bytes], BlockOutcome] = OrderedDict()
         self.speculation_hits = 0
-        self.verified_tx_ids: Callable[[bytes], bool] = lambda tx_id: False
+        #: True when this exact transaction (same bytes: co-signatures share the id) was verified
+        #: at admission; the node sets it to the mempool's ``holds``.
+        self.verified_tx: Callable[[SignedTx], bool] = lambda tx: False
         self._fees: tuple[bytes, FeeSchedule] | None = None  # (state root, schedule read there)
 
     def _check_head_certificate(self) -> None:
@@ -269,6 +271,10 @@ class Chain:
     def account_balance(self, account: bytes) -> int:
         return read_balance(self.state, account)
 
+    def signing_policy(self, account: bytes) -> SigningPolicy | None:
+        """The account's signing policy in the committed state (admission's co-signer check)."""
+        return signing_policy(self.state, account)
+
     # --- execution ------------------------------------------------------------------
 
     def _remember(self, block_hash: bytes, outcome: BlockOutcome) -> None:
@@ -352,8 +358,8 @@ class Chain:
                 return f"transaction {tx.tx_id.hex()[:16]} is for another chain"
             if tx.body.gas_limit > MAX_TX_GAS:
                 return f"transaction {tx.tx_id.hex()[:16]} asks for {tx.body.gas_limit} gas, the maximum is {MAX_TX_GAS}"
-            if not self.verified_tx_ids(tx.tx_id) and not tx.verify_signature():
-                return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature"
+            if not self.verified_tx(tx) and not tx.verify_signature():
+                return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature or co-signature"
         outcome = self._outcomes.get(block.block_hash)
         if outcome is None:
             # check_shape proved tx_root commits to these transactions in this order.

@@ -22,6 +22,7 @@ on a write that failed is signed, sent or acknowledged.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +39,8 @@ from node.core.chain import BlockLimits, Chain, DivergenceError, ScheduleReader
 from node.core.executor import BlockOutcome
 from node.core.mempool import Mempool, MempoolError, MempoolLimits
 from node.core.records import RecordJournal
+
+log = logging.getLogger("shopchain.chain")
 
 #: Ready cycles one input may cause before the core reports a bug in itself.
 MAX_READY_ROUNDS = 10_000
@@ -97,8 +100,8 @@ class NodeCore:
         self.limits = settings.block_limits
         self.mempool = Mempool(genesis.chain_id, self.chain.account_nonce, self.chain.signer, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,
-                               balance_of=self.chain.account_balance)
-        self.chain.verified_tx_ids = self.mempool.__contains__
+                               balance_of=self.chain.account_balance, signing_policy=self.chain.signing_policy)
+        self.chain.verified_tx = self.mempool.holds
         # A read that finds the store corrupted (an RPC answer, a catch-up serve) halts the node.
         self.chain.blocks.on_corruption = self.chain.state.on_corruption = lambda exc: self.halt(str(exc), exc)
         self.records = RecordJournal(kv, settings.sync_writes)
@@ -184,6 +187,8 @@ class NodeCore:
         reason = self.chain.check_block(block, self.clock_ms(), live)
         if reason is not None:
             self.rejected_blocks = (self.rejected_blocks + [f"height {block.height}: {reason}"])[-8:]
+            log.warning("rejected proposed block at height %d (view %d, proposer %s..): %s", block.height,
+                        block.header.view, block.header.proposer.hex()[:16], reason)
         return reason is None
 
     # --- the Ready loop ---------------------------------------------------------------

@@ -15,8 +15,12 @@ fails. Fees (``node.core.fees``) wrap the call: the most it can cost is debited
 before it runs, outside the call's checkpoint, and after it, failed or not, the
 unused part is refunded and the fee due is paid to the collector; the receipt records
 the fee. A chain without a fee schedule skips all of this and its roots are as
-before. Transactions refused before the nonce is consumed (unregistered or rotated-out
-key, bad nonce) pay nothing: the sender may never have signed them for this position (a
+before. An account with a signing policy (identity: k of n+1 signatures) may, with fewer
+signatures than k, move at most the policy's spend limit out of its balance
+(``node.core.spend`` measures the balance around the call and reverts it past the
+limit; ctx.cosigners tells the contracts which co-signer keys signed). Transactions
+refused before the nonce is consumed (unregistered or rotated-out key, bad nonce) pay
+nothing: the sender may never have signed them for this position (a
 replayed copy), and admission keeps them out of honest blocks. The ``system``
 pseudo-contract keeps the shapes of ``deploy`` (code) and ``set_fees`` (the fee
 schedule), but no transaction sender may use them any more (issue 14): both changes
@@ -39,6 +43,7 @@ from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.state import StateDiff, StateOverlay, StateStore
 from ledger.types import STATUS_FAILED, STATUS_OK, Event, Receipt, SignedTx, compute_receipts_root
+from node.core import spend
 from node.core.fees import FREE, FeeSchedule, credit, debit, read_balance, read_fee_schedule
 
 #: State key prefix of each account's next nonce (outside every contract's namespace).
@@ -130,10 +135,28 @@ def execute_tx(overlay: StateOverlay, tx: SignedTx, height: int, timestamp_ms: i
 
 
 def _call(overlay: StateOverlay, tx: SignedTx, account: bytes, height: int, timestamp_ms: int) -> Receipt:
+    """The call, held to the account's signing policy when it carries fewer signatures than
+    the policy's threshold (``node.core.spend``): a call that spends past the limit is
+    reverted like a failed one, its gas still used."""
+    limit = spend.guard(overlay, account, tx.cosigner_keys)
+    if limit is None:
+        return _run_call(overlay, tx, account, height, timestamp_ms)
+    mark = overlay.checkpoint()
+    receipt = _run_call(overlay, tx, account, height, timestamp_ms)
+    if receipt.status != STATUS_OK:
+        return receipt
+    refusal = spend.check(overlay, limit, timestamp_ms)
+    if refusal is None:
+        return receipt
+    overlay.revert(mark)
+    return Receipt(tx.tx_id, STATUS_FAILED, receipt.gas_used, None, refusal, [])
+
+
+def _run_call(overlay: StateOverlay, tx: SignedTx, account: bytes, height: int, timestamp_ms: int) -> Receipt:
     """The call itself, as the account; the VM reverts its own changes when it fails (the fee stays charged)."""
     body = tx.body
     ctx = CallContext(sender=account, height=height, timestamp_ms=timestamp_ms, chain_id=body.chain_id,
-                      tx_id=tx.tx_id, origin=account)
+                      tx_id=tx.tx_id, origin=account, cosigners=tx.cosigner_keys)
     if body.contract == SYSTEM_CONTRACT:
         result = _system_call(overlay, body.method, body.args, ctx, body.gas_limit)
     else:

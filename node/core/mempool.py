@@ -8,10 +8,15 @@ key; a key rotated out of its account is refused naming the account and the
 rotation height), the nonce window (of the key's account: nonces are per account), per-sender and global caps, the call's shape against the
 installed ABI (``call_shape``: contract, method, argument count and types, from the
 latest committed state), whether the sender can pay the most this and its other
-pending transactions may cost in fees (``fees`` and ``balance_of``), and last the
-signature. Each refusal is a
+pending transactions may cost in fees (``fees`` and ``balance_of``), that every
+co-signature comes from a key of the sender's signing policy (``signing_policy``:
+one that does not would never count; the spend limit itself is the executor's,
+``node.core.spend``, since it depends on what the call does), and last the sender's
+signature and every co-signature, each verified once (``verify``). Each refusal is a
 ``MempoolError`` with a stable reason code that JSON-RPC turns into a specific
-error. Admitted transactions wait per sender, keyed by nonce; ``reap`` hands the
+error. A copy of a pending transaction that carries strictly more co-signatures
+replaces it (``_upgrade_of``): co-signatures are outside the id, and the better-signed
+copy must not be shut out by an earlier or stripped one. Admitted transactions wait per sender, keyed by nonce; ``reap`` hands the
 primary, sender by sender in order of first arrival, each sender's run of consecutive
 nonces starting at its next expected nonce, within count, byte and gas limits.
 After every committed block ``update`` drops what was included and everything whose
@@ -44,7 +49,7 @@ from contracts_vm.limits import INTRINSIC_GAS
 from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx, TxBody
-from contracts_vm.system import Signer
+from contracts_vm.system import Signer, SigningPolicy
 from node.core.fees import FREE, FeeSchedule
 
 #: Largest encoded argument list of a transaction: far below MAX_TX_BYTES and the block
@@ -83,9 +88,10 @@ NONCE_TOO_HIGH = "nonce_too_high"
 SENDER_FULL = "sender_full"
 POOL_FULL = "mempool_full"
 BAD_SIGNATURE = "bad_signature"
+BAD_COSIGNER = "bad_cosigner"
 REASONS = (MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, GAS_TOO_LOW, ARGS_TOO_LARGE, DUPLICATE, UNREGISTERED,
            ROTATED_KEY, NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
-           BAD_ARGUMENTS, INSUFFICIENT_FEE, BAD_SIGNATURE)
+           BAD_ARGUMENTS, INSUFFICIENT_FEE, BAD_SIGNATURE, BAD_COSIGNER)
 #: What each refusal means (the JSON-RPC reference lists these, docs/rpc.md).
 REASON_DOCS = {
     MALFORMED: "the bytes are not a canonical signed transaction",
@@ -106,7 +112,8 @@ REASON_DOCS = {
     NOT_CALLABLE: "the method may only be called by a contract holding a capability",
     BAD_ARGUMENTS: "the argument count or a type does not match the method's ABI (the message shows both)",
     INSUFFICIENT_FEE: "the sender's balance does not cover the most this and its pending transactions may cost",
-    BAD_SIGNATURE: "the signature does not verify for the sender, chain and body",
+    BAD_SIGNATURE: "the signature or a co-signature does not verify for its key, the chain and the body",
+    BAD_COSIGNER: "a co-signature is from a key that is not in the sender's signing policy (or the account has none)",
 }
 #: The refusal reason for each VM error name ``call_shape`` may answer.
 SHAPE_REASONS = {vm_errors.UNKNOWN_CONTRACT: UNKNOWN_CONTRACT, vm_errors.UNKNOWN_METHOD: UNKNOWN_METHOD,
@@ -119,6 +126,8 @@ CallShape = Callable[[TxBody], "tuple[str, str] | None"]
 SenderResolver = Callable[[bytes], Signer]
 #: The refusal reason for each error name a ``Signer`` refusal may carry.
 SENDER_REASONS = {"RotatedKey": ROTATED_KEY}
+#: ``signing_policy(account)``: the account's signing policy, None when it has none.
+PolicyReader = Callable[[bytes], SigningPolicy | None]
 
 
 class MempoolError(ChainError):
@@ -158,7 +167,8 @@ class Mempool:
                  limits: MempoolLimits = MempoolLimits(),
                  verify: Callable[[SignedTx], bool] = SignedTx.verify_signature,
                  call_shape: CallShape | None = None, fees: Callable[[], FeeSchedule] = lambda: FREE,
-                 balance_of: Callable[[bytes], int] | None = None) -> None:
+                 balance_of: Callable[[bytes], int] | None = None,
+                 signing_policy: PolicyReader | None = None) -> None:
         self.chain_id = chain_id
         self.account_nonce = account_nonce
         self.resolve_sender = resolve_sender
@@ -169,6 +179,7 @@ class Mempool:
         self.call_shape = call_shape
         self.fees = fees
         self.balance_of = balance_of
+        self.signing_policy = signing_policy
         self._held: dict[bytes, int] = {}  # sender -> the most its pending transactions may cost in fees
         self._fee_of: dict[bytes, int] = {}  # tx id -> the most it may cost (what it adds to _held)
         self._by_sender: OrderedDict[bytes, dict[int, SignedTx]] = OrderedDict()
@@ -184,6 +195,12 @@ class Mempool:
 
     def __contains__(self, tx_id: bytes) -> bool:
         return tx_id in self._ids
+
+    def holds(self, tx: SignedTx) -> bool:
+        """True when this very transaction is pending: same id and same bytes. Its signatures
+        were verified at admission; a copy with the same id but other co-signatures was not."""
+        pending = self._ids.get(tx.tx_id)
+        return pending is not None and pending.encode() == tx.encode()
 
     def _refuse(self, reason: str, message: str) -> MempoolError:
         self.refusals[reason] += 1
@@ -211,8 +228,26 @@ class Mempool:
         run = [pending.get(nonce) for nonce in range(start, stop)]
         return None if any(tx is None for tx in run) else run  # type: ignore[return-value]
 
-    def _check(self, raw: bytes, signed: bool = True) -> tuple[SignedTx, bytes]:
-        """``check``, also returning the account id the sender's key resolved to."""
+
+    def _upgrade_of(self, tx: SignedTx) -> SignedTx | None:
+        """The pending copy of ``tx`` that ``tx`` replaces, or None when its id is not pending.
+
+        The id leaves signatures out, so the same transaction may arrive with more
+        co-signatures than a copy already pending (collected later, or a copy someone
+        stripped): the one whose co-signers strictly include the pending copy's replaces
+        it. Any other copy of a pending id is a duplicate.
+        """
+        pending = self._ids.get(tx.tx_id)
+        if pending is None:
+            return None
+        if set(pending.cosigner_keys) < set(tx.cosigner_keys) and pending.signature == tx.signature:
+            return pending
+        raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending"
+                                      + (" with these or more co-signatures" if tx.cosignatures else ""))
+
+    def _check(self, raw: bytes, signed: bool = True) -> tuple[SignedTx, bytes, SignedTx | None]:
+        """``check``, also returning the account id the sender's key resolved to and the
+        pending copy with fewer co-signatures this one replaces (None for a new id)."""
         limits = self.limits
         if len(raw) > limits.max_tx_bytes:
             raise self._refuse(TOO_LARGE, f"transaction is {len(raw)} bytes, the limit is {limits.max_tx_bytes}")
@@ -237,8 +272,7 @@ class Mempool:
             if args_bytes > limits.max_args_bytes:
                 raise self._refuse(ARGS_TOO_LARGE, f"the arguments encode to {args_bytes} bytes, the limit is "
                                                    f"{limits.max_args_bytes}")
-        if tx.tx_id in self._ids:
-            raise self._refuse(DUPLICATE, f"transaction {tx.tx_id.hex()} is already pending")
+        replaces = self._upgrade_of(tx)
         signer = self.resolve_sender(body.sender)
         if signer.refusal is not None or signer.account is None:
             name, message = signer.refusal or ("UnregisteredSender", f"sender {body.sender.hex()} has no account")
@@ -250,11 +284,11 @@ class Mempool:
         if body.nonce >= expected + limits.nonce_window:
             raise self._refuse(NONCE_TOO_HIGH, f"nonce {body.nonce} is more than {limits.nonce_window} past the next nonce {expected}")
         pending = self._by_sender.get(body.sender)
-        if pending is not None and body.nonce in pending:
+        if pending is not None and body.nonce in pending and replaces is None:
             raise self._refuse(DUPLICATE, f"the sender already has a pending transaction with nonce {body.nonce}")
-        if pending is not None and len(pending) >= limits.max_per_sender:
+        if pending is not None and len(pending) >= limits.max_per_sender and replaces is None:
             raise self._refuse(SENDER_FULL, f"the sender has {len(pending)} pending transactions, the limit is {limits.max_per_sender}")
-        if len(self._ids) >= limits.max_txs:
+        if len(self._ids) >= limits.max_txs and replaces is None:
             raise self._refuse(POOL_FULL, f"the mempool holds {len(self._ids)} transactions, its limit; retry after the next block")
         if self.call_shape is not None:
             shape = self.call_shape(body)
@@ -263,20 +297,43 @@ class Mempool:
         fees = self.fees()
         if not fees.free and self.balance_of is not None:
             fee = fees.max_fee(body.gas_limit, len(raw))
-            held = self._held.get(body.sender, 0)
+            held = self._held.get(body.sender, 0) - (0 if replaces is None else self._fee_of.get(replaces.tx_id, 0))
             balance = self.balance_of(account)
             if balance < held + fee:
                 pending_note = f" plus {held} for its pending transactions" if held else ""
                 raise self._refuse(INSUFFICIENT_FEE, (
                     f"the sender's balance is {balance}, the fee may be up to {fee}{pending_note} (gas limit "
                     f"{body.gas_limit} x {fees.gas_price} per 1000 gas + {len(raw)} bytes x {fees.byte_price})"))
+        if tx.cosignatures:
+            self._check_cosigners(tx, account)
         if signed and not self.verify(tx):
+            bad = tx.bad_cosignature() if tx.cosignatures else None
+            if bad is not None:
+                raise self._refuse(BAD_SIGNATURE, f"the co-signature of key 0x{bad.hex()} does not verify for this "
+                                                  f"chain and body (a co-signer signs the same body as the sender)")
             raise self._refuse(BAD_SIGNATURE, "the signature does not verify for this sender, chain and body")
-        return tx, account
+        return tx, account, replaces
+
+    def _check_cosigners(self, tx: SignedTx, account: bytes) -> None:
+        """Every co-signer must be a key of the account's policy: others would never count."""
+        policy = None if self.signing_policy is None else self.signing_policy(account)
+        if policy is None:
+            raise self._refuse(BAD_COSIGNER, (
+                f"the transaction carries {len(tx.cosignatures)} co-signature(s) but account 0x{account.hex()} has "
+                f"no signing policy; send it signed by the account's key alone, or set a policy first "
+                f"(identity.set_signing_policy)"))
+        for key in tx.cosigner_keys:
+            if key not in policy.cosigners:
+                raise self._refuse(BAD_COSIGNER, (
+                    f"co-signer 0x{key.hex()} is not in the signing policy of account 0x{account.hex()} "
+                    f"(its co-signers: {', '.join('0x' + k.hex()[:16] for k in policy.cosigners)})"))
 
     def admit(self, raw: bytes, now: float = 0.0) -> SignedTx:
         """Check and add a client's raw transaction; return it or raise MempoolError."""
-        tx, account = self._check(raw)
+        tx, account, replaces = self._check(raw)
+        if replaces is not None:
+            self._forget(replaces.tx_id)
+            self._by_sender[tx.body.sender].pop(tx.body.nonce, None)
         self.add_checked(tx, now, account)
         return tx
 

@@ -15,7 +15,8 @@ two executions add up in every height's latency. With previews they overlap.
 
 A preview is only a hint. The PRE-PREPARE is still checked in full and its roots must
 equal the outcome's; an outcome whose inputs differ from the block's cannot be found
-under the block's key (the transaction root commits to the ids in order). A backup
+under the block's key (the transaction root commits to the transactions' bytes in order,
+co-signatures included, so a backup holding another copy of a listed id simply misses). A backup
 takes previews only from the primary of its current view, for the height above its
 own head, at most ``MAX_PREVIEWS_PER_HEIGHT`` per height, so a faulty primary can make
 it execute a few blocks' worth of work per height and nothing else.

@@ -110,7 +110,7 @@ def tx_json(tx: SignedTx) -> dict:
     b = tx.body
     return {"id": hx(tx.tx_id), "chain_id": b.chain_id, "sender": hx(b.sender), "nonce": b.nonce,
             "contract": b.contract, "method": b.method, "args": value_to_json(b.args), "gas_limit": b.gas_limit,
-            "signature": hx(tx.signature), "raw": hx(tx.encode())}
+            "signature": hx(tx.signature), "cosigners": [hx(k) for k in tx.cosigner_keys], "raw": hx(tx.encode())}
 
 
 def cert_json(cert: CommitCertificate | None) -> dict | None:

@@ -58,7 +58,8 @@ def test_dry_run_prints_the_would_be_receipt_and_submits_nothing(cli):
     # A wallet asking before it signs gets the same answer.
     merchant = cli.json("keys", "show", "merchant-globex")["public_key"]
     buyer = cli.json("keys", "show", "buyer-3")["public_key"]
-    asked = Client(cli.net.urls[0]).simulate_call(bytes.fromhex(buyer[2:]), "ledger", "transfer", merchant, 125)
+    asked = Client(cli.net.urls[0]).simulate_call(bytes.fromhex(buyer[2:]), "ledger", "transfer_in", "USD", merchant,
+                                                  125)
     assert (asked["signed"], asked["status"], asked["gas_used"], asked["fee"], asked["tx_id"]) == \
         (False, "ok", dry["gas_used"], dry["fee"], dry["tx_id"])
     # The real transfer gets the receipt the dry run showed.

@@ -123,3 +123,29 @@ def test_the_consortium_admits_a_member_adds_removes_and_rotates_validators_unde
     assert len({f.block(head)["hash"] for f in followers}) == 1
     counts = collections.Counter(net.all_tx_ids(0))
     assert all(counts[t] == 1 for t in acked), [t for t in acked if counts[t] != 1][:5]
+
+
+def test_the_members_vote_a_currency_and_its_issuer_pays_in_it(consortium):
+    """Issue 15: a currency exists only once the members voted for it; amounts carry its code
+    and its own decimals everywhere the CLI shows or reads them."""
+    c, cli = consortium, consortium.cli
+    for name in ("buyer-1", "merchant-globex"):
+        if name not in c.admins.values():
+            cli("keys", "import", name, cli.key_file(name))
+    voters = ["platform", "acme", "globex", "fixit", "newco"][:cli.json("gov", "settings")["required_votes"]]
+    made = c.enact("acme", ["currency", "ACMEPTS", "--name", "Acme points", "--decimals", "0",
+                            "--issuer", "merchant-acme"], voters)
+    assert made["state"] == "executed"
+    assert "ACMEPTS" in cli("currency", "list").stdout
+    cli("currency", "issue", "ACMEPTS", "buyer-1", "500", "--key", "merchant-acme")
+    refused = cli("currency", "issue", "ACMEPTS", "buyer-1", "5", "--key", "merchant-globex", expect=EXIT_TX_FAILED)
+    assert "only the issuer of ACMEPTS issues it" in refused.output
+    fractional = cli("ledger", "transfer", "merchant-acme", "1.5", "--currency", "ACMEPTS", "--key", "buyer-1",
+                     expect=EXIT_USER)
+    assert "more than 0 decimals" in fractional.output
+    paid = cli("ledger", "transfer", "merchant-acme", "20", "--currency", "acmepts", "--key", "buyer-1").stdout
+    assert "paid 20 ACMEPTS" in paid
+    balance = cli.json("ledger", "balance", "buyer-1")
+    assert balance["balances"]["ACMEPTS"] == 480 and balance["currency"] == "USD"
+    assert "480 ACMEPTS" in cli("ledger", "balance", "buyer-1").stdout
+    assert cli.json("currency", "show", "ACMEPTS")["supply"] == 500

@@ -219,12 +219,12 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
 
     open_page(driver, base, f"#/tx/{story['place_tx']}")
     wait_text(driver, "#receipt", "committed and succeeded", f"order {story['order_id']}")
-    wait_text(driver, "#events", "orders.OrderPlaced")
+    wait_text(driver, "#events", "orders.OrderPlaced", "ledger.Locked", " USD")   # amounts in their currency
     shot(driver, "transaction.png")
 
     open_page(driver, base, f"#/order/{story['order_id']}")
     wait_text(driver, "#order-state", "COMPLETED")
-    wait_text(driver, "main", "return window closes after")
+    wait_text(driver, "main", "return window closes after", " (in 1", "Deadlines are in block time")  # a local date, ~14 days left
     timeline = wait_text(driver, "#order-timeline", "OrderPlaced", "OrderAccepted", "Shipped", "Delivered",
                          "ReceiptConfirmed", "ReviewKeyAnnounced", "WarrantyActivated")
     assert "ReviewPublished" not in timeline   # the review names a ring of orders, not this one
@@ -249,6 +249,7 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
 
     open_page(driver, base, f"#/account/{story['merchant']}")
     wait_text(driver, "main", "MERCHANT", "Merchant rating", "verified reviews")
+    wait_text(driver, "#account-balances", " USD")
 
     open_page(driver, base, "#/validators")
     wait_text(driver, "main", "node0", "node3", "connected")

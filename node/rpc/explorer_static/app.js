@@ -58,6 +58,7 @@ const PROPOSAL_ARGS = {
   role_policy: ["roles only the platform organisation may grant"],
   fees: ["gas price (minor units)", "byte price (minor units)", "fee collector"],
   add_validator: ["validator key", "name", "organisation", "p2p address", "rpc address"],
+  currency: ["code", "name", "decimals", "issuer"],
   remove_validator: ["validator key"],
   rotate_validator: ["old validator key", "new validator key"],
 };
@@ -65,7 +66,7 @@ const PROPOSAL_ARGS = {
 const CODE_DETAILS = ["action", "contract", "code hash", "capabilities"];
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
-const state = { genesis: null, names: new Map(), directory: new Map(), head: 0, headMs: 0, ws: null, live: false, route: "",
+const state = { genesis: null, names: new Map(), directory: new Map(), head: 0, headMs: 0, currencies: new Map(), baseCurrency: "", ws: null, live: false, route: "",
   renderToken: 0, recent: [] };
 
 // --- JSON-RPC ---------------------------------------------------------------------------
@@ -209,6 +210,23 @@ function table(headers, rows, attrs, bodyId) {
   return el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))), el("tbody", { id: bodyId }, rows));
 }
 
+/** Event and record fields that hold money (integer minor units of a currency). */
+const MONEY_FIELDS = new Set(["amount", "value", "payout", "fee", "holdback", "refunded", "cumulative", "to_buyer",
+  "to_merchant", "commission", "discount", "price", "paid", "budget", "pair_cap", "min_spend", "supply", "escrowed",
+  "balance", "unit_price"]);
+
+/** Minor units as an amount of currency ``code`` (the base currency when absent), exactly: "1,234.50 USD". */
+function moneyText(minor, code) {
+  const cur = state.currencies.get(code || state.baseCurrency) || { code: code || "", decimals: 2 };
+  const value = BigInt(minor);
+  const negative = value < 0n;
+  const abs = negative ? -value : value;
+  const scale = 10n ** BigInt(cur.decimals);
+  const whole = (abs / scale).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const frac = cur.decimals ? "." + (abs % scale).toString().padStart(cur.decimals, "0") : "";
+  return `${negative ? "-" : ""}${whole}${frac}${cur.code ? " " + cur.code : ""}`;
+}
+
 /** A contract value for people: keys link to accounts, units to passports, orders to the tracker. */
 function renderValue(value, field) {
   if (value === null || value === undefined) return el("span", { class: "muted" }, "null");
@@ -247,6 +265,7 @@ function eventData(data, contract) {
     let shown;
     if (contract === "governance" && k === "id" && Number.isInteger(v)) shown = proposalLink(v);
     else if (contract === "governance" && k === "details" && Array.isArray(v)) shown = proposalArgsInline(data.kind, v);
+    else if (MONEY_FIELDS.has(k) && Number.isInteger(v) && contract !== "loyalty") shown = el("span", { class: "money", title: `${v} minor units` }, moneyText(v, data.currency));
     else shown = renderValue(v, k);
     parts.push(el("span", { class: "muted" }, k + " "), shown);
   });
@@ -285,6 +304,20 @@ function showError(err) {
 }
 
 // --- genesis names and the live header -----------------------------------------------------
+
+/** The chain's currencies (code -> decimals), for amounts shown in their own units. */
+async function loadCurrencies() {
+  try {
+    const base = await view("ledger", "currency");
+    state.baseCurrency = base.code;
+    for (const code of await view("ledger", "currency_list")) {
+      const c = code === base.code ? base : await view("ledger", "get_currency", code);
+      state.currencies.set(code, { code, decimals: c.decimals });
+    }
+  } catch (err) {
+    state.baseCurrency = "";   // a node without currencies: plain two-decimal amounts
+  }
+}
 
 async function loadGenesis() {
   const g = await rpc("chain_getGenesis");
@@ -514,6 +547,7 @@ async function pageTx(token, id) {
 
 async function pageAccount(token, key) {
   const info = await rpc("account_get", key);
+  const balances = state.baseCurrency ? await view("ledger", "balances_of", key).catch(() => []) : [];
   let rating = null;
   let terms = null;
   if (info.roles.includes("MERCHANT")) {
@@ -528,7 +562,8 @@ async function pageAccount(token, key) {
       ["genesis member", state.names.get(key) || "registered after genesis, or unknown"],
       ["registered", info.registered ? "yes" : "no"],
       ["roles", info.roles.length ? info.roles.join(", ") : "none"],
-      ["balance (minor units)", String(info.balance)],
+      ["balance", el("span", { id: "account-balances" }, [moneyText(info.balance)].concat(
+        balances.filter(([code]) => code !== state.baseCurrency).map(([code, v]) => moneyText(v, code))).join(" \u00b7 "))],
       ["next nonce", String(info.nonce)],
       ["pending transactions", String(info.pending_txs)],
     ])),
@@ -577,8 +612,8 @@ async function pageOrder(token, id) {
         ["carrier", order.carrier && order.carrier !== "0x" ? accountLink(order.carrier) : "not named yet"],
         ["product", el("span", { class: "mono", title: order.product }, short(order.product))],
         ["quantity", String(order.quantity)],
-        ["amount paid (minor units)", String(order.amount)],
-        ["refunded", String(order.refunded)],
+        ["amount paid", moneyText(order.amount, order.currency)],
+        ["refunded", moneyText(order.refunded, order.currency)],
         ["placed", el("span", {}, timeText(order.placed_at * 1000), " \u00b7 block ", link(`#/block/${order.placed_height}`, String(order.placed_height)))],
       ])),
       el("section", { class: "card" }, el("h2", {}, "Next deadline"),
@@ -1017,6 +1052,7 @@ async function start() {
   window.addEventListener("hashchange", render);
   try {
     await loadGenesis();
+    await loadCurrencies();
   } catch (err) {
     showError(err);
     return;
