@@ -112,7 +112,7 @@ def main() -> None:
     chain = Chain(MemoryKV(), layout.genesis, sync=False)
     calls = {
         "transfer": ("ledger", "transfer", [merchant.public_key, 1]),
-        "order": ("orders", "place", [merchant.public_key, sha256(b"sku"), 1, 25_000, sha256(b"terms"),
+        "order": ("orders", "place", [merchant.public_key, [[sha256(b"sku"), 1, 25_000, sha256(b"terms")]],
                                       sha256(b"pii"), sha256(b"payload"), sha256(b"review"), b"", b"", b""]),
     }
     raws: dict[str, bytes] = {}

@@ -13,6 +13,8 @@ Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
   program's unfused code, interleaved in one process (baseline = unfused);
 - signing policies (bench/multisig.py): policy setting, a transfer under a policy with
   one key and co-signed vs without a policy, co-signature checks vs a plain one.
+- gas and wall time of placing a CART_LINES-line cart vs a one-line order (baseline =
+  one line), and the same for confirming it (the per-line fee and holdback).
 The per-call figures skip a few warm-up orders: the first call of each function fuses
 it, once per process.
 """
@@ -43,6 +45,9 @@ REVIEW_RING = 3
 #: Rounds and placements per round of the fused/unfused comparison.
 FUSION_ROUNDS = 5
 FUSION_BATCH = 200
+#: Lines of the cart compared with a one-line order, and how many of each are placed.
+CART_LINES = 5
+CART_ORDERS = 100
 
 
 def _line(bench: str, metric: str, value: float, unit: str, baseline: float | None = None,
@@ -79,7 +84,7 @@ def lifecycle() -> None:
             t.samples.clear()       # the first calls fuse each function (once per process): not a per-call cost
         rk = SigningKey.from_label(f"bench-review-{i}")
         buyer = ("buyer1", "buyer2", "buyer3")[i % 3]
-        oid = t.call("place", buyer, "orders", "place", c.keys["merchant1"], h("product-1"), 1, PRICE, terms_hash,
+        oid = t.call("place", buyer, "orders", "place", c.keys["merchant1"], [[h("product-1"), 1, PRICE, terms_hash]],
                      h(f"pii{i}"), h(f"payload{i}"), sha256(rk.public_key), b"", b"", b"")
         t.call("accept", "merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
         t.call("ship", "carrier1", "orders", "ship", oid, h(f"track{i}"), False)
@@ -93,7 +98,7 @@ def lifecycle() -> None:
             t.call("review", "platform", "reviews", "publish", *args)
         unit = h(f"unit{i}")
         c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
-        c.ok(buyer, "warranty", "activate", unit, oid)
+        c.ok(buyer, "warranty", "activate", unit, oid, 0)
         t.call("warranty_record", "service1", "warranty", "record_service", unit, "REPAIR", h(f"rep{i}"), True, 0)
         code, taker = f"claim-code-{i}".encode(), ("buyer1", "buyer2", "buyer3")[(i + 1) % 3]
         t.call("transfer_offer", buyer, "warranty", "offer_transfer", unit, sha256(code), c.after(10))
@@ -132,27 +137,35 @@ class PlainPlacement:
         self.next_id = 0
         self.events: list = []
 
-    def place(self, buyer: bytes, merchant: bytes, product: bytes, quantity: int, price: int, terms_hash: bytes,
-              pii_root: bytes, payload_hash: bytes, review_key_hash: bytes, height: int, now: int) -> int:
+    def place(self, buyer: bytes, merchant: bytes, lines: list, pii_root: bytes, payload_hash: bytes,
+              review_key_hash: bytes, height: int, now: int) -> int:
         if "BUYER" not in self.roles.get(buyer, ()):
             raise ValueError("only a BUYER places orders")
         if "MERCHANT" not in self.roles.get(merchant, ()):
             raise ValueError("seller is not an active MERCHANT")
         if buyer == merchant or self.debt.get(merchant, 0) != 0:
             raise ValueError("bad parties")
-        if not (1 <= quantity <= 1_000_000 and 1 <= price <= 10**15):
-            raise ValueError("bad amounts")
-        for x in (product, terms_hash, pii_root, payload_hash, review_key_hash):
+        if not 1 <= len(lines) <= 32:
+            raise ValueError("bad line count")
+        for x in (pii_root, payload_hash, review_key_hash):
             if len(x) != 32:
                 raise ValueError("hashes are 32 bytes")
         t = self.terms[merchant]
-        if _terms_hash(t) != terms_hash:
-            raise ValueError("terms hash does not match")
+        items, price = [], 0
+        for product, quantity, unit_price, terms_hash in lines:
+            if not (1 <= quantity <= 1_000_000 and 1 <= unit_price <= 10**15 // quantity):
+                raise ValueError("bad amounts")
+            if len(product) != 32 or _terms_hash(t) != terms_hash:
+                raise ValueError("bad product or terms hash")
+            price += quantity * unit_price
+            items.append({"product": product, "quantity": quantity, "unit_price": unit_price,
+                          "price": quantity * unit_price, "discount": 0, "amount": quantity * unit_price,
+                          "terms_hash": terms_hash, "refunded": 0, "returned": 0, "fee_paid": 0})
         self.next_id += 1
         oid = self.next_id
-        order = {"id": oid, "buyer": buyer, "merchant": merchant, "product": product, "quantity": quantity,
+        order = {"id": oid, "buyer": buyer, "merchant": merchant, "lines": items,
                  "price": price, "discount": 0, "amount": price, "state": "PLACED", "terms": t,
-                 "terms_hash": terms_hash, "pii_root": pii_root, "payload_hash": payload_hash,
+                 "pii_root": pii_root, "payload_hash": payload_hash,
                  "review_key_hash": review_key_hash, "placed_height": height, "placed_at": now,
                  "accept_by": now + t["accept_seconds"],
                  "refunded": 0, "open_case": 0}
@@ -174,7 +187,7 @@ def throughput() -> None:
     merchant = c.keys["merchant1"]
     t0 = time.perf_counter()
     for i in range(PLACEMENTS):
-        c.ok(("buyer1", "buyer2", "buyer3")[i % 3], "orders", "place", merchant, h("product-1"), 1, 10, terms_hash,
+        c.ok(("buyer1", "buyer2", "buyer3")[i % 3], "orders", "place", merchant, [[h("product-1"), 1, 10, terms_hash]],
              h(f"pii{i}"), h(f"payload{i}"), h(f"rk{i}"), b"", b"", b"")
     vm_rate = PLACEMENTS / (time.perf_counter() - t0)
 
@@ -184,7 +197,7 @@ def throughput() -> None:
     buyers = [c.keys[b] for b in ("buyer1", "buyer2", "buyer3")]
     t0 = time.perf_counter()
     for i in range(PLACEMENTS):
-        plain.place(buyers[i % 3], merchant, h("product-1"), 1, 10, terms_hash, h(f"pii{i}"), h(f"payload{i}"),
+        plain.place(buyers[i % 3], merchant, [(h("product-1"), 1, 10, terms_hash)], h(f"pii{i}"), h(f"payload{i}"),
                     h(f"rk{i}"), 1, c.now)
     py_rate = PLACEMENTS / (time.perf_counter() - t0)
     _line("contracts", "placements_per_s", vm_rate, "orders/s", py_rate, vm_rate / py_rate)
@@ -206,7 +219,7 @@ def fusion() -> None:
             count[0] += 1
             ctx = CallContext(sender=c.keys[("buyer1", "buyer2", "buyer3")[i % 3]], height=c.height,
                               timestamp_ms=c.time_ms, chain_id="commerce-test")
-            r = execute_call(c.state, "orders", "place", [merchant, h("product-1"), 1, 10, terms_hash, h(f"pii{i}"),
+            r = execute_call(c.state, "orders", "place", [merchant, [[h("product-1"), 1, 10, terms_hash]], h(f"pii{i}"),
                                                           h(f"payload{i}"), h(f"rk{i}"), b"", b"", b""], ctx, 10**7)
             assert r.ok, r
         place.steps = r.steps
@@ -226,12 +239,40 @@ def fusion() -> None:
     _line("contracts", "place_cpu_fused", min(fused_us), "us/call", min(unfused_us), min(fused_us) / min(unfused_us))
 
 
+def carts() -> None:
+    """Placing and confirming a CART_LINES-line cart vs a one-line order (baseline), per order."""
+    c = Chain()
+    c.publish_terms()
+    c.publish_terms_named("gadgets", return_days=30, restock_bps=500, warranty_days=366)
+    t = _Timed(c)
+    sets = [c.view("orders", "terms_hash_of", c.keys["merchant1"]),
+            c.view("orders", "named_terms_hash", c.keys["merchant1"], "gadgets")]
+    for i in range(-WARMUP_ORDERS, CART_ORDERS):
+        if i == 0:
+            t.samples.clear()
+        for label, n in (("one", 1), ("cart", CART_LINES)):
+            lines = [[h(f"product-{k}"), 1 + k % 3, 100 + k, sets[k % 2]] for k in range(n)]
+            oid = t.call(f"place_{label}", "buyer1", "orders", "place", c.keys["merchant1"], lines, h(f"pii{i}"),
+                         h(f"payload{i}"), h(f"rk{i}"), b"", b"", b"")
+            c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
+            c.ok("carrier1", "orders", "ship", oid, h(f"track{i}"), False)
+            c.ok("carrier1", "orders", "deliver", oid, h(f"pod{i}"))
+            t.call(f"confirm_{label}", "buyer1", "orders", "confirm", oid)
+    avg = {label: (sum(g for g, _ in rows) / len(rows), sum(d for _, d in rows) / len(rows) * 1e6)
+           for label, rows in t.samples.items()}
+    for step in ("place", "confirm"):
+        (g1, w1), (gn, wn) = avg[f"{step}_one"], avg[f"{step}_cart"]
+        _line("contracts", f"{step}_{CART_LINES}_lines_gas", gn, "gas", g1, gn / g1)
+        _line("contracts", f"{step}_{CART_LINES}_lines_wall", wn, "us/call", w1, wn / w1)
+
+
 def main() -> None:
     from bench import multisig
 
     lifecycle()
     throughput()
     fusion()
+    carts()
     multisig.main()
 
 

@@ -117,7 +117,7 @@ class Bench:
             arbiter = read_key_file(os.path.join(self.keys_dir, "arbiter.json")).public_key
             client.transact(self.merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter)
             terms = client.call("orders", "terms_hash_of", self.merchant.public_key)
-            self.order_args = [self.merchant.public_key, sha256(b"sku"), 1, ORDER_PRICE, bytes.fromhex(terms[2:]),
+            self.order_args = [self.merchant.public_key, [[sha256(b"sku"), 1, ORDER_PRICE, bytes.fromhex(terms[2:])]],
                                sha256(b"pii"), sha256(b"payload"), sha256(b"review-key"), b"", b"", b""]
         contract, method, args = self._call()
         receipt = client.transact(self.accounts[0], contract, method, *args)

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from cli.orders_cmds import get_order
 from cli.output import EXIT_USAGE, CliError, parse_commitment
 from cli.review_cmds import review
 from cli.signer import Query, Tx, id_transition, query_command, tx_command
@@ -71,10 +72,29 @@ def warranty_register(unit: str, product: str, tx: Tx) -> None:
 @warranty.command("activate")
 @unit_argument
 @click.option("--order", "order_id", required=True, type=click.IntRange(1), help="The completed order of the unit.")
+@click.option("--line", "line", default=None, type=click.IntRange(0),
+              help="The order line of the unit (default: the only line for the unit's product).")
 @tx_command
-def warranty_activate(unit: str, order_id: int, tx: Tx) -> None:
-    """Anyone: activate UNIT's warranty from its COMPLETED order (the buyer becomes the owner)."""
-    tx.send("warranty", "activate", _unit(unit), order_id, describe=lambda r: f"warranty of {unit} activated")
+def warranty_activate(unit: str, order_id: int, line: int | None, tx: Tx) -> None:
+    """Anyone: activate UNIT's warranty from a line of its COMPLETED order (the buyer becomes the owner)."""
+    if line is None:
+        line = _line_of_unit(tx, _unit(unit), order_id)
+    tx.send("warranty", "activate", _unit(unit), order_id, line,
+            describe=lambda r: f"warranty of {unit} activated from order {order_id} line {line}")
+
+
+def _line_of_unit(tx: Tx, unit_id: bytes, order_id: int) -> int:
+    """The one line of the order for the unit's product; several or none need an explicit --line."""
+    passport = tx.view("warranty", "get_passport", unit_id)
+    lines = get_order(tx, order_id)["lines"]
+    if passport is None:
+        raise CliError("no passport for this unit", hint="the brand registers it with `shopchain warranty register`")
+    matches = [i for i, ln in enumerate(lines) if ln["product"] == passport["product"]]
+    if len(matches) != 1:
+        raise CliError(f"order {order_id} has {len(matches) or 'no'} lines for this unit's product; "
+                       f"say which with --line 0..{len(lines) - 1}",
+                       hint=f"`shopchain order show {order_id}` lists the lines")
+    return matches[0]
 
 
 @warranty.command("authorize")

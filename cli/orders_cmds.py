@@ -6,7 +6,10 @@ How it works: one verb per transition of the orders and cases contracts
 @FILE or 0x-hex. ``order place`` fetches the merchant's current terms hash itself,
 salts the order's payload commitment, and derives the order's review key from the
 buyer's key and that commitment (``review_key_for``), so ``review post`` can later
-sign a verified review with nothing stored on the side.
+sign a verified review with nothing stored on the side. An order is a cart of lines
+from one merchant (``--line PRODUCT:QTY:UNIT_PRICE[:TERMS]``, repeatable; ``--product``
+``--qty`` ``--price`` is the one-line shorthand); TERMS names one of the merchant's
+terms sets (``order terms --name``), resolved to its hash here. Cases name the line.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ MAX_LIST = 200
 #: Case states in which no deadline runs any more.
 CASE_DONE = ("REFUNDED", "CLOSED", "ESCALATED")
 CASE_KINDS = {"refund-only": "REFUND_ONLY", "not-received": "NOT_RECEIVED", "return": "RETURN_REFUND"}
+#: Most lines one order may hold (orders.sc.py MAX_ORDER_LINES).
+MAX_ORDER_LINES = 32
+#: The line a whole-order (not-received) case names.
+ALL_LINES = -1
 
 order_id_argument = click.argument("order_id", type=click.IntRange(1), metavar="ORDER")
 case_id_argument = click.argument("case_id", type=click.IntRange(1), metavar="CASE")
@@ -70,18 +77,22 @@ def order_text(o: dict, now: int, q: Query) -> str:
     """The order as a person reads it; times in the viewer's zone, time left from the chain's ``now``."""
     lines = [f"order {o['id']}: {o['state']}" + (f" (was {o['prev_state']})" if o["prev_state"] else ""),
              f"  buyer     {q.label(o['buyer'])}", f"  merchant  {q.label(o['merchant'])}",
-             f"  product   {o['product']}  qty {o['quantity']}",
              f"  price {format_amount(o['price'])}  discount {format_amount(o['discount'])}  "
              f"paid {format_amount(o['amount'])}  refunded {format_amount(o['refunded'])}  "
              f"fee {format_percent(o['fee_bps'])}",
-             f"  carrier   {q.label(o['carrier']) if o['carrier'] != '0x' else '-'}"]
+             f"  carrier   {q.label(o['carrier']) if o['carrier'] != '0x' else '-'}",
+             f"  lines     {len(o['lines'])}"]
+    for i, ln in enumerate(o["lines"]):
+        lines.append(f"    {i}: {ln['product']}  {ln['quantity']} x {format_amount(ln['unit_price'])}  "
+                     f"paid {format_amount(ln['amount'])}  refunded {format_amount(ln['refunded'])}  "
+                     f"returned {ln['returned']}  terms {str(ln['terms_hash'])[:18]}..")
     for label, name in ORDER_TIMES:
         if o[name]:
             lines.append(f"  {label:<17} {format_time(o[name])}")
     for label, name in STATE_DEADLINES.get(o["state"], []):
         if o[name]:
             lines.append(f"  {label:<17} {format_when(o[name], now)}")
-    lines.append(f"  terms: {terms_text(o['terms'])}")
+    lines.append(f"  order terms (strictest of the lines'): {terms_text(o['terms'])}")
     if o["open_case"]:
         lines.append(f"  open case {o['open_case']}")
     return "\n".join(lines)
@@ -109,52 +120,113 @@ def order() -> None:
               help="Return window from delivery (0d: no returns without a reason).")
 @click.option("--restocking", default="0%", show_default=True, help="Largest restocking fee on returns, e.g. 10%.")
 @click.option("--warranty", default="365d", show_default=True, help="Warranty from delivery (0d: none).")
+@click.option("--name", default=None, help="Publish a named terms set (cart lines quote it as :NAME) instead of the default.")
 @tx_command
 def order_terms(arbiter: str, accept_in: str, handling: str, transit: str, auto_confirm: str, returns: str,
-                restocking: str, warranty: str, tx: Tx) -> None:
+                restocking: str, warranty: str, name: str | None, tx: Tx) -> None:
     """Publish this merchant's terms (buyers' orders quote their hash); periods are durations of block time."""
     restock_bps = parse_percent(restocking, "--restocking")
+    if name is not None and (":" in name or not name or len(name) > 32):
+        raise CliError(f"--name {name!r}: terms names are 1..32 characters without ':' (cart lines quote them "
+                       f"after the last ':' of --line PRODUCT:QTY:UNIT_PRICE:NAME)")
     at_least_hour = {"minimum": 3600}
     periods = [parse_duration(accept_in, "--accept", **at_least_hour), parse_duration(handling, "--handling", **at_least_hour),
                parse_duration(transit, "--transit", **at_least_hour),
                parse_duration(auto_confirm, "--auto-confirm", **at_least_hour), parse_duration(returns, "--returns")]
-    tx.send("orders", "set_terms", *periods, restock_bps, parse_duration(warranty, "--warranty"),
+    method, named = ("set_terms", []) if name is None else ("set_named_terms", [name])
+    tx.send("orders", method, *named, *periods, restock_bps, parse_duration(warranty, "--warranty"),
             tx.account(arbiter, "--arbiter"), describe=lambda r: f"terms published, hash {r['return_value']}")
 
 
 @order.command("place")
 @click.option("--merchant", required=True, help="The seller (key name, key file or 0x key).")
-@click.option("--product", required=True, help="Product id: 0x hash, or text such as a SKU (hashed).")
-@click.option("--qty", "quantity", default=1, show_default=True, type=click.IntRange(1, 1_000_000))
-@click.option("--price", required=True, help="Total price in currency units, e.g. 12.50.")
+@click.option("--line", "cart", multiple=True, metavar="PRODUCT:QTY:UNIT_PRICE[:TERMS]",
+              help="A cart line (repeat, up to 32): product (0x hash or text), quantity, unit price, and optionally "
+                   "the name (or 0x hash) of the merchant's terms set for it.")
+@click.option("--product", default=None, help="One-line shorthand: product id (0x hash, or text such as a SKU, hashed).")
+@click.option("--qty", "quantity", default=1, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="One-line shorthand: quantity.")
+@click.option("--price", default=None, help="One-line shorthand: total price in currency units, e.g. 12.50.")
 @click.option("--details", default=None, help="Order details (text or @FILE), committed by hash only.")
 @click.option("--shipping-info", default=None, help="Shipping data (text or @FILE), committed by hash only.")
 @click.option("--referrer", default=None, help="Account that referred this order (approved referrer).")
 @click.option("--voucher", default=None, help="Voucher id (0x hash or the text it was created with).")
 @click.option("--voucher-code", default=None, help="The voucher's code, if it has one.")
 @tx_command
-def order_place(merchant: str, product: str, quantity: int, price: str, details: str | None,
+def order_place(merchant: str, cart: tuple[str, ...], product: str | None, quantity: int, price: str | None,
+                details: str | None,
                 shipping_info: str | None, referrer: str | None, voucher: str | None, voucher_code: str | None,
                 tx: Tx) -> None:
-    """Place an order: the price is locked in escrow until delivery is confirmed."""
-    price_minor = parse_amount(price, "--price")
+    """Place an order (a cart from one merchant): the total is locked in escrow until delivery is confirmed."""
+    parsed = parse_cart(cart, product, quantity, price)        # before any network use
     merchant_key = tx.account(merchant, "--merchant")
-    product_id = parse_commitment(product, "--product")
+    hashes = {terms: _terms_hash(tx, merchant, merchant_key, terms) for terms in dict.fromkeys(t for *_, t in parsed)}
+    lines = [[prod, n, unit, hashes[terms]] for prod, n, unit, terms in parsed]
+    price_minor = sum(n * unit for _, n, unit, _ in parsed)
     referrer_key = tx.account(referrer, "--referrer") if referrer else b""
     voucher_id = parse_commitment(voucher, "--voucher") if voucher else b""
-    terms_hash = tx.view("orders", "terms_hash_of", merchant_key)
-    if not terms_hash or terms_hash == "0x":
-        raise CliError(f"merchant {merchant} has not published terms, so it cannot take orders",
-                       hint="the merchant publishes them with `shopchain order terms --arbiter NAME --key MERCHANT`")
     salt = os.urandom(32)
     details_hash = parse_commitment(details, "--details") if details else b""
     payload_hash = sha256(PAYLOAD_DOMAIN + salt + details_hash)
     pii_root = parse_commitment(shipping_info, "--shipping-info") if shipping_info else sha256(b"shopchain/no-pii|" + salt)
     review_key = review_key_for(tx.signer, payload_hash)
-    tx.send("orders", "place", merchant_key, product_id, quantity, price_minor, bytes.fromhex(terms_hash[2:]),
+    tx.send("orders", "place", merchant_key, lines,
             pii_root, payload_hash, sha256(review_key.public_key), referrer_key, voucher_id,
             _text_bytes(voucher_code),
             describe=lambda r: f"order {r['return_value']} placed: {format_amount(price_minor)} locked in escrow")
+
+
+def _parse_line(text: str) -> tuple[str, str, str, str | None]:
+    """PRODUCT:QTY:UNIT_PRICE[:TERMS] -> parts; the product may itself contain colons (acme:tent-2p)."""
+    parts = text.split(":")
+    if len(parts) >= 4 and parts[-3].isdigit() and parts[-2].replace(".", "", 1).isdigit():
+        return ":".join(parts[:-3]), parts[-3], parts[-2], parts[-1]
+    if len(parts) >= 3 and parts[-2].isdigit() and parts[-1].replace(".", "", 1).isdigit():
+        return ":".join(parts[:-2]), parts[-2], parts[-1], None
+    raise CliError(f"--line {text!r}: expected PRODUCT:QTY:UNIT_PRICE[:TERMS], e.g. acme:tent-2p:2:12.50 or "
+                   f"acme:tent-2p:2:12.50:gadgets")
+
+
+def _terms_hash(tx: Tx, merchant: str, merchant_key: bytes, name: str | None) -> bytes:
+    """The hash of the merchant's terms set ``name`` (None: its default set), or a 0x hash as given."""
+    if name is not None and name.startswith("0x"):
+        return parse_commitment(name, "--line TERMS")
+    found = tx.view("orders", "terms_hash_of" if name is None else "named_terms_hash", merchant_key,
+                    *([] if name is None else [name]))
+    if not found or found == "0x":
+        what = "default terms" if name is None else f"a terms set named {name!r}"
+        raise CliError(f"merchant {merchant} has not published {what}, so it cannot take such orders",
+                       hint="the merchant publishes them with `shopchain order terms --arbiter NAME"
+                            + ("" if name is None else f" --name {name}") + " --key MERCHANT`")
+    return bytes.fromhex(found[2:])
+
+
+def parse_cart(cart: tuple[str, ...], product: str | None, quantity: int,
+               price: str | None) -> list[tuple[bytes, int, int, str | None]]:
+    """``order place``'s lines as (product id, quantity, unit price, terms name or None for the default set),
+    from --line ... or the one-line shorthand (whose --price is the total of --qty units)."""
+    if cart and (product is not None or price is not None):
+        raise CliError("give either --line (repeatable) or --product/--qty/--price, not both")
+    if not cart:
+        if product is None or price is None:
+            raise CliError("give the cart as --line PRODUCT:QTY:UNIT_PRICE[:TERMS] (repeatable), "
+                           "or one line as --product and --price")
+        total = parse_amount(price, "--price")
+        if total % quantity:
+            raise CliError(f"--price {price} is the total of --qty {quantity} units and does not divide evenly",
+                           hint=f"give the unit price instead: --line PRODUCT:{quantity}:UNIT_PRICE")
+        return [(parse_commitment(product, "--product"), quantity, total // quantity, None)]
+    if len(cart) > MAX_ORDER_LINES:
+        raise CliError(f"an order holds at most {MAX_ORDER_LINES} lines, found {len(cart)}",
+                       hint="split the cart into several orders")
+    lines = []
+    for text in cart:
+        prod, qty, unit, terms = _parse_line(text)
+        n = int(qty)
+        if not 1 <= n <= 1_000_000:
+            raise CliError(f"--line {text!r}: quantity must be 1..1000000, found {n}")
+        lines.append((parse_commitment(prod, "--line PRODUCT"), n, parse_amount(unit, "--line UNIT_PRICE"), terms))
+    return lines
 
 
 # Verbs that take just the order id: (name, method, help, what the success line says).
@@ -279,12 +351,32 @@ def case() -> None:
 @click.option("--kind", required=True, type=click.Choice(sorted(CASE_KINDS)), help="What the buyer asks for.")
 @click.option("--amount", required=True, help="Refund asked, in currency units.")
 @click.option("--reason", required=True, help="Reason (text, @FILE or 0x hash).")
+@click.option("--line", "line", default=None, type=click.IntRange(0, MAX_ORDER_LINES - 1),
+              help="The order line (0, 1, ... as `order show` lists them); needed when the order has several.")
+@click.option("--quantity", default=None, type=click.IntRange(1, 1_000_000),
+              help="Units sent back (returns only; default 1).")
 @tx_command
-def case_open(order_id: int, kind: str, amount: str, reason: str, tx: Tx) -> None:
-    """Buyer: open a case on ORDER."""
+def case_open(order_id: int, kind: str, amount: str, reason: str, line: int | None, quantity: int | None,
+              tx: Tx) -> None:
+    """Buyer: open a case on a line of ORDER (a not-received case covers the whole parcel)."""
     minor = parse_amount(amount, "--amount")
-    tx.send("cases", "open", order_id, CASE_KINDS[kind], minor, parse_commitment(reason, "--reason"),
-            describe=lambda r: f"case {r['return_value']} opened on order {order_id}")
+    kind_name = CASE_KINDS[kind]
+    if quantity is not None and kind_name != "RETURN_REFUND":
+        raise CliError(f"--quantity is for returns: a {kind} case sends no units back")
+    if kind_name == "NOT_RECEIVED":
+        if line is not None:
+            raise CliError("a not-received case is for the whole parcel; leave out --line")
+        line = ALL_LINES
+    elif line is None:
+        count = len(get_order(tx, order_id)["lines"])
+        if count > 1:
+            raise CliError(f"order {order_id} has {count} lines; say which with --line 0..{count - 1}",
+                           hint=f"`shopchain order show {order_id}` lists them")
+        line = 0
+    units = (quantity or 1) if kind_name == "RETURN_REFUND" else 0
+    tx.send("cases", "open", order_id, line, kind_name, units, minor, parse_commitment(reason, "--reason"),
+            describe=lambda r: f"case {r['return_value']} opened on order {order_id}"
+                               + ("" if line == ALL_LINES else f" line {line}"))
 
 
 @case.command("reply")
@@ -341,7 +433,10 @@ def case_show(case_id: int, q: Query) -> None:
         raise CliError(f"no case {case_id}", hint="check the id (`shopchain order show ORDER` names its open case)")
     now = chain_now(q.client.status()) if not q.as_json else 0
     open_case = found["state"] not in CASE_DONE
-    q.emit(found, lambda c: f"case {c['id']} on order {c['order']}: {c['kind']} {c['state']}\n"
+    q.emit(found, lambda c: f"case {c['id']} on order {c['order']}"
+                            + ("" if c["line"] == ALL_LINES else f" line {c['line']}")
+                            + (f" ({c['quantity']} units back)" if c["quantity"] else "")
+                            + f": {c['kind']} {c['state']}\n"
                             f"  amount {format_amount(c['amount'])}  counter {format_amount(c['counter'])}  "
                             f"restocking fee {format_amount(c['restock_fee'])}\n"
                             f"  buyer {q.label(c['buyer'])}  merchant {q.label(c['merchant'])}"

@@ -14,8 +14,9 @@ rings: its own and other buyers'.
 ``choose_ring`` pages the reviews contract's ``reviewable_orders`` view (announced key,
 reviewable state, inside the review window) from the newest order down, keeps the
 candidates that can share a ring with the reviewer's order (another buyer, not the
-relayer, the same dispute history, one order per buyer: the contract's rules) and
-draws the decoys at random with the OS RNG. It prefers orders of the same product, so
+relayer, the same dispute history, a line with the reviewed line's index, one order per
+buyer: the contract's rules) and draws the decoys at random with the OS RNG. It
+prefers orders whose line is of the same product, so
 the review also counts for the product's rating; when too few exist it mixes products
 and says the review counts for the merchant only. Fewer candidates than asked give a
 smaller ring, with a notice; none is an error, since a ring of one names the order and
@@ -83,10 +84,20 @@ def candidates(q: Query, merchant_hex: str, below: int) -> list[int]:
     return found[:MAX_CANDIDATES]
 
 
-def choose_ring(q: Query, order_id: int, order: dict, own_key: bytes, excluded: set[str], size: int,
+def _line_product(order: dict, line: int) -> str | None:
+    lines = order.get("lines", [])
+    return lines[line]["product"] if 0 <= line < len(lines) else None
+
+
+def choose_ring(q: Query, order_id: int, order: dict, line: int, own_key: bytes, excluded: set[str], size: int,
                 rng: random.Random | None = None) -> RingChoice:
-    """A ring of up to ``size`` orders holding ``order_id``; ``excluded`` are 0x account ids whose
-    orders may not be decoys (the buyer's own and the relayer's)."""
+    """A ring of up to ``size`` orders holding ``order_id``, each with a line ``line`` (the contract
+    names one line index for the whole ring); ``excluded`` are 0x account ids whose orders may not
+    be decoys (the buyer's own and the relayer's)."""
+    product = _line_product(order, line)
+    if product is None:
+        raise CliError(f"order {order_id} has no line {line} (it has {len(order.get('lines', []))})",
+                       hint=f"`shopchain order show {order_id}` lists the lines; pass --line N")
     rng = rng or random.SystemRandom()
     top = int(q.view("orders", "order_count")) + 1
     by_buyer: dict[str, list[tuple[int, dict, bytes]]] = {}
@@ -94,7 +105,8 @@ def choose_ring(q: Query, order_id: int, order: dict, own_key: bytes, excluded: 
         if oid == order_id:
             continue
         o = q.view("orders", "get_order", oid)
-        if o is None or o["buyer"] in excluded or o["buyer"] == order["buyer"] or _disputed(o) != _disputed(order):
+        if o is None or o["buyer"] in excluded or o["buyer"] == order["buyer"] or _disputed(o) != _disputed(order) \
+                or _line_product(o, line) is None:
             continue
         key = _hex_bytes(q.view("reviews", "review_key_of", oid))
         if not ring.is_valid_point(key) or key == own_key:
@@ -109,10 +121,10 @@ def choose_ring(q: Query, order_id: int, order: dict, own_key: bytes, excluded: 
                        hint="wait until more of the merchant's orders complete and their buyers run "
                             "`shopchain review enroll`, then post again (your review window is still open)")
     wanted = size - 1
-    same = [c for c in pool if c[1]["product"] == order["product"]]
+    same = [c for c in pool if _line_product(c[1], line) == product]
     notes: list[str] = []
     chosen = rng.sample(same if len(same) >= min(wanted, len(pool)) else pool, min(wanted, len(pool)))
-    same_product = all(c[1]["product"] == order["product"] for c in chosen)
+    same_product = all(_line_product(c[1], line) == product for c in chosen)
     if not same_product:
         notes.append(f"only {len(same)} other order(s) of this product can join the ring, so it mixes products: "
                      "the review counts for the merchant's rating, not the product's")
@@ -235,7 +247,7 @@ def review_post(order_id: int, scores: str, text: str, incentivised: bool, line:
                             "the key just before the review would show which ring order is yours")
     relayed = _relay(tx, relayer, order)
     excluded = {order["buyer"], to_hex(relayed.signer_account())}
-    choice = choose_ring(tx, order_id, order, rk.public_key, excluded, ring_size)
+    choice = choose_ring(tx, order_id, order, line, rk.public_key, excluded, ring_size)
     chain_id = tx.client.status()["chain_id"]
     image, signature = ring_sign(rk.seed, choice.keys, review_message(chain_id, choice.ids, line, values, content,
                                                                       incentivised, 1))

@@ -202,13 +202,29 @@ class Chain:
         return self.ok(merchant, "orders", "set_terms", accept_days * DAY, handling_days * DAY, transit_days * DAY,
                        auto_confirm_days * DAY, return_days * DAY, restock_bps, warranty_days * DAY, self.keys[arbiter])
 
+    def publish_terms_named(self, name: str, merchant: str = "merchant1", *, accept_days: int = 2,
+                            handling_days: int = 3, transit_days: int = 5, auto_confirm_days: int = 7,
+                            return_days: int = 14, restock_bps: int = 1000, warranty_days: int = 365,
+                            arbiter: str = "arbiter") -> bytes:
+        """A named terms set (``set_named_terms``) in whole days; returns its hash for cart lines."""
+        return self.ok(merchant, "orders", "set_named_terms", name, accept_days * DAY, handling_days * DAY,
+                       transit_days * DAY, auto_confirm_days * DAY, return_days * DAY, restock_bps,
+                       warranty_days * DAY, self.keys[arbiter])
+
     def place(self, buyer: str = "buyer1", merchant: str = "merchant1", price: int = 10_000, *,
               product: bytes | None = None, review_key_hash: bytes | None = None, referrer: bytes = b"",
-              voucher: bytes = b"", voucher_code: bytes = b"", quantity: int = 1) -> Any:
-        terms_hash = self.view("orders", "terms_hash_of", self.keys[merchant])
-        return self.call(buyer, "orders", "place", self.keys[merchant], product or h("product-1"), quantity, price,
-                         terms_hash, h("pii-" + buyer), h("payload-" + buyer), review_key_hash or h("rk-" + buyer),
-                         referrer, voucher, voucher_code)
+              voucher: bytes = b"", voucher_code: bytes = b"", quantity: int = 1,
+              lines: list | None = None) -> Any:
+        """Place an order. By default one line of ``quantity`` units costing ``price`` in all (a multiple of
+        the quantity) under the merchant's default terms; ``lines`` gives a cart instead: each
+        ``(product, quantity, unit_price)`` or ``(product, quantity, unit_price, terms_hash)``."""
+        default_terms = self.view("orders", "terms_hash_of", self.keys[merchant])
+        if lines is None:
+            assert price % quantity == 0, "the one-line shorthand takes a total that the quantity divides"
+            lines = [(product or h("product-1"), quantity, price // quantity)]
+        cart = [[ln[0], ln[1], ln[2], ln[3] if len(ln) > 3 else default_terms] for ln in lines]
+        return self.call(buyer, "orders", "place", self.keys[merchant], cart, h("pii-" + buyer), h("payload-" + buyer),
+                         review_key_hash or h("rk-" + buyer), referrer, voucher, voucher_code)
 
     def to_delivered(self, buyer: str = "buyer1", merchant: str = "merchant1", price: int = 10_000,
                      carrier: str = "carrier1", **kw: Any) -> int:

@@ -1,7 +1,12 @@
 """After-sales cases: refund only, not received, return and refund, with silence rules.
 
-A case belongs to one order (one open case per order; the order contract records it,
-which also stops auto-completion and closing while it is open). States:
+A case belongs to one order and names one of its lines (one open case per order; the
+order contract records it, which also stops auto-completion and closing while it is
+open): a refund or a return is for a line, bounded by what that line was paid, and a
+return names how many of its units go back, whose value bounds the refund asked; the
+return window and the restocking fee come from that line's terms. A not-received case
+names ALL_LINES (-1): the parcel never came, so the whole remainder is claimed and
+orders splits it over the lines. States:
 REQUESTED -> AGREED | COUNTERED | ESCALATED; AGREED (return) -> RETURN_SHIPPED ->
 RETURN_RECEIVED -> REFUNDED | ESCALATED; CLOSED when withdrawn or abandoned. Money
 only moves through orders.case_refund, which enforces E3 (refunds never exceed what
@@ -15,6 +20,8 @@ time refunds in full. Deadlines are unix seconds compared with the certified blo
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 BPS = 10000
+#: The line a whole-order (not received) case names.
+ALL_LINES = -1
 #: Longest any case period may be configured to (90 days, in seconds).
 MAX_CASE_SECONDS = 7776000
 
@@ -22,6 +29,8 @@ MAX_CASE_SECONDS = 7776000
 class Case(Record):
     id: int
     order: int
+    line: int
+    quantity: int
     buyer: bytes
     merchant: bytes
     kind: str
@@ -108,7 +117,8 @@ def _active_sender() -> None:
 
 
 @public
-def open(order_id: int, kind: str, amount: int, reason_hash: bytes) -> int:
+def open(order_id: int, line: int, kind: str, quantity: int, amount: int, reason_hash: bytes) -> int:
+    """``line``: the order line (ALL_LINES for NOT_RECEIVED); ``quantity``: units returned (RETURN_REFUND only)."""
     _active_sender()
     o = call("orders", "get_order", order_id)
     require(o != None, "no order " + str(order_id))
@@ -116,39 +126,77 @@ def open(order_id: int, kind: str, amount: int, reason_hash: bytes) -> int:
     require(o["open_case"] == 0, "order " + str(order_id) + " already has an open case")
     require(len(reason_hash) == 32, "reason hash is 32 bytes")
     s = o["state"]
-    remaining = o["amount"] - o["refunded"]
     h = _now()
     no_reason = False
-    if kind == "REFUND_ONLY":
-        if s == "PLACED" or s == "ACCEPTED":
-            require(amount >= 1 and amount <= remaining, "refund must be 1.." + str(remaining))
-            no_reason = True
-        else:
-            require(s in ["PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED"],
-                    "order is " + s + "; no refund case is possible")
-            require(amount >= 1 and amount < remaining, "after shipment only a partial refund, 1.." + str(remaining - 1))
-    elif kind == "NOT_RECEIVED":
+    restock_bps = 0
+    if kind == "NOT_RECEIVED":
+        require(line == ALL_LINES, "a not-received case is for the whole parcel: line -1, found " + str(line))
+        require(quantity == 0, "a not-received case returns no units, found quantity " + str(quantity))
+        remaining = o["amount"] - o["refunded"]
         require(s == "SHIPPED" or s == "PARTIALLY_SHIPPED", "order is " + s + ", expected SHIPPED")
         require(h > o["deliver_by"], "not-received cases open after the deliver-by time, unix " + str(o["deliver_by"]))
         require(amount == remaining, "a not-received case claims the whole remaining " + str(remaining))
     else:
-        require(kind == "RETURN_REFUND", "case kinds are REFUND_ONLY, NOT_RECEIVED, RETURN_REFUND; found " + kind)
-        require(s == "DELIVERED" or s == "COMPLETED", "order is " + s + "; returns are opened after delivery")
-        window_end = o["close_after"]
-        if s == "DELIVERED":
-            window_end = o["delivered_at"] + o["terms"]["return_seconds"]
-        require(o["terms"]["return_seconds"] > 0 and h <= window_end, "the return window closed at unix time " + str(window_end))
-        require(amount >= 1 and amount <= remaining, "return refund must be 1.." + str(remaining))
-        no_reason = True
+        lines = o["lines"]
+        require(line >= 0 and line < len(lines), "order " + str(order_id) + " has lines 0.." + str(len(lines) - 1)
+                + ", found " + str(line))
+        ln = lines[line]
+        remaining = ln["amount"] - ln["refunded"]
+        if kind == "REFUND_ONLY":
+            require(quantity == 0, "a refund-only case returns no units, found quantity " + str(quantity))
+            if s == "PLACED" or s == "ACCEPTED":
+                require(amount >= 1 and amount <= remaining, "refund on line " + str(line) + " must be 1.." + str(remaining))
+                no_reason = True
+            else:
+                require(s in ["PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED"],
+                        "order is " + s + "; no refund case is possible")
+                require(amount >= 1 and amount < remaining,
+                        "after shipment only a partial refund of line " + str(line) + ", 1.." + str(remaining - 1))
+        else:
+            require(kind == "RETURN_REFUND", "case kinds are REFUND_ONLY, NOT_RECEIVED, RETURN_REFUND; found " + kind)
+            restock_bps = _check_return(o, line, quantity, amount)
+            no_reason = True
     cid = self.next_id + 1
     self.next_id = cid
-    self.cases[cid] = Case(id=cid, order=order_id, buyer=o["buyer"], merchant=o["merchant"], kind=kind,
-                           amount=amount, counter=0, restock_fee=0, state="REQUESTED", no_reason=no_reason,
-                           deadline=h + self.reply_seconds,
-                           restock_bps=o["terms"]["restock_bps"], reason_hash=reason_hash, ticket=0)
+    self.cases[cid] = Case(id=cid, order=order_id, line=line, quantity=quantity, buyer=o["buyer"],
+                           merchant=o["merchant"], kind=kind, amount=amount, counter=0, restock_fee=0,
+                           state="REQUESTED", no_reason=no_reason, deadline=h + self.reply_seconds,
+                           restock_bps=restock_bps, reason_hash=reason_hash, ticket=0)
     call("orders", "case_opened", order_id, cid, kind == "NOT_RECEIVED")
-    emit(CaseOpened, case=cid, order=order_id, kind=kind, amount=amount)
+    emit(CaseOpened, case=cid, order=order_id, line=line, kind=kind, quantity=quantity, amount=amount)
     return cid
+
+
+def _check_return(o, line, quantity, amount) -> int:
+    """A return of ``quantity`` units of ``line`` asking ``amount``: inside the line's return window, units not
+    yet returned, at most what they were paid. Returns the line's largest restocking fee in bps."""
+    s = o["state"]
+    ln = o["lines"][line]
+    require(s == "DELIVERED" or s == "COMPLETED", "order is " + s + "; returns are opened after delivery")
+    t = call("orders", "get_terms_set", ln["terms_hash"])
+    window_end = o["delivered_at"] + t["return_seconds"]
+    if s == "COMPLETED":
+        window_end = max(window_end, o["completed_at"])
+    require(t["return_seconds"] > 0 and _now() <= window_end,
+            "the return window closed at unix time " + str(window_end) + " for line " + str(line))
+    left = ln["quantity"] - ln["returned"]
+    require(quantity >= 1 and quantity <= left, "line " + str(line) + " has " + str(left)
+            + " units that can go back, found quantity " + str(quantity))
+    worth = min(ln["amount"] - ln["refunded"], _units_value(ln, quantity))
+    require(amount >= 1 and amount <= worth, "return refund for " + str(quantity) + " of line " + str(line)
+            + " must be 1.." + str(worth))
+    return t["restock_bps"]
+
+
+def _units_value(ln, quantity) -> int:
+    """What ``quantity`` more units of the line were paid: cumulative floors of amount x units / quantity,
+    so returning every unit is worth exactly the line's amount, however the units go back."""
+    return _share(ln["amount"], ln["returned"] + quantity, ln["quantity"]) - _share(ln["amount"], ln["returned"], ln["quantity"])
+
+
+def _share(amount, units, of) -> int:
+    """amount * units // of, in two parts so that nothing overflows 64 bits (amount <= 10^15, units <= of <= 10^6)."""
+    return (amount // of) * units + (amount % of) * units // of
 
 
 def _finish(c, state) -> None:
@@ -159,7 +207,7 @@ def _finish(c, state) -> None:
 def _refund(c, amount) -> None:
     _finish(c, "REFUNDED")
     if amount > 0:
-        call("orders", "case_refund", c.order, amount)
+        call("orders", "case_refund", c.order, c.line, c.quantity, amount)
     emit(CaseRefunded, case=c.id, order=c.order, amount=amount, restock_fee=c.restock_fee)
 
 

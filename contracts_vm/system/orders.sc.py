@@ -1,19 +1,35 @@
-"""Orders with escrow: the transition table of the spec, deadlines in seconds of block time.
+"""Orders with escrow: carts of lines from one merchant, deadlines in seconds of block time.
+
+An order is a cart from ONE merchant (one escrow, one carrier, one parcel): up to
+MAX_ORDER_LINES lines, each [product, quantity, unit_price, terms_hash]. A merchant may
+offer several named terms sets (``set_named_terms``; ``set_terms`` is the default set,
+named ""), so lines carry different return windows, restocking fees and warranties.
+Terms are content-addressed: ``terms_archive[hash]`` is the snapshot a line names and
+never changes. The parcel's own deadlines (accept, handling, transit, auto-confirm)
+and the arbiter come from the order terms: the strictest of its lines' sets (shortest
+accept, handling and transit, longest auto-confirm and return window) with the first
+line's arbiter, since one parcel must keep every promise made for anything in it.
+Money is exact per line: a voucher's discount on the total is split over the lines in
+proportion to their prices by largest remainder (ties to the lower line), so the
+lines' paid amounts sum to the order amount; refunds name a line and never exceed what
+it was paid (order-level refunds - cancellations, not-received, rulings - are split
+over the lines' remainders the same way); at completion the fee and the holdback are
+computed per line on what the line kept and summed.
 
 Every deadline is a unix time in seconds, compared with the certified block timestamp
 (``ctx.timestamp_ms // 1000``): block heights say nothing about time, since idle blocks
 come every second and busy ones back to back. Terms and settings are durations in
-seconds. An order snapshots its merchant's terms (and their hash, which the buyer names
-so the terms cannot change under them) plus the platform's fee and holdback rates, so
-later setting changes never touch open orders. The buyer's
+seconds. Each line names the hash of its terms set, so the terms cannot change under
+the buyer, and the order snapshots the platform's fee and holdback rates, so later
+setting changes never touch open orders. The buyer's
 payment is locked in the ledger escrow "o<id>" when the order is placed. Every
 transition writes the new state before any money moves. On COMPLETED the merchant is
 paid the net amount minus the platform fee minus a holdback; the holdback stays in
 escrow until CLOSED to fund returns. Refunds beyond the escrow draw on the merchant's
 bond ("b<merchant hex>"); a shortfall becomes merchant debt, which blocks new orders
 until settled. A referral's commission rate is fixed at placement and paid at close,
-within the caps the loyalty contract keeps. Timeouts happen when anyone calls poke(). Only hashes and commitments
-of personal data are stored.
+within the caps the loyalty contract keeps. Timeouts happen when anyone calls poke().
+Only hashes and commitments of personal data are stored.
 """
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
@@ -29,6 +45,18 @@ MAX_PRICE = 1000000000000000
 MAX_QUANTITY = 1000000
 #: Hashes and commitments are 32 bytes.
 HASH_BYTES = 32
+#: Most lines one order (cart) may hold; a 32-line order record stays well under the 16 KiB value limit.
+MAX_ORDER_LINES = 32
+#: Most named terms sets a merchant may offer at once.
+MAX_TERMS_SETS = 16
+#: Longest name of a terms set (characters).
+MAX_TERMS_NAME = 32
+#: Below this bound a*b cannot overflow a signed 64-bit int when b <= this too (2^31).
+SMALL = 2147483648
+#: Digit base of the overflow-free mul-div (2^11: r*BASE + a*digit stays below 2^62 for values below 2^50).
+MULDIV_BASE = 2048
+#: The line index a whole-order case (not received) names.
+ALL_LINES = -1
 
 
 class Terms(Record):
@@ -42,19 +70,30 @@ class Terms(Record):
     arbiter: bytes
 
 
+class Line(Record):
+    product: bytes
+    quantity: int
+    unit_price: int
+    price: int
+    discount: int
+    amount: int
+    terms_hash: bytes
+    refunded: int
+    returned: int
+    fee_paid: int
+
+
 class Order(Record):
     id: int
     buyer: bytes
     merchant: bytes
-    product: bytes
-    quantity: int
+    lines: list[Line]
     price: int
     discount: int
     amount: int
     state: str
     prev_state: str
     terms: Terms
-    terms_hash: bytes
     fee_bps: int
     holdback_bps: int
     pii_root: bytes
@@ -97,15 +136,19 @@ extend_seconds: int
 fee_account: bytes
 next_id: int
 orders: Map[int, Order]
-terms: Map[bytes, Terms]
 bonds: Map[bytes, int]
 debt: Map[bytes, int]
 order_debt: Map[int, int]
 by_buyer: Map[tuple[bytes, int], bool]
 by_merchant: Map[tuple[bytes, int], bool]
-#: compute_terms_hash of each merchant's current terms, written with them by set_terms so
-#: that place compares hashes instead of rehashing the terms on every order.
-terms_hashes: Map[bytes, bytes]
+#: Every terms set ever published, by its hash (content-addressed, so a snapshot never changes).
+terms_archive: Map[bytes, Terms]
+#: (merchant, terms hash) -> name of the set it is offered as, for the sets offered now.
+offered: Map[tuple[bytes, bytes], str]
+#: (merchant, name) -> hash of the set offered under that name.
+terms_names: Map[tuple[bytes, str], bytes]
+#: How many named sets each merchant offers (at most MAX_TERMS_SETS).
+terms_count: Map[bytes, int]
 
 
 # ---- helpers ---------------------------------------------------------------------
@@ -214,7 +257,34 @@ def seal() -> None:
 @public
 def set_terms(accept_seconds: int, handling_seconds: int, transit_seconds: int, auto_confirm_seconds: int,
               return_seconds: int, restock_bps: int, warranty_seconds: int, arbiter: bytes) -> bytes:
-    """Durations in seconds of block time (a day is 86400); the CLI takes them as 2d, 12h, 90m."""
+    """The merchant's default terms set (named ""); durations in seconds of block time (the CLI takes 2d, 12h, 90m)."""
+    return _publish_terms("", accept_seconds, handling_seconds, transit_seconds, auto_confirm_seconds, return_seconds,
+                          restock_bps, warranty_seconds, arbiter)
+
+
+@public
+def set_named_terms(name: str, accept_seconds: int, handling_seconds: int, transit_seconds: int,
+                    auto_confirm_seconds: int, return_seconds: int, restock_bps: int, warranty_seconds: int,
+                    arbiter: bytes) -> bytes:
+    """Offer (or replace) a named terms set, so different products carry different returns and warranties."""
+    require(len(name) <= MAX_TERMS_NAME, "terms names are at most 32 characters, found " + str(len(name)))
+    return _publish_terms(name, accept_seconds, handling_seconds, transit_seconds, auto_confirm_seconds, return_seconds,
+                          restock_bps, warranty_seconds, arbiter)
+
+
+@public
+def withdraw_terms(name: str) -> None:
+    """Stop offering a terms set: new lines cannot quote it; orders that snapshotted it keep it."""
+    old = self.terms_names.get((ctx.sender, name), b"")
+    require(old != b"", "no terms set named '" + name + "' is offered by this account")
+    del self.terms_names[(ctx.sender, name)]
+    del self.offered[(ctx.sender, old)]
+    self.terms_count[ctx.sender] = self.terms_count.get(ctx.sender, 0) - 1
+    emit(TermsWithdrawn, merchant=ctx.sender, name=name, terms_hash=old)
+
+
+def _publish_terms(name, accept_seconds, handling_seconds, transit_seconds, auto_confirm_seconds, return_seconds,
+                   restock_bps, warranty_seconds, arbiter) -> bytes:
     require(_has_role(ctx.sender, "MERCHANT"), "only a MERCHANT publishes terms")
     for d in [accept_seconds, handling_seconds, transit_seconds, auto_confirm_seconds, return_seconds, warranty_seconds]:
         require(d >= 0 and d <= MAX_TERM_SECONDS, "terms are 0..31622400 seconds (366 days), found " + str(d))
@@ -226,10 +296,22 @@ def set_terms(accept_seconds: int, handling_seconds: int, transit_seconds: int, 
     t = Terms(accept_seconds=accept_seconds, handling_seconds=handling_seconds, transit_seconds=transit_seconds,
               auto_confirm_seconds=auto_confirm_seconds, return_seconds=return_seconds, restock_bps=restock_bps,
               warranty_seconds=warranty_seconds, arbiter=arbiter)
-    self.terms[ctx.sender] = t
     h = compute_terms_hash(t)
-    self.terms_hashes[ctx.sender] = h
-    emit(TermsPublished, merchant=ctx.sender, terms_hash=h)
+    m = ctx.sender
+    if (m, h) in self.offered:
+        other = self.offered[(m, h)]
+        require(other == name, "these terms are already offered as '" + other + "'")
+    old = self.terms_names.get((m, name), b"")
+    if old == b"":
+        count = self.terms_count.get(m, 0)
+        require(count < MAX_TERMS_SETS, "a merchant offers at most 16 terms sets; withdraw one first")
+        self.terms_count[m] = count + 1
+    elif old != h:
+        del self.offered[(m, old)]
+    self.terms_archive[h] = t
+    self.offered[(m, h)] = name
+    self.terms_names[(m, name)] = h
+    emit(TermsPublished, merchant=m, name=name, terms_hash=h)
     return h
 
 
@@ -270,24 +352,34 @@ def settle_debt(order_id: int) -> None:
 # ---- placement ---------------------------------------------------------------------
 
 @public
-def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash: bytes, pii_root: bytes,
-          payload_hash: bytes, review_key_hash: bytes, referrer: bytes, voucher: bytes, voucher_code: bytes) -> int:
+def place(merchant: bytes, lines: list[list[any]], pii_root: bytes, payload_hash: bytes, review_key_hash: bytes,
+          referrer: bytes, voucher: bytes, voucher_code: bytes) -> int:
+    """A cart from one merchant: ``lines`` is 1..MAX_ORDER_LINES of [product, quantity, unit_price, terms_hash]."""
     buyer = ctx.sender
     require(_has_role(buyer, "BUYER"), "only a BUYER places orders")
     require(_has_role(merchant, "MERCHANT"), "seller is not an active MERCHANT")
     require(buyer != merchant, "a merchant cannot buy from itself")
     require(self.debt.get(merchant, 0) == 0, "merchant has unpaid debt and may not take orders")
-    require(quantity >= 1 and quantity <= MAX_QUANTITY, "quantity must be 1..1000000")
-    require(price >= 1 and price <= MAX_PRICE, "price must be 1..10^15 minor units")
-    require(_is_hash(product) and _is_hash(terms_hash) and _is_hash(pii_root) and _is_hash(payload_hash)
-            and _is_hash(review_key_hash), "product, terms hash, PII root, payload hash and review-key hash are 32 bytes")
+    require(len(lines) >= 1 and len(lines) <= MAX_ORDER_LINES,
+            "an order has 1..32 lines, found " + str(len(lines)))
+    require(_is_hash(pii_root) and _is_hash(payload_hash) and _is_hash(review_key_hash),
+            "PII root, payload hash and review-key hash are 32 bytes")
     require(self.arbiter_seconds > 0, "order settings are not configured")
-    t = self.terms.get(merchant)
-    require(t != None, "merchant has not published terms")
-    current = self.terms_hashes.get(merchant, b"")
-    if current == b"":
-        current = compute_terms_hash(t)    # terms stored before terms_hashes existed
-    require(current == terms_hash, "terms hash does not match the merchant's current terms")
+    items = []
+    prices = []
+    sets = []
+    total = 0
+    for i in range(len(lines)):
+        ln = _new_line(i, lines[i])
+        t = self.terms_archive.get(ln.terms_hash)
+        require(t != None and (merchant, ln.terms_hash) in self.offered,
+                "line " + str(i) + ": terms hash " + ln.terms_hash.hex() + " is not one of the merchant's current terms")
+        total += ln.price
+        require(total <= MAX_PRICE, "order total must be at most 10^15 minor units")
+        items.append(ln)
+        prices.append(ln.price)
+        sets.append(t)
+    t = _order_terms(sets)
     commission = 0
     if referrer != b"":
         require(referrer != buyer and referrer != merchant, "a party to the order cannot refer it")
@@ -296,13 +388,17 @@ def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash
     self.next_id = oid
     discount = 0
     if voucher != b"":
-        discount = call("loyalty", "redeem_voucher", voucher, voucher_code, buyer, merchant, price, oid)
-    amount = price - discount
+        discount = call("loyalty", "redeem_voucher", voucher, voucher_code, buyer, merchant, total, oid)
+    amount = total - discount
     require(amount >= 1, "order total after vouchers must be positive")
+    shares = _alloc(discount, prices)
+    for i in range(len(items)):
+        items[i].discount = shares[i]
+        items[i].amount = items[i].price - shares[i]
     now = _now()
-    self.orders[oid] = Order(id=oid, buyer=buyer, merchant=merchant, product=product, quantity=quantity,
-                             price=price, discount=discount, amount=amount, state="PLACED", prev_state="",
-                             terms=t, terms_hash=terms_hash, fee_bps=self.fee_bps, holdback_bps=self.holdback_bps,
+    self.orders[oid] = Order(id=oid, buyer=buyer, merchant=merchant, lines=items,
+                             price=total, discount=discount, amount=amount, state="PLACED", prev_state="",
+                             terms=t, fee_bps=self.fee_bps, holdback_bps=self.holdback_bps,
                              pii_root=pii_root, payload_hash=payload_hash,
                              review_key_hash=review_key_hash, referrer=referrer, commission_bps=commission,
                              voucher=voucher, carrier=b"", label_hash=b"", tracking=b"", pod_hash=b"",
@@ -314,17 +410,140 @@ def place(merchant: bytes, product: bytes, quantity: int, price: int, terms_hash
     self.by_buyer[(buyer, oid)] = True
     self.by_merchant[(merchant, oid)] = True
     call("ledger", "lock", _escrow_key(oid), buyer, amount)
-    emit(OrderPlaced, order=oid, merchant=merchant, amount=amount, terms_hash=terms_hash)
+    emit(OrderPlaced, order=oid, merchant=merchant, amount=amount, lines=len(items))
     return oid
+
+
+def _new_line(i, raw) -> Line:
+    """One cart line as the buyer sent it, checked: [product, quantity, unit_price, terms_hash]."""
+    where = "line " + str(i) + ": "
+    require(len(raw) == 4, where + "expected [product, quantity, unit_price, terms_hash], found " + str(len(raw)) + " items")
+    product = raw[0]
+    quantity = raw[1]
+    unit_price = raw[2]
+    terms_hash = raw[3]
+    require(_is_hash(product) and _is_hash(terms_hash), where + "product id and terms hash are 32 bytes")
+    require(quantity >= 1 and quantity <= MAX_QUANTITY, where + "quantity must be 1..1000000, found " + str(quantity))
+    require(unit_price >= 1 and unit_price <= MAX_PRICE // quantity,
+            where + "quantity x unit price must be 1..10^15 minor units, found unit price " + str(unit_price))
+    price = quantity * unit_price
+    return Line(product=product, quantity=quantity, unit_price=unit_price, price=price, discount=0, amount=price,
+                terms_hash=terms_hash, refunded=0, returned=0, fee_paid=0)
+
+
+def _order_terms(sets) -> Terms:
+    """The parcel's terms: it must keep every line's promise, so the shortest accept, handling and transit
+    periods and the longest auto-confirm and return windows; the first line's arbiter rules the one dispute.
+    Restocking and warranty always come from each line's own set; here they only summarise (least, longest)."""
+    f = sets[0]
+    if len(sets) == 1:
+        return f
+    t = Terms(accept_seconds=f.accept_seconds, handling_seconds=f.handling_seconds, transit_seconds=f.transit_seconds,
+              auto_confirm_seconds=f.auto_confirm_seconds, return_seconds=f.return_seconds, restock_bps=f.restock_bps,
+              warranty_seconds=f.warranty_seconds, arbiter=f.arbiter)
+    for x in sets:
+        t.accept_seconds = min(t.accept_seconds, x.accept_seconds)
+        t.handling_seconds = min(t.handling_seconds, x.handling_seconds)
+        t.transit_seconds = min(t.transit_seconds, x.transit_seconds)
+        t.auto_confirm_seconds = max(t.auto_confirm_seconds, x.auto_confirm_seconds)
+        t.return_seconds = max(t.return_seconds, x.return_seconds)
+        t.restock_bps = min(t.restock_bps, x.restock_bps)
+        t.warranty_seconds = max(t.warranty_seconds, x.warranty_seconds)
+    return t
+
+
+# ---- exact splits ------------------------------------------------------------------
+
+def _muldiv(a, b, c) -> list:
+    """[a * b // c, a * b % c] for a, b >= 0 and 0 < c <= 10^15, with no 64-bit overflow:
+    long division of a * b in base MULDIV_BASE (r * BASE + a * digit stays below 2^62)."""
+    if a < SMALL and b < SMALL:
+        return [a * b // c, a * b % c]
+    q = (a // c) * b
+    a = a % c
+    digits = []
+    x = b
+    while x > 0:                          # b <= 10^15 < 2^55: at most 5 digits
+        digits.append(x % MULDIV_BASE)
+        x = x // MULDIV_BASE
+    r = 0
+    for k in range(len(digits) - 1, -1, -1):
+        acc = r * MULDIV_BASE + a * digits[k]
+        q = q * MULDIV_BASE + acc // c
+        r = acc % c
+    return [q, r]
+
+
+def _alloc(amount, weights) -> list:
+    """Split ``amount`` over ``weights`` exactly (largest remainder): each part is floor(amount * w / total),
+    then the units left go one each to the largest remainders, ties to the lower index. The parts sum to
+    ``amount`` and none exceeds its weight (amount <= total), so a zero weight never gets anything."""
+    total = 0
+    for w in weights:
+        total += w
+    require(amount >= 0 and amount <= total, "cannot split " + str(amount) + " over lines holding " + str(total))
+    if amount == total:
+        return weights + []
+    parts = []
+    if amount == 0:                       # no voucher, a zero ruling: nothing to divide
+        for w in weights:
+            parts.append(0)
+        return parts
+    rems = []
+    left = amount
+    for w in weights:
+        qr = _muldiv(amount, w, total)
+        parts.append(qr[0])
+        rems.append(qr[1])
+        left -= qr[0]
+    while left > 0:                       # fewer than len(weights) rounds
+        best = -1
+        for i in range(len(rems)):
+            if rems[i] > 0 and (best < 0 or rems[i] > rems[best]):
+                best = i
+        parts[best] += 1
+        rems[best] = 0
+        left -= 1
+    return parts
+
+
+def _spread(o, amount) -> list:
+    """An order-level refund (cancel, not received, ruling) split over what each line still holds."""
+    held = []
+    for ln in o.lines:
+        held.append(ln.amount - ln.refunded)
+    return _alloc(amount, held)
+
+
+def _on_line(o, line, amount) -> list:
+    parts = []
+    for i in range(len(o.lines)):
+        parts.append(amount if i == line else 0)
+    return parts
 
 
 # ---- refunds (shared by cancellations, cases and rulings) -------------------------
 
-def _refund(o, amount, cause) -> None:
-    """Pay the buyer ``amount``: escrow first, then the merchant bond, then record debt. E3 holds."""
-    require(amount >= 0, "refund must not be negative")
+def _book(o, parts) -> int:
+    """Record per-line refunds on ``o`` (not yet saved) and return their sum. E3 holds per line and per order."""
+    amount = 0
+    for i in range(len(parts)):
+        a = parts[i]
+        ln = o.lines[i]
+        require(a >= 0, "refund must not be negative")
+        require(ln.refunded + a <= ln.amount, "refund of " + str(a) + " on line " + str(i) + " would exceed the "
+                + str(ln.amount - ln.refunded) + " it still holds")
+        ln.refunded += a
+        o.lines[i] = ln
+        amount += a
     require(o.refunded + amount <= o.amount, "refund of " + str(amount) + " would exceed the " + str(o.amount - o.refunded) + " still refundable")
     o.refunded += amount
+    return amount
+
+
+def _refund(o, parts, cause) -> None:
+    """Pay the buyer the per-line ``parts``: escrow first, then the merchant bond, then record debt."""
+    amount = _book(o, parts)
     self.orders[o.id] = o
     held = _escrow(o.id)
     from_escrow = min(held, amount)
@@ -350,19 +569,25 @@ def _cancel(o, reason) -> None:
     o.state = "CANCELLED"
     self.orders[o.id] = o
     emit(OrderCancelled, order=o.id, reason=reason)
-    _refund(o, o.amount - o.refunded, "refund")
+    _refund(o, _spread(o, o.amount - o.refunded), "refund")
 
 
 def _complete(o, auto) -> None:
     o.state = "COMPLETED"
     o.completed_at = _now()
     o.close_after = max(o.completed_at, o.delivered_at + o.terms.return_seconds)   # the return window runs from delivery
-    net = o.amount - o.refunded
-    fee = net * o.fee_bps // BPS
-    holdback = net * o.holdback_bps // BPS
+    fee = 0
+    holdback = 0
+    for i in range(len(o.lines)):       # per line on what it kept, then summed: exact per line
+        ln = o.lines[i]
+        net = ln.amount - ln.refunded
+        ln.fee_paid = net * o.fee_bps // BPS
+        o.lines[i] = ln
+        fee += ln.fee_paid
+        holdback += net * o.holdback_bps // BPS
     held = _escrow(o.id)
-    fee = min(fee, held)
-    holdback = min(holdback, held - fee)
+    require(fee + holdback <= held, "escrow of " + str(held) + " cannot cover fee " + str(fee) + " and holdback "
+            + str(holdback) + " (refunds before completion always come from escrow)")
     payout = held - fee - holdback
     o.fee_paid = fee
     self.orders[o.id] = o
@@ -413,7 +638,7 @@ def reject(order_id: int) -> None:
     o.state = "REJECTED"
     self.orders[order_id] = o
     emit(OrderRejected, order=order_id)
-    _refund(o, o.amount - o.refunded, "refund")
+    _refund(o, _spread(o, o.amount - o.refunded), "refund")
 
 
 @public
@@ -594,7 +819,7 @@ def rule(order_id: int, to_buyer: int, to_merchant: int, fee: int) -> None:
             "ruling must sum exactly to the escrow of " + str(held) + ", found " + str(to_buyer + to_merchant + fee))
     require(o.refunded + to_buyer <= o.amount, "ruling would refund more than was paid")
     o.state = "RESOLVED"
-    o.refunded += to_buyer
+    _book(o, _spread(o, to_buyer))
     self.orders[order_id] = o
     emit(Ruling, order=order_id, to_buyer=to_buyer, to_merchant=to_merchant, fee=fee, by=ctx.sender)
     _pay(order_id, o.buyer, to_buyer, "ruling")
@@ -630,14 +855,26 @@ def case_closed(order_id: int, case_id: int) -> None:
 
 @public
 @requires("cases")
-def case_refund(order_id: int, amount: int) -> None:
+def case_refund(order_id: int, line: int, quantity: int, amount: int) -> None:
+    """Refund ``amount`` on ``line`` with ``quantity`` units returned (ALL_LINES: the whole parcel, split)."""
     o = _load(order_id)
     require(o.state in ["PLACED", "ACCEPTED", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED"],
             "order is " + o.state + ", refunds go through the dispute")
+    if line == ALL_LINES:
+        require(quantity == 0, "a whole-order refund returns no units of a line")
+        parts = _spread(o, amount)
+    else:
+        require(line >= 0 and line < len(o.lines), "order " + str(order_id) + " has no line " + str(line))
+        ln = o.lines[line]
+        require(quantity >= 0 and ln.returned + quantity <= ln.quantity, "line " + str(line) + " has "
+                + str(ln.quantity - ln.returned) + " units not yet returned, found " + str(quantity))
+        ln.returned += quantity
+        o.lines[line] = ln
+        parts = _on_line(o, line, amount)
     if o.refunded + amount == o.amount and o.state != "COMPLETED":
         _cancel(o, "refunded")
         return
-    _refund(o, amount, "refund")
+    _refund(o, parts, "refund")
 
 
 @public
@@ -655,15 +892,35 @@ def get_order(order_id: int) -> any:
 
 @view
 def get_terms(merchant: bytes) -> any:
-    return self.terms.get(merchant)
+    """The merchant's default terms set (named ""), or None."""
+    return self.terms_archive.get(self.terms_names.get((merchant, ""), b""))
 
 
 @view
 def terms_hash_of(merchant: bytes) -> bytes:
-    t = self.terms.get(merchant)
-    if t == None:
-        return b""
-    return compute_terms_hash(t)
+    """The hash of the merchant's default terms set, b"" if it offers none."""
+    return self.terms_names.get((merchant, ""), b"")
+
+
+@view
+def named_terms_hash(merchant: bytes, name: str) -> bytes:
+    """The hash of the set the merchant offers under ``name``, b"" if none."""
+    return self.terms_names.get((merchant, name), b"")
+
+
+@view
+def get_terms_set(terms_hash: bytes) -> any:
+    """Any terms set ever published, by hash (what an order line snapshotted), or None."""
+    return self.terms_archive.get(terms_hash)
+
+
+@view
+def terms_offered(merchant: bytes) -> list:
+    """The merchant's current sets as [name, hash] pairs, in name order (at most MAX_TERMS_SETS)."""
+    out = []
+    for kv in self.terms_names.items((merchant,), MAX_TERMS_SETS):
+        out.append([kv[0][1], kv[1]])
+    return out
 
 
 @view

@@ -31,9 +31,6 @@ GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
 REVIEW_DOMAIN = b"shopchain/review/v2|"
 #: Score dimensions: overall, quality, description, delivery, service.
 SCORE_COUNT = 5
-#: Orders carry one line today (``_line_product``), so only line 0 exists; accepting others
-#: would let one purchase post many reviews.
-ORDER_LINES = 1
 #: Fewest orders in a ring: a ring of one names its order, and the order names the buyer.
 MIN_RING_SIZE = 2
 #: Most orders in a ring (ledger/ring.py MAX_RING_SIZE): ring_verify costs 24,000 gas a member.
@@ -143,10 +140,10 @@ def _count(rv, sign) -> None:
 
 
 def _line_product(o, line) -> bytes:
-    """The product of the order's line, b"" when it has no such line (one line per order today)."""
-    if line < 0 or line >= ORDER_LINES:
+    """The product of the order's line ``line`` (orders are carts), b"" when it has no such line."""
+    if line < 0 or line >= len(o["lines"]):
         return b""
-    return o["product"]
+    return o["lines"][line]["product"]
 
 
 def _reviewable(o) -> str:
@@ -199,7 +196,7 @@ def publish(ring: list[int], line: int, scores: list[int], content_hash: bytes, 
     require(n >= MIN_RING_SIZE and n <= MAX_RING_SIZE,
             "a review's ring has " + str(MIN_RING_SIZE) + ".." + str(MAX_RING_SIZE) + " orders, found " + str(n))
     ring_keys = _ring_keys(ring)
-    require(line >= 0 and line < ORDER_LINES, "orders have lines 0.." + str(ORDER_LINES - 1) + ", found line " + str(line))
+    require(line >= 0, "order lines are numbered from 0, found line " + str(line))
     require(not ((key_image, line) in self.live), "this review key already has a live review of line " + str(line)
             + "; amend it instead")
     _check_scores(scores)

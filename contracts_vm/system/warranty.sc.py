@@ -1,10 +1,12 @@
 """Warranty passports and service history (after Arianee's product passports).
 
 A unit is the hash of (brand, serial), computed off chain so the serial never appears.
-Its brand's merchant registers it; anyone may activate it from a COMPLETED or CLOSED
-order of that merchant for that product (pull: this contract reads orders.get_order),
+Its brand's merchant registers it; anyone may activate it from a line of a COMPLETED
+or CLOSED order of that merchant for that product (pull: this contract reads
+orders.get_order), at most as many units per line as the line's quantity not returned
+(none once the line was refunded in full),
 which makes the buyer the owner and sets warranty end = delivery + the warranty period
-of the order's terms. Every time here is unix seconds of certified block time
+of that line's terms. Every time here is unix seconds of certified block time
 (``ctx.timestamp_ms // 1000``): "under warranty" is derived from it, never stored. The
 owner offers a transfer with the hash of a one-time claim code and an expiry; the new
 owner claims by commit-reveal, so a code seen in a pending claim is no use to anyone
@@ -22,7 +24,7 @@ GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
 MAX_SECONDS = 316224000
 #: Domain tag of a claim commitment (commit-reveal of a transfer's claim code).
 CLAIM_DOMAIN = b"shopchain/warranty-claim/v1|"
-#: Most units one order may activate is its quantity; most flags per unit is three.
+#: Most units one order line may activate is its quantity not returned; most flags per unit is three.
 MAX_FLAGS = 3
 
 
@@ -32,6 +34,7 @@ class Passport(Record):
     product: bytes
     owner: bytes
     order: int
+    line: int
     activated: bool
     warranty_end: int
     void: bool
@@ -69,7 +72,8 @@ passports: Map[bytes, Passport]
 log: Map[tuple[bytes, int], ServiceRecord]
 contests: Map[tuple[bytes, int], bytes]
 service_auth: Map[tuple[bytes, bytes], bool]
-order_units: Map[int, int]
+#: (order, line) -> units of that line activated so far.
+line_units: Map[tuple[int, int], int]
 recalls: Map[tuple[bytes, bytes], bytes]
 claims: Map[int, Claim]
 next_claim: int
@@ -141,7 +145,7 @@ def register_unit(unit: bytes, product: bytes) -> None:
     require(call("identity", "has_role", ctx.sender, "MERCHANT"), "only a brand's MERCHANT registers units")
     require(len(unit) == 32 and len(product) == 32, "unit and product ids are 32-byte hashes")
     require(not (unit in self.passports), "unit already has a passport (one active passport per unit)")
-    self.passports[unit] = Passport(unit=unit, brand=ctx.sender, product=product, owner=b"", order=0,
+    self.passports[unit] = Passport(unit=unit, brand=ctx.sender, product=product, owner=b"", order=0, line=0,
                                     activated=False, warranty_end=0, void=False, flags=[], log_count=0,
                                     claim_hash=b"", offer_expiry=0)
     emit(UnitRegistered, unit=unit, brand=ctx.sender, product=product)
@@ -155,24 +159,35 @@ def authorize_service(center: bytes, allowed: bool) -> None:
 
 
 @public
-def activate(unit: bytes, order_id: int) -> None:
-    """Anyone may activate: the order itself proves the purchase."""
+def activate(unit: bytes, order_id: int, line: int) -> None:
+    """Anyone may activate: the order line itself proves the purchase, and bounds how many units it covers."""
     p = _load(unit)
     require(not p.activated, "passport already activated")
     o = call("orders", "get_order", order_id)
     require(o != None, "no order " + str(order_id))
     require(o["state"] == "COMPLETED" or o["state"] == "CLOSED", "order is " + o["state"] + ", expected COMPLETED or CLOSED")
     require(o["merchant"] == p.brand, "the order's merchant is not the unit's brand")
-    require(o["product"] == p.product, "the order is for another product")
-    used = self.order_units.get(order_id, 0)
-    require(used < o["quantity"], "every unit of order " + str(order_id) + " is already activated")
-    self.order_units[order_id] = used + 1
+    lines = o["lines"]
+    require(line >= 0 and line < len(lines), "order " + str(order_id) + " has lines 0.." + str(len(lines) - 1)
+            + ", found " + str(line))
+    ln = lines[line]
+    require(ln["product"] == p.product, "line " + str(line) + " of order " + str(order_id) + " is for another product")
+    used = self.line_units.get((order_id, line), 0)
+    kept = ln["quantity"] - ln["returned"]
+    if ln["amount"] > 0 and ln["refunded"] == ln["amount"]:
+        kept = 0                          # refunded in full (e.g. before shipment): the buyer kept no unit of it
+    where = "line " + str(line) + " of order " + str(order_id)
+    require(kept > 0, where + " covers no units: every one was returned or the line was refunded in full")
+    require(used < kept, where + " covers " + str(kept) + " units and every one is already activated")
+    self.line_units[(order_id, line)] = used + 1
+    t = call("orders", "get_terms_set", ln["terms_hash"])
     p.activated = True
     p.owner = o["buyer"]
     p.order = order_id
-    p.warranty_end = o["delivered_at"] + o["terms"]["warranty_seconds"]
+    p.line = line
+    p.warranty_end = o["delivered_at"] + t["warranty_seconds"]
     self.passports[unit] = p
-    emit(WarrantyActivated, unit=unit, order=order_id, warranty_end=p.warranty_end)
+    emit(WarrantyActivated, unit=unit, order=order_id, line=line, warranty_end=p.warranty_end)
 
 
 @public

@@ -42,9 +42,11 @@ def main() -> None:
     print(f"terms published        block {r['height']}")
     terms_hash = bytes.fromhex(client.call("orders", "terms_hash_of", merchant.public_key)[2:])
 
-    # The buyer orders one tent for 249.00 (minor units); the payment is locked in escrow.
-    r = client.transact(buyer, "orders", "place", merchant.public_key, h("sku: ultralight tent"), 1, 24_900,
-                        terms_hash, h("ship to: (the buyer's address, kept off chain)"), h("order details"),
+    # The buyer's cart: one tent for 249.00 and two tent pegs sets at 4.50 (minor units), each line
+    # [product, quantity, unit price, terms hash]; the total (258.00) is locked in escrow.
+    cart = [[h("sku: ultralight tent"), 1, 24_900, terms_hash], [h("sku: tent pegs, set of 8"), 2, 450, terms_hash]]
+    r = client.transact(buyer, "orders", "place", merchant.public_key, cart,
+                        h("ship to: (the buyer's address, kept off chain)"), h("order details"),
                         h("review key"), b"", b"", b"")
     order_id = r["return_value"]
     print(f"order {order_id} placed         block {r['height']}  tx {r['tx_id']}")

@@ -265,3 +265,22 @@ def test_durations_and_dates_in_the_viewers_zone(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         _time.tzset()
+
+
+def test_cart_lines_parse_products_with_colons_optional_terms_and_the_one_line_shorthand():
+    from cli.orders_cmds import parse_cart
+
+    tent, lamp = sha256(b"acme:tent-2p"), sha256(b"acme:lamp")
+    assert parse_cart(("acme:tent-2p:2:12.50", "acme:lamp:1:3:gadgets"), None, 1, None) == [
+        (tent, 2, 1250, None), (lamp, 1, 300, "gadgets")]
+    assert parse_cart((), "acme:tent-2p", 3, "7.50") == [(tent, 3, 250, None)]      # --price is the total
+    for cart, product, qty, price, message in [
+            (("acme:tent-2p:2:12.50",), "acme:tent-2p", 1, None, "not both"),
+            ((), "acme:tent-2p", 3, "10.00", "does not divide evenly"),
+            ((), None, 1, None, "give the cart as --line"),
+            (("acme:tent-2p:two:12.50",), None, 1, None, "expected PRODUCT:QTY:UNIT_PRICE[:TERMS]"),
+            (("acme:tent-2p:0:12.50",), None, 1, None, "quantity must be 1..1000000"),
+            (("acme:tent-2p:1:12.505",), None, 1, None, "more than 2 decimals"),
+            (tuple(f"p{i}:1:1" for i in range(33)), None, 1, None, "at most 32 lines")]:
+        with pytest.raises(CliError, match=re.escape(message)):
+            parse_cart(cart, product, qty, price)

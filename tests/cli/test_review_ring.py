@@ -43,13 +43,14 @@ class FakeNode:
         raise AssertionError(method)
 
 
-def order(b: int, product: str = TENT, merchant: str = MERCHANT, disputed: bool = False) -> dict:
-    return {"buyer": buyer(b), "merchant": merchant, "product": product, "prev_state": "ACCEPTED" if disputed else ""}
+def order(b: int, product: str = TENT, merchant: str = MERCHANT, disputed: bool = False, lines: int = 1) -> dict:
+    return {"buyer": buyer(b), "merchant": merchant, "lines": [{"product": product}] * lines,
+            "prev_state": "ACCEPTED" if disputed else ""}
 
 
-def pick(node: FakeNode, mine: int, size: int, excluded: set[str] = frozenset(), seed: int = 1):
+def pick(node: FakeNode, mine: int, size: int, excluded: set[str] = frozenset(), seed: int = 1, line: int = 0):
     o = node.orders[mine]
-    return choose_ring(node, mine, o, node.keys[mine], {o["buyer"], *excluded}, size, random.Random(seed))
+    return choose_ring(node, mine, o, line, node.keys[mine], {o["buyer"], *excluded}, size, random.Random(seed))
 
 
 def test_ring_holds_the_order_other_buyers_and_the_same_product_when_enough():
@@ -76,6 +77,14 @@ def test_too_few_of_the_product_mixes_and_says_the_product_rating_is_skipped():
     choice = pick(FakeNode(orders, set(orders)), 1, 3)
     assert choice.ids == [1, 2, 3] and not choice.same_product
     assert "counts for the merchant's rating, not the product's" in choice.notes[0]
+
+
+def test_a_later_line_takes_decoys_that_have_that_line():
+    orders = {1: order(1, lines=3), 2: order(2, lines=1), 3: order(3, lines=3), 4: order(4, lines=2)}
+    choice = pick(FakeNode(orders, set(orders)), 1, 8, line=2)
+    assert choice.ids == [1, 3]
+    with pytest.raises(CliError, match="order 2 has no line 1"):
+        pick(FakeNode(orders, set(orders)), 2, 8, line=1)
 
 
 def test_no_candidate_is_an_anonymity_error_not_a_ring_of_one():

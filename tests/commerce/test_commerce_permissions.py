@@ -51,7 +51,7 @@ def _disputed(c: Chain) -> int:
 
 def _case(c: Chain) -> int:
     oid = _delivered(c)
-    return c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    return c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r"))
 
 
 def _unit(c: Chain) -> bytes:
@@ -61,7 +61,7 @@ def _unit(c: Chain) -> bytes:
     c.ok("merchant1", "warranty", "authorize_service", c.keys["service1"], True)
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid)
+    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
     return unit
 
 
@@ -96,7 +96,7 @@ def _return_step(c: Chain, steps: int) -> int:
 def _in_debt(c: Chain) -> int:
     oid = _delivered(c)
     c.ok("buyer1", "orders", "confirm", oid)
-    k = c.ok("buyer1", "cases", "open", oid, "REFUND_ONLY", 5_000, h("r"))
+    k = c.ok("buyer1", "cases", "open", oid, 0, "REFUND_ONLY", 0, 5_000, h("r"))
     c.ok("merchant1", "cases", "reply", k, True, 0)
     return oid
 
@@ -161,7 +161,7 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
     ("loyalty.award", lambda c: _closed_in_program(c), lambda c, o: ("loyalty", "award", "p", o), {"merchant1"}),
     ("loyalty.create_voucher", lambda c: None,
      lambda c, o: ("loyalty", "create_voucher", h("v"), b"", "FIXED", 5, 0, 0, c.after(10), 1, 1), {"merchant1"}),
-    ("cases.open", _delivered, lambda c, o: ("cases", "open", o, "RETURN_REFUND", PRICE, h("r")), {"buyer1"}),
+    ("cases.open", _delivered, lambda c, o: ("cases", "open", o, 0, "RETURN_REFUND", 1, PRICE, h("r")), {"buyer1"}),
     ("cases.reply", _case, lambda c, k: ("cases", "reply", k, True, 0), {"merchant1"}),
     ("cases.withdraw", _case, lambda c, k: ("cases", "withdraw", k), {"buyer1"}),
     ("warranty.register_unit", lambda c: None, lambda c, o: ("warranty", "register_unit", h("u9"), h("p9")),
@@ -223,7 +223,7 @@ def test_only_permitted_parties_succeed(name, setup, build, allowed):
 @pytest.mark.parametrize("contract,method,args", [
     ("ledger", "lock", ["o1", b"\x01" * 32, 5]),
     ("ledger", "release", ["o1", b"\x01" * 32, 5, "refund"]),
-    ("orders", "case_refund", [1, 5]),
+    ("orders", "case_refund", [1, 0, 0, 5]),
     ("orders", "carrier_event", [1, b"\x01" * 32, "shipping", b"\x02" * 32]),
     ("loyalty", "redeem_voucher", [b"\x01" * 32, b"", b"\x01" * 32, b"\x01" * 32, 5, 1]),
     ("cases", "order_resolved", [1]),

@@ -2,11 +2,17 @@
 
 Several buyers, two merchants, two carriers, an arbiter and a service centre make
 random calls (any party may try anything) while the height and the block time jump at
-random, at random paces. After every step: conservation (E1), no negative escrow (E2),
-refunds never above what was paid (E3), empty escrow in terminal states (E4), the
+random, at random paces. Orders are random carts of 1..MAX_CART_LINES lines under the
+merchants' different terms sets; cases, returns (with units), reviews and warranty
+activations name random lines, valid or not. After every step: conservation (E1), no
+negative escrow (E2), refunds never above what was paid (E3) per line and per order,
+the order's sums equal to its lines' (price, voucher discount split by largest
+remainder, paid, refunded, fee), escrow exact before completion, returned and activated
+units within each line's quantity, empty escrow in terminal states (E4), the
 points supply identity, voucher limits, reviews only from a ring of eligible orders
-signed by one of their committed keys and relayed by none of their buyers, one live
-review per order line, ratings equal to the sums of the live reviews, service logs never rewritten, one passport per unit, and that every call
+holding the line, signed by one of their committed keys and relayed by none of their
+buyers, one live review per order line, ratings equal to the sums of the live
+reviews, service logs never rewritten, one passport per unit, and that every call
 that succeeded was made by a party the spec permits.
 """
 
@@ -19,6 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from contracts_vm.system import review_message
 from ledger import ring
 from ledger.crypto import SigningKey, sha256
+from tests.commerce.test_commerce_carts import largest_remainder
 from tests.commerce_harness import DAY, Chain, Err, h
 from tests.ring_reviews import publish_args
 
@@ -30,6 +37,10 @@ REVIEWABLE = {"COMPLETED", "RESOLVED", "CLOSED"}
 PROGRAM = "pts"
 VOUCHER = h("voucher-sm")
 VOUCHER_MAX = 3
+#: Lines of the random carts, and the products and terms sets they are drawn from.
+MAX_CART_LINES = 4
+PRODUCTS = [h("product-1"), h("product-2"), h("product-3")]
+TERMS_SETS = ["", "gadgets", "final"]
 #: Who may succeed at each order method (in terms of the order's own parties), ANY = any registered account.
 ORDER_PERMS = {"accept": {"merchant"}, "reject": {"merchant"}, "ship": {"merchant", "carrier"},
                "deliver": {"carrier"}, "confirm": {"buyer"}, "extend": {"buyer"}, "dispute": {"buyer", "merchant"}}
@@ -51,7 +62,8 @@ def action(**strategies):
 
 
 #: The first entry is what Hypothesis tries first and shrinks towards.
-WEIGHTED = (["progress"] * 6 + ["progress_case"] * 3 + ["place"] * 3 + ["advance"] * 3 + ["order_call"] * 2
+WEIGHTED = (["progress"] * 6 + ["progress_case"] * 5 + ["place"] * 3 + ["advance"] * 3 + ["order_call"] * 2
+            + ["after_sales"] * 4 + ["deliver_cart"] * 2
             + ["review"] * 2 + ["open_case", "case_call", "rule_dispute", "warranty_flow", "warranty_flow", "transfer", "ticket",
                "loyalty", "rotate_key"])
 
@@ -62,6 +74,9 @@ class CommerceMachine(RuleBasedStateMachine):
         self.c = Chain()
         for m in MERCHANTS:
             self.c.publish_terms(m)
+            self.c.publish_terms_named("gadgets", m, return_days=30, restock_bps=500, warranty_days=366,
+                                       accept_days=1, auto_confirm_days=9)
+            self.c.publish_terms_named("final", m, return_days=0, warranty_days=0, restock_bps=0)
         self.c.ok("merchant1", "orders", "deposit_bond", 2_000)
         self.c.ok("merchant1", "loyalty", "create_program", PROGRAM, 500, 20 * DAY)
         self.c.ok("merchant1", "loyalty", "create_voucher", VOUCHER, b"", "FIXED", 500, 1_000, 0, self.c.after(10_000),
@@ -71,7 +86,7 @@ class CommerceMachine(RuleBasedStateMachine):
         self.cases: list[int] = []
         self.review_keys: dict[int, SigningKey] = {}
         self.announced: set[int] = set()
-        self.live: dict[bytes, dict] = {}   # key image -> the live review's model: origin order, merchant, scores
+        self.live: dict[tuple[bytes, int], dict] = {}   # (key image, line) -> the live review's model
         self.units: list[bytes] = []
         self.logs: dict[bytes, list] = {}
         self.tickets: list[int] = []
@@ -98,11 +113,15 @@ class CommerceMachine(RuleBasedStateMachine):
     # ---- rules -----------------------------------------------------------------------
 
     @action(buyer=st.sampled_from(BUYERS + ["merchant1", "carrier1"]), merchant=st.sampled_from(MERCHANTS),
-          price=st.integers(1, 20_000), voucher=st.booleans(), referred=st.booleans())
-    def place(self, buyer, merchant, price, voucher, referred):
+          cart=st.lists(st.tuples(st.sampled_from(PRODUCTS), st.integers(1, 3), st.integers(1, 7_000),
+                                  st.sampled_from(TERMS_SETS)), min_size=1, max_size=MAX_CART_LINES),
+          voucher=st.booleans(), referred=st.booleans())
+    def place(self, buyer, merchant, cart, voucher, referred):
         n = len(self.orders) + 1
-        rk = SigningKey.from_label(f"sm-review-{n}-{price}")
-        out = self.c.place(buyer, merchant, price, review_key_hash=sha256(rk.public_key),
+        rk = SigningKey.from_label(f"sm-review-{n}-{len(cart)}")
+        mk = self.c.keys[merchant]
+        lines = [(p, q, u, self.c.view("orders", "named_terms_hash", mk, t)) for p, q, u, t in cart]
+        out = self.c.place(buyer, merchant, lines=lines, review_key_hash=sha256(rk.public_key),
                            voucher=VOUCHER if voucher else b"", referrer=self.c.keys["referrer1"] if referred else b"")
         if isinstance(out, Err):
             return
@@ -141,19 +160,24 @@ class CommerceMachine(RuleBasedStateMachine):
         b, m, k = name[o["buyer"]], name[o["merchant"]], name[o["carrier"]] if o["carrier"] else "carrier1"
         held = self.c.escrow(oid)
         remaining = o["amount"] - o["refunded"]
+        line = choice % len(o["lines"])
+        ln = o["lines"][line]
+        part = max(1, (ln["amount"] - ln["refunded"]) * split // 100)
+        units = max(1, (ln["quantity"] - ln["returned"]) * split // 100)
+        ret = ("cases", "open", oid, line, "RETURN_REFUND", units, max(1, ln["amount"] * units // ln["quantity"] * split // 100),
+               h("r"))
         steps = {
             "PLACED": [(m, "orders", "accept", oid, self.c.keys[k], h("label")), (m, "orders", "reject", oid), (b, "orders", "cancel", oid),
-                       (b, "cases", "open", oid, "REFUND_ONLY", max(1, remaining * split // 100), h("r"))],
+                       (b, "cases", "open", oid, line, "REFUND_ONLY", 0, part, h("r"))],
             "ACCEPTED": [(m, "orders", "ship", oid, h("t"), split < 20), (k, "orders", "ship", oid, h("t"), False),
                          (b, "orders", "dispute", oid, h("e")), (b, "orders", "cancel", oid)],
             "PARTIALLY_SHIPPED": [(k, "orders", "ship", oid, h("t2"), False)],
-            "SHIPPED": [(k, "orders", "deliver", oid, h("pod")), (b, "cases", "open", oid, "NOT_RECEIVED", remaining, h("r")),
-                        (b, "orders", "confirm", oid), (m, "orders", "dispute", oid, h("e"))],
-            "DELIVERED": [(b, "orders", "confirm", oid), (b, "orders", "extend", oid),
-                          (b, "cases", "open", oid, "RETURN_REFUND", max(1, remaining * split // 100), h("r")),
+            "SHIPPED": [(k, "orders", "deliver", oid, h("pod")), (b, "cases", "open", oid, -1, "NOT_RECEIVED", 0, remaining, h("r")),
+                        (b, "orders", "confirm", oid), (m, "orders", "dispute", oid, h("e")),
+                        (b, "cases", "open", oid, line, "REFUND_ONLY", 0, part, h("r"))],
+            "DELIVERED": [(b, "orders", "confirm", oid), (b, "orders", "extend", oid), (b, *ret),
                           (b, "orders", "dispute", oid, h("e"))],
-            "COMPLETED": [(b, "orders", "poke", oid), (b, "cases", "open", oid, "RETURN_REFUND", max(1, remaining * split // 100), h("r")),
-                          (m, "orders", "dispute", oid, h("e")), (b, "orders", "poke", oid)],
+            "COMPLETED": [(b, "orders", "poke", oid), (b, *ret), (m, "orders", "dispute", oid, h("e")), (b, "orders", "poke", oid)],
             "DISPUTED": [("platform" if o["escalated"] else "arbiter", "orders", "rule", oid,
                           held * split // 100, held - held * split // 100, 0), (b, "orders", "poke", oid)],
         }.get(o["state"])
@@ -199,17 +223,87 @@ class CommerceMachine(RuleBasedStateMachine):
             assert (o["escalated"] and who == "platform") or (not o["escalated"] and who == "arbiter")
 
     @action(data=st.data(), kind=st.sampled_from(["REFUND_ONLY", "NOT_RECEIVED", "RETURN_REFUND"]),
-          pct=st.integers(1, 100), who=st.sampled_from(BUYERS))
-    def open_case(self, data, kind, pct, who):
+          pct=st.integers(1, 100), who=st.sampled_from(BUYERS), line=st.integers(-1, MAX_CART_LINES),
+          units=st.integers(0, 4))
+    def open_case(self, data, kind, pct, who, line, units):
         if not self.orders:
             return
         oid = data.draw(st.sampled_from(self.orders))
         o = self.c.order(oid)
-        amount = max(1, (o["amount"] - o["refunded"]) * pct // 100)
-        out = self.c.call(who, "cases", "open", oid, kind, amount, h("why"))
+        held = (o["lines"][line]["amount"] - o["lines"][line]["refunded"]) if 0 <= line < len(o["lines"]) \
+            else o["amount"] - o["refunded"]
+        amount = max(1, held * pct // 100)
+        out = self.c.call(who, "cases", "open", oid, line, kind, units, amount, h("why"))
         if not isinstance(out, Err):
             assert self.c.keys[who] == o["buyer"]
+            if kind == "NOT_RECEIVED":
+                assert line == -1 and units == 0
+            else:
+                ln = o["lines"][line]
+                assert amount <= ln["amount"] - ln["refunded"], "E3 per line at opening"
+                if kind == "RETURN_REFUND":
+                    assert 1 <= units <= ln["quantity"] - ln["returned"]
+                    assert amount <= ln["amount"] * (ln["returned"] + units) // ln["quantity"] \
+                        - ln["amount"] * ln["returned"] // ln["quantity"], "a return asks at most its units' worth"
+                    terms = self.c.view("orders", "get_terms_set", ln["terms_hash"])
+                    assert terms["return_seconds"] > 0
+                else:
+                    assert units == 0
             self.cases.append(out)
+
+    @action(data=st.data(), carrier=st.sampled_from(["carrier1", "carrier2"]), confirm=st.booleans())
+    def deliver_cart(self, data, carrier, confirm):
+        """Carry a placed cart straight to delivery (and maybe confirmation), so after-sales steps have carts."""
+        placed = [oid for oid in self.orders if self.c.order(oid)["state"] == "PLACED"]
+        if not placed:
+            return
+        oid = data.draw(st.sampled_from(placed))
+        o = self.c.order(oid)
+        b, m = self.c.names[o["buyer"]], self.c.names[o["merchant"]]
+        for who, method, *args in [(m, "accept", self.c.keys[carrier], h("label")), (carrier, "ship", h("t"), False),
+                                   (carrier, "deliver", h("pod"))] + ([(b, "confirm")] if confirm else []):
+            if isinstance(self.c.call(who, "orders", method, oid, *args), Err):
+                return
+
+    @action(data=st.data(), op=st.sampled_from(["return", "return", "refund", "activate", "activate"]),
+            line=st.integers(0, MAX_CART_LINES), units=st.integers(1, 3), pct=st.integers(1, 100),
+            serial=st.integers(0, 5))
+    def after_sales(self, data, op, line, units, pct, serial):
+        """Line-level after-sales on a delivered or finished cart: returns of some units, refunds, activations
+        of units of the line's product (the line may be past the cart's end); reviews of lines are ``review``'s."""
+        states = ("DELIVERED", "COMPLETED") if op in ("return", "refund") else ("COMPLETED", "CLOSED", "RESOLVED")
+        done = [oid for oid in self.orders if self.c.order(oid)["state"] in states]
+        if not done:
+            return
+        oid = data.draw(st.sampled_from(done))
+        o = self.c.order(oid)
+        b, m = self.c.names[o["buyer"]], self.c.names[o["merchant"]]
+        ln = o["lines"][line] if line < len(o["lines"]) else o["lines"][0]
+        if op in ("return", "refund"):
+            left = ln["amount"] - ln["refunded"]
+            worth = ln["amount"] * (ln["returned"] + units) // ln["quantity"] - ln["amount"] * ln["returned"] // ln["quantity"]
+            kind, n, ask = ("RETURN_REFUND", units, max(1, min(left, worth) * pct // 100)) if op == "return" \
+                else ("REFUND_ONLY", 0, max(1, left * pct // 100))
+            out = self.c.call(b, "cases", "open", oid, line, kind, n, ask, h("why"))
+            if isinstance(out, Err):
+                return
+            self.cases.append(out)
+            if data.draw(st.booleans()):       # the parties see it through at once, restocking fee within terms
+                fee = ask * self.c.view("cases", "get_case", out)["restock_bps"] * (pct % 3) // 20_000
+                steps = [(m, "reply", out, True, 0)] + ([(b, "return_shipped", out, h("rt")), (m, "return_received", out),
+                                                         (m, "refund_return", out, fee)] if op == "return" else [])
+                for who, method, *args in steps:
+                    assert not isinstance(self.c.call(who, "cases", method, *args), Err), method
+                ln2 = self.c.order(oid)["lines"][line]
+                assert ln2["refunded"] == ln["refunded"] + ask - (fee if op == "return" else 0)
+                assert ln2["returned"] == ln["returned"] + n
+        else:
+            unit = h(f"cart-unit-{oid}-{line}-{serial}")
+            if unit not in self.logs:
+                if not isinstance(self.c.call(m, "warranty", "register_unit", unit, ln["product"]), Err):
+                    self.logs[unit] = []
+                    self.units.append(unit)
+            self.c.call(b, "warranty", "activate", unit, oid, line)
 
     @action(data=st.data(), actor=actors,
           method=st.sampled_from(["reply_agree", "reply_counter", "accept_counter", "escalate", "withdraw",
@@ -247,8 +341,9 @@ class CommerceMachine(RuleBasedStateMachine):
             self.c.ok("platform", "reviews", "announce_key", oid, self.review_keys[oid].public_key)
             self.announced.add(oid)
 
-    @action(data=st.data(), right_key=st.booleans(), relayer=parties, amend=st.booleans())
-    def review(self, data, right_key, relayer, amend):
+    @action(data=st.data(), right_key=st.booleans(), relayer=parties, amend=st.booleans(),
+            line=st.sampled_from([0, 0, 0, 1, 2, -1, MAX_CART_LINES]))
+    def review(self, data, right_key, relayer, amend, line):
         if len(self.orders) < 2:
             return
         pool = self.orders
@@ -267,47 +362,59 @@ class CommerceMachine(RuleBasedStateMachine):
         rk = self.review_keys[oid]
         image = ring.key_image(ring.secret_scalar(rk.seed))
         scores = [data.draw(st.integers(1, 5)) for _ in range(5)]
-        live = self.live.get(image)
+        live = self.live.get((image, line))
         if amend and live is not None:
             prior = self.c.view("reviews", "get_review", live["id"])
             keys = [self.review_keys[i].public_key for i in prior["ring"]]
-            message = review_message("commerce-test", prior["ring"], 0, scores, h("amended"), False, 2)
+            message = review_message("commerce-test", prior["ring"], line, scores, h("amended"), False, 2)
             _, sig = ring.sign(ring.secret_scalar(rk.seed), keys, message, aux=b"sm")
-            out = self.c.call(relayer, "reviews", "amend", image, 0, scores, h("amended"), False, sig)
+            out = self.c.call(relayer, "reviews", "amend", image, line, scores, h("amended"), False, sig)
             if not isinstance(out, Err):
                 assert prior["version"] == 1 and self.c.keys[relayer] not in {self.c.order(i)["buyer"] for i in prior["ring"]}
-                self.live[image] = {**live, "id": out, "scores": scores}
+                self.live[(image, line)] = {**live, "id": out, "scores": scores}
             return
         signer = rk if right_key else SigningKey.from_label("intruder")
         ring_keys = {i: self.review_keys[i].public_key for i in ids}
         ring_keys[oid] = signer.public_key  # an intruder signs over a ring holding its key instead of the order's
-        args = publish_args(signer, ring_keys, 0, scores, h("txt"))
+        args = publish_args(signer, ring_keys, line, scores, h("txt"))
         orders = [self.c.order(i) for i in ids]
         out = self.c.call(relayer, "reviews", "publish", *args)
         if not isinstance(out, Err):
-            assert right_key and image not in self.live, "a second live review of one order line"
+            assert right_key and (image, line) not in self.live, "a second live review of one order line"
+            assert all(0 <= line < len(o["lines"]) for o in orders)
             assert all(o["state"] in REVIEWABLE for o in orders)
             assert all(self.c.now <= (o["completed_at"] or o["placed_at"]) + 90 * DAY for o in orders)
             assert len({o["merchant"] for o in orders}) == 1 and len({o["buyer"] for o in orders}) == len(orders)
             assert self.c.keys[relayer] not in {o["buyer"] for o in orders}, "a buyer relayed its own ring's review"
             assert len({o["prev_state"] != "" for o in orders}) == 1
-            self.live[image] = {"id": out, "origin": oid, "merchant": orders[0]["merchant"], "scores": scores}
+            products = {o["lines"][line]["product"] for o in orders}
+            self.live[(image, line)] = {"id": out, "origin": oid, "merchant": orders[0]["merchant"], "scores": scores,
+                                        "product": products.pop() if len(products) == 1 else b""}
 
-    @action(data=st.data(), who=st.sampled_from(MERCHANTS + BUYERS))
-    def warranty_flow(self, data, who):
+    @action(data=st.data(), who=st.sampled_from(MERCHANTS + BUYERS), serial=st.integers(0, 3),
+            product=st.sampled_from(PRODUCTS), line=st.integers(-1, MAX_CART_LINES))
+    def warranty_flow(self, data, who, serial, product, line):
         if not self.orders:
             return
         oid = data.draw(st.sampled_from(self.orders))
-        unit = h(f"unit-{oid}")
+        unit = h(f"unit-{oid}-{serial}")
         if unit not in self.logs:
-            out = self.c.call(who, "warranty", "register_unit", unit, h("product-1"))
+            out = self.c.call(who, "warranty", "register_unit", unit, product)
             if not isinstance(out, Err):
                 self.logs[unit] = []
                 self.units.append(unit)
             return
-        again = self.c.call("merchant2", "warranty", "register_unit", unit, h("product-1"))
+        again = self.c.call("merchant2", "warranty", "register_unit", unit, product)
         assert isinstance(again, Err), "a unit got a second passport"
-        self.c.call(who, "warranty", "activate", unit, oid)
+        p = self.c.view("warranty", "get_passport", unit)
+        o = self.c.order(oid)
+        out = self.c.call(who, "warranty", "activate", unit, oid, line)
+        if not isinstance(out, Err):
+            ln = o["lines"][line]
+            assert line >= 0 and ln["product"] == p["product"] and o["merchant"] == p["brand"]
+            assert o["state"] in ("COMPLETED", "CLOSED")
+            terms = self.c.view("orders", "get_terms_set", ln["terms_hash"])
+            assert self.c.view("warranty", "get_passport", unit)["warranty_end"] == o["delivered_at"] + terms["warranty_seconds"]
         kind = data.draw(st.sampled_from(["INSPECT", "REPAIR", "AMEND"]))
         amends = len(self.logs[unit]) if kind == "AMEND" else 0
         out = self.c.call(data.draw(st.sampled_from(["merchant1", "service1", "buyer1"])), "warranty",
@@ -390,12 +497,30 @@ class CommerceMachine(RuleBasedStateMachine):
             esc = self.c.escrow(oid)
             assert esc >= 0, "E2"
             assert 0 <= o["refunded"] <= o["amount"], "E3"
+            self._check_lines(o)
+            if o["state"] in ("PLACED", "ACCEPTED", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED"):
+                assert esc == o["amount"] - o["refunded"], "before completion the escrow is exactly what is unrefunded"
             if o["state"] in TERMINAL:
                 assert esc == 0, f"E4: order {oid} {o['state']} holds {esc}"
             if o["state"] in ("PLACED", "ACCEPTED", "SHIPPED", "PARTIALLY_SHIPPED", "DELIVERED"):
                 assert esc + self.c.view("orders", "merchant_debt", o["merchant"]) >= 0
         for m in MERCHANTS:
             assert self.c.view("orders", "bond_of", self.c.keys[m]) >= 0
+
+    def _check_lines(self, o: dict) -> None:
+        """Per line: E3, exact sums to the order, the voucher's largest-remainder split, units within quantity."""
+        lines = o["lines"]
+        assert 1 <= len(lines) <= MAX_CART_LINES
+        for ln in lines:
+            assert ln["price"] == ln["quantity"] * ln["unit_price"] and ln["amount"] == ln["price"] - ln["discount"]
+            assert 0 <= ln["refunded"] <= ln["amount"], "E3 per line"
+            assert 0 <= ln["returned"] <= ln["quantity"]
+            assert 0 <= ln["fee_paid"] <= ln["amount"] * o["fee_bps"] // 10_000
+        for field in ("price", "discount", "amount", "refunded", "fee_paid"):
+            assert sum(ln[field] for ln in lines) == o[field], f"the lines' {field} sum to the order's"
+        assert [ln["discount"] for ln in lines] == largest_remainder(o["discount"], [ln["price"] for ln in lines])
+        if o["state"] in TERMINAL - {"RESOLVED", "CLOSED"}:
+            assert all(ln["refunded"] == ln["amount"] for ln in lines), "a cancelled order refunds every line in full"
 
     @invariant()
     def points_and_vouchers(self):
@@ -414,21 +539,27 @@ class CommerceMachine(RuleBasedStateMachine):
         if not hasattr(self, "c"):
             return
         sums: dict[bytes, list[int]] = {}
-        for image, model in self.live.items():
-            assert self.c.view("reviews", "live_review", image, 0) == model["id"]
+        for (image, line), model in self.live.items():
+            assert self.c.view("reviews", "live_review", image, line) == model["id"]
             r = self.c.view("reviews", "get_review", model["id"])
             assert model["origin"] in r["ring"] and "order" not in r and r["scores"] == model["scores"]
+            assert r["product"] == model["product"], "a review counts for its ring's common line product, or none"
             total = sums.setdefault(model["merchant"], [0] * 6)
             for i, v in enumerate([1] + model["scores"]):
                 total[i] += v
         for m in MERCHANTS:   # ratings are exactly the sums over the live reviews (none is hidden here)
             got = self.c.view("reviews", "merchant_rating", self.c.keys[m])
             assert [got["count"]] + got["sums"] == sums.get(self.c.keys[m], [0] * 6)
-        owners = {}
+        owners, activated = {}, {}
         for unit in self.units:
             p = self.c.view("warranty", "get_passport", unit)
             assert p["unit"] == unit, "one passport per unit"
             owners[unit] = p["owner"]
+            if p["activated"]:
+                activated[(p["order"], p["line"])] = activated.get((p["order"], p["line"]), 0) + 1
+        for (oid, line), n in activated.items():
+            ln = self.c.order(oid)["lines"][line]
+            assert n <= ln["quantity"], "no line activates more units than it holds"
         for unit, seqs in self.logs.items():
             log = self.c.view("warranty", "service_log", unit, 256)
             assert [r["seq"] for r in log] == seqs, "service log rewritten"

@@ -120,7 +120,7 @@ def _shipped_late(c: Chain) -> int:
     oid = c.place()
     c.ok("merchant1", "orders", "accept", oid, c.keys["carrier1"], h("label"))
     c.ok("merchant1", "orders", "ship", oid, h("track"), False)
-    assert c.err("buyer1", "cases", "open", oid, "NOT_RECEIVED", PRICE, h("r")).message.startswith("not-received cases")
+    assert c.err("buyer1", "cases", "open", oid, -1, "NOT_RECEIVED", 0, PRICE, h("r")).message.startswith("not-received cases")
     c.advance(c.days(5) + 1)
     return oid
 
@@ -128,7 +128,7 @@ def _shipped_late(c: Chain) -> int:
 def test_not_received_merchant_agrees_full_refund():
     c = chain()
     oid = _shipped_late(c)
-    cid = c.ok("buyer1", "cases", "open", oid, "NOT_RECEIVED", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, -1, "NOT_RECEIVED", 0, PRICE, h("r"))
     c.ok("merchant1", "cases", "reply", cid, True, 0)
     assert c.view("cases", "get_case", cid)["state"] == "REFUNDED"
     assert c.order(oid)["state"] == "CANCELLED" and c.escrow(oid) == 0
@@ -139,7 +139,7 @@ def test_not_received_merchant_agrees_full_refund():
 def test_not_received_merchant_silent_escalates_to_dispute():
     c = chain()
     oid = _shipped_late(c)
-    cid = c.ok("buyer1", "cases", "open", oid, "NOT_RECEIVED", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, -1, "NOT_RECEIVED", 0, PRICE, h("r"))
     c.advance(c.days(7) + 1)
     # the open not-received case stops the auto-confirm of a shipment without delivery
     assert c.err("buyer2", "orders", "poke", oid).name == "RequireFailed"
@@ -161,7 +161,7 @@ def test_shipped_without_delivery_auto_completes():
 def test_return_with_restocking_fee():
     c = chain()
     oid = c.to_delivered()
-    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r"))
     c.ok("merchant1", "cases", "reply", cid, True, 0)
     c.ok("buyer1", "cases", "return_shipped", cid, h("return-track"))
     c.ok("merchant1", "cases", "return_received", cid)
@@ -177,7 +177,7 @@ def test_return_with_restocking_fee():
 def test_merchant_silent_on_a_return():
     c = chain()
     oid = c.to_delivered()
-    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r"))
     c.advance(c.days(2) + 1)
     assert c.ok("buyer2", "cases", "poke", cid) == "AGREED"       # deemed agreed inside the no-reason window
     c.ok("buyer1", "cases", "return_shipped", cid, h("return-track"))
@@ -193,7 +193,7 @@ def test_refund_after_completion_draws_bond_then_records_debt():
     c.ok("merchant1", "orders", "deposit_bond", 3_000)
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
-    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r"))
     c.ok("merchant1", "cases", "reply", cid, True, 0)
     c.ok("buyer1", "cases", "return_shipped", cid, h("t"))
     c.ok("merchant1", "cases", "return_received", cid)
@@ -247,9 +247,9 @@ def test_warranty_claim_repair_and_transfer_with_history():
     c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
     c.ok("merchant1", "warranty", "authorize_service", c.keys["service1"], True)
     oid = c.to_delivered()
-    assert c.err("buyer1", "warranty", "activate", unit, oid).message.startswith("order is DELIVERED")
+    assert c.err("buyer1", "warranty", "activate", unit, oid, 0).message.startswith("order is DELIVERED")
     c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("carrier2", "warranty", "activate", unit, oid)           # anyone may pull the activation
+    c.ok("carrier2", "warranty", "activate", unit, oid, 0)           # anyone may pull the activation
     assert c.view("warranty", "under_warranty", unit)
     claim = c.ok("buyer1", "warranty", "open_claim", unit, h("screen flickers"))
     c.ok("service1", "warranty", "decide_claim", claim, True)
@@ -279,7 +279,7 @@ def test_warranty_claim_silence_escalates():
     c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid)
+    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
     claim = c.ok("buyer1", "warranty", "open_claim", unit, h("dead"))
     assert c.err("buyer2", "warranty", "escalate_claim", claim).name == "RequireFailed"
     c.advance(c.days(5) + 1)
@@ -296,7 +296,7 @@ def test_a_claim_code_seen_in_a_pending_reveal_cannot_be_used_by_someone_else():
     c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid)
+    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
     c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"k7Q-one-time"), c.after(10))
     c.ok("buyer2", "warranty", "commit_claim", unit, warranty_claim_commitment(unit, c.keys["buyer2"], b"k7Q-one-time"))
     c.advance(1, seconds=1)
@@ -340,7 +340,7 @@ def test_recall_flag_blocks_transfer_not_service():
     c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid)
+    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
     assert c.err("buyer1", "warranty", "issue_recall", h("product-1"), h("fire risk")).name == "RequireFailed"
     c.ok("merchant1", "warranty", "issue_recall", h("product-1"), h("fire risk"))
     assert c.view("warranty", "is_recalled", unit)
@@ -361,7 +361,7 @@ def test_ticket_sla_breach_escalated_and_linked_case():
     c.advance(c.days(1) + 1)
     c.ok("buyer2", "tickets", "escalate", tid)
     assert ("tickets", "SlaBreached") in [(e[0], e[1]) for e in c.events]
-    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r"))
     c.ok("buyer1", "tickets", "link_case", tid, cid)
     assert c.view("cases", "get_case", cid)["ticket"] == tid
     c.ok("platform", "tickets", "resolve", tid, h("resolved by platform"))
@@ -439,7 +439,7 @@ def test_points_clawed_back_in_proportion_to_refunds():
     # refunds end with CLOSED, so points minted at close are clawed back for the refunded share there and then
     oid2 = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid2)
-    cid = c.ok("buyer1", "cases", "open", oid2, "REFUND_ONLY", 2_500, h("scratch"))
+    cid = c.ok("buyer1", "cases", "open", oid2, 0, "REFUND_ONLY", 0, 2_500, h("scratch"))
     c.ok("merchant1", "cases", "reply", cid, True, 0)
     c.advance(c.days(15))
     c.ok("buyer2", "orders", "poke", oid2)
@@ -454,7 +454,7 @@ def test_points_clawed_back_in_proportion_to_refunds():
 def test_ruling_closes_a_case_left_open_on_the_order():
     c = chain()
     oid = c.to_delivered()
-    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r"))
     c.ok("merchant1", "orders", "dispute", oid, h("e"))
     c.ok("arbiter", "orders", "rule", oid, 4_000, 6_000, 0)
     assert c.view("cases", "get_case", cid)["state"] == "CLOSED"
@@ -484,7 +484,7 @@ def test_genesis_settings_are_applied_and_checked():
 def test_carrier_events_drive_a_return_to_the_merchant():
     c = chain()
     oid = c.to_delivered()
-    cid = c.ok("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r"))
+    cid = c.ok("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r"))
     c.ok("merchant1", "cases", "reply", cid, True, 0)
     item, loc = h("returned-unit"), h("parcel-shop-3")
     c.ok("carrier2", "provenance", "post", "OBJECT", "OBSERVE", [item], "shipping", "in_transit", loc, oid, 10,
@@ -548,7 +548,7 @@ def test_bond_cannot_be_withdrawn_while_in_debt():
     c = chain()
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
-    cid = c.ok("buyer1", "cases", "open", oid, "REFUND_ONLY", 5_000, h("scratched"))
+    cid = c.ok("buyer1", "cases", "open", oid, 0, "REFUND_ONLY", 0, 5_000, h("scratched"))
     c.ok("merchant1", "cases", "reply", cid, True, 0)
     assert c.view("orders", "merchant_debt", c.keys["merchant1"]) == 4_000
     c.ok("merchant1", "orders", "deposit_bond", 1_000)
@@ -565,8 +565,8 @@ def test_warranty_ticket_links_claim_and_transfer_offer_expires():
     c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
     oid = c.to_delivered()
     c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid)
-    assert c.err("buyer1", "warranty", "activate", unit, oid).message == "passport already activated"
+    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
+    assert c.err("buyer1", "warranty", "activate", unit, oid, 0).message == "passport already activated"
     tid = c.ok("buyer1", "tickets", "open", 0, unit, h("it rattles"))
     claim = c.ok("buyer1", "warranty", "open_claim", unit, h("rattle"))
     c.ok("buyer1", "tickets", "link_claim", tid, claim)
@@ -583,15 +583,15 @@ def test_no_returns_outside_the_window_or_when_terms_allow_none():
     c = Chain()
     c.publish_terms(return_days=0)
     oid = c.to_delivered()
-    assert c.err("buyer1", "cases", "open", oid, "RETURN_REFUND", PRICE, h("r")).message.startswith(
+    assert c.err("buyer1", "cases", "open", oid, 0, "RETURN_REFUND", 1, PRICE, h("r")).message.startswith(
         "the return window closed")
     c.publish_terms(return_days=1)
     oid2 = c.to_delivered()
     c.advance(c.days(1) + 1)
-    assert c.err("buyer1", "cases", "open", oid2, "RETURN_REFUND", PRICE, h("r")).message.startswith(
+    assert c.err("buyer1", "cases", "open", oid2, 0, "RETURN_REFUND", 1, PRICE, h("r")).message.startswith(
         "the return window closed")
     # a partial refund request is still possible after shipment
-    assert isinstance(c.ok("buyer1", "cases", "open", oid2, "REFUND_ONLY", 1_000, h("dent")), int)
+    assert isinstance(c.ok("buyer1", "cases", "open", oid2, 0, "REFUND_ONLY", 0, 1_000, h("dent")), int)
 
 
 def test_return_window_runs_from_delivery_not_from_a_late_confirmation():

@@ -88,7 +88,9 @@ def test_one_live_review_per_order_line_whatever_the_ring():
     c.ok(RELAYER, "reviews", "publish", *publish_args(keys[ids[1]], pubs({i: keys[i] for i in ids[:3]}), 0, SCORES, h("c")))
     assert c.view("reviews", "merchant_rating", c.keys["merchant1"])["count"] == 2
     line1 = publish_args(keys[ids[2]], pubs(keys), 1, SCORES, h("d"))
-    assert c.err(RELAYER, "reviews", "publish", *line1).message == "orders have lines 0..0, found line 1"
+    assert c.err(RELAYER, "reviews", "publish", *line1).message == f"ring order {ids[0]} has no line 1"
+    negative = publish_args(keys[ids[2]], pubs(keys), -1, SCORES, h("d"))
+    assert c.err(RELAYER, "reviews", "publish", *negative).message == "order lines are numbered from 0, found line -1"
 
 
 def test_an_amendment_supersedes_by_key_image_once_and_ratings_follow():
@@ -255,3 +257,32 @@ def test_review_message_matches_the_contract():
     args = publish_args(keys[ids[0]], pubs(keys), 0, SCORES, h("t"), chain_id="another-chain")
     assert c.err(RELAYER, "reviews", "publish", *args).message.startswith("bad review signature")
     assert review_message("x", [1, 2], 0, SCORES, h("t"), False, 1).startswith(b"shopchain/review/v2|x|1,2,|0|")
+
+
+def test_carts_are_reviewed_per_line_and_count_for_each_line_product():
+    c = chain()
+    tent, pegs, lamp = h("tent"), h("pegs"), h("lamp")
+    keys = {}
+    for b in BUYERS[:2]:
+        rk = SigningKey.from_label(f"rk-cart-{b}")
+        oid = c.to_delivered(b, lines=[(tent, 1, 12_000), (pegs, 3, 1_000), (lamp, 2, 2_500)],
+                             review_key_hash=sha256(rk.public_key))
+        c.ok(b, "orders", "confirm", oid)
+        c.ok(b, "reviews", "announce_key", oid, rk.public_key)
+        keys[oid] = rk
+    short = completed(c, ["buyer3"], product=tent)          # a one-line order
+    mine = min(keys)
+    for line, scores in ((0, [5, 5, 4, 5, 5]), (2, [2, 3, 2, 4, 3])):
+        rid = c.ok(RELAYER, "reviews", "publish", *publish_args(keys[mine], pubs(keys), line, scores, h(f"t{line}")))
+        assert c.view("reviews", "get_review", rid)["product"] == (tent, pegs, lamp)[line]
+    assert c.err(RELAYER, "reviews", "publish", *publish_args(keys[mine], pubs(keys), 3, SCORES, h("t"))).message \
+        == f"ring order {mine} has no line 3"
+    assert c.err(RELAYER, "reviews", "publish", *publish_args(keys[mine], pubs(keys), 0, SCORES, h("again"))) \
+        .message == "this review key already has a live review of line 0; amend it instead"
+    (one,) = short
+    with_short = {**pubs(keys), **pubs(short)}
+    assert c.err(RELAYER, "reviews", "publish", *publish_args(keys[max(keys)], with_short, 1, SCORES, h("t"))) \
+        .message == f"ring order {one} has no line 1"
+    assert c.view("reviews", "product_rating", lamp) == {"count": 1, "sums": [2, 3, 2, 4, 3]}
+    assert c.view("reviews", "product_rating", tent) == {"count": 1, "sums": [5, 5, 4, 5, 5]}
+    assert c.view("reviews", "merchant_rating", c.keys["merchant1"])["count"] == 2

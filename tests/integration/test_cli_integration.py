@@ -151,6 +151,35 @@ def test_dispute_ruled_by_the_arbiter_in_currency_units(cli):
     assert ruled["state"] == "RESOLVED" and ruled["refunded"] == 300
 
 
+def test_cart_with_two_terms_sets_a_line_return_and_a_line_warranty(cli):
+    cli("order", "terms", "--name", "gadgets", "--arbiter", "arbiter", "--returns", "30d", "--restocking", "5%",
+        "--warranty", "366d", "--key", "merchant-acme")
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--line", f"{PRODUCT}:1:12.00",
+                      "--line", "acme:lamp:2:2.50:gadgets", "--key", "buyer-1")
+    order_id = str(placed["return_value"])
+    shown = cli.json("order", "show", order_id)
+    assert shown["amount"] == 1700 and [(ln["quantity"], ln["amount"]) for ln in shown["lines"]] == [(1, 1200), (2, 500)]
+    assert shown["terms"]["return_seconds"] == 30 * 86400           # the longest line's window
+    assert "1: 0x" in cli("order", "show", order_id).stdout and "2 x 2.50" in cli("order", "show", order_id).stdout
+    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "cart label", "--key", "merchant-acme")
+    cli("order", "ship", order_id, "--tracking", "TRACK-CART", "--key", "merchant-acme")
+    cli("order", "deliver", order_id, "--proof", "left at the door", "--key", "carrier")
+    which = cli("case", "open", order_id, "--kind", "return", "--amount", "2.50", "--reason", "one too many",
+                "--key", "buyer-1", expect=EXIT_USER)
+    assert "has 2 lines; say which with --line 0..1" in which.stderr
+    opened = cli.json("case", "open", order_id, "--kind", "return", "--line", "1", "--quantity", "1", "--amount", "2.50",
+                      "--reason", "one too many", "--key", "buyer-1")
+    case = cli.json("case", "show", str(opened["return_value"]))
+    assert (case["line"], case["quantity"], case["restock_bps"]) == (1, 1, 500)
+    cli("case", "withdraw", str(opened["return_value"]), "--key", "buyer-1")
+    cli("order", "confirm", order_id, "--key", "buyer-1")
+    cli("warranty", "register", "acme:LAMP-0001", "--product", "acme:lamp", "--key", "merchant-acme")
+    cli("warranty", "activate", "acme:LAMP-0001", "--order", order_id, "--key", "buyer-1")   # finds line 1
+    passport = cli.json("warranty", "show", "acme:LAMP-0001")
+    delivered = cli.json("order", "show", order_id)["delivered_at"]
+    assert passport["line"] == 1 and passport["warranty_end"] == delivered + 366 * 86400
+
+
 def test_warranty_story_register_activate_service_transfer_claim(cli, story):
     order_id = str(story["order"])
     cli("warranty", "register", UNIT, "--product", PRODUCT, "--key", "merchant-acme")

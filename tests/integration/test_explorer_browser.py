@@ -64,7 +64,7 @@ def run_stories(net: Devnet) -> dict:
     review_key = SigningKey.from_label("explorer-test/review-key")
     client.transact(merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter.public_key)
     terms = bytes.fromhex(client.call("orders", "terms_hash_of", merchant.public_key)[2:])
-    placed = client.transact(buyer, "orders", "place", merchant.public_key, product, 1, 24_900, terms, h("pii-root"),
+    placed = client.transact(buyer, "orders", "place", merchant.public_key, [[product, 1, 24_900, terms]], h("pii-root"),
                              h("payload"), sha256(review_key.public_key), b"", b"", b"")
     order_id = placed["return_value"]
     client.transact(merchant, "orders", "accept", order_id, carrier.public_key, h("label"))
@@ -91,7 +91,7 @@ def run_stories(net: Devnet) -> dict:
 
     unit = h("acme|serial-000123")
     client.transact(merchant, "warranty", "register_unit", unit, product)
-    client.transact(buyer, "warranty", "activate", unit, order_id)
+    client.transact(buyer, "warranty", "activate", unit, order_id, 0)
     client.transact(merchant, "warranty", "authorize_service", centre.public_key, True)
     client.transact(centre, "warranty", "record_service", unit, "INSPECT", h("inspection report"), True, 0)
     claim = client.transact(buyer, "warranty", "open_claim", unit, h("zip broken"))["return_value"]
@@ -224,6 +224,7 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
 
     open_page(driver, base, f"#/order/{story['order_id']}")
     wait_text(driver, "#order-state", "COMPLETED")
+    wait_text(driver, "#order-lines", "unit price", "249.00 USD")
     wait_text(driver, "main", "return window closes after", " (in 1", "Deadlines are in block time")  # a local date, ~14 days left
     timeline = wait_text(driver, "#order-timeline", "OrderPlaced", "OrderAccepted", "Shipped", "Delivered",
                          "ReceiptConfirmed", "ReviewKeyAnnounced", "WarrantyActivated")

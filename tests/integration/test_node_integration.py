@@ -66,8 +66,8 @@ def test_commerce_happy_path_through_the_client(net):
     client.transact(merchant, "orders", "set_terms", 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 1000, 365 * DAY, arbiter.public_key)
     terms = client.call("orders", "terms_hash_of", merchant.public_key)
     before = client.call("ledger", "balance_of", buyer.public_key)
-    placed = client.transact(buyer, "orders", "place", merchant.public_key, h("sku-42"), 1, 25_000,
-                             bytes.fromhex(terms[2:]), h("pii-root"), h("payload"), h("review-key"), b"", b"", b"")
+    placed = client.transact(buyer, "orders", "place", merchant.public_key, [[h("sku-42"), 1, 25_000, bytes.fromhex(terms[2:])]],
+                             h("pii-root"), h("payload"), h("review-key"), b"", b"", b"")
     order_id = placed["return_value"]
     assert any(e["name"] == "OrderPlaced" for e in placed["events"])
     client.transact(merchant, "orders", "accept", order_id, carrier.public_key, h("label"))

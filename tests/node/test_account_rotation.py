@@ -93,8 +93,8 @@ def test_rotated_keys_keep_orders_escrow_bond_terms_tickets_and_passport_and_rec
     unit, product = h("unit-1"), h("product-1")
     s.send(merchant, "warranty", "register_unit", unit, product)
     terms = s.view("orders", "terms_hash_of", m_id)
-    place = lambda key, price: s.send(key, "orders", "place", m_id, product, 1, price, terms, h("pii"), h("payload"),  # noqa: E731
-                                      h("review-key"), b"", b"", b"")
+    place = lambda key, price: s.send(key, "orders", "place", m_id, [[product, 1, price, terms]], h("pii"),  # noqa: E731
+                                      h("payload"), h("review-key"), b"", b"", b"")
     big, small = place(buyer, PRICE), place(buyer, SMALL_PRICE)
     ticket = s.send(buyer, "tickets", "open", big, b"", h("where is it"))
     assert s.view("ledger", "escrow_of", "orders", "o" + str(big)) == PRICE
@@ -136,7 +136,7 @@ def test_rotated_keys_keep_orders_escrow_bond_terms_tickets_and_passport_and_rec
     assert s.view("orders", "get_order", big)["buyer"] == b_id
     s.send(merchant2, "tickets", "resolve", ticket, h("sent again"))
     assert s.view("tickets", "get_ticket", ticket)["state"] == "RESOLVED"
-    s.send(buyer2, "warranty", "activate", unit, big)
+    s.send(buyer2, "warranty", "activate", unit, big, 0)
     assert s.view("warranty", "get_passport", unit)["owner"] == b_id
     unit_ticket = s.send(buyer2, "tickets", "open", 0, unit, h("it rattles"))
     assert s.view("tickets", "get_ticket", unit_ticket)["owner"] == b_id

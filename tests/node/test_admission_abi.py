@@ -104,7 +104,7 @@ def test_wrong_arity_and_types_show_the_expected_and_found_shape(node):
     buyer, merchant = node.test_keys["buyer-1"], node.test_keys["merchant-acme"]
     reason, message = refusal(node, buyer, "orders", "place", [merchant.public_key, sha256(b"sku"), 1])
     assert reason == "bad_arguments"
-    assert message.startswith("orders.place expects 11 arguments (merchant: bytes, product: bytes, quantity: int, ")
+    assert message.startswith("orders.place expects 8 arguments (merchant: bytes, lines: list[list[any]], pii_root: bytes, ")
     assert message.endswith("found 3")
     reason, message = refusal(node, buyer, "ledger", "transfer", [merchant.public_key, "ten"])
     assert reason == "bad_arguments"

@@ -97,7 +97,8 @@ def test_fused_stack_shuffles_leave_the_same_frame(code, gas):
 def test_a_placement_runs_out_of_gas_at_the_same_instruction_fused_and_unfused():
     c = Chain()
     terms = c.publish_terms()
-    args = [c.keys["merchant1"], h("product-1"), 1, 10, terms, h("pii"), h("pl"), h("rk"), b"", b"", b""]
+    args = [c.keys["merchant1"], [[h("product-1"), 1, 10, terms], [h("product-2"), 2, 7, terms]], h("pii"), h("pl"),
+            h("rk"), b"", b"", b""]
     from contracts_vm.api import CallContext
     ctx = CallContext(sender=c.keys["buyer1"], height=c.height, chain_id="commerce-test")
 
