@@ -73,7 +73,7 @@ def run_stories(net: Devnet) -> dict:
     client.transact(buyer, "orders", "confirm", order_id)
     # a second buyer's completed order, so the review can hide in a ring of two
     other_buyer, other_key = net.keys["buyer-2"], SigningKey.from_label("explorer-test/review-key-2")
-    other = client.transact(other_buyer, "orders", "place", merchant.public_key, product, 1, 9_900, terms,
+    other = client.transact(other_buyer, "orders", "place", merchant.public_key, [[product, 1, 9_900, terms]],
                             h("pii-2"), h("payload-2"), sha256(other_key.public_key), b"", b"", b"")["return_value"]
     client.transact(merchant, "orders", "accept", other, carrier.public_key, h("label-2"))
     client.transact(carrier, "orders", "ship", other, h("tracking-2"), False)
