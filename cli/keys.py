@@ -1,6 +1,9 @@
 """`shopchain keys ...`: the encrypted keystore (new, list, show, import, export, delete).
 
-How it works: thin commands over ``node.ops.keystore.Keystore``. Secrets never reach the
+How it works: thin commands over ``node.ops.keystore.Keystore``. Every key has two
+public halves: the ed25519 signing key (the account) and the X25519 encryption key
+derived from the same seed, which the account registers (``enc_key``) so that buyers,
+merchants and carriers can seal personal data to it. Secrets never reach the
 terminal unless asked: ``show`` and ``list`` print public keys only; ``export`` writes
 a plain key file (0600) or, with ``--reveal``, prints the seed. ``import`` takes a
 plain key file (the devnet's keys/<name>.json format) or a 0x-hex seed.
@@ -24,8 +27,13 @@ def keys() -> None:
     """Create and manage signing keys in an encrypted keystore."""
 
 
-def _row(name: str, public_key: bytes, path: str) -> dict:
-    return {"name": name, "public_key": to_hex(public_key), "path": path}
+def _row(name: str, public_key: bytes, path: str, encryption_key: bytes | None) -> dict:
+    return {"name": name, "public_key": to_hex(public_key), "path": path,
+            "encryption_key": to_hex(encryption_key) if encryption_key else None}
+
+
+def _enc_line(r: dict) -> str:
+    return f"encryption key: {r['encryption_key'] or '(not recorded in this file: re-import the key to record it)'}"
 
 
 @keys.command("new")
@@ -41,9 +49,11 @@ def new_cmd(name: str, keystore: str, password_file: str | None, as_json: bool) 
         raise CliError(f"a key named {name!r} already exists in {store.directory}", hint="pick another name")
     stored = store.add(name, SigningKey.generate(), read_password(password_file, confirm=True,
                                                                    purpose=f"New password for {name}"))
-    emit(as_json, _row(stored.name, stored.public_key, stored.path),
-         lambda r: f"created key {r['name']}\npublic key: {r['public_key']}\nfile: {r['path']} (encrypted, 0600)\n"
-                   f"give the public key to your organisation admin to register the account")
+    emit(as_json, _row(stored.name, stored.public_key, stored.path, stored.encryption_key),
+         lambda r: f"created key {r['name']}\npublic key: {r['public_key']}\n{_enc_line(r)}\n"
+                   f"file: {r['path']} (encrypted, 0600)\n"
+                   f"give both public keys to your organisation admin to register the account "
+                   f"(shopchain account register {r['public_key']} --role ROLE --enc-key {r['encryption_key']})")
 
 
 @keys.command("list")
@@ -53,7 +63,7 @@ def new_cmd(name: str, keystore: str, password_file: str | None, as_json: bool) 
 def list_cmd(keystore: str, as_json: bool) -> None:
     """List the keys in the keystore (public keys only)."""
     store = Keystore(keystore)
-    rows = [_row(k.name, k.public_key, k.path) for k in store.list()]
+    rows = [_row(k.name, k.public_key, k.path, k.encryption_key) for k in store.list()]
     if as_json:
         emit(True, rows)
         return
@@ -71,10 +81,10 @@ def list_cmd(keystore: str, as_json: bool) -> None:
 @json_option
 @handle_errors
 def show_cmd(name: str, keystore: str, as_json: bool) -> None:
-    """Show the public key of NAME (never the secret)."""
+    """Show the public signing and encryption keys of NAME (never the secret)."""
     store = Keystore(keystore)
-    emit(as_json, _row(name, store.public_key(name), store.path(name)),
-         lambda r: f"name: {r['name']}\npublic key: {r['public_key']}\nfile: {r['path']}")
+    emit(as_json, _row(name, store.public_key(name), store.path(name), store.encryption_key(name)),
+         lambda r: f"name: {r['name']}\npublic key: {r['public_key']}\n{_enc_line(r)}\nfile: {r['path']}")
 
 
 @keys.command("import")
@@ -98,8 +108,9 @@ def import_cmd(name: str, source: str, keystore: str, password_file: str | None,
                             "or the 32-byte seed as 0x + 64 hex digits")
     stored = Keystore(keystore).add(name, key, read_password(password_file, confirm=True,
                                                              purpose=f"New password for {name}"))
-    emit(as_json, _row(stored.name, stored.public_key, stored.path),
-         lambda r: f"imported key {r['name']}\npublic key: {r['public_key']}\nfile: {r['path']} (encrypted, 0600)")
+    emit(as_json, _row(stored.name, stored.public_key, stored.path, stored.encryption_key),
+         lambda r: f"imported key {r['name']}\npublic key: {r['public_key']}\n{_enc_line(r)}\n"
+                   f"file: {r['path']} (encrypted, 0600)")
 
 
 @keys.command("export")

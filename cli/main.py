@@ -27,6 +27,7 @@ def main() -> None:
 def _register() -> None:
     """Attach every command group (imported here so `shopchain --help` lists them all)."""
     from cli import account_cmds, aftersales_cmds, cosign_cmds, currency_cmds, gov_cmds, loyalty_cmds, orders_cmds
+    from cli import privacy_cmds  # noqa: F401  (adds order details, disclose and verify-disclosure)
     from cli.chain_cmds import account, block, call, tx
     from cli.completion import completion
     from cli.contract import contract

@@ -10,6 +10,11 @@ sign a verified review with nothing stored on the side. An order is a cart of li
 from one merchant (``--line PRODUCT:QTY:UNIT_PRICE[:TERMS]``, repeatable; ``--product``
 ``--qty`` ``--price`` is the one-line shorthand); TERMS names one of the merchant's
 terms sets (``order terms --name``), resolved to its hash here. Cases name the line.
+Personal data never goes on chain (cli/delivery.py): ``place --ship-to`` commits
+salted fields (``pii_root``) and seals them to the merchant through the node's mailbox,
+``accept`` seals the label fields to the carrier, ``ship --tracking`` commits the number
+salted and seals it to the buyer; ``order details|disclose|verify-disclosure``
+(cli/privacy_cmds.py) read them.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from typing import Any
 
 import click
 
-from cli.output import CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
+from cli import delivery
+from cli.output import EXIT_TX_FAILED, CliError, format_amount, format_percent, parse_amount, parse_commitment, parse_percent
 from cli.signer import Query, Tx, id_transition, query_command, tx_command
 from cli.timefmt import chain_now, format_when, format_duration, format_time, parse_duration
 from ledger.crypto import SigningKey, sha256
+from ledger.privacy import DELIVERY_FIELDS, commit_tracking, label_hash, label_payload
 
 #: Domain tag of review keys derived from a buyer's key.
 REVIEW_KEY_DOMAIN = b"shopchain/review-key/v1|"
@@ -148,17 +155,19 @@ def order_terms(arbiter: str, accept_in: str, handling: str, transit: str, auto_
               help="One-line shorthand: quantity.")
 @click.option("--price", default=None, help="One-line shorthand: total price in currency units, e.g. 12.50.")
 @click.option("--details", default=None, help="Order details (text or @FILE), committed by hash only.")
-@click.option("--shipping-info", default=None, help="Shipping data (text or @FILE), committed by hash only.")
+@click.option("--ship-to", "ship_to", multiple=True, metavar="FIELD=VALUE",
+              help="A delivery field (repeatable): name, street, postcode, city, country, phone, email. Committed "
+                   "salted on chain, sealed to the merchant off chain.")
 @click.option("--referrer", default=None, help="Account that referred this order (approved referrer).")
 @click.option("--voucher", default=None, help="Voucher id (0x hash or the text it was created with).")
 @click.option("--voucher-code", default=None, help="The voucher's code, if it has one.")
 @tx_command
 def order_place(merchant: str, cart: tuple[str, ...], product: str | None, quantity: int, price: str | None,
-                details: str | None,
-                shipping_info: str | None, referrer: str | None, voucher: str | None, voucher_code: str | None,
-                tx: Tx) -> None:
+                details: str | None, ship_to: tuple[str, ...], referrer: str | None, voucher: str | None,
+                voucher_code: str | None, tx: Tx) -> None:
     """Place an order (a cart from one merchant): the total is locked in escrow until delivery is confirmed."""
     parsed = parse_cart(cart, product, quantity, price)        # before any network use
+    fields = delivery.parse_ship_to(ship_to)
     merchant_key = tx.account(merchant, "--merchant")
     hashes = {terms: _terms_hash(tx, merchant, merchant_key, terms) for terms in dict.fromkeys(t for *_, t in parsed)}
     lines = [[prod, n, unit, hashes[terms]] for prod, n, unit, terms in parsed]
@@ -168,12 +177,23 @@ def order_place(merchant: str, cart: tuple[str, ...], product: str | None, quant
     salt = os.urandom(32)
     details_hash = parse_commitment(details, "--details") if details else b""
     payload_hash = sha256(PAYLOAD_DOMAIN + salt + details_hash)
-    pii_root = parse_commitment(shipping_info, "--shipping-info") if shipping_info else sha256(b"shopchain/no-pii|" + salt)
+    commitment, merchant_enc = None, b""
+    if fields:
+        if not tx.wait:
+            raise CliError("--ship-to needs the order id to address the sealed details, so it cannot be --no-wait")
+        merchant_enc = delivery.registered_enc_key(tx, merchant_key, "merchant")  # refuse before anything is sent
+        commitment = delivery.buyer_commitment(tx, fields, payload_hash)
+        if not tx.dry_run:
+            delivery.save_record(tx, payload_hash, commitment)
+    pii_root = commitment.root if commitment else sha256(b"shopchain/no-pii|" + salt)
     review_key = review_key_for(tx.signer, payload_hash)
-    tx.send("orders", "place", merchant_key, lines,
-            pii_root, payload_hash, sha256(review_key.public_key), referrer_key, voucher_id,
-            _text_bytes(voucher_code),
-            describe=lambda r: f"order {r['return_value']} placed: {format_amount(price_minor)} locked in escrow")
+    receipt = tx.send("orders", "place", merchant_key, lines,
+                      pii_root, payload_hash, sha256(review_key.public_key), referrer_key, voucher_id,
+                      _text_bytes(voucher_code),
+                      describe=lambda r: f"order {r['return_value']} placed: {format_amount(price_minor)} locked in escrow")
+    if commitment is not None and not tx.dry_run:
+        delivery.post_sealed(tx, merchant_key, "merchant", receipt["return_value"], "delivery",
+                             commitment.to_payload(), merchant_enc)
 
 
 def _parse_line(text: str) -> tuple[str, str, str, str | None]:
@@ -244,23 +264,52 @@ for _name, _method, _doc, _done in [
 @order.command("accept")
 @order_id_argument
 @click.option("--carrier", required=True, help="The carrier account that will ship it.")
-@click.option("--label", required=True, help="The shipping label sealed to the carrier (text, @FILE or 0x hash).")
+@click.option("--label-field", "label_fields", multiple=True, type=click.Choice(DELIVERY_FIELDS),
+              help="Also put this field on the carrier's label (repeatable; default name, street, postcode, city, "
+                   "country: phone and email only when listed).")
+@click.option("--label", default=None, help="0x hash of a label made elsewhere, for an order with no sealed "
+                                            "delivery details (nothing is sealed then).")
 @tx_command
-def order_accept(order_id: int, carrier: str, label: str, tx: Tx) -> None:
-    """Merchant: accept a PLACED order and name the carrier."""
-    tx.send("orders", "accept", order_id, tx.account(carrier, "--carrier"), parse_commitment(label, "--label"),
+def order_accept(order_id: int, carrier: str, label_fields: tuple[str, ...], label: str | None, tx: Tx) -> None:
+    """Merchant: accept a PLACED order, name the carrier and seal the label fields to it."""
+    if label is not None and not label.startswith("0x"):
+        raise CliError("--label takes a 0x hash only (text would go on chain as a guessable hash)",
+                       hint="leave --label out: the label is built from the buyer's sealed details")
+    carrier_key = tx.account(carrier, "--carrier")
+    if label is not None:
+        tx.send("orders", "accept", order_id, carrier_key, parse_commitment(label, "--label"),
+                describe=lambda r: f"order {order_id} accepted")
+        return
+    order = get_order(tx, order_id)
+    if tx.signer_account().hex() != order["merchant"][2:]:
+        raise CliError(f"not sent: only the order's merchant accepts order {order_id}; it is "
+                       f"{tx.label(order['merchant'])}", EXIT_TX_FAILED, hint="sign with the merchant's key (--key NAME)")
+    label_list, carrier_enc = delivery.carrier_label(tx, order, carrier_key, label_fields)
+    tx.send("orders", "accept", order_id, carrier_key, label_hash(label_list),
             describe=lambda r: f"order {order_id} accepted")
+    if not tx.dry_run:
+        delivery.post_sealed(tx, carrier_key, "carrier", order_id, "label", label_payload(label_list), carrier_enc)
 
 
 @order.command("ship")
 @order_id_argument
-@click.option("--tracking", required=True, help="Tracking number (text, hashed) or 0x commitment.")
+@click.option("--tracking", required=True, help="Tracking number (committed salted, the salt sealed to the buyer) "
+                                               "or a 0x commitment made elsewhere.")
 @click.option("--partial", is_flag=True, help="Only part of the order left.")
 @tx_command
 def order_ship(order_id: int, tracking: str, partial: bool, tx: Tx) -> None:
-    """Merchant or named carrier: mark the order shipped."""
-    tx.send("orders", "ship", order_id, parse_commitment(tracking, "--tracking"), partial,
+    """Merchant or named carrier: mark the order shipped; the buyer reads the number with `order details`."""
+    if tracking.startswith("0x"):
+        tx.send("orders", "ship", order_id, parse_commitment(tracking, "--tracking"), partial,
+                describe=lambda r: f"order {order_id} {'partially ' if partial else ''}shipped")
+        return
+    buyer = bytes.fromhex(get_order(tx, order_id)["buyer"][2:])
+    buyer_enc = delivery.registered_enc_key(tx, buyer, "buyer")
+    commitment = commit_tracking(tracking)
+    tx.send("orders", "ship", order_id, commitment.root, partial,
             describe=lambda r: f"order {order_id} {'partially ' if partial else ''}shipped")
+    if not tx.dry_run:
+        delivery.post_sealed(tx, buyer, "buyer", order_id, "tracking", commitment.to_payload(), buyer_enc)
 
 
 @order.command("deliver")

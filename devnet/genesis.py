@@ -6,7 +6,9 @@ N validators spread over them, and one demo account per role (plus three buyers 
 balances). It sets a small fee schedule (``DEVNET_GAS_PRICE``, ``DEVNET_BYTE_PRICE``:
 fees are part of what a developer should see) paid to the treasury, and gives every
 demo account at least ``FEE_FUNDING`` so that each role can transact. Every key is
-written to ``keys/<name>.json`` (0600) so that a developer can sign with it at once; node homes are made under ``nodes/node<i>`` with ports
+written to ``keys/<name>.json`` (0600) so that a developer can sign with it at once;
+every demo account is registered with the X25519 encryption key derived from its seed
+(ledger.privacy.encryption_public_key), so sealed delivery details reach it; node homes are made under ``nodes/node<i>`` with ports
 counted up from the base ports. Demo keys are for local networks only.
 """
 
@@ -21,6 +23,7 @@ from ledger.crypto import SigningKey
 from ledger.genesis import Genesis, GenesisAccount, GenesisFees, Organisation, ValidatorInfo, save_genesis
 from node.ops.home import init_home, write_key_file
 from ledger.hexfmt import to_hex
+from ledger.privacy import encryption_public_key
 
 DEFAULT_VALIDATORS = 4
 MAX_DEVNET_VALIDATORS = 32
@@ -120,7 +123,8 @@ def write_consortium(root: str, chain_id: str, endpoints: list[Endpoint], seed: 
     node_keys = [_key(seed, f"node{i}") for i in range(len(endpoints))]
     infos = tuple(ValidatorInfo(f"node{i}", ORGANISATIONS[i % len(ORGANISATIONS)][0], node_keys[i].public_key,
                                 e.p2p_address, e.rpc_address) for i, e in enumerate(endpoints))
-    genesis_accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance, None)
+    genesis_accounts = tuple(GenesisAccount(account_keys[name].public_key, org, tuple(sorted(roles)), balance,
+                                            encryption_public_key(account_keys[name].seed))
                              for name, org, roles, balance in accounts)
     genesis_time = 0 if seed is not None else int(time.time() * 1000)
     fees = GenesisFees(DEVNET_GAS_PRICE, DEVNET_BYTE_PRICE, account_keys[FEE_COLLECTOR].public_key)

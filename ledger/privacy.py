@@ -10,12 +10,27 @@ their salts are secret and 32 bytes long. The delivery details travel to the mer
 registered X25519 key; the order stores the SHA-256 of the ciphertext. Deleting the
 ciphertext and the salts erases the data: the commitment left on chain links to
 nothing that can be recovered.
+
+Salts are 32 bytes. The buyer's CLI derives them (``derive_salts``) as
+HMAC-SHA256 keyed by a key derived from the buyer's signing seed, over the order's
+public ``payload_hash`` and the field name, so the buyer can rebuild every salt of
+every order from its key alone (nothing to back up but the key and the values), while
+no one without the seed can guess one; a merchant or carrier that seals data itself
+(tracking numbers) uses fresh random salts. Every account's X25519 key is derived from
+its ed25519 seed under its own domain (``encryption_key_from_seed``), so a key file
+holds one secret and yields both keys. A shipping label for the carrier is a list of
+disclosures of the label fields of the buyer's commitment: the carrier checks each
+against the order's ``pii_root``; the order stores ``label_hash`` of that list.
+A disclosure travels as JSON (``disclosure_to_json``) naming the order and the on-chain
+commitment it opens ("pii_root" or "tracking").
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from nacl.exceptions import CryptoError
@@ -24,6 +39,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from ledger import encoding
 from ledger.crypto import sha256
 from ledger.errors import DecodeError, ValidationError
+from ledger.hexfmt import to_hex
 from ledger.merkle import merkle_proof, merkle_root, verify_inclusion
 
 PII_DOMAIN = b"shopchain/pii-leaf/v1"
@@ -36,6 +52,21 @@ MAX_FIELD_NAME_CHARS = 64
 MAX_FIELD_VALUE_CHARS = 4096
 #: Largest sealed payload.
 MAX_PAYLOAD_BYTES = 64 * 1024
+#: Domains of the derived salt key, of each salt, of the X25519 key and of label hashes.
+SALT_KEY_DOMAIN = b"shopchain/pii-salt-key/v1|"
+SALT_DOMAIN = b"shopchain/pii-salt/v1|"
+ENC_KEY_DOMAIN = b"shopchain/x25519-key/v1|"
+LABEL_DOMAIN = b"shopchain/shipping-label/v1|"
+#: The delivery fields a buyer may give (``order place --ship-to FIELD=VALUE``).
+DELIVERY_FIELDS = ("name", "street", "postcode", "city", "country", "phone", "email")
+#: The fields a carrier's label carries by default (phone and email only when asked for).
+LABEL_FIELDS = ("name", "street", "postcode", "city", "country")
+#: The field name of a tracking-number commitment (a one-field commitment).
+TRACKING_FIELD = "tracking"
+#: The on-chain commitments of an order a disclosure may open.
+DISCLOSABLE_COMMITMENTS = ("pii_root", "tracking")
+#: Type tag of a disclosure in JSON.
+DISCLOSURE_TYPE = "shopchain/disclosure/v1"
 
 
 def _leaf(salt: bytes, name: str, value: str) -> bytes:
@@ -116,6 +147,22 @@ def _checked(fields: object, salts: object) -> PiiCommitment:
     return PiiCommitment(dict(fields), dict(salts))
 
 
+def derive_salts(seed: bytes, context: bytes, names: Iterable[str]) -> dict[str, bytes]:
+    """Salts the holder of ``seed`` can rebuild at any time: HMAC(seed-derived key, context || name).
+
+    ``context`` is public and unique per order (its payload hash), so the same address
+    gives unrelated commitments on two orders; without the seed no salt can be guessed."""
+    if type(seed) is not bytes or len(seed) != 32:
+        raise ValidationError("salts are derived from a 32-byte seed")
+    key = sha256(SALT_KEY_DOMAIN + seed)
+    return {n: hmac.new(key, SALT_DOMAIN + context + n.encode("utf-8"), hashlib.sha256).digest() for n in names}
+
+
+def commit_with_salts(fields: dict[str, str], salts: dict[str, bytes]) -> PiiCommitment:
+    """The commitment of ``fields`` under given salts (checked like any other)."""
+    return _checked(fields, salts)
+
+
 def commit_pii(fields: dict[str, str], random_bytes: Callable[[int], bytes] = os.urandom) -> PiiCommitment:
     """Salt every field with fresh randomness and build the commitment."""
     return _checked(fields, {name: random_bytes(SALT_BYTES) for name in fields})
@@ -134,6 +181,18 @@ def verify_disclosure(root: bytes, disclosure: Disclosure) -> bool:
 
 
 # --- sealed delivery payloads ---------------------------------------------------------
+
+def encryption_key_from_seed(seed: bytes) -> PrivateKey:
+    """The account's X25519 key, derived from its ed25519 seed under its own domain."""
+    if type(seed) is not bytes or len(seed) != 32:
+        raise ValidationError("an encryption key is derived from a 32-byte seed")
+    return PrivateKey(sha256(ENC_KEY_DOMAIN + seed))
+
+
+def encryption_public_key(seed: bytes) -> bytes:
+    """What goes in the identity registry's ``enc_key`` for the account of ``seed``."""
+    return bytes(encryption_key_from_seed(seed).public_key)
+
 
 def new_encryption_key() -> PrivateKey:
     """A fresh X25519 key pair; register ``bytes(key.public_key)`` in the identity registry."""
@@ -169,3 +228,77 @@ def open_and_check(private_key: PrivateKey, ciphertext: bytes, stored_payload_ha
     if commitment.root != stored_pii_root:
         raise ValidationError("opened payload does not match the order's PII commitment")
     return commitment
+
+
+# --- tracking numbers, shipping labels, disclosures as JSON ---------------------------
+
+def commit_tracking(number: str, random_bytes: Callable[[int], bytes] = os.urandom) -> PiiCommitment:
+    """A one-field commitment to a tracking number; its root is what ``orders.ship`` stores."""
+    if not number:
+        raise ValidationError("a tracking number cannot be empty")
+    return commit_pii({TRACKING_FIELD: number}, random_bytes)
+
+
+def label_hash(disclosures: list[Disclosure]) -> bytes:
+    """What ``orders.accept`` stores for the label sealed to the carrier."""
+    return sha256(LABEL_DOMAIN + encoding.encode([d.to_list() for d in disclosures]))
+
+
+def label_payload(disclosures: list[Disclosure]) -> bytes:
+    return encoding.encode(["label/1", [d.to_list() for d in disclosures]])
+
+
+def label_from_payload(data: bytes, pii_root: bytes) -> list[Disclosure]:
+    """The carrier's side: decode a label and check every field against the order's ``pii_root``."""
+    value = encoding.decode(data, max_size=MAX_PAYLOAD_BYTES)
+    if not isinstance(value, list) or len(value) != 2 or value[0] != "label/1" or not isinstance(value[1], list) \
+            or not 0 < len(value[1]) <= MAX_PII_FIELDS:
+        raise DecodeError(f"label: expected ['label/1', [1..{MAX_PII_FIELDS} disclosures]]")
+    disclosures = [Disclosure.from_list(d) for d in value[1]]
+    for d in disclosures:
+        if not verify_disclosure(pii_root, d):
+            raise ValidationError(f"label field {d.field!r} does not match the order's pii_root")
+    return disclosures
+
+
+def disclosure_to_json(order_id: int, commitment: str, d: Disclosure) -> dict:
+    """A disclosure as a JSON object anyone can check with the order id and a node."""
+    return {"type": DISCLOSURE_TYPE, "order": order_id, "commitment": commitment, "field": d.field,
+            "value": d.value, "salt": to_hex(d.salt), "index": d.index, "size": d.size,
+            "path": [to_hex(h) for h in d.path]}
+
+
+def _hex32(value: object, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
+        raise ValidationError(f"disclosure {what}: expected 0x and 64 hex digits, found {str(value)[:80]!r}")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise ValidationError(f"disclosure {what}: not hex: {value[:80]!r}") from None
+
+
+def disclosure_from_json(doc: object) -> tuple[int, str, Disclosure]:
+    """(order id, commitment name, disclosure) from JSON, with every field checked."""
+    keys = {"type", "order", "commitment", "field", "value", "salt", "index", "size", "path"}
+    if not isinstance(doc, dict) or set(doc) != keys:
+        found = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        raise ValidationError(f"a disclosure is a JSON object with the keys {sorted(keys)}, found {found}")
+    if doc["type"] != DISCLOSURE_TYPE:
+        raise ValidationError(f"disclosure type: expected {DISCLOSURE_TYPE!r}, found {str(doc['type'])[:80]!r}")
+    if type(doc["order"]) is not int or doc["order"] < 1:
+        raise ValidationError(f"disclosure order: expected an order id >= 1, found {doc['order']!r:.40}")
+    if doc["commitment"] not in DISCLOSABLE_COMMITMENTS:
+        raise ValidationError(f"disclosure commitment: expected one of {list(DISCLOSABLE_COMMITMENTS)}, "
+                              f"found {str(doc['commitment'])[:40]!r}")
+    if not isinstance(doc["field"], str) or not 0 < len(doc["field"]) <= MAX_FIELD_NAME_CHARS:
+        raise ValidationError(f"disclosure field: expected 1..{MAX_FIELD_NAME_CHARS} characters")
+    if not isinstance(doc["value"], str) or len(doc["value"]) > MAX_FIELD_VALUE_CHARS:
+        raise ValidationError(f"disclosure value: expected a string of at most {MAX_FIELD_VALUE_CHARS} characters")
+    for name in ("index", "size"):
+        if type(doc[name]) is not int or not 0 <= doc[name] <= MAX_PII_FIELDS:
+            raise ValidationError(f"disclosure {name}: expected an integer 0..{MAX_PII_FIELDS}, found {doc[name]!r:.40}")
+    if not isinstance(doc["path"], list) or len(doc["path"]) > MAX_PII_FIELDS:
+        raise ValidationError(f"disclosure path: expected a list of at most {MAX_PII_FIELDS} hashes")
+    path = [_hex32(h, f"path[{i}]") for i, h in enumerate(doc["path"])]
+    d = Disclosure(doc["field"], doc["value"], _hex32(doc["salt"], "salt"), doc["index"], doc["size"], path)
+    return doc["order"], doc["commitment"], d

@@ -118,6 +118,41 @@ class NodeReads:
     def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]:
         return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)
 
+    # --- the mailbox (node/mailbox.py): the service attaches it and what to do with new envelopes
+
+    def attach_mailbox(self, mailbox: Any, on_new: Callable[[bytes], None], on_refusal: Callable[[str], None]) -> None:
+        self._mailbox, self._on_new_envelope, self._on_mailbox_refusal = mailbox, on_new, on_refusal
+
+    def mailbox_post(self, raw: bytes) -> tuple[Any, bool, int]:
+        """Admit a client's envelope; a new one is handed on (gossiped to the other validators)."""
+        from node.mailbox import MAILBOX_TTL_MS, MailboxError
+
+        try:
+            env, new = self._mailbox.post(raw)
+        except MailboxError as exc:
+            self._on_mailbox_refusal(exc.reason)
+            raise
+        if new:
+            self._on_new_envelope(raw)
+        return env, new, env.created_ms + MAILBOX_TTL_MS
+
+    def mailbox_fetch(self, raw: bytes) -> list:
+        return self._mailbox.fetch(raw)
+
+    def signer_account(self, key: bytes) -> bytes | None:
+        """The account ``key`` may sign for now, or None."""
+        signer = self.chain.signer(key)
+        return (signer.account or key) if signer.ok else None
+
+    def enc_key_of(self, account: bytes) -> bytes | None:
+        """The registered X25519 key of an active account (None: unknown, inactive or none registered)."""
+        result = call_view(self.chain.state, "identity", "get_account", [account], self.chain.height,
+                           self.genesis.chain_id)
+        entry = result.return_value if result.ok else None
+        if not entry or not entry.get("active"):
+            return None
+        return entry.get("enc_key") or None
+
     def account_info(self, address: bytes) -> dict:
         """An account by its id or any of its signing keys: nonce, roles and balance are the account's;
         ``registered`` says whether ``address`` itself may sign now."""
@@ -156,6 +191,7 @@ def attach_metrics(registry: Registry, reads: NodeReads, transport_stats: Callab
         "shopchain_syncing": lambda: 1 if reads.syncing else 0,
         "shopchain_p2p_unauthenticated_connections": lambda: transport_stats().get("unauthenticated_connections", 0),
         "shopchain_preview_hits": lambda: chain.speculation_hits,
+        "shopchain_mailbox_envelopes": lambda: getattr(getattr(reads, "_mailbox", None), "count", 0),
     }
     for name, probe in probes.items():
         f[name].set_function(probe)  # type: ignore[attr-defined]

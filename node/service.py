@@ -12,7 +12,9 @@ decides when to build it (``batch_wait_ms``, ``empty_block_interval_ms``, previe
 RPC handlers read the node through node/reads.py's NodeView, never this object.
 
 Peer messages carry a one-byte envelope: consensus messages, a batch of gossiped raw
-transactions, a proposal preview (node.core.preview), or state sync (node.statesync:
+transactions, a proposal preview (node.core.preview), a sealed mailbox envelope
+(node/mailbox.py: admitted like a client's, broadcast once when new here, expired
+ones swept every tick), or state sync (node.statesync:
 this node serves snapshot offers and trie nodes to newcomers; ``run_node`` first runs
 a newcomer's own state sync when ``[statesync] enable`` is set on an empty store).
 """
@@ -36,9 +38,10 @@ from node.core.engine import CoreSettings, NodeCore
 from node.core.executor import BlockOutcome
 from node.core.mempool import MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
-from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_PREVIEW,
+from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_MAILBOX, ENVELOPE_PREVIEW,
                             ENVELOPE_STATESYNC, ENVELOPE_TXS)
 from node.gossip import Gossip
+from node.mailbox import Mailbox, MailboxError
 from node.ops.config import ConfigError, parse_peer_addresses, rpc_limits
 from node.ops.home import load_home
 from node.ops.logs import setup_logging
@@ -98,8 +101,13 @@ class Node:
         self.transport: Transport | None = None
         self.reads = NodeReads(self.genesis, self.node_id, self.chain, self.mempool, self.replica,
                                self._connected_peers, lambda: self.halted, self.submit_transaction)
+        self.mailbox = Mailbox(self.kv, self.genesis.chain_id, self.reads.signer_account, self.reads.enc_key_of,
+                               lambda: int(time.time() * 1000), self.sync_writes)
         self.metrics = Registry()
         self._attach_metrics()
+        self._mailbox_peers: set[bytes] = set()   # connected validators already sent the recent envelopes
+        self.reads.attach_mailbox(self.mailbox, self._broadcast_envelope,
+                                  lambda reason: self.m_mailbox_refusals.labels("client", reason).inc())
         self.rpc = RpcServer(make_routes(self.reads), rpc_limits(cfg), self.metrics, self.reads.health,
                              cfg.get("rpc", "cors_origins"))
         sizer = BlockSizer(cfg.get("consensus", "tick_ms") * cfg.get("consensus", "view_timeout_ticks"),
@@ -129,6 +137,7 @@ class Node:
         self.m_interval = f["shopchain_block_interval_seconds"]
         self.m_dropped = f["shopchain_p2p_dropped_messages_total"]
         self.m_previews = f["shopchain_previews_total"]
+        self.m_mailbox_refusals = f["shopchain_mailbox_refusals_total"]
 
     # --- transactions -----------------------------------------------------------------
 
@@ -146,6 +155,27 @@ class Node:
         self.gossip.send_soon(tx.encode())
         self.proposer.maybe_propose()
         return tx
+
+    def _broadcast_envelope(self, raw: bytes) -> None:
+        """A mailbox envelope new to this node goes to every validator once (peers do not forward it)."""
+        if self.transport is not None:
+            self.transport.broadcast(bytes([ENVELOPE_MAILBOX]) + raw)
+
+    def _resync_mailboxes(self, connected: set[bytes]) -> None:
+        """A validator that just (re)connected gets the newest envelopes it may have missed while away."""
+        joined = connected - self._mailbox_peers
+        self._mailbox_peers = connected
+        if joined and self.transport is not None:
+            recent = self.mailbox.recent()
+            for peer in sorted(joined):
+                for raw in recent:
+                    self.transport.send(peer, bytes([ENVELOPE_MAILBOX]) + raw)
+
+    def _on_peer_envelope(self, body: bytes) -> None:
+        try:
+            self.mailbox.post(body, from_client=False)
+        except MailboxError as exc:
+            self.m_mailbox_refusals.labels("peer", exc.reason).inc()
 
     # --- consensus driving --------------------------------------------------------------
 
@@ -166,6 +196,9 @@ class Node:
             return
         if kind == ENVELOPE_STATESYNC:
             self._on_statesync(peer, body)
+            return
+        if kind == ENVELOPE_MAILBOX:
+            self._on_peer_envelope(body)
             return
         if kind != ENVELOPE_CONSENSUS:
             self.m_dropped.labels("unknown_envelope").inc()
@@ -290,6 +323,8 @@ class Node:
             self.core.tick(frozenset(v for v in self.replica.validators if v not in connected))
             self.proposer.maybe_propose()
             self.gossip.regossip()
+            self.mailbox.sweep()
+            self._resync_mailboxes(connected)
 
     def _configured_peers(self) -> dict[bytes, str]:
         """``[p2p] peer_addresses``: addresses overriding a validator's, or peers that are not validators

@@ -21,6 +21,7 @@ STATE_VALUE_PREFIX = b"V"  # V<state key>        -> latest committed value (flat
 STATE_ROOT = b"S"      # S<height:8>             -> state root after that height
 CONSENSUS = b"P"       # P<name>                 -> what this validator signed (persisted before sending)
 MEMPOOL = b"Q"         # Q<tx id:32>             -> raw tx acknowledged to a client and not yet committed
+MAILBOX = b"Y"         # Y<sub><...>            -> node-local sealed envelopes (node/mailbox.py; not chain state)
 SET_PROOF = b"X"       # X<height:8>             -> [header, certificate] of a validator-set change held below the base
 
 HEAD_KEY = META + b"head"

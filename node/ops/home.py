@@ -3,7 +3,10 @@
 How it works: ``init_home`` creates the layout once and refuses to overwrite an
 existing key or a different genesis (losing a validator key, or mixing chains, is the
 mistake this guards against). The node key file is JSON with the public key and the
-32-byte seed, written with mode 0600, like CometBFT's priv_validator_key.json.
+32-byte seed, written with mode 0600, like CometBFT's priv_validator_key.json. It also
+names the account's X25519 ``encryption_key`` (public), derived from the same seed
+(ledger.privacy.encryption_key_from_seed), which the identity registry holds so that
+others can seal personal data to the account.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import shutil
 from ledger.crypto import SigningKey
 from ledger.errors import ChainError
 from ledger.genesis import Genesis, load_genesis, save_genesis
+from ledger.privacy import encryption_public_key
 from node.ops.config import NodeConfig, load_config, render_config
 from ledger.hexfmt import to_hex
 
@@ -31,7 +35,8 @@ def write_key_file(path: str, key: SigningKey) -> None:
         raise HomeError(f"{path} already exists; refusing to overwrite a key")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"type": "ed25519", "public_key": to_hex(key.public_key), "seed": to_hex(key.seed)}, fh, indent=2)
+        json.dump({"type": "ed25519", "public_key": to_hex(key.public_key), "seed": to_hex(key.seed),
+                   "encryption_key": to_hex(encryption_public_key(key.seed))}, fh, indent=2)
         fh.write("\n")
 
 

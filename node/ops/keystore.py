@@ -5,14 +5,17 @@ by argon2id (libsodium's ``crypto_pwhash``, via pynacl) under a fresh random sal
 sealed with XSalsa20-Poly1305 (``nacl.secret.SecretBox``: authenticated, so a wrong
 password or a flipped bit is detected, never silently decrypted to a different key).
 The public key is stored in clear beside it, so listing keys and naming accounts
-needs no password; after decryption the seed must derive that same public key.
+needs no password; after decryption the seed must derive that same public key. So is
+the account's X25519 encryption public key, derived from the same seed
+(ledger.privacy.encryption_key_from_seed): one secret yields both keys, so nothing
+more needs a backup, and ``keys show`` names the key to register (``enc_key``).
 
 A file ``<dir>/<name>.json`` is written with mode 0600 before any byte is written,
 into a directory made with mode 0700; nothing ever overwrites an existing key. The
 KDF parameters are stored in each file, so they can be raised later without breaking
 old files. File layout (JSON)::
 
-    {"version": 1, "name": ..., "type": "ed25519", "public_key": "0x..",
+    {"version": 1, "name": ..., "type": "ed25519", "public_key": "0x..", "encryption_key": "0x..",
      "kdf": {"name": "argon2id", "opslimit": N, "memlimit": N, "salt": "0x.."},
      "cipher": {"name": "xsalsa20poly1305", "nonce": "0x..", "ciphertext": "0x.."}}
 """
@@ -32,6 +35,7 @@ import nacl.utils
 from ledger.crypto import SigningKey
 from ledger.errors import ChainError
 from ledger.hexfmt import to_hex
+from ledger.privacy import encryption_public_key
 
 KEYSTORE_VERSION = 1
 #: Default keystore directory (``--keystore`` / SHOPCHAIN_KEYSTORE override it).
@@ -65,6 +69,7 @@ class StoredKey:
     name: str
     public_key: bytes
     path: str
+    encryption_key: bytes | None = None   # None: a file written before encryption keys were recorded
 
 
 def check_name(name: str) -> str:
@@ -87,6 +92,7 @@ def seal_key(name: str, key: SigningKey, password: str, opslimit: int = KDF_OPSL
     nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
     sealed = box.encrypt(key.seed, nonce)
     return {"version": KEYSTORE_VERSION, "name": name, "type": "ed25519", "public_key": to_hex(key.public_key),
+            "encryption_key": to_hex(encryption_public_key(key.seed)),
             "kdf": {"name": "argon2id", "opslimit": opslimit, "memlimit": memlimit, "salt": to_hex(salt)},
             "cipher": {"name": "xsalsa20poly1305", "nonce": to_hex(nonce),
                        "ciphertext": to_hex(sealed.ciphertext)}}
@@ -167,9 +173,10 @@ class Keystore:
                 with open(os.path.join(self.directory, entry)) as fh:
                     doc = json.load(fh)
                 public = _unhex(doc, "public_key")
+                enc = _unhex(doc, "encryption_key") if "encryption_key" in doc else None
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # not ours; `keys list` shows only readable keystore files
-            keys.append(StoredKey(name, public, os.path.join(self.directory, entry)))
+            keys.append(StoredKey(name, public, os.path.join(self.directory, entry), enc))
         return keys
 
     def public_key(self, name: str) -> bytes:
@@ -177,6 +184,14 @@ class Keystore:
             return _unhex(self._read(name), "public_key")
         except (KeyError, TypeError, ValueError) as exc:
             raise KeystoreError(f"{self.path(name)} has no readable public key: {exc}") from None
+
+    def encryption_key(self, name: str) -> bytes | None:
+        """The recorded X25519 public key of NAME (None for a file from before they were recorded)."""
+        doc = self._read(name)
+        try:
+            return _unhex(doc, "encryption_key") if "encryption_key" in doc else None
+        except (TypeError, ValueError) as exc:
+            raise KeystoreError(f"{self.path(name)} has an unreadable encryption_key: {exc}") from None
 
     def exists(self, name: str) -> bool:
         return os.path.exists(self.path(name))
@@ -200,7 +215,7 @@ class Keystore:
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh, indent=2)
             fh.write("\n")
-        return StoredKey(name, key.public_key, path)
+        return StoredKey(name, key.public_key, path, encryption_public_key(key.seed))
 
     def load(self, name: str, password: str) -> SigningKey:
         return open_key(self._read(name), password, self.path(name))

@@ -59,6 +59,9 @@ NODE_METRICS: tuple[MetricDef, ...] = (
     MetricDef("shopchain_previews_total", "counter", "Proposal previews received, by what became of them.",
               ("result",)),
     MetricDef("shopchain_preview_hits", "gauge", "Proposed blocks whose execution a preview had already done."),
+    MetricDef("shopchain_mailbox_envelopes", "gauge", "Sealed envelopes held in this node's mailbox (off chain)."),
+    MetricDef("shopchain_mailbox_refusals_total", "counter",
+              "Mailbox envelopes refused, by where they came from (client, peer) and the rule.", ("source", "reason")),
 )
 
 RPC_METRICS: tuple[MetricDef, ...] = (

@@ -48,8 +48,9 @@ from ledger.hexfmt import to_hex
 
 MAGIC = b"SHOPSNP1"
 FORMAT = "shopchain-snapshot/1"
-#: Namespaces never exported: this validator's signed-message records and mempool journal.
-EXCLUDED_PREFIXES = (schema.CONSENSUS, schema.MEMPOOL)
+#: Namespaces never exported: this validator's signed-message records, mempool journal and
+#: mailbox of sealed envelopes (node-local, not chain data).
+EXCLUDED_PREFIXES = (schema.CONSENSUS, schema.MEMPOOL, schema.MAILBOX)
 #: Largest header accepted on import.
 MAX_HEADER_BYTES = 64 * 1024
 #: Records written to LevelDB per batch during import.

@@ -25,6 +25,7 @@ from ledger.storage import schema
 from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
 from node.rpc.budget import WorkBudgetExceeded
 from node.rpc.server import Topic, subscription_methods
+from node.rpc.mailbox import mailbox_routes
 from node.rpc.simulate import simulate_routes
 from node.rpc.types import ANY, BOOLEAN, HASH32, HEX, OBJECT, Array, Int, Str
 from node.rpc.views import args_from_json, block_json, cert_json, header_json, hx, receipt_json, tx_json, value_to_json
@@ -300,6 +301,7 @@ def make_routes(node: "NodeView") -> list[Method]:
                summary="The consortium this chain was started with."),
     ]
     routes += simulate_routes(node)
+    routes += mailbox_routes(node)
     routes += subscription_methods([
         Topic(TOPIC_BLOCKS, "each newly committed block (header, hash, tx ids)"),
         Topic(TOPIC_EVENTS, "contract events of committed transactions", OBJECT,

@@ -20,6 +20,8 @@ from cli.output import (
     parse_percent,
 )
 from ledger.crypto import SigningKey, sha256
+from ledger.hexfmt import to_hex
+from ledger.privacy import encryption_public_key
 from node.ops.home import write_key_file
 
 PASSWORD = "s3cret-pass"
@@ -79,6 +81,11 @@ def test_keys_lifecycle_never_prints_the_secret_unless_asked(run, tmp_path):
     exported = run("keys", "export", "alice", "--reveal", "--json")
     seed = json.loads(exported.stdout)["seed"]
     assert SigningKey(bytes.fromhex(seed[2:])).public_key.hex() == public[2:]
+    # Every key comes with its X25519 encryption key (derived from the seed), shown by new, show and list.
+    enc = json.loads(created.stdout)["encryption_key"]
+    assert enc == to_hex(encryption_public_key(bytes.fromhex(seed[2:])))
+    assert f"encryption key: {enc}" in shown.stdout
+    assert {r["name"]: r["encryption_key"] for r in json.loads(run("keys", "list", "--json").stdout)} == {"alice": enc}
     assert seed not in run("keys", "list", "--json").stdout + shown.stdout
     plain = tmp_path / "alice-plain.json"
     assert run("keys", "export", "alice", "-o", str(plain)).exit_code == 0
@@ -284,3 +291,23 @@ def test_cart_lines_parse_products_with_colons_optional_terms_and_the_one_line_s
             (tuple(f"p{i}:1:1" for i in range(33)), None, 1, None, "at most 32 lines")]:
         with pytest.raises(CliError, match=re.escape(message)):
             parse_cart(cart, product, qty, price)
+
+
+def test_ship_to_fields_and_disclosure_files_are_checked_before_any_node_is_asked(run):
+    from cli.delivery import parse_ship_to
+
+    assert parse_ship_to(("name=J. Doe", "Postcode = 10115")) == {"name": "J. Doe", "postcode": "10115"}
+    for bad, message in [(("nickname=JD",), "FIELD one of name, street"), (("name J. Doe",), "expected FIELD=VALUE"),
+                         (("city=Berlin", "city=Bonn"), "gives city twice"), (("phone=",), "expected 1..")]:
+        with pytest.raises(CliError, match=message):
+            parse_ship_to(bad)
+    placed = run("order", "place", "--merchant", "0x" + "11" * 32, "--product", "sku", "--price", "1",
+                 "--ship-to", "age=42", "--node", DEAD_NODE, "--key", "nobody")
+    assert placed.exit_code == EXIT_USER and "FIELD one of" in placed.stderr
+    not_json = run("order", "verify-disclosure", "-", "--node", DEAD_NODE, input="postcode=10115")
+    assert not_json.exit_code == EXIT_USER and "is not a disclosure" in not_json.stderr
+    wrong_shape = run("order", "verify-disclosure", "-", "--node", DEAD_NODE, input='{"field": "postcode"}')
+    assert wrong_shape.exit_code == EXIT_USER and "a disclosure is a JSON object with the keys" in wrong_shape.stderr
+    text_label = run("order", "accept", "1", "--carrier", "0x" + "22" * 32, "--label", "J. Doe, 1 Main St",
+                     "--node", DEAD_NODE, "--key", "nobody")
+    assert text_label.exit_code == EXIT_USER and "--label takes a 0x hash only" in text_label.stderr

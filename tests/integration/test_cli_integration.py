@@ -11,17 +11,49 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 
 import pytest
 
+from cli.main import main
 from cli.output import EXIT_NODE, EXIT_TX_FAILED, EXIT_USAGE, EXIT_USER
 from devnet import launcher
+from ledger.crypto import SigningKey, sha256
+from ledger.mailbox import make_envelope
+from ledger.storage import schema
+from ledger.storage.leveldb import LevelDBKV
+from node.client import RpcFailure
 from tests.consortium import Cli
 
 pytestmark = pytest.mark.integration
 
 PRODUCT = "acme:tent-2p"
 UNIT = "acme:SN-0001"
+#: The buyer's personal data in the order story: none of it, nor its plain hash, may reach the chain.
+SHIP_TO = {"name": "Jane Q. Doe", "street": "221B Baker Street", "postcode": "NW1 6XE", "city": "London",
+           "phone": "+44 20 7946 0991", "email": "jane.doe@example.org"}
+SHIP_TO_ARGS = [arg for field, value in SHIP_TO.items() for arg in ("--ship-to", f"{field}={value}")]
+TRACKING = "SWX-7Q4K-2X9Z"
+
+
+def read_details(cli, order_id: int, key: str, node: int, until=lambda details: True) -> dict:
+    """`order details` as KEY from validator NODE, once the sealed envelope has been gossiped there."""
+    found: dict = {}
+
+    def arrived() -> bool:
+        result = cli.runner.invoke(main, ["order", "details", str(order_id), "--key", key, "--json",
+                                          "--node", cli.net.urls[node]], env=cli.env, catch_exceptions=False)
+        if result.exit_code == 0:
+            found.update(json.loads(result.stdout))
+        return result.exit_code == 0 and bool(until(found))
+
+    try:
+        cli.net.wait_for(f"order {order_id}'s details readable by {key} at node {node}", arrived, timeout=20)
+    except AssertionError:
+        last = cli.runner.invoke(main, ["order", "details", str(order_id), "--key", key, "--node", cli.net.urls[node]],
+                                 env=cli.env, catch_exceptions=False)
+        raise AssertionError(f"order details as {key} at node {node}: {last.output}") from None
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +113,23 @@ def test_order_story_place_accept_ship_deliver_confirm_show(cli, story):
     cli("order", "terms", "--arbiter", "arbiter", "--warranty", "365d", "--returns", "14d", "--accept", "36h",
         "--key", "merchant-acme")
     placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "12.50",
-                      "--details", "1x tent, green", "--key", "buyer-1")
+                      "--details", "1x tent, green", *SHIP_TO_ARGS, "--key", "buyer-1")
     order_id = placed["return_value"]
     story["order"] = order_id
+    # The merchant reads the sealed details from another validator than the one they were posted to (gossip).
+    merchant_view = read_details(cli, order_id, "merchant-acme", node=2)
+    assert merchant_view["role"] == "merchant" and merchant_view["fields"] == SHIP_TO
     shown = cli.json("order", "show", str(order_id))
     assert shown["state"] == "PLACED" and shown["amount"] == 1250
     assert shown["accept_by"] == shown["placed_at"] + 36 * 3600          # seconds of block time
     placed_human = cli("order", "show", str(order_id)).stdout
     assert "accept by" in placed_human and "(in 1 day 1" in placed_human and "accept within 1 day 12 hours" in placed_human
-    cli("order", "accept", str(order_id), "--carrier", "carrier", "--label", "label for parcel 1", "--key",
-        "merchant-acme")
-    cli("order", "ship", str(order_id), "--tracking", "TRACK-123", "--key", "merchant-acme")
+    cli("order", "accept", str(order_id), "--carrier", "carrier", "--key", "merchant-acme", "--node", cli.net.urls[2])
+    label = read_details(cli, order_id, "carrier", node=1)
+    assert label["fields"] == {k: SHIP_TO[k] for k in ("name", "street", "postcode", "city")}   # no phone, no email
+    cli("order", "ship", str(order_id), "--tracking", TRACKING, "--key", "carrier", "--node", cli.net.urls[1])
+    mine = read_details(cli, order_id, "buyer-1", node=0, until=lambda d: d.get("tracking"))
+    assert mine["fields"] == SHIP_TO and mine["tracking"] == TRACKING
     cli("order", "deliver", str(order_id), "--proof", "signed by J. Doe", "--key", "carrier")
     confirmed = cli("order", "confirm", str(order_id), "--key", "buyer-1").stdout
     assert f"order {order_id} confirmed" in confirmed and "ReceiptConfirmed" in confirmed
@@ -110,8 +148,7 @@ def test_order_errors_wrong_key_unknown_order_bad_amount_unreachable_node(cli, s
                       "--key", "buyer-2")
     other = str(placed["return_value"])
     story["second_order"] = placed["return_value"]
-    wrong = cli("order", "accept", other, "--carrier", "carrier", "--label", "x", "--key", "merchant-globex",
-                expect=EXIT_TX_FAILED)
+    wrong = cli("order", "accept", other, "--carrier", "carrier", "--key", "merchant-globex", expect=EXIT_TX_FAILED)
     assert "only the order's merchant accepts" in wrong.stderr and "next:" in wrong.stderr
     unknown = cli("order", "show", "99999", expect=EXIT_USER)
     assert "no order 99999" in unknown.stderr
@@ -141,7 +178,8 @@ def test_dispute_ruled_by_the_arbiter_in_currency_units(cli):
     placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "5.00",
                       "--key", "buyer-1")
     order_id = str(placed["return_value"])
-    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "parcel 3", "--key", "merchant-acme")
+    # No delivery details were sealed (nothing ships): the merchant names a label made elsewhere by its hash.
+    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "0x" + "3a" * 32, "--key", "merchant-acme")
     cli("order", "dispute", order_id, "--evidence", "item never left the warehouse", "--key", "buyer-1")
     uneven = cli("order", "rule", order_id, "--to-buyer", "3.00", "--to-merchant", "1.00", "--key", "arbiter",
                  expect=EXIT_TX_FAILED)
@@ -161,7 +199,7 @@ def test_cart_with_two_terms_sets_a_line_return_and_a_line_warranty(cli):
     assert shown["amount"] == 1700 and [(ln["quantity"], ln["amount"]) for ln in shown["lines"]] == [(1, 1200), (2, 500)]
     assert shown["terms"]["return_seconds"] == 30 * 86400           # the longest line's window
     assert "1: 0x" in cli("order", "show", order_id).stdout and "2 x 2.50" in cli("order", "show", order_id).stdout
-    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "cart label", "--key", "merchant-acme")
+    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "0x" + "4b" * 32, "--key", "merchant-acme")
     cli("order", "ship", order_id, "--tracking", "TRACK-CART", "--key", "merchant-acme")
     cli("order", "deliver", order_id, "--proof", "left at the door", "--key", "carrier")
     which = cli("case", "open", order_id, "--kind", "return", "--amount", "2.50", "--reason", "one too many",
@@ -296,7 +334,120 @@ def test_account_rotate_key_keeps_the_account_and_refuses_the_old_key(cli):
     assert int(cli.json("account", "show", "auditor")["balance"]) == int(after["balance"]) - 1 - sent["fee"]
 
 
-def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, tmp_path):
+def test_disclose_one_field_and_anyone_verifies_it(cli, story, tmp_path):
+    order_id = str(story["order"])
+    doc = cli.json("order", "disclose", order_id, "--field", "postcode", "--key", "buyer-1")
+    assert doc["value"] == SHIP_TO["postcode"] and doc["commitment"] == "pii_root"
+    assert not any(v in json.dumps(doc) for k, v in SHIP_TO.items() if k != "postcode")
+    # The salts are derived from the buyer's key: retyping the fields rebuilds the same disclosure.
+    assert cli.json("order", "disclose", order_id, "--field", "postcode", *SHIP_TO_ARGS, "--key", "buyer-1") == doc
+    path = tmp_path / "postcode.json"
+    path.write_text(json.dumps(doc))
+    assert cli.json("order", "verify-disclosure", str(path)) == {
+        "verified": True, "order": int(order_id), "commitment": "pii_root", "field": "postcode",
+        "value": SHIP_TO["postcode"]}
+    for forged in ({**doc, "value": "NW1 6XF"}, {**doc, "order": story["second_order"]}):
+        path.write_text(json.dumps(forged))
+        refused = cli("order", "verify-disclosure", str(path), expect=EXIT_USER)
+        assert "does NOT match" in refused.stderr
+    # Sealed to the arbiter through the mailbox; the arbiter reads it at its own node.
+    cli("order", "disclose", order_id, "--field", "postcode", "--to", "arbiter", "--key", "buyer-1")
+    assert read_details(cli, int(order_id), "arbiter", node=3)["fields"] == {"postcode": SHIP_TO["postcode"]}
+    # The tracking number is disclosed the same way (its salt came to the buyer sealed).
+    tracking = cli.json("order", "disclose", order_id, "--field", "tracking", "--key", "buyer-1")
+    path.write_text(json.dumps(tracking))
+    assert cli.json("order", "verify-disclosure", str(path))["value"] == TRACKING
+
+
+def test_nothing_is_sealed_to_an_account_without_an_encryption_key(cli, story):
+    order_id = str(story["order"])
+    unknown = cli("order", "disclose", order_id, "--field", "postcode", "--to", "stranger", "--key", "buyer-1",
+                  expect=EXIT_USER)
+    assert "not a registered account, so nothing can be sealed to it" in unknown.stderr
+    cli("keys", "new", "acme-clerk")
+    cli("account", "register", "acme-clerk", "--role", "BUYER", "--key", "merchant-acme")
+    cli("ledger", "transfer", "acme-clerk", "50.00", "--key", "merchant-acme")     # its fees
+    none = cli("order", "disclose", order_id, "--field", "postcode", "--to", "acme-clerk", "--key", "buyer-1",
+               expect=EXIT_USER)
+    assert "has registered no encryption key" in none.stderr and "account set-enc-key" in none.stderr
+    cli("account", "set-enc-key", "--key", "acme-clerk")
+    cli("order", "disclose", order_id, "--field", "postcode", "--to", "acme-clerk", "--key", "buyer-1")
+    # The node itself refuses what the CLI would not send: an unregistered sender, a recipient without a key.
+    client, stranger = cli.net.client(1), SigningKey.from_label("integration/stranger")
+    merchant = bytes.fromhex(cli.json("keys", "show", "merchant-acme")["public_key"][2:])
+    merchant_enc = bytes.fromhex(cli.json("keys", "show", "merchant-acme")["encryption_key"][2:])
+    chain_id = client.status()["chain_id"]
+    for sender, recipient, reason in [(stranger, merchant, "unregistered_sender"),
+                                      (SigningKey(bytes.fromhex(json.load(open(cli.key_file("buyer-2")))["seed"][2:])),
+                                       bytes.fromhex(cli.json("keys", "show", "stranger")["public_key"][2:]),
+                                       "no_encryption_key")]:
+        env = make_envelope(sender, chain_id, recipient, merchant_enc, int(order_id), "delivery",
+                            int(time.time() * 1000), b"sealed bytes")
+        with pytest.raises(RpcFailure) as refused:
+            client.request("mailbox_send", "0x" + env.encode().hex())
+        assert refused.value.reason == reason and refused.value.data["type"] == "MailboxError"
+
+
+def personal_needles() -> dict[str, bytes]:
+    """What must not be found: each personal value (UTF-8, any case, also as hex) and its unsalted SHA-256
+    (raw and hex), of each value and of the combined shipping text."""
+    values = [*SHIP_TO.values(), TRACKING]
+    combined = [", ".join(SHIP_TO[k] for k in ("name", "street", "postcode", "city")), ", ".join(SHIP_TO.values()),
+                "\n".join(SHIP_TO.values())]
+    needles = {}
+    for text in values + combined:
+        raw = text.encode("utf-8")
+        for form in {raw, raw.lower(), raw.upper()}:
+            needles[f"hex of {form.decode()!r}"] = form.hex().encode()
+        digest = sha256(raw)
+        needles[f"sha256({text!r})"] = digest
+        needles[f"hex sha256({text!r})"] = digest.hex().encode()
+        if text in values:
+            needles[repr(text)] = raw.lower()     # compared with the lowercased haystack
+    return needles
+
+
+def scan(where: str, data: bytes, needles: dict[str, bytes], found: list[str]) -> None:
+    lowered = data.lower()
+    for what, needle in needles.items():
+        if needle in (data if what.startswith("sha256") else lowered):
+            found.append(f"{what} in {where}")
+
+
+def test_privacy_scan_of_blocks_receipts_events_and_state_finds_no_personal_data(cli, net, story):
+    """After the whole story: every block with its transactions, every receipt with its events (RPC), and every
+    key and value of a validator's LevelDB (state, blocks, receipts, indexes, mailbox) hold no personal value."""
+    needles, found = personal_needles(), []
+    planted: list[str] = []   # the scanner itself finds a value in any case, and a plain hash raw or in hex
+    scan("a sample", b"<" + SHIP_TO["street"].upper().encode() + sha256(TRACKING.encode()).hex().encode()
+         + sha256(SHIP_TO["phone"].encode()) + b">", needles, planted)
+    assert sorted(planted) == sorted([f"{SHIP_TO['street']!r} in a sample", f"hex sha256({TRACKING!r}) in a sample",
+                                      f"sha256({SHIP_TO['phone']!r}) in a sample"]), planted
+    client = net.client(0)
+    head = client.status()["height"]
+    for height in range(1, head + 1):
+        block = client.block(height, full=True)
+        scan(f"block {height}", json.dumps(block).encode(), needles, found)
+        for tx in block["txs"]:
+            scan(f"receipt of tx {tx['id']} (block {height})", json.dumps(client.receipt(tx["id"])).encode(),
+                 needles, found)
+    node = net.manifest["nodes"][3]
+    launcher.stop_node(node, timeout=10)      # LevelDB opens for one process; the snapshot test restarts it
+    kv = LevelDBKV(os.path.join(node["home"], "data"))
+    try:
+        entries = mailbox_entries = 0
+        for key, value in kv.iterate():
+            entries += 1
+            mailbox_entries += key.startswith(schema.MAILBOX)
+            scan(f"node3 LevelDB key {key[:40].hex()}", key + b"\0" + value, needles, found)
+    finally:
+        kv.close()
+    assert not found, "personal data reached the chain or a node's store:\n" + "\n".join(found)
+    assert head >= 10 and entries > 1000
+    assert mailbox_entries >= 3 * 5       # the sealed envelopes were gossiped to node3 too (3 records each)
+
+
+def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, story, tmp_path):
     node = net.manifest["nodes"][3]
     home = node["home"]
     launcher.stop_node(node, timeout=10)
@@ -313,3 +464,5 @@ def test_snapshot_of_a_stopped_validator_restores_and_catches_up(cli, net, tmp_p
     target = net.height(0) + 3
     net.wait_height([3], target)
     assert net.client(3).block(target)["hash"] == net.client(0).block(target)["hash"]
+    # A snapshot carries no mailbox: the restored node gets the recent envelopes from its peers when it reconnects.
+    assert read_details(cli, story["order"], "arbiter", node=3)["fields"] == {"postcode": SHIP_TO["postcode"]}

@@ -88,7 +88,7 @@ def test_confirming_a_completed_order_is_refused_before_it_is_sent(cli):
     cli("order", "terms", "--arbiter", "arbiter", "--key", "merchant-globex")
     order_id = str(cli.json("order", "place", "--merchant", "merchant-globex", "--product", PRODUCT, "--price", "3",
                             "--key", "buyer-3")["return_value"])
-    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "parcel", "--key", "merchant-globex")
+    cli("order", "accept", order_id, "--carrier", "carrier", "--label", "0x" + "ab" * 32, "--key", "merchant-globex")
     cli("order", "ship", order_id, "--tracking", "TRACK-9", "--key", "merchant-globex")
     cli("order", "deliver", order_id, "--proof", "signed", "--key", "carrier")
     cli("order", "confirm", order_id, "--key", "buyer-3")

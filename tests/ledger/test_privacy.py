@@ -80,3 +80,74 @@ def test_bad_inputs_are_clear():
         seal(b"short", b"data")
     with pytest.raises(ValidationError, match="same field names"):
         PiiCommitment.from_payload(encode(["pii/1", {"a": "b"}, {}]))
+
+
+# --- derived salts, keys, labels, tracking numbers and disclosures as JSON ------------
+
+from ledger.privacy import (  # noqa: E402
+    commit_tracking,
+    commit_with_salts,
+    derive_salts,
+    disclosure_from_json,
+    disclosure_to_json,
+    encryption_key_from_seed,
+    encryption_public_key,
+    label_from_payload,
+    label_hash,
+    label_payload,
+)
+
+SEED = bytes(range(32))
+PAYLOAD_HASH = b"\x11" * 32
+
+
+def test_derived_salts_rebuild_the_same_commitment_and_differ_per_order_and_field():
+    salts = derive_salts(SEED, PAYLOAD_HASH, FIELDS)
+    assert salts == derive_salts(SEED, PAYLOAD_HASH, FIELDS)
+    assert len(set(salts.values())) == len(FIELDS) and all(len(s) == 32 for s in salts.values())
+    other_order = derive_salts(SEED, b"\x22" * 32, FIELDS)
+    assert not set(salts.values()) & set(other_order.values())
+    assert derive_salts(bytes(32), PAYLOAD_HASH, FIELDS) != salts      # another buyer's seed
+    a, b = commit_with_salts(FIELDS, salts), commit_with_salts(FIELDS, other_order)
+    assert a.root == commit_with_salts(dict(FIELDS), salts).root and a.root != b.root
+
+
+def test_encryption_key_is_derived_from_the_seed_and_opens_what_is_sealed_to_it():
+    assert encryption_public_key(SEED) == bytes(encryption_key_from_seed(SEED).public_key)
+    assert encryption_public_key(SEED) != encryption_public_key(bytes(32))
+    sealed = seal(encryption_public_key(SEED), b"J. Doe")
+    assert b"J. Doe" not in sealed and open_sealed(encryption_key_from_seed(SEED), sealed) == b"J. Doe"
+
+
+def test_label_discloses_only_its_fields_and_checks_against_pii_root():
+    commitment = commit_with_salts(FIELDS, derive_salts(SEED, PAYLOAD_HASH, FIELDS))
+    label = [commitment.disclose(n) for n in ("name", "street", "city")]
+    payload = label_payload(label)
+    assert b"+44" not in payload                                        # the phone stays with the merchant
+    assert label_from_payload(payload, commitment.root) == label
+    assert label_hash(label) != label_hash(label[:2])
+    with pytest.raises(ValidationError, match="does not match the order's pii_root"):
+        label_from_payload(payload, commit_pii(FIELDS).root)
+
+
+def test_tracking_commitment_is_salted():
+    a, b = commit_tracking("TRACK-77"), commit_tracking("TRACK-77")
+    assert a.root != b.root and verify_disclosure(a.root, a.disclose("tracking"))
+    with pytest.raises(ValidationError, match="cannot be empty"):
+        commit_tracking("")
+
+
+def test_disclosure_json_round_trip_and_tampering_is_detected():
+    commitment = commit_pii(FIELDS)
+    doc = disclosure_to_json(7, "pii_root", commitment.disclose("city"))
+    order, name, d = disclosure_from_json(doc)
+    assert (order, name) == (7, "pii_root") and verify_disclosure(commitment.root, d)
+    for key, value in [("value", "Paris"), ("salt", "0x" + "00" * 32), ("index", 3), ("field", "name")]:
+        _, _, forged = disclosure_from_json({**doc, key: value})
+        assert not verify_disclosure(commitment.root, forged), key
+    for key, value, message in [("type", "x", "disclosure type"), ("commitment", "label_hash", "commitment"),
+                                ("salt", "0x12", "salt"), ("order", 0, "order"), ("path", ["zz"], "path")]:
+        with pytest.raises(ValidationError, match=message):
+            disclosure_from_json({**doc, key: value})
+    with pytest.raises(ValidationError, match="keys"):
+        disclosure_from_json({k: v for k, v in doc.items() if k != "salt"})
