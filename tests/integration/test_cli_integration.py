@@ -248,7 +248,7 @@ def test_review_enroll_post_via_relayer_amend_list(cli, story):
     placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "3.00",
                       "--key", "buyer-2")
     other = str(placed["return_value"])
-    cli("order", "accept", other, "--carrier", "carrier", "--label", "parcel r", "--key", "merchant-acme")
+    cli("order", "accept", other, "--carrier", "carrier", "--label", "0x" + "5c" * 32, "--key", "merchant-acme")
     cli("order", "ship", other, "--tracking", "TRACK-R", "--key", "merchant-acme")
     cli("order", "deliver", other, "--proof", "left at door", "--key", "carrier")
     cli("order", "confirm", other, "--key", "buyer-2")
