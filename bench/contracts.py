@@ -2,9 +2,9 @@
 
 Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
 - gas and wall time of one call for each step of an order's life (place, accept,
-  ship, deliver, confirm, close by poke), a review, a warranty service record and a
-  warranty transfer by commit-reveal (offer, commit, claim), each averaged over many
-  orders on one in-memory chain;
+  ship, deliver, confirm, close by poke), a review (ring-signed over 3 orders, relayed), a
+  warranty service record and a warranty transfer by commit-reveal (offer, commit, claim),
+  each averaged over many orders on one in-memory chain;
 - order placements per second through the VM on one core vs a plain-Python
   equivalent of the same placement logic (role checks, terms hash, debt check, order
   record encoded canonically into a dict store, escrow lock) measured in the same
@@ -27,10 +27,11 @@ from typing import Any
 
 from contracts_vm.api import CallContext, execute_call
 from contracts_vm.program import unfused
-from contracts_vm.system import review_message, warranty_claim_commitment
+from contracts_vm.system import warranty_claim_commitment
 from ledger.crypto import SigningKey, sha256
 from ledger.encoding import encode
 from tests.commerce_harness import Chain, h
+from tests.ring_reviews import publish_args
 
 #: Orders pushed through the whole life cycle for the per-call figures.
 LIFECYCLE_ORDERS = 200
@@ -39,6 +40,8 @@ WARMUP_ORDERS = 5
 #: Placements timed for the throughput figure (both VM and plain Python).
 PLACEMENTS = 1000
 PRICE = 1_000
+#: Orders in each review's ring (three buyers take turns, so consecutive orders have distinct buyers).
+REVIEW_RING = 3
 #: Rounds and placements per round of the fused/unfused comparison.
 FUSION_ROUNDS = 5
 FUSION_BATCH = 200
@@ -75,6 +78,7 @@ def lifecycle() -> None:
     c.ok("merchant1", "warranty", "authorize_service", c.keys["service1"], True)
     t = _Timed(c)
     terms_hash = c.view("orders", "terms_hash_of", c.keys["merchant1"])
+    review_keys: dict[int, SigningKey] = {}
     for i in range(-WARMUP_ORDERS, LIFECYCLE_ORDERS):
         if i == 0:
             t.samples.clear()       # the first calls fuse each function (once per process): not a per-call cost
@@ -86,9 +90,12 @@ def lifecycle() -> None:
         t.call("ship", "carrier1", "orders", "ship", oid, h(f"track{i}"), False)
         t.call("deliver", "carrier1", "orders", "deliver", oid, h(f"pod{i}"))
         t.call("confirm", buyer, "orders", "confirm", oid)
-        scores = [5, 4, 5, 4, 5]
-        sig = rk.sign_raw(review_message("commerce-test", oid, 0, scores, h(f"text{i}"), False, 1))
-        t.call("review", "buyer3", "reviews", "publish", oid, 0, scores, h(f"text{i}"), False, rk.public_key, sig)
+        c.ok(buyer, "reviews", "announce_key", oid, rk.public_key)
+        review_keys[oid] = rk
+        if len(review_keys) >= REVIEW_RING:  # a ring of this order and the previous ones (other buyers)
+            members = {o: review_keys[o].public_key for o in range(oid - REVIEW_RING + 1, oid + 1)}
+            args = publish_args(rk, members, 0, [5, 4, 5, 4, 5], h(f"text{i}"), aux=b"bench")
+            t.call("review", "platform", "reviews", "publish", *args)
         unit = h(f"unit{i}")
         c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
         c.ok(buyer, "warranty", "activate", unit, oid, 0)

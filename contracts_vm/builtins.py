@@ -15,8 +15,9 @@ from typing import Any
 
 from contracts_vm import errors as E
 from contracts_vm.errors import VMError
-from contracts_vm.limits import BYTES_PER_GAS, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES
+from contracts_vm.limits import BYTES_PER_GAS, MAX_CONTAINER_ITEMS, MAX_ITEM_BYTES, RING_VERIFY_MEMBER_GAS
 from contracts_vm.values import check_int, strict_eq, type_name, walk_cost
+from ledger import ring
 from ledger.crypto import sha256, verify_ed25519
 from ledger.fees import FeeSchedule, check_prices, write_fee_schedule
 
@@ -305,6 +306,21 @@ def h_ed25519_verify(m, public_key, message, signature):
     return verify_ed25519(public_key, message, signature)
 
 
+def h_ring_verify(m, members, key_image, message, signature):
+    """LSAG verification (ledger/ring.py): True when ``signature`` over ``message`` is by the key
+    behind ``key_image``, one of ``members``. False for a ring outside 1..16 (before the
+    per-member gas), bad points or scalars; TypeMismatch for arguments of the wrong kinds."""
+    if type(members) is not list or type(key_image) is not bytes or type(message) is not bytes \
+            or type(signature) is not bytes:
+        raise mismatch("ring_verify", members, key_image, message, signature)
+    if not ring.MIN_RING_SIZE <= len(members) <= ring.MAX_RING_SIZE:
+        return False
+    if any(type(p) is not bytes for p in members):
+        raise VMError(E.TYPE_MISMATCH, "ring_verify needs a list of bytes public keys")
+    m.charge(RING_VERIFY_MEMBER_GAS * len(members) + len(message) // BYTES_PER_GAS)
+    return ring.verify(members, key_image, message, signature)
+
+
 def h_contract_address(m, name):
     if type(name) is not str:
         raise mismatch("contract_address", name)
@@ -383,6 +399,7 @@ HOSTS = (
     ("inspect_code", 1, 100, h_inspect_code),
     ("install_code", 1, 1000, h_install_code),
     ("set_fee_schedule", 3, 500, h_set_fee_schedule),
+    ("ring_verify", 4, 3000, h_ring_verify),
 )
 HOST_INDEX = {row[0]: i for i, row in enumerate(HOSTS)}
 

@@ -115,7 +115,8 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cli/contract.py", "contracts_vm"): "offline compile/disassemble/verify",
     ("cli/contract.py", "contracts_vm.bytecode"): "offline code hash / magic of a program",
     ("cli/contract.py", "contracts_vm.deploy"): "offline deploy transaction building",
-    ("cli/aftersales_cmds.py", "contracts_vm.system"): "signs a review with the system contract's message shape",
+    ("cli/aftersales_cmds.py", "contracts_vm.system"): "commits to a warranty claim code in the contract's shape",
+    ("cli/review_cmds.py", "contracts_vm.system"): "ring-signs a review over the reviews contract's message shape",
     # `shopchain devnet` drives the devnet/ launcher and its genesis defaults; devnet/ is a
     # tool package beside cli/, not in DESIGN's table at all.
     ("cli/devnet.py", "devnet.launcher"): "the devnet command wraps the launcher",

@@ -170,10 +170,12 @@ def install_system_contracts(state, genesis: "Genesis") -> None:
             _genesis_call(state, name, "seal", [])
 
 
-def review_message(chain_id: str, order_id: int, line: int, scores: list[int], content_hash: bytes,
+def review_message(chain_id: str, ring: list[int], line: int, scores: list[int], content_hash: bytes,
                    incentivised: bool, version: int) -> bytes:
-    """The bytes a review key signs; the reviews contract rebuilds exactly these."""
-    m = b"shopchain/review/v1|" + chain_id.encode() + b"|" + str(order_id).encode() + b"|" + str(line).encode()
+    """The bytes a review's ring signature covers (ring = the ascending order ids); the
+    reviews contract's ``message`` rebuilds exactly these."""
+    m = b"shopchain/review/v2|" + chain_id.encode() + b"|" + b"".join(str(o).encode() + b"," for o in ring)
+    m += b"|" + str(line).encode()
     for s in scores:
         m += b"|" + str(s).encode()
     return m + b"|" + content_hash + b"|" + (b"1" if incentivised else b"0") + b"|" + str(version).encode()

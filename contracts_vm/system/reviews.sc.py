@@ -1,29 +1,53 @@
-"""Verified reviews signed by a per-order review key.
+"""Verified reviews that do not say which order, or which buyer, they come from.
 
-When placing an order the buyer commits sha256(review public key). A review names the
-order and line, five scores 1..5, the hash of its off-chain text and whether it was
-rewarded, and carries an ed25519 signature by that key over a domain-separated
-message (``review_message`` in contracts_vm/system/__init__.py builds the same bytes
-for clients). Anyone may relay it, so the buyer's account need not appear. Eligible:
-the order is COMPLETED, RESOLVED or CLOSED and the review window is open. Reviews are
-never edited: one amendment is a new record linked to the prior one. The platform
-hides and unhides with a reason hash; the merchant replies once. Per-merchant and
-per-product aggregates count only live, visible reviews.
+When placing an order the buyer commits sha256(review public key) of a per-order key;
+``announce_key`` later publishes that key (anyone may send it: the contract checks it
+against the commitment, and it says nothing the order does not already say), which
+makes the order a possible member of rings. A review names a *ring* of 2..16
+reviewable orders of one merchant (ascending ids) whose keys were announced, and
+carries a linkable ring signature (LSAG, ledger/ring.py, through the ``ring_verify``
+host) by the key of one of them: the contract learns that a verified buyer of one of
+these orders wrote it, never which. The key image, the same for every signature by
+one key, is the review's pseudonym: one live review per (key image, line), so one per
+order line, and an amendment is signed by the same key over the same ring (a second
+ring would narrow the signer down to the intersection). The signature covers ``message`` (``review_message`` in
+contracts_vm/system/__init__.py builds the same bytes for clients): chain id, ring,
+line, scores, content hash, incentive flag and version, so the relayer that submits the
+transaction can change none of them. The sender is a relayer, never a buyer of a ring
+order (its account would name the reviewer).
+
+Every ring order must be COMPLETED, RESOLVED or CLOSED inside its review window, of the
+same merchant, bought by distinct buyers none of whom is the merchant, hold the line
+reviewed, and share whether it went through a dispute (the review's ``disputed`` flag,
+which must not single out one member). The review counts for the ring's product when
+every member's line is of the same product, else for the merchant only; ratings are
+exact sums over live, visible reviews. The platform hides and unhides with a reason
+hash; the merchant replies once. Pre-1.0 replacement of the single-key publish, which
+named the order.
 """
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 #: Domain tag of the review signature (a signature is valid for reviews on one chain only).
-REVIEW_DOMAIN = b"shopchain/review/v1|"
+REVIEW_DOMAIN = b"shopchain/review/v2|"
 #: Score dimensions: overall, quality, description, delivery, service.
 SCORE_COUNT = 5
+#: Fewest orders in a ring: a ring of one names its order, and the order names the buyer.
+MIN_RING_SIZE = 2
+#: Most orders in a ring (ledger/ring.py MAX_RING_SIZE): ring_verify costs 24,000 gas a member.
+MAX_RING_SIZE = 16
+#: A review may be amended once (version 2 supersedes version 1).
+MAX_VERSION = 2
+#: Most order ids ``reviewable_orders`` examines in one call (each is a call to orders).
+MAX_SCAN = 64
 
 
 class Review(Record):
     id: int
-    order: int
+    key_image: bytes
     line: int
     merchant: bytes
     product: bytes
+    ring: list[int]
     scores: list[int]
     content_hash: bytes
     disputed: bool
@@ -34,7 +58,6 @@ class Review(Record):
     hidden: bool
     reply_hash: bytes
     height: int
-    review_key: bytes
 
 
 class Rating(Record):
@@ -46,7 +69,8 @@ sealed: bool
 review_window_seconds: int
 next_id: int
 reviews: Map[int, Review]
-live: Map[tuple[int, int], int]
+live: Map[tuple[bytes, int], int]
+review_keys: Map[int, bytes]
 merchant_ratings: Map[bytes, Rating]
 product_ratings: Map[bytes, Rating]
 
@@ -81,8 +105,11 @@ def seal() -> None:
     self.sealed = True
 
 
-def message(order_id, line, scores, content_hash, incentivised, version) -> bytes:
-    m = REVIEW_DOMAIN + ctx.chain_id.encode() + b"|" + str(order_id).encode() + b"|" + str(line).encode()
+def message(ring, line, scores, content_hash, incentivised, version) -> bytes:
+    m = REVIEW_DOMAIN + ctx.chain_id.encode() + b"|"
+    for oid in ring:
+        m = m + str(oid).encode() + b","
+    m = m + b"|" + str(line).encode()
     for s in scores:
         m = m + b"|" + str(s).encode()
     flag = b"0"
@@ -107,65 +134,148 @@ def _rating_add(r, scores, sign) -> Rating:
 def _count(rv, sign) -> None:
     empty = Rating(count=0, sums=[0, 0, 0, 0, 0])
     self.merchant_ratings[rv.merchant] = _rating_add(self.merchant_ratings.get(rv.merchant, empty), rv.scores, sign)
-    empty2 = Rating(count=0, sums=[0, 0, 0, 0, 0])
-    self.product_ratings[rv.product] = _rating_add(self.product_ratings.get(rv.product, empty2), rv.scores, sign)
+    if rv.product != b"":
+        empty2 = Rating(count=0, sums=[0, 0, 0, 0, 0])
+        self.product_ratings[rv.product] = _rating_add(self.product_ratings.get(rv.product, empty2), rv.scores, sign)
 
 
-@public
-def publish(order_id: int, line: int, scores: list[int], content_hash: bytes, incentivised: bool,
-            review_key: bytes, signature: bytes) -> int:
-    o = call("orders", "get_order", order_id)
-    require(o != None, "no order " + str(order_id))
-    require(ctx.sender != o["merchant"], "a merchant cannot review its own order")
+def _line_product(o, line) -> bytes:
+    """The product of the order's line ``line`` (orders are carts), b"" when it has no such line."""
+    if line < 0 or line >= len(o["lines"]):
+        return b""
+    return o["lines"][line]["product"]
+
+
+def _reviewable(o) -> str:
+    """Why order ``o`` cannot be in a review's ring now, "" when it can."""
     s = o["state"]
-    require(s == "COMPLETED" or s == "RESOLVED" or s == "CLOSED", "order is " + s + "; reviews need COMPLETED, RESOLVED or CLOSED")
+    if not (s == "COMPLETED" or s == "RESOLVED" or s == "CLOSED"):
+        return "is " + s + "; reviews need COMPLETED, RESOLVED or CLOSED"
+    if o["buyer"] == o["merchant"]:
+        return "was bought by its own merchant, who cannot review it"
     base = o["completed_at"]
     if base == 0:
         base = o["placed_at"]
     closes = base + self.review_window_seconds
-    require(ctx.timestamp_ms // 1000 <= closes, "the review window closed at unix time " + str(closes))
-    require(line >= 0 and line < len(o["lines"]), "order " + str(order_id) + " has no line " + str(line))
-    require(not ((order_id, line) in self.live), "this order line already has a live review")
-    require(sha256(review_key) == o["review_key_hash"], "review key does not match the order's commitment")
+    if ctx.timestamp_ms // 1000 > closes:
+        return "is past its review window, which closed at unix time " + str(closes)
+    return ""
+
+
+def _relayer_check(buyers) -> None:
+    require(not (ctx.sender in buyers) and not (ctx.origin in buyers),
+            "the sender bought one of the ring's orders: a review sent from a buyer's own account names the "
+            "reviewer; send it through a relayer (any other registered account)")
+
+
+@public
+def announce_key(order_id: int, review_key: bytes) -> None:
+    """Publish an order's review public key (the pre-image of its commitment) so it can join rings."""
+    o = call("orders", "get_order", order_id)
+    require(o != None, "no order " + str(order_id))
+    require(not (order_id in self.review_keys), "order " + str(order_id) + " already announced its review key")
+    require(len(review_key) == 32 and sha256(review_key) == o["review_key_hash"],
+            "review key does not match order " + str(order_id) + "'s commitment sha256(review key)")
+    self.review_keys[order_id] = review_key
+    emit(ReviewKeyAnnounced, order=order_id)
+
+
+def _ring_keys(ring) -> list[bytes]:
+    out = []
+    for oid in ring:
+        k = self.review_keys.get(oid, b"")
+        require(k != b"", "ring order " + str(oid) + " has not announced its review key (reviews.announce_key)")
+        out.append(k)
+    return out
+
+
+@public
+def publish(ring: list[int], line: int, scores: list[int], content_hash: bytes, incentivised: bool,
+            key_image: bytes, signature: bytes) -> int:
+    n = len(ring)
+    require(n >= MIN_RING_SIZE and n <= MAX_RING_SIZE,
+            "a review's ring has " + str(MIN_RING_SIZE) + ".." + str(MAX_RING_SIZE) + " orders, found " + str(n))
+    ring_keys = _ring_keys(ring)
+    require(line >= 0, "order lines are numbered from 0, found line " + str(line))
+    require(not ((key_image, line) in self.live), "this review key already has a live review of line " + str(line)
+            + "; amend it instead")
     _check_scores(scores)
-    require(len(content_hash) == 32, "content hash is 32 bytes")
-    require(ed25519_verify(review_key, message(order_id, line, scores, content_hash, incentivised, 1), signature),
-            "bad review signature")
+    require(len(content_hash) == 32, "content hash is 32 bytes, found " + str(len(content_hash)))
+    merchant = b""
+    product = b""
+    disputed = False
+    buyers = []
+    prev = 0
+    for i in range(n):
+        oid = ring[i]
+        require(oid > prev, "ring orders must be distinct and in ascending order; found " + str(oid) + " after "
+                + str(prev))
+        prev = oid
+        o = call("orders", "get_order", oid)
+        require(o != None, "no order " + str(oid))
+        why = _reviewable(o)
+        require(why == "", "ring order " + str(oid) + " " + why)
+        require(not (o["buyer"] in buyers), "ring orders must have distinct buyers; order " + str(oid)
+                + " repeats one (it would add no one to hide among)")
+        buyers.append(o["buyer"])
+        p = _line_product(o, line)
+        require(p != b"", "ring order " + str(oid) + " has no line " + str(line))
+        if i == 0:
+            merchant = o["merchant"]
+            product = p
+            disputed = o["prev_state"] != ""
+        else:
+            require(o["merchant"] == merchant, "ring orders must share one merchant; order " + str(oid) + " is another's")
+            require((o["prev_state"] != "") == disputed,
+                    "ring orders must all have been disputed or all not (the review's disputed flag would single one "
+                    "out); order " + str(oid) + " differs")
+            if p != product:
+                product = b""
+    _relayer_check(buyers)
+    require(ring_verify(ring_keys, key_image, message(ring, line, scores, content_hash, incentivised, 1), signature),
+            "bad review signature: not a ring signature by one of the ring's review keys over this review")
     rid = self.next_id + 1
     self.next_id = rid
-    rv = Review(id=rid, order=order_id, line=line, merchant=o["merchant"], product=o["lines"][line]["product"], scores=scores,
-                content_hash=content_hash, disputed=o["prev_state"] != "", incentivised=incentivised, version=1,
-                prior=0, superseded=False, hidden=False, reply_hash=b"", height=ctx.height, review_key=review_key)
+    rv = Review(id=rid, key_image=key_image, line=line, merchant=merchant, product=product, ring=ring,
+                scores=scores, content_hash=content_hash, disputed=disputed,
+                incentivised=incentivised, version=1, prior=0, superseded=False, hidden=False, reply_hash=b"",
+                height=ctx.height)
     self.reviews[rid] = rv
-    self.live[(order_id, line)] = rid
+    self.live[(key_image, line)] = rid
     _count(rv, 1)
-    emit(ReviewPublished, review=rid, order=order_id, line=line, overall=scores[0], content_hash=content_hash)
+    emit(ReviewPublished, review=rid, key_image=key_image, line=line, overall=scores[0], content_hash=content_hash)
     return rid
 
 
 @public
-def amend(order_id: int, line: int, scores: list[int], content_hash: bytes, incentivised: bool,
+def amend(key_image: bytes, line: int, scores: list[int], content_hash: bytes, incentivised: bool,
           signature: bytes) -> int:
-    prior_id = self.live.get((order_id, line), 0)
-    require(prior_id != 0, "no live review to amend")
+    prior_id = self.live.get((key_image, line), 0)
+    require(prior_id != 0, "no live review of line " + str(line) + " by this review key to amend")
     prior = self.reviews[prior_id]
-    require(prior.version == 1, "a review may be amended once")
+    require(prior.version < MAX_VERSION, "a review may be amended once")
     _check_scores(scores)
-    require(len(content_hash) == 32, "content hash is 32 bytes")
-    require(ed25519_verify(prior.review_key, message(order_id, line, scores, content_hash, incentivised, 2), signature),
-            "bad review signature")
+    require(len(content_hash) == 32, "content hash is 32 bytes, found " + str(len(content_hash)))
+    buyers = []
+    for oid in prior.ring:
+        buyers.append(call("orders", "get_order", oid)["buyer"])
+    _relayer_check(buyers)
+    next_version = prior.version + 1
+    require(ring_verify(_ring_keys(prior.ring), key_image, message(prior.ring, line, scores, content_hash, incentivised,
+                                                            next_version), signature),
+            "bad review signature: not a ring signature by the review's key over this amendment")
     rid = self.next_id + 1
     self.next_id = rid
     if not prior.hidden:
         _count(prior, -1)
     prior.superseded = True
     self.reviews[prior_id] = prior
-    rv = Review(id=rid, order=order_id, line=line, merchant=prior.merchant, product=prior.product, scores=scores,
-                content_hash=content_hash, disputed=prior.disputed, incentivised=incentivised, version=2,
-                prior=prior_id, superseded=False, hidden=False, reply_hash=b"", height=ctx.height,
-                review_key=prior.review_key)
+    rv = Review(id=rid, key_image=key_image, line=line, merchant=prior.merchant, product=prior.product,
+                ring=prior.ring, scores=scores, content_hash=content_hash,
+                disputed=prior.disputed, incentivised=incentivised, version=next_version, prior=prior_id,
+                superseded=False, hidden=False, reply_hash=b"", height=ctx.height)
     self.reviews[rid] = rv
-    self.live[(order_id, line)] = rid
+    self.live[(key_image, line)] = rid
     _count(rv, 1)
     emit(ReviewAmended, review=rid, prior=prior_id, overall=scores[0], content_hash=content_hash)
     return rid
@@ -218,8 +328,30 @@ def get_review(review_id: int) -> any:
 
 
 @view
-def live_review(order_id: int, line: int) -> int:
-    return self.live.get((order_id, line), 0)
+def live_review(key_image: bytes, line: int) -> int:
+    return self.live.get((key_image, line), 0)
+
+
+@view
+def review_key_of(order_id: int) -> bytes:
+    return self.review_keys.get(order_id, b"")
+
+
+@view
+def reviewable_orders(merchant: bytes, below: int, scan: int) -> list[int]:
+    """Ids under ``below``, newest first, of ``merchant``'s orders that may be in a ring now
+    (announced key, reviewable state, inside the window),
+    among the ``scan`` (1..64) ids examined: clients page down with ``below`` = the last id examined."""
+    require(scan >= 1 and scan <= MAX_SCAN, "scan is 1.." + str(MAX_SCAN) + ", found " + str(scan))
+    out = []
+    oid = below - 1
+    stop = max(0, below - 1 - scan)
+    while oid > stop:
+        o = call("orders", "get_order", oid)
+        if o != None and o["merchant"] == merchant and oid in self.review_keys and _reviewable(o) == "":
+            out.append(oid)
+        oid -= 1
+    return out
 
 
 @view

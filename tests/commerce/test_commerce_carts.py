@@ -1,7 +1,8 @@
 """Carts: orders of several lines, each with its own terms, paid, refunded, returned and activated per line.
 
 The stories drive one cart through a voucher, a partial return of one line, a partial
-refund of another, completion, warranty activation and reviews per line, and check
+refund of another, completion and warranty activation per line (reviews per line:
+tests/commerce/test_reviews.py), and check
 every minor unit where it ends up: the voucher split by largest remainder, fee and
 holdback computed per line and summed, the escrow at each step, conservation (E1).
 The splitting rules are also checked against an exact Python model (fractions) at
@@ -14,7 +15,6 @@ from fractions import Fraction
 
 import pytest
 
-from contracts_vm.system import review_message
 from ledger.crypto import SigningKey, sha256
 from tests.commerce_harness import DAY, Chain, h
 
@@ -131,19 +131,7 @@ def test_a_three_line_cart_from_voucher_to_close_is_exact_per_line():
                     "pegs": o["delivered_at"]}
     assert c.view("warranty", "get_passport", units["lamp-a"])["line"] == 2
 
-    # Reviews per line, one live review each, counted for the line's product.
-    rk = review_key()
-    for line, scores in ((0, [5, 5, 4, 5, 5]), (2, [2, 3, 2, 4, 3])):
-        sig = rk.sign_raw(review_message("commerce-test", oid, line, scores, h(f"text{line}"), False, 1))
-        c.ok("buyer2", "reviews", "publish", oid, line, scores, h(f"text{line}"), False, rk.public_key, sig)
-    sig = rk.sign_raw(review_message("commerce-test", oid, 3, [5] * 5, h("t"), False, 1))
-    assert c.err("buyer2", "reviews", "publish", oid, 3, [5] * 5, h("t"), False, rk.public_key, sig).message == (
-        f"order {oid} has no line 3")
-    sig = rk.sign_raw(review_message("commerce-test", oid, 0, [1] * 5, h("again"), False, 1))
-    assert c.err("buyer2", "reviews", "publish", oid, 0, [1] * 5, h("again"), False, rk.public_key,
-                 sig).message == "this order line already has a live review"
-    assert c.view("reviews", "product_rating", LAMP)["count"] == 1
-    assert c.view("reviews", "product_rating", TENT)["sums"][0] == 5
+    # Reviews per line of carts (ring-signed, relayed): tests/commerce/test_reviews.py
 
     # The holdback stays until the longest line's return window (30 days from delivery) has passed.
     c.advance(c.days(29))

@@ -186,15 +186,21 @@ ROWS: list[tuple[str, Callable, Callable, set[str]]] = [
 
 
 def _reviewed(c: Chain) -> int:
-    from contracts_vm.system import review_message
+    """A live review of a ring of two orders (buyer1's, buyer2's), relayed by buyer3."""
     from ledger.crypto import SigningKey
+    from tests.ring_reviews import publish_args
 
-    rk = SigningKey.from_label("perm-review")
     c.publish_terms()
-    oid = c.to_delivered(review_key_hash=sha256(rk.public_key))
-    c.ok("buyer1", "orders", "confirm", oid)
-    sig = rk.sign_raw(review_message("commerce-test", oid, 0, [5] * 5, h("t"), False, 1))
-    return c.ok("buyer1", "reviews", "publish", oid, 0, [5] * 5, h("t"), False, rk.public_key, sig)
+    keys = {}
+    for b in ("buyer1", "buyer2"):
+        rk = SigningKey.from_label("perm-review-" + b)
+        oid = c.to_delivered(b, review_key_hash=sha256(rk.public_key))
+        c.ok(b, "orders", "confirm", oid)
+        c.ok(b, "reviews", "announce_key", oid, rk.public_key)
+        keys[oid] = rk
+    first = min(keys)
+    return c.ok("buyer3", "reviews", "publish",
+                *publish_args(keys[first], {o: k.public_key for o, k in keys.items()}, 0, [5] * 5, h("t")))
 
 
 ROWS = [(n, _reviewed, lambda c, r: ("reviews", "hide", r, h("why")), a) if n == "reviews.hide" else (n, s, b, a)

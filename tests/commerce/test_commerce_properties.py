@@ -9,8 +9,10 @@ negative escrow (E2), refunds never above what was paid (E3) per line and per or
 the order's sums equal to its lines' (price, voucher discount split by largest
 remainder, paid, refunded, fee), escrow exact before completion, returned and activated
 units within each line's quantity, empty escrow in terminal states (E4), the
-points supply identity, voucher limits, reviews only for eligible orders with the
-committed key, service logs never rewritten, one passport per unit, and that every call
+points supply identity, voucher limits, reviews only from a ring of eligible orders
+holding the line, signed by one of their committed keys and relayed by none of their
+buyers, one live review per order line, ratings equal to the sums of the live
+reviews, service logs never rewritten, one passport per unit, and that every call
 that succeeded was made by a party the spec permits.
 """
 
@@ -21,9 +23,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from contracts_vm.system import review_message
+from ledger import ring
 from ledger.crypto import SigningKey, sha256
 from tests.commerce.test_commerce_carts import largest_remainder
 from tests.commerce_harness import DAY, Chain, Err, h
+from tests.ring_reviews import publish_args
 
 BUYERS = ["buyer1", "buyer2", "buyer3"]
 MERCHANTS = ["merchant1", "merchant2"]
@@ -60,7 +64,7 @@ def action(**strategies):
 #: The first entry is what Hypothesis tries first and shrinks towards.
 WEIGHTED = (["progress"] * 6 + ["progress_case"] * 5 + ["place"] * 3 + ["advance"] * 3 + ["order_call"] * 2
             + ["after_sales"] * 4 + ["deliver_cart"] * 2
-            + ["open_case", "case_call", "rule_dispute", "review", "warranty_flow", "warranty_flow", "transfer", "ticket",
+            + ["review"] * 2 + ["open_case", "case_call", "rule_dispute", "warranty_flow", "warranty_flow", "transfer", "ticket",
                "loyalty", "rotate_key"])
 
 
@@ -81,10 +85,18 @@ class CommerceMachine(RuleBasedStateMachine):
         self.orders: list[int] = []
         self.cases: list[int] = []
         self.review_keys: dict[int, SigningKey] = {}
+        self.announced: set[int] = set()
+        self.live: dict[tuple[bytes, int], dict] = {}   # (key image, line) -> the live review's model
         self.units: list[bytes] = []
         self.logs: dict[bytes, list] = {}
         self.tickets: list[int] = []
         self.rotations = 0
+        for b in BUYERS:   # completed orders from the start, so rings of reviewable orders exist early
+            rk = SigningKey.from_label(f"sm-review-setup-{b}")
+            oid = self.c.to_delivered(b, "merchant1", 1_000, review_key_hash=sha256(rk.public_key))
+            self.c.ok(b, "orders", "confirm", oid)
+            self.orders.append(oid)
+            self.review_keys[oid] = rk
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -253,12 +265,12 @@ class CommerceMachine(RuleBasedStateMachine):
             if isinstance(self.c.call(who, "orders", method, oid, *args), Err):
                 return
 
-    @action(data=st.data(), op=st.sampled_from(["return", "return", "refund", "activate", "activate", "review"]),
+    @action(data=st.data(), op=st.sampled_from(["return", "return", "refund", "activate", "activate"]),
             line=st.integers(0, MAX_CART_LINES), units=st.integers(1, 3), pct=st.integers(1, 100),
             serial=st.integers(0, 5))
     def after_sales(self, data, op, line, units, pct, serial):
         """Line-level after-sales on a delivered or finished cart: returns of some units, refunds, activations
-        of units of the line's product, reviews of a line (the line may be past the cart's end)."""
+        of units of the line's product (the line may be past the cart's end); reviews of lines are ``review``'s."""
         states = ("DELIVERED", "COMPLETED") if op in ("return", "refund") else ("COMPLETED", "CLOSED", "RESOLVED")
         done = [oid for oid in self.orders if self.c.order(oid)["state"] in states]
         if not done:
@@ -285,20 +297,13 @@ class CommerceMachine(RuleBasedStateMachine):
                 ln2 = self.c.order(oid)["lines"][line]
                 assert ln2["refunded"] == ln["refunded"] + ask - (fee if op == "return" else 0)
                 assert ln2["returned"] == ln["returned"] + n
-        elif op == "activate":
+        else:
             unit = h(f"cart-unit-{oid}-{line}-{serial}")
             if unit not in self.logs:
                 if not isinstance(self.c.call(m, "warranty", "register_unit", unit, ln["product"]), Err):
                     self.logs[unit] = []
                     self.units.append(unit)
             self.c.call(b, "warranty", "activate", unit, oid, line)
-        else:
-            scores = [1 + (pct + i) % 5 for i in range(5)]
-            rk = self.review_keys[oid]
-            sig = rk.sign_raw(review_message("commerce-test", oid, line, scores, h("txt"), False, 1))
-            out = self.c.call("buyer3", "reviews", "publish", oid, line, scores, h("txt"), False, rk.public_key, sig)
-            if not isinstance(out, Err):
-                assert line < len(o["lines"]) and o["state"] in REVIEWABLE
 
     @action(data=st.data(), actor=actors,
           method=st.sampled_from(["reply_agree", "reply_counter", "accept_counter", "escalate", "withdraw",
@@ -331,19 +336,60 @@ class CommerceMachine(RuleBasedStateMachine):
         """Blocks at the default pace, back to back (0.05 s), idle (1 s) or sparse: deadlines follow time."""
         self.c.advance(blocks, None if pace is None else blocks * pace)
 
-    @action(data=st.data(), right_key=st.booleans(), relayer=parties, line=st.integers(-1, MAX_CART_LINES))
-    def review(self, data, right_key, relayer, line):
-        if not self.orders:
+    def _announce(self, oid: int) -> None:
+        if oid not in self.announced:
+            self.c.ok("platform", "reviews", "announce_key", oid, self.review_keys[oid].public_key)
+            self.announced.add(oid)
+
+    @action(data=st.data(), right_key=st.booleans(), relayer=parties, amend=st.booleans(),
+            line=st.sampled_from([0, 0, 0, 1, 2, -1, MAX_CART_LINES]))
+    def review(self, data, right_key, relayer, amend, line):
+        if len(self.orders) < 2:
             return
-        oid = data.draw(st.sampled_from(self.orders))
-        rk = self.review_keys[oid] if right_key else SigningKey.from_label("intruder")
-        scores = [data.draw(st.integers(1, 5)) for _ in range(5)]
-        sig = rk.sign_raw(review_message("commerce-test", oid, line, scores, h("txt"), False, 1))
+        pool = self.orders
+        if data.draw(st.booleans()):   # half the time a ring that may well be eligible, else any orders
+            pool = [i for i in self.orders if self.c.order(i)["state"] in REVIEWABLE] or pool
+        oid = data.draw(st.sampled_from(pool))
         o = self.c.order(oid)
-        out = self.c.call(relayer, "reviews", "publish", oid, line, scores, h("txt"), False, rk.public_key, sig)
+        mates = [i for i in pool if i != oid and self.c.order(i)["merchant"] == o["merchant"]
+                 and self.c.order(i)["buyer"] != o["buyer"]] or self.orders
+        others = data.draw(st.lists(st.sampled_from(mates), min_size=1, max_size=3, unique=True))
+        ids = sorted(set(others) | {oid})
+        if len(ids) < 2:
+            return
+        for i in ids:
+            self._announce(i)
+        rk = self.review_keys[oid]
+        image = ring.key_image(ring.secret_scalar(rk.seed))
+        scores = [data.draw(st.integers(1, 5)) for _ in range(5)]
+        live = self.live.get((image, line))
+        if amend and live is not None:
+            prior = self.c.view("reviews", "get_review", live["id"])
+            keys = [self.review_keys[i].public_key for i in prior["ring"]]
+            message = review_message("commerce-test", prior["ring"], line, scores, h("amended"), False, 2)
+            _, sig = ring.sign(ring.secret_scalar(rk.seed), keys, message, aux=b"sm")
+            out = self.c.call(relayer, "reviews", "amend", image, line, scores, h("amended"), False, sig)
+            if not isinstance(out, Err):
+                assert prior["version"] == 1 and self.c.keys[relayer] not in {self.c.order(i)["buyer"] for i in prior["ring"]}
+                self.live[(image, line)] = {**live, "id": out, "scores": scores}
+            return
+        signer = rk if right_key else SigningKey.from_label("intruder")
+        ring_keys = {i: self.review_keys[i].public_key for i in ids}
+        ring_keys[oid] = signer.public_key  # an intruder signs over a ring holding its key instead of the order's
+        args = publish_args(signer, ring_keys, line, scores, h("txt"))
+        orders = [self.c.order(i) for i in ids]
+        out = self.c.call(relayer, "reviews", "publish", *args)
         if not isinstance(out, Err):
-            assert right_key and o["state"] in REVIEWABLE and self.c.keys[relayer] != o["merchant"]
-            assert 0 <= line < len(o["lines"])
+            assert right_key and (image, line) not in self.live, "a second live review of one order line"
+            assert all(0 <= line < len(o["lines"]) for o in orders)
+            assert all(o["state"] in REVIEWABLE for o in orders)
+            assert all(self.c.now <= (o["completed_at"] or o["placed_at"]) + 90 * DAY for o in orders)
+            assert len({o["merchant"] for o in orders}) == 1 and len({o["buyer"] for o in orders}) == len(orders)
+            assert self.c.keys[relayer] not in {o["buyer"] for o in orders}, "a buyer relayed its own ring's review"
+            assert len({o["prev_state"] != "" for o in orders}) == 1
+            products = {o["lines"][line]["product"] for o in orders}
+            self.live[(image, line)] = {"id": out, "origin": oid, "merchant": orders[0]["merchant"], "scores": scores,
+                                        "product": products.pop() if len(products) == 1 else b""}
 
     @action(data=st.data(), who=st.sampled_from(MERCHANTS + BUYERS), serial=st.integers(0, 3),
             product=st.sampled_from(PRODUCTS), line=st.integers(-1, MAX_CART_LINES))
@@ -492,15 +538,18 @@ class CommerceMachine(RuleBasedStateMachine):
     def reviews_and_logs(self):
         if not hasattr(self, "c"):
             return
-        for oid in self.orders:
-            o = self.c.order(oid)
-            for line in range(len(o["lines"])):
-                rid = self.c.view("reviews", "live_review", oid, line)
-                if rid:
-                    r = self.c.view("reviews", "get_review", rid)
-                    assert sha256(r["review_key"]) == o["review_key_hash"]
-                    assert r["product"] == o["lines"][line]["product"], "a review counts for its line's product"
-            assert self.c.view("reviews", "live_review", oid, len(o["lines"])) == 0
+        sums: dict[bytes, list[int]] = {}
+        for (image, line), model in self.live.items():
+            assert self.c.view("reviews", "live_review", image, line) == model["id"]
+            r = self.c.view("reviews", "get_review", model["id"])
+            assert model["origin"] in r["ring"] and "order" not in r and r["scores"] == model["scores"]
+            assert r["product"] == model["product"], "a review counts for its ring's common line product, or none"
+            total = sums.setdefault(model["merchant"], [0] * 6)
+            for i, v in enumerate([1] + model["scores"]):
+                total[i] += v
+        for m in MERCHANTS:   # ratings are exactly the sums over the live reviews (none is hidden here)
+            got = self.c.view("reviews", "merchant_rating", self.c.keys[m])
+            assert [got["count"]] + got["sums"] == sums.get(self.c.keys[m], [0] * 6)
         owners, activated = {}, {}
         for unit in self.units:
             p = self.c.view("warranty", "get_passport", unit)

@@ -6,7 +6,7 @@ heights and block times) and checks the money where it ends up, plus conservatio
 
 from __future__ import annotations
 
-from contracts_vm.system import is_registered, review_message, warranty_claim_commitment
+from contracts_vm.system import is_registered, warranty_claim_commitment
 from ledger.crypto import SigningKey, sha256
 from tests.commerce_harness import DAY, OPENING_BALANCE, Chain, Err, h
 
@@ -350,45 +350,7 @@ def test_recall_flag_blocks_transfer_not_service():
     assert "RecallIssued" in c.event_names() and "FlagSet" in c.event_names()
 
 
-def _review(c: Chain, rk: SigningKey, oid: int, scores: list[int], text: str, version: int) -> bytes:
-    return rk.sign_raw(review_message("commerce-test", oid, 0, scores, h(text), False, version))
-
-
-def test_review_posted_amended_hidden():
-    c = chain()
-    rk = SigningKey.from_label("review-key-1")
-    oid = c.to_delivered(review_key_hash=sha256(rk.public_key), product=h("product-9"))
-    scores = [5, 4, 5, 5, 4]
-    sig = _review(c, rk, oid, scores, "great", 1)
-    assert c.err("buyer3", "reviews", "publish", oid, 0, scores, h("great"), False, rk.public_key, sig).message \
-        .startswith("order is DELIVERED")
-    c.ok("buyer1", "orders", "confirm", oid)
-    other = SigningKey.from_label("not-the-committed-key")
-    bad = _review(c, other, oid, scores, "great", 1)
-    assert c.err("buyer3", "reviews", "publish", oid, 0, scores, h("great"), False, other.public_key, bad).message \
-        == "review key does not match the order's commitment"
-    assert c.err("buyer3", "reviews", "publish", oid, 0, [5, 5, 5, 5, 5], h("great"), False, rk.public_key, sig) \
-        .message == "bad review signature"
-    rid = c.ok("buyer3", "reviews", "publish", oid, 0, scores, h("great"), False, rk.public_key, sig)
-    assert c.view("reviews", "merchant_rating", c.keys["merchant1"]) == {"count": 1, "sums": scores}
-    assert c.err("buyer3", "reviews", "publish", oid, 0, scores, h("great"), False, rk.public_key, sig).message \
-        == "this order line already has a live review"
-    sig1 = rk.sign_raw(review_message("commerce-test", oid, 1, scores, h("great"), False, 1))
-    assert c.err("buyer3", "reviews", "publish", oid, 1, scores, h("great"), False, rk.public_key, sig1).message \
-        == f"order {oid} has no line 1"
-    new = [2, 2, 3, 1, 2]
-    rid2 = c.ok("buyer1", "reviews", "amend", oid, 0, new, h("broke"), False, _review(c, rk, oid, new, "broke", 2))
-    assert c.view("reviews", "get_review", rid2)["prior"] == rid
-    assert c.view("reviews", "get_review", rid)["content_hash"] == h("great")     # never edited in place
-    assert c.err("buyer1", "reviews", "amend", oid, 0, new, h("x"), False, _review(c, rk, oid, new, "x", 3)) \
-        .message == "a review may be amended once"
-    assert c.view("reviews", "product_rating", h("product-9")) == {"count": 1, "sums": new}
-    c.ok("merchant1", "reviews", "reply", rid2, h("sorry"))
-    assert c.err("buyer1", "reviews", "hide", rid2, h("abuse")).message == "only PLATFORM hides reviews"
-    c.ok("platform", "reviews", "hide", rid2, h("abuse"))
-    assert c.view("reviews", "merchant_rating", c.keys["merchant1"])["count"] == 0
-    c.ok("platform", "reviews", "unhide", rid2, h("appeal upheld"))
-    assert c.view("reviews", "merchant_rating", c.keys["merchant1"])["count"] == 1
+# Reviews (ring signatures, relayed): tests/commerce/test_reviews.py
 
 
 def test_ticket_sla_breach_escalated_and_linked_case():

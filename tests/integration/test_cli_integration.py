@@ -242,14 +242,46 @@ def test_warranty_story_register_activate_service_transfer_claim(cli, story):
     assert "under warranty yes" in cli("warranty", "show", UNIT).stdout
 
 
-def test_review_post_amend_list(cli, story):
-    order_id = str(story["order"])
-    not_buyer = cli("review", "post", order_id, "--scores", "5,5,5,5,5", "--text", "fake", "--key", "buyer-2",
-                    expect=EXIT_USER)
+def test_review_enroll_post_via_relayer_amend_list(cli, story):
+    """A review hidden in a ring of two buyers' orders, sent by a relayer: nothing on chain names the buyer."""
+    mine = str(story["order"])
+    placed = cli.json("order", "place", "--merchant", "merchant-acme", "--product", PRODUCT, "--price", "3.00",
+                      "--key", "buyer-2")
+    other = str(placed["return_value"])
+    cli("order", "accept", other, "--carrier", "carrier", "--label", "0x" + "5c" * 32, "--key", "merchant-acme")
+    cli("order", "ship", other, "--tracking", "TRACK-R", "--key", "merchant-acme")
+    cli("order", "deliver", other, "--proof", "left at door", "--key", "carrier")
+    cli("order", "confirm", other, "--key", "buyer-2")
+    relay = cli.key_file("auditor")
+    post = ("review", "post", mine, "--scores", "4,4,5,3,4", "--text", "Solid tent", "--key", "buyer-1")
+    unenrolled = cli(*post, "--relayer", relay, expect=EXIT_USER)
+    assert "is not enrolled" in unenrolled.stderr and "review enroll" in unenrolled.stderr
+    cli("review", "enroll", mine, "--key", "buyer-1")
+    cli("review", "enroll", other, "--key", "buyer-2")
+    not_buyer = cli("review", "post", mine, "--scores", "5,5,5,5,5", "--text", "fake", "--key", "buyer-2",
+                    "--relayer", relay, expect=EXIT_USER)
     assert "not the buyer" in not_buyer.stderr
-    cli("review", "post", order_id, "--scores", "4,4,5,3,4", "--text", "Solid tent", "--key", "buyer-1")
-    cli("review", "amend", order_id, "--scores", "5,4,5,4,5", "--text", "Solid tent, great support", "--key",
-        "buyer-1")
+    assert "needs a relayer" in cli(*post, expect=EXIT_USAGE).stderr
+    own = cli(*post, "--relayer", cli.key_file("buyer-1"), expect=EXIT_USAGE)
+    assert "refusing to post a review from the buyer's own account" in own.stderr
+    posted = cli(*post, "--relayer", relay, "--json")
+    assert "only 2 orders can form the ring (asked for 8)" in posted.stderr
+    receipt = json.loads(posted.stdout)
+    review_id = str(receipt["return_value"])
+    shown = cli.json("review", "show", review_id)
+    assert shown["ring"] == sorted([int(mine), int(other)]) and shown["scores"] == [4, 4, 5, 3, 4]
+    # on chain: the relayer sent it; the buyer's account and any order id beyond the ring appear nowhere
+    tx = cli.json("tx", "get", receipt["tx_id"])
+    buyer1 = cli.json("keys", "show", "buyer-1")["public_key"]
+    assert tx["sender"] == cli.net.keys["auditor"].public_key.hex().join(["0x", ""])
+    assert tx["args"][0] == shown["ring"]                               # the ring is all that names orders
+    on_chain = json.dumps([tx, receipt, shown]).lower()
+    assert buyer1[2:].lower() not in on_chain
+    assert not any("order" in e["data"] for e in receipt["events"]) and "order" not in shown
+    human = cli("review", "show", review_id).stdout
+    assert "ring of 2" in human and "order" not in human.split("\n")[0]
+    cli("review", "amend", mine, "--scores", "5,4,5,4,5", "--text", "Solid tent, great support", "--key", "buyer-1",
+        "--relayer", relay)
     listed = cli.json("review", "list", "--merchant", "merchant-acme")
     assert [r["version"] for r in listed["reviews"]] == [2]
     assert listed["merchant_rating"]["count"] == 1

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from contracts_vm.system import review_message
+from ledger import ring
 from ledger.crypto import SigningKey, sha256
 from tests.nethelpers import Devnet
 from contracts_vm.system import DAY, warranty_claim_commitment
@@ -70,9 +71,23 @@ def run_stories(net: Devnet) -> dict:
     client.transact(carrier, "orders", "ship", order_id, h("tracking"), False)
     client.transact(carrier, "orders", "deliver", order_id, h("proof-of-delivery"))
     client.transact(buyer, "orders", "confirm", order_id)
+    # a second buyer's completed order, so the review can hide in a ring of two
+    other_buyer, other_key = net.keys["buyer-2"], SigningKey.from_label("explorer-test/review-key-2")
+    other = client.transact(other_buyer, "orders", "place", merchant.public_key, [[product, 1, 9_900, terms]],
+                            h("pii-2"), h("payload-2"), sha256(other_key.public_key), b"", b"", b"")["return_value"]
+    client.transact(merchant, "orders", "accept", other, carrier.public_key, h("label-2"))
+    client.transact(carrier, "orders", "ship", other, h("tracking-2"), False)
+    client.transact(carrier, "orders", "deliver", other, h("proof-of-delivery-2"))
+    client.transact(other_buyer, "orders", "confirm", other)
+    client.transact(buyer, "reviews", "announce_key", order_id, review_key.public_key)
+    client.transact(other_buyer, "reviews", "announce_key", other, other_key.public_key)
     scores = [5, 4, 5, 4, 5]
-    signature = review_key.sign_raw(review_message(net.genesis.chain_id, order_id, 0, scores, h("great tent"), False, 1))
-    client.transact(buyer, "reviews", "publish", order_id, 0, scores, h("great tent"), False, review_key.public_key, signature)
+    ring_ids = sorted([order_id, other])
+    ring_keys = [{order_id: review_key, other: other_key}[i].public_key for i in ring_ids]
+    message = review_message(net.genesis.chain_id, ring_ids, 0, scores, h("great tent"), False, 1)
+    image, signature = ring.sign(ring.secret_scalar(review_key.seed), ring_keys, message)
+    client.transact(net.keys["auditor"], "reviews", "publish", ring_ids, 0, scores, h("great tent"), False, image,
+                    signature)   # relayed: the buyer's account sends nothing of the review
 
     unit = h("acme|serial-000123")
     client.transact(merchant, "warranty", "register_unit", unit, product)
@@ -212,7 +227,8 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
     wait_text(driver, "#order-lines", "unit price", "249.00 USD")
     wait_text(driver, "main", "return window closes after", " (in 1", "Deadlines are in block time")  # a local date, ~14 days left
     timeline = wait_text(driver, "#order-timeline", "OrderPlaced", "OrderAccepted", "Shipped", "Delivered",
-                         "ReceiptConfirmed", "ReviewPublished", "WarrantyActivated")
+                         "ReceiptConfirmed", "ReviewKeyAnnounced", "WarrantyActivated")
+    assert "ReviewPublished" not in timeline   # the review names a ring of orders, not this one
     assert timeline.index("OrderPlaced") < timeline.index("Delivered") < timeline.index("ReceiptConfirmed")
     steps = driver.find_elements("css selector", "#order-steps li.done")
     assert [s.text for s in steps] == ["PLACED", "ACCEPTED", "SHIPPED", "DELIVERED"]
