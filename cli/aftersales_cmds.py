@@ -152,7 +152,7 @@ def warranty_history(unit: str, limit: int, q: Query) -> None:
 @tx_command
 def warranty_service(unit: str, kind: str, report: str, under_warranty: bool, amends: int, tx: Tx) -> None:
     """Brand or authorised centre: append a service record to UNIT's history."""
-    tx.send("warranty", "record_service", _unit(unit), kind.upper(), parse_commitment(report, "--report"),
+    tx.send("warranty", "record_service", _unit(unit), kind.upper(), tx.commit_text(report, "--report"),
             under_warranty, amends, describe=lambda r: f"service record {r['return_value']} added to {unit}")
 
 
@@ -163,7 +163,7 @@ def warranty_service(unit: str, kind: str, report: str, under_warranty: bool, am
 @tx_command
 def warranty_contest(unit: str, seq: int, reason: str, tx: Tx) -> None:
     """Owner: contest service record SEQ of UNIT."""
-    tx.send("warranty", "contest", _unit(unit), seq, parse_commitment(reason, "--reason"),
+    tx.send("warranty", "contest", _unit(unit), seq, tx.commit_text(reason, "--reason"),
             describe=lambda r: f"record {seq} of {unit} contested")
 
 
@@ -211,7 +211,7 @@ def warranty_receive(unit: str, code: str, tx: Tx) -> None:
 @tx_command
 def warranty_claim(unit: str, issue: str, tx: Tx) -> None:
     """Owner: open a warranty claim on UNIT."""
-    tx.send("warranty", "open_claim", _unit(unit), parse_commitment(issue, "--issue"),
+    tx.send("warranty", "open_claim", _unit(unit), tx.commit_text(issue, "--issue"),
             describe=lambda r: f"claim {r['return_value']} opened on {unit}")
 
 
@@ -232,7 +232,7 @@ def warranty_decide(claim_id: int, accept: bool, tx: Tx) -> None:
 @tx_command
 def warranty_fulfil(claim_id: int, remedy: str, report: str, tx: Tx) -> None:
     """Brand or its centre: fulfil an accepted CLAIM."""
-    tx.send("warranty", "fulfil_claim", claim_id, remedy.upper(), parse_commitment(report, "--report"),
+    tx.send("warranty", "fulfil_claim", claim_id, remedy.upper(), tx.commit_text(report, "--report"),
             describe=lambda r: f"claim {claim_id} fulfilled")
 
 
@@ -318,7 +318,7 @@ def ticket_open(order_id: int | None, unit: str | None, message: str, tx: Tx) ->
     """Buyer or owner: open a ticket about an order or a unit."""
     if (order_id is None) == (unit is None):
         raise CliError("give exactly one of --order ORDER or --unit UNIT")
-    tx.send("tickets", "open", order_id or 0, _unit(unit) if unit else b"", parse_commitment(message, "--message"),
+    tx.send("tickets", "open", order_id or 0, _unit(unit) if unit else b"", tx.commit_text(message, "--message"),
             describe=lambda r: f"ticket {r['return_value']} opened")
 
 
@@ -338,7 +338,7 @@ def ticket_assign(ticket_id: int, assignee: str, tx: Tx) -> None:
 @tx_command
 def ticket_message(ticket_id: int, message: str, tx: Tx) -> None:
     """Owner or handler: post a message on TICKET."""
-    tx.send("tickets", "post_message", ticket_id, parse_commitment(message, "--message"),
+    tx.send("tickets", "post_message", ticket_id, tx.commit_text(message, "--message"),
             describe=lambda r: f"message posted on ticket {ticket_id}")
 
 
@@ -348,7 +348,7 @@ def ticket_message(ticket_id: int, message: str, tx: Tx) -> None:
 @tx_command
 def ticket_resolve(ticket_id: int, resolution: str, tx: Tx) -> None:
     """Handler: resolve TICKET."""
-    tx.send("tickets", "resolve", ticket_id, parse_commitment(resolution, "--resolution"),
+    tx.send("tickets", "resolve", ticket_id, tx.commit_text(resolution, "--resolution"),
             describe=lambda r: f"ticket {ticket_id} resolved")
 
 

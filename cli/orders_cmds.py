@@ -352,7 +352,7 @@ def order_ship(order_id: int, tracking: str, partial: bool, tx: Tx) -> None:
 @tx_command
 def order_deliver(order_id: int, proof: str, tx: Tx) -> None:
     """Named carrier: record delivery (starts the auto-confirm countdown)."""
-    tx.send("orders", "deliver", order_id, parse_commitment(proof, "--proof"),
+    tx.send("orders", "deliver", order_id, tx.commit_text(proof, "--proof"),
             describe=lambda r: f"order {order_id} delivered")
 
 
@@ -362,7 +362,7 @@ def order_deliver(order_id: int, proof: str, tx: Tx) -> None:
 @tx_command
 def order_dispute(order_id: int, evidence: str, tx: Tx) -> None:
     """Buyer or merchant: open a dispute for the order's arbiter."""
-    tx.send("orders", "dispute", order_id, parse_commitment(evidence, "--evidence"),
+    tx.send("orders", "dispute", order_id, tx.commit_text(evidence, "--evidence"),
             describe=lambda r: f"order {order_id} disputed")
 
 
@@ -372,7 +372,7 @@ def order_dispute(order_id: int, evidence: str, tx: Tx) -> None:
 @tx_command
 def order_evidence(order_id: int, evidence: str, tx: Tx) -> None:
     """Parties or arbiter: add evidence to a dispute."""
-    tx.send("orders", "add_evidence", order_id, parse_commitment(evidence, "--evidence"),
+    tx.send("orders", "add_evidence", order_id, tx.commit_text(evidence, "--evidence"),
             describe=lambda r: f"evidence added to order {order_id}")
 
 
@@ -457,7 +457,7 @@ def case_open(order_id: int, kind: str, amount: str, reason: str, line: int | No
                            hint=f"`shopchain order show {order_id}` lists them")
         line = 0
     units = (quantity or 1) if kind_name == "RETURN_REFUND" else 0
-    tx.send("cases", "open", order_id, line, kind_name, units, minor, parse_commitment(reason, "--reason"),
+    tx.send("cases", "open", order_id, line, kind_name, units, minor, tx.commit_text(reason, "--reason"),
             describe=lambda r: f"case {r['return_value']} opened on order {order_id}"
                                + ("" if line == ALL_LINES else f" line {line}"))
 
@@ -492,7 +492,7 @@ for _name, _method, _doc in [
 @tx_command
 def case_return_shipped(case_id: int, tracking: str, tx: Tx) -> None:
     """Buyer: the return is on its way."""
-    tx.send("cases", "return_shipped", case_id, parse_commitment(tracking, "--tracking"),
+    tx.send("cases", "return_shipped", case_id, tx.commit_text(tracking, "--tracking"),
             describe=lambda r: f"case {case_id}: return shipped")
 
 

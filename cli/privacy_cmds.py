@@ -22,12 +22,12 @@ import click
 from cli import delivery
 from cli.chain_cmds import account
 from cli.orders_cmds import get_order, order, order_id_argument
-from cli.output import CliError
+from cli.output import CliError, parse_hex
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.errors import ChainError
 from ledger.hexfmt import to_hex
-from ledger.privacy import (DELIVERY_FIELDS, TRACKING_FIELD, PiiCommitment, disclosure_from_json, disclosure_to_json,
-                            encryption_public_key, verify_disclosure)
+from ledger.privacy import (DELIVERY_FIELDS, TEXT_FIELD, TRACKING_FIELD, PiiCommitment, commit_text, commit_with_salts,
+                            disclosure_from_json, disclosure_to_json, encryption_public_key, verify_disclosure)
 
 #: Largest disclosure file read.
 MAX_DISCLOSURE_BYTES = 64 * 1024
@@ -154,5 +154,39 @@ def account_set_enc_key(tx: Tx) -> None:
             describe=lambda r: f"encryption key {to_hex(key)} registered for {tx.label(to_hex(tx.signer_account()))}")
 
 
+@click.group("commitment")
+def commitment() -> None:
+    """Private texts on chain: what a reason, message, report or proof you wrote commits to."""
+
+
+@commitment.command("open")
+@click.argument("text")
+@tx_command
+def commitment_open(text: str, tx: Tx) -> None:
+    """Show the salt and commitment of TEXT as you (the signer) committed it; sends nothing.
+
+    Plain-text reasons, messages, reports, evidence and proofs are committed salted with a
+    salt only your key derives; give TEXT and the salt to whom you want to show it
+    (`shopchain commitment check`)."""
+    c = commit_text(tx.signer.seed, text)
+    result = {"text": text, "salt": to_hex(c.salts[TEXT_FIELD]), "commitment": to_hex(c.root)}
+    tx.emit(result, lambda r: f"commitment {r['commitment']}\n  salt {r['salt']}")
+
+
+@commitment.command("check")
+@click.argument("text")
+@click.option("--salt", required=True, help="The salt its author showed (0x + 64 hex digits).")
+@click.option("--commitment", "expected", required=True, help="The commitment on chain (0x + 64 hex digits).")
+@query_command
+def commitment_check(text: str, salt: str, expected: str, q: Query) -> None:
+    """Check that TEXT with SALT is what a commitment on chain commits to."""
+    raw_salt, want = parse_hex(salt, "--salt", 32), parse_hex(expected, "--commitment", 32)
+    got = commit_with_salts({TEXT_FIELD: text}, {TEXT_FIELD: raw_salt}).root
+    if got != want:
+        raise CliError(f"TEXT with this salt commits to {to_hex(got)}, not {to_hex(want)}",
+                       hint="check the text exactly (spaces and case count) and the salt")
+    q.emit({"text": text, "commitment": to_hex(got), "verified": True}, f"verified: {to_hex(got)} commits to {text!r}")
+
+
 def all_groups() -> list:
-    return []   # the verbs attach to the order and account groups
+    return [commitment]   # the other verbs attach to the order and account groups

@@ -43,10 +43,12 @@ from cli.output import (
     format_amount,
     handle_errors,
     json_option,
+    parse_commitment,
     short,
     translate,
 )
 from ledger.crypto import SigningKey
+from ledger.privacy import commit_text
 from node.client import DEFAULT_GAS, DEFAULT_WAIT_S, Client, RpcFailure, TxFailed
 from node.ops.keystore import DEFAULT_KEYSTORE_DIR, NAME_PATTERN, Keystore, KeystoreError
 from ledger.hexfmt import to_hex
@@ -204,6 +206,15 @@ class Tx(Query):
         if self.key_name:
             return Keystore(self.keystore).public_key(self.key_name)
         return None
+
+    def commit_text(self, text: str, what: str) -> bytes:
+        """A commitment for a private free text (a reason, message, report, proof): 0x-hex and
+        @FILE as ``parse_commitment`` takes them, but plain text salted with a salt the signer's
+        key derives (ledger.privacy.commit_text), so the chain never holds a guessable hash of
+        what someone wrote; `shopchain commitment open TEXT --key K` shows the salt to disclose."""
+        if text.startswith(("0x", "@")) or not text:
+            return parse_commitment(text, what)
+        return commit_text(self.signer.seed, text).root
 
     def signer_account(self) -> bytes:
         """The account id the signer acts for (its registration key, even after a rotation)."""

@@ -239,6 +239,23 @@ def commit_tracking(number: str, random_bytes: Callable[[int], bytes] = os.urand
     return commit_pii({TRACKING_FIELD: number}, random_bytes)
 
 
+#: Field name of a free text's one-field commitment (a reason, message, report, proof).
+TEXT_FIELD = "text"
+#: Salt context of free texts: the salt is bound to the text itself, so its author re-derives it.
+TEXT_CONTEXT = b"shopchain/free-text/v1|"
+
+
+def commit_text(seed: bytes, text: str) -> PiiCommitment:
+    """A one-field commitment to a free text its author wrote (a ticket message, a case
+    reason, a proof of delivery such as "signed by J. Doe"): salted with a salt only the
+    author's seed derives, so nobody can confirm a guess of the text against the chain,
+    while the author can always rebuild the salt and show text and salt to whom it chooses."""
+    if not text:
+        raise ValidationError("an empty text has nothing to commit to")
+    salt = derive_salts(seed, TEXT_CONTEXT + sha256(text.encode("utf-8")), [TEXT_FIELD])
+    return commit_with_salts({TEXT_FIELD: text}, salt)
+
+
 def label_hash(disclosures: list[Disclosure]) -> bytes:
     """What ``orders.accept`` stores for the label sealed to the carrier."""
     return sha256(LABEL_DOMAIN + encoding.encode([d.to_list() for d in disclosures]))

@@ -34,6 +34,9 @@ SHIP_TO = {"name": "Jane Q. Doe", "street": "221B Baker Street", "postcode": "NW
            "phone": "+44 20 7946 0991", "email": "jane.doe@example.org"}
 SHIP_TO_ARGS = [arg for field, value in SHIP_TO.items() for arg in ("--ship-to", f"{field}={value}")]
 TRACKING = "SWX-7Q4K-2X9Z"
+#: Free texts of the story that name the buyer: committed salted, so no guessable hash of them on chain either.
+PROOF_OF_DELIVERY = f"signed by {SHIP_TO['name']}"
+TICKET_MESSAGE = f"please call me on {SHIP_TO['phone']}"
 
 
 def read_details(cli, order_id: int, key: str, node: int, until=lambda details: True) -> dict:
@@ -130,7 +133,14 @@ def test_order_story_place_accept_ship_deliver_confirm_show(cli, story):
     cli("order", "ship", str(order_id), "--tracking", TRACKING, "--key", "carrier", "--node", cli.net.urls[1])
     mine = read_details(cli, order_id, "buyer-1", node=0, until=lambda d: d.get("tracking"))
     assert mine["fields"] == SHIP_TO and mine["tracking"] == TRACKING
-    cli("order", "deliver", str(order_id), "--proof", "signed by J. Doe", "--key", "carrier")
+    cli("order", "deliver", str(order_id), "--proof", PROOF_OF_DELIVERY, "--key", "carrier")
+    # The carrier can show what it committed to (text and salt) and anyone can check it against the chain.
+    opened = cli.json("commitment", "open", PROOF_OF_DELIVERY, "--key", "carrier")
+    assert opened["commitment"] == cli.json("order", "show", str(order_id))["pod_hash"]
+    cli("commitment", "check", PROOF_OF_DELIVERY, "--salt", opened["salt"], "--commitment", opened["commitment"])
+    wrong = cli("commitment", "check", "signed by someone", "--salt", opened["salt"], "--commitment",
+                opened["commitment"], expect=EXIT_USER)
+    assert "not " + opened["commitment"] in wrong.stderr
     confirmed = cli("order", "confirm", str(order_id), "--key", "buyer-1").stdout
     assert f"order {order_id} confirmed" in confirmed and "ReceiptConfirmed" in confirmed
     final = cli.json("order", "show", str(order_id))
@@ -290,7 +300,7 @@ def test_review_enroll_post_via_relayer_amend_list(cli, story):
 
 def test_ticket_provenance_points_and_voucher(cli, story):
     order_id = str(story["order"])
-    ticket = cli.json("ticket", "open", "--order", order_id, "--message", "where is the manual?", "--key",
+    ticket = cli.json("ticket", "open", "--order", order_id, "--message", TICKET_MESSAGE, "--key",
                       "buyer-1")["return_value"]
     cli("ticket", "resolve", str(ticket), "--resolution", "sent the PDF", "--key", "merchant-acme")
     assert cli.json("ticket", "show", str(ticket))["state"] == "RESOLVED"
@@ -391,7 +401,7 @@ def test_nothing_is_sealed_to_an_account_without_an_encryption_key(cli, story):
 def personal_needles() -> dict[str, bytes]:
     """What must not be found: each personal value (UTF-8, any case, also as hex) and its unsalted SHA-256
     (raw and hex), of each value and of the combined shipping text."""
-    values = [*SHIP_TO.values(), TRACKING]
+    values = [*SHIP_TO.values(), TRACKING, PROOF_OF_DELIVERY, TICKET_MESSAGE]
     combined = [", ".join(SHIP_TO[k] for k in ("name", "street", "postcode", "city")), ", ".join(SHIP_TO.values()),
                 "\n".join(SHIP_TO.values())]
     needles = {}

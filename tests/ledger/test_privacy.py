@@ -151,3 +151,18 @@ def test_disclosure_json_round_trip_and_tampering_is_detected():
             disclosure_from_json({**doc, key: value})
     with pytest.raises(ValidationError, match="keys"):
         disclosure_from_json({k: v for k, v in doc.items() if k != "salt"})
+
+
+def test_free_texts_are_committed_with_a_salt_only_their_author_derives():
+    from ledger.crypto import sha256 as _sha256
+    from ledger.privacy import TEXT_FIELD, commit_text, commit_with_salts
+    a, b = b"\x01" * 32, b"\x02" * 32
+    text = "signed by Jane Q. Doe"
+    mine = commit_text(a, text)
+    assert mine.root == commit_text(a, text).root                      # the author rebuilds it any time
+    assert mine.root != commit_text(b, text).root                      # another author, another salt
+    assert mine.root != commit_text(a, text + ".").root
+    assert mine.root not in (_sha256(text.encode()), _sha256(text.encode()).hex().encode())
+    assert commit_with_salts({TEXT_FIELD: text}, mine.salts).root == mine.root   # what `commitment check` does
+    with pytest.raises(ValidationError):
+        commit_text(a, "")
