@@ -29,7 +29,10 @@ escrow until CLOSED to fund returns. Refunds beyond the escrow draw on the merch
 bond ("b<merchant hex>"); a shortfall becomes merchant debt, which blocks new orders
 until settled. A referral's commission rate is fixed at placement and paid at close,
 within the caps the loyalty contract keeps. Timeouts happen when anyone calls poke().
-Only hashes and commitments of personal data are stored.
+Only hashes and commitments of personal data are stored. ``place_in`` prices an order in
+another currency of the ledger (its escrow then moves through the ledger's ``*_in``
+calls, and the base-currency bond does not back it) and lets the merchant's own loyalty
+points pay part of it, split over the lines like a voucher's discount.
 """
 
 GENESIS_SENDER = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"

@@ -13,6 +13,15 @@ from tests.commerce_harness import DAY, OPENING_BALANCE, Chain, Err, h
 PRICE = 10_000
 
 
+def owned_unit(c: Chain, unit: bytes) -> int:
+    """buyer1 bought ``unit`` from merchant1 (a completed order) and activated its passport; the order id."""
+    c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
+    oid = c.to_delivered()
+    c.ok("buyer1", "orders", "confirm", oid)
+    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
+    return oid
+
+
 def chain() -> Chain:
     c = Chain()
     c.publish_terms()
@@ -276,10 +285,7 @@ def test_warranty_claim_repair_and_transfer_with_history():
 def test_warranty_claim_silence_escalates():
     c = chain()
     unit = h("brand-1/serial-0002")
-    c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
-    oid = c.to_delivered()
-    c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
+    owned_unit(c, unit)
     claim = c.ok("buyer1", "warranty", "open_claim", unit, h("dead"))
     assert c.err("buyer2", "warranty", "escalate_claim", claim).name == "RequireFailed"
     c.advance(c.days(5) + 1)
@@ -293,10 +299,7 @@ def test_a_claim_code_seen_in_a_pending_reveal_cannot_be_used_by_someone_else():
     """The attacker watches the mempool: the code travels in buyer2's reveal, too late to help."""
     c = chain()
     unit = h("brand-1/serial-0009")
-    c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
-    oid = c.to_delivered()
-    c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
+    owned_unit(c, unit)
     c.ok("buyer1", "warranty", "offer_transfer", unit, sha256(b"k7Q-one-time"), c.after(10))
     c.ok("buyer2", "warranty", "commit_claim", unit, warranty_claim_commitment(unit, c.keys["buyer2"], b"k7Q-one-time"))
     c.advance(1, seconds=1)
@@ -337,10 +340,7 @@ def test_deadlines_follow_block_time_not_block_count():
 def test_recall_flag_blocks_transfer_not_service():
     c = chain()
     unit = h("brand-1/serial-0003")
-    c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
-    oid = c.to_delivered()
-    c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
+    owned_unit(c, unit)
     assert c.err("buyer1", "warranty", "issue_recall", h("product-1"), h("fire risk")).name == "RequireFailed"
     c.ok("merchant1", "warranty", "issue_recall", h("product-1"), h("fire risk"))
     assert c.view("warranty", "is_recalled", unit)
@@ -562,10 +562,7 @@ def test_bond_cannot_be_withdrawn_while_in_debt():
 def test_warranty_ticket_links_claim_and_transfer_offer_expires():
     c = chain()
     unit = h("brand-1/serial-0042")
-    c.ok("merchant1", "warranty", "register_unit", unit, h("product-1"))
-    oid = c.to_delivered()
-    c.ok("buyer1", "orders", "confirm", oid)
-    c.ok("buyer1", "warranty", "activate", unit, oid, 0)
+    oid = owned_unit(c, unit)
     assert c.err("buyer1", "warranty", "activate", unit, oid, 0).message == "passport already activated"
     tid = c.ok("buyer1", "tickets", "open", 0, unit, h("it rattles"))
     claim = c.ok("buyer1", "warranty", "open_claim", unit, h("rattle"))
