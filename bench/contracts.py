@@ -14,7 +14,9 @@ Prints one JSON object per line ({bench, metric, value, unit, baseline, ratio}):
 - signing policies (bench/multisig.py): policy setting, a transfer under a policy with
   one key and co-signed vs without a policy, co-signature checks vs a plain one.
 - gas and wall time of placing a CART_LINES-line cart vs a one-line order (baseline =
-  one line), and the same for confirming it (the per-line fee and holdback).
+  one line), and the same for confirming it (the per-line fee and holdback);
+- a transfer and a placement in a voted-in currency, and a placement part-paid with
+  loyalty points, each vs the same call in the base currency (baseline).
 The per-call figures skip a few warm-up orders: the first call of each function fuses
 it, once per process.
 """
@@ -266,6 +268,48 @@ def carts() -> None:
         _line("contracts", f"{step}_{CART_LINES}_lines_wall", wn, "us/call", w1, wn / w1)
 
 
+#: Orders and transfers timed per variant in the currencies comparison.
+CURRENCY_ROUNDS = 100
+
+
+def currencies() -> None:
+    """A transfer and a placement in a voted-in currency, and a placement part-paid with loyalty
+    points, each against the same call in the base currency (baseline), per call."""
+    from tests.commerce.test_currencies import _enact_currency
+    from tests.commerce_harness import DAY
+
+    c = Chain()
+    c.publish_terms()
+    _enact_currency(c, "EUR", 2, "treasury")
+    c.ok("treasury", "ledger", "issue", "EUR", c.keys["buyer1"], 10**9)
+    c.ok("merchant1", "loyalty", "create_program", "acme", 1_000, 30 * DAY)
+    first = c.to_delivered(price=100_000)
+    c.ok("buyer1", "orders", "confirm", first)
+    c.advance(c.days(15))
+    c.ok("buyer2", "orders", "poke", first)
+    c.ok("merchant1", "loyalty", "award", "acme", first)
+    c.ok("merchant1", "loyalty", "set_point_value", "acme", 1, 1_000)
+    t = _Timed(c)
+    terms = c.view("orders", "terms_hash_of", c.keys["merchant1"])
+    base = [c.keys["merchant1"], [[h("product-1"), 1, 1_000, terms]]]
+    for i in range(-WARMUP_ORDERS, CURRENCY_ROUNDS):
+        if i == 0:
+            t.samples.clear()
+        tail = [h(f"pii{i}"), h(f"payload{i}"), h(f"rk{i}"), b"", b"", b""]
+        t.call("transfer_base", "buyer1", "ledger", "transfer", c.keys["buyer2"], 10)
+        t.call("transfer_eur", "buyer1", "ledger", "transfer_in", "EUR", c.keys["buyer2"], 10)
+        t.call("place_base", "buyer1", "orders", "place", *base, *tail)
+        t.call("place_eur", "buyer1", "orders", "place_in", *base, *tail, "EUR", "", 0)
+        t.call("place_points", "buyer1", "orders", "place_in", *base, *tail, "", "acme", 10)
+    avg = {label: (sum(g for g, _ in rows) / len(rows), sum(d for _, d in rows) / len(rows) * 1e6)
+           for label, rows in t.samples.items()}
+    for label, baseline in (("transfer_eur", "transfer_base"), ("place_eur", "place_base"),
+                            ("place_points", "place_base")):
+        (g, w), (g0, w0) = avg[label], avg[baseline]
+        _line("contracts", f"{label}_gas", g, "gas", g0, g / g0)
+        _line("contracts", f"{label}_wall", w, "us/call", w0, w / w0)
+
+
 def main() -> None:
     from bench import multisig
 
@@ -273,6 +317,7 @@ def main() -> None:
     throughput()
     fusion()
     carts()
+    currencies()
     multisig.main()
 
 
