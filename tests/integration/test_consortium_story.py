@@ -160,3 +160,32 @@ def test_the_members_vote_a_currency_and_its_issuer_pays_in_it(consortium):
     refused = cli("order", "place", "--merchant", "merchant-acme", "--product", "acme:mug", "--price", "5",
                   "--points", "no-such-program:5", "--key", "buyer-1", expect=EXIT_TX_FAILED)
     assert "no loyalty program no-such-program" in refused.output and "not sent" in refused.output
+
+
+def test_points_earned_on_one_order_pay_part_of_the_next(consortium):
+    """Issue 15: a merchant's loyalty points pay, within its program's rules, through the CLI."""
+    c, cli, net = consortium, consortium.cli, consortium.net
+    cli("order", "terms", "--name", "final-sale", "--arbiter", "arbiter", "--returns", "0d", "--key", "merchant-acme")
+    cli("points", "create-program", "acme-club", "--rate", "10%", "--expiry", "30d", "--key", "merchant-acme")
+    first = str(cli.json("order", "place", "--merchant", "merchant-acme", "--line", "acme:mug:1:50.00:final-sale",
+                         "--key", "buyer-1")["return_value"])
+    cli("order", "accept", first, "--carrier", "carrier", "--label", "0x" + "5c" * 32, "--key", "merchant-acme")
+    cli("order", "ship", first, "--tracking", "PTS-1", "--key", "carrier")
+    cli("order", "deliver", first, "--proof", "left at the door", "--key", "carrier")
+    cli("order", "confirm", first, "--key", "buyer-1")
+    close_after = cli.json("order", "show", first)["close_after"]      # no return window: closes a second later
+    net.wait_for("block time past the close", lambda: net.client(0).status()["latest_block_time_ms"] // 1000 > close_after)
+    cli("order", "poke", first, "--key", "buyer-1")
+    assert cli.json("order", "show", first)["state"] == "CLOSED"
+    cli("points", "award", "acme-club", first, "--key", "merchant-acme")
+    assert cli.json("points", "balance", "acme-club", "buyer-1")["points"] == 500
+    too_many = cli("order", "place", "--merchant", "merchant-acme", "--product", "acme:mug", "--price", "10.00",
+                   "--points", "acme-club:300", "--key", "buyer-1", expect=EXIT_TX_FAILED)
+    assert "do not pay" in too_many.output                                    # not until the program says so
+    cli("points", "set-value", "acme-club", "--point-value", "0.01", "--max-share", "50%", "--key", "merchant-acme")
+    second = cli.json("order", "place", "--merchant", "merchant-acme", "--product", "acme:mug", "--price", "10.00",
+                      "--points", "acme-club:300", "--key", "buyer-1")["return_value"]
+    order = cli.json("order", "show", str(second))
+    assert (order["price"], order["points"], order["points_value"], order["amount"]) == (1000, 300, 300, 700)
+    assert "points 300 of acme-club paid 3.00 USD" in cli("order", "show", str(second)).stdout
+    assert cli.json("points", "balance", "acme-club", "buyer-1")["points"] == 200
