@@ -34,8 +34,8 @@ import click
 
 from cli.chain_cmds import account
 from cli.currency_cmds import currency
-from cli.member_cmds import signer_org
-from cli.output import CliError, parse_hex
+from cli.member_cmds import require_org_admin
+from cli.output import parse_hex
 from cli.signer import Query, Tx, query_command, tx_command
 from ledger.genesis import ROLES
 from ledger.hexfmt import to_hex
@@ -44,14 +44,7 @@ role_argument = click.argument("role", type=click.Choice(ROLES, case_sensitive=F
 
 
 def _admin_org(tx: Tx) -> str:
-    """The signer's organisation, refused plainly before signing when it administers none."""
-    public = tx.signer_public_key()
-    org = signer_org(tx, public)
-    if public is not None and not org:
-        raise CliError(f"key {to_hex(public)} is not an admin key of an active organisation; only organisation "
-                       f"admins register accounts and grant or revoke roles",
-                       hint="sign with your organisation's admin key (--key NAME or --key-file PATH)")
-    return org
+    return require_org_admin(tx, "register accounts and grant or revoke roles")
 
 
 @account.command("register")

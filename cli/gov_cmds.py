@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from cli.contract import deploy_options, deploy_payload, load_code
-from cli.member_cmds import node_group, read_pages, signer_org, validator_key, validators_cmd
+from cli.member_cmds import node_group, read_pages, require_org_admin, signer_org, validator_key, validators_cmd
 from cli.output import CliError, parse_hex, short
 from cli import timefmt
 from cli.signer import Query, Tx, query_command, tx_command
@@ -257,13 +257,7 @@ def _check_description(description: str) -> None:
 
 def _check_proposer(tx: Tx) -> None:
     """A clear refusal before signing: only an admin key of an active organisation proposes or votes."""
-    public = tx.signer_public_key()
-    if public is None:
-        return  # the signer property explains
-    if not signer_org(tx, public):
-        raise CliError(f"key {to_hex(public)} is not an admin key of an active organisation; "
-                       f"only organisation admins propose and vote",
-                       hint="sign with your organisation's admin key (--key NAME or --key-file PATH)")
+    require_org_admin(tx, "propose and vote")
 
 
 def submit_proposal(tx: Tx, kind: str, args: list, description: str, extra: dict | None = None) -> dict:

@@ -62,14 +62,20 @@ def read_pages(q: Query, contract: str, method: str, total: int) -> list:
     return found
 
 
-def _check_admin(tx: Tx) -> str:
+def require_org_admin(tx: Tx, only_admins: str) -> str:
+    """The signer's organisation, refused plainly before signing when its key administers none;
+    ``only_admins`` says what only organisation admins do ("propose and vote", ...)."""
     public = tx.signer_public_key()
     org = signer_org(tx, public)
     if public is not None and not org:
         raise CliError(f"key 0x{public.hex()} is not an admin key of an active organisation; "
-                       f"only organisation admins register their nodes",
+                       f"only organisation admins {only_admins}",
                        hint="sign with your organisation's admin key (--key NAME or --key-file PATH)")
     return org
+
+
+def _check_admin(tx: Tx) -> str:
+    return require_org_admin(tx, "register their nodes")
 
 
 @click.group("node")
