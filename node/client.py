@@ -1,28 +1,31 @@
-"""The Python client for application developers.
+"""The Python client for application developers (sync; ``node.client_async.AsyncClient`` for asyncio).
 
-How it works: ``Client`` speaks JSON-RPC to one node over HTTP (standard library only,
-so a shop's backend needs nothing but shopchain installed). ``send`` builds a
-transaction body, signs it with the caller's key, tracks the sender's nonce locally
-(first read from ``account_get``) and submits the canonical bytes; ``wait`` waits for
-the receipt over a websocket subscription to new blocks, with a timeout, and falls
-back to polling if the websocket is unavailable. ``verify_receipt`` and
-``verify_state_proof`` check what a node returned with nothing but the validator set:
-the header's hash, the block's commit certificate, and the Merkle path from the
-receipt (or state entry) to the root in that header. A node cannot fake either
-without 2f+1 validator signatures.
+How it works: ``Client`` speaks JSON-RPC to one node over HTTP with the standard
+library. What it does beyond one request (tracking nonces, submitting idempotently by
+transaction id, polling, back-off) is written once, free of I/O, in
+``node.client_ops`` and driven here with blocking calls and there with awaits, so the
+two clients behave the same. ``send`` signs a transaction once and submits its
+canonical bytes, re-sending the same bytes (never a new signature) when the node could
+not be reached or was busy; ``wait`` waits for the receipt over a websocket
+subscription to new blocks, with a timeout, and falls back to polling if the websocket
+is unavailable. Called from inside a running event loop, the wait runs on its own loop
+in a worker thread (it blocks the caller, like every sync call; use AsyncClient there).
+``verify_receipt`` and ``verify_state_proof`` check what a node returned with nothing but
+the validator set: the header's hash, the block's commit certificate, and the Merkle
+path from the receipt (or state entry) to the root in that header. A node cannot fake
+either without 2f+1 validator signatures.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+import aiohttp
 
 from contracts_vm.bytecode import code_hash, decode_container
 from contracts_vm.errors import VMError
@@ -30,92 +33,71 @@ from contracts_vm.machine import CODE_PREFIX, check_contract_name, storage_prefi
 from contracts_vm.system import cosigner_proof_message, key_proof_message
 from ledger import encoding
 from ledger.crypto import SigningKey, sha256
-from ledger.errors import ChainError, ValidationError
+from ledger.errors import ValidationError
 from ledger.merkle import verify_inclusion
 from ledger.state import verify_proof
-from ledger.types import BlockHeader, CommitCertificate, Receipt, TxBody, validator_set_hash, verify_certificate
+from ledger.types import BlockHeader, CommitCertificate, Receipt, validator_set_hash, verify_certificate
 from ledger.validator_set import ValidatorSchedule
 from ledger.hexfmt import to_hex
+from node import client_ops as ops
+from node.client_async import (HTTP_TIMEOUT_S, AsyncClient, failure_from_reply, request_body, rpc_failure_from_http,
+                               run_blocking, wait_receipt_ws)
+from node.client_ops import DEFAULT_GAS, DEFAULT_WAIT_S, UNREACHABLE, RpcFailure, SubmitUncertain, TxFailed
 
-#: Default gas limit of a transaction sent by the client.
-DEFAULT_GAS = 2_000_000
-#: Default time to wait for a receipt.
-DEFAULT_WAIT_S = 30.0
-#: Timeout of one HTTP request.
-HTTP_TIMEOUT_S = 10.0
-#: Most characters of a non-JSON error body quoted in an RpcFailure.
-MAX_SHOWN_REASON_CHARS = 300
-#: Polling interval when no websocket is available.
-POLL_INTERVAL_S = 0.2
+#: What applications import from here (the async client and the errors live beside it).
+__all__ = ["AsyncClient", "Client", "DEFAULT_GAS", "DEFAULT_WAIT_S", "RpcFailure", "SubmitUncertain", "TxFailed",
+           "cosigner_proof", "key_proof", "unhex", "verify_receipt", "verify_state_proof", "verify_validator_sets"]
 
-
-class RpcFailure(ChainError):
-    """The node answered with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(f"{message} (code {code})")
-        self.code = code
-        self.rpc_message = message
-        self.data = data
-
-    @property
-    def reason(self) -> str | None:
-        return self.data.get("reason") if isinstance(self.data, dict) else None
-
-
-class TxFailed(ChainError):
-    """A transaction was committed with a failed receipt."""
-
-    def __init__(self, receipt: dict) -> None:
-        super().__init__(f"transaction {receipt['tx_id']} failed: {receipt['error']}")
-        self.receipt = receipt
+T = TypeVar("T")
 
 
 def unhex(text: str | None) -> bytes | None:
     return None if text is None else bytes.fromhex(text[2:])
 
 
-@dataclass
 class Client:
-    url: str                       # e.g. http://127.0.0.1:8545
-    chain_id: str | None = None
-    timeout: float = HTTP_TIMEOUT_S
+    """JSON-RPC to one node, e.g. ``Client("http://127.0.0.1:8545")``."""
 
-    def __post_init__(self) -> None:
-        self.url = self.url.rstrip("/")
+    def __init__(self, url: str, chain_id: str | None = None, timeout: float = HTTP_TIMEOUT_S) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.state = ops.ClientState(chain_id)
         self._ids = itertools.count(1)
-        self._nonces: dict[bytes, int] = {}
+
+    @property
+    def chain_id(self) -> str | None:
+        return self.state.chain_id
+
+    @chain_id.setter
+    def chain_id(self, value: str | None) -> None:
+        self.state.chain_id = value
 
     # --- raw JSON-RPC ---------------------------------------------------------------
 
     def request(self, method: str, *params: Any) -> Any:
-        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}).encode()
+        return self._request(method, params)
+
+    def _request(self, method: str, params: tuple) -> Any:
+        body = request_body(next(self._ids), method, params)
         req = urllib.request.Request(self.url + "/rpc", data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 reply = json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            text = exc.read()
-            try:
-                reply = json.loads(text or b"{}")
-            except ValueError:  # a plain-text refusal (503 at a connection cap, 408 at a timeout)
-                reply = {}
-            if not isinstance(reply, dict) or "error" not in reply:
-                reason = text.decode("utf-8", "replace").strip()[:MAX_SHOWN_REASON_CHARS]
-                raise RpcFailure(exc.code, f"HTTP {exc.code} from {self.url}" + (f": {reason}" if reason else "")) from None
+            raise rpc_failure_from_http(exc.code, self.url, exc.read()) from None
         except (urllib.error.URLError, OSError) as exc:
-            raise RpcFailure(-1, f"cannot reach {self.url}: {exc}") from None
+            raise RpcFailure(UNREACHABLE, f"cannot reach {self.url}: {exc}") from None
         if "error" in reply:
-            err = reply["error"]
-            raise RpcFailure(err.get("code", 0), err.get("message", ""), err.get("data"))
+            raise failure_from_reply(reply)
         return reply["result"]
+
+    def _run(self, op: ops.Op[T]) -> T:
+        return ops.drive_sync(op, self._request)
 
     # --- reads ----------------------------------------------------------------------
 
     def status(self) -> dict:
-        status = self.request("chain_status")
-        self.chain_id = self.chain_id or status["chain_id"]
-        return status
+        return self._run(ops.status(self.state))
 
     def validators(self) -> dict:
         """``chain_getValidators``: prove it with ``verify_validator_sets`` before trusting it."""
@@ -127,9 +109,13 @@ class Client:
     def receipt(self, tx_id: str) -> dict:
         return self.request("chain_getReceipt", tx_id)
 
+    def transaction(self, tx_id: str) -> dict | None:
+        """``chain_getTransaction`` (status pending or committed), None when the node knows no such id."""
+        return self._run(ops.find_tx(tx_id))
+
     def call(self, contract: str, method: str, *args: Any, height: int | str = "latest") -> Any:
         """A read-only contract view; bytes arguments as bytes or 0x-hex."""
-        json_args = [_json_arg(a) for a in args]
+        json_args = [ops.json_arg(a) for a in args]
         return self.request("chain_call", contract, method, json_args, height)["result"]
 
     def account(self, address: bytes) -> dict:
@@ -156,7 +142,7 @@ class Client:
         account = self.account_of(key.public_key) or key.public_key
         receipt = self.transact(key, "identity", "rotate_signing_key", new_key.public_key,
                                 key_proof(self.chain_id, account, new_key), timeout=timeout)
-        self._nonces.pop(key.public_key, None)
+        self.state.nonces.pop(key.public_key, None)
         return receipt
 
     def proven_value(self, key: bytes, height: int, validators: "Sets") -> bytes | None:
@@ -191,29 +177,27 @@ class Client:
         for name, key_types, _value_type in decode_container(code).abi.get("storage", []):
             if not key_types:
                 raw = self.proven_value(prefix + name.encode() + b"/", height, validators)
-                values[name] = None if raw is None else _json_arg(encoding.decode(raw))
+                values[name] = None if raw is None else ops.json_arg(encoding.decode(raw))
         return {"contract": contract, "height": height, "code_hash": to_hex(code_hash(code)), "values": values}
 
     # --- writes ---------------------------------------------------------------------
 
     def next_nonce(self, sender: bytes) -> int:
-        if sender not in self._nonces:
-            self._nonces[sender] = self.account(sender)["nonce"]
-        return self._nonces[sender]
+        return self._run(ops.next_nonce(self.state, sender))
 
     def build(self, key: SigningKey, contract: str, method: str, args: list, gas: int = DEFAULT_GAS,
               nonce: int | None = None) -> bytes:
         """The signed raw transaction (canonical bytes), consuming a local nonce."""
-        if self.chain_id is None:
-            self.status()
-        n = self.next_nonce(key.public_key) if nonce is None else nonce
-        tx = TxBody(self.chain_id, key.public_key, n, contract, method, list(args), gas).sign(key)
-        if nonce is None:
-            self._nonces[key.public_key] = n + 1
-        return tx.encode()
+        return self._run(ops.build(self.state, key, contract, method, args, gas, nonce))
 
     def send_raw(self, raw: bytes) -> str:
+        """One ``chain_sendRawTransaction``, no retry (``resubmit`` retries idempotently)."""
         return self.request("chain_sendRawTransaction", to_hex(raw))
+
+    def resubmit(self, raw: bytes) -> str:
+        """Submit signed bytes (again) until the node has them: idempotent by transaction id
+        (node.client_ops). Raises SubmitUncertain, carrying the bytes, when it cannot tell."""
+        return self._run(ops.submit(self.state, raw))
 
     def simulate(self, raw: bytes) -> dict:
         """``chain_simulate`` of a signed raw transaction: the receipt it would get in the next
@@ -227,92 +211,45 @@ class Client:
         checks and execution except the signature; JSON-style arguments are converted by the ABI
         (bytes as bytes or 0x-hex). ``nonce`` defaults to the one after the sender's pending ones."""
         call: dict[str, Any] = {"sender": to_hex(sender), "contract": contract, "method": method,
-                                "args": [_json_arg(a) for a in args], "gas_limit": gas}
+                                "args": [ops.json_arg(a) for a in args], "gas_limit": gas}
         if nonce is not None:
             call["nonce"] = nonce
         return self.request("chain_simulate", call)
 
     def send(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS) -> str:
-        """Sign and submit; returns the transaction id once the node admitted it."""
-        raw = self.build(key, contract, method, list(args), gas)
-        try:
-            return self.send_raw(raw)
-        except RpcFailure:
-            self._nonces.pop(key.public_key, None)  # re-read the nonce next time
-            raise
+        """Sign once and submit; returns the transaction id once the node has it."""
+        return self.resubmit(self.build(key, contract, method, list(args), gas))
 
     def wait(self, tx_id: str, timeout: float = DEFAULT_WAIT_S) -> dict:
         """The committed receipt; raises TimeoutError if it does not commit in time."""
+        async def over_websocket() -> dict:
+            # The receipt reads are blocking calls, made from the wait's own loop (its own thread
+            # when the caller is inside a loop): a few quick requests, one per block naming the tx.
+            async def try_receipt() -> dict | None:
+                return self._run(ops.try_receipt(tx_id))
+            return await wait_receipt_ws(self.url, tx_id, timeout, try_receipt)
         try:
-            return asyncio.run(self._wait_ws(tx_id, timeout))
-        except (OSError, ImportError, RpcFailure, ConnectionError):
-            return self._wait_poll(tx_id, timeout)
+            return run_blocking(over_websocket)
+        except (OSError, aiohttp.ClientError, ConnectionError):
+            return self._run(ops.wait_poll(tx_id, timeout))
 
     def wait_for_height(self, height: int, timeout: float = DEFAULT_WAIT_S) -> dict:
         """The node's status once its chain reaches ``height`` (e.g. a reveal that must come in
         a later block than its commitment); raises TimeoutError if it does not in time."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.status()
-            if status["height"] >= height:
-                return status
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"the chain did not reach height {height} within {timeout:.1f} s "
-                                   f"(it is at {status['height']})")
-            time.sleep(POLL_INTERVAL_S)
+        return self._run(ops.wait_for_height(self.state, height, timeout))
 
     def transact(self, key: SigningKey, contract: str, method: str, *args: Any, gas: int = DEFAULT_GAS,
-                 timeout: float = DEFAULT_WAIT_S) -> dict:
-        """Send, wait, and raise TxFailed if the receipt failed. Returns the receipt."""
-        receipt = self.wait(self.send(key, contract, method, *args, gas=gas), timeout)
-        if receipt["status"] != "ok":
-            raise TxFailed(receipt)
-        return receipt
+                 timeout: float = DEFAULT_WAIT_S, idempotency_key: str | None = None) -> dict:
+        """Send, wait, and raise TxFailed if the receipt failed. Returns the receipt.
+
+        With ``idempotency_key``, calling again with the same key (say after a timeout)
+        resubmits and waits for the transaction the first call signed, never a new one.
+        """
+        raw = self._run(ops.signed_for(self.state, key, contract, method, list(args), gas, idempotency_key))
+        return ops.check_receipt(self.wait(self.resubmit(raw), timeout))
 
     def _try_receipt(self, tx_id: str) -> dict | None:
-        try:
-            return self.receipt(tx_id)
-        except RpcFailure as exc:
-            if exc.code == -32004:
-                return None
-            raise
-
-    def _wait_poll(self, tx_id: str, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            receipt = self._try_receipt(tx_id)
-            if receipt is not None:
-                return receipt
-            time.sleep(POLL_INTERVAL_S)
-        raise TimeoutError(f"transaction {tx_id} was not committed within {timeout:.1f} s")
-
-    async def _wait_ws(self, tx_id: str, timeout: float) -> dict:
-        import aiohttp
-
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(self.url + "/ws", timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
-                await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "chain_subscribe", "params": ["newBlocks"]})
-                # Subscribed first, then checked: a block committed in between is not missed.
-                receipt = self._try_receipt(tx_id)
-                while receipt is None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise TimeoutError(f"transaction {tx_id} was not committed within {timeout:.1f} s")
-                    try:
-                        message = await ws.receive(timeout=left)
-                    except asyncio.TimeoutError:
-                        continue
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        raise ConnectionError(f"websocket closed: {message.type}")
-                    data = json.loads(message.data)
-                    if data.get("method") == "chain_subscription":
-                        block = data["params"]["result"]
-                        if tx_id in block.get("txs", []):
-                            receipt = self._try_receipt(tx_id)
-                    elif "error" in data:
-                        raise RpcFailure(data["error"]["code"], data["error"]["message"])
-                return receipt
+        return self._run(ops.try_receipt(tx_id))
 
 
 def key_proof(chain_id: str, account: bytes, new_key: SigningKey) -> bytes:
@@ -325,16 +262,6 @@ def cosigner_proof(chain_id: str, account: bytes, cosigner: SigningKey) -> bytes
     """``cosigner``'s proof of possession for joining ``account``'s signing policy on ``chain_id``:
     an entry of ``identity.set_signing_policy``'s ``proofs``."""
     return cosigner.sign_raw(cosigner_proof_message(chain_id, account, cosigner.public_key))
-
-
-def _json_arg(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return to_hex(value)
-    if isinstance(value, list):
-        return [_json_arg(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _json_arg(v) for k, v in value.items()}
-    return value
 
 
 Sets = ValidatorSchedule | Sequence[bytes]

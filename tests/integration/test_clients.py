@@ -1,0 +1,63 @@
+"""The Python clients against the run's shared devnet: the async client end to end, the sync
+client called from inside a running event loop, and idempotent submission (a re-send or a
+repeated call never makes a second transaction)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from node.client import AsyncClient, Client, verify_receipt
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def net(shared_devnet):
+    return shared_devnet
+
+
+def _validators(net) -> list[bytes]:
+    return [v.public_key for v in net.genesis.validators]
+
+
+def test_the_async_client_transacts_waits_on_the_websocket_and_the_receipt_proves(net):
+    buyer, merchant = net.keys["buyer-2"], net.keys["merchant-globex"].public_key
+
+    async def main():
+        async with AsyncClient(net.urls[1]) as client:
+            before = await client.call("ledger", "balance_of", merchant)
+            receipt = await client.transact(buyer, "ledger", "transfer", merchant, 7)
+            after = await client.call("ledger", "balance_of", merchant)
+            return before, receipt, after, (await client.receipt(receipt["tx_id"]))
+
+    before, receipt, after, proven = asyncio.run(main())
+    assert receipt["status"] == "ok" and after == before + 7
+    assert verify_receipt(proven, _validators(net), net.genesis.chain_id).tx_id.hex() == receipt["tx_id"][2:]
+
+
+def test_the_sync_client_works_from_inside_a_running_event_loop(net):
+    buyer, merchant = net.keys["buyer-2"], net.keys["merchant-globex"].public_key
+    client = Client(net.urls[0])
+
+    async def handler():  # e.g. a web shop's async request handler using the sync client
+        return client.transact(buyer, "ledger", "transfer", merchant, 3)
+
+    assert asyncio.run(handler())["status"] == "ok"
+
+
+def test_resending_signed_bytes_and_repeating_a_call_with_its_key_never_pay_twice(net):
+    buyer, merchant = net.keys["buyer-2"], net.keys["merchant-globex"].public_key
+    client = Client(net.urls[2])
+    before = client.call("ledger", "balance_of", merchant)
+    raw = client.build(buyer, "ledger", "transfer", [merchant, 11])
+    first = client.send_raw(raw)  # say its answer was lost: the application sends the bytes again
+    assert client.resubmit(raw) == first
+    client.wait(first)
+    assert client.resubmit(raw) == first  # even once committed
+    receipt = client.transact(buyer, "ledger", "transfer", merchant, 13, idempotency_key="invoice-7")
+    again = client.transact(buyer, "ledger", "transfer", merchant, 13, idempotency_key="invoice-7")
+    assert again["tx_id"] == receipt["tx_id"]
+    assert client.call("ledger", "balance_of", merchant) == before + 11 + 13
+    assert client.transaction(first)["status"] == "committed"
