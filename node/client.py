@@ -31,6 +31,7 @@ from contracts_vm.bytecode import code_hash, decode_container
 from contracts_vm.errors import VMError
 from contracts_vm.machine import CODE_PREFIX, check_contract_name, storage_prefix
 from contracts_vm.system import cosigner_proof_message, key_proof_message
+from contracts_vm.values import encode_key
 from ledger import encoding
 from ledger.crypto import SigningKey, sha256
 from ledger.errors import ValidationError
@@ -46,7 +47,7 @@ from node.client_ops import DEFAULT_GAS, DEFAULT_WAIT_S, UNREACHABLE, RpcFailure
 
 #: What applications import from here (the async client and the errors live beside it).
 __all__ = ["AsyncClient", "Client", "DEFAULT_GAS", "DEFAULT_WAIT_S", "RpcFailure", "SubmitUncertain", "TxFailed",
-           "cosigner_proof", "key_proof", "unhex", "verify_receipt", "verify_state_proof", "verify_validator_sets"]
+           "cosigner_proof", "key_proof", "storage_state_key", "unhex", "verify_receipt", "verify_state_proof", "verify_validator_sets"]
 
 T = TypeVar("T")
 
@@ -161,6 +162,34 @@ class Client:
         contract view is needed. Maps are left out (their views answer them). Raises
         ValidationError for a bad name or a contract that is not installed.
         """
+        height, validators, code = self._proven_code(contract)
+        values: dict[str, Any] = {}
+        for name, key_types, _value_type in decode_container(code).abi.get("storage", []):
+            if not key_types:
+                raw = self.proven_value(storage_state_key(contract, name, []), height, validators)
+                values[name] = None if raw is None else ops.json_arg(encoding.decode(raw))
+        return {"contract": contract, "height": height, "code_hash": to_hex(code_hash(code)), "values": values}
+
+    def proven_storage(self, contract: str, variable: str, *key: Any) -> dict:
+        """{height, state_key, value}: one entry of a contract's storage (``balances[account]`` is
+        ``proven_storage("ledger", "balances", account)``), proven against the certified state root
+        of the head; value None when the entry is absent (absence is proven too).
+
+        The key types come from the installed code's ABI; raises ValidationError for an
+        unknown variable or a key that does not fit it.
+        """
+        height, validators, code = self._proven_code(contract)
+        layout = {name: key_types for name, key_types, _ in decode_container(code).abi.get("storage", [])}
+        if variable not in layout:
+            raise ValidationError(f"contract {contract!r} has no storage variable {variable!r} "
+                                  f"(it has: {', '.join(sorted(layout)) or 'none'})")
+        state_key = storage_state_key(contract, variable, layout[variable], *key)
+        raw = self.proven_value(state_key, height, validators)
+        return {"height": height, "state_key": to_hex(state_key),
+                "value": None if raw is None else encoding.decode(raw)}
+
+    def _proven_code(self, contract: str) -> tuple[int, ValidatorSchedule, bytes]:
+        """(head height, the validator schedule proven from genesis, the contract's code proven at it)."""
         try:
             check_contract_name(contract)
         except VMError as exc:
@@ -172,13 +201,7 @@ class Client:
         code = self.proven_value(CODE_PREFIX + contract.encode(), height, validators)
         if code is None:
             raise ValidationError(f"no contract named {contract!r} is installed at height {height}")
-        prefix = storage_prefix(contract)
-        values: dict[str, Any] = {}
-        for name, key_types, _value_type in decode_container(code).abi.get("storage", []):
-            if not key_types:
-                raw = self.proven_value(prefix + name.encode() + b"/", height, validators)
-                values[name] = None if raw is None else ops.json_arg(encoding.decode(raw))
-        return {"contract": contract, "height": height, "code_hash": to_hex(code_hash(code)), "values": values}
+        return height, validators, code
 
     # --- writes ---------------------------------------------------------------------
 
@@ -250,6 +273,25 @@ class Client:
 
     def _try_receipt(self, tx_id: str) -> dict | None:
         return self._run(ops.try_receipt(tx_id))
+
+
+def storage_state_key(contract: str, variable: str, key_types: Sequence[str], *key: Any) -> bytes:
+    """The state key of one contract storage entry: what ``chain_getProof`` takes to prove it.
+
+    ``c/<contract>/<variable>/`` followed by the key parts in the VM's order-preserving
+    key encoding (contracts_vm.values.encode_key), one part per key type of the variable
+    (its ABI's ``storage`` entry); a variable without keys is the prefix alone.
+    """
+    prefix = storage_prefix(contract) + variable.encode("utf-8") + b"/"
+    if len(key) != len(key_types):
+        raise ValidationError(f"storage variable {variable!r} of {contract!r} takes {len(key_types)} key part(s) "
+                              f"({', '.join(key_types) or 'none'}), found {len(key)}")
+    if not key_types:
+        return prefix
+    try:
+        return prefix + encode_key(key[0] if len(key_types) == 1 else list(key), list(key_types))
+    except VMError as exc:
+        raise ValidationError(f"storage key of {contract}.{variable}: {exc.message}") from None
 
 
 def key_proof(chain_id: str, account: bytes, new_key: SigningKey) -> bytes:

@@ -61,3 +61,11 @@ def test_resending_signed_bytes_and_repeating_a_call_with_its_key_never_pay_twic
     assert again["tx_id"] == receipt["tx_id"]
     assert client.call("ledger", "balance_of", merchant) == before + 11 + 13
     assert client.transaction(first)["status"] == "committed"
+
+
+def test_a_storage_entry_is_proven_against_the_certified_root_by_its_abi_key(net):
+    client = Client(net.urls[3])
+    merchant = net.keys["merchant-globex"].public_key
+    proven = client.proven_storage("ledger", "balances", merchant)
+    assert proven["value"] == client.call("ledger", "balance_of", merchant, height=proven["height"])
+    assert client.proven_storage("ledger", "balances", b"\x09" * 32)["value"] is None  # absence, proven

@@ -185,3 +185,20 @@ def test_run_blocking_works_outside_and_inside_a_running_loop():
 
     with pytest.raises(TimeoutError, match="late"):
         asyncio.run(inside_failing())
+
+
+def test_storage_state_key_names_the_entry_the_vm_wrote():
+    from ledger import encoding
+    from ledger.errors import ValidationError
+    from node.client import storage_state_key
+    from tests.commerce_harness import Chain
+
+    chain = Chain()
+    buyer = chain.account("buyer1")
+    raw = chain.state.get(storage_state_key("ledger", "balances", ["bytes"], buyer))
+    assert raw is not None and encoding.decode(raw) == chain.balance("buyer1")
+    assert chain.state.get(storage_state_key("ledger", "supply", [])) is not None
+    with pytest.raises(ValidationError, match="takes 1 key part"):
+        storage_state_key("ledger", "balances", ["bytes"])
+    with pytest.raises(ValidationError, match="must be bytes, found int"):
+        storage_state_key("ledger", "balances", ["bytes"], 7)
