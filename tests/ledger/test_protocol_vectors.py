@@ -402,3 +402,31 @@ def test_rejected_certificate(vector):
     assert vector["error"] == "ValidationError"
     with pytest.raises(ValidationError):
         verify_certificate(cert, validators, chain["chain_id"])
+
+
+# --- docs/protocol.md states what the vectors show -----------------------------------------------
+
+def test_protocol_doc_worked_example_and_constants_match_the_vectors():
+    doc = (VECTORS.parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    transfer = TXS["transactions"][0]
+    body = bytes.fromhex(transfer["body_hex"])
+    assert len(body) == 118 and len(bytes.fromhex(transfer["signing_payload_hex"])) == 151
+    assert len(bytes.fromhex(transfer["signed_hex"])) == 191
+    for text in (transfer["tx_id"], transfer["signature"], transfer["sender_seed"], transfer["signed_hex"][:20],
+                 PROOFS["merkle"]["empty_root"][:8], PROOFS["state"]["empty_root"]):
+        assert text in doc
+    example = doc[doc.index("### 3.6 Worked example"):doc.index("## 4. Receipts")]
+    rows = covered = 0
+    for row in example.split("\n"):  # the byte table of the worked example: each row's bytes at its offset
+        cells = [c.strip() for c in row.split("|")]
+        if len(cells) == 5 and cells[2].startswith("`") and cells[1].replace("..", "").isdigit():
+            start = int(cells[1].split("..")[0])
+            chunk = bytes.fromhex(cells[2].strip("`"))
+            assert body[start:start + len(chunk)] == chunk, row
+            rows += 1
+            covered += len(chunk)
+    assert rows == 17 and covered == len(body)
+    for d in TXS["domains"]:
+        assert f"| `{d['tag']}` | `{d['tag_hex']}` |" in doc
+    assert "`82 a2 6161 02 a1 62 01`" in doc and encoding.encode({"b": 1, "aa": 2}).hex() == "82a2616102a16201"
+    assert [quorum_size(n) for n in (4, 5, 7)] == [3, 4, 5]
