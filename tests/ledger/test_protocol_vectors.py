@@ -430,3 +430,29 @@ def test_protocol_doc_worked_example_and_constants_match_the_vectors():
         assert f"| `{d['tag']}` | `{d['tag_hex']}` |" in doc
     assert "`82 a2 6161 02 a1 62 01`" in doc and encoding.encode({"b": 1, "aa": 2}).hex() == "82a2616102a16201"
     assert [quorum_size(n) for n in (4, 5, 7)] == [3, 4, 5]
+
+
+def test_consensus_and_handshake_signatures():
+    from consensus.messages import PrePrepare, decode_message
+    from p2p.handshake import transcript
+
+    cid = PROOFS["chain"]["chain_id"].encode()
+    pp = PROOFS["consensus"]["pre_prepare"]
+    names, values = field_values(pp["fields"])
+    assert values[0] == "pbft-pp/1" and values[3].hex() == PROOFS["chain"]["header"]["block_hash"]
+    body = bytes.fromhex(pp["signed_body_hex"])
+    assert encoding.encode(values) == body
+    payload = b"shopchain/consensus/v1" + bytes([len(cid)]) + cid + body
+    assert payload.hex() == pp["signing_payload_hex"]
+    assert verify_ed25519(values[4], payload, bytes.fromhex(pp["signature"]))
+    message = decode_message(bytes.fromhex(pp["message_hex_without_block"]))
+    assert isinstance(message, PrePrepare) and message.signed_body() == body and message.block is None
+
+    hs = PROOFS["consensus"]["handshake_transcript"]
+    names, values = field_values(hs["fields"])
+    assert values[:3] == ["p2p-handshake", 1, "dialer"]
+    signed = bytes.fromhex(hs["hex"])
+    assert encoding.encode(values) == signed == transcript(*values[2:])
+    payload = b"shopchain/p2p-handshake/v1" + bytes([len(cid)]) + cid + signed
+    assert payload.hex() == hs["signing_payload_hex"]
+    assert verify_ed25519(bytes.fromhex(hs["signer"]), payload, bytes.fromhex(hs["signature"]))

@@ -596,10 +596,36 @@ def _chain(txs: list[SignedTx], receipts_root: bytes, state_root: bytes) -> dict
     }
 
 
+def _consensus(block: Block) -> dict:
+    """A PRE-PREPARE and a handshake signature: the other two signing domains."""
+    from consensus.messages import PrePrepare
+    from p2p.handshake import transcript
+
+    primary, dialer = (SigningKey(bytes.fromhex(s)) for s in VALIDATOR_SEEDS[1:3])
+    pp = PrePrepare.create(primary, CHAIN_ID, 1, block)
+    body = pp.signed_body()
+    dialer_nonce, listener_nonce = bytes(range(32)), bytes(range(32, 64))
+    signed = transcript("dialer", dialer.public_key, primary.public_key, dialer_nonce, listener_nonce)
+    signature = dialer.sign(DOMAIN_HANDSHAKE, CHAIN_ID, signed)
+    return {
+        "pre_prepare": {"fields": fields(["tag", "view", "height", "digest", "primary"], encoding.decode(body)),
+                        "signed_body_hex": body.hex(),
+                        "signing_payload_hex": signing_payload(DOMAIN_CONSENSUS, CHAIN_ID, body).hex(),
+                        "signature": pp.signature.hex(),
+                        "message_hex_without_block": pp.without_block().encode().hex()},
+        "handshake_transcript": {
+            "fields": fields(["tag", "version", "role", "dialer_key", "listener_key", "dialer_nonce", "listener_nonce"],
+                             encoding.decode(signed)),
+            "hex": signed.hex(), "signing_payload_hex": signing_payload(DOMAIN_HANDSHAKE, CHAIN_ID, signed).hex(),
+            "signer": dialer.public_key.hex(), "signature": signature.hex()},
+    }
+
+
 def build_proofs() -> dict:
     made = _transactions()
     receipts, receipts_root = _receipts([signed.tx_id for _, signed in made])
     state, state_root = _state()
+    chain = _chain([made[0][1], made[2][1]], receipts_root, state_root)
     return {
         "description": ("Hashes and proofs. merkle: RFC 6962 tree, leaf = sha256(00 || leaf bytes), node = "
                         "sha256(01 || left || right), path = sibling hashes from the leaf up; 'rejected' must not "
@@ -607,11 +633,14 @@ def build_proofs() -> dict:
                         "state root, proofs (hex of the canonical proof array, and the same as a typed value) of "
                         "presence (value hex) and absence (value null); 'rejected' must not verify. chain: "
                         "validator set hash, a header and its hash, COMMIT votes and a certificate that verifies "
-                        "against the validator set; rejected_certificates must fail. " + TYPED_VALUES),
+                        "against the validator set; rejected_certificates must fail. consensus: a PRE-PREPARE of that "
+                        "block (domain shopchain/consensus/v1) and a dialer's handshake transcript signature "
+                        "(domain shopchain/p2p-handshake/v1). " + TYPED_VALUES),
         "merkle": _merkle(),
         "receipts": receipts,
         "state": state,
-        "chain": _chain([made[0][1], made[2][1]], receipts_root, state_root),
+        "chain": chain,
+        "consensus": _consensus(Block.decode(bytes.fromhex(chain["block"]["hex"]))),
     }
 
 
