@@ -34,6 +34,10 @@ MAX_CONTAINER_LEN = 100_000
 MIN_INT = -(2**63)
 MAX_INT = 2**64 - 1
 
+#: Text strings this short are within MAX_ITEM_BYTES whatever their characters (4 UTF-8
+#: bytes at most each), so only longer ones are measured in bytes.
+_STR_FAST_CHARS = MAX_ITEM_BYTES // 4
+
 _packer_options = {"use_bin_type": True, "strict_types": True, "autoreset": True}
 
 
@@ -58,8 +62,9 @@ def _normalize(obj: Any, depth: int) -> Any:
             raise EncodeError(f"bytes item of {len(obj)} bytes exceeds {MAX_ITEM_BYTES}")
         return obj
     if t is str:
-        if len(obj) > MAX_ITEM_BYTES:
-            raise EncodeError(f"str item of {len(obj)} chars exceeds {MAX_ITEM_BYTES}")
+        # The limit is on UTF-8 bytes, as the decoder counts them (a code point is 1..4 bytes).
+        if len(obj) > _STR_FAST_CHARS and len(obj.encode("utf-8")) > MAX_ITEM_BYTES:
+            raise EncodeError(f"str item of {len(obj.encode('utf-8'))} UTF-8 bytes exceeds {MAX_ITEM_BYTES}")
         return obj
     if t is list or t is tuple:
         if len(obj) > MAX_CONTAINER_LEN:
@@ -75,7 +80,7 @@ def _normalize(obj: Any, depth: int) -> Any:
                     append(item)
                     continue
             elif ti is bytes or ti is str:
-                if len(item) <= MAX_ITEM_BYTES:
+                if len(item) <= _STR_FAST_CHARS:
                     append(item)
                     continue
             elif ti is bool or item is None:
@@ -100,7 +105,7 @@ def _normalize(obj: Any, depth: int) -> Any:
                     result[key] = item
                     continue
             elif ti is bytes or ti is str:
-                if len(item) <= MAX_ITEM_BYTES:
+                if len(item) <= _STR_FAST_CHARS:
                     result[key] = item
                     continue
             elif ti is bool or item is None:

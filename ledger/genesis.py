@@ -223,7 +223,7 @@ def parse_genesis(doc: Any, draft: bool = False) -> Genesis:
     if unknown:
         raise GenesisError(f"genesis: unknown key(s) {unknown}; expected only {sorted(known)}")
     chain_id = _require(doc, "chain_id", "chain_id")
-    if not isinstance(chain_id, str) or not _CHAIN_ID.match(chain_id):
+    if not isinstance(chain_id, str) or not _CHAIN_ID.fullmatch(chain_id):
         raise _fail("chain_id", "1..64 characters of letters, digits, '.', '_' or '-'", chain_id)
     time_ms = _require(doc, "genesis_time_ms", "genesis_time_ms")
     if type(time_ms) is not int or time_ms < 0:
@@ -237,7 +237,7 @@ def parse_genesis(doc: Any, draft: bool = False) -> Genesis:
         if not isinstance(o, dict):
             raise _fail(p, "an object", o)
         oid = _require(o, "id", p)
-        if not isinstance(oid, str) or not _ORG_ID.match(oid):
+        if not isinstance(oid, str) or not _ORG_ID.fullmatch(oid):
             raise _fail(f"{p}.id", "a lowercase id of letters, digits, '_' or '-'", oid)
         if any(x.id == oid for x in orgs):
             raise GenesisError(f"genesis {p}.id: organisation {oid!r} is listed twice")

@@ -103,7 +103,7 @@ def header_json(h: BlockHeader) -> dict:
     return {"chain_id": h.chain_id, "height": h.height, "prev_hash": hx(h.prev_hash), "timestamp_ms": h.timestamp_ms,
             "proposer": hx(h.proposer), "view": h.view, "tx_root": hx(h.tx_root), "receipts_root": hx(h.receipts_root),
             "state_root": hx(h.state_root), "validator_set_hash": hx(h.validator_set_hash),
-            "last_commit_hash": hx(h.last_commit_hash)}
+            "next_validator_set_hash": hx(h.next_validator_set_hash), "last_commit_hash": hx(h.last_commit_hash)}
 
 
 def tx_json(tx: SignedTx) -> dict:

@@ -125,3 +125,15 @@ def test_errors_share_the_root_and_name_the_problem():
         decode(b"\xa2\xff\xfe")
     with pytest.raises(DecodeError, match="expected bytes"):
         decode("text")  # type: ignore[arg-type]
+
+
+def test_the_text_limit_counts_utf8_bytes_on_both_sides():
+    """Found writing docs/protocol.md: the encoder counted characters and the decoder bytes, so
+    5 Mi two-byte characters encoded (10 MiB) and then did not decode."""
+    from ledger.encoding import MAX_ITEM_BYTES
+    within = "é" * (MAX_ITEM_BYTES // 2)
+    assert decode(encode([within])) == [within]
+    with pytest.raises(EncodeError, match="UTF-8 bytes exceeds"):
+        encode("é" * (MAX_ITEM_BYTES // 2 + 1))
+    with pytest.raises(EncodeError, match="UTF-8 bytes exceeds"):
+        encode({"k": ["é" * (MAX_ITEM_BYTES // 2 + 1)]})

@@ -47,6 +47,8 @@ def test_hash_changes_with_content():
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: d.pop("chain_id"), "missing required key 'chain_id'"),
     (lambda d: d.update(chain_id="bad id!"), "chain_id: expected 1..64 characters"),
+    (lambda d: d.update(chain_id="shop\n"), "chain_id: expected 1..64 characters"),  # `$` matched before a newline
+    (lambda d: d["organisations"][0].update(id="platform\n"), "organisations[0].id: expected a lowercase id"),
     (lambda d: d.update(genesis_time_ms=-1), "genesis_time_ms: expected a non-negative integer"),
     (lambda d: d["validators"][2].update(public_key="0x00"), "validators[2].public_key: expected 32 bytes as 0x-hex, found 1"),
     (lambda d: d["validators"][1].update(p2p_address="localhost"), "validators[1].p2p_address: expected host:port"),
