@@ -48,6 +48,11 @@ MAX_EVENTS_PER_CALL = 500
 MAX_RECEIPTS_PER_EVENT_SCAN = 20_000
 #: Most event names one chain_getEvents filter may list.
 MAX_EVENT_FILTER_NAMES = 64
+#: Most blocks one chain_getRawBlocks answer holds (a remote indexer asks for runs of blocks).
+MAX_RAW_BLOCKS_PER_CALL = 32
+#: Most stored bytes (blocks and receipts) one chain_getRawBlocks answer holds; it always holds at
+#: least one block. Hex doubles it, which stays below the RPC answer limit (16 MiB by default).
+MAX_RAW_BYTES_PER_CALL = 6 * 1024 * 1024
 
 HEIGHT = Param("height", ANY, 'a block height (integer) or "latest"', required=False, default="latest")
 FULL = Param("full", BOOLEAN, "include whole transactions instead of their ids", required=False, default=False)
@@ -214,6 +219,30 @@ def make_routes(node: "NodeView") -> list[Method]:
         return {"events": events, "from_height": start, "to_height": scanned,
                 "next_from": scanned + 1 if scanned < end else None}
 
+    async def chain_getRawBlocks(ctx, from_height: int, count: int = MAX_RAW_BLOCKS_PER_CALL) -> dict:
+        """Stored bytes of a run of blocks with their certificates and receipts: what a remote
+        indexer (``shopchain indexer run --from``) decodes and checks against each header's roots."""
+        start = _height(node, from_height)
+        if start == 0:
+            raise RpcError(INVALID_PARAMS, "Invalid params: from_height: expected a block height of at least 1, found 0")
+        head = node.blocks.height
+        stop = min(head, start + count - 1)
+        out: list[dict] = []
+        size = 0
+        for height in range(start, stop + 1):
+            pair = node.blocks.get_stored_pair(height)
+            receipts = node.blocks.get_receipts(height)
+            if pair is None or receipts is None:
+                raise _not_found(f"block {height}")
+            raws = [r.encode() for r in receipts]
+            size += len(pair[0]) + sum(len(r) for r in raws)
+            if out and size > MAX_RAW_BYTES_PER_CALL:
+                break
+            out.append({"height": height, "block": hx(pair[0]), "certificate": hx(pair[1]),
+                        "receipts": [hx(r) for r in raws]})
+        last = out[-1]["height"]
+        return {"blocks": out, "head": head, "next_from": last + 1 if last < head else None}
+
     async def chain_getGenesis(ctx) -> dict:
         g = node.genesis
         return {"chain_id": g.chain_id, "genesis_hash": hx(g.genesis_hash), "genesis_time_ms": g.genesis_time_ms,
@@ -296,6 +325,14 @@ def make_routes(node: "NodeView") -> list[Method]:
                "next_from (null when done) is where the next page starts; a scan that runs out of its work "
                "budget answers LimitExceeded naming the heights it reached",
                summary="Contract events of committed blocks in a bounded height range.", heavy=True),
+        Method("chain_getRawBlocks", chain_getRawBlocks,
+               (Param("from_height", Int(1), "first height"),
+                Param("count", Int(1, MAX_RAW_BLOCKS_PER_CALL), "most blocks wanted", required=False,
+                      default=MAX_RAW_BLOCKS_PER_CALL)),
+               f"{{blocks: [{{height, block, certificate, receipts: [...]}}] (stored bytes, 0x-hex), head, next_from}}: "
+               f"at most {MAX_RAW_BLOCKS_PER_CALL} blocks and about {MAX_RAW_BYTES_PER_CALL // (1024 * 1024)} MiB "
+               "of stored bytes per call (at least one block); each receipts list hashes to its block's receipts root",
+               summary="Committed blocks with their receipts as stored, for indexers and archives.", heavy=True),
         Method("chain_getGenesis", chain_getGenesis, (),
                "chain id, genesis hash and time, organisations, validators (names, keys, addresses), genesis accounts",
                summary="The consortium this chain was started with."),
