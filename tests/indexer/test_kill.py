@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -35,7 +37,7 @@ NODE_START_S, RUN_S = 60.0, 120.0
 
 
 @pytest.fixture(scope="module")
-def node_url(tmp_path_factory):
+def node(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("indexed-node"))
     base = free_base_port(8)
     _, home = devnet_home_with_blocks(root, "indexer-kill", BLOCKS, lambda h: TXS_PER_BLOCK, sync=False,
@@ -53,7 +55,7 @@ def node_url(tmp_path_factory):
             pass
         assert time.monotonic() < deadline, "the node did not serve its store over RPC in time"
         time.sleep(0.1)
-    yield url
+    yield url, home
     launcher.stop_node(node, timeout=10)
 
 
@@ -84,7 +86,8 @@ def db_url(request, tmp_path):
     return request.getfixturevalue("pg_server").new_database()
 
 
-def test_kill_9_mid_catch_up_then_restart_leaves_no_duplicate_and_no_gap(node_url, db_url):
+def test_kill_9_mid_catch_up_then_restart_leaves_no_duplicate_and_no_gap(node, db_url):
+    node_url = node[0]
     reached = []
     for target in (30, 90, 150):
         reached.append(_kill_after(_indexer(node_url, db_url), target))
@@ -107,3 +110,28 @@ def test_kill_9_mid_catch_up_then_restart_leaves_no_duplicate_and_no_gap(node_ur
     status = subprocess.run([sys.executable, "-m", "cli.main", "indexer", "status", "--db", db_url], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert json.loads(status.stdout)["indexed_height"] == BLOCKS, status.stderr
+
+
+def _own_height(sink) -> int:
+    try:
+        return sink.query("SELECT height FROM indexer_state")[0][0]
+    except sqlite3.OperationalError:  # the node's thread has not created the schema yet
+        return -1
+
+
+def test_the_node_indexes_its_own_store_and_reports_its_lag(node):
+    url, home = node
+    own = open_sink(f"sqlite:///{home}/index.sqlite")   # [indexer] defaults: on, SQLite in the node home
+    try:
+        deadline = time.monotonic() + RUN_S
+        while _own_height(own) < BLOCKS:
+            assert time.monotonic() < deadline, "the node did not index its store in time"
+            time.sleep(0.1)
+        assert len(own.rows("tx_results")) == BLOCKS * TXS_PER_BLOCK
+    finally:
+        own.close()
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert f"shopchain_indexer_height {BLOCKS}" in metrics and "shopchain_indexer_lag_blocks 0" in metrics
+    page = Client(url).request("chain_getEvents", "ledger", None, 1, "latest")
+    assert page["source"] == "index" and page["indexed_height"] == BLOCKS
