@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from node.indexer import schema
 from node.indexer.runner import Indexer
 from node.indexer.sink import IndexerError, open_sink
 from tests.indexer.chainlog import CHAIN_ID, story
-from tests.indexer.test_sqlite import ListSource
+from tests.indexer.test_sqlite import ListSource, analytics_queries
 from tests.pg import pg_server  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration  # starts a PostgreSQL server on loopback
+
+
+def _numbers(rows: list[tuple]) -> list[tuple]:
+    """Rows with numbers as rounded floats (PostgreSQL answers SUM and fractions as numeric: Decimal; SQLite
+    as int or float), sorted."""
+    def cell(v):
+        return round(float(v), 6) if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) else v
+    return sorted((tuple(cell(v) for v in row) for row in rows), key=repr)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +45,8 @@ def test_postgres_and_sqlite_hold_identical_rows_after_the_same_chain(pg_server,
         for view in schema.VIEWS:
             assert sorted(lite.rows(view), key=repr) == sorted(pg.rows(view), key=repr), f"view {view} differs"
         assert pg.indexed_height() == len(blocks)
+        for query in analytics_queries():       # docs/analytics.md: the same answers from both
+            assert _numbers(lite.query(query)) == _numbers(pg.query(query)), query
     finally:
         lite.close()
         pg.close()

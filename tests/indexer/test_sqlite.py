@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import pytest
 
@@ -188,3 +190,23 @@ def test_events_page_stops_at_the_end_of_a_block_and_continues_there(chain, sink
     assert pages == everything
     orders, _ = sink.events_page("orders", ["OrderPlaced"], {"order": "3"}, 1, len(blocks))
     assert [json.loads(r[6])["order"] for r in orders] == [3]
+
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "analytics.md")
+
+
+def analytics_queries() -> list[str]:
+    """Every ```sql block of docs/analytics.md."""
+    with open(DOCS) as fh:
+        return re.findall(r"```sql\n(.*?)```", fh.read(), re.S)
+
+
+def test_every_query_of_the_analytics_guide_runs(chain, sink):
+    c, blocks, _ = chain
+    sink.open(CHAIN_ID)
+    Indexer(sink, ListSource(blocks)).catch_up()
+    queries = analytics_queries()
+    assert len(queries) >= 8
+    answers = [sink.query(q) for q in queries]
+    assert all(answers), "each example query answers something on the story chain"
+    assert hx(c.keys["merchant1"]) in queries[5], "the per-merchant example names the story's merchant1"
