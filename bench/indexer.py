@@ -16,18 +16,32 @@ to consensus shows as a ratio. A last line times a catch-up of the whole chain i
 fresh SQLite index (the restart case) against reading the same blocks from the store.
 The machine's load average is printed first, since other work shares the cores.
 
-    python -m bench.indexer [--blocks N] [--txs-per-block N] [--rate TX_PER_S] [--db URL]
+``--devnet SECONDS`` measures the same on a real 4-validator devnet (processes, PBFT,
+synced commits, the in-node indexer as configured by default): a generator thread
+offers ``--rate`` signed transfers a second from ``DEVNET_SENDERS`` funded accounts as
+JSON-RPC batches, and every ``SAMPLE_S`` each node's /metrics is read for
+``shopchain_indexer_lag_blocks``. Its lag lines take the run's commit rate (blocks/s)
+as their baseline, so their ratio is the lag in seconds; the committed transaction
+rate is compared with the same devnet and load with ``[indexer] enabled = false``.
+
+    python -m bench.indexer [--blocks N] [--txs-per-block N] [--rate TX_PER_S] [--db URL] [--devnet SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import tempfile
+import threading
 import time
+import urllib.request
 
 from bench.common import emit, progress, result
+from devnet import launcher
 from devnet.genesis import create_devnet
+from devnet.launcher import free_base_port
 from ledger.storage.leveldb import LevelDBKV
 from ledger.types import PHASE_COMMIT, CommitCertificate, TxBody, Vote
 from node.core.chain import Chain
@@ -45,6 +59,12 @@ DEFAULT_TXS_PER_BLOCK = 20
 DEFAULT_RATE = 200
 #: Longest the bench waits for an indexer to drain after the last block, in seconds.
 DRAIN_TIMEOUT_S = 120.0
+#: Funded accounts the devnet load is sent from (each pinned to one node, so its nonces arrive in order).
+DEVNET_SENDERS = 16
+#: How often the devnet load generator sends what is due, and how often /metrics is sampled, in seconds.
+TICK_S, SAMPLE_S = 0.1, 0.1
+#: Most transactions in one JSON-RPC batch of the generator (the node's default batch limit is 100).
+MAX_SUBMIT_BATCH = 100
 
 
 class NullSink:
@@ -148,16 +168,107 @@ def catch_up(home: str, chain_id: str, blocks: int) -> tuple[float, float]:
     return index_rate, read_rate
 
 
+def _post(url: str, body: object) -> object:
+    request = urllib.request.Request(url + "/rpc", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _metric(text: str, name: str) -> int | None:
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    return None if found is None else int(float(found.group(1)))
+
+
+def devnet_run(root: str, seconds: float, rate: float, indexer: bool) -> dict:
+    """A 4-validator devnet under ``rate`` transfers a second for ``seconds``: lag samples and commit rates."""
+    base = free_base_port(8)
+    layout = create_devnet(root, 4, p2p_port=base, rpc_port=base + 4, seed="bench-indexer",
+                           extra_buyers=DEVNET_SENDERS, config_overrides={("indexer", "enabled"): indexer})
+    merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json")).public_key
+    senders = [read_key_file(os.path.join(layout.keys_dir, f"client-{i}.json")) for i in range(DEVNET_SENDERS)]
+    total = int(rate * seconds)
+    raws = [[] for _ in range(4)]
+    for n in range(total):
+        key = senders[n % DEVNET_SENDERS]
+        body = TxBody(layout.genesis.chain_id, key.public_key, n // DEVNET_SENDERS, "ledger", "transfer",
+                      [merchant, 1], 1_000_000)
+        raws[(n % DEVNET_SENDERS) % 4].append("0x" + body.sign(key).encode().hex())
+    manifest = launcher.up(root, 4)
+    urls = [node["rpc"] for node in manifest["nodes"]]
+    lags: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(SAMPLE_S):
+            for url in urls:
+                try:
+                    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+                        lag = _metric(response.read().decode(), "shopchain_indexer_lag_blocks")
+                except OSError:
+                    continue
+                if lag is not None:
+                    lags.append(lag)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    try:
+        start_height = _post(urls[0], {"jsonrpc": "2.0", "id": 0, "method": "chain_status"})["result"]["height"]  # type: ignore[index]
+        sampler.start()
+        t0 = time.perf_counter()
+        sent = [0, 0, 0, 0]
+        while True:
+            due = min(total, int((time.perf_counter() - t0) * rate))
+            for i, url in enumerate(urls):
+                want = (due * len(raws[i])) // total if total else 0
+                while sent[i] < want:
+                    chunk = raws[i][sent[i]:min(want, sent[i] + MAX_SUBMIT_BATCH)]
+                    _post(url, [{"jsonrpc": "2.0", "id": k, "method": "chain_sendRawTransaction", "params": [raw]}
+                                for k, raw in enumerate(chunk)])
+                    sent[i] += len(chunk)
+            if due >= total:
+                break
+            time.sleep(TICK_S)
+        elapsed = time.perf_counter() - t0
+        end_height = _post(urls[0], {"jsonrpc": "2.0", "id": 0, "method": "chain_status"})["result"]["height"]  # type: ignore[index]
+        stop.set()
+        sampler.join(5)
+        heights = list(range(start_height + 1, end_height + 1))
+        txs = 0
+        for i in range(0, len(heights), MAX_SUBMIT_BATCH):
+            replies = _post(urls[0], [{"jsonrpc": "2.0", "id": h, "method": "chain_getBlock", "params": [h]}
+                                      for h in heights[i:i + MAX_SUBMIT_BATCH]])
+            txs += sum(r["result"]["tx_count"] for r in replies)  # type: ignore[union-attr, index]
+    finally:
+        stop.set()
+        launcher.down(root)
+    return {"lags": lags, "blocks_per_s": len(heights) / elapsed, "tx_per_s": txs / elapsed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS)
     parser.add_argument("--txs-per-block", type=int, default=DEFAULT_TXS_PER_BLOCK)
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="offered tx/s of the paced load")
     parser.add_argument("--db", default=None, help="also measure this index URL (e.g. postgresql://...)")
+    parser.add_argument("--devnet", type=float, default=0.0, metavar="SECONDS",
+                        help="measure on a real 4-validator devnet for this long (and skip the in-process runs)")
     args = parser.parse_args()
     load1, load5, _ = os.getloadavg()
     progress(f"load average {load1:.2f} {load5:.2f} on {os.cpu_count()} cores")
     emit(result(BENCH, "machine_load_avg_1m", load1, "load", None))
+    if args.devnet:
+        with tempfile.TemporaryDirectory(prefix="bench-indexer-devnet-") as root:
+            progress(f"devnet, indexer on: {args.rate:.0f} tx/s for {args.devnet:.0f} s")
+            on = devnet_run(os.path.join(root, "on"), args.devnet, args.rate, True)
+            progress("devnet, indexer off")
+            off = devnet_run(os.path.join(root, "off"), args.devnet, args.rate, False)
+        for share, tag in ((0.5, "p50"), (0.99, "p99")):
+            emit(result(BENCH, f"devnet_lag_{tag}", percentile(on["lags"], share), "blocks", on["blocks_per_s"]))
+        emit(result(BENCH, "devnet_lag_max", max(on["lags"], default=0), "blocks", on["blocks_per_s"]))
+        emit(result(BENCH, "devnet_lag_samples", len(on["lags"]), "samples", None))
+        emit(result(BENCH, "devnet_committed_tx_rate", on["tx_per_s"], "tx/s", off["tx_per_s"]))
+        emit(result(BENCH, "devnet_block_rate", on["blocks_per_s"], "blocks/s", off["blocks_per_s"]))
+        return
     interval = args.txs_per_block / args.rate
     sinks = ["sqlite"] + (["url"] if args.db else [])
     for label, pace in (("paced", interval), ("flat_out", 0.0)):
