@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS attributes (
     PRIMARY KEY (height, tx_index, event_index, key),
     FOREIGN KEY (height, tx_index, event_index) REFERENCES events (height, tx_index, event_index)
 );
-CREATE INDEX IF NOT EXISTS attributes_by_value ON attributes (key, value);
+CREATE INDEX IF NOT EXISTS attributes_by_value ON attributes (key, value, height, tx_index, event_index);
 CREATE TABLE IF NOT EXISTS order_lines (
     order_id BIGINT NOT NULL,
     line INTEGER NOT NULL,

@@ -197,24 +197,35 @@ class SqlSink(ABC):
             raise IndexerError(f"at most {MAX_DATA_FILTERS} data fields per event filter (MAX_DATA_FILTERS), "
                                f"found {len(where)}")
         p = self.param
-        clauses, params = ["e.height >= " + p, "e.height <= " + p], [start, end]
+        joins, clauses, params = "", ["e.height >= " + p, "e.height <= " + p], [start, end]
+        equalities = sorted((k, v) for k, v in where.items() if v is not None)
+        if equalities:
+            # the first equality drives the query from attributes_by_value (key, value, height, ...): a sparse
+            # filter over years of events reads its matches only, not every event of the range
+            key, value = equalities.pop(0)
+            joins = (" JOIN attributes a0 ON a0.height = e.height AND a0.tx_index = e.tx_index "
+                     f"AND a0.event_index = e.event_index AND a0.key = {p} AND a0.value = {p} "
+                     f"AND a0.height >= {p} AND a0.height <= {p}")
+            params = [key, value, start, end, *params]
         if contract:
             clauses.append("e.contract = " + p)
             params.append(contract)
         if names:
             clauses.append(f"e.name IN ({', '.join([p] * len(names))})")
             params.extend(sorted(names))
-        for key, value in sorted(where.items()):
+        nulls = sorted(k for k, v in where.items() if v is None)
+        for key, value in [*equalities, *((k, None) for k in nulls)]:
             test = "a.value IS NULL" if value is None else "a.value = " + p
             clauses.append(f"EXISTS (SELECT 1 FROM attributes a WHERE a.height = e.height AND a.tx_index = e.tx_index "
                            f"AND a.event_index = e.event_index AND a.key = {p} AND {test})")
             params.extend([key] if value is None else [key, value])
         cond = " AND ".join(clauses)
         order = " ORDER BY e.height, e.tx_index, e.event_index"
-        cut = self._read(f"SELECT e.height FROM events e WHERE {cond}{order} LIMIT 1 OFFSET {int(limit) - 1}", params)
+        cut = self._read(f"SELECT e.height FROM events e{joins} WHERE {cond}{order} LIMIT 1 OFFSET {int(limit) - 1}",
+                         params)
         last = end if not cut else int(cut[0][0])
         found = self._read(f"SELECT e.height, e.tx_index, e.event_index, e.tx_id, e.contract, e.name, e.data "
-                           f"FROM events e WHERE {cond} AND e.height <= {p}{order}", [*params, last])
+                           f"FROM events e{joins} WHERE {cond} AND e.height <= {p}{order}", [*params, last])
         return found, last
 
     def close(self) -> None:
