@@ -130,9 +130,9 @@ def run(root: str, blocks: int, txs_per_block: int, interval_s: float, sink_kind
                                                              block.block_hash) for k in node_keys[:3]])
             if thread is not None:
                 lags.append(chain.height - (thread.indexer.height or 0))
-            chain.commit(block, cert)
+            outcome = chain.commit(block, cert)
             if thread is not None:
-                thread.notify()
+                thread.notify(block, outcome.receipts)
         elapsed = time.perf_counter() - start
         indexed = None
         if thread is not None:

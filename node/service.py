@@ -284,7 +284,7 @@ class Node:
                 self.transport.set_peers(self.peer_addresses)
             log.info("peers changed", extra={"height": block.height, "peers": len(self.peer_addresses)})
         if self.indexer is not None:
-            self.indexer.notify()
+            self.indexer.notify(block, outcome.receipts)
         self.m_blocks.inc()
         self.m_txs.inc(len(block.txs))
         self.m_interval.observe(interval)

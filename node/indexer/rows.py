@@ -35,7 +35,12 @@ def text(value: str | None) -> str | None:
 
 def to_json(value: Any) -> str:
     """The stored JSON copy of a contract value: compact, keys sorted, the same bytes from every sink."""
-    return text(json.dumps(value_to_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    return json_text(value_to_json(value))
+
+
+def json_text(view: Any) -> str:
+    """``to_json`` of a value already in its JSON view."""
+    return text(json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def attribute_text(value: Any) -> str | None:
@@ -97,7 +102,7 @@ def block_rows(block: Block, receipts: list[Receipt]) -> Rows:
         for event_index, event in enumerate(receipt.events):
             data = value_to_json(event.data)
             out.events.append((block.height, index, event_index, tx_id, text(event.contract), text(event.name),
-                               to_json(event.data)))
+                               json_text(data)))
             if isinstance(data, dict):
                 for k in sorted(data):
                     out.attributes.append((block.height, index, event_index, text(k), attribute_text(data[k])))

@@ -8,7 +8,7 @@ import pytest
 
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.leveldb import LevelDBKV
-from node.indexer.runner import Indexer, IndexerThread, StoreSource
+from node.indexer.runner import MAX_OFFERED_BLOCKS, Indexer, IndexerThread, StoreSource
 from node.indexer.sink import IndexerError, open_sink
 from node.ops.config import ConfigError, index_db_url, load_config, render_config
 from tests.helpers import devnet_home_with_blocks
@@ -75,3 +75,59 @@ def test_indexer_config_keys(tmp_path):
         _config(tmp_path, db_url='"mysql://x/y"')
     with pytest.raises(ConfigError, match=r"\[indexer\] batch_blocks: expected an integer in 1..200, found 500"):
         _config(tmp_path, batch_blocks=500)
+
+
+def test_offered_blocks_are_indexed_from_memory_and_the_rest_from_the_store(tmp_path):
+    from tests.indexer.chainlog import RecordingChain, story
+
+    chain, _ = story()
+    blocks = chain.blocks()
+
+    class Store:
+        height, base = len(blocks), 0
+        reads: list[int] = []
+
+        def get_block(self, height):
+            self.reads.append(height)
+            return blocks[height - 1][0]
+
+        def get_receipts(self, height):
+            return blocks[height - 1][1]
+
+    store = Store()
+    source = StoreSource(store, "commerce-test")
+    for block, receipts in blocks[10:]:
+        source.offer(block, receipts)                 # committed while the index was at height 0
+    assert source.fetch(1, 20) == blocks[:20]
+    assert store.reads == list(range(1, 11)), "heights 11..20 came from memory"
+    long = RecordingChain()
+    long.advance(MAX_OFFERED_BLOCKS + 40)
+    many = long.blocks()
+
+    class LongStore(Store):
+        height = len(many)
+
+        def get_block(self, height):
+            self.reads.append(height)
+            return many[height - 1][0]
+
+        def get_receipts(self, height):
+            return many[height - 1][1]
+
+    capped_store = LongStore()
+    capped_store.reads = []
+    capped = StoreSource(capped_store, "commerce-test")
+    for block, receipts in many:                      # more than MAX_OFFERED_BLOCKS wait: the rest is read
+        capped.offer(block, receipts)
+    assert capped.fetch(1, len(many)) == many
+    assert capped_store.reads == list(range(MAX_OFFERED_BLOCKS + 1, len(many) + 1))
+    from_memory = open_sink(f"sqlite:///{tmp_path}/a.sqlite")
+    from_store = open_sink(f"sqlite:///{tmp_path}/b.sqlite")
+    source = StoreSource(store, "commerce-test")
+    for block, receipts in blocks:
+        source.offer(block, receipts)
+    Indexer(from_memory, source).catch_up()
+    Indexer(from_store, StoreSource(store, "commerce-test")).catch_up()
+    assert from_memory.rows("events") == from_store.rows("events") and from_memory.indexed_height() == len(blocks)
+    from_memory.close()
+    from_store.close()
