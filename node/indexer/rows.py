@@ -26,6 +26,9 @@ from node.rpc.views import hx, value_to_json
 PLACE_METHODS = ("place", "place_in")
 #: Fields of one cart line as the orders contract takes it: [product, quantity, unit_price, terms_hash].
 CART_LINE_FIELDS = 4
+#: Longest attribute value stored, in UTF-8 bytes: attributes.value is indexed, and PostgreSQL's btree
+#: refuses entries above ~2.7 kB. A longer value is stored as NULL (the event's data JSON keeps it whole).
+MAX_ATTRIBUTE_BYTES = 1024
 
 
 def text(value: str | None) -> str | None:
@@ -45,16 +48,16 @@ def json_text(view: Any) -> str:
 
 def attribute_text(value: Any) -> str | None:
     """One attribute's stored value, from its JSON view: text as is, integers in decimal,
-    booleans as true/false, lists and maps as JSON. Filters compare with the same form."""
+    booleans as true/false, lists and maps as JSON; None above MAX_ATTRIBUTE_BYTES.
+    Filters compare with the same form (and skip values too long to be stored)."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return text(value)
     if isinstance(value, int):
         return str(value)
-    return text(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    out = text(value) if isinstance(value, str) else json_text(value)
+    return out if len(out.encode("utf-8")) <= MAX_ATTRIBUTE_BYTES else None
 
 
 @dataclass

@@ -28,6 +28,7 @@ from ledger.merkle import merkle_proof
 from ledger.types import CommitCertificate
 from ledger.storage import schema
 from node.indexer.rows import attribute_text
+from node.indexer.sink import MAX_DATA_FILTERS
 from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
 from node.rpc.budget import WorkBudgetExceeded
 from node.rpc.server import Topic, subscription_methods
@@ -372,7 +373,10 @@ async def _events_from_index(index: Any, contract: str, names: set[str], where: 
     height or the range's end), read on a worker thread. Pages end with a whole block, like the scan's: the
     one holding the MAX_EVENTS_PER_CALL-th event. Attribute text pre-filters the data equalities in SQL; the
     exact JSON comparison below is the scan's, so both paths give the same events."""
-    prefilter = {k: attribute_text(v) for k, v in where.items() if v is not None}  # null also matches a missing field
+    # null also matches a missing field, and a value too long to be stored as an attribute is not one: the
+    # exact check below decides those; at most MAX_DATA_FILTERS equalities go to SQL (the check covers the rest)
+    texts = [(k, attribute_text(v)) for k, v in sorted(where.items()) if v is not None]
+    prefilter = dict([(k, t) for k, t in texts if t is not None][:MAX_DATA_FILTERS])
     rows, last = await asyncio.to_thread(index.sink.events_page, contract, sorted(names), prefilter, start, stop,
                                          MAX_EVENTS_PER_CALL)
     events = []

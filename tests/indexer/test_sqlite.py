@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -210,3 +211,18 @@ def test_every_query_of_the_analytics_guide_runs(chain, sink):
     answers = [sink.query(q) for q in queries]
     assert all(answers), "each example query answers something on the story chain"
     assert hx(c.keys["merchant1"]) in queries[5], "the per-merchant example names the story's merchant1"
+
+
+def test_attribute_values_too_long_for_an_index_are_kept_in_the_event_json_only(chain):
+    from ledger.types import Event
+    from node.indexer.rows import MAX_ATTRIBUTE_BYTES
+
+    _, blocks, _ = chain
+    block, receipts = next((b, r) for b, r in blocks if r)
+    long = "é" * MAX_ATTRIBUTE_BYTES                  # 2 bytes a character: over the limit
+    first = dataclasses.replace(receipts[0], events=[Event("shop", "Note", {"text": long, "short": "ok"})])
+    rows = block_rows(block, [first, *receipts[1:]])
+    attrs = {a[3]: a[4] for a in rows.attributes if a[1:3] == (0, 0)}
+    assert attrs == {"short": "ok", "text": None}
+    assert json.loads(rows.events[0][6])["text"] == long
+    assert attribute_text("x" * MAX_ATTRIBUTE_BYTES) == "x" * MAX_ATTRIBUTE_BYTES
