@@ -123,3 +123,44 @@ def test_remote_blocks_are_checked_against_their_header(chain):
         _decode_item({**item, "receipts": item["receipts"][:-1]}, block.height)
     with pytest.raises(IndexerError, match="is malformed"):
         _decode_item({"block": "0x00", "receipts": []}, block.height)
+
+
+class RawStore(StoryBlocks):
+    """The story's blocks as stored bytes too (chain_getRawBlocks reads get_stored_pair)."""
+
+    def get_stored_pair(self, height: int):
+        return (self.blocks[height - 1][0].encode(), b"cert") if 1 <= height <= self.height else None
+
+
+def raw_call(server: RpcServer, *params):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "chain_getRawBlocks", "params": list(params)})
+    reply = json.loads(asyncio.run(server.dispatcher.handle(body, CallContext("http"))))
+    return reply.get("result"), reply.get("error")
+
+
+def test_raw_blocks_come_in_bounded_runs_that_decode_to_the_chain(chain, monkeypatch):
+    _, blocks, _ = chain
+    server = RpcServer(make_routes(SimpleNamespace(blocks=RawStore(blocks))))  # type: ignore[arg-type]
+    answer, _ = raw_call(server, 2, 5)
+    assert [item["height"] for item in answer["blocks"]] == [2, 3, 4, 5, 6] and answer["next_from"] == 7
+    assert [_decode_item(item, item["height"]) for item in answer["blocks"]] == blocks[1:6]
+    assert answer["head"] == len(blocks)
+    last, _ = raw_call(server, len(blocks) - 1)
+    assert len(last["blocks"]) == 2 and last["next_from"] is None
+    monkeypatch.setattr(rpc_methods, "MAX_RAW_BYTES_PER_CALL", 1)
+    one, _ = raw_call(server, 2, 5)
+    assert [item["height"] for item in one["blocks"]] == [2] and one["next_from"] == 3  # always at least one
+    _, error = raw_call(server, 1, rpc_methods.MAX_RAW_BLOCKS_PER_CALL + 1)
+    assert error["code"] == -32602 and "count" in error["message"]
+    _, error = raw_call(server, len(blocks) + 1)
+    assert error["code"] == rpc_methods.NOT_FOUND and "not committed yet" in error["message"]
+
+
+def test_an_index_of_a_state_synced_node_starts_at_its_base(chain, tmp_path):
+    _, blocks, _ = chain
+    source = ListSource(blocks)
+    source.base = lambda: 30                   # the node holds blocks from its snapshot height on
+    sink = open_sink(f"sqlite:///{tmp_path}/index.sqlite")
+    Indexer(sink, source).catch_up()
+    assert [r[0] for r in sink.rows("blocks")] == list(range(30, len(blocks) + 1))
+    sink.close()
