@@ -135,3 +135,30 @@ def test_the_node_indexes_its_own_store_and_reports_its_lag(node):
     assert f"shopchain_indexer_height {BLOCKS}" in metrics and "shopchain_indexer_lag_blocks 0" in metrics
     page = Client(url).request("chain_getEvents", "ledger", None, 1, "latest")
     assert page["source"] == "index" and page["indexed_height"] == BLOCKS
+
+
+def test_a_node_indexes_into_postgresql_and_serves_events_from_it(pg_server, tmp_path):
+    url = pg_server.new_database()
+    base = free_base_port(8)
+    blocks = 30
+    _, home = devnet_home_with_blocks(str(tmp_path), "indexer-pg", blocks, lambda h: 2, sync=False, p2p_port=base,
+                                      rpc_port=base + 4, config_overrides={("indexer", "db_url"): url})
+    node = {"name": "node-pg", "home": home}
+    node["pid"] = launcher.start_node(str(tmp_path), node)
+    sink = open_sink(url)
+    try:
+        deadline = time.monotonic() + NODE_START_S
+        while True:
+            try:
+                if sink.query("SELECT height FROM indexer_state")[0][0] == blocks:
+                    break
+            except Exception:  # the node has not created the schema yet
+                pass
+            assert time.monotonic() < deadline, "the node did not index into PostgreSQL in time"
+            time.sleep(0.1)
+        page = Client(f"http://127.0.0.1:{base + 4}").request("chain_getEvents", "ledger", None, 1, "latest")
+        assert page["source"] == "index" and page["indexed_height"] == blocks
+        assert len(page["events"]) == len(sink.query("SELECT 1 FROM events WHERE contract = 'ledger'")) > 0
+    finally:
+        sink.close()
+        launcher.stop_node(node, timeout=10)

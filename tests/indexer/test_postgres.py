@@ -94,3 +94,24 @@ def test_a_failed_copy_rolls_the_whole_batch_back(pg_server, chain_blocks, monke
     sink.write(blocks[:20])
     assert sink.indexed_height() == 20
     sink.close()
+
+
+def test_event_pages_are_the_same_from_both_databases(pg_server, chain_blocks, tmp_path):
+    blocks, _ = chain_blocks
+    lite = open_sink(f"sqlite:///{tmp_path}/index.sqlite")
+    pg = open_sink(pg_server.new_database())
+    for sink in (lite, pg):
+        Indexer(sink, ListSource(blocks)).catch_up()
+    try:
+        for contract, names, where, limit in [("", [], {}, 5), ("orders", ["OrderPlaced", "Shipped"], {}, 2),
+                                              ("", [], {"order": "1"}, 3), ("cases", [], {"kind": "RETURN_REFUND",
+                                                                                           "line": "0"}, 10),
+                                              ("warranty", [], {"accepted": "true"}, 1)]:
+            start = 1
+            while start <= len(blocks):
+                got = [s.events_page(contract, names, where, start, len(blocks), limit) for s in (lite, pg)]
+                assert got[0] == got[1], (contract, names, where, start)
+                start = got[0][1] + 1
+    finally:
+        lite.close()
+        pg.close()
