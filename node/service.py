@@ -137,7 +137,7 @@ class Node:
         except IndexerError as exc:
             self.kv.close()
             raise ConfigError(f"[indexer] db_url: {exc}") from None
-        source = StoreSource(self.chain.blocks, self.genesis.chain_id)
+        source = StoreSource(self.chain.blocks, self.genesis.chain_id, to_hex(self.genesis.genesis_hash))
         return IndexerThread(Indexer(sink, source, self.config.get("indexer", "batch_blocks")))
 
     def _connected_peers(self) -> list[bytes]:

@@ -59,8 +59,8 @@ class StoreSource:
     about half of the indexer's work. At most ``MAX_OFFERED_BLOCKS`` wait; anything else
     (a restart, a backlog) is read from the store, the source of truth either way."""
 
-    def __init__(self, blocks: Any, chain_id: str) -> None:
-        self.blocks, self.chain_id = blocks, chain_id
+    def __init__(self, blocks: Any, chain_id: str, genesis_hash: str | None = None) -> None:
+        self.blocks, self.chain_id, self.genesis_hash = blocks, chain_id, genesis_hash
         self._offered: dict[int, BatchItem] = {}
         self._offered_txs = 0
         self._lock = threading.Lock()
@@ -105,6 +105,7 @@ class RpcSource:
         self.client = client
         status = client.request("chain_status")
         self.chain_id: str = status["chain_id"]
+        self.genesis_hash: str | None = status.get("genesis_hash")
         self._base = int(status.get("base_height") or 0)
 
     def head(self) -> int:
@@ -157,7 +158,7 @@ class Indexer:
 
     def start(self) -> int:
         """Open the sink for the source's chain; returns the height already indexed."""
-        self.height = self.sink.open(self.source.chain_id)
+        self.height = self.sink.open(self.source.chain_id, getattr(self.source, "genesis_hash", None))
         return self.height
 
     @property

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS indexer_state (
     schema_version INTEGER NOT NULL,
     chain_id TEXT NOT NULL,
     height BIGINT NOT NULL,
-    last_hash TEXT
+    last_hash TEXT,
+    genesis_hash TEXT
 );
 CREATE TABLE IF NOT EXISTS blocks (
     height BIGINT PRIMARY KEY,

@@ -52,7 +52,7 @@ class Sink(Protocol):
 
     dialect: str
 
-    def open(self, chain_id: str) -> int: ...
+    def open(self, chain_id: str, genesis_hash: str | None = None) -> int: ...
     def indexed_height(self) -> int: ...
     def write(self, batch: Sequence[BatchItem]) -> int: ...
     def rows(self, table: str) -> list[tuple]: ...
@@ -92,25 +92,34 @@ class SqlSink(ABC):
 
     # --- the interface -------------------------------------------------------------------
 
-    def open(self, chain_id: str) -> int:
-        """Create the schema if missing and check the database indexes this chain; returns the indexed height."""
+    def open(self, chain_id: str, genesis_hash: str | None = None) -> int:
+        """Create the schema if missing and check the database indexes this chain (its id and, when known,
+        its genesis hash: a devnet re-created under the same chain id is another chain); returns the height."""
         self._conn = self._connect()
+        p = self.param
         with self._transaction(self._conn) as cur:
             for statement in schema.statements(self.dialect):
                 cur.execute(statement)
-            cur.execute("SELECT schema_version, chain_id, height FROM indexer_state WHERE id = 1")
+            cur.execute("SELECT schema_version, chain_id, height, genesis_hash FROM indexer_state WHERE id = 1")
             row = cur.fetchone()
             if row is None:
-                cur.execute(f"INSERT INTO indexer_state (id, schema_version, chain_id, height, last_hash) "
-                            f"VALUES (1, {self.param}, {self.param}, 0, NULL)", (schema.SCHEMA_VERSION, chain_id))
-                row = (schema.SCHEMA_VERSION, chain_id, 0)
-        version, indexed_chain, height = row
+                cur.execute(f"INSERT INTO indexer_state (id, schema_version, chain_id, height, last_hash, genesis_hash) "
+                            f"VALUES (1, {p}, {p}, 0, NULL, {p})", (schema.SCHEMA_VERSION, chain_id, genesis_hash))
+                row = (schema.SCHEMA_VERSION, chain_id, 0, genesis_hash)
+            elif row[3] is None and genesis_hash is not None and row[1] == chain_id:
+                cur.execute(f"UPDATE indexer_state SET genesis_hash = {p} WHERE id = 1", (genesis_hash,))
+                row = (*row[:3], genesis_hash)
+        version, indexed_chain, height, indexed_genesis = row
         if version != schema.SCHEMA_VERSION:
             raise IndexerError(f"the index database has schema version {version}; this shopchain writes version "
                                f"{schema.SCHEMA_VERSION}: index into a new database")
         if indexed_chain != chain_id:
             raise IndexerError(f"the index database holds chain {indexed_chain!r}, expected {chain_id!r}: "
                                f"give each chain its own database")
+        if genesis_hash is not None and indexed_genesis not in (None, genesis_hash):
+            raise IndexerError(f"the index database holds chain {chain_id!r} with genesis {indexed_genesis}, expected "
+                               f"genesis {genesis_hash}: the chain was re-created; delete the index (or give it "
+                               f"another database) and it is rebuilt from the block store")
         self.chain_id = chain_id
         return int(height)
 
@@ -308,7 +317,7 @@ URL_FORMS = "sqlite:///path/to/index.sqlite or postgresql://user@host:port/datab
 
 
 def open_sink(url: str) -> SqlSink:
-    """The sink a database URL names (not yet opened: call ``open(chain_id)``)."""
+    """The sink a database URL names (not yet opened: call ``open(chain_id, genesis_hash)``)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         if parts.netloc or not parts.path or parts.path == "/":

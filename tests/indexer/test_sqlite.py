@@ -226,3 +226,15 @@ def test_attribute_values_too_long_for_an_index_are_kept_in_the_event_json_only(
     assert attrs == {"short": "ok", "text": None}
     assert json.loads(rows.events[0][6])["text"] == long
     assert attribute_text("x" * MAX_ATTRIBUTE_BYTES) == "x" * MAX_ATTRIBUTE_BYTES
+
+
+def test_a_re_created_chain_under_the_same_id_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path}/index.sqlite"
+    first = open_sink(url)
+    assert first.open(CHAIN_ID, "0x" + "aa" * 32) == 0
+    first.close()
+    with pytest.raises(IndexerError, match="with genesis 0xaaaa.*expected genesis 0xbbbb.*re-created"):
+        open_sink(url).open(CHAIN_ID, "0x" + "bb" * 32)
+    again = open_sink(url)
+    assert again.open(CHAIN_ID, "0x" + "aa" * 32) == 0 and again.open(CHAIN_ID) == 0  # unknown genesis: no check
+    again.close()
