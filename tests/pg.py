@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server for tests: Debian's postgresql binaries, a fresh data dir, a free port.
 
-How it works: ``pg_server`` (a pytest fixture, module scope) finds initdb and postgres
+How it works: ``pg_server`` (a pytest fixture, one server per test session) finds initdb and postgres
 under /usr/lib/postgresql/*/bin (or on PATH), creates a data directory with
 ``tempfile.mkdtemp`` (pytest's tmp dirs under /tmp/pytest-of-root are not traversable
 by another user), runs ``initdb`` with trust authentication, starts ``postgres``
@@ -75,7 +75,7 @@ def _as_pg_user(command: list[str], as_root: bool) -> list[str]:
     return ["runuser", "-u", PG_USER, "--", *command] if as_root else command
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     bin_dir = find_bin_dir()
     if bin_dir is None:

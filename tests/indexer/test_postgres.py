@@ -11,7 +11,6 @@ from node.indexer.runner import Indexer
 from node.indexer.sink import IndexerError, open_sink
 from tests.indexer.chainlog import CHAIN_ID, story
 from tests.indexer.test_sqlite import ListSource, analytics_queries
-from tests.pg import pg_server  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration  # starts a PostgreSQL server on loopback
 
