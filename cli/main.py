@@ -28,6 +28,7 @@ def _register() -> None:
     """Attach every command group (imported here so `shopchain --help` lists them all)."""
     from cli import account_cmds, aftersales_cmds, cosign_cmds, currency_cmds, gov_cmds, loyalty_cmds, orders_cmds
     from cli import privacy_cmds  # also adds order details, disclose and verify-disclosure
+    from cli import indexer_cmds
     from cli.chain_cmds import account, block, call, tx
     from cli.completion import completion
     from cli.contract import contract
@@ -42,7 +43,7 @@ def _register() -> None:
     for command in (contract, devnet, genesis, node, keys, tx, call, block, account, completion,
                     *orders_cmds.all_groups(), *aftersales_cmds.all_groups(), *loyalty_cmds.all_groups(),
                     *gov_cmds.all_groups(), *account_cmds.all_groups(), *currency_cmds.all_groups(),
-                    *privacy_cmds.all_groups()):
+                    *privacy_cmds.all_groups(), *indexer_cmds.all_groups()):
         main.add_command(command)
 
 

@@ -42,6 +42,8 @@ class NodeReads:
         self.me = replica.me
         self._connected, self._halted, self.submit_transaction = connected, halted, submit
         self._now_ms = now_ms  # only the simulated timestamp reads it (the next block's: max(now, head + 1))
+        #: The in-node indexer (node.indexer.runner.Indexer) chain_getEvents reads, or None when [indexer] is off.
+        self.event_index: Any = None
 
     @property
     def syncing(self) -> bool:
@@ -177,6 +179,12 @@ class NodeReads:
         return info
 
 
+def _indexed(reads: NodeReads) -> int | None:
+    """The in-node indexer's height (None: no indexer, or it has not opened its database yet)."""
+    index = reads.event_index
+    return None if index is None else index.height
+
+
 def attach_metrics(registry: Registry, reads: NodeReads, transport_stats: Callable[[], dict],
                    transport_counters: Callable[[], dict]) -> dict[str, Counter | Gauge | Histogram]:
     """Register the node's metric families and bind its gauges; returns the families by name."""
@@ -192,6 +200,8 @@ def attach_metrics(registry: Registry, reads: NodeReads, transport_stats: Callab
         "shopchain_p2p_unauthenticated_connections": lambda: transport_stats().get("unauthenticated_connections", 0),
         "shopchain_preview_hits": lambda: chain.speculation_hits,
         "shopchain_mailbox_envelopes": lambda: getattr(getattr(reads, "_mailbox", None), "count", 0),
+        "shopchain_indexer_height": lambda: _indexed(reads) or 0,
+        "shopchain_indexer_lag_blocks": lambda: 0 if _indexed(reads) is None else max(0, chain.height - _indexed(reads)),
     }
     for name, probe in probes.items():
         f[name].set_function(probe)  # type: ignore[attr-defined]

@@ -42,7 +42,9 @@ from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_MAILB
                             ENVELOPE_STATESYNC, ENVELOPE_TXS)
 from node.gossip import Gossip
 from node.mailbox import Mailbox, MailboxError
-from node.ops.config import ConfigError, parse_peer_addresses, rpc_limits
+from node.indexer.runner import IndexerThread, Indexer, StoreSource
+from node.indexer.sink import IndexerError, open_sink
+from node.ops.config import ConfigError, index_db_url, parse_peer_addresses, rpc_limits
 from node.ops.home import load_home
 from node.ops.logs import setup_logging
 from node.ops.metrics import Registry
@@ -101,6 +103,8 @@ class Node:
         self.transport: Transport | None = None
         self.reads = NodeReads(self.genesis, self.node_id, self.chain, self.mempool, self.replica,
                                self._connected_peers, lambda: self.halted, self.submit_transaction)
+        self.indexer = self._make_indexer()
+        self.reads.event_index = self.indexer.indexer if self.indexer is not None else None
         self.mailbox = Mailbox(self.kv, self.genesis.chain_id, self.reads.signer_account, self.reads.enc_key_of,
                                lambda: int(time.time() * 1000), self.sync_writes)
         self.metrics = Registry()
@@ -123,6 +127,18 @@ class Node:
             log.info("re-admitted journaled transactions", extra={"count": len(self.gossip.queue)})
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
+
+    def _make_indexer(self) -> IndexerThread | None:
+        """``[indexer]``: the SQL index fed from this node's block store on its own thread (node/indexer)."""
+        if not self.config.get("indexer", "enabled"):
+            return None
+        try:
+            sink = open_sink(index_db_url(self.config))
+        except IndexerError as exc:
+            self.kv.close()
+            raise ConfigError(f"[indexer] db_url: {exc}") from None
+        source = StoreSource(self.chain.blocks, self.genesis.chain_id, to_hex(self.genesis.genesis_hash))
+        return IndexerThread(Indexer(sink, source, self.config.get("indexer", "batch_blocks")))
 
     def _connected_peers(self) -> list[bytes]:
         return self.transport.connected_peers() if self.transport is not None else []
@@ -267,6 +283,8 @@ class Node:
             if self.transport is not None:
                 self.transport.set_peers(self.peer_addresses)
             log.info("peers changed", extra={"height": block.height, "peers": len(self.peer_addresses)})
+        if self.indexer is not None:
+            self.indexer.notify(block, outcome.receipts)
         self.m_blocks.inc()
         self.m_txs.inc(len(block.txs))
         self.m_interval.observe(interval)
@@ -386,6 +404,8 @@ class Node:
                 await self.transport.start()
             log.info("node started", extra={"height": self.chain.height, "rpc": f"{host}:{port}",
                                             "p2p": self.config.get("p2p", "listen"), "validators": len(self.replica.validators)})
+            if self.indexer is not None:
+                self.indexer.start()  # catches up from the store, then indexes each commit off the event loop
             ticker = asyncio.create_task(self._tick_loop())
             self.gossip.flush()
             self.core.drive()
@@ -397,6 +417,8 @@ class Node:
             self.proposer.stop()
             await self.transport.stop()
             await runner.cleanup()
+            if self.indexer is not None:
+                self.indexer.stop()  # before the store closes: the thread reads it
             self.kv.close()
         return 2 if self.halted else 0
 

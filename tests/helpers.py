@@ -47,10 +47,12 @@ def make_block(height: int, prev: Block | None, prev_cert: CommitCertificate | N
     return Block(header, tuple(txs), prev_cert), receipts
 
 
-def devnet_home_with_blocks(root: str, seed: str, blocks: int, txs_at: Callable[[int], int], sync: bool = True):
+def devnet_home_with_blocks(root: str, seed: str, blocks: int, txs_at: Callable[[int], int], sync: bool = True,
+                            **devnet_options):
     """A devnet layout whose first node's store holds ``blocks`` committed, certified blocks
     of buyer-1 -> merchant-acme transfers (``txs_at(height)`` of them at each height): a real
-    LevelDB store to export, damage or verify. Returns (layout, home); the store is closed."""
+    LevelDB store to export, damage or verify. Returns (layout, home); the store is closed.
+    ``devnet_options`` go to create_devnet (ports, config overrides)."""
     import os
 
     from devnet.genesis import create_devnet
@@ -60,7 +62,7 @@ def devnet_home_with_blocks(root: str, seed: str, blocks: int, txs_at: Callable[
     from node.ops.config import load_config
     from node.ops.home import read_key_file
 
-    layout = create_devnet(root, validators=4, seed=seed)
+    layout = create_devnet(root, validators=4, seed=seed, **devnet_options)
     node_keys = [read_key_file(os.path.join(h, "node_key.json")) for h in layout.node_homes]
     buyer = read_key_file(os.path.join(layout.keys_dir, "buyer-1.json"))
     merchant = read_key_file(os.path.join(layout.keys_dir, "merchant-acme.json"))

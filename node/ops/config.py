@@ -18,6 +18,8 @@ from typing import Any
 from ledger.errors import ChainError
 from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
 from node.core import chain, mempool
+from node.indexer import runner as indexer_runner
+from node.indexer import sink as indexer_sink
 from node.rpc import budget as rpc_budget
 from node.rpc import server as rpc_server
 from node.rpc.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
@@ -108,6 +110,9 @@ DEFAULTS: list[Key] = [
     Key("mempool", "nonce_window", mempool.NONCE_WINDOW, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
     Key("mempool", "max_args_bytes", mempool.MAX_TX_ARGS_BYTES, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
     Key("storage", "sync", True, "fsync every block commit and every signed consensus record before it is sent. Turning it off loses the no-equivocation guarantee across power loss: only for throwaway test networks."),
+    Key("indexer", "enabled", True, "Index committed blocks, transactions, receipts and events into SQL (docs/analytics.md) on a thread beside consensus; chain_getEvents and the explorer's timelines then read the index, so history is unbounded. The block store stays the source of truth: after a crash the index catches up from it."),
+    Key("indexer", "db_url", "", "Where the index lives: empty is an SQLite file index.sqlite in the node home; else sqlite:///path (relative to the home) or postgresql://user@host:port/database."),
+    Key("indexer", "batch_blocks", indexer_runner.IN_NODE_BATCH_BLOCKS, "Most blocks the indexer writes in one SQL transaction while it catches up.", 1, indexer_sink.MAX_BLOCKS_PER_TRANSACTION),
     Key("log", "level", "info", "Log level: debug, info, warning or error."),
     Key("log", "format", "json", "Log format: json (structured, one object per line) or text."),
 ]
@@ -116,6 +121,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 #: Hex digits of a validator public key in ``[p2p] peer_addresses``.
 PEER_KEY_HEX_DIGITS = 64
 LOG_FORMATS = ("json", "text")
+#: How an [indexer] db_url may start.
+INDEX_URL_PREFIXES = ("sqlite:///", "postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,9 @@ def _check(key: Key, value: Any) -> Any:
         parse_peer_addresses(value)
     if (key.section, key.name) == ("log", "level") and value not in LOG_LEVELS:
         raise ConfigError(f"{where}: expected one of {list(LOG_LEVELS)}, found {value!r}")
+    if (key.section, key.name) == ("indexer", "db_url") and value and not value.startswith(INDEX_URL_PREFIXES):
+        raise ConfigError(f"{where}: expected empty, sqlite:///path or postgresql://user@host:port/database, "
+                          f"found {value!r}")
     if (key.section, key.name) == ("log", "format") and value not in LOG_FORMATS:
         raise ConfigError(f"{where}: expected one of {list(LOG_FORMATS)}, found {value!r}")
     return value
@@ -194,6 +204,16 @@ def _check_host_port(where: str, value: str) -> None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{where}: expected host:port with a port in 1..65535, found {value!r}")
+
+
+def index_db_url(config: "NodeConfig") -> str:
+    """``[indexer] db_url`` with the default and a relative SQLite path resolved against the home."""
+    url = config.get("indexer", "db_url")
+    if not url:
+        return "sqlite:///" + os.path.join(os.path.abspath(config.home), "index.sqlite")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.join(os.path.abspath(config.home), url[len("sqlite:///"):])
+    return url
 
 
 def parse_peer_addresses(entries: list[str]) -> dict[bytes, str]:

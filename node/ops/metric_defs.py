@@ -62,6 +62,9 @@ NODE_METRICS: tuple[MetricDef, ...] = (
     MetricDef("shopchain_mailbox_envelopes", "gauge", "Sealed envelopes held in this node's mailbox (off chain)."),
     MetricDef("shopchain_mailbox_refusals_total", "counter",
               "Mailbox envelopes refused, by where they came from (client, peer) and the rule.", ("source", "reason")),
+    MetricDef("shopchain_indexer_height", "gauge", "Height of the last block in the SQL index (0 when [indexer] is off)."),
+    MetricDef("shopchain_indexer_lag_blocks", "gauge",
+              "Committed blocks not yet in the SQL index (head minus indexed height; 0 when [indexer] is off)."),
 )
 
 RPC_METRICS: tuple[MetricDef, ...] = (

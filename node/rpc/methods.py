@@ -10,11 +10,16 @@ loop for long: the ones that loop over blocks or run contract code are marked
 ``heavy`` (at most a few run at once) and the block scan of ``chain_getEvents`` calls
 ``ctx.work.checkpoint()`` after every block, so it runs in short slices that yield to
 the event loop and stops with a LimitExceeded error, saying how far it got and how to
-narrow the query, once its work budget is spent (node/rpc/budget.py).
+narrow the query, once its work budget is spent (node/rpc/budget.py). Where the node's SQL
+index (node/indexer, ``NodeView.event_index``) reaches, chain_getEvents reads it instead,
+on a worker thread, so a filter over years of history is one query, not a block scan.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ledger import encoding
@@ -22,6 +27,8 @@ from ledger.errors import ValidationError
 from ledger.merkle import merkle_proof
 from ledger.types import CommitCertificate
 from ledger.storage import schema
+from node.indexer.rows import attribute_text
+from node.indexer.sink import MAX_DATA_FILTERS
 from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
 from node.rpc.budget import WorkBudgetExceeded
 from node.rpc.server import Topic, subscription_methods
@@ -32,6 +39,8 @@ from node.rpc.views import args_from_json, block_json, cert_json, header_json, h
 
 if TYPE_CHECKING:
     from node.rpc.nodeview import NodeView
+
+log = logging.getLogger("shopchain.rpc")
 
 NOT_FOUND = -32004
 TOPIC_BLOCKS = "newBlocks"
@@ -48,6 +57,11 @@ MAX_EVENTS_PER_CALL = 500
 MAX_RECEIPTS_PER_EVENT_SCAN = 20_000
 #: Most event names one chain_getEvents filter may list.
 MAX_EVENT_FILTER_NAMES = 64
+#: Most blocks one chain_getRawBlocks answer holds (a remote indexer asks for runs of blocks).
+MAX_RAW_BLOCKS_PER_CALL = 32
+#: Most stored bytes (blocks and receipts) one chain_getRawBlocks answer holds; it always holds at
+#: least one block. Hex doubles it, which stays below the RPC answer limit (16 MiB by default).
+MAX_RAW_BYTES_PER_CALL = 6 * 1024 * 1024
 
 HEIGHT = Param("height", ANY, 'a block height (integer) or "latest"', required=False, default="latest")
 FULL = Param("full", BOOLEAN, "include whole transactions instead of their ids", required=False, default=False)
@@ -187,6 +201,13 @@ def make_routes(node: "NodeView") -> list[Method]:
         start = max(start, 1)
         if end < start:
             return {"events": [], "from_height": start, "to_height": end, "next_from": None}
+        index = getattr(node, "event_index", None)
+        indexed = None if index is None else index.height
+        if indexed and start <= indexed:
+            try:
+                return await _events_from_index(index, contract, names, where, start, min(end, indexed), end)
+            except Exception as exc:  # a broken index must not break the call: the block scan still answers
+                log.warning("chain_getEvents: the index failed; scanning blocks", extra={"error": repr(exc)})
         stop = min(end, start + MAX_EVENT_SCAN_BLOCKS - 1)
         events: list[dict] = []
         scanned = start - 1
@@ -212,7 +233,31 @@ def make_routes(node: "NodeView") -> list[Method]:
                 except WorkBudgetExceeded as exc:
                     raise _scan_budget_error(exc, start, scanned, end, receipts_read, len(events)) from None
         return {"events": events, "from_height": start, "to_height": scanned,
-                "next_from": scanned + 1 if scanned < end else None}
+                "next_from": scanned + 1 if scanned < end else None, "source": "scan"}
+
+    async def chain_getRawBlocks(ctx, from_height: int, count: int = MAX_RAW_BLOCKS_PER_CALL) -> dict:
+        """Stored bytes of a run of blocks with their certificates and receipts: what a remote
+        indexer (``shopchain indexer run --from``) decodes and checks against each header's roots."""
+        start = _height(node, from_height)
+        if start == 0:
+            raise RpcError(INVALID_PARAMS, "Invalid params: from_height: expected a block height of at least 1, found 0")
+        head = node.blocks.height
+        stop = min(head, start + count - 1)
+        out: list[dict] = []
+        size = 0
+        for height in range(start, stop + 1):
+            pair = node.blocks.get_stored_pair(height)
+            receipts = node.blocks.get_receipts(height)
+            if pair is None or receipts is None:
+                raise _not_found(f"block {height}")
+            raws = [r.encode() for r in receipts]
+            size += len(pair[0]) + sum(len(r) for r in raws)
+            if out and size > MAX_RAW_BYTES_PER_CALL:
+                break
+            out.append({"height": height, "block": hx(pair[0]), "certificate": hx(pair[1]),
+                        "receipts": [hx(r) for r in raws]})
+        last = out[-1]["height"]
+        return {"blocks": out, "head": head, "next_from": last + 1 if last < head else None}
 
     async def chain_getGenesis(ctx) -> dict:
         g = node.genesis
@@ -290,12 +335,24 @@ def make_routes(node: "NodeView") -> list[Method]:
                       "only events whose name is listed and whose data fields equal these values", required=False),
                 Param("from_height", ANY, "first height to scan (default 1)", required=False, default=1),
                 Param("to_height", ANY, 'last height to scan (default "latest")', required=False, default="latest")),
-               f"{{events: [{{height, tx_id, index, contract, name, data}}], from_height, to_height, next_from}}: "
-               f"at most {MAX_EVENT_SCAN_BLOCKS} blocks, about {MAX_RECEIPTS_PER_EVENT_SCAN} receipts and about "
-               f"{MAX_EVENTS_PER_CALL} events per call (whole blocks); "
+               f"{{events: [{{height, tx_id, index, contract, name, data}}], from_height, to_height, next_from, "
+               f"source, indexed_height}}: heights the node's SQL index holds ([indexer], source \"index\") are "
+               f"answered from it in one page of about {MAX_EVENTS_PER_CALL} events (whole blocks) however long "
+               f"the range; heights above the indexed one are scanned (source \"scan\"): at most "
+               f"{MAX_EVENT_SCAN_BLOCKS} blocks, about {MAX_RECEIPTS_PER_EVENT_SCAN} receipts and about "
+               f"{MAX_EVENTS_PER_CALL} events per call. "
                "next_from (null when done) is where the next page starts; a scan that runs out of its work "
                "budget answers LimitExceeded naming the heights it reached",
-               summary="Contract events of committed blocks in a bounded height range.", heavy=True),
+               summary="Contract events of committed blocks, paged; served from the SQL index where it reaches.",
+               heavy=True),
+        Method("chain_getRawBlocks", chain_getRawBlocks,
+               (Param("from_height", Int(1), "first height"),
+                Param("count", Int(1, MAX_RAW_BLOCKS_PER_CALL), "most blocks wanted", required=False,
+                      default=MAX_RAW_BLOCKS_PER_CALL)),
+               f"{{blocks: [{{height, block, certificate, receipts: [...]}}] (stored bytes, 0x-hex), head, next_from}}: "
+               f"at most {MAX_RAW_BLOCKS_PER_CALL} blocks and about {MAX_RAW_BYTES_PER_CALL // (1024 * 1024)} MiB "
+               "of stored bytes per call (at least one block); each receipts list hashes to its block's receipts root",
+               summary="Committed blocks with their receipts as stored, for indexers and archives.", heavy=True),
         Method("chain_getGenesis", chain_getGenesis, (),
                "chain id, genesis hash and time, organisations, validators (names, keys, addresses), genesis accounts",
                summary="The consortium this chain was started with."),
@@ -308,6 +365,29 @@ def make_routes(node: "NodeView") -> list[Method]:
               'optional {"contract": name, "name": event name}: only matching events'),
     ])
     return routes
+
+
+async def _events_from_index(index: Any, contract: str, names: set[str], where: dict, start: int, stop: int,
+                             end: int) -> dict:
+    """chain_getEvents answered from the SQL index (node/indexer) for heights start..stop (stop: the indexed
+    height or the range's end), read on a worker thread. Pages end with a whole block, like the scan's: the
+    one holding the MAX_EVENTS_PER_CALL-th event. Attribute text pre-filters the data equalities in SQL; the
+    exact JSON comparison below is the scan's, so both paths give the same events."""
+    # null also matches a missing field, and a value too long to be stored as an attribute is not one: the
+    # exact check below decides those; at most MAX_DATA_FILTERS equalities go to SQL (the check covers the rest)
+    texts = [(k, attribute_text(v)) for k, v in sorted(where.items()) if v is not None]
+    prefilter = dict([(k, t) for k, t in texts if t is not None][:MAX_DATA_FILTERS])
+    rows, last = await asyncio.to_thread(index.sink.events_page, contract, sorted(names), prefilter, start, stop,
+                                         MAX_EVENTS_PER_CALL)
+    events = []
+    for height, tx_index, _, tx_id, event_contract, name, data_json in rows:
+        data = json.loads(data_json)
+        if where and not all(isinstance(data, dict) and data.get(k) == v for k, v in where.items()):
+            continue
+        events.append({"height": height, "tx_id": tx_id, "index": tx_index, "contract": event_contract,
+                       "name": name, "data": data})
+    return {"events": events, "from_height": start, "to_height": last,
+            "next_from": last + 1 if last < end else None, "source": "index", "indexed_height": index.height}
 
 
 def _scan_budget_error(exc: WorkBudgetExceeded, start: int, scanned: int, end: int, receipts: int,

@@ -22,8 +22,11 @@ const LATEST_TXS = 15;
 const TX_LOOKBACK_BLOCKS = 500;
 /** Requests in one JSON-RPC batch (the node's default limit is 100). */
 const BATCH_SIZE = 100;
-/** Pages of chain_getEvents one lookup may read (each covers up to 2,000 blocks). */
+/** Block-scan pages of chain_getEvents one lookup may read (each covers up to 2,000 blocks not yet in the
+ * node's SQL index). Pages the index answers (source "index") cover any range and are not counted here. */
 const MAX_EVENT_PAGES = 25;
+/** Index pages one lookup may read (each ends after about 500 events): a bound on a runaway loop only. */
+const MAX_INDEX_PAGES = 2000;
 /** Service records shown on a passport. */
 const SERVICE_LOG_LIMIT = 100;
 /** Wait before reconnecting the live websocket. */
@@ -110,20 +113,28 @@ async function view(contract, method, ...args) {
   return (await rpc("chain_call", contract, method, args)).result;
 }
 
-/** Every matching event in [from, latest], page by page, at most MAX_EVENT_PAGES pages. */
+/** Every matching event in [from, latest], page by page: the whole history the node's index holds
+ * (one page per ~500 events), then at most MAX_EVENT_PAGES block-scan pages above the indexed height. */
 async function scanEvents(contract, filters, from) {
   const events = [];
   let next = Math.max(1, from || 1);
-  let pages = 0;
+  let scanPages = 0;
+  let indexPages = 0;
+  let indexed = null;
   let last = next - 1;
-  while (next !== null && pages < MAX_EVENT_PAGES) {
+  while (next !== null && scanPages < MAX_EVENT_PAGES && indexPages < MAX_INDEX_PAGES) {
     const page = await rpc("chain_getEvents", contract, filters, next, "latest");
     events.push(...page.events);
     last = page.to_height;
     next = page.next_from;
-    pages += 1;
+    if (page.source === "index") {
+      indexPages += 1;
+      indexed = page.indexed_height;
+    } else {
+      scanPages += 1;
+    }
   }
-  return { events, from: Math.max(1, from || 1), to: last, complete: next === null };
+  return { events, from: Math.max(1, from || 1), to: last, complete: next === null, indexed };
 }
 
 // --- DOM helpers (text only) ------------------------------------------------------------
@@ -288,8 +299,9 @@ function timeline(events, describe) {
 }
 
 function scanNote(scan) {
-  const text = `Events scanned from block ${scan.from} to ${scan.to}` +
-    (scan.complete ? "." : ` (stopped after ${MAX_EVENT_PAGES} pages; older or newer events are not shown).`);
+  const source = scan.indexed !== null ? ` (from the node's index up to block ${scan.indexed})` : "";
+  const text = `Events read from block ${scan.from} to ${scan.to}${source}` +
+    (scan.complete ? "." : ` (stopped after ${MAX_EVENT_PAGES} block-scan pages; newer events are not shown).`);
   return el("p", { class: "muted" }, text);
 }
 
