@@ -160,10 +160,17 @@ export class Client {
     return this.request("account_get", to0x(address));
   }
 
-  /** A read-only contract view (`chain_call`); the answer's `result` as JSON (bytes 0x-hex). */
+  /**
+   * A read-only contract view (`chain_call`); the answer's `result` as JSON (bytes 0x-hex).
+   * Nodes run views on the latest state only; prove older state with `provenValue`.
+   */
   async call(contract: string, method: string, args: readonly Encodable[] = [], height: number | "latest" = "latest"): Promise<Json> {
-    const answer = await this.request<{ result: Json }>("chain_call", contract, method, args.map(jsonArg), height);
-    return answer.result;
+    return (await this.view(contract, method, args, height)).result;
+  }
+
+  /** `chain_call` with the height it ran at and the gas it used. */
+  async view(contract: string, method: string, args: readonly Encodable[] = [], height: number | "latest" = "latest"): Promise<{ height: number; result: Json; gas_used: number }> {
+    return this.request<{ height: number; result: Json; gas_used: number }>("chain_call", contract, method, args.map(jsonArg), height);
   }
 
   async getReceipt(txId: string): Promise<ReceiptAnswer> {

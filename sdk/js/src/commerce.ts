@@ -62,9 +62,10 @@ export function cancelOrder(orderId: bigint | number): ContractCall {
   return { contract: "orders", method: "cancel", args: [vmInt(orderId, "order_id", 0n)] };
 }
 
-/** ledger.balance_of(account) in minor units, at `height` (default the head). */
-export async function balanceOf(client: Client, account: Uint8Array, height: number | "latest" = "latest"): Promise<bigint> {
-  return toBigInt(await client.call("ledger", "balance_of", [bytes32(account, "account")], height));
+/** ledger.balance_of(account) in minor units at the head, with the height it was read at. */
+export async function balanceOf(client: Client, account: Uint8Array): Promise<{ height: number; balance: bigint }> {
+  const answer = await client.view("ledger", "balance_of", [bytes32(account, "account")]);
+  return { height: answer.height, balance: toBigInt(answer.result) };
 }
 
 /** orders.get_order(order_id): the order record as JSON (bytes 0x-hex), or null. */
