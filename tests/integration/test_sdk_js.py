@@ -2,7 +2,8 @@
 ledger.transfer, waits for the receipt over the websocket, verifies the receipt proof and state
 proofs of the recipient's balance offline (sdk/js/test/devnet.ts), and this test checks through
 node.client that the balance moved exactly once and that the Python verifier accepts the same
-receipt. Without node/npm, or when `npm ci` cannot fetch the packages, it skips and says why."""
+receipt; and runs the SDK's own unit tests (every shared protocol vector, Wycheproof and
+speccheck) so CI checks the vectors in both languages. Without node/npm, or when `npm ci` cannot fetch the packages, it skips and says why."""
 
 from __future__ import annotations
 
@@ -45,6 +46,15 @@ def built_sdk() -> Path:
     build = _run([npm, "run", "build"], timeout=300)
     assert build.returncode == 0, f"npm run build failed:\n{build.stdout[-3000:]}\n{build.stderr[-3000:]}"
     return SDK / "dist" / "test" / "devnet.js"
+
+
+def test_the_typescript_sdk_passes_the_shared_vectors_and_its_unit_tests(built_sdk):
+    """The same vectors the Python tests check (protocol_*.json, Wycheproof, speccheck), in TypeScript."""
+    tests = sorted(str(p) for p in (SDK / "dist" / "test").glob("*.test.js"))
+    assert len(tests) >= 5, tests
+    done = _run(["node", "--test", *tests], timeout=120)
+    assert done.returncode == 0, f"node --test failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    assert "# fail 0" in done.stdout and "# pass 0" not in done.stdout
 
 
 def test_the_typescript_sdk_transfers_waits_on_the_websocket_and_proves_receipt_and_balance(built_sdk, shared_devnet):
