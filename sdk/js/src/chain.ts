@@ -199,6 +199,7 @@ function checkHeaderAndCert(headerRaw: string | null, cert: CertificateJson | nu
  */
 export function verifyReceipt(answer: ReceiptAnswer, validators: TrustedValidators, chainId: string, expectedTxId?: Uint8Array | string): Receipt {
   const header = checkHeaderAndCert(answer.proof.header_raw, answer.proof.certificate, validators, chainId);
+  if (BigInt(answer.height) !== header.height) throw new ValidationError(`the answer says height ${answer.height}, its certified header is ${header.height}`);
   const raw = fromHex(answer.raw);
   const path = answer.proof.path.map(fromHex);
   if (!verifyInclusion(header.receiptsRoot, answer.index, answer.proof.receipts_size, raw, path)) {
@@ -210,9 +211,13 @@ export function verifyReceipt(answer: ReceiptAnswer, validators: TrustedValidato
   return proven;
 }
 
-/** Check a `chain_getProof` answer offline; returns the proven value (`null`: proven absent). */
+/**
+ * Check a `chain_getProof` answer offline; returns the proven value (`null`: proven absent).
+ * Pass `expectedKey` (the key you asked for): otherwise a node could prove another key.
+ */
 export function verifyStateProof(answer: ProofAnswer, validators: TrustedValidators, chainId: string, expectedKey?: Uint8Array): Uint8Array | null {
   const header = checkHeaderAndCert(answer.header_raw, answer.certificate, validators, chainId);
+  if (BigInt(answer.height) !== header.height) throw new ValidationError(`the answer says height ${answer.height}, its certified header is ${header.height}`);
   const root = fromHex(answer.state_root);
   if (!equalBytes(root, header.stateRoot)) throw new ValidationError("the proof's state root is not the certified header's");
   const key = fromHex(answer.key);

@@ -10,7 +10,7 @@ import WebSocket from "ws";
 import { fromHex, to0x } from "./bytes.js";
 import type { Signer } from "./crypto.js";
 import type { Encodable } from "./encoding.js";
-import { signTx, unsignedTx, decodeSignedTx, type SignedTx } from "./tx.js";
+import { signTx, unsignedTx, decodeSignedTx, ValidationError, type SignedTx } from "./tx.js";
 import type { ProofAnswer, ReceiptAnswer, TrustedValidators, ValidatorsAnswer } from "./chain.js";
 import { verifyStateProof, verifyValidatorSets, ValidatorSchedule } from "./chain.js";
 
@@ -218,7 +218,9 @@ export class Client {
   async provenValue(key: Uint8Array, validators: TrustedValidators, height?: number): Promise<{ height: number; value: Uint8Array | null }> {
     const h = height ?? (await this.status()).height;
     const answer = await this.getProof(key, h);
-    return { height: answer.height, value: verifyStateProof(answer, validators, await this.chainId(), key) };
+    const value = verifyStateProof(answer, validators, await this.chainId(), key); // the key asked for, not the node's
+    if (answer.height !== h) throw new ValidationError(`asked for the state at height ${h}, the node proved height ${answer.height}`);
+    return { height: answer.height, value };
   }
 
   // --- writes -------------------------------------------------------------------------

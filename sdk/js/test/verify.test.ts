@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  fromHex, KeySigner, to0x, toHex, ValidationError, ValidatorSchedule, verifyReceipt, verifyStateProof, verifyValidatorSets,
+  Client, fromHex, KeySigner, to0x, toHex, ValidationError, ValidatorSchedule, verifyReceipt, verifyStateProof, verifyValidatorSets,
   type ProofAnswer, type ReceiptAnswer, type ValidatorsAnswer,
 } from "../src/index.js";
 import { readVector } from "./vectors.js";
@@ -57,6 +57,7 @@ test("verifyReceipt: every receipt of the certified block proves; each lie is ca
   assert.throws(() => verifyReceipt(a, keys.slice(1), chainId), ValidationError); // not the trusted set
   assert.throws(() => verifyReceipt(a, keys, chainId, other.tx_id), ValidationError); // asked for another tx
   assert.throws(() => verifyReceipt({ ...a, index: 1 }, keys, chainId), ValidationError); // wrong leaf position
+  assert.throws(() => verifyReceipt({ ...a, height: 3 }, keys, chainId), ValidationError); // a height the header does not have
   assert.throws(() => verifyReceipt({ ...a, raw: other.raw }, keys, chainId), ValidationError); // another receipt
   assert.throws(() => verifyReceipt({ ...a, proof: { ...a.proof, certificate: null } }, keys, chainId), ValidationError);
   // a certificate signed by keys outside the set (a node's own quorum) does not count
@@ -81,6 +82,7 @@ test("verifyStateProof: presence and absence under the certified root; a swapped
   assert.throws(() => verifyStateProof({ ...absent, value: "0x01" }, keys, chainId), ValidationError);
   assert.throws(() => verifyStateProof({ ...present, state_root: "0x" + "00".repeat(32) }, keys, chainId), ValidationError);
   assert.throws(() => verifyStateProof(present, keys, chainId, fromHex("ffff")), ValidationError); // proof of another key
+  assert.throws(() => verifyStateProof({ ...present, height: 1 }, keys, chainId), ValidationError); // another height
   assert.throws(() => verifyStateProof({ ...present, header_raw: null, certificate: null }, keys, chainId), ValidationError);
 });
 
@@ -103,4 +105,14 @@ test("verifyValidatorSets: a change is proven by the certified header naming it;
   const unproven = answer(set);
   unproven.schedule[1]!.proof = null;
   assert.equal(verifyValidatorSets(unproven, keys, chainId).entries.length, 1); // not proven yet: left out
+});
+
+test("Client.provenValue refuses a node that proves another key or another height than asked", async () => {
+  const a = proofAnswer(0);
+  const fake = (async () => new Response(JSON.stringify({ jsonrpc: "2.0", id: 1, result: a }))) as unknown as typeof fetch;
+  const client = new Client("http://node", { chainId, fetch: fake });
+  const got = await client.provenValue(fromHex(a.key), keys, 2);
+  assert.equal(got.value === null ? null : to0x(got.value), a.value);
+  await assert.rejects(client.provenValue(fromHex("ffffff"), keys, 2), ValidationError);
+  await assert.rejects(client.provenValue(fromHex(a.key), keys, 3), ValidationError);
 });
