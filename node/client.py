@@ -148,11 +148,14 @@ class Client:
 
     def proven_value(self, key: bytes, height: int, validators: "Sets") -> bytes | None:
         """The state value at ``key`` after block ``height``, checked against its certified header
-        (at height 0, the genesis state, there is no certificate and the answer is taken as given)."""
+        (the answer must be for that key and height; at height 0, the genesis state, there is no
+        certificate and the answer is taken as given)."""
         answer = self.request("chain_getProof", to_hex(key), height)
         if answer.get("header") is None:
+            if height != 0 or answer.get("height") != 0 or answer.get("key") != to_hex(key):
+                raise ValidationError(f"the node answered no certified header for the state at height {height}")
             return unhex(answer.get("value"))
-        return verify_state_proof(answer, validators, self.chain_id or self.status()["chain_id"])
+        return verify_state_proof(answer, validators, self.chain_id or self.status()["chain_id"], key=key, height=height)
 
     def contract_scalars(self, contract: str) -> dict:
         """{contract, height, code_hash, values: {name: value}}: every storage variable without keys
@@ -358,8 +361,12 @@ def verify_validator_sets(answer: dict, genesis_keys: Sequence[bytes], chain_id:
     return schedule
 
 
-def verify_receipt(receipt: dict, validators: Sets, chain_id: str) -> Receipt:
-    """Check a ``chain_getReceipt`` answer offline; return the proven receipt or raise ValidationError."""
+def verify_receipt(receipt: dict, validators: Sets, chain_id: str, tx_id: bytes | str | None = None) -> Receipt:
+    """Check a ``chain_getReceipt`` answer offline; return the proven receipt or raise ValidationError.
+
+    Pass ``tx_id`` (the id you asked for): without it a node could answer, with a valid
+    proof, the receipt of another transaction, and only the answer's own field would say so.
+    """
     proof = receipt["proof"]
     header = _check_header_and_cert(proof, validators, chain_id)
     raw = unhex(receipt["raw"])
@@ -369,16 +376,29 @@ def verify_receipt(receipt: dict, validators: Sets, chain_id: str) -> Receipt:
     proven = Receipt.decode(raw)
     if to_hex(proven.tx_id) != receipt["tx_id"]:
         raise ValidationError("the proven receipt is for another transaction")
+    if tx_id is not None and to_hex(proven.tx_id) != (tx_id if isinstance(tx_id, str) else to_hex(tx_id)).lower():
+        raise ValidationError(f"the proven receipt is for transaction {to_hex(proven.tx_id)}, not the one asked for")
     return proven
 
 
-def verify_state_proof(answer: dict, validators: Sets, chain_id: str) -> bytes | None:
-    """Check a ``chain_getProof`` answer offline; return the proven value (None = absent)."""
+def verify_state_proof(answer: dict, validators: Sets, chain_id: str, key: bytes | None = None,
+                       height: int | None = None) -> bytes | None:
+    """Check a ``chain_getProof`` answer offline; return the proven value (None = absent).
+
+    Pass the ``key`` and ``height`` you asked for: the proof is checked for the key and
+    certified header the answer names, so without them a node could answer a valid proof
+    of another key (another account's balance) or of another height.
+    """
     header = _check_header_and_cert(answer, validators, chain_id)
     root = unhex(answer["state_root"])
     if root != header.state_root:
         raise ValidationError("the proof's state root is not the certified header's")
+    proven_key = unhex(answer["key"])
+    if key is not None and proven_key != key:
+        raise ValidationError(f"the proof is for state key {answer['key']}, not the one asked for ({to_hex(key)})")
+    if height is not None and header.height != height:
+        raise ValidationError(f"the proof is for height {header.height}, not the one asked for ({height})")
     value = unhex(answer["value"])
-    if not verify_proof(root, unhex(answer["key"]), value, encoding.decode(unhex(answer["proof"]))):
+    if not verify_proof(root, proven_key, value, encoding.decode(unhex(answer["proof"]))):
         raise ValidationError("the state proof does not verify against the certified root")
     return value

@@ -309,8 +309,11 @@ def make_routes(node: "NodeView") -> list[Method]:
                "the transaction id, once admitted to the mempool", summary="Submit a signed transaction."),
         Method("chain_call", chain_call,
                (Param("contract", Str(max_len=64), "contract name"), Param("method", Str(max_len=64), "view method"),
-                Param("args", Array(ANY), "arguments converted by the method's ABI types"), HEIGHT),
-               "the view's return value", summary="Run a read-only contract view.", heavy=True),
+                Param("args", Array(ANY), "arguments converted by the method's ABI types"),
+                Param("height", ANY, '"latest" or the head height: views run on the latest state (older heights are '
+                      'refused; prove an old value with chain_getProof)', required=False, default="latest")),
+               "{height, result (the view's return value), gas_used}", summary="Run a read-only contract view.",
+               heavy=True),
         Method("chain_getProof", chain_getProof, (Param("key", HEX, "state key (0x-hex)"), HEIGHT),
                "value and inclusion/non-inclusion proof against the certified state root",
                summary="A state proof a light client can check."),

@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from node.client import AsyncClient, Client, verify_receipt
+from ledger.errors import ValidationError
+from node.client import AsyncClient, Client, storage_state_key, verify_receipt, verify_state_proof
 
 pytestmark = pytest.mark.integration
 
@@ -67,5 +68,35 @@ def test_a_storage_entry_is_proven_against_the_certified_root_by_its_abi_key(net
     client = Client(net.urls[3])
     merchant = net.keys["merchant-globex"].public_key
     proven = client.proven_storage("ledger", "balances", merchant)
-    assert proven["value"] == client.call("ledger", "balance_of", merchant, height=proven["height"])
+    # Nothing in this module moves the balance between the two reads (views run on the latest state).
+    assert proven["value"] == client.call("ledger", "balance_of", merchant)
     assert client.proven_storage("ledger", "balances", b"\x09" * 32)["value"] is None  # absence, proven
+
+
+def test_a_valid_proof_of_another_key_height_or_transaction_is_refused(net):
+    """A node answering a different (correctly proven) entry than the one asked for is caught."""
+    client = Client(net.urls[0])
+    status = client.status()
+    validators = _validators(net)
+    asked = storage_state_key("ledger", "balances", ["bytes"], net.keys["merchant-globex"].public_key)
+    other = storage_state_key("ledger", "balances", ["bytes"], net.keys["buyer-2"].public_key)
+    answer = client.request("chain_getProof", "0x" + other.hex(), status["height"])
+    assert verify_state_proof(answer, validators, status["chain_id"], key=other, height=status["height"]) is not None
+    with pytest.raises(ValidationError, match="not the one asked for"):
+        verify_state_proof(answer, validators, status["chain_id"], key=asked)
+    with pytest.raises(ValidationError, match="not the one asked for"):
+        verify_state_proof(answer, validators, status["chain_id"], key=other, height=status["height"] - 1)
+
+    class Lying(Client):
+        def request(self, method, *params):
+            if method == "chain_getProof":
+                return answer  # always the proof of `other`
+            return super().request(method, *params)
+
+    with pytest.raises(ValidationError, match="not the one asked for"):
+        Lying(net.urls[0]).proven_value(asked, status["height"], validators)
+    receipt = client.transact(net.keys["buyer-2"], "ledger", "transfer", net.keys["merchant-globex"].public_key, 1)
+    proof = client.receipt(receipt["tx_id"])
+    assert verify_receipt(proof, validators, status["chain_id"], tx_id=receipt["tx_id"])
+    with pytest.raises(ValidationError, match="not the one asked for"):
+        verify_receipt(proof, validators, status["chain_id"], tx_id="0x" + "00" * 32)
