@@ -107,6 +107,7 @@ DEFAULTS: list[Key] = [
     Key("mempool", "max_per_sender", mempool.MAX_PER_SENDER, "Most pending transactions of one sender.", 1, 1_000_000),
     Key("mempool", "nonce_window", mempool.NONCE_WINDOW, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
     Key("mempool", "max_args_bytes", mempool.MAX_TX_ARGS_BYTES, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
+    Key("storage", "retain_states", 0, "State versions kept: the head's and those of the heights just below it; older trie nodes are deleted (ledger/state_prune.py), and proofs or reads at a pruned height are refused naming the oldest height kept. The state-sync snapshot heights offered are kept too. 0 = archive (every state kept).", 0, 10**12),
     Key("storage", "sync", True, "fsync every block commit and every signed consensus record before it is sent. Turning it off loses the no-equivocation guarantee across power loss: only for throwaway test networks."),
     Key("log", "level", "info", "Log level: debug, info, warning or error."),
     Key("log", "format", "json", "Log format: json (structured, one object per line) or text."),
