@@ -384,11 +384,7 @@ class StateStore:
                 f"state diff was computed on root {diff.base_root.hex()} but the store is at {self._root.hex()}: "
                 f"expected a diff of the latest committed state (was another block committed first?)"
             )
-        cache = self.cache
-        for node_hash in diff.replaced_branches:
-            cache.discard(node_hash)
-        for branch in diff.new_branches:
-            cache.put(branch)
+        self.cache.replace(diff.replaced_branches, diff.new_branches)
         self._root = diff.root
         self.height = diff.height
 

@@ -242,6 +242,18 @@ class NodeCache:
     def discard(self, node_hash: bytes) -> None:
         self._entries.pop(node_hash, None)
 
+    def replace(self, dropped: "tuple[bytes, ...] | list[bytes]", added: "tuple[Branch, ...]") -> None:
+        """``discard`` each of ``dropped`` and ``put`` each (sealed) branch of ``added``, in bulk:
+        a commit swaps thousands, and one call per branch cost as much as the swap itself."""
+        entries = self._entries
+        pop = entries.pop
+        for node_hash in dropped:
+            pop(node_hash, None)
+        entries.update({branch.hash: (branch.path, branch.here, branch.children, branch.leaf_keys)  # type: ignore[misc]
+                        for branch in added})
+        if len(entries) > self.limit:
+            self._evict()
+
     def __contains__(self, node_hash: bytes) -> bool:
         return node_hash in self._entries
 

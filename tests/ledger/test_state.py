@@ -610,10 +610,12 @@ def test_commit_benchmark_runs_and_reports_the_agreed_fields(tmp_path) -> None:
     assert [line["metric"] for line in lines] == [
         "state_commit_200_of_3k",
         "state_commit_200_of_3k_compute_cpu",
+        "state_commit_200_of_3k_bytes",
+        "state_commit_200_of_3k_pruned",
         "state_commit_200_of_3k_cold_cache",
     ]
     for line in lines:
         assert set(line) == {"bench", "metric", "value", "unit", "baseline", "ratio"}
-        assert line["bench"] == "ledger" and line["unit"] == "s"
+        assert line["bench"] == "ledger" and line["unit"] == ("bytes" if line["metric"].endswith("_bytes") else "s")
         assert line["value"] > 0 and line["baseline"] > 0
         assert line["ratio"] == pytest.approx(line["value"] / line["baseline"], rel=0.02)  # value is rounded to 1 us

@@ -229,3 +229,17 @@ def test_a_damaged_death_row_is_reported_not_half_applied() -> None:
     kv.write([(state_death_row_key(0), b"\x00" * 33)])
     with pytest.raises(StorageError, match="death row 0 holds 33 bytes: expected a multiple of 32"):
         pruner.plan(1, 10)
+
+
+def test_the_disk_benchmark_runs_and_reports_the_agreed_fields(tmp_path) -> None:
+    from bench.state_bench import DISK_RETAIN_STATES, run_disk
+
+    lines = run_disk([300], str(tmp_path))
+    assert [line["metric"] for line in lines] == [
+        "disk_bytes_per_tx_300_archive", f"disk_bytes_per_tx_300_retain{DISK_RETAIN_STATES}",
+        "disk_bytes_per_tx_300_archive_compacted", f"disk_bytes_per_tx_300_retain{DISK_RETAIN_STATES}_compacted"]
+    for line in lines:
+        assert set(line) == {"bench", "metric", "value", "unit", "baseline", "ratio"}
+        assert line["unit"] == "bytes/tx" and line["value"] > 0 and line["baseline"] > 0
+    with pytest.raises(ValueError, match="expected transaction counts in 1..10,000,000, found \\[0\\]"):
+        run_disk([0])
