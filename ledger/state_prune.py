@@ -42,6 +42,16 @@ then reaches back to the older of them). ``retain_states = 0`` is archive mode:
 nothing is pruned, but death rows are still written (32 bytes per dead node), so a
 node can turn pruning on later and reclaim everything. Reads of a pruned height are
 refused by ``check_retained`` with the oldest height kept.
+
+Cost, measured by ``python -m bench.state_bench`` (200k keys, 4,000-key commits, a
+loaded 2-core machine): the commit itself writes 8 bytes more per new node and 32
+per dead one (~9% more bytes, no more CPU); the pruning step in the same batch reads
+~8,700 dead nodes (about 9 us each, mostly from table files) and deletes them, which
+made that block commit ~0.33 s instead of ~0.16 s. On disk, a workload rewriting the
+same 20,000 keys (``--disk``) takes ~97 MB after 100k and after 1M transactions with
+``retain_states = 100``, against 2.8 GB (linear) in archive mode. The reads are the
+price of writing blindly at commit time; a filter of recent births kept in memory
+could skip most of them and is not built.
 """
 
 from __future__ import annotations
