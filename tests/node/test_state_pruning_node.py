@@ -18,6 +18,7 @@ from ledger.storage.leveldb import LevelDBKV
 from ledger.state_trie import Branch, decode_node, node_payload
 from node.core.chain import Chain
 from node.ops.config import load_config
+from node.ops.verify import verify_store
 from node.rpc.jsonrpc import CallContext
 from node.service import Node
 from node.statesync.fetch import StateFetcher
@@ -130,11 +131,16 @@ def test_a_pruning_node_keeps_its_two_latest_snapshots_and_a_newcomer_fetches_on
                 answer, refused = server.answer_nodes(peer, request.hashes)
                 assert refused == "" and fetcher.on_nodes(peer, answer) == ""
         fetcher.finish()
-        newcomer = Chain(mem, genesis, sync=False, retain_states=1, snapshot_interval=INTERVAL)
+        newcomer = Chain(mem, genesis, sync=False, retain_states=1)  # serves no snapshots: keeps the head only
         for height in range(11, BLOCKS + 1):
             newcomer.commit(chain.blocks.get_block(height), chain.blocks.get_certificate(height))
-        assert newcomer.state.root == chain.state.root
+        assert newcomer.state.root == chain.state.root and newcomer.state_pruner.pruned_below == BLOCKS
         newcomer.state.check_flat_table()
+        # Its base state (10) is pruned: verify cannot replay from it, says so and checks the head state.
+        report = verify_store(mem, genesis)
+        assert report.ok, report.problem
+        assert report.checks[0].startswith("the state at the base 10 is pruned (this store keeps states from "
+                                           f"height {BLOCKS})") and report.checked == 0 and report.state_entries > 0
         # Without the snapshot floor the window is the head alone, and a snapshot below it is not offered.
         bare = Chain(kv, genesis, sync=False, retain_states=1)
         assert bare.state_pruner.pruned_below == BLOCKS
