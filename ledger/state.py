@@ -2,9 +2,12 @@
 
 How it works: the state lives in the node's KVStore in two forms. The Merkle trie
 (``ledger.state_trie``, hashing and proofs in ``ledger.state_proof``) is stored node by
-node under ``schema.state_node_key(hash)``; nodes are content-addressed and never
-deleted, so any root ever committed can still be read (``get_at``) and proved
-(``prove``). Beside it a flat table ``schema.state_value_key(key) -> value`` holds the
+node under ``schema.state_node_key(hash)``, each with the height it was written at;
+nodes are content-addressed, so any retained root can still be read (``get_at``) and
+proved (``prove``). Each commit also records its death row (the nodes it removed
+from the trie, ``schema.state_death_row_key``), from which ``ledger.state_prune``
+deletes the nodes of heights that fall out of the window a node retains (all of
+them, in archive mode, are kept). Beside it a flat table ``schema.state_value_key(key) -> value`` holds the
 latest values, which makes the common read one LevelDB get and lets ``iterate`` walk a
 key prefix in key order.
 
@@ -14,7 +17,7 @@ through to the flat table. ``commit`` applies the pending writes to the trie in 
 batched pass, which also finds which of them change nothing (a put of the current
 value, a delete of an absent key) without reading old values, and returns a
 ``StateDiff``: the new root, the net changes and the KV operations (new nodes and
-flat-table puts/deletes). It writes nothing: the caller puts ``diff.ops`` into the
+flat-table puts/deletes, the death row). It writes nothing: the caller puts ``diff.ops`` into the
 block's single atomic batch and then calls ``StateStore.mark_committed``, which moves
 the root and swaps the replaced branches for the new ones in the node cache. An
 overlay whose block does not commit is simply dropped.
@@ -61,7 +64,8 @@ from ledger.state_proof import (
 )
 from ledger.state_trie import Branch, Leaf, NodeCache, NodeReader, TrieUpdate, paused_cycle_collector
 from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
-from ledger.storage.schema import STATE_NODE_PREFIX, STATE_VALUE_PREFIX, state_node_key
+from ledger.storage.schema import (STATE_NODE_PREFIX, STATE_VALUE_PREFIX, encode_height, state_death_row_key,
+                                   state_node_key)
 
 #: Most entries one ``iterate`` call returns; page with a longer prefix or a start key.
 MAX_ITERATE_ITEMS = 10_000
@@ -128,14 +132,25 @@ class StateDiff:
     new_branches: tuple[Branch, ...] = field(default=(), compare=False, repr=False)
     #: Hashes of the branches this diff supersedes, which the store drops from its cache.
     replaced_branches: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
+    #: The height this diff commits (the birth height of its new nodes, the key of its death row).
+    height: int = 0
+    #: Hashes of the stored nodes the diff removes from the trie (its death row, also in ``ops``).
+    dead: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
 
 
 class StateStore:
     """The committed state over a KVStore, at its latest root and every retained one."""
 
-    def __init__(self, kv: KVStore, root: bytes = EMPTY_ROOT, cache: NodeCache | None = None) -> None:
+    def __init__(self, kv: KVStore, root: bytes = EMPTY_ROOT, cache: NodeCache | None = None,
+                 height: int = -1) -> None:
         check_root(root)
+        if type(height) is not int or height < -1:
+            raise ValidationError(f"state height: expected an int >= -1 (-1: nothing committed yet), found {height!r}")
         self.kv = kv
+        #: The height of ``root``: overlays commit at ``height + 1`` (genesis is height 0). It is the
+        #: birth height of the nodes they write, which pruning relies on, so a store that commits
+        #: (node.core.chain) must be opened at its true height.
+        self.height = height
         self.cache = cache if cache is not None else NodeCache()
         self._reader = NodeReader(kv.get, self.cache)
         #: Called with every CorruptionError a read (proof, historical or verified read) is about to raise.
@@ -369,12 +384,9 @@ class StateStore:
                 f"state diff was computed on root {diff.base_root.hex()} but the store is at {self._root.hex()}: "
                 f"expected a diff of the latest committed state (was another block committed first?)"
             )
-        cache = self.cache
-        for node_hash in diff.replaced_branches:
-            cache.discard(node_hash)
-        for branch in diff.new_branches:
-            cache.put(branch)
+        self.cache.replace(diff.replaced_branches, diff.new_branches)
         self._root = diff.root
+        self.height = diff.height
 
     def apply(self, diff: StateDiff, sync: bool = True) -> None:
         """Write ``diff.ops`` on their own and move to ``diff.root`` (genesis, tests, tools)."""
@@ -543,12 +555,19 @@ class StateOverlay:
             root = update.apply(items)
             unchanged = update.unchanged
             changes = {key: value for _, key, value in items if key not in unchanged}
+            height = self._store.height + 1
+            birth = encode_height(height)
+            new_nodes = update.new_nodes
             ops: list[tuple[bytes, bytes | None]] = [
-                (STATE_NODE_PREFIX + node_hash, node.encode() if type(node) is Leaf else node.encoded)
-                for node_hash, node in update.new_nodes.items()
+                (STATE_NODE_PREFIX + node_hash, birth + (node.encode() if type(node) is Leaf else node.encoded))
+                for node_hash, node in new_nodes.items()
             ]
             ops.extend((STATE_VALUE_PREFIX + key, value) for key, value in changes.items())
-            branches = tuple(node for node in update.new_nodes.values() if type(node) is Branch)
-            self._diff = StateDiff(self.base_root, root, ops, changes, branches, tuple(update.replaced))
+            # A node removed at one place and written again by the same commit stays alive.
+            dead = tuple(node_hash for node_hash in update.replaced + update.dead_leaves if node_hash not in new_nodes)
+            if dead:
+                ops.append((state_death_row_key(height), b"".join(dead)))
+            branches = tuple(node for node in new_nodes.values() if type(node) is Branch)
+            self._diff = StateDiff(self.base_root, root, ops, changes, branches, tuple(update.replaced), height, dead)
         self._diff_version = self._version
         return self._diff

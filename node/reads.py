@@ -120,6 +120,10 @@ class NodeReads:
     def state_proof(self, key: bytes, root: bytes) -> tuple[bytes | None, list]:
         return self.chain.state.get_at(root, key), self.chain.state.prove(key, root)
 
+    def check_state_retained(self, height: int) -> None:
+        """PrunedStateError if ``[storage] retain_states`` has pruned the state at ``height``."""
+        self.chain.state_pruner.check_retained(height)
+
     # --- the mailbox (node/mailbox.py): the service attaches it and what to do with new envelopes
 
     def attach_mailbox(self, mailbox: Any, on_new: Callable[[bytes], None], on_refusal: Callable[[str], None]) -> None:

@@ -90,7 +90,9 @@ class Node:
                           max_args_bytes=cfg.get("mempool", "max_args_bytes")),
             view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"),
             catchup_timeout_ticks=-(-CATCHUP_REQUEST_TIMEOUT_MS // cfg.get("consensus", "tick_ms")),
-            sync_writes=self.sync_writes, observer=cfg.get("node", "observer"))
+            sync_writes=self.sync_writes, observer=cfg.get("node", "observer"),
+            retain_states=cfg.get("storage", "retain_states"),
+            snapshot_interval=cfg.get("statesync", "snapshot_interval"))
         try:
             self.core = NodeCore(self.kv, self.genesis, self.key, self, now_ms, settings, CachingVerifier())
         except BaseException:

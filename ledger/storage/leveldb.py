@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 import plyvel
 
 from ledger.errors import CorruptionError, StorageError
-from ledger.storage.kv import CORRUPTION_RECOVERY, check_batch, prefix_end
+from ledger.storage.kv import CORRUPTION_RECOVERY, MAX_KEY_BYTES, MAX_VALUE_BYTES, check_batch, prefix_end
 
 #: LevelDB block cache per open store.
 LEVELDB_CACHE_BYTES = 64 * 1024 * 1024
@@ -104,20 +104,35 @@ class LevelDBKV:
                                   CORRUPTION_RECOVERY) from None
 
     def write(self, batch: Iterable[tuple[bytes, bytes | None]], sync: bool = True) -> None:
-        checked = check_batch(batch)
+        # Entries are checked as they are added: with transaction=True an exception inside
+        # the block discards the whole batch, so a bad entry still cannot half-apply it, and
+        # a block's 15,000 entries are walked once instead of twice (check_batch, then put).
         try:
             with self._db.write_batch(transaction=True, sync=sync) as wb:
-                for key, value in checked:
+                put, delete = wb.put, wb.delete
+                for key, value in batch:
+                    if type(key) is not bytes or not 0 < len(key) <= MAX_KEY_BYTES:
+                        check_batch([(key, value)])  # raises the error that names what is wrong
                     if value is None:
-                        wb.delete(key)
+                        delete(key)
+                    elif type(value) is bytes and len(value) <= MAX_VALUE_BYTES:
+                        put(key, value)
                     else:
-                        wb.put(key, value)
+                        check_batch([(key, value)])
         except plyvel.IOError as exc:
             raise StorageError(f"write to {self.path} failed (disk full or read-only?): {exc}") from None
         except plyvel.CorruptionError as exc:  # e.g. a compaction met a damaged table; every later write fails too
             raise CorruptionError(f"LevelDB write to {self.path} failed: {exc}", CORRUPTION_RECOVERY) from None
         except RuntimeError as exc:
             raise StorageError(f"store at {self.path} is closed: {exc}") from None
+
+    def compact(self) -> None:
+        """Compact the whole key range now, so deleted entries stop taking disk (benchmarks, tools)."""
+        self._db.compact_range()
+
+    def disk_bytes(self) -> int:
+        """Bytes the store's files take on disk now."""
+        return sum(entry.stat().st_size for entry in os.scandir(self.path) if entry.is_file())
 
     def close(self) -> None:
         if not self._db.closed:

@@ -16,13 +16,16 @@ HEADER = b"K"          # K<height:8>             -> encoded block header (the co
 CERT = b"C"            # C<height:8>             -> encoded commit certificate
 RECEIPTS = b"R"        # R<height:8>             -> encoded list of receipts
 TX_INDEX = b"T"        # T<tx id:32>             -> height:8 || index:4
-STATE_NODE_PREFIX = b"N"   # N<node hash:32>     -> encoded state tree node
+STATE_NODE_PREFIX = b"N"   # N<node hash:32>     -> birth height:8 || encoded state tree node (ledger.state_trie)
 STATE_VALUE_PREFIX = b"V"  # V<state key>        -> latest committed value (flat table for fast reads)
 STATE_ROOT = b"S"      # S<height:8>             -> state root after that height
 CONSENSUS = b"P"       # P<name>                 -> what this validator signed (persisted before sending)
 MEMPOOL = b"Q"         # Q<tx id:32>             -> raw tx acknowledged to a client and not yet committed
 MAILBOX = b"Y"         # Y<sub><...>            -> node-local sealed envelopes (node/mailbox.py; not chain state)
 SET_PROOF = b"X"       # X<height:8>             -> [header, certificate] of a validator-set change held below the base
+#: G<height:8> -> the 32-byte hashes, concatenated, of the state-trie nodes the commit of that
+#: height removed from the trie (its death row, ledger.state_prune); deleted once pruned.
+STATE_DEATH_ROW = b"G"
 
 HEAD_KEY = META + b"head"
 GENESIS_HASH_KEY = META + b"genesis_hash"
@@ -32,6 +35,9 @@ SCHEMA_VERSION_KEY = META + b"schema_version"
 BASE_KEY = META + b"base"
 #: The snapshot a state sync in progress is fetching; present only until it completes.
 STATESYNC_KEY = META + b"statesync"
+#: Heights below this one may have lost state-trie nodes to pruning (absent: 0, nothing pruned);
+#: every state at this height or above is whole (ledger.state_prune).
+STATE_PRUNED_KEY = META + b"state_pruned_below"
 SCHEMA_VERSION = 1
 
 _HEIGHT = struct.Struct(">Q")
@@ -91,3 +97,7 @@ def consensus_key(name: bytes) -> bytes:
 
 def set_proof_key(height: int) -> bytes:
     return SET_PROOF + _HEIGHT.pack(height)
+
+
+def state_death_row_key(height: int) -> bytes:
+    return STATE_DEATH_ROW + _HEIGHT.pack(height)

@@ -39,6 +39,7 @@ from ledger.crypto import PUBLIC_KEY_BYTES
 from ledger.errors import ChainError, CorruptionError, StorageError, ValidationError
 from ledger.genesis import Genesis
 from ledger.state import StateStore
+from ledger.state_prune import PRUNE_NODES_PER_COMMIT, StatePruner
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.schema import STATESYNC_KEY
 from ledger.storage.kv import CORRUPTION_RECOVERY, KVStore
@@ -113,7 +114,8 @@ def schedule_in(state: StateStore, genesis: Genesis, schedule_of: ScheduleReader
 class Chain:
     def __init__(self, kv: KVStore, genesis: Genesis, sync: bool = True,
                  schedule_of: ScheduleReader | None = None,
-                 directory_of: "Callable[[StateStore], dict[bytes, dict] | None] | None" = None) -> None:
+                 directory_of: "Callable[[StateStore], dict[bytes, dict] | None] | None" = None,
+                 retain_states: int = 0, snapshot_interval: int = 0) -> None:
         self.kv = kv
         self.sync = sync  # fsync each commit; off only for throwaway networks ([storage] sync)
         self.genesis = genesis
@@ -138,8 +140,12 @@ class Chain:
                     f"the store belongs to genesis {stored.hex()[:16]}, but genesis.json hashes to "
                     f"{genesis.genesis_hash.hex()[:16]}", "use the genesis file this node was created with")
             root = self.blocks.get_state_root(self.blocks.height)
-            self.state = StateStore(kv, root)
+            self.state = StateStore(kv, root, height=self.blocks.height)
             self._check_head_certificate()
+        # State pruning (ledger.state_prune): a bounded step in each commit's batch, and a bounded
+        # catch-up here for a window that was lowered while the node was stopped.
+        self.state_pruner = StatePruner(kv, retain_states, snapshot_interval)
+        self.state_pruner.catch_up(self.blocks.height, sync=sync)
         self._head: Block | None = None
         self._outcomes: OrderedDict[bytes, BlockOutcome] = OrderedDict()
         # (height, timestamp_ms, tx_root) -> outcome: everything execution depends on.
@@ -394,7 +400,14 @@ class Chain:
                 f"certified block {block.height} ({block.block_hash.hex()[:16]}) executes to state root "
                 f"{outcome.state_root.hex()[:16]} here, its header says {block.header.state_root.hex()[:16]}: "
                 f"this node's code or state differs from the network's; stop it and run `shopchain node verify`")
-        self.blocks.commit_block(block, cert, outcome.receipts, outcome.diff.ops, extra_ops or (), sync=self.sync)
+        if outcome.diff.height != block.height:
+            raise StorageError(f"the state diff of block {block.height} was computed for height {outcome.diff.height}")
+        state_ops = outcome.diff.ops
+        prune_ops, pruned_below = self.state_pruner.plan(block.height, PRUNE_NODES_PER_COMMIT, state_ops)
+        if prune_ops:  # first, so a node this block writes again outlives any delete of its old copy
+            state_ops = prune_ops + state_ops
+        self.blocks.commit_block(block, cert, outcome.receipts, state_ops, extra_ops or (), sync=self.sync)
+        self.state_pruner.written(pruned_below, prune_ops)
         self.state.mark_committed(outcome.diff)
         self._head = block
         self._outcomes.clear()  # every cached outcome was computed on the old root

@@ -86,6 +86,8 @@ class CoreSettings:
     catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS
     sync_writes: bool = True
     observer: bool = False  # never sign, whatever the validator set says ([node] observer)
+    retain_states: int = 0  # state versions kept ([storage] retain_states; 0 = archive)
+    snapshot_interval: int = 0  # state-sync snapshot heights, kept from pruning ([statesync] snapshot_interval)
 
 
 class NodeCore:
@@ -96,7 +98,8 @@ class NodeCore:
                  replica_class: type[Replica] = Replica, schedule_of: ScheduleReader | None = None) -> None:
         self.kv, self.genesis, self.key, self.host, self.clock_ms = kv, genesis, key, host, clock_ms
         self.settings = settings
-        self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of)
+        self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of,
+                           retain_states=settings.retain_states, snapshot_interval=settings.snapshot_interval)
         self.limits = settings.block_limits
         self.mempool = Mempool(genesis.chain_id, self.chain.account_nonce, self.chain.signer, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,

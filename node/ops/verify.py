@@ -15,7 +15,9 @@ is in doubt. The genesis state itself is rebuilt and its root compared first.
 A store filled by state sync holds no block below its base height: it is verified
 from the base instead (``replay_from_base``: the validator-set chain from genesis to
 the base, the base block's certificate, every trie node of the base state by hash),
-and the report names the base, so an operator sees exactly what was checked.
+and the report names the base, so an operator sees exactly what was checked. Once
+pruning (``[storage] retain_states``) has deleted the base state, replay has nothing
+to start from: the report says so and only the head state is checked.
 
 Once every block agrees, the store's own state at the head is checked: the stored
 trie is walked from the head's (re-executed) state root, every node checked against
@@ -34,7 +36,8 @@ from typing import TYPE_CHECKING
 from ledger.errors import ChainError, CorruptionError, ValidationError
 from ledger.genesis import Genesis
 from ledger.state import StateStore
-from ledger.state_trie import Branch, decode_node
+from ledger.state_prune import read_pruned_below
+from ledger.state_trie import Branch, decode_node, node_payload
 from ledger.storage import schema
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import KVStore, MemoryKV
@@ -141,6 +144,15 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     try:
         if stored.genesis_hash() != genesis.genesis_hash:
             raise ValidationError("the store belongs to another genesis")
+        pruned_below = read_pruned_below(kv)
+        if stored.base and pruned_below > stored.base:
+            # The base state is what replay starts from; once pruned only the head state can be checked.
+            report.checks = [f"the state at the base {stored.base} is pruned (this store keeps states from height "
+                             f"{pruned_below}): blocks after the base are not re-executed; the head state is "
+                             f"checked against its trie"]
+            check_state_at_head(kv, stored, report)
+            report.seconds = time.monotonic() - started
+            return report
         if stored.base:
             report.checks = [f"validator-set chain from genesis to the base {stored.base}",
                              f"base block {stored.base} certificate and receipts",
@@ -214,7 +226,7 @@ def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> Chain
         data = kv.get(schema.state_node_key(node_hash))
         if data is None:
             raise ValidationError(f"state node {node_hash.hex()} of the base state is missing")
-        node = decode_node(node_hash, data)  # CorruptionError unless it hashes to what its parent names
+        node = decode_node(node_hash, node_payload(data))  # CorruptionError unless it hashes to what its parent names
         ops.append((schema.state_node_key(node_hash), data))
         if type(node) is Branch:
             stack.extend([c for c in node.children if c] + ([node.here] if node.here else []))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger import encoding
 from ledger.errors import ValidationError
+from ledger.state_prune import PrunedStateError
 from ledger.merkle import merkle_proof
 from ledger.types import CommitCertificate
 from ledger.storage import schema
@@ -79,6 +80,19 @@ def _height(node: "NodeView", value: Any) -> int:
     if base and value < base:
         raise RpcError(NOT_FOUND, node.blocks.below_base(value), {"oldest_height": base, "head": head})  # type: ignore[attr-defined]
     return value
+
+
+def _state_height(node: "NodeView", value: Any) -> int:
+    """``_height`` for reads of the state at a height, refused (with the oldest kept) once it is pruned.
+    Readers without the notion (tests' fakes) keep every state."""
+    h = _height(node, value)
+    check = getattr(node, "check_state_retained", None)
+    if check is not None:
+        try:
+            check(h)
+        except PrunedStateError as exc:
+            raise RpcError(NOT_FOUND, str(exc), {"oldest_state_height": exc.oldest, "head": node.blocks.height}) from None
+    return h
 
 
 def _base(node: "NodeView") -> int:
@@ -162,7 +176,7 @@ def make_routes(node: "NodeView") -> list[Method]:
         return hx(tx.tx_id)
 
     async def chain_call(ctx, contract: str, method: str, args: list, height: Any = "latest") -> Any:
-        h = _height(node, height)
+        h = _state_height(node, height)
         abi = node.contract_abi(contract, h)
         if abi is None:
             raise RpcError(NOT_FOUND, f"no contract named {contract!r}")
@@ -177,7 +191,7 @@ def make_routes(node: "NodeView") -> list[Method]:
         return {"height": h, "result": value_to_json(result.return_value), "gas_used": result.gas_used}
 
     async def chain_getProof(ctx, key: bytes, height: Any = "latest") -> dict:
-        h = _height(node, height)
+        h = _state_height(node, height)
         root = node.blocks.get_state_root(h)
         value, proof = node.state_proof(key, root)
         block = node.blocks.get_block(h) if h else None

@@ -42,10 +42,10 @@ from ledger.errors import ChainError, CorruptionError
 from ledger.genesis import Genesis
 from ledger.state import StateStore
 from ledger.state_proof import EMPTY_ROOT
-from ledger.state_trie import Branch, decode_node
+from ledger.state_trie import Branch, decode_node, node_payload, stored_node
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import KVStore
-from ledger.storage.schema import STATESYNC_KEY, state_node_key, state_value_key
+from ledger.storage.schema import STATESYNC_KEY, encode_height, state_node_key, state_value_key
 from ledger.validator_set import check_header_sets
 from node.core.chain import schedule_in
 from node.statesync.wire import (
@@ -126,7 +126,7 @@ class StateFetcher:
                 self._push(node_hash)
                 continue
             try:
-                node = decode_node(node_hash, data)
+                node = decode_node(node_hash, node_payload(data))
             except CorruptionError:
                 self._push(node_hash)  # damaged on disk: fetch it again (the write overwrites it)
                 continue
@@ -207,8 +207,9 @@ class StateFetcher:
             except CorruptionError:
                 return self._refuse(peer, REASON_BAD_NODE, hashes)
         batch: list[tuple[bytes, bytes | None]] = []
+        birth = encode_height(self.target.height)  # type: ignore[union-attr]  # the store starts at the snapshot
         for node_hash, data, node in nodes:
-            batch.append((state_node_key(node_hash), data))
+            batch.append((state_node_key(node_hash), stored_node(birth, data)))
             if type(node) is not Branch:
                 batch.append((state_value_key(node.key), node.value))  # type: ignore[union-attr]
                 self.stats.leaves += 1

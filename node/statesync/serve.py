@@ -1,10 +1,13 @@
 """Serving state sync to newcomers: snapshot offers and trie nodes, within a per-peer budget.
 
 How it works: every node serves (validators and observers alike); nothing extra is
-written for it. State-trie nodes are content-addressed and never deleted (ledger.state),
-so every root ever committed stays servable, and a snapshot is simply a height: the
-latest multiple of ``[statesync] snapshot_interval`` at or below the head (so peers
-offer the same height and a newcomer can fetch one root from all of them).
+written for it. State-trie nodes are content-addressed (ledger.state), and pruning
+(ledger.state_prune) keeps the states of the latest two snapshot heights, so a
+snapshot is simply a height: the latest multiple of ``[statesync] snapshot_interval``
+at or below the head (so peers offer the same height and a newcomer can fetch one
+root from all of them), and one that was offered stays servable for another interval.
+A height the store has pruned anyway (a smaller interval configured on a pruned
+store) is not offered. Nodes go out as their encoding, without the stored birth height.
 
 ``offer`` builds an ``Offer`` from the block store: block h, its certificate and
 receipts as stored, and the header + certificate before every validator-set change up
@@ -26,6 +29,8 @@ from collections.abc import Callable
 
 from ledger.storage.blockstore import BlockStore
 from ledger.storage.kv import KVStore
+from ledger.state_prune import read_pruned_below
+from ledger.state_trie import node_payload
 from ledger.storage.schema import receipts_key, state_node_key
 from ledger.validator_set import ValidatorSchedule
 from node.statesync.wire import MAX_NODES_ANSWER_BYTES, MAX_OFFER_SET_PROOFS, SNAPSHOT_INTERVAL, Nodes, Offer, SetProof
@@ -86,8 +91,8 @@ class SnapshotServer:
         if not self._budget(peer).offers.take(1):
             return None, REASON_OFFER_BUDGET
         height = snapshot_height(self.blocks.height, self.interval)
-        if height < max(self.blocks.base, 1):
-            return Offer(0), ""  # nothing to offer yet (or our base is above the snapshot point)
+        if height < max(self.blocks.base, 1, read_pruned_below(self.kv)):
+            return Offer(0), ""  # nothing to offer yet (or our base or pruning is above the snapshot point)
         block = self.blocks.get_stored_pair(height)
         receipts = self.kv.get(receipts_key(height))
         if block is None or receipts is None:
@@ -114,7 +119,8 @@ class SnapshotServer:
         for node_hash in hashes:
             if not budget.has_tokens():
                 break
-            data = self.kv.get(state_node_key(node_hash)) or b""
+            stored = self.kv.get(state_node_key(node_hash))
+            data = node_payload(stored) if stored else b""
             if items and size + len(data) > MAX_NODES_ANSWER_BYTES:
                 break
             budget.charge(len(data) + 1)
