@@ -168,11 +168,9 @@ class Indexer:
 
     def step(self) -> int:
         """Index at most one batch; returns how many blocks it indexed (0: caught up)."""
-        if self.height is None:
-            self.start()
-        assert self.height is not None
+        height = self.start() if self.height is None else self.height
         self.head = self.source.head()
-        first = max(self.height + 1, self.source.base() or 1)
+        first = max(height + 1, self.source.base() or 1)
         if first > self.head:
             return 0
         stop = min(self.head, first + self.batch_blocks - 1)
