@@ -38,6 +38,7 @@ from node.core.engine import CoreSettings, NodeCore
 from node.core.executor import BlockOutcome
 from node.core.mempool import MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
+from node.core.retention import BlockRetention
 from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_MAILBOX, ENVELOPE_PREVIEW,
                             ENVELOPE_STATESYNC, ENVELOPE_TXS)
 from node.gossip import Gossip
@@ -88,7 +89,8 @@ class Node:
                           max_args_bytes=cfg.get("mempool", "max_args_bytes")),
             view_timeout_ticks=cfg.get("consensus", "view_timeout_ticks"),
             catchup_timeout_ticks=-(-CATCHUP_REQUEST_TIMEOUT_MS // cfg.get("consensus", "tick_ms")),
-            sync_writes=self.sync_writes, observer=cfg.get("node", "observer"))
+            sync_writes=self.sync_writes, observer=cfg.get("node", "observer"),
+            retention=BlockRetention(cfg.get("storage", "retain_blocks"), cfg.get("statesync", "snapshot_interval")))
         try:
             self.core = NodeCore(self.kv, self.genesis, self.key, self, now_ms, settings, CachingVerifier())
         except BaseException:

@@ -253,9 +253,10 @@ class BlockStore:
     # --- pruning ----------------------------------------------------------------------
 
     def prune_to(self, retain_height: int, set_changes: Iterable[int] = (),
-                 max_blocks: int = PRUNE_BATCH_BLOCKS, sync: bool = False) -> int:
+                 max_blocks: int | None = None, sync: bool = False) -> int:
         """Delete the oldest blocks, at most ``max_blocks`` of them, moving the base towards
         ``retain_height``; returns the new base (call again until it is ``retain_height``).
+        ``max_blocks`` defaults to ``PRUNE_BATCH_BLOCKS``.
 
         One atomic batch per call deletes, for each pruned height, the block, its header
         index entry, certificate, receipts, hash index and tx index entries, and moves
@@ -267,6 +268,7 @@ class BlockStore:
         (``S<height>``) and state are the state layer's and are left alone. ``sync`` is off by
         default: a prune lost to a power cut is redone by the next one.
         """
+        max_blocks = PRUNE_BATCH_BLOCKS if max_blocks is None else max_blocks
         if max_blocks < 1:
             raise StorageError(f"prune batch: expected at least 1 block, found {max_blocks}")
         head, base = self.height, self.base

@@ -39,6 +39,7 @@ from node.core.chain import BlockLimits, Chain, DivergenceError, ScheduleReader
 from node.core.executor import BlockOutcome
 from node.core.mempool import Mempool, MempoolError, MempoolLimits
 from node.core.records import RecordJournal
+from node.core.retention import BlockRetention
 
 log = logging.getLogger("shopchain.chain")
 
@@ -86,6 +87,7 @@ class CoreSettings:
     catchup_timeout_ticks: int = CATCHUP_TIMEOUT_TICKS
     sync_writes: bool = True
     observer: bool = False  # never sign, whatever the validator set says ([node] observer)
+    retention: BlockRetention = BlockRetention()  # old blocks each commit may prune ([storage] retain_blocks)
 
 
 class NodeCore:
@@ -96,7 +98,7 @@ class NodeCore:
                  replica_class: type[Replica] = Replica, schedule_of: ScheduleReader | None = None) -> None:
         self.kv, self.genesis, self.key, self.host, self.clock_ms = kv, genesis, key, host, clock_ms
         self.settings = settings
-        self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of)
+        self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of, retention=settings.retention)
         self.limits = settings.block_limits
         self.mempool = Mempool(genesis.chain_id, self.chain.account_nonce, self.chain.signer, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,

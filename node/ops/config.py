@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger.errors import ChainError
 from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
-from node.core import chain, mempool
+from node.core import chain, mempool, retention
 from node.rpc import budget as rpc_budget
 from node.rpc import server as rpc_server
 from node.rpc.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
@@ -108,6 +108,7 @@ DEFAULTS: list[Key] = [
     Key("mempool", "nonce_window", mempool.NONCE_WINDOW, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
     Key("mempool", "max_args_bytes", mempool.MAX_TX_ARGS_BYTES, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
     Key("storage", "sync", True, "fsync every block commit and every signed consensus record before it is sent. Turning it off loses the no-equivocation guarantee across power loss: only for throwaway test networks."),
+    Key("storage", "retain_blocks", 0, f"Keep only the newest this many blocks (with their certificates, receipts and tx index entries); older ones are deleted a batch per commit (0 = keep every block: an archive node). At least {retention.MIN_RETAIN_BLOCKS} so lagging peers can catch up, and never below the second-latest state-sync snapshot height a newcomer may be fetching. Reads of a pruned height answer HeightPruned naming the oldest height held (docs/operator-guide.md, block retention).", 0, retention.MAX_RETAIN_BLOCKS),
     Key("log", "level", "info", "Log level: debug, info, warning or error."),
     Key("log", "format", "json", "Log format: json (structured, one object per line) or text."),
 ]
@@ -183,6 +184,9 @@ def _check(key: Key, value: Any) -> Any:
         _check_host_port(where, value)
     if (key.section, key.name) == ("p2p", "peer_addresses"):
         parse_peer_addresses(value)
+    if (key.section, key.name) == ("storage", "retain_blocks") and 0 < value < retention.MIN_RETAIN_BLOCKS:
+        raise ConfigError(f"{where}: expected 0 (keep every block) or at least {retention.MIN_RETAIN_BLOCKS} "
+                          f"(lagging peers catch up from these blocks), found {value}")
     if (key.section, key.name) == ("log", "level") and value not in LOG_LEVELS:
         raise ConfigError(f"{where}: expected one of {list(LOG_LEVELS)}, found {value!r}")
     if (key.section, key.name) == ("log", "format") and value not in LOG_FORMATS:
