@@ -12,10 +12,12 @@ and compares the re-executed receipts and state root with what the store holds. 
 first disagreement stops the run and is reported with its height; nothing before it
 is in doubt. The genesis state itself is rebuilt and its root compared first.
 
-A store filled by state sync holds no block below its base height: it is verified
-from the base instead (``replay_from_base``: the validator-set chain from genesis to
-the base, the base block's certificate, every trie node of the base state by hash),
-and the report names the base, so an operator sees exactly what was checked.
+A store filled by state sync, or pruned by ``[storage] retain_blocks``, holds no block
+below its base height: it is verified from the base instead (``replay_from_base``: the
+validator-set chain from genesis to the base, the base block's certificate, every trie
+node of the base state by hash), and the report names the base, so an operator sees
+exactly what was checked. When state pruning removed the base's state, "the base" is
+the oldest held height whose state is still stored (``replay_start``).
 
 Once every block agrees, the store's own state at the head is checked: the stored
 trie is walked from the head's (re-executed) state root, every node checked against
@@ -141,12 +143,13 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     try:
         if stored.genesis_hash() != genesis.genesis_hash:
             raise ValidationError("the store belongs to another genesis")
+        start = replay_start(kv, stored) if stored.base else 0
         if stored.base:
-            report.checks = [f"validator-set chain from genesis to the base {stored.base}",
-                             f"base block {stored.base} certificate and receipts",
-                             f"every state-trie node at the base {stored.base} against its hash",
+            report.checks = [f"validator-set chain from genesis to the base {start}",
+                             f"base block {start} certificate and receipts",
+                             f"every state-trie node at the base {start} against its hash",
                              *report.checks]
-            replay = replay_from_base(kv, stored, genesis)
+            replay = replay_from_base(kv, stored, genesis, start)
         else:
             replay = Chain(MemoryKV(), genesis)
             if stored.get_state_root(0) != replay.state.root:
@@ -155,7 +158,7 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
         report.bad_height, report.problem = stored.base, str(exc)
         report.seconds = time.monotonic() - started
         return report
-    for height in range(stored.base + 1, head + 1):
+    for height in range(start + 1, head + 1):
         try:
             report.txs += check_block_at(stored, replay, height, genesis.chain_id)
         except ChainError as exc:
@@ -170,13 +173,26 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     return report
 
 
-def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> "tuple[VerifiedOffer, list[SetProof]]":
-    """Prove a state-synced store's base block from genesis as state sync did: the set-change proofs it
-    kept, then the base block's certificate and receipts; its recorded state root must be the header's."""
+def replay_start(kv: KVStore, stored: BlockStore) -> int:
+    """The height a store with a base (state-synced or pruned) is verified from: the base, or the
+    oldest held height after it whose state is still stored, when state pruning removed the
+    base's. The stored state of that height is the one replay starts from."""
+    for height in range(stored.base, stored.height + 1):
+        root = stored.get_state_root(height)
+        if root is not None and kv.get(schema.state_node_key(root)) is not None:
+            return height
+    return stored.base
+
+
+def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis,
+               base: int | None = None) -> "tuple[VerifiedOffer, list[SetProof]]":
+    """Prove a state-synced or pruned store's block ``base`` (default: its base) from genesis as state
+    sync did: the set-change proofs it kept, then that block's certificate and receipts; its recorded
+    state root must be the header's."""
     from node.core.chain import schedule_in
     from node.statesync.wire import Offer, SetProof, SyncProtocolError, verify_offer
 
-    base = stored.base
+    base = stored.base if base is None else base
     pair = stored.get_stored_pair(base)
     receipts = kv.get(schema.receipts_key(base))
     root = stored.get_state_root(base)
@@ -199,12 +215,12 @@ def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> "tuple[Veri
     return offer, proofs
 
 
-def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> Chain:
+def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis, base: int | None = None) -> Chain:
     """A state-synced store (base > 0) holds no block below its base: prove the base from genesis the way
     state sync did (the set-change proofs it kept, the base block's certificate and receipts), copy the
     base state into memory checking every trie node against its hash, and return a Chain opened there
     to replay the blocks after it. ValidationError says what does not verify."""
-    offer, proofs = prove_base(kv, stored, genesis)
+    offer, proofs = prove_base(kv, stored, genesis, base)
     root = offer.state_root
     memory = MemoryKV()
     ops: list[tuple[bytes, bytes | None]] = []

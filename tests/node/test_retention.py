@@ -255,3 +255,24 @@ def test_verify_store_reports_a_missing_base_block(pruned, tmp_path):
         assert not report.ok and report.bad_height == base and "missing" in report.problem
     finally:
         kv.close()
+
+
+def test_verify_starts_at_the_oldest_held_state_when_the_bases_state_was_pruned(pruned, tmp_path):
+    """State pruning ([storage] retain_states) may remove the state of the oldest held blocks:
+    verification then proves and replays from the oldest height whose state is stored."""
+    import shutil
+
+    from ledger.storage import schema
+
+    layout, home, _ = pruned
+    copy = str(tmp_path / "state-pruned")
+    shutil.copytree(load_config(home).path("node", "data_dir"), copy)
+    kv = LevelDBKV(copy, create=False)
+    try:
+        base = BlockStore(kv).base
+        kv.write([(schema.state_node_key(BlockStore(kv).get_state_root(base)), None)])
+        report = verify_store(kv, layout.genesis)
+        assert report.ok, report.problem
+        assert report.checked == BLOCKS - base - 1 and f"base block {base + 1} certificate and receipts" in report.checks
+    finally:
+        kv.close()
