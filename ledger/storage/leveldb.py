@@ -119,6 +119,14 @@ class LevelDBKV:
         except RuntimeError as exc:
             raise StorageError(f"store at {self.path} is closed: {exc}") from None
 
+    def compact(self) -> None:
+        """Compact the whole key range now, so deleted and overwritten entries leave the table files
+        (LevelDB otherwise reclaims them only as later writes trigger compactions)."""
+        try:
+            self._db.compact_range()
+        except plyvel.IOError as exc:
+            raise StorageError(f"compaction of {self.path} failed (disk full?): {exc}") from None
+
     def close(self) -> None:
         if not self._db.closed:
             self._db.close()
