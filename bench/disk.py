@@ -1,7 +1,7 @@
 """Bytes on disk per transaction under a steady-state order workload: archive vs pruning.
 
 Run: ``python -m bench.disk [--txs 10000,100000] [--retain-blocks N] [--retain-states N]
-[--orders-per-block K]``; ``--txs 10000,100000,1000000`` adds the million-transaction
+[--snapshot-interval I] [--orders-per-block K]``; ``--txs 10000,100000,1000000`` adds the million-transaction
 point (an hour or more on the shared 2-core VM).
 
 How this works: each mode builds its own chain in-process with the node's own ``Chain``
@@ -92,7 +92,8 @@ def dir_bytes(path: str) -> int:
 class Workload:
     """The steady-state order pipeline on one chain (see the module docstring)."""
 
-    def __init__(self, root: str, retain_blocks: int, retain_states: int, orders_per_block: int) -> None:
+    def __init__(self, root: str, retain_blocks: int, retain_states: int, orders_per_block: int,
+                 snapshot_interval: int = SNAPSHOT_INTERVAL) -> None:
         layout = create_devnet(os.path.join(root, "devnet"), validators=4, seed="bench-disk", extra_buyers=BUYERS)
         self.genesis = layout.genesis
         self.node_keys = [read_key_file(os.path.join(h, "node_key.json")) for h in layout.node_homes]
@@ -105,7 +106,7 @@ class Workload:
         self.kv = LevelDBKV(self.path)
         kwargs: dict = {}
         if retain_blocks:
-            kwargs["retention"] = BlockRetention(retain_blocks, SNAPSHOT_INTERVAL, min_retain_blocks=1)
+            kwargs["retention"] = BlockRetention(retain_blocks, snapshot_interval, min_retain_blocks=1)
         if retain_states and supports_retain_states():
             kwargs["retain_states"] = retain_states
         self.chain = Chain(self.kv, self.genesis, sync=False, **kwargs)
@@ -198,9 +199,10 @@ class Workload:
         return sizes
 
 
-def run_mode(root: str, checkpoints: list[int], retain_blocks: int, retain_states: int, k: int) -> dict:
+def run_mode(root: str, checkpoints: list[int], retain_blocks: int, retain_states: int, k: int,
+             snapshot_interval: int = SNAPSHOT_INTERVAL) -> dict:
     """{txs: bytes} at each checkpoint, plus the namespace sizes at the last one."""
-    work = Workload(root, retain_blocks, retain_states, k)
+    work = Workload(root, retain_blocks, retain_states, k, snapshot_interval)
     try:
         work.prepare()
         sizes: dict[int, int] = {}
@@ -233,20 +235,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retain-blocks", type=int, default=DEFAULT_RETAIN_BLOCKS)
     parser.add_argument("--retain-states", type=int, default=DEFAULT_RETAIN_STATES)
     parser.add_argument("--orders-per-block", type=int, default=DEFAULT_ORDERS_PER_BLOCK)
+    parser.add_argument("--snapshot-interval", type=int, default=SNAPSHOT_INTERVAL,
+                        help="[statesync] snapshot_interval: blocks from the second-latest snapshot are kept")
     args = parser.parse_args(argv)
     if not 1 <= args.orders_per_block <= MAX_ORDERS_PER_BLOCK:
         parser.error(f"--orders-per-block: expected 1..{MAX_ORDERS_PER_BLOCK}, found {args.orders_per_block}")
-    if args.retain_blocks < 1 or args.retain_states < 0:
-        parser.error("--retain-blocks: expected at least 1; --retain-states: expected 0 or more")
+    if args.retain_blocks < 1 or args.retain_states < 0 or args.snapshot_interval < 1:
+        parser.error("--retain-blocks and --snapshot-interval: expected at least 1; --retain-states: expected "
+                     "0 or more")
     states = args.retain_states if supports_retain_states() else "unsupported"
-    mode = f"retain_blocks={args.retain_blocks},retain_states={states}"
+    mode = f"retain_blocks={args.retain_blocks},retain_states={states},snapshot_interval={args.snapshot_interval}"
     root = tempfile.mkdtemp(prefix="bench-disk-")
     try:
         progress("archive node (keeps every block and state):")
         archive = run_mode(os.path.join(root, "archive"), args.txs, 0, 0, args.orders_per_block)
         progress(f"pruning node ({mode}):")
         pruned = run_mode(os.path.join(root, "pruned"), args.txs, args.retain_blocks, args.retain_states,
-                          args.orders_per_block)
+                          args.orders_per_block, args.snapshot_interval)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for label, run, base in (("archive", archive, None), (mode, pruned, archive)):

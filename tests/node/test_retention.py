@@ -276,3 +276,20 @@ def test_verify_starts_at_the_oldest_held_state_when_the_bases_state_was_pruned(
         assert report.checked == BLOCKS - base - 1 and f"base block {base + 1} certificate and receipts" in report.checks
     finally:
         kv.close()
+
+
+def test_the_disk_benchmark_workload_closes_orders_and_its_pruning_node_holds_fewer_blocks(tmp_path):
+    """bench.disk drives real orders through their life (every receipt must succeed) on a store it prunes."""
+    from bench.disk import STAGES, Workload
+
+    work = Workload(str(tmp_path / "w"), retain_blocks=3, retain_states=0, orders_per_block=2, snapshot_interval=2)
+    try:
+        work.prepare()
+        for _ in range(len(STAGES) + 4):
+            work.step()
+        events = [e.name for r in work.chain.blocks.get_receipts(work.chain.height) for e in r.events]
+        assert "OrderClosed" in events and "OrderPlaced" in events
+        assert work.chain.height == 10 and work.chain.blocks.base == 8  # keep 3, and from snapshot 8 (latest: 10)
+        assert work.measure() > 0 and work.namespaces()["BLOCK"] > 0
+    finally:
+        work.kv.close()
