@@ -56,8 +56,8 @@ from ledger.types import (
     verify_certificate,
 )
 from node.core.executor import SYSTEM_CONTRACT, BlockOutcome, execute_block, read_nonce, system_call_shape
-from node.core.retention import BlockRetention
 from node.core.fees import FeeSchedule, genesis_schedule, read_balance, read_fee_schedule, write_fee_schedule
+from node.core.retention import BlockRetention
 
 log = logging.getLogger("shopchain.chain")
 

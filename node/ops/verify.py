@@ -69,8 +69,12 @@ class VerifyReport:
     bad_height: int | None = None
     problem: str | None = None
     seconds: float = 0.0
-    #: The oldest height held (a state-synced store): blocks are checked from here, not genesis.
+    #: The oldest height held (a state-synced or pruned store): blocks are checked from here, not genesis.
     base: int = 0
+    #: The base was moved by block pruning ([storage] retain_blocks), not set by a state sync.
+    pruned: bool = False
+    #: The height whose stored state replay starts from (the base, or later when its state was pruned).
+    replayed_from: int = 0
     #: Entries of the flat state table proved equal to the trie at the head.
     state_entries: int = 0
     state_seconds: float = 0.0
@@ -86,6 +90,7 @@ class VerifyReport:
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "chain_id": self.chain_id, "head": self.head, "base": self.base,
+                "pruned": self.pruned, "replayed_from": self.replayed_from,
                 "checked_blocks": self.checked,
                 "transactions": self.txs, "bad_height": self.bad_height, "problem": self.problem,
                 "seconds": round(self.seconds, 3), "state_entries": self.state_entries,
@@ -139,11 +144,11 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     started = time.monotonic()
     stored = BlockStore(kv)
     head = stored.height if up_to is None else min(up_to, stored.height)
-    report = VerifyReport(genesis.chain_id, head, base=stored.base)
+    report = VerifyReport(genesis.chain_id, head, base=stored.base, pruned=stored.pruned())
     try:
         if stored.genesis_hash() != genesis.genesis_hash:
             raise ValidationError("the store belongs to another genesis")
-        start = replay_start(kv, stored) if stored.base else 0
+        start = report.replayed_from = replay_start(kv, stored) if stored.base else 0
         if stored.base:
             report.checks = [f"validator-set chain from genesis to the base {start}",
                              f"base block {start} certificate and receipts",

@@ -293,3 +293,19 @@ def test_the_disk_benchmark_workload_closes_orders_and_its_pruning_node_holds_fe
         assert work.measure() > 0 and work.namespaces()["BLOCK"] > 0
     finally:
         work.kv.close()
+
+
+def test_the_cli_says_a_pruned_home_was_verified_from_its_base(pruned):
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    _layout, home, _ = pruned
+    result = CliRunner().invoke(main, ["node", "verify", "--home", home])
+    assert result.exit_code == 0, result.output
+    base = BLOCKS - KEEP + 1
+    assert f"prunes old blocks ([storage] retain_blocks) and holds no block below {base}" in result.output
+    assert f"re-executed blocks {base + 1}..{BLOCKS}" in result.output
+    out = CliRunner().invoke(main, ["node", "verify", "--home", home, "--json"]).stdout
+    report = json.loads(out)
+    assert report["pruned"] is True and report["base"] == report["replayed_from"] == base
