@@ -8,16 +8,9 @@ the KVStore as a single atomic, synced write. LevelDB applies a batch all-or-not
 ``kill -9`` at any instant the head block is either fully present with everything it
 needs or absent entirely.
 
-Pruning (``prune_to``, driven by ``[storage] retain_blocks``) moves the base up: each
-call is one atomic batch that deletes the oldest blocks with everything indexed by
-them (header index entry, certificate, receipts, hash and tx index entries) and writes
-the new ``BASE_KEY``, keeping only the header and certificate of validator-set changes
-(``SET_PROOF``, as a state-synced store does). So a pruned store is read, checked and
-served exactly like a state-synced one, and ``kill -9`` mid-prune leaves the base where
-the last whole batch put it. The compact header index is pruned too: it is the one
-thing the open check walks in full, so keeping it would make every open (and the disk)
-grow with the chain's age, and without certificates or state old headers prove nothing
-a client asks for that the kept set proofs do not.
+Pruning (``prune_to``, ledger/storage/pruning.py, driven by ``[storage] retain_blocks``)
+moves the base up in atomic batches, keeping the set proofs below it, so a pruned store
+is read, checked and served exactly like a state-synced one.
 
 Each commit also writes the block's header a second time, under ``K<height>``: a
 compact header index of a few hundred bytes per block, so that walking the chain
@@ -87,18 +80,11 @@ from ledger.types import (
 INTEGRITY_CHECK_DEPTH = 64
 #: Header-index entries written per batch when an open builds the index for an older store.
 HEADER_BACKFILL_BATCH = 10_000
-#: Most blocks one ``prune_to`` call deletes: one atomic batch of a few thousand deletions
-#: (about 6 + the block's transactions each), small enough that a commit never waits long.
-PRUNE_BATCH_BLOCKS = 64
-#: A prune batch stops taking blocks once it holds this many deletions (full blocks of
-#: thousands of transactions would otherwise make one batch of a hundred thousand keys).
-PRUNE_BATCH_KEYS = 20_000
 #: Fields of an encoded block (tag, header, txs, last commit) and of its header.
 BLOCK_FIELDS = 4
 HEADER_FIELDS = HEADER_FIELD_COUNT
 # Positions in BlockHeader.to_list().
 _H_HEIGHT, _H_PREV_HASH, _H_TX_ROOT, _H_RECEIPTS_ROOT, _H_STATE_ROOT, _H_LAST_COMMIT_HASH = 2, 3, 7, 8, 9, 11
-_H_VSET, _H_NEXT_VSET = 10, 12
 _NIL = msgpack.packb(None)
 
 _TX_LOCATION = struct.Struct(">QI")
@@ -254,79 +240,12 @@ class BlockStore:
 
     def prune_to(self, retain_height: int, set_changes: Iterable[int] = (),
                  max_blocks: int | None = None, sync: bool = False) -> int:
-        """Delete the oldest blocks, at most ``max_blocks`` of them, moving the base towards
-        ``retain_height``; returns the new base (call again until it is ``retain_height``).
-        ``max_blocks`` defaults to ``PRUNE_BATCH_BLOCKS``.
+        """One atomic, bounded batch deleting the oldest blocks towards ``retain_height``; returns the
+        new base (``ledger.storage.pruning.prune_to``)."""
+        from ledger.storage.pruning import prune_batch
 
-        One atomic batch per call deletes, for each pruned height, the block, its header
-        index entry, certificate, receipts, hash index and tx index entries, and moves
-        ``BASE_KEY`` past them, so an interrupted prune leaves a store whose base is where
-        the last whole batch put it. The header and certificate of each validator-set change
-        among them (a height in ``set_changes``, the caller's schedule, or a header whose
-        next set differs from its own) are kept under ``SET_PROOF``, exactly as a state sync
-        keeps them, so the chain of sets stays provable from genesis. State roots
-        (``S<height>``) and state are the state layer's and are left alone. ``sync`` is off by
-        default: a prune lost to a power cut is redone by the next one.
-        """
-        max_blocks = PRUNE_BATCH_BLOCKS if max_blocks is None else max_blocks
-        if max_blocks < 1:
-            raise StorageError(f"prune batch: expected at least 1 block, found {max_blocks}")
-        head, base = self.height, self.base
-        if retain_height > head:
-            raise StorageError(f"cannot prune to height {retain_height}: the head is {head} and the head block "
-                               f"is always kept")
-        first = max(base, 1)
-        stop = min(retain_height, first + max_blocks)
-        if stop <= first:
-            return base
-        keep = set(set_changes)
-        batch: list[tuple[bytes, bytes | None]] = []
-        height = first
-        while height < stop and len(batch) < PRUNE_BATCH_KEYS:
-            batch += self._prune_ops(height, height in keep)
-            height += 1
-        stop = height
-        batch += [(schema.BASE_KEY, schema.encode_height(stop)), (schema.PRUNED_KEY, schema.encode_height(stop))]
-        self.kv.write(batch, sync=sync)
-        self._base = stop
-        return stop
-
-    def _prune_ops(self, height: int, set_change: bool) -> list[tuple[bytes, bytes | None]]:
-        """The deletions (and the set proof kept, if any) that take block ``height`` out of the store."""
-        header = self._indexed_header(height)
-        if header is None:
-            header, fields = self._header_from_block(height)
-        else:
-            try:
-                fields = decode_header(header)
-            except DecodeError as exc:
-                raise self._fail(f"stored header {height} does not decode: {exc}") from None
-        ops: list[tuple[bytes, bytes | None]] = [
-            (schema.block_key(height), None), (schema.header_key(height), None), (schema.cert_key(height), None),
-            (schema.receipts_key(height), None), (schema.block_hash_key(hashlib.sha256(header).digest()), None)]
-        for tx_id in self._receipt_tx_ids(height):
-            location = self.get_tx_location(tx_id)
-            if location is not None and location[0] == height:  # never an entry a later block owns
-                ops.append((schema.tx_index_key(tx_id), None))
-        if set_change or fields[_H_NEXT_VSET] not in (fields[_H_VSET], ZERO_HASH):
-            cert = self._get(schema.cert_key(height))
-            if cert is None:
-                raise self._fail(f"the certificate of block {height}, a validator-set change kept as a set proof, "
-                                 f"is missing")
-            self.get_certificate(height)  # checks it is for this block before it is kept
-            ops.append((schema.set_proof_key(height), encoding.encode([header, cert])))
-        return ops
-
-    def _receipt_tx_ids(self, height: int) -> list[bytes]:
-        """The transaction ids of block ``height``, from its receipts (cheaper than decoding the block)."""
-        raw = self._get(schema.receipts_key(height))
-        if raw is None:
-            raise self._fail(f"the receipts of block {height} are missing, so its tx index entries cannot be found")
-        items = self._decode(raw, f"receipts {height}", encoding.decode)
-        if type(items) is not list or not all(type(i) is list and len(i) > 1 and type(i[1]) is bytes for i in items):
-            raise self._fail(f"stored receipts {height} are malformed: expected a list of receipts")
-        return [item[1] for item in items]
-
+        self._base = prune_batch(self, retain_height, set_changes, max_blocks, sync)
+        return self._base
 
     # --- reads: every value is checked before it is returned -------------------------
 

@@ -17,7 +17,7 @@ need from this node:
   uses an archive peer or state sync.
 
 ``Chain.commit`` then calls ``BlockStore.prune_to`` once per commit, which deletes at
-most ``PRUNE_BATCH_BLOCKS`` blocks in one atomic batch: a node that turns retention on
+most ``ledger.storage.pruning.PRUNE_BATCH_BLOCKS`` blocks in one atomic batch: a node that turns retention on
 with a long history drains the backlog over the next commits instead of stalling one.
 """
 

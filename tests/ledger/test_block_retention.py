@@ -70,9 +70,9 @@ def test_prune_is_bounded_per_call_and_resumes(kv):
 
 
 def test_prune_batch_is_also_bounded_by_its_key_count(kv, monkeypatch):
-    from ledger.storage import blockstore
+    from ledger.storage import pruning
 
-    monkeypatch.setattr(blockstore, "PRUNE_BATCH_KEYS", 20)
+    monkeypatch.setattr(pruning, "PRUNE_BATCH_KEYS", 20)
     store = BlockStore(kv)
     build_chain(store, 10, txs_per_block=3)  # 5 keys + 3 tx index entries a block
     assert store.prune_to(10) == 4  # stops after the block that reaches 20 deletions

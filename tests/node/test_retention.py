@@ -117,9 +117,9 @@ def test_each_commit_prunes_to_the_retain_height_and_the_store_reopens(pruned):
 
 
 def test_turning_retention_on_drains_a_backlog_a_bounded_batch_per_commit(tmp_path, monkeypatch):
-    from ledger.storage import blockstore
+    from ledger.storage import pruning
 
-    monkeypatch.setattr(blockstore, "PRUNE_BATCH_BLOCKS", 4)
+    monkeypatch.setattr(pruning, "PRUNE_BATCH_BLOCKS", 4)
     layout, home = devnet_home_with_blocks(str(tmp_path / "d"), "retention-backlog", 20, lambda h: 1, sync=False)
     chain = open_chain(layout, home, keep(3))
     try:
