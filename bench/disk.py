@@ -33,8 +33,9 @@ and hashes) and its zeroed escrow entry, the state-trie nodes that index them, a
 the per-height state-root index (``S<height>``, 41 bytes a block, the state layer's).
 
 ``--retain-states`` (``[storage] retain_states``, state pruning) is passed to ``Chain``
-only if the installed code accepts it; otherwise the line's mode says
-``retain_states=unsupported`` and only blocks are pruned.
+(with the snapshot interval, whose states it keeps) only if the installed code accepts
+it; otherwise the line's mode says ``retain_states=unsupported`` and only blocks are
+pruned.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class Workload:
             kwargs["retention"] = BlockRetention(retain_blocks, snapshot_interval, min_retain_blocks=1)
         if retain_states and supports_retain_states():
             kwargs["retain_states"] = retain_states
+            if "snapshot_interval" in inspect.signature(Chain.__init__).parameters:
+                kwargs["snapshot_interval"] = snapshot_interval  # the states newcomers fetch are kept too
         self.chain = Chain(self.kv, self.genesis, sync=False, **kwargs)
         self.k = orders_per_block
         self.nonces: dict[bytes, int] = {}
