@@ -183,13 +183,16 @@ def import_cmd(snapshot: str, home: str, as_json: bool) -> None:
 
 
 def _base_line(report: dict) -> str:
-    """What a state-synced home's verification covers (it holds no block below its base)."""
+    """What a state-synced or pruned home's verification covers (it holds no block below its base)."""
     base = report.get("base") or 0
     if not base:
         return ""
-    return (f"this node joined by state sync at height {base} and holds no block below it: verified the "
-            f"validator-set chain from genesis to {base}, the certificate of block {base}, every state-trie node "
-            f"at {base} by hash, then re-executed blocks {base + 1}..{report['head']}\n")
+    how = ("prunes old blocks ([storage] retain_blocks)" if report.get("pruned")
+           else f"joined by state sync at height {base}")
+    start = report.get("replayed_from") or base
+    return (f"this node {how} and holds no block below {base}: verified the "
+            f"validator-set chain from genesis to {start}, the certificate of block {start}, every state-trie node "
+            f"at {start} by hash, then re-executed blocks {start + 1}..{report['head']}\n")
 
 
 @node.command("verify")

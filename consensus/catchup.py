@@ -22,6 +22,12 @@ peer, and a request is re-asked only after ``timeout_ticks`` (the node sets it l
 than the serving side's duplicate window) and from another peer, so an honest lagging
 node is never refused as a duplicate; an answer cut short by a budget leaves a gap
 that the next ``pump`` asks for again.
+
+A peer that prunes old blocks (``[storage] retain_blocks``) answers nothing for heights
+below its base. Its silence times the request out like any late answer; the request
+goes to another peer, and the silent one is not asked for heights up to that request
+again while some other peer is not known to lack them (``lacks``), so a node far behind
+finds the peers that still hold its heights within a few timeouts.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class CatchUp:
     received_blocks: int = 0
     requests_sent: int = 0
     requested_up_to: int = 0
+    #: peer -> the highest request start it let time out. A peer that prunes old blocks (or
+    #: state-synced) answers nothing below its base, so it is not asked again for heights up
+    #: to there while another peer may have them; forgotten once those heights are applied.
+    lacks: dict[bytes, int] = field(default_factory=dict)
     _next_peer: int = 0
 
     def pump(self, committed: int, known: int, peers: list[bytes], now: int) -> list[Request]:
@@ -62,9 +72,12 @@ class CatchUp:
             del self.inflight[start]  # everything it asked for is applied
         if known <= committed or not peers:
             return out
-        for start, (peer, sent) in list(self.inflight.items()):
-            if now - sent >= self.timeout_ticks:
-                out.append(self._ask(start, peers, now, avoid=peer))
+        self.lacks = {p: h for p, h in self.lacks.items() if h > committed}
+        late = [(start, peer) for start, (peer, sent) in self.inflight.items() if now - sent >= self.timeout_ticks]
+        for start, peer in late:  # every silence first, so no re-ask goes to a peer that just failed higher
+            self.lacks[peer] = max(self.lacks.get(peer, 0), start)
+        for start, peer in late:
+            out.append(self._ask(start, peers, now, avoid=peer))
         following = committed + 1
         if following not in self.buffer and not any(s <= following < s + BLOCKS_PER_REQUEST for s in self.inflight):
             out.append(self._ask(following, peers, now))  # a gap (short or lost answer) blocks everything after it
@@ -77,7 +90,8 @@ class CatchUp:
         return out
 
     def _ask(self, start: int, peers: list[bytes], now: int, avoid: bytes | None = None) -> Request:
-        choices = [p for p in peers if p != avoid] or peers
+        others = [p for p in peers if p != avoid]
+        choices = [p for p in others if self.lacks.get(p, 0) < start] or others or peers
         peer = choices[self._next_peer % len(choices)]
         self._next_peer += 1
         self.inflight[start] = (peer, now)

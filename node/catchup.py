@@ -25,7 +25,10 @@ them as every read does, so a damaged block halts the node instead of going out)
 never decoded and re-encoded. Each refusal
 returns a reason that the runtime counts in
 ``shopchain_p2p_dropped_messages_total{reason}`` and reports to the transport, which
-disconnects and bans a peer that keeps being refused.
+disconnects and bans a peer that keeps being refused. A request for heights below this
+node's base (blocks pruned by ``[storage] retain_blocks``, or before a state-sync
+snapshot) is not refused as misbehaviour: the peer cannot know our base. It gets no
+blocks, and its catch-up re-asks the request of another peer once it times out.
 """
 
 from __future__ import annotations
@@ -154,6 +157,8 @@ class CatchupServer:
         self._peers: dict[bytes, _PeerServing] = {}
         self.blocks_served = 0
         self.bytes_served = 0
+        #: Requests for heights this node no longer holds (block retention), answered with nothing.
+        self.below_base_requests = 0
 
     def _state(self, peer: bytes) -> _PeerServing:
         state = self._peers.get(peer)
@@ -196,6 +201,13 @@ class CatchupServer:
                 break
             pair = self._read_pair(height)
             if pair is None:
+                if not pairs:
+                    # At or below our head yet not held: below our base (pruned, or before the snapshot
+                    # we state-synced from). The peer cannot know our base, so this is no offence: answer
+                    # nothing and let its request time out to another peer (consensus.catchup re-asks one
+                    # that is not us).
+                    self.below_base_requests += 1
+                    return None, ""
                 break
             n = len(pair[0]) + len(pair[1])
             if pairs and size + n > self.max_answer_bytes:

@@ -38,6 +38,7 @@ from node.core.engine import CoreSettings, NodeCore
 from node.core.executor import BlockOutcome
 from node.core.mempool import MempoolError, MempoolLimits
 from node.core.pacing import BlockSizer
+from node.core.retention import BlockRetention
 from node.envelopes import (ENVELOPE_CLASSES, ENVELOPE_CONSENSUS, ENVELOPE_MAILBOX, ENVELOPE_PREVIEW,
                             ENVELOPE_STATESYNC, ENVELOPE_TXS)
 from node.gossip import Gossip
@@ -92,7 +93,8 @@ class Node:
             catchup_timeout_ticks=-(-CATCHUP_REQUEST_TIMEOUT_MS // cfg.get("consensus", "tick_ms")),
             sync_writes=self.sync_writes, observer=cfg.get("node", "observer"),
             retain_states=cfg.get("storage", "retain_states"),
-            snapshot_interval=cfg.get("statesync", "snapshot_interval"))
+            snapshot_interval=cfg.get("statesync", "snapshot_interval"),
+            retention=BlockRetention(cfg.get("storage", "retain_blocks"), cfg.get("statesync", "snapshot_interval")))
         try:
             self.core = NodeCore(self.kv, self.genesis, self.key, self, now_ms, settings, CachingVerifier())
         except BaseException:
@@ -107,6 +109,9 @@ class Node:
                                self._connected_peers, lambda: self.halted, self.submit_transaction)
         self.indexer = self._make_indexer()
         self.reads.event_index = self.indexer.indexer if self.indexer is not None else None
+        if self.indexer is not None:
+            indexer = self.indexer.indexer
+            self.chain.prune_floor = lambda: (indexer.height or 0) + 1  # keep blocks until indexed
         self.mailbox = Mailbox(self.kv, self.genesis.chain_id, self.reads.signer_account, self.reads.enc_key_of,
                                lambda: int(time.time() * 1000), self.sync_writes)
         self.metrics = Registry()

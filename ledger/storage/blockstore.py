@@ -8,6 +8,10 @@ the KVStore as a single atomic, synced write. LevelDB applies a batch all-or-not
 ``kill -9`` at any instant the head block is either fully present with everything it
 needs or absent entirely.
 
+Pruning (``prune_to``, ledger/storage/pruning.py, driven by ``[storage] retain_blocks``)
+moves the base up in atomic batches, keeping the set proofs below it, so a pruned store
+is read, checked and served exactly like a state-synced one.
+
 Each commit also writes the block's header a second time, under ``K<height>``: a
 compact header index of a few hundred bytes per block, so that walking the chain
 never has to read block bodies.
@@ -120,13 +124,20 @@ class BlockStore:
             self._base = 0 if raw is None else schema.decode_height(raw)
         return self._base
 
+    def pruned(self) -> bool:
+        """Whether block pruning moved the base (else a base above 0 is a state sync's)."""
+        return self.kv.get(schema.PRUNED_KEY) is not None
+
     def below_base(self, height: int) -> str | None:
         """Why ``height`` cannot be read here (it is below the base), or None if it is held."""
         base = self.base
         if base and height < base:
-            return (f"height {height} is below this node's base: it joined by state sync at height {base} and holds "
-                    f"blocks, receipts and state from height {base} on only (the oldest height held is {base}); "
-                    f"ask a node that keeps the chain from genesis")
+            if self.pruned():
+                why = f"it prunes old blocks ([storage] retain_blocks) and holds blocks and receipts from height {base} on"
+            else:
+                why = f"it joined by state sync at height {base} and holds blocks, receipts and state from height {base} on"
+            return (f"height {height} is below this node's base: {why} only (the oldest height held is {base}); "
+                    f"ask a node that keeps the chain from genesis (an archive node, retain_blocks = 0)")
         return None
 
     @staticmethod
@@ -225,6 +236,16 @@ class BlockStore:
             batch.append((schema.tx_index_key(tx.tx_id), _TX_LOCATION.pack(height, index)))
         return batch
 
+    # --- pruning ----------------------------------------------------------------------
+
+    def prune_to(self, retain_height: int, set_changes: Iterable[int] = (),
+                 max_blocks: int | None = None, sync: bool = False) -> int:
+        """One atomic, bounded batch deleting the oldest blocks towards ``retain_height``; returns the
+        new base (``ledger.storage.pruning.prune_to``)."""
+        from ledger.storage.pruning import prune_batch
+
+        self._base = prune_batch(self, retain_height, set_changes, max_blocks, sync)
+        return self._base
 
     # --- reads: every value is checked before it is returned -------------------------
 
@@ -394,9 +415,17 @@ class BlockStore:
             raise self._fail(f"the tx index entry of {tx_id.hex()} is {len(raw)} bytes, expected {_TX_LOCATION.size}")
         return _TX_LOCATION.unpack(raw)
 
-    def get_tx(self, tx_id: bytes) -> tuple[SignedTx, int, int] | None:
-        """The transaction with its (height, index), if committed."""
+    def _held_tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
+        """The tx index entry of ``tx_id`` if its block is still held (pruning deletes entries with
+        their blocks; one left over below the base is not corruption, just pruned)."""
         loc = self.get_tx_location(tx_id)
+        if loc is None or (self.base and loc[0] < self.base):
+            return None
+        return loc
+
+    def get_tx(self, tx_id: bytes) -> tuple[SignedTx, int, int] | None:
+        """The transaction with its (height, index), if committed and held."""
+        loc = self._held_tx_location(tx_id)
         if loc is None:
             return None
         block = self.get_block(loc[0])
@@ -409,7 +438,7 @@ class BlockStore:
         return tx, loc[0], loc[1]
 
     def get_receipt(self, tx_id: bytes) -> tuple[Receipt, int, int] | None:
-        loc = self.get_tx_location(tx_id)
+        loc = self._held_tx_location(tx_id)
         if loc is None:
             return None
         receipts = self.get_receipts(loc[0])

@@ -127,8 +127,12 @@ class LevelDBKV:
             raise StorageError(f"store at {self.path} is closed: {exc}") from None
 
     def compact(self) -> None:
-        """Compact the whole key range now, so deleted entries stop taking disk (benchmarks, tools)."""
-        self._db.compact_range()
+        """Compact the whole key range now, so deleted and overwritten entries leave the table files
+        (LevelDB otherwise reclaims them only as later writes trigger compactions)."""
+        try:
+            self._db.compact_range()
+        except plyvel.IOError as exc:
+            raise StorageError(f"compaction of {self.path} failed (disk full?): {exc}") from None
 
     def disk_bytes(self) -> int:
         """Bytes the store's files take on disk now."""

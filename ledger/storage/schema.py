@@ -33,6 +33,9 @@ SCHEMA_VERSION_KEY = META + b"schema_version"
 #: Oldest block held (absent: 0, the store holds the chain from genesis; a state-synced
 #: store starts at its snapshot block, node/statesync).
 BASE_KEY = META + b"base"
+#: Present once block pruning has moved the base (ledger.storage.blockstore.prune_to): says
+#: why heights below the base are missing (pruned, not skipped by a state sync).
+PRUNED_KEY = META + b"pruned"
 #: The snapshot a state sync in progress is fetching; present only until it completes.
 STATESYNC_KEY = META + b"statesync"
 #: Heights below this one may have lost state-trie nodes to pruning (absent: 0, nothing pruned);

@@ -7,7 +7,8 @@ the outcome in a small cache keyed by block hash, so a block is executed once pe
 node however it arrives; ``speculate`` executes a previewed block's inputs before its
 PRE-PREPARE arrives (``node.core.preview``) and ``check_block`` then takes that outcome;
 ``commit`` then writes block, certificate, receipts, state diff and indexes in one
-synced batch and moves the state root. A block that arrives
+synced batch and moves the state root, then ``prune_blocks`` deletes a bounded batch of
+blocks older than the retain height (node.core.retention). A block that arrives
 by catch-up (certificate already checked by the core) is executed at commit and its
 roots compared with the header: a mismatch means this node's state or code differs
 from the network's, and the node stops rather than diverge.
@@ -57,6 +58,7 @@ from ledger.types import (
 )
 from node.core.executor import SYSTEM_CONTRACT, BlockOutcome, execute_block, read_nonce, system_call_shape
 from node.core.fees import FeeSchedule, genesis_schedule, read_balance, read_fee_schedule, write_fee_schedule
+from node.core.retention import BlockRetention
 
 log = logging.getLogger("shopchain.chain")
 
@@ -115,8 +117,13 @@ class Chain:
     def __init__(self, kv: KVStore, genesis: Genesis, sync: bool = True,
                  schedule_of: ScheduleReader | None = None,
                  directory_of: "Callable[[StateStore], dict[bytes, dict] | None] | None" = None,
-                 retain_states: int = 0, snapshot_interval: int = 0) -> None:
+                 retain_states: int = 0, snapshot_interval: int = 0,
+                 retention: BlockRetention = BlockRetention()) -> None:
         self.kv = kv
+        self.retention = retention  # which old blocks each commit may prune ([storage] retain_blocks)
+        #: The oldest height a reader of this store still needs (the node's SQL indexer: its next
+        #: height), or None; block pruning never passes it, so nothing is pruned before it is indexed.
+        self.prune_floor: Callable[[], int] | None = None
         self.sync = sync  # fsync each commit; off only for throwaway networks ([storage] sync)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -412,4 +419,18 @@ class Chain:
         self._head = block
         self._outcomes.clear()  # every cached outcome was computed on the old root
         self._speculative.clear()
+        self.prune_blocks()
         return outcome
+
+    def prune_blocks(self) -> int:
+        """One bounded pruning step towards the retain height (node.core.retention); returns the base.
+
+        A separate batch after the commit's: the commit stays one synced write, and a crash
+        between the two only leaves this step for the next commit to do."""
+        target = self.retention.retain_height(self.height)
+        if self.prune_floor is not None:
+            target = min(target, self.prune_floor())
+        if target <= max(self.blocks.base, 1):
+            return self.blocks.base
+        set_changes = [start - 1 for start, _ in self.schedule().entries[1:]]
+        return self.blocks.prune_to(target, set_changes, sync=False)

@@ -39,6 +39,7 @@ from node.core.chain import BlockLimits, Chain, DivergenceError, ScheduleReader
 from node.core.executor import BlockOutcome
 from node.core.mempool import Mempool, MempoolError, MempoolLimits
 from node.core.records import RecordJournal
+from node.core.retention import BlockRetention
 
 log = logging.getLogger("shopchain.chain")
 
@@ -88,6 +89,7 @@ class CoreSettings:
     observer: bool = False  # never sign, whatever the validator set says ([node] observer)
     retain_states: int = 0  # state versions kept ([storage] retain_states; 0 = archive)
     snapshot_interval: int = 0  # state-sync snapshot heights, kept from pruning ([statesync] snapshot_interval)
+    retention: BlockRetention = BlockRetention()  # old blocks each commit may prune ([storage] retain_blocks)
 
 
 class NodeCore:
@@ -99,7 +101,8 @@ class NodeCore:
         self.kv, self.genesis, self.key, self.host, self.clock_ms = kv, genesis, key, host, clock_ms
         self.settings = settings
         self.chain = Chain(kv, genesis, settings.sync_writes, schedule_of=schedule_of,
-                           retain_states=settings.retain_states, snapshot_interval=settings.snapshot_interval)
+                           retain_states=settings.retain_states, snapshot_interval=settings.snapshot_interval,
+                           retention=settings.retention)
         self.limits = settings.block_limits
         self.mempool = Mempool(genesis.chain_id, self.chain.account_nonce, self.chain.signer, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,

@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger.errors import ChainError
 from ledger.types import MAX_BLOCK_BYTES, MAX_BLOCK_TXS
-from node.core import chain, mempool
+from node.core import chain, mempool, retention
 from node.indexer import runner as indexer_runner
 from node.indexer import sink as indexer_sink
 from node.rpc import budget as rpc_budget
@@ -111,6 +111,7 @@ DEFAULTS: list[Key] = [
     Key("mempool", "max_args_bytes", mempool.MAX_TX_ARGS_BYTES, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
     Key("storage", "retain_states", 0, "State versions kept: the head's and those of the heights just below it; older trie nodes are deleted (ledger/state_prune.py), and proofs or reads at a pruned height are refused naming the oldest height kept. The state-sync snapshot heights offered are kept too. 0 = archive (every state kept).", 0, 10**12),
     Key("storage", "sync", True, "fsync every block commit and every signed consensus record before it is sent. Turning it off loses the no-equivocation guarantee across power loss: only for throwaway test networks."),
+    Key("storage", "retain_blocks", 0, f"Keep only the newest this many blocks (with their certificates, receipts and tx index entries); older ones are deleted a batch per commit (0 = keep every block: an archive node). At least {retention.MIN_RETAIN_BLOCKS} so lagging peers can catch up, and never below the second-latest state-sync snapshot height a newcomer may be fetching. Reads of a pruned height answer HeightPruned naming the oldest height held (docs/operator-guide.md, block retention).", 0, retention.MAX_RETAIN_BLOCKS),
     Key("indexer", "enabled", True, "Index committed blocks, transactions, receipts and events into SQL (docs/analytics.md) on a thread beside consensus; chain_getEvents and the explorer's timelines then read the index, so history is unbounded. The block store stays the source of truth: after a crash the index catches up from it."),
     Key("indexer", "db_url", "", "Where the index lives: empty is an SQLite file index.sqlite in the node home; else sqlite:///path (relative to the home) or postgresql://user@host:port/database."),
     Key("indexer", "batch_blocks", indexer_runner.IN_NODE_BATCH_BLOCKS, "Most blocks the indexer writes in one SQL transaction while it catches up.", 1, indexer_sink.MAX_BLOCKS_PER_TRANSACTION),
@@ -191,6 +192,9 @@ def _check(key: Key, value: Any) -> Any:
         _check_host_port(where, value)
     if (key.section, key.name) == ("p2p", "peer_addresses"):
         parse_peer_addresses(value)
+    if (key.section, key.name) == ("storage", "retain_blocks") and 0 < value < retention.MIN_RETAIN_BLOCKS:
+        raise ConfigError(f"{where}: expected 0 (keep every block) or at least {retention.MIN_RETAIN_BLOCKS} "
+                          f"(lagging peers catch up from these blocks), found {value}")
     if (key.section, key.name) == ("log", "level") and value not in LOG_LEVELS:
         raise ConfigError(f"{where}: expected one of {list(LOG_LEVELS)}, found {value!r}")
     if (key.section, key.name) == ("indexer", "db_url") and value and not value.startswith(INDEX_URL_PREFIXES):

@@ -256,8 +256,8 @@ def verify_imported(kv: LevelDBKV, genesis: Genesis, header: SnapshotHeader) -> 
             # filled by state sync starts at its base, proven from genesis by the set proofs it kept.
             schedule = schedule_in(StateStore(kv, root), genesis)
             if blocks.base:
-                from node.ops.verify import prove_base
-                prove_base(kv, blocks, genesis)
+                from node.ops.verify import prove_base, replay_start
+                prove_base(kv, blocks, genesis, replay_start(kv, blocks))
             for height in range(max(blocks.base, 1), blocks.height + 1):
                 block, cert = blocks.get_block(height), blocks.get_certificate(height)
                 if block is None or cert is None:

@@ -12,12 +12,12 @@ and compares the re-executed receipts and state root with what the store holds. 
 first disagreement stops the run and is reported with its height; nothing before it
 is in doubt. The genesis state itself is rebuilt and its root compared first.
 
-A store filled by state sync holds no block below its base height: it is verified
-from the base instead (``replay_from_base``: the validator-set chain from genesis to
-the base, the base block's certificate, every trie node of the base state by hash),
-and the report names the base, so an operator sees exactly what was checked. Once
-pruning (``[storage] retain_states``) has deleted the base state, replay has nothing
-to start from: the report says so and only the head state is checked.
+A store filled by state sync, or pruned by ``[storage] retain_blocks``, holds no block
+below its base height: it is verified from the base instead (``replay_from_base``: the
+validator-set chain from genesis to the base, the base block's certificate, every trie
+node of the base state by hash), and the report names the base, so an operator sees
+exactly what was checked. When state pruning removed the base's state, "the base" is
+the oldest held height whose state is still stored (``replay_start``).
 
 Once every block agrees, the store's own state at the head is checked: the stored
 trie is walked from the head's (re-executed) state root, every node checked against
@@ -70,8 +70,12 @@ class VerifyReport:
     bad_height: int | None = None
     problem: str | None = None
     seconds: float = 0.0
-    #: The oldest height held (a state-synced store): blocks are checked from here, not genesis.
+    #: The oldest height held (a state-synced or pruned store): blocks are checked from here, not genesis.
     base: int = 0
+    #: The base was moved by block pruning ([storage] retain_blocks), not set by a state sync.
+    pruned: bool = False
+    #: The height whose stored state replay starts from (the base, or later when its state was pruned).
+    replayed_from: int = 0
     #: Entries of the flat state table proved equal to the trie at the head.
     state_entries: int = 0
     state_seconds: float = 0.0
@@ -87,6 +91,7 @@ class VerifyReport:
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "chain_id": self.chain_id, "head": self.head, "base": self.base,
+                "pruned": self.pruned, "replayed_from": self.replayed_from,
                 "checked_blocks": self.checked,
                 "transactions": self.txs, "bad_height": self.bad_height, "problem": self.problem,
                 "seconds": round(self.seconds, 3), "state_entries": self.state_entries,
@@ -140,25 +145,17 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     started = time.monotonic()
     stored = BlockStore(kv)
     head = stored.height if up_to is None else min(up_to, stored.height)
-    report = VerifyReport(genesis.chain_id, head, base=stored.base)
+    report = VerifyReport(genesis.chain_id, head, base=stored.base, pruned=stored.pruned())
     try:
         if stored.genesis_hash() != genesis.genesis_hash:
             raise ValidationError("the store belongs to another genesis")
-        pruned_below = read_pruned_below(kv)
-        if stored.base and pruned_below > stored.base:
-            # The base state is what replay starts from; once pruned only the head state can be checked.
-            report.checks = [f"the state at the base {stored.base} is pruned (this store keeps states from height "
-                             f"{pruned_below}): blocks after the base are not re-executed; the head state is "
-                             f"checked against its trie"]
-            check_state_at_head(kv, stored, report)
-            report.seconds = time.monotonic() - started
-            return report
+        start = report.replayed_from = replay_start(kv, stored) if stored.base else 0
         if stored.base:
-            report.checks = [f"validator-set chain from genesis to the base {stored.base}",
-                             f"base block {stored.base} certificate and receipts",
-                             f"every state-trie node at the base {stored.base} against its hash",
+            report.checks = [f"validator-set chain from genesis to the base {start}",
+                             f"base block {start} certificate and receipts",
+                             f"every state-trie node at the base {start} against its hash",
                              *report.checks]
-            replay = replay_from_base(kv, stored, genesis)
+            replay = replay_from_base(kv, stored, genesis, start)
         else:
             replay = Chain(MemoryKV(), genesis)
             if stored.get_state_root(0) != replay.state.root:
@@ -167,7 +164,7 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
         report.bad_height, report.problem = stored.base, str(exc)
         report.seconds = time.monotonic() - started
         return report
-    for height in range(stored.base + 1, head + 1):
+    for height in range(start + 1, head + 1):
         try:
             report.txs += check_block_at(stored, replay, height, genesis.chain_id)
         except ChainError as exc:
@@ -182,13 +179,28 @@ def verify_store(kv: KVStore, genesis: Genesis, progress: Progress | None = None
     return report
 
 
-def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> "tuple[VerifiedOffer, list[SetProof]]":
-    """Prove a state-synced store's base block from genesis as state sync did: the set-change proofs it
-    kept, then the base block's certificate and receipts; its recorded state root must be the header's."""
+def replay_start(kv: KVStore, stored: BlockStore) -> int:
+    """The height a store with a base (state-synced or pruned) is verified from: the base, or the
+    oldest held height after it whose state is still stored, when state pruning removed the
+    base's. The stored state of that height is the one replay starts from."""
+    # States below the state pruner's marker may be partly deleted (a prune step can stop mid-row),
+    # so even a present root node proves nothing there; at and above it every state is whole.
+    for height in range(max(stored.base, read_pruned_below(kv)), stored.height + 1):
+        root = stored.get_state_root(height)
+        if root is not None and kv.get(schema.state_node_key(root)) is not None:
+            return height
+    return stored.base
+
+
+def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis,
+               base: int | None = None) -> "tuple[VerifiedOffer, list[SetProof]]":
+    """Prove a state-synced or pruned store's block ``base`` (default: its base) from genesis as state
+    sync did: the set-change proofs it kept, then that block's certificate and receipts; its recorded
+    state root must be the header's."""
     from node.core.chain import schedule_in
     from node.statesync.wire import Offer, SetProof, SyncProtocolError, verify_offer
 
-    base = stored.base
+    base = stored.base if base is None else base
     pair = stored.get_stored_pair(base)
     receipts = kv.get(schema.receipts_key(base))
     root = stored.get_state_root(base)
@@ -211,12 +223,12 @@ def prove_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> "tuple[Veri
     return offer, proofs
 
 
-def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis) -> Chain:
+def replay_from_base(kv: KVStore, stored: BlockStore, genesis: Genesis, base: int | None = None) -> Chain:
     """A state-synced store (base > 0) holds no block below its base: prove the base from genesis the way
     state sync did (the set-change proofs it kept, the base block's certificate and receipts), copy the
     base state into memory checking every trie node against its hash, and return a Chain opened there
     to replay the blocks after it. ValidationError says what does not verify."""
-    offer, proofs = prove_base(kv, stored, genesis)
+    offer, proofs = prove_base(kv, stored, genesis, base)
     root = offer.state_root
     memory = MemoryKV()
     ops: list[tuple[bytes, bytes | None]] = []

@@ -27,7 +27,6 @@ from ledger.errors import ValidationError
 from ledger.state_prune import PrunedStateError
 from ledger.merkle import merkle_proof
 from ledger.types import CommitCertificate
-from ledger.storage import schema
 from node.indexer.rows import attribute_text
 from node.indexer.sink import MAX_DATA_FILTERS
 from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
@@ -44,6 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("shopchain.rpc")
 
 NOT_FOUND = -32004
+#: The height asked for is below the oldest this node holds: pruned ([storage] retain_blocks)
+#: or before the snapshot it state-synced from. data.oldest_height names the oldest height
+#: held; an archive node (retain_blocks = 0, synced from genesis) has it.
+HEIGHT_PRUNED = -32006
 TOPIC_BLOCKS = "newBlocks"
 TOPIC_EVENTS = "events"
 
@@ -78,7 +81,7 @@ def _height(node: "NodeView", value: Any) -> int:
         raise RpcError(NOT_FOUND, f"block {value} is not committed yet; the head is {head}", {"head": head})
     base = _base(node)
     if base and value < base:
-        raise RpcError(NOT_FOUND, node.blocks.below_base(value), {"oldest_height": base, "head": head})  # type: ignore[attr-defined]
+        raise RpcError(HEIGHT_PRUNED, node.blocks.below_base(value), {"oldest_height": base, "head": head})  # type: ignore[attr-defined]
     return value
 
 
@@ -91,7 +94,9 @@ def _state_height(node: "NodeView", value: Any) -> int:
         try:
             check(h)
         except PrunedStateError as exc:
-            raise RpcError(NOT_FOUND, str(exc), {"oldest_state_height": exc.oldest, "head": node.blocks.height}) from None
+            raise RpcError(HEIGHT_PRUNED, str(exc), {"oldest_height": max(exc.oldest, _base(node)),
+                                                     "oldest_state_height": exc.oldest,
+                                                     "head": node.blocks.height}) from None
     return h
 
 
@@ -102,9 +107,20 @@ def _base(node: "NodeView") -> int:
 
 
 def _base_note(node: "NodeView") -> str:
+    """For a lookup by id that found nothing: what this node does not hold, which may be why."""
     base = _base(node)
-    return (f"; this node joined by state sync and holds blocks from height {base} on only (the oldest height "
-            f"held is {base})") if base else ""
+    if not base:
+        return ""
+    pruned = getattr(node.blocks, "pruned", None)
+    how = ("prunes old blocks ([storage] retain_blocks)" if pruned is not None and pruned()
+           else "joined by state sync")
+    return (f"; this node {how} and holds blocks from height {base} on only (the oldest height held is {base}): "
+            f"an older one is known to an archive node")
+
+
+def _base_data(node: "NodeView") -> dict:
+    base = _base(node)
+    return {"oldest_height": base} if base else {}
 
 
 def _set_proof(node: "NodeView", height: int) -> tuple[bytes, bytes] | None:
@@ -136,7 +152,7 @@ def make_routes(node: "NodeView") -> list[Method]:
     async def chain_getBlockByHash(ctx, hash: bytes, full: bool = False) -> dict:
         block = node.blocks.get_block_by_hash(hash)
         if block is None:
-            raise _not_found(f"block {hx(hash)}")
+            raise RpcError(NOT_FOUND, f"block {hx(hash)} not found{_base_note(node)}", _base_data(node) or None)
         return block_json(block, full)
 
     async def chain_getCertificate(ctx, height: Any = "latest") -> dict:
@@ -154,14 +170,14 @@ def make_routes(node: "NodeView") -> list[Method]:
         pending = node.mempool.get(tx_id)
         if pending is not None:
             return {**tx_json(pending), "status": "pending", "height": None, "index": None}
-        raise RpcError(NOT_FOUND, f"transaction {hx(tx_id)} not found{_base_note(node)}")
+        raise RpcError(NOT_FOUND, f"transaction {hx(tx_id)} not found{_base_note(node)}", _base_data(node) or None)
 
     async def chain_getReceipt(ctx, tx_id: bytes) -> dict:
         found = node.blocks.get_receipt(tx_id)
         if found is None:
             status = "pending" if tx_id in node.mempool else "unknown"
             raise RpcError(NOT_FOUND, f"no receipt for {hx(tx_id)} yet (transaction is {status}){_base_note(node)}",
-                           {"status": status})
+                           {"status": status, **_base_data(node)})
         receipt, height, index = found
         block = node.blocks.get_block(height)
         receipts = node.blocks.get_receipts(height) or []

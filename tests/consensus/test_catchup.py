@@ -70,3 +70,28 @@ def test_a_rejected_block_stops_delivery_and_is_dropped():
     sync.on_blocks(answer(1, 5), committed=0)
     assert drain(sync, chain, valid=lambda h: h != 3) == 2 and chain == [1, 2]
     assert 3 not in sync.buffer
+
+
+def test_peers_that_let_a_range_time_out_are_not_asked_for_it_again_while_others_may_hold_it():
+    """Peers b and c prune old blocks and never answer below 500; a holds everything. After one
+    timeout each, every request at or below what they failed goes to a."""
+    sync, chain = CatchUp(TIMEOUT), []
+    peers = [b"a", b"b", b"c"]
+    now, asked_of_pruned = 0, []
+    sent = sync.pump(committed=0, known=400, peers=peers, now=now)
+    for _round in range(12):
+        for peer, start, count in sent:
+            if peer == b"a":
+                sync.on_blocks(answer(start, count), committed=len(chain))
+            else:
+                asked_of_pruned.append((peer, start))
+        drain(sync, chain)
+        now += TIMEOUT
+        sent = sync.pump(committed=len(chain), known=400, peers=peers, now=now)
+        if len(chain) >= 400:
+            break
+    assert chain[:400] == list(range(1, 401))
+    for peer in (b"b", b"c"):  # each asked again only for heights above the ones it let time out
+        starts = [s for p, s in asked_of_pruned if p == peer]
+        assert starts == sorted(set(starts)), (peer, starts)
+    assert len(asked_of_pruned) <= 2 * MAX_INFLIGHT_REQUESTS

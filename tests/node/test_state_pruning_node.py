@@ -20,6 +20,7 @@ from node.core.chain import Chain
 from node.ops.config import load_config
 from node.ops.verify import verify_store
 from node.rpc.jsonrpc import CallContext
+from node.rpc.methods import HEIGHT_PRUNED
 from node.service import Node
 from node.statesync.fetch import StateFetcher
 from node.statesync.serve import SnapshotServer
@@ -88,7 +89,7 @@ def test_an_archive_store_opened_with_a_window_is_pruned_and_refuses_below_it(ho
         assert "result" not in refused
         assert refused["error"]["message"].startswith(
             "state at height 7 is pruned: this node keeps states from height 8 (retain_states = 3)")
-        assert refused["error"]["data"]["oldest_state_height"] == 8
+        assert refused["error"]["code"] == HEIGHT_PRUNED and refused["error"]["data"]["oldest_state_height"] == 8
         assert rpc(node, "chain_getBlock", [7])["result"]["header"]["height"] == 7  # blocks are another matter
     finally:
         node.kv.close()
@@ -136,11 +137,12 @@ def test_a_pruning_node_keeps_its_two_latest_snapshots_and_a_newcomer_fetches_on
             newcomer.commit(chain.blocks.get_block(height), chain.blocks.get_certificate(height))
         assert newcomer.state.root == chain.state.root and newcomer.state_pruner.pruned_below == BLOCKS
         newcomer.state.check_flat_table()
-        # Its base state (10) is pruned: verify cannot replay from it, says so and checks the head state.
+        # Its base state (10) is pruned: verify starts from the oldest whole state (the head here), proves
+        # that block from genesis and checks its state, and says which height it started from.
         report = verify_store(mem, genesis)
         assert report.ok, report.problem
-        assert report.checks[0].startswith("the state at the base 10 is pruned (this store keeps states from "
-                                           f"height {BLOCKS})") and report.checked == 0 and report.state_entries > 0
+        assert report.replayed_from == BLOCKS and report.checked == 0 and report.state_entries > 0
+        assert report.checks[0] == f"validator-set chain from genesis to the base {BLOCKS}"
         # Without the snapshot floor the window is the head alone, and a snapshot below it is not offered.
         bare = Chain(kv, genesis, sync=False, retain_states=1)
         assert bare.state_pruner.pruned_below == BLOCKS
