@@ -105,6 +105,42 @@ def start(home: str) -> None:
     sys.exit(code)
 
 
+@node.group("config")
+def config_group() -> None:
+    """Check a node home's configuration."""
+
+
+@config_group.command("check")
+@click.option("--home", required=True, type=click.Path(exists=True, file_okay=False), help="The node home.")
+@json_option
+@handle_errors
+def config_check(home: str, as_json: bool) -> None:
+    """Load config.toml with the SHOPCHAIN_<SECTION>_<KEY> environment overrides as `node start` would.
+
+    Prints every value that differs from its default and where it came from, and names
+    SHOPCHAIN_ variables that look like a mistyped key (they are ignored); exits 1 with
+    the error (key, expected, found) when the node would refuse to start.
+    """
+    from node.ops.config import DEFAULTS, env_overrides, load_config, unknown_env
+
+    cfg = load_config(home)  # ConfigError: exit 1 naming the key (and the variable that set it)
+    from_env = env_overrides(os.environ)
+    changed = [{"key": f"[{k.section}] {k.name}", "value": cfg.get(k.section, k.name),
+                "from": from_env[(k.section, k.name)][0] if (k.section, k.name) in from_env else "config.toml"}
+               for k in DEFAULTS if cfg.get(k.section, k.name) != k.default]
+    report = {"ok": True, "config": os.path.join(home, "config.toml"), "changed": changed,
+              "ignored_environment": unknown_env(os.environ)}
+
+    def human(r: dict) -> str:
+        n = len(r["changed"])
+        lines = [f"config OK: {r['config']} ({n} value{'' if n == 1 else 's'} not the default)"]
+        lines += [f"  {c['key']} = {json.dumps(c['value'])}  ({c['from']})" for c in r["changed"]]
+        lines += [f"note: {var} names no config key; ignored" for var in r["ignored_environment"]]
+        return "\n".join(lines)
+
+    emit(as_json, report, human)
+
+
 # --- inspecting a running node over RPC ---------------------------------------------------
 
 @node.command()

@@ -10,8 +10,10 @@ types and out-of-range values with a message that names the key
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,12 @@ from node.rpc import server as rpc_server
 from node.rpc.jsonrpc import MAX_BATCH_LEN, MAX_RESPONSE_BYTES
 from node.statesync import wire as statesync_wire
 from p2p import limits as p2p_limits
+
+
+#: Environment variables ``SHOPCHAIN_<SECTION>_<KEY>`` override config.toml (``env_overrides``).
+ENV_PREFIX = "SHOPCHAIN_"
+#: How a boolean override may be written.
+ENV_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
 class ConfigError(ChainError, ValueError):
@@ -271,7 +279,9 @@ def parse_config(home: str, doc: dict) -> NodeConfig:
     return NodeConfig(home, values)
 
 
-def load_config(home: str) -> NodeConfig:
+def load_config(home: str, environ: Mapping[str, str] | None = None) -> NodeConfig:
+    """config.toml of ``home``, then the ``SHOPCHAIN_<SECTION>_<KEY>`` variables of ``environ``
+    (default: the process environment) over it, as containers and systemd units set them."""
     path = os.path.join(home, "config.toml")
     try:
         with open(path, "rb") as fh:
@@ -280,7 +290,65 @@ def load_config(home: str) -> NodeConfig:
         raise ConfigError(f"no config.toml in {home}; create one with `shopchain node init --home {home}`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(home, doc)
+    overrides = env_overrides(os.environ if environ is None else environ)
+    for (section, name), (_, value) in overrides.items():
+        doc.setdefault(section, {})[name] = value
+    try:
+        return parse_config(home, doc)
+    except ConfigError as exc:
+        named = [var for (section, name), (var, _) in overrides.items() if f"[{section}] {name}" in str(exc)]
+        if named:
+            raise ConfigError(f"{exc} (set by the environment variable {named[0]})") from None
+        raise
+
+
+def env_name(key: Key) -> str:
+    """The environment variable that overrides ``key``: SHOPCHAIN_RPC_LISTEN for [rpc] listen."""
+    return f"{ENV_PREFIX}{key.section.upper()}_{key.name.upper()}"
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, Any]]:
+    """{(section, name): (variable, value)} for every ``SHOPCHAIN_<SECTION>_<KEY>`` set in ``environ``.
+
+    Text is read by the key's type: integers in decimal, booleans as true/false (or 1/0,
+    yes/no), lists as a JSON array or comma-separated strings. Other SHOPCHAIN_ variables
+    (the CLI's SHOPCHAIN_NODE, an application's own) are not config; ``unknown_env``
+    lists those that look like a mistyped key, for ``shopchain node config check``.
+    """
+    by_var = {env_name(k): k for k in DEFAULTS}
+    return {(by_var[var].section, by_var[var].name): (var, _env_value(by_var[var], var, environ[var]))
+            for var in sorted(environ) if var in by_var}
+
+
+def unknown_env(environ: Mapping[str, str]) -> list[str]:
+    """SHOPCHAIN_<SECTION>_... variables that name a config section but none of its keys."""
+    known = {env_name(k) for k in DEFAULTS}
+    sections = {k.section.upper() + "_" for k in DEFAULTS}
+    return sorted(var for var in environ if var.startswith(ENV_PREFIX) and var not in known
+                  and any(var[len(ENV_PREFIX):].startswith(section) for section in sections))
+
+
+def _env_value(key: Key, var: str, text: str) -> Any:
+    want = type(key.default)
+    if want is bool:
+        lowered = text.strip().lower()
+        if lowered not in ENV_BOOLEANS:
+            raise ConfigError(f"{var}: expected true or false, found {text!r}")
+        return ENV_BOOLEANS[lowered]
+    if want is int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ConfigError(f"{var}: expected an integer, found {text!r}") from None
+    if want is list:
+        stripped = text.strip()
+        if stripped.startswith("["):
+            try:
+                return json.loads(stripped)
+            except ValueError as exc:
+                raise ConfigError(f"{var}: expected a JSON array of strings, found {text!r} ({exc})") from None
+        return [part.strip() for part in stripped.split(",") if part.strip()]
+    return text
 
 
 def rpc_limits(cfg: NodeConfig) -> rpc_server.RpcLimits:

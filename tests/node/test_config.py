@@ -134,3 +134,54 @@ def test_module_limits_that_the_node_does_not_configure_agree_with_config():
     keys = {(k.section, k.name): k for k in DEFAULTS}
     assert keys[("consensus", "max_block_txs")].high == MAX_BLOCK_TXS  # the protocol cap bounds the config
     assert keys[("consensus", "max_block_bytes")].high == MAX_BLOCK_BYTES
+
+
+def _home(tmp_path) -> str:
+    (tmp_path / "config.toml").write_text(render_config({("consensus", "tick_ms"): 60}))
+    return str(tmp_path)
+
+
+def test_environment_variables_override_the_file_by_type(tmp_path):
+    env = {"SHOPCHAIN_RPC_LISTEN": "0.0.0.0:9545", "SHOPCHAIN_CONSENSUS_TICK_MS": " 70 ",
+           "SHOPCHAIN_P2P_TLS": "false", "SHOPCHAIN_RPC_CORS_ORIGINS": "https://shop.example, https://admin.example",
+           "SHOPCHAIN_NODE": "http://127.0.0.1:8545", "PATH": "/usr/bin"}  # the CLI's own variable is not config
+    cfg = load_config(_home(tmp_path), env)
+    assert cfg.get("rpc", "listen") == "0.0.0.0:9545" and cfg.get("consensus", "tick_ms") == 70
+    assert cfg.get("p2p", "tls") is False
+    assert cfg.get("rpc", "cors_origins") == ["https://shop.example", "https://admin.example"]
+    assert load_config(_home(tmp_path), {"SHOPCHAIN_RPC_CORS_ORIGINS": '["https://a.example"]'}).get(
+        "rpc", "cors_origins") == ["https://a.example"]
+    assert load_config(_home(tmp_path), {}).get("consensus", "tick_ms") == 60  # the file's value without one
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"SHOPCHAIN_CONSENSUS_TICK_MS": "fast"}, "SHOPCHAIN_CONSENSUS_TICK_MS: expected an integer, found 'fast'"),
+    ({"SHOPCHAIN_P2P_TLS": "maybe"}, "SHOPCHAIN_P2P_TLS: expected true or false, found 'maybe'"),
+    ({"SHOPCHAIN_CONSENSUS_TICK_MS": "1"},
+     "[consensus] tick_ms: expected an integer in 5..10000, found 1 (set by the environment variable "
+     "SHOPCHAIN_CONSENSUS_TICK_MS)"),
+    ({"SHOPCHAIN_RPC_LISTEN": "nowhere"}, "(set by the environment variable SHOPCHAIN_RPC_LISTEN)"),
+])
+def test_a_bad_override_names_the_variable(tmp_path, env, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(_home(tmp_path), env)
+    assert message in str(info.value)
+
+
+def test_config_check_reports_overrides_and_variables_that_look_mistyped(tmp_path):
+    import json as jsonlib
+
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    home = _home(tmp_path)
+    env = {"SHOPCHAIN_RPC_LISTEN": "127.0.0.1:9999", "SHOPCHAIN_RPC_LISTN": "127.0.0.1:9998"}
+    result = CliRunner().invoke(main, ["node", "config", "check", "--home", home, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = jsonlib.loads(result.output)
+    assert {"key": "[rpc] listen", "value": "127.0.0.1:9999", "from": "SHOPCHAIN_RPC_LISTEN"} in report["changed"]
+    assert {"key": "[consensus] tick_ms", "value": 60, "from": "config.toml"} in report["changed"]
+    assert report["ignored_environment"] == ["SHOPCHAIN_RPC_LISTN"]
+    bad = CliRunner().invoke(main, ["node", "config", "check", "--home", home], env={"SHOPCHAIN_P2P_TLS": "maybe"})
+    assert bad.exit_code == 1 and "SHOPCHAIN_P2P_TLS: expected true or false" in bad.output
