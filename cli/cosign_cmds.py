@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 import click
 
@@ -34,6 +33,7 @@ from ledger.errors import ChainError, ValidationError
 from ledger.hexfmt import to_hex
 from ledger.types import MAX_COSIGNATURES, MAX_TX_BYTES, SignedTx
 from node.client import DEFAULT_WAIT_S, TxFailed, cosigner_proof
+from node.client_ops import json_arg
 
 #: The ``format`` field of a transaction file.
 TX_FILE_FORMAT = "shopchain-tx/1"
@@ -60,22 +60,12 @@ def add_cosignatures(tx: Tx, raw: bytes) -> bytes:
 
 # ---- transaction files ------------------------------------------------------------------
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return to_hex(value)
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
 def tx_file(signed: SignedTx) -> dict:
     """The file form of a transaction: its raw bytes and what they say, for people to read."""
     body = signed.body
     return {"format": TX_FILE_FORMAT, "tx_id": to_hex(signed.tx_id), "chain_id": body.chain_id,
             "sender": to_hex(body.sender), "nonce": body.nonce, "contract": body.contract, "method": body.method,
-            "args": _jsonable(body.args), "gas_limit": body.gas_limit,
+            "args": json_arg(body.args), "gas_limit": body.gas_limit,
             "cosigners": [to_hex(k) for k in signed.cosigner_keys], "raw": to_hex(signed.encode())}
 
 
@@ -116,7 +106,7 @@ def describe_tx(signed: SignedTx) -> str:
     """What a co-signer approves, in a few lines."""
     body = signed.body
     lines = [f"transaction {to_hex(signed.tx_id)} on chain {body.chain_id}",
-             f"  {body.contract}.{body.method}({', '.join(json.dumps(a) for a in _jsonable(body.args))})",
+             f"  {body.contract}.{body.method}({', '.join(json.dumps(a) for a in json_arg(body.args))})",
              f"  sender {to_hex(body.sender)}, nonce {body.nonce}, gas limit {body.gas_limit}"]
     cosigners = ", ".join(short(to_hex(k)) for k in signed.cosigner_keys) or "none yet"
     lines.append(f"  co-signers: {cosigners}")

@@ -122,42 +122,51 @@ class Sleep:
 Op = Generator["Call | Sleep", Any, T]
 
 
+@dataclass(frozen=True)
+class _Done:
+    value: Any
+
+
+def _resume(op: Op, answer: Any = None, failure: RpcFailure | None = None) -> "Call | Sleep | _Done":
+    """The operation's next step after an answer (or a failure thrown in), or _Done with its result."""
+    try:
+        return op.throw(failure) if failure is not None else op.send(answer)
+    except StopIteration as done:
+        return _Done(done.value)
+
+
 def drive_sync(op: Op, request: Callable[[str, tuple], Any], sleep: Callable[[float], None] = time.sleep) -> Any:
     """Run ``op`` to its result with a blocking transport."""
-    answer: Any = None
-    failure: RpcFailure | None = None
-    while True:
-        try:
-            step = op.throw(failure) if failure is not None else op.send(answer)
-        except StopIteration as done:
-            return done.value
-        answer, failure = None, None
+    step = _resume(op)
+    while not isinstance(step, _Done):
         if isinstance(step, Sleep):
             sleep(step.seconds)
+            step = _resume(op)
             continue
         try:
             answer = request(step.method, step.params)
         except RpcFailure as exc:
-            failure = exc
+            step = _resume(op, failure=exc)
+        else:
+            step = _resume(op, answer)
+    return step.value
 
 
 async def drive_async(op: Op, request: Callable[[str, tuple], Awaitable[Any]]) -> Any:
     """Run ``op`` to its result with a coroutine transport; pauses never block the loop."""
-    answer: Any = None
-    failure: RpcFailure | None = None
-    while True:
-        try:
-            step = op.throw(failure) if failure is not None else op.send(answer)
-        except StopIteration as done:
-            return done.value
-        answer, failure = None, None
+    step = _resume(op)
+    while not isinstance(step, _Done):
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
+            step = _resume(op)
             continue
         try:
             answer = await request(step.method, step.params)
         except RpcFailure as exc:
-            failure = exc
+            step = _resume(op, failure=exc)
+        else:
+            step = _resume(op, answer)
+    return step.value
 
 
 @dataclass

@@ -85,3 +85,21 @@ def devnet_home_with_blocks(root: str, seed: str, blocks: int, txs_at: Callable[
     finally:
         kv.close()
     return layout, home
+
+
+def walk_state(kv, root: bytes) -> int:  # type: ignore[no-untyped-def]
+    """Nodes under ``root``, each loaded and checked against its hash (AssertionError if one is gone)."""
+    from ledger.state_proof import EMPTY_ROOT
+    from ledger.state_trie import Branch, decode_node, node_payload
+    from ledger.storage import schema
+
+    count, stack = 0, ([] if root == EMPTY_ROOT else [root])
+    while stack:
+        node_hash = stack.pop()
+        data = kv.get(schema.state_node_key(node_hash))
+        assert data is not None, f"state node {node_hash.hex()} of a retained root is gone"
+        node = decode_node(node_hash, node_payload(data))
+        count += 1
+        if type(node) is Branch:
+            stack.extend([c for c in node.children if c] + ([node.here] if node.here else []))
+    return count

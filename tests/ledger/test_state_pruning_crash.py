@@ -21,10 +21,9 @@ import pytest
 
 from ledger.state import StateStore
 from ledger.state_prune import StatePruner
-from ledger.state_proof import EMPTY_ROOT
-from ledger.state_trie import Branch, decode_node, node_payload
 from ledger.storage import schema
 from ledger.storage.leveldb import LevelDBKV
+from tests.helpers import walk_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: Kill rounds; each run commits a few dozen heights before it is killed.
@@ -65,20 +64,6 @@ while True:
 """
 
 
-def walk(kv: LevelDBKV, root: bytes) -> int:
-    count = 0
-    stack = [] if root == EMPTY_ROOT else [root]
-    while stack:
-        node_hash = stack.pop()
-        data = kv.get(schema.state_node_key(node_hash))
-        assert data is not None, f"node {node_hash.hex()} of a retained root is missing"
-        node = decode_node(node_hash, node_payload(data))
-        count += 1
-        if type(node) is Branch:
-            stack.extend([c for c in node.children if c] + ([node.here] if node.here else []))
-    return count
-
-
 @pytest.mark.integration
 def test_kill_9_during_pruning_leaves_every_retained_state_whole(tmp_path) -> None:
     path = str(tmp_path / "db")
@@ -105,7 +90,7 @@ def test_kill_9_during_pruning_leaves_every_retained_state_whole(tmp_path) -> No
             assert pruner.pruned_below <= head
             for height in range(pruner.pruned_below, head + 1):
                 root = kv.get(schema.state_root_key(height))
-                assert root is not None and walk(kv, root) >= 0
+                assert root is not None and walk_state(kv, root) >= 0
             store = StateStore(kv, kv.get(schema.state_root_key(head)), height=head)
             store.check_flat_table()
             heads.append((head, pruner.pruned_below))

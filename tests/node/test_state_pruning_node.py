@@ -15,7 +15,6 @@ from ledger.state_proof import verify_proof
 from ledger.storage import schema
 from ledger.storage.kv import MemoryKV
 from ledger.storage.leveldb import LevelDBKV
-from ledger.state_trie import Branch, decode_node, node_payload
 from node.core.chain import Chain
 from node.ops.config import load_config
 from node.ops.verify import verify_store
@@ -25,6 +24,7 @@ from node.service import Node
 from node.statesync.fetch import StateFetcher
 from node.statesync.serve import SnapshotServer
 from node.statesync.wire import verify_offer
+from tests.helpers import walk_state
 from p2p.limits import TransportLimits
 from tests.helpers import devnet_home_with_blocks
 
@@ -96,20 +96,6 @@ def test_an_archive_store_opened_with_a_window_is_pruned_and_refuses_below_it(ho
     assert node_count(home) < archived
 
 
-def walk(kv, root: bytes) -> int:  # type: ignore[no-untyped-def]
-    """Nodes under ``root``, each loaded and checked against its hash (AssertionError if one is gone)."""
-    count, stack = 0, [root]
-    while stack:
-        node_hash = stack.pop()
-        data = kv.get(schema.state_node_key(node_hash))
-        assert data is not None, f"state node {node_hash.hex()} is gone"
-        node = decode_node(node_hash, node_payload(data))
-        count += 1
-        if type(node) is Branch:
-            stack.extend([c for c in node.children if c] + ([node.here] if node.here else []))
-    return count
-
-
 def test_a_pruning_node_keeps_its_two_latest_snapshots_and_a_newcomer_fetches_one(home) -> None:
     layout, home = home
     genesis = layout.genesis
@@ -118,7 +104,7 @@ def test_a_pruning_node_keeps_its_two_latest_snapshots_and_a_newcomer_fetches_on
         chain = Chain(kv, genesis, sync=False, retain_states=1, snapshot_interval=INTERVAL)
         assert chain.state_pruner.pruned_below == 5  # the head alone, but snapshots 10 and 5 stay
         for height in (5, 10, BLOCKS):
-            walk(kv, chain.blocks.get_state_root(height))
+            walk_state(kv, chain.blocks.get_state_root(height))
         server = SnapshotServer(TransportLimits(), kv, chain.blocks, chain.schedule, INTERVAL, clock=lambda: 0.0)
         offer, refused = server.offer(b"\x01" * 32)
         assert refused == "" and offer.height == 10
@@ -148,7 +134,7 @@ def test_a_pruning_node_keeps_its_two_latest_snapshots_and_a_newcomer_fetches_on
         assert bare.state_pruner.pruned_below == BLOCKS
         offer, refused = server.offer(b"\x02" * 32)
         assert refused == "" and offer.height == 0
-        walk(kv, bare.state.root)
+        walk_state(kv, bare.state.root)
         bare.state.check_flat_table()
     finally:
         kv.close()
