@@ -22,6 +22,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from contracts_vm.bytecode import code_hash, decode_container
+from contracts_vm.errors import VMError
+from contracts_vm.machine import CODE_PREFIX, check_contract_name
 from ledger import encoding
 from ledger.errors import ValidationError
 from ledger.state_prune import PrunedStateError
@@ -217,6 +220,22 @@ def make_routes(node: "NodeView") -> list[Method]:
                 "header_raw": None if block is None else hx(block.header.encode()),
                 "certificate": cert_json(node.blocks.get_certificate(h)) if h else None}
 
+    async def chain_getContract(ctx, contract: str, height: Any = "latest") -> dict:
+        """A contract's ABI and code hash in the state of a height (upgrades change both), read from
+        the code entry a client can prove with chain_getProof(state_key) at the same height."""
+        try:
+            check_contract_name(contract)
+        except VMError as exc:
+            raise RpcError(INVALID_PARAMS, f"Invalid params: contract: {exc.message}") from None
+        h = _state_height(node, height)
+        key = CODE_PREFIX + contract.encode("utf-8")
+        code, _ = node.state_proof(key, node.blocks.get_state_root(h))
+        if code is None:
+            raise RpcError(NOT_FOUND, f"no contract named {contract!r} is installed at height {h}")
+        abi = decode_container(code).abi
+        return {"contract": contract, "height": h, "code_hash": hx(code_hash(code)), "code_bytes": len(code),
+                "abi": value_to_json(abi), "state_key": hx(key)}
+
     async def account_get(ctx, address: bytes) -> dict:
         return node.account_info(address)
 
@@ -347,6 +366,14 @@ def make_routes(node: "NodeView") -> list[Method]:
         Method("chain_getProof", chain_getProof, (Param("key", HEX, "state key (0x-hex)"), HEIGHT),
                "value and inclusion/non-inclusion proof against the certified state root",
                summary="A state proof a light client can check."),
+        Method("chain_getContract", chain_getContract,
+               (Param("contract", Str(max_len=64), "contract name"),
+                Param("height", ANY, 'a block height (integer, within the states this node keeps) or "latest"',
+                      required=False, default="latest")),
+               "{contract, height, code_hash, code_bytes, abi: {methods: [{name, kind (public or view), args: [[name, type]], "
+               "returns, requires}], events, records, storage: [[name, key types, value type]]}, state_key (prove the code "
+               "with chain_getProof at that height and hash it)}",
+               summary="A contract's ABI and code hash at a height."),
         Method("account_get", account_get, (Param("address", HASH32, "an account id or any signing key it used"),),
                "{address, account (the stable account id), signing_key (its current key), key_retired_at (0: "
                "current; null: no account's key), registered (may address sign now), nonce (the account's), "
