@@ -256,7 +256,7 @@ class Client:
             return await wait_receipt_ws(self.url, tx_id, timeout, try_receipt)
         try:
             return run_blocking(over_websocket)
-        except (OSError, aiohttp.ClientError, ConnectionError):
+        except (OSError, aiohttp.ClientError, ConnectionError, RpcFailure):  # no usable websocket: poll
             return self._run(ops.wait_poll(tx_id, timeout))
 
     def wait_for_height(self, height: int, timeout: float = DEFAULT_WAIT_S) -> dict:

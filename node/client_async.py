@@ -64,8 +64,9 @@ async def wait_receipt_ws(url: str, tx_id: str, timeout: float,
                           try_receipt: Callable[[], Awaitable[dict | None]]) -> dict:
     """The committed receipt of ``tx_id``, woken by the node's new-block notifications.
 
-    Raises TimeoutError when it does not commit in time; OSError, aiohttp.ClientError or
-    ConnectionError when the websocket cannot be used (callers then poll).
+    Raises TimeoutError when it does not commit in time; OSError, aiohttp.ClientError,
+    ConnectionError or an RpcFailure the subscription answered (a node at its websocket or
+    subscription limit) when the websocket cannot be used: callers then poll.
     """
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
@@ -209,7 +210,7 @@ class AsyncClient:
         """The committed receipt; raises TimeoutError if it does not commit in time."""
         try:
             return await wait_receipt_ws(self.url, tx_id, timeout, lambda: self._run(ops.try_receipt(tx_id)))
-        except (OSError, aiohttp.ClientError, ConnectionError):
+        except (OSError, aiohttp.ClientError, ConnectionError, RpcFailure):  # no usable websocket: poll
             return await self._run(ops.wait_poll(tx_id, timeout))
 
     async def wait_for_height(self, height: int, timeout: float = DEFAULT_WAIT_S) -> dict:
