@@ -217,14 +217,19 @@ def tx_id_of(raw: bytes) -> str:
     return to_hex(SignedTx.decode(raw).tx_id)
 
 
-def find_tx(tx_id: str) -> Op[dict | None]:
-    """``chain_getTransaction`` (pending or committed), None when the node knows no such id."""
+def _or_none(method: str, tx_id: str) -> Op[dict | None]:
+    """``method(tx_id)``'s answer, None when the node answers NotFound."""
     try:
-        return (yield Call("chain_getTransaction", (tx_id,)))
+        return (yield Call(method, (tx_id,)))
     except RpcFailure as exc:
         if exc.code == NOT_FOUND:
             return None
         raise
+
+
+def find_tx(tx_id: str) -> Op[dict | None]:
+    """``chain_getTransaction`` (pending or committed), None when the node knows no such id."""
+    return (yield from _or_none("chain_getTransaction", tx_id))
 
 
 def submit(state: ClientState, raw: bytes) -> Op[str]:
@@ -234,7 +239,8 @@ def submit(state: ClientState, raw: bytes) -> Op[str]:
     checked against the chain (see the module docstring); a definite refusal of a
     transaction the client signed with a local nonce makes the next call re-read it.
     """
-    tx_id = tx_id_of(raw)
+    tx = SignedTx.decode(raw)
+    tx_id = to_hex(tx.tx_id)
     delay = SUBMIT_BACKOFF_S
     attempt = 0
     while True:
@@ -253,10 +259,10 @@ def submit(state: ClientState, raw: bytes) -> Op[str]:
             else:
                 if found is not None:
                     return tx_id
-                _forget_nonce(state, raw)
+                state.nonces.pop(tx.body.sender, None)
                 raise last  # the refusal was about another transaction with this nonce
         elif not last.retryable:
-            _forget_nonce(state, raw)
+            state.nonces.pop(tx.body.sender, None)
             raise last
         if attempt == SUBMIT_ATTEMPTS:
             raise SubmitUncertain(tx_id, raw, last)
@@ -264,18 +270,9 @@ def submit(state: ClientState, raw: bytes) -> Op[str]:
         delay = min(delay * 2, SUBMIT_BACKOFF_CAP_S)
 
 
-def _forget_nonce(state: ClientState, raw: bytes) -> None:
-    """A definite refusal: the local nonce may be wrong now, so the next build reads it again."""
-    state.nonces.pop(SignedTx.decode(raw).body.sender, None)
-
-
 def try_receipt(tx_id: str) -> Op[dict | None]:
-    try:
-        return (yield Call("chain_getReceipt", (tx_id,)))
-    except RpcFailure as exc:
-        if exc.code == NOT_FOUND:
-            return None
-        raise
+    """``chain_getReceipt``, None while the transaction is not committed."""
+    return (yield from _or_none("chain_getReceipt", tx_id))
 
 
 def wait_poll(tx_id: str, timeout: float, clock: Callable[[], float] = time.monotonic) -> Op[dict]:
