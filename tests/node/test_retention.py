@@ -255,16 +255,21 @@ def test_set_change_proofs_survive_pruning_so_snapshots_prove_the_set_chain(tmp_
         kv.close()
 
 
-def test_verify_store_reports_a_missing_base_block(pruned, tmp_path):
-    """A store whose base block was deleted by hand is refused with the base named, not crashed on."""
+def _store_copy(pruned, tmp_path):  # type: ignore[no-untyped-def]
+    """(layout, an open copy of the pruned home's store) that a test may damage."""
     import shutil
 
+    layout, home, _ = pruned
+    copy = str(tmp_path / "store-copy")
+    shutil.copytree(load_config(home).path("node", "data_dir"), copy)
+    return layout, LevelDBKV(copy, create=False)
+
+
+def test_verify_store_reports_a_missing_base_block(pruned, tmp_path):
+    """A store whose base block was deleted by hand is refused with the base named, not crashed on."""
     from ledger.storage import schema
 
-    layout, home, _ = pruned
-    copy = str(tmp_path / "broken")
-    shutil.copytree(load_config(home).path("node", "data_dir"), copy)
-    kv = LevelDBKV(copy, create=False)
+    layout, kv = _store_copy(pruned, tmp_path)
     try:
         base = BlockStore(kv).base
         kv.write([(schema.receipts_key(base), None)])
@@ -277,14 +282,9 @@ def test_verify_store_reports_a_missing_base_block(pruned, tmp_path):
 def test_verify_starts_at_the_oldest_held_state_when_the_bases_state_was_pruned(pruned, tmp_path):
     """State pruning ([storage] retain_states) may remove the state of the oldest held blocks:
     verification then proves and replays from the oldest height whose state is stored."""
-    import shutil
-
     from ledger.storage import schema
 
-    layout, home, _ = pruned
-    copy = str(tmp_path / "state-pruned")
-    shutil.copytree(load_config(home).path("node", "data_dir"), copy)
-    kv = LevelDBKV(copy, create=False)
+    layout, kv = _store_copy(pruned, tmp_path)
     try:
         base = BlockStore(kv).base
         kv.write([(schema.state_node_key(BlockStore(kv).get_state_root(base)), None)])
