@@ -55,7 +55,7 @@ UNREACHABLE = -1
 #: HTTP statuses that mean "busy or cut off, the request may not have been handled".
 RETRY_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
 #: Admission refusals that say nothing about the transaction itself: try the same bytes again.
-RETRY_REASONS = frozenset({"mempool_full", "sender_full"})
+RETRY_REASONS = frozenset({"mempool_full", "sender_full", "busy"})
 #: Refusals that may mean the node already has these very bytes (or committed them).
 MAYBE_OURS_REASONS = frozenset({"duplicate", "nonce_too_low"})
 
@@ -266,8 +266,16 @@ def submit(state: ClientState, raw: bytes) -> Op[str]:
             raise last
         if attempt == SUBMIT_ATTEMPTS:
             raise SubmitUncertain(tx_id, raw, last)
-        yield Sleep(delay)
+        yield Sleep(max(delay, retry_after_s(last)))
         delay = min(delay * 2, SUBMIT_BACKOFF_CAP_S)
+
+
+def retry_after_s(failure: RpcFailure) -> float:
+    """The wait a busy node asked for (data.retry_after_ms), within the client's back-off cap; 0 if none."""
+    hint = failure.data.get("retry_after_ms") if isinstance(failure.data, dict) else None
+    if not isinstance(hint, (int, float)) or isinstance(hint, bool) or hint <= 0:
+        return 0.0
+    return min(hint / 1000.0, SUBMIT_BACKOFF_CAP_S)
 
 
 def try_receipt(tx_id: str) -> Op[dict | None]:

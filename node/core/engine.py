@@ -161,7 +161,7 @@ class NodeCore:
         """
         if self.halted_reason is not None:
             raise ChainError(f"this node has halted: {self.halted_reason}")
-        tx = self.mempool.admit(raw, now)
+        tx = self.mempool.admit(raw, now, client=True)
         # A kill -9 keeps OS-buffered writes; a restart re-admits what was acknowledged (reload_journal).
         try:
             self.kv.write([(schema.mempool_key(tx.tx_id), tx.encode())], sync=False)
@@ -242,7 +242,7 @@ class NodeCore:
     def _apply(self, block: Block, cert: CommitCertificate) -> None:
         journal = [(schema.mempool_key(tx.tx_id), None) for tx in block.txs]
         outcome = self.chain.commit(block, cert, self.records.deletions(block.height) + journal)
-        stale = [(schema.mempool_key(t), None) for t in self.mempool.update(block.txs)]
+        stale = [(schema.mempool_key(t), None) for t in self.mempool.update(block.txs, block.header.timestamp_ms)]
         if stale:
             self._write_or_halt(stale)
         self.host.committed(block, cert, outcome)

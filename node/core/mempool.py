@@ -50,6 +50,7 @@ from ledger import encoding
 from ledger.errors import ChainError, DecodeError
 from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, SignedTx, TxBody
 from contracts_vm.system import Signer, SigningPolicy
+from node.core.backpressure import MAX_QUEUE_MS, DrainRate, busy_refusal
 from node.core.fees import FREE, FeeSchedule
 
 #: Largest encoded argument list of a transaction: far below MAX_TX_BYTES and the block
@@ -87,10 +88,11 @@ NONCE_TOO_LOW = "nonce_too_low"
 NONCE_TOO_HIGH = "nonce_too_high"
 SENDER_FULL = "sender_full"
 POOL_FULL = "mempool_full"
+BUSY = "busy"
 BAD_SIGNATURE = "bad_signature"
 BAD_COSIGNER = "bad_cosigner"
 REASONS = (MALFORMED, TOO_LARGE, WRONG_CHAIN, GAS_TOO_HIGH, GAS_TOO_LOW, ARGS_TOO_LARGE, DUPLICATE, UNREGISTERED,
-           ROTATED_KEY, NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
+           ROTATED_KEY, NONCE_TOO_LOW, NONCE_TOO_HIGH, SENDER_FULL, POOL_FULL, BUSY, UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_CALLABLE,
            BAD_ARGUMENTS, INSUFFICIENT_FEE, BAD_SIGNATURE, BAD_COSIGNER)
 #: What each refusal means (the JSON-RPC reference lists these, docs/rpc.md).
 REASON_DOCS = {
@@ -107,6 +109,8 @@ REASON_DOCS = {
     NONCE_TOO_HIGH: "the nonce is beyond the nonce window past the sender's next nonce",
     SENDER_FULL: "the sender has the most pending transactions allowed",
     POOL_FULL: "the mempool is full; retry after the next block",
+    BUSY: ("the node already holds more than it commits in [mempool] max_queue_ms; data.retry_after_ms says when to "
+           "send the same signed bytes again (node/core/backpressure.py)"),
     UNKNOWN_CONTRACT: "no contract of that name is installed",
     UNKNOWN_METHOD: "the contract has no public method of that name (the message lists its methods)",
     NOT_CALLABLE: "the method may only be called by a contract holding a capability",
@@ -131,11 +135,12 @@ PolicyReader = Callable[[bytes], SigningPolicy | None]
 
 
 class MempoolError(ChainError):
-    """A transaction was refused; ``reason`` is one of REASONS."""
+    """A transaction was refused; ``reason`` is one of REASONS, ``data`` what a client acts on (JSON-RPC error data)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, data: dict | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.data = data or {}
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,7 @@ class MempoolLimits:
     recent_committed: int = 20_000  # raw bytes of recently committed txs kept to drop late copies
     regossip_after_s: float = 1.0   # first re-broadcast of a pending transaction
     regossip_max_interval_s: float = 32.0  # re-broadcast intervals double up to this
+    max_queue_ms: int = MAX_QUEUE_MS  # client submissions refused as busy past this expected wait (0: never)
 
 
 class Mempool:
@@ -189,6 +195,7 @@ class Mempool:
         self._regossip: dict[bytes, tuple[float, float]] = {}  # tx id -> (next due, interval)
         self._due_heap: list[tuple[float, bytes]] = []  # (due, tx id); stale entries skipped lazily
         self.refusals: dict[str, int] = {reason: 0 for reason in REASONS}
+        self.drain = DrainRate()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -328,8 +335,18 @@ class Mempool:
                     f"co-signer 0x{key.hex()} is not in the signing policy of account 0x{account.hex()} "
                     f"(its co-signers: {', '.join('0x' + k.hex()[:16] for k in policy.cosigners)})"))
 
-    def admit(self, raw: bytes, now: float = 0.0) -> SignedTx:
-        """Check and add a client's raw transaction; return it or raise MempoolError."""
+    def admit(self, raw: bytes, now: float = 0.0, client: bool = False) -> SignedTx:
+        """Check and add a raw transaction; return it or raise MempoolError.
+
+        ``client``: a new submission, which backpressure may refuse as BUSY before anything
+        else is spent on it (a copy of a pending or just-committed one still gets its
+        DUPLICATE answer, so a client's retry learns its transaction is in).
+        """
+        if client and raw not in self._raws and raw not in self._recent:
+            busy = busy_refusal(len(self._ids), self.drain.per_second(), self.limits.max_queue_ms)
+            if busy is not None:
+                self.refusals[BUSY] += 1
+                raise MempoolError(BUSY, busy[0], {"retry_after_ms": busy[1]})
         tx, account, replaces = self._check(raw)
         if replaces is not None:
             self._forget(replaces.tx_id)
@@ -403,12 +420,17 @@ class Mempool:
                 nonce += 1
         return batch
 
-    def update(self, committed: Iterable[SignedTx]) -> list[bytes]:
-        """After a block: drop included transactions and any made stale. Returns the ids that left."""
+    def update(self, committed: Iterable[SignedTx], timestamp_ms: int | None = None) -> list[bytes]:
+        """After a block: drop included transactions and any made stale. Returns the ids that left.
+
+        ``timestamp_ms``, the block's consensus time, feeds the drain rate backpressure uses.
+        """
         removed: list[bytes] = []
+        count = 0
         accounts: dict[bytes, None] = {}  # in block order: every read below happens in one order on every run
         recent, keep = self._recent, self.limits.recent_committed
         for tx in committed:
+            count += 1
             sender = tx.body.sender
             accounts[self._account.get(sender) or self._account_of(sender)] = None
             raw = tx.encode()
@@ -423,6 +445,8 @@ class Mempool:
         for account in accounts:
             for sender in list(self._keys_of.get(account, ())):
                 self._drop_stale(sender, removed)
+        if timestamp_ms is not None:
+            self.drain.committed(timestamp_ms, count)
         return removed
 
     def _account_of(self, key: bytes) -> bytes:

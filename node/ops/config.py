@@ -116,6 +116,7 @@ DEFAULTS: list[Key] = [
     Key("mempool", "max_txs", mempool.MAX_POOL_TXS, "Most pending transactions.", 1, 10_000_000),
     Key("mempool", "max_per_sender", mempool.MAX_PER_SENDER, "Most pending transactions of one sender.", 1, 1_000_000),
     Key("mempool", "nonce_window", mempool.NONCE_WINDOW, "How far ahead of a sender's next nonce a transaction may be.", 1, 1_000_000),
+    Key("mempool", "max_queue_ms", mempool.MAX_QUEUE_MS, "Client submissions are refused as busy (with data.retry_after_ms) while the pending transactions would take longer than this to commit at the recent commit rate, so latency stays bounded past saturation (node/core/backpressure.py); 0 turns it off.", 0, 600_000),
     Key("mempool", "max_args_bytes", mempool.MAX_TX_ARGS_BYTES, "Largest encoded argument list of a transaction (governed code deploys excepted); a call with more is refused at admission (args_too_large).", 256, 64 * 1024),
     Key("storage", "retain_states", 0, "State versions kept: the head's and those of the heights just below it; older trie nodes are deleted (ledger/state_prune.py), and proofs or reads at a pruned height are refused naming the oldest height kept. The state-sync snapshot heights offered are kept too. 0 = archive (every state kept).", 0, 10**12),
     Key("storage", "sync", True, "fsync every block commit and every signed consensus record before it is sent. Turning it off loses the no-equivocation guarantee across power loss: only for throwaway test networks."),

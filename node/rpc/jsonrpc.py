@@ -541,6 +541,9 @@ class Dispatcher:
             reason = getattr(exc, "reason", None)
             if isinstance(reason, str):  # e.g. MempoolError's stable refusal code
                 data["reason"] = reason
+            extra = getattr(exc, "data", None)
+            if isinstance(extra, dict):  # what the client acts on, e.g. a busy refusal's retry_after_ms
+                data.update({k: v for k, v in extra.items() if k not in ("type", "reason")})
             err = RpcError(CHAIN_ERROR, str(exc), data)
             outcome, response = error_name(CHAIN_ERROR), self._error_text(req, err)
         except Exception:  # noqa: BLE001 - the wire must never see a traceback

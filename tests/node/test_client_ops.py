@@ -202,3 +202,14 @@ def test_storage_state_key_names_the_entry_the_vm_wrote():
         storage_state_key("ledger", "balances", ["bytes"])
     with pytest.raises(ValidationError, match="must be bytes, found int"):
         storage_state_key("ledger", "balances", ["bytes"], 7)
+
+
+def test_a_busy_node_is_retried_after_the_wait_it_asks_for_within_the_cap():
+    raw = signed()
+    pauses: list[float] = []
+    busy = [RpcFailure(-32000, "busy", {"reason": "busy", "retry_after_ms": ms}) for ms in (900, 60_000)]
+    node = FakeNode(chain_sendRawTransaction=busy + [ops.tx_id_of(raw)])
+    assert ops.drive_sync(ops.submit(state(), raw), node.request, pauses.append) == ops.tx_id_of(raw)
+    # The node's hint when longer than the back-off, never more than the cap; the same bytes each time.
+    assert pauses == [0.9, ops.SUBMIT_BACKOFF_CAP_S]
+    assert node.sent() == ["0x" + raw.hex()] * 3

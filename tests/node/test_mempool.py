@@ -231,3 +231,52 @@ def test_the_config_default_for_argument_size_is_the_named_limit():
 
     default = next(k.default for k in DEFAULTS if (k.section, k.name) == ("mempool", "max_args_bytes"))
     assert default == MAX_TX_ARGS_BYTES == MempoolLimits().max_args_bytes
+
+
+def test_past_saturation_new_client_work_is_refused_as_busy_with_a_retry_hint_and_nothing_pending_is_lost():
+    from node.core.backpressure import MIN_BUSY_PENDING
+    world = World()
+    keys = [SigningKey.from_label(f"busy-{i}") for i in range(MIN_BUSY_PENDING // 100 + 2)]
+    world.registered |= {k.public_key for k in keys}
+    pool = world.pool(max_queue_ms=2000, max_per_sender=100)
+    pending = [tx(k, n) for k in keys[:-2] for n in range(100)]
+    for t in pending:
+        pool.admit(t.encode(), client=True)   # no commit rate known yet: never busy
+    assert len(pool) == MIN_BUSY_PENDING
+    # Blocks of 100 transactions every 250 ms (of other senders): 400 tx/s, so 1,000 pending are 2.5 s of work.
+    for i in range(5):
+        pool.drain.committed(1000 + 250 * i, 100)
+    assert pool.drain.per_second() == 400
+    extra = tx(keys[-1], 0)
+    with pytest.raises(MempoolError) as caught:
+        pool.admit(extra.encode(), client=True)
+    assert caught.value.reason == "busy" and pool.refusals["busy"] == 1
+    assert "1,000 transactions are pending" in str(caught.value) and "retry after" in str(caught.value)
+    assert caught.value.data["retry_after_ms"] == 500  # 2.5 s of work, 2 s allowed
+    # A client's retry of a transaction already in gets its DUPLICATE answer, not busy.
+    assert refused_client(pool, pending[0].encode()) == DUPLICATE
+    # Gossip and the journal (not client=True) are not subject to it: others acknowledged those.
+    pool.admit(tx(keys[-2], 0).encode())
+    # Nothing pending was dropped; once blocks drain the pool, the client is admitted again.
+    assert len(pool) == MIN_BUSY_PENDING + 1
+    committed = [t for t in pending[:600]]
+    for sender in {t.body.sender for t in committed}:
+        world.nonces[sender] = 100
+    pool.update(committed, timestamp_ms=2250)
+    assert pool.drain.per_second() == 800
+    assert pool.admit(extra.encode(), client=True) == extra
+
+
+def test_backpressure_off_never_refuses():
+    from node.core.backpressure import busy_refusal
+    assert busy_refusal(10**6, 1.0, 0) is None
+    assert busy_refusal(10**6, None, 2000) is None
+    assert busy_refusal(999, 1.0, 2000) is None
+    message, retry = busy_refusal(10**6, 1000.0, 2000)
+    assert retry == 10_000 and "1,000,000 transactions are pending" in message
+
+
+def refused_client(pool: Mempool, raw: bytes) -> str:
+    with pytest.raises(MempoolError) as info:
+        pool.admit(raw, client=True)
+    return info.value.reason

@@ -24,7 +24,7 @@ export const NOT_FOUND = -32004;
 /** The code of a request that got no answer (refused connection, reset, timeout). */
 export const UNREACHABLE = -1;
 const RETRY_HTTP_STATUSES = new Set([408, 429, 502, 503, 504]);
-const RETRY_REASONS = new Set(["mempool_full", "sender_full"]);
+const RETRY_REASONS = new Set(["mempool_full", "sender_full", "busy"]);
 const MAYBE_OURS_REASONS = new Set(["duplicate", "nonce_too_low"]);
 
 /** A JSON value as the node answers it. */
@@ -47,6 +47,13 @@ export class RpcError extends Error {
   get retryable(): boolean {
     return this.code === UNREACHABLE || RETRY_HTTP_STATUSES.has(this.code) || RETRY_REASONS.has(this.reason ?? "");
   }
+}
+
+/** The wait a busy node asked for (`data.retry_after_ms`), within the back-off cap; 0 if none. */
+function retryAfterMs(error: RpcError): number {
+  const data = error.data;
+  const hint = data !== null && typeof data === "object" && !Array.isArray(data) ? data["retry_after_ms"] : undefined;
+  return typeof hint === "number" && hint > 0 ? Math.min(hint, SUBMIT_BACKOFF_CAP_MS) : 0;
 }
 
 /** A transaction committed with a failed receipt. */
@@ -286,7 +293,7 @@ export class Client {
         throw last;
       }
       if (attempt >= SUBMIT_ATTEMPTS) throw new SubmitUncertain(txId, tx.raw, last);
-      await this.sleep(delay);
+      await this.sleep(Math.max(delay, retryAfterMs(last)));
       delay = Math.min(delay * 2, SUBMIT_BACKOFF_CAP_MS);
     }
   }

@@ -108,3 +108,16 @@ test("the websocket wait falls back to polling when nothing listens at /ws", asy
   assert.equal((await client.waitForReceipt("0x" + "ab".repeat(32), 5000)).status, "ok");
   assert.equal(client.lastWaitMode, "polling");
 });
+
+test("a busy refusal is retried with the same bytes after the wait the node asks for, capped", async () => {
+  const busy = (ms: number): Answer => ({ error: { code: -32000, message: "busy", data: { type: "MempoolError", reason: "busy", retry_after_ms: ms } } });
+  const node = scripted({ ...base, chain_sendRawTransaction: [busy(900), busy(60_000), { result: "0xid" }] });
+  const pauses: number[] = [];
+  const client = new Client("http://node", { fetch: node.fetch, sleep: async (ms) => { pauses.push(ms); } });
+  const tx = await client.build(buyer, "ledger", "transfer", [merchant, 1n]);
+  assert.equal(await client.submit(tx), "0xid");
+  assert.deepEqual(pauses, [900, 2000]);
+  const sends = node.calls.filter((c) => c.method === "chain_sendRawTransaction");
+  assert.equal(sends.length, 3);
+  assert.ok(sends.every((c) => c.params[0] === "0x" + toHex(tx.raw)));
+});
