@@ -158,6 +158,8 @@ class Chain:
         # (height, timestamp_ms, tx_root) -> outcome: everything execution depends on.
         self._speculative: OrderedDict[tuple[int, int, bytes], BlockOutcome] = OrderedDict()
         self.speculation_hits = 0
+        # Transactions of proposed blocks verified here because admission had not (verified_tx).
+        self.block_tx_verifications = 0
         #: True when this exact transaction (same bytes: co-signatures share the id) was verified
         #: at admission; the node sets it to the mempool's ``holds``.
         self.verified_tx: Callable[[SignedTx], bool] = lambda tx: False
@@ -371,8 +373,10 @@ class Chain:
                 return f"transaction {tx.tx_id.hex()[:16]} is for another chain"
             if tx.body.gas_limit > MAX_TX_GAS:
                 return f"transaction {tx.tx_id.hex()[:16]} asks for {tx.body.gas_limit} gas, the maximum is {MAX_TX_GAS}"
-            if not self.verified_tx(tx) and not tx.verify_signature():
-                return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature or co-signature"
+            if not self.verified_tx(tx):
+                self.block_tx_verifications += 1
+                if not tx.verify_signature():
+                    return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature or co-signature"
         outcome = self._outcomes.get(block.block_hash)
         if outcome is None:
             # check_shape proved tx_root commits to these transactions in this order.

@@ -196,6 +196,7 @@ class Mempool:
         self._due_heap: list[tuple[float, bytes]] = []  # (due, tx id); stale entries skipped lazily
         self.refusals: dict[str, int] = {reason: 0 for reason in REASONS}
         self.drain = DrainRate()
+        self.verified = 0  # transactions whose signatures admission checked (each once: see Chain.check_block)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -313,6 +314,8 @@ class Mempool:
                     f"{body.gas_limit} x {fees.gas_price} per 1000 gas + {len(raw)} bytes x {fees.byte_price})"))
         if tx.cosignatures:
             self._check_cosigners(tx, account)
+        if signed:
+            self.verified += 1
         if signed and not self.verify(tx):
             bad = tx.bad_cosignature() if tx.cosignatures else None
             if bad is not None:
