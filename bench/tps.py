@@ -1,6 +1,6 @@
 """End-to-end throughput and latency of a real devnet on this machine.
 
-How this works: a fresh devnet (4 or 7 validator processes, default config, synced
+How this works: a fresh devnet (4, 7 or 10 validator processes, default config, synced
 commits) is created in a temporary directory with ``--clients`` extra funded buyer
 accounts. Each account is pinned to one node (so its nonces arrive in order) and its
 transactions are signed before a step starts, with a gas limit of ``GAS_HEADROOM``
@@ -13,14 +13,15 @@ websocket ``newBlocks`` subscription on node 0 timestamps commits, so latency is
 submit-to-committed as a client of node 0 would see it. CPU per transaction comes
 from ``/proc/<pid>/stat`` of every node; the generator's own CPU per transaction, how
 busy the whole machine was and the share used by other processes (so figures from a
-shared machine say so) come with it. Rates rise until commits fall well behind.
+shared machine say so) come with it. Rates rise until commits fall well behind, then ``--past-saturation`` more steps show
+what overload does (admission backpressure should keep throughput near the peak).
 
 The physical ceiling of the same run: strict ed25519 verifications per second on one
 core x cores / validators (every validator verifies every transaction once, and all
 of them share this machine). Every line is ``{bench, metric, value, unit, baseline,
 ratio}``; a PNG chart shows throughput and latency against offered load.
 
-    python -m bench.tps [--validators 4|7] [--seconds N] [--kind transfer|order]
+    python -m bench.tps [--validators 4|7|10] [--past-saturation K] [--seconds N] [--kind transfer|order]
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ from contracts_vm.system import DAY
 BENCH = "tps"
 #: Offered rates (tx/s) tried in order, until commits fall behind.
 DEFAULT_RATES = (50, 100, 200, 400, 700, 1000, 1500, 2000)
-#: A step whose committed rate is below this share of the offered rate ends the ramp.
+#: A step whose committed rate is below this share of the offered rate is past saturation.
 SATURATION_SHARE = 0.6
+#: Steps run past the first saturated one (each at the next listed rate, or 1.5x the last),
+#: to show that committed throughput holds and admitted latency stays bounded (no collapse).
+PAST_SATURATION_STEPS = 2
 #: How often the generator sends what is due.
 TICK_S = 0.05
 #: JSON-RPC batch size (the node's default [rpc] max_batch is 100).
@@ -356,13 +360,17 @@ def draw(steps: list[dict], path: str) -> None:
     save_png(canvas, path)
 
 
-async def run(bench: Bench, rates: list[float], seconds: float, profile_dir: str | None) -> list[dict]:
+async def run(bench: Bench, rates: list[float], seconds: float, profile_dir: str | None,
+              past_saturation: int = PAST_SATURATION_STEPS) -> list[dict]:
     ready = asyncio.Event()
     watcher = asyncio.create_task(bench._watch(ready))
     await asyncio.wait_for(ready.wait(), 30)
-    steps = []
+    steps: list[dict] = []
+    rates = list(rates)
+    extra = None  # steps left once saturated
     try:
-        for rate in rates:
+        while rates and extra != 0:
+            rate = rates.pop(0)
             progress(f"offering {rate} tx/s for {seconds} s ...")
             step = await bench.step(rate, seconds, profile_dir)
             steps.append(step)
@@ -372,8 +380,12 @@ async def run(bench: Bench, rates: list[float], seconds: float, profile_dir: str
                      f"generator {step['generator_us_per_tx']:.0f} us/tx, machine busy "
                      f"{100 * step['machine_busy_share']:.0f}% (other processes {100 * step['other_cpu_share']:.0f}%), "
                      f"lag {step['generator_lag_s']:.2f} s, refused {step['refused']}")
-            if step["tps"] < SATURATION_SHARE * rate:
-                break
+            if extra is not None:
+                extra -= 1
+            elif step["tps"] < SATURATION_SHARE * rate:
+                extra = past_saturation
+            if extra and not rates:
+                rates.append(rate * 1.5)
     finally:
         watcher.cancel()
     return steps
@@ -381,11 +393,13 @@ async def run(bench: Bench, rates: list[float], seconds: float, profile_dir: str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tps", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--validators", type=int, choices=(4, 7), default=4)
+    parser.add_argument("--validators", type=int, choices=(4, 7, 10), default=4)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each offered-rate step")
     parser.add_argument("--kind", choices=("transfer", "order"), default="transfer")
     parser.add_argument("--clients", type=int, default=200, help="funded sender accounts")
     parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES), help="offered rates, tx/s")
+    parser.add_argument("--past-saturation", type=int, default=PAST_SATURATION_STEPS,
+                        help="steps to run past the first saturated one (overload behaviour)")
     parser.add_argument("--profile", action="store_true", help="sample node0 (first primary) and node1 (a backup) with py-spy during every step")
     parser.add_argument("--gas", type=_positive_int, default=None,
                         help=f"gas limit of every transaction (default: {GAS_HEADROOM}x what a trial one used)")
@@ -402,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir = os.path.join(root, "profiles") if args.profile else None
         if profile_dir:
             os.makedirs(profile_dir)
-        steps = asyncio.run(run(bench, [float(r) for r in args.rates.split(",")], args.seconds, profile_dir))
+        steps = asyncio.run(run(bench, [float(r) for r in args.rates.split(",")], args.seconds, profile_dir,
+                                args.past_saturation))
     finally:
         bench.stop()
     tag = f"{args.kind}/{args.validators}v"
@@ -422,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
     best = max(steps, key=lambda s: s["tps"])
     emit(result(BENCH, f"{tag}/sustained_tps", best["tps"], "tx/s", ceiling))
     emit(result(BENCH, f"{tag}/latency_p99_ms_at_best", best["p99"], "ms", None))
+    beyond = steps[steps.index(best) + 1:]
+    if beyond:
+        # Overload: what the steps above the peak still commit, against the peak (>= 0.9 is no collapse).
+        worst = min(beyond, key=lambda s: s["tps"])
+        emit(result(BENCH, f"{tag}/past_peak_tps_min", worst["tps"], "tx/s", best["tps"]))
+        emit(result(BENCH, f"{tag}/past_peak_latency_p99_ms_max", max(s["p99"] for s in beyond), "ms", best["p99"]))
     chart = args.chart or f"bench-tps-{args.kind}-{args.validators}.png"
     draw(steps, chart)
     progress(f"chart: {chart} (left: committed tx/s [blue] vs offered, dashed = offered; "
