@@ -38,6 +38,7 @@ from referencing.jsonschema import DRAFT7
 import node.rpc as rpc_package
 from ledger.hexfmt import to_hex
 from ledger.mailbox import make_fetch_request
+from ledger.types import TxBody
 from node.reads import NodeReads
 from node.rpc import jsonrpc
 from node.rpc.jsonrpc import CallContext
@@ -98,8 +99,7 @@ class Node:
         self.ws = CallContext("ws", subscriptions=ConnectionSubscriptions(self.server.hub, conn))  # type: ignore[arg-type]
 
     def transfer(self, amount: int, nonce: int | None = None) -> bytes:
-        from ledger.types import TxBody
-
+        """A signed ledger transfer of BUYER's; by default with the nonce after its pending ones."""
         n = self.core.chain.nonce(BUYER.public_key) + len(self.core.mempool) if nonce is None else nonce
         return TxBody(self.core.genesis.chain_id, BUYER.public_key, n, "ledger", "transfer",
                       [OTHER.public_key, amount], GAS).sign(BUYER).encode()
