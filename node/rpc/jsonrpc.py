@@ -83,10 +83,16 @@ CHAIN_ERROR = -32000
 REQUEST_TIMEOUT = -32001
 #: A subscription method was called over HTTP; it needs the /ws endpoint.
 WEBSOCKET_REQUIRED = -32002
+#: What was asked for (block, transaction, receipt, contract) does not exist, or not yet.
+NOT_FOUND = -32004
 #: A request, batch, connection or subscription limit was exceeded; data names it.
 LIMIT_EXCEEDED = -32005
+#: The height asked for is below the oldest this node holds (pruned, or before its
+#: state-sync snapshot); data.oldest_height names the oldest height held.
+HEIGHT_PRUNED = -32006
 
-#: code -> short name, used for metric labels and for the OpenRPC error list.
+#: code -> short name, used for metric labels (NOT_FOUND and HEIGHT_PRUNED are counted as
+#: server_error there). The OpenRPC error list is node.rpc.openrpc.ERRORS.
 ERROR_NAMES: dict[int, str] = {
     PARSE_ERROR: "parse_error",
     INVALID_REQUEST: "invalid_request",
@@ -192,9 +198,16 @@ class Method:
     websocket_only: bool = False
     #: Scans and contract views: run in a bounded number of lanes (node/rpc/budget.py).
     heavy: bool = False
+    #: Codes this method raises beyond those any call may answer (e.g. NOT_FOUND), for
+    #: the method's ``errors`` in the OpenRPC document.
+    errors: tuple[int, ...] = ()
+    #: Subscriptions: topic -> JSON Schema of the payload its notifications carry
+    #: (OpenRPC has no notification object; written as ``x-notifications``).
+    notifications: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", tuple(self.params))
+        object.__setattr__(self, "errors", tuple(self.errors))
         if not isinstance(self.name, str) or not ANY_NAME_RE.match(self.name) or len(self.name) > MAX_METHOD_NAME_LEN:
             raise RpcConfigError(
                 f"method name must match {ANY_NAME_RE.pattern} and be at most {MAX_METHOD_NAME_LEN} chars, "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ledger.mailbox import MAX_ENVELOPE_BYTES, MAX_FETCH_REQUEST_BYTES
 from node.rpc.jsonrpc import Method, Param
+from node.rpc.result_schemas import array, ref
 from node.rpc.types import HEX
 from node.rpc.views import hx
 
@@ -38,11 +39,12 @@ def mailbox_routes(node: "NodeView") -> list[Method]:
                                        f"order, kind, created_ms, ciphertext, signature"),),
                "{id, new (false: this node held it already), expires_ms}: stored off chain for 30 days and "
                "gossiped to the other validators",
-               summary="Post a sealed envelope (personal data stays off chain)."),
+               summary="Post a sealed envelope (personal data stays off chain).", result_schema=ref("MailboxPosted")),
         Method("mailbox_fetch", mailbox_fetch,
                (Param("request", HEX, f"an encoded fetch request signed by the recipient account's current key "
                                       f"(at most {MAX_FETCH_REQUEST_BYTES} bytes; dated within 5 minutes)"),),
                "[{id, sender, order, kind, created_ms, envelope}]: the account's live envelopes, oldest first, "
                "at most 32",
-               summary="Read the sealed envelopes addressed to an account."),
+               summary="Read the sealed envelopes addressed to an account.",
+               result_schema=array(ref("MailboxEnvelope"))),
     ]

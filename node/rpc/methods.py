@@ -32,10 +32,12 @@ from ledger.merkle import merkle_proof
 from ledger.types import CommitCertificate
 from node.indexer.rows import attribute_text
 from node.indexer.sink import MAX_DATA_FILTERS
-from node.rpc.jsonrpc import CHAIN_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError
+from node.rpc.jsonrpc import (CHAIN_ERROR, HEIGHT_PRUNED, INVALID_PARAMS, LIMIT_EXCEEDED, NOT_FOUND, Method, Param,
+                              RpcError)
 from node.rpc.budget import WorkBudgetExceeded
 from node.rpc.server import Topic, subscription_methods
 from node.rpc.mailbox import mailbox_routes
+from node.rpc.result_schemas import array, ref
 from node.rpc.simulate import simulate_routes
 from node.rpc.types import ANY, BOOLEAN, HASH32, HEX, OBJECT, Array, Int, Str
 from node.rpc.views import args_from_json, block_json, cert_json, header_json, hx, receipt_json, tx_json, value_to_json
@@ -45,11 +47,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shopchain.rpc")
 
-NOT_FOUND = -32004
-#: The height asked for is below the oldest this node holds: pruned ([storage] retain_blocks)
-#: or before the snapshot it state-synced from. data.oldest_height names the oldest height
-#: held; an archive node (retain_blocks = 0, synced from genesis) has it.
-HEIGHT_PRUNED = -32006
+#: NOT_FOUND (-32004) and HEIGHT_PRUNED (-32006) live in node.rpc.jsonrpc with the other codes
+#: (imported above, so ``methods.NOT_FOUND`` still names them). HeightPruned: the height asked for
+#: is below the oldest this node holds: pruned ([storage] retain_blocks) or before the snapshot it
+#: state-synced from. data.oldest_height names the oldest height held; an archive node
+#: (retain_blocks = 0, synced from genesis) has it.
+#: Codes a method reading at a height may answer (``_height``: not committed yet, or pruned).
+AT_HEIGHT_ERRORS = (NOT_FOUND, HEIGHT_PRUNED)
 TOPIC_BLOCKS = "newBlocks"
 TOPIC_EVENTS = "events"
 
@@ -341,31 +345,36 @@ def make_routes(node: "NodeView") -> list[Method]:
 
     routes = [
         Method("chain_status", chain_status, (), "chain id, head height and hash, state root, sync state",
-               summary="Where this node's chain is."),
+               summary="Where this node's chain is.", result_schema=ref("Status")),
         Method("chain_getBlock", chain_getBlock, (HEIGHT, FULL), "the block with its header and tx ids (or txs)",
-               summary="A committed block by height.", heavy=True),
+               summary="A committed block by height.", heavy=True, result_schema=ref("Block"), errors=AT_HEIGHT_ERRORS),
         Method("chain_getBlockByHash", chain_getBlockByHash, (Param("hash", HASH32, "block hash (0x-hex)"), FULL),
-               "the block", summary="A committed block by hash.", heavy=True),
+               "the block", summary="A committed block by hash.", heavy=True, result_schema=ref("Block"),
+               errors=(NOT_FOUND,)),
         Method("chain_getCertificate", chain_getCertificate, (HEIGHT,), "the commit certificate: 2f+1 signed COMMITs",
-               summary="The proof that a block is final."),
+               summary="The proof that a block is final.", result_schema=ref("Certificate"), errors=AT_HEIGHT_ERRORS),
         Method("chain_getTransaction", chain_getTransaction, (Param("tx_id", HASH32, "transaction id"),),
-               "the transaction with its status (committed or pending)", summary="A transaction by id."),
+               "the transaction with its status (committed or pending)", summary="A transaction by id.",
+               result_schema=ref("TransactionLookup"), errors=(NOT_FOUND,)),
         Method("chain_getReceipt", chain_getReceipt, (Param("tx_id", HASH32, "transaction id"),),
                "the receipt with a Merkle proof to its block header and the block's certificate",
-               summary="The outcome of a committed transaction, provable offline.", heavy=True),
+               summary="The outcome of a committed transaction, provable offline.", heavy=True,
+               result_schema=ref("ProvenReceipt"), errors=(NOT_FOUND,)),
         Method("chain_sendRawTransaction", chain_sendRawTransaction,
                (Param("raw", HEX, "the canonical encoding of a signed transaction (0x-hex)"),),
-               "the transaction id, once admitted to the mempool", summary="Submit a signed transaction."),
+               "the transaction id, once admitted to the mempool", summary="Submit a signed transaction.",
+               result_schema=ref("Hash")),
         Method("chain_call", chain_call,
                (Param("contract", Str(max_len=64), "contract name"), Param("method", Str(max_len=64), "view method"),
                 Param("args", Array(ANY), "arguments converted by the method's ABI types"),
                 Param("height", ANY, '"latest" or the head height: views run on the latest state (older heights are '
                       'refused; prove an old value with chain_getProof)', required=False, default="latest")),
                "{height, result (the view's return value), gas_used}", summary="Run a read-only contract view.",
-               heavy=True),
+               heavy=True, result_schema=ref("CallResult"), errors=AT_HEIGHT_ERRORS),
         Method("chain_getProof", chain_getProof, (Param("key", HEX, "state key (0x-hex)"), HEIGHT),
                "value and inclusion/non-inclusion proof against the certified state root",
-               summary="A state proof a light client can check."),
+               summary="A state proof a light client can check.", result_schema=ref("StateProof"),
+               errors=AT_HEIGHT_ERRORS),
         Method("chain_getContract", chain_getContract,
                (Param("contract", Str(max_len=64), "contract name"),
                 Param("height", ANY, 'a block height (integer, within the states this node keeps) or "latest"',
@@ -373,19 +382,23 @@ def make_routes(node: "NodeView") -> list[Method]:
                "{contract, height, code_hash, code_bytes, abi: {methods: [{name, kind (public or view), args: [[name, type]], "
                "returns, requires}], events, records, storage: [[name, key types, value type]]}, state_key (prove the code "
                "with chain_getProof at that height and hash it)}",
-               summary="A contract's ABI and code hash at a height."),
+               summary="A contract's ABI and code hash at a height.", result_schema=ref("ContractInfo"),
+               errors=AT_HEIGHT_ERRORS),
         Method("account_get", account_get, (Param("address", HASH32, "an account id or any signing key it used"),),
                "{address, account (the stable account id), signing_key (its current key), key_retired_at (0: "
                "current; null: no account's key), registered (may address sign now), nonce (the account's), "
-               "roles, balance, pending_txs (of address)}", summary="An account's on-chain facts.", heavy=True),
+               "roles, balance, pending_txs (of address)}", summary="An account's on-chain facts.", heavy=True,
+               result_schema=ref("Account")),
         Method("chain_getValidators", chain_getValidators, (),
                "{height, validators (the set of the next height), schedule: [{from_height, validators, set_hash, "
                "proof: {height, header_raw, certificate} of the header before the change that names the set, or "
                "null for genesis and for changes not yet reached}]}",
-               summary="Which validators certify which heights, provable from genesis offline."),
-        Method("net_peers", net_peers, (), "connected validators", summary="This node's validator connections."),
+               summary="Which validators certify which heights, provable from genesis offline.",
+               result_schema=ref("ValidatorSchedule")),
+        Method("net_peers", net_peers, (), "connected validators", summary="This node's validator connections.",
+               result_schema=array(ref("Peer"))),
         Method("consensus_status", consensus_status, (), "view, height, primary, counters",
-               summary="The consensus core's state."),
+               summary="The consensus core's state.", result_schema=ref("ConsensusStatus")),
     ]
     routes += [
         Method("chain_getEvents", chain_getEvents,
@@ -404,7 +417,7 @@ def make_routes(node: "NodeView") -> list[Method]:
                "next_from (null when done) is where the next page starts; a scan that runs out of its work "
                "budget answers LimitExceeded naming the heights it reached",
                summary="Contract events of committed blocks, paged; served from the SQL index where it reaches.",
-               heavy=True),
+               heavy=True, result_schema=ref("EventsPage"), errors=AT_HEIGHT_ERRORS),
         Method("chain_getRawBlocks", chain_getRawBlocks,
                (Param("from_height", Int(1), "first height"),
                 Param("count", Int(1, MAX_RAW_BLOCKS_PER_CALL), "most blocks wanted", required=False,
@@ -412,17 +425,19 @@ def make_routes(node: "NodeView") -> list[Method]:
                f"{{blocks: [{{height, block, certificate, receipts: [...]}}] (stored bytes, 0x-hex), head, next_from}}: "
                f"at most {MAX_RAW_BLOCKS_PER_CALL} blocks and about {MAX_RAW_BYTES_PER_CALL // (1024 * 1024)} MiB "
                "of stored bytes per call (at least one block); each receipts list hashes to its block's receipts root",
-               summary="Committed blocks with their receipts as stored, for indexers and archives.", heavy=True),
+               summary="Committed blocks with their receipts as stored, for indexers and archives.", heavy=True,
+               result_schema=ref("RawBlocks"), errors=AT_HEIGHT_ERRORS),
         Method("chain_getGenesis", chain_getGenesis, (),
                "chain id, genesis hash and time, organisations, validators (names, keys, addresses), genesis accounts",
-               summary="The consortium this chain was started with."),
+               summary="The consortium this chain was started with.", result_schema=ref("Genesis")),
     ]
     routes += simulate_routes(node)
     routes += mailbox_routes(node)
     routes += subscription_methods([
-        Topic(TOPIC_BLOCKS, "each newly committed block (header, hash, tx ids)"),
+        Topic(TOPIC_BLOCKS, "each newly committed block (header, hash, tx ids)", payload_schema=ref("Block")),
         Topic(TOPIC_EVENTS, "contract events of committed transactions", OBJECT,
-              'optional {"contract": name, "name": event name}: only matching events'),
+              'optional {"contract": name, "name": event name}: only matching events',
+              payload_schema=ref("EventNotification")),
     ])
     return routes
 

@@ -56,7 +56,8 @@ from node.ops.metric_defs import LATENCY_BUCKETS, RPC_METRICS  # noqa: F401 - LA
 from node.ops.metric_defs import register as register_metrics
 from node.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.ops.metrics import Registry
-from node.rpc.openrpc import META_SCHEMA_URL, build_document
+from node.rpc.openrpc import build_document
+from node.rpc.result_schemas import OPENRPC_DOCUMENT
 from node.rpc.budget import (
     BATCH_WORK_BUDGET_SECONDS,
     CALL_WORK_BUDGET_SECONDS,
@@ -191,7 +192,7 @@ class RpcServer:
             "rpc.discover",
             self._rpc_discover,
             result="The OpenRPC document of every method this server offers.",
-            result_schema={"$ref": META_SCHEMA_URL},
+            result_schema=OPENRPC_DOCUMENT,
             summary="Describe this service (OpenRPC service discovery).",
         )
         self.routes: list[Method] = [discover, *routes]

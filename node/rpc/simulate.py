@@ -26,14 +26,14 @@ from ledger.types import MAX_TX_BYTES, MAX_TX_GAS, TxBody
 from node.core.executor import SYSTEM_CONTRACT, SYSTEM_METHODS
 from node.core.simulate import MAX_SIMULATED_AHEAD, NONCE_GAP, NONCE_TOO_FAR, SimulatedReceipt, unsigned
 from node.rpc.budget import WorkBudgetExceeded
-from node.rpc.jsonrpc import INVALID_PARAMS, LIMIT_EXCEEDED, Method, Param, RpcError, limit_error
+from node.rpc.jsonrpc import INVALID_PARAMS, LIMIT_EXCEEDED, NOT_FOUND, Method, Param, RpcError, limit_error
+from node.rpc.result_schemas import ref
 from node.rpc.types import ANY
 from node.rpc.views import args_from_json, hx, receipt_json, value_from_json
 
 if TYPE_CHECKING:
     from node.rpc.nodeview import NodeView
 
-NOT_FOUND = -32004
 #: Largest transaction chain_simulate takes: a simulation is of a transaction, so the
 #: transaction size limit applies (the gas limit's, MAX_TX_GAS, is admission's own check).
 MAX_SIMULATE_TX_BYTES = MAX_TX_BYTES
@@ -177,4 +177,4 @@ def simulate_routes(node: "NodeView") -> list[Method]:
         f"ChainError with data.reason {NONCE_GAP} (a nonce between is not pending) or {NONCE_TOO_FAR} (more than "
         f"{MAX_SIMULATED_AHEAD} past the next one)",
         summary="Run a transaction on the latest committed state and return its would-be receipt; nothing is "
-                "committed or added to the mempool.", heavy=True)]
+                "committed or added to the mempool.", heavy=True, result_schema=ref("Simulation"), errors=(NOT_FOUND,))]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -266,6 +266,8 @@ class Topic:
     #: receives the converted filter (or None when the subscriber gave none).
     filter: ParamType = ANY
     filter_description: str = "no filter: every item of the topic"
+    #: JSON Schema of each notification's ``params.result`` (documented as x-notifications).
+    payload_schema: dict[str, Any] = field(default_factory=lambda: {"description": "the topic's payload"})
 
 
 def subscription_methods(topics: Sequence[Topic], namespace: str = "chain") -> list[Method]:
@@ -305,6 +307,7 @@ def subscription_methods(topics: Sequence[Topic], namespace: str = "chain") -> l
             ),
             result="Subscription id (0x-hex) named in every notification of this subscription.",
             result_schema={"type": "string", "pattern": "^0x[0-9a-f]{32}$"},
+            notifications={t.name: t.payload_schema for t in topics},
             summary="Subscribe to a topic (websocket only).",
             websocket_only=True,
         ),
