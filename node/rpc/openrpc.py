@@ -47,7 +47,8 @@ ERRORS: dict[str, tuple[int, str]] = {
                                       "found; data, when present, holds param, expected and found."),
     "InternalError": (INTERNAL_ERROR, "Internal error: data.incident identifies the server log entry."),
     "ChainError": (CHAIN_ERROR, "A rule of the chain refused the call; data.type names the error class (e.g. "
-                                "MempoolError, ContractError, MailboxError), data.reason its code if any."),
+                                "MempoolError, ContractError, MailboxError), data.reason its code if any; a busy "
+                                "refusal (reason busy) adds data.retry_after_ms, when to send the same bytes again."),
     "RequestTimeout": (REQUEST_TIMEOUT, "The call did not finish within the server's per-call timeout; data.limit "
                                         "is call_timeout_seconds and data.max its value."),
     "WebsocketRequired": (WEBSOCKET_REQUIRED, "Subscription methods are only available over the websocket endpoint /ws."),
