@@ -22,11 +22,11 @@ from node.rpc.jsonrpc import (
     Method,
     RpcConfigError,
 )
-from node.ops.metrics import Registry
+from node.ops.metrics import CONTENT_TYPE, new_registry
 from node.rpc.server import RpcLimits, RpcServer, Topic, subscription_methods
 from node.rpc.types import Object
 from tests.node.test_jsonrpc import SPEC_EXAMPLES, demo_routes, strip_data
-from tests.node.test_metrics import check_histograms, parse_exposition, sample
+from tests.node.test_metrics import check_counters_end_in_total, check_histograms, parse_exposition, sample
 
 pytestmark = pytest.mark.integration  # a real aiohttp server on loopback
 
@@ -57,7 +57,7 @@ Scenario = Callable[[RpcServer, TestClient], Awaitable[None]]
 
 
 def serve(scenario: Scenario, limits: RpcLimits | None = None, **kwargs: Any) -> RpcServer:
-    server = RpcServer(routes(), limits or RpcLimits(), Registry(), strict_names=False, **kwargs)
+    server = RpcServer(routes(), limits or RpcLimits(), new_registry(), strict_names=False, **kwargs)
 
     async def main() -> None:
         async with TestClient(TestServer(server.make_app())) as client:
@@ -384,9 +384,10 @@ def test_metrics_record_latency_and_outcomes() -> None:
             await ws_call(ws, req("get_data"))
             await ws_call(ws, req("chain_subscribe", ["newHeads"]))
             async with client.get("/metrics") as resp:
-                assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+                assert resp.headers["Content-Type"] == CONTENT_TYPE
                 families = parse_exposition(await resp.text())
         check_histograms(families)
+        check_counters_end_in_total(families)
         requests = "shopchain_rpc_requests_total"
         assert sample(families, requests, transport="http", method="subtract", outcome="ok") == 3
         assert sample(families, requests, transport="http", method="subtract", outcome="invalid_params") == 1
