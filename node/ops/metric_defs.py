@@ -49,7 +49,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 REASON_SERIES = 256
 #: transport x method: the route table (~50 methods; unknown names are "unknown") twice.
 RPC_METHOD_SERIES = 512
-#: transport x method x outcome: most methods answer a handful of outcomes.
+#: transport x method x outcome x code: most methods answer a handful of codes.
 RPC_REQUEST_SERIES = 4_000
 #: The one build a process runs.
 BUILD_SERIES = 1
@@ -115,8 +115,11 @@ NODE_METRICS: tuple[MetricDef, ...] = (
 )
 
 RPC_METRICS: tuple[MetricDef, ...] = (
-    MetricDef("shopchain_rpc_requests_total", "counter", "JSON-RPC request objects handled, by outcome.",
-              ("transport", "method", "outcome"), max_series=RPC_REQUEST_SERIES),
+    MetricDef("shopchain_rpc_requests_total", "counter", "JSON-RPC request objects handled, by outcome: ok, "
+              "client_error (the request or the chain refused it: parse, invalid request or params, unknown method, "
+              "NotFound, HeightPruned, chain rule, limit), timeout, server_error (internal error only); code is the "
+              "JSON-RPC error code (empty when ok).", ("transport", "method", "outcome", "code"),
+              max_series=RPC_REQUEST_SERIES),
     MetricDef("shopchain_rpc_request_duration_seconds", "histogram", "Time spent in RPC method handlers.",
               ("transport", "method"), LATENCY_BUCKETS, max_series=RPC_METHOD_SERIES),
     MetricDef("shopchain_rpc_limit_rejections_total", "counter",

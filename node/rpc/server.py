@@ -306,8 +306,8 @@ class RpcServer:
         status = 200 if report.get("healthy") is True else 503
         return web.Response(status=status, text=dump_json(report), content_type="application/json")
 
-    def _observe(self, transport: str, method: str, outcome: str, seconds: float | None) -> None:
-        self._m_requests.labels(transport, method, outcome).inc()
+    def _observe(self, transport: str, method: str, outcome: str, code: int | None, seconds: float | None) -> None:
+        self._m_requests.labels(transport, method, outcome, "" if code is None else code).inc()
         if seconds is not None:
             self._m_latency.labels(transport, method).observe(seconds)
 
