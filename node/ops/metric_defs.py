@@ -178,5 +178,5 @@ def register(registry: CollectorRegistry, defs: Sequence[MetricDef],
             metric = Counter(d.name, d.help, d.labels, registry=registry)  # exposed as d.name (with _total)
         else:
             metric = Gauge(d.name, d.help, d.labels, registry=registry)
-        families[d.name] = Bounded(metric, d.labels, d.max_series) if d.labels else metric
+        families[d.name] = Bounded(d.name, metric, d.labels, d.max_series) if d.labels else metric
     return families

@@ -111,8 +111,9 @@ class Bounded:
     ``labels(...)`` is the wrapped metric's, except that past ``max_series`` distinct
     combinations a new one is given ``OVERFLOW_LABEL`` in every label (logged once)."""
 
-    def __init__(self, metric: Counter | Gauge | Histogram, labelnames: Sequence[str], max_series: int) -> None:
-        self.metric = metric
+    def __init__(self, name: str, metric: Counter | Gauge | Histogram, labelnames: Sequence[str],
+                 max_series: int) -> None:
+        self.name, self.metric = name, metric
         self.labelnames = tuple(labelnames)
         self.max_series = max_series
         self._seen: set[tuple[str, ...]] = set()
@@ -123,7 +124,7 @@ class Bounded:
         if named and not values and set(named) == set(self.labelnames):
             values = tuple(named[n] for n in self.labelnames)
         elif named or len(values) != len(self.labelnames):
-            raise MetricsError(f"metric {self.metric._name}: expected label values for {list(self.labelnames)}, "
+            raise MetricsError(f"metric {self.name}: expected label values for {list(self.labelnames)}, "
                                f"found {list(values)} {sorted(named)}")
         key = tuple(str(v) for v in values)
         if key not in self._seen:
@@ -134,7 +135,7 @@ class Bounded:
                         if not self._warned:
                             self._warned = True
                             log.warning("metric %s reached its %d label combinations; counting new ones under %r",
-                                        self.metric._name, self.max_series, OVERFLOW_LABEL)
+                                        self.name, self.max_series, OVERFLOW_LABEL)
                     self._seen.add(key)
         return self.metric.labels(*key)
 
