@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from consensus import Replica
 from contracts_vm.api import get_contract_info
 from ledger.errors import ChainError
@@ -25,7 +27,7 @@ from node.core.mempool import Mempool
 from node.core.simulate import Simulation, check_ahead
 from node.ops.metric_defs import NODE_METRICS
 from node.ops.metric_defs import register as register_metrics
-from node.ops.metrics import Counter, Gauge, Histogram, Registry
+from node.ops.metrics import Family, build_info_labels
 from node.rpc.views import hx, value_to_json
 from ledger.validator_set import ValidatorSchedule
 
@@ -189,25 +191,27 @@ def _indexed(reads: NodeReads) -> int | None:
     return None if index is None else index.height
 
 
-def attach_metrics(registry: Registry, reads: NodeReads, transport_stats: Callable[[], dict],
-                   transport_counters: Callable[[], dict]) -> dict[str, Counter | Gauge | Histogram]:
-    """Register the node's metric families and bind its gauges; returns the families by name."""
-    f = register_metrics(registry, NODE_METRICS)
+def attach_metrics(registry: CollectorRegistry, reads: NodeReads, transport_stats: Callable[[], dict],
+                   transport_counters: Callable[[], dict]) -> dict[str, Family]:
+    """Register the node's metric families with their scrape-time probes (the values the
+    parts keep themselves: the replica's view changes and the chain's preview hits are
+    running counts, so counters) and set the build info; returns the event-driven
+    families by name."""
     replica, chain = reads.replica, reads.chain
     probes = {
         "shopchain_height": lambda: chain.height,
         "shopchain_view": lambda: replica.view,
-        "shopchain_view_changes": lambda: replica.counters.get("view_changes", 0),
+        "shopchain_view_changes_total": lambda: replica.counters.get("view_changes", 0),
         "shopchain_mempool_size": lambda: len(reads.mempool),
         "shopchain_peers": lambda: len(reads._connected()),
         "shopchain_syncing": lambda: 1 if reads.syncing else 0,
+        "shopchain_p2p_events_total": transport_counters,
         "shopchain_p2p_unauthenticated_connections": lambda: transport_stats().get("unauthenticated_connections", 0),
-        "shopchain_preview_hits": lambda: chain.speculation_hits,
+        "shopchain_preview_hits_total": lambda: chain.speculation_hits,
         "shopchain_mailbox_envelopes": lambda: getattr(getattr(reads, "_mailbox", None), "count", 0),
         "shopchain_indexer_height": lambda: _indexed(reads) or 0,
         "shopchain_indexer_lag_blocks": lambda: 0 if _indexed(reads) is None else max(0, chain.height - _indexed(reads)),
     }
-    for name, probe in probes.items():
-        f[name].set_function(probe)  # type: ignore[attr-defined]
-    f["shopchain_p2p_events_total"].set_collector(transport_counters)  # type: ignore[attr-defined]
+    f = register_metrics(registry, NODE_METRICS, probes)
+    f["shopchain_build_info"].labels(**build_info_labels(reads.genesis.chain_id)).set(1)  # type: ignore[union-attr]
     return f

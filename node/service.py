@@ -48,7 +48,7 @@ from node.indexer.sink import IndexerError, open_sink
 from node.ops.config import ConfigError, index_db_url, parse_peer_addresses, rpc_limits
 from node.ops.home import load_home
 from node.ops.logs import setup_logging
-from node.ops.metrics import Registry
+from node.ops.metrics import new_registry
 from node.process import event_loop_factory, listen_error
 from node.proposer import Proposer, now_ms
 from node.reads import NodeReads, attach_metrics
@@ -115,7 +115,7 @@ class Node:
             self.chain.prune_floor = lambda: (indexer.height or 0) + 1  # keep blocks until indexed
         self.mailbox = Mailbox(self.kv, self.genesis.chain_id, self.reads.signer_account, self.reads.enc_key_of,
                                lambda: int(time.time() * 1000), self.sync_writes)
-        self.metrics = Registry()
+        self.metrics = new_registry()  # this node's own: never prometheus_client's global one
         self._attach_metrics()
         self._mailbox_peers: set[bytes] = set()   # connected validators already sent the recent envelopes
         self.reads.attach_mailbox(self.mailbox, self._broadcast_envelope,

@@ -159,6 +159,28 @@ class RpcError(ChainError):
         return error
 
 
+#: Outcomes of one request object, as the request metric labels them.
+OUTCOME_OK, OUTCOME_CLIENT_ERROR, OUTCOME_TIMEOUT, OUTCOME_SERVER_ERROR = "ok", "client_error", "timeout", "server_error"
+
+
+def outcome_of(code: int | None) -> str:
+    """How a request ended, for metrics and alerts (None: it succeeded).
+
+    Only an internal error (-32603: a handler raised something unexpected) is the
+    server's fault. Every deliberate answer is the client's: a malformed or unknown
+    request, bad params, a chain-rule refusal (ChainError, NotFound, HeightPruned and
+    the other server-range codes), a limit, a subscription over HTTP; an alert on
+    server_error must not fire because clients ask for receipts that do not exist.
+    A timeout is its own outcome: the node was too slow or the request too heavy."""
+    if code is None:
+        return OUTCOME_OK
+    if code == INTERNAL_ERROR:
+        return OUTCOME_SERVER_ERROR
+    if code == REQUEST_TIMEOUT:
+        return OUTCOME_TIMEOUT
+    return OUTCOME_CLIENT_ERROR
+
+
 def error_name(code: int) -> str:
     """Short stable name of a code, for metric labels."""
     name = ERROR_NAMES.get(code)
@@ -259,9 +281,10 @@ class CallContext:
     work: WorkBudget | None = None
 
 
-#: observer(transport, method_label, outcome, seconds_or_None) — called once per request
-#: object; seconds is None when no handler ran (invalid request, unknown method).
-CallObserver = Callable[[str, str, str, "float | None"], None]
+#: observer(transport, method_label, outcome, code_or_None, seconds_or_None) — called once
+#: per request object; outcome is ``outcome_of(code)``, code the JSON-RPC error code (None
+#: when it succeeded), seconds None when no handler ran (invalid request, unknown method).
+CallObserver = Callable[[str, str, str, "int | None", "float | None"], None]
 
 #: Metric label for requests whose method is not in the table (bounded cardinality).
 UNKNOWN_METHOD_LABEL = "unknown"
@@ -472,7 +495,7 @@ class Dispatcher:
         try:
             value = parse_json(body)
         except RpcError as exc:
-            self._observe(ctx, UNKNOWN_METHOD_LABEL, error_name(exc.code), None)
+            self._observe(ctx, UNKNOWN_METHOD_LABEL, exc.code, None)
             return dump_json(error_response(None, exc))
         # Only a body spelling a surrogate escape can hold one (raw ones are not UTF-8).
         pattern = _SURROGATE_ESCAPE if isinstance(body, str) else _SURROGATE_ESCAPE_BYTES
@@ -486,10 +509,10 @@ class Dispatcher:
                 return self._too_big_answer(req_id, text)
             return text
         if not value:
-            self._observe(ctx, UNKNOWN_METHOD_LABEL, "invalid_request", None)
+            self._observe(ctx, UNKNOWN_METHOD_LABEL, INVALID_REQUEST, None)
             return dump_json(error_response(None, RpcError(INVALID_REQUEST, "Invalid Request", {"reason": "empty batch array"})))
         if len(value) > self.max_batch_len:
-            self._observe(ctx, UNKNOWN_METHOD_LABEL, "limit_exceeded", None)
+            self._observe(ctx, UNKNOWN_METHOD_LABEL, LIMIT_EXCEEDED, None)
             err = limit_error("max_batch_len", self.max_batch_len, len(value),
                               f"batch of {len(value)} requests exceeds the limit of {self.max_batch_len}")
             return dump_json(error_response(None, err))
@@ -521,7 +544,7 @@ class Dispatcher:
         try:
             req = _check_request(obj)
         except _BadRequest as bad:
-            self._observe(ctx, UNKNOWN_METHOD_LABEL, "invalid_request", None)
+            self._observe(ctx, UNKNOWN_METHOD_LABEL, bad.error.code, None)
             return dump_json(error_response(bad.echo_id, bad.error))
         method = self.table.get(req.method)
         label = req.method if method is not None else UNKNOWN_METHOD_LABEL
@@ -542,13 +565,13 @@ class Dispatcher:
             # Serialised here, once, so a non-JSON result is this call's internal
             # error and not the whole batch's.
             result_text = dump_json(result)
-            outcome = "ok"
+            code: int | None = None
             response = None if req.id is _NO_ID else f'{{"jsonrpc":"2.0","result":{result_text},"id":{dump_json(req.id)}}}'
         except RpcError as exc:
-            outcome, response = error_name(exc.code), self._error_text(req, exc)
+            code, response = exc.code, self._error_text(req, exc)
         except WorkBudgetExceeded as exc:
             err = RpcError(LIMIT_EXCEEDED, exc.default_message(req.method if method else label), exc.data())
-            outcome, response = error_name(LIMIT_EXCEEDED), self._error_text(req, err)
+            code, response = err.code, self._error_text(req, err)
         except ChainError as exc:
             data = {"type": type(exc).__name__}
             reason = getattr(exc, "reason", None)
@@ -558,13 +581,13 @@ class Dispatcher:
             if isinstance(extra, dict):  # what the client acts on, e.g. a busy refusal's retry_after_ms
                 data.update({k: v for k, v in extra.items() if k not in ("type", "reason")})
             err = RpcError(CHAIN_ERROR, str(exc), data)
-            outcome, response = error_name(CHAIN_ERROR), self._error_text(req, err)
+            code, response = err.code, self._error_text(req, err)
         except Exception:  # noqa: BLE001 - the wire must never see a traceback
             incident = secrets.token_hex(6)
             log.exception("internal error in %s (incident %s)", label, incident)
             err = RpcError(INTERNAL_ERROR, "Internal error", {"incident": incident})
-            outcome, response = error_name(INTERNAL_ERROR), self._error_text(req, err)
-        self._observe(ctx, label, outcome, time.perf_counter() - started if ran else None)
+            code, response = err.code, self._error_text(req, err)
+        self._observe(ctx, label, code, time.perf_counter() - started if ran else None)
         return response
 
     @staticmethod
@@ -601,6 +624,6 @@ class Dispatcher:
         finally:
             work.end_call()
 
-    def _observe(self, ctx: CallContext, label: str, outcome: str, seconds: float | None) -> None:
+    def _observe(self, ctx: CallContext, label: str, code: int | None, seconds: float | None) -> None:
         if self._observer is not None:
-            self._observer(ctx.transport, label, outcome, seconds)
+            self._observer(ctx.transport, label, outcome_of(code), code, seconds)

@@ -38,6 +38,7 @@ from importlib import metadata
 from typing import Any, Awaitable, Callable, Sequence
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from prometheus_client import CollectorRegistry
 
 from node.rpc.jsonrpc import (
     CALL_TIMEOUT_SECONDS,
@@ -55,7 +56,8 @@ from node.rpc.jsonrpc import (
 from node.ops.metric_defs import LATENCY_BUCKETS, RPC_METRICS  # noqa: F401 - LATENCY_BUCKETS was defined here
 from node.ops.metric_defs import register as register_metrics
 from node.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from node.ops.metrics import Registry
+from node.ops.metrics import new_registry
+from node.ops.metrics import render as render_metrics
 from node.rpc.openrpc import build_document
 from node.rpc.result_schemas import OPENRPC_DOCUMENT
 from node.rpc.budget import (
@@ -177,7 +179,7 @@ class RpcServer:
         self,
         routes: Sequence[Method],
         limits: RpcLimits | None = None,
-        metrics: Registry | None = None,
+        metrics: CollectorRegistry | None = None,
         health: HealthCheck | None = None,
         cors_origins: Sequence[str] = (),
         *,
@@ -185,7 +187,7 @@ class RpcServer:
         title: str = "shopchain JSON-RPC API",
     ) -> None:
         self.limits = limits if limits is not None else RpcLimits()
-        self.metrics = metrics if metrics is not None else Registry()
+        self.metrics = metrics if metrics is not None else new_registry()
         self.health = health
         self.cors_origins = frozenset(cors_origins)
         discover = Method(
@@ -212,17 +214,15 @@ class RpcServer:
         self.hub = SubscriptionHub(self.limits.max_subscriptions_per_connection, self._drop_slow_consumer)
         self._connections: set[WsConnection] = set()
         self.ws_pool = OutboundPool(self.limits.ws_outbound_total_bytes)
-        m = self.metrics
-        f = register_metrics(m, RPC_METRICS)
+        f = register_metrics(self.metrics, RPC_METRICS, {
+            "shopchain_rpc_ws_connections": lambda: len(self._connections),
+            "shopchain_rpc_subscriptions": self.hub.count,
+        })
         self._m_requests = f["shopchain_rpc_requests_total"]
         self._m_latency = f["shopchain_rpc_request_duration_seconds"]
         self._m_rejected = f["shopchain_rpc_limit_rejections_total"]
         self._m_disconnects = f["shopchain_rpc_ws_disconnects_total"]
         self._m_notifications = f["shopchain_rpc_notifications_total"]
-        self._m_connections = f["shopchain_rpc_ws_connections"]
-        self._m_subscriptions = f["shopchain_rpc_subscriptions"]
-        self._m_connections.set_function(lambda: len(self._connections))
-        self._m_subscriptions.set_function(self.hub.count)
 
     # --- public API for the node --------------------------------------------------------
 
@@ -289,7 +289,7 @@ class RpcServer:
         return web.Response(body=encode_response(text), content_type="application/json", charset="utf-8")
 
     async def _handle_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+        return web.Response(body=render_metrics(self.metrics), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def _handle_health(self, request: web.Request) -> web.Response:
         if self.health is None:
@@ -307,8 +307,8 @@ class RpcServer:
         status = 200 if report.get("healthy") is True else 503
         return web.Response(status=status, text=dump_json(report), content_type="application/json")
 
-    def _observe(self, transport: str, method: str, outcome: str, seconds: float | None) -> None:
-        self._m_requests.labels(transport, method, outcome).inc()
+    def _observe(self, transport: str, method: str, outcome: str, code: int | None, seconds: float | None) -> None:
+        self._m_requests.labels(transport, method, outcome, "" if code is None else code).inc()
         if seconds is not None:
             self._m_latency.labels(transport, method).observe(seconds)
 

@@ -19,6 +19,7 @@ import time
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from devnet import launcher
 from devnet.launcher import free_base_port
@@ -131,7 +132,8 @@ def test_the_node_indexes_its_own_store_and_reports_its_lag(node):
         own.close()
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
         metrics = response.read().decode()
-    assert f"shopchain_indexer_height {BLOCKS}" in metrics and "shopchain_indexer_lag_blocks 0" in metrics
+    values = {s.name: s.value for f in text_string_to_metric_families(metrics) for s in f.samples if not s.labels}
+    assert values["shopchain_indexer_height"] == BLOCKS and values["shopchain_indexer_lag_blocks"] == 0
     page = Client(url).request("chain_getEvents", "ledger", None, 1, "latest")
     assert page["source"] == "index" and page["indexed_height"] == BLOCKS
 

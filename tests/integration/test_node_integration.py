@@ -257,14 +257,14 @@ def _primary(net: Devnet) -> tuple[int, int]:
 def test_backups_execute_previewed_blocks_while_the_primary_does(net):
     primary, _ = _primary(net)
     backups = [i for i in range(4) if i != primary]
-    before = sum(_metric(net.urls[i], "shopchain_preview_hits") for i in backups)
+    before = sum(_metric(net.urls[i], "shopchain_preview_hits_total") for i in backups)
     load = LoadGenerator(net, ["buyer-1", "buyer-2", "buyer-3"], net.keys["merchant-acme"].public_key).start()
     time.sleep(2.0)
     acked = load.stop()
     assert len(acked) > 50 and not load.errors, load.errors[:3]
     # Blocks validated from a preview's outcome are the same blocks: every node agrees.
     _check_exactly_once(net, acked, [0, 1, 2, 3])
-    hits = sum(_metric(net.urls[i], "shopchain_preview_hits") for i in backups) - before
+    hits = sum(_metric(net.urls[i], "shopchain_preview_hits_total") for i in backups) - before
     executed = sum(_metric(net.urls[i], 'shopchain_previews_total{result="executed"}') for i in backups)
     assert hits >= 1 and executed >= hits, (hits, executed)
 

@@ -31,7 +31,7 @@ from ledger import encoding
 from ledger.types import Event, Receipt
 from node.ops.config import ConfigError, parse_config
 from node.rpc.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, CallContext, Method
-from node.ops.metrics import Registry
+from node.ops.metrics import new_registry
 from node.rpc.methods import make_routes
 from node.ops.config import rpc_limits as limits_from_config
 from node.rpc.server import RpcLimits, RpcServer
@@ -72,7 +72,7 @@ async def listening(server: RpcServer) -> AsyncIterator[int]:
 
 
 def run(scenario: Any, limits: RpcLimits, server_routes: list[Method] | None = None) -> RpcServer:
-    server = RpcServer(server_routes or hardening_routes(), limits, Registry(), strict_names=False)
+    server = RpcServer(server_routes or hardening_routes(), limits, new_registry(), strict_names=False)
 
     async def main() -> None:
         async with listening(server) as port:
@@ -468,7 +468,7 @@ def scan_server(tmp_path: Any, limits: RpcLimits) -> RpcServer:
     layout = create_devnet(str(tmp_path / "d"), 1, p2p_port=40000, rpc_port=40100, seed="hardening")
     fake = SimpleNamespace(blocks=EncodedBlocks(2_000, 40), genesis=layout.genesis,
                            status=lambda: {"height": 2_000})
-    return RpcServer(make_routes(fake), limits, Registry())  # type: ignore[arg-type]
+    return RpcServer(make_routes(fake), limits, new_registry())  # type: ignore[arg-type]
 
 
 def test_one_scan_past_its_budget_says_how_far_it_got(tmp_path: Any) -> None:

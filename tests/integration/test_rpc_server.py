@@ -16,17 +16,19 @@ from node.rpc.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
     REQUEST_TIMEOUT,
     WEBSOCKET_REQUIRED,
     CallContext,
     Method,
     RpcConfigError,
 )
-from node.ops.metrics import Registry
+from node.ops.metrics import CONTENT_TYPE, new_registry
 from node.rpc.server import RpcLimits, RpcServer, Topic, subscription_methods
 from node.rpc.types import Object
 from tests.node.test_jsonrpc import SPEC_EXAMPLES, demo_routes, strip_data
-from tests.node.test_metrics import check_histograms, parse_exposition, sample
+from tests.node.test_metrics import check_counters_end_in_total, check_histograms, parse_exposition, sample
 
 pytestmark = pytest.mark.integration  # a real aiohttp server on loopback
 
@@ -57,7 +59,7 @@ Scenario = Callable[[RpcServer, TestClient], Awaitable[None]]
 
 
 def serve(scenario: Scenario, limits: RpcLimits | None = None, **kwargs: Any) -> RpcServer:
-    server = RpcServer(routes(), limits or RpcLimits(), Registry(), strict_names=False, **kwargs)
+    server = RpcServer(routes(), limits or RpcLimits(), new_registry(), strict_names=False, **kwargs)
 
     async def main() -> None:
         async with TestClient(TestServer(server.make_app())) as client:
@@ -380,19 +382,33 @@ def test_metrics_record_latency_and_outcomes() -> None:
         await rpc(client, req("subtract", ["x", 1]))
         await rpc(client, req("no_such"))
         await rpc(client, "{")
+        await rpc(client, req("test_boom"))
+        await rpc(client, req("test_hang"))
+        await rpc(client, req("chain_subscribe", ["newHeads"]))
         async with client.ws_connect("/ws") as ws:
             await ws_call(ws, req("get_data"))
             await ws_call(ws, req("chain_subscribe", ["newHeads"]))
             async with client.get("/metrics") as resp:
-                assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+                assert resp.headers["Content-Type"] == CONTENT_TYPE
                 families = parse_exposition(await resp.text())
         check_histograms(families)
+        check_counters_end_in_total(families)
         requests = "shopchain_rpc_requests_total"
-        assert sample(families, requests, transport="http", method="subtract", outcome="ok") == 3
-        assert sample(families, requests, transport="http", method="subtract", outcome="invalid_params") == 1
-        assert sample(families, requests, transport="http", method="unknown", outcome="method_not_found") == 1
-        assert sample(families, requests, transport="http", method="unknown", outcome="parse_error") == 1
-        assert sample(families, requests, transport="ws", method="get_data", outcome="ok") == 1
+
+        def count(transport: str, method: str, outcome: str, code: int | None = None) -> float:
+            return sample(families, requests, transport=transport, method=method, outcome=outcome,
+                          code="" if code is None else str(code))
+
+        assert count("http", "subtract", "ok") == 3
+        assert count("http", "subtract", "client_error", INVALID_PARAMS) == 1
+        assert count("http", "unknown", "client_error", METHOD_NOT_FOUND) == 1
+        assert count("http", "unknown", "client_error", PARSE_ERROR) == 1
+        assert count("http", "chain_subscribe", "client_error", WEBSOCKET_REQUIRED) == 1
+        assert count("http", "test_boom", "server_error", INTERNAL_ERROR) == 1  # the only server_error
+        assert count("http", "test_hang", "timeout", REQUEST_TIMEOUT) == 1
+        assert count("ws", "get_data", "ok") == 1
+        outcomes = {s.labels["outcome"] for s in families["shopchain_rpc_requests"].samples}
+        assert outcomes == {"ok", "client_error", "server_error", "timeout"}
         latency = "shopchain_rpc_request_duration_seconds"
         assert sample(families, latency + "_count", transport="http", method="subtract") == 3
         assert sample(families, latency + "_bucket", transport="http", method="subtract", le="+Inf") == 3
@@ -400,7 +416,7 @@ def test_metrics_record_latency_and_outcomes() -> None:
         assert sample(families, "shopchain_rpc_ws_connections") == 1
         assert sample(families, "shopchain_rpc_subscriptions") == 1
 
-    serve(scenario)
+    serve(scenario, RpcLimits(call_timeout_seconds=0.05))
 
 
 @pytest.mark.parametrize(

@@ -80,10 +80,8 @@ def refusal(node: Node, key: SigningKey, contract: str, method: str, args: list,
 
 
 def refusals_metric(node: Node, reason: str) -> int:
-    for line in node.metrics.render().splitlines():
-        if line.startswith(f'shopchain_mempool_refusals_total{{reason="{reason}"}}'):
-            return int(float(line.split()[-1]))
-    return 0
+    value = node.metrics.get_sample_value("shopchain_mempool_refusals_total", {"reason": reason})
+    return 0 if value is None else int(value)
 
 
 def test_unknown_contract_and_method_are_refused_naming_what_exists(node):

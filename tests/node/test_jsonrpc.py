@@ -17,6 +17,7 @@ from node.rpc.jsonrpc import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
     PARSE_ERROR,
     REQUEST_TIMEOUT,
     WEBSOCKET_REQUIRED,
@@ -27,6 +28,7 @@ from node.rpc.jsonrpc import (
     RpcConfigError,
     RpcError,
     check_route_table,
+    outcome_of,
 )
 from node.rpc.types import BIGINT, HASH32, INTEGER, UINT, Array, BigInt, Hex, Int, ParamTypeError, Str, hex_decode, hex_encode
 
@@ -386,18 +388,31 @@ def test_parse_errors(body: Any, reason: str) -> None:
 
 
 def test_observer_sees_every_request_object_with_its_outcome() -> None:
-    seen: list[tuple[str, str, str, bool]] = []
-    d = make_dispatcher(observer=lambda t, m, o, s: seen.append((t, m, o, s is not None)))
+    seen: list[tuple[str, str, str, int | None, bool]] = []
+    d = make_dispatcher(observer=lambda t, m, o, c, s: seen.append((t, m, o, c, s is not None)))
     call(d, '[{"jsonrpc": "2.0", "method": "sum", "params": [1,2], "id": 1}, 1, '
             '{"jsonrpc": "2.0", "method": "nope", "id": 2}, {"jsonrpc": "2.0", "method": "sum", "params": ["x"], "id": 3}]')
     call(d, "{")
+    call(d, "[]")
     assert seen == [
-        ("test", "sum", "ok", True),
-        ("test", "unknown", "invalid_request", False),
-        ("test", "unknown", "method_not_found", False),
-        ("test", "sum", "invalid_params", False),
-        ("test", "unknown", "parse_error", False),
+        ("test", "sum", "ok", None, True),
+        ("test", "unknown", "client_error", INVALID_REQUEST, False),
+        ("test", "unknown", "client_error", METHOD_NOT_FOUND, False),
+        ("test", "sum", "client_error", INVALID_PARAMS, False),
+        ("test", "unknown", "client_error", PARSE_ERROR, False),
+        ("test", "unknown", "client_error", INVALID_REQUEST, False),
     ]
+
+
+@pytest.mark.parametrize("code, outcome", [
+    (None, "ok"), (PARSE_ERROR, "client_error"), (INVALID_REQUEST, "client_error"),
+    (METHOD_NOT_FOUND, "client_error"), (INVALID_PARAMS, "client_error"), (INTERNAL_ERROR, "server_error"),
+    (CHAIN_ERROR, "client_error"), (REQUEST_TIMEOUT, "timeout"), (WEBSOCKET_REQUIRED, "client_error"),
+    (LIMIT_EXCEEDED, "client_error"), (-32004, "client_error"), (-32006, "client_error"), (42, "client_error"),
+])
+def test_only_internal_errors_are_the_servers_fault(code: int | None, outcome: str) -> None:
+    """NotFound (-32004), HeightPruned (-32006) and every deliberate refusal are the client's."""
+    assert outcome_of(code) == outcome
 
 
 # --- route table rules ----------------------------------------------------------------
