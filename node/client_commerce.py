@@ -1,8 +1,8 @@
 """Typed commerce helpers for the Python clients: ``Commerce(Client)`` and ``AsyncCommerce(AsyncClient)``.
 
-How it works: the helpers themselves (``place_order``, ``accept_order``, ``get_order``,
-``request_return``, ``open_claim``, ...; node.commerce_orders and
-node.commerce_aftersales) do no I/O: each checks its typed inputs and returns a
+How it works: the helpers themselves (``transfer``, ``place_order``, ``accept_order``, ``get_order``,
+``request_return``, ``open_claim``, ``publish_review``, ...; node.commerce_ledger,
+node.commerce_orders, node.commerce_rewards and node.commerce_aftersales) do no I/O: each checks its typed inputs and returns a
 ``ContractCall`` saying which method to call with which arguments and how to decode the
 answer. The two facades here only execute one: ``send`` signs it once and waits
 through the client's ``transact`` (so the client's idempotent submission applies; pass
@@ -19,8 +19,8 @@ Everything the helper modules define is re-exported here, so applications import
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from ledger.crypto import SigningKey
@@ -28,8 +28,12 @@ from node.client_ops import DEFAULT_GAS, DEFAULT_WAIT_S
 from node.commerce_aftersales import *  # noqa: F401,F403  (the public helpers, re-exported)
 from node.commerce_aftersales import __all__ as _aftersales_names
 from node.commerce_calls import ContractCall
+from node.commerce_ledger import *  # noqa: F401,F403
+from node.commerce_ledger import __all__ as _ledger_names
 from node.commerce_orders import *  # noqa: F401,F403
 from node.commerce_orders import __all__ as _orders_names
+from node.commerce_rewards import *  # noqa: F401,F403
+from node.commerce_rewards import __all__ as _rewards_names
 
 T = TypeVar("T")
 
@@ -137,4 +141,5 @@ class AsyncCommerce:
         return self.client.chain_id or (await self.client.status())["chain_id"]
 
 
-__all__ = ["AsyncCommerce", "Commerce", "ContractCall", "Sent", *_orders_names, *_aftersales_names]
+__all__ = ["AsyncCommerce", "Commerce", "ContractCall", "Sent", *_ledger_names, *_orders_names, *_rewards_names,
+           *_aftersales_names]

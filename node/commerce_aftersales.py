@@ -1,35 +1,29 @@
-"""Typed calls for what happens after the sale: warranty passports, reviews, loyalty, tickets, provenance.
+"""Typed calls for what happens after the sale: warranty passports, support tickets, provenance.
 
 How it works: as in node.commerce_orders, each function checks its typed inputs and
 returns a ``ContractCall`` (node.commerce_calls) for ``Commerce.send`` / ``Commerce.read``;
-argument order and limits are those of contracts_vm/system/warranty.sc.py,
-reviews.sc.py, loyalty.sc.py, tickets.sc.py and provenance.sc.py. Two flows need a
-secret computed on the client, and both are built here so no one re-derives the bytes:
-a warranty transfer is claimed by commit-reveal (``commit_claim`` commits
-``claim_commitment(unit, claimant, code)`` without showing the code, ``claim_transfer``
-reveals it in a later block), and a review is a linkable ring signature by the
-per-order review key over ``review_message`` (``publish_review`` signs it; the chain id
-is part of the message, so a review signed for one chain is void on another).
+argument order and limits are those of contracts_vm/system/warranty.sc.py, tickets.sc.py
+and provenance.sc.py. A warranty transfer needs a secret handled on the client, so its
+bytes are built here and no application re-derives them: the owner offers with the hash
+of a one-time code (``offer_transfer``), and the new owner takes the unit by
+commit-reveal: ``commit_claim`` commits ``claim_commitment(unit, claimant, code)``, which
+hides the code and binds it to the claimant, and ``claim_transfer`` reveals the code in a
+later block, so a code seen in a pending transaction is of no use to anyone else.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contracts_vm.system import review_message, warranty_claim_commitment
-from ledger import ring
-from ledger.crypto import SigningKey, sha256
+from contracts_vm.system import warranty_claim_commitment
+from ledger.crypto import sha256
 from ledger.errors import ValidationError
-from node.commerce_calls import (BPS, ContractCall, as_bytes, as_int, as_ints, bytes32, bytes32_or_empty, choice,
-                                 decode_as, flag, hashes, integer, nothing, order_id, record_or_none, records, text,
+from node.commerce_calls import (ContractCall, as_bytes, as_int, as_ints, bytes32, bytes32_or_empty, choice, decode_as,
+                                 flag, hashes, integer, nothing, order_id, record_or_none, records, some_bytes, text,
                                  view, write)
 
-#: Review scores: five dimensions (overall, quality, description, delivery, service), each 1..5.
-SCORE_COUNT = 5
-#: Orders in a review's ring (ledger/ring.py bounds it; one order would name its buyer).
-MIN_RING_SIZE, MAX_RING_SIZE = 2, 16
 #: Most item hashes in one provenance event.
 MAX_WHAT = 64
 
@@ -70,11 +64,6 @@ class TicketState(str, enum.Enum):
     WAITING_CUSTOMER = "WAITING_CUSTOMER"
     RESOLVED = "RESOLVED"
     CLOSED = "CLOSED"
-
-
-class VoucherKind(str, enum.Enum):
-    FIXED = "FIXED"
-    BPS = "BPS"
 
 
 class EventKind(str, enum.Enum):
@@ -131,64 +120,6 @@ class Claim:
     issue_hash: bytes
     reply_by: int
     remedy: str
-
-
-@dataclass(frozen=True)
-class Review:
-    id: int
-    key_image: bytes
-    line: int
-    merchant: bytes
-    product: bytes
-    ring: list[int]
-    scores: list[int]
-    content_hash: bytes
-    disputed: bool
-    incentivised: bool
-    version: int
-    prior: int
-    superseded: bool
-    hidden: bool
-    reply_hash: bytes
-    height: int
-
-
-@dataclass(frozen=True)
-class Rating:
-    """Exact sums over live, visible reviews: ``sums[i] / count`` is the mean of score i."""
-
-    count: int
-    sums: list[int]
-
-    def means(self) -> list[float]:
-        return [s / self.count for s in self.sums] if self.count else [0.0] * len(self.sums)
-
-
-@dataclass(frozen=True)
-class Program:
-    issuer: bytes
-    rate_bps: int
-    expiry_seconds: int
-    point_value: int
-    max_pay_bps: int
-    minted: int
-    redeemed: int
-    expired: int
-    clawed: int
-
-
-@dataclass(frozen=True)
-class Voucher:
-    issuer: bytes
-    code_hash: bytes
-    kind: VoucherKind
-    value: int
-    min_spend: int
-    valid_from: int
-    valid_to: int
-    max_redemptions: int
-    per_buyer: int
-    redemptions: int
 
 
 @dataclass(frozen=True)
@@ -270,15 +201,20 @@ def void_warranty(unit: bytes, reason_hash: bytes) -> ContractCall[None]:
 
 def offer_transfer(unit: bytes, code: bytes, expiry: int) -> ContractCall[None]:
     """warranty.offer_transfer, by the owner: the chain keeps sha256(code); hand the code to the new owner."""
-    if len(code) < 16:
-        raise ValidationError(f"a claim code must be at least 16 bytes so its hash cannot be guessed, found {len(code)}")
-    return write("warranty", "offer_transfer", _unit(unit), sha256(bytes(code)),
+    return write("warranty", "offer_transfer", _unit(unit), sha256(_code(code)),
                  integer(expiry, "expiry (unix seconds)", 1), decode=nothing)
+
+
+def _code(code: bytes) -> bytes:
+    raw = some_bytes(code, "claim code", 256)
+    if len(raw) < 16:
+        raise ValidationError(f"a claim code must be at least 16 bytes so its hash cannot be guessed, found {len(raw)}")
+    return raw
 
 
 def claim_commitment(unit: bytes, claimant: bytes, code: bytes) -> bytes:
     """What ``commit_claim`` commits: binds the code to the claimant without showing it."""
-    return warranty_claim_commitment(_unit(unit), bytes32(claimant, "claimant"), bytes(code))
+    return warranty_claim_commitment(_unit(unit), bytes32(claimant, "claimant"), _code(code))
 
 
 def commit_claim(unit: bytes, claimant: bytes, code: bytes) -> ContractCall[None]:
@@ -287,7 +223,7 @@ def commit_claim(unit: bytes, claimant: bytes, code: bytes) -> ContractCall[None
 
 
 def claim_transfer(unit: bytes, code: bytes) -> ContractCall[None]:
-    return write("warranty", "claim_transfer", _unit(unit), bytes(code), decode=nothing)
+    return write("warranty", "claim_transfer", _unit(unit), _code(code), decode=nothing)
 
 
 def set_flag(unit: bytes, unit_flag: UnitFlag | str, on: bool = True) -> ContractCall[None]:
@@ -363,159 +299,6 @@ def is_contested(unit: bytes, seq: int) -> ContractCall[bool]:
 
 def get_claim(claim: int) -> ContractCall[Claim | None]:
     return view("warranty", "get_claim", _claim_id(claim), decode=record_or_none(Claim))
-
-
-# ---- reviews -----------------------------------------------------------------------
-
-def _scores(scores: Sequence[int]) -> list[int]:
-    if isinstance(scores, (str, bytes)) or not isinstance(scores, Sequence) or len(scores) != SCORE_COUNT:
-        raise ValidationError(f"expected {SCORE_COUNT} scores (overall, quality, description, delivery, service), "
-                              f"found {scores!r:.60}")
-    return [integer(s, f"scores[{i}]", 1, 5) for i, s in enumerate(scores)]
-
-
-def announce_review_key(order: int, review_key: bytes) -> ContractCall[None]:
-    """reviews.announce_key, by anyone: the order's review public key (sha256 of it was committed at placement)."""
-    return write("reviews", "announce_key", order_id(order), bytes32(review_key, "review_key"), decode=nothing)
-
-
-def publish_review(chain_id: str, review_key: SigningKey, ring_keys: Mapping[int, bytes], line: int,
-                   scores: Sequence[int], content_hash: bytes, incentivised: bool = False) -> ContractCall[int]:
-    """reviews.publish, signed by one order's review key over a ring of 2..16 orders (order id -> its
-    announced review key, the signer's own among them); send it from a relayer, not the buyer's
-    account. The value is the review id; the chain learns that one of the ring's buyers wrote it, never which."""
-    if not isinstance(review_key, SigningKey):
-        raise ValidationError(f"review_key must be the order's review SigningKey, found {type(review_key).__name__}")
-    ids = sorted(order_id(o, "ring order id") for o in ring_keys)
-    if not MIN_RING_SIZE <= len(ids) <= MAX_RING_SIZE:
-        raise ValidationError(f"a review's ring has {MIN_RING_SIZE}..{MAX_RING_SIZE} orders, found {len(ids)}")
-    keys = [bytes32(ring_keys[o], f"review key of ring order {o}") for o in ids]
-    if review_key.public_key not in keys:
-        raise ValidationError("the review key is not one of the ring's keys: the signer's own order must be in the ring")
-    line, values, content = integer(line, "line", 0, 31), _scores(scores), bytes32(content_hash, "content_hash")
-    message = review_message(text(chain_id, "chain_id", 1), ids, line, values, content, flag(incentivised, "incentivised"), 1)
-    image, signature = ring.sign(ring.secret_scalar(review_key.seed), keys, message)
-    return write("reviews", "publish", ids, line, values, content, incentivised, image, signature, decode=as_int)
-
-
-def amend_review(chain_id: str, review_key: SigningKey, prior: Review, ring_keys: Mapping[int, bytes],
-                 scores: Sequence[int], content_hash: bytes, incentivised: bool = False) -> ContractCall[int]:
-    """reviews.amend, once: signed by the same key over the prior review's ring; the value is the new id."""
-    keys = [bytes32(ring_keys[o], f"review key of ring order {o}") for o in prior.ring]
-    values, content = _scores(scores), bytes32(content_hash, "content_hash")
-    message = review_message(text(chain_id, "chain_id", 1), prior.ring, prior.line, values, content,
-                             flag(incentivised, "incentivised"), prior.version + 1)
-    image, signature = ring.sign(ring.secret_scalar(review_key.seed), keys, message)
-    if image != prior.key_image:
-        raise ValidationError("amending with another key than the one that signed the review")
-    return write("reviews", "amend", image, prior.line, values, content, incentivised, signature, decode=as_int)
-
-
-def reply_to_review(review: int, content_hash: bytes) -> ContractCall[None]:
-    return write("reviews", "reply", integer(review, "review_id", 1), bytes32(content_hash, "content_hash"),
-                 decode=nothing)
-
-
-def hide_review(review: int, reason_hash: bytes) -> ContractCall[None]:
-    return write("reviews", "hide", integer(review, "review_id", 1), bytes32(reason_hash, "reason_hash"), decode=nothing)
-
-
-def unhide_review(review: int, reason_hash: bytes) -> ContractCall[None]:
-    return write("reviews", "unhide", integer(review, "review_id", 1), bytes32(reason_hash, "reason_hash"),
-                 decode=nothing)
-
-
-def get_review(review: int) -> ContractCall[Review | None]:
-    return view("reviews", "get_review", integer(review, "review_id", 1), decode=record_or_none(Review))
-
-
-def review_key_of(order: int) -> ContractCall[bytes | None]:
-    return view("reviews", "review_key_of", order_id(order), decode=lambda v: as_bytes(v) or None)
-
-
-def reviewable_orders(merchant: bytes, below: int, scan: int = 64) -> ContractCall[list[int]]:
-    return view("reviews", "reviewable_orders", bytes32(merchant, "merchant"), integer(below, "below", 1),
-                integer(scan, "scan", 1, 64), decode=as_ints)
-
-
-def merchant_rating(merchant: bytes) -> ContractCall[Rating]:
-    return view("reviews", "merchant_rating", bytes32(merchant, "merchant"), decode=lambda v: decode_as(Rating, v, "rating"))
-
-
-def product_rating(product: bytes) -> ContractCall[Rating]:
-    return view("reviews", "product_rating", bytes32(product, "product"), decode=lambda v: decode_as(Rating, v, "rating"))
-
-
-# ---- loyalty -----------------------------------------------------------------------
-
-def _program(program: str) -> str:
-    return text(program, "program_id", 1, 64)
-
-
-def create_program(program: str, rate_bps: int, expiry_seconds: int) -> ContractCall[None]:
-    """loyalty.create_program, by an ISSUER: points = paid x rate, awarded once an order closes."""
-    return write("loyalty", "create_program", _program(program), integer(rate_bps, "rate_bps", 0, BPS),
-                 integer(expiry_seconds, "expiry_seconds", 3600, 316_224_000), decode=nothing)
-
-
-def set_point_value(program: str, point_value: int, max_pay_bps: int) -> ContractCall[None]:
-    return write("loyalty", "set_point_value", _program(program), integer(point_value, "point_value", 0, 1_000_000),
-                 integer(max_pay_bps, "max_pay_bps", 0, BPS), decode=nothing)
-
-
-def award_points(program: str, order: int) -> ContractCall[int]:
-    return write("loyalty", "award", _program(program), order_id(order), decode=as_int)
-
-
-def redeem_points(program: str, points: int) -> ContractCall[None]:
-    return write("loyalty", "redeem", _program(program), integer(points, "points", 1), decode=nothing)
-
-
-def expire_points(program: str, account: bytes) -> ContractCall[int]:
-    return write("loyalty", "expire", _program(program), bytes32(account, "account"), decode=as_int)
-
-
-def clawback_points(program: str, order: int) -> ContractCall[int]:
-    return write("loyalty", "clawback", _program(program), order_id(order), decode=as_int)
-
-
-def create_voucher(voucher: bytes, code: bytes | None, kind: VoucherKind | str, value: int, min_spend: int,
-                   valid_from: int, valid_to: int, max_redemptions: int = 1, per_buyer: int = 1) -> ContractCall[None]:
-    """loyalty.create_voucher; ``code`` None makes a bearer voucher, else the chain keeps sha256(code)."""
-    kind = choice(kind, VoucherKind, "voucher kind")
-    integer(value, "value", 1, BPS if kind is VoucherKind.BPS else 10 ** 15)
-    integer(valid_from, "valid_from", 0)
-    integer(valid_to, "valid_to", valid_from)
-    return write("loyalty", "create_voucher", bytes32(voucher, "voucher"), b"" if code is None else sha256(bytes(code)),
-                 kind.value, value, integer(min_spend, "min_spend", 0), valid_from, valid_to,
-                 integer(max_redemptions, "max_redemptions", 1), integer(per_buyer, "per_buyer", 1), decode=nothing)
-
-
-def approve_referrer(referrer: bytes, commission_bps: int, budget: int, pair_cap: int) -> ContractCall[None]:
-    return write("loyalty", "approve_referrer", bytes32(referrer, "referrer"),
-                 integer(commission_bps, "commission_bps", 0, BPS), integer(budget, "budget", 0),
-                 integer(pair_cap, "pair_cap", 0), decode=nothing)
-
-
-def suspend_referrer(referrer: bytes) -> ContractCall[None]:
-    return write("loyalty", "suspend_referrer", bytes32(referrer, "referrer"), decode=nothing)
-
-
-def points_balance(program: str, account: bytes) -> ContractCall[int]:
-    """Unexpired points of ``account`` in ``program``."""
-    return view("loyalty", "balance_of", _program(program), bytes32(account, "account"), decode=as_int)
-
-
-def get_program(program: str) -> ContractCall[Program | None]:
-    return view("loyalty", "get_program", _program(program), decode=record_or_none(Program))
-
-
-def get_voucher(voucher: bytes) -> ContractCall[Voucher | None]:
-    return view("loyalty", "get_voucher", bytes32(voucher, "voucher"), decode=record_or_none(Voucher))
-
-
-def voucher_uses(voucher: bytes, buyer: bytes) -> ContractCall[int]:
-    return view("loyalty", "voucher_uses", bytes32(voucher, "voucher"), bytes32(buyer, "buyer"), decode=as_int)
 
 
 # ---- support tickets ---------------------------------------------------------------
@@ -609,4 +392,4 @@ def events_of(item: bytes, limit: int = 100) -> ContractCall[list[int]]:
 #: The public names: every helper, record and Enum defined here, and the limits above.
 __all__ = sorted([name for name, value in list(globals().items())
                   if not name.startswith("_") and getattr(value, "__module__", None) == __name__]
-                 + ["MAX_RING_SIZE", "MAX_WHAT", "MIN_RING_SIZE", "SCORE_COUNT"])
+                 + ["MAX_WHAT"])

@@ -1,9 +1,9 @@
-"""Typed calls for the money side of commerce: the ledger, orders with escrow, after-sales cases.
+"""Typed calls for selling: terms, orders with escrow and their transitions, after-sales cases.
 
 How it works: each function checks its typed inputs (node.commerce_calls) and returns
 a ``ContractCall`` for ``Commerce.send`` / ``Commerce.read`` (node.client_commerce);
-the argument order and the limits are those of contracts_vm/system/ledger.sc.py,
-orders.sc.py and cases.sc.py, whose docstrings explain the rules (docs/commerce.md for
+the argument order and the limits are those of contracts_vm/system/orders.sc.py and
+cases.sc.py, whose docstrings explain the rules (docs/commerce.md for
 the flows). Amounts are integers in minor units, rates in basis points, periods in
 seconds of certified block time, and parties are account ids (the key an account was
 registered with). Reads decode into dataclasses whose fields are the contract's record
@@ -220,23 +220,6 @@ class Case:
 
 def _amount(value: int, what: str = "amount") -> int:
     return integer(value, what, 1, MAX_PRICE)
-
-
-# ---- ledger ------------------------------------------------------------------------
-
-def transfer(to: bytes, amount: int) -> ContractCall[None]:
-    """ledger.transfer: ``amount`` minor units (> 0) to an active account."""
-    return write("ledger", "transfer", bytes32(to, "to"), integer(amount, "amount", 1), decode=nothing)
-
-
-def balance_of(account: bytes) -> ContractCall[int]:
-    """ledger.balance_of: the account's base-currency balance in minor units."""
-    return view("ledger", "balance_of", bytes32(account, "account"), decode=as_int)
-
-
-def escrow_of_order(order: int) -> ContractCall[int]:
-    """What an order's escrow holds now (the ledger's escrow "o<id>" of the orders contract)."""
-    return view("ledger", "escrow_of", "orders", "o" + str(order_id(order)), decode=as_int)
 
 
 # ---- orders: terms and bonds -------------------------------------------------------

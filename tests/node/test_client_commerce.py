@@ -298,3 +298,90 @@ def test_loyalty_and_a_ring_signed_review_through_the_async_facade():
         assert program.issuer == pk("merchant1") and program.minted == 100
 
     asyncio.run(flow())
+
+
+# ---- every helper fits the installed contracts' ABI, and every user method has one ----------
+
+CONTRACTS = ("ledger", "orders", "cases", "warranty", "reviews", "loyalty", "tickets", "provenance")
+#: Methods only genesis calls (before seal); governance and capability-gated ones are left out by ``requires``.
+GENESIS_ONLY = {"configure", "seal", "genesis_credit"}
+
+
+def _abi(contract: str) -> dict[str, dict]:
+    from contracts_vm.bytecode import decode_container
+    from contracts_vm.system import compiled_code
+    return {m["name"]: m for m in decode_container(compiled_code(contract + ".sc.py")).abi["methods"]}
+
+
+def _sample_args(fn) -> dict:
+    """Valid arguments for a helper, chosen by parameter name (overridden per helper below)."""
+    import inspect
+    from ledger import ring
+    prior = shop.Review(id=1, key_image=ring.key_image(ring.secret_scalar(K["buyer1"].seed)), line=0,
+                        merchant=pk("merchant1"), product=h("p"), ring=[1, 2], scores=[5] * 5, content_hash=h("c"),
+                        disputed=False, incentivised=False, version=1, prior=0, superseded=False, hidden=False,
+                        reply_hash=b"", height=3)
+    by_name = {"items": [OrderItem(h("p"), 1, 100, h("t"))], "terms": terms(), "name": "gold", "program": "p1",
+               "currency": "EUR", "code": b"c" * 16, "review_key": K["buyer1"], "prior": prior,
+               "ring_keys": {1: pk("buyer1"), 2: pk("buyer2")}, "scores": [5] * 5, "chain_id": "commerce-test",
+               "remedy": "REPAIR", "unit_flag": "LOST", "what": [h("i")], "biz_step": "inspecting",
+               "disposition": "active", "action": "ADD", "line": 0, "agree": True, "counter": 0, "contract": "orders",
+               "key": "o1", "brand_serial": "m:1", "expiry_seconds": 3600, "destination": None, "unit": h("u"), "restock_fee": 0}
+    overrides = {"open_case": {"kind": "REFUND_ONLY", "quantity": 0}, "record_service": {"kind": "REPAIR", "amends": 0},
+                 "post_event": {"kind": "OBJECT"}, "create_voucher": {"kind": "FIXED", "valid_to": 5},
+                 "open_ticket": {"order": 1, "unit": None}, "rule_dispute": {"fee": 0},
+                 "announce_review_key": {"review_key": pk("buyer1")}}
+    args = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.name in overrides.get(fn.__name__, {}):
+            args[p.name] = overrides[fn.__name__][p.name]
+        elif p.name in by_name:
+            args[p.name] = by_name[p.name]
+        elif p.default is not inspect.Parameter.empty:
+            continue
+        else:
+            annotation = str(p.annotation)
+            args[p.name] = (h(p.name) if annotation.startswith("bytes") else True if annotation == "bool"
+                            else p.name if annotation == "str" else 1)
+    return args
+
+
+def _helpers() -> list:
+    import inspect
+    from node import commerce_aftersales, commerce_ledger, commerce_orders, commerce_rewards
+    found = []
+    for module in (commerce_ledger, commerce_orders, commerce_rewards, commerce_aftersales):
+        for name in module.__all__:
+            fn = getattr(module, name)
+            if inspect.isfunction(fn) and "ContractCall" in str(inspect.signature(fn).return_annotation):
+                found.append(fn)
+    return found
+
+
+def _fits(value, abi_type: str) -> bool:
+    if abi_type == "any" or abi_type.startswith("dict"):
+        return True
+    if abi_type.startswith("list"):
+        return isinstance(value, list)
+    return {"bytes": bytes, "str": str, "bool": bool}.get(abi_type, int) is type(value)
+
+
+def test_every_helper_builds_a_call_the_installed_contract_accepts_by_its_abi():
+    abis = {c: _abi(c) for c in CONTRACTS}
+    built = set()
+    # place_order builds orders.place_in for a currency or points (the samples' "EUR"), else orders.place.
+    samples = [(fn, _sample_args(fn)) for fn in _helpers()]
+    samples.append((shop.place_order, {**_sample_args(shop.place_order), "currency": ""}))
+    for fn, args in samples:
+        call = fn(**args)
+        method = abis[call.contract].get(call.method)
+        assert method is not None, f"{fn.__name__} calls {call.contract}.{call.method}, which the contract lacks"
+        assert method["requires"] is None, f"{fn.__name__}: {call.method} is only for capability {method['requires']}"
+        assert call.view == (method["kind"] == "view"), f"{fn.__name__}: view={call.view}, the ABI says {method['kind']}"
+        assert len(call.args) == len(method["args"]), f"{fn.__name__}: {len(call.args)} args for {method['args']}"
+        for value, (arg, abi_type) in zip(call.args, method["args"]):
+            assert _fits(value, abi_type), f"{fn.__name__}: {arg} is {abi_type}, the helper passes {value!r:.40}"
+        built.add((call.contract, call.method))
+    unhelped = sorted(f"{c}.{name}" for c in CONTRACTS for name, m in abis[c].items()
+                      if m["requires"] is None and name not in GENESIS_ONLY and (c, name) not in built)
+    assert unhelped == [], f"contract methods a user calls with no typed helper: {unhelped}"
