@@ -1,8 +1,9 @@
 """Typed commerce helpers for the Python clients: ``Commerce(Client)`` and ``AsyncCommerce(AsyncClient)``.
 
-How it works: the helpers themselves (``transfer``, ``place_order``, ``accept_order``, ``get_order``,
-``request_return``, ``open_claim``, ``publish_review``, ...; node.commerce_ledger,
-node.commerce_orders, node.commerce_rewards and node.commerce_aftersales) do no I/O: each checks its typed inputs and returns a
+How it works: the helpers themselves (``transfer``, ``place_order``, ``accept_order``,
+``get_order``, ``request_return``, ``open_claim``, ``publish_review``, ...: modules
+node.commerce_ledger, node.commerce_orders, node.commerce_rewards and
+node.commerce_aftersales) do no I/O: each checks its typed inputs and returns a
 ``ContractCall`` saying which method to call with which arguments and how to decode the
 answer. The two facades here only execute one: ``send`` signs it once and waits
 through the client's ``transact`` (so the client's idempotent submission applies; pass

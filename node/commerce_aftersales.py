@@ -389,7 +389,13 @@ def events_of(item: bytes, limit: int = 100) -> ContractCall[list[int]]:
     return view("provenance", "events_of", bytes32(item, "item"), integer(limit, "limit", 1, 1000), decode=as_ints)
 
 
-#: The public names: every helper, record and Enum defined here, and the limits above.
-__all__ = sorted([name for name, value in list(globals().items())
-                  if not name.startswith("_") and getattr(value, "__module__", None) == __name__]
-                 + ["MAX_WHAT"])
+#: The public names (tests/node/test_client_commerce.py checks that every helper, record and Enum is here).
+__all__ = ["Claim", "ClaimState", "EventAction", "EventKind", "MAX_WHAT", "Passport", "ProvenanceEvent", "Remedy",
+           "ServiceKind", "ServiceRecord", "Ticket", "TicketState", "UnitFlag", "activate_warranty",
+           "assign_ticket", "authorize_service", "claim_commitment", "claim_transfer", "close_claim",
+           "close_ticket", "commit_claim", "contest_service", "custodian_of", "decide_claim", "escalate_claim",
+           "escalate_ticket", "events_of", "extend_warranty", "fulfil_claim", "get_claim", "get_event",
+           "get_passport", "get_ticket", "is_contested", "is_recalled", "issue_recall", "link_case", "link_claim",
+           "offer_transfer", "open_claim", "open_ticket", "post_event", "post_message", "record_service",
+           "register_unit", "reopen_ticket", "resolve_ticket", "service_log", "set_flag", "under_warranty",
+           "unit_id", "void_warranty", "wait_customer"]

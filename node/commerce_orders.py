@@ -490,8 +490,14 @@ def case_count() -> ContractCall[int]:
     return view("cases", "case_count", decode=as_int)
 
 
-#: The public names: every helper, record and Enum defined here, and the limits above.
-__all__ = sorted([name for name, value in list(globals().items())
-                  if not name.startswith("_") and getattr(value, "__module__", None) == __name__]
-                 + ["ALL_LINES", "MAX_ORDER_LINES", "MAX_PRICE", "MAX_QUANTITY", "MAX_TERM_SECONDS", "MAX_TERMS_NAME",
-                    "MIN_PERIOD_SECONDS"])
+#: The public names (tests/node/test_client_commerce.py checks that every helper, record and Enum is here).
+__all__ = ["ALL_LINES", "Case", "CaseKind", "CaseState", "MAX_ORDER_LINES", "MAX_PRICE", "MAX_QUANTITY", "MAX_TERMS_NAME",
+           "MAX_TERM_SECONDS", "MIN_PERIOD_SECONDS", "Order", "OrderItem", "OrderLine", "OrderState", "Terms",
+           "accept_counter", "accept_order", "add_evidence", "bond_of", "cancel_order", "case_count",
+           "confirm_order", "deliver_order", "deposit_bond", "dispute_order", "escalate_case",
+           "extend_confirmation", "get_case", "get_order", "get_terms", "get_terms_set", "merchant_debt",
+           "named_terms_hash", "open_case", "order_count", "orders_of_buyer", "place_order", "poke_case",
+           "poke_order", "refund_return", "reject_order", "reply_case", "report_not_received", "request_refund",
+           "request_return", "return_received", "return_shipped", "rule_dispute", "set_named_terms", "set_terms",
+           "settle_debt", "ship_order", "terms_hash_of", "terms_offered", "withdraw_bond", "withdraw_case",
+           "withdraw_terms"]

@@ -385,3 +385,12 @@ def test_every_helper_builds_a_call_the_installed_contract_accepts_by_its_abi():
     unhelped = sorted(f"{c}.{name}" for c in CONTRACTS for name, m in abis[c].items()
                       if m["requires"] is None and name not in GENESIS_ONLY and (c, name) not in built)
     assert unhelped == [], f"contract methods a user calls with no typed helper: {unhelped}"
+
+
+def test_every_helper_record_and_enum_is_exported():
+    from node import commerce_aftersales, commerce_ledger, commerce_orders, commerce_rewards
+    for module in (commerce_ledger, commerce_orders, commerce_rewards, commerce_aftersales):
+        defined = {name for name, value in vars(module).items()
+                   if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__}
+        assert defined <= set(module.__all__), f"{module.__name__} does not export {sorted(defined - set(module.__all__))}"
+        assert all(hasattr(shop, name) for name in module.__all__)  # and node.client_commerce re-exports it
