@@ -1,16 +1,17 @@
 """The shape of a typed commerce call, and the checks and decoders every helper shares.
 
-How it works: a helper (node.commerce_orders, node.commerce_aftersales) checks its typed
-Python inputs and returns a ``ContractCall``: the contract, the method, the arguments
-in the types the contract's ABI takes, whether it is a transaction or a view, and how
-to decode the answer (a receipt's ``return_value`` or a view's result) into a typed
-value. Building a call does no I/O, so the helpers are written once and run by both
-``Commerce`` (sync Client) and ``AsyncCommerce`` (AsyncClient) in node.client_commerce,
-and they are tested without a node. The checks mirror the contracts' own ``require``s
-that can be decided from the inputs alone, so a bad argument is refused before
-anything is signed (a failed transaction still costs its nonce and fee), with what was
-expected and what was found. ``decode_record`` turns a view's JSON record (bytes as
-0x-hex, integers beyond 2^53 as decimal strings) into a dataclass by its type hints.
+How it works: a helper (node.commerce_ledger, node.commerce_orders, node.commerce_rewards,
+node.commerce_aftersales) checks its typed Python inputs and returns a ``ContractCall``:
+the contract, the method, the arguments in the types the contract's ABI takes, whether
+it is a transaction or a view, and how to decode the answer (a receipt's
+``return_value`` or a view's result) into a typed value. Building a call does no I/O,
+so the helpers are written once and run by both ``Commerce`` (sync Client) and
+``AsyncCommerce`` (AsyncClient) in node.client_commerce, and they are tested without a
+node. The checks mirror the contracts' own ``require``s that can be decided from the
+inputs alone, so a bad argument is refused before anything is signed (a failed
+transaction still costs its nonce and fee), with what was expected and what was found.
+``decode_record`` turns a view's JSON record (bytes as 0x-hex, integers beyond 2^53 as
+decimal strings) into a dataclass by its type hints.
 """
 
 from __future__ import annotations
