@@ -43,10 +43,12 @@ from ledger.hexfmt import to_hex
 from node import client_ops as ops
 from node.client_async import (HTTP_TIMEOUT_S, AsyncClient, failure_from_reply, request_body, rpc_failure_from_http,
                                run_blocking, wait_receipt_ws)
+from node.client_commerce import AsyncCommerce, Commerce, Sent
 from node.client_ops import DEFAULT_GAS, DEFAULT_WAIT_S, UNREACHABLE, RpcFailure, SubmitUncertain, TxFailed
 
-#: What applications import from here (the async client and the errors live beside it).
-__all__ = ["AsyncClient", "Client", "DEFAULT_GAS", "DEFAULT_WAIT_S", "RpcFailure", "SubmitUncertain", "TxFailed",
+#: What applications import from here (the async client, the errors and the typed commerce
+#: facades live beside it; the commerce helpers themselves are in node.client_commerce).
+__all__ = ["AsyncClient", "AsyncCommerce", "Client", "Commerce", "DEFAULT_GAS", "DEFAULT_WAIT_S", "RpcFailure", "Sent", "SubmitUncertain", "TxFailed",
            "cosigner_proof", "key_proof", "storage_state_key", "unhex", "verify_receipt", "verify_state_proof", "verify_validator_sets"]
 
 T = TypeVar("T")
