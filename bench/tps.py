@@ -38,7 +38,10 @@ import sys
 import tempfile
 import time
 
+import urllib.request
+
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.chart import BLUE, GREEN, RED, Canvas, line_chart, save_png
 from bench.common import emit, per_second, progress, result
@@ -78,6 +81,8 @@ ORDER_PRICE = 1_000
 RECEIPT_SAMPLE = 20
 #: Timing runs of the ed25519 ceiling (the best counts).
 CEILING_RUNS = 3
+#: The node's count of transaction signature verifications (node/ops/metric_defs.py).
+VERIFICATIONS_METRIC = "shopchain_tx_signature_verifications"
 #: Functions listed per profile summary.
 PROFILE_TOP = 12
 #: Inclusive frames on more than this share of samples are left out of the summary.
@@ -214,6 +219,16 @@ class Bench:
             await asyncio.gather(*tasks)
         return lag
 
+    def verifications(self) -> list[float]:
+        """Each node's shopchain_tx_signature_verifications_total (signatures checked so far)."""
+        out = []
+        for url in self.urls:
+            with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+                text = response.read().decode()
+            out.append(next((sample.value for family in text_string_to_metric_families(text)
+                             if family.name == VERIFICATIONS_METRIC for sample in family.samples), float("nan")))
+        return out
+
     def cpu_split(self) -> list[tuple[float, float]]:
         """(user, system) CPU seconds of every node (system: syscalls, the kernel's TCP and disk work)."""
         ticks = os.sysconf("SC_CLK_TCK")
@@ -231,6 +246,7 @@ class Bench:
         split_before = self.cpu_split()
         cpu_before, t0 = [u + k for u, k in split_before], time.monotonic()
         blocks_before = len(self.blocks)
+        verified_before = self.verifications()
         spies = []
         if profile_dir is not None:
             # node0 is the first primary; node1 shows what a backup spends.
@@ -264,6 +280,7 @@ class Bench:
         times = [b[0] for b in self.blocks[blocks_before:]]
         intervals = [(b - a) * 1000 for a, b in zip(times, times[1:])]
         cpu_per_tx = [(b - a) / max(1, len(done)) * 1e6 for a, b in zip(cpu_before, cpu_after)]
+        verified_per_tx = [(b - a) / max(1, len(done)) for a, b in zip(verified_before, self.verifications())]
 
         sample = random.Random(len(done)).sample(done, min(RECEIPT_SAMPLE, len(done)))
         client = Client(self.urls[0], self.genesis.chain_id)
@@ -278,7 +295,7 @@ class Bench:
                 "tps": len(done) / elapsed if elapsed > 0 else 0.0, "generator_lag_s": lag,
                 "p50": pct(50), "p95": pct(95), "p99": pct(99),
                 "block_interval_ms": statistics.mean(intervals) if intervals else float("nan"),
-                "blocks": len(times), "cpu_us_per_tx": cpu_per_tx, "refused": dict(self.refused),
+                "blocks": len(times), "cpu_us_per_tx": cpu_per_tx, "verified_per_tx": verified_per_tx, "refused": dict(self.refused),
                 "generator_us_per_tx": generator_cpu / max(1, len(done)) * 1e6,
                 "node_system_share": system_cpu / nodes_cpu if nodes_cpu > 0 else float("nan"),
                 "machine_busy_share": busy / wall if wall > 0 else float("nan"),
@@ -429,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             emit(result(BENCH, f"{tag}/latency_{q}_ms@{r}", s[q], "ms", None))
         emit(result(BENCH, f"{tag}/block_interval_ms@{r}", s["block_interval_ms"], "ms", None))
         emit(result(BENCH, f"{tag}/cpu_per_tx_per_node_us@{r}", statistics.mean(s["cpu_us_per_tx"]), "us", None))
+        emit(result(BENCH, f"{tag}/verifications_per_tx_per_node_max@{r}", max(s["verified_per_tx"]), "verifications", 1.0))
         emit(result(BENCH, f"{tag}/failed_receipt_share@{r}", s["failed_share"], "share", None))
         emit(result(BENCH, f"{tag}/generator_cpu_per_tx_us@{r}", s["generator_us_per_tx"], "us", None))
         emit(result(BENCH, f"{tag}/machine_busy_share@{r}", s["machine_busy_share"], "share", None))

@@ -208,6 +208,7 @@ def attach_metrics(registry: CollectorRegistry, reads: NodeReads, transport_stat
         "shopchain_p2p_events_total": transport_counters,
         "shopchain_p2p_unauthenticated_connections": lambda: transport_stats().get("unauthenticated_connections", 0),
         "shopchain_preview_hits_total": lambda: chain.speculation_hits,
+        "shopchain_tx_signature_verifications_total": lambda: reads.mempool.verified + chain.block_tx_verifications,
         "shopchain_mailbox_envelopes": lambda: getattr(getattr(reads, "_mailbox", None), "count", 0),
         "shopchain_indexer_height": lambda: _indexed(reads) or 0,
         "shopchain_indexer_lag_blocks": lambda: 0 if _indexed(reads) is None else max(0, chain.height - _indexed(reads)),

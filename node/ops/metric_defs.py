@@ -105,6 +105,10 @@ NODE_METRICS: tuple[MetricDef, ...] = (
     MetricDef("shopchain_previews_total", "counter", "Proposal previews received, by what became of them.",
               ("result",), max_series=REASON_SERIES),
     MetricDef("shopchain_preview_hits_total", "counter", "Proposed blocks whose execution a preview had already done."),
+    MetricDef("shopchain_tx_signature_verifications_total", "counter",
+              "Transactions whose signatures this node verified: at admission (client or gossip) and, for a proposed "
+              "block's transactions admission had not verified, at validation. Per committed transaction this stays "
+              "near 1: each is verified once per node."),
     MetricDef("shopchain_mailbox_envelopes", "gauge", "Sealed envelopes held in this node's mailbox (off chain)."),
     MetricDef("shopchain_mailbox_refusals_total", "counter",
               "Mailbox envelopes refused, by where they came from (client, peer) and the rule.", ("source", "reason"),

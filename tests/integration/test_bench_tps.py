@@ -44,6 +44,8 @@ def test_short_order_benchmark_reports_every_figure(tmp_path):
     for name in ("latency_p50_ms", "latency_p99_ms", "block_interval_ms", "cpu_per_tx_per_node_us",
                  "generator_cpu_per_tx_us", "machine_busy_share"):
         assert figures[f"order/4v/{name}@{RATE}"]["value"] > 0, name
+    # Every validator verifies each transaction's signatures once (gossip, then the block, reuse it).
+    assert 0.95 <= figures[f"order/4v/verifications_per_tx_per_node_max@{RATE}"]["value"] <= 1.05
     sustained = figures["order/4v/sustained_tps"]
     assert sustained["baseline"] == figures["ceiling_tps"]["value"]
     assert "refused {}" in run.stderr, "the light load must be admitted in full"
