@@ -5,8 +5,8 @@ JavaScript, CSS; no build step, nothing fetched from another host). The page tal
 the node that served it, same origin: JSON-RPC over ``POST /rpc`` for reads and one
 websocket at ``/ws`` subscribed to ``newBlocks`` for the live list of blocks. It never
 holds a key and never sends a transaction. ``add_explorer_routes(app)`` mounts
-``GET /`` (the page) and ``GET /explorer/<file>`` (its assets) on the node's RPC
-application; only files that exist in the static directory when the node starts are
+``GET /`` (the page, also at ``GET /explorer`` for links written that way) and
+``GET /explorer/<file>`` (its assets) on the node's RPC application; only files that exist in the static directory when the node starts are
 served, by exact name, so no request path ever reaches the file system. Every
 response carries a Content-Security-Policy that allows this origin only, so even a
 hostile string stored on chain (a contract name, an event field) cannot load or run
@@ -76,4 +76,5 @@ def add_explorer_routes(app: web.Application, directory: str = STATIC_DIR) -> No
         return respond(name)
 
     app.router.add_get("/", index)
+    app.router.add_get(ASSET_PREFIX.rstrip("/"), index)   # /explorer#/order/1 works like /#/order/1
     app.router.add_get(ASSET_PREFIX + "{name}", asset)

@@ -4,7 +4,10 @@ The browser is Debian's ``chromium`` with ``chromium-driver``, driven by Seleniu
 is downloaded. The test skips, saying why, when either binary or the selenium package is
 missing (``.ci/run`` installs them where apt is available). It checks what a person would
 see on each page, that the latest-blocks list updates live over the websocket, and that
-the browser logged no error. It saves its screenshots under pytest's temporary directory,
+the browser logged no error; then the reported faults one by one: a deep link in a fresh
+browser, a failed transaction marked failed, amounts in major units, every page at a
+phone's 390 px without horizontal overflow, search by brand:serial, an unknown hash said
+plainly, and a node that goes down and comes back (last: it kills a node of the devnet). It saves its screenshots under pytest's temporary directory,
 or over the ones the docs link to (``docs/screenshots/``) when SHOPCHAIN_SCREENSHOTS=1,
 so an ordinary test run leaves the working tree clean.
 """
@@ -12,7 +15,9 @@ so an ordinary test run leaves the working tree clean.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 import time
 
 import pytest
@@ -33,6 +38,10 @@ SCREENSHOT_DIR = (DOCS_SCREENSHOT_DIR if os.environ.get("SHOPCHAIN_SCREENSHOTS")
 #: Longest wait for something to appear on a page (the machine is shared and slow at times).
 PAGE_WAIT_S = 45.0
 WINDOW = (1280, 1000)
+#: A phone's width (CSS pixels): no page may be wider.
+PHONE_WIDTH = 390
+#: The serial the story's unit is registered under: its id is the SHA-256 of this text.
+SERIAL = "acme:serial-000123"
 #: Tallest screenshot saved (pixels); longer pages are cut.
 MAX_SHOT_HEIGHT = 2400
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -89,7 +98,7 @@ def run_stories(net: Devnet) -> dict:
     client.transact(net.keys["auditor"], "reviews", "publish", ring_ids, 0, scores, h("great tent"), False, image,
                     signature)   # relayed: the buyer's account sends nothing of the review
 
-    unit = h("acme|serial-000123")
+    unit = h(SERIAL)
     client.transact(merchant, "warranty", "register_unit", unit, product)
     client.transact(buyer, "warranty", "activate", unit, order_id, 0)
     client.transact(merchant, "warranty", "authorize_service", centre.public_key, True)
@@ -105,16 +114,17 @@ def run_stories(net: Devnet) -> dict:
     client.wait_for_height(committed["height"] + 1)
     client.transact(next_owner, "warranty", "claim_transfer", unit, code)
     client.transact(next_owner, "warranty", "set_flag", unit, "LOST", True)
-    return {"order_id": order_id, "place_tx": placed["tx_id"], "place_height": placed["height"],
+    # A transaction the contract refuses: committed, with a failed receipt (and its fee paid).
+    failed = client.wait(client.send(net.keys["buyer-3"], "ledger", "transfer", net.keys["merchant-globex"].public_key,
+                                     10 ** 15))
+    assert failed["status"] == "failed" and "insufficient balance" in failed["error"], failed
+    return {"failed_tx": failed["tx_id"], "failed_height": failed["height"], "serial": SERIAL,"order_id": order_id, "place_tx": placed["tx_id"], "place_height": placed["height"],
             "unit": "0x" + unit.hex(), "claim": claim, "merchant": "0x" + merchant.public_key.hex(),
             "buyer": "0x" + buyer.public_key.hex(), "next_owner": "0x" + next_owner.public_key.hex()}
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    reason = _browser_missing()
-    if reason:
-        pytest.skip(reason)
+def new_browser(profile_dir):
+    """A headless Chromium with its own (empty) profile: no cache, no history, a fresh tab."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -124,11 +134,20 @@ def browser(tmp_path_factory):
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--user-data-dir={profile_dir}")
     options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(PAGE_WAIT_S)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    driver = new_browser(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 
@@ -138,6 +157,11 @@ def net(tmp_path_factory, browser):
     network = Devnet.start(str(tmp_path_factory.mktemp("explorer") / "devnet"))
     yield network
     network.stop()
+
+
+@pytest.fixture(scope="module")
+def story(net):
+    return run_stories(net)
 
 
 def wait_text(driver, css: str, *needles: str) -> str:
@@ -160,7 +184,10 @@ def wait_text(driver, css: str, *needles: str) -> str:
 
 def open_page(driver, base: str, route: str) -> None:
     before = driver.execute_script("return document.body.dataset.ready || ''")
-    driver.get(f"{base}/{route}")
+    if driver.current_url == f"{base}/{route}":
+        driver.refresh()   # the same URL again fires no hashchange: nothing would render
+    else:
+        driver.get(f"{base}/{route}")
     # A hash change on the same document does not reload: wait for this route's own render.
     wait_for(driver, lambda: driver.execute_script("return document.body.dataset.ready || ''") not in ("", before),
              f"the page {route} to render")
@@ -189,8 +216,7 @@ def console_errors(driver) -> list[str]:
     return [f"{e['level']}: {e['message']}" for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def test_explorer_shows_the_stories_and_updates_live(net, browser):
-    story = run_stories(net)
+def test_explorer_shows_the_stories_and_updates_live(net, browser, story):
     driver, base = browser, net.urls[1]
 
     driver.get(base + "/")
@@ -257,3 +283,162 @@ def test_explorer_shows_the_stories_and_updates_live(net, browser):
 
     errors = console_errors(driver)
     assert not errors, errors
+
+
+def main_text(driver) -> str:
+    return driver.find_element("id", "main").text
+
+
+def test_a_deep_link_in_a_new_browser_session_shows_the_order_against_the_chain_head(net, story, tmp_path):
+    """The quickstart's link, typed into a fresh browser: the page must know the head before it draws."""
+    driver = new_browser(tmp_path / "fresh-profile")
+    try:
+        height = net.client(1).status()["height"]
+        driver.get(f"{net.urls[1]}/explorer#/order/{story['order_id']}")   # the form links are written in
+        wait_text(driver, "#order-state", "COMPLETED")
+        found = re.search(r"the latest block, (\d+), is of", wait_text(driver, "main", "Deadlines are in block time"))
+        assert found and int(found.group(1)) >= height, f"expected the head (>= {height}), found {found and found.group(0)}"
+        wait_text(driver, "main", "return window closes after", " (in 1")   # counted from the head's time, not 1970
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()
+
+
+def test_amounts_are_in_major_units_with_the_raw_value_kept(net, browser, story):
+    driver, base = browser, net.urls[1]
+    open_page(driver, base, f"#/order/{story['order_id']}")
+    amount = driver.find_element("css selector", "#order-amount .money")
+    wait_for(driver, lambda: amount.text == "249.00 USD", "the order's amount in dollars")
+    assert amount.get_attribute("title") == "24900 minor units of USD"
+    wait_text(driver, "#order-lines", "249.00 USD")
+    wait_text(driver, "#order-escrow", "USD")   # the holdback still in escrow, in dollars too
+
+    open_page(driver, base, f"#/tx/{story['place_tx']}")
+    args = wait_text(driver, "main", "lines", "\u00d7 1 at 249.00 USD")   # the call's arguments, by name
+    assert "24900" not in args, args
+    fee = int(net.client(1).request("chain_getReceipt", story["place_tx"])["fee"])
+    assert fee > 0
+    wait_text(driver, "#tx-fee", f"{fee // 100}.{fee % 100:02d} USD")
+
+    open_page(driver, base, f"#/account/{story['merchant']}")
+    balance = int(net.client(1).account(bytes.fromhex(story["merchant"][2:]))["balance"])
+    shown = driver.find_element("css selector", "#account-balances .money")
+    assert shown.get_attribute("title") == f"{balance} minor units of USD"
+    assert shown.text == f"{balance // 100:,}.{balance % 100:02d} USD"
+    assert console_errors(driver) == []
+
+
+def test_a_failed_transaction_is_marked_failed_with_its_reason(net, browser, story):
+    driver, base = browser, net.urls[1]
+    tx = story["failed_tx"]
+    open_page(driver, base, f"#/block/{story['failed_height']}")
+    row = wait_text(driver, f"#block-txs tr[data-tx='{tx}']", "ledger.transfer", "failed", "insufficient balance")
+    assert driver.find_element("css selector", f"#block-txs tr[data-tx='{tx}']").get_attribute("data-status") == "failed", row
+    open_page(driver, base, f"#/tx/{tx}")
+    assert "failed" in driver.find_element("css selector", "main h1").text
+    wait_text(driver, "#tx-failure", "committed but failed", "insufficient balance")
+    wait_text(driver, "#tx-status", "failed", "insufficient balance")
+    wait_text(driver, "main", "10,000,000,000,000.00 USD")   # the amount it tried to send
+    open_page(driver, base, "#/")
+    wait_text(driver, f"#latest-txs-body tr[data-tx='{tx}']", "failed", "insufficient balance")
+    ok_rows = driver.find_elements("css selector", "#latest-txs-body tr[data-status='ok']")
+    assert ok_rows and all("failed" not in r.text for r in ok_rows)
+    shot(driver, "failed-transaction.png")
+    assert console_errors(driver) == []
+
+
+def test_every_page_fits_a_phone_without_horizontal_scrolling(net, browser, story):
+    driver, base = browser, net.urls[1]
+    routes = {
+        "#/": "#latest-txs-body tr", f"#/block/{story['place_height']}": "#certificate",
+        f"#/block/{story['failed_height']}": "#block-txs", f"#/tx/{story['place_tx']}": "#events",
+        f"#/tx/{story['failed_tx']}": "#tx-failure", f"#/account/{story['merchant']}": "#account-balances",
+        f"#/order/{story['order_id']}": "#order-lines", "#/order": "form.lookup", "#/order/999999": "#not-found",
+        f"#/warranty/{story['unit']}": "#claims", "#/warranty": "form.lookup", "#/merchants": "#merchant-ratings",
+        "#/validators": "#validator-schedule", "#/governance": "#governance-settings", "#/proposal/0": "#proposal-missing",
+        "#/tx/0x" + "ab" * 32: "#not-found", "#/block/0x" + "cd" * 32: "#not-found", "#/hash/0x" + "ef" * 32: "#not-found",
+    }
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": PHONE_WIDTH, "height": 844, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        too_wide = {}
+        for route, ready in routes.items():
+            open_page(driver, base, route)
+            wait_for(driver, lambda: driver.find_elements("css selector", ready), f"{ready} on {route}")
+            inner, client, scroll = driver.execute_script(
+                "return [window.innerWidth, document.documentElement.clientWidth, document.documentElement.scrollWidth]")
+            assert inner == PHONE_WIDTH, f"the window is {inner} px wide, expected the phone's {PHONE_WIDTH}"
+            if scroll > client:
+                widest = driver.execute_script(
+                    "return Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > "
+                    "document.documentElement.clientWidth).slice(-3).map((e) => e.tagName + (e.id ? '#' + e.id : '') + "
+                    "(e.className ? '.' + e.className : '') + ' ' + e.textContent.slice(0, 40))")
+                too_wide[route] = (scroll, widest)
+        assert not too_wide, f"pages wider than a {PHONE_WIDTH} px phone (scroll width, widest elements): {too_wide}"
+        open_page(driver, base, f"#/order/{story['order_id']}")
+        shot(driver, "order-tracker-phone.png")
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert console_errors(driver) == []
+
+
+def test_search_opens_a_passport_by_brand_and_serial(net, browser, story):
+    driver, base = browser, net.urls[1]
+    open_page(driver, base, "#/")
+    # The page's SHA-256 is its own code (crypto.subtle needs https): it must agree with Python's.
+    for text in ["", "abc", SERIAL, "x" * 55, "y" * 56, "z" * 64, "z" * 119, "marque:numéro-✓"]:
+        assert driver.execute_script("return sha256Hex(arguments[0])", text) == "0x" + hashlib.sha256(text.encode()).hexdigest(), text
+    box = driver.find_element("id", "search-input")
+    box.clear()
+    box.send_keys(SERIAL + "\n")
+    wait_text(driver, "#passport-serial", SERIAL)
+    wait_text(driver, "#passport", story["unit"])
+    assert driver.execute_script("return location.hash") == f"#/warranty/{story['unit']}"
+    wait_text(driver, "#claims", "FULFILLED")
+    box = driver.find_element("id", "search-input")
+    box.clear()
+    box.send_keys("acme:no-such-serial\n")
+    wait_text(driver, "#not-found", "No passport for acme:no-such-serial", "0x" + hashlib.sha256(b"acme:no-such-serial").hexdigest())
+    assert console_errors(driver) == []
+
+
+def test_an_unknown_hash_is_said_plainly(net, browser, story):
+    driver, base = browser, net.urls[1]
+    unknown = "0x" + "ab" * 32
+    open_page(driver, base, "#/")
+    box = driver.find_element("id", "search-input")
+    box.clear()
+    box.send_keys(unknown + "\n")
+    wait_text(driver, "#not-found", f"No block, transaction, warranty passport or account with hash {unknown}")
+    assert "null" not in main_text(driver), main_text(driver)
+    for route, expected in ((f"#/tx/{unknown}", f"No transaction with id {unknown}"),
+                            (f"#/block/{unknown}", f"No block with hash {unknown}")):
+        open_page(driver, base, route)
+        wait_text(driver, "#not-found", expected)
+        assert "null" not in main_text(driver), main_text(driver)
+    # A hash that does name something opens it.
+    box = driver.find_element("id", "search-input")
+    box.clear()
+    box.send_keys(story["place_tx"] + "\n")
+    wait_text(driver, "#receipt", "committed and succeeded")
+    assert driver.execute_script("return location.hash") == f"#/tx/{story['place_tx']}"
+    assert console_errors(driver) == []
+
+
+def test_a_node_that_goes_down_is_named_and_the_page_recovers_by_itself(net, browser, story):
+    """Last in the module: it kills node 3 (three of four still commit) and starts it again."""
+    driver, base = browser, net.urls[3]
+    open_page(driver, base, "#/validators")
+    wait_text(driver, "#validator-set", "this node")
+    net.kill(3)
+    try:
+        driver.execute_script("location.hash = '#/merchants'")
+        message = wait_text(driver, "#node-unreachable", f"annot reach the node at {base}", "down or restarting", "retrying")
+        assert "Failed to fetch" not in message, message
+        wait_text(driver, "#live-state", "unreachable")
+    finally:
+        net.restart(3)
+    wait_text(driver, "#merchant-ratings", "Acme")   # no reload, no click: the page retried by itself
+    assert not driver.find_elements("id", "node-unreachable")
+    wait_for(driver, lambda: driver.find_element("id", "live-state").get_attribute("class") == "on", "the page to be live again")
+    driver.get_log("browser")   # the refused connections while it was down are expected console errors

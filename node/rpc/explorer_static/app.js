@@ -10,6 +10,11 @@
  *   #/validators       the validator set in force, its schedule of changes, this node's links
  *   #/governance       governance settings and every proposal with its state and votes
  *   #/proposal/<id>    one proposal: its arguments, each vote, its execution and events
+ *   #/hash/<0x..>      what a 32-byte id names (transaction, block, passport or account), or says it names nothing
+ * Before the first page is drawn the page loads genesis, the currencies and the chain's head, so a
+ * deep link opened in a fresh tab sees the same chain as one reached by clicking. Amounts are
+ * integer minor units on chain and are shown in their currency's major units (the raw value in the
+ * title). When the node cannot be reached the page says so and retries until it answers.
  * Everything shown is inserted as text (never HTML): chain data is untrusted input.
  */
 "use strict";
@@ -31,6 +36,10 @@ const MAX_INDEX_PAGES = 2000;
 const SERVICE_LOG_LIMIT = 100;
 /** Wait before reconnecting the live websocket. */
 const RECONNECT_MS = 2000;
+/** Wait before drawing the page again after the node could not be reached. */
+const RETRY_MS = 3000;
+/** JSON-RPC error code of a missing block, transaction or receipt (node/rpc/jsonrpc.py NOT_FOUND). */
+const NOT_FOUND = -32004;
 /** Proposals one governance list_proposals call returns (the contract's MAX_LIST). */
 const PROPOSALS_PER_CALL = 50;
 /** Calls of list_proposals the governance page makes at most (so 1,000 proposals). */
@@ -70,7 +79,7 @@ const CODE_DETAILS = ["action", "contract", "code hash", "capabilities"];
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
 const state = { genesis: null, names: new Map(), directory: new Map(), head: 0, headMs: 0, currencies: new Map(), baseCurrency: "", ws: null, live: false, route: "",
-  renderToken: 0, recent: [] };
+  renderToken: 0, recent: [], booted: false, unreachable: false, retryTimer: null, abis: new Map(), unitNames: new Map() };
 
 // --- JSON-RPC ---------------------------------------------------------------------------
 
@@ -82,13 +91,32 @@ class RpcError extends Error {
   }
 }
 
+/** The node did not answer at all (down, restarting, or the network is gone): worth retrying. */
+class NodeUnreachable extends Error {
+  constructor(detail) {
+    super(`Cannot reach the node at ${location.origin}; it may be down or restarting \u2014 retrying every ${RETRY_MS / 1000} s. (${detail})`);
+  }
+}
+
 let rpcId = 0;
 
 async function post(body) {
-  const response = await fetch("/rpc", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-  });
-  return response.json();
+  let response;
+  try {
+    response = await fetch("/rpc", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+  } catch (err) {
+    // fetch rejects only when no HTTP answer came back: the browser's own words ("Failed to fetch") say nothing useful.
+    throw new NodeUnreachable("no answer to POST /rpc");
+  }
+  // A proxy in front of a stopped node answers 502/503/504 with an HTML page, not JSON-RPC.
+  if (response.status >= 502 && response.status <= 504) throw new NodeUnreachable(`POST /rpc answered HTTP ${response.status}`);
+  try {
+    return await response.json();
+  } catch (err) {
+    throw new Error(`POST /rpc answered HTTP ${response.status} with a body that is not JSON-RPC; expected a JSON object`);
+  }
 }
 
 async function rpc(method, ...params) {
@@ -159,6 +187,25 @@ function short(hex) {
   return hex.slice(0, 10) + "\u2026" + hex.slice(-6);
 }
 
+/** A long id in full, wrapping anywhere, with a button that copies it (the id, not the page's text around it). */
+function copyable(hex, id) {
+  const button = el("button", { type: "button", class: "copy", title: "copy the full value", "aria-label": "copy" }, "copy");
+  button.addEventListener("click", () => {
+    const done = () => { button.textContent = "copied"; setTimeout(() => { button.textContent = "copy"; }, 1500); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(hex).then(done, () => {});
+    else {
+      // Plain http on another host has no clipboard API: select the value so the viewer copies it.
+      const range = document.createRange();
+      range.selectNodeContents(value);
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+    }
+  });
+  const value = el("span", { class: "mono", id }, hex);
+  return el("span", { class: "copyable" }, value, " ", button);
+}
+
 function link(href, text, title) {
   return el("a", { href, title }, text);
 }
@@ -218,7 +265,9 @@ function table(headers, rows, attrs, bodyId) {
     if (!(row instanceof Element)) continue;
     Array.from(row.children).forEach((cell, i) => { if (headers[i] && !cell.hasAttribute("colspan")) cell.dataset.label = headers[i]; });
   }
-  return el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))), el("tbody", { id: bodyId }, rows));
+  // In a scrolling box of its own: a table wider than a phone scrolls inside it, never the whole page.
+  return el("div", { class: "table-box" },
+    el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))), el("tbody", { id: bodyId }, rows)));
 }
 
 /** Event and record fields that hold money (integer minor units of a currency). */
@@ -226,9 +275,10 @@ const MONEY_FIELDS = new Set(["amount", "value", "payout", "fee", "holdback", "r
   "to_merchant", "commission", "discount", "price", "paid", "budget", "pair_cap", "min_spend", "supply", "escrowed",
   "balance", "unit_price"]);
 
-/** Minor units as an amount of currency ``code`` (the base currency when absent), exactly: "1,234.50 USD". */
+/** Minor units as an amount of currency ``code`` (the base currency when absent), exactly: "1,234.50 USD".
+ * A currency this page does not know (none loaded) keeps the ledger's default of two decimals. */
 function moneyText(minor, code) {
-  const cur = state.currencies.get(code || state.baseCurrency) || { code: code || "", decimals: 2 };
+  const cur = state.currencies.get(code || state.baseCurrency) || { code: code || state.baseCurrency || "", decimals: 2 };
   const value = BigInt(minor);
   const negative = value < 0n;
   const abs = negative ? -value : value;
@@ -238,9 +288,30 @@ function moneyText(minor, code) {
   return `${negative ? "-" : ""}${whole}${frac}${cur.code ? " " + cur.code : ""}`;
 }
 
-/** A contract value for people: keys link to accounts, units to passports, orders to the tracker. */
-function renderValue(value, field) {
+/** An amount for people (major units) with the raw integer on hover: what the chain stores. */
+function money(minor, code) {
+  if (minor === null || minor === undefined || minor === "") return el("span", { class: "muted" }, "-");
+  const cur = code || state.baseCurrency;
+  return el("span", { class: "money", title: `${minor} minor units${cur ? " of " + cur : ""}`, "data-minor": String(minor) }, moneyText(minor, code));
+}
+
+/** Whether ``field`` of ``contract`` holds money: loyalty's amounts are points, not currency. */
+function isMoney(field, value, contract) {
+  return MONEY_FIELDS.has(field) && Number.isInteger(value) && contract !== "loyalty";
+}
+
+/** The lines argument of orders.place / place_in: [product, quantity, unit price, terms hash] each. */
+function orderLines(lines, currency) {
+  return el("ol", { class: "plain" }, lines.map((l) => Array.isArray(l) && l.length >= 3
+    ? el("li", {}, renderValue(l[0], ""), ` \u00d7 ${l[1]} at `, money(l[2], currency), l.length > 3 ? [" \u00b7 terms ", renderValue(l[3], "")] : null)
+    : el("li", {}, renderValue(l, ""))));
+}
+
+/** A contract value for people: keys link to accounts, units to passports, orders to the tracker,
+ * amounts (by field name) in major units of ``currency``. ``contract`` says whose value it is. */
+function renderValue(value, field, contract, currency) {
   if (value === null || value === undefined) return el("span", { class: "muted" }, "null");
+  if (isMoney(field, value, contract)) return money(value, currency);
   if (typeof value === "string" && HEX32.test(value)) {
     if (field === "unit") return hexLink("warranty", value);
     if (VALIDATOR_FIELDS.has(field)) return validatorLabel(value);
@@ -256,12 +327,13 @@ function renderValue(value, field) {
   if (/_ms$/.test(field || "") && Number.isInteger(value) && value > 0) return el("span", { title: `${value} ms` }, timeText(value));
   if (Array.isArray(value)) {
     const parts = [];
-    value.forEach((v, i) => { if (i) parts.push(", "); parts.push(renderValue(v, field)); });
+    value.forEach((v, i) => { if (i) parts.push(", "); parts.push(renderValue(v, field, contract, currency)); });
     return el("span", {}, "[", parts, "]");
   }
   if (typeof value === "object") {
     const parts = [];
-    Object.entries(value).forEach(([k, v], i) => { if (i) parts.push(", "); parts.push(`${k}: `, renderValue(v, k)); });
+    const code = typeof value.currency === "string" && value.currency ? value.currency : currency;
+    Object.entries(value).forEach(([k, v], i) => { if (i) parts.push(", "); parts.push(`${k}: `, renderValue(v, k, contract, code)); });
     return el("span", {}, "{", parts, "}");
   }
   return el("span", { class: typeof value === "string" ? "" : "mono" }, String(value));
@@ -276,8 +348,7 @@ function eventData(data, contract) {
     let shown;
     if (contract === "governance" && k === "id" && Number.isInteger(v)) shown = proposalLink(v);
     else if (contract === "governance" && k === "details" && Array.isArray(v)) shown = proposalArgsInline(data.kind, v);
-    else if (MONEY_FIELDS.has(k) && Number.isInteger(v) && contract !== "loyalty") shown = el("span", { class: "money", title: `${v} minor units` }, moneyText(v, data.currency));
-    else shown = renderValue(v, k);
+    else shown = renderValue(v, k, contract, data.currency);
     parts.push(el("span", { class: "muted" }, k + " "), shown);
   });
   return el("span", {}, parts);
@@ -305,14 +376,30 @@ function scanNote(scan) {
   return el("p", { class: "muted" }, text);
 }
 
+/** Replace the page's content. Absent parts (null, false: a section a page leaves out) are skipped, as el()
+ * skips them: replaceChildren would insert them as the text "null". */
 function setMain(...children) {
   const main = document.getElementById("main");
-  main.replaceChildren(...children);
+  main.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 function showError(err) {
+  if (err instanceof NodeUnreachable) {
+    // Draw the same route again in a while: the page comes back by itself once the node answers.
+    setReachable(false);
+    setMain(el("div", { class: "error", id: "node-unreachable", role: "status" }, err.message));
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(render, RETRY_MS);
+    return;
+  }
   const message = err instanceof RpcError ? `${err.message} (code ${err.code})` : String(err && err.message || err);
   setMain(el("div", { class: "error", id: "page-error" }, message));
+}
+
+function setReachable(on) {
+  state.unreachable = !on;
+  if (!on) setLive(false, "node unreachable");
+  else if (!state.live && state.ws && state.ws.readyState === WebSocket.OPEN) setLive(true, "live");
 }
 
 // --- genesis names and the live header -----------------------------------------------------
@@ -327,6 +414,7 @@ async function loadCurrencies() {
       state.currencies.set(code, { code, decimals: c.decimals });
     }
   } catch (err) {
+    if (err instanceof NodeUnreachable) throw err;
     state.baseCurrency = "";   // a node without currencies: plain two-decimal amounts
   }
 }
@@ -382,6 +470,13 @@ function setAt(sets, height) {
   return keys;
 }
 
+/** The chain's head from chain_status, for pages whose text depends on it (deadlines, "next" links). */
+async function refreshHead() {
+  const status = await rpc("chain_status");
+  setHead(status.height, status.latest_block_time_ms);
+  return status;
+}
+
 function setHead(height, timeMs) {
   if (height >= state.head && timeMs) state.headMs = timeMs;
   if (height > state.head) state.head = height;
@@ -403,11 +498,15 @@ function connectLive() {
   ws.onmessage = (message) => {
     let data;
     try { data = JSON.parse(message.data); } catch (e) { return; }
-    if (data.id === "live" && data.result) setLive(true, "live");
+    if (data.id === "live" && data.result) {
+      setLive(true, "live");
+      // The node is back: redraw at once rather than at the next retry.
+      if (state.unreachable) render();
+    }
     if (data.method === "chain_subscription") onNewBlock(data.params.result).catch(() => {});
   };
   ws.onclose = () => {
-    setLive(false, "reconnecting...");
+    setLive(false, state.unreachable ? "node unreachable" : "reconnecting...");
     setTimeout(connectLive, RECONNECT_MS);
   };
 }
@@ -427,9 +526,11 @@ async function onNewBlock(block) {
     const full = await rpc("chain_getBlock", block.height, true);
     const txBody = document.getElementById("latest-txs-body");
     if (!txBody) return;
+    const receipts = await receiptsOf(full.txs);
+    if (!document.getElementById("latest-txs-body")) return;
     const placeholder = txBody.querySelector("tr.empty");
     if (placeholder) placeholder.remove();
-    for (const tx of full.txs.slice().reverse()) txBody.prepend(txRow(tx, block.height, true));
+    full.txs.forEach((tx, i) => { if (!txBody.querySelector(`tr[data-tx="${tx.id}"]`)) txBody.prepend(txRow(tx, block.height, true, receipts[i])); });
     while (txBody.children.length > LATEST_TXS) txBody.lastChild.remove();
   }
 }
@@ -445,10 +546,27 @@ function blockRow(block, fresh) {
     el("td", {}, hexLink("block", block.hash)));
 }
 
-function txRow(tx, height, fresh) {
-  return el("tr", { class: fresh ? "fresh" : null },
+/** Receipts of ``txs`` (in order; null where the node has none), one batch: a committed transaction may
+ * still have failed (its contract refused it), and lists must say so, not only the transaction's page. */
+async function receiptsOf(txs) {
+  if (!txs.length) return [];
+  return (await rpcBatch(txs.map((tx) => ["chain_getReceipt", [tx.id]]))).map((r) => r.result || null);
+}
+
+/** The outcome of a committed transaction: "ok", or "failed" with the contract's reason beside it. */
+function outcome(receipt) {
+  if (!receipt) return badge("no receipt", "warn");
+  if (receipt.status === "ok") return badge("ok", "ok");
+  return el("span", { class: "tx-failed" }, badge("failed", "bad"), " ", el("span", { class: "reason" }, receipt.error || "no reason given"));
+}
+
+function txRow(tx, height, fresh, receipt) {
+  const failed = receipt && receipt.status !== "ok";
+  return el("tr", { class: [fresh ? "fresh" : "", failed ? "failed" : ""].join(" ").trim() || null, "data-tx": tx.id,
+    "data-status": receipt ? receipt.status : null },
     el("td", {}, hexLink("tx", tx.id)),
     el("td", {}, `${tx.contract}.${tx.method}`),
+    el("td", {}, outcome(receipt)),
     el("td", {}, accountLink(tx.sender)),
     el("td", {}, link(`#/block/${height}`, String(height))));
 }
@@ -469,25 +587,42 @@ async function pageHome(token) {
     const full = await rpcBatch(withTxs.map((h) => ["chain_getBlock", [h, true]]));
     for (const r of full) if (r.result) for (const tx of r.result.txs.slice().reverse()) if (txs.length < LATEST_TXS) txs.push([tx, r.result.height]);
   }
+  const receipts = await receiptsOf(txs.map(([tx]) => tx));
   if (token !== state.renderToken) return;
   const top = blocks.length ? blocks[0].height : 0;
-  const txRows = txs.length ? txs.map(([tx, h]) => txRow(tx, h, false))
-    : [el("tr", { class: "empty" }, el("td", { colspan: 4, class: "muted" }, `No transactions in the last ${TX_LOOKBACK_BLOCKS} blocks.`))];
+  const txRows = txs.length ? txs.map(([tx, h], i) => txRow(tx, h, false, receipts[i]))
+    : [el("tr", { class: "empty" }, el("td", { colspan: 5, class: "muted" }, `No transactions in the last ${TX_LOOKBACK_BLOCKS} blocks.`))];
   setMain(
     el("div", { class: "grid" },
       el("section", { class: "card" }, el("h2", {}, "Latest blocks"),
         table(["height", "time", "txs", "proposer", "hash"], blocks.map((b) => blockRow(b, false)), { id: "latest-blocks" }, "latest-blocks-body")),
       el("section", { class: "card" }, el("h2", {}, "Latest transactions"),
-        table(["transaction", "call", "sender", "block"], txRows, { id: "latest-txs" }, "latest-txs-body"))),
+        table(["transaction", "call", "outcome", "sender", "block"], txRows, { id: "latest-txs", class: "stack" }, "latest-txs-body"))),
     el("p", { class: "muted" }, `Node ${status.node} \u00b7 state root `, el("span", { class: "mono" }, short(status.state_root)),
       ` \u00b7 ${status.syncing ? "catching up" : "in sync"} \u00b7 mempool ${status.mempool_size}`));
   for (const block of state.recent.filter((b) => b.height > top).sort((a, b) => a.height - b.height)) await onNewBlock(block);
 }
 
+/** ``promise``'s value, or null when the node says the thing does not exist (any other failure is thrown). */
+async function orMissing(promise) {
+  try {
+    return await promise;
+  } catch (err) {
+    if (err instanceof RpcError && err.code === NOT_FOUND) return null;
+    throw err;
+  }
+}
+
 async function pageBlock(token, id) {
-  const block = /^\d+$/.test(id) ? await rpc("chain_getBlock", Number(id), true) : await rpc("chain_getBlockByHash", id, true);
-  const cert = await rpc("chain_getCertificate", block.height);
-  const sets = await loadValidatorSets();
+  const byHeight = /^\d+$/.test(id);
+  const block = await orMissing(byHeight ? rpc("chain_getBlock", Number(id), true) : rpc("chain_getBlockByHash", id, true));
+  if (!block) {
+    const status = await refreshHead();
+    if (token !== state.renderToken) return;
+    return notFound("Block", byHeight ? `No block ${id} on this chain: it is at block ${status.height}.`
+      : `No block with hash ${id} on this chain (searched up to block ${status.height}).`);
+  }
+  const [cert, sets, receipts] = await Promise.all([rpc("chain_getCertificate", block.height), loadValidatorSets(), receiptsOf(block.txs)]);
   if (token !== state.renderToken) return;
   const h = block.header;
   const signers = cert ? cert.signers : [];
@@ -497,7 +632,7 @@ async function pageBlock(token, id) {
     el("p", {}, block.height > 1 ? link(`#/block/${block.height - 1}`, "\u2190 previous") : null, " ",
       block.height < state.head ? link(`#/block/${block.height + 1}`, "next \u2192") : null),
     el("section", { class: "card" }, kvTable([
-      ["hash", el("span", { class: "mono" }, block.hash)],
+      ["hash", copyable(block.hash, "block-hash")],
       ["time", timeText(h.timestamp_ms)],
       ["proposer", el("span", {}, validatorName(h.proposer), " ", el("span", { class: "mono muted" }, short(h.proposer)))],
       ["view", String(h.view)],
@@ -513,33 +648,66 @@ async function pageBlock(token, id) {
         : el("p", { class: "muted" }, "No certificate stored for this block."),
       cert ? table(["validator", "organisation", "key"], signers.map((s) => {
         const org = validatorOrg(s);
-        return el("tr", {}, el("td", {}, validatorName(s)), el("td", {}, org ? orgName(org) : "-"), el("td", { class: "mono" }, s));
+        return el("tr", {}, el("td", {}, validatorName(s)), el("td", {}, org ? orgName(org) : "-"), el("td", { class: "mono", title: s }, short(s)));
       }), { class: "stack" }) : null),
     el("section", { class: "card" }, el("h2", {}, "Transactions"),
-      block.txs.length ? table(["transaction", "call", "sender", "nonce"], block.txs.map((tx) => el("tr", {},
-        el("td", {}, hexLink("tx", tx.id)), el("td", {}, `${tx.contract}.${tx.method}`),
-        el("td", {}, accountLink(tx.sender)), el("td", {}, String(tx.nonce)))))
+      block.txs.length ? table(["transaction", "call", "outcome", "sender", "nonce"], block.txs.map((tx, i) => el("tr", {
+        "data-tx": tx.id, "data-status": receipts[i] ? receipts[i].status : null, class: receipts[i] && receipts[i].status !== "ok" ? "failed" : null },
+        el("td", {}, hexLink("tx", tx.id)), el("td", {}, `${tx.contract}.${tx.method}`), el("td", {}, outcome(receipts[i])),
+        el("td", {}, accountLink(tx.sender)), el("td", {}, String(tx.nonce)))), { class: "stack", id: "block-txs" })
         : el("p", { class: "muted" }, "An empty block: its certified time moves deadlines on.")));
 }
 
+/** The argument names of ``contract``'s methods (chain_getContract's ABI), cached per contract; null if unknown. */
+async function abiOf(contract) {
+  if (!state.abis.has(contract)) {
+    let methods = null;
+    try {
+      const info = await rpc("chain_getContract", contract);
+      methods = new Map(((info.abi && info.abi.methods) || []).map((m) => [m.name, (m.args || []).map((a) => a[0])]));
+    } catch (err) {
+      if (err instanceof NodeUnreachable) throw err;
+    }
+    state.abis.set(contract, methods);
+  }
+  return state.abis.get(contract);
+}
+
+/** A call's arguments by name, amounts in major units (their currency: a ``currency`` argument, else the base one). */
+function argsView(tx, names) {
+  if (!names || names.length !== tx.args.length) return renderValue(tx.args, "", tx.contract);
+  const code = names.includes("currency") && typeof tx.args[names.indexOf("currency")] === "string"
+    ? tx.args[names.indexOf("currency")] || undefined : undefined;
+  return kvTable(names.map((name, i) => [name, tx.contract === "orders" && name === "lines" && Array.isArray(tx.args[i])
+    ? orderLines(tx.args[i], code) : renderValue(tx.args[i], name, tx.contract, code)]));
+}
+
 async function pageTx(token, id) {
-  const tx = await rpc("chain_getTransaction", id);
+  const tx = await orMissing(rpc("chain_getTransaction", id));
+  if (!tx) {
+    const status = await refreshHead();
+    if (token !== state.renderToken) return;
+    return notFound("Transaction", `No transaction with id ${id} on this chain or in this node's mempool (searched up to block ${status.height}).`);
+  }
   let receipt = null;
   if (tx.status === "committed") receipt = await rpc("chain_getReceipt", id);
   // Governance events name validators that may have joined after genesis: fetch their names.
   if (receipt && receipt.events.some((e) => e.contract === "governance")) await loadValidatorSets();
+  const abi = await abiOf(tx.contract);
   if (token !== state.renderToken) return;
   const ok = receipt && receipt.status === "ok";
   const proposal = governanceProposalOf(tx, receipt);
   setMain(
-    el("h1", {}, "Transaction"),
+    el("h1", {}, "Transaction ", receipt ? (ok ? badge("succeeded", "ok") : badge("failed", "bad")) : badge(tx.status, "warn")),
+    receipt && !ok ? el("div", { class: "error", id: "tx-failure" }, `This transaction was committed but failed: ${receipt.error || "no reason given"}. ` +
+      "Its state changes were undone; the sender still paid the fee.") : null,
     el("section", { class: "card" }, kvTable([
-      ["id", el("span", { class: "mono" }, tx.id)],
-      ["status", receipt ? badge(ok ? "ok" : "failed", ok ? "ok" : "bad") : badge(tx.status, "warn")],
+      ["id", copyable(tx.id, "tx-id")],
+      ["status", el("span", { id: "tx-status" }, receipt ? outcome(receipt) : badge(tx.status, "warn"))],
       ["block", tx.height ? link(`#/block/${tx.height}`, `${tx.height} (position ${tx.index})`) : "pending"],
       ["call", `${tx.contract}.${tx.method}`],
       proposal !== null ? ["proposal", el("span", { id: "tx-proposal" }, proposalLink(proposal))] : null,
-      ["arguments", renderValue(tx.args, "")],
+      ["arguments", argsView(tx, abi && abi.get(tx.method))],
       ["sender", accountLink(tx.sender)],
       ["nonce", String(tx.nonce)],
       ["gas limit", String(tx.gas_limit)],
@@ -547,8 +715,9 @@ async function pageTx(token, id) {
     receipt ? el("section", { class: "card", id: "receipt" }, el("h2", {}, "Receipt"), kvTable([
       ["outcome", ok ? "committed and succeeded" : `committed, failed: ${receipt.error}`],
       ["gas used", String(receipt.gas_used)],
-      ["return value", renderValue(receipt.return_value, tx.contract === "orders" && tx.method === "place" ? "order"
-        : tx.contract === "governance" && tx.method === "propose" ? "proposal" : "")],
+      ["fee", el("span", { id: "tx-fee" }, money(receipt.fee))],
+      ["return value", renderValue(receipt.return_value, tx.contract === "orders" && tx.method.startsWith("place") ? "order"
+        : tx.contract === "governance" && tx.method === "propose" ? "proposal" : "", tx.contract)],
       ["proof", `Merkle path of ${receipt.proof.path.length} hashes to the receipts root of block ${receipt.height}, ` +
         `certified by ${receipt.proof.certificate ? receipt.proof.certificate.signers.length : 0} validator signatures`],
     ])) : null,
@@ -570,26 +739,27 @@ async function pageAccount(token, key) {
   setMain(
     el("h1", {}, "Account"),
     el("section", { class: "card" }, kvTable([
-      ["key", el("span", { class: "mono" }, info.address)],
+      ["key", copyable(info.address, "account-key")],
       ["genesis member", state.names.get(key) || "registered after genesis, or unknown"],
       ["registered", info.registered ? "yes" : "no"],
       ["roles", info.roles.length ? info.roles.join(", ") : "none"],
-      ["balance", el("span", { id: "account-balances" }, [moneyText(info.balance)].concat(
-        balances.filter(([code]) => code !== state.baseCurrency).map(([code, v]) => moneyText(v, code))).join(" \u00b7 "))],
+      ["balance", el("span", { id: "account-balances" }, [money(info.balance)].concat(
+        balances.filter(([code]) => code !== state.baseCurrency).map(([code, v]) => money(v, code))).map((m, i) => [i ? " \u00b7 " : "", m]))],
       ["next nonce", String(info.nonce)],
       ["pending transactions", String(info.pending_txs)],
     ])),
     rating ? el("section", { class: "card" }, el("h2", {}, "Merchant rating"), ratingView(rating)) : null,
-    terms ? el("section", { class: "card" }, el("h2", {}, "Published terms"), kvTable(Object.entries(terms).map(([k, v]) => [k, renderValue(v, k)]))) : null);
+    terms ? el("section", { class: "card" }, el("h2", {}, "Published terms"), kvTable(Object.entries(terms).map(([k, v]) => [k, renderValue(v, k, "orders")]))) : null);
 }
 
-function lookupForm(placeholder, pattern, route, value) {
+/** A small form that opens ``#/<route>/<value>``; ``convert`` turns what was typed into the route's form. */
+function lookupForm(placeholder, pattern, route, value, convert) {
   const input = el("input", { name: "q", placeholder, value: value || "", "aria-label": placeholder,
     on: { input: () => input.setCustomValidity("") } });
   return el("form", { class: "lookup", on: { submit: (e) => {
     e.preventDefault();
     const q = input.value.trim();
-    if (pattern.test(q)) location.hash = `#/${route}/${q}`;
+    if (pattern.test(q)) location.hash = `#/${route}/${convert ? convert(q) : q}`;
     else {
       input.setCustomValidity(`expected ${placeholder}`);
       input.reportValidity();
@@ -600,12 +770,16 @@ function lookupForm(placeholder, pattern, route, value) {
 async function pageOrder(token, id) {
   const form = lookupForm("order id (a number)", /^\d+$/, "order", id);
   if (!id) return setMain(el("h1", {}, "Order tracker"), form, el("p", { class: "muted" }, "Enter an order id to see its states and events."));
-  const order = await view("orders", "get_order", Number(id));
+  // The head comes with the order: its deadlines are counted from the latest block's time.
+  const [order] = await Promise.all([view("orders", "get_order", Number(id)), refreshHead()]);
   if (!order) {
-    if (token === state.renderToken) setMain(el("h1", {}, "Order tracker"), form, el("div", { class: "error" }, `No order ${id} on this chain.`));
+    if (token === state.renderToken) setMain(el("h1", {}, "Order tracker"), form, el("div", { class: "error", id: "not-found" },
+      `No order ${id} on this chain (it is at block ${state.head}).`));
     return;
   }
-  const scan = await scanEvents("", { data: { order: Number(id) } }, order.placed_height);
+  const [scan, escrow] = await Promise.all([scanEvents("", { data: { order: Number(id) } }, order.placed_height),
+    (order.currency && order.currency !== state.baseCurrency ? view("ledger", "escrow_in", order.currency, "orders", `o${order.id}`)
+      : view("ledger", "escrow_of", "orders", `o${order.id}`)).catch((err) => { if (err instanceof NodeUnreachable) throw err; return null; })]);
   if (token !== state.renderToken) return;
   const reached = new Set(scan.events.map((e) => e.contract === "orders" && ORDER_EVENT_STATE[e.name]).filter(Boolean));
   const path = ORDER_PATH.includes(order.state) ? ORDER_PATH : ORDER_PATH.filter((s) => reached.has(s)).concat([order.state]);
@@ -623,8 +797,11 @@ async function pageOrder(token, id) {
         ["buyer", accountLink(order.buyer)],
         ["carrier", order.carrier && order.carrier !== "0x" ? accountLink(order.carrier) : "not named yet"],
         ["lines", String(order.lines.length)],
-        ["amount paid", moneyText(order.amount, order.currency)],
-        ["refunded", moneyText(order.refunded, order.currency)],
+        ["amount paid", el("span", { id: "order-amount" }, money(order.amount, order.currency))],
+        order.discount ? ["discount", money(order.discount, order.currency)] : null,
+        ["refunded", money(order.refunded, order.currency)],
+        ["platform fee", money(order.fee_paid, order.currency)],
+        ["in escrow", el("span", { id: "order-escrow" }, escrow === null ? "-" : money(escrow, order.currency))],
         ["placed", el("span", {}, timeText(order.placed_at * 1000), " \u00b7 block ", link(`#/block/${order.placed_height}`, String(order.placed_height)))],
       ])),
       el("section", { class: "card" }, el("h2", {}, "Next deadline"),
@@ -634,21 +811,26 @@ async function pageOrder(token, id) {
     el("section", { class: "card", id: "order-lines" }, el("h2", {}, "Lines"),
       table(["#", "product", "qty", "unit price", "paid", "refunded", "returned", "terms"], order.lines.map((l, i) => el("tr", {},
         el("td", {}, String(i)), el("td", {}, el("span", { class: "mono", title: l.product }, short(l.product))),
-        el("td", {}, String(l.quantity)), el("td", {}, moneyText(l.unit_price, order.currency)),
-        el("td", {}, moneyText(l.amount, order.currency)), el("td", {}, moneyText(l.refunded, order.currency)),
+        el("td", {}, String(l.quantity)), el("td", {}, money(l.unit_price, order.currency)),
+        el("td", {}, money(l.amount, order.currency)), el("td", {}, money(l.refunded, order.currency)),
         el("td", {}, String(l.returned)),
-        el("td", {}, el("span", { class: "mono", title: l.terms_hash }, short(l.terms_hash)))))),
+        el("td", {}, el("span", { class: "mono", title: l.terms_hash }, short(l.terms_hash))))), { class: "stack" }),
       el("p", { class: "muted" }, "A voucher's discount is shared over the lines in proportion to their prices, so the lines' paid amounts add up to the order's.")),
     el("section", { class: "card", id: "order-timeline" }, el("h2", {}, "Timeline"), timeline(scan.events, (e) => el("span", {},
       el("span", { class: "muted" }, e.contract + " \u00b7 "), eventData(e.data, e.contract))), scanNote(scan)));
 }
 
 async function pageWarranty(token, unit) {
-  const form = lookupForm("unit id (0x + 64 hex digits)", HEX32, "warranty", unit);
-  if (!unit) return setMain(el("h1", {}, "Warranty passport"), form, el("p", { class: "muted" }, "A unit id is the hash of the brand and serial number, computed off chain; the serial itself is never on chain."));
-  const passport = await view("warranty", "get_passport", unit);
+  const form = lookupForm("unit id (0x + 64 hex) or brand:serial", { test: (q) => HEX32.test(q) || SERIAL.test(q) }, "warranty", unit,
+    (q) => (SERIAL.test(q) ? unitIdOf(q) : q));
+  const about = el("p", { class: "muted" }, "A unit id is the SHA-256 of the unit's brand:serial (e.g. acme:SN-0001), computed off chain " +
+    "(here, in your browser); the serial itself is never on chain.");
+  if (!unit) return setMain(el("h1", {}, "Warranty passport"), form, about);
+  const serial = state.unitNames.get(unit.toLowerCase());
+  const [passport] = await Promise.all([view("warranty", "get_passport", unit), refreshHead()]);
   if (!passport) {
-    if (token === state.renderToken) setMain(el("h1", {}, "Warranty passport"), form, el("div", { class: "error" }, `No passport for unit ${unit}.`));
+    if (token === state.renderToken) setMain(el("h1", {}, "Warranty passport"), form, el("div", { class: "error", id: "not-found" },
+      serial ? `No passport for ${serial} (unit id ${unit}): its brand has not registered that serial.` : `No passport for unit ${unit}.`), about);
     return;
   }
   const [covered, recalled, log] = await Promise.all([view("warranty", "under_warranty", unit),
@@ -677,7 +859,8 @@ async function pageWarranty(token, unit) {
     form,
     el("div", { class: "grid" },
       el("section", { class: "card", id: "passport" }, el("h2", {}, "Unit"), kvTable([
-        ["unit", el("span", { class: "mono" }, unit)],
+        ["unit", copyable(unit, "passport-unit")],
+        serial ? ["serial", el("span", { id: "passport-serial" }, serial)] : null,
         ["brand", accountLink(passport.brand)],
         ["product", el("span", { class: "mono", title: passport.product }, short(passport.product))],
         ["current owner", passport.activated ? accountLink(passport.owner) : "not activated yet"],
@@ -688,7 +871,7 @@ async function pageWarranty(token, unit) {
       ])),
       el("section", { class: "card", id: "owners" }, el("h2", {}, "Owner history"),
         owners.length ? table(["from block", "owner", "how"], owners.map((o) => el("tr", {},
-          el("td", {}, link(`#/block/${o.height}`, String(o.height))), el("td", {}, el("span", { class: "mono", title: o.owner }, short(o.owner))), el("td", {}, o.how))))
+          el("td", {}, link(`#/block/${o.height}`, String(o.height))), el("td", {}, el("span", { class: "mono", title: o.owner }, short(o.owner))), el("td", {}, o.how))), { class: "stack" })
           : el("p", { class: "muted" }, "No owner yet."),
         el("p", { class: "muted" }, "Owners appear as key fingerprints only; names and addresses are never on chain."))),
     el("section", { class: "card", id: "service-history" }, el("h2", {}, "Service history"),
@@ -702,7 +885,7 @@ async function pageWarranty(token, unit) {
     el("section", { class: "card", id: "claims" }, el("h2", {}, "Warranty claims"),
       claims.length ? table(["claim", "state", "remedy", "reply by"], claims.filter(Boolean).map((c) => el("tr", {},
         el("td", {}, String(c.id)), el("td", {}, badge(c.state, c.state === "REJECTED" ? "bad" : c.state === "FULFILLED" || c.state === "CLOSED" ? "ok" : "")),
-        el("td", {}, c.remedy || "-"), el("td", {}, deadlineText(c.reply_by)))))
+        el("td", {}, c.remedy || "-"), el("td", {}, deadlineText(c.reply_by)))), { class: "stack" })
         : el("p", { class: "muted" }, "No claims.")),
     el("section", { class: "card" }, el("h2", {}, "Passport events"), timeline(scan.events), scanNote(scan)));
 }
@@ -738,7 +921,7 @@ async function pageMerchants(token) {
           el("td", {}, String(r.count)),
           el("td", {}, r.count ? [stars(r.sums[0] / r.count), " " + avg(0)] : "no reviews"),
           SCORE_NAMES.slice(1).map((_, k) => el("td", {}, avg(k + 1))));
-      }), { id: "merchant-ratings" })));
+      }), { id: "merchant-ratings", class: "stack" })));
 }
 
 // --- validators and governance ------------------------------------------------------------
@@ -1020,14 +1203,88 @@ async function pageProposal(token, id) {
 
 // --- search and routing ----------------------------------------------------------------------
 
+const SHA256_K = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
+  0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
+  0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+  0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
+  0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]);
+
+/** SHA-256 of ``text`` (UTF-8), as 0x-hex. Written out here because the browser's crypto.subtle exists
+ * only on https or localhost, and a node is often browsed over plain http on its LAN address. */
+function sha256Hex(text) {
+  const data = new TextEncoder().encode(text);
+  const bitLength = data.length * 8;
+  const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
+  padded.set(data);
+  padded[data.length] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(padded.length - 8, Math.floor(bitLength / 0x100000000));
+  view.setUint32(padded.length - 4, bitLength >>> 0);
+  const hash = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const w = new Uint32Array(64);
+  const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + 4 * i);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+    }
+    let [a, b, c, d, e, f, g, hh] = hash;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + SHA256_K[i] + w[i]) >>> 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+    }
+    [a, b, c, d, e, f, g, hh].forEach((x, i) => { hash[i] = (hash[i] + x) >>> 0; });
+  }
+  return "0x" + Array.from(hash, (x) => x.toString(16).padStart(8, "0")).join("");
+}
+
+/** "brand:serial" (not 0x-hex): how a unit is named before it is hashed. */
+const SERIAL = /^(?!0x)[^\s:][^:]*:\S.*$/;
+
+/** The unit id of "brand:serial": SHA-256 of the text, as the CLI computes it (cli/output.py parse_commitment,
+ * "acme:SN-0001"); the warranty contract only ever sees the hash, so the serial never reaches the chain. */
+function unitIdOf(serial) {
+  const id = sha256Hex(serial);
+  state.unitNames.set(id, serial);
+  return id;
+}
+
 async function search(query) {
   const q = query.trim();
   if (/^\d+$/.test(q)) { location.hash = `#/block/${q}`; return; }
-  if (!HEX32.test(q)) { showError(new Error(`Search expects a block height or a 0x-prefixed 32-byte id, found "${q.slice(0, 80)}"`)); return; }
-  const [tx, block] = await rpcBatch([["chain_getTransaction", [q]], ["chain_getBlockByHash", [q, false]]]);
-  if (tx.result) location.hash = `#/tx/${q}`;
-  else if (block.result) location.hash = `#/block/${q}`;
-  else location.hash = `#/account/${q}`;
+  if (SERIAL.test(q)) { location.hash = `#/warranty/${unitIdOf(q)}`; return; }
+  if (!HEX32.test(q)) {
+    showError(new Error(`Search expects a block height, a 0x-prefixed 32-byte id or a unit's brand:serial, found "${q.slice(0, 80)}"`));
+    return;
+  }
+  location.hash = `#/hash/${q.toLowerCase()}`;
+}
+
+/** What a 32-byte id names: a transaction, a block, a warranty passport or a known account, asked in one batch. */
+async function pageHash(token, hex) {
+  const [tx, block, passport, account] = await rpcBatch([["chain_getTransaction", [hex]], ["chain_getBlockByHash", [hex, false]],
+    ["chain_call", ["warranty", "get_passport", [hex]]], ["account_get", [hex]]]);
+  if (token !== state.renderToken) return;
+  const a = account.result;
+  const target = tx.result ? "tx" : block.result ? "block" : passport.result && passport.result.result ? "warranty"
+    : a && (a.registered || a.roles.length || a.nonce || (a.balance && a.balance !== 0) || state.names.has(hex)) ? "account" : null;
+  // replace: Back from the page found goes to where the search was made, not to this lookup.
+  if (target) { location.replace(`#/${target}/${hex}`); return; }
+  const failed = [tx, block].find((r) => r.error && r.error.code !== NOT_FOUND);
+  if (failed) throw new RpcError(failed.error);
+  notFound("Search", `No block, transaction, warranty passport or account with hash ${hex} on this chain (searched up to block ${state.head}).`);
+}
+
+/** A plain "nothing here" page (not an error: the id is well formed, the chain just has no such thing). */
+function notFound(title, text) {
+  setMain(el("h1", {}, title), el("div", { class: "error", id: "not-found" }, text),
+    el("p", { class: "muted" }, "Search takes a block height or hash, a transaction id, an account key, a unit id or a unit's brand:serial."));
 }
 
 const ROUTES = [
@@ -1041,26 +1298,35 @@ const ROUTES = [
   [/^#\/validators$/, pageValidators],
   [/^#\/governance$/, pageGovernance],
   [/^#\/proposal(?:\/(\d+))?$/, pageProposal],
+  [/^#\/hash\/(0x[0-9a-fA-F]{64})$/, pageHash],
 ];
+
+/** What every page relies on, loaded once before the first page is drawn: names from genesis, the
+ * currencies' decimals and the chain's head (pages compare deadlines with the head block's time). */
+async function boot() {
+  await loadGenesis();
+  await loadCurrencies();
+  await refreshHead();
+  state.booted = true;
+}
 
 async function render() {
   const hash = location.hash || "#/";
   const token = ++state.renderToken;
   state.route = hash;
-  for (const [pattern, page] of ROUTES) {
-    const match = hash.match(pattern);
-    if (match) {
-      try {
-        await page(token, ...match.slice(1));
-      } catch (err) {
-        if (token === state.renderToken) showError(err);
-      }
-      document.body.dataset.page = page.name;
-      document.body.dataset.ready = String(token);
-      return;
-    }
+  clearTimeout(state.retryTimer);
+  const route = ROUTES.find(([pattern]) => pattern.test(hash));
+  try {
+    if (!state.booted) await boot();
+    if (!route) throw new Error(`No page at ${hash}; try the links above.`);
+    await route[1](token, ...hash.match(route[0]).slice(1));
+    if (token === state.renderToken) setReachable(true);
+  } catch (err) {
+    if (token === state.renderToken) showError(err);
   }
-  showError(new Error(`No page at ${hash}; try the links above.`));
+  if (token !== state.renderToken) return;
+  document.body.dataset.page = route && !state.unreachable ? route[1].name : "error";
+  document.body.dataset.ready = String(token);
 }
 
 async function start() {
@@ -1069,13 +1335,6 @@ async function start() {
     search(document.getElementById("search-input").value).catch(showError);
   });
   window.addEventListener("hashchange", render);
-  try {
-    await loadGenesis();
-    await loadCurrencies();
-  } catch (err) {
-    showError(err);
-    return;
-  }
   connectLive();
   await render();
 }
