@@ -160,9 +160,11 @@ class Chain:
         self.speculation_hits = 0
         # Transactions of proposed blocks verified here because admission had not (verified_tx).
         self.block_tx_verifications = 0
-        #: True when this exact transaction (same bytes: co-signatures share the id) was verified
-        #: at admission; the node sets it to the mempool's ``holds``.
+        #: True when this node already verified this exact transaction (same bytes: co-signatures
+        #: share the id); ``tx_verified`` is told of each one a block's validation verified. The
+        #: node wires both to its mempool, so admission and blocks check each signature once.
         self.verified_tx: Callable[[SignedTx], bool] = lambda tx: False
+        self.tx_verified: Callable[[SignedTx], None] = lambda tx: None
         self._fees: tuple[bytes, FeeSchedule] | None = None  # (state root, schedule read there)
 
     def _check_head_certificate(self) -> None:
@@ -377,6 +379,7 @@ class Chain:
                 self.block_tx_verifications += 1
                 if not tx.verify_signature():
                     return f"transaction {tx.tx_id.hex()[:16]} has an invalid signature or co-signature"
+                self.tx_verified(tx)
         outcome = self._outcomes.get(block.block_hash)
         if outcome is None:
             # check_shape proved tx_root commits to these transactions in this order.

@@ -107,7 +107,7 @@ class NodeCore:
         self.mempool = Mempool(genesis.chain_id, self.chain.account_nonce, self.chain.signer, settings.mempool_limits,
                                call_shape=self.chain.call_shape, fees=self.chain.fee_schedule,
                                balance_of=self.chain.account_balance, signing_policy=self.chain.signing_policy)
-        self.chain.verified_tx = self.mempool.holds
+        self.chain.verified_tx, self.chain.tx_verified = self.mempool.verified_before, self.mempool.remember_verified
         # A read that finds the store corrupted (an RPC answer, a catch-up serve) halts the node.
         self.chain.blocks.on_corruption = self.chain.state.on_corruption = lambda exc: self.halt(str(exc), exc)
         self.records = RecordJournal(kv, settings.sync_writes)

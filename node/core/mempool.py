@@ -153,6 +153,7 @@ class MempoolLimits:
     min_tx_gas: int = MIN_TX_GAS
     max_args_bytes: int = MAX_TX_ARGS_BYTES
     recent_committed: int = 20_000  # raw bytes of recently committed txs kept to drop late copies
+    verified_elsewhere: int = 20_000  # raw bytes of txs a proposed block's validation verified, not yet pending
     regossip_after_s: float = 1.0   # first re-broadcast of a pending transaction
     regossip_max_interval_s: float = 32.0  # re-broadcast intervals double up to this
     max_queue_ms: int = MAX_QUEUE_MS  # client submissions refused as busy past this expected wait (0: never)
@@ -192,6 +193,9 @@ class Mempool:
         self._ids: dict[bytes, SignedTx] = {}
         self._raws: set[bytes] = set()  # raw bytes of the pending transactions
         self._recent: OrderedDict[bytes, None] = OrderedDict()  # raw bytes of recently committed ones
+        # Raw bytes whose signatures block validation verified (Chain.check_block): their gossip
+        # copy, arriving while the block is voted on, is admitted without a second check.
+        self._verified_elsewhere: OrderedDict[bytes, None] = OrderedDict()
         self._regossip: dict[bytes, tuple[float, float]] = {}  # tx id -> (next due, interval)
         self._due_heap: list[tuple[float, bytes]] = []  # (due, tx id); stale entries skipped lazily
         self.refusals: dict[str, int] = {reason: 0 for reason in REASONS}
@@ -209,6 +213,19 @@ class Mempool:
         were verified at admission; a copy with the same id but other co-signatures was not."""
         pending = self._ids.get(tx.tx_id)
         return pending is not None and pending.encode() == tx.encode()
+
+    def verified_before(self, tx: SignedTx) -> bool:
+        """True when this node already verified these exact bytes: pending, or checked in a
+        proposed block. The bytes include every signature, so the answer cannot differ."""
+        return self.holds(tx) or tx.encode() in self._verified_elsewhere
+
+    def remember_verified(self, tx: SignedTx) -> None:
+        """Block validation verified ``tx``'s signatures; keep that for its gossip copy (bounded,
+        oldest forgotten first: forgetting costs one more check, never a wrong answer)."""
+        memo = self._verified_elsewhere
+        memo[tx.encode()] = None
+        while len(memo) > self.limits.verified_elsewhere:
+            memo.popitem(last=False)
 
     def _refuse(self, reason: str, message: str) -> MempoolError:
         self.refusals[reason] += 1
@@ -314,6 +331,8 @@ class Mempool:
                     f"{body.gas_limit} x {fees.gas_price} per 1000 gas + {len(raw)} bytes x {fees.byte_price})"))
         if tx.cosignatures:
             self._check_cosigners(tx, account)
+        if signed and raw in self._verified_elsewhere:
+            signed = False  # a proposed block's validation verified these very bytes
         if signed:
             self.verified += 1
         if signed and not self.verify(tx):
@@ -438,6 +457,7 @@ class Mempool:
             accounts[self._account.get(sender) or self._account_of(sender)] = None
             raw = tx.encode()
             recent[raw] = None
+            self._verified_elsewhere.pop(raw, None)  # ``_recent`` answers its late copies now
             if len(recent) > keep:
                 recent.popitem(last=False)
             if self._forget(tx.tx_id) is not None:

@@ -12,6 +12,10 @@ block instead, once.
 
 from __future__ import annotations
 
+import pytest
+
+from ledger.types import Block, SignedTx
+from node.core.mempool import MempoolError
 from tests.sim.cluster import HEALED, Simulation
 from tests.sim.scenarios import Scenario
 
@@ -30,3 +34,35 @@ def test_each_node_verifies_each_committed_transaction_once():
         verifications = node.core.mempool.verified + chain.block_tx_verifications
         assert txs > 100, f"node {node.index} committed only {txs} transactions"
         assert txs <= verifications <= 1.05 * txs, (node.index, verifications, txs)
+
+
+def test_a_transaction_seen_first_in_a_block_is_not_verified_again_when_its_gossip_copy_arrives():
+    """The primary proposes a client's transaction before its gossip reaches a backup: the
+    backup verifies it while validating the block, and the gossip copy that arrives before
+    the block commits must reuse that check (CI saw 1.1 verifications per tx per node)."""
+    from tests.node.test_node_core import make_core, transfer
+
+    core, host, kv, clock = make_core()
+    raw = transfer(core, 0)
+    tx = SignedTx.decode(raw)
+    block = core.chain.build_block(0, 1, core.chain.head_hash(), None, core.key.public_key, [tx],
+                                   core.chain.next_timestamp(clock[0] + 1000))
+    clock[0] += 1000
+    assert core.chain.check_block(Block.decode(block.encode()), clock[0]) is None
+    assert core.chain.block_tx_verifications == 1
+    core.submit(raw, 0.0)  # the gossip copy, while the block is still being voted on
+    assert core.mempool.verified + core.chain.block_tx_verifications == 1
+
+
+def test_a_forged_signature_in_a_block_is_never_remembered_as_verified():
+    from tests.node.test_node_core import make_core, transfer
+
+    core, host, kv, clock = make_core()
+    good = SignedTx.decode(transfer(core, 0))
+    forged = SignedTx(good.body, bytes(64))
+    block = core.chain.build_block(0, 1, core.chain.head_hash(), None, core.key.public_key, [forged],
+                                   core.chain.next_timestamp(clock[0] + 1000))
+    clock[0] += 1000
+    assert "invalid signature" in core.chain.check_block(Block.decode(block.encode()), clock[0])
+    with pytest.raises(MempoolError, match="does not verify"):
+        core.submit(forged.encode(), 0.0)
