@@ -12,7 +12,8 @@ pending transactions may cost in fees (``fees`` and ``balance_of``), that every
 co-signature comes from a key of the sender's signing policy (``signing_policy``:
 one that does not would never count; the spend limit itself is the executor's,
 ``node.core.spend``, since it depends on what the call does), and last the sender's
-signature and every co-signature, each verified once (``verify``). Each refusal is a
+signature and every co-signature, each verified once (``verify``; bytes a proposed
+block's validation already verified are not checked again, ``remember_verified``). Each refusal is a
 ``MempoolError`` with a stable reason code that JSON-RPC turns into a specific
 error. A copy of a pending transaction that carries strictly more co-signatures
 replaces it (``_upgrade_of``): co-signatures are outside the id, and the better-signed
