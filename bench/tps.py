@@ -243,10 +243,10 @@ class Bench:
         txs = self.sign(int(rate * seconds))
         ids = [t for _, t, _ in txs]
         machine_before, generator_before = machine_cpu_seconds(), time.process_time()
+        verified_before = self.verifications()  # a blocking scrape: before the step's clock starts
         split_before = self.cpu_split()
         cpu_before, t0 = [u + k for u, k in split_before], time.monotonic()
         blocks_before = len(self.blocks)
-        verified_before = self.verifications()
         spies = []
         if profile_dir is not None:
             # node0 is the first primary; node1 shows what a backup spends.

@@ -228,9 +228,9 @@ class Mempool:
         while len(memo) > self.limits.verified_elsewhere:
             memo.popitem(last=False)
 
-    def _refuse(self, reason: str, message: str) -> MempoolError:
+    def _refuse(self, reason: str, message: str, data: dict | None = None) -> MempoolError:
         self.refusals[reason] += 1
-        return MempoolError(reason, message)
+        return MempoolError(reason, message, data)
 
     def check(self, raw: bytes, signed: bool = True, counted: bool = True) -> SignedTx:
         """Decode and run every admission check without adding; raise MempoolError.
@@ -368,8 +368,7 @@ class Mempool:
         if client and raw not in self._raws and raw not in self._recent:
             busy = busy_refusal(len(self._ids), self.drain.per_second(), self.limits.max_queue_ms)
             if busy is not None:
-                self.refusals[BUSY] += 1
-                raise MempoolError(BUSY, busy[0], {"retry_after_ms": busy[1]})
+                raise self._refuse(BUSY, busy[0], {"retry_after_ms": busy[1]})
         tx, account, replaces = self._check(raw)
         if replaces is not None:
             self._forget(replaces.tx_id)

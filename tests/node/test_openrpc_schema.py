@@ -39,7 +39,6 @@ import node.rpc as rpc_package
 from ledger.hexfmt import to_hex
 from ledger.mailbox import make_fetch_request
 from ledger.types import TxBody
-from node.reads import NodeReads
 from node.rpc import jsonrpc
 from node.rpc.jsonrpc import CallContext
 from node.rpc.methods import make_routes
@@ -48,8 +47,8 @@ from node.rpc.views import block_json
 from node.rpc.ws import ConnectionSubscriptions
 from tests.node.test_mailbox import CHAIN as MAILBOX_CHAIN
 from tests.node.test_mailbox import MERCHANT, World
-from tests.node.test_node_core import make_core, propose_next
-from tests.node.test_simulate import BUYER, GAS, OTHER
+from tests.node.test_node_core import propose_next
+from tests.node.test_simulate import BUYER, GAS, OTHER, served_core
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 JSON_SCHEMA_META_URLS = ("https://raw.githubusercontent.com/json-schema-tools/meta-schema/1.5.9/src/schema.json",
@@ -77,14 +76,8 @@ class Node:
     """A lone validator with three committed blocks of ledger transfers, served as a node serves it."""
 
     def __init__(self) -> None:
-        self.core, self.host, self.kv, self.clock = make_core()
+        self.core, self.host, self.kv, self.clock, self.reads = served_core()
         core = self.core
-
-        async def submit(raw: bytes):
-            return core.submit(raw, 0.0)
-
-        self.reads = NodeReads(core.genesis, "node0", core.chain, core.mempool, core.replica, lambda: [],
-                               lambda: None, submit, now_ms=lambda: self.clock[0])
         self.mail = World()
         self.reads.attach_mailbox(self.mail.box, lambda raw: None, lambda reason: None)
         self.server = RpcServer(make_routes(self.reads))

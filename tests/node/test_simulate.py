@@ -29,18 +29,24 @@ GAS = 200_000
 BUYER, OTHER = account_key("buyer-1"), account_key("buyer-2")
 
 
+def served_core():
+    """A lone validator's core (``make_core``) and the node reads an RPC server answers from."""
+    core, host, kv, clock = make_core()
+
+    async def submit(raw: bytes):
+        return core.submit(raw, 0.0)
+
+    reads = NodeReads(core.genesis, "node0", core.chain, core.mempool, core.replica, lambda: [],
+                      lambda: None, submit, now_ms=lambda: clock[0])
+    return core, host, kv, clock, reads
+
+
 class Node:
     """A lone validator's core and the RPC surface over it."""
 
     def __init__(self, limits: RpcLimits = RpcLimits()) -> None:
-        self.core, self.host, self.kv, self.clock = make_core()
+        self.core, self.host, self.kv, self.clock, self.reads = served_core()
         core = self.core
-
-        async def submit(raw: bytes):
-            return core.submit(raw, 0.0)
-
-        self.reads = NodeReads(core.genesis, "node0", core.chain, core.mempool, core.replica, lambda: [],
-                               lambda: None, submit, now_ms=lambda: self.clock[0])
         self.server = RpcServer(make_routes(self.reads), limits)
         self.chain_id = core.genesis.chain_id
 
